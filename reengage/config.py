@@ -1,0 +1,142 @@
+"""Settings, read once from the environment and an optional ``.env`` file.
+
+Every setting is ``REENGAGE_<NAME>``; ``.env.example`` lists them all with comments.
+A missing or malformed setting stops start-up with one line naming the variable
+and the fix (:class:`~reengage.errors.ConfigError`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from reengage.errors import ConfigError
+
+ENV_PREFIX = "REENGAGE_"
+DEFAULT_DATABASE_URL = "sqlite:///reengage.db"
+
+
+class SmtpSecurity(StrEnum):
+    """How the SMTP connection is protected."""
+
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class LogFormat(StrEnum):
+    """How log lines are written: ``auto`` picks console on a terminal, JSON otherwise."""
+
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class Settings(BaseSettings):
+    """Every knob of reengage; the field name upper-cased and prefixed is the variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db",
+    )
+    timezone: str = Field("UTC", description="IANA zone for naive timestamps in imports")
+    log_level: str = Field("info", description="debug, info, warning or error")
+    log_format: LogFormat = LogFormat.AUTO
+
+    secret_key: SecretStr | None = Field(
+        None, description="signs links and tokens; at least 32 characters"
+    )
+    base_url: str = Field("http://127.0.0.1:8025", description="public address of the web app")
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: SmtpSecurity = SmtpSecurity.NONE
+
+    import_batch_size: int = Field(5000, ge=1, le=100_000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError(
+                "must start with sqlite:/// (a file) or postgresql+psycopg:// (a server)"
+            )
+        if value.startswith("postgresql") and not value.startswith("postgresql+psycopg"):
+            # The psycopg2 default driver is not installed; say so at start-up, not first query.
+            raise ValueError("use the psycopg 3 driver: postgresql+psycopg://user@host:5432/db")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone like Europe/Berlin") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return value.lower()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "is too short: use at least 32 random characters, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The business time zone as a ``ZoneInfo``."""
+        return ZoneInfo(self.timezone)
+
+    def require_secret_key(self) -> str:
+        """Return the secret key, or stop with the fix when it is not set."""
+        if self.secret_key is None:
+            raise ConfigError(
+                f"{ENV_PREFIX}SECRET_KEY is not set: put 32+ random characters in it "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return self.secret_key.get_secret_value()
+
+
+def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Settings:
+    """Read settings from the environment (and ``env_file`` if it exists).
+
+    Raises :class:`ConfigError` with one line per bad variable, naming it and the fix.
+    """
+    try:
+        return Settings(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{ENV_PREFIX}{field.upper()}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""One exception tree for everything reengage raises on purpose.
+
+    ReengageError                 anything reengage reports to a person
+    ├── ConfigError               a setting is missing or malformed (names the variable)
+    ├── StoreError                the database refused or is unreachable (wraps the driver error)
+    │   └── MigrationError        the schema is behind, ahead, or a migration failed
+    └── InputError                a file or request a person supplied is unusable as a whole
+        └── RowError              one row of it is bad; the rest still count
+
+Wrap a driver's exception with ``raise StoreError(...) from exc`` so the cause survives.
+Every message names the thing and the fix.
+"""
+
+from __future__ import annotations
+
+
+class ReengageError(Exception):
+    """Base of every error reengage raises deliberately; its message is for a person."""
+
+
+class ConfigError(ReengageError):
+    """A setting is missing or malformed; the message names the variable and the fix."""
+
+
+class StoreError(ReengageError):
+    """The database could not do what was asked."""
+
+
+class MigrationError(StoreError):
+    """The database schema is not at the version this code expects."""
+
+
+class InputError(ReengageError):
+    """A whole input (file, request body) cannot be used; nothing from it was applied."""
+
+
+class RowError(InputError):
+    """One record of an input is bad: names the field and the problem."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem

@@ -1,0 +1,152 @@
+"""The data model: reps, customers and their file, activities, and per-customer stats.
+
+Declarative only (sqlmodel on SQLAlchemy 2); all queries live in ``reengage.store``.
+Timestamps are aware UTC in Python and naive UTC in the database (portable to SQLite).
+Schema changes go through an Alembic migration in ``reengage/store/migrations``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as naive UTC; returns them aware. Same on SQLite and PostgreSQL."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# Named constraints, so migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class CustomerStatus(StrEnum):
+    """Whether reengage may contact a customer at all."""
+
+    ACTIVE = "active"
+    DO_NOT_CONTACT = "do_not_contact"
+
+
+class ActivityKind(StrEnum):
+    """What a customer did. Orders carry amount and margin; the rest show they are around."""
+
+    ORDER = "order"
+    VISIT = "visit"
+    LOGIN = "login"
+    SUPPORT_TICKET = "support_ticket"
+    MEETING = "meeting"
+    OTHER = "other"
+
+
+class Rep(SQLModel, table=True):
+    """A sales rep who owns customers and receives the morning call list."""
+
+    __tablename__ = "reps"
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(max_length=200, unique=True)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320)
+    phone: str | None = Field(default=None, max_length=50)
+    timezone: str = Field(default="UTC", max_length=64)
+    created_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
+
+
+class Customer(SQLModel, table=True):
+    """A customer and the file a good rep keeps on them (decision maker, interests, dates)."""
+
+    __tablename__ = "customers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(max_length=200, unique=True)
+    email: str = Field(max_length=320, index=True)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    company: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=50)
+    segment: str | None = Field(default=None, max_length=100, index=True)
+    locale: str = Field(default="en", max_length=35)
+    timezone: str | None = Field(default=None, max_length=64)
+    # The rep's external id, not a foreign key: customers and reps may be imported in any order.
+    rep_external_id: str | None = Field(default=None, max_length=200, index=True)
+    consent: bool = Field(default=True)
+    status: CustomerStatus = Field(default=CustomerStatus.ACTIVE, sa_type=sa.String(32))
+    decision_maker: str | None = Field(default=None, max_length=200)
+    decision_maker_role: str | None = Field(default=None, max_length=200)
+    # [{"name", "role", "phone", "email"}]
+    contacts: list[dict[str, str]] = Field(default_factory=list, sa_type=sa.JSON)
+    interests: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    # [{"label": "birthday", "date": "1975-04-12"}]; year 2000 means "every year, year unknown"
+    important_dates: list[dict[str, str]] = Field(default_factory=list, sa_type=sa.JSON)
+    tags: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    notes: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
+
+
+class Activity(SQLModel, table=True):
+    """One thing a customer did: an order, a visit, a ticket. Deduplicated on ``external_id``."""
+
+    __tablename__ = "activities"
+    __table_args__ = (sa.Index("ix_activities_customer_time", "customer_id", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The source system's id, or a content hash when it has none (see ingest.activity_key).
+    external_id: str = Field(max_length=200, unique=True)
+    customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE")
+    kind: str = Field(default=ActivityKind.ORDER.value, max_length=32)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    amount: float | None = None
+    margin: float | None = None
+    created_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
+
+
+class CustomerStats(SQLModel, table=True):
+    """Running totals per customer, updated on every ingest so detection never scans activities.
+
+    Every field is order-independent (counts, sums, min, max), so late and out-of-order
+    activities give the same stats as in-order ones.
+    """
+
+    __tablename__ = "customer_stats"
+
+    customer_id: int = Field(primary_key=True, foreign_key="customers.id", ondelete="CASCADE")
+    activity_count: int = 0
+    order_count: int = 0
+    first_activity_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_activity_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    first_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    total_value: float = 0.0
+    total_margin: float = 0.0
+    updated_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
+
+
+TABLES = (Rep, Customer, Activity, CustomerStats)

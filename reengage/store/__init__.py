@@ -1,0 +1,6 @@
+"""The only place that speaks SQL: ``Store`` for use cases, ``migrate`` for the schema."""
+
+from reengage.store.activities import NewActivity, UpsertResult
+from reengage.store.database import Overview, Store
+
+__all__ = ["NewActivity", "Overview", "Store", "UpsertResult"]

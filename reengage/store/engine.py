@@ -1,0 +1,61 @@
+"""Engines for SQLite (embedded default) and PostgreSQL (scale-out), set up the same way.
+
+SQLite gets WAL, foreign keys and a busy timeout so a CLI import and the daemon can share
+the file; PostgreSQL gets a checked connection pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from reengage.errors import StoreError
+
+
+def create_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; a SQLite file's folder is created if missing."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"REENGAGE_DATABASE_URL: {url!r} is not a database URL") from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            parsed, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (the web app, `reengage stats`) work while the daemon writes;
+    # NORMAL sync is durable across application crashes, which is what WAL needs.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once, so a wrong URL or a stopped server is reported before any work."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot connect to {engine.url.render_as_string(hide_password=True)}: "
+            f"{_first_line(exc)} — check REENGAGE_DATABASE_URL and that the server is running"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

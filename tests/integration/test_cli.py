@@ -1,0 +1,112 @@
+"""The `reengage` command as a person runs it: real processes, real files, real databases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REENGAGE = str(Path(sys.executable).with_name("reengage"))
+
+
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("REENGAGE_")}
+    clean.update(env or {})
+    clean["COLUMNS"] = "200"
+    return subprocess.run(
+        [REENGAGE, *args],
+        cwd=cwd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_demo_on_a_fresh_machine_shows_data_and_who_looks_inactive(tmp_path: Path) -> None:
+    result = cli("demo", "--customers", "120", "--folder", str(tmp_path / "demo"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "120 customers" in result.stdout
+    assert "Look inactive" in result.stdout
+    assert "Usually orders every" in result.stdout
+    assert (tmp_path / "demo" / "demo.db").exists()
+    assert not (tmp_path / "reengage.db").exists()  # the demo never touches a real database
+
+
+def test_import_reports_bad_rows_exits_nonzero_and_reimport_changes_nothing(
+    tmp_path: Path, database_url: str
+) -> None:
+    env = {"REENGAGE_DATABASE_URL": database_url}
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,email\nc1,a@example.com\nc2,nope\nc3,c@example.com\n")
+
+    first = cli("import", "customers", str(path), cwd=tmp_path, env=env)
+    assert first.returncode == 1
+    assert f"{path}:3: email: 'nope' is not an email address" in first.stderr
+    assert "2 imported, 0 updated, 0 unchanged, 1 skipped" in first.stdout
+
+    path.write_text("customer_id,email\nc1,a@example.com\nc3,c@example.com\n")
+    second = cli("import", "customers", str(path), cwd=tmp_path, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "0 imported, 0 updated, 2 unchanged, 0 skipped" in second.stdout
+
+
+def test_commands_refuse_an_unmigrated_database_and_say_what_to_run(tmp_path: Path) -> None:
+    path = tmp_path / "reps.csv"
+    path.write_text("rep_id,email\nr1,r@example.com\n")
+    result = cli("import", "reps", str(path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "run `reengage db upgrade`" in result.stderr
+
+
+def test_malformed_setting_stops_with_one_line_naming_it(tmp_path: Path) -> None:
+    result = cli("db", "upgrade", cwd=tmp_path, env={"REENGAGE_TIMEZONE": "Mars/Olympus"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: REENGAGE_TIMEZONE: 'Mars/Olympus' is not an IANA time zone like "
+        "Europe/Berlin"
+    ]
+
+
+def test_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"REENGAGE_DATABASE_URL=sqlite:///{tmp_path / 'fromenv.db'}\n")
+    assert cli("db", "upgrade", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "fromenv.db").exists()
+
+
+def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    env = {"REENGAGE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    result = cli("db", "upgrade", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "cannot connect to postgresql+psycopg://nobody@127.0.0.1:1/none" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("flag", [[], ["--dry-run"]])
+def test_seed_imports_or_writes_files(tmp_path: Path, flag: list[str]) -> None:
+    env = {"REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    if flag:
+        result = cli(
+            "seed", "--customers", "40", "--out", str(tmp_path / "d"), cwd=tmp_path, env=env
+        )
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "d" / "activities.csv").exists()
+        dry = cli(
+            "import", "reps", str(tmp_path / "d" / "reps.csv"), "--dry-run", cwd=tmp_path, env=env
+        )
+        assert "dry run, nothing written" in dry.stdout
+        return
+    result = cli("seed", "--customers", "40", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "customers: 40 imported" in result.stdout
+    shown = cli("customers", "show", "C000002", cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "rhythm" in shown.stdout

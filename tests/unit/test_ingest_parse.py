@@ -1,0 +1,107 @@
+"""Record validation shared by CSV import and the ingest API: pure functions, no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from reengage.errors import RowError
+from reengage.ingest import activity_key, parse_activity, parse_customer, parse_rep
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_minimal_customer_gets_only_the_columns_supplied() -> None:
+    assert parse_customer({"customer_id": " c1 ", "email": "Ana@Example.com"}) == {
+        "external_id": "c1",
+        "email": "ana@example.com",
+    }
+
+
+def test_hostile_name_is_kept_on_one_line() -> None:
+    record = parse_customer(
+        {"customer_id": "c1", "email": "a@example.com", "first_name": "Eve\r\nBcc: x@evil"}
+    )
+    assert record["first_name"] == "Eve Bcc: x@evil"
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "problem"),
+    [
+        ({"customer_id": "", "email": "a@example.com"}, "customer_id", "is empty"),
+        ({"customer_id": "c", "email": "a@b"}, "email", "not an email address"),
+        ({"customer_id": "c", "email": "a@example.com\nBcc: b@x.io"}, "email", "not an email"),
+        ({"customer_id": "c", "email": "a@example.com", "locale": "english"}, "locale", "zh-CN"),
+        ({"customer_id": "c", "email": "a@example.com", "timezone": "CEST"}, "timezone", "IANA"),
+        ({"customer_id": "c", "email": "a@example.com", "consent": "maybe"}, "consent", "yes or"),
+        ({"customer_id": "c", "email": "a@example.com", "status": "gone"}, "status", "active"),
+        (
+            {"customer_id": "c", "email": "a@example.com", "important_dates": "birthday"},
+            "important_dates",
+            "label=YYYY-MM-DD",
+        ),
+        ({"customer_id": "c", "email": "a@example.com", "birthday": "12/04"}, "birthday", "04-12"),
+    ],
+)
+def test_bad_customer_field_is_named(row: dict[str, str], field: str, problem: str) -> None:
+    with pytest.raises(RowError) as info:
+        parse_customer(row)
+    assert info.value.field == field
+    assert problem in info.value.problem
+
+
+def test_status_typo_suggests_the_right_word() -> None:
+    with pytest.raises(RowError, match="did you mean 'do_not_contact'"):
+        parse_customer({"customer_id": "c", "email": "a@example.com", "status": "do not contct"})
+
+
+def test_birthday_and_important_dates_combine() -> None:
+    record = parse_customer(
+        {
+            "customer_id": "c",
+            "email": "a@example.com",
+            "important_dates": "contract=2019-09-01; shop anniversary=05-20",
+            "birthday": "1975-04-12",
+        }
+    )
+    assert record["important_dates"] == [
+        {"label": "contract", "date": "2019-09-01"},
+        {"label": "shop anniversary", "date": "2000-05-20"},
+        {"label": "birthday", "date": "1975-04-12"},
+    ]
+
+
+def test_rep_name_defaults_to_the_mailbox() -> None:
+    assert parse_rep({"rep_id": "r1", "email": "kim@sales.example.com"})["name"] == "kim"
+
+
+def test_naive_activity_time_is_read_in_the_business_zone() -> None:
+    record = parse_activity({"customer_id": "c1", "occurred_at": "2026-07-01 12:00"}, BERLIN)
+    assert record.occurred_at == datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+    assert record.kind == "order"
+
+
+def test_activity_kind_typo_is_rejected_with_a_suggestion() -> None:
+    with pytest.raises(RowError, match="did you mean 'order'"):
+        parse_activity({"customer_id": "c1", "occurred_at": "2026-07-01", "kind": "ordr"}, BERLIN)
+
+
+@pytest.mark.parametrize("amount", ["nan", "inf", "1,5", "€5"])
+def test_amount_must_be_a_plain_finite_number(amount: str) -> None:
+    with pytest.raises(RowError) as info:
+        parse_activity({"customer_id": "c1", "occurred_at": "2026-07-01", "amount": amount}, BERLIN)
+    assert info.value.field == "amount"
+
+
+def test_content_key_is_stable_and_sensitive_to_content() -> None:
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    assert activity_key("c1", "order", when, 10.0, None) == activity_key(
+        "c1", "order", when, 10.0, None
+    )
+    assert activity_key("c1", "order", when, 10.0, None) != activity_key(
+        "c1", "order", when, 11.0, None
+    )
+    row = {"customer_id": "c1", "occurred_at": "2026-01-01", "amount": "10"}
+    assert parse_activity(row, ZoneInfo("UTC")).activity_id.startswith("auto:")
