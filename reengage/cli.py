@@ -151,17 +151,6 @@ def _print_report(report: ImportReport) -> None:
         highlight=False,
         markup=False,
     )
-    log.info(
-        "import_finished",
-        kind=report.kind.value,
-        file=report.file,
-        rows=report.rows,
-        inserted=c.inserted,
-        updated=c.updated,
-        unchanged=c.unchanged,
-        rejected=len(report.rejected),
-        dry_run=report.dry_run,
-    )
 
 
 @import_app.command("customers")

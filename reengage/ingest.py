@@ -23,10 +23,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import structlog
+
 from reengage.errors import InputError, RowError
+from reengage.logs import get_logger
 from reengage.models import ActivityKind, CustomerStatus
 from reengage.store import NewActivity, Store, UpsertResult
 from reengage.timeutil import parse_date, parse_timestamp
+
+log = get_logger(__name__)
 
 
 class Kind(StrEnum):
@@ -357,11 +362,23 @@ def import_file(
     gc.collect()
     gc.freeze()
     report.warnings.extend(reader.warnings)
-    if dry_run:
-        with store.rolled_back():
+    with structlog.contextvars.bound_contextvars(import_kind=kind.value, import_file=str(path)):
+        log.info("import_started", dry_run=dry_run)
+        if dry_run:
+            with store.rolled_back():
+                _import_rows(store, kind, reader, report, now, zone, batch_size)
+        else:
             _import_rows(store, kind, reader, report, now, zone, batch_size)
-    else:
-        _import_rows(store, kind, reader, report, now, zone, batch_size)
+        c = report.counts
+        log.info(
+            "import_finished",
+            rows=report.rows,
+            inserted=c.inserted,
+            updated=c.updated,
+            unchanged=c.unchanged,
+            rejected=len(report.rejected),
+            dry_run=dry_run,
+        )
     return report
 
 

@@ -254,3 +254,16 @@ def test_unknown_rep_is_a_warning_not_a_rejection(store: Store, tmp_path: Path) 
     report = run(store, Kind.CUSTOMERS, path)
     assert report.ok
     assert any("R9" in w for w in report.warnings)
+
+
+def test_import_logs_start_and_finish_with_the_file_bound(
+    store: Store, customers_csv: Path
+) -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        run(store, Kind.CUSTOMERS, customers_csv)
+    finished = [e for e in logs if e["event"] == "import_finished"]
+    assert len(finished) == 1
+    assert (finished[0]["inserted"], finished[0]["rejected"]) == (2, 1)
+    assert [e["event"] for e in logs][:1] == ["import_started"]
