@@ -129,10 +129,12 @@ class Activity(SQLModel, table=True):
 
 
 class CustomerStats(SQLModel, table=True):
-    """Running totals per customer, updated on every ingest so detection never scans activities.
+    """Running stats per customer, updated on every ingest so detection never scans activities.
 
-    Every field is order-independent (counts, sums, min, max), so late and out-of-order
-    activities give the same stats as in-order ones.
+    Folded by ``reengage.history.Summary``: counts, sums, extremes and the last few orders,
+    so late and out-of-order activities give the same stats as in-order ones. The derived
+    columns (typical gap, decline ratios) are stored so campaign audiences can filter on
+    them in SQL.
     """
 
     __tablename__ = "customer_stats"
@@ -141,11 +143,17 @@ class CustomerStats(SQLModel, table=True):
     activity_count: int = 0
     order_count: int = 0
     first_activity_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_activity_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    last_activity_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     total_value: float = 0.0
     total_margin: float = 0.0
+    # [[epoch_seconds, amount, margin], ...] of the last few orders, oldest first
+    recent_orders: list[list[float]] = Field(default_factory=list, sa_type=sa.JSON)
+    typical_gap_days: float | None = None  # median gap between recent buying occasions
+    count_ratio: float | None = None  # orders in the recent window / the window before
+    aov_ratio: float | None = None  # average order value, recent / before
+    margin_ratio: float | None = None  # margin contributed, recent / before
     updated_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
 
 

@@ -1,9 +1,10 @@
 """Bulk activity ingest with per-customer stats kept current in the same transaction.
 
-New activities are inserted with one ``executemany`` per batch and folded into
-``customer_stats`` with one upsert per batch: the stats are sums, counts, minima and maxima,
-so the order activities arrive in does not matter. A corrected activity (same external id,
-different content) is rare; its customers' stats are recomputed from their own rows.
+New activities are inserted with one ``executemany`` per batch and folded into the
+customers' ``customer_stats`` rows (read, fold with ``history.Summary``, write back): the
+fold is order-independent, so late and out-of-order activities cost the same as any other.
+A corrected activity (same external id, different content) is rare; its customers' stats
+are recomputed from their own rows.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from reengage.models import Activity, ActivityKind, CustomerStats
-from reengage.store.sqlfuncs import greatest_of, least_of
+from reengage.history import Event, Summary, ring_from_json, ring_to_json
+from reengage.models import Activity, CustomerStats
 
 ACTIVITIES: sa.Table = Activity.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
 STATS: sa.Table = CustomerStats.__table__  # type: ignore[attr-defined]
-ORDER = ActivityKind.ORDER.value
 
 
 class NewActivity(NamedTuple):
@@ -145,55 +145,84 @@ def _sqlite_time(value: datetime) -> str:
 
 
 def _fold_into_stats(conn: Connection, rows: Iterable[NewActivity], now: datetime) -> None:
-    deltas: dict[int, dict[str, Any]] = {}
+    by_customer: dict[int, list[Event]] = {}
     for a in rows:
-        d = deltas.get(a.customer_id)
-        if d is None:
-            d = deltas[a.customer_id] = {
-                "customer_id": a.customer_id,
-                "activity_count": 0,
-                "order_count": 0,
-                "first_activity_at": a.occurred_at,
-                "last_activity_at": a.occurred_at,
-                "first_order_at": None,
-                "last_order_at": None,
-                "total_value": 0.0,
-                "total_margin": 0.0,
-                "updated_at": now,
-            }
-        d["activity_count"] += 1
-        d["first_activity_at"] = min(d["first_activity_at"], a.occurred_at)
-        d["last_activity_at"] = max(d["last_activity_at"], a.occurred_at)
-        if a.kind == ORDER:
-            d["order_count"] += 1
-            first, last = d["first_order_at"], d["last_order_at"]
-            d["first_order_at"] = a.occurred_at if first is None else min(first, a.occurred_at)
-            d["last_order_at"] = a.occurred_at if last is None else max(last, a.occurred_at)
-        d["total_value"] += a.amount or 0.0
-        d["total_margin"] += a.margin or 0.0
-    if deltas:
-        conn.execute(_stats_upsert(conn.dialect.name), list(deltas.values()))
+        by_customer.setdefault(a.customer_id, []).append(
+            Event(a.kind, a.occurred_at, a.amount, a.margin)
+        )
+    if not by_customer:
+        return
+    ids = sorted(by_customer)
+    # Make sure each customer has a row, then read (and on PostgreSQL lock) them all: two
+    # importers touching the same customer take turns instead of overwriting each other.
+    empty = {
+        "activity_count": 0,
+        "order_count": 0,
+        "total_value": 0.0,
+        "total_margin": 0.0,
+        "recent_orders": [],
+        "updated_at": now,
+    }
+    conn.execute(_insert_missing(conn.dialect.name), [{"customer_id": i, **empty} for i in ids])
+    updates = []
+    for start in range(0, len(ids), 10_000):
+        query = sa.select(STATS).where(STATS.c.customer_id.in_(ids[start : start + 10_000]))
+        if conn.dialect.name == "postgresql":
+            query = query.order_by(STATS.c.customer_id).with_for_update()
+        for row in conn.execute(query):
+            summary = summary_of(row).fold(by_customer[row.customer_id])
+            updates.append(_row_of(summary, row.customer_id, now))
+    conn.execute(_STATS_UPDATE, updates)
 
 
-def _stats_upsert(dialect: str) -> sa.Insert:
-    # One statement folds a batch's deltas into existing rows: counts and sums add up,
-    # first/last take the extreme. Commutative, so out-of-order batches give the same stats.
+def _insert_missing(dialect: str) -> sa.Insert:
     insert = postgresql.insert(STATS) if dialect == "postgresql" else sqlite.insert(STATS)
-    old, new = STATS.c, insert.excluded
-    return insert.on_conflict_do_update(
-        index_elements=[old.customer_id],
-        set_={
-            "activity_count": old.activity_count + new.activity_count,
-            "order_count": old.order_count + new.order_count,
-            "first_activity_at": least_of(old.first_activity_at, new.first_activity_at),
-            "last_activity_at": greatest_of(old.last_activity_at, new.last_activity_at),
-            "first_order_at": least_of(old.first_order_at, new.first_order_at),
-            "last_order_at": greatest_of(old.last_order_at, new.last_order_at),
-            "total_value": old.total_value + new.total_value,
-            "total_margin": old.total_margin + new.total_margin,
-            "updated_at": new.updated_at,
-        },
+    return insert.on_conflict_do_nothing(index_elements=[STATS.c.customer_id])
+
+
+_STATS_COLUMNS = [c.name for c in STATS.c if c.name != "customer_id"]
+# Bind names must differ from column names in an executemany UPDATE, hence the prefix.
+_STATS_UPDATE = (
+    STATS.update()
+    .where(STATS.c.customer_id == sa.bindparam("v_customer_id"))
+    .values({name: sa.bindparam(f"v_{name}") for name in _STATS_COLUMNS})
+)
+
+
+def summary_of(row: Any) -> Summary:
+    """Rebuild a :class:`Summary` from a ``customer_stats`` row."""
+    return Summary(
+        activity_count=row.activity_count,
+        order_count=row.order_count,
+        first_activity_at=row.first_activity_at,
+        last_activity_at=row.last_activity_at,
+        first_order_at=row.first_order_at,
+        last_order_at=row.last_order_at,
+        total_value=row.total_value,
+        total_margin=row.total_margin,
+        recent_orders=ring_from_json(row.recent_orders),
     )
+
+
+def _row_of(summary: Summary, customer_id: int, now: datetime) -> dict[str, Any]:
+    declines = summary.declines()
+    return {
+        "v_customer_id": customer_id,
+        "v_activity_count": summary.activity_count,
+        "v_order_count": summary.order_count,
+        "v_first_activity_at": summary.first_activity_at,
+        "v_last_activity_at": summary.last_activity_at,
+        "v_first_order_at": summary.first_order_at,
+        "v_last_order_at": summary.last_order_at,
+        "v_total_value": summary.total_value,
+        "v_total_margin": summary.total_margin,
+        "v_recent_orders": ring_to_json(summary.recent_orders),
+        "v_typical_gap_days": summary.typical_gap_days(),
+        "v_count_ratio": declines.count_ratio,
+        "v_aov_ratio": declines.aov_ratio,
+        "v_margin_ratio": declines.margin_ratio,
+        "v_updated_at": now,
+    }
 
 
 def recompute_stats(conn: Connection, customer_ids: Iterable[int], now: datetime) -> None:

@@ -99,6 +99,11 @@ def upgrade() -> None:
         sa.Column("last_order_at", sa.DateTime(), nullable=True),
         sa.Column("total_value", sa.Float(), nullable=False),
         sa.Column("total_margin", sa.Float(), nullable=False),
+        sa.Column("recent_orders", sa.JSON(), nullable=False),
+        sa.Column("typical_gap_days", sa.Float(), nullable=True),
+        sa.Column("count_ratio", sa.Float(), nullable=True),
+        sa.Column("aov_ratio", sa.Float(), nullable=True),
+        sa.Column("margin_ratio", sa.Float(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"],
@@ -110,13 +115,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("customer_stats", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_customer_stats_last_activity_at"), ["last_activity_at"], unique=False
+            batch_op.f("ix_customer_stats_last_order_at"), ["last_order_at"], unique=False
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("customer_stats", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_customer_stats_last_activity_at"))
+        batch_op.drop_index(batch_op.f("ix_customer_stats_last_order_at"))
 
     op.drop_table("customer_stats")
     with op.batch_alter_table("activities", schema=None) as batch_op:
