@@ -126,6 +126,9 @@ def bare_executemany(store: object, activities: Path) -> int:
 
 
 def main() -> None:
+    from reengage.logs import configure_logging
+
+    configure_logging("warning")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database-url", help="default: a temporary SQLite file")

@@ -13,14 +13,15 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from reengage import demo as demo_module
+from reengage import scoring
 from reengage.config import Settings, load_settings
-from reengage.detect import population_gap, rhythm
 from reengage.errors import ConfigError, InputError, ReengageError
 from reengage.ingest import ImportReport, Kind, import_file
 from reengage.logs import configure_logging, get_logger
 from reengage.seed import write_dataset
 from reengage.store import Store, migrate
-from reengage.timeutil import utcnow
+from reengage.store.database import display_name
+from reengage.timeutil import parse_duration, utcnow
 
 app = typer.Typer(
     help="Win back customers whose buying habit has lapsed.",
@@ -227,21 +228,20 @@ def demo(
 
 @customers_app.command("show")
 def customers_show(customer_id: Annotated[str, typer.Argument(help="external id")]) -> None:
-    """One customer: their file, their rhythm, their recent activity."""
+    """One customer: their file, their rhythm, where they stand today and why."""
     store = _store()
     try:
         found = store.get_customer(customer_id)
         if found is None:
-            raise InputError(f"no customer {customer_id!r}; check the id with your import file")
-        customer, stats = found
+            raise InputError(f"no customer {customer_id!r}; check the id in your import file")
+        customer, _ = found
         activities = store.activities_of(customer.id) if customer.id is not None else []
-        fallback = population_gap(s for _, s in store.customers_with_stats())
+        _, assessments = scoring.assess_all(store, utcnow())
     finally:
         store.close()
-    table = Table(show_header=False, title=f"{customer.external_id}")
+    table = Table(show_header=False, title=customer.external_id, title_justify="left")
     for label, value in (
-        ("name", f"{customer.first_name or ''} {customer.last_name or ''}".strip()),
-        ("company", customer.company),
+        ("name", display_name(customer.first_name, customer.last_name, customer.company)),
         ("email", customer.email),
         ("phone", customer.phone),
         ("segment", customer.segment),
@@ -257,14 +257,153 @@ def customers_show(customer_id: Annotated[str, typer.Argument(help="external id"
         ),
     ):
         table.add_row(label, value or "—")
-    r = rhythm(stats, utcnow(), fallback) if stats else None
-    table.add_row("rhythm", r.why() if r else "no activity yet")
+    mine = next((a for a in assessments if a.customer_id == customer.external_id), None)
+    if mine is None:
+        table.add_row("standing", "no activity yet")
+    else:
+        table.add_row("why", mine.why)
+        table.add_row("lapse score", f"{mine.lapse_score:.2f} (probability the habit has lapsed)")
+        table.add_row(
+            "rhythm",
+            f"expected gap {mine.expected_gap_days:.0f} days; silent "
+            f"{mine.days_silent:.0f} days ({mine.lapse_ratio:.1f}×)",
+        )
+        table.add_row(
+            "value",
+            f"{mine.value_per_year:,.0f} per year; at risk "
+            f"{mine.value_at_risk:,.0f}; priority {mine.priority:,.0f}",
+        )
     recent = ", ".join(
         f"{a.occurred_at:%Y-%m-%d} {a.kind}" + (f" {a.amount:.2f}" if a.amount is not None else "")
         for a in activities[-5:]
     )
     table.add_row("recent", recent or "—")
     out.print(table)
+
+
+@customers_app.command("lapsed")
+def customers_lapsed(
+    min_score: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Lowest lapse score to list.")
+    ] = 0.5,
+    by: Annotated[
+        str,
+        typer.Option(
+            help="Order by 'score' (worst first) or 'priority' (most worth a call first)."
+        ),
+    ] = "score",
+    limit: Annotated[int, typer.Option(min=1, help="How many to show.")] = 25,
+) -> None:
+    """Customers whose habit has probably lapsed, or whose business is shrinking."""
+    if by not in ("score", "priority"):
+        raise typer.BadParameter("use 'score' or 'priority'", param_hint="--by")
+    store = _store()
+    try:
+        found = scoring.lapsed(store, utcnow(), min_score=min_score, by=by)
+    finally:
+        store.close()
+    table = Table(title=f"{len(found)} customers at lapse score ≥ {min_score:.2f} or shrinking")
+    for column in ("customer", "score", "silent", "usual gap", "value at risk", "why"):
+        table.add_column(column, justify="left" if column in ("customer", "why") else "right")
+    for a in found[:limit]:
+        table.add_row(
+            f"{a.customer_id} {a.profile.name}".strip(),
+            f"{a.lapse_score:.2f}",
+            f"{a.days_silent:.0f} d",
+            f"{a.expected_gap_days:.0f} d",
+            f"{a.value_at_risk:,.0f}",
+            a.why,
+        )
+    out.print(table)
+    if len(found) > limit:
+        out.print(f"… and {len(found) - limit} more (--limit, or `reengage score --out`)")
+
+
+@app.command()
+def score(
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Judge the history as it stood on this date (later activity ignored)."),
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write one row per customer to this CSV file.")
+    ] = None,
+    run_backtest: Annotated[
+        bool,
+        typer.Option("--backtest", help="Check the score against what happened after --as-of."),
+    ] = False,
+    horizon: Annotated[
+        str,
+        typer.Option(
+            help="With --backtest: how long to wait for a customer to come back, e.g. 90d."
+        ),
+    ] = "90d",
+) -> None:
+    """Score every customer: days silent, expected gap, lapse ratio and score, declines, value."""
+    when = _parse_day(as_of) if as_of else None
+    store = _store()
+    try:
+        if run_backtest:
+            if when is None:
+                raise typer.BadParameter(
+                    "--backtest needs --as-of, a date at least one horizon in the past",
+                    param_hint="--as-of",
+                )
+            try:
+                span = parse_duration(horizon)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--horizon") from None
+            _print_backtest(scoring.backtest(store, as_of=when, horizon=span))
+            return
+        population, assessments = scoring.assess_all(store, utcnow(), as_of=when)
+    finally:
+        store.close()
+    if out_file is not None:
+        count = scoring.write_csv(assessments, out_file)
+        out.print(f"wrote {count} customers to {out_file}")
+        return
+    lapsed_count = sum(a.lapse_score >= 0.5 for a in assessments)
+    declining = sum(a.declining for a in assessments)
+    out.print(
+        f"{len(assessments)} customers scored as of {(when or utcnow()):%Y-%m-%d}: "
+        f"{lapsed_count} have probably lapsed (score ≥ 0.5), {declining} are shrinking; "
+        f"typical gap {population.typical_gap_days:.0f} days. Use --out FILE.csv for all rows."
+    )
+
+
+def _print_backtest(report: scoring.BacktestReport) -> None:
+    end = report.as_of + report.horizon
+    out.print(
+        f"Scored {report.customers} customers as of {report.as_of:%Y-%m-%d}; "
+        f"{report.did_not_return} ({report.did_not_return / max(report.customers, 1):.0%}) "
+        f"placed no order by {end:%Y-%m-%d}."
+    )
+    table = Table(title="How well each ranking finds the customers who did not come back")
+    for column in ("ranking", "ROC AUC", "precision, top 5%", "precision, top 10%"):
+        table.add_column(column, justify="left" if column == "ranking" else "right")
+    for m in report.methods:
+        table.add_row(
+            m.name,
+            _fmt(m.auc, "{:.3f}"),
+            _fmt(m.precision_top5, "{:.0%}"),
+            _fmt(m.precision_top10, "{:.0%}"),
+        )
+    out.print(table)
+    calib = Table(title="Calibration of lapse_score: predicted against observed")
+    for column in ("score band", "customers", "predicted", "did not come back"):
+        calib.add_column(column, justify="right")
+    for row in report.calibration:
+        calib.add_row(
+            f"{row.low:.1f}–{row.high:.1f}",
+            str(row.count),
+            f"{row.predicted:.0%}",
+            f"{row.observed:.0%}",
+        )
+    out.print(calib)
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "—" if value is None else pattern.format(value)
 
 
 def main() -> NoReturn:

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from reengage.detect import Rhythm, population_gap, rhythm
+from reengage.detect import Assessment, Population
 from reengage.ingest import ImportReport, Kind, import_file
-from reengage.models import Customer
+from reengage.scoring import assess_all
 from reengage.seed import write_dataset
 from reengage.store import Store
 
@@ -24,7 +24,7 @@ class DemoResult:
 
     database_url: str
     reports: list[ImportReport]
-    lapsed: list[tuple[Customer, Rhythm]]
+    lapsed: list[Assessment]
 
 
 def run_demo(
@@ -53,20 +53,14 @@ def run_demo(
             f"{overview.activities} activities from {overview.first_activity_at:%Y-%m-%d} "
             f"to {overview.last_activity_at:%Y-%m-%d}.\n"
         )
-        pairs = list(store.customers_with_stats())
-        fallback = population_gap(stats for _, stats in pairs)
-        scored = [
-            (customer, r)
-            for customer, stats in pairs
-            if (r := rhythm(stats, now, fallback)) is not None
-        ]
-        _show_sample(console, scored)
+        population, assessments = assess_all(store, now)
+        _show_sample(console, assessments, population)
         lapsed = sorted(
-            (pair for pair in scored if pair[1].lapse_ratio >= 2.0 and pair[1].days_silent < 365),
-            key=lambda pair: pair[1].lapse_ratio,
+            (a for a in assessments if a.lapse_score >= 0.5 or a.declining),
+            key=lambda a: a.priority,
             reverse=True,
         )
-        _show_lapsed(console, lapsed, len(scored))
+        _show_lapsed(console, lapsed, len(assessments))
     finally:
         store.close()
     console.print(f"\nThe demo's files are in [cyan]{workdir}[/]; delete them when done.")
@@ -89,34 +83,44 @@ def _show_imports(console: Console, reports: list[ImportReport]) -> None:
     console.print(table)
 
 
-def _show_sample(console: Console, scored: list[tuple[Customer, Rhythm]]) -> None:
-    table = Table(title="What the data looks like: a few customers and their rhythm")
-    for column in ("customer", "segment", "usual gap", "silent", "ratio"):
+def _show_sample(console: Console, assessments: list[Assessment], population: Population) -> None:
+    table = Table(
+        title="What the data looks like: a few customers, their rhythm and where they stand "
+        f"(typical gap across customers: {population.typical_gap_days:.0f} days)"
+    )
+    for column in ("customer", "segment", "orders", "usual gap", "silent", "ratio", "score"):
         table.add_column(column, justify="left" if column in ("customer", "segment") else "right")
-    for customer, r in scored[:8]:
+    for a in assessments[:8]:
         table.add_row(
-            _name(customer),
-            customer.segment or "",
-            f"{r.expected_gap_days:.0f} d",
-            f"{r.days_silent:.0f} d",
-            f"{r.lapse_ratio:.1f}×",
+            _name(a),
+            a.profile.segment or "",
+            str(a.profile.order_count),
+            f"{a.expected_gap_days:.0f} d",
+            f"{a.days_silent:.0f} d",
+            f"{a.lapse_ratio:.1f}×",
+            f"{a.lapse_score:.2f}",
         )
     console.print(table)
 
 
-def _show_lapsed(console: Console, lapsed: list[tuple[Customer, Rhythm]], total: int) -> None:
+def _show_lapsed(console: Console, lapsed: list[Assessment], total: int) -> None:
     table = Table(
-        title=f"Look inactive: silent for at least twice their own rhythm "
-        f"({len(lapsed)} of {total})"
+        title=f"Look inactive, most worth winning back first ({len(lapsed)} of {total} "
+        "customers have probably lapsed or are shrinking)"
     )
     table.add_column("customer")
+    table.add_column("score", justify="right")
+    table.add_column("value at risk / yr", justify="right")
     table.add_column("why")
-    for customer, r in lapsed[:12]:
-        table.add_row(_name(customer), r.why())
+    for a in lapsed[:12]:
+        table.add_row(
+            _name(a),
+            f"{a.lapse_score:.2f}",
+            f"{a.value_at_risk:,.0f}",
+            a.why,
+        )
     console.print(table)
 
 
-def _name(customer: Customer) -> str:
-    person = " ".join(p for p in (customer.first_name, customer.last_name) if p)
-    label = f"{person} ({customer.company})" if customer.company else person
-    return f"{customer.external_id} {label}".strip()
+def _name(a: Assessment) -> str:
+    return f"{a.profile.external_id} {a.profile.name}".strip()

@@ -1,63 +1,275 @@
 """Lapse detection: is this customer silent *relative to their own rhythm*? Pure; takes now.
 
-This first cut judges each customer against their average gap between orders, falling
-back to the population's typical gap when they have fewer than two orders.
+From a customer's running stats (:class:`Profile`) and a few population-level numbers
+(:class:`Population`), :func:`assess` works out:
+
+- ``expected_gap_days``: their own typical gap (median of recent gaps), shrunk toward their
+  segment's typical gap in proportion to how much history they have — a two-order customer
+  is neither ignored nor judged on one interval;
+- ``days_silent`` and ``lapse_ratio = days_silent / expected_gap``;
+- ``lapse_score`` in [0, 1]: the probability that the habit has lapsed (see :func:`lapse_score`);
+- decline ratios (frequency, order size, margin), the value at risk and a ``priority``;
+- ``why``: the numbers in plain words for a rep.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from reengage.models import CustomerStats
-from reengage.timeutil import days_between
+from reengage.history import Summary
 
 DEFAULT_GAP_DAYS = 30.0
+PRIOR_GAPS = 2.0  # the segment's gap counts like this many of the customer's own gaps
+DECLINE_THRESHOLD = 0.7  # a ratio at or below this (30% or more down) is a decline signal
+YEAR_DAYS = 365.25
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What detection needs to know about one customer, from stats or from history as of a date."""
+
+    customer_id: int
+    external_id: str
+    segment: str | None
+    activity_count: int
+    order_count: int
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    last_activity_at: datetime | None
+    total_value: float
+    total_margin: float
+    typical_gap_days: float | None
+    count_ratio: float | None
+    aov_ratio: float | None
+    margin_ratio: float | None
+    name: str = ""  # "Ana Li (Ana's Bakery)", for people reading lists
+
+    @classmethod
+    def from_summary(
+        cls,
+        summary: Summary,
+        customer_id: int,
+        external_id: str,
+        segment: str | None,
+        name: str = "",
+    ) -> Profile:
+        """Derive a profile from a folded history."""
+        declines = summary.declines()
+        return cls(
+            customer_id,
+            external_id,
+            segment,
+            summary.activity_count,
+            summary.order_count,
+            summary.first_order_at,
+            summary.last_order_at,
+            summary.last_activity_at,
+            summary.total_value,
+            summary.total_margin,
+            summary.typical_gap_days(),
+            declines.count_ratio,
+            declines.aov_ratio,
+            declines.margin_ratio,
+            name,
+        )
 
 
 @dataclass(frozen=True)
-class Rhythm:
-    """How a customer usually behaves and how far they are from it now."""
+class Population:
+    """Typical gaps of the customer base, the prior for customers with little history."""
 
-    days_silent: float
-    expected_gap_days: float
-    lapse_ratio: float
-    own_history: bool  # False when the gap is the population's, not their own
+    typical_gap_days: float = DEFAULT_GAP_DAYS
+    segment_gap_days: dict[str, float] = field(default_factory=dict)
 
-    def why(self) -> str:
-        """One plain sentence a rep can read."""
-        usual = (
-            f"Usually orders every {self.expected_gap_days:.0f} days"
-            if self.own_history
-            else f"Too few orders to know their rhythm; customers typically order every "
-            f"{self.expected_gap_days:.0f} days"
-        )
-        return f"{usual}; silent for {self.days_silent:.0f} days ({self.lapse_ratio:.1f}× that)."
+    def gap_for(self, segment: str | None) -> float:
+        """The typical gap of ``segment``, or of everyone."""
+        return self.segment_gap_days.get(segment or "", self.typical_gap_days)
+
+    def shortest_gap(self) -> float:
+        """The smallest prior gap of any segment (a safe floor for pre-filters)."""
+        return min([self.typical_gap_days, *self.segment_gap_days.values()])
 
 
-def own_gap(stats: CustomerStats) -> float | None:
-    """Average days between a customer's orders, or None with fewer than two orders."""
-    if stats.order_count < 2 or stats.first_order_at is None or stats.last_order_at is None:
-        return None
-    return max(
-        days_between(stats.first_order_at, stats.last_order_at) / (stats.order_count - 1), 1.0
+def fit_population(
+    gaps: Iterable[tuple[str | None, float | None]], min_segment_size: int = 20
+) -> Population:
+    """Median typical gap overall and per segment (segments too small use the overall one).
+
+    ``gaps`` are ``(segment, typical gap)`` pairs, one per customer (a sample will do).
+    """
+    overall: list[float] = []
+    by_segment: dict[str, list[float]] = defaultdict(list)
+    for segment, gap in gaps:
+        if gap is None:
+            continue
+        overall.append(gap)
+        if segment:
+            by_segment[segment].append(gap)
+    if not overall:
+        return Population()
+    return Population(
+        typical_gap_days=statistics.median(overall),
+        segment_gap_days={
+            seg: statistics.median(gaps)
+            for seg, gaps in by_segment.items()
+            if len(gaps) >= min_segment_size
+        },
     )
 
 
-def population_gap(all_stats: Iterable[CustomerStats]) -> float:
-    """The typical gap across customers with a rhythm of their own (median of their gaps)."""
-    gaps = [g for s in all_stats if (g := own_gap(s)) is not None]
-    return statistics.median(gaps) if gaps else DEFAULT_GAP_DAYS
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Where a customer stands today, and why, in numbers and in words."""
+
+    profile: Profile
+    days_silent: float
+    expected_gap_days: float
+    lapse_ratio: float
+    lapse_score: float
+    value_per_year: float
+    value_missing: float
+    value_at_risk: float
+    priority: float
+    declining: bool
+    why: str
+
+    @property
+    def customer_id(self) -> str:
+        """The customer's external id, as imported."""
+        return self.profile.external_id
 
 
-def rhythm(stats: CustomerStats, now: datetime, fallback_gap: float) -> Rhythm | None:
-    """A customer's rhythm as of ``now``, or None if they never did anything."""
-    last = stats.last_activity_at
+def expected_gap(profile: Profile, population: Population) -> float:
+    """Own typical gap shrunk toward the segment's, weighted by how many gaps we have seen.
+
+    Done on the log scale, where gaps are roughly symmetric: with two orders (one gap) the
+    segment still weighs double; with fifteen gaps the customer's own rhythm dominates.
+    """
+    return expected_gap_days(
+        profile.typical_gap_days, profile.order_count, population.gap_for(profile.segment)
+    )
+
+
+def expected_gap_days(own: float | None, order_count: int, prior: float) -> float:
+    """The numeric core of :func:`expected_gap`, for passes that skip building profiles."""
+    if own is None:
+        return prior
+    n = min(max(order_count - 1, 1), 15)
+    return math.exp((n * math.log(own) + PRIOR_GAPS * math.log(prior)) / (n + PRIOR_GAPS))
+
+
+def lapse_score(days_silent: float, gap: float, order_count: int) -> float:
+    """Probability that this customer's buying habit has lapsed, given their silence.
+
+    Gaps of a living habit are taken as gamma-distributed around ``gap`` (shape 2: regular,
+    not clockwork). Before the silence, a habit ends after any given order with a probability
+    that falls with the number of orders seen (one-time buyers often never return). Bayes:
+    P(lapsed | silent t) = p / (p + (1 - p) · S(t)), with S the survival of a gap beyond t.
+    """
+    p_end = 1.0 / (1.0 + 0.6 * max(order_count, 1))
+    survival = _gamma2_survival(days_silent / gap)
+    return p_end / (p_end + (1.0 - p_end) * survival)
+
+
+def _gamma2_survival(x: float) -> float:
+    # P(gap > x · mean) for a gamma(shape 2) gap: e^{-2x} (1 + 2x).
+    return math.exp(-2.0 * x) * (1.0 + 2.0 * x)
+
+
+def assess(profile: Profile, population: Population, now: datetime) -> Assessment | None:
+    """The customer's standing as of ``now``; None if they never did anything."""
+    last = profile.last_order_at or profile.last_activity_at
     if last is None:
         return None
-    silent = max(days_between(last, now), 0.0)
-    gap = own_gap(stats)
-    expected = gap if gap is not None else fallback_gap
-    return Rhythm(silent, expected, silent / expected, own_history=gap is not None)
+    days_silent = max((now - last).total_seconds() / 86400.0, 0.0)
+    gap = expected_gap(profile, population)
+    ratio = days_silent / gap
+    score = lapse_score(days_silent, gap, profile.order_count)
+
+    span = 0.0
+    if profile.first_order_at and profile.last_order_at:
+        span = (profile.last_order_at - profile.first_order_at).total_seconds() / 86400.0
+    value_per_year = value_per_year_of(profile, span, gap)
+    value_per_day = value_per_year / YEAR_DAYS
+    value_missing = value_per_day * max(days_silent - gap, 0.0)
+    shrink = 1.0 - min(
+        r
+        for r in (profile.margin_ratio, profile.aov_ratio, profile.count_ratio, 1.0)
+        if r is not None
+    )
+    declining = shrink >= 1.0 - DECLINE_THRESHOLD and score < 0.5
+    # The longer someone has been gone, the harder the win-back: halve the weight per year.
+    winnable = 0.5 ** (days_silent / YEAR_DAYS)
+    value_at_risk = value_per_year * max(score, shrink)
+    priority = value_at_risk * winnable
+    return Assessment(
+        profile,
+        days_silent,
+        gap,
+        ratio,
+        score,
+        value_per_year,
+        value_missing,
+        value_at_risk,
+        priority,
+        declining,
+        explain(profile, days_silent, gap, now),
+    )
+
+
+def value_per_year_of(profile: Profile, span_days: float, gap: float) -> float:
+    """What the customer was worth per year while their habit was alive.
+
+    Repeat buyers: their spend over the active span plus one gap (at least 90 days, so a
+    burst of early orders does not extrapolate wildly). A one-time buyer has shown no
+    habit yet: they are worth what they spent, once.
+    """
+    if profile.total_value <= 0:
+        return 0.0
+    if profile.order_count < 2:
+        return profile.total_value
+    return profile.total_value * YEAR_DAYS / max(span_days + gap, 90.0)
+
+
+def explain(profile: Profile, days_silent: float, gap: float, now: datetime) -> str:
+    """The numbers in plain words, the way a rep would say them."""
+    silent = f"{days_silent:.0f} days"
+    if profile.order_count == 0:
+        parts = [f"Has never ordered; last seen {silent} ago."]
+    elif profile.order_count == 1:
+        parts = [
+            f"Ordered once, {silent} ago; customers like them usually reorder within "
+            f"{gap:.0f} days."
+        ]
+    elif profile.order_count == 2 and profile.typical_gap_days is not None:
+        parts = [
+            f"Ordered twice, {profile.typical_gap_days:.0f} days apart; silent for {silent} "
+            f"({days_silent / gap:.1f}× the {gap:.0f} days expected)."
+        ]
+    else:
+        parts = [
+            f"Usually orders every {gap:.0f} days; silent for {silent} "
+            f"({days_silent / gap:.1f}× their rhythm)."
+        ]
+    if (
+        profile.last_activity_at
+        and profile.last_order_at
+        and profile.last_activity_at > profile.last_order_at
+    ):
+        seen = (now - profile.last_activity_at).total_seconds() / 86400.0
+        parts.append(f"Still around: last seen {seen:.0f} days ago.")
+    if profile.count_ratio is not None and profile.count_ratio <= DECLINE_THRESHOLD:
+        parts.append(f"Lately orders come {1 / profile.count_ratio:.1f}× less often than before.")
+    if profile.aov_ratio is not None and profile.aov_ratio <= DECLINE_THRESHOLD:
+        parts.append(
+            f"Their last 3 orders were {100 * (1 - profile.aov_ratio):.0f}% smaller than "
+            "the ones before."
+        )
+    if profile.margin_ratio is not None and profile.margin_ratio <= DECLINE_THRESHOLD:
+        parts.append(f"Margin contributed is down {100 * (1 - profile.margin_ratio):.0f}%.")
+    return " ".join(parts)

@@ -8,6 +8,7 @@ and the decline ratios, so a late or out-of-order activity costs O(RING), never 
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import statistics
 from collections.abc import Iterable
@@ -68,10 +69,14 @@ class Summary:
             self.first_order_at = _min(self.first_order_at, at)
             self.last_order_at = _max(self.last_order_at, at)
             order = Order(at.timestamp(), amount or 0.0, margin or 0.0)
-            if len(ring) < RING or order > ring[0]:
-                ring.append(order)
-                ring.sort()
-                del ring[:-RING]
+            if not ring or order >= ring[-1]:
+                ring.append(order)  # the usual case: history arrives in time order
+            elif len(ring) < RING or order > ring[0]:
+                bisect.insort(ring, order)
+            else:
+                continue  # older than every remembered order: counts and sums only
+            if len(ring) > RING:
+                del ring[0]
         return self
 
     # -- derived, recomputed from the fields above ----------------------------------------

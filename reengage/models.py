@@ -138,14 +138,26 @@ class CustomerStats(SQLModel, table=True):
     """
 
     __tablename__ = "customer_stats"
+    # Covers the detection pass: a range of last orders, read without touching the table.
+    __table_args__ = (
+        sa.Index(
+            "ix_customer_stats_detect",
+            "last_order_at",
+            "typical_gap_days",
+            "order_count",
+            "segment",
+        ),
+    )
 
     customer_id: int = Field(primary_key=True, foreign_key="customers.id", ondelete="CASCADE")
+    # A copy of customers.segment (kept in step by the store) so detection needs no join.
+    segment: str | None = Field(default=None, max_length=100)
     activity_count: int = 0
     order_count: int = 0
     first_activity_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_activity_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    last_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     total_value: float = 0.0
     total_margin: float = 0.0
     # [[epoch_seconds, amount, margin], ...] of the last few orders, oldest first

@@ -138,6 +138,14 @@ RHYTHMS = [
     ("quarterly", 91.0, 0.15, "wholesale", (500, 1500)),
     ("occasional", 120.0, 0.45, "online", (30, 900)),
 ]
+# Shares for "regulars": mostly habitual buyers (about 20 activities each), for benchmarks.
+REGULAR_SHARES = {
+    "weekly": 0.22,
+    "fortnightly": 0.25,
+    "monthly": 0.30,
+    "quarterly": 0.18,
+    "occasional": 0.05,
+}
 FATES = [("steady", 0.48), ("lapsed", 0.27), ("shrinking", 0.15), ("gone", 0.10)]
 
 
@@ -171,11 +179,15 @@ def _pick(rng: random.Random, weighted: list[tuple[str, float]]) -> str:
 
 
 def customer(
-    i: int, *, seed: int, now: datetime, reps: int
+    i: int, *, seed: int, now: datetime, reps: int, regulars: bool = False
 ) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """Customer ``i``'s CSV row and their activity rows, oldest first."""
+    """Customer ``i``'s CSV row and their activity rows, oldest first.
+
+    ``regulars`` swaps the realistic mix (many one-time buyers) for mostly habitual ones.
+    """
     rng = random.Random(f"{seed}:{i}")
-    rhythm = rng.choices(RHYTHMS, weights=[r[2] for r in RHYTHMS])[0]
+    weights = [REGULAR_SHARES[r[0]] if regulars else r[2] for r in RHYTHMS]
+    rhythm = rng.choices(RHYTHMS, weights=weights)[0]
     name, gap, _, segment, (life_lo, life_hi) = rhythm
     fate = _pick(rng, FATES)
     first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -305,7 +317,12 @@ REP_COLUMNS = ["rep_id", "name", "email", "timezone"]
 
 
 def write_dataset(
-    folder: Path, customers: int, *, seed: int = 1, now: datetime | None = None
+    folder: Path,
+    customers: int,
+    *,
+    seed: int = 1,
+    now: datetime | None = None,
+    regulars: bool = False,
 ) -> Dataset:
     """Write reps.csv, customers.csv and activities.csv into ``folder`` (streamed)."""
     now = now or datetime.combine(date.today(), datetime.min.time(), UTC)
@@ -326,7 +343,7 @@ def write_dataset(
         c_writer.writeheader()
         a_writer.writeheader()
         for i in range(1, customers + 1):
-            row, activities = customer(i, seed=seed, now=now, reps=len(reps))
+            row, activities = customer(i, seed=seed, now=now, reps=len(reps), regulars=regulars)
             c_writer.writerow(row)
             a_writer.writerows(activities)
             activity_count += len(activities)

@@ -19,10 +19,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from reengage.history import Event, Summary, ring_from_json, ring_to_json
-from reengage.models import Activity, CustomerStats
+from reengage.models import Activity, Customer, CustomerStats, UTCDateTime
 
 ACTIVITIES: sa.Table = Activity.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
 STATS: sa.Table = CustomerStats.__table__  # type: ignore[attr-defined]
+CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
 
 
 class NewActivity(NamedTuple):
@@ -155,15 +156,8 @@ def _fold_into_stats(conn: Connection, rows: Iterable[NewActivity], now: datetim
     ids = sorted(by_customer)
     # Make sure each customer has a row, then read (and on PostgreSQL lock) them all: two
     # importers touching the same customer take turns instead of overwriting each other.
-    empty = {
-        "activity_count": 0,
-        "order_count": 0,
-        "total_value": 0.0,
-        "total_margin": 0.0,
-        "recent_orders": [],
-        "updated_at": now,
-    }
-    conn.execute(_insert_missing(conn.dialect.name), [{"customer_id": i, **empty} for i in ids])
+    for start in range(0, len(ids), 10_000):
+        conn.execute(_insert_missing(conn.dialect.name, ids[start : start + 10_000], now))
     updates = []
     for start in range(0, len(ids), 10_000):
         query = sa.select(STATS).where(STATS.c.customer_id.in_(ids[start : start + 10_000]))
@@ -175,12 +169,36 @@ def _fold_into_stats(conn: Connection, rows: Iterable[NewActivity], now: datetim
     conn.execute(_STATS_UPDATE, updates)
 
 
-def _insert_missing(dialect: str) -> sa.Insert:
+def _insert_missing(dialect: str, ids: list[int], now: datetime) -> sa.Insert:
+    """Empty stats rows for customers that have none, carrying their segment along."""
     insert = postgresql.insert(STATS) if dialect == "postgresql" else sqlite.insert(STATS)
-    return insert.on_conflict_do_nothing(index_elements=[STATS.c.customer_id])
+    source = sa.select(
+        CUSTOMERS.c.id,
+        CUSTOMERS.c.segment,
+        sa.literal(0),
+        sa.literal(0),
+        sa.literal(0.0),
+        sa.literal(0.0),
+        sa.literal([], sa.JSON),
+        sa.literal(now, UTCDateTime),
+    ).where(CUSTOMERS.c.id.in_(ids))
+    columns = [
+        "customer_id",
+        "segment",
+        "activity_count",
+        "order_count",
+        "total_value",
+        "total_margin",
+        "recent_orders",
+        "updated_at",
+    ]
+    return insert.from_select(columns, source).on_conflict_do_nothing(
+        index_elements=[STATS.c.customer_id]
+    )
 
 
-_STATS_COLUMNS = [c.name for c in STATS.c if c.name != "customer_id"]
+# segment is kept in step with customers by the customer upsert, not by the fold.
+_STATS_COLUMNS = [c.name for c in STATS.c if c.name not in ("customer_id", "segment")]
 # Bind names must differ from column names in an executemany UPDATE, hence the prefix.
 _STATS_UPDATE = (
     STATS.update()

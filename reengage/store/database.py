@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,8 +15,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
+from reengage.detect import Profile
 from reengage.errors import StoreError
-from reengage.models import Activity, Customer, CustomerStats, Rep
+from reengage.history import Event, Summary
+from reengage.models import Activity, ActivityKind, Customer, CustomerStats, Rep
 from reengage.store import migrate
 from reengage.store.activities import (
     ACTIVITIES,
@@ -25,6 +28,7 @@ from reengage.store.activities import (
     add_activities,
 )
 from reengage.store.engine import check_connection, create_engine
+from reengage.store.sqlfuncs import epoch_days
 from reengage.timeutil import as_utc
 
 CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
@@ -107,7 +111,20 @@ class Store:
     def upsert_customers(self, rows: Sequence[dict[str, Any]], now: datetime) -> UpsertResult:
         """Insert or update customers by ``external_id``; only the keys given are written."""
         with self._tx() as conn:
-            return _upsert_by_external_id(conn, CUSTOMERS, _defaults(Customer), rows, now)
+            result = _upsert_by_external_id(conn, CUSTOMERS, _defaults(Customer), rows, now)
+            if any("segment" in row for row in rows):
+                # customer_stats keeps a copy of the segment for join-free detection.
+                keys = list({row["external_id"] for row in rows if "segment" in row})
+                ids = sa.select(CUSTOMERS.c.id).where(CUSTOMERS.c.external_id.in_(keys))
+                segment = (
+                    sa.select(CUSTOMERS.c.segment)
+                    .where(CUSTOMERS.c.id == STATS.c.customer_id)
+                    .scalar_subquery()
+                )
+                conn.execute(
+                    STATS.update().where(STATS.c.customer_id.in_(ids)).values(segment=segment)
+                )
+            return result
 
     def customer_ids(self, external_ids: Iterable[str]) -> dict[str, int]:
         """Map customers' external ids to internal ids; unknown ids are absent."""
@@ -165,6 +182,138 @@ class Store:
                     CustomerStats.model_validate({c.name: mapping[c] for c in STATS.c}),
                 )
 
+    def profiles(
+        self, *, last_order_between: tuple[datetime, datetime] | None = None
+    ) -> Iterator[Profile]:
+        """Detection profiles from the running stats, streamed; never reads activities.
+
+        ``last_order_between`` narrows to customers whose last order falls in the range —
+        a range scan of the ``last_order_at`` index, which is how an audience's
+        "silent between N and M days" becomes one indexed query.
+        """
+        query = sa.select(
+            STATS.c.customer_id,
+            CUSTOMERS.c.external_id,
+            CUSTOMERS.c.segment,
+            STATS.c.activity_count,
+            STATS.c.order_count,
+            STATS.c.first_order_at,
+            STATS.c.last_order_at,
+            STATS.c.last_activity_at,
+            STATS.c.total_value,
+            STATS.c.total_margin,
+            STATS.c.typical_gap_days,
+            STATS.c.count_ratio,
+            STATS.c.aov_ratio,
+            STATS.c.margin_ratio,
+            CUSTOMERS.c.first_name,
+            CUSTOMERS.c.last_name,
+            CUSTOMERS.c.company,
+        ).join(CUSTOMERS, CUSTOMERS.c.id == STATS.c.customer_id)
+        if last_order_between is not None:
+            low, high = last_order_between
+            query = query.where(STATS.c.last_order_at.between(low, high))
+        with self._tx() as conn:
+            for row in conn.execution_options(yield_per=5000).execute(query):
+                yield _profile(row)
+
+    def gap_sample(self, size: int = 20_000) -> list[tuple[str | None, float]]:
+        """``(segment, typical gap)`` of about ``size`` customers spread evenly over the base.
+
+        Enough to fit the population's typical gaps without reading a million rows.
+        """
+        with self._tx() as conn:
+            top = conn.scalar(sa.select(sa.func.max(STATS.c.customer_id))) or 0
+            step = max(1, top // size)
+            sample: list[tuple[str | None, float]] = []
+            wanted = list(range(step, top + 1, step))
+            for start in range(0, len(wanted), 5000):  # primary-key lookups, not a scan
+                query = sa.select(STATS.c.segment, STATS.c.typical_gap_days).where(
+                    STATS.c.customer_id.in_(wanted[start : start + 5000]),
+                    STATS.c.typical_gap_days.is_not(None),
+                )
+                sample.extend((segment, gap) for segment, gap in conn.execute(query))
+            return sample
+
+    def lapse_candidates(
+        self, now: datetime, *, min_days: float, max_days: float, factor: float, min_gap: float
+    ) -> list[tuple[int, str | None, int, float | None, float]]:
+        """Customers possibly silent for ``factor`` × their gap, within a silence range.
+
+        Returns ``(customer_id, segment, order_count, typical_gap_days, days_silent)``. The
+        silence range is a range scan of the ``last_order_at`` index; the factor test is a
+        necessary condition (no expected gap is below ``min_gap`` or the customer's own), so
+        the caller's exact check never misses anyone. Days are computed in the database.
+        """
+        now_days = now.timestamp() / 86400.0
+        silent = sa.literal(now_days) - epoch_days(STATS.c.last_order_at)
+        floor_gap = sa.case(
+            (STATS.c.typical_gap_days.is_(None), min_gap),
+            (STATS.c.typical_gap_days < min_gap, STATS.c.typical_gap_days),
+            else_=min_gap,
+        )
+        query = (
+            sa.select(
+                STATS.c.customer_id,
+                STATS.c.segment,
+                STATS.c.order_count,
+                STATS.c.typical_gap_days,
+                silent,
+            )
+            .where(
+                STATS.c.last_order_at.between(
+                    now - timedelta(days=max_days), now - timedelta(days=min_days)
+                )
+            )
+            .where(silent >= floor_gap * factor)
+        )
+        with self._tx() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+
+    def profiles_as_of(self, as_of: datetime) -> Iterator[Profile]:
+        """Profiles rebuilt from the activities up to ``as_of`` (later ones ignored).
+
+        For backtests and ``score --as-of``: a pass over the activity table in index order,
+        folding each customer's history with the same code as ingest.
+        """
+        query = (
+            sa.select(
+                ACTIVITIES.c.customer_id,
+                CUSTOMERS.c.external_id,
+                CUSTOMERS.c.segment,
+                ACTIVITIES.c.kind,
+                ACTIVITIES.c.occurred_at,
+                ACTIVITIES.c.amount,
+                ACTIVITIES.c.margin,
+                CUSTOMERS.c.first_name,
+                CUSTOMERS.c.last_name,
+                CUSTOMERS.c.company,
+            )
+            .join(CUSTOMERS, CUSTOMERS.c.id == ACTIVITIES.c.customer_id)
+            .where(ACTIVITIES.c.occurred_at <= as_of)
+            .order_by(ACTIVITIES.c.customer_id, ACTIVITIES.c.occurred_at)
+        )
+        with self._tx() as conn:
+            rows = conn.execution_options(yield_per=10_000).execute(query)
+            for (customer_id, external_id, segment, *name), group in itertools.groupby(
+                rows, key=lambda r: (r[0], r[1], r[2], r[7], r[8], r[9])
+            ):
+                summary = Summary().fold(Event(r[3], r[4], r[5], r[6]) for r in group)
+                yield Profile.from_summary(
+                    summary, customer_id, external_id, segment, display_name(*name)
+                )
+
+    def buyers_between(self, start: datetime, end: datetime) -> set[int]:
+        """Customers with at least one order in ``(start, end]``: who came back."""
+        query = (
+            sa.select(ACTIVITIES.c.customer_id)
+            .where(ACTIVITIES.c.kind == ActivityKind.ORDER.value)
+            .where(ACTIVITIES.c.occurred_at > start, ACTIVITIES.c.occurred_at <= end)
+            .distinct()
+        )
+        with self._tx() as conn:
+            return set(conn.scalars(query))
+
     def get_customer(self, external_id: str) -> tuple[Customer, CustomerStats | None] | None:
         """One customer and their stats by external id, or None."""
         with self._tx() as conn:
@@ -190,6 +339,34 @@ class Store:
                 .order_by(ACTIVITIES.c.occurred_at)
             )
             return [Activity.model_validate(dict(r._mapping)) for r in rows]
+
+
+def _profile(row: Any) -> Profile:
+    return Profile(
+        customer_id=row.customer_id,
+        external_id=row.external_id,
+        segment=row.segment,
+        activity_count=row.activity_count,
+        order_count=row.order_count,
+        first_order_at=row.first_order_at,
+        last_order_at=row.last_order_at,
+        last_activity_at=row.last_activity_at,
+        total_value=row.total_value,
+        total_margin=row.total_margin,
+        typical_gap_days=row.typical_gap_days,
+        count_ratio=row.count_ratio,
+        aov_ratio=row.aov_ratio,
+        margin_ratio=row.margin_ratio,
+        name=display_name(row.first_name, row.last_name, row.company),
+    )
+
+
+def display_name(first: str | None, last: str | None, company: str | None) -> str:
+    """ "Ana Li (Ana's Bakery)", or whichever parts are known."""
+    person = " ".join(p for p in (first, last) if p)
+    if company:
+        return f"{person} ({company})" if person else company
+    return person
 
 
 def _aware(value: datetime | None) -> datetime | None:

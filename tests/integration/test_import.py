@@ -316,3 +316,23 @@ def test_shuffled_history_in_small_batches_gives_the_same_stats_as_sorted(
     assert snapshot(store) == snapshot(clean)
     assert any(row[7] is not None for row in snapshot(clean).values())
     clean.close()
+
+
+def test_segment_change_reaches_detection(
+    store: Store, customers_csv: Path, tmp_path: Path
+) -> None:
+    """Detection reads the segment from the stats; a re-import that moves a customer counts."""
+    run(store, Kind.CUSTOMERS, customers_csv)
+    run(
+        store,
+        Kind.ACTIVITIES,
+        write(tmp_path / "a.csv", "customer_id,occurred_at\nc1,2026-01-01\n"),
+    )
+    assert [p.segment for p in store.profiles()] == ["retail"]
+    run(
+        store,
+        Kind.CUSTOMERS,
+        write(tmp_path / "m.csv", "customer_id,email,segment\nc1,ana@example.com,vip\n"),
+    )
+    assert [p.segment for p in store.profiles()] == ["vip"]
+    assert [s for s, _ in store.gap_sample()] == []  # one order: no gap of their own yet

@@ -91,6 +91,7 @@ def upgrade() -> None:
     op.create_table(
         "customer_stats",
         sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("segment", sa.String(length=100), nullable=True),
         sa.Column("activity_count", sa.Integer(), nullable=False),
         sa.Column("order_count", sa.Integer(), nullable=False),
         sa.Column("first_activity_at", sa.DateTime(), nullable=True),
@@ -115,13 +116,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("customer_stats", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_customer_stats_last_order_at"), ["last_order_at"], unique=False
+            "ix_customer_stats_detect",
+            ["last_order_at", "typical_gap_days", "order_count", "segment"],
+            unique=False,
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("customer_stats", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_customer_stats_last_order_at"))
+        batch_op.drop_index("ix_customer_stats_detect")
 
     op.drop_table("customer_stats")
     with op.batch_alter_table("activities", schema=None) as batch_op:
