@@ -334,13 +334,25 @@ def score(
     ] = False,
     horizon: Annotated[
         str,
-        typer.Option(
-            help="With --backtest: how long to wait for a customer to come back, e.g. 90d."
-        ),
+        typer.Option(help="How long a customer has to come back, e.g. 90d (backtest and fit)."),
     ] = "90d",
+    fit: Annotated[
+        bool,
+        typer.Option(
+            "--fit", help="Learn the score from this business's history and keep it for detection."
+        ),
+    ] = False,
 ) -> None:
-    """Score every customer: days silent, expected gap, lapse ratio and score, declines, value."""
+    """Score every customer: days silent, expected gap, lapse ratio and score, declines, value.
+
+    The lapse score is the probability of no order within the horizon. It is learned from
+    your own history (--fit; --as-of and --backtest learn from what was known by that date).
+    """
     when = _parse_day(as_of) if as_of else None
+    try:
+        span = parse_duration(horizon)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--horizon") from None
     store = _store()
     try:
         if run_backtest:
@@ -349,11 +361,18 @@ def score(
                     "--backtest needs --as-of, a date at least one horizon in the past",
                     param_hint="--as-of",
                 )
-            try:
-                span = parse_duration(horizon)
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc), param_hint="--horizon") from None
-            _print_backtest(scoring.backtest(store, as_of=when, horizon=span))
+            report, fitted = scoring.backtest(store, as_of=when, horizon=span)
+            _print_fit(fitted)
+            _print_backtest(report)
+            return
+        if fit:
+            fitted = scoring.fit_model(store, when or utcnow(), span.total_seconds() / 86400)
+            _print_fit(fitted)
+            if fitted.kept_prior_because is None:
+                store.save_lapse_model(
+                    fitted.model, auc=fitted.auc, auc_recency=fitted.auc_recency, now=utcnow()
+                )
+                out.print("saved: detection and `reengage score` now use this model")
             return
         population, assessments = scoring.assess_all(store, utcnow(), as_of=when)
     finally:
@@ -368,6 +387,18 @@ def score(
         f"{len(assessments)} customers scored as of {(when or utcnow()):%Y-%m-%d}: "
         f"{lapsed_count} have probably lapsed (score ≥ 0.5), {declining} are shrinking; "
         f"typical gap {population.typical_gap_days:.0f} days. Use --out FILE.csv for all rows."
+    )
+
+
+def _print_fit(fitted: scoring.FitResult) -> None:
+    if fitted.kept_prior_because is not None:
+        out.print(f"lapse model: kept the rhythm prior — {fitted.kept_prior_because}")
+        return
+    out.print(
+        f"lapse model: {fitted.model.describe()}; {fitted.did_not_return} of "
+        f"{fitted.customers} did not come back within the horizon. Ranking on that history: "
+        f"ROC AUC {_fmt(fitted.auc, '{:.3f}')} (plain recency "
+        f"{_fmt(fitted.auc_recency, '{:.3f}')})."
     )
 
 

@@ -7,7 +7,9 @@ From a customer's running stats (:class:`Profile`) and a few population-level nu
   segment's typical gap in proportion to how much history they have — a two-order customer
   is neither ignored nor judged on one interval;
 - ``days_silent`` and ``lapse_ratio = days_silent / expected_gap``;
-- ``lapse_score`` in [0, 1]: the probability that the habit has lapsed (see :func:`lapse_score`);
+- ``lapse_score`` in [0, 1]: the probability that they place no order within the horizon
+  (see ``reengage.lapse_model``: a rhythm prior, refined by a model fitted on this
+  business's own history);
 - decline ratios (frequency, order size, margin), the value at risk and a ``priority``;
 - ``why``: the numbers in plain words for a rep.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from reengage.history import Summary
+from reengage.lapse_model import Inputs, LapseModel
 
 DEFAULT_GAP_DAYS = 30.0
 PRIOR_GAPS = 2.0  # the segment's gap counts like this many of the customer's own gaps
@@ -163,33 +166,32 @@ def expected_gap_days(own: float | None, order_count: int, prior: float) -> floa
     return math.exp((n * math.log(own) + PRIOR_GAPS * math.log(prior)) / (n + PRIOR_GAPS))
 
 
-def lapse_score(days_silent: float, gap: float, order_count: int) -> float:
-    """Probability that this customer's buying habit has lapsed, given their silence.
-
-    Gaps of a living habit are taken as gamma-distributed around ``gap`` (shape 2: regular,
-    not clockwork). Before the silence, a habit ends after any given order with a probability
-    that falls with the number of orders seen (one-time buyers often never return). Bayes:
-    P(lapsed | silent t) = p / (p + (1 - p) · S(t)), with S the survival of a gap beyond t.
-    """
-    p_end = 1.0 / (1.0 + 0.6 * max(order_count, 1))
-    survival = _gamma2_survival(days_silent / gap)
-    return p_end / (p_end + (1.0 - p_end) * survival)
-
-
-def _gamma2_survival(x: float) -> float:
-    # P(gap > x · mean) for a gamma(shape 2) gap: e^{-2x} (1 + 2x).
-    return math.exp(-2.0 * x) * (1.0 + 2.0 * x)
-
-
-def assess(profile: Profile, population: Population, now: datetime) -> Assessment | None:
-    """The customer's standing as of ``now``; None if they never did anything."""
+def inputs_of(profile: Profile, population: Population, now: datetime) -> Inputs | None:
+    """The numbers the lapse score needs, as of ``now``; None if they never did anything."""
     last = profile.last_order_at or profile.last_activity_at
     if last is None:
         return None
-    days_silent = max((now - last).total_seconds() / 86400.0, 0.0)
-    gap = expected_gap(profile, population)
+    first = profile.first_order_at or last
+    orders = max(profile.order_count, 1)
+    return Inputs(
+        days_silent=max((now - last).total_seconds() / 86400.0, 0.0),
+        expected_gap_days=expected_gap(profile, population),
+        orders=profile.order_count,
+        age_days=max((now - first).total_seconds() / 86400.0, 0.0),
+        average_order_value=profile.total_value / orders,
+    )
+
+
+def assess(
+    profile: Profile, population: Population, now: datetime, model: LapseModel | None = None
+) -> Assessment | None:
+    """The customer's standing as of ``now``; None if they never did anything."""
+    inputs = inputs_of(profile, population, now)
+    if inputs is None:
+        return None
+    days_silent, gap = inputs.days_silent, inputs.expected_gap_days
     ratio = days_silent / gap
-    score = lapse_score(days_silent, gap, profile.order_count)
+    score = (model or LapseModel()).score(inputs)
 
     span = 0.0
     if profile.first_order_at and profile.last_order_at:
@@ -202,7 +204,7 @@ def assess(profile: Profile, population: Population, now: datetime) -> Assessmen
         for r in (profile.margin_ratio, profile.aov_ratio, profile.count_ratio, 1.0)
         if r is not None
     )
-    declining = shrink >= 1.0 - DECLINE_THRESHOLD and score < 0.5
+    declining = shrink >= 1.0 - DECLINE_THRESHOLD and ratio < 2.0
     # The longer someone has been gone, the harder the win-back: halve the weight per year.
     winnable = 0.5 ** (days_silent / YEAR_DAYS)
     value_at_risk = value_per_year * max(score, shrink)

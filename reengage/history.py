@@ -8,7 +8,6 @@ and the decline ratios, so a late or out-of-order activity costs O(RING), never 
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import statistics
 from collections.abc import Iterable
@@ -56,37 +55,34 @@ class Summary:
 
     def fold(self, events: Iterable[Event]) -> Summary:
         """Add activities (any order); returns self for chaining."""
-        ring = self.recent_orders
-        for kind, at, amount, margin in events:
-            self.activity_count += 1
-            self.first_activity_at = _min(self.first_activity_at, at)
-            self.last_activity_at = _max(self.last_activity_at, at)
-            self.total_value += amount or 0.0
-            self.total_margin += margin or 0.0
-            if kind != "order":
-                continue
-            self.order_count += 1
-            self.first_order_at = _min(self.first_order_at, at)
-            self.last_order_at = _max(self.last_order_at, at)
-            order = Order(at.timestamp(), amount or 0.0, margin or 0.0)
-            if not ring or order >= ring[-1]:
-                ring.append(order)  # the usual case: history arrives in time order
-            elif len(ring) < RING or order > ring[0]:
-                bisect.insort(ring, order)
-            else:
-                continue  # older than every remembered order: counts and sums only
-            if len(ring) > RING:
-                del ring[0]
+        batch = sorted(events, key=lambda e: e.occurred_at)
+        if not batch:
+            return self
+        self.activity_count += len(batch)
+        self.first_activity_at = _min(self.first_activity_at, batch[0].occurred_at)
+        self.last_activity_at = _max(self.last_activity_at, batch[-1].occurred_at)
+        self.total_value += sum(e.amount or 0.0 for e in batch)
+        self.total_margin += sum(e.margin or 0.0 for e in batch)
+        placed = [e for e in batch if e.kind == "order"]
+        if placed:
+            self.order_count += len(placed)
+            self.first_order_at = _min(self.first_order_at, placed[0].occurred_at)
+            self.last_order_at = _max(self.last_order_at, placed[-1].occurred_at)
+            orders = [
+                Order(e.occurred_at.timestamp(), e.amount or 0.0, e.margin or 0.0) for e in placed
+            ]
+            # The last RING orders of everything seen: the same whatever the arrival order.
+            self.recent_orders = sorted(self.recent_orders + orders)[-RING:]
         return self
 
     # -- derived, recomputed from the fields above ----------------------------------------
 
-    def typical_gap_days(self) -> float | None:
+    def typical_gap_days(self, occasions: list[Order] | None = None) -> float | None:
         """Median days between recent buying occasions; None with fewer than two.
 
         A median, so one holiday or one busy quarter does not swing it.
         """
-        times = [o.at for o in self.occasion_totals()]
+        times = [o.at for o in (occasions or self.occasion_totals())]
         if len(times) < 2:
             return None
         gaps = [(b - a) / DAY_S for a, b in itertools.pairwise(times)]
@@ -107,7 +103,7 @@ class Summary:
                 merged.append(order)
         return merged
 
-    def declines(self) -> Declines:
+    def declines(self, occasions: list[Order] | None = None) -> Declines:
         """The last few buying occasions against the ones before them.
 
         Windows are counted in the customer's own occasions (the last three, about three of
@@ -116,7 +112,7 @@ class Summary:
         often they bought (usual gap ÷ recent gap), ``aov_ratio`` the average order value,
         ``margin_ratio`` the margin contributed per unit of time.
         """
-        occasions = self.occasion_totals()
+        occasions = occasions or self.occasion_totals()
         if len(occasions) < RECENT_OCCASIONS + MIN_PRIOR_OCCASIONS:
             return Declines(None, None, None, None)
         recent, prior = occasions[-RECENT_OCCASIONS:], occasions[:-RECENT_OCCASIONS]

@@ -146,6 +146,8 @@ class CustomerStats(SQLModel, table=True):
             "typical_gap_days",
             "order_count",
             "segment",
+            "first_order_at",
+            "total_value",
         ),
     )
 
@@ -169,4 +171,19 @@ class CustomerStats(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
 
 
-TABLES = (Rep, Customer, Activity, CustomerStats)
+class LapseModelFit(SQLModel, table=True):
+    """A lapse model fitted on this business's history (``reengage score --fit``); newest wins."""
+
+    __tablename__ = "lapse_models"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
+    fitted_as_of: datetime = Field(sa_type=UTCDateTime)
+    horizon_days: float
+    weights: list[float] = Field(sa_type=sa.JSON)
+    customers: int
+    auc: float | None = None  # in-sample ranking quality, beside plain recency's
+    auc_recency: float | None = None
+
+
+TABLES = (Rep, Customer, Activity, CustomerStats, LapseModelFit)

@@ -8,14 +8,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from reengage.backtest import CalibrationRow, MethodResult, calibration, evaluate
+from reengage.backtest import CalibrationRow, MethodResult, calibration, evaluate, roc_auc
 from reengage.detect import (
     Assessment,
     Population,
     assess,
     expected_gap_days,
     fit_population,
-    lapse_score,
+    inputs_of,
+)
+from reengage.lapse_model import (
+    DEFAULT_HORIZON_DAYS,
+    Inputs,
+    LapseModel,
+    features,
+    fit_logistic,
+    probability,
 )
 from reengage.store import Store
 
@@ -39,14 +47,90 @@ CSV_COLUMNS = [
 ]
 
 
+MIN_FIT_CUSTOMERS = 200  # fewer than this, or too few of either outcome: keep the prior
+MIN_FIT_OUTCOMES = 20
+FIT_SAMPLE = 30_000  # customers used to fit; plenty for seven coefficients
+
+
+def current_model(store: Store) -> LapseModel:
+    """The newest fitted model, or the rhythm prior when none has been fitted yet."""
+    return store.latest_lapse_model() or LapseModel()
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted model (or why the prior was kept) and how it ranks on its own data."""
+
+    model: LapseModel
+    customers: int
+    did_not_return: int
+    auc: float | None = None
+    auc_recency: float | None = None
+    kept_prior_because: str | None = None
+
+
+def fit_model(
+    store: Store, as_of: datetime, horizon_days: float = DEFAULT_HORIZON_DAYS
+) -> FitResult:
+    """Learn the lapse score from this business's history, using nothing after ``as_of``.
+
+    Customers are scored as they stood at ``as_of - horizon`` and labelled by whether they
+    ordered again by ``as_of``; a logistic regression over :data:`lapse_model.FEATURES` is
+    fitted to that. Too little history keeps the rhythm prior, and says why.
+    """
+    start = as_of - timedelta(days=horizon_days)
+    profiles = list(store.profiles_as_of(start))
+    population = fit_population((p.segment, p.typical_gap_days) for p in profiles)
+    returned = store.buyers_between(start, as_of)
+    rows: list[list[float]] = []
+    labels: list[bool] = []
+    recency: list[float] = []
+    for profile in profiles:
+        inputs = inputs_of(profile, population, start)
+        if inputs is None:
+            continue
+        rows.append(features(inputs, horizon_days))
+        labels.append(profile.customer_id not in returned)
+        recency.append(inputs.days_silent)
+    gone = sum(labels)
+    prior = LapseModel(horizon_days)
+    if len(rows) < MIN_FIT_CUSTOMERS or min(gone, len(rows) - gone) < MIN_FIT_OUTCOMES:
+        return FitResult(
+            prior,
+            len(rows),
+            gone,
+            kept_prior_because=(
+                f"{len(rows)} customers with history before {start:%Y-%m-%d}, {gone} of "
+                f"whom did not order by {as_of:%Y-%m-%d}: at least {MIN_FIT_CUSTOMERS} and "
+                f"{MIN_FIT_OUTCOMES} of each outcome are needed"
+            ),
+        )
+    step = max(1, len(rows) // FIT_SAMPLE)  # an even spread, the same on every run
+    weights = fit_logistic(rows[::step], labels[::step])
+    model = LapseModel(horizon_days, weights, as_of, len(rows))
+    scores = [probability(weights, row) for row in rows]
+    return FitResult(model, len(rows), gone, roc_auc(scores, labels), roc_auc(recency, labels))
+
+
 def assess_all(
-    store: Store, now: datetime, *, as_of: datetime | None = None
+    store: Store, now: datetime, *, as_of: datetime | None = None, model: LapseModel | None = None
 ) -> tuple[Population, list[Assessment]]:
-    """Assess every customer with activity, from the stats (or the history as of a date)."""
-    profiles = list(store.profiles_as_of(as_of) if as_of else store.profiles())
+    """Assess every customer with activity.
+
+    Today: from the running stats with the newest fitted model. ``as_of`` a past date: from
+    the history as it stood then, with a model fitted on what was known by then.
+    """
+    if as_of is None:
+        profiles = list(store.profiles())
+        model = model or current_model(store)
+    else:
+        profiles = list(store.profiles_as_of(as_of))
+        model = model or fit_model(store, as_of).model
     population = fit_population((p.segment, p.typical_gap_days) for p in profiles)
     when = as_of or now
-    return population, [a for p in profiles if (a := assess(p, population, when)) is not None]
+    return population, [
+        a for p in profiles if (a := assess(p, population, when, model)) is not None
+    ]
 
 
 @dataclass(frozen=True)
@@ -70,15 +154,20 @@ class Candidate:
 
 
 def lapsed_audience(
-    store: Store, now: datetime, criteria: LapseCriteria, population: Population | None = None
+    store: Store,
+    now: datetime,
+    criteria: LapseCriteria,
+    population: Population | None = None,
+    model: LapseModel | None = None,
 ) -> list[Candidate]:
     """Everyone who meets ``criteria`` today: one indexed query plus arithmetic per match.
 
     The detection pass of the daemon; it reads the stats, never the activity table.
     """
     population = population or fit_population(store.gap_sample())
+    model = model or current_model(store)
     found = []
-    for customer_id, segment, orders, own_gap, silent in store.lapse_candidates(
+    for customer_id, segment, orders, own_gap, silent, age, value in store.lapse_candidates(
         now,
         min_days=criteria.min_days_silent,
         max_days=criteria.max_days_silent,
@@ -88,7 +177,7 @@ def lapsed_audience(
         gap = expected_gap_days(own_gap, orders, population.gap_for(segment))
         if silent < criteria.factor * gap:
             continue
-        score = lapse_score(silent, gap, orders)
+        score = model.score(Inputs(silent, gap, orders, age, value / max(orders, 1)))
         if score >= criteria.min_score:
             found.append(Candidate(customer_id, silent, silent / gap, score))
     return found
@@ -156,21 +245,34 @@ class BacktestReport:
     calibration: list[CalibrationRow]
 
 
-def backtest(store: Store, *, as_of: datetime, horizon: timedelta) -> BacktestReport:
-    """Score the history as of ``as_of``; compare with who bought again within ``horizon``.
+def backtest(
+    store: Store, *, as_of: datetime, horizon: timedelta
+) -> tuple[BacktestReport, FitResult]:
+    """Score the history as of ``as_of``; compare with who ordered again within ``horizon``.
 
-    A customer "did not come back" when they placed no order in (as_of, as_of + horizon].
-    The lapse score is set beside plain recency (days silent) and the lapse ratio alone.
+    The model is fitted on what was known by ``as_of`` only (see :func:`fit_model`), so the
+    test is honest. A customer "did not come back" when they placed no order in
+    (as_of, as_of + horizon]. The lapse score is set beside the rhythm prior alone, plain
+    recency (days silent) and the lapse ratio.
     """
-    _, assessments = assess_all(store, as_of, as_of=as_of)
+    fit = fit_model(store, as_of, horizon.total_seconds() / 86400.0)
+    population, assessments = assess_all(store, as_of, as_of=as_of, model=fit.model)
     returned = store.buyers_between(as_of, as_of + horizon)
     labels = [a.profile.customer_id not in returned for a in assessments]
     score = [a.lapse_score for a in assessments]
+    prior = LapseModel(fit.model.horizon_days)
+    prior_scores = [
+        prior.score(i)
+        for a in assessments
+        if (i := inputs_of(a.profile, population, as_of)) is not None
+    ]
     methods = [
         evaluate("lapse_score (reengage)", score, labels),
+        evaluate("rhythm prior alone", prior_scores, labels),
         evaluate("plain recency (days silent)", [a.days_silent for a in assessments], labels),
         evaluate("lapse_ratio alone", [a.lapse_ratio for a in assessments], labels),
     ]
-    return BacktestReport(
+    report = BacktestReport(
         as_of, horizon, len(assessments), sum(labels), methods, calibration(score, labels)
     )
+    return report, fit

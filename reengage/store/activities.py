@@ -9,7 +9,7 @@ are recomputed from their own rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -39,9 +39,6 @@ class NewActivity(NamedTuple):
     amount: float | None
     margin: float | None
 
-    def content(self) -> tuple[Any, ...]:
-        return (self.customer_id, self.kind, self.occurred_at, self.amount, self.margin)
-
 
 @dataclass(slots=True)
 class UpsertResult:
@@ -60,23 +57,8 @@ class UpsertResult:
 def add_activities(conn: Connection, rows: Sequence[NewActivity], now: datetime) -> UpsertResult:
     """Insert new activities, update corrected ones, and keep ``customer_stats`` current."""
     latest = {row.external_id: row for row in rows}  # a key repeated in one batch: last wins
-    existing = {
-        r.external_id: r
-        for r in _chunked_select(
-            conn,
-            sa.select(
-                ACTIVITIES.c.external_id,
-                ACTIVITIES.c.id,
-                ACTIVITIES.c.customer_id,
-                ACTIVITIES.c.kind,
-                ACTIVITIES.c.occurred_at,
-                ACTIVITIES.c.amount,
-                ACTIVITIES.c.margin,
-            ),
-            ACTIVITIES.c.external_id,
-            list(latest),
-        )
-    }
+    to_db = _time_writer(conn)
+    existing = _existing_activities(conn, list(latest))
     result = UpsertResult()
     new: list[NewActivity] = []
     recompute: set[int] = set()
@@ -84,12 +66,18 @@ def add_activities(conn: Connection, rows: Sequence[NewActivity], now: datetime)
         old = existing.get(key)
         if old is None:
             new.append(row)
-        elif (old.customer_id, old.kind, old.occurred_at, old.amount, old.margin) == row.content():
+        elif (old[2], old[3], old[4], old[5], old[6]) == (
+            row.customer_id,
+            row.kind,
+            to_db(row.occurred_at),
+            row.amount,
+            row.margin,
+        ):
             result.unchanged += 1
         else:
             conn.execute(
                 ACTIVITIES.update()
-                .where(ACTIVITIES.c.id == old.id)
+                .where(ACTIVITIES.c.id == old[1])
                 .values(
                     customer_id=row.customer_id,
                     kind=row.kind,
@@ -98,7 +86,7 @@ def add_activities(conn: Connection, rows: Sequence[NewActivity], now: datetime)
                     margin=row.margin,
                 )
             )
-            recompute.update((old.customer_id, row.customer_id))
+            recompute.update((old[2], row.customer_id))
             result.updated += 1
     if new:
         _insert_activities(conn, new, now)
@@ -109,11 +97,34 @@ def add_activities(conn: Connection, rows: Sequence[NewActivity], now: datetime)
     return result
 
 
+def _existing_activities(conn: Connection, keys: list[str]) -> dict[str, tuple[Any, ...]]:
+    """Stored ``(external_id, id, customer_id, kind, occurred_at, amount, margin)`` by key.
+
+    Raw driver rows (timestamps as the database stores them): building this IN list
+    through SQLAlchemy costs more per key than the lookup itself.
+    """
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    found: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(keys), 5000):
+        chunk = keys[start : start + 5000]
+        sql = (
+            "SELECT external_id, id, customer_id, kind, occurred_at, amount, margin "
+            f"FROM activities WHERE external_id IN ({', '.join([mark] * len(chunk))})"
+        )
+        found.update((row[0], tuple(row)) for row in conn.exec_driver_sql(sql, tuple(chunk)))
+    return found
+
+
+def _time_writer(conn: Connection) -> Callable[[datetime], Any]:
+    """How this database's driver wants a UTC timestamp written (and hands it back)."""
+    return _sqlite_time if conn.dialect.name == "sqlite" else _naive_utc
+
+
 def _insert_activities(conn: Connection, rows: list[NewActivity], now: datetime) -> None:
     # The hot path of every import: going straight to the driver's executemany skips
     # SQLAlchemy's per-row parameter processing, which costs more than SQLite's own insert.
     # Timestamps are written exactly as the UTCDateTime column type writes them.
-    to_db = _sqlite_time if conn.dialect.name == "sqlite" else _naive_utc
+    to_db = _time_writer(conn)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     created = to_db(now)
     conn.exec_driver_sql(
@@ -223,7 +234,8 @@ def summary_of(row: Any) -> Summary:
 
 
 def _row_of(summary: Summary, customer_id: int, now: datetime) -> dict[str, Any]:
-    declines = summary.declines()
+    occasions = summary.occasion_totals()
+    declines = summary.declines(occasions)
     return {
         "v_customer_id": customer_id,
         "v_activity_count": summary.activity_count,
@@ -235,7 +247,7 @@ def _row_of(summary: Summary, customer_id: int, now: datetime) -> dict[str, Any]
         "v_total_value": summary.total_value,
         "v_total_margin": summary.total_margin,
         "v_recent_orders": ring_to_json(summary.recent_orders),
-        "v_typical_gap_days": summary.typical_gap_days(),
+        "v_typical_gap_days": summary.typical_gap_days(occasions),
         "v_count_ratio": declines.count_ratio,
         "v_aov_ratio": declines.aov_ratio,
         "v_margin_ratio": declines.margin_ratio,
@@ -258,15 +270,3 @@ def recompute_stats(conn: Connection, customer_ids: Iterable[int], now: datetime
         ).where(ACTIVITIES.c.customer_id.in_(ids))
     )
     _fold_into_stats(conn, (NewActivity(*r) for r in rows), now)
-
-
-def _chunked_select(
-    conn: Connection,
-    query: sa.Select[Any],
-    column: sa.ColumnElement[Any],
-    keys: list[Any],
-    chunk: int = 10_000,
-) -> Iterable[sa.Row[Any]]:
-    # Bounded IN lists keep SQLite under its bound-parameter limit.
-    for start in range(0, len(keys), chunk):
-        yield from conn.execute(query.where(column.in_(keys[start : start + chunk])))

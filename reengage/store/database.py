@@ -18,7 +18,15 @@ from sqlmodel import SQLModel
 from reengage.detect import Profile
 from reengage.errors import StoreError
 from reengage.history import Event, Summary
-from reengage.models import Activity, ActivityKind, Customer, CustomerStats, Rep
+from reengage.lapse_model import LapseModel
+from reengage.models import (
+    Activity,
+    ActivityKind,
+    Customer,
+    CustomerStats,
+    LapseModelFit,
+    Rep,
+)
 from reengage.store import migrate
 from reengage.store.activities import (
     ACTIVITIES,
@@ -33,6 +41,7 @@ from reengage.timeutil import as_utc
 
 CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
 REPS: sa.Table = Rep.__table__  # type: ignore[attr-defined]
+LAPSE_MODELS: sa.Table = LapseModelFit.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -237,10 +246,11 @@ class Store:
 
     def lapse_candidates(
         self, now: datetime, *, min_days: float, max_days: float, factor: float, min_gap: float
-    ) -> list[tuple[int, str | None, int, float | None, float]]:
+    ) -> list[tuple[int, str | None, int, float | None, float, float, float]]:
         """Customers possibly silent for ``factor`` × their gap, within a silence range.
 
-        Returns ``(customer_id, segment, order_count, typical_gap_days, days_silent)``. The
+        Returns ``(customer_id, segment, order_count, typical_gap_days, days_silent,
+        age_days, total_value)``, all from one covering index. The
         silence range is a range scan of the ``last_order_at`` index; the factor test is a
         necessary condition (no expected gap is below ``min_gap`` or the customer's own), so
         the caller's exact check never misses anyone. Days are computed in the database.
@@ -259,6 +269,8 @@ class Store:
                 STATS.c.order_count,
                 STATS.c.typical_gap_days,
                 silent,
+                sa.literal(now_days) - epoch_days(STATS.c.first_order_at),
+                STATS.c.total_value,
             )
             .where(
                 STATS.c.last_order_at.between(
@@ -269,6 +281,35 @@ class Store:
         )
         with self._tx() as conn:
             return [tuple(row) for row in conn.execute(query)]
+
+    def save_lapse_model(
+        self, model: LapseModel, *, auc: float | None, auc_recency: float | None, now: datetime
+    ) -> None:
+        """Keep a fitted lapse model; detection uses the newest."""
+        if model.weights is None or model.fitted_as_of is None:
+            raise ValueError("only fitted models are stored")
+        with self._tx() as conn:
+            conn.execute(
+                LAPSE_MODELS.insert().values(
+                    created_at=now,
+                    fitted_as_of=model.fitted_as_of,
+                    horizon_days=model.horizon_days,
+                    weights=list(model.weights),
+                    customers=model.customers,
+                    auc=auc,
+                    auc_recency=auc_recency,
+                )
+            )
+
+    def latest_lapse_model(self) -> LapseModel | None:
+        """The newest fitted lapse model, or None before the first fit."""
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(LAPSE_MODELS).order_by(LAPSE_MODELS.c.id.desc()).limit(1)
+            ).one_or_none()
+        if row is None:
+            return None
+        return LapseModel(row.horizon_days, tuple(row.weights), row.fitted_as_of, row.customers)
 
     def profiles_as_of(self, as_of: datetime) -> Iterator[Profile]:
         """Profiles rebuilt from the activities up to ``as_of`` (later ones ignored).

@@ -19,7 +19,7 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 @pytest.fixture
 def seeded(store: Store, tmp_path: Path) -> Store:
-    data = write_dataset(tmp_path / "data", 250, seed=11, now=NOW)
+    data = write_dataset(tmp_path / "data", 400, seed=11, now=NOW)
     for kind, path in ((Kind.CUSTOMERS, data.customers), (Kind.ACTIVITIES, data.activities)):
         import_file(store, kind, path, now=NOW, zone=ZoneInfo("UTC"))
     return store
@@ -69,7 +69,11 @@ def test_population_from_a_sample_is_close_to_the_full_fit(seeded: Store) -> Non
 
 
 def test_backtest_beats_plain_recency_on_seeded_history(seeded: Store) -> None:
-    report = scoring.backtest(seeded, as_of=NOW - timedelta(days=120), horizon=timedelta(days=90))
+    report, fit = scoring.backtest(
+        seeded, as_of=NOW - timedelta(days=120), horizon=timedelta(days=90)
+    )
+    assert fit.kept_prior_because is None  # enough history before the as-of date to learn from
+    assert fit.model.fitted_as_of == NOW - timedelta(days=120)
     by_name = {m.name: m for m in report.methods}
     ours = by_name["lapse_score (reengage)"].auc
     recency = by_name["plain recency (days silent)"].auc

@@ -1,4 +1,4 @@
-"""customers, reps, activities and running stats
+"""customers, reps, activities, running stats and lapse models
 
 Revision ID: 0001
 Revises:
@@ -51,6 +51,18 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_customers_segment"), ["segment"], unique=False)
 
+    op.create_table(
+        "lapse_models",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("fitted_as_of", sa.DateTime(), nullable=False),
+        sa.Column("horizon_days", sa.Float(), nullable=False),
+        sa.Column("weights", sa.JSON(), nullable=False),
+        sa.Column("customers", sa.Integer(), nullable=False),
+        sa.Column("auc", sa.Float(), nullable=True),
+        sa.Column("auc_recency", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_lapse_models")),
+    )
     op.create_table(
         "reps",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -117,7 +129,14 @@ def upgrade() -> None:
     with op.batch_alter_table("customer_stats", schema=None) as batch_op:
         batch_op.create_index(
             "ix_customer_stats_detect",
-            ["last_order_at", "typical_gap_days", "order_count", "segment"],
+            [
+                "last_order_at",
+                "typical_gap_days",
+                "order_count",
+                "segment",
+                "first_order_at",
+                "total_value",
+            ],
             unique=False,
         )
 
@@ -132,6 +151,7 @@ def downgrade() -> None:
 
     op.drop_table("activities")
     op.drop_table("reps")
+    op.drop_table("lapse_models")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customers_segment"))
         batch_op.drop_index(batch_op.f("ix_customers_rep_external_id"))
