@@ -45,7 +45,10 @@ def configure_logging(
     )
 
 
-def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    """A logger bound with the module name, so every line says where it came from."""
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
-    return logger.bind(logger=name)
+def get_logger(name: str) -> Any:
+    """A logger carrying the module name; lazy, so it follows :func:`configure_logging`.
+
+    Modules create their logger at import time, before the CLI has read the settings, so
+    it must not bind to whatever configuration exists at that moment.
+    """
+    return structlog.get_logger(module=name)
