@@ -110,3 +110,61 @@ def test_seed_imports_or_writes_files(tmp_path: Path, flag: list[str]) -> None:
     shown = cli("customers", "show", "C000002", cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
     assert "rhythm" in shown.stdout
+
+
+def test_score_as_of_writes_every_measure_and_backtest_reports_against_recency(
+    tmp_path: Path,
+) -> None:
+    import csv
+
+    env = {"REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    seeded = cli("seed", "--customers", "400", "--now", "2026-11-01", cwd=tmp_path, env=env)
+    assert seeded.returncode == 0, seeded.stderr
+
+    out = tmp_path / "scores.csv"
+    scored = cli("score", "--as-of", "2026-06-01", "--out", str(out), cwd=tmp_path, env=env)
+    assert scored.returncode == 0, scored.stderr
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {
+        "customer_id",
+        "days_silent",
+        "expected_gap_days",
+        "lapse_ratio",
+        "lapse_score",
+        "count_ratio",
+        "aov_ratio",
+        "margin_ratio",
+        "value_at_risk",
+        "priority",
+        "why",
+    } <= set(rows[0])
+    assert all(0.0 <= float(r["lapse_score"]) <= 1.0 for r in rows)
+    # as of June, nobody can have been silent for less than the time since their last
+    # activity before June: later activity is ignored
+    assert min(float(r["days_silent"]) for r in rows) >= 0.0
+    assert any(r["why"].startswith("Usually orders every") for r in rows)
+
+    backtest = cli(
+        "score", "--backtest", "--as-of", "2026-06-01", "--horizon", "90d", cwd=tmp_path, env=env
+    )
+    assert backtest.returncode == 0, backtest.stderr
+    assert "plain recency (days silent)" in backtest.stdout
+    assert "Calibration of lapse_score" in backtest.stdout
+    assert "precision, top 10%" in backtest.stdout
+
+    fitted = cli("score", "--fit", cwd=tmp_path, env=env)
+    assert fitted.returncode == 0, fitted.stderr
+    assert "saved: detection" in fitted.stdout
+    lapsed = cli("customers", "lapsed", "--min-score", "0.9", "--limit", "5", cwd=tmp_path, env=env)
+    assert lapsed.returncode == 0, lapsed.stderr
+    assert "customers at lapse score ≥ 0.90" in lapsed.stdout
+
+
+def test_backtest_without_as_of_says_what_is_missing(tmp_path: Path) -> None:
+    env = {"REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    result = cli("score", "--backtest", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "--backtest needs --as-of" in result.stderr
