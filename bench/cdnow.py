@@ -51,16 +51,15 @@ class Purchase:
 
 def fetch_cdnow(folder: Path) -> Path:
     """Download the lifetimes wheel (no install) and extract CDNOW_master.txt from it."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        + ["--only-binary", ":all:", WHEEL_SPEC, "-d", str(folder)],
-        check=True,
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:"]
+    done = subprocess.run(
+        [*command, WHEEL_SPEC, "-d", str(folder)], capture_output=True, text=True, check=False
     )
-    wheels = sorted(folder.glob("lifetimes-0.11.3-*.whl"))
-    if not wheels:
-        raise SystemExit(f"pip download produced no lifetimes wheel in {folder}")
+    wheels = [w for w in folder.glob("*.whl") if w.name.lower().startswith("lifetimes-0.11.3-")]
+    if done.returncode != 0 or not wheels:
+        raise SystemExit(f"could not download {WHEEL_SPEC}:\n{done.stdout}{done.stderr}")
     target = folder / "CDNOW_master.txt"
-    with zipfile.ZipFile(wheels[0]) as wheel:
+    with zipfile.ZipFile(sorted(wheels)[0]) as wheel:
         target.write_bytes(wheel.read(MEMBER))
     return target
 
