@@ -69,6 +69,19 @@ class Settings(BaseSettings):
 
     import_batch_size: int = Field(5000, ge=1, le=100_000)
 
+    campaigns_dir: Path = Field(Path("campaigns"), description="campaign YAML files")
+    templates_dir: Path = Field(Path("templates"), description="email templates")
+    company_name: str = Field("Acme Supplies", min_length=1, max_length=200)
+    company_address: str = Field(
+        "1 Example Street, 10115 Berlin, Germany",
+        min_length=5,
+        description="postal address printed in every mail's footer (required by law)",
+    )
+    shop_url: str = Field("https://shop.example", description="links.shop in templates")
+    max_emails_per_week: int = Field(
+        2, ge=0, le=50, description="frequency cap per customer across all campaigns (0: none)"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
+from reengage.authoring import Workspace, entry_day, render_for, validate
 from reengage.detect import Assessment, Population
 from reengage.ingest import ImportReport, Kind, import_file
-from reengage.scoring import assess_all, fit_model
+from reengage.scoring import assess_all, current_model, fit_model
 from reengage.seed import write_dataset
 from reengage.store import Store
 
@@ -25,10 +26,17 @@ class DemoResult:
     database_url: str
     reports: list[ImportReport]
     lapsed: list[Assessment]
+    first_mail: Path | None = None
 
 
 def run_demo(
-    console: Console, *, customers: int, now: datetime, folder: Path | None = None, seed: int = 7
+    console: Console,
+    *,
+    customers: int,
+    now: datetime,
+    workspace: Workspace,
+    folder: Path | None = None,
+    seed: int = 7,
 ) -> DemoResult:
     """Seed a fresh database, import it, and show what the data says."""
     workdir = folder or Path(tempfile.mkdtemp(prefix="reengage-demo-"))
@@ -71,10 +79,11 @@ def run_demo(
             reverse=True,
         )
         _show_lapsed(console, lapsed, len(assessments))
+        first_mail = _show_first_mail(console, store, workspace, lapsed, workdir, now)
     finally:
         store.close()
     console.print(f"\nThe demo's files are in [cyan]{workdir}[/]; delete them when done.")
-    return DemoResult(url, reports, lapsed)
+    return DemoResult(url, reports, lapsed, first_mail)
 
 
 def _show_imports(console: Console, reports: list[ImportReport]) -> None:
@@ -130,6 +139,59 @@ def _show_lapsed(console: Console, lapsed: list[Assessment], total: int) -> None
             a.why,
         )
     console.print(table)
+
+
+def _show_first_mail(
+    console: Console,
+    store: Store,
+    ws: Workspace,
+    lapsed: list[Assessment],
+    workdir: Path,
+    now: datetime,
+) -> Path | None:
+    """Render the first mail the most valuable lapsed customer would get."""
+    loaded = validate(ws, [ws.campaigns_dir])
+    for problem in loaded.problems:
+        console.print(f"campaign problem: {problem}", markup=False, highlight=False)
+    campaigns = sorted(
+        (c for c in loaded.campaigns.values() if c.enabled and c.audience),
+        key=lambda c: -c.priority,
+    )
+    contactable = store.contactable(a.profile.customer_id for a in lapsed)
+    model = current_model(store)
+    for a in lapsed:
+        info = contactable.get(a.profile.customer_id)
+        if info is None:
+            continue
+        for campaign in campaigns:
+            if entry_day(campaign, a, info, 1, model) != 0.0:
+                continue
+            step = next(s for s in campaign.steps if not s.is_call)
+            found = store.get_customer(a.customer_id)
+            if found is None:
+                continue
+            message, rendered = render_for(
+                ws,
+                campaign,
+                step.key,
+                found[0],
+                a,
+                message_key="demo",
+                now=now,
+                rep_name=store.rep_name(found[0].rep_external_id),
+            )
+            eml = workdir / f"first-mail.{campaign.id}.eml"
+            eml.write_bytes(message.as_bytes())
+            (workdir / f"first-mail.{campaign.id}.html").write_text(rendered.html, "utf-8")
+            console.rule(f"The first mail {a.customer_id} would get ({campaign.name})")
+            for header in ("From", "To", "Subject", "List-Unsubscribe-Post"):
+                console.print(f"{header}: {message[header]}", markup=False, highlight=False)
+            console.print()
+            console.print(rendered.text, markup=False, highlight=False)
+            console.print(f"Written to {eml} and {eml.with_suffix('.html')}", markup=False)
+            return eml
+    console.print(f"(No campaign in {ws.campaigns_dir} matches a lapsed customer today.)")
+    return None
 
 
 def _name(a: Assessment) -> str:

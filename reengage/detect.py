@@ -140,6 +140,7 @@ class Assessment:
     priority: float
     declining: bool
     why: str
+    age_days: float = 0.0  # since their first order
 
     @property
     def customer_id(self) -> str:
@@ -221,6 +222,7 @@ def assess(
         priority,
         declining,
         explain(profile, days_silent, gap, now),
+        inputs.age_days,
     )
 
 

@@ -67,6 +67,7 @@ OPTIONAL: dict[Kind, tuple[str, ...]] = {
         "birthday",
         "tags",
         "notes",
+        "last_product",
     ),
     Kind.REPS: ("name", "phone", "timezone"),
     Kind.ACTIVITIES: ("activity_id", "kind", "amount", "margin"),
@@ -266,6 +267,8 @@ def parse_customer(row: Mapping[str, str]) -> dict[str, Any]:
     ):
         if column in row:
             out[column] = _text(row, column, max_len=limit)
+    if "last_product" in row:
+        out["last_product"] = _text(row, "last_product", max_len=300)
     if "notes" in row:
         out["notes"] = _text(row, "notes", max_len=5000)
     if "rep_id" in row:

@@ -120,6 +120,18 @@ INTERESTS = [
     "design",
     "travel",
 ]
+PRODUCTS = [
+    "espresso beans",
+    "oat milk",
+    "A4 copy paper",
+    "printer toner",
+    "olive oil",
+    "cleaning supplies",
+    "packaging tape",
+    "herbal tea",
+    "notebooks",
+    "dog food",
+]
 ZONES = [
     "Europe/Berlin",
     "Europe/London",
@@ -209,6 +221,7 @@ def customer(
         "timezone": zone,
         "rep_id": f"R{rng.randrange(1, reps + 1):03d}",
         "consent": "no" if rng.random() < 0.03 else "yes",
+        "last_product": rng.choice(PRODUCTS),
         "interests": ";".join(rng.sample(INTERESTS, rng.randrange(0, 4))),
         "tags": ";".join(t for t in (name, "b2b" if b2b else "") if t),
         "birthday": f"{rng.randrange(1955, 2002)}-{rng.randrange(1, 13):02d}-"
@@ -304,6 +317,7 @@ CUSTOMER_COLUMNS = [
     "timezone",
     "rep_id",
     "consent",
+    "last_product",
     "interests",
     "tags",
     "birthday",

@@ -24,6 +24,7 @@ from reengage.models import (
     ActivityKind,
     Customer,
     CustomerStats,
+    CustomerStatus,
     LapseModelFit,
     Rep,
 )
@@ -370,6 +371,47 @@ class Store:
             Customer.model_validate(dict(row._mapping)),
             CustomerStats.model_validate(dict(stats._mapping)) if stats else None,
         )
+
+    def contactable(self, customer_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Of these customers, those we may mail (consent, not do-not-contact), with the
+        facts audience filters and send windows need."""
+        ids = sorted(set(customer_ids))
+        found: dict[int, dict[str, Any]] = {}
+        with self._tx() as conn:
+            for start in range(0, len(ids), 10_000):
+                query = sa.select(
+                    CUSTOMERS.c.id,
+                    CUSTOMERS.c.locale,
+                    CUSTOMERS.c.timezone,
+                    CUSTOMERS.c.company,
+                    CUSTOMERS.c.rep_external_id,
+                    CUSTOMERS.c.tags,
+                    CUSTOMERS.c.interests,
+                ).where(
+                    CUSTOMERS.c.id.in_(ids[start : start + 10_000]),
+                    CUSTOMERS.c.consent.is_(True),
+                    CUSTOMERS.c.status == CustomerStatus.ACTIVE.value,
+                )
+                for row in conn.execute(query):
+                    found[row.id] = {
+                        "locale": row.locale,
+                        "timezone": row.timezone,
+                        "company": row.company,
+                        "rep": row.rep_external_id,
+                        "tags": row.tags,
+                        "interests": row.interests,
+                    }
+        return found
+
+    def rep_name(self, rep_external_id: str | None) -> str | None:
+        """A rep's name by their external id."""
+        if not rep_external_id:
+            return None
+        with self._tx() as conn:
+            name: str | None = conn.scalar(
+                sa.select(REPS.c.name).where(REPS.c.external_id == rep_external_id)
+            )
+            return name
 
     def activities_of(self, customer_id: int) -> list[Activity]:
         """A customer's activities, oldest first (an index range scan)."""

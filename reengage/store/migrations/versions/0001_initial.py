@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("decision_maker_role", sa.String(length=200), nullable=True),
         sa.Column("contacts", sa.JSON(), nullable=False),
         sa.Column("interests", sa.JSON(), nullable=False),
+        sa.Column("last_product", sa.String(length=300), nullable=True),
         sa.Column("important_dates", sa.JSON(), nullable=False),
         sa.Column("tags", sa.JSON(), nullable=False),
         sa.Column("notes", sa.Text(), nullable=True),

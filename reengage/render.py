@@ -1,0 +1,246 @@
+"""Email templates: Jinja2, sandboxed, strict, with a footer no template can leave out.
+
+Templates are written by marketers, not the operator, so they run in Jinja2's
+``SandboxedEnvironment`` with ``StrictUndefined`` (a misspelt variable is an error, caught
+by ``reengage validate``, not a blank in a customer's inbox) and HTML autoescaping (a
+customer called ``<script>`` is shown, never run). Every mail gets an HTML part with its
+CSS inlined (css-inline) and a text part (its own ``.txt.j2`` template, or derived from the
+HTML). The footer — the sender's postal address and the unsubscribe and pause links — is
+added here, after the template ran. Locale variants (``tip-1.zh-CN.html.j2`` beside
+``tip-1.html.j2``) are chosen by the customer's locale, falling back to the plain one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import css_inline
+from inscriptis import get_text
+from inscriptis.model.config import ParserConfig
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+)
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
+
+_FOOTER = {
+    "en": (
+        "You get this because you are a customer of {name}. "
+        "Too many emails? {pause}. Not for you? {unsubscribe}.",
+        "Pause for 90 days",
+        "Unsubscribe",
+    ),
+    "zh": (
+        "您收到此邮件是因为您是 {name} 的客户。邮件太多？{pause}。不需要？{unsubscribe}。",
+        "暂停 90 天",
+        "退订",
+    ),
+}
+_LINE_BREAKS = re.compile(r"[\r\n\t\x0b\x0c\x85\u2028\u2029]+")
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the mail is from, for the footer every mail must carry."""
+
+    company: str
+    postal_address: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A mail ready to be put in an envelope."""
+
+    subject: str
+    html: str
+    text: str
+    template: str  # the template file actually used (after locale fallback)
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """Something wrong in a template, located for the marketer."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class Renderer:
+    """Renders subjects and bodies from ``templates_dir``."""
+
+    def __init__(self, templates_dir: Path, sender: Sender) -> None:
+        self.templates_dir = templates_dir
+        self.sender = sender
+        loader = FileSystemLoader(str(templates_dir))
+        self._html = SandboxedEnvironment(loader=loader, autoescape=True, undefined=StrictUndefined)
+        self._text = SandboxedEnvironment(
+            loader=loader, autoescape=False, undefined=StrictUndefined
+        )
+        for env in (self._html, self._text):
+            env.filters["date"] = _format_date
+
+    def resolve(self, name: str, locale: str) -> str:
+        """The template for ``locale``: ``x.zh-CN.html.j2``, then ``x.zh.html.j2``, then ``x``."""
+        stem, dot, rest = name.partition(".")
+        candidates = []
+        if locale:
+            candidates.append(f"{stem}.{locale}.{rest}" if dot else f"{name}.{locale}")
+            language = locale.split("-")[0]
+            if language != locale:
+                candidates.append(f"{stem}.{language}.{rest}" if dot else f"{name}.{language}")
+        for candidate in candidates:
+            if (self.templates_dir / candidate).is_file():
+                return candidate
+        return name
+
+    def variants(self, name: str) -> list[str]:
+        """The locale variants that exist beside ``name`` (``x.zh-CN.html.j2`` …)."""
+        stem, dot, rest = name.partition(".")
+        if not dot:
+            return []
+        folder = (self.templates_dir / stem).parent
+        prefix = Path(stem).name + "."
+        found = []
+        for path in sorted(folder.glob(f"{prefix}*.{rest}")):
+            middle = path.name[len(prefix) : -len(rest) - 1]
+            if middle and "." not in middle:
+                found.append(str(path.relative_to(self.templates_dir)))
+        return found
+
+    def exists(self, name: str) -> bool:
+        """Whether the template file is there."""
+        return (self.templates_dir / name).is_file()
+
+    def subject(self, source: str, context: dict[str, Any]) -> str:
+        """Render a subject line: one line, whatever the data holds."""
+        text = self._text.from_string(source).render(context)
+        return _LINE_BREAKS.sub(" ", text).strip()[:300]
+
+    def render(
+        self,
+        *,
+        subject: str,
+        template: str,
+        text_template: str | None,
+        context: dict[str, Any],
+        locale: str,
+        unsubscribe_url: str,
+        pause_url: str,
+    ) -> Rendered:
+        """Subject, HTML (CSS inlined, footer added) and text part for one customer."""
+        chosen = self.resolve(template, locale)
+        body = self._html.get_template(chosen).render(context)
+        footer_text, footer_html = self._footer(locale, unsubscribe_url, pause_url)
+        html = css_inline.inline(_with_footer(body, footer_html))
+        if text_template:
+            text = self._text.get_template(self.resolve(text_template, locale)).render(context)
+        else:
+            text = get_text(body, ParserConfig(display_links=True)).strip()
+        text = f"{text.rstrip()}\n\n-- \n{footer_text}\n"
+        return Rendered(self.subject(subject, context), html, text, chosen)
+
+    def _footer(self, locale: str, unsubscribe_url: str, pause_url: str) -> tuple[str, Markup]:
+        sentence, pause, unsubscribe = _FOOTER.get(locale.split("-")[0], _FOOTER["en"])
+        text = sentence.format(
+            name=self.sender.company,
+            pause=f"{pause}: {pause_url}",
+            unsubscribe=f"{unsubscribe}: {unsubscribe_url}",
+        )
+        link = Markup('<a href="{}">{}</a>')
+        html = Markup(
+            '<div class="reengage-footer" style="margin-top:32px;padding-top:12px;'
+            'border-top:1px solid #ddd;font-size:12px;color:#666;font-family:sans-serif">'
+            "<p>{sentence}</p><p>{company}, {address}</p></div>"
+        ).format(
+            sentence=escape(sentence).format(
+                name=self.sender.company,
+                pause=link.format(pause_url, pause),
+                unsubscribe=link.format(unsubscribe_url, unsubscribe),
+            ),
+            company=self.sender.company,
+            address=self.sender.postal_address,
+        )
+        return f"{text}\n{self.sender.company}, {self.sender.postal_address}", html
+
+    def check(
+        self,
+        *,
+        subject: str,
+        template: str,
+        text_template: str | None,
+        context: dict[str, Any],
+    ) -> list[TemplateProblem]:
+        """Everything that would break at send time, found now: missing files, syntax
+        errors, undefined variables and sandbox violations, for every locale variant."""
+        problems: list[TemplateProblem] = []
+        try:
+            self.subject(subject, context)
+        except TemplateSyntaxError as exc:
+            problems.append(TemplateProblem("subject", exc.lineno, f"syntax error: {exc.message}"))
+        except (UndefinedError, SecurityError) as exc:
+            problems.append(TemplateProblem("subject", 1, _explain(exc)))
+        names = {template, *self.variants(template)}
+        if text_template:
+            names |= {text_template, *self.variants(text_template)}
+        for name in sorted(names):
+            env = self._text if name.endswith(".txt.j2") else self._html
+            label = str(self.templates_dir / name)
+            try:
+                env.get_template(name).render(context)
+            except TemplateNotFound:
+                problems.append(
+                    TemplateProblem(
+                        label, 1, f"template not found: {name} (looked in {self.templates_dir})"
+                    )
+                )
+            except TemplateSyntaxError as exc:
+                where = str(self.templates_dir / exc.name) if exc.name else label
+                problems.append(TemplateProblem(where, exc.lineno, f"syntax error: {exc.message}"))
+            except (UndefinedError, SecurityError) as exc:
+                problems.append(TemplateProblem(label, _line_in(exc), _explain(exc)))
+            except TemplateError as exc:
+                problems.append(TemplateProblem(label, _line_in(exc), str(exc)))
+        return problems
+
+
+def _with_footer(body: str, footer: Markup) -> str:
+    # After the template ran, so no template can leave the footer out.
+    index = body.lower().rfind("</body>")
+    return f"{body[:index]}{footer}{body[index:]}" if index >= 0 else f"{body}{footer}"
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, UndefinedError):
+        return (
+            f"{exc.message}: templates can use customer, rhythm, campaign, step, company, "
+            "links and track()"
+        )
+    return f"not allowed in a template: {exc}"
+
+
+def _line_in(exc: BaseException) -> int:
+    # Jinja2 rewrites tracebacks so template frames carry the template's own line numbers.
+    tb = exc.__traceback__
+    line = 1
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _format_date(value: Any, fmt: str = "%d %B %Y") -> str:
+    return value.strftime(fmt) if hasattr(value, "strftime") else str(value)
