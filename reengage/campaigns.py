@@ -477,6 +477,13 @@ def load_campaign(
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(name, 1, "", f"cannot read the file: {exc}")]
+    return parse_campaign(text, name, lines)
+
+
+def parse_campaign(
+    text: str, name: str, lines: dict[tuple[Any, ...], int] | None = None
+) -> tuple[Campaign | None, list[Problem]]:
+    """Validate campaign YAML ``text``; problems are reported as coming from ``name``."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

@@ -168,3 +168,50 @@ def test_backtest_without_as_of_says_what_is_missing(tmp_path: Path) -> None:
     result = cli("score", "--backtest", cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert "--backtest needs --as-of" in result.stderr
+
+
+def test_validate_preview_and_simulate_from_the_terminal(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        "REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "REENGAGE_CAMPAIGNS_DIR": str(root / "campaigns"),
+        "REENGAGE_TEMPLATES_DIR": str(root / "templates"),
+    }
+    ok = cli("validate", cwd=tmp_path, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert "3 campaign(s) valid, 0 problem(s)" in ok.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "id: x\nname: X\nfrom: a@example.com\nsteps:\n  - key: a\n    after: 1x\n"
+        "    subject: s\n    template: t.html.j2\n"
+    )
+    failed = cli("validate", str(bad), cwd=tmp_path, env=env)
+    assert failed.returncode == 1
+    assert "bad.yaml:6: steps[0].after: '1x' is not a duration like 7d or 36h" in failed.stderr
+
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    assert cli("seed", "--customers", "60", cwd=tmp_path, env=env).returncode == 0
+    shown = cli(
+        "preview",
+        "habit-lapsed-tips",
+        "tip-1",
+        "--customer",
+        "C000002",
+        "--out",
+        str(tmp_path / "p"),
+        cwd=tmp_path,
+        env=env,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "Subject: A 5-minute tip to get more from" in shown.stdout
+    assert (tmp_path / "p" / "habit-lapsed-tips.tip-1.C000002.eml").exists()
+    missing = cli(
+        "preview", "habit-lapsed-tips", "nope", "--customer", "C000002", cwd=tmp_path, env=env
+    )
+    assert missing.returncode == 1
+    assert "has no mail step 'nope'" in missing.stderr
+
+    plan = cli("simulate", "--days", "30", cwd=tmp_path, env=env)
+    assert plan.returncode == 0, plan.stderr
+    assert "Plan for the next 30 days (nothing is sent)" in plan.stdout

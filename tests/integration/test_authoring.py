@@ -1,0 +1,236 @@
+"""validate, preview and simulate against real template files and real databases."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime, timedelta
+from email import policy
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from reengage import authoring
+from reengage.campaigns import WEEKDAYS, Campaign, parse_campaign
+from reengage.config import load_settings
+from reengage.ingest import Kind, import_file
+from reengage.seed import write_dataset
+from reengage.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+def workspace(
+    templates: Path = ROOT / "templates", campaigns: Path = ROOT / "campaigns", **extra: object
+) -> authoring.Workspace:
+    settings = load_settings(
+        env_file=None,
+        templates_dir=templates,
+        campaigns_dir=campaigns,
+        secret_key="k" * 40,
+        **extra,
+    )
+    return authoring.Workspace.from_settings(settings)
+
+
+def test_the_shipped_campaigns_and_templates_validate() -> None:
+    result = authoring.validate(workspace(), [ROOT / "campaigns"], root=ROOT)
+    assert [str(p) for p in result.problems] == []
+    assert set(result.campaigns) == {"habit-lapsed-tips", "declining-check-in", "what-we-changed"}
+
+
+CAMPAIGN = """\
+id: broken-templates
+name: Broken templates
+audience:
+  lapsed: {factor: 2}
+from: "Acme <hello@acme.example>"
+steps:
+  - key: one
+    after: 0d
+    subject: "Hi {{ customer.first_name }}"
+    template: {template}
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (None, "campaigns/c.yaml:10: steps[0].template: {templates}/x.html.j2 not found"),
+        (
+            "<p>\n{% if customer.first_name %}\n<b>hi</b>\n",
+            "{templates}/x.html.j2:2: syntax "
+            "error: Unexpected end of template. Jinja was looking for the following tags: "
+            "'elif' or 'else' or 'endif'. The innermost block that needs to be closed is 'if'.",
+        ),
+        (
+            "<p>Hello</p>\n<p>{{ customer.frist_name }}</p>\n",
+            "{templates}/x.html.j2:2: "
+            "'dict object' has no attribute 'frist_name': templates can use customer, rhythm, "
+            "campaign, step, company, links and track()",
+        ),
+        ("<p>{{ customer.__class__.__mro__ }}</p>\n", "{templates}/x.html.j2:1: "),
+    ],
+)
+def test_template_problems_are_caught_by_validation(
+    tmp_path: Path, body: str | None, expected: str
+) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    if body is not None:
+        (templates / "x.html.j2").write_text(body)
+    campaigns = tmp_path / "campaigns"
+    campaigns.mkdir()
+    (campaigns / "c.yaml").write_text(CAMPAIGN.replace("{template}", "x.html.j2"))
+    result = authoring.validate(workspace(templates, campaigns), [campaigns], root=tmp_path)
+    found = [str(p) for p in result.problems]
+    assert len(found) == 1
+    assert found[0].startswith(expected.replace("{templates}", str(templates)))
+    assert result.campaigns == {}
+
+
+def test_a_broken_file_is_skipped_and_the_others_load(tmp_path: Path) -> None:
+    campaigns = tmp_path / "campaigns"
+    campaigns.mkdir()
+    for name in ("habit-lapsed-tips.yaml", "what-we-changed.yaml"):
+        (campaigns / name).write_text((ROOT / "campaigns" / name).read_text())
+    (campaigns / "broken.yaml").write_text("id: [oops\n")
+    result = authoring.validate(workspace(campaigns=campaigns), [campaigns], root=tmp_path)
+    assert set(result.campaigns) == {"habit-lapsed-tips", "what-we-changed"}
+    assert [p.file for p in result.problems] == ["campaigns/broken.yaml"]
+
+
+@pytest.fixture
+def seeded(store: Store, tmp_path: Path) -> Store:
+    data = write_dataset(tmp_path / "data", 300, seed=5, now=NOW)
+    for kind, path in (
+        (Kind.REPS, data.reps),
+        (Kind.CUSTOMERS, data.customers),
+        (Kind.ACTIVITIES, data.activities),
+    ):
+        import_file(store, kind, path, now=NOW, zone=ZoneInfo("UTC"))
+    return store
+
+
+def load(campaign_id: str) -> Campaign:
+    campaign, problems = parse_campaign(
+        (ROOT / "campaigns" / f"{campaign_id}.yaml").read_text(), campaign_id
+    )
+    assert problems == []
+    assert campaign is not None
+    return campaign
+
+
+def test_every_mail_step_previews_for_a_demo_customer(seeded: Store, tmp_path: Path) -> None:
+    ws = workspace()
+    for campaign_id in ("habit-lapsed-tips", "declining-check-in", "what-we-changed"):
+        campaign = load(campaign_id)
+        for step in campaign.steps:
+            if step.is_call:
+                continue
+            shown = authoring.preview(
+                ws, seeded, campaign, step.key, "C000002", now=NOW, out_dir=tmp_path / "out"
+            )
+            parsed = email.message_from_bytes(shown.eml.read_bytes(), policy=policy.default)
+            assert parsed.get_content_type() == "multipart/alternative"
+            html = parsed.get_body(preferencelist=("html",))
+            text = parsed.get_body(preferencelist=("plain",))
+            assert html is not None
+            assert text is not None
+            assert "Unsubscribe" in text.get_content()
+            assert "1 Example Street" in html.get_content()
+            assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            assert "<style" not in shown.rendered.html  # CSS went inline for mail clients
+            assert 'style="' in shown.rendered.html
+
+
+HOSTILE = [
+    ("<script>alert(1)</script>", "Smith"),
+    ("Eve\r\nBcc: victim@example.org", "O'Hara"),
+    ("Bartholomew" * 18, "Long" * 40),
+    ("王", "小明"),
+]
+
+
+@pytest.mark.parametrize(("first", "last"), HOSTILE)
+def test_a_hostile_name_is_escaped_and_never_breaks_headers_or_layout(
+    seeded: Store, tmp_path: Path, first: str, last: str
+) -> None:
+    csv = tmp_path / "hostile.csv"
+    csv.write_text(
+        "customer_id,email,first_name,last_name\n"
+        f'C000002,x@example.com,"{first}","{last}"\n'.replace('"', '"'),
+        encoding="utf-8",
+    )
+    report = import_file(seeded, Kind.CUSTOMERS, csv, now=NOW, zone=ZoneInfo("UTC"))
+    assert report.ok, report.rejected
+    shown = authoring.preview(
+        workspace(),
+        seeded,
+        load("habit-lapsed-tips"),
+        "we-miss-you",
+        "C000002",
+        now=NOW,
+        out_dir=tmp_path / "out",
+    )
+    raw = shown.eml.read_bytes()
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert parsed["Bcc"] is None
+    assert "victim@example.org" not in (parsed["To"] or "").split("<")[-1]
+    assert parsed["To"].addresses[0].addr_spec == "x@example.com"
+    html = shown.rendered.html
+    assert "<script>alert" not in html
+    assert html.count("reengage-footer") == 1
+    assert html.rstrip().endswith("</html>")
+    subject = parsed["Subject"]
+    assert "\n" not in subject
+    assert "\r" not in subject
+    if first == "王":
+        assert subject.startswith("王")
+
+
+def test_customer_locale_picks_the_translation_with_fallback(seeded: Store, tmp_path: Path) -> None:
+    csv = tmp_path / "locale.csv"
+    csv.write_text(
+        "customer_id,email,locale\nC000002,a@example.com,zh-CN\nC000003,b@example.com,fr\n"
+    )
+    import_file(seeded, Kind.CUSTOMERS, csv, now=NOW, zone=ZoneInfo("UTC"))
+    campaign = load("habit-lapsed-tips")
+    chinese = authoring.preview(
+        workspace(), seeded, campaign, "tip-1", "C000002", now=NOW, out_dir=tmp_path
+    )
+    french = authoring.preview(
+        workspace(), seeded, campaign, "tip-1", "C000003", now=NOW, out_dir=tmp_path
+    )
+    assert chinese.rendered.template == "tips/tip-1.zh-CN.html.j2"
+    assert "五分钟小技巧" in chinese.rendered.html
+    assert "退订" in chinese.rendered.text
+    assert french.rendered.template == "tips/tip-1.html.j2"
+
+
+def test_simulation_respects_windows_cap_holdout_and_consent(seeded: Store, tmp_path: Path) -> None:
+    csv = tmp_path / "dnc.csv"
+    csv.write_text("customer_id,email,status\nC000001,a@example.com,do_not_contact\n")
+    import_file(seeded, Kind.CUSTOMERS, csv, now=NOW, zone=ZoneInfo("UTC"))
+    campaign = load("habit-lapsed-tips")
+    ws = workspace(max_emails_per_week=1)
+    plan = authoring.simulate(ws, seeded, [campaign], now=NOW, days=60)
+    sent = [(day.day, key, n) for day in plan.days for key, n in day.mails.items()]
+    assert sent, "the lapsed customers in the seed should get mail"
+    # Tuesday to Thursday only, as the campaign says (recipient time zones may shift a
+    # send across midnight UTC, never onto a weekend).
+    assert {WEEKDAYS[d.weekday()] for d, _, _ in sent} <= {"mon", "tue", "wed", "thu", "fri"}
+    entered = sum(sum(day.entered.values()) for day in plan.days)
+    held = sum(sum(day.held_out.values()) for day in plan.days)
+    assert entered > 0
+    assert held > 0
+    assert plan.skipped["never contacted: do not contact, no consent or unknown"] >= 1
+    first_mails = sum(day.mails["habit-lapsed-tips/we-miss-you"] for day in plan.days)
+    assert first_mails <= entered
+    # with a cap of one mail a week, no week of the plan has more mails than entrants
+    for start in range(0, 60, 7):
+        week = plan.days[start : start + 7]
+        total = sum(sum(day.mails.values()) for day in week)
+        assert total <= entered
+    assert all(d.day < (NOW + timedelta(days=60)).date() for d in plan.days)
