@@ -313,8 +313,20 @@ class ActivityRecord(NamedTuple):
 
 def parse_activity(row: Mapping[str, str], zone: ZoneInfo) -> ActivityRecord:
     """Validate one activity record; naive timestamps are read in ``zone``."""
-    customer = _required(row, "customer_id")
-    raw_time = _required(row, "occurred_at", max_len=40)
+    customer_raw, time_raw = row.get("customer_id"), row.get("occurred_at")
+    if (  # the common, clean row: checked once at C speed instead of field by field
+        customer_raw
+        and time_raw
+        and (customer_raw + time_raw).isprintable()
+        and len(customer_raw) <= 200
+        and len(time_raw) <= 40
+        and (customer := customer_raw.strip())
+        and (raw_time := time_raw.strip())
+    ):
+        pass
+    else:
+        customer = _required(row, "customer_id")
+        raw_time = _required(row, "occurred_at", max_len=40)
     try:
         occurred_at = parse_timestamp(raw_time, zone)
     except ValueError as exc:

@@ -150,7 +150,7 @@ class Candidate:
     customer_id: int
     days_silent: float
     lapse_ratio: float
-    lapse_score: float
+    lapse_score: float | None  # computed only when the rule has a min_score
 
 
 def lapsed_audience(
@@ -177,9 +177,12 @@ def lapsed_audience(
         gap = expected_gap_days(own_gap, orders, population.gap_for(segment))
         if silent < criteria.factor * gap:
             continue
-        score = model.score(Inputs(silent, gap, orders, age, value / max(orders, 1)))
-        if score >= criteria.min_score:
-            found.append(Candidate(customer_id, silent, silent / gap, score))
+        score = None
+        if criteria.min_score > 0:
+            score = model.score(Inputs(silent, gap, orders, age, value / max(orders, 1)))
+            if score < criteria.min_score:
+                continue
+        found.append(Candidate(customer_id, silent, silent / gap, score))
     return found
 
 

@@ -153,6 +153,8 @@ def _naive_utc(value: datetime) -> datetime:
 
 def _sqlite_time(value: datetime) -> str:
     # SQLAlchemy's SQLite DATETIME storage format: "YYYY-MM-DD HH:MM:SS.ffffff".
+    if value.tzinfo is UTC:  # the parsers' output: drop the "+00:00" instead of converting
+        return value.isoformat(sep=" ", timespec="microseconds")[:-6]
     return _naive_utc(value).isoformat(sep=" ", timespec="microseconds")
 
 

@@ -227,7 +227,7 @@ class Store:
             for row in conn.execution_options(yield_per=5000).execute(query):
                 yield _profile(row)
 
-    def gap_sample(self, size: int = 20_000) -> list[tuple[str | None, float]]:
+    def gap_sample(self, size: int = 5000) -> list[tuple[str | None, float]]:
         """``(segment, typical gap)`` of about ``size`` customers spread evenly over the base.
 
         Enough to fit the population's typical gaps without reading a million rows.

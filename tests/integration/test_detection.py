@@ -37,7 +37,13 @@ def test_indexed_pass_finds_exactly_who_full_assessment_finds(seeded: Store) -> 
     assert {c.customer_id for c in found} == expected
     assert len(expected) > 10
     by_id = {a.profile.customer_id: a for a in assessments}
-    for candidate in found:
+    assert all(c.lapse_score is None for c in found)  # not asked for, not computed
+    strict = scoring.LapseCriteria(
+        factor=2.0, min_days_silent=21, max_days_silent=365, min_score=0.6
+    )
+    scored = scoring.lapsed_audience(seeded, NOW, strict, population)
+    assert {c.customer_id for c in scored} == {i for i in expected if by_id[i].lapse_score >= 0.6}
+    for candidate in scored:
         assert candidate.lapse_score == pytest.approx(by_id[candidate.customer_id].lapse_score)
 
 
