@@ -9,6 +9,7 @@ are recomputed from their own rows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -171,15 +172,19 @@ def _fold_into_stats(conn: Connection, rows: Iterable[NewActivity], now: datetim
     # importers touching the same customer take turns instead of overwriting each other.
     for start in range(0, len(ids), 10_000):
         conn.execute(_insert_missing(conn.dialect.name, ids[start : start + 10_000], now))
-    updates = []
+    updates: list[tuple[Any, ...]] = []
+    to_db = _time_writer(conn)
     for start in range(0, len(ids), 10_000):
         query = sa.select(STATS).where(STATS.c.customer_id.in_(ids[start : start + 10_000]))
         if conn.dialect.name == "postgresql":
             query = query.order_by(STATS.c.customer_id).with_for_update()
         for row in conn.execute(query):
             summary = summary_of(row).fold(by_customer[row.customer_id])
-            updates.append(_row_of(summary, row.customer_id, now))
-    conn.execute(_STATS_UPDATE, updates)
+            updates.append(_row_of(summary, row.customer_id, now, to_db))
+    # Straight to the driver, like the activity insert: per-row parameter processing in
+    # SQLAlchemy would cost more than the update itself.
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(_STATS_UPDATE_SQL.replace("?", mark), updates)
 
 
 def _insert_missing(dialect: str, ids: list[int], now: datetime) -> sa.Insert:
@@ -212,11 +217,9 @@ def _insert_missing(dialect: str, ids: list[int], now: datetime) -> sa.Insert:
 
 # segment is kept in step with customers by the customer upsert, not by the fold.
 _STATS_COLUMNS = [c.name for c in STATS.c if c.name not in ("customer_id", "segment")]
-# Bind names must differ from column names in an executemany UPDATE, hence the prefix.
-_STATS_UPDATE = (
-    STATS.update()
-    .where(STATS.c.customer_id == sa.bindparam("v_customer_id"))
-    .values({name: sa.bindparam(f"v_{name}") for name in _STATS_COLUMNS})
+_STATS_UPDATE_SQL = (
+    f"UPDATE customer_stats SET {', '.join(f'{name} = ?' for name in _STATS_COLUMNS)} "
+    "WHERE customer_id = ?"
 )
 
 
@@ -235,26 +238,33 @@ def summary_of(row: Any) -> Summary:
     )
 
 
-def _row_of(summary: Summary, customer_id: int, now: datetime) -> dict[str, Any]:
+def _row_of(
+    summary: Summary, customer_id: int, now: datetime, to_db: Callable[[datetime], Any]
+) -> tuple[Any, ...]:
+    """Parameters for :data:`_STATS_UPDATE_SQL`, in :data:`_STATS_COLUMNS` order."""
     occasions = summary.occasion_totals()
     declines = summary.declines(occasions)
-    return {
-        "v_customer_id": customer_id,
-        "v_activity_count": summary.activity_count,
-        "v_order_count": summary.order_count,
-        "v_first_activity_at": summary.first_activity_at,
-        "v_last_activity_at": summary.last_activity_at,
-        "v_first_order_at": summary.first_order_at,
-        "v_last_order_at": summary.last_order_at,
-        "v_total_value": summary.total_value,
-        "v_total_margin": summary.total_margin,
-        "v_recent_orders": ring_to_json(summary.recent_orders),
-        "v_typical_gap_days": summary.typical_gap_days(occasions),
-        "v_count_ratio": declines.count_ratio,
-        "v_aov_ratio": declines.aov_ratio,
-        "v_margin_ratio": declines.margin_ratio,
-        "v_updated_at": now,
+    values = {
+        "activity_count": summary.activity_count,
+        "order_count": summary.order_count,
+        "first_activity_at": _maybe(to_db, summary.first_activity_at),
+        "last_activity_at": _maybe(to_db, summary.last_activity_at),
+        "first_order_at": _maybe(to_db, summary.first_order_at),
+        "last_order_at": _maybe(to_db, summary.last_order_at),
+        "total_value": summary.total_value,
+        "total_margin": summary.total_margin,
+        "recent_orders": json.dumps(ring_to_json(summary.recent_orders)),
+        "typical_gap_days": summary.typical_gap_days(occasions),
+        "count_ratio": declines.count_ratio,
+        "aov_ratio": declines.aov_ratio,
+        "margin_ratio": declines.margin_ratio,
+        "updated_at": to_db(now),
     }
+    return (*(values[name] for name in _STATS_COLUMNS), customer_id)
+
+
+def _maybe(convert: Callable[[datetime], Any], value: datetime | None) -> Any:
+    return None if value is None else convert(value)
 
 
 def recompute_stats(conn: Connection, customer_ids: Iterable[int], now: datetime) -> None:
