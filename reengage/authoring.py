@@ -492,3 +492,82 @@ def facts_of(a: Assessment, info: dict[str, Any], extra_silence: float = 0.0) ->
         "value_at_risk": a.value_at_risk,
         "priority": a.priority,
     }
+
+
+# -- reload ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ReloadReport:
+    """What changed since the last load, for the log and for running enrollments."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    # campaign id -> step keys that existed before and are gone now (renamed or removed):
+    # enrollments waiting on them must be resolved explicitly, never silently dropped.
+    vanished_steps: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing changed and nothing is wrong."""
+        return not (self.added or self.changed or self.removed or self.problems)
+
+
+class CampaignLibrary:
+    """The campaigns a running service uses, reloaded when their files change.
+
+    :meth:`reload` is cheap when nothing changed (file sizes and modification times), so a
+    daemon can call it every tick. A file that stops validating keeps its last good version
+    running and is reported; a deleted file's campaign is removed.
+    """
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.campaigns: dict[str, Campaign] = {}
+        self._sources: dict[str, Path] = {}
+        self._fingerprint: tuple[tuple[str, int, int], ...] = ()
+
+    def _scan(self) -> tuple[tuple[str, int, int], ...]:
+        roots = [self.ws.campaigns_dir, self.ws.renderer.templates_dir]
+        found = []
+        for root in roots:
+            if root.is_dir():
+                for path in sorted(root.rglob("*")):
+                    if path.is_file():
+                        stat = path.stat()
+                        found.append((str(path), stat.st_size, stat.st_mtime_ns))
+        return tuple(found)
+
+    def reload(self) -> ReloadReport:
+        """Pick up added, changed and removed campaign files (and template edits)."""
+        fingerprint = self._scan()
+        report = ReloadReport()
+        if fingerprint == self._fingerprint:
+            return report
+        self._fingerprint = fingerprint
+        loaded = validate(self.ws, [self.ws.campaigns_dir])
+        report.problems = loaded.problems
+        fresh = dict(loaded.campaigns)
+        sources = dict(loaded.sources)
+        for campaign_id, old in self.campaigns.items():
+            source = self._sources[campaign_id]
+            if campaign_id not in fresh and source.exists() and source not in sources.values():
+                # The file is there but no longer valid: keep its last good version running.
+                fresh[campaign_id], sources[campaign_id] = old, source
+        for campaign_id, campaign in fresh.items():
+            before = self.campaigns.get(campaign_id)
+            if before is None:
+                report.added.append(campaign_id)
+            elif before != campaign:
+                report.changed.append(campaign_id)
+                gone = [s.key for s in before.steps if campaign.step(s.key) is None]
+                if gone:
+                    report.vanished_steps[campaign_id] = gone
+        for campaign_id, old in self.campaigns.items():
+            if campaign_id not in fresh:
+                report.removed.append(campaign_id)
+                report.vanished_steps[campaign_id] = [s.key for s in old.steps]
+        self.campaigns, self._sources = fresh, sources
+        return report

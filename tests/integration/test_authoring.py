@@ -234,3 +234,39 @@ def test_simulation_respects_windows_cap_holdout_and_consent(seeded: Store, tmp_
         total = sum(sum(day.mails.values()) for day in week)
         assert total <= entered
     assert all(d.day < (NOW + timedelta(days=60)).date() for d in plan.days)
+
+
+def test_library_reloads_changed_added_and_removed_files_and_names_vanished_steps(
+    tmp_path: Path,
+) -> None:
+    import os
+    import shutil
+
+    campaigns = tmp_path / "campaigns"
+    shutil.copytree(ROOT / "campaigns", campaigns)
+    library = authoring.CampaignLibrary(workspace(campaigns=campaigns))
+    first = library.reload()
+    assert sorted(first.added) == ["declining-check-in", "habit-lapsed-tips", "what-we-changed"]
+    assert library.reload().quiet  # nothing changed: nothing reloaded
+
+    habit = campaigns / "habit-lapsed-tips.yaml"
+    habit.write_text(habit.read_text().replace("key: tip-2", "key: tip-two"))
+    os.utime(habit, (1, 1))  # a different modification time, whatever the clock says
+    (campaigns / "what-we-changed.yaml").unlink()
+    shutil.copy(ROOT / "campaigns" / "declining-check-in.yaml", campaigns / "copy.yaml")
+    (campaigns / "copy.yaml").write_text(
+        (campaigns / "copy.yaml").read_text().replace("id: declining-check-in", "id: copy")
+    )
+    report = library.reload()
+    assert report.changed == ["habit-lapsed-tips"]
+    assert report.added == ["copy"]
+    assert report.removed == ["what-we-changed"]
+    assert report.vanished_steps == {
+        "habit-lapsed-tips": ["tip-2"],
+        "what-we-changed": ["what-we-changed"],
+    }
+
+    (campaigns / "copy.yaml").write_text("id: copy\nname: [broken\n")
+    broken = library.reload()
+    assert [p.file for p in broken.problems] == [str(campaigns / "copy.yaml")]
+    assert "copy" in library.campaigns  # the last good version keeps running
