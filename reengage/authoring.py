@@ -258,7 +258,7 @@ def render_for(
         unsubscribe_url=links["unsubscribe"],
         pause_url=links["pause"],
     )
-    domain = campaign.sender.rsplit("@", 1)[-1].rstrip(">").strip()
+    domain = sender_domain(campaign)
     name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
     envelope = Envelope(
         sender=campaign.sender,
@@ -270,8 +270,19 @@ def render_for(
         list_id=f"{campaign.id}.{domain}",
         unsubscribe_url=links["unsubscribe"],
         unsubscribe_mailto=f"unsubscribe+{message_key}@{domain}",
+        return_path=bounce_address(message_key, domain),
     )
     return compose(rendered.subject, rendered.text, rendered.html, envelope), rendered
+
+
+def bounce_address(message_key: str, domain: str) -> str:
+    """The per-message envelope sender (VERP): a bounce names the message it is about."""
+    return f"bounces+{message_key}@{domain}"
+
+
+def sender_domain(campaign: Campaign) -> str:
+    """The domain of the campaign's From address."""
+    return campaign.sender.rsplit("@", 1)[-1].rstrip(">").strip()
 
 
 def preview(

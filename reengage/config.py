@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_security: SmtpSecurity = SmtpSecurity.NONE
+    smtp_connections: int = Field(4, ge=1, le=64, description="persistent SMTP connections")
+    smtp_rate_per_second: float = Field(0.0, ge=0, description="global send rate; 0: no limit")
+    send_batch_size: int = Field(100, ge=1, le=5000, description="enrollments claimed per pass")
 
     import_batch_size: int = Field(5000, ge=1, le=100_000)
 

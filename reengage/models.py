@@ -194,6 +194,7 @@ class EnrollmentStatus(StrEnum):
     HOLDOUT = "holdout"  # in the control group: recorded, never contacted
     COMPLETED = "completed"  # every step done
     EXITED = "exited"  # ended early: see exit_reason
+    ATTENTION = "attention"  # a send's outcome is unknown: a person must look (doctor)
 
 
 class Enrollment(SQLModel, table=True):

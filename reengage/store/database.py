@@ -28,7 +28,7 @@ from reengage.models import (
     LapseModelFit,
     Rep,
 )
-from reengage.store import migrate
+from reengage.store import migrate, sending
 from reengage.store.activities import (
     ACTIVITIES,
     STATS,
@@ -412,6 +412,172 @@ class Store:
                 sa.select(REPS.c.name).where(REPS.c.external_id == rep_external_id)
             )
             return name
+
+    # -- the sending protocol (see store/sending.py) ----------------------------------------
+
+    def enrollment_history(
+        self, customer_ids: Sequence[int], since: datetime
+    ) -> list[tuple[int, str, str, datetime]]:
+        """Active enrollments, and any since ``since``, of these customers."""
+        with self._tx() as conn:
+            return sending.enrollment_history(conn, customer_ids, since)
+
+    def enroll(self, rows: Iterable[sending.NewEnrollment], now: datetime) -> int:
+        """Record new enrollments (holdout members too)."""
+        with self._tx() as conn:
+            return sending.insert_enrollments(conn, rows, now)
+
+    def exit_on_activity(self, campaign_ids: list[str], now: datetime) -> int:
+        """End enrollments whose customer came back (activity after enrolling)."""
+        with self._tx() as conn:
+            return sending.exit_on_activity(conn, campaign_ids, now)
+
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[sending.Claimed]:
+        """Claim enrollments whose next step is due (see ``sending.claim_due``)."""
+        with self._tx() as conn:
+            return sending.claim_due(conn, now, limit, lease)
+
+    def release(self, enrollment_id: int, next_due_at: datetime | None = None) -> None:
+        """Give a claim back, optionally due later."""
+        with self._tx() as conn:
+            sending.release(conn, enrollment_id, next_due_at=next_due_at)
+
+    def start_message(
+        self, claimed: sending.Claimed, step_key: str, now: datetime, lease: timedelta
+    ) -> sending.Started:
+        """Write and commit the ``sending`` row before SMTP is touched."""
+        with self._tx() as conn:
+            return sending.start_message(conn, claimed, step_key, now, lease)
+
+    def finish_sent(
+        self,
+        message_id: int,
+        claimed: sending.Claimed,
+        *,
+        response: str,
+        smtp_id: str,
+        now: datetime,
+        next_step: tuple[int, str, datetime] | None,
+    ) -> None:
+        """Mark sent and advance the enrollment, in one transaction."""
+        with self._tx() as conn:
+            sending.finish_sent(
+                conn,
+                message_id,
+                claimed,
+                response=response,
+                smtp_id=smtp_id,
+                now=now,
+                next_step=next_step,
+            )
+
+    def finish_retry(
+        self, message_id: int, enrollment_id: int, *, response: str, retry_at: datetime
+    ) -> None:
+        """A temporary failure: the same row is retried at ``retry_at``."""
+        with self._tx() as conn:
+            sending.finish_retry(
+                conn, message_id, enrollment_id, response=response, retry_at=retry_at
+            )
+
+    def finish_bounced(
+        self, message_id: int, claimed: sending.Claimed, *, response: str, now: datetime
+    ) -> None:
+        """A permanent failure: suppress and end the enrollment."""
+        with self._tx() as conn:
+            sending.finish_bounced(conn, message_id, claimed, response=response, now=now)
+
+    def skip_step(
+        self,
+        claimed: sending.Claimed,
+        step_key: str,
+        reason: str,
+        now: datetime,
+        next_step: tuple[int, str, datetime] | None,
+    ) -> None:
+        """Record a step deliberately not sent, and move on."""
+        with self._tx() as conn:
+            sending.skip_message(conn, claimed, step_key, reason, now)
+            sending.advance(conn, claimed, now=now, next_step=next_step)
+
+    def end_enrollment(self, enrollment_id: int, reason: str, now: datetime) -> None:
+        """End an enrollment early."""
+        with self._tx() as conn:
+            sending.end_enrollment(conn, enrollment_id, reason, now)
+
+    def add_call_task(
+        self,
+        claimed: sending.Claimed,
+        step_key: str,
+        reason: str,
+        priority: str,
+        now: datetime,
+        next_step: tuple[int, str, datetime] | None,
+    ) -> None:
+        """Put the customer on the rep's call list and move on."""
+        with self._tx() as conn:
+            sending.add_call_task(conn, claimed, step_key, reason, priority, now)
+            sending.advance(conn, claimed, now=now, next_step=next_step)
+
+    def suppress(self, email: str, reason: str, detail: str | None, now: datetime) -> None:
+        """Never mail this address again."""
+        with self._tx() as conn:
+            sending.suppress(conn, email, reason, detail, now)
+
+    def is_suppressed(self, email: str) -> bool:
+        """Whether the address is suppressed."""
+        with self._tx() as conn:
+            return sending.is_suppressed(conn, email)
+
+    def sent_since(self, customer_id: int, since: datetime) -> list[datetime]:
+        """When this customer was last mailed (frequency cap)."""
+        with self._tx() as conn:
+            return sending.sent_since(conn, customer_id, since)
+
+    def open_call_tasks(self) -> list[dict[str, Any]]:
+        """Calls waiting on reps (campaign call steps)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(sending.CALLS)
+                .where(sending.CALLS.c.status == "open")
+                .order_by(sending.CALLS.c.due_at)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def message_attempts(self, message_id: int) -> int:
+        """How many times this message row has been tried."""
+        with self._tx() as conn:
+            return int(
+                conn.scalar(
+                    sa.select(sending.MESSAGES.c.attempts).where(
+                        sending.MESSAGES.c.id == message_id
+                    )
+                )
+                or 0
+            )
+
+    def get_customer_by_id(self, customer_id: int) -> Customer | None:
+        """A customer by internal id."""
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(CUSTOMERS).where(CUSTOMERS.c.id == customer_id)
+            ).one_or_none()
+        return None if row is None else Customer.model_validate(dict(row._mapping))
+
+    def expire_leases(self, now: datetime) -> int:
+        """Turn dead sends into ``unknown`` (never re-sent blindly)."""
+        with self._tx() as conn:
+            return sending.expire_leases(conn, now)
+
+    def message_counts(self) -> dict[str, int]:
+        """Messages by status."""
+        with self._tx() as conn:
+            return sending.message_counts(conn)
+
+    def queue_depth(self, now: datetime) -> int:
+        """Enrollments with a step due now."""
+        with self._tx() as conn:
+            return sending.queue_depth(conn, now)
 
     def activities_of(self, customer_id: int) -> list[Activity]:
         """A customer's activities, oldest first (an index range scan)."""

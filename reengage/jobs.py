@@ -1,0 +1,265 @@
+"""The daemon's use cases, each taking ``now``: enroll the lapsed, send what is due, tidy up.
+
+The scheduler only calls these; the database decides what is due. ``dispatch_due``
+follows the sending protocol in DESIGN.md: claim, write the message row, re-check, render,
+send, record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from reengage.authoring import (
+    Workspace,
+    bounce_address,
+    entry_day,
+    render_for,
+    sender_domain,
+)
+from reengage.campaigns import Campaign, Condition, ExitReason
+from reengage.logs import get_logger
+from reengage.mailer import Mailer, Outcome
+from reengage.models import CustomerStatus
+from reengage.scoring import assess_all, current_model
+from reengage.sequence import next_send_time, window_zone
+from reengage.store import Store
+from reengage.store.sending import Claimed, NewEnrollment
+
+log = get_logger(__name__)
+LEASE = timedelta(minutes=10)
+RETRY_BASE = timedelta(minutes=2)
+RETRY_MAX = timedelta(hours=6)
+
+
+@dataclass
+class EnrollReport:
+    """What a detection pass did."""
+
+    entered: Counter[str] = field(default_factory=Counter)
+    held_out: Counter[str] = field(default_factory=Counter)
+    exited: int = 0
+
+
+def detect_and_enroll(store: Store, campaigns: list[Campaign], now: datetime) -> EnrollReport:
+    """Enroll everyone who meets an enabled campaign's audience today.
+
+    Skips customers without consent, marked do-not-contact, already in a campaign that
+    does not run in parallel, or enrolled in this campaign within its
+    ``not_enrolled_within_days``. Higher-priority campaigns choose first. Holdout members
+    are recorded, never contacted. Enrollments whose customer came back are ended first.
+    """
+    report = EnrollReport()
+    with_activity_exit = [
+        c.id for c in campaigns if {ExitReason.ACTIVITY, ExitReason.PURCHASE} & set(c.exit_on)
+    ]
+    report.exited = store.exit_on_activity(with_activity_exit, now)
+    active = sorted(
+        (c for c in campaigns if c.enabled and c.audience is not None), key=lambda c: -c.priority
+    )
+    if not active:
+        return report
+    model = current_model(store)
+    _, assessments = assess_all(store, now, model=model)
+    contactable = store.contactable(a.profile.customer_id for a in assessments)
+    candidates = [a for a in assessments if a.profile.customer_id in contactable]
+    longest = max(c.not_enrolled_within_days for c in active)
+    history = store.enrollment_history(
+        [a.profile.customer_id for a in candidates], now - timedelta(days=longest)
+    )
+    busy = {cid for cid, _, status, _ in history if status in ("active", "attention")}
+    recent: dict[tuple[int, str], datetime] = {}
+    for cid, campaign_id, _, enrolled_at in history:
+        recent[(cid, campaign_id)] = max(enrolled_at, recent.get((cid, campaign_id), enrolled_at))
+    new: list[NewEnrollment] = []
+    for campaign in active:
+        cutoff = now - timedelta(days=campaign.not_enrolled_within_days)
+        first = campaign.steps[0]
+        for a in candidates:
+            cid = a.profile.customer_id
+            if (cid, campaign.id) in recent and recent[(cid, campaign.id)] >= cutoff:
+                continue
+            if cid in busy and not campaign.allow_parallel:
+                continue
+            if entry_day(campaign, a, contactable[cid], 1, model) != 0.0:
+                continue
+            holdout = campaign.in_holdout(a.customer_id)
+            new.append(NewEnrollment(cid, campaign.id, holdout, first.key, now + first.after))
+            recent[(cid, campaign.id)] = now
+            if holdout:
+                report.held_out[campaign.id] += 1
+            else:
+                report.entered[campaign.id] += 1
+                busy.add(cid)
+    store.enroll(new, now)
+    log.info(
+        "enrollment_pass",
+        entered=dict(report.entered),
+        held_out=dict(report.held_out),
+        exited=report.exited,
+    )
+    return report
+
+
+@dataclass
+class DispatchReport:
+    """What one dispatch pass did."""
+
+    results: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def handled(self) -> int:
+        return sum(self.results.values())
+
+
+async def dispatch_due(
+    store: Store,
+    mailer: Mailer,
+    ws: Workspace,
+    campaigns: dict[str, Campaign],
+    now: datetime,
+    *,
+    batch: int = 100,
+    concurrency: int = 4,
+) -> DispatchReport:
+    """Claim due steps and carry each out: send the mail, or put the call on the list."""
+    report = DispatchReport()
+    claimed = store.claim_due(now, batch, LEASE)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(item: Claimed) -> None:
+        async with gate:
+            result = await _carry_out(store, mailer, ws, campaigns, item, now)
+            report.results[result] += 1
+
+    await asyncio.gather(*(one(item) for item in claimed))
+    if claimed:
+        log.info("dispatch_pass", **dict(report.results))
+    return report
+
+
+def _next(campaign: Campaign, index: int, after: datetime) -> tuple[int, str, datetime] | None:
+    if index + 1 >= len(campaign.steps):
+        return None
+    step = campaign.steps[index + 1]
+    return index + 1, step.key, after + step.after
+
+
+async def _carry_out(
+    store: Store,
+    mailer: Mailer,
+    ws: Workspace,
+    campaigns: dict[str, Campaign],
+    item: Claimed,
+    now: datetime,
+) -> str:
+    campaign = campaigns.get(item.campaign_id)
+    step = campaign.step(item.next_step_key) if campaign and item.next_step_key else None
+    if campaign is None or step is None:
+        # The campaign or its step was removed or renamed: end explicitly, say so.
+        reason = "campaign_removed" if campaign is None else "step_removed"
+        store.end_enrollment(item.enrollment_id, reason, now)
+        log.warning(
+            "enrollment_ended",
+            enrollment_id=item.enrollment_id,
+            reason=reason,
+            campaign_id=item.campaign_id,
+            step=item.next_step_key,
+        )
+        return reason
+    index = campaign.steps.index(step)
+    if step.call is not None:
+        store.add_call_task(
+            item, step.key, step.call.reason, step.call.priority, now, _next(campaign, index, now)
+        )
+        return "call_listed"
+    if not item.consent or item.status != CustomerStatus.ACTIVE.value:
+        store.end_enrollment(item.enrollment_id, "no_consent", now)
+        return "no_consent"
+    if store.is_suppressed(item.email):
+        store.end_enrollment(item.enrollment_id, "suppressed", now)
+        return "suppressed"
+    if step.condition is Condition.PREVIOUS_OPENED:
+        # Opens are recorded by the web side; until one is, the condition is not met.
+        store.skip_step(
+            item, step.key, "condition previous_opened not met", now, _next(campaign, index, now)
+        )
+        return "condition_skipped"
+    zone = window_zone(campaign.send_window, item.timezone, ws.zone)
+    window_open = next_send_time(campaign.send_window, zone, now)
+    if window_open > now:
+        store.release(item.enrollment_id, window_open)
+        return "outside_window"
+    if ws.max_emails_per_week:
+        recent = sorted(store.sent_since(item.customer_id, now - timedelta(days=7)))
+        if len(recent) >= ws.max_emails_per_week:
+            later = recent[-ws.max_emails_per_week] + timedelta(days=7)
+            store.release(item.enrollment_id, next_send_time(campaign.send_window, zone, later))
+            return "capped"
+    started = store.start_message(item, step.key, now, LEASE)
+    if started.message_id is None or started.token is None:
+        log.warning(
+            "send_refused",
+            enrollment_id=item.enrollment_id,
+            step=step.key,
+            existing=started.refused,
+        )
+        store.release(item.enrollment_id)
+        return f"refused_{started.refused}"
+    found = store.get_customer_by_id(item.customer_id)
+    if found is None:
+        store.end_enrollment(item.enrollment_id, "customer_gone", now)
+        return "customer_gone"
+    message, _ = render_for(
+        ws,
+        campaign,
+        step.key,
+        found,
+        None,
+        message_key=started.token,
+        now=now,
+        rep_name=store.rep_name(found.rep_external_id),
+    )
+    envelope_sender = bounce_address(started.token, sender_domain(campaign))
+    result = await mailer.send(message, sender=envelope_sender, recipient=item.email)
+    if result.outcome is Outcome.SENT:
+        store.finish_sent(
+            started.message_id,
+            item,
+            response=result.response,
+            smtp_id=str(message["Message-ID"]),
+            now=now,
+            next_step=_next(campaign, index, now),
+        )
+        return "sent"
+    if result.outcome is Outcome.PERMANENT:
+        store.finish_bounced(started.message_id, item, response=result.response, now=now)
+        log.info("message_bounced", enrollment_id=item.enrollment_id, response=result.response)
+        return "bounced"
+    attempts = store.message_attempts(started.message_id)
+    delay = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
+    jitter = delay * random.uniform(0, 0.25)  # spread retries so they do not arrive together
+    store.finish_retry(
+        started.message_id,
+        item.enrollment_id,
+        response=result.response,
+        retry_at=now + delay + jitter,
+    )
+    log.info(
+        "message_retry",
+        enrollment_id=item.enrollment_id,
+        response=result.response,
+        attempts=attempts,
+    )
+    return "retry"
+
+
+def expire_leases(store: Store, now: datetime) -> int:
+    """Sends whose process died become ``unknown`` and are reported, never re-sent blindly."""
+    count = store.expire_leases(now)
+    if count:
+        log.warning("messages_unknown", count=count)
+    return count

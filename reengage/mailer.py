@@ -1,0 +1,166 @@
+"""SMTP, and only here: a pool of persistent aiosmtplib connections with a rate limit.
+
+Each send has one of three outcomes: sent (with the server's reply), transient (4xx or a
+dropped connection: try again later) or permanent (5xx: the address bounced). Retrying is
+the caller's job — the database decides when — so a dropped connection mid-DATA never
+becomes a silent duplicate: the message row stays the same one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from enum import StrEnum
+from typing import Protocol
+
+import aiosmtplib
+
+from reengage.config import Settings, SmtpSecurity
+
+
+class Outcome(StrEnum):
+    """What became of one send."""
+
+    SENT = "sent"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome and the server's words."""
+
+    outcome: Outcome
+    response: str
+
+
+class Mailer(Protocol):
+    """What the dispatcher needs: send one message, close when done."""
+
+    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> SendResult:
+        """Deliver ``message`` from the envelope ``sender`` to ``recipient``."""
+        ...
+
+    async def close(self) -> None:
+        """Close every connection."""
+        ...
+
+
+class SmtpMailer:
+    """Up to ``pool_size`` connections kept open and reused; at most ``rate`` sends a second."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        security: SmtpSecurity = SmtpSecurity.NONE,
+        username: str | None = None,
+        password: str | None = None,
+        pool_size: int = 4,
+        rate_per_second: float = 0.0,
+        timeout: float = 30.0,
+    ) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password = username, password
+        self.timeout = timeout
+        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(pool_size)
+        self._interval = 1.0 / rate_per_second if rate_per_second > 0 else 0.0
+        self._next_start = 0.0
+        self._rate_lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpMailer:
+        """A mailer for the configured server."""
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_user,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            pool_size=settings.smtp_connections,
+            rate_per_second=settings.smtp_rate_per_second,
+        )
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            timeout=self.timeout,
+            use_tls=self.security is SmtpSecurity.TLS,
+            start_tls=self.security is SmtpSecurity.STARTTLS,
+            tls_context=ssl.create_default_context()
+            if self.security is not SmtpSecurity.NONE
+            else None,
+        )
+        await client.connect()
+        if self.username and self.password:
+            await client.login(self.username, self.password)
+        return client
+
+    async def _pace(self) -> None:
+        if not self._interval:
+            return
+        async with self._rate_lock:
+            now = time.monotonic()
+            wait = self._next_start - now
+            self._next_start = max(now, self._next_start) + self._interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> SendResult:
+        """Send over a pooled connection; classify what happened."""
+        await self._pace()
+        async with self._slots:
+            client: aiosmtplib.SMTP | None = None
+            try:
+                client = self._idle.get_nowait() if not self._idle.empty() else None
+                if client is None or not client.is_connected:
+                    client = await self._connect()
+                errors, reply = await client.send_message(
+                    message, sender=sender, recipients=[recipient]
+                )
+                if errors:
+                    code, text = next(iter(errors.values()))
+                    return _classify(code, text)
+                self._idle.put_nowait(client)
+                client = None
+                return SendResult(Outcome.SENT, reply)
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                refused = exc.recipients[0] if exc.recipients else None
+                code = refused.code if refused else 550
+                return _classify(code, str(refused.message if refused else exc))
+            except aiosmtplib.SMTPResponseException as exc:
+                return _classify(exc.code, exc.message)
+            except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+                return SendResult(Outcome.TRANSIENT, f"connection problem: {exc}")
+            finally:
+                if client is not None:  # a connection in an unknown state is not reused
+                    client.close()
+
+    async def close(self) -> None:
+        """Say goodbye on every idle connection."""
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+    async def check(self) -> str:
+        """Connect and greet, for ``reengage doctor``; returns the server's greeting."""
+        client = await self._connect()
+        try:
+            response = await client.noop()
+            return f"{response.code} {response.message}"
+        finally:
+            await client.quit()
+
+
+def _classify(code: int, text: str) -> SendResult:
+    outcome = Outcome.PERMANENT if 500 <= code < 600 else Outcome.TRANSIENT
+    return SendResult(outcome, f"{code} {text}")

@@ -1,0 +1,168 @@
+"""`reengage run`: APScheduler 3.x ticks; the jobs ask the database what is due.
+
+Jobs: reload campaign files (every 30 s), expire dead sends (every minute), detect and
+enroll (every few minutes), dispatch due steps (every few seconds, one at a time). SIGTERM
+and Ctrl-C stop the ticking, let in-flight sends finish (their claims are released as they
+complete), close connections and exit 0. ``--once`` does one full pass and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from reengage import jobs
+from reengage.authoring import CampaignLibrary, Workspace
+from reengage.logs import get_logger
+from reengage.mailer import Mailer
+from reengage.store import Store
+
+log = get_logger(__name__)
+
+
+@dataclass
+class PassReport:
+    """What one pass (``--once``) did."""
+
+    enrolled: int = 0
+    held_out: int = 0
+    exited: int = 0
+    results: dict[str, int] = field(default_factory=dict)
+    unknown: int = 0
+
+
+class Service:
+    """The daemon: the jobs, wired to one store, one mailer and the campaign files."""
+
+    def __init__(
+        self,
+        store: Store,
+        mailer: Mailer,
+        ws: Workspace,
+        *,
+        clock: Callable[[], datetime],
+        batch: int = 100,
+        concurrency: int = 4,
+        detect_every_s: int = 300,
+        dispatch_every_s: int = 5,
+    ) -> None:
+        self.store, self.mailer, self.ws, self.clock = store, mailer, ws, clock
+        self.library = CampaignLibrary(ws)
+        self.batch, self.concurrency = batch, concurrency
+        self.detect_every_s, self.dispatch_every_s = detect_every_s, dispatch_every_s
+        self._stopping = asyncio.Event()
+        self._dispatching: asyncio.Task[jobs.DispatchReport] | None = None
+
+    def reload(self) -> None:
+        """Pick up campaign file changes; say what changed and what is broken."""
+        report = self.library.reload()
+        for problem in report.problems:
+            log.warning("campaign_problem", problem=str(problem))
+        if report.added or report.changed or report.removed:
+            log.info(
+                "campaigns_reloaded",
+                added=report.added,
+                changed=report.changed,
+                removed=report.removed,
+                vanished_steps=report.vanished_steps,
+            )
+
+    def detect(self) -> jobs.EnrollReport:
+        """One detection and enrollment pass."""
+        return jobs.detect_and_enroll(
+            self.store, list(self.library.campaigns.values()), self.clock()
+        )
+
+    async def dispatch(self) -> jobs.DispatchReport:
+        """Dispatch until nothing more is due now (or the service is stopping)."""
+        total = jobs.DispatchReport()
+        while not self._stopping.is_set():
+            self._dispatching = asyncio.ensure_future(
+                jobs.dispatch_due(
+                    self.store,
+                    self.mailer,
+                    self.ws,
+                    self.library.campaigns,
+                    self.clock(),
+                    batch=self.batch,
+                    concurrency=self.concurrency,
+                )
+            )
+            report = await self._dispatching
+            self._dispatching = None
+            total.results.update(report.results)
+            progressed = (
+                report.handled
+                - sum(report.results[k] for k in ("outside_window", "capped"))
+                - sum(v for k, v in report.results.items() if k.startswith("refused"))
+            )
+            if report.handled < self.batch or progressed <= 0:
+                break
+        return total
+
+    async def run_once(self) -> PassReport:
+        """One full pass: reload, expire, detect, dispatch what is due."""
+        self.reload()
+        unknown = jobs.expire_leases(self.store, self.clock())
+        enrolled = self.detect()
+        dispatched = await self.dispatch()
+        return PassReport(
+            sum(enrolled.entered.values()),
+            sum(enrolled.held_out.values()),
+            enrolled.exited,
+            dict(dispatched.results),
+            unknown,
+        )
+
+    async def run_forever(self) -> None:
+        """Tick until SIGTERM or Ctrl-C, then finish in-flight sends and return."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        scheduler = AsyncIOScheduler(event_loop=loop)
+        scheduler.add_job(
+            self.reload, "interval", seconds=30, id="reload", max_instances=1, coalesce=True
+        )
+        scheduler.add_job(
+            lambda: jobs.expire_leases(self.store, self.clock()),
+            "interval",
+            seconds=60,
+            id="expire",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self.detect,
+            "interval",
+            seconds=self.detect_every_s,
+            id="detect",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self.dispatch,
+            "interval",
+            seconds=self.dispatch_every_s,
+            id="dispatch",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.reload()
+        self.detect()
+        scheduler.start()
+        log.info("service_started", campaigns=sorted(self.library.campaigns))
+        await self._stopping.wait()
+        scheduler.shutdown(wait=False)
+        if self._dispatching is not None:
+            await self._dispatching  # in-flight sends finish and release their claims
+        log.info("service_stopped")
+
+    def stop(self) -> None:
+        """Stop claiming new work; what is in flight finishes."""
+        log.info("service_stopping")
+        self._stopping.set()

@@ -1,0 +1,475 @@
+"""The sending protocol's SQL: enroll, claim, write the message row first, finish, expire.
+
+Never twice: a message row ``(enrollment, step)`` is unique and is written — and committed
+— as ``sending`` before SMTP is touched. Never lost: a ``sending`` row whose lease ran out
+(its process died mid-send) becomes ``unknown``, its enrollment is held for a person to
+look at (``reengage doctor``), and it is never re-sent blindly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from reengage.models import (
+    CallTask,
+    Customer,
+    Enrollment,
+    EnrollmentStatus,
+    Message,
+    MessageStatus,
+    Suppression,
+)
+
+ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
+SUPPRESSIONS: sa.Table = Suppression.__table__  # type: ignore[attr-defined]
+CALLS: sa.Table = CallTask.__table__  # type: ignore[attr-defined]
+CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class NewEnrollment:
+    """A customer entering a campaign (or its holdout)."""
+
+    customer_id: int
+    campaign_id: str
+    holdout: bool
+    first_step_key: str
+    first_due_at: datetime
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An enrollment whose next step is due, claimed by this process for a while."""
+
+    enrollment_id: int
+    customer_id: int
+    campaign_id: str
+    next_step: int
+    next_step_key: str | None
+    enrolled_at: datetime
+    last_step_at: datetime | None
+    email: str
+    consent: bool
+    status: str
+    timezone: str | None
+
+
+def enrollment_history(
+    conn: Connection, customer_ids: Sequence[int], since: datetime
+) -> list[tuple[int, str, str, datetime]]:
+    """``(customer, campaign, status, enrolled_at)`` of active enrollments and recent ones."""
+    rows: list[tuple[int, str, str, datetime]] = []
+    for start in range(0, len(customer_ids), 10_000):
+        chunk = list(customer_ids[start : start + 10_000])
+        query = sa.select(
+            ENROLLMENTS.c.customer_id,
+            ENROLLMENTS.c.campaign_id,
+            ENROLLMENTS.c.status,
+            ENROLLMENTS.c.enrolled_at,
+        ).where(
+            ENROLLMENTS.c.customer_id.in_(chunk),
+            sa.or_(
+                ENROLLMENTS.c.status.in_(
+                    [EnrollmentStatus.ACTIVE.value, EnrollmentStatus.ATTENTION.value]
+                ),
+                ENROLLMENTS.c.enrolled_at >= since,
+            ),
+        )
+        rows.extend((r[0], r[1], r[2], r[3]) for r in conn.execute(query))
+    return rows
+
+
+def insert_enrollments(conn: Connection, rows: Iterable[NewEnrollment], now: datetime) -> int:
+    """Record new enrollments; holdout members are recorded too (for measuring lift)."""
+    values = [
+        {
+            "customer_id": r.customer_id,
+            "campaign_id": r.campaign_id,
+            "status": (EnrollmentStatus.HOLDOUT if r.holdout else EnrollmentStatus.ACTIVE).value,
+            "next_step": 0,
+            "next_step_key": None if r.holdout else r.first_step_key,
+            "next_due_at": None if r.holdout else r.first_due_at,
+            "enrolled_at": now,
+            "ended_at": now if r.holdout else None,
+        }
+        for r in rows
+    ]
+    if values:
+        conn.execute(ENROLLMENTS.insert(), values)
+    return len(values)
+
+
+def exit_on_activity(conn: Connection, campaign_ids: list[str], now: datetime) -> int:
+    """End active enrollments whose customer did something after enrolling."""
+    if not campaign_ids:
+        return 0
+    stats = sa.table("customer_stats", sa.column("customer_id"), sa.column("last_activity_at"))
+    acted = sa.exists().where(
+        stats.c.customer_id == ENROLLMENTS.c.customer_id,
+        stats.c.last_activity_at > ENROLLMENTS.c.enrolled_at,
+    )
+    result = conn.execute(
+        ENROLLMENTS.update()
+        .where(ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value)
+        .where(ENROLLMENTS.c.campaign_id.in_(campaign_ids))
+        .where(acted)
+        .values(
+            status=EnrollmentStatus.EXITED.value,
+            exit_reason="activity",
+            ended_at=now,
+            next_due_at=None,
+        )
+    )
+    return result.rowcount or 0
+
+
+def claim_due(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
+    """Claim up to ``limit`` enrollments whose next step is due, for ``lease``.
+
+    One UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING id: atomic on SQLite (a single
+    writer), and with FOR UPDATE SKIP LOCKED on PostgreSQL so workers on several machines
+    take different rows instead of waiting for each other.
+    """
+    due = (
+        sa.select(ENROLLMENTS.c.id)
+        .where(
+            ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value,
+            ENROLLMENTS.c.next_due_at <= now,
+            sa.or_(ENROLLMENTS.c.claimed_until.is_(None), ENROLLMENTS.c.claimed_until < now),
+        )
+        .order_by(ENROLLMENTS.c.next_due_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claimed_ids = [
+        row[0]
+        for row in conn.execute(
+            ENROLLMENTS.update()
+            .where(ENROLLMENTS.c.id.in_(due.scalar_subquery()))
+            .values(claimed_until=now + lease)
+            .returning(ENROLLMENTS.c.id)
+        )
+    ]
+    if not claimed_ids:
+        return []
+    rows = conn.execute(
+        sa.select(
+            ENROLLMENTS.c.id,
+            ENROLLMENTS.c.customer_id,
+            ENROLLMENTS.c.campaign_id,
+            ENROLLMENTS.c.next_step,
+            ENROLLMENTS.c.next_step_key,
+            ENROLLMENTS.c.enrolled_at,
+            ENROLLMENTS.c.last_step_at,
+            CUSTOMERS.c.email,
+            CUSTOMERS.c.consent,
+            CUSTOMERS.c.status,
+            CUSTOMERS.c.timezone,
+        )
+        .join(CUSTOMERS, CUSTOMERS.c.id == ENROLLMENTS.c.customer_id)
+        .where(ENROLLMENTS.c.id.in_(claimed_ids))
+        .order_by(ENROLLMENTS.c.next_due_at)
+    )
+    return [Claimed(*row) for row in rows]
+
+
+def release(conn: Connection, enrollment_id: int, *, next_due_at: datetime | None) -> None:
+    """Give a claim back, optionally with a new due time (window closed, cap reached)."""
+    values: dict[str, Any] = {"claimed_until": None}
+    if next_due_at is not None:
+        values["next_due_at"] = next_due_at
+    conn.execute(ENROLLMENTS.update().where(ENROLLMENTS.c.id == enrollment_id).values(values))
+
+
+@dataclass(frozen=True)
+class Started:
+    """The message row this send will go out under, or why it must not go out."""
+
+    message_id: int | None
+    token: str | None
+    refused: str | None = None  # "already sent", "in flight elsewhere", "unknown"
+
+
+def start_message(
+    conn: Connection, claimed: Claimed, step_key: str, now: datetime, lease: timedelta
+) -> Started:
+    """Write the ``sending`` row before SMTP. The unique key decides if this send may happen."""
+    insert = (
+        postgresql.insert(MESSAGES)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(MESSAGES)
+    )
+    token = secrets.token_urlsafe(18)
+    row = conn.execute(
+        insert.values(
+            enrollment_id=claimed.enrollment_id,
+            customer_id=claimed.customer_id,
+            campaign_id=claimed.campaign_id,
+            step_key=step_key,
+            token=token,
+            status=MessageStatus.SENDING.value,
+            attempts=1,
+            lease_until=now + lease,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["enrollment_id", "step_key"])
+        .returning(MESSAGES.c.id)
+    ).first()
+    if row is not None:
+        return Started(row[0], token)
+    existing = conn.execute(
+        sa.select(
+            MESSAGES.c.id,
+            MESSAGES.c.status,
+            MESSAGES.c.token,
+            MESSAGES.c.lease_until,
+            MESSAGES.c.retry_at,
+        ).where(MESSAGES.c.enrollment_id == claimed.enrollment_id, MESSAGES.c.step_key == step_key)
+    ).one()
+    if existing.status == MessageStatus.RETRY.value:
+        conn.execute(
+            MESSAGES.update()
+            .where(MESSAGES.c.id == existing.id)
+            .values(
+                status=MessageStatus.SENDING.value,
+                attempts=MESSAGES.c.attempts + 1,
+                lease_until=now + lease,
+            )
+        )
+        return Started(existing.id, existing.token)
+    return Started(None, None, refused=existing.status)
+
+
+def finish_sent(
+    conn: Connection,
+    message_id: int,
+    claimed: Claimed,
+    *,
+    response: str,
+    smtp_id: str,
+    now: datetime,
+    next_step: tuple[int, str, datetime] | None,
+) -> None:
+    """Mark the message sent and move the enrollment to its next step (or complete it)."""
+    conn.execute(
+        MESSAGES.update()
+        .where(MESSAGES.c.id == message_id)
+        .values(
+            status=MessageStatus.SENT.value,
+            smtp_response=response[:500],
+            message_id=smtp_id,
+            sent_at=now,
+            lease_until=None,
+        )
+    )
+    advance(conn, claimed, now=now, next_step=next_step)
+
+
+def advance(
+    conn: Connection,
+    claimed: Claimed,
+    *,
+    now: datetime,
+    next_step: tuple[int, str, datetime] | None,
+) -> None:
+    """Move an enrollment on: the next step and when, or completed."""
+    if next_step is None:
+        values: dict[str, Any] = {
+            "status": EnrollmentStatus.COMPLETED.value,
+            "ended_at": now,
+            "next_due_at": None,
+            "next_step_key": None,
+            "exit_reason": "completed",
+        }
+    else:
+        index, key, due = next_step
+        values = {"next_step": index, "next_step_key": key, "next_due_at": due}
+    values.update(claimed_until=None, last_step_at=now)
+    conn.execute(
+        ENROLLMENTS.update().where(ENROLLMENTS.c.id == claimed.enrollment_id).values(values)
+    )
+
+
+def finish_retry(
+    conn: Connection, message_id: int, enrollment_id: int, *, response: str, retry_at: datetime
+) -> None:
+    """A temporary failure: try again at ``retry_at`` under the same message row."""
+    conn.execute(
+        MESSAGES.update()
+        .where(MESSAGES.c.id == message_id)
+        .values(
+            status=MessageStatus.RETRY.value,
+            smtp_response=response[:500],
+            retry_at=retry_at,
+            lease_until=None,
+        )
+    )
+    conn.execute(
+        ENROLLMENTS.update()
+        .where(ENROLLMENTS.c.id == enrollment_id)
+        .values(next_due_at=retry_at, claimed_until=None)
+    )
+
+
+def finish_bounced(
+    conn: Connection, message_id: int, claimed: Claimed, *, response: str, now: datetime
+) -> None:
+    """A permanent failure: suppress the address everywhere and end the enrollment."""
+    conn.execute(
+        MESSAGES.update()
+        .where(MESSAGES.c.id == message_id)
+        .values(
+            status=MessageStatus.BOUNCED.value,
+            smtp_response=response[:500],
+            lease_until=None,
+        )
+    )
+    suppress(conn, claimed.email, "bounce", response, now)
+    end_enrollment(conn, claimed.enrollment_id, "bounce", now)
+
+
+def skip_message(
+    conn: Connection, claimed: Claimed, step_key: str, reason: str, now: datetime
+) -> None:
+    """Record that a step was deliberately not sent (so it is never sent later either)."""
+    insert = (
+        postgresql.insert(MESSAGES)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(MESSAGES)
+    )
+    conn.execute(
+        insert.values(
+            enrollment_id=claimed.enrollment_id,
+            customer_id=claimed.customer_id,
+            campaign_id=claimed.campaign_id,
+            step_key=step_key,
+            token=secrets.token_urlsafe(18),
+            status=MessageStatus.SKIPPED.value,
+            smtp_response=reason,
+            created_at=now,
+        ).on_conflict_do_nothing(index_elements=["enrollment_id", "step_key"])
+    )
+
+
+def end_enrollment(conn: Connection, enrollment_id: int, reason: str, now: datetime) -> None:
+    """End an enrollment early with its reason."""
+    conn.execute(
+        ENROLLMENTS.update()
+        .where(ENROLLMENTS.c.id == enrollment_id)
+        .values(
+            status=EnrollmentStatus.EXITED.value,
+            exit_reason=reason,
+            ended_at=now,
+            next_due_at=None,
+            claimed_until=None,
+        )
+    )
+
+
+def suppress(conn: Connection, email: str, reason: str, detail: str | None, now: datetime) -> None:
+    """Never mail ``email`` again (idempotent)."""
+    insert = (
+        postgresql.insert(SUPPRESSIONS)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(SUPPRESSIONS)
+    )
+    conn.execute(
+        insert.values(
+            email=email.lower(), reason=reason, detail=(detail or "")[:500], created_at=now
+        ).on_conflict_do_nothing(index_elements=["email"])
+    )
+
+
+def is_suppressed(conn: Connection, email: str) -> bool:
+    """Whether an address is on the suppression list."""
+    found = conn.scalar(
+        sa.select(SUPPRESSIONS.c.email).where(SUPPRESSIONS.c.email == email.lower())
+    )
+    return found is not None
+
+
+def sent_since(conn: Connection, customer_id: int, since: datetime) -> list[datetime]:
+    """When this customer was mailed since ``since`` (for the frequency cap)."""
+    return [
+        row[0]
+        for row in conn.execute(
+            sa.select(MESSAGES.c.sent_at).where(
+                MESSAGES.c.customer_id == customer_id,
+                MESSAGES.c.sent_at >= since,
+            )
+        )
+    ]
+
+
+def add_call_task(
+    conn: Connection, claimed: Claimed, step_key: str, reason: str, priority: str, now: datetime
+) -> None:
+    """Put the customer on their rep's call list (once per enrollment and step)."""
+    insert = postgresql.insert(CALLS) if conn.dialect.name == "postgresql" else sqlite.insert(CALLS)
+    conn.execute(
+        insert.values(
+            enrollment_id=claimed.enrollment_id,
+            customer_id=claimed.customer_id,
+            campaign_id=claimed.campaign_id,
+            step_key=step_key,
+            reason=reason,
+            priority=priority,
+            due_at=now,
+            status="open",
+            created_at=now,
+        ).on_conflict_do_nothing(index_elements=["enrollment_id", "step_key"])
+    )
+
+
+def expire_leases(conn: Connection, now: datetime) -> int:
+    """``sending`` rows whose lease ran out become ``unknown``; their enrollments wait for a
+    person. Returns how many."""
+    stale = sa.select(MESSAGES.c.enrollment_id).where(
+        MESSAGES.c.status == MessageStatus.SENDING.value, MESSAGES.c.lease_until < now
+    )
+    conn.execute(
+        ENROLLMENTS.update()
+        .where(ENROLLMENTS.c.id.in_(stale.scalar_subquery()))
+        .values(
+            status=EnrollmentStatus.ATTENTION.value,
+            exit_reason="send_unknown",
+            claimed_until=None,
+        )
+    )
+    result = conn.execute(
+        MESSAGES.update()
+        .where(MESSAGES.c.status == MessageStatus.SENDING.value, MESSAGES.c.lease_until < now)
+        .values(status=MessageStatus.UNKNOWN.value, lease_until=None)
+    )
+    return result.rowcount or 0
+
+
+def message_counts(conn: Connection) -> dict[str, int]:
+    """Messages by status (for doctor and metrics)."""
+    rows = conn.execute(sa.select(MESSAGES.c.status, sa.func.count()).group_by(MESSAGES.c.status))
+    return {status: int(count) for status, count in rows}
+
+
+def queue_depth(conn: Connection, now: datetime) -> int:
+    """Enrollments with a step due now."""
+    return int(
+        conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(ENROLLMENTS)
+            .where(
+                ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value,
+                ENROLLMENTS.c.next_due_at <= now,
+            )
+        )
+        or 0
+    )

@@ -1,0 +1,195 @@
+"""The daemon's sending against a real SMTP server (aiosmtpd on loopback) and real databases."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import policy
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from reengage import authoring
+from reengage.config import load_settings
+from reengage.ingest import Kind, import_file
+from reengage.mailer import SmtpMailer
+from reengage.scheduler import Service
+from reengage.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+START = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday
+
+
+class Sink:
+    """An SMTP server that records what it accepts and can answer with scripted errors."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.script: list[str] = []  # responses for the next DATA commands, then "250 OK"
+        self.refuse: dict[str, str] = {}  # recipient -> RCPT response
+        self.drop_next = 0
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.drop_next:
+            self.drop_next -= 1
+            server.transport.close()  # the connection drops mid-DATA: nothing accepted
+            return "421 gone"
+        if self.script:
+            return self.script.pop(0)
+        self.received.append(
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "message": email.message_from_bytes(envelope.content, policy=policy.default),
+            }
+        )
+        return "250 OK queued"
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[Sink, int]]:
+    import socket
+
+    with socket.socket() as probe:  # a free port on loopback
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = Sink()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+CAMPAIGN = """\
+id: lapsed
+name: Lapsed
+audience:
+  lapsed: {factor: 2.0, min_days_silent: 14}
+holdout_percent: 0
+exit_on: [activity, reply, unsubscribe, bounce, complaint]
+send_window: {hours: "09:00-17:00", days: [tue, wed, thu], timezone: recipient}
+from: "Acme <hello@acme.example>"
+steps:
+  - key: first
+    after: 0d
+    subject: "Hello {{ customer.first_name }}"
+    template: habit/three-things.html.j2
+  - key: second
+    after: 7d
+    subject: A tip
+    template: tips/tip-1.html.j2
+  - key: call
+    after: 7d
+    call: {reason: "No answer to two mails", priority: high}
+"""
+
+
+def setup(store: Store, tmp_path: Path, port: int, customers: str) -> Service:
+    (tmp_path / "campaigns").mkdir(exist_ok=True)
+    (tmp_path / "campaigns" / "lapsed.yaml").write_text(CAMPAIGN)
+    (tmp_path / "customers.csv").write_text(customers)
+    orders = ["customer_id,occurred_at,amount"]
+    for line in customers.strip().splitlines()[1:]:
+        cid = line.split(",")[0]
+        orders += [f"{cid},{(START - timedelta(days=60 + 7 * i)).date()},50" for i in range(8)]
+    (tmp_path / "orders.csv").write_text("\n".join(orders) + "\n")
+    for kind, name in ((Kind.CUSTOMERS, "customers.csv"), (Kind.ACTIVITIES, "orders.csv")):
+        report = import_file(store, kind, tmp_path / name, now=START, zone=ZoneInfo("UTC"))
+        assert report.ok, report.rejected
+    settings = load_settings(
+        env_file=None,
+        campaigns_dir=tmp_path / "campaigns",
+        templates_dir=ROOT / "templates",
+        secret_key="s" * 40,
+        smtp_port=port,
+        max_emails_per_week=2,
+    )
+    ws = authoring.Workspace.from_settings(settings)
+    clock = {"now": START}
+    service = Service(store, SmtpMailer.from_settings(settings), ws, clock=lambda: clock["now"])
+    service.clock_state = clock  # type: ignore[attr-defined]
+    return service
+
+
+def run_days(service: Service, days: int, *, step_hours: int = 6) -> None:
+    clock = service.clock_state  # type: ignore[attr-defined]
+
+    async def go() -> None:
+        for _ in range(days * 24 // step_hours):
+            await service.run_once()
+            clock["now"] += timedelta(hours=step_hours)
+        await service.mailer.close()
+
+    asyncio.run(go())
+
+
+def test_a_full_sequence_arrives_in_the_recipients_window_with_the_right_headers(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int]
+) -> None:
+    handler, port = sink
+    service = setup(
+        store,
+        tmp_path,
+        port,
+        "customer_id,email,first_name,timezone\nc1,ana@example.com,Ana,America/New_York\n",
+    )
+    run_days(service, 21)
+    assert [m["message"]["Subject"] for m in handler.received] == ["Hello Ana", "A tip"]
+    for got in handler.received:
+        msg = got["message"]
+        local = email.utils.parsedate_to_datetime(msg["Date"]).astimezone(
+            ZoneInfo("America/New_York")
+        )
+        assert local.strftime("%a") in ("Tue", "Wed", "Thu")
+        assert 9 <= local.hour < 17
+        assert got["to"] == ["ana@example.com"]
+        token = msg["Message-ID"].strip("<>").split("@")[0]
+        assert got["from"] == f"bounces+{token}@acme.example"  # VERP for the inbound side
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert "https" in msg["List-Unsubscribe"] or "http" in msg["List-Unsubscribe"]
+        assert msg.get_body(preferencelist=("plain",)) is not None
+    assert store.message_counts() == {"sent": 2}
+    assert len(store.open_call_tasks()) == 1
+
+
+def test_temporary_failures_are_retried_and_succeed_once(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int]
+) -> None:
+    handler, port = sink
+    handler.script = ["421 try later", "451 busy"]
+    handler.drop_next = 1
+    service = setup(store, tmp_path, port, "customer_id,email,first_name\nc1,bo@example.com,Bo\n")
+    run_days(service, 5, step_hours=2)
+    subjects = [m["message"]["Subject"] for m in handler.received]
+    assert subjects == ["Hello Bo"]  # delivered once, after three failed attempts
+    assert store.message_counts() == {"sent": 1}
+
+
+def test_a_permanent_failure_bounces_and_suppresses(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int]
+) -> None:
+    handler, port = sink
+    handler.refuse["gone@example.com"] = "550 no such user"
+    service = setup(
+        store,
+        tmp_path,
+        port,
+        "customer_id,email,first_name\nc1,gone@example.com,Cy\nc2,ok@example.com,Di\n",
+    )
+    run_days(service, 3)
+    assert [m["to"] for m in handler.received] == [["ok@example.com"]]
+    assert store.is_suppressed("gone@example.com")
+    assert store.message_counts() == {"bounced": 1, "sent": 1}
