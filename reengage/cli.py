@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -604,6 +604,8 @@ def run(
             clock=utcnow,
             batch=settings.send_batch_size,
             concurrency=settings.smtp_connections,
+            lease=timedelta(seconds=settings.send_lease_seconds),
+            dispatch_every_s=settings.dispatch_every_seconds,
         )
         try:
             if once:

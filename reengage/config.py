@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     smtp_connections: int = Field(4, ge=1, le=64, description="persistent SMTP connections")
     smtp_rate_per_second: float = Field(0.0, ge=0, description="global send rate; 0: no limit")
     send_batch_size: int = Field(100, ge=1, le=5000, description="enrollments claimed per pass")
+    dispatch_every_seconds: int = Field(5, ge=1, le=3600, description="dispatch tick")
+    send_lease_seconds: int = Field(
+        600, ge=1, le=86_400, description="a send not finished by then is reported unknown"
+    )
 
     import_batch_size: int = Field(5000, ge=1, le=100_000)
 

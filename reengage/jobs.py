@@ -124,15 +124,16 @@ async def dispatch_due(
     *,
     batch: int = 100,
     concurrency: int = 4,
+    lease: timedelta = LEASE,
 ) -> DispatchReport:
     """Claim due steps and carry each out: send the mail, or put the call on the list."""
     report = DispatchReport()
-    claimed = store.claim_due(now, batch, LEASE)
+    claimed = store.claim_due(now, batch, lease)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(item: Claimed) -> None:
         async with gate:
-            result = await _carry_out(store, mailer, ws, campaigns, item, now)
+            result = await _carry_out(store, mailer, ws, campaigns, item, now, lease)
             report.results[result] += 1
 
     await asyncio.gather(*(one(item) for item in claimed))
@@ -155,6 +156,7 @@ async def _carry_out(
     campaigns: dict[str, Campaign],
     item: Claimed,
     now: datetime,
+    lease: timedelta,
 ) -> str:
     campaign = campaigns.get(item.campaign_id)
     step = campaign.step(item.next_step_key) if campaign and item.next_step_key else None
@@ -199,7 +201,7 @@ async def _carry_out(
             later = recent[-ws.max_emails_per_week] + timedelta(days=7)
             store.release(item.enrollment_id, next_send_time(campaign.send_window, zone, later))
             return "capped"
-    started = store.start_message(item, step.key, now, LEASE)
+    started = store.start_message(item, step.key, now, lease)
     if started.message_id is None or started.token is None:
         log.warning(
             "send_refused",

@@ -287,6 +287,16 @@ class CallTask(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class JobLock(SQLModel, table=True):
+    """A leased lock so a job runs once per tick across every worker sharing the database."""
+
+    __tablename__ = "job_locks"
+
+    name: str = Field(primary_key=True, max_length=63)
+    holder: str = Field(max_length=200)
+    locked_until: datetime = Field(sa_type=UTCDateTime)
+
+
 TABLES = (
     Rep,
     Customer,
@@ -297,4 +307,5 @@ TABLES = (
     Message,
     Suppression,
     CallTask,
+    JobLock,
 )

@@ -9,10 +9,13 @@ complete), close connections and exit 0. ``--once`` does one full pass and retur
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -50,13 +53,15 @@ class Service:
         concurrency: int = 4,
         detect_every_s: int = 300,
         dispatch_every_s: int = 5,
+        lease: timedelta = jobs.LEASE,
     ) -> None:
         self.store, self.mailer, self.ws, self.clock = store, mailer, ws, clock
         self.library = CampaignLibrary(ws)
-        self.batch, self.concurrency = batch, concurrency
+        self.batch, self.concurrency, self.lease = batch, concurrency, lease
         self.detect_every_s, self.dispatch_every_s = detect_every_s, dispatch_every_s
         self._stopping = asyncio.Event()
-        self._dispatching: asyncio.Task[jobs.DispatchReport] | None = None
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._dispatch_task: asyncio.Task[object] | None = None
 
     def reload(self) -> None:
         """Pick up campaign file changes; say what changed and what is broken."""
@@ -73,28 +78,29 @@ class Service:
             )
 
     def detect(self) -> jobs.EnrollReport:
-        """One detection and enrollment pass."""
-        return jobs.detect_and_enroll(
-            self.store, list(self.library.campaigns.values()), self.clock()
-        )
+        """One detection and enrollment pass — by one worker per tick across all of them."""
+        now = self.clock()
+        hold = timedelta(seconds=max(self.detect_every_s - 5, 5))
+        if not self.store.try_lock("detect_and_enroll", self.worker_id, now, hold):
+            log.debug("detection_skipped", reason="another worker ran it this tick")
+            return jobs.EnrollReport()
+        return jobs.detect_and_enroll(self.store, list(self.library.campaigns.values()), now)
 
     async def dispatch(self) -> jobs.DispatchReport:
         """Dispatch until nothing more is due now (or the service is stopping)."""
+        self._dispatch_task = asyncio.current_task()
         total = jobs.DispatchReport()
         while not self._stopping.is_set():
-            self._dispatching = asyncio.ensure_future(
-                jobs.dispatch_due(
-                    self.store,
-                    self.mailer,
-                    self.ws,
-                    self.library.campaigns,
-                    self.clock(),
-                    batch=self.batch,
-                    concurrency=self.concurrency,
-                )
+            report = await jobs.dispatch_due(
+                self.store,
+                self.mailer,
+                self.ws,
+                self.library.campaigns,
+                self.clock(),
+                batch=self.batch,
+                concurrency=self.concurrency,
+                lease=self.lease,
             )
-            report = await self._dispatching
-            self._dispatching = None
             total.results.update(report.results)
             progressed = (
                 report.handled
@@ -157,9 +163,11 @@ class Service:
         scheduler.start()
         log.info("service_started", campaigns=sorted(self.library.campaigns))
         await self._stopping.wait()
+        scheduler.pause()  # no new runs; shutting down would cancel the one in flight
+        task = self._dispatch_task
+        if task is not None and not task.done():
+            await task  # in-flight sends finish and release their claims; no new claims
         scheduler.shutdown(wait=False)
-        if self._dispatching is not None:
-            await self._dispatching  # in-flight sends finish and release their claims
         log.info("service_stopped")
 
     def stop(self) -> None:

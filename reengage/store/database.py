@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic_core import PydanticUndefined
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
@@ -25,6 +26,7 @@ from reengage.models import (
     Customer,
     CustomerStats,
     CustomerStatus,
+    JobLock,
     LapseModelFit,
     Rep,
 )
@@ -43,6 +45,7 @@ from reengage.timeutil import as_utc
 CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
 REPS: sa.Table = Rep.__table__  # type: ignore[attr-defined]
 LAPSE_MODELS: sa.Table = LapseModelFit.__table__  # type: ignore[attr-defined]
+JOB_LOCKS: sa.Table = JobLock.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -533,6 +536,31 @@ class Store:
         """When this customer was last mailed (frequency cap)."""
         with self._tx() as conn:
             return sending.sent_since(conn, customer_id, since)
+
+    def try_lock(self, name: str, holder: str, now: datetime, hold: timedelta) -> bool:
+        """Take (or keep) the named lease until ``now + hold``; False if another holds it.
+
+        One conditional UPDATE decides, so two workers can never both win, on SQLite or
+        PostgreSQL; the row is created on first use.
+        """
+        with self._tx() as conn:
+            insert = (
+                postgresql.insert(JOB_LOCKS)
+                if self.dialect == "postgresql"
+                else sqlite.insert(JOB_LOCKS)
+            )
+            conn.execute(
+                insert.values(name=name, holder="", locked_until=now - hold).on_conflict_do_nothing(
+                    index_elements=["name"]
+                )
+            )
+            taken = conn.execute(
+                JOB_LOCKS.update()
+                .where(JOB_LOCKS.c.name == name)
+                .where(sa.or_(JOB_LOCKS.c.locked_until <= now, JOB_LOCKS.c.holder == holder))
+                .values(holder=holder, locked_until=now + hold)
+            )
+            return (taken.rowcount or 0) == 1
 
     def open_call_tasks(self) -> list[dict[str, Any]]:
         """Calls waiting on reps (campaign call steps)."""

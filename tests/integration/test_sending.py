@@ -6,13 +6,10 @@ import asyncio
 import email
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import policy
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from reengage import authoring
 from reengage.config import load_settings
@@ -20,57 +17,16 @@ from reengage.ingest import Kind, import_file
 from reengage.mailer import SmtpMailer
 from reengage.scheduler import Service
 from reengage.store import Store
+from tests.integration.smtp_sink import Sink, running_sink
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday
 
 
-class Sink:
-    """An SMTP server that records what it accepts and can answer with scripted errors."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.script: list[str] = []  # responses for the next DATA commands, then "250 OK"
-        self.refuse: dict[str, str] = {}  # recipient -> RCPT response
-        self.drop_next = 0
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.drop_next:
-            self.drop_next -= 1
-            server.transport.close()  # the connection drops mid-DATA: nothing accepted
-            return "421 gone"
-        if self.script:
-            return self.script.pop(0)
-        self.received.append(
-            {
-                "from": envelope.mail_from,
-                "to": list(envelope.rcpt_tos),
-                "message": email.message_from_bytes(envelope.content, policy=policy.default),
-            }
-        )
-        return "250 OK queued"
-
-
 @pytest.fixture
 def sink() -> Iterator[tuple[Sink, int]]:
-    import socket
-
-    with socket.socket() as probe:  # a free port on loopback
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    handler = Sink()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+    with running_sink() as running:
+        yield running
 
 
 CAMPAIGN = """\

@@ -18,6 +18,13 @@ depends_on: str | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "job_locks",
+        sa.Column("name", sa.String(length=63), nullable=False),
+        sa.Column("holder", sa.String(length=200), nullable=False),
+        sa.Column("locked_until", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_job_locks")),
+    )
+    op.create_table(
         "suppressions",
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("reason", sa.String(length=32), nullable=False),
@@ -144,3 +151,4 @@ def downgrade() -> None:
 
     op.drop_table("enrollments")
     op.drop_table("suppressions")
+    op.drop_table("job_locks")

@@ -1,0 +1,73 @@
+"""A real SMTP server for tests: aiosmtpd on loopback, recording what it accepts."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import policy
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class Sink:
+    """Records accepted mail; can answer with scripted errors, drop, refuse or go slow."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.script: list[str] = []  # responses for the next DATA commands, then "250 OK"
+        self.refuse: dict[str, str] = {}  # recipient -> RCPT response
+        self.drop_next = 0
+        self.delay = delay
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.drop_next:
+            self.drop_next -= 1
+            server.transport.close()  # the connection drops mid-DATA: nothing accepted
+            return "421 gone"
+        if self.script:
+            return self.script.pop(0)
+        self.received.append(
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "message": email.message_from_bytes(envelope.content, policy=policy.default),
+            }
+        )
+        return "250 OK queued"
+
+    def message_ids(self) -> list[str]:
+        return [str(m["message"]["Message-ID"]) for m in self.received]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_sink(delay: float = 0.0) -> Iterator[tuple[Sink, int]]:
+    """Start a sink on a free loopback port; stop it afterwards."""
+    port = free_port()
+    handler = Sink(delay)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()

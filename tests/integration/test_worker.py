@@ -1,0 +1,231 @@
+"""Real worker processes: killed mid-batch, stopped politely, and several at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from reengage.ingest import Kind, import_file
+from reengage.store import Store
+from tests.integration.smtp_sink import running_sink
+
+ROOT = Path(__file__).resolve().parents[2]
+REENGAGE = str(Path(sys.executable).with_name("reengage"))
+NOW = datetime.now(UTC)
+
+CAMPAIGN = """\
+id: always
+name: Always open
+audience:
+  lapsed: {factor: 2.0, min_days_silent: 14}
+holdout_percent: 0
+send_window: {hours: "00:00-24:00", days: [mon, tue, wed, thu, fri, sat, sun]}
+from: "Acme <hello@acme.example>"
+steps:
+  - key: first
+    after: 0d
+    subject: "Hello {{ customer.first_name }}"
+    template: tips/tip-2.html.j2
+"""
+
+
+def prepare(database_url: str, tmp_path: Path, customers: int) -> Store:
+    store = Store.open(database_url, upgrade=True)
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "always.yaml").write_text(CAMPAIGN)
+    rows = ["customer_id,email,first_name"] + [
+        f"c{i},c{i}@example.com,N{i}" for i in range(customers)
+    ]
+    (tmp_path / "customers.csv").write_text("\n".join(rows) + "\n")
+    orders = ["customer_id,occurred_at,amount"] + [
+        f"c{i},{(NOW - timedelta(days=60 + 7 * k)).date()},20"
+        for i in range(customers)
+        for k in range(4)
+    ]
+    (tmp_path / "orders.csv").write_text("\n".join(orders) + "\n")
+    for kind, name in ((Kind.CUSTOMERS, "customers.csv"), (Kind.ACTIVITIES, "orders.csv")):
+        import_file(store, kind, tmp_path / name, now=NOW, zone=ZoneInfo("UTC"))
+    return store
+
+
+def env(database_url: str, tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("REENGAGE_")}
+    clean.update(
+        {
+            "REENGAGE_DATABASE_URL": database_url,
+            "REENGAGE_SMTP_PORT": str(port),
+            "REENGAGE_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
+            "REENGAGE_TEMPLATES_DIR": str(ROOT / "templates"),
+            "REENGAGE_SECRET_KEY": "w" * 40,
+            "REENGAGE_SEND_LEASE_SECONDS": "2",
+            "REENGAGE_SEND_BATCH_SIZE": "5",
+            "REENGAGE_SMTP_CONNECTIONS": "1",
+            "REENGAGE_DISPATCH_EVERY_SECONDS": "1",
+            "REENGAGE_MAX_EMAILS_PER_WEEK": "0",
+            "REENGAGE_LOG_LEVEL": "warning",
+            **extra,
+        }
+    )
+    return clean
+
+
+def wait_for(condition: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def statuses(store: Store) -> Counter[str]:
+    return Counter(store.message_counts())
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
+    database_url: str, tmp_path: Path
+) -> None:
+    store = prepare(database_url, tmp_path, 20)
+    with running_sink(delay=0.15) as (sink, port):
+        settings = env(database_url, tmp_path, port)
+        worker = subprocess.Popen(
+            [REENGAGE, "run"],
+            cwd=tmp_path,
+            env=settings,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: len(sink.received) >= 3)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        time.sleep(2.5)  # the dead worker's lease runs out
+        again = subprocess.run(
+            [REENGAGE, "run", "--once"],
+            cwd=tmp_path,
+            env=settings,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert again.returncode == 0, again.stderr
+        ids = sink.message_ids()
+    assert len(ids) == len(set(ids)), "a message was received twice"
+    counts = statuses(store)
+    assert counts["sending"] == 0
+    assert counts["sent"] + counts["unknown"] == 20  # each one sent, or reported unknown
+    assert counts["sent"] <= len(ids) <= counts["sent"] + counts["unknown"]
+    if counts["unknown"]:
+        doctor = subprocess.run(
+            [REENGAGE, "doctor"],
+            cwd=tmp_path,
+            env=settings,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert "may or may not have reached the customer" in doctor.stdout
+    store.close()
+
+
+def test_sigterm_finishes_in_flight_sends_and_exits_cleanly(
+    database_url: str, tmp_path: Path
+) -> None:
+    store = prepare(database_url, tmp_path, 12)
+    with running_sink(delay=0.1) as (sink, port):
+        settings = env(database_url, tmp_path, port)
+        worker = subprocess.Popen(
+            [REENGAGE, "run"],
+            cwd=tmp_path,
+            env=settings,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(lambda: len(sink.received) >= 2)
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+        assert worker.returncode == 0, err
+        counts = statuses(store)
+        assert (counts["sending"], counts["unknown"]) == (0, 0), (counts, err)
+        assert counts["sent"] == len(sink.received)
+        subprocess.run(
+            [REENGAGE, "run", "--once"],
+            cwd=tmp_path,
+            env=settings,
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        ids = sink.message_ids()
+    assert len(ids) == len(set(ids)) == 12
+    store.close()
+
+
+@pytest.mark.postgres
+def test_three_workers_share_the_work_without_duplicates(tmp_path: Path) -> None:
+    from tests.conftest import PG_URL
+
+    if not PG_URL:
+        pytest.skip("REENGAGE_TEST_DATABASE_URL is not set")
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    total = int(os.environ.get("REENGAGE_TEST_WORKER_MESSAGES", "10000"))
+    try:
+        store = prepare(url, tmp_path, total)
+        # Enroll everyone first (one worker does detection per tick), then let three
+        # workers race for the sends.
+        from reengage import jobs
+        from reengage.campaigns import parse_campaign
+
+        campaign, _ = parse_campaign(CAMPAIGN, "always.yaml")
+        assert campaign is not None
+        assert sum(jobs.detect_and_enroll(store, [campaign], NOW).entered.values()) == total
+        with running_sink() as (sink, port):
+            settings = env(
+                url,
+                tmp_path,
+                port,
+                REENGAGE_SEND_BATCH_SIZE="100",
+                REENGAGE_SMTP_CONNECTIONS="4",
+                REENGAGE_SEND_LEASE_SECONDS="600",
+            )
+            workers = [
+                subprocess.Popen(
+                    [REENGAGE, "run", "--once"],
+                    cwd=tmp_path,
+                    env=settings,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+                for _ in range(3)
+            ]
+            for worker in workers:
+                _, err = worker.communicate(timeout=600)
+                assert worker.returncode == 0, err
+            ids = sink.message_ids()
+        assert len(ids) == total
+        assert len(set(ids)) == total
+        assert statuses(store)["sent"] == total
+        store.close()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
