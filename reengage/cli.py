@@ -220,6 +220,16 @@ def demo(
     folder: Annotated[Path | None, typer.Option(help="Keep the demo's files here.")] = None,
 ) -> None:
     """See reengage work end to end on a throw-away SQLite database."""
+    settings = _settings()
+    configure_logging("warning", settings.log_format)  # the demo speaks in tables
+    examples = Path(__file__).resolve().parents[1]  # the project's own campaigns/ and templates/
+    if not settings.campaigns_dir.is_dir() and (examples / "campaigns").is_dir():
+        _State.settings = settings.model_copy(
+            update={
+                "campaigns_dir": examples / "campaigns",
+                "templates_dir": examples / "templates",
+            }
+        )
     demo_module.run_demo(
         out, customers=customers, now=utcnow(), workspace=_workspace(), folder=folder
     )

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import email
+import secrets
+import socket
 import tempfile
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email import policy
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from aiosmtpd.controller import Controller
 from rich.console import Console
 from rich.table import Table
 
 from reengage.authoring import Workspace, entry_day, render_for, validate
 from reengage.detect import Assessment, Population
 from reengage.ingest import ImportReport, Kind, import_file
+from reengage.mailer import SmtpMailer
+from reengage.scheduler import Service
 from reengage.scoring import assess_all, current_model, fit_model
 from reengage.seed import write_dataset
 from reengage.store import Store
@@ -27,6 +37,7 @@ class DemoResult:
     reports: list[ImportReport]
     lapsed: list[Assessment]
     first_mail: Path | None = None
+    mailbox: list[Path] = field(default_factory=list)
 
 
 def run_demo(
@@ -37,6 +48,7 @@ def run_demo(
     workspace: Workspace,
     folder: Path | None = None,
     seed: int = 7,
+    days: int = 21,
 ) -> DemoResult:
     """Seed a fresh database, import it, and show what the data says."""
     workdir = folder or Path(tempfile.mkdtemp(prefix="reengage-demo-"))
@@ -80,10 +92,11 @@ def run_demo(
         )
         _show_lapsed(console, lapsed, len(assessments))
         first_mail = _show_first_mail(console, store, workspace, lapsed, workdir, now)
+        mailbox = _run_the_daemon(console, store, workspace, workdir, now, days=days)
     finally:
         store.close()
     console.print(f"\nThe demo's files are in [cyan]{workdir}[/]; delete them when done.")
-    return DemoResult(url, reports, lapsed, first_mail)
+    return DemoResult(url, reports, lapsed, first_mail, mailbox)
 
 
 def _show_imports(console: Console, reports: list[ImportReport]) -> None:
@@ -192,6 +205,74 @@ def _show_first_mail(
             return eml
     console.print(f"(No campaign in {ws.campaigns_dir} matches a lapsed customer today.)")
     return None
+
+
+class _Mailbox:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((envelope.rcpt_tos[0], bytes(envelope.content)))
+        return "250 OK"
+
+
+def _run_the_daemon(
+    console: Console, store: Store, ws: Workspace, workdir: Path, now: datetime, *, days: int
+) -> list[Path]:
+    """Start a real SMTP server on loopback and run the real daemon over simulated days."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    box = _Mailbox()
+    server = Controller(box, hostname="127.0.0.1", port=port)
+    server.start()
+    demo_ws = dataclasses.replace(ws, secret=secrets.token_urlsafe(32))
+    clock = {"now": now}
+    try:
+        service = Service(store, SmtpMailer("127.0.0.1", port), demo_ws, clock=lambda: clock["now"])
+
+        async def simulate() -> list[tuple[datetime, int]]:
+            timeline = []
+            for _ in range(days * 4):
+                before = len(box.messages)
+                await service.run_once()
+                if len(box.messages) > before:
+                    timeline.append((clock["now"], len(box.messages) - before))
+                clock["now"] += timedelta(hours=6)
+            await service.mailer.close()
+            return timeline
+
+        console.rule(
+            f"The daemon, {days} simulated days, sending to a real SMTP server on 127.0.0.1:{port}"
+        )
+        timeline = asyncio.run(simulate())
+    finally:
+        server.stop()
+    folder = workdir / "mailbox"
+    folder.mkdir(exist_ok=True)
+    saved = []
+    table = Table(title=f"{len(box.messages)} mails arrived")
+    for column in ("#", "to", "subject"):
+        table.add_column(column)
+    for number, (recipient, raw) in enumerate(box.messages, 1):
+        path = folder / f"{number:04d}.eml"
+        path.write_bytes(raw)
+        saved.append(path)
+        if number <= 12:
+            subject = str(email.message_from_bytes(raw, policy=policy.default)["Subject"])
+            table.add_row(str(number), recipient, subject)
+    console.print(table)
+    for when, count in timeline[:8]:
+        console.print(f"  {when:%a %d %b %H:%M} UTC: {count} sent", markup=False)
+    calls = store.open_call_tasks()
+    console.print(
+        f"{len(calls)} customers reached a campaign's call step and are on their rep's list. "
+        f"Every mail is saved in {folder} (open the .eml files in a mail program).",
+        markup=False,
+    )
+    return saved
 
 
 def _name(a: Assessment) -> str:

@@ -36,6 +36,13 @@ def test_demo_on_a_fresh_machine_shows_data_and_who_looks_inactive(tmp_path: Pat
     assert "Look inactive" in result.stdout
     assert "Usually orders every" in result.stdout
     assert (tmp_path / "demo" / "demo.db").exists()
+    # the first mail is previewed, then the real daemon sends to a real SMTP server
+    assert "The first mail" in result.stdout
+    assert "mails arrived" in result.stdout
+    saved = sorted((tmp_path / "demo" / "mailbox").glob("*.eml"))
+    assert saved
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in saved[0].read_bytes()
+    assert '"event"' not in result.stdout  # no log noise in the demo's tables
     assert not (tmp_path / "reengage.db").exists()  # the demo never touches a real database
 
 
