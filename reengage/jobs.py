@@ -23,7 +23,7 @@ from reengage.authoring import (
 from reengage.campaigns import Campaign, Condition, ExitReason
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
-from reengage.models import CustomerStatus
+from reengage.models import Customer, CustomerStatus
 from reengage.scoring import assess_all, current_model
 from reengage.sequence import next_send_time, window_zone
 from reengage.store import Store
@@ -129,17 +129,42 @@ async def dispatch_due(
     """Claim due steps and carry each out: send the mail, or put the call on the list."""
     report = DispatchReport()
     claimed = store.claim_due(now, batch, lease)
+    if not claimed:
+        return report
+    # What every send re-checks, read once for the whole batch rather than once per mail.
+    facts = BatchFacts(
+        customers=store.customers_by_ids([c.customer_id for c in claimed]),
+        suppressed=store.suppressed_among([c.email for c in claimed]),
+        recent_sends=(
+            store.sent_since_many([c.customer_id for c in claimed], now - timedelta(days=7))
+            if ws.max_emails_per_week
+            else {}
+        ),
+    )
+    facts.rep_names = store.rep_names(
+        {c.rep_external_id for c in facts.customers.values() if c.rep_external_id}
+    )
     gate = asyncio.Semaphore(concurrency)
 
     async def one(item: Claimed) -> None:
         async with gate:
-            result = await _carry_out(store, mailer, ws, campaigns, item, now, lease)
+            result = await _carry_out(store, mailer, ws, campaigns, item, now, lease, facts)
             report.results[result] += 1
 
     await asyncio.gather(*(one(item) for item in claimed))
     if claimed:
         log.info("dispatch_pass", **dict(report.results))
     return report
+
+
+@dataclass
+class BatchFacts:
+    """Customer rows, suppressions, recent sends and rep names for one claimed batch."""
+
+    customers: dict[int, Customer]
+    suppressed: set[str]
+    recent_sends: dict[int, list[datetime]]
+    rep_names: dict[str, str] = field(default_factory=dict)
 
 
 def _next(campaign: Campaign, index: int, after: datetime) -> tuple[int, str, datetime] | None:
@@ -157,6 +182,7 @@ async def _carry_out(
     item: Claimed,
     now: datetime,
     lease: timedelta,
+    facts: BatchFacts,
 ) -> str:
     campaign = campaigns.get(item.campaign_id)
     step = campaign.step(item.next_step_key) if campaign and item.next_step_key else None
@@ -181,7 +207,7 @@ async def _carry_out(
     if not item.consent or item.status != CustomerStatus.ACTIVE.value:
         store.end_enrollment(item.enrollment_id, "no_consent", now)
         return "no_consent"
-    if store.is_suppressed(item.email):
+    if item.email.lower() in facts.suppressed:
         store.end_enrollment(item.enrollment_id, "suppressed", now)
         return "suppressed"
     if step.condition is Condition.PREVIOUS_OPENED:
@@ -196,7 +222,7 @@ async def _carry_out(
         store.release(item.enrollment_id, window_open)
         return "outside_window"
     if ws.max_emails_per_week:
-        recent = sorted(store.sent_since(item.customer_id, now - timedelta(days=7)))
+        recent = sorted(facts.recent_sends.get(item.customer_id, []))
         if len(recent) >= ws.max_emails_per_week:
             later = recent[-ws.max_emails_per_week] + timedelta(days=7)
             store.release(item.enrollment_id, next_send_time(campaign.send_window, zone, later))
@@ -211,7 +237,7 @@ async def _carry_out(
         )
         store.release(item.enrollment_id)
         return f"refused_{started.refused}"
-    found = store.get_customer_by_id(item.customer_id)
+    found = facts.customers.get(item.customer_id)
     if found is None:
         store.end_enrollment(item.enrollment_id, "customer_gone", now)
         return "customer_gone"
@@ -223,7 +249,7 @@ async def _carry_out(
         None,
         message_key=started.token,
         now=now,
-        rep_name=store.rep_name(found.rep_external_id),
+        rep_name=facts.rep_names.get(found.rep_external_id or ""),
     )
     envelope_sender = bounce_address(started.token, sender_domain(campaign))
     result = await mailer.send(message, sender=envelope_sender, recipient=item.email)

@@ -532,11 +532,6 @@ class Store:
         with self._tx() as conn:
             return sending.is_suppressed(conn, email)
 
-    def sent_since(self, customer_id: int, since: datetime) -> list[datetime]:
-        """When this customer was last mailed (frequency cap)."""
-        with self._tx() as conn:
-            return sending.sent_since(conn, customer_id, since)
-
     def try_lock(self, name: str, holder: str, now: datetime, hold: timedelta) -> bool:
         """Take (or keep) the named lease until ``now + hold``; False if another holds it.
 
@@ -584,13 +579,59 @@ class Store:
                 or 0
             )
 
-    def get_customer_by_id(self, customer_id: int) -> Customer | None:
-        """A customer by internal id."""
+    def customers_by_ids(self, customer_ids: Iterable[int]) -> dict[int, Customer]:
+        """Customers by internal id, in one query."""
+        ids = sorted(set(customer_ids))
+        found: dict[int, Customer] = {}
         with self._tx() as conn:
-            row = conn.execute(
-                sa.select(CUSTOMERS).where(CUSTOMERS.c.id == customer_id)
-            ).one_or_none()
-        return None if row is None else Customer.model_validate(dict(row._mapping))
+            for start in range(0, len(ids), 10_000):
+                rows = conn.execute(
+                    sa.select(CUSTOMERS).where(CUSTOMERS.c.id.in_(ids[start : start + 10_000]))
+                )
+                for row in rows:
+                    found[row.id] = Customer.model_validate(dict(row._mapping))
+        return found
+
+    def suppressed_among(self, emails: Iterable[str]) -> set[str]:
+        """Which of these addresses are suppressed (lower-cased)."""
+        wanted = sorted({e.lower() for e in emails})
+        with self._tx() as conn:
+            return {
+                row[0]
+                for row in conn.execute(
+                    sa.select(sending.SUPPRESSIONS.c.email).where(
+                        sending.SUPPRESSIONS.c.email.in_(wanted)
+                    )
+                )
+            }
+
+    def sent_since_many(
+        self, customer_ids: Iterable[int], since: datetime
+    ) -> dict[int, list[datetime]]:
+        """When each of these customers was mailed since ``since``."""
+        ids = sorted(set(customer_ids))
+        out: dict[int, list[datetime]] = {}
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(sending.MESSAGES.c.customer_id, sending.MESSAGES.c.sent_at).where(
+                    sending.MESSAGES.c.customer_id.in_(ids),
+                    sending.MESSAGES.c.sent_at >= since,
+                )
+            )
+            for customer_id, sent_at in rows:
+                out.setdefault(customer_id, []).append(sent_at)
+        return out
+
+    def rep_names(self, rep_external_ids: Iterable[str]) -> dict[str, str]:
+        """Reps' names by external id."""
+        wanted = sorted(set(rep_external_ids))
+        with self._tx() as conn:
+            return {
+                row[0]: row[1]
+                for row in conn.execute(
+                    sa.select(REPS.c.external_id, REPS.c.name).where(REPS.c.external_id.in_(wanted))
+                )
+            }
 
     def expire_leases(self, now: datetime) -> int:
         """Turn dead sends into ``unknown`` (never re-sent blindly)."""

@@ -398,19 +398,6 @@ def is_suppressed(conn: Connection, email: str) -> bool:
     return found is not None
 
 
-def sent_since(conn: Connection, customer_id: int, since: datetime) -> list[datetime]:
-    """When this customer was mailed since ``since`` (for the frequency cap)."""
-    return [
-        row[0]
-        for row in conn.execute(
-            sa.select(MESSAGES.c.sent_at).where(
-                MESSAGES.c.customer_id == customer_id,
-                MESSAGES.c.sent_at >= since,
-            )
-        )
-    ]
-
-
 def add_call_task(
     conn: Connection, claimed: Claimed, step_key: str, reason: str, priority: str, now: datetime
 ) -> None:
