@@ -20,7 +20,7 @@ from reengage.campaigns import Campaign, LoadResult, Problem, load_campaigns
 from reengage.config import Settings
 from reengage.detect import Assessment
 from reengage.lapse_model import Inputs, LapseModel
-from reengage.message import Envelope, compose
+from reengage.message import DkimKey, Envelope, compose, dkim_sign
 from reengage.models import Customer
 from reengage.render import Rendered, Renderer, Sender
 from reengage.scoring import assess_all, current_model
@@ -44,6 +44,7 @@ class Workspace:
     company_address: str
     zone: ZoneInfo
     max_emails_per_week: int
+    dkim: DkimKey | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Workspace:
@@ -60,6 +61,7 @@ class Workspace:
             settings.company_address,
             settings.zone,
             settings.max_emails_per_week,
+            DkimKey(*key) if (key := settings.dkim_key()) else None,
         )
 
     def links(self, message_key: str) -> dict[str, Any]:
@@ -272,7 +274,8 @@ def render_for(
         unsubscribe_mailto=f"unsubscribe+{message_key}@{domain}",
         return_path=bounce_address(message_key, domain),
     )
-    return compose(rendered.subject, rendered.text, rendered.html, envelope), rendered
+    message = compose(rendered.subject, rendered.text, rendered.html, envelope)
+    return (dkim_sign(message, ws.dkim) if ws.dkim else message), rendered
 
 
 def bounce_address(message_key: str, domain: str) -> str:

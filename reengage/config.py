@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     smtp_security: SmtpSecurity = SmtpSecurity.NONE
     smtp_connections: int = Field(4, ge=1, le=64, description="persistent SMTP connections")
     smtp_rate_per_second: float = Field(0.0, ge=0, description="global send rate; 0: no limit")
+    dkim_selector: str | None = Field(None, description="DKIM selector, e.g. mail2026")
+    dkim_domain: str | None = Field(None, description="signing domain, e.g. acme.example")
+    dkim_private_key_file: Path | None = Field(None, description="PEM private key")
     send_batch_size: int = Field(100, ge=1, le=5000, description="enrollments claimed per pass")
     dispatch_every_seconds: int = Field(5, ge=1, le=3600, description="dispatch tick")
     send_lease_seconds: int = Field(
@@ -126,6 +129,26 @@ class Settings(BaseSettings):
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value
+
+    def dkim_key(self) -> tuple[str, str, bytes] | None:
+        """``(selector, domain, PEM)`` when DKIM is configured; stops with the fix if half is."""
+        parts = (self.dkim_selector, self.dkim_domain, self.dkim_private_key_file)
+        if not any(parts):
+            return None
+        if not all(parts):
+            raise ConfigError(
+                f"{ENV_PREFIX}DKIM_SELECTOR, {ENV_PREFIX}DKIM_DOMAIN and "
+                f"{ENV_PREFIX}DKIM_PRIVATE_KEY_FILE go together: set all three or none"
+            )
+        assert self.dkim_private_key_file and self.dkim_selector and self.dkim_domain
+        try:
+            pem = self.dkim_private_key_file.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"{ENV_PREFIX}DKIM_PRIVATE_KEY_FILE: cannot read {self.dkim_private_key_file}: "
+                f"{exc.strerror}"
+            ) from exc
+        return self.dkim_selector, self.dkim_domain, pem
 
     @property
     def zone(self) -> ZoneInfo:

@@ -17,6 +17,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 
+import dkim
+
 _BREAKS = re.compile(r"[\r\n\t\x0b\x0c\x85\u2028\u2029]+")
 
 
@@ -46,6 +48,43 @@ def address(text: str) -> Address:
     name, addr = parseaddr(one_line(text, 400))
     user, _, domain = addr.partition("@")
     return Address(display_name=one_line(name), username=user, domain=domain)
+
+
+DKIM_HEADERS = (
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
+    b"list-id",
+    b"reply-to",
+)
+
+
+@dataclass(frozen=True)
+class DkimKey:
+    """A DKIM signing key: ``selector._domainkey.domain`` publishes its public half."""
+
+    selector: str
+    domain: str
+    private_key: bytes  # PEM
+
+
+def dkim_sign(message: EmailMessage, key: DkimKey) -> EmailMessage:
+    """Add a DKIM-Signature over From, Subject, List-Unsubscribe(-Post) and friends."""
+    raw = message.as_bytes(policy=SMTP)
+    signature = dkim.sign(
+        raw,
+        key.selector.encode(),
+        key.domain.encode(),
+        key.private_key,
+        include_headers=[h for h in DKIM_HEADERS if message.get(h.decode()) is not None],
+    )
+    name, _, value = signature.decode().partition(":")
+    message[name] = value.strip().replace("\r\n", "").replace("\n", "")
+    return message
 
 
 def compose(subject: str, text: str, html: str, envelope: Envelope) -> EmailMessage:

@@ -149,3 +149,51 @@ def test_a_permanent_failure_bounces_and_suppresses(
     assert [m["to"] for m in handler.received] == [["ok@example.com"]]
     assert store.is_suppressed("gone@example.com")
     assert store.message_counts() == {"bounced": 1, "sent": 1}
+
+
+def test_dkim_signature_verifies_on_what_the_server_received(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int]
+) -> None:
+    import base64
+
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    handler, port = sink
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (tmp_path / "dkim.pem").write_bytes(pem)
+    service = setup(store, tmp_path, port, "customer_id,email,first_name\nc1,ek@example.com,Ek\n")
+    settings = load_settings(
+        env_file=None,
+        campaigns_dir=tmp_path / "campaigns",
+        templates_dir=ROOT / "templates",
+        secret_key="s" * 40,
+        smtp_port=port,
+        dkim_selector="s1",
+        dkim_domain="acme.example",
+        dkim_private_key_file=tmp_path / "dkim.pem",
+    )
+    service.ws = authoring.Workspace.from_settings(settings)
+    service.library = authoring.CampaignLibrary(service.ws)
+    run_days(service, 3)
+    assert len(handler.received) == 1
+    raw = handler.received[0]["message"].as_bytes()
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"s1._domainkey.acme.example."
+        return record
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    signed = handler.received[0]["message"]["DKIM-Signature"]
+    for header in ("from", "subject", "list-unsubscribe", "list-unsubscribe-post"):
+        assert header in signed.lower()
