@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     smtp_security: SmtpSecurity = SmtpSecurity.NONE
     smtp_connections: int = Field(4, ge=1, le=64, description="persistent SMTP connections")
     smtp_rate_per_second: float = Field(0.0, ge=0, description="global send rate; 0: no limit")
+    smtp_rate_per_domain: float = Field(
+        0.0, ge=0, description="sends per second to one recipient domain; 0: no limit"
+    )
     dkim_selector: str | None = Field(None, description="DKIM selector, e.g. mail2026")
     dkim_domain: str | None = Field(None, description="signing domain, e.g. acme.example")
     dkim_private_key_file: Path | None = Field(None, description="PEM private key")

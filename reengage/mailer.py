@@ -62,6 +62,7 @@ class SmtpMailer:
         password: str | None = None,
         pool_size: int = 4,
         rate_per_second: float = 0.0,
+        rate_per_domain: float = 0.0,
         timeout: float = 30.0,
     ) -> None:
         self.host, self.port, self.security = host, port, security
@@ -70,7 +71,9 @@ class SmtpMailer:
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
         self._slots = asyncio.Semaphore(pool_size)
         self._interval = 1.0 / rate_per_second if rate_per_second > 0 else 0.0
+        self._domain_interval = 1.0 / rate_per_domain if rate_per_domain > 0 else 0.0
         self._next_start = 0.0
+        self._next_for_domain: dict[str, float] = {}
         self._rate_lock = asyncio.Lock()
 
     @classmethod
@@ -84,6 +87,7 @@ class SmtpMailer:
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             pool_size=settings.smtp_connections,
             rate_per_second=settings.smtp_rate_per_second,
+            rate_per_domain=settings.smtp_rate_per_domain,
         )
 
     async def _connect(self) -> aiosmtplib.SMTP:
@@ -102,19 +106,23 @@ class SmtpMailer:
             await client.login(self.username, self.password)
         return client
 
-    async def _pace(self) -> None:
-        if not self._interval:
+    async def _pace(self, domain: str) -> None:
+        # Reserve the next slot under both limits, then sleep until it comes.
+        if not self._interval and not self._domain_interval:
             return
         async with self._rate_lock:
             now = time.monotonic()
-            wait = self._next_start - now
-            self._next_start = max(now, self._next_start) + self._interval
-        if wait > 0:
-            await asyncio.sleep(wait)
+            start = max(now, self._next_start, self._next_for_domain.get(domain, 0.0))
+            if self._interval:
+                self._next_start = start + self._interval
+            if self._domain_interval:
+                self._next_for_domain[domain] = start + self._domain_interval
+        if start > now:
+            await asyncio.sleep(start - now)
 
     async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> SendResult:
         """Send over a pooled connection; classify what happened."""
-        await self._pace()
+        await self._pace(recipient.rpartition("@")[2].lower())
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
             try:
