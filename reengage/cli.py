@@ -628,12 +628,45 @@ def run(
                     markup=False,
                 )
             else:
+                web = _web_server(settings, store, service)
+                serving = asyncio.ensure_future(web.serve()) if web else None
                 await service.run_forever()
+                if serving is not None:
+                    await serving
         finally:
             await mailer.close()
             store.close()
 
     asyncio.run(main_loop())
+
+
+def _web_server(settings: Settings, store: Store, service: Any) -> Any:
+    """Uvicorn serving /healthz and /metrics beside the daemon (None when the port is 0)."""
+    if not settings.http_port:
+        return None
+    import contextlib
+    from collections.abc import Iterator
+
+    import uvicorn
+
+    from reengage.web import create_app
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the daemon owns SIGTERM/SIGINT and stops the server itself
+
+    server = Server(
+        uvicorn.Config(
+            create_app(store, alive=lambda: not service.stopping),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    service.on_stop.append(lambda: setattr(server, "should_exit", True))
+    return server
 
 
 @app.command()

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None, description="signs links and tokens; at least 32 characters"
     )
+    http_host: str = Field("127.0.0.1", description="where /healthz and /metrics listen")
+    http_port: int = Field(8025, ge=0, le=65535, description="0 turns the HTTP side off")
     base_url: str = Field("http://127.0.0.1:8025", description="public address of the web app")
 
     smtp_host: str = "127.0.0.1"

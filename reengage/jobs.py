@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from reengage import metrics
 from reengage.authoring import (
     Workspace,
     bounce_address,
@@ -148,8 +150,12 @@ async def dispatch_due(
 
     async def one(item: Claimed) -> None:
         async with gate:
+            started = time.perf_counter()
             result = await _carry_out(store, mailer, ws, campaigns, item, now, lease, facts)
             report.results[result] += 1
+            metrics.SENDS.labels(result=result).inc()
+            if result == "sent":
+                metrics.SEND_SECONDS.observe(time.perf_counter() - started)
 
     await asyncio.gather(*(one(item) for item in claimed))
     if claimed:

@@ -60,6 +60,7 @@ class Service:
         self.batch, self.concurrency, self.lease = batch, concurrency, lease
         self.detect_every_s, self.dispatch_every_s = detect_every_s, dispatch_every_s
         self._stopping = asyncio.Event()
+        self.on_stop: list[Callable[[], None]] = []
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._dispatch_task: asyncio.Task[object] | None = None
 
@@ -174,3 +175,10 @@ class Service:
         """Stop claiming new work; what is in flight finishes."""
         log.info("service_stopping")
         self._stopping.set()
+        for callback in self.on_stop:
+            callback()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was asked for."""
+        return self._stopping.is_set()

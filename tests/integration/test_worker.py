@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from reengage.ingest import Kind, import_file
 from reengage.store import Store
-from tests.integration.smtp_sink import running_sink
+from tests.integration.smtp_sink import free_port, running_sink
 
 ROOT = Path(__file__).resolve().parents[2]
 REENGAGE = str(Path(sys.executable).with_name("reengage"))
@@ -71,6 +72,7 @@ def env(database_url: str, tmp_path: Path, port: int, **extra: str) -> dict[str,
             "REENGAGE_SMTP_CONNECTIONS": "1",
             "REENGAGE_DISPATCH_EVERY_SECONDS": "1",
             "REENGAGE_MAX_EMAILS_PER_WEEK": "0",
+            "REENGAGE_HTTP_PORT": "0",
             "REENGAGE_LOG_LEVEL": "warning",
             **extra,
         }
@@ -142,8 +144,9 @@ def test_sigterm_finishes_in_flight_sends_and_exits_cleanly(
     database_url: str, tmp_path: Path
 ) -> None:
     store = prepare(database_url, tmp_path, 12)
+    http = free_port()
     with running_sink(delay=0.1) as (sink, port):
-        settings = env(database_url, tmp_path, port)
+        settings = env(database_url, tmp_path, port, REENGAGE_HTTP_PORT=str(http))
         worker = subprocess.Popen(
             [REENGAGE, "run"],
             cwd=tmp_path,
@@ -153,6 +156,15 @@ def test_sigterm_finishes_in_flight_sends_and_exits_cleanly(
             text=True,
         )
         wait_for(lambda: len(sink.received) >= 2)
+        health = httpx.get(f"http://127.0.0.1:{http}/healthz", timeout=10)
+        assert health.status_code == 200
+        assert health.json()["ok"] is True
+        wait_for(
+            lambda: (
+                'reengage_sends_total{result="sent"}'
+                in httpx.get(f"http://127.0.0.1:{http}/metrics", timeout=10).text
+            )
+        )
         worker.send_signal(signal.SIGTERM)
         _, err = worker.communicate(timeout=30)
         assert worker.returncode == 0, err
