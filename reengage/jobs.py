@@ -22,14 +22,14 @@ from reengage.authoring import (
     render_for,
     sender_domain,
 )
-from reengage.campaigns import Campaign, Condition, ExitReason
+from reengage.campaigns import Campaign, Condition, ExitReason, Step
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
 from reengage.models import Customer, CustomerStatus
 from reengage.scoring import assess_all, current_model
 from reengage.sequence import next_send_time, window_zone
 from reengage.store import Store
-from reengage.store.sending import Claimed, NewEnrollment
+from reengage.store.sending import Claimed, NewEnrollment, Started
 
 log = get_logger(__name__)
 LEASE = timedelta(minutes=10)
@@ -148,16 +148,27 @@ async def dispatch_due(
     )
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(item: Claimed) -> None:
+    plans: list[Planned] = []
+    for item in claimed:
+        outcome = _prepare(store, ws, campaigns, item, now, facts)
+        if isinstance(outcome, Planned):
+            plans.append(outcome)
+        else:
+            report.results[outcome] += 1
+            metrics.SENDS.labels(result=outcome).inc()
+    # Every message row of the batch is written and committed together, before any SMTP.
+    starts = store.start_messages([(p.item, p.step.key) for p in plans], now, lease)
+
+    async def one(plan: Planned, started: Started) -> None:
         async with gate:
-            started = time.perf_counter()
-            result = await _carry_out(store, mailer, ws, campaigns, item, now, lease, facts)
+            clock = time.perf_counter()
+            result = await _deliver(store, mailer, ws, plan, started, now, facts)
             report.results[result] += 1
             metrics.SENDS.labels(result=result).inc()
             if result == "sent":
-                metrics.SEND_SECONDS.observe(time.perf_counter() - started)
+                metrics.SEND_SECONDS.observe(time.perf_counter() - clock)
 
-    await asyncio.gather(*(one(item) for item in claimed))
+    await asyncio.gather(*(one(plan, started) for plan, started in zip(plans, starts, strict=True)))
     if claimed:
         log.info("dispatch_pass", **dict(report.results))
     return report
@@ -180,16 +191,25 @@ def _next(campaign: Campaign, index: int, after: datetime) -> tuple[int, str, da
     return index + 1, step.key, after + step.after
 
 
-async def _carry_out(
+@dataclass(frozen=True)
+class Planned:
+    """A claimed enrollment whose mail passed every check and is about to be sent."""
+
+    item: Claimed
+    campaign: Campaign
+    step: Step
+    index: int
+
+
+def _prepare(
     store: Store,
-    mailer: Mailer,
     ws: Workspace,
     campaigns: dict[str, Campaign],
     item: Claimed,
     now: datetime,
-    lease: timedelta,
     facts: BatchFacts,
-) -> str:
+) -> str | Planned:
+    """Everything decided before a mail may go: the result, or the plan to send it."""
     campaign = campaigns.get(item.campaign_id)
     step = campaign.step(item.next_step_key) if campaign and item.next_step_key else None
     if campaign is None or step is None:
@@ -233,7 +253,23 @@ async def _carry_out(
             later = recent[-ws.max_emails_per_week] + timedelta(days=7)
             store.release(item.enrollment_id, next_send_time(campaign.send_window, zone, later))
             return "capped"
-    started = store.start_message(item, step.key, now, lease)
+    if item.customer_id not in facts.customers:
+        store.end_enrollment(item.enrollment_id, "customer_gone", now)
+        return "customer_gone"
+    return Planned(item, campaign, step, index)
+
+
+async def _deliver(
+    store: Store,
+    mailer: Mailer,
+    ws: Workspace,
+    plan: Planned,
+    started: Started,
+    now: datetime,
+    facts: BatchFacts,
+) -> str:
+    """Render, send and record one planned mail under its already-committed message row."""
+    item, campaign, step, index = plan.item, plan.campaign, plan.step, plan.index
     if started.message_id is None or started.token is None:
         log.warning(
             "send_refused",
@@ -243,10 +279,7 @@ async def _carry_out(
         )
         store.release(item.enrollment_id)
         return f"refused_{started.refused}"
-    found = facts.customers.get(item.customer_id)
-    if found is None:
-        store.end_enrollment(item.enrollment_id, "customer_gone", now)
-        return "customer_gone"
+    found = facts.customers[item.customer_id]
     message, _ = render_for(
         ws,
         campaign,

@@ -452,6 +452,15 @@ class Store:
         with self._tx() as conn:
             return sending.start_message(conn, claimed, step_key, now, lease)
 
+    def start_messages(
+        self, sends: Sequence[tuple[sending.Claimed, str]], now: datetime, lease: timedelta
+    ) -> list[sending.Started]:
+        """:meth:`start_message` for a whole batch, committed together before any SMTP."""
+        if not sends:
+            return []
+        with self._tx() as conn:
+            return [sending.start_message(conn, c, key, now, lease) for c, key in sends]
+
     def finish_sent(
         self,
         message_id: int,
