@@ -23,6 +23,7 @@ from inscriptis.model.config import ParserConfig
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
@@ -91,6 +92,7 @@ class Renderer:
         )
         for env in (self._html, self._text):
             env.filters["date"] = _format_date
+        self._subjects: dict[str, Template] = {}
 
     def resolve(self, name: str, locale: str) -> str:
         """The template for ``locale``: ``x.zh-CN.html.j2``, then ``x.zh.html.j2``, then ``x``."""
@@ -126,7 +128,10 @@ class Renderer:
 
     def subject(self, source: str, context: dict[str, Any]) -> str:
         """Render a subject line: one line, whatever the data holds."""
-        text = self._text.from_string(source).render(context)
+        compiled = self._subjects.get(source)
+        if compiled is None:  # compiling is most of the cost of a subject: once per text
+            compiled = self._subjects[source] = self._text.from_string(source)
+        text = compiled.render(context)
         return _LINE_BREAKS.sub(" ", text).strip()[:300]
 
     def render(
