@@ -167,6 +167,20 @@ def expected_gap_days(own: float | None, order_count: int, prior: float) -> floa
     return math.exp((n * math.log(own) + PRIOR_GAPS * math.log(prior)) / (n + PRIOR_GAPS))
 
 
+MIN_PRIOR_GAP = 0.5  # no population gap is below this (typical gaps are floored at 0.5)
+
+
+def gap_floor(own: float | None, order_count: int) -> float | None:
+    """The smallest :func:`expected_gap_days` can be for this customer, whatever the prior.
+
+    The expected gap is a weighted geometric mean of their own gap and a prior that is
+    never below :data:`MIN_PRIOR_GAP`, so it is at least that mean taken with the floor.
+    """
+    if own is None:
+        return None
+    return expected_gap_days(own, order_count, MIN_PRIOR_GAP)
+
+
 def inputs_of(profile: Profile, population: Population, now: datetime) -> Inputs | None:
     """The numbers the lapse score needs, as of ``now``; None if they never did anything."""
     last = profile.last_order_at or profile.last_activity_at

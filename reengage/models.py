@@ -149,6 +149,7 @@ class CustomerStats(SQLModel, table=True):
             "segment",
             "first_order_at",
             "total_value",
+            "gap_floor_days",
         ),
     )
 
@@ -166,6 +167,9 @@ class CustomerStats(SQLModel, table=True):
     # [[epoch_seconds, amount, margin], ...] of the last few orders, oldest first
     recent_orders: list[list[float]] = Field(default_factory=list, sa_type=sa.JSON)
     typical_gap_days: float | None = None  # median gap between recent buying occasions
+    # A floor under the expected gap whatever the segment's gap turns out to be, so the
+    # detection query can rule most customers out in SQL (see detect.gap_floor).
+    gap_floor_days: float | None = None
     count_ratio: float | None = None  # orders in the recent window / the window before
     aov_ratio: float | None = None  # average order value, recent / before
     margin_ratio: float | None = None  # margin contributed, recent / before

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from reengage.backtest import CalibrationRow, MethodResult, calibration, evaluate, roc_auc
 from reengage.detect import (
@@ -143,9 +144,8 @@ class LapseCriteria:
     min_score: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A customer who meets a lapse rule."""
+class Candidate(NamedTuple):
+    """A customer who meets a lapse rule (a tuple: a pass may find hundreds of thousands)."""
 
     customer_id: int
     days_silent: float

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from reengage.detect import gap_floor
 from reengage.history import Event, Summary, ring_from_json, ring_to_json
 from reengage.models import Activity, Customer, CustomerStats, UTCDateTime
 
@@ -254,7 +255,8 @@ def _row_of(
         "total_value": summary.total_value,
         "total_margin": summary.total_margin,
         "recent_orders": json.dumps(ring_to_json(summary.recent_orders)),
-        "typical_gap_days": summary.typical_gap_days(occasions),
+        "typical_gap_days": (typical := summary.typical_gap_days(occasions)),
+        "gap_floor_days": gap_floor(typical, summary.order_count),
         "count_ratio": declines.count_ratio,
         "aov_ratio": declines.aov_ratio,
         "margin_ratio": declines.margin_ratio,

@@ -261,10 +261,14 @@ class Store:
         """
         now_days = now.timestamp() / 86400.0
         silent = sa.literal(now_days) - epoch_days(STATS.c.last_order_at)
-        floor_gap = sa.case(
+        shortest = sa.case(
             (STATS.c.typical_gap_days.is_(None), min_gap),
             (STATS.c.typical_gap_days < min_gap, STATS.c.typical_gap_days),
             else_=min_gap,
+        )
+        # The expected gap is at least both of these; the larger one rules out more rows.
+        floor_gap = sa.case(
+            (STATS.c.gap_floor_days > shortest, STATS.c.gap_floor_days), else_=shortest
         )
         query = (
             sa.select(

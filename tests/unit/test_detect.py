@@ -106,3 +106,22 @@ def test_population_is_fitted_per_segment_with_an_overall_fallback() -> None:
     assert population.gap_for("retail") == pytest.approx(7.0)
     assert population.gap_for("wholesale") == population.typical_gap_days  # too few
     assert population.gap_for(None) == population.typical_gap_days
+
+
+def test_gap_floor_is_never_above_the_expected_gap_whatever_the_prior() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from reengage.detect import MIN_PRIOR_GAP, expected_gap_days, gap_floor
+
+    @given(
+        own=st.floats(0.5, 2000),
+        orders=st.integers(1, 500),
+        prior=st.floats(MIN_PRIOR_GAP, 3000),
+    )
+    def check(own: float, orders: int, prior: float) -> None:
+        floor = gap_floor(own, orders)
+        assert floor is not None
+        assert floor <= expected_gap_days(own, orders, prior) * (1 + 1e-9)
+
+    check()

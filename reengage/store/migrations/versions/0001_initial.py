@@ -115,6 +115,7 @@ def upgrade() -> None:
         sa.Column("total_margin", sa.Float(), nullable=False),
         sa.Column("recent_orders", sa.JSON(), nullable=False),
         sa.Column("typical_gap_days", sa.Float(), nullable=True),
+        sa.Column("gap_floor_days", sa.Float(), nullable=True),
         sa.Column("count_ratio", sa.Float(), nullable=True),
         sa.Column("aov_ratio", sa.Float(), nullable=True),
         sa.Column("margin_ratio", sa.Float(), nullable=True),
@@ -137,6 +138,7 @@ def upgrade() -> None:
                 "segment",
                 "first_order_at",
                 "total_value",
+                "gap_floor_days",
             ],
             unique=False,
         )
