@@ -174,7 +174,8 @@ def lapsed_audience(
         factor=criteria.factor,
         min_gap=population.shortest_gap(),
     ):
-        gap = expected_gap_days(own_gap, orders, population.gap_for(segment))
+        prior = population.gap_for(segment)
+        gap = prior if own_gap is None else expected_gap_days(own_gap, orders, prior)
         if silent < criteria.factor * gap:
             continue
         score = None
