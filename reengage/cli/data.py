@@ -1,68 +1,36 @@
-"""The ``reengage`` command: the composition root that builds settings, store and use cases."""
+"""Commands for data: the schema, imports, seed, demo, customers and scores."""
 
 from __future__ import annotations
 
-import sys
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from reengage import authoring, scoring
 from reengage import demo as demo_module
-from reengage.config import Settings, load_settings
-from reengage.errors import ConfigError, InputError, ReengageError
+from reengage import scoring
+from reengage.cli.app import (
+    _settings,
+    _State,
+    _store,
+    _workspace,
+    app,
+    customers_app,
+    db_app,
+    err,
+    import_app,
+    out,
+)
+from reengage.errors import InputError
 from reengage.ingest import ImportReport, Kind, import_file
-from reengage.logs import configure_logging, get_logger
+from reengage.logs import configure_logging
 from reengage.seed import write_dataset
 from reengage.store import Store, migrate
 from reengage.store.database import display_name
 from reengage.timeutil import parse_duration, utcnow
-
-app = typer.Typer(
-    help="Win back customers whose buying habit has lapsed.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-import_app = typer.Typer(
-    help="Import CSV files (see README for the columns).", no_args_is_help=True
-)
-customers_app = typer.Typer(help="Look at customers.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(import_app, name="import")
-app.add_typer(customers_app, name="customers")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-log = get_logger(__name__)
-
-
-class _State:
-    settings: Settings | None = None
-
-
-def _settings() -> Settings:
-    if _State.settings is None:
-        _State.settings = load_settings()
-    return _State.settings
-
-
-def _store(upgrade: bool = False) -> Store:
-    return Store.open(_settings().database_url, upgrade=upgrade)
-
-
-@app.callback()
-def _root() -> None:
-    """Read settings and set up logging before any command."""
-    settings = _settings()
-    configure_logging(settings.log_level, settings.log_format)
-
 
 # -- db ---------------------------------------------------------------------------------------
 
@@ -222,7 +190,7 @@ def demo(
     """See reengage work end to end on a throw-away SQLite database."""
     settings = _settings()
     configure_logging("warning", settings.log_format)  # the demo speaks in tables
-    examples = Path(__file__).resolve().parents[1]  # the project's own campaigns/ and templates/
+    examples = Path(__file__).resolve().parents[2]  # the project's own campaigns/ and templates/
     if not settings.campaigns_dir.is_dir() and (examples / "campaigns").is_dir():
         _State.settings = settings.model_copy(
             update={
@@ -447,326 +415,3 @@ def _print_backtest(report: scoring.BacktestReport) -> None:
 
 def _fmt(value: float | None, pattern: str) -> str:
     return "—" if value is None else pattern.format(value)
-
-
-# -- campaigns ---------------------------------------------------------------------------------
-
-
-def _workspace() -> authoring.Workspace:
-    return authoring.Workspace.from_settings(_settings())
-
-
-@app.command()
-def validate(
-    paths: Annotated[
-        list[Path] | None, typer.Argument(help="Campaign files or folders (default: campaigns/).")
-    ] = None,
-) -> None:
-    """Check campaigns and their templates completely; exit 1 on any problem."""
-    ws = _workspace()
-    targets = paths or [ws.campaigns_dir]
-    for target in targets:
-        if not target.exists():
-            raise InputError(f"{target}: no such file or folder")
-    result = authoring.validate(ws, targets, root=Path.cwd())
-    for problem in result.problems:
-        err.print(str(problem), markup=False, highlight=False)
-    for campaign_id in sorted(result.campaigns):
-        campaign = result.campaigns[campaign_id]
-        kinds = ", ".join(s.key + (" (call)" if s.is_call else "") for s in campaign.steps)
-        state = "" if campaign.enabled else " [disabled]"
-        out.print(
-            f"ok  {result.labels[campaign_id]}: {campaign_id}{state} — {kinds}",
-            markup=False,
-            highlight=False,
-        )
-    broken = len({p.file for p in result.problems})
-    out.print(
-        f"{len(result.campaigns)} campaign(s) valid, {len(result.problems)} problem(s) "
-        f"in {broken} file(s)",
-        markup=False,
-    )
-    if result.problems:
-        raise typer.Exit(1)
-
-
-def _load_one(ws: authoring.Workspace, campaign_id: str) -> Any:
-    result = authoring.validate(ws, [ws.campaigns_dir], root=Path.cwd())
-    campaign = result.campaigns.get(campaign_id)
-    if campaign is None:
-        mine = [str(p) for p in result.problems]
-        hint = (
-            ("; it has problems:\n" + "\n".join(mine))
-            if mine
-            else (f"; campaigns: {', '.join(sorted(result.campaigns)) or 'none'}")
-        )
-        raise InputError(f"no valid campaign {campaign_id!r} in {ws.campaigns_dir}{hint}")
-    return campaign
-
-
-@app.command()
-def preview(
-    campaign_id: Annotated[str, typer.Argument(metavar="CAMPAIGN", help="campaign id")],
-    step: Annotated[str, typer.Argument(help="step key")],
-    customer: Annotated[str, typer.Option(help="customer id to render for")],
-    out_dir: Annotated[Path, typer.Option("--out", help="folder for the .eml and .html")] = Path(
-        "preview"
-    ),
-) -> None:
-    """Render the exact mail a customer would get: writes .eml and .html, prints the text."""
-    ws = _workspace()
-    campaign = _load_one(ws, campaign_id)
-    store = _store()
-    try:
-        shown = authoring.preview(
-            ws, store, campaign, step, customer, now=utcnow(), out_dir=out_dir
-        )
-    except (KeyError, LookupError) as exc:
-        raise InputError(str(exc.args[0])) from None
-    finally:
-        store.close()
-    for name, value in shown.message.items():
-        out.print(f"{name}: {value}", markup=False, highlight=False)
-    out.print("", markup=False)
-    out.print(shown.rendered.text, markup=False, highlight=False)
-    out.print(
-        f"wrote {shown.eml} (open in a mail program) and {shown.html} (open in a browser)",
-        markup=False,
-    )
-
-
-@app.command()
-def simulate(
-    days: Annotated[int, typer.Option(min=1, max=730, help="How many days to replay.")] = 90,
-    campaign_id: Annotated[
-        str | None, typer.Option("--campaign", help="Only this campaign.")
-    ] = None,
-) -> None:
-    """Replay campaigns from today, day by day: who enters, which mail goes when, who exits.
-
-    Nothing is sent or written; send windows and the frequency cap are applied.
-    """
-    ws = _workspace()
-    result = authoring.validate(ws, [ws.campaigns_dir], root=Path.cwd())
-    for problem in result.problems:
-        err.print(f"skipped: {problem}", markup=False, highlight=False)
-    chosen = list(result.campaigns.values())
-    if campaign_id is not None:
-        chosen = [c for c in chosen if c.id == campaign_id]
-        if not chosen:
-            raise InputError(
-                f"no valid campaign {campaign_id!r}; campaigns: "
-                f"{', '.join(sorted(result.campaigns)) or 'none'}"
-            )
-    store = _store()
-    try:
-        plan = authoring.simulate(ws, store, chosen, now=utcnow(), days=days)
-    finally:
-        store.close()
-    table = Table(title=f"Plan for the next {days} days (nothing is sent)")
-    for column in ("day", "enter", "held out", "mails", "calls", "exit"):
-        table.add_column(column, justify="left" if column in ("day", "mails", "exit") else "right")
-    for day in plan.days:
-        if day.quiet:
-            continue
-        table.add_row(
-            f"{day.day:%a %Y-%m-%d}",
-            str(sum(day.entered.values())),
-            str(sum(day.held_out.values())),
-            ", ".join(f"{k} ×{v}" for k, v in sorted(day.mails.items())) or "—",
-            str(sum(day.calls.values())),
-            ", ".join(f"{k} ×{v}" for k, v in sorted(day.exits.items())) or "—",
-        )
-    out.print(table)
-    for campaign, examples in plan.examples.items():
-        out.print(f"{campaign}, for example:", markup=False)
-        for line in examples:
-            out.print(f"  {line}", markup=False, highlight=False)
-    for reason, count in plan.skipped.most_common():
-        out.print(f"not entered: {reason} ×{count}", markup=False, highlight=False)
-
-
-# -- the service ------------------------------------------------------------------------------
-
-
-@app.command()
-def run(
-    once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron).")] = False,
-) -> None:
-    """Run the service: enroll lapsed customers and send what is due, until stopped."""
-    import asyncio
-
-    from reengage.mailer import SmtpMailer
-    from reengage.scheduler import Service
-
-    settings = _settings()
-    if settings.secret_key is None:
-        settings.require_secret_key()  # links in real mail must be signed
-    store = _store()
-    ws = _workspace()
-
-    async def main_loop() -> None:
-        mailer = SmtpMailer.from_settings(settings)
-        service = Service(
-            store,
-            mailer,
-            ws,
-            clock=utcnow,
-            batch=settings.send_batch_size,
-            concurrency=settings.smtp_connections,
-            lease=timedelta(seconds=settings.send_lease_seconds),
-            dispatch_every_s=settings.dispatch_every_seconds,
-        )
-        try:
-            if once:
-                report = await service.run_once()
-                out.print(
-                    f"one pass: {report.enrolled} enrolled, {report.held_out} held out, "
-                    f"{report.exited} exited; steps: "
-                    + (", ".join(f"{k} {v}" for k, v in sorted(report.results.items())) or "none")
-                    + (f"; {report.unknown} unknown sends reported" if report.unknown else ""),
-                    markup=False,
-                )
-            else:
-                web = _web_server(settings, store, service)
-                serving = asyncio.ensure_future(web.serve()) if web else None
-                await service.run_forever()
-                if serving is not None:
-                    await serving
-        finally:
-            await mailer.close()
-            store.close()
-
-    asyncio.run(main_loop())
-
-
-def _web_server(settings: Settings, store: Store, service: Any) -> Any:
-    """Uvicorn serving /healthz and /metrics beside the daemon (None when the port is 0)."""
-    if not settings.http_port:
-        return None
-    import contextlib
-    from collections.abc import Iterator
-
-    import uvicorn
-
-    from reengage.web import create_app
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield  # the daemon owns SIGTERM/SIGINT and stops the server itself
-
-    server = Server(
-        uvicorn.Config(
-            create_app(store, alive=lambda: not service.stopping),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    service.on_stop.append(lambda: setattr(server, "should_exit", True))
-    return server
-
-
-@app.command()
-def doctor() -> None:
-    """Check settings, database, migrations, SMTP, campaigns and sends of unknown outcome."""
-    import asyncio
-
-    from reengage.mailer import SmtpMailer
-    from reengage.store.engine import check_connection, create_engine
-
-    failures = 0
-
-    def report(ok: bool, what: str, detail: str) -> None:
-        nonlocal failures
-        failures += 0 if ok else 1
-        out.print(f"{'ok  ' if ok else 'FAIL'} {what}: {detail}", markup=False, highlight=False)
-
-    settings = _settings()
-    report(
-        True,
-        "settings",
-        f"database {settings.database_url.split('@')[-1]}, "
-        f"SMTP {settings.smtp_host}:{settings.smtp_port}",
-    )
-    report(
-        settings.secret_key is not None,
-        "secret key",
-        "set" if settings.secret_key else "REENGAGE_SECRET_KEY is not set",
-    )
-    engine = create_engine(settings.database_url)
-    try:
-        check_connection(engine)
-        report(True, "database", "reachable")
-        current, head = migrate.current_revision(engine), migrate.head_revision()
-        report(
-            current == head,
-            "migrations",
-            f"at {current}"
-            if current == head
-            else f"at {current or 'nothing'}, need {head}: run `reengage db upgrade`",
-        )
-    except ReengageError as exc:
-        report(False, "database", str(exc))
-        current = None
-    finally:
-        engine.dispose()
-    try:
-        greeting = asyncio.run(SmtpMailer.from_settings(settings).check())
-        report(True, "SMTP", greeting)
-    except Exception as exc:  # any failure to reach SMTP is the finding
-        report(False, "SMTP", f"cannot reach {settings.smtp_host}:{settings.smtp_port}: {exc}")
-    result = authoring.validate(_workspace(), [settings.campaigns_dir], root=Path.cwd())
-    report(
-        not result.problems,
-        "campaigns",
-        f"{len(result.campaigns)} valid, {len(result.problems)} problem(s)"
-        + (" — run `reengage validate`" if result.problems else ""),
-    )
-    if current == migrate.head_revision():
-        store = _store()
-        try:
-            counts = store.message_counts()
-        finally:
-            store.close()
-        unknown = counts.get("unknown", 0)
-        report(
-            unknown == 0,
-            "sends",
-            ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none yet",
-        )
-        if unknown:
-            out.print(
-                f"     {unknown} message(s) may or may not have reached the customer "
-                "(the process died mid-send); they are not re-sent automatically.",
-                markup=False,
-            )
-    if failures:
-        raise typer.Exit(1)
-
-
-def main() -> NoReturn:
-    """Entry point: run the app; a ReengageError becomes one clear line and a non-zero exit."""
-    try:
-        # Without standalone mode click hands back typer.Exit's code instead of exiting.
-        code = app(standalone_mode=False)
-    except ConfigError as exc:
-        err.print(f"configuration error: {exc}", markup=False, highlight=False)
-        sys.exit(2)
-    except ReengageError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except typer.TyperException as exc:  # usage errors, without standalone mode
-        show = getattr(exc, "show", None)
-        if show is None:
-            raise
-        show()
-        sys.exit(getattr(exc, "exit_code", 2))
-    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,9 @@
+"""The ``reengage`` command: the composition root that builds settings, store and use cases.
+
+Commands live in submodules by who uses them; importing them registers them on ``app``.
+"""
+
+from reengage.cli import campaigns, data, service
+from reengage.cli.app import app, main
+
+__all__ = ["app", "campaigns", "data", "main", "service"]

@@ -1,0 +1,84 @@
+"""The ``reengage`` app: settings, consoles and the error handling every command shares."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from reengage import authoring
+from reengage.config import Settings, load_settings
+from reengage.errors import ConfigError, ReengageError
+from reengage.logs import configure_logging, get_logger
+from reengage.store import Store
+
+app = typer.Typer(
+    help="Win back customers whose buying habit has lapsed.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import CSV files (see README for the columns).", no_args_is_help=True
+)
+customers_app = typer.Typer(help="Look at customers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(customers_app, name="customers")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+log = get_logger(__name__)
+
+
+class _State:
+    settings: Settings | None = None
+
+
+def _settings() -> Settings:
+    if _State.settings is None:
+        _State.settings = load_settings()
+    return _State.settings
+
+
+def _store(upgrade: bool = False) -> Store:
+    return Store.open(_settings().database_url, upgrade=upgrade)
+
+
+@app.callback()
+def _root() -> None:
+    """Read settings and set up logging before any command."""
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def _workspace() -> authoring.Workspace:
+    return authoring.Workspace.from_settings(_settings())
+
+
+def main() -> NoReturn:
+    """Entry point: run the app; a ReengageError becomes one clear line and a non-zero exit."""
+    try:
+        # Without standalone mode click hands back typer.Exit's code instead of exiting.
+        code = app(standalone_mode=False)
+    except ConfigError as exc:
+        err.print(f"configuration error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except ReengageError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors, without standalone mode
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,182 @@
+"""Commands for the operator: run the service, check its health."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from reengage import authoring
+from reengage.cli.app import (
+    _settings,
+    _store,
+    _workspace,
+    app,
+    out,
+)
+from reengage.config import Settings
+from reengage.errors import ReengageError
+from reengage.store import Store, migrate
+from reengage.timeutil import utcnow
+
+# -- the service ------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron).")] = False,
+) -> None:
+    """Run the service: enroll lapsed customers and send what is due, until stopped."""
+    import asyncio
+
+    from reengage.mailer import SmtpMailer
+    from reengage.scheduler import Service
+
+    settings = _settings()
+    if settings.secret_key is None:
+        settings.require_secret_key()  # links in real mail must be signed
+    store = _store()
+    ws = _workspace()
+
+    async def main_loop() -> None:
+        mailer = SmtpMailer.from_settings(settings)
+        service = Service(
+            store,
+            mailer,
+            ws,
+            clock=utcnow,
+            batch=settings.send_batch_size,
+            concurrency=settings.smtp_connections,
+            lease=timedelta(seconds=settings.send_lease_seconds),
+            dispatch_every_s=settings.dispatch_every_seconds,
+        )
+        try:
+            if once:
+                report = await service.run_once()
+                out.print(
+                    f"one pass: {report.enrolled} enrolled, {report.held_out} held out, "
+                    f"{report.exited} exited; steps: "
+                    + (", ".join(f"{k} {v}" for k, v in sorted(report.results.items())) or "none")
+                    + (f"; {report.unknown} unknown sends reported" if report.unknown else ""),
+                    markup=False,
+                )
+            else:
+                web = _web_server(settings, store, service)
+                serving = asyncio.ensure_future(web.serve()) if web else None
+                await service.run_forever()
+                if serving is not None:
+                    await serving
+        finally:
+            await mailer.close()
+            store.close()
+
+    asyncio.run(main_loop())
+
+
+def _web_server(settings: Settings, store: Store, service: Any) -> Any:
+    """Uvicorn serving /healthz and /metrics beside the daemon (None when the port is 0)."""
+    if not settings.http_port:
+        return None
+    import contextlib
+    from collections.abc import Iterator
+
+    import uvicorn
+
+    from reengage.web import create_app
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the daemon owns SIGTERM/SIGINT and stops the server itself
+
+    server = Server(
+        uvicorn.Config(
+            create_app(store, alive=lambda: not service.stopping),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    service.on_stop.append(lambda: setattr(server, "should_exit", True))
+    return server
+
+
+@app.command()
+def doctor() -> None:
+    """Check settings, database, migrations, SMTP, campaigns and sends of unknown outcome."""
+    import asyncio
+
+    from reengage.mailer import SmtpMailer
+    from reengage.store.engine import check_connection, create_engine
+
+    failures = 0
+
+    def report(ok: bool, what: str, detail: str) -> None:
+        nonlocal failures
+        failures += 0 if ok else 1
+        out.print(f"{'ok  ' if ok else 'FAIL'} {what}: {detail}", markup=False, highlight=False)
+
+    settings = _settings()
+    report(
+        True,
+        "settings",
+        f"database {settings.database_url.split('@')[-1]}, "
+        f"SMTP {settings.smtp_host}:{settings.smtp_port}",
+    )
+    report(
+        settings.secret_key is not None,
+        "secret key",
+        "set" if settings.secret_key else "REENGAGE_SECRET_KEY is not set",
+    )
+    engine = create_engine(settings.database_url)
+    try:
+        check_connection(engine)
+        report(True, "database", "reachable")
+        current, head = migrate.current_revision(engine), migrate.head_revision()
+        report(
+            current == head,
+            "migrations",
+            f"at {current}"
+            if current == head
+            else f"at {current or 'nothing'}, need {head}: run `reengage db upgrade`",
+        )
+    except ReengageError as exc:
+        report(False, "database", str(exc))
+        current = None
+    finally:
+        engine.dispose()
+    try:
+        greeting = asyncio.run(SmtpMailer.from_settings(settings).check())
+        report(True, "SMTP", greeting)
+    except Exception as exc:  # any failure to reach SMTP is the finding
+        report(False, "SMTP", f"cannot reach {settings.smtp_host}:{settings.smtp_port}: {exc}")
+    result = authoring.validate(_workspace(), [settings.campaigns_dir], root=Path.cwd())
+    report(
+        not result.problems,
+        "campaigns",
+        f"{len(result.campaigns)} valid, {len(result.problems)} problem(s)"
+        + (" — run `reengage validate`" if result.problems else ""),
+    )
+    if current == migrate.head_revision():
+        store = _store()
+        try:
+            counts = store.message_counts()
+        finally:
+            store.close()
+        unknown = counts.get("unknown", 0)
+        report(
+            unknown == 0,
+            "sends",
+            ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none yet",
+        )
+        if unknown:
+            out.print(
+                f"     {unknown} message(s) may or may not have reached the customer "
+                "(the process died mid-send); they are not re-sent automatically.",
+                markup=False,
+            )
+    if failures:
+        raise typer.Exit(1)
