@@ -197,3 +197,31 @@ def test_dkim_signature_verifies_on_what_the_server_received(
     signed = handler.received[0]["message"]["DKIM-Signature"]
     for header in ("from", "subject", "list-unsubscribe", "list-unsubscribe-post"):
         assert header in signed.lower()
+
+
+def test_a_step_renamed_while_running_ends_its_enrollments_out_loud(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int]
+) -> None:
+    import os
+
+    from structlog.testing import capture_logs
+
+    handler, port = sink
+    service = setup(
+        store,
+        tmp_path,
+        port,
+        "customer_id,email,first_name,timezone\nc1,ana@example.com,Ana,Europe/Berlin\n",
+    )
+    run_days(service, 3)
+    assert len(handler.received) == 1  # the first mail went out; "second" is due in a week
+    campaign = tmp_path / "campaigns" / "lapsed.yaml"
+    campaign.write_text(campaign.read_text().replace("key: second", "key: second-v2"))
+    os.utime(campaign, (1, 1))
+    with capture_logs() as logs:
+        run_days(service, 10)
+    assert len(handler.received) == 1  # nothing sent for a step that no longer exists
+    reloaded = [e for e in logs if e["event"] == "campaigns_reloaded"]
+    assert reloaded[0]["vanished_steps"] == {"lapsed": ["second"]}
+    ended = [e for e in logs if e["event"] == "enrollment_ended"]
+    assert [(e["reason"], e["step"]) for e in ended] == [("step_removed", "second")]
