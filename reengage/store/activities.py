@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from reengage.detect import gap_floor
 from reengage.history import Event, Summary, ring_from_json, ring_to_json
 from reengage.models import Activity, Customer, CustomerStats, UTCDateTime
+from reengage.store.engine import upsert_insert
 
 ACTIVITIES: sa.Table = Activity.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
 STATS: sa.Table = CustomerStats.__table__  # type: ignore[attr-defined]
@@ -188,9 +188,9 @@ def _fold_into_stats(conn: Connection, rows: Iterable[NewActivity], now: datetim
     conn.exec_driver_sql(_STATS_UPDATE_SQL.replace("?", mark), updates)
 
 
-def _insert_missing(dialect: str, ids: list[int], now: datetime) -> sa.Insert:
+def _insert_missing(dialect: str, ids: list[int], now: datetime) -> Any:
     """Empty stats rows for customers that have none, carrying their segment along."""
-    insert = postgresql.insert(STATS) if dialect == "postgresql" else sqlite.insert(STATS)
+    insert = upsert_insert(dialect, STATS)
     source = sa.select(
         CUSTOMERS.c.id,
         CUSTOMERS.c.segment,

@@ -11,7 +11,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic_core import PydanticUndefined
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
@@ -38,7 +37,7 @@ from reengage.store.activities import (
     UpsertResult,
     add_activities,
 )
-from reengage.store.engine import check_connection, create_engine
+from reengage.store.engine import check_connection, create_engine, upsert_insert
 from reengage.store.sqlfuncs import epoch_days
 from reengage.timeutil import as_utc
 
@@ -553,11 +552,7 @@ class Store:
         PostgreSQL; the row is created on first use.
         """
         with self._tx() as conn:
-            insert = (
-                postgresql.insert(JOB_LOCKS)
-                if self.dialect == "postgresql"
-                else sqlite.insert(JOB_LOCKS)
-            )
+            insert = upsert_insert(self.dialect, JOB_LOCKS)
             conn.execute(
                 insert.values(name=name, holder="", locked_until=now - hold).on_conflict_do_nothing(
                     index_elements=["name"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -60,3 +61,8 @@ def check_connection(engine: Engine) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def upsert_insert(dialect: str, table: sa.Table) -> Any:
+    """An INSERT that knows ON CONFLICT for this dialect (both speak the same clause)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from reengage.models import (
@@ -27,6 +26,7 @@ from reengage.models import (
     MessageStatus,
     Suppression,
 )
+from reengage.store.engine import upsert_insert
 
 ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
 MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
@@ -204,11 +204,7 @@ def start_message(
     conn: Connection, claimed: Claimed, step_key: str, now: datetime, lease: timedelta
 ) -> Started:
     """Write the ``sending`` row before SMTP. The unique key decides if this send may happen."""
-    insert = (
-        postgresql.insert(MESSAGES)
-        if conn.dialect.name == "postgresql"
-        else sqlite.insert(MESSAGES)
-    )
+    insert = upsert_insert(conn.dialect.name, MESSAGES)
     token = secrets.token_urlsafe(18)
     row = conn.execute(
         insert.values(
@@ -342,11 +338,7 @@ def skip_message(
     conn: Connection, claimed: Claimed, step_key: str, reason: str, now: datetime
 ) -> None:
     """Record that a step was deliberately not sent (so it is never sent later either)."""
-    insert = (
-        postgresql.insert(MESSAGES)
-        if conn.dialect.name == "postgresql"
-        else sqlite.insert(MESSAGES)
-    )
+    insert = upsert_insert(conn.dialect.name, MESSAGES)
     conn.execute(
         insert.values(
             enrollment_id=claimed.enrollment_id,
@@ -378,11 +370,7 @@ def end_enrollment(conn: Connection, enrollment_id: int, reason: str, now: datet
 
 def suppress(conn: Connection, email: str, reason: str, detail: str | None, now: datetime) -> None:
     """Never mail ``email`` again (idempotent)."""
-    insert = (
-        postgresql.insert(SUPPRESSIONS)
-        if conn.dialect.name == "postgresql"
-        else sqlite.insert(SUPPRESSIONS)
-    )
+    insert = upsert_insert(conn.dialect.name, SUPPRESSIONS)
     conn.execute(
         insert.values(
             email=email.lower(), reason=reason, detail=(detail or "")[:500], created_at=now
@@ -402,7 +390,7 @@ def add_call_task(
     conn: Connection, claimed: Claimed, step_key: str, reason: str, priority: str, now: datetime
 ) -> None:
     """Put the customer on their rep's call list (once per enrollment and step)."""
-    insert = postgresql.insert(CALLS) if conn.dialect.name == "postgresql" else sqlite.insert(CALLS)
+    insert = upsert_insert(conn.dialect.name, CALLS)
     conn.execute(
         insert.values(
             enrollment_id=claimed.enrollment_id,
