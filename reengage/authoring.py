@@ -26,7 +26,7 @@ from reengage.render import Rendered, Renderer, Sender
 from reengage.scoring import assess_all, current_model
 from reengage.sequence import FrequencyCap, next_send_time, window_zone
 from reengage.store import Store
-from reengage.tokens import sign
+from reengage.tokens import sign, stamp
 
 PREVIEW_SECRET = "preview-only-links-do-not-work-without-REENGAGE_SECRET_KEY"
 
@@ -45,6 +45,7 @@ class Workspace:
     zone: ZoneInfo
     max_emails_per_week: int
     dkim: DkimKey | None = None
+    inbound_domain: str | None = None  # bounces+TOKEN@ and reply+TOKEN@ go there when set
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Workspace:
@@ -62,21 +63,36 @@ class Workspace:
             settings.zone,
             settings.max_emails_per_week,
             DkimKey(*key) if (key := settings.dkim_key()) else None,
+            settings.inbound_domain,
         )
 
-    def links(self, message_key: str) -> dict[str, Any]:
-        """The link helpers a template sees for one message."""
+    def links(self, message_key: str, issued: datetime | None = None) -> dict[str, Any]:
+        """The link helpers a template sees for one message, stamped with when it was sent.
+
+        Tokens carry only the message's opaque key (and, for a click, the destination), so a
+        click link can only ever lead where the mail pointed.
+        """
+        t = stamp(issued) if issued else 0
+
+        def link(path: str, purpose: str, **payload: Any) -> str:
+            token = sign(self.secret, purpose, {"m": message_key, "t": t, **payload})
+            return f"{self.base_url}/{path}/{token}"
 
         def track(url: str) -> str:
-            return f"{self.base_url}/c/{sign(self.secret, 'click', {'m': message_key, 'u': url})}"
+            return link("c", "click", u=url)
 
-        unsubscribe = f"{self.base_url}/u/{sign(self.secret, 'unsubscribe', {'m': message_key})}"
+        unsubscribe = link("u", "unsubscribe")
         return {
             "shop": self.shop_url,
             "unsubscribe": unsubscribe,
             "pause": f"{unsubscribe}?pause=90",
+            "pixel": link("o", "open") + ".gif",
             "track": track,
         }
+
+    def bounce_domain(self, campaign: Campaign) -> str:
+        """Where bounces and replies for this campaign's mail are received."""
+        return self.inbound_domain or sender_domain(campaign)
 
 
 # -- template context ---------------------------------------------------------------------
@@ -129,9 +145,10 @@ def mail_context(
     campaign: Campaign,
     step_key: str,
     message_key: str,
+    issued: datetime | None = None,
 ) -> dict[str, Any]:
     """Everything a template can use."""
-    links = ws.links(message_key)
+    links = ws.links(message_key, issued)
     return {
         "customer": customer,
         "rhythm": rhythm,
@@ -242,7 +259,7 @@ def render_for(
     if step is None or step.template is None or step.subject is None:
         known = ", ".join(s.key for s in campaign.steps if not s.is_call)
         raise KeyError(f"{campaign.id} has no mail step {step_key!r}; mail steps: {known}")
-    links = ws.links(message_key)
+    links = ws.links(message_key, now)
     context = mail_context(
         ws,
         customer_context(customer, rep_name),
@@ -250,6 +267,7 @@ def render_for(
         campaign,
         step.key,
         message_key,
+        now,
     )
     rendered = ws.renderer.render(
         subject=step.subject,
@@ -268,14 +286,24 @@ def render_for(
         to_address=customer.email,
         message_id=f"{message_key}@{domain}",
         date=now,
-        reply_to=campaign.reply_to,
+        reply_to=reply_address(ws, campaign, message_key),
         list_id=f"{campaign.id}.{domain}",
         unsubscribe_url=links["unsubscribe"],
-        unsubscribe_mailto=f"unsubscribe+{message_key}@{domain}",
-        return_path=bounce_address(message_key, domain),
+        unsubscribe_mailto=f"unsubscribe+{message_key}@{ws.bounce_domain(campaign)}",
+        return_path=bounce_address(message_key, ws.bounce_domain(campaign)),
     )
     message = compose(rendered.subject, rendered.text, rendered.html, envelope)
     return (dkim_sign(message, ws.dkim) if ws.dkim else message), rendered
+
+
+def reply_address(ws: Workspace, campaign: Campaign, message_key: str) -> str | None:
+    """Reply-To: per message (``reply+TOKEN@``) when inbound mail is received, so a reply
+    names the mail it answers; otherwise the campaign's own reply address."""
+    if not ws.inbound_domain:
+        return campaign.reply_to
+    name = campaign.sender.rsplit("<", 1)[0].strip().strip('"') if "<" in campaign.sender else ""
+    address = f"reply+{message_key}@{ws.inbound_domain}"
+    return f"{name} <{address}>" if name else address
 
 
 def bounce_address(message_key: str, domain: str) -> str:

@@ -62,6 +62,31 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="where /healthz and /metrics listen")
     http_port: int = Field(8025, ge=0, le=65535, description="0 turns the HTTP side off")
     base_url: str = Field("http://127.0.0.1:8025", description="public address of the web app")
+    link_max_age_days: int = Field(
+        730, ge=30, le=3650, description="links in mail stop working after this many days"
+    )
+    api_token: SecretStr | None = Field(
+        None, description="bearer token for the ingest API (/api/v1/...); unset turns it off"
+    )
+    webhook_token: SecretStr | None = Field(
+        None, description="bearer token an email provider's webhooks present; unset: off"
+    )
+
+    inbound_host: str = Field("127.0.0.1", description="where the inbound SMTP listener binds")
+    inbound_port: int = Field(
+        0, ge=0, le=65535, description="inbound SMTP for bounces and replies; 0: off"
+    )
+    inbound_domain: str | None = Field(
+        None,
+        description="domain whose MX points at the inbound listener; bounces and replies "
+        "go to bounces+TOKEN@ and reply+TOKEN@ it",
+    )
+    soft_bounce_limit: int = Field(
+        3, ge=1, le=100, description="soft bounces within 30 days that suppress an address"
+    )
+    attribution_days: int = Field(
+        30, ge=1, le=365, description="an activity this soon after a mail is credited to it"
+    )
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(25, ge=1, le=65535)

@@ -20,7 +20,6 @@ from reengage.authoring import (
     bounce_address,
     entry_day,
     render_for,
-    sender_domain,
 )
 from reengage.campaigns import Campaign, Condition, ExitReason, Step
 from reengage.logs import get_logger
@@ -290,7 +289,7 @@ async def _deliver(
         now=now,
         rep_name=facts.rep_names.get(found.rep_external_id or ""),
     )
-    envelope_sender = bounce_address(started.token, sender_domain(campaign))
+    envelope_sender = bounce_address(started.token, ws.bounce_domain(campaign))
     result = await mailer.send(message, sender=envelope_sender, recipient=item.email)
     if result.outcome is Outcome.SENT:
         store.finish_sent(

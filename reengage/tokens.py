@@ -2,7 +2,8 @@
 
 ``payload.signature``, both base64url: the payload is a small JSON object of opaque ids
 (never a name or an address), the signature an HMAC-SHA256 with the secret key. A token
-that was tampered with, or signed for another purpose, is refused.
+that was tampered with, or signed for another purpose, is refused. A token stamped with
+the hour it was issued (``"t"``, see :func:`stamp`) can also be refused once it is too old.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from reengage.errors import ReengageError
@@ -34,8 +36,23 @@ def sign(secret: str, purpose: str, payload: dict[str, Any]) -> str:
     return f"{body}.{_mac(secret, purpose, body)}"
 
 
-def verify(secret: str, purpose: str, token: str) -> dict[str, Any]:
-    """The payload of a genuine token; raises :class:`BadToken` otherwise."""
+def stamp(issued: datetime) -> int:
+    """The issue time a token carries: whole hours since the epoch (short, and enough)."""
+    return int(issued.timestamp()) // 3600
+
+
+def verify(
+    secret: str,
+    purpose: str,
+    token: str,
+    *,
+    now: datetime | None = None,
+    max_age: timedelta | None = None,
+) -> dict[str, Any]:
+    """The payload of a genuine token; raises :class:`BadToken` otherwise.
+
+    With ``max_age`` (and ``now``), a token must carry its issue time and be younger.
+    """
     body, _, mac = token.partition(".")
     if not body or not mac or not hmac.compare_digest(mac, _mac(secret, purpose, body)):
         raise BadToken("this link is not valid: it may have been cut short or changed")
@@ -45,6 +62,12 @@ def verify(secret: str, purpose: str, token: str) -> dict[str, Any]:
         raise BadToken("this link is not valid") from exc
     if not isinstance(payload, dict):
         raise BadToken("this link is not valid")
+    if max_age is not None and now is not None:
+        issued = payload.get("t")
+        if not isinstance(issued, int) or now.timestamp() - issued * 3600 > (
+            max_age.total_seconds() + 3600
+        ):
+            raise BadToken("this link has expired")
     return payload
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -49,6 +49,9 @@ class UpsertResult:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    # The keys of this batch's new activities (not summed by ``add``: a big import would
+    # otherwise keep every key in memory).
+    inserted_keys: list[str] = field(default_factory=list)
 
     def add(self, other: UpsertResult) -> None:
         self.inserted += other.inserted
@@ -93,6 +96,7 @@ def add_activities(conn: Connection, rows: Sequence[NewActivity], now: datetime)
     if new:
         _insert_activities(conn, new, now)
         result.inserted = len(new)
+        result.inserted_keys = [a.external_id for a in new]
         _fold_into_stats(conn, [a for a in new if a.customer_id not in recompute], now)
     if recompute:
         recompute_stats(conn, recompute, now)

@@ -29,7 +29,7 @@ from reengage.models import (
     LapseModelFit,
     Rep,
 )
-from reengage.store import migrate, sending
+from reengage.store import migrate, responses, sending
 from reengage.store.activities import (
     ACTIVITIES,
     STATS,
@@ -38,6 +38,7 @@ from reengage.store.activities import (
     add_activities,
 )
 from reengage.store.engine import check_connection, create_engine, upsert_insert
+from reengage.store.responses import ResponseLog
 from reengage.store.sqlfuncs import epoch_days
 from reengage.timeutil import as_utc
 
@@ -65,6 +66,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._pinned: Connection | None = None
+        # An activity this long after a customer's last mail is not credited to it.
+        self.attribution_window = timedelta(days=30)
+        self.responses = ResponseLog(self._tx)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = False) -> Store:
@@ -153,7 +157,10 @@ class Store:
     def add_activities(self, rows: Sequence[NewActivity], now: datetime) -> UpsertResult:
         """Store activities (idempotent on external id) and update the customers' stats."""
         with self._tx() as conn:
-            return add_activities(conn, rows, now)
+            result = add_activities(conn, rows, now)
+            if result.inserted_keys:
+                responses.attribute(conn, result.inserted_keys, self.attribution_window, now)
+            return result
 
     # -- reads ----------------------------------------------------------------------------
 

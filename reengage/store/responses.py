@@ -1,0 +1,412 @@
+"""What happened after a send, in SQL: the responses log, replies, exits, pauses, conversions.
+
+Every response names the message it answers when one is known (through the message's
+opaque token or its Message-ID), and through it the enrollment, campaign and step, so
+funnels and lift need no joins back through the sending tables. A response that may
+arrive twice (a provider retrying a webhook, an activity imported again, a second open of
+the same mail) carries a ``dedupe_key`` under a unique constraint: the repeat is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from reengage.models import (
+    Activity,
+    Customer,
+    Enrollment,
+    EnrollmentStatus,
+    Message,
+    MessageStatus,
+    Reply,
+    Response,
+)
+from reengage.store.engine import upsert_insert
+from reengage.timeutil import as_utc
+
+RESPONSES: sa.Table = Response.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+REPLIES: sa.Table = Reply.__table__  # type: ignore[attr-defined]
+MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
+ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]
+CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
+ACTIVITIES: sa.Table = Activity.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """A sent message and who it went to: what a link, a bounce or a reply points at."""
+
+    id: int
+    token: str
+    enrollment_id: int
+    customer_id: int
+    campaign_id: str
+    step_key: str
+    status: str
+    email: str
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    locale: str
+    paused_until: datetime | None
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    """One recorded response, for reports and the demo."""
+
+    kind: str
+    occurred_at: datetime
+    customer_id: int | None
+    email: str | None
+    campaign_id: str | None
+    step_key: str | None
+    source: str
+    detail: str | None
+    value: float | None
+
+
+_REF_COLUMNS = (
+    MESSAGES.c.id,
+    MESSAGES.c.token,
+    MESSAGES.c.enrollment_id,
+    MESSAGES.c.customer_id,
+    MESSAGES.c.campaign_id,
+    MESSAGES.c.step_key,
+    MESSAGES.c.status,
+    CUSTOMERS.c.email,
+    CUSTOMERS.c.first_name,
+    CUSTOMERS.c.last_name,
+    CUSTOMERS.c.company,
+    CUSTOMERS.c.locale,
+    CUSTOMERS.c.paused_until,
+)
+
+
+def _ref_query() -> sa.Select[Any]:
+    return sa.select(*_REF_COLUMNS).join(CUSTOMERS, CUSTOMERS.c.id == MESSAGES.c.customer_id)
+
+
+def _ref(row: Any) -> MessageRef:
+    fields: dict[str, Any] = dict(row._mapping)
+    paused = fields.pop("paused_until")
+    return MessageRef(**fields, paused_until=as_utc(paused) if paused else None)
+
+
+def message_by_token(conn: Connection, token: str) -> MessageRef | None:
+    """The message whose links or Return-Path carry ``token``."""
+    row = conn.execute(_ref_query().where(MESSAGES.c.token == token)).first()
+    return _ref(row) if row else None
+
+
+def message_by_smtp_ids(conn: Connection, message_ids: Sequence[str]) -> MessageRef | None:
+    """The first of our messages among these Message-IDs (with or without angle brackets)."""
+    wanted = {f"<{m.strip('<>')}>" for m in message_ids if m.strip("<>")}
+    if not wanted:
+        return None
+    row = conn.execute(_ref_query().where(MESSAGES.c.message_id.in_(sorted(wanted)))).first()
+    return _ref(row) if row else None
+
+
+def customer_ids_by_email(conn: Connection, email: str) -> list[int]:
+    """Customers with this address (an address may belong to several customer records)."""
+    query = sa.select(CUSTOMERS.c.id).where(sa.func.lower(CUSTOMERS.c.email) == email.lower())
+    return list(conn.scalars(query))
+
+
+def record(
+    conn: Connection,
+    kind: str,
+    now: datetime,
+    *,
+    source: str,
+    ref: MessageRef | None = None,
+    customer_id: int | None = None,
+    detail: str | None = None,
+    value: float | None = None,
+    dedupe_key: str | None = None,
+) -> bool:
+    """Log one response; False when ``dedupe_key`` says it was already recorded."""
+    values = {
+        "kind": kind,
+        "message_id": ref.id if ref else None,
+        "enrollment_id": ref.enrollment_id if ref else None,
+        "customer_id": ref.customer_id if ref else customer_id,
+        "campaign_id": ref.campaign_id if ref else None,
+        "step_key": ref.step_key if ref else None,
+        "occurred_at": now,
+        "source": source,
+        "detail": detail[:500] if detail else None,
+        "value": value,
+        "dedupe_key": dedupe_key,
+    }
+    if dedupe_key is None:
+        conn.execute(RESPONSES.insert().values(**values))
+        return True
+    insert = upsert_insert(conn.dialect.name, RESPONSES).values(**values)
+    result = conn.execute(insert.on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    return bool(result.rowcount)
+
+
+def exit_active(
+    conn: Connection, customer_id: int, reason: str, now: datetime, campaign_id: str | None = None
+) -> int:
+    """End the customer's running enrollments (all, or one campaign's) with ``reason``."""
+    query = ENROLLMENTS.update().where(
+        ENROLLMENTS.c.customer_id == customer_id,
+        ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value,
+    )
+    if campaign_id is not None:
+        query = query.where(ENROLLMENTS.c.campaign_id == campaign_id)
+    result = conn.execute(
+        query.values(
+            status=EnrollmentStatus.EXITED.value,
+            exit_reason=reason,
+            ended_at=now,
+            next_due_at=None,
+            claimed_until=None,
+        )
+    )
+    return result.rowcount or 0
+
+
+def pause(conn: Connection, customer_id: int, until: datetime) -> None:
+    """No campaign enrolls this customer before ``until``."""
+    conn.execute(CUSTOMERS.update().where(CUSTOMERS.c.id == customer_id).values(paused_until=until))
+
+
+def mark_bounced(conn: Connection, message_id: int, diagnostic: str | None) -> None:
+    """A sent message bounced later (a DSN or a provider said so)."""
+    conn.execute(
+        MESSAGES.update()
+        .where(MESSAGES.c.id == message_id)
+        .values(status=MessageStatus.BOUNCED.value, smtp_response=(diagnostic or "")[:500])
+    )
+
+
+def count_since(conn: Connection, customer_id: int, kind: str, since: datetime) -> int:
+    """How many ``kind`` responses this customer had since ``since``."""
+    query = sa.select(sa.func.count()).where(
+        RESPONSES.c.customer_id == customer_id,
+        RESPONSES.c.kind == kind,
+        RESPONSES.c.occurred_at >= since,
+    )
+    return int(conn.scalar(query) or 0)
+
+
+def add_reply(
+    conn: Connection,
+    ref: MessageRef | None,
+    *,
+    customer_id: int | None,
+    sender: str,
+    subject: str,
+    text: str,
+    automatic: bool,
+    now: datetime,
+) -> int:
+    """Keep a reply's text for the rep; returns its id."""
+    result = conn.execute(
+        REPLIES.insert().values(
+            message_id=ref.id if ref else None,
+            customer_id=ref.customer_id if ref else customer_id,
+            campaign_id=ref.campaign_id if ref else None,
+            sender=sender[:320],
+            subject=subject[:300],
+            text=text,
+            automatic=automatic,
+            status="new",
+            received_at=now,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]  # set by an insert
+
+
+def recent(conn: Connection, since: datetime, limit: int = 1000) -> list[ResponseRow]:
+    """Responses since ``since``, oldest first, with the customer's address."""
+    query = (
+        sa.select(
+            RESPONSES.c.kind,
+            RESPONSES.c.occurred_at,
+            RESPONSES.c.customer_id,
+            CUSTOMERS.c.email,
+            RESPONSES.c.campaign_id,
+            RESPONSES.c.step_key,
+            RESPONSES.c.source,
+            RESPONSES.c.detail,
+            RESPONSES.c.value,
+        )
+        .outerjoin(CUSTOMERS, CUSTOMERS.c.id == RESPONSES.c.customer_id)
+        .where(RESPONSES.c.occurred_at >= since)
+        .order_by(RESPONSES.c.occurred_at, RESPONSES.c.id)
+        .limit(limit)
+    )
+    return [ResponseRow(r[0], as_utc(r[1]), *r[2:]) for r in conn.execute(query)]
+
+
+def replies(conn: Connection, *, status: str | None = "new") -> list[dict[str, Any]]:
+    """Stored replies (human ones first), newest first."""
+    query = sa.select(REPLIES).order_by(REPLIES.c.automatic, REPLIES.c.received_at.desc())
+    if status is not None:
+        query = query.where(REPLIES.c.status == status)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+# -- conversions ---------------------------------------------------------------------------
+
+
+def attribute(
+    conn: Connection, activity_keys: Iterable[str], window: timedelta, now: datetime
+) -> int:
+    """Credit new activities to the enrollment that was reaching out when they happened.
+
+    An activity after a customer enrolled, and within ``window`` of the last mail (or of
+    enrolling, for holdout members, who get no mail), is a conversion of that enrollment's
+    campaign and of the last step sent before it. The most recent such enrollment wins;
+    each activity is credited once. Holdout members are credited the same way, so lift is
+    measured on equal terms. Returns how many conversions were recorded.
+    """
+    keys = list(activity_keys)
+    if not keys:
+        return 0
+    activities: list[Any] = []
+    for start in range(0, len(keys), 5000):
+        chunk = keys[start : start + 5000]
+        activities.extend(
+            conn.execute(
+                sa.select(
+                    ACTIVITIES.c.id,
+                    ACTIVITIES.c.customer_id,
+                    ACTIVITIES.c.kind,
+                    ACTIVITIES.c.occurred_at,
+                    ACTIVITIES.c.amount,
+                ).where(ACTIVITIES.c.external_id.in_(chunk))
+            ).all()
+        )
+    customers = sorted({row.customer_id for row in activities})
+    enrollments: dict[int, list[Any]] = {}
+    for start in range(0, len(customers), 5000):
+        query = sa.select(
+            ENROLLMENTS.c.id,
+            ENROLLMENTS.c.customer_id,
+            ENROLLMENTS.c.campaign_id,
+            ENROLLMENTS.c.status,
+            ENROLLMENTS.c.enrolled_at,
+            ENROLLMENTS.c.last_step_at,
+        ).where(ENROLLMENTS.c.customer_id.in_(customers[start : start + 5000]))
+        for row in conn.execute(query):
+            enrollments.setdefault(row.customer_id, []).append(row)
+    if not enrollments:  # the common case of a bulk import: nobody was ever contacted
+        return 0
+    credited = 0
+    for activity in activities:
+        when = as_utc(activity.occurred_at)
+        best = _crediting(enrollments.get(activity.customer_id, ()), when, window)
+        if best is None:
+            continue
+        step = _last_step_before(conn, best.id, when)
+        inserted = record(
+            conn,
+            "conversion",
+            when,
+            source="import",
+            customer_id=activity.customer_id,
+            detail=activity.kind,
+            value=activity.amount,
+            dedupe_key=f"conversion:{activity.id}",
+        )
+        if inserted:
+            conn.execute(
+                RESPONSES.update()
+                .where(RESPONSES.c.dedupe_key == f"conversion:{activity.id}")
+                .values(
+                    enrollment_id=best.id,
+                    campaign_id=best.campaign_id,
+                    message_id=step[0] if step else None,
+                    step_key=step[1] if step else None,
+                )
+            )
+            credited += 1
+    return credited
+
+
+def _crediting(candidates: Iterable[Any], when: datetime, window: timedelta) -> Any | None:
+    best = None
+    for e in candidates:
+        enrolled = as_utc(e.enrolled_at)
+        anchor = as_utc(e.last_step_at) if e.last_step_at else enrolled
+        if enrolled < when <= max(anchor, enrolled) + window and (
+            best is None or enrolled > as_utc(best.enrolled_at)
+        ):
+            best = e
+    return best
+
+
+def _last_step_before(conn: Connection, enrollment_id: int, when: datetime) -> Any | None:
+    query = (
+        sa.select(MESSAGES.c.id, MESSAGES.c.step_key)
+        .where(
+            MESSAGES.c.enrollment_id == enrollment_id,
+            MESSAGES.c.status == MessageStatus.SENT.value,
+            MESSAGES.c.sent_at <= when,
+        )
+        .order_by(MESSAGES.c.sent_at.desc())
+        .limit(1)
+    )
+    return conn.execute(query).first()
+
+
+# -- the door use cases go through ---------------------------------------------------------
+
+
+class ResponseLog:
+    """``store.responses``: each call is one transaction, like the rest of ``Store``."""
+
+    def __init__(self, tx: Callable[[], AbstractContextManager[Connection]]) -> None:
+        self._tx = tx
+
+    def message(self, token: str) -> MessageRef | None:
+        """The message a link or a VERP address names."""
+        with self._tx() as conn:
+            return message_by_token(conn, token)
+
+    def message_by_smtp_ids(self, message_ids: Sequence[str]) -> MessageRef | None:
+        """Our message among Message-IDs an inbound mail refers to."""
+        with self._tx() as conn:
+            return message_by_smtp_ids(conn, message_ids)
+
+    def customers_by_email(self, email: str) -> list[int]:
+        """Customer ids with this address."""
+        with self._tx() as conn:
+            return customer_ids_by_email(conn, email)
+
+    def record(self, kind: str, now: datetime, **fields: Any) -> bool:
+        """Log one response (see :func:`record`)."""
+        with self._tx() as conn:
+            return record(conn, kind, now, **fields)
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One transaction for several of this module's functions (a response and its exits)."""
+        return self._tx()
+
+    def count_since(self, customer_id: int, kind: str, since: datetime) -> int:
+        """How many ``kind`` responses a customer had since ``since``."""
+        with self._tx() as conn:
+            return count_since(conn, customer_id, kind, since)
+
+    def recent(self, since: datetime, limit: int = 1000) -> list[ResponseRow]:
+        """Responses since ``since``, oldest first."""
+        with self._tx() as conn:
+            return recent(conn, since, limit)
+
+    def replies(self, status: str | None = "new") -> list[dict[str, Any]]:
+        """Stored replies."""
+        with self._tx() as conn:
+            return replies(conn, status=status)
