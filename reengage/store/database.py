@@ -386,10 +386,19 @@ class Store:
             CustomerStats.model_validate(dict(stats._mapping)) if stats else None,
         )
 
-    def contactable(self, customer_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        """Of these customers, those we may mail (consent, not do-not-contact), with the
-        facts audience filters and send windows need."""
+    def contactable(
+        self, customer_ids: Iterable[int], now: datetime | None = None
+    ) -> dict[int, dict[str, Any]]:
+        """Of these customers, those we may mail (consent, not do-not-contact, address not
+        suppressed, not paused at ``now``), with the facts audience filters and send
+        windows need."""
         ids = sorted(set(customer_ids))
+        suppressed = sa.exists().where(
+            sending.SUPPRESSIONS.c.email == sa.func.lower(CUSTOMERS.c.email)
+        )
+        unpaused: sa.ColumnElement[bool] = CUSTOMERS.c.paused_until.is_(None)
+        if now is not None:
+            unpaused = unpaused | (CUSTOMERS.c.paused_until <= now)
         found: dict[int, dict[str, Any]] = {}
         with self._tx() as conn:
             for start in range(0, len(ids), 10_000):
@@ -405,6 +414,8 @@ class Store:
                     CUSTOMERS.c.id.in_(ids[start : start + 10_000]),
                     CUSTOMERS.c.consent.is_(True),
                     CUSTOMERS.c.status == CustomerStatus.ACTIVE.value,
+                    ~suppressed,
+                    unpaused,
                 )
                 for row in conn.execute(query):
                     found[row.id] = {

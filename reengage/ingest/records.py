@@ -1,37 +1,24 @@
-"""Import customers, reps and activities: CSV files now, the HTTP ingest API later.
-
-Both paths validate records with the same ``parse_*`` functions and write through the same
-``Store`` upserts, so a record means the same thing however it arrives. Files are streamed
-in batches (constant memory); a bad row is reported as ``FILE:LINE: column: problem`` and
-skipped, and every good row is still imported. Re-importing a file changes nothing.
-"""
+"""Validating one record, however it arrived (a CSV row or a JSON item): the ``parse_*``
+functions and what an import reports."""
 
 from __future__ import annotations
 
-import csv
 import difflib
-import gc
 import hashlib
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import structlog
-
-from reengage.errors import InputError, RowError
-from reengage.logs import get_logger
+from reengage.errors import RowError
 from reengage.models import ActivityKind, CustomerStatus
-from reengage.store import NewActivity, Store, UpsertResult
+from reengage.store import UpsertResult
 from reengage.timeutil import parse_date, parse_timestamp
-
-log = get_logger(__name__)
 
 
 class Kind(StrEnum):
@@ -348,219 +335,3 @@ def activity_key(
     """
     content = f"{customer}\x1f{kind}\x1f{occurred_at.isoformat()}\x1f{amount!r}\x1f{margin!r}"
     return "auto:" + hashlib.blake2b(content.encode(), digest_size=16).hexdigest()
-
-
-# -- files ---------------------------------------------------------------------------------
-
-Progress = Callable[[int], None]
-
-
-def import_file(
-    store: Store,
-    kind: Kind,
-    path: Path,
-    *,
-    now: datetime,
-    zone: ZoneInfo,
-    batch_size: int = 5000,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-) -> ImportReport:
-    """Import one CSV file of ``kind``; see the module docstring for the guarantees.
-
-    Raises InputError (and changes nothing) when the file as a whole is unusable.
-    """
-    reader = _CsvReader(path, kind, progress)
-    report = ImportReport(kind=kind, file=str(path), dry_run=dry_run)
-    # A big import allocates millions of short-lived objects; freezing what already exists
-    # (modules, the engine) spares every full collection from re-scanning it: ~10% faster.
-    gc.collect()
-    gc.freeze()
-    report.warnings.extend(reader.warnings)
-    with structlog.contextvars.bound_contextvars(import_kind=kind.value, import_file=str(path)):
-        log.info("import_started", dry_run=dry_run)
-        if dry_run:
-            with store.rolled_back():
-                _import_rows(store, kind, reader, report, now, zone, batch_size)
-        else:
-            _import_rows(store, kind, reader, report, now, zone, batch_size)
-        c = report.counts
-        log.info(
-            "import_finished",
-            rows=report.rows,
-            inserted=c.inserted,
-            updated=c.updated,
-            unchanged=c.unchanged,
-            rejected=len(report.rejected),
-            dry_run=dry_run,
-        )
-    return report
-
-
-def _import_rows(
-    store: Store,
-    kind: Kind,
-    reader: _CsvReader,
-    report: ImportReport,
-    now: datetime,
-    zone: ZoneInfo,
-    batch_size: int,
-) -> None:
-    unknown_reps: set[str] = set()
-    for batch in reader.batches(batch_size, report.rejected):
-        report.rows += len(batch)
-        if kind is Kind.ACTIVITIES:
-            _import_activities(store, batch, report, now, zone)
-            continue
-        parse = parse_customer if kind is Kind.CUSTOMERS else parse_rep
-        good = []
-        for line, row in batch:
-            try:
-                good.append(parse(row))
-            except RowError as exc:
-                report.rejected.append(RowProblem(report.file, line, exc.field, exc.problem))
-        if kind is Kind.CUSTOMERS:
-            reps = {r["rep_external_id"] for r in good if r.get("rep_external_id")}
-            unknown_reps |= reps - store.known_rep_ids(reps)
-            report.counts.add(store.upsert_customers(good, now))
-        else:
-            report.counts.add(store.upsert_reps(good, now))
-    if unknown_reps:
-        sample = ", ".join(sorted(unknown_reps)[:5])
-        report.warnings.append(
-            f"{len(unknown_reps)} rep id(s) not imported yet ({sample}): "
-            "their customers are kept and will be linked once `reengage import reps` runs"
-        )
-
-
-def _import_activities(
-    store: Store,
-    batch: list[tuple[int, dict[str, str]]],
-    report: ImportReport,
-    now: datetime,
-    zone: ZoneInfo,
-) -> None:
-    parsed: list[tuple[int, ActivityRecord]] = []
-    for line, row in batch:
-        try:
-            parsed.append((line, parse_activity(row, zone)))
-        except RowError as exc:
-            report.rejected.append(RowProblem(report.file, line, exc.field, exc.problem))
-    ids = store.customer_ids(record.customer_id for _, record in parsed)
-    ready = []
-    for line, record in parsed:
-        customer_id = ids.get(record.customer_id)
-        if customer_id is None:
-            report.rejected.append(
-                RowProblem(
-                    report.file,
-                    line,
-                    "customer_id",
-                    f"no customer {record.customer_id!r}; import customers first",
-                )
-            )
-            continue
-        ready.append(
-            NewActivity(
-                record.activity_id,
-                customer_id,
-                record.kind,
-                record.occurred_at,
-                record.amount,
-                record.margin,
-            )
-        )
-    report.counts.add(store.add_activities(ready, now))
-
-
-class _CsvReader:
-    """Streams a CSV file as ``(line, row)`` batches after checking its header."""
-
-    def __init__(self, path: Path, kind: Kind, progress: Progress | None) -> None:
-        self.path, self.kind, self.progress = path, kind, progress
-        self.warnings: list[str] = []
-        try:
-            with path.open("rb") as handle:
-                head = handle.read(65536)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
-        if not head.strip():
-            raise InputError(f"{path}: the file is empty; expected a header line and rows")
-        if b"\x00" in head:
-            raise InputError(f"{path}: this is not a CSV text file (it contains binary data)")
-        first = head.splitlines()[0]
-        try:
-            header_line = first.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputError(
-                f"{path}: the header is not UTF-8 text; save the file as CSV UTF-8"
-            ) from None
-        self.delimiter = max(",;\t", key=header_line.count)
-        self.header = [
-            h.strip().lower() for h in next(csv.reader([header_line], delimiter=self.delimiter))
-        ]
-        missing = [c for c in REQUIRED[kind] if c not in self.header]
-        if missing:
-            raise InputError(
-                f"{path}:1: the header lacks {', '.join(missing)}; a {kind.value} file needs "
-                f"at least the columns {','.join(REQUIRED[kind])} (found: "
-                f"{','.join(self.header) or 'nothing'})"
-            )
-        known = set(REQUIRED[kind]) | set(OPTIONAL[kind])
-        for column in self.header:
-            if column and column not in known:
-                close = difflib.get_close_matches(column, sorted(known), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                self.warnings.append(f"{path}:1: column {column!r} is not used{hint}")
-        duplicated = {c for c in self.header if self.header.count(c) > 1}
-        if duplicated:
-            raise InputError(
-                f"{path}:1: column(s) {', '.join(sorted(duplicated))} appear "
-                "twice in the header; keep one of each"
-            )
-
-    def _lines(self) -> Iterator[str]:
-        with self.path.open("rb") as handle:
-            done = 0
-            for number, raw in enumerate(handle):
-                done += len(raw)
-                if self.progress is not None and number % 2000 == 0:
-                    self.progress(done)
-                # surrogateescape keeps a bad byte as a marker that the field parser reports
-                text = raw.decode("utf-8", errors="surrogateescape")
-                yield text.removeprefix("\ufeff") if number == 0 else text
-            if self.progress is not None:
-                self.progress(done)
-
-    def batches(
-        self, size: int, rejected: list[RowProblem]
-    ) -> Iterator[list[tuple[int, dict[str, str]]]]:
-        """Rows in batches of ``size``; rows with too many fields go to ``rejected``."""
-        reader = csv.reader(self._lines(), delimiter=self.delimiter)
-        next(reader)  # header, already checked
-        width = len(self.header)
-        batch: list[tuple[int, dict[str, str]]] = []
-        line = reader.line_num + 1
-        for fields in reader:
-            start, line = line, reader.line_num + 1
-            if not "".join(fields).strip():
-                continue  # blank lines are not rows
-            if len(fields) > width:
-                rejected.append(
-                    RowProblem(
-                        str(self.path),
-                        start,
-                        self.header[-1],
-                        f"the row has {len(fields)} fields but the header has {width}; "
-                        "quote values that contain the delimiter",
-                    )
-                )
-                continue
-            if len(fields) < width:  # spreadsheets drop trailing empty cells
-                fields += [""] * (width - len(fields))
-            batch.append((start, dict(zip(self.header, fields, strict=True))))
-            if len(batch) >= size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
