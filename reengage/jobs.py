@@ -24,6 +24,7 @@ from reengage.authoring import (
 from reengage.campaigns import Campaign, Condition, ExitReason, Step
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
+from reengage.message import wire
 from reengage.models import Customer, CustomerStatus
 from reengage.scoring import assess_all, current_model
 from reengage.sequence import next_send_time, window_zone
@@ -290,7 +291,7 @@ async def _deliver(
         rep_name=facts.rep_names.get(found.rep_external_id or ""),
     )
     envelope_sender = bounce_address(started.token, ws.bounce_domain(campaign))
-    result = await mailer.send(message, sender=envelope_sender, recipient=item.email)
+    result = await mailer.send(wire(message), sender=envelope_sender, recipient=item.email)
     if result.outcome is Outcome.SENT:
         store.finish_sent(
             started.message_id,

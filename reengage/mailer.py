@@ -9,10 +9,12 @@ becomes a silent duplicate: the message row stays the same one.
 from __future__ import annotations
 
 import asyncio
+import email
 import ssl
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP
 from enum import StrEnum
 from typing import Protocol
 
@@ -40,8 +42,10 @@ class SendResult:
 class Mailer(Protocol):
     """What the dispatcher needs: send one message, close when done."""
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> SendResult:
-        """Deliver ``message`` from the envelope ``sender`` to ``recipient``."""
+    async def send(
+        self, message: EmailMessage | bytes, *, sender: str, recipient: str
+    ) -> SendResult:
+        """Deliver ``message`` (or its bytes) from the envelope ``sender`` to ``recipient``."""
         ...
 
     async def close(self) -> None:
@@ -120,8 +124,14 @@ class SmtpMailer:
         if start > now:
             await asyncio.sleep(start - now)
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> SendResult:
-        """Send over a pooled connection; classify what happened."""
+    async def send(
+        self, message: EmailMessage | bytes, *, sender: str, recipient: str
+    ) -> SendResult:
+        """Send over a pooled connection; classify what happened.
+
+        Bytes go out as they are (the caller serialized them once, cheaply); a message
+        object is serialized by aiosmtplib, which also handles non-ASCII addresses.
+        """
         await self._pace(recipient.rpartition("@")[2].lower())
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
@@ -129,9 +139,14 @@ class SmtpMailer:
                 client = self._idle.get_nowait() if not self._idle.empty() else None
                 if client is None or not client.is_connected:
                     client = await self._connect()
-                errors, reply = await client.send_message(
-                    message, sender=sender, recipients=[recipient]
-                )
+                if isinstance(message, bytes) and f"{sender}{recipient}".isascii():
+                    errors, reply = await client.sendmail(sender, [recipient], message)
+                else:
+                    if isinstance(message, bytes):
+                        message = email.message_from_bytes(message, policy=SMTP)
+                    errors, reply = await client.send_message(
+                        message, sender=sender, recipients=[recipient]
+                    )
                 if errors:
                     code, text = next(iter(errors.values()))
                     return _classify(code, text)

@@ -204,22 +204,18 @@ def start_message(
     conn: Connection, claimed: Claimed, step_key: str, now: datetime, lease: timedelta
 ) -> Started:
     """Write the ``sending`` row before SMTP. The unique key decides if this send may happen."""
-    insert = upsert_insert(conn.dialect.name, MESSAGES)
     token = secrets.token_urlsafe(18)
     row = conn.execute(
-        insert.values(
-            enrollment_id=claimed.enrollment_id,
-            customer_id=claimed.customer_id,
-            campaign_id=claimed.campaign_id,
-            step_key=step_key,
-            token=token,
-            status=MessageStatus.SENDING.value,
-            attempts=1,
-            lease_until=now + lease,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["enrollment_id", "step_key"])
-        .returning(MESSAGES.c.id)
+        _start_statement(conn.dialect.name),
+        {
+            "b_enrollment": claimed.enrollment_id,
+            "b_customer": claimed.customer_id,
+            "b_campaign": claimed.campaign_id,
+            "b_step": step_key,
+            "b_token": token,
+            "b_lease": now + lease,
+            "b_now": now,
+        },
     ).first()
     if row is not None:
         return Started(row[0], token)
@@ -258,15 +254,8 @@ def finish_sent(
 ) -> None:
     """Mark the message sent and move the enrollment to its next step (or complete it)."""
     conn.execute(
-        MESSAGES.update()
-        .where(MESSAGES.c.id == message_id)
-        .values(
-            status=MessageStatus.SENT.value,
-            smtp_response=response[:500],
-            message_id=smtp_id,
-            sent_at=now,
-            lease_until=None,
-        )
+        _SENT,
+        {"b_id": message_id, "b_response": response[:500], "b_smtp_id": smtp_id, "b_now": now},
     )
     advance(conn, claimed, now=now, next_step=next_step)
 
@@ -280,20 +269,81 @@ def advance(
 ) -> None:
     """Move an enrollment on: the next step and when, or completed."""
     if next_step is None:
-        values: dict[str, Any] = {
-            "status": EnrollmentStatus.COMPLETED.value,
-            "ended_at": now,
-            "next_due_at": None,
-            "next_step_key": None,
-            "exit_reason": "completed",
-        }
+        conn.execute(_COMPLETE, {"b_id": claimed.enrollment_id, "b_now": now})
     else:
         index, key, due = next_step
-        values = {"next_step": index, "next_step_key": key, "next_due_at": due}
-    values.update(claimed_until=None, last_step_at=now)
-    conn.execute(
-        ENROLLMENTS.update().where(ENROLLMENTS.c.id == claimed.enrollment_id).values(values)
+        conn.execute(
+            _NEXT_STEP,
+            {
+                "b_id": claimed.enrollment_id,
+                "b_now": now,
+                "b_step": index,
+                "b_key": key,
+                "b_due": due,
+            },
+        )
+
+
+# The statements every send runs, built once: constructing and cache-keying a statement
+# per call cost more than executing it (these run once or twice per mail sent).
+_SENT = (
+    MESSAGES.update()
+    .where(MESSAGES.c.id == sa.bindparam("b_id"))
+    .values(
+        status=MessageStatus.SENT.value,
+        smtp_response=sa.bindparam("b_response"),
+        message_id=sa.bindparam("b_smtp_id"),
+        sent_at=sa.bindparam("b_now"),
+        lease_until=None,
     )
+)
+_COMPLETE = (
+    ENROLLMENTS.update()
+    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"))
+    .values(
+        status=EnrollmentStatus.COMPLETED.value,
+        ended_at=sa.bindparam("b_now"),
+        next_due_at=None,
+        next_step_key=None,
+        exit_reason="completed",
+        claimed_until=None,
+        last_step_at=sa.bindparam("b_now"),
+    )
+)
+_NEXT_STEP = (
+    ENROLLMENTS.update()
+    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"))
+    .values(
+        next_step=sa.bindparam("b_step"),
+        next_step_key=sa.bindparam("b_key"),
+        next_due_at=sa.bindparam("b_due"),
+        claimed_until=None,
+        last_step_at=sa.bindparam("b_now"),
+    )
+)
+_START: dict[str, Any] = {}
+
+
+def _start_statement(dialect: str) -> Any:
+    # INSERT … ON CONFLICT DO NOTHING RETURNING id, once per dialect.
+    if dialect not in _START:
+        _START[dialect] = (
+            upsert_insert(dialect, MESSAGES)
+            .values(
+                enrollment_id=sa.bindparam("b_enrollment"),
+                customer_id=sa.bindparam("b_customer"),
+                campaign_id=sa.bindparam("b_campaign"),
+                step_key=sa.bindparam("b_step"),
+                token=sa.bindparam("b_token"),
+                status=MessageStatus.SENDING.value,
+                attempts=1,
+                lease_until=sa.bindparam("b_lease"),
+                created_at=sa.bindparam("b_now"),
+            )
+            .on_conflict_do_nothing(index_elements=["enrollment_id", "step_key"])
+            .returning(MESSAGES.c.id)
+        )
+    return _START[dialect]
 
 
 def finish_retry(

@@ -45,6 +45,7 @@ class Sink:
                 "from": envelope.mail_from,
                 "to": list(envelope.rcpt_tos),
                 "message": email.message_from_bytes(envelope.content, policy=policy.default),
+                "raw": envelope.content,  # as it arrived: what a receiver checks DKIM on
             }
         )
         return "250 OK queued"

@@ -186,7 +186,7 @@ def test_dkim_signature_verifies_on_what_the_server_received(
     service.library = authoring.CampaignLibrary(service.ws)
     run_days(service, 3)
     assert len(handler.received) == 1
-    raw = handler.received[0]["message"].as_bytes()
+    raw = handler.received[0]["raw"]
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
@@ -197,6 +197,20 @@ def test_dkim_signature_verifies_on_what_the_server_received(
     signed = handler.received[0]["message"]["DKIM-Signature"]
     for header in ("from", "subject", "list-unsubscribe", "list-unsubscribe-post"):
         assert header in signed.lower()
+
+
+def test_a_long_unsubscribe_url_arrives_whole_and_unencoded(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int]
+) -> None:
+    handler, port = sink
+    service = setup(store, tmp_path, port, "customer_id,email,first_name\nc1,lu@example.com,Lu\n")
+    run_days(service, 3)
+    msg = handler.received[0]["message"]
+    https, mailto = (t.strip().strip("<>") for t in str(msg["List-Unsubscribe"]).split(","))
+    assert len(https) > 78  # longer than a folded header line: must still arrive in one piece
+    assert https.startswith("http") and "=?" not in https and " " not in https
+    assert mailto.startswith("mailto:unsubscribe+")
+    assert https in handler.received[0]["raw"].decode("ascii")
 
 
 def test_a_step_renamed_while_running_ends_its_enrollments_out_loud(
