@@ -24,7 +24,7 @@ from reengage.authoring import (
 from reengage.campaigns import Campaign, Condition, ExitReason, Step
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
-from reengage.message import wire
+from reengage.message import raw_header, wire
 from reengage.models import Customer, CustomerStatus
 from reengage.scoring import assess_all, current_model
 from reengage.sequence import next_send_time, window_zone
@@ -297,7 +297,7 @@ async def _deliver(
             started.message_id,
             item,
             response=result.response,
-            smtp_id=str(message["Message-ID"]),
+            smtp_id=raw_header(message, "Message-ID") or "",
             now=now,
             next_step=_next(campaign, index, now),
         )

@@ -35,6 +35,7 @@ _BREAKS = re.compile(r"[\r\n\t\x0b\x0c\x85\u2028\u2029]+")
 _PLAIN = re.compile(r"[\x20-\x7e]{0,900}")
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 _ADDR_SPEC = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+_BOUNDARY = re.compile(r'^multipart/[a-z]+;\s+boundary="([^"]+)"$')
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # what `email.generator` counts as a line break
 _FOLD_AT = 78  # RFC 5322's recommended line length; longer values are folded by `email`
 # A header value stored ready to send: printable ASCII lines of at most 998 characters,
@@ -164,8 +165,11 @@ def compose(subject: str, text: str, html: str, envelope: Envelope) -> EmailMess
             msg.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     if envelope.return_path:
         _put(msg, "Return-Path", f"<{one_line(envelope.return_path, 900)}>", whole=True)
-    text_part, html_part = _text_part("plain", text), _text_part("html", html)
-    boundary = _boundary(text_part, html_part)
+    (text_part, text_body), (html_part, html_body) = (
+        _text_part("plain", text),
+        _text_part("html", html),
+    )
+    boundary = _boundary(text_body, html_body)
     msg.set_raw("MIME-Version", "1.0")
     msg.set_raw("Content-Type", f'multipart/alternative; boundary="{boundary}"')
     msg.set_payload([text_part, html_part])
@@ -188,14 +192,18 @@ def wire(message: EmailMessage) -> bytes:
 
 
 def _write(part: EmailMessage, out: list[str]) -> bool:
+    boundary = None
     for name, value in part.raw_items():
         out.append(POLICY.fold(name, value))
+        if name.lower() == "content-type" and not hasattr(value, "name"):
+            found = _BOUNDARY.search(value)  # compose's own value: no need to parse it again
+            boundary = found.group(1) if found else None
     out.append("\r\n")
     if part.preamble is not None or part.epilogue is not None:
         return False
     payload = part.get_payload()
     if isinstance(payload, list):
-        boundary = part.get_boundary()
+        boundary = boundary or part.get_boundary()
         if boundary is None:
             return False
         for i, sub in enumerate(payload):
@@ -209,6 +217,15 @@ def _write(part: EmailMessage, out: list[str]) -> bool:
     lines = _NEWLINE.split(payload)
     out.append("\r\n".join(lines))  # a final newline leaves "" last, so it ends in CRLF
     return True
+
+
+def raw_header(message: EmailMessage, name: str) -> str | None:
+    """A header's text as stored, without parsing it (``message[name]`` parses each time)."""
+    wanted = name.lower()
+    for key, value in message.raw_items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
 
 
 def _put(msg: EmailMessage, name: str, value: str, *, whole: bool = False) -> None:
@@ -229,7 +246,7 @@ def _address_value(name: str, text: str) -> str:
     return folded[len(name) + 2 :].removesuffix("\r\n")
 
 
-def _text_part(subtype: str, content: str) -> EmailMessage:
+def _text_part(subtype: str, content: str) -> tuple[EmailMessage, str]:
     # 7bit when it can be, else quoted-printable (never 8bit: any SMTP server takes it).
     data = content.encode("utf-8")
     lines = data.splitlines()
@@ -237,17 +254,17 @@ def _text_part(subtype: str, content: str) -> EmailMessage:
     part.set_raw("Content-Type", f'text/{subtype}; charset="utf-8"')
     if data.isascii() and max((len(line) for line in lines), default=0) <= _FOLD_AT:
         part.set_raw("Content-Transfer-Encoding", "7bit")
-        part.set_payload(b"\n".join(lines).decode("ascii") + "\n")
+        body = b"\n".join(lines).decode("ascii") + "\n"
     else:
         part.set_raw("Content-Transfer-Encoding", "quoted-printable")
-        encoded = binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True)
-        part.set_payload(encoded.decode("ascii"))
-    return part
+        body = binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True).decode("ascii")
+    part.set_payload(body)
+    return part, body
 
 
-def _boundary(*parts: EmailMessage) -> str:
+def _boundary(*bodies: str) -> str:
     # "=_" cannot occur in quoted-printable text and the rest is random, as in `email`.
     while True:
         boundary = f"=_{secrets.token_hex(16)}"
-        if not any(boundary in str(p.get_payload()) for p in parts):
+        if not any(boundary in body for body in bodies):
             return boundary
