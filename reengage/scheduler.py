@@ -21,8 +21,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from reengage import jobs
 from reengage.authoring import CampaignLibrary, Workspace
+from reengage.campaigns import ExitReason
 from reengage.logs import get_logger
 from reengage.mailer import Mailer
+from reengage.responses import Policy
 from reengage.store import Store
 
 log = get_logger(__name__)
@@ -63,6 +65,15 @@ class Service:
         self.on_stop: list[Callable[[], None]] = []
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._dispatch_task: asyncio.Task[object] | None = None
+
+    def response_policy(self, soft_bounce_limit: int = 3) -> Policy:
+        """How responses act, with each campaign's current ``exit_on``."""
+
+        def exit_on(campaign_id: str) -> list[ExitReason] | None:
+            campaign = self.library.campaigns.get(campaign_id)
+            return campaign.exit_on if campaign else None
+
+        return Policy(soft_bounce_limit=soft_bounce_limit, exit_on=exit_on)
 
     def reload(self) -> None:
         """Pick up campaign file changes; say what changed and what is broken."""

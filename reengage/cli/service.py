@@ -84,7 +84,7 @@ def _web_server(settings: Settings, store: Store, service: Any) -> Any:
 
     import uvicorn
 
-    from reengage.web import create_app
+    from reengage.web import WebConfig, create_app
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
@@ -93,7 +93,15 @@ def _web_server(settings: Settings, store: Store, service: Any) -> Any:
 
     server = Server(
         uvicorn.Config(
-            create_app(store, alive=lambda: not service.stopping),
+            create_app(
+                store,
+                WebConfig.from_settings(
+                    settings, service.response_policy(settings.soft_bounce_limit), service.clock
+                )
+                if settings.secret_key
+                else None,
+                alive=lambda: not service.stopping,
+            ),
             host=settings.http_host,
             port=settings.http_port,
             log_level="warning",

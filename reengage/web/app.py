@@ -1,0 +1,74 @@
+"""The web app: links in mail, the ingest API and webhooks, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from reengage.config import Settings
+from reengage.responses import Policy
+from reengage.store import Store
+from reengage.timeutil import utcnow
+from reengage.web import api, health, links
+from reengage.web.pages import problem
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """What the web side needs to know; ``from_settings`` builds it for the daemon."""
+
+    secret: str
+    company_name: str = "reengage"
+    company_address: str = ""
+    link_max_age: timedelta = timedelta(days=730)
+    api_token: str | None = None
+    webhook_token: str | None = None
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    import_batch_size: int = 5000
+    policy: Policy = field(default_factory=Policy)
+    clock: Callable[[], datetime] = utcnow  # the demo runs simulated days
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        policy: Policy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> WebConfig:
+        """The web side as the settings describe it (the secret key is required)."""
+        return cls(
+            secret=settings.require_secret_key(),
+            company_name=settings.company_name,
+            company_address=settings.company_address,
+            link_max_age=timedelta(days=settings.link_max_age_days),
+            api_token=settings.api_token.get_secret_value() if settings.api_token else None,
+            webhook_token=(
+                settings.webhook_token.get_secret_value() if settings.webhook_token else None
+            ),
+            zone=settings.zone,
+            import_batch_size=settings.import_batch_size,
+            policy=policy or Policy(soft_bounce_limit=settings.soft_bounce_limit),
+            clock=clock,
+        )
+
+
+def create_app(
+    store: Store, config: WebConfig | None = None, *, alive: Callable[[], bool] = lambda: True
+) -> Starlette:
+    """The app over ``store``; without ``config`` (no secret key) only health and metrics."""
+    routes: list[BaseRoute] = [*health.routes(store, alive)]
+    if config is not None:
+        routes += links.routes(store, config)
+        routes += api.routes(store, config)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return problem("Not found", "There is no page at this address.", 404)
+
+    return Starlette(routes=routes, exception_handlers={404: not_found})

@@ -1,0 +1,55 @@
+"""Health and metrics: ``/healthz`` for load balancers and supervisors, ``/metrics`` for
+Prometheus."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from reengage import metrics
+from reengage.errors import ReengageError
+from reengage.logs import get_logger
+from reengage.store import Store
+from reengage.timeutil import utcnow
+
+log = get_logger(__name__)
+
+
+def routes(store: Store, alive: Callable[[], bool]) -> list[Route]:
+    """``/healthz`` (200 or 503 with what is failing) and ``/metrics``."""
+
+    def checks() -> dict[str, str]:
+        now = utcnow()
+        depth = store.queue_depth(now)
+        unknown = store.message_counts().get("unknown", 0)
+        metrics.QUEUE_DEPTH.set(depth)
+        metrics.UNKNOWN.set(unknown)
+        return {"database": "ok", "queue_depth": str(depth), "unknown_sends": str(unknown)}
+
+    async def healthz(request: Request) -> Response:
+        ok = True
+        try:
+            found = await run_in_threadpool(checks)
+        except ReengageError as exc:
+            ok = False
+            found = {"database": f"failing: {exc}"}
+        if not alive():
+            ok = False
+            found["scheduler"] = "stopped"
+        else:
+            found["scheduler"] = "running"
+        return JSONResponse({"ok": ok, **found}, status_code=200 if ok else 503)
+
+    async def prometheus(request: Request) -> Response:
+        try:
+            depth = await run_in_threadpool(store.queue_depth, utcnow())
+            metrics.QUEUE_DEPTH.set(depth)
+        except ReengageError as exc:  # the scrape still answers; /healthz says what is wrong
+            log.warning("metrics_queue_depth_failed", error=str(exc))
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+    return [Route("/healthz", healthz), Route("/metrics", prometheus)]

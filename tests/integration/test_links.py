@@ -1,0 +1,164 @@
+"""Links in real mail, served by the real web app: open pixel, clicks, one-click unsubscribe.
+
+A mail is sent through the daemon to a real SMTP server; its links are then followed
+against the app served by uvicorn on loopback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reengage.scheduler import Service
+from reengage.store import Store
+from reengage.tokens import sign
+from reengage.web import WebConfig, create_app
+from tests.integration.smtp_sink import Sink, running_sink
+from tests.integration.test_sending import run_days, setup
+from tests.integration.web_server import client, local, running_app
+
+SECRET = "s" * 40
+
+
+@dataclass
+class World:
+    store: Store
+    service: Service
+    sink: Sink
+    base: str
+    clock: dict[str, Any]
+
+    def mail(self, index: int = 0) -> Any:
+        return self.sink.received[index]["message"]
+
+    def html(self, index: int = 0) -> str:
+        return str(self.mail(index).get_body(("html",)).get_content())
+
+    def kinds(self) -> list[str]:
+        since = self.clock["now"] - timedelta(days=3650)
+        return [r.kind for r in self.store.responses.recent(since)]
+
+    def days(self, n: int) -> None:
+        run_days(self.service, n)
+
+
+@pytest.fixture
+def world(store: Store, tmp_path: Path) -> Iterator[World]:
+    with running_sink() as (sink, port):
+        service = setup(
+            store,
+            tmp_path,
+            port,
+            "customer_id,email,first_name\nc1,ana@example.com,Ana\n",
+        )
+        clock = service.clock_state  # type: ignore[attr-defined]
+        run_days(service, 3)
+        assert len(sink.received) == 1
+        config = WebConfig(
+            secret=SECRET,
+            company_name="Acme",
+            clock=lambda: clock["now"],
+            policy=service.response_policy(),
+        )
+        with running_app(create_app(store, config)) as base:
+            yield World(store, service, sink, base, clock)
+
+
+def unsubscribe_url(w: World) -> str:
+    header = str(w.mail()["List-Unsubscribe"])
+    return local(re.search(r"<(https?://[^>]+)>", header).group(1), w.base)  # type: ignore[union-attr]
+
+
+def test_one_click_post_returns_200_without_redirect_and_stops_all_mail(world: World) -> None:
+    w = world
+    with client() as http:
+        answer = http.post(
+            unsubscribe_url(w),
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert answer.status_code == 200
+    assert "location" not in answer.headers and "set-cookie" not in answer.headers
+    assert w.store.is_suppressed("ana@example.com")
+    assert w.kinds() == ["unsubscribe"]
+    w.days(20)  # the second step and the call would have come
+    assert len(w.sink.received) == 1
+
+
+def test_one_click_also_works_as_multipart_form(world: World) -> None:
+    w = world
+    with client() as http:
+        answer = http.post(unsubscribe_url(w), files={"List-Unsubscribe": (None, "One-Click")})
+    assert answer.status_code == 200
+    assert w.store.is_suppressed("ana@example.com")
+
+
+def test_a_tampered_token_records_nothing_and_gets_a_plain_page(world: World) -> None:
+    w = world
+    url = unsubscribe_url(w)
+    body, _, mac = url.rpartition("/")[2].partition(".")
+    forged = url.rsplit("/", 1)[0] + "/" + body + "." + ("A" if mac[0] != "A" else "B") + mac[1:]
+    with client() as http:
+        answer = http.post(forged, content=b"List-Unsubscribe=One-Click")
+        page = http.get(forged)
+    assert answer.status_code == 400 and page.status_code == 400
+    assert "does not work" in page.text
+    assert not w.store.is_suppressed("ana@example.com")
+    assert w.kinds() == []
+
+
+def test_an_expired_link_records_nothing(world: World) -> None:
+    w = world
+    w.clock["now"] += timedelta(days=800)  # links live 730 days by default
+    with client() as http:
+        answer = http.post(unsubscribe_url(w), content=b"List-Unsubscribe=One-Click")
+    assert answer.status_code == 400
+    assert "expired" in answer.text
+    assert not w.store.is_suppressed("ana@example.com")
+
+
+def test_a_click_redirects_to_the_url_in_the_mail_and_is_recorded(world: World) -> None:
+    w = world
+    links = re.findall(r'href="([^"]+/c/[^"]+)"', w.html())
+    assert links, "the template tracks its links"
+    with client() as http:
+        answer = http.get(local(links[0], w.base))
+    assert answer.status_code == 302
+    assert answer.headers["location"] == "https://shop.example/account/orders"
+    assert sorted(w.kinds()) == ["click", "open"]  # a click proves the mail was opened
+
+
+def test_a_click_token_cannot_be_bent_to_another_url(world: World) -> None:
+    w = world
+    link = re.findall(r'href="([^"]+/c/[^"]+)"', w.html())[0]
+    token = link.rsplit("/", 1)[1]
+    _, _, mac = token.partition(".")
+    evil = sign(SECRET, "click", {"m": "x", "t": 0, "u": "https://evil.example"}).split(".")[0]
+    with client() as http:
+        swapped = http.get(f"{w.base}/c/{evil}.{mac}")  # the real signature, another URL
+        wrong_key = http.get(
+            f"{w.base}/c/{sign('k' * 40, 'click', {'m': 'x', 't': 0, 'u': 'https://evil.example'})}"
+        )
+    for answer in (swapped, wrong_key):
+        assert answer.status_code == 400
+        assert "location" not in answer.headers
+    assert w.kinds() == []
+
+
+def test_the_open_pixel_is_always_served_and_counts_one_open(world: World) -> None:
+    w = world
+    pixel = re.search(r'src="([^"]+/o/[^"]+\.gif)"', w.html()).group(1)  # type: ignore[union-attr]
+    with client() as http:
+        first = http.get(local(pixel, w.base))
+        again = http.get(local(pixel, w.base))
+        broken = http.get(f"{w.base}/o/not-a-token.gif")
+    for answer in (first, again, broken):
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "image/gif"
+    assert w.kinds() == ["open"]
