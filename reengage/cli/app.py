@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from typing import NoReturn
 
 import typer
@@ -45,7 +46,10 @@ def _settings() -> Settings:
 
 
 def _store(upgrade: bool = False) -> Store:
-    return Store.open(_settings().database_url, upgrade=upgrade)
+    settings = _settings()
+    store = Store.open(settings.database_url, upgrade=upgrade)
+    store.attribution_window = timedelta(days=settings.attribution_days)
+    return store
 
 
 @app.callback()

@@ -65,7 +65,11 @@ def run(
             else:
                 web = _web_server(settings, store, service)
                 serving = asyncio.ensure_future(web.serve()) if web else None
+                listener = await _inbound_listener(settings, store, service)
                 await service.run_forever()
+                if listener is not None:
+                    listener.close()
+                    await listener.wait_closed()
                 if serving is not None:
                     await serving
         finally:
@@ -73,6 +77,48 @@ def run(
             store.close()
 
     asyncio.run(main_loop())
+
+
+async def _inbound_listener(settings: Settings, store: Store, service: Any) -> Any:
+    """The inbound SMTP listener for bounces and replies (None when its port is 0)."""
+    if not settings.inbound_port:
+        return None
+    from reengage.inbound import InboundHandler, serve
+
+    handler = InboundHandler(
+        store,
+        service.clock,
+        service.response_policy(settings.soft_bounce_limit),
+        settings.inbound_domain,
+    )
+    listener = await serve(handler, settings.inbound_host, settings.inbound_port)
+    out.print(
+        f"inbound mail: listening on {settings.inbound_host}:{settings.inbound_port}",
+        markup=False,
+    )
+    return listener
+
+
+@app.command()
+def web() -> None:
+    """Serve the web app alone: links in mail, preferences page, ingest API, health."""
+    import uvicorn
+
+    from reengage.web import WebConfig, create_app
+
+    settings = _settings()
+    config = WebConfig.from_settings(settings)
+    store = _store()
+    try:
+        out.print(f"web app on http://{settings.http_host}:{settings.http_port}", markup=False)
+        uvicorn.run(
+            create_app(store, config),
+            host=settings.http_host,
+            port=settings.http_port or 8025,
+            log_level="warning",
+        )
+    finally:
+        store.close()
 
 
 def _web_server(settings: Settings, store: Store, service: Any) -> Any:
