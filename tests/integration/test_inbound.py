@@ -147,6 +147,8 @@ def test_mail_to_the_list_unsubscribe_mailto_unsubscribes(world: World) -> None:
 
 
 def test_the_listener_relays_nothing(world: World) -> None:
-    with smtplib.SMTP("127.0.0.1", world.port, timeout=10) as smtp:
-        with pytest.raises(smtplib.SMTPRecipientsRefused):
-            smtp.sendmail("x@spam.example", ["victim@elsewhere.example"], b"Subject: hi\r\n\r\nhi")
+    with (
+        smtplib.SMTP("127.0.0.1", world.port, timeout=10) as smtp,
+        pytest.raises(smtplib.SMTPRecipientsRefused),
+    ):
+        smtp.sendmail("x@spam.example", ["victim@elsewhere.example"], b"Subject: hi\r\n\r\nhi")
