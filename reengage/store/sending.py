@@ -124,7 +124,7 @@ def exit_on_activity(conn: Connection, campaign_ids: list[str], now: datetime) -
         .where(acted)
         .values(
             status=EnrollmentStatus.EXITED.value,
-            exit_reason="activity",
+            exit_reason="reactivated",
             ended_at=now,
             next_due_at=None,
         )
