@@ -5,28 +5,37 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email
+import random
+import re
 import secrets
 import socket
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiosmtplib
+import httpx
+import uvicorn
 from aiosmtpd.controller import Controller
 from rich.console import Console
 from rich.table import Table
 
 from reengage.authoring import Workspace, entry_day, render_for, validate
 from reengage.detect import Assessment, Population
-from reengage.ingest import ImportReport, Kind, import_file
+from reengage.inbound import InboundHandler, serve
+from reengage.ingest import ImportReport, Kind, import_file, import_items
 from reengage.mailer import SmtpMailer
 from reengage.scheduler import Service
 from reengage.scoring import assess_all, current_model, fit_model
 from reengage.seed import write_dataset
 from reengage.store import Store
+from reengage.web import WebConfig, create_app
 
 
 @dataclass(frozen=True)
@@ -228,20 +237,58 @@ def _run_the_daemon(
     box = _Mailbox()
     server = Controller(box, hostname="127.0.0.1", port=port)
     server.start()
-    demo_ws = dataclasses.replace(ws, secret=secrets.token_urlsafe(32))
+    web_port, inbound_port = _free_port(), _free_port()
+    demo_ws = dataclasses.replace(
+        ws,
+        secret=secrets.token_urlsafe(32),
+        base_url=f"http://127.0.0.1:{web_port}",
+        inbound_domain="in.acme.example",
+    )
     clock = {"now": now}
+    customers = _Customers(store, random.Random(7))
     try:
         service = Service(store, SmtpMailer("127.0.0.1", port), demo_ws, clock=lambda: clock["now"])
 
         async def simulate() -> list[tuple[datetime, int]]:
+            web = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(
+                        store,
+                        WebConfig(
+                            secret=demo_ws.secret,
+                            company_name=demo_ws.company_name,
+                            company_address=demo_ws.company_address,
+                            clock=lambda: clock["now"],
+                            policy=service.response_policy(),
+                        ),
+                    ),
+                    host="127.0.0.1",
+                    port=web_port,
+                    log_level="warning",
+                    lifespan="off",
+                )
+            )
+            serving = asyncio.ensure_future(web.serve())
+            handler = InboundHandler(store, lambda: clock["now"], service.response_policy())
+            inbound = await serve(handler, "127.0.0.1", inbound_port)
+            for _ in range(1000):  # uvicorn says when it listens only through this flag
+                if web.started:
+                    break
+                await asyncio.sleep(0.01)
             timeline = []
-            for _ in range(days * 4):
-                before = len(box.messages)
-                await service.run_once()
-                if len(box.messages) > before:
-                    timeline.append((clock["now"], len(box.messages) - before))
-                clock["now"] += timedelta(hours=6)
-            await service.mailer.close()
+            try:
+                for _ in range(days * 4):
+                    before = len(box.messages)
+                    await service.run_once()
+                    if len(box.messages) > before:
+                        timeline.append((clock["now"], len(box.messages) - before))
+                        await customers.respond(box.messages[before:], inbound_port, clock["now"])
+                    clock["now"] += timedelta(hours=6)
+            finally:
+                await service.mailer.close()
+                inbound.close()
+                web.should_exit = True
+                await serving
             return timeline
 
         console.rule(
@@ -266,6 +313,7 @@ def _run_the_daemon(
     console.print(table)
     for when, count in timeline[:8]:
         console.print(f"  {when:%a %d %b %H:%M} UTC: {count} sent", markup=False)
+    _show_responses(console, store, now)
     calls = store.open_call_tasks()
     console.print(
         f"{len(calls)} customers reached a campaign's call step and are on their rep's list. "
@@ -273,6 +321,107 @@ def _run_the_daemon(
         markup=False,
     )
     return saved
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+REPLIES = (
+    "Thanks for the reminder. We paused orders over the summer; I will place one next week.",
+    "We moved to another supplier because of delivery times. If those are better now, call me.",
+    "Could your rep send me the new price list? Our volumes are going up.",
+)
+
+
+class _Customers:
+    """Simulated recipients who do what real ones do, through the real doors: they load
+    the open pixel and click links over HTTP, use one-click unsubscribe or the pause page,
+    reply over SMTP to the per-message Reply-To, and sometimes order again."""
+
+    def __init__(self, store: Store, rng: random.Random) -> None:
+        self.store, self.rng = store, rng
+
+    async def respond(self, mails: list[tuple[str, bytes]], smtp_port: int, now: datetime) -> None:
+        async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
+            for recipient, raw in mails:
+                await self._one(http, recipient, raw, smtp_port, now)
+
+    async def _one(
+        self, http: httpx.AsyncClient, recipient: str, raw: bytes, smtp_port: int, now: datetime
+    ) -> None:
+        mail = email.message_from_bytes(raw, policy=policy.default)
+        body = mail.get_body(("html",))
+        html = str(body.get_content()) if body is not None else ""
+        roll = self.rng.random()
+        if roll < 0.45:  # many mail apps load images: an open
+            for pixel in re.findall(r'src="(http[^"]+/o/[^"]+)"', html)[:1]:
+                await http.get(pixel)
+        if roll < 0.15:  # and some click through to the shop
+            for link in re.findall(r'href="(http[^"]+/c/[^"]+)"', html)[:1]:
+                await http.get(link)
+        if 0.15 <= roll < 0.18:  # the mail app's own "unsubscribe" button (RFC 8058)
+            found = re.search(r"<(http[^>]+)>", str(mail["List-Unsubscribe"]))
+            if found:
+                await http.post(found.group(1), data={"List-Unsubscribe": "One-Click"})
+        elif 0.18 <= roll < 0.20:  # "pause for 90 days" on the preferences page
+            found = re.search(r"<(http[^>]+)>", str(mail["List-Unsubscribe"]))
+            if found:
+                await http.post(found.group(1), data={"action": "pause"})
+        elif 0.20 <= roll < 0.26 and mail["Reply-To"]:  # a person writes back
+            reply = EmailMessage()
+            reply["From"] = recipient
+            reply["To"] = str(mail["Reply-To"])
+            reply["Subject"] = f"Re: {mail['Subject']}"
+            reply["In-Reply-To"] = str(mail["Message-ID"])
+            reply.set_content(
+                f"{self.rng.choice(REPLIES)}\n\nOn {mail['Date']}, {mail['From']} wrote:\n"
+                "> (the quoted mail, which reengage strips)\n"
+            )
+            address = str(mail["Reply-To"]).rsplit("<", 1)[-1].rstrip(">")
+            await aiosmtplib.send(reply, hostname="127.0.0.1", port=smtp_port, recipients=[address])
+        elif 0.26 <= roll < 0.33:  # the habit comes back: an order
+            customer = self.store.responses.customer_external_id(recipient)
+            if customer:
+                item = {
+                    "customer_id": customer,
+                    "occurred_at": now.isoformat(),
+                    "amount": round(self.rng.uniform(40, 400), 2),
+                }
+                import_items(self.store, Kind.ACTIVITIES, [item], now=now, zone=ZoneInfo("UTC"))
+
+
+def _show_responses(console: Console, store: Store, since: datetime) -> None:
+    rows = store.responses.recent(since - timedelta(days=1), limit=100_000)
+    counts = Counter(r.kind for r in rows)
+    table = Table(title="What the customers did (recorded through the web app and inbound SMTP)")
+    table.add_column("response")
+    table.add_column("count", justify="right")
+    for kind in (
+        "open",
+        "click",
+        "reply",
+        "auto_reply",
+        "unsubscribe",
+        "pause",
+        "conversion",
+        "bounce",
+    ):
+        if counts.get(kind):
+            table.add_row(kind, str(counts[kind]))
+    console.print(table)
+    value = sum(r.value or 0 for r in rows if r.kind == "conversion")
+    if counts.get("conversion"):
+        console.print(
+            f"{counts['conversion']} orders came in within 30 days of a mail, worth "
+            f"{value:,.2f}: each is credited to its campaign and the last mail before it.",
+            markup=False,
+        )
+    for reply in store.responses.replies()[:3]:
+        console.print(f"  reply from {reply['sender']}: {reply['text'][:90]}", markup=False)
 
 
 def _name(a: Assessment) -> str:

@@ -387,6 +387,14 @@ class ResponseLog:
         with self._tx() as conn:
             return customer_ids_by_email(conn, email)
 
+    def customer_external_id(self, email: str) -> str | None:
+        """The external id of a customer with this address (the demo's shoppers)."""
+        with self._tx() as conn:
+            query = sa.select(CUSTOMERS.c.external_id).where(
+                sa.func.lower(CUSTOMERS.c.email) == email.lower()
+            )
+            return conn.scalars(query).first()
+
     def record(self, kind: str, now: datetime, **fields: Any) -> bool:
         """Log one response (see :func:`record`)."""
         with self._tx() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,9 @@ def test_demo_on_a_fresh_machine_shows_data_and_who_looks_inactive(tmp_path: Pat
     assert saved
     assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in saved[0].read_bytes()
     assert '"event"' not in result.stdout  # no log noise in the demo's tables
+    # simulated customers answered through the real web app and inbound SMTP listener
+    responses = result.stdout.split("What the customers did", 1)[1]
+    assert re.search(r"open\s*│\s*[1-9]", responses), responses
     assert not (tmp_path / "reengage.db").exists()  # the demo never touches a real database
 
 
