@@ -8,71 +8,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from reengage.scheduler import Service
 from reengage.store import Store
 from reengage.tokens import sign
-from reengage.web import WebConfig, create_app
-from tests.integration.smtp_sink import Sink, running_sink
-from tests.integration.test_sending import run_days, setup
-from tests.integration.web_server import client, local, running_app
-
-SECRET = "s" * 40
-
-
-@dataclass
-class World:
-    store: Store
-    service: Service
-    sink: Sink
-    base: str
-    clock: dict[str, Any]
-
-    def mail(self, index: int = 0) -> Any:
-        return self.sink.received[index]["message"]
-
-    def html(self, index: int = 0) -> str:
-        return str(self.mail(index).get_body(("html",)).get_content())
-
-    def kinds(self) -> list[str]:
-        since = self.clock["now"] - timedelta(days=3650)
-        return [r.kind for r in self.store.responses.recent(since)]
-
-    def days(self, n: int) -> None:
-        run_days(self.service, n)
+from tests.integration.mail_world import SECRET, World, mail_world, unsubscribe_url
+from tests.integration.web_server import client, local
 
 
 @pytest.fixture
 def world(store: Store, tmp_path: Path) -> Iterator[World]:
-    with running_sink() as (sink, port):
-        service = setup(
-            store,
-            tmp_path,
-            port,
-            "customer_id,email,first_name\nc1,ana@example.com,Ana\n",
-        )
-        clock = service.clock_state  # type: ignore[attr-defined]
-        run_days(service, 3)
-        assert len(sink.received) == 1
-        config = WebConfig(
-            secret=SECRET,
-            company_name="Acme",
-            clock=lambda: clock["now"],
-            policy=service.response_policy(),
-        )
-        with running_app(create_app(store, config)) as base:
-            yield World(store, service, sink, base, clock)
-
-
-def unsubscribe_url(w: World) -> str:
-    header = str(w.mail()["List-Unsubscribe"])
-    return local(re.search(r"<(https?://[^>]+)>", header).group(1), w.base)  # type: ignore[union-attr]
+    with mail_world(store, tmp_path) as w:
+        yield w
 
 
 def test_one_click_post_returns_200_without_redirect_and_stops_all_mail(world: World) -> None:
