@@ -117,7 +117,7 @@ async def blast(port: int, data: bytes, count: int) -> float:
 
 
 async def dispatch(
-    store: Any, ws: Any, port: int, connections: int, probe: Any | None = None
+    store: Any, ws: Any, port: int, connections: int, batch: int, probe: Any | None = None
 ) -> float:
     """reengage: the daemon's dispatch until nothing is due (``probe`` runs beside it)."""
     from reengage.mailer import SmtpMailer
@@ -128,7 +128,7 @@ async def dispatch(
         SmtpMailer("127.0.0.1", port, pool_size=connections),
         ws,
         clock=lambda: NOW,
-        batch=200,
+        batch=batch,
         concurrency=connections,
     )
     service.reload()
@@ -211,12 +211,15 @@ def speed(args: argparse.Namespace) -> None:
             bare = baseline / asyncio.run(blast(port, data, baseline))
             bare_peak = peak_mb()
             before = count.value
-            seconds = asyncio.run(dispatch(store, ws, port, args.connections))
+            seconds = asyncio.run(dispatch(store, ws, port, args.connections, args.batch))
             sent = count.value - before
             store.close()
         ours = sent / seconds
         label = "instant sink" if not delay else "50 ms sink"
-        print(f"\n{label}: {args.messages:,} messages, {args.connections} connections")
+        print(
+            f"\n{label}: {args.messages:,} messages, {args.connections} connections, "
+            f"batches of {args.batch}"
+        )
         print(f"{'':44}{'msgs/s':>10}{'peak MB':>10}")
         print(
             f"{f'bare aiosmtplib, one connection ({baseline:,})':44}"
@@ -242,22 +245,25 @@ def memory(args: argparse.Namespace) -> None:
             tracemalloc.start()
         before = count.value
         step = max(args.messages // 10, 1)
-        print(f"{'delivered':>10}{'RSS MB':>10}{'traced MB':>11}")
+        print(f"{'delivered':>10}{'RSS MB':>10}{'traced MB' if args.tracemalloc else '':>11}")
+
+        def traced() -> str:
+            if not args.tracemalloc:
+                return ""
+            return f"{tracemalloc.get_traced_memory()[0] / 2**20:.1f}"
 
         async def probe() -> None:
             mark = 0
             while True:
                 sent = count.value - before
                 if sent >= mark:
-                    traced = tracemalloc.get_traced_memory()[0] / 2**20 if args.tracemalloc else 0
-                    print(f"{sent:>10,}{rss_mb():>10.1f}{traced:>11.1f}", flush=True)
+                    print(f"{sent:>10,}{rss_mb():>10.1f}{traced():>11}", flush=True)
                     mark = (sent // step + 1) * step
                 await asyncio.sleep(0.05)
 
-        seconds = asyncio.run(dispatch(store, ws, port, args.connections, probe))
+        seconds = asyncio.run(dispatch(store, ws, port, args.connections, args.batch, probe))
         sent = count.value - before
-        traced = tracemalloc.get_traced_memory()[0] / 2**20 if args.tracemalloc else 0
-        print(f"{sent:>10,}{rss_mb():>10.1f}{traced:>11.1f}  (done)")
+        print(f"{sent:>10,}{rss_mb():>10.1f}{traced():>11}  (done)")
         print(f"reengage dispatch: {sent / seconds:,.0f} msgs/s, peak RSS {peak_mb():.0f} MB")
         store.close()
 
@@ -269,6 +275,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=200, help="enrollments claimed at a time")
     parser.add_argument("--memory", action="store_true", help="sample memory through a dispatch")
     parser.add_argument(
         "--tracemalloc", action="store_true", help="with --memory: also trace Python allocations"

@@ -11,6 +11,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -127,12 +128,64 @@ async def dispatch_due(
     batch: int = 100,
     concurrency: int = 4,
     lease: timedelta = LEASE,
+    more: Callable[[], datetime | None] | None = None,
 ) -> DispatchReport:
-    """Claim due steps and carry each out: send the mail, or put the call on the list."""
+    """Claim due steps and carry each out: send the mail, or put the call on the list.
+
+    One batch; with ``more``, further batches until one comes back short or makes no
+    progress, or ``more`` returns None (stopping). ``more`` gives the time for the next
+    batch, which is claimed while the last sends of this one are still in flight, so the
+    SMTP connections never sit idle while the database works.
+    """
     report = DispatchReport()
-    claimed = store.claim_due(now, batch, lease)
-    if not claimed:
-        return report
+    gate = asyncio.Semaphore(concurrency)
+    in_flight: set[asyncio.Task[None]] = set()
+    failed: list[BaseException] = []
+    try:
+        while not failed:
+            claimed = store.claim_due(now, batch, lease)
+            if not claimed:
+                break
+            progressed = _start_batch(
+                store, mailer, ws, campaigns, claimed, now, lease, gate, report, in_flight, failed
+            )
+            if more is None or len(claimed) < batch or progressed <= 0:
+                break
+            while len(in_flight) > concurrency:  # this batch's last round is under way
+                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            later = more()
+            if later is None:
+                break
+            now = later
+        await asyncio.gather(*in_flight, return_exceptions=True)
+    except asyncio.CancelledError:  # as gather would: the sends are cancelled with us
+        for task in in_flight:
+            task.cancel()
+        raise
+    if report.handled:
+        log.info("dispatch_pass", **dict(report.results))
+    if failed:
+        raise failed[0]
+    return report
+
+
+def _start_batch(
+    store: Store,
+    mailer: Mailer,
+    ws: Workspace,
+    campaigns: dict[str, Campaign],
+    claimed: list[Claimed],
+    now: datetime,
+    lease: timedelta,
+    gate: asyncio.Semaphore,
+    report: DispatchReport,
+    in_flight: set[asyncio.Task[None]],
+    failed: list[BaseException],
+) -> int:
+    """Decide every claimed item, commit the message rows, then start the sends as tasks.
+
+    Returns how many items moved on (not put back for later or refused).
+    """
     # What every send re-checks, read once for the whole batch rather than once per mail.
     facts = BatchFacts(
         customers=store.customers_by_ids([c.customer_id for c in claimed]),
@@ -146,9 +199,8 @@ async def dispatch_due(
     facts.rep_names = store.rep_names(
         {c.rep_external_id for c in facts.customers.values() if c.rep_external_id}
     )
-    gate = asyncio.Semaphore(concurrency)
-
     plans: list[Planned] = []
+    progressed = 0
     for item in claimed:
         outcome = _prepare(store, ws, campaigns, item, now, facts)
         if isinstance(outcome, Planned):
@@ -156,6 +208,7 @@ async def dispatch_due(
         else:
             report.results[outcome] += 1
             metrics.SENDS.labels(result=outcome).inc()
+            progressed += outcome not in ("outside_window", "capped")
     # Every message row of the batch is written and committed together, before any SMTP.
     starts = store.start_messages([(p.item, p.step.key) for p in plans], now, lease)
 
@@ -168,10 +221,21 @@ async def dispatch_due(
             if result == "sent":
                 metrics.SEND_SECONDS.observe(time.perf_counter() - clock)
 
-    await asyncio.gather(*(one(plan, started) for plan, started in zip(plans, starts, strict=True)))
-    if claimed:
-        log.info("dispatch_pass", **dict(report.results))
-    return report
+    for plan, started in zip(plans, starts, strict=True):
+        progressed += started.message_id is not None
+        task = asyncio.create_task(one(plan, started))
+        in_flight.add(task)
+        task.add_done_callback(lambda done: _finished(done, in_flight, failed))
+    return progressed
+
+
+def _finished(
+    task: asyncio.Task[None], in_flight: set[asyncio.Task[None]], failed: list[BaseException]
+) -> None:
+    # A send that raised is kept to be raised by dispatch_due, never dropped unseen.
+    in_flight.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        failed.append(task.exception())  # type: ignore[arg-type]  # checked just above
 
 
 @dataclass

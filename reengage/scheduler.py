@@ -112,6 +112,7 @@ class Service:
                 batch=self.batch,
                 concurrency=self.concurrency,
                 lease=self.lease,
+                more=lambda: None if self._stopping.is_set() else self.clock(),
             )
             total.results.update(report.results)
             progressed = (
