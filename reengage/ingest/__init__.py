@@ -231,6 +231,9 @@ def flatten_item(kind: Kind, item: Any) -> dict[str, str]:
 def _as_text(key: str, value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool | int | float) and key not in TYPED_FIELDS:
+        # The schema says string: an id sent as 1.0 must not become a customer "1.0".
+        raise RowError(key, f"expected a string in quotes, got {value!r}")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -112,6 +112,8 @@ def _text(row: Mapping[str, str], column: str, *, max_len: int = 200) -> str | N
             raw.encode("utf-8")  # fails only on the surrogate-escaped bytes of invalid UTF-8
         except UnicodeEncodeError:
             raise RowError(column, "is not valid UTF-8 text; save the file as CSV UTF-8") from None
+        if "\x00" in raw:  # PostgreSQL cannot store it, and it is never meant
+            raise RowError(column, "contains a NUL character (\\x00); remove it")
         value = _SPACE.sub(" ", raw).strip()  # a line break in a name is never wanted
     if len(value) > max_len:
         raise RowError(column, f"is {len(value)} characters long; the limit is {max_len}")
@@ -123,6 +125,11 @@ def _required(row: Mapping[str, str], column: str, max_len: int = 200) -> str:
     if value is None:
         raise RowError(column, "is empty; every row needs one")
     return value
+
+
+def looks_like_email(text: str) -> bool:
+    """Whether ``text`` has the shape of an address (what imports accept as one)."""
+    return len(text) <= 320 and "\x00" not in text and bool(_EMAIL.match(text.strip()))
 
 
 def _email(row: Mapping[str, str], column: str = "email") -> str:
@@ -318,6 +325,8 @@ def parse_activity(row: Mapping[str, str], zone: ZoneInfo) -> ActivityRecord:
         occurred_at = parse_timestamp(raw_time, zone)
     except ValueError as exc:
         raise RowError("occurred_at", str(exc)) from None
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last datetime once in UTC
+        raise RowError("occurred_at", f"{raw_time!r} is out of range") from None
     raw_kind = _text(row, "kind", max_len=32)
     kind = _choice(raw_kind, _KINDS, "kind") if raw_kind else ActivityKind.ORDER.value
     amount, margin = _number(row, "amount"), _number(row, "margin")

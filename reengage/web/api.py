@@ -21,7 +21,7 @@ from starlette.routing import Route
 from reengage import responses
 from reengage.errors import ReengageError
 from reengage.ingest import Kind, import_items
-from reengage.ingest.records import OPTIONAL, REQUIRED
+from reengage.ingest.records import OPTIONAL, REQUIRED, looks_like_email
 from reengage.logs import get_logger
 from reengage.store import Store
 
@@ -53,13 +53,15 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
             raise ApiProblem(401, "missing or wrong bearer token (Authorization: Bearer ...)")
 
     async def body_list(request: Request, key: str) -> list[Any]:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise ApiProblem(413, f"the body is over {MAX_BODY // 1024 // 1024} MB; send batches")
+        raw = await _read_body(request)
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiProblem(400, "the body is not JSON") from None
+            body = json.loads(raw, parse_constant=_no_constant)
+            # A lone surrogate (\ud800) parses but can be neither stored nor answered.
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except (ValueError, UnicodeError):
+            raise ApiProblem(400, "the body is not JSON (UTF-8, no NaN)") from None
+        except RecursionError:
+            raise ApiProblem(400, "the body is JSON nested too deeply") from None
         if not isinstance(body, dict) or not isinstance(body.get(key), list):
             raise ApiProblem(422, f'expected a JSON object {{"{key}": [...]}}')
         found: list[Any] = body[key]
@@ -145,6 +147,25 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
     ]
 
 
+async def _read_body(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it passes MAX_BODY (never held whole)."""
+    too_big = ApiProblem(413, f"the body is over {MAX_BODY // 1024 // 1024} MB; send batches")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _error(exc: ApiProblem) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
@@ -160,15 +181,20 @@ def _event_problem(raw: Any) -> str | None:
     for key in ("message", "recipient", "detail"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             return f"{key}: expected a string"
+    for key in ("id", "message", "recipient", "detail"):
+        if raw.get(key) and "\x00" in raw[key]:  # PostgreSQL cannot store it
+            return f"{key}: contains a NUL character (\\x00)"
     if not raw.get("message") and not raw.get("recipient"):
         return "message or recipient: say which mail or address the event is about"
+    if raw.get("recipient") and not looks_like_email(raw["recipient"]):
+        return "recipient: expected an email address like ana@example.com"
     return None
 
 
 # -- OpenAPI -------------------------------------------------------------------------------
 
 _TYPES: dict[str, dict[str, Any]] = {
-    "consent": {"type": ["boolean", "string"]},
+    "consent": {"type": ["boolean", "string", "null"]},
     "amount": {"type": ["number", "string", "null"]},
     "margin": {"type": ["number", "string", "null"]},
     "interests": {"type": "array", "items": {"type": "string"}},
@@ -208,7 +234,10 @@ def schema() -> dict[str, Any]:
     importer checks, so the two cannot drift."""
     error = {"$ref": "#/components/schemas/Error"}
     responses_common = {
-        "400": {"description": "not JSON", "content": {"application/json": {"schema": error}}},
+        "400": {
+            "description": "not JSON (or not UTF-8, NaN, nested too deeply)",
+            "content": {"application/json": {"schema": error}},
+        },
         "401": {
             "description": "no or wrong token",
             "content": {"application/json": {"schema": error}},
@@ -334,13 +363,18 @@ def schema() -> dict[str, Any]:
                     "type": "object",
                     "required": ["id", "type"],
                     "properties": {
-                        "id": {"type": "string", "description": "the provider's event id"},
+                        "id": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 150,
+                            "description": "the provider's event id",
+                        },
                         "type": {"type": "string", "enum": list(responses.PROVIDER_TYPES)},
                         "message": {
                             "type": ["string", "null"],
                             "description": "our Message-ID (<TOKEN@domain>) or token",
                         },
-                        "recipient": {"type": ["string", "null"]},
+                        "recipient": {"type": ["string", "null"], "maxLength": 320},
                         "detail": {"type": ["string", "null"]},
                     },
                 },
