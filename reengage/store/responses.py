@@ -151,8 +151,9 @@ def record(
         conn.execute(RESPONSES.insert().values(**values))
         return True
     insert = upsert_insert(conn.dialect.name, RESPONSES).values(**values)
-    result = conn.execute(insert.on_conflict_do_nothing(index_elements=["dedupe_key"]))
-    return bool(result.rowcount)
+    # RETURNING says whether the row went in: psycopg reports no rowcount for this statement.
+    query = insert.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(RESPONSES.c.id)
+    return conn.execute(query).first() is not None
 
 
 def exit_active(
