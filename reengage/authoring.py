@@ -259,7 +259,6 @@ def render_for(
     if step is None or step.template is None or step.subject is None:
         known = ", ".join(s.key for s in campaign.steps if not s.is_call)
         raise KeyError(f"{campaign.id} has no mail step {step_key!r}; mail steps: {known}")
-    links = ws.links(message_key, now)
     context = mail_context(
         ws,
         customer_context(customer, rep_name),
@@ -275,8 +274,8 @@ def render_for(
         text_template=step.text_template,
         context=context,
         locale=customer.locale,
-        unsubscribe_url=links["unsubscribe"],
-        pause_url=links["pause"],
+        unsubscribe_url=context["links"]["unsubscribe"],
+        pause_url=context["links"]["pause"],
     )
     domain = sender_domain(campaign)
     name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
@@ -288,7 +287,7 @@ def render_for(
         date=now,
         reply_to=reply_address(ws, campaign, message_key),
         list_id=f"{campaign.id}.{domain}",
-        unsubscribe_url=links["unsubscribe"],
+        unsubscribe_url=context["links"]["unsubscribe"],
         unsubscribe_mailto=f"unsubscribe+{message_key}@{ws.bounce_domain(campaign)}",
         return_path=bounce_address(message_key, ws.bounce_domain(campaign)),
     )

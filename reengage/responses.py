@@ -151,11 +151,21 @@ def record_inbound(
     ref = _find(store, mail.token, mail.message_ids)
     kind = mail.kind
     if kind is InboundKind.HARD_BOUNCE:
-        return _bounce(store, ref, mail.recipients, mail.diagnostic or mail.status, now, None)
+        detail = mail.diagnostic or mail.status
+        return _opt_out(store, ResponseKind.BOUNCE, ref, mail.recipients, detail, now, "mail", None)
     if kind is InboundKind.SOFT_BOUNCE:
         return _soft_bounce(store, ref, mail.recipients, mail.diagnostic, now, policy, None)
     if kind is InboundKind.COMPLAINT:
-        return _complaint(store, ref, mail.recipients, mail.feedback_type, now, "mail", None)
+        return _opt_out(
+            store,
+            ResponseKind.COMPLAINT,
+            ref,
+            mail.recipients,
+            mail.feedback_type,
+            now,
+            "mail",
+            None,
+        )
     if kind in (InboundKind.REPLY, InboundKind.AUTO_REPLY):
         return _reply(store, ref, mail, now, policy)
     log.info("inbound_ignored", subject=mail.subject, sender=mail.sender)
@@ -185,11 +195,15 @@ def record_provider_event(
     ref = _find(store, _token_of(event.message), [event.message] if event.message else [])
     recipients = (event.recipient.lower(),) if event.recipient else ()
     if event.type == "bounce":
-        return _bounce(store, ref, recipients, event.detail, now, key)
+        return _opt_out(
+            store, ResponseKind.BOUNCE, ref, recipients, event.detail, now, "webhook", key
+        )
     if event.type == "soft_bounce":
         return _soft_bounce(store, ref, recipients, event.detail, now, policy, key)
     if event.type == "complaint":
-        return _complaint(store, ref, recipients, event.detail, now, "webhook", key)
+        return _opt_out(
+            store, ResponseKind.COMPLAINT, ref, recipients, event.detail, now, "webhook", key
+        )
     if event.type == "unsubscribe" and ref is not None:  # idempotent by itself
         unsubscribe(store, ref, now, source="webhook")
         return Recorded(event.type, "suppressed", ref)
@@ -219,32 +233,38 @@ def _token_of(message: str | None) -> str | None:
     return message.strip().strip("<>").split("@", 1)[0] or None
 
 
-def _bounce(
+def _opt_out(
     store: Store,
+    kind: ResponseKind,
     ref: MessageRef | None,
     recipients: Collection[str],
-    diagnostic: str | None,
+    detail: str | None,
     now: datetime,
+    source: str,
     dedupe_key: str | None,
 ) -> Recorded:
+    """A hard bounce or a complaint: log it once, suppress the addresses, end their
+    enrollments (a bounce also marks its message bounced)."""
     emails = list(recipients) or ([ref.email] if ref else [])
+    reason = ExitReason.BOUNCE if kind is ResponseKind.BOUNCE else ExitReason.COMPLAINT
     with store.responses.transaction() as conn:
         if not sql.record(
             conn,
-            ResponseKind.BOUNCE.value,
+            kind.value,
             now,
-            source="webhook" if dedupe_key else "mail",
+            source=source,
             ref=ref,
             customer_id=_customer_of(conn, ref, emails),
-            detail=diagnostic,
+            detail=detail,
             dedupe_key=dedupe_key,
         ):
-            return Recorded("bounce", "duplicate", ref)
-        if ref is not None:
-            sql.mark_bounced(conn, ref.id, diagnostic)
-        exited = _suppress_and_exit(conn, emails, ExitReason.BOUNCE.value, diagnostic, now)
-    log.info("bounce_recorded", emails=emails, exited=exited, diagnostic=diagnostic)
-    return Recorded("bounce", "suppressed" if emails else "stored", ref)
+            return Recorded(kind.value, "duplicate", ref)
+        if ref is not None and kind is ResponseKind.BOUNCE:
+            sql.mark_bounced(conn, ref.id, detail)
+        exited = _suppress_and_exit(conn, emails, reason.value, detail, now)
+    say = log.warning if kind is ResponseKind.COMPLAINT else log.info  # complaints hurt delivery
+    say(f"{kind.value}_recorded", emails=emails, exited=exited, detail=detail)
+    return Recorded(kind.value, "suppressed" if emails else "stored", ref)
 
 
 def _soft_bounce(
@@ -283,33 +303,6 @@ def _soft_bounce(
         _suppress_and_exit(conn, emails, ExitReason.BOUNCE.value, detail, now)
     log.info("soft_bounces_suppressed", emails=emails, count=count)
     return Recorded("soft_bounce", "suppressed", ref)
-
-
-def _complaint(
-    store: Store,
-    ref: MessageRef | None,
-    recipients: Collection[str],
-    feedback: str | None,
-    now: datetime,
-    source: str,
-    dedupe_key: str | None,
-) -> Recorded:
-    emails = list(recipients) or ([ref.email] if ref else [])
-    with store.responses.transaction() as conn:
-        if not sql.record(
-            conn,
-            ResponseKind.COMPLAINT.value,
-            now,
-            source=source,
-            ref=ref,
-            customer_id=_customer_of(conn, ref, emails),
-            detail=feedback,
-            dedupe_key=dedupe_key,
-        ):
-            return Recorded("complaint", "duplicate", ref)
-        exited = _suppress_and_exit(conn, emails, ExitReason.COMPLAINT.value, feedback, now)
-    log.warning("complaint_recorded", emails=emails, exited=exited, feedback_type=feedback)
-    return Recorded("complaint", "suppressed" if emails else "stored", ref)
 
 
 def _reply(

@@ -132,15 +132,21 @@ def record(
     detail: str | None = None,
     value: float | None = None,
     dedupe_key: str | None = None,
+    credit: tuple[int, str, int | None, str | None] | None = None,
 ) -> bool:
-    """Log one response; False when ``dedupe_key`` says it was already recorded."""
+    """Log one response; False when ``dedupe_key`` says it was already recorded.
+
+    It names the message ``ref``, or with ``credit`` an ``(enrollment_id, campaign_id,
+    message_id, step_key)`` that is not a message (a conversion of a holdout member).
+    """
+    enrollment, campaign, message, step = credit or (None, None, None, None)
     values = {
         "kind": kind,
-        "message_id": ref.id if ref else None,
-        "enrollment_id": ref.enrollment_id if ref else None,
+        "message_id": ref.id if ref else message,
+        "enrollment_id": ref.enrollment_id if ref else enrollment,
         "customer_id": ref.customer_id if ref else customer_id,
-        "campaign_id": ref.campaign_id if ref else None,
-        "step_key": ref.step_key if ref else None,
+        "campaign_id": ref.campaign_id if ref else campaign,
+        "step_key": ref.step_key if ref else step,
         "occurred_at": now,
         "source": source,
         "detail": detail[:500] if detail else None,
@@ -313,7 +319,7 @@ def attribute(
         if best is None:
             continue
         step = _last_step_before(conn, best.id, when)
-        inserted = record(
+        credited += record(
             conn,
             "conversion",
             when,
@@ -322,19 +328,8 @@ def attribute(
             detail=activity.kind,
             value=activity.amount,
             dedupe_key=f"conversion:{activity.id}",
+            credit=(best.id, best.campaign_id, *(step or (None, None))),
         )
-        if inserted:
-            conn.execute(
-                RESPONSES.update()
-                .where(RESPONSES.c.dedupe_key == f"conversion:{activity.id}")
-                .values(
-                    enrollment_id=best.id,
-                    campaign_id=best.campaign_id,
-                    message_id=step[0] if step else None,
-                    step_key=step[1] if step else None,
-                )
-            )
-            credited += 1
     return credited
 
 
