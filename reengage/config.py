@@ -109,6 +109,24 @@ class Settings(BaseSettings):
 
     import_batch_size: int = Field(5000, ge=1, le=100_000)
 
+    digest_hour: int = Field(
+        7, ge=0, le=23, description="each rep's call list is sent from this hour, their local time"
+    )
+    digest_size: int = Field(10, ge=1, le=100, description="clients listed in full per digest")
+    digest_from: str = Field(
+        "Acme call list <calls@acme.example>", description="From address of the reps' digest"
+    )
+    call_cooldown_days: int = Field(
+        14, ge=1, le=365, description="a customer called this recently is left off the list"
+    )
+    followup_campaign: str = Field(
+        "what-we-changed", description="campaign a call outcome of 'follow-up' enrolls into"
+    )
+    outcome_link_days: int = Field(
+        30, ge=1, le=365, description="the digest's outcome links work this many days"
+    )
+    currency: str = Field("EUR", min_length=1, max_length=8, description="shown beside values")
+
     campaigns_dir: Path = Field(Path("campaigns"), description="campaign YAML files")
     templates_dir: Path = Field(Path("templates"), description="email templates")
     company_name: str = Field("Acme Supplies", min_length=1, max_length=200)

@@ -157,6 +157,17 @@ class Renderer:
         text = f"{text.rstrip()}\n\n-- \n{footer_text}\n"
         return Rendered(self.subject(subject, context), html, text, chosen)
 
+    def render_internal(
+        self, template: str, text_template: str, context: dict[str, Any]
+    ) -> tuple[str, str]:
+        """HTML (CSS inlined) and text of a mail to our own people (the reps' digest).
+
+        The same sandbox and autoescaping as customers' mail, without the marketing footer.
+        """
+        html = css_inline.inline(self._html.get_template(template).render(context))
+        text = self._text.get_template(text_template).render(context)
+        return html, text
+
     def _footer(self, locale: str, unsubscribe_url: str, pause_url: str) -> tuple[str, Markup]:
         sentence, pause, unsubscribe = _FOOTER.get(locale.split("-")[0], _FOOTER["en"])
         text = sentence.format(

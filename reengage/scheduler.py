@@ -1,7 +1,8 @@
 """`reengage run`: APScheduler 3.x ticks; the jobs ask the database what is due.
 
 Jobs: reload campaign files (every 30 s), expire dead sends (every minute), detect and
-enroll (every few minutes), dispatch due steps (every few seconds, one at a time). SIGTERM
+enroll (every few minutes), dispatch due steps (every few seconds, one at a time), and the
+reps' morning digests (every minute: each rep once per local day, from the digest hour). SIGTERM
 and Ctrl-C stop the ticking, let in-flight sends finish (their claims are released as they
 complete), close connections and exit 0. ``--once`` does one full pass and returns.
 """
@@ -22,6 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from reengage import jobs
 from reengage.authoring import CampaignLibrary, Workspace
 from reengage.campaigns import ExitReason
+from reengage.digest import DigestConfig, DigestReport, send_digests
 from reengage.logs import get_logger
 from reengage.mailer import Mailer
 from reengage.responses import Policy
@@ -39,6 +41,7 @@ class PassReport:
     exited: int = 0
     results: dict[str, int] = field(default_factory=dict)
     unknown: int = 0
+    digests: dict[str, int] = field(default_factory=dict)
 
 
 class Service:
@@ -56,8 +59,11 @@ class Service:
         detect_every_s: int = 300,
         dispatch_every_s: int = 5,
         lease: timedelta = jobs.LEASE,
+        digest: DigestConfig | None = None,
+        digest_every_s: int = 60,
     ) -> None:
         self.store, self.mailer, self.ws, self.clock = store, mailer, ws, clock
+        self.digest, self.digest_every_s = digest, digest_every_s
         self.library = CampaignLibrary(ws)
         self.batch, self.concurrency, self.lease = batch, concurrency, lease
         self.detect_every_s, self.dispatch_every_s = detect_every_s, dispatch_every_s
@@ -65,6 +71,7 @@ class Service:
         self.on_stop: list[Callable[[], None]] = []
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._dispatch_task: asyncio.Task[object] | None = None
+        self._digest_task: asyncio.Task[object] | None = None
 
     def response_policy(self, soft_bounce_limit: int = 3) -> Policy:
         """How responses act, with each campaign's current ``exit_on``."""
@@ -124,18 +131,31 @@ class Service:
                 break
         return total
 
+    async def digests(self) -> DigestReport:
+        """Send the reps' digests whose morning has come (each rep once per local day)."""
+        if self.digest is None:
+            return DigestReport()
+        self._digest_task = asyncio.current_task()
+        now = self.clock()
+        hold = timedelta(seconds=max(self.digest_every_s - 5, 5))
+        if not self.store.try_lock("send_digests", self.worker_id, now, hold):
+            return DigestReport()  # the digest row's unique key is the real guarantee
+        return await send_digests(self.store, self.mailer, self.ws, self.digest, now)
+
     async def run_once(self) -> PassReport:
-        """One full pass: reload, expire, detect, dispatch what is due."""
+        """One full pass: reload, expire, detect, dispatch what is due, send digests."""
         self.reload()
         unknown = jobs.expire_leases(self.store, self.clock())
         enrolled = self.detect()
         dispatched = await self.dispatch()
+        digests = await self.digests()
         return PassReport(
             sum(enrolled.entered.values()),
             sum(enrolled.held_out.values()),
             enrolled.exited,
             dict(dispatched.results),
-            unknown,
+            unknown + digests.unknown,
+            dict(digests.results),
         )
 
     async def run_forever(self) -> None:
@@ -171,15 +191,24 @@ class Service:
             max_instances=1,
             coalesce=True,
         )
+        if self.digest is not None:
+            scheduler.add_job(
+                self.digests,
+                "interval",
+                seconds=self.digest_every_s,
+                id="digests",
+                max_instances=1,
+                coalesce=True,
+            )
         self.reload()
         self.detect()
         scheduler.start()
         log.info("service_started", campaigns=sorted(self.library.campaigns))
         await self._stopping.wait()
         scheduler.pause()  # no new runs; shutting down would cancel the one in flight
-        task = self._dispatch_task
-        if task is not None and not task.done():
-            await task  # in-flight sends finish and release their claims; no new claims
+        for task in (self._dispatch_task, self._digest_task):
+            if task is not None and not task.done():
+                await task  # in-flight sends finish and release their claims; no new claims
         scheduler.shutdown(wait=False)
         log.info("service_stopped")
 

@@ -37,6 +37,7 @@ from reengage.store.activities import (
     UpsertResult,
     add_activities,
 )
+from reengage.store.calls import CallBook
 from reengage.store.engine import check_connection, create_engine, upsert_insert
 from reengage.store.responses import ResponseLog
 from reengage.store.sqlfuncs import epoch_days
@@ -69,6 +70,7 @@ class Store:
         # An activity this long after a customer's last mail is not credited to it.
         self.attribution_window = timedelta(days=30)
         self.responses = ResponseLog(self._tx)
+        self.calls = CallBook(self._tx)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = False) -> Store:
@@ -202,7 +204,10 @@ class Store:
                 )
 
     def profiles(
-        self, *, last_order_between: tuple[datetime, datetime] | None = None
+        self,
+        *,
+        last_order_between: tuple[datetime, datetime] | None = None,
+        customer_ids: Sequence[int] | None = None,
     ) -> Iterator[Profile]:
         """Detection profiles from the running stats, streamed; never reads activities.
 
@@ -232,6 +237,8 @@ class Store:
         if last_order_between is not None:
             low, high = last_order_between
             query = query.where(STATS.c.last_order_at.between(low, high))
+        if customer_ids is not None:
+            query = query.where(STATS.c.customer_id.in_(list(customer_ids)))
         with self._tx() as conn:
             for row in conn.execution_options(yield_per=5000).execute(query):
                 yield _profile(row)

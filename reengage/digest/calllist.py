@@ -1,0 +1,320 @@
+"""Who each rep should call today, ranked, and why.
+
+Candidates come from three places: a campaign's ``call`` step or a "call again" the rep
+set (open call tasks due by today), a person's reply still waiting for an answer, and
+detection — customers whose habit lapsed or whose orders are shrinking. Commitments come
+first (a call the rep or a campaign put on the list, a reply), then everyone else; within
+each, by priority: a year's value at risk × how surely the habit has lapsed × how winnable
+they still are. Left off: anyone marked do-not-contact, called recently (14 days; 90 if
+the rep said "later", a year if "not worth it", 2 days after no answer), scheduled for
+another day, or paused — unless a call for today was put on the list on purpose.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from reengage.detect import DECLINE_THRESHOLD, YEAR_DAYS, Assessment
+from reengage.digest.prompts import (
+    MailLine,
+    Person,
+    Upcoming,
+    last_call_words,
+    mail_history,
+    person_to_ask,
+    questions,
+    upcoming_dates,
+)
+from reengage.models import Customer, CustomerStatus, Rep, WorthIt
+from reengage.scoring import assess_all
+from reengage.store import Store
+from reengage.store.calls import OpenCall, PastCall, WaitingReply
+
+HISTORY_DAYS = 180  # what reengage did: mails and responses this far back
+REPLY_DAYS = 30  # a reply older than this is no longer a reason to call
+TASK_DAYS = 21  # an open call nobody logged drops off after this long
+MIN_LAPSE_SCORE = 0.5  # detection alone lists a customer from this lapse score up
+_PRIORITY_CERTAINTY = {"high": 0.9, "normal": 0.7, "low": 0.5}
+
+
+@dataclass(frozen=True)
+class ListPolicy:
+    """How long the list is and how long a called customer stays off it."""
+
+    size: int = 10
+    cooldown_days: int = 14
+
+    def cooldown(self, call: PastCall) -> timedelta:
+        """How long after this call the customer stays off the list (unless called back)."""
+        if call.reached == "nobody":
+            return timedelta(days=2)
+        if call.worth == WorthIt.NO.value:
+            return timedelta(days=365)
+        if call.worth == WorthIt.LATER.value:
+            return timedelta(days=max(self.cooldown_days, 90))
+        return timedelta(days=self.cooldown_days)
+
+
+@dataclass
+class Candidate:
+    """A customer who may go on a list, with the signals that put them there."""
+
+    customer_id: int
+    assessment: Assessment | None = None
+    calls: list[OpenCall] = field(default_factory=list)
+    reply: WaitingReply | None = None
+    flagged: bool = False  # detection alone finds them worth a call
+
+    @property
+    def committed(self) -> bool:
+        """A call due today, or a reply waiting: listed ahead of detection-only customers."""
+        return bool(self.calls) or self.reply is not None
+
+    @property
+    def certainty(self) -> float:
+        """How surely the habit lapsed (0–1); an explicit call or a reply raises it."""
+        a = self.assessment
+        shrink = 0.0
+        score = 0.0
+        if a is not None:
+            score = a.lapse_score
+            ratios = (a.profile.margin_ratio, a.profile.aov_ratio, a.profile.count_ratio)
+            shrink = 1.0 - min([r for r in ratios if r is not None] + [1.0])
+        floor = max(
+            [_PRIORITY_CERTAINTY.get(c.priority, 0.7) for c in self.calls]
+            + ([0.8] if self.reply is not None else [])
+            + [0.0]
+        )
+        if any(c.campaign_id is None for c in self.calls):
+            floor = 1.0  # the rep said "call again on this day"
+        return max(score, shrink, floor)
+
+    @property
+    def value_per_year(self) -> float:
+        """What the customer was worth per year while the habit was alive."""
+        return self.assessment.value_per_year if self.assessment else 0.0
+
+    @property
+    def value_at_risk(self) -> float:
+        """A year's value × how surely it is lapsing."""
+        return self.value_per_year * self.certainty
+
+    @property
+    def priority(self) -> float:
+        """Value at risk, halved for each year they have been gone (harder to win back)."""
+        silent = self.assessment.days_silent if self.assessment else 0.0
+        return float(self.value_at_risk * 0.5 ** (silent / YEAR_DAYS))
+
+
+@dataclass(frozen=True)
+class CallItem:
+    """One client on a rep's list, with everything the card shows."""
+
+    customer: Customer
+    rank: int
+    priority: float
+    value_at_risk: float
+    value_per_year: float
+    why: list[str]
+    person: Person
+    history: list[MailLine]
+    replies: list[str]
+    last_call: str | None
+    questions: list[str]
+    dates: list[Upcoming]
+    interests: list[str]
+
+    @property
+    def name(self) -> str:
+        """The customer's name, as a rep would say it."""
+        person = " ".join(p for p in (self.customer.first_name, self.customer.last_name) if p)
+        return person or self.customer.company or self.customer.email
+
+
+@dataclass(frozen=True)
+class CallList:
+    """A rep's calls for one local day: the top ones in full, the rest as a count."""
+
+    rep: Rep
+    day: date
+    items: list[CallItem]
+    more: int
+
+    @property
+    def empty(self) -> bool:
+        """Nobody to call."""
+        return not self.items
+
+
+def rep_zone(rep: Rep) -> ZoneInfo:
+    """The rep's time zone (UTC when the name is not known)."""
+    try:
+        return ZoneInfo(rep.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_day(rep: Rep, now: datetime) -> date:
+    """The rep's date at ``now``."""
+    return now.astimezone(rep_zone(rep)).date()
+
+
+def day_start(day: date, zone: ZoneInfo) -> datetime:
+    """Midnight at the start of ``day`` in ``zone``."""
+    return datetime.combine(day, time(0), zone)
+
+
+def build_lists(
+    store: Store,
+    now: datetime,
+    policy: ListPolicy,
+    *,
+    reps: Iterable[str] | None = None,
+    day: date | None = None,
+) -> list[CallList]:
+    """Each rep's list for their local today (or ``day``), ranked, with full cards."""
+    chosen = store.calls.reps(reps)
+    if not chosen:
+        return []
+    _, assessments = assess_all(store, now)
+    assessed = {a.profile.customer_id: a for a in assessments}
+    candidates: dict[int, Candidate] = {}
+    for a in assessments:
+        if a.value_per_year > 0 and _worth_a_call(a):
+            candidates[a.profile.customer_id] = Candidate(a.profile.customer_id, a, flagged=True)
+    open_calls = store.calls.open_calls()
+    for call in open_calls:
+        if call.due_at >= now - timedelta(days=TASK_DAYS):
+            candidates.setdefault(call.customer_id, Candidate(call.customer_id))
+    for reply in store.calls.waiting_replies(now - timedelta(days=REPLY_DAYS)):
+        candidates.setdefault(reply.customer_id, Candidate(reply.customer_id))
+        candidates[reply.customer_id].reply = reply  # the newest one wins (oldest first)
+    for cid, candidate in candidates.items():
+        candidate.assessment = candidate.assessment or assessed.get(cid)
+    facts = store.calls.call_facts(candidates)
+    last = store.calls.last_calls(candidates)
+    calls_of: dict[int, list[OpenCall]] = defaultdict(list)
+    for call in open_calls:
+        calls_of[call.customer_id].append(call)
+
+    lists: list[CallList] = []
+    by_rep: dict[str, list[Candidate]] = defaultdict(list)
+    for cid, candidate in candidates.items():
+        fact = facts.get(cid)
+        if fact and fact.rep_external_id and fact.status == CustomerStatus.ACTIVE.value:
+            by_rep[fact.rep_external_id].append(candidate)
+    for rep in chosen:
+        zone = rep_zone(rep)
+        today = day or local_day(rep, now)
+        end = day_start(today + timedelta(days=1), zone)
+        start = day_start(today, zone)
+        ranked: list[Candidate] = []
+        for candidate in by_rep.get(rep.external_id, []):
+            cid = candidate.customer_id
+            mine = calls_of.get(cid, [])
+            candidate.calls = [
+                c for c in mine if c.due_at < end and c.due_at >= start - timedelta(days=TASK_DAYS)
+            ]
+            if any(c.due_at >= end for c in mine) and not candidate.calls:
+                continue  # scheduled for another day
+            called = last.get(cid)
+            if (
+                called is not None
+                and called.called_at + policy.cooldown(called) > start
+                and not any(c.created_at > called.called_at for c in candidate.calls)
+            ):
+                continue  # called recently, and nobody asked for another call since
+            paused = facts[cid].paused_until
+            if paused is not None and paused > now and not candidate.calls:
+                continue
+            if not candidate.committed and not candidate.flagged:
+                continue
+            ranked.append(candidate)
+        ranked.sort(key=lambda c: (not c.committed, -c.priority, c.customer_id))
+        top = ranked[: policy.size]
+        lists.append(
+            CallList(rep, today, _cards(store, top, last, now, zone, today), len(ranked) - len(top))
+        )
+    return lists
+
+
+def _worth_a_call(a: Assessment) -> bool:
+    shrinking = any(
+        r is not None and r <= DECLINE_THRESHOLD
+        for r in (a.profile.aov_ratio, a.profile.count_ratio, a.profile.margin_ratio)
+    )
+    return a.lapse_score >= MIN_LAPSE_SCORE or shrinking
+
+
+def _cards(
+    store: Store,
+    chosen: list[Candidate],
+    last: dict[int, PastCall],
+    now: datetime,
+    zone: ZoneInfo,
+    today: date,
+) -> list[CallItem]:
+    ids = [c.customer_id for c in chosen]
+    customers = store.customers_by_ids(ids)
+    touches = store.calls.touches(ids, now - timedelta(days=HISTORY_DAYS))
+    touches_of = defaultdict(list)
+    for t in touches:
+        touches_of[t.customer_id].append(t)
+    items = []
+    for rank, candidate in enumerate(chosen, 1):
+        customer = customers.get(candidate.customer_id)
+        if customer is None:
+            continue
+        mine = touches_of.get(candidate.customer_id, [])
+        items.append(
+            CallItem(
+                customer=customer,
+                rank=rank,
+                priority=candidate.priority,
+                value_at_risk=candidate.value_at_risk,
+                value_per_year=candidate.value_per_year,
+                why=_why(candidate, zone),
+                person=person_to_ask(customer),
+                history=mail_history(mine, zone),
+                replies=_replies(candidate, zone),
+                last_call=last_call_words(last.get(candidate.customer_id), zone),
+                questions=questions(
+                    candidate.assessment,
+                    customer,
+                    mine,
+                    last.get(candidate.customer_id),
+                    candidate.reply,
+                ),
+                dates=upcoming_dates(customer.important_dates, today),
+                interests=list(customer.interests),
+            )
+        )
+    return items
+
+
+def _why(candidate: Candidate, zone: ZoneInfo) -> list[str]:
+    why = []
+    for call in candidate.calls:
+        if call.campaign_id is None:
+            why.append(f"You asked to call again today. {call.reason}")
+        else:
+            why.append(f"{call.reason} (campaign {call.campaign_id}).")
+    if candidate.reply is not None:
+        why.append(
+            f"Replied on {candidate.reply.received_at.astimezone(zone):%d %b}: "
+            f"“{candidate.reply.subject}”."
+        )
+    if candidate.assessment is not None:
+        why.append(candidate.assessment.why)
+    return why
+
+
+def _replies(candidate: Candidate, zone: ZoneInfo) -> list[str]:
+    reply = candidate.reply
+    if reply is None:
+        return []
+    return [f"{reply.received_at.astimezone(zone):%d %b}: {reply.text.strip()[:600]}"]

@@ -1,0 +1,281 @@
+"""After the call: record what the rep learned, act on it, and learn from all calls.
+
+Saving an outcome closes the customer's open calls and answers their waiting replies, then
+acts on the next step the rep chose, all in one transaction:
+
+- **do not contact** — the customer is marked so; every running enrollment ends; they
+  never appear on a digest again (until someone changes their status);
+- **follow-up** — running enrollments end and the customer enters the follow-up campaign
+  ("here is what we changed");
+- **call again on D** — a call is put on the rep's list for D;
+- **rep's offer** / **nothing** — the rep has taken over: enrollments in campaigns whose
+  ``exit_on`` lists ``call_outcome`` end.
+
+A call nobody answered changes no enrollment (unless the rep chose do-not-contact or the
+follow-up). A digest link records one outcome: submitting its form twice records it once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from reengage.campaigns import Campaign, ExitReason
+from reengage.detect import assess, fit_population
+from reengage.digest.calllist import day_start, rep_zone
+from reengage.errors import ReengageError
+from reengage.models import (
+    CallOutcome,
+    CallTaskStatus,
+    CauseScope,
+    NextStep,
+    Reached,
+    StopReason,
+    WorthIt,
+)
+from reengage.scoring import current_model
+from reengage.store import Store
+from reengage.store import calls as sql
+from reengage.store.sending import NewEnrollment
+
+NOTE_LIMIT = 4000
+
+
+class OutcomeError(ReengageError):
+    """An outcome that cannot be saved as given (the message says which field and why)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the rep learned on one call, as entered on the form or the terminal."""
+
+    reached: Reached
+    worth: WorthIt
+    next_step: NextStep
+    contact_name: str | None = None
+    reason: StopReason | None = None
+    reason_text: str | None = None
+    scope: CauseScope | None = None
+    win_back: str | None = None
+    call_again_on: date | None = None
+
+    def problems(self, today: date) -> dict[str, str]:
+        """Field → what is wrong with it; empty when the outcome can be saved."""
+        found: dict[str, str] = {}
+        if self.next_step is NextStep.CALL_AGAIN:
+            if self.call_again_on is None:
+                found["call_again_on"] = "choose the day to call again"
+            elif self.call_again_on <= today:
+                found["call_again_on"] = "the day to call again must be after today"
+            elif self.call_again_on > today + timedelta(days=366):
+                found["call_again_on"] = "the day to call again must be within a year"
+        if self.reached is not Reached.NOBODY and self.reason is None:
+            found["reason"] = "choose the main reason they stopped (or 'other')"
+        for name in ("reason_text", "win_back"):
+            text = getattr(self, name)
+            if text and len(text) > NOTE_LIMIT:
+                found[name] = f"keep it under {NOTE_LIMIT} characters"
+        if self.contact_name and len(self.contact_name) > 200:
+            found["contact_name"] = "keep the name under 200 characters"
+        return found
+
+
+@dataclass
+class Acted:
+    """What saving the outcome did, for the page or the terminal to say."""
+
+    recorded: bool  # False: this link's outcome was already recorded
+    outcome: CallOutcome | None = None
+    ended: int = 0
+    enrolled_in: str | None = None
+    call_again_on: date | None = None
+    do_not_contact: bool = False
+
+    def summary(self) -> list[str]:
+        """Plain sentences: what happened because of this call."""
+        if not self.recorded:
+            when = self.outcome.called_at.strftime("%d %b %Y %H:%M UTC") if self.outcome else ""
+            return [f"This call was already recorded ({when}); nothing was changed."]
+        lines = ["The call is recorded."]
+        if self.do_not_contact:
+            lines.append("They are marked do-not-contact: no more mail, no more calls.")
+        if self.ended:
+            lines.append(f"{self.ended} running email sequence(s) stopped.")
+        if self.enrolled_in:
+            lines.append(f"They will get the follow-up campaign {self.enrolled_in}.")
+        if self.call_again_on:
+            lines.append(f"They are on your list again on {self.call_again_on:%A %d %B %Y}.")
+        return lines
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who recorded the call, for which customer, and the campaigns that decide exits."""
+
+    customer_id: int
+    rep_external_id: str | None
+    campaigns: dict[str, Campaign]
+    followup_campaign: str
+    source: str  # "web" or "cli"
+    dedupe_key: str | None = None
+
+
+def record_outcome(
+    store: Store, ctx: CallContext, outcome: Outcome, now: datetime, *, today: date
+) -> Acted:
+    """Save the outcome and act on it in one transaction (see the module docstring)."""
+    problems = outcome.problems(today)
+    followup = ctx.campaigns.get(ctx.followup_campaign)
+    if outcome.next_step is NextStep.FOLLOW_UP and followup is None:
+        problems["next_step"] = (
+            f"the follow-up campaign {ctx.followup_campaign!r} is not loaded; set "
+            "REENGAGE_FOLLOWUP_CAMPAIGN to one of: " + ", ".join(sorted(ctx.campaigns))
+        )
+    if problems:
+        raise OutcomeError("; ".join(f"{k}: {v}" for k, v in problems.items()))
+    value = value_at_risk(store, ctx.customer_id, now)
+    rep = store.calls.reps([ctx.rep_external_id]) if ctx.rep_external_id else []
+    zone = rep_zone(rep[0]) if rep else None
+    acted = Acted(recorded=True)
+    with store.calls.transaction() as conn:
+        new_id = sql.insert_outcome(
+            conn,
+            {
+                "customer_id": ctx.customer_id,
+                "rep_external_id": ctx.rep_external_id,
+                "called_at": now,
+                "reached": outcome.reached.value,
+                "contact_name": _text(outcome.contact_name, 200),
+                "reason": outcome.reason.value if outcome.reason else None,
+                "reason_text": _text(outcome.reason_text, NOTE_LIMIT),
+                "scope": outcome.scope.value if outcome.scope else None,
+                "win_back": _text(outcome.win_back, NOTE_LIMIT),
+                "worth": outcome.worth.value,
+                "next_step": outcome.next_step.value,
+                "call_again_on": outcome.call_again_on,
+                "value_at_risk": value,
+                "source": ctx.source,
+                "dedupe_key": ctx.dedupe_key,
+                "created_at": now,
+            },
+        )
+        if new_id is None:
+            return Acted(False, sql.outcome_by_key(conn, ctx.dedupe_key or ""))
+        step = outcome.next_step
+        sql.close_calls(
+            conn,
+            ctx.customer_id,
+            CallTaskStatus.CANCELLED if step is NextStep.DO_NOT_CONTACT else CallTaskStatus.DONE,
+        )
+        if outcome.reached is not Reached.NOBODY:
+            sql.answer_replies(conn, ctx.customer_id)
+        if step is NextStep.DO_NOT_CONTACT:
+            sql.do_not_contact(conn, ctx.customer_id, now)
+            acted.do_not_contact = True
+            acted.ended = sql.end_enrollments(conn, ctx.customer_id, None, "do_not_contact", now)
+        elif step is NextStep.FOLLOW_UP and followup is not None:
+            acted.ended = sql.end_enrollments(conn, ctx.customer_id, None, "call_outcome", now)
+            first = followup.steps[0]
+            sql.enroll(
+                conn,
+                NewEnrollment(ctx.customer_id, followup.id, False, first.key, now + first.after),
+                now,
+            )
+            acted.enrolled_in = followup.id
+        elif outcome.reached is not Reached.NOBODY:
+            exiting = [c.id for c in ctx.campaigns.values() if ExitReason.CALL_OUTCOME in c.exit_on]
+            acted.ended = sql.end_enrollments(conn, ctx.customer_id, exiting, "call_outcome", now)
+        if step is NextStep.CALL_AGAIN and outcome.call_again_on is not None:
+            due = day_start(outcome.call_again_on, zone or ZoneInfo("UTC"))
+            note = _text(outcome.win_back or outcome.reason_text, 200)
+            sql.add_call(
+                conn,
+                ctx.customer_id,
+                f"You set this call on {now:%d %b}." + (f" Notes: {note}" if note else ""),
+                "high",
+                due,
+                now,
+            )
+            acted.call_again_on = outcome.call_again_on
+        acted.outcome = sql.outcome_by_key(conn, ctx.dedupe_key) if ctx.dedupe_key else None
+    return acted
+
+
+def value_at_risk(store: Store, customer_id: int, now: datetime) -> float | None:
+    """A year's value of the customer's habit as it stands now (kept with the outcome)."""
+    profiles = list(store.profiles(customer_ids=[customer_id]))
+    if not profiles:
+        return None
+    population = fit_population(store.gap_sample())
+    found = assess(profiles[0], population, now, current_model(store))
+    return None if found is None else round(found.value_per_year, 2)
+
+
+def _text(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    cleaned = value.replace("\x00", "").strip()
+    return cleaned[:limit] or None
+
+
+# -- lessons ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CauseRow:
+    """One stop reason across all calls."""
+
+    reason: str
+    calls: int = 0
+    systemic: int = 0
+    specific: int = 0
+    unsure: int = 0
+    value_lost: float = 0.0  # a year's value of the customers who gave this reason
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mostly_systemic(self) -> bool:
+        """More calls called it systemic than specific."""
+        return self.systemic > self.specific
+
+
+@dataclass
+class CausesReport:
+    """Why customers stopped, systemic causes first: the ones the business must fix."""
+
+    since: datetime | None
+    calls: int
+    reached: int
+    rows: list[CauseRow]
+    next_steps: Counter[str]
+
+
+def causes(
+    store: Store, since: datetime | None, name_of: Callable[[int], str] | None = None
+) -> CausesReport:
+    """Reasons, specific-vs-systemic counts, value lost per cause and verbatim notes."""
+    outcomes = store.calls.outcomes_since(since)
+    rows: dict[str, CauseRow] = defaultdict(lambda: CauseRow(""))
+    steps: Counter[str] = Counter()
+    reached = 0
+    for o in outcomes:
+        steps[o.next_step] += 1
+        if o.reached == Reached.NOBODY.value or not o.reason:
+            continue
+        reached += 1
+        row = rows[o.reason]
+        row.reason = o.reason
+        row.calls += 1
+        scope = o.scope or CauseScope.UNSURE.value
+        setattr(row, scope, getattr(row, scope) + 1)
+        row.value_lost += o.value_at_risk or 0.0
+        if o.reason_text:
+            who = name_of(o.customer_id) if name_of else f"customer {o.customer_id}"
+            row.notes.append(f"{o.called_at:%Y-%m-%d} {who}: {o.reason_text}")
+    ordered = sorted(
+        rows.values(), key=lambda r: (not r.mostly_systemic, -r.systemic, -r.value_lost, r.reason)
+    )
+    return CausesReport(since, len(outcomes), reached, ordered, steps)
