@@ -41,6 +41,7 @@ from reengage.store.calls import CallBook
 from reengage.store.engine import check_connection, create_engine, upsert_insert
 from reengage.store.responses import ResponseLog
 from reengage.store.sqlfuncs import epoch_days
+from reengage.store.stats import StatsQueries
 from reengage.timeutil import as_utc
 
 CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
@@ -71,6 +72,7 @@ class Store:
         self.attribution_window = timedelta(days=30)
         self.responses = ResponseLog(self._tx)
         self.calls = CallBook(self._tx)
+        self.stats = StatsQueries(self._tx)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = False) -> Store:
