@@ -15,6 +15,7 @@ from reengage.digest.mail import (
     send_digests,
 )
 from reengage.digest.outcomes import (
+    Acted,
     CallContext,
     CausesReport,
     Outcome,
@@ -24,6 +25,7 @@ from reengage.digest.outcomes import (
 )
 
 __all__ = [
+    "Acted",
     "CallContext",
     "CallItem",
     "CallList",

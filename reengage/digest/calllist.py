@@ -225,7 +225,7 @@ def build_lists(
             if (
                 called is not None
                 and called.called_at + policy.cooldown(called) > start
-                and not any(c.created_at > called.called_at for c in candidate.calls)
+                and not any(c.created_at >= called.called_at for c in candidate.calls)
             ):
                 continue  # called recently, and nobody asked for another call since
             paused = facts[cid].paused_until

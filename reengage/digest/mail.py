@@ -74,9 +74,10 @@ def compose_digest(
 ) -> EmailMessage:
     """The exact digest mail: HTML and text parts carrying the same facts."""
     rep = call_list.rep
+    name = " ".join(rep.name.split())  # a line break in a name never reaches the text
     count = len(call_list.items)
     context = {
-        "rep": {"name": rep.name, "first_name": rep.name.split(" ")[0] if rep.name else ""},
+        "rep": {"name": name, "first_name": name.split(" ")[0] if name else ""},
         "day": call_list.day,
         "count": count,
         "more": call_list.more,

@@ -274,7 +274,7 @@ def causes(
         row.value_lost += o.value_at_risk or 0.0
         if o.reason_text:
             who = name_of(o.customer_id) if name_of else f"customer {o.customer_id}"
-            row.notes.append(f"{o.called_at:%Y-%m-%d} {who}: {o.reason_text}")
+            row.notes.append(f"{o.called_at:%Y-%m-%d} {who}: “{o.reason_text}”")
     ordered = sorted(
         rows.values(), key=lambda r: (not r.mostly_systemic, -r.systemic, -r.value_lost, r.reason)
     )

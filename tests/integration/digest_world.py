@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from reengage import authoring
 from reengage.authoring import Workspace
-from reengage.config import load_settings
+from reengage.config import Settings, load_settings
 from reengage.digest import DigestConfig, ListPolicy
 from reengage.ingest import Kind, import_items
 from reengage.store import Store
@@ -44,7 +44,9 @@ REPS = [
 ]
 
 
-def _orders(cid: str, every: float, count: int, last_days_ago: float, amount: Any) -> list[dict]:
+def _orders(
+    cid: str, every: float, count: int, last_days_ago: float, amount: Any
+) -> list[dict[str, Any]]:
     """``count`` orders ``every`` days apart, the last one ``last_days_ago`` days before NOW."""
     amounts = amount if isinstance(amount, list) else [amount] * count
     return [
@@ -156,8 +158,8 @@ def fill(store: Store) -> None:
         )
 
 
-def workspace(tmp_path: Path, port: int = 25, **overrides: Any) -> tuple[Workspace, DigestConfig]:
-    settings = load_settings(
+def settings(port: int = 25, **overrides: Any) -> Settings:
+    return load_settings(
         env_file=None,
         campaigns_dir=ROOT / "campaigns",
         templates_dir=ROOT / "templates",
@@ -165,7 +167,11 @@ def workspace(tmp_path: Path, port: int = 25, **overrides: Any) -> tuple[Workspa
         smtp_port=port,
         **overrides,
     )
-    return authoring.Workspace.from_settings(settings), DigestConfig.from_settings(settings)
+
+
+def workspace(tmp_path: Path, port: int = 25, **overrides: Any) -> tuple[Workspace, DigestConfig]:
+    chosen = settings(port, **overrides)
+    return authoring.Workspace.from_settings(chosen), DigestConfig.from_settings(chosen)
 
 
 def policy(size: int = 10) -> ListPolicy:

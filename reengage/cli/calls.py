@@ -1,0 +1,372 @@
+"""Commands for sales reps: today's calls, recording an outcome, the digest, and the lessons."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.table import Table
+
+from reengage import authoring
+from reengage.campaigns import Campaign
+from reengage.cli.app import _settings, _store, _workspace, app, out
+from reengage.digest import (
+    CallContext,
+    DigestConfig,
+    Outcome,
+    build_lists,
+    causes,
+    local_day,
+    preview_digest,
+    record_outcome,
+    send_digests,
+)
+from reengage.digest.prompts import REASON_WORDS
+from reengage.errors import InputError
+from reengage.models import CauseScope, NextStep, Reached, Rep, StopReason, WorthIt
+from reengage.store import Store
+from reengage.timeutil import parse_timestamp, utcnow
+
+calls_app = typer.Typer(help="The reps' call list and call outcomes.", no_args_is_help=True)
+digest_app = typer.Typer(help="The reps' morning digest email.", no_args_is_help=True)
+report_app = typer.Typer(help="What the calls taught us.", no_args_is_help=True)
+app.add_typer(calls_app, name="calls")
+app.add_typer(digest_app, name="digest")
+app.add_typer(report_app, name="report")
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _day(text: str | None, option: str = "--date") -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date like 2026-11-30", param_hint=option
+        ) from None
+
+
+def _reps(store: Store, rep: str | None) -> list[Rep]:
+    found = store.calls.reps([rep] if rep else None)
+    if rep and not found:
+        known = ", ".join(r.external_id for r in store.calls.reps()[:20]) or "none imported yet"
+        raise InputError(f"no rep {rep!r}; known reps: {known} (`reengage import reps FILE`)")
+    if not found:
+        raise InputError("no reps yet: import them first with `reengage import reps FILE`")
+    return found
+
+
+# -- calls ---------------------------------------------------------------------------------------
+
+
+@calls_app.command("list")
+def calls_list(
+    rep: Annotated[
+        str | None, typer.Option(help="Only this rep's list (their external id).")
+    ] = None,
+    on: Annotated[
+        str | None, typer.Option("--date", help="The list for this day (default: today).")
+    ] = None,
+) -> None:
+    """Today's calls per rep: who, whom to ask for, why now, and what is at stake."""
+    settings = _settings()
+    store = _store()
+    try:
+        wanted = [r.external_id for r in _reps(store, rep)]
+        lists = build_lists(
+            store, utcnow(), DigestConfig.from_settings(settings).policy, reps=wanted, day=_day(on)
+        )
+    finally:
+        store.close()
+    for call_list in lists:
+        title = f"{call_list.rep.name} ({call_list.rep.external_id}) — {call_list.day:%a %d %b %Y}"
+        if call_list.empty:
+            out.print(f"{title}: nobody to call", markup=False, highlight=False)
+            continue
+        table = Table(title=title, title_justify="left", show_lines=True)
+        for column in ("#", "client", "ask for", "why now", "value at risk", "last call"):
+            table.add_column(
+                column, justify="right" if column in ("#", "value at risk") else "left"
+            )
+        for item in call_list.items:
+            person = item.person
+            table.add_row(
+                str(item.rank),
+                "\n".join(
+                    filter(None, (item.name, item.customer.company, item.customer.external_id))
+                ),
+                "\n".join(filter(None, (person.name, person.role, person.phone, person.email))),
+                "\n".join(item.why),
+                f"{item.value_at_risk:,.0f} {settings.currency}",
+                item.last_call or "never",
+            )
+        out.print(table, markup=False)
+        if call_list.more:
+            out.print(f"… and {call_list.more} more worth a call", markup=False)
+    out.print(
+        "Record a call: reengage calls log CUSTOMER_ID (or the link in the digest email)",
+        markup=False,
+    )
+
+
+def _choose(value: E | None, kind: type[E], option: str, question: str) -> E:
+    if value is not None:
+        return value
+    choices = [member.value for member in kind]
+    if not sys.stdin.isatty():
+        raise InputError(f"{option} is missing: one of {', '.join(choices)}")
+    answer = typer.prompt(f"{question} [{'/'.join(choices)}]")
+    try:
+        return kind(answer.strip())
+    except ValueError:
+        raise InputError(f"{answer!r} is not one of {', '.join(choices)}") from None
+
+
+@calls_app.command("log")
+def calls_log(
+    customer_id: Annotated[str, typer.Argument(help="The customer's external id.")],
+    reached: Annotated[
+        Reached | None, typer.Option(help="Whom you spoke to (nobody: no answer).")
+    ] = None,
+    contact: Annotated[
+        str | None, typer.Option(help="The name of the person you spoke to.")
+    ] = None,
+    reason: Annotated[
+        StopReason | None, typer.Option(help="The main reason they stopped buying.")
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="The reason in their words.")] = None,
+    scope: Annotated[
+        CauseScope | None,
+        typer.Option(help="Specific to this customer, or systemic (others will hit it too)?"),
+    ] = None,
+    win_back: Annotated[str | None, typer.Option(help="What would win them back.")] = None,
+    worth: Annotated[WorthIt | None, typer.Option(help="Worth winning back?")] = None,
+    next_step: Annotated[NextStep | None, typer.Option("--next", help="What happens now.")] = None,
+    on: Annotated[
+        str | None, typer.Option("--on", help="With --next call_again: the day to call again.")
+    ] = None,
+    rep: Annotated[
+        str | None, typer.Option(help="Who called (default: the customer's rep).")
+    ] = None,
+) -> None:
+    """Record what a call taught you; reengage stops, re-routes or schedules accordingly."""
+    settings = _settings()
+    store = _store()
+    try:
+        found = store.get_customer(customer_id)
+        if found is None or found[0].id is None:
+            raise InputError(f"no customer {customer_id!r}; check the id (`reengage calls list`)")
+        customer = found[0]
+        customer_key: int = found[0].id
+        who = rep or customer.rep_external_id
+        reps = store.calls.reps([who]) if who else []
+        now = utcnow()
+        today = local_day(reps[0], now) if reps else now.date()
+        reached = _choose(reached, Reached, "--reached", "Whom did you reach?")
+        if reached is not Reached.NOBODY and reason is None and sys.stdin.isatty():
+            reason = _choose(None, StopReason, "--reason", "Why did they stop?")
+        worth = _choose(worth, WorthIt, "--worth", "Worth winning back?")
+        next_step = _choose(next_step, NextStep, "--next", "What next?")
+        outcome = Outcome(
+            reached=reached,
+            worth=worth,
+            next_step=next_step,
+            contact_name=contact,
+            reason=reason,
+            reason_text=note,
+            scope=scope,
+            win_back=win_back,
+            call_again_on=_day(on, "--on"),
+        )
+        library = authoring.CampaignLibrary(_workspace())
+        library.reload()
+        acted = _record(
+            store,
+            customer_key,
+            who,
+            library.campaigns,
+            settings.followup_campaign,
+            outcome,
+            now,
+            today,
+        )
+    finally:
+        store.close()
+    for line in acted:
+        out.print(line, markup=False, highlight=False)
+
+
+def _record(
+    store: Store,
+    customer_id: int,
+    rep: str | None,
+    campaigns: dict[str, Campaign],
+    followup: str,
+    outcome: Outcome,
+    now: datetime,
+    today: date,
+) -> list[str]:
+    ctx = CallContext(customer_id, rep, campaigns, followup, source="cli")
+    return record_outcome(store, ctx, outcome, now, today=today).summary()
+
+
+# -- digest --------------------------------------------------------------------------------------
+
+
+@digest_app.command("preview")
+def digest_preview(
+    rep: Annotated[str, typer.Option(help="The rep's external id.")],
+    on: Annotated[
+        str | None, typer.Option("--date", help="The digest for this day (default: today).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write it.")] = Path("previews"),
+) -> None:
+    """Write the exact digest a rep would get (.eml and .html) without sending anything."""
+    settings = _settings()
+    store = _store()
+    try:
+        chosen = _reps(store, rep)[0]
+        made = preview_digest(
+            store,
+            _workspace(),
+            DigestConfig.from_settings(settings),
+            chosen,
+            utcnow(),
+            out_dir,
+            day=_day(on),
+        )
+    finally:
+        store.close()
+    day = made.call_list.day
+    if made.eml is None:
+        out.print(
+            f"{chosen.name}: nobody to call on {day:%a %d %b %Y}; no digest would be sent.",
+            markup=False,
+        )
+        return
+    out.print(
+        f"{chosen.name}, {day:%a %d %b %Y}: {len(made.call_list.items)} clients"
+        + (f" (+{made.call_list.more} more)" if made.call_list.more else ""),
+        markup=False,
+    )
+    out.print(f"  {made.eml}\n  {made.html}", markup=False, highlight=False)
+    if settings.secret_key is None:
+        out.print(
+            "  (REENGAGE_SECRET_KEY is not set: the outcome links are placeholders)", markup=False
+        )
+
+
+@digest_app.command("send")
+def digest_send(
+    rep: Annotated[str | None, typer.Option(help="Only this rep (default: every rep).")] = None,
+) -> None:
+    """Send today's digest now, whatever the hour; a rep who already got today's is skipped."""
+    import asyncio
+
+    from reengage.mailer import SmtpMailer
+
+    settings = _settings()
+    settings.require_secret_key()  # the outcome links must be signed
+    store = _store()
+
+    async def go() -> dict[str, int]:
+        mailer = SmtpMailer.from_settings(settings)
+        try:
+            wanted = [r.external_id for r in _reps(store, rep)]
+            report = await send_digests(
+                store,
+                mailer,
+                _workspace(),
+                DigestConfig.from_settings(settings),
+                utcnow(),
+                reps=wanted,
+                anytime=True,
+            )
+            return dict(report.results)
+        finally:
+            await mailer.close()
+
+    try:
+        results = asyncio.run(go())
+    finally:
+        store.close()
+    words = {"sent": "sent", "empty": "nobody to call", "already_sent": "already sent today"}
+    summary = ", ".join(f"{words.get(k, k)} {v}" for k, v in sorted(results.items()))
+    out.print(f"digests: {summary or 'every rep already has today’s'}", markup=False)
+    if results.get("failed") or results.get("retry"):
+        raise typer.Exit(1)
+
+
+# -- lessons -------------------------------------------------------------------------------------
+
+
+@report_app.command("causes")
+def report_causes(
+    since: Annotated[
+        str | None, typer.Option(help="Only calls on or after this date (2026-01-31).")
+    ] = None,
+) -> None:
+    """Why customers stopped: systemic causes first, value lost per cause, their own words."""
+    settings = _settings()
+    start = None
+    if since is not None:
+        try:
+            start = parse_timestamp(since, settings.zone)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--since") from None
+    store = _store()
+    try:
+        names: dict[int, str] = {}
+
+        def name_of(customer_id: int) -> str:
+            if customer_id not in names:
+                found = store.customers_by_ids([customer_id]).get(customer_id)
+                names[customer_id] = (
+                    (" ".join(filter(None, (found.first_name, found.last_name))) or found.email)
+                    if found
+                    else f"customer {customer_id}"
+                )
+            return names[customer_id]
+
+        report = causes(store, start, name_of)
+    finally:
+        store.close()
+    scope = f" since {since}" if since else ""
+    out.print(
+        f"{report.calls} calls{scope}; {report.reached} reached someone who said why they stopped",
+        markup=False,
+    )
+    if not report.rows:
+        out.print(
+            "No reasons recorded yet: `reengage calls log CUSTOMER` after a call.", markup=False
+        )
+        return
+    table = Table(title="Why they stopped (systemic first: these are the business's to fix)")
+    for column in ("cause", "calls", "systemic", "specific", "unsure", "value lost / year"):
+        table.add_column(column, justify="left" if column == "cause" else "right")
+    for row in report.rows:
+        table.add_row(
+            REASON_WORDS.get(row.reason, row.reason),
+            str(row.calls),
+            str(row.systemic),
+            str(row.specific),
+            str(row.unsure),
+            f"{row.value_lost:,.0f} {settings.currency}",
+        )
+    out.print(table, markup=False)
+    for row in report.rows:
+        if row.notes:
+            out.print(
+                f"\n{REASON_WORDS.get(row.reason, row.reason)} — in their words:", markup=False
+            )
+            for line in row.notes[-10:]:
+                out.print(f"  {line}", markup=False, highlight=False)
+    if report.next_steps:
+        steps = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.next_steps.most_common())
+        out.print(f"\nNext steps chosen: {steps}", markup=False)

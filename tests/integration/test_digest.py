@@ -1,0 +1,450 @@
+"""The reps' morning: who is on the list and why, the digest mail, and what outcomes do.
+
+Real databases (SQLite and PostgreSQL), a real SMTP server (aiosmtpd on loopback), data
+through the real importer, sends and responses through the real store functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from reengage import authoring, responses
+from reengage.campaigns import Campaign
+from reengage.digest import (
+    Acted,
+    CallContext,
+    CallList,
+    Outcome,
+    OutcomeError,
+    build_lists,
+    causes,
+    compose_digest,
+    record_outcome,
+    send_digests,
+)
+from reengage.mailer import SmtpMailer
+from reengage.message import wire
+from reengage.models import CauseScope, NextStep, Reached, Rep, StopReason, WorthIt
+from reengage.store import Store
+from reengage.store.sending import NewEnrollment
+from tests.integration import digest_world as w
+from tests.integration.smtp_sink import Sink, running_sink
+
+
+@pytest.fixture
+def world(store: Store) -> Store:
+    w.fill(store)
+    return store
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[Sink, int]]:
+    with running_sink() as running:
+        yield running
+
+
+def dana(store: Store, day: date | None = None, size: int = 10) -> CallList:
+    return build_lists(store, w.NOW, w.policy(size), reps=["R1"], day=day)[0]
+
+
+def names(call_list: CallList) -> list[str]:
+    return [item.customer.external_id for item in call_list.items]
+
+
+def cid(store: Store, external_id: str) -> int:
+    return store.customer_ids([external_id])[external_id]
+
+
+def campaigns() -> dict[str, Campaign]:
+    ws, _ = w.workspace(Path("."))
+    library = authoring.CampaignLibrary(ws)
+    library.reload()
+    return dict(library.campaigns)
+
+
+def body(message: EmailMessage, kind: str) -> str:
+    part = message.get_body((kind,))
+    assert part is not None
+    return str(part.get_content())
+
+
+def log_call(store: Store, external_id: str, outcome: Outcome, *, days_ago: float = 0) -> Acted:
+    ctx = CallContext(cid(store, external_id), "R1", campaigns(), "what-we-changed", "cli")
+    when = w.NOW - timedelta(days=days_ago)
+    return record_outcome(store, ctx, outcome, when, today=when.date())
+
+
+# -- the list ------------------------------------------------------------------------------------
+
+
+def test_a_reply_comes_first_then_the_most_value_at_risk_and_never_the_wrong_people(
+    world: Store,
+) -> None:
+    listed = dana(world)
+    # Rita replied (a commitment); then by value at risk × how surely the habit lapsed.
+    assert names(listed) == ["replied", "wholesale", "bakery", "hostile"]
+    assert "dnc" not in names(listed)  # marked do-not-contact
+    assert "happy" not in names(listed)  # still buying on rhythm
+    priorities = [item.priority for item in listed.items[1:]]
+    assert priorities == sorted(priorities, reverse=True)
+    short = dana(world, size=2)
+    assert names(short) == ["replied", "wholesale"] and short.more == 2
+    sam = build_lists(world, w.NOW, w.policy(), reps=["R2"])[0]
+    assert names(sam) == ["ny"]
+
+
+def test_each_card_says_whom_to_ask_why_now_what_to_ask_and_what_is_coming_up(
+    world: Store,
+) -> None:
+    cards = {item.customer.external_id: item for item in dana(world).items}
+    ana = cards["bakery"]
+    assert (ana.person.name, ana.person.role, ana.person.phone) == (
+        "Maria Li",
+        "Owner",
+        "+49 170 555 0101",
+    )
+    assert ana.person.standing == "decision maker"
+    assert "Usually orders every 10 days; silent for 60 days" in ana.why[0]
+    assert ana.questions[:2] == ["Why did you decide to stop?", "What could we do to win you back?"]
+    assert any("Espresso beans 5kg" in q for q in ana.questions)
+    assert [str(d) for d in ana.dates] == ["contract anniversary (7 years): Sat 28 Nov, in 5 days"]
+    assert ana.interests == ["espresso", "pastry"]
+    bo = cards["wholesale"]
+    # No decision maker on file: the most senior contact known, not the office manager.
+    assert (bo.person.name, bo.person.standing) == ("Kim Chen", "most senior contact known")
+    assert any("70% smaller" in line for line in bo.why)
+    assert any("smaller" in q and "someone else" in q for q in bo.questions)
+    rita = cards["replied"]
+    assert rita.why[0].startswith("Replied on 22 Nov")
+    assert "lost your catalogue" in rita.replies[0]
+
+
+def test_what_reengage_did_and_the_last_call_are_on_the_card(world: Store) -> None:
+    ana = cid(world, "bakery")
+    sent_at = w.NOW - timedelta(days=9)
+    world.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", sent_at)], sent_at)
+    claimed = world.claim_due(sent_at, 10, timedelta(minutes=5))
+    started = world.start_messages([(claimed[0], "we-miss-you")], sent_at, timedelta(minutes=5))
+    world.finish_sent(
+        started[0].message_id,
+        claimed[0],
+        response="250 OK",
+        smtp_id="x@acme.example",
+        now=sent_at,
+        next_step=(1, "tip-1", sent_at + timedelta(days=7)),
+    )
+    token = started[0].token or ""
+    responses.record_open(world, token, sent_at + timedelta(hours=2))
+    responses.record_click(
+        world, token, "https://shop.example/espresso", sent_at + timedelta(hours=3)
+    )
+    log_call(
+        world,
+        "bakery",
+        Outcome(
+            Reached.DECISION_MAKER,
+            WorthIt.YES,
+            NextStep.NOTHING,
+            contact_name="Maria Li",
+            reason=StopReason.PRICE,
+            reason_text="Too expensive since the spring price rise",
+            scope=CauseScope.SYSTEMIC,
+        ),
+        days_ago=20,  # past the 14-day cooldown
+    )
+    card = next(i for i in dana(world).items if i.customer.external_id == "bakery")
+    assert [str(line) for line in card.history] == [
+        "14 Nov: habit-lapsed-tips · we-miss-you — opened 14 Nov, clicked 14 Nov"
+    ]
+    assert card.last_call is not None
+    assert (
+        "spoke to Maria Li" in card.last_call and "stopped over price, systemic" in card.last_call
+    )
+    assert "spring price rise" in card.last_call
+    assert any("Last time they mentioned price" in q for q in card.questions)
+    assert any("https://shop.example/espresso" in q for q in card.questions)
+
+
+def test_someone_called_recently_or_scheduled_for_another_day_is_left_off(world: Store) -> None:
+    log_call(
+        world,
+        "wholesale",
+        Outcome(Reached.SOMEONE_ELSE, WorthIt.YES, NextStep.NOTHING, reason=StopReason.COMPETITOR),
+        days_ago=3,
+    )
+    later = w.NOW.date() + timedelta(days=4)
+    log_call(
+        world,
+        "bakery",
+        Outcome(Reached.NOBODY, WorthIt.YES, NextStep.CALL_AGAIN, call_again_on=later),
+        days_ago=0,
+    )
+    assert names(dana(world)) == ["replied", "hostile"]
+    assert "bakery" in names(dana(world, day=later))  # on the day the rep chose
+    assert "wholesale" not in names(dana(world, day=later))  # still within 14 days
+    assert "wholesale" in names(dana(world, day=w.NOW.date() + timedelta(days=12)))
+
+
+# -- outcomes ------------------------------------------------------------------------------------
+
+
+def test_do_not_contact_ends_every_enrollment_and_keeps_them_off_every_list(world: Store) -> None:
+    ana = cid(world, "bakery")
+    world.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", w.NOW)], w.NOW)
+    acted = log_call(
+        world,
+        "bakery",
+        Outcome(
+            Reached.DECISION_MAKER, WorthIt.NO, NextStep.DO_NOT_CONTACT, reason=StopReason.SERVICE
+        ),
+    )
+    assert acted.ended == 1 and acted.do_not_contact
+    assert world.enrollment_history([ana], w.NOW - timedelta(days=1)) == [
+        (ana, "habit-lapsed-tips", "exited", w.NOW)
+    ]
+    assert world.contactable([ana], w.NOW) == {}  # no campaign will mail them either
+    for days in (1, 30, 400):
+        assert "bakery" not in names(dana(world, day=w.NOW.date() + timedelta(days=days)))
+
+
+def test_follow_up_re_routes_into_the_follow_up_campaign(world: Store) -> None:
+    ana = cid(world, "bakery")
+    world.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", w.NOW)], w.NOW)
+    acted = log_call(
+        world,
+        "bakery",
+        Outcome(
+            Reached.DECISION_MAKER,
+            WorthIt.YES,
+            NextStep.FOLLOW_UP,
+            reason=StopReason.DELIVERY,
+            scope=CauseScope.SYSTEMIC,
+        ),
+    )
+    assert acted.enrolled_in == "what-we-changed"
+    history = world.enrollment_history([ana], w.NOW - timedelta(days=1))
+    assert sorted((c, s) for _, c, s, _ in history) == [
+        ("habit-lapsed-tips", "exited"),
+        ("what-we-changed", "active"),
+    ]
+
+
+def test_a_rep_offer_ends_only_campaigns_that_exit_on_a_call_outcome(world: Store) -> None:
+    ana = cid(world, "bakery")
+    world.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", w.NOW)], w.NOW)
+    world.enroll([NewEnrollment(ana, "what-we-changed", False, "what-we-changed", w.NOW)], w.NOW)
+    log_call(
+        world,
+        "bakery",
+        Outcome(Reached.DECISION_MAKER, WorthIt.YES, NextStep.REP_OFFER, reason=StopReason.PRICE),
+    )
+    status = {c: s for _, c, s, _ in world.enrollment_history([ana], w.NOW - timedelta(days=1))}
+    # habit-lapsed-tips lists call_outcome in exit_on; what-we-changed does not.
+    assert status == {"habit-lapsed-tips": "exited", "what-we-changed": "active"}
+
+
+def test_an_outcome_that_cannot_be_saved_says_which_field_and_changes_nothing(
+    world: Store,
+) -> None:
+    with pytest.raises(OutcomeError, match="call_again_on: choose the day"):
+        log_call(world, "bakery", Outcome(Reached.NOBODY, WorthIt.YES, NextStep.CALL_AGAIN))
+    with pytest.raises(OutcomeError, match="reason: choose the main reason"):
+        log_call(world, "bakery", Outcome(Reached.DECISION_MAKER, WorthIt.YES, NextStep.NOTHING))
+    assert world.calls.outcomes_since(None) == []
+
+
+def test_the_same_digest_link_records_one_outcome(world: Store) -> None:
+    ctx = CallContext(
+        cid(world, "bakery"),
+        "R1",
+        campaigns(),
+        "what-we-changed",
+        "web",
+        dedupe_key="digest:R1:1:2026-11-23",
+    )
+    outcome = Outcome(
+        Reached.NOBODY,
+        WorthIt.YES,
+        NextStep.CALL_AGAIN,
+        call_again_on=w.NOW.date() + timedelta(days=2),
+    )
+    first = record_outcome(world, ctx, outcome, w.NOW, today=w.NOW.date())
+    again = record_outcome(world, ctx, outcome, w.NOW + timedelta(minutes=1), today=w.NOW.date())
+    assert first.recorded and not again.recorded
+    assert "already recorded" in again.summary()[0]
+    assert len(world.calls.outcomes_since(None)) == 1
+    assert len(world.calls.open_calls()) == 1
+
+
+def test_causes_put_systemic_ones_first_with_value_lost_and_their_words(world: Store) -> None:
+    log_call(
+        world,
+        "bakery",
+        Outcome(
+            Reached.DECISION_MAKER,
+            WorthIt.LATER,
+            NextStep.NOTHING,
+            reason=StopReason.PRICE,
+            scope=CauseScope.SPECIFIC,
+            reason_text="Budget cut",
+        ),
+    )
+    log_call(
+        world,
+        "wholesale",
+        Outcome(
+            Reached.SOMEONE_ELSE,
+            WorthIt.YES,
+            NextStep.FOLLOW_UP,
+            reason=StopReason.DELIVERY,
+            scope=CauseScope.SYSTEMIC,
+            reason_text="Three late deliveries in a row",
+        ),
+    )
+    log_call(world, "hostile", Outcome(Reached.NOBODY, WorthIt.YES, NextStep.NOTHING))
+    report = causes(world, None)
+    assert (report.calls, report.reached) == (3, 2)
+    assert [r.reason for r in report.rows] == ["delivery", "price"]
+    delivery = report.rows[0]
+    assert (delivery.systemic, delivery.specific) == (1, 0)
+    assert delivery.value_lost > 10_000  # the wholesale account's yearly value
+    assert "Three late deliveries in a row" in delivery.notes[0]
+    assert report.next_steps["follow_up"] == 1
+
+
+# -- the digest mail -----------------------------------------------------------------------------
+
+
+def send(
+    store: Store,
+    port: int,
+    *,
+    at_hours: float = 0,
+    anytime: bool = False,
+    reps: list[str] | None = None,
+) -> dict[str, int]:
+    ws, cfg = w.workspace(Path("."), port)
+
+    async def go() -> dict[str, int]:
+        mailer = SmtpMailer.from_settings(w.settings(port))
+        try:
+            report = await send_digests(
+                store,
+                mailer,
+                ws,
+                cfg,
+                w.NOW + timedelta(hours=at_hours),
+                reps=reps,
+                anytime=anytime,
+            )
+            return dict(report.results)
+        finally:
+            await mailer.close()
+
+    return asyncio.run(go())
+
+
+def test_each_rep_gets_one_digest_in_their_own_morning_however_often_it_ticks(
+    world: Store, sink: tuple[Sink, int]
+) -> None:
+    handler, port = sink
+    assert send(world, port) == {"sent": 1}  # 07:30 in Berlin; 01:30 in New York
+    assert send(world, port, at_hours=0.5) == {}
+    assert send(world, port, at_hours=2) == {}
+    assert [m["to"] for m in handler.received] == [["dana@acme.example"]]
+    assert send(world, port, at_hours=6) == {"sent": 1}  # 07:30 in New York
+    assert [m["to"] for m in handler.received] == [["dana@acme.example"], ["sam@acme.example"]]
+    mail = handler.received[0]["message"]
+    assert mail["Subject"] == "4 clients to call today, Mon 23 Nov"
+    assert mail["To"] == "Dana Reyes <dana@acme.example>"
+    assert send(world, port, at_hours=24) == {"sent": 1}  # Tuesday: Dana's next digest
+
+
+def test_two_workers_at_once_send_each_rep_exactly_one_digest(
+    world: Store, database_url: str, sink: tuple[Sink, int]
+) -> None:
+    handler, port = sink
+    other = Store.open(database_url)
+    results: list[dict[str, int]] = []
+    try:
+        start = threading.Barrier(2)
+
+        def worker(store: Store) -> None:
+            start.wait()
+            results.append(send(store, port, anytime=True))
+
+        threads = [threading.Thread(target=worker, args=(s,)) for s in (world, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        other.close()
+    assert sorted(tuple(m["to"]) for m in handler.received) == [
+        ("dana@acme.example",),
+        ("sam@acme.example",),
+    ]
+    assert sum(r.get("sent", 0) for r in results) == 2
+
+
+def test_a_rep_with_nobody_to_call_gets_no_mail(world: Store, sink: tuple[Sink, int]) -> None:
+    handler, port = sink
+    from zoneinfo import ZoneInfo
+
+    from reengage.ingest import Kind, import_items
+
+    import_items(
+        world,
+        Kind.REPS,
+        [{"rep_id": "R3", "email": "new@acme.example", "name": "New"}],
+        now=w.NOW,
+        zone=ZoneInfo("UTC"),
+    )
+    assert send(world, port, reps=["R3"]) == {}  # 06:30 UTC: before the digest hour
+    assert send(world, port, reps=["R3"], at_hours=1) == {"empty": 1}
+    assert send(world, port, reps=["R3"], at_hours=2) == {}
+    assert handler.received == []
+
+
+def test_the_text_part_carries_the_same_facts_as_the_html(world: Store) -> None:
+    ws, cfg = w.workspace(Path("."))
+    message = compose_digest(ws, cfg, dana(world), w.NOW, "key")
+    text = body(message, "plain")
+    html = body(message, "html")
+    for fact in (
+        "Ana's Bakery",
+        "Maria Li",
+        "+49 170 555 0101",
+        "Usually orders every 10 days; silent for 60 days",
+        "Why did you decide to stop?",
+        "What could we do to win you back?",
+        "contract anniversary (7 years)",
+        "espresso, pastry",
+        "Kim Chen",
+        "70% smaller",
+        "lost your catalogue",
+        "/call/",
+    ):
+        assert fact in text, fact
+        assert fact.replace("'", "&#39;") in html or fact in html, fact
+
+
+def test_a_hostile_name_never_breaks_the_digest_html_or_its_headers(world: Store) -> None:
+    ws, cfg = w.workspace(Path("."))
+    html = body(compose_digest(ws, cfg, dana(world), w.NOW, "k"), "html")
+    assert "<img src=x" not in html and "<script>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    evil = Rep(external_id="R9", name="Eve\r\nBcc: thief@evil.example", email="eve@acme.example")
+    listed = dana(world)
+    message = compose_digest(ws, cfg, CallList(evil, listed.day, listed.items, 0), w.NOW, "k")
+    headers = wire(message).split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nBcc:" not in headers
+    assert message["Bcc"] is None
+    assert "thief@evil.example" not in message["To"].addresses[0].addr_spec
