@@ -28,6 +28,7 @@ from rich.table import Table
 
 from reengage.authoring import Workspace, entry_day, render_for, validate
 from reengage.detect import Assessment, Population
+from reengage.digest import DigestConfig
 from reengage.inbound import InboundHandler, serve
 from reengage.ingest import ImportReport, Kind, import_file, import_items
 from reengage.mailer import SmtpMailer
@@ -247,7 +248,13 @@ def _run_the_daemon(
     clock = {"now": now}
     customers = _Customers(store, random.Random(7))
     try:
-        service = Service(store, SmtpMailer("127.0.0.1", port), demo_ws, clock=lambda: clock["now"])
+        service = Service(
+            store,
+            SmtpMailer("127.0.0.1", port),
+            demo_ws,
+            clock=lambda: clock["now"],
+            digest=DigestConfig(sender=f"{ws.company_name} call list <calls@acme.example>"),
+        )
 
         async def simulate() -> list[tuple[datetime, int]]:
             web = uvicorn.Server(
@@ -282,7 +289,8 @@ def _run_the_daemon(
                     await service.run_once()
                     if len(box.messages) > before:
                         timeline.append((clock["now"], len(box.messages) - before))
-                        await customers.respond(box.messages[before:], inbound_port, clock["now"])
+                        mails = [m for m in box.messages[before:] if not _is_digest(m[1])]
+                        await customers.respond(mails, inbound_port, clock["now"])
                     clock["now"] += timedelta(hours=6)
             finally:
                 await service.mailer.close()
@@ -303,8 +311,14 @@ def _run_the_daemon(
     table = Table(title=f"{len(box.messages)} mails arrived")
     for column in ("#", "to", "subject"):
         table.add_column(column)
+    digests: list[tuple[str, Path, EmailMessage]] = []
     for number, (recipient, raw) in enumerate(box.messages, 1):
-        path = folder / f"{number:04d}.eml"
+        if _is_digest(raw):
+            mail = email.message_from_bytes(raw, policy=policy.default)
+            path = folder / f"{number:04d}-digest.eml"
+            digests.append((recipient, path, mail))
+        else:
+            path = folder / f"{number:04d}.eml"
         path.write_bytes(raw)
         saved.append(path)
         if number <= 12:
@@ -320,7 +334,64 @@ def _run_the_daemon(
         f"Every mail is saved in {folder} (open the .eml files in a mail program).",
         markup=False,
     )
+    _show_digests(console, digests, workdir, demo_ws, web_port)
     return saved
+
+
+def _is_digest(raw: bytes) -> bool:
+    """A rep's morning digest (its Message-ID says so), not a mail to a customer."""
+    return b"Message-ID: <digest-" in raw.split(b"\r\n\r\n", 1)[0]
+
+
+def _show_digests(
+    console: Console,
+    digests: list[tuple[str, Path, EmailMessage]],
+    workdir: Path,
+    ws: Workspace,
+    web_port: int,
+) -> None:
+    """Where the reps' morning call lists landed, and one client's outcome form."""
+    console.rule("The reps' mornings")
+    if not digests:
+        console.print("No rep had anyone worth a call on these days.", markup=False)
+        return
+    latest: dict[str, tuple[Path, EmailMessage]] = {}
+    for recipient, path, mail in digests:
+        latest[recipient] = (path, mail)
+    table = Table(title=f"{len(digests)} morning digests (one per rep per day, at 07:00 local)")
+    for column in ("rep", "latest digest", "saved as"):
+        table.add_column(column)
+    for recipient, (path, mail) in sorted(latest.items()):
+        html = mail.get_body(("html",))
+        page = path.with_suffix(".html")
+        page.write_text(str(html.get_content()) if html else "", encoding="utf-8")
+        table.add_row(recipient, str(mail["Subject"]), f"{path.name} (+ {page.name})")
+    console.print(table)
+    path, mail = latest[sorted(latest)[0]]
+    text = mail.get_body(("plain",))
+    body = str(text.get_content()) if text else ""
+    first = re.search(r"^1\. .*?(?=^2\. |^\d+ more |^-- |\Z)", body, re.S | re.M)
+    card = first.group(0) if first else body
+    console.print(f"The first client on {mail['To']}'s latest list:\n", markup=False)
+    console.print(card.strip(), markup=False, highlight=False)
+    link = re.search(r"(http\S+/call/\S+)", card)
+    env = workdir / ".env"
+    env.write_text(
+        f"REENGAGE_DATABASE_URL=sqlite:///{workdir / 'demo.db'}\n"
+        f"REENGAGE_SECRET_KEY={ws.secret}\n"
+        f"REENGAGE_HTTP_PORT={web_port}\n"
+        f"REENGAGE_BASE_URL={ws.base_url}\n"
+        f"REENGAGE_CAMPAIGNS_DIR={ws.campaigns_dir.resolve()}\n"
+        f"REENGAGE_TEMPLATES_DIR={ws.renderer.templates_dir.resolve()}\n",
+        encoding="utf-8",
+    )
+    if link:
+        console.print(
+            f"\nThe rep records the call at {link.group(1)}\n"
+            f"To open that form: cd {workdir} && reengage web   (its .env points at the demo)",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _free_port() -> int:

@@ -45,15 +45,15 @@ REPS = [
 
 
 def _orders(
-    cid: str, every: float, count: int, last_days_ago: float, amount: Any
+    cid: str, every: float, count: int, last_days_ago: float, amount: Any, now: datetime
 ) -> list[dict[str, Any]]:
-    """``count`` orders ``every`` days apart, the last one ``last_days_ago`` days before NOW."""
+    """``count`` orders ``every`` days apart, the last one ``last_days_ago`` days before ``now``."""
     amounts = amount if isinstance(amount, list) else [amount] * count
     return [
         {
             "customer_id": cid,
             "occurred_at": (
-                NOW - timedelta(days=last_days_ago + every * (count - 1 - i))
+                now - timedelta(days=last_days_ago + every * (count - 1 - i))
             ).isoformat(),
             "amount": amounts[i],
         }
@@ -121,28 +121,28 @@ def customers(today: date) -> list[dict[str, Any]]:
     ]
 
 
-def activities() -> list[dict[str, Any]]:
+def activities(now: datetime) -> list[dict[str, Any]]:
     return [
-        *_orders("bakery", 10, 12, 60, 400),  # every 10 days, silent 60: lapsed
+        *_orders("bakery", 10, 12, 60, 400, now),  # every 10 days, silent 60: lapsed
         # Still ordering weekly, but the last orders are a third of the earlier ones.
-        *_orders("wholesale", 7, 12, 5, [900] * 8 + [250] * 4),
-        *_orders("hostile", 14, 8, 80, 150),
-        *_orders("dnc", 10, 10, 70, 500),
-        *_orders("happy", 10, 10, 3, 300),
-        *_orders("replied", 30, 4, 20, 80),
-        *_orders("ny", 10, 10, 50, 300),
+        *_orders("wholesale", 7, 12, 5, [900] * 8 + [250] * 4, now),
+        *_orders("hostile", 14, 8, 80, 150, now),
+        *_orders("dnc", 10, 10, 70, 500, now),
+        *_orders("happy", 10, 10, 3, 300, now),
+        *_orders("replied", 30, 4, 20, 80, now),
+        *_orders("ny", 10, 10, 50, 300, now),
     ]
 
 
-def fill(store: Store) -> None:
+def fill(store: Store, now: datetime = NOW) -> None:
     """Import the reps, clients and orders, and one reply waiting for an answer."""
     zone = ZoneInfo("UTC")
     for kind, items in (
         (Kind.REPS, REPS),
-        (Kind.CUSTOMERS, customers(NOW.date())),
-        (Kind.ACTIVITIES, activities()),
+        (Kind.CUSTOMERS, customers(now.date())),
+        (Kind.ACTIVITIES, activities(now)),
     ):
-        report = import_items(store, kind, items, now=NOW, zone=zone)
+        report = import_items(store, kind, items, now=now, zone=zone)
         assert report.ok, report.rejected
     rita = store.customer_ids(["replied"])["replied"]
     with store.responses.transaction() as conn:
@@ -154,7 +154,7 @@ def fill(store: Store) -> None:
             subject="Re: three things you may have missed",
             text="We moved to a new shop and lost your catalogue. Can someone call me?",
             automatic=False,
-            now=NOW - timedelta(days=1),
+            now=now - timedelta(days=1),
         )
 
 

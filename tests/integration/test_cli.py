@@ -40,9 +40,15 @@ def test_demo_on_a_fresh_machine_shows_data_and_who_looks_inactive(tmp_path: Pat
     # the first mail is previewed, then the real daemon sends to a real SMTP server
     assert "The first mail" in result.stdout
     assert "mails arrived" in result.stdout
-    saved = sorted((tmp_path / "demo" / "mailbox").glob("*.eml"))
+    saved = sorted((tmp_path / "demo" / "mailbox").glob("[0-9][0-9][0-9][0-9].eml"))
     assert saved
     assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in saved[0].read_bytes()
+    # the reps' morning digests landed in the same mailbox, and one client's form is shown
+    digests = sorted((tmp_path / "demo" / "mailbox").glob("*-digest.eml"))
+    assert digests and b"clients to call today" in digests[0].read_bytes()
+    assert "The reps' mornings" in result.stdout
+    assert "Why did you decide to stop?" in result.stdout
+    assert re.search(r"records the call at http://127\.0\.0\.1:\d+/call/\S+", result.stdout)
     assert '"event"' not in result.stdout  # no log noise in the demo's tables
     # simulated customers answered through the real web app and inbound SMTP listener
     responses = result.stdout.split("What the customers did", 1)[1]

@@ -1,0 +1,104 @@
+"""The reps' commands as a person runs them: real processes on a filled database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from reengage.store import Store
+from reengage.timeutil import utcnow
+from tests.integration import digest_world as w
+from tests.integration.test_cli import cli
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    store = Store.open(database_url, upgrade=True)
+    try:
+        w.fill(store, utcnow())  # the CLI lives in real time
+    finally:
+        store.close()
+    return {
+        "REENGAGE_DATABASE_URL": database_url,
+        "REENGAGE_CAMPAIGNS_DIR": str(w.ROOT / "campaigns"),
+        "REENGAGE_TEMPLATES_DIR": str(w.ROOT / "templates"),
+        "REENGAGE_SECRET_KEY": w.SECRET,
+    }
+
+
+def test_calls_list_shows_each_reps_clients_with_whom_to_ask_and_why(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    result = cli("calls", "list", "--rep", "R1", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Dana Reyes (R1)" in out
+    for fact in ("Ana Li", "Maria Li", "+49 170 555 0101", "silent for 60 days", "Kim Chen"):
+        assert fact in out, fact
+    assert "Nora" not in out and "Hal" not in out  # do-not-contact; still buying
+    assert "Sam Ortiz" not in out
+    unknown = cli("calls", "list", "--rep", "R404", cwd=tmp_path, env=env)
+    assert unknown.returncode == 1
+    assert "no rep 'R404'; known reps: R1, R2" in unknown.stderr
+
+
+def test_calls_log_records_the_outcome_and_acts_on_it(
+    tmp_path: Path, env: dict[str, str], database_url: str
+) -> None:
+    again = (utcnow() + timedelta(days=3)).date().isoformat()
+    result = cli(
+        "calls", "log", "bakery",
+        "--reached", "decision_maker", "--contact", "Maria Li",
+        "--reason", "delivery", "--note", "Two late deliveries before Easter",
+        "--scope", "systemic", "--win-back", "A delivery date we keep",
+        "--worth", "yes", "--next", "call_again", "--on", again,
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "The call is recorded." in result.stdout
+    assert "They are on your list again on" in result.stdout
+    listed = cli("calls", "list", "--rep", "R1", cwd=tmp_path, env=env).stdout
+    assert "Ana Li" not in listed  # just called
+    later = cli("calls", "list", "--rep", "R1", "--date", again, cwd=tmp_path, env=env).stdout
+    assert "Ana Li" in later and "You asked to call again today" in later
+    causes = cli("report", "causes", cwd=tmp_path, env=env)
+    assert causes.returncode == 0, causes.stderr
+    assert "delivery" in causes.stdout and "Two late deliveries before Easter" in causes.stdout
+    store = Store.open(database_url)
+    try:
+        [outcome] = store.calls.outcomes_since(None)
+    finally:
+        store.close()
+    assert (outcome.reason, outcome.scope, outcome.source) == ("delivery", "systemic", "cli")
+
+
+def test_calls_log_without_a_terminal_names_what_is_missing(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    result = cli("calls", "log", "bakery", "--reached", "nobody", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "--worth is missing: one of yes, no, later" in result.stderr
+    bad = cli(
+        "calls", "log", "bakery", "--reached", "decision_maker", "--worth", "yes",
+        "--next", "nothing", cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert "reason: choose the main reason they stopped" in bad.stderr
+    nobody = cli("calls", "log", "nosuch", "--reached", "nobody", cwd=tmp_path, env=env)
+    assert "no customer 'nosuch'" in nobody.stderr
+
+
+def test_digest_preview_writes_the_exact_mail_and_sends_nothing(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    result = cli("digest", "preview", "--rep", "R1", "--out", "out", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    [eml] = (tmp_path / "out").glob("digest-R1-*.eml")
+    raw = eml.read_bytes()
+    assert b"To: Dana Reyes <dana@acme.example>" in raw
+    html = next((tmp_path / "out").glob("digest-R1-*.html")).read_text()
+    assert "Maria Li" in html and "/call/" in html
+    bad = cli("digest", "preview", "--rep", "R1", "--date", "23/11", cwd=tmp_path, env=env)
+    assert bad.returncode != 0 and "not a date like 2026-11-30" in bad.stderr
