@@ -32,6 +32,7 @@ from reengage.digest import (
 from reengage.mailer import SmtpMailer
 from reengage.message import wire
 from reengage.models import CauseScope, NextStep, Reached, Rep, StopReason, WorthIt
+from reengage.scheduler import Service
 from reengage.store import Store
 from reengage.store.sending import NewEnrollment
 from tests.integration import digest_world as w
@@ -448,3 +449,41 @@ def test_a_hostile_name_never_breaks_the_digest_html_or_its_headers(world: Store
     assert b"\r\nBcc:" not in headers
     assert message["Bcc"] is None
     assert "thief@evil.example" not in message["To"].addresses[0].addr_spec
+
+
+def test_the_daemon_sends_each_rep_one_digest_a_day_across_ticks_and_workers(
+    world: Store, database_url: str, sink: tuple[Sink, int]
+) -> None:
+    handler, port = sink
+    ws, cfg = w.workspace(Path("."), port)
+    other = Store.open(database_url)
+    clock = {"now": w.NOW - timedelta(hours=2)}
+
+    def service(store: Store) -> Service:
+        mailer = SmtpMailer.from_settings(w.settings(port))
+        return Service(store, mailer, ws, clock=lambda: clock["now"], digest=cfg)
+
+    async def two_days() -> None:
+        workers = [service(world), service(other)]
+        try:
+            for _ in range(2 * 24 // 3):  # every 3 hours, both workers at once
+                await asyncio.gather(*(worker.digests() for worker in workers))
+                clock["now"] += timedelta(hours=3)
+        finally:
+            for worker in workers:
+                await worker.mailer.close()
+
+    try:
+        asyncio.run(two_days())
+    finally:
+        other.close()
+    days = sorted(
+        (m["to"][0], str(m["message"]["Subject"]).rsplit(", ", 1)[1]) for m in handler.received
+    )
+    assert days == [
+        ("dana@acme.example", "Mon 23 Nov"),
+        ("dana@acme.example", "Tue 24 Nov"),
+        ("sam@acme.example", "Mon 23 Nov"),
+        ("sam@acme.example", "Sun 22 Nov"),  # 23:30 on Sunday in New York at the start
+        ("sam@acme.example", "Tue 24 Nov"),
+    ]
