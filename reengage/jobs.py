@@ -196,6 +196,16 @@ def _start_batch(
             else {}
         ),
     )
+    conditional = [
+        c.enrollment_id
+        for c in claimed
+        if (campaign := campaigns.get(c.campaign_id)) is not None
+        and c.next_step_key is not None
+        and (step := campaign.step(c.next_step_key)) is not None
+        and step.condition is not None
+    ]
+    if conditional:
+        facts.responses = store.responses.kinds_by_enrollment(conditional)
     facts.rep_names = store.rep_names(
         {c.rep_external_id for c in facts.customers.values() if c.rep_external_id}
     )
@@ -246,6 +256,8 @@ class BatchFacts:
     suppressed: set[str]
     recent_sends: dict[int, list[datetime]]
     rep_names: dict[str, str] = field(default_factory=dict)
+    # (step_key, kind) of responses, for enrollments whose next step has a condition
+    responses: dict[int, set[tuple[str | None, str]]] = field(default_factory=dict)
 
 
 def _next(campaign: Campaign, index: int, after: datetime) -> tuple[int, str, datetime] | None:
@@ -300,10 +312,11 @@ def _prepare(
     if item.email.lower() in facts.suppressed:
         store.end_enrollment(item.enrollment_id, "suppressed", now)
         return "suppressed"
-    if step.condition is Condition.PREVIOUS_OPENED:
-        # Opens are recorded by the web side; until one is, the condition is not met.
+    if step.condition is not None and not _condition_met(
+        step.condition, campaign, index, facts.responses.get(item.enrollment_id, set())
+    ):
         store.skip_step(
-            item, step.key, "condition previous_opened not met", now, _next(campaign, index, now)
+            item, step.key, f"condition {step.condition} not met", now, _next(campaign, index, now)
         )
         return "condition_skipped"
     zone = window_zone(campaign.send_window, item.timezone, ws.zone)
@@ -321,6 +334,29 @@ def _prepare(
         store.end_enrollment(item.enrollment_id, "customer_gone", now)
         return "customer_gone"
     return Planned(item, campaign, step, index)
+
+
+def _condition_met(
+    condition: Condition,
+    campaign: Campaign,
+    index: int,
+    responses: set[tuple[str | None, str]],
+) -> bool:
+    """Whether a step's condition holds, from what the customer did with earlier mails.
+
+    "Previous" is the last mail step before this one (call steps are passed over). A
+    click counts as an open: the mail was read even if its images were blocked.
+    """
+    previous = next((s.key for s in reversed(campaign.steps[:index]) if not s.is_call), None)
+    did = {kind for step_key, kind in responses if step_key == previous}
+    opened = bool(did & {"open", "click", "reply"})
+    if condition is Condition.PREVIOUS_OPENED:
+        return opened
+    if condition is Condition.PREVIOUS_NOT_OPENED:
+        return not opened
+    if condition is Condition.PREVIOUS_NOT_CLICKED:
+        return "click" not in did
+    return not any(kind == "reply" for _, kind in responses)  # NO_REPLY: to any mail
 
 
 async def _deliver(

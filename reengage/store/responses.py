@@ -359,6 +359,23 @@ def _last_step_before(conn: Connection, enrollment_id: int, when: datetime) -> A
     return conn.execute(query).first()
 
 
+def kinds_by_enrollment(
+    conn: Connection, enrollment_ids: Iterable[int]
+) -> dict[int, set[tuple[str | None, str]]]:
+    """``(step_key, kind)`` of every response to each of these enrollments' mails."""
+    ids = sorted(set(enrollment_ids))
+    found: dict[int, set[tuple[str | None, str]]] = {}
+    for start in range(0, len(ids), 10_000):
+        query = (
+            sa.select(RESPONSES.c.enrollment_id, RESPONSES.c.step_key, RESPONSES.c.kind)
+            .where(RESPONSES.c.enrollment_id.in_(ids[start : start + 10_000]))
+            .distinct()
+        )
+        for enrollment_id, step_key, kind in conn.execute(query):
+            found.setdefault(enrollment_id, set()).add((step_key, kind))
+    return found
+
+
 # -- the door use cases go through ---------------------------------------------------------
 
 
@@ -409,6 +426,13 @@ class ResponseLog:
         """Responses since ``since``, oldest first."""
         with self._tx() as conn:
             return recent(conn, since, limit)
+
+    def kinds_by_enrollment(
+        self, enrollment_ids: Iterable[int]
+    ) -> dict[int, set[tuple[str | None, str]]]:
+        """What each enrollment's customer did with its mails: ``(step_key, kind)`` pairs."""
+        with self._tx() as conn:
+            return kinds_by_enrollment(conn, enrollment_ids)
 
     def replies(self, status: str | None = "new") -> list[dict[str, Any]]:
         """Stored replies."""

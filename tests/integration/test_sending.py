@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reengage import authoring
+from reengage import authoring, responses
 from reengage.config import load_settings
 from reengage.ingest import Kind, import_file
 from reengage.mailer import SmtpMailer
@@ -239,3 +239,28 @@ def test_a_step_renamed_while_running_ends_its_enrollments_out_loud(
     assert reloaded[0]["vanished_steps"] == {"lapsed": ["second"]}
     ended = [e for e in logs if e["event"] == "enrollment_ended"]
     assert [(e["reason"], e["step"]) for e in ended] == [("step_removed", "second")]
+
+
+def test_a_step_condition_follows_what_the_customer_did_with_the_previous_mail(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int]
+) -> None:
+    handler, port = sink
+    service = setup(
+        store,
+        tmp_path,
+        port,
+        "customer_id,email,first_name\nc1,ana@example.com,Ana\nc2,bo@example.com,Bo\n",
+    )
+    conditional = CAMPAIGN.replace(
+        "    subject: A tip\n", "    subject: A tip\n    condition: previous_not_clicked\n"
+    )
+    (tmp_path / "campaigns" / "lapsed.yaml").write_text(conditional)
+    run_days(service, 3)
+    assert sorted(m["to"][0] for m in handler.received) == ["ana@example.com", "bo@example.com"]
+    ana = next(m for m in handler.received if m["to"] == ["ana@example.com"])
+    token = ana["message"]["Message-ID"].strip("<>").split("@")[0]
+    responses.record_click(store, token, "https://shop.example", service.clock())
+    run_days(service, 10)
+    tips = [m["to"][0] for m in handler.received if m["message"]["Subject"] == "A tip"]
+    assert tips == ["bo@example.com"]  # Ana clicked the first mail: no nudge for her
+    assert store.message_counts() == {"sent": 3, "skipped": 1}
