@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     webhook_token: SecretStr | None = Field(
         None, description="bearer token an email provider's webhooks present; unset: off"
     )
+    dashboard_token: SecretStr | None = Field(
+        None, description="opens /dashboard (?token= or a bearer token); unset: no dashboard"
+    )
 
     inbound_host: str = Field("127.0.0.1", description="where the inbound SMTP listener binds")
     inbound_port: int = Field(
@@ -175,6 +178,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "is too short: use at least 32 random characters, e.g. "
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("dashboard_token")
+    @classmethod
+    def _long_dashboard_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # It travels in a browser's address bar: long enough that guessing is hopeless.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "is too short: use at least 16 random characters, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(24))'"
             )
         return value
 

@@ -16,7 +16,7 @@ from reengage.config import Settings
 from reengage.responses import Policy
 from reengage.store import Store
 from reengage.timeutil import utcnow
-from reengage.web import api, health, links
+from reengage.web import api, dashboard, health, links
 from reengage.web.pages import problem
 
 
@@ -30,6 +30,7 @@ class WebConfig:
     link_max_age: timedelta = timedelta(days=730)
     api_token: str | None = None
     webhook_token: str | None = None
+    dashboard_token: str | None = None
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     import_batch_size: int = 5000
     policy: Policy = field(default_factory=Policy)
@@ -52,6 +53,9 @@ class WebConfig:
             webhook_token=(
                 settings.webhook_token.get_secret_value() if settings.webhook_token else None
             ),
+            dashboard_token=(
+                settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
+            ),
             zone=settings.zone,
             import_batch_size=settings.import_batch_size,
             policy=policy or Policy(soft_bounce_limit=settings.soft_bounce_limit),
@@ -67,6 +71,7 @@ def create_app(
     if config is not None:
         routes += links.routes(store, config)
         routes += api.routes(store, config)
+        routes += dashboard.routes(store, config)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return problem("Not found", "There is no page at this address.", 404)

@@ -226,25 +226,39 @@ def test_since_and_campaign_narrow_to_the_customers_who_entered_then(store: Stor
     assert [c.campaign_id for c in one.campaigns] == ["follow-up"]
 
 
+def generated(
+    store: Store, rates: dict[str, tuple[float, float]], customers: int, seed: int = 42
+) -> None:
+    """``customers`` enter the campaigns of ``rates`` in turn, 10% held out at random, over
+    three weeks from T0; each buys within 25 days of entering with the campaign's chance
+    (treated, held out)."""
+    rng = random.Random(seed)
+    keys = [f"g{i:05d}" for i in range(customers)]
+    ids = _customers(store, keys)
+    names = sorted(rates)
+    by_day: dict[datetime, list[NewEnrollment]] = {}
+    orders = []
+    for i, key in enumerate(keys):
+        campaign = names[i % len(names)]
+        holdout = rng.random() < 0.10
+        entered = T0 + timedelta(days=rng.randint(0, 20))
+        by_day.setdefault(entered, []).append(
+            NewEnrollment(ids[key], campaign, holdout, "hello", entered)
+        )
+        if rng.random() < rates[campaign][1 if holdout else 0]:
+            orders.append((key, entered + timedelta(days=rng.randint(1, 25)), 50.0))
+    for entered, rows in sorted(by_day.items()):
+        store.enroll(rows, entered)
+    _orders(store, orders, now=T0 + timedelta(days=46))
+
+
 def test_generated_data_with_a_known_lift_is_measured_and_without_one_is_not(
     store: Store,
 ) -> None:
-    """3,000 customers enter two campaigns; a 10% holdout each. In "works", mail lifts the
-    chance of buying within 30 days from 10% to 20%; in "idle" it changes nothing."""
-    rng = random.Random(42)
-    keys = [f"g{i:04d}" for i in range(3000)]
-    ids = _customers(store, keys)
-    plan = []
-    for i, key in enumerate(keys):
-        campaign = "works" if i % 2 else "idle"
-        holdout = rng.random() < 0.10
-        rate = 0.20 if campaign == "works" and not holdout else 0.10
-        plan.append((key, campaign, holdout, rng.random() < rate))
-    store.enroll([NewEnrollment(ids[k], c, h, "hello", T0) for k, c, h, _ in plan], T0)
-    orders = [(k, T0 + timedelta(days=rng.randint(1, 25)), 50.0) for k, _, _, b in plan if b]
-    _orders(store, orders, now=T0 + timedelta(days=26))
-
-    found = {c.campaign_id: c for c in campaign_results(store, T0 + timedelta(days=30)).campaigns}
+    """3,000 customers enter two campaigns, a 10% holdout each. In "works" mail lifts the
+    chance of buying from 10% to 20%; in "idle" it changes nothing."""
+    generated(store, {"works": (0.20, 0.10), "idle": (0.10, 0.10)}, 3000)
+    found = {c.campaign_id: c for c in campaign_results(store, T0 + timedelta(days=46)).campaigns}
     works, idle = found["works"].lift, found["idle"].lift
     assert works.kind is VerdictKind.LIFT, works.verdict
     assert works.interval is not None and works.interval.contains(0.10)
