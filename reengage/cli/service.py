@@ -101,13 +101,18 @@ async def _inbound_listener(settings: Settings, store: Store, service: Any) -> A
 
 @app.command()
 def web() -> None:
-    """Serve the web app alone: links in mail, preferences page, ingest API, health."""
+    """Serve the web app alone: links in mail, preferences page, the reps' outcome form,
+    ingest API, health."""
     import uvicorn
 
     from reengage.web import WebConfig, create_app
 
     settings = _settings()
-    config = WebConfig.from_settings(settings)
+    # Loaded once: the daemon's library reloads campaigns as they change; this app alone
+    # needs them only for a call outcome's follow-up and exits (restart to pick up edits).
+    library = authoring.CampaignLibrary(_workspace())
+    library.reload()
+    config = WebConfig.from_settings(settings, campaigns=lambda: library.campaigns)
     store = _store()
     try:
         out.print(f"web app on http://{settings.http_host}:{settings.http_port}", markup=False)
@@ -142,7 +147,10 @@ def _web_server(settings: Settings, store: Store, service: Any) -> Any:
             create_app(
                 store,
                 WebConfig.from_settings(
-                    settings, service.response_policy(settings.soft_bounce_limit), service.clock
+                    settings,
+                    service.response_policy(settings.soft_bounce_limit),
+                    service.clock,
+                    campaigns=lambda: service.library.campaigns,
                 )
                 if settings.secret_key
                 else None,

@@ -12,11 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from reengage.campaigns import Campaign
 from reengage.config import Settings
 from reengage.responses import Policy
 from reengage.store import Store
 from reengage.timeutil import utcnow
-from reengage.web import api, dashboard, health, links
+from reengage.web import api, calls, dashboard, health, links
 from reengage.web.pages import problem
 
 
@@ -35,6 +36,11 @@ class WebConfig:
     import_batch_size: int = 5000
     policy: Policy = field(default_factory=Policy)
     clock: Callable[[], datetime] = utcnow  # the demo runs simulated days
+    # The campaigns running now (the daemon's library reloads them): a call outcome's
+    # follow-up enrolls into one, and their exit_on decides which enrollments a call ends.
+    campaigns: Callable[[], dict[str, Campaign]] = dict
+    followup_campaign: str = "what-we-changed"
+    outcome_link_max_age: timedelta = timedelta(days=30)  # the digest's /call/ links
 
     @classmethod
     def from_settings(
@@ -42,6 +48,7 @@ class WebConfig:
         settings: Settings,
         policy: Policy | None = None,
         clock: Callable[[], datetime] = utcnow,
+        campaigns: Callable[[], dict[str, Campaign]] = dict,
     ) -> WebConfig:
         """The web side as the settings describe it (the secret key is required)."""
         return cls(
@@ -60,6 +67,9 @@ class WebConfig:
             import_batch_size=settings.import_batch_size,
             policy=policy or Policy(soft_bounce_limit=settings.soft_bounce_limit),
             clock=clock,
+            campaigns=campaigns,
+            followup_campaign=settings.followup_campaign,
+            outcome_link_max_age=timedelta(days=settings.outcome_link_days),
         )
 
 
@@ -71,6 +81,7 @@ def create_app(
     if config is not None:
         routes += links.routes(store, config)
         routes += api.routes(store, config)
+        routes += calls.routes(store, config)
         routes += dashboard.routes(store, config)
 
     async def not_found(request: Request, exc: Exception) -> Response:
