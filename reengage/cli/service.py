@@ -31,6 +31,7 @@ def run(
     """Run the service: enroll lapsed customers and send what is due, until stopped."""
     import asyncio
 
+    from reengage.digest import DigestConfig
     from reengage.mailer import SmtpMailer
     from reengage.scheduler import Service
 
@@ -51,6 +52,7 @@ def run(
             concurrency=settings.smtp_connections,
             lease=timedelta(seconds=settings.send_lease_seconds),
             dispatch_every_s=settings.dispatch_every_seconds,
+            digest=DigestConfig.from_settings(settings),
         )
         try:
             if once:
@@ -59,7 +61,13 @@ def run(
                     f"one pass: {report.enrolled} enrolled, {report.held_out} held out, "
                     f"{report.exited} exited; steps: "
                     + (", ".join(f"{k} {v}" for k, v in sorted(report.results.items())) or "none")
-                    + (f"; {report.unknown} unknown sends reported" if report.unknown else ""),
+                    + (f"; {report.unknown} unknown sends reported" if report.unknown else "")
+                    + (
+                        "; digests: "
+                        + ", ".join(f"{k} {v}" for k, v in sorted(report.digests.items()))
+                        if report.digests
+                        else ""
+                    ),
                     markup=False,
                 )
             else:
@@ -226,6 +234,7 @@ def doctor() -> None:
         store = _store()
         try:
             counts = store.message_counts()
+            digests = store.calls.digest_counts()
         finally:
             store.close()
         unknown = counts.get("unknown", 0)
@@ -238,6 +247,19 @@ def doctor() -> None:
             out.print(
                 f"     {unknown} message(s) may or may not have reached the customer "
                 "(the process died mid-send); they are not re-sent automatically.",
+                markup=False,
+            )
+        stuck = digests.get("unknown", 0) + digests.get("failed", 0)
+        report(
+            stuck == 0,
+            "digests",
+            ", ".join(f"{k} {v}" for k, v in sorted(digests.items())) or "none yet",
+        )
+        if stuck:
+            out.print(
+                f"     {stuck} rep digest(s) were refused or may not have arrived; check the "
+                "reps' addresses (`reengage import reps`); `reengage calls list --rep ID` "
+                "shows the day's list, and the next day's digest goes out as usual.",
                 markup=False,
             )
     if failures:
