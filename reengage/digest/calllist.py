@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from reengage.detect import DECLINE_THRESHOLD, YEAR_DAYS, Assessment
+from reengage.detect import DECLINE_THRESHOLD, YEAR_DAYS, Assessment, assess, fit_population
 from reengage.digest.prompts import (
     MailLine,
     Person,
@@ -30,7 +30,7 @@ from reengage.digest.prompts import (
     upcoming_dates,
 )
 from reengage.models import Customer, CustomerStatus, Rep, WorthIt
-from reengage.scoring import assess_all
+from reengage.scoring import assess_all, current_model
 from reengage.store import Store
 from reengage.store.calls import OpenCall, PastCall, WaitingReply
 
@@ -294,6 +294,29 @@ def _cards(
             )
         )
     return items
+
+
+def assess_one(store: Store, customer_id: int, now: datetime) -> Assessment | None:
+    """One customer's standing today, without assessing everyone (a sample fits the prior)."""
+    profiles = list(store.profiles(customer_ids=[customer_id]))
+    if not profiles:
+        return None
+    return assess(profiles[0], fit_population(store.gap_sample()), now, current_model(store))
+
+
+def candidate_for(store: Store, customer_id: int, now: datetime, until: datetime) -> Candidate:
+    """One customer's signals as a list would see them: calls due before ``until``, the
+    newest waiting reply, today's assessment (for the outcome form's header)."""
+    found = Candidate(customer_id, assess_one(store, customer_id, now))
+    found.calls = [c for c in store.calls.open_calls([customer_id]) if c.due_at < until]
+    replies = store.calls.waiting_replies(now - timedelta(days=REPLY_DAYS), [customer_id])
+    found.reply = replies[-1] if replies else None
+    return found
+
+
+def why_now(candidate: Candidate, zone: ZoneInfo) -> list[str]:
+    """Why this customer is on the list, in the words the card uses."""
+    return _why(candidate, zone)
 
 
 def _why(candidate: Candidate, zone: ZoneInfo) -> list[str]:

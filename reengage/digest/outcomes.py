@@ -24,8 +24,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reengage.campaigns import Campaign, ExitReason
-from reengage.detect import assess, fit_population
-from reengage.digest.calllist import day_start, rep_zone
+from reengage.digest.calllist import assess_one, day_start, rep_zone
 from reengage.errors import ReengageError
 from reengage.models import (
     CallOutcome,
@@ -36,7 +35,6 @@ from reengage.models import (
     StopReason,
     WorthIt,
 )
-from reengage.scoring import current_model
 from reengage.store import Store
 from reengage.store import calls as sql
 from reengage.store.sending import NewEnrollment
@@ -206,11 +204,7 @@ def record_outcome(
 
 def value_at_risk(store: Store, customer_id: int, now: datetime) -> float | None:
     """A year's value of the customer's habit as it stands now (kept with the outcome)."""
-    profiles = list(store.profiles(customer_ids=[customer_id]))
-    if not profiles:
-        return None
-    population = fit_population(store.gap_sample())
-    found = assess(profiles[0], population, now, current_model(store))
+    found = assess_one(store, customer_id, now)
     return None if found is None else round(found.value_per_year, 2)
 
 

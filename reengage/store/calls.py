@@ -151,7 +151,9 @@ def open_calls(conn: Connection, customer_ids: Iterable[int] | None = None) -> l
     return [OpenCall(*row) for row in conn.execute(query)]
 
 
-def waiting_replies(conn: Connection, since: datetime) -> list[WaitingReply]:
+def waiting_replies(
+    conn: Connection, since: datetime, customer_ids: Iterable[int] | None = None
+) -> list[WaitingReply]:
     """Replies by people (not auto-replies) since ``since`` still waiting, oldest first."""
     query = (
         sa.select(REPLIES.c.customer_id, REPLIES.c.subject, REPLIES.c.text, REPLIES.c.received_at)
@@ -163,6 +165,8 @@ def waiting_replies(conn: Connection, since: datetime) -> list[WaitingReply]:
         )
         .order_by(REPLIES.c.received_at)
     )
+    if customer_ids is not None:
+        query = query.where(REPLIES.c.customer_id.in_(sorted(set(customer_ids))))
     return [WaitingReply(*row) for row in conn.execute(query)]
 
 
@@ -509,10 +513,12 @@ class CallBook:
         with self._tx() as conn:
             return open_calls(conn, customer_ids)
 
-    def waiting_replies(self, since: datetime) -> list[WaitingReply]:
-        """People's replies still waiting for an answer."""
+    def waiting_replies(
+        self, since: datetime, customer_ids: Iterable[int] | None = None
+    ) -> list[WaitingReply]:
+        """People's replies still waiting for an answer (of everyone, or these customers)."""
         with self._tx() as conn:
-            return waiting_replies(conn, since)
+            return waiting_replies(conn, since, customer_ids)
 
     def last_calls(self, customer_ids: Iterable[int] | None = None) -> dict[int, PastCall]:
         """Each customer's latest call outcome."""

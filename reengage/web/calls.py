@@ -10,6 +10,7 @@ the rep and the digest's day; one digest link records one outcome, so a second s
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,9 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reengage.detect import assess, fit_population
 from reengage.digest import CallContext, Outcome, OutcomeError, record_outcome
-from reengage.digest.calllist import REPLY_DAYS, rep_zone
+from reengage.digest.calllist import candidate_for, day_start, rep_zone, why_now
 from reengage.digest.outcomes import Acted
 from reengage.digest.prompts import (
     ALWAYS_ASK,
@@ -43,7 +43,6 @@ from reengage.models import (
     StopReason,
     WorthIt,
 )
-from reengage.scoring import current_model
 from reengage.store import Store
 from reengage.tokens import BadToken, verify
 from reengage.web.pages import page, problem
@@ -98,7 +97,9 @@ class CallLink:
     @property
     def dedupe_key(self) -> str:
         """One outcome per link: the same key however often the form is sent."""
-        return f"digest:{self.rep}:{self.customer_id}:{self.day.isoformat()}"
+        # Hashed: a rep's external id may be long; the key must fit its column.
+        raw = f"{self.rep}\x1f{self.customer_id}\x1f{self.day.isoformat()}"
+        return "digest:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -289,20 +290,11 @@ def _client(store: Store, link: CallLink, now: datetime) -> Client | None:
     found = store.calls.reps([link.rep])
     rep = found[0] if found else None
     zone = rep_zone(rep) if rep else ZoneInfo("UTC")
-    why = [
-        call.reason if call.campaign_id is None else f"{call.reason} (campaign {call.campaign_id})."
-        for call in store.calls.open_calls([link.customer_id])
-    ]
-    since = now - timedelta(days=REPLY_DAYS)
-    for reply in store.calls.waiting_replies(since):
-        if reply.customer_id == link.customer_id:
-            why.append(f"Replied on {reply.received_at.astimezone(zone):%d %b}: “{reply.subject}”.")
-    profiles = list(store.profiles(customer_ids=[link.customer_id]))
-    if profiles:
-        population = fit_population(store.gap_sample())
-        assessment = assess(profiles[0], population, now, current_model(store))
-        if assessment is not None:
-            why.append(assessment.why)
+    today = now.astimezone(zone).date()
+    why = why_now(
+        candidate_for(store, link.customer_id, now, day_start(today + timedelta(days=1), zone)),
+        zone,
+    )
     last = store.calls.last_calls([link.customer_id]).get(link.customer_id)
     person = " ".join(p for p in (customer.first_name, customer.last_name) if p)
     return Client(
@@ -312,5 +304,5 @@ def _client(store: Store, link: CallLink, now: datetime) -> Client | None:
         why=why,
         last_call=last_call_words(last, zone),
         rep=rep,
-        today=now.astimezone(zone).date(),
+        today=today,
     )
