@@ -28,7 +28,7 @@ from rich.table import Table
 
 from reengage.authoring import Workspace, entry_day, render_for, validate
 from reengage.detect import Assessment, Population
-from reengage.digest import DigestConfig
+from reengage.digest import DigestConfig, causes
 from reengage.inbound import InboundHandler, serve
 from reengage.ingest import ImportReport, Kind, import_file, import_items
 from reengage.mailer import SmtpMailer
@@ -247,6 +247,7 @@ def _run_the_daemon(
     )
     clock = {"now": now}
     customers = _Customers(store, random.Random(7))
+    reps = _Reps(random.Random(11))
     try:
         service = Service(
             store,
@@ -267,6 +268,7 @@ def _run_the_daemon(
                             company_address=demo_ws.company_address,
                             clock=lambda: clock["now"],
                             policy=service.response_policy(),
+                            campaigns=lambda: service.library.campaigns,
                         ),
                     ),
                     host="127.0.0.1",
@@ -291,6 +293,8 @@ def _run_the_daemon(
                         timeline.append((clock["now"], len(box.messages) - before))
                         mails = [m for m in box.messages[before:] if not _is_digest(m[1])]
                         await customers.respond(mails, inbound_port, clock["now"])
+                        digests = [m[1] for m in box.messages[before:] if _is_digest(m[1])]
+                        await reps.call(digests, clock["now"])
                     clock["now"] += timedelta(hours=6)
             finally:
                 await service.mailer.close()
@@ -330,12 +334,36 @@ def _run_the_daemon(
     _show_responses(console, store, now)
     calls = store.open_call_tasks()
     console.print(
-        f"{len(calls)} customers reached a campaign's call step and are on their rep's list. "
+        f"{len(calls)} call(s) from campaigns' call steps are waiting on the reps' lists. "
         f"Every mail is saved in {folder} (open the .eml files in a mail program).",
         markup=False,
     )
     _show_digests(console, digests, workdir, demo_ws, web_port)
+    _show_causes(console, store)
     return saved
+
+
+def _show_causes(console: Console, store: Store) -> None:
+    report = causes(store, None)
+    if not report.calls:
+        return
+    table = Table(
+        title=f"What the reps heard on {report.calls} calls (reengage report causes), "
+        "systemic causes first"
+    )
+    for column in ("cause", "calls", "systemic", "specific", "value lost / year"):
+        table.add_column(column, justify="left" if column == "cause" else "right")
+    for row in report.rows:
+        table.add_row(
+            row.reason,
+            str(row.calls),
+            str(row.systemic),
+            str(row.specific),
+            f"{row.value_lost:,.0f}",
+        )
+    console.print(table)
+    steps = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.next_steps.most_common())
+    console.print(f"Recorded through the outcome form; next steps: {steps}.", markup=False)
 
 
 def _is_digest(raw: bytes) -> bool:
@@ -463,6 +491,85 @@ class _Customers:
                     "amount": round(self.rng.uniform(40, 400), 2),
                 }
                 import_items(self.store, Kind.ACTIVITIES, [item], now=now, zone=ZoneInfo("UTC"))
+
+
+# What simulated reps hear on their calls: (reason, scope, their words, what would win
+# them back, weight). Late deliveries are the business's problem in this story.
+HEARD = (
+    (
+        "delivery",
+        "systemic",
+        "Three late deliveries in a row before a busy weekend.",
+        "A delivery date you keep.",
+        5,
+    ),
+    (
+        "price",
+        "specific",
+        "Our budget was cut this quarter.",
+        "A volume discount for six months.",
+        3,
+    ),
+    (
+        "habit",
+        "specific",
+        "Honestly, we just forgot to reorder.",
+        "A reminder before we run out.",
+        3,
+    ),
+    (
+        "competitor",
+        "specific",
+        "A local supplier came by with samples.",
+        "Matching their trial price.",
+        2,
+    ),
+    (
+        "service",
+        "systemic",
+        "Nobody answered the phone when an order was wrong.",
+        "A named contact.",
+        2,
+    ),
+)
+
+
+class _Reps:
+    """Simulated reps: each morning they call the top two clients on their digest and
+    record what they heard through the real outcome form (an HTTP POST to its link)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    async def call(self, digests: list[bytes], now: datetime) -> None:
+        async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
+            for raw in digests:
+                mail = email.message_from_bytes(raw, policy=policy.default)
+                body = mail.get_body(("plain",))
+                text = str(body.get_content()) if body is not None else ""
+                for link in re.findall(r"(http\S+/call/\S+)", text)[:2]:
+                    answer = await http.post(link, data=self._outcome(now))
+                    answer.raise_for_status()  # a refused form is a bug, never hidden
+
+    def _outcome(self, now: datetime) -> dict[str, str]:
+        roll = self.rng.random()
+        if roll < 0.15:
+            again = (now + timedelta(days=3)).date().isoformat()
+            return {"reached": "nobody", "worth": "yes", "next_step": "call_again",
+                    "call_again_on": again}  # fmt: skip
+        reason, scope, words, win_back, _ = self.rng.choices(HEARD, [h[4] for h in HEARD])[0]
+        step = "follow_up" if scope == "systemic" else self.rng.choice(["rep_offer", "nothing"])
+        if roll > 0.97:
+            step = "do_not_contact"
+        return {
+            "reached": "decision_maker" if roll < 0.7 else "someone_else",
+            "reason": reason,
+            "reason_text": words,
+            "scope": scope,
+            "win_back": win_back,
+            "worth": "yes" if roll < 0.85 else "later",
+            "next_step": step,
+        }
 
 
 def _show_responses(console: Console, store: Store, since: datetime) -> None:

@@ -49,6 +49,9 @@ def test_demo_on_a_fresh_machine_shows_data_and_who_looks_inactive(tmp_path: Pat
     assert "The reps' mornings" in result.stdout
     assert "Why did you decide to stop?" in result.stdout
     assert re.search(r"records the call at http://127\.0\.0\.1:\d+/call/\S+", result.stdout)
+    # simulated reps recorded their calls through the real outcome form
+    assert re.search(r"What the reps heard on \d+ calls", result.stdout)
+    assert re.search(r"delivery\s*│\s*\d+\s*│\s*[1-9]", result.stdout)  # systemic, listed
     assert '"event"' not in result.stdout  # no log noise in the demo's tables
     # simulated customers answered through the real web app and inbound SMTP listener
     responses = result.stdout.split("What the customers did", 1)[1]
