@@ -35,6 +35,7 @@ from reengage.mailer import SmtpMailer
 from reengage.scheduler import Service
 from reengage.scoring import assess_all, current_model, fit_model
 from reengage.seed import write_dataset
+from reengage.stats import campaign_results
 from reengage.store import Store
 from reengage.web import WebConfig, create_app
 
@@ -248,6 +249,7 @@ def _run_the_daemon(
     clock = {"now": now}
     customers = _Customers(store, random.Random(7))
     reps = _Reps(random.Random(11))
+    dashboard_token = secrets.token_urlsafe(24)
     try:
         service = Service(
             store,
@@ -269,6 +271,7 @@ def _run_the_daemon(
                             clock=lambda: clock["now"],
                             policy=service.response_policy(),
                             campaigns=lambda: service.library.campaigns,
+                            dashboard_token=dashboard_token,
                         ),
                     ),
                     host="127.0.0.1",
@@ -338,32 +341,44 @@ def _run_the_daemon(
         f"Every mail is saved in {folder} (open the .eml files in a mail program).",
         markup=False,
     )
-    _show_digests(console, digests, workdir, demo_ws, web_port)
-    _show_causes(console, store)
+    _show_digests(console, digests, workdir, demo_ws, web_port, dashboard_token)
+    _show_calls(console, store)
+    _show_results(console, store, clock["now"], demo_ws, dashboard_token, workdir)
     return saved
 
 
-def _show_causes(console: Console, store: Store) -> None:
+def _show_results(
+    console: Console,
+    store: Store,
+    now: datetime,
+    ws: Workspace,
+    dashboard_token: str,
+    workdir: Path,
+) -> None:
+    """What ``reengage stats`` says, and where the dashboard is."""
+    from reengage.cli.stats import show_results  # cli imports the demo: import it late
+
+    console.rule("Results (reengage stats)")
+    show_results(console, campaign_results(store, now))
+    console.print(
+        f"\nThe dashboard, the same as charts: {ws.base_url}/dashboard?token={dashboard_token}"
+        f"\nTo open it (and the outcome form): cd {workdir} && reengage web",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _show_calls(console: Console, store: Store) -> None:
     report = causes(store, None)
     if not report.calls:
         return
-    table = Table(
-        title=f"What the reps heard on {report.calls} calls (reengage report causes), "
-        "systemic causes first"
-    )
-    for column in ("cause", "calls", "systemic", "specific", "value lost / year"):
-        table.add_column(column, justify="left" if column == "cause" else "right")
-    for row in report.rows:
-        table.add_row(
-            row.reason,
-            str(row.calls),
-            str(row.systemic),
-            str(row.specific),
-            f"{row.value_lost:,.0f}",
-        )
-    console.print(table)
     steps = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.next_steps.most_common())
-    console.print(f"Recorded through the outcome form; next steps: {steps}.", markup=False)
+    console.print(
+        f"\nThe reps recorded {report.calls} calls through the outcome form (next steps: "
+        f"{steps}); `reengage report causes` lists why customers stopped, systemic causes "
+        "first, in their own words.",
+        markup=False,
+    )
 
 
 def _is_digest(raw: bytes) -> bool:
@@ -377,6 +392,7 @@ def _show_digests(
     workdir: Path,
     ws: Workspace,
     web_port: int,
+    dashboard_token: str,
 ) -> None:
     """Where the reps' morning call lists landed, and one client's outcome form."""
     console.rule("The reps' mornings")
@@ -407,6 +423,7 @@ def _show_digests(
     env.write_text(
         f"REENGAGE_DATABASE_URL=sqlite:///{workdir / 'demo.db'}\n"
         f"REENGAGE_SECRET_KEY={ws.secret}\n"
+        f"REENGAGE_DASHBOARD_TOKEN={dashboard_token}\n"
         f"REENGAGE_HTTP_PORT={web_port}\n"
         f"REENGAGE_BASE_URL={ws.base_url}\n"
         f"REENGAGE_CAMPAIGNS_DIR={ws.campaigns_dir.resolve()}\n"

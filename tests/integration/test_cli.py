@@ -50,8 +50,11 @@ def test_demo_on_a_fresh_machine_shows_data_and_who_looks_inactive(tmp_path: Pat
     assert "Why did you decide to stop?" in result.stdout
     assert re.search(r"records the call at http://127\.0\.0\.1:\d+/call/\S+", result.stdout)
     # simulated reps recorded their calls through the real outcome form
-    assert re.search(r"What the reps heard on \d+ calls", result.stdout)
-    assert re.search(r"delivery\s*│\s*\d+\s*│\s*[1-9]", result.stdout)  # systemic, listed
+    assert re.search(r"The reps recorded \d+ calls through the outcome form", result.stdout)
+    # the stats table and the dashboard's address end the demo
+    assert "Lift against the holdout" in result.stdout
+    assert re.search(r"delivery\s*│\s*\d+\s*│\s*0\s*│\s*[1-9]", result.stdout)  # systemic
+    assert re.search(r"http://127\.0\.0\.1:\d+/dashboard\?token=\S+", result.stdout)
     assert '"event"' not in result.stdout  # no log noise in the demo's tables
     # simulated customers answered through the real web app and inbound SMTP listener
     responses = result.stdout.split("What the customers did", 1)[1]
