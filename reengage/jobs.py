@@ -30,7 +30,7 @@ from reengage.models import Customer, CustomerStatus
 from reengage.scoring import assess_all, current_model
 from reengage.sequence import next_send_time, window_zone
 from reengage.store import Store
-from reengage.store.sending import Claimed, NewEnrollment, Started
+from reengage.store.sending import Claimed, NewEnrollment, Sent, Started
 
 log = get_logger(__name__)
 LEASE = timedelta(minutes=10)
@@ -141,13 +141,26 @@ async def dispatch_due(
     gate = asyncio.Semaphore(concurrency)
     in_flight: set[asyncio.Task[None]] = set()
     failed: list[BaseException] = []
+    sent = SentLog(store)
     try:
         while not failed:
+            sent.flush()
             claimed = store.claim_due(now, batch, lease)
             if not claimed:
                 break
             progressed = _start_batch(
-                store, mailer, ws, campaigns, claimed, now, lease, gate, report, in_flight, failed
+                store,
+                mailer,
+                ws,
+                campaigns,
+                claimed,
+                now,
+                lease,
+                gate,
+                report,
+                in_flight,
+                failed,
+                sent,
             )
             if more is None or len(claimed) < batch or progressed <= 0:
                 break
@@ -162,6 +175,8 @@ async def dispatch_due(
         for task in in_flight:
             task.cancel()
         raise
+    finally:
+        sent.flush()  # what the server accepted is recorded, whatever stopped us
     if report.handled:
         log.info("dispatch_pass", **dict(report.results))
     if failed:
@@ -181,6 +196,7 @@ def _start_batch(
     report: DispatchReport,
     in_flight: set[asyncio.Task[None]],
     failed: list[BaseException],
+    sent: SentLog,
 ) -> int:
     """Decide every claimed item, commit the message rows, then start the sends as tasks.
 
@@ -225,7 +241,7 @@ def _start_batch(
     async def one(plan: Planned, started: Started) -> None:
         async with gate:
             clock = time.perf_counter()
-            result = await _deliver(store, mailer, ws, plan, started, now, facts)
+            result = await _deliver(store, mailer, ws, plan, started, now, facts, sent)
             report.results[result] += 1
             metrics.SENDS.labels(result=result).inc()
             if result == "sent":
@@ -237,6 +253,31 @@ def _start_batch(
         in_flight.add(task)
         task.add_done_callback(lambda done: _finished(done, in_flight, failed))
     return progressed
+
+
+class SentLog:
+    """Accepted messages, recorded in groups: one transaction per group rather than per
+    mail. A group is written when it is full, before the next batch is claimed, and when
+    dispatch stops for any reason. Until then the message rows stay ``sending`` under their
+    lease, so a process that dies in between leaves them ``unknown``, never sent twice."""
+
+    GROUP = 50
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.pending: list[Sent] = []
+
+    def add(self, sent: Sent) -> None:
+        """Keep one accepted message; write the group when it is full."""
+        self.pending.append(sent)
+        if len(self.pending) >= self.GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every kept message now."""
+        if self.pending:
+            group, self.pending = self.pending, []
+            self.store.finish_sent_many(group)
 
 
 def _finished(
@@ -367,6 +408,7 @@ async def _deliver(
     started: Started,
     now: datetime,
     facts: BatchFacts,
+    sent: SentLog,
 ) -> str:
     """Render, send and record one planned mail under its already-committed message row."""
     item, campaign, step, index = plan.item, plan.campaign, plan.step, plan.index
@@ -393,13 +435,15 @@ async def _deliver(
     envelope_sender = bounce_address(started.token, ws.bounce_domain(campaign))
     result = await mailer.send(wire(message), sender=envelope_sender, recipient=item.email)
     if result.outcome is Outcome.SENT:
-        store.finish_sent(
-            started.message_id,
-            item,
-            response=result.response,
-            smtp_id=raw_header(message, "Message-ID") or "",
-            now=now,
-            next_step=_next(campaign, index, now),
+        sent.add(
+            Sent(
+                started.message_id,
+                item,
+                result.response,
+                raw_header(message, "Message-ID") or "",
+                now,
+                _next(campaign, index, now),
+            )
         )
         return "sent"
     if result.outcome is Outcome.PERMANENT:

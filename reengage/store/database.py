@@ -514,6 +514,11 @@ class Store:
                 next_step=next_step,
             )
 
+    def finish_sent_many(self, sent: Sequence[sending.Sent]) -> None:
+        """Record many accepted messages and advance their enrollments, in one transaction."""
+        with self._tx() as conn:
+            sending.finish_sent_many(conn, sent)
+
     def finish_retry(
         self, message_id: int, enrollment_id: int, *, response: str, retry_at: datetime
     ) -> None:
