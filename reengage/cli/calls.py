@@ -265,6 +265,14 @@ def digest_preview(
 @digest_app.command("send")
 def digest_send(
     rep: Annotated[str | None, typer.Option(help="Only this rep (default: every rep).")] = None,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="Send today's again where it failed, may not have arrived (unknown) or "
+            "was empty — check first that the rep did not get it.",
+        ),
+    ] = False,
 ) -> None:
     """Send today's digest now, whatever the hour; a rep who already got today's is skipped."""
     import asyncio
@@ -278,7 +286,13 @@ def digest_send(
     async def go() -> dict[str, int]:
         mailer = SmtpMailer.from_settings(settings)
         try:
-            wanted = [r.external_id for r in _reps(store, rep)]
+            chosen = _reps(store, rep)
+            wanted = [r.external_id for r in chosen]
+            if again:
+                for one in chosen:
+                    before = store.calls.reopen_digest(one.external_id, local_day(one, utcnow()))
+                    if before in ("sent", "sending"):
+                        out.print(f"{one.external_id}: today's digest was {before}", markup=False)
             report = await send_digests(
                 store,
                 mailer,

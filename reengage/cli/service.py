@@ -258,8 +258,8 @@ def doctor() -> None:
         if stuck:
             out.print(
                 f"     {stuck} rep digest(s) were refused or may not have arrived; check the "
-                "reps' addresses (`reengage import reps`); `reengage calls list --rep ID` "
-                "shows the day's list, and the next day's digest goes out as usual.",
+                "reps' addresses (`reengage import reps`), ask the rep, then "
+                "`reengage digest send --rep ID --again` sends the day's list once more.",
                 markup=False,
             )
     if failures:

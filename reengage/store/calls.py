@@ -468,6 +468,27 @@ def finish_digest(
     )
 
 
+def reopen_digest(conn: Connection, rep_external_id: str, day: date) -> str | None:
+    """Forget a rep's digest for ``day`` that did not arrive (failed, unknown) or was empty,
+    so it can be sent again; returns the status it had (None: there was none). A sent or
+    sending digest is kept."""
+    found = conn.execute(
+        sa.select(DIGESTS.c.status).where(
+            DIGESTS.c.rep_external_id == rep_external_id, DIGESTS.c.day == day
+        )
+    ).scalar()
+    reopenable = [DigestStatus.FAILED.value, DigestStatus.UNKNOWN.value, DigestStatus.EMPTY.value]
+    if found in reopenable:
+        conn.execute(
+            DIGESTS.delete().where(
+                DIGESTS.c.rep_external_id == rep_external_id,
+                DIGESTS.c.day == day,
+                DIGESTS.c.status.in_(reopenable),
+            )
+        )
+    return None if found is None else str(found)
+
+
 def expire_digests(conn: Connection, now: datetime) -> int:
     """Digests whose sender died mid-send become ``unknown``: never re-sent blindly."""
     result = conn.execute(
@@ -564,6 +585,11 @@ class CallBook:
         """Record a digest send's result."""
         with self._tx() as conn:
             finish_digest(conn, digest_id, status, **fields)
+
+    def reopen_digest(self, rep_external_id: str, day: date) -> str | None:
+        """Let a day's failed, unknown or empty digest be sent again (see the function)."""
+        with self._tx() as conn:
+            return reopen_digest(conn, rep_external_id, day)
 
     def expire_digests(self, now: datetime) -> int:
         """Dead digest sends become ``unknown``."""

@@ -487,3 +487,19 @@ def test_the_daemon_sends_each_rep_one_digest_a_day_across_ticks_and_workers(
         ("sam@acme.example", "Sun 22 Nov"),  # 23:30 on Sunday in New York at the start
         ("sam@acme.example", "Tue 24 Nov"),
     ]
+
+
+def test_a_refused_digest_is_failed_and_can_be_sent_again_on_purpose(
+    world: Store, sink: tuple[Sink, int]
+) -> None:
+    handler, port = sink
+    handler.refuse["dana@acme.example"] = "550 5.1.1 no such mailbox"
+    assert send(world, port, reps=["R1"]) == {"failed": 1}
+    assert world.calls.digest_counts() == {"failed": 1}
+    handler.refuse.clear()
+    assert send(world, port, reps=["R1"]) == {}  # never again by itself the same day
+    assert world.calls.reopen_digest("R1", w.NOW.date()) == "failed"
+    assert send(world, port, reps=["R1"]) == {"sent": 1}
+    assert world.calls.reopen_digest("R1", w.NOW.date()) == "sent"  # a sent one is kept
+    assert send(world, port, reps=["R1"]) == {}
+    assert [m["to"] for m in handler.received] == [["dana@acme.example"]]
