@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -12,7 +12,6 @@ import typer
 from rich.table import Table
 
 from reengage import authoring
-from reengage.campaigns import Campaign
 from reengage.cli.app import _settings, _store, _workspace, app, out
 from reengage.digest import (
     CallContext,
@@ -186,34 +185,14 @@ def calls_log(
         )
         library = authoring.CampaignLibrary(_workspace())
         library.reload()
-        acted = _record(
-            store,
-            customer_key,
-            who,
-            library.campaigns,
-            settings.followup_campaign,
-            outcome,
-            now,
-            today,
+        ctx = CallContext(
+            customer_key, who, library.campaigns, settings.followup_campaign, source="cli"
         )
+        acted = record_outcome(store, ctx, outcome, now, today=today).summary()
     finally:
         store.close()
     for line in acted:
         out.print(line, markup=False, highlight=False)
-
-
-def _record(
-    store: Store,
-    customer_id: int,
-    rep: str | None,
-    campaigns: dict[str, Campaign],
-    followup: str,
-    outcome: Outcome,
-    now: datetime,
-    today: date,
-) -> list[str]:
-    ctx = CallContext(customer_id, rep, campaigns, followup, source="cli")
-    return record_outcome(store, ctx, outcome, now, today=today).summary()
 
 
 # -- digest --------------------------------------------------------------------------------------

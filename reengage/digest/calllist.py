@@ -277,7 +277,7 @@ def _cards(
                 priority=candidate.priority,
                 value_at_risk=candidate.value_at_risk,
                 value_per_year=candidate.value_per_year,
-                why=_why(candidate, zone),
+                why=why_now(candidate, zone),
                 person=person_to_ask(customer),
                 history=mail_history(mine, zone),
                 replies=_replies(candidate, zone),
@@ -316,10 +316,6 @@ def candidate_for(store: Store, customer_id: int, now: datetime, until: datetime
 
 def why_now(candidate: Candidate, zone: ZoneInfo) -> list[str]:
     """Why this customer is on the list, in the words the card uses."""
-    return _why(candidate, zone)
-
-
-def _why(candidate: Candidate, zone: ZoneInfo) -> list[str]:
     why = []
     for call in candidate.calls:
         if call.campaign_id is None:
