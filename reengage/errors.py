@@ -41,3 +41,7 @@ class RowError(InputError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+class TemplateFailure(ReengageError):
+    """A template could not be rendered at send time (``reengage validate`` finds these)."""

@@ -33,6 +33,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from reengage.errors import TemplateFailure
+
 _FOOTER = {
     "en": (
         "You get this because you are a customer of {name}. "
@@ -164,8 +166,13 @@ class Renderer:
 
         The same sandbox and autoescaping as customers' mail, without the marketing footer.
         """
-        html = css_inline.inline(self._html.get_template(template).render(context))
-        text = self._text.get_template(text_template).render(context)
+        try:
+            html = css_inline.inline(self._html.get_template(template).render(context))
+            text = self._text.get_template(text_template).render(context)
+        except TemplateNotFound as exc:
+            raise TemplateFailure(f"{self.templates_dir / str(exc)}: not found") from exc
+        except TemplateError as exc:
+            raise TemplateFailure(f"{template}: {_explain(exc, context)}") from exc
         return html, text
 
     def _footer(self, locale: str, unsubscribe_url: str, pause_url: str) -> tuple[str, Markup]:
@@ -207,7 +214,7 @@ class Renderer:
         except TemplateSyntaxError as exc:
             problems.append(TemplateProblem("subject", exc.lineno, f"syntax error: {exc.message}"))
         except (UndefinedError, SecurityError) as exc:
-            problems.append(TemplateProblem("subject", 1, _explain(exc)))
+            problems.append(TemplateProblem("subject", 1, _explain(exc, context)))
         names = {template, *self.variants(template)}
         if text_template:
             names |= {text_template, *self.variants(text_template)}
@@ -226,7 +233,7 @@ class Renderer:
                 where = str(self.templates_dir / exc.name) if exc.name else label
                 problems.append(TemplateProblem(where, exc.lineno, f"syntax error: {exc.message}"))
             except (UndefinedError, SecurityError) as exc:
-                problems.append(TemplateProblem(label, _line_in(exc), _explain(exc)))
+                problems.append(TemplateProblem(label, _line_in(exc), _explain(exc, context)))
             except TemplateError as exc:
                 problems.append(TemplateProblem(label, _line_in(exc), str(exc)))
         return problems
@@ -238,12 +245,11 @@ def _with_footer(body: str, footer: Markup) -> str:
     return f"{body[:index]}{footer}{body[index:]}" if index >= 0 else f"{body}{footer}"
 
 
-def _explain(exc: Exception) -> str:
+def _explain(exc: Exception, context: dict[str, Any]) -> str:
     if isinstance(exc, UndefinedError):
-        return (
-            f"{exc.message}: templates can use customer, rhythm, campaign, step, company, "
-            "links and track()"
-        )
+        names = [f"{k}()" if callable(v) else k for k, v in context.items()]
+        usable = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+        return f"{exc.message}: templates can use {usable}"
     return f"not allowed in a template: {exc}"
 
 

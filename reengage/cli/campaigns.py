@@ -10,12 +10,15 @@ from rich.table import Table
 
 from reengage import authoring
 from reengage.cli.app import (
+    _settings,
     _store,
     _workspace,
     app,
     err,
     out,
 )
+from reengage.digest import DigestConfig
+from reengage.digest.mail import check_templates
 from reengage.errors import InputError
 from reengage.timeutil import utcnow
 
@@ -46,13 +49,20 @@ def validate(
             markup=False,
             highlight=False,
         )
-    broken = len({p.file for p in result.problems})
+    # The reps' digest is rendered from the same templates folder: check it too.
+    digest_problems = check_templates(ws, DigestConfig.from_settings(_settings()), utcnow())
+    for found in digest_problems:
+        err.print(str(found), markup=False, highlight=False)
+    if not digest_problems:
+        out.print("ok  the reps' digest templates", markup=False, highlight=False)
+    problems = [*map(str, result.problems), *map(str, digest_problems)]
+    broken = len({p.file for p in result.problems} | {p.file for p in digest_problems})
     out.print(
-        f"{len(result.campaigns)} campaign(s) valid, {len(result.problems)} problem(s) "
+        f"{len(result.campaigns)} campaign(s) valid, {len(problems)} problem(s) "
         f"in {broken} file(s)",
         markup=False,
     )
-    if result.problems:
+    if problems:
         raise typer.Exit(1)
 
 

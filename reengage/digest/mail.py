@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
@@ -22,11 +22,19 @@ from typing import Any
 from reengage.authoring import Workspace
 from reengage.config import Settings
 from reengage.digest.calllist import CallItem, CallList, ListPolicy, build_lists, rep_zone
-from reengage.digest.prompts import money
+from reengage.digest.prompts import (
+    ALWAYS_ASK,
+    MailLine,
+    money,
+    person_to_ask,
+    upcoming_dates,
+)
+from reengage.errors import TemplateFailure
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
 from reengage.message import Envelope, compose, dkim_sign, raw_header, wire
-from reengage.models import DigestStatus, Rep
+from reengage.models import Customer, DigestStatus, Rep
+from reengage.render import TemplateProblem
 from reengage.store import Store
 from reengage.tokens import sign, stamp
 
@@ -69,21 +77,68 @@ def outcome_link(ws: Workspace, rep: str, customer_id: int, day: date, issued: d
     return f"{ws.base_url}/call/{token}"
 
 
+def _context(
+    ws: Workspace, cfg: DigestConfig, call_list: CallList, now: datetime
+) -> dict[str, Any]:
+    name = " ".join(call_list.rep.name.split())  # a line break in a name never reaches text
+    return {
+        "rep": {"name": name, "first_name": name.split(" ")[0] if name else ""},
+        "day": call_list.day,
+        "count": len(call_list.items),
+        "more": call_list.more,
+        "company": {"name": ws.company_name},
+        "clients": [_card(ws, cfg, call_list, item, now) for item in call_list.items],
+    }
+
+
+def check_templates(ws: Workspace, cfg: DigestConfig, now: datetime) -> list[TemplateProblem]:
+    """What would break the digest at send time (for ``reengage validate``), found with a
+    sample list that fills every part of the card."""
+    context = _context(ws, cfg, _sample(now.date()), now)
+    return ws.renderer.check(
+        subject="digest", template=HTML_TEMPLATE, text_template=TEXT_TEMPLATE, context=context
+    )
+
+
+def _sample(day: date) -> CallList:
+    customer = Customer(
+        id=1,
+        external_id="sample",
+        email="maria@bakery.example",
+        first_name="Ana",
+        last_name="Li",
+        company="Ana's Bakery",
+        phone="+49 30 1234567",
+        decision_maker="Maria Li",
+        decision_maker_role="Owner",
+        interests=["espresso"],
+    )
+    item = CallItem(
+        customer=customer,
+        rank=1,
+        priority=1000.0,
+        value_at_risk=1200.0,
+        value_per_year=1500.0,
+        why=["Usually orders every 12 days; silent for 41 days (3.4× their rhythm)."],
+        person=person_to_ask(customer),
+        history=[MailLine(datetime.combine(day, time(9), UTC), "habit", "tip-1", ("opened",))],
+        replies=["12 Nov: Can someone call me?"],
+        last_call="03 Oct 2026; spoke to Maria Li; stopped over price",
+        questions=list(ALWAYS_ASK),
+        dates=upcoming_dates([{"label": "birthday", "date": day.isoformat()}], day),
+        interests=["espresso"],
+    )
+    rep = Rep(external_id="sample", name="Dana Reyes", email="dana@acme.example")
+    return CallList(rep, day, [item], 2)
+
+
 def compose_digest(
     ws: Workspace, cfg: DigestConfig, call_list: CallList, now: datetime, key: str
 ) -> EmailMessage:
     """The exact digest mail: HTML and text parts carrying the same facts."""
     rep = call_list.rep
-    name = " ".join(rep.name.split())  # a line break in a name never reaches the text
     count = len(call_list.items)
-    context = {
-        "rep": {"name": name, "first_name": name.split(" ")[0] if name else ""},
-        "day": call_list.day,
-        "count": count,
-        "more": call_list.more,
-        "company": {"name": ws.company_name},
-        "clients": [_card(ws, cfg, call_list, item, now) for item in call_list.items],
-    }
+    context = _context(ws, cfg, call_list, now)
     html, text = ws.renderer.render_internal(HTML_TEMPLATE, TEXT_TEMPLATE, context)
     subject = f"{count} client{'s' if count != 1 else ''} to call today, {call_list.day:%a %d %b}"
     domain = parseaddr(cfg.sender)[1].rpartition("@")[2] or "localhost"
@@ -197,7 +252,12 @@ async def _send(
     digest_id: int,
     key: str,
 ) -> str:
-    message = compose_digest(ws, cfg, call_list, now, key)
+    try:
+        message = compose_digest(ws, cfg, call_list, now, key)
+    except TemplateFailure as exc:  # one broken template must not stop the other reps
+        store.calls.finish_digest(digest_id, DigestStatus.FAILED, response=str(exc), now=now)
+        log.error("digest_not_rendered", rep=call_list.rep.external_id, error=str(exc))
+        return "failed"
     sender = parseaddr(cfg.sender)[1]
     result = await mailer.send(wire(message), sender=sender, recipient=call_list.rep.email)
     if result.outcome is Outcome.SENT:

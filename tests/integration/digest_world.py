@@ -159,14 +159,14 @@ def fill(store: Store, now: datetime = NOW) -> None:
 
 
 def settings(port: int = 25, **overrides: Any) -> Settings:
-    return load_settings(
-        env_file=None,
-        campaigns_dir=ROOT / "campaigns",
-        templates_dir=ROOT / "templates",
-        secret_key=SECRET,
-        smtp_port=port,
+    chosen: dict[str, Any] = {
+        "campaigns_dir": ROOT / "campaigns",
+        "templates_dir": ROOT / "templates",
+        "secret_key": SECRET,
+        "smtp_port": port,
         **overrides,
-    )
+    }
+    return load_settings(env_file=None, **chosen)
 
 
 def workspace(tmp_path: Path, port: int = 25, **overrides: Any) -> tuple[Workspace, DigestConfig]:

@@ -503,3 +503,37 @@ def test_a_refused_digest_is_failed_and_can_be_sent_again_on_purpose(
     assert world.calls.reopen_digest("R1", w.NOW.date()) == "sent"  # a sent one is kept
     assert send(world, port, reps=["R1"]) == {}
     assert [m["to"] for m in handler.received] == [["dana@acme.example"]]
+
+
+def test_a_broken_digest_template_is_found_by_validation_and_never_stops_the_other_reps(
+    world: Store, sink: tuple[Sink, int], tmp_path: Path
+) -> None:
+    import shutil
+
+    from reengage.digest.mail import check_templates
+
+    handler, port = sink
+    templates = tmp_path / "templates"
+    shutil.copytree(w.ROOT / "templates", templates)
+    text = templates / "digest" / "digest.txt.j2"
+    ws, cfg = w.workspace(tmp_path, port, templates_dir=templates)
+    assert check_templates(ws, cfg, w.NOW) == []
+    text.write_text(text.read_text() + "{{ clients[0].nosuch }}\n")
+    [problem] = check_templates(ws, cfg, w.NOW)
+    assert str(problem).startswith(f"{text}:")
+    assert "no attribute 'nosuch': templates can use rep, day, count, more" in str(problem)
+
+    # Sam's only client is marked do-not-contact: his empty day needs no template.
+    log_call(world, "ny", Outcome(Reached.NOBODY, WorthIt.NO, NextStep.DO_NOT_CONTACT))
+
+    async def go() -> dict[str, int]:
+        mailer = SmtpMailer.from_settings(w.settings(port))
+        try:
+            report = await send_digests(world, mailer, ws, cfg, w.NOW, anytime=True)
+            return dict(report.results)
+        finally:
+            await mailer.close()
+
+    assert asyncio.run(go()) == {"failed": 1, "empty": 1}
+    assert handler.received == []
+    assert world.calls.digest_counts() == {"failed": 1, "empty": 1}
