@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from reengage import authoring, responses
 from reengage.digest import (
@@ -40,29 +40,14 @@ from reengage.store import Store
 from reengage.store.sending import NewEnrollment
 from reengage.tokens import verify
 from reengage.web import WebConfig, create_app
-from tests.conftest import IN_CI
 from tests.integration import digest_world as w
 from tests.integration.mail_world import in_own_thread
 from tests.integration.smtp_sink import running_sink
-from tests.integration.test_pages_browser import CHROMIUM, CHROMIUM_ARGS, Tab, tab
+from tests.integration.test_pages_browser import Tab, tab
 from tests.integration.web_server import local, running_app
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TODAY = w.NOW.astimezone(BERLIN).date()  # Monday 23 November 2026, Dana's morning
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium, started once for the module (as in test_pages_browser)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} not found: the browser tests need Debian's chromium package"
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: .ci/run installs it; never skipped in CI)")
-        pytest.skip(f"{reason} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -16,32 +16,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, expect
 
 from reengage.store import Store
 from reengage.store.sending import NewEnrollment
 from reengage.web import WebConfig, create_app
-from tests.conftest import IN_CI
-from tests.integration.test_pages_browser import CHROMIUM, CHROMIUM_ARGS, tab
+from tests.integration.test_pages_browser import tab
 from tests.integration.test_stats import NOW, T0, _customers, fill, generated
 from tests.integration.web_server import client, running_app
 
 TOKEN = "dashboard-token-for-tests-0123456789"
 MARKUP = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium, started once for the module."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} not found: the browser tests need Debian's chromium package"
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: .ci/run installs it; never skipped in CI)")
-        pytest.skip(f"{reason} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @dataclass

@@ -16,30 +16,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, Route, expect
 
 from reengage.store import Store
-from tests.conftest import IN_CI
 from tests.integration.mail_world import EMAIL, World, mail_world, pause_url, unsubscribe_url
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 EVIL_NAME = "<img src=x onerror=alert(1)>"
 JAVASCRIPT = pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Chromium, started once for the module."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} not found: the browser tests need Debian's chromium package"
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: .ci/run installs it; never skipped in CI)")
-        pytest.skip(f"{reason} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @dataclass
