@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reengage import authoring
+from reengage import authoring, responses
 from reengage.authoring import Workspace
 from reengage.config import Settings, load_settings
-from reengage.digest import DigestConfig, ListPolicy
+from reengage.digest import CallContext, DigestConfig, ListPolicy, Outcome, record_outcome
 from reengage.ingest import Kind, import_items
+from reengage.models import CauseScope, NextStep, Reached, StopReason, WorthIt
 from reengage.store import Store
 from reengage.store import responses as response_sql
+from reengage.store.sending import NewEnrollment
 
 ROOT = Path(__file__).resolve().parents[2]
 # Monday 23 Nov 2026, 07:30 in Berlin: Dana's morning has come; Sam's (New York) has not.
@@ -176,3 +178,42 @@ def workspace(tmp_path: Path, port: int = 25, **overrides: Any) -> tuple[Workspa
 
 def policy(size: int = 10) -> ListPolicy:
     return ListPolicy(size=size, cooldown_days=14)
+
+
+def mailed_and_called(store: Store) -> None:
+    """What reengage already did for the bakery: a mail opened and clicked 9 days ago, and
+    a call 20 days ago (past the 14-day cooldown, so they are on today's list again)."""
+    ana = store.customer_ids(["bakery"])["bakery"]
+    sent_at = NOW - timedelta(days=9)
+    store.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", sent_at)], sent_at)
+    claimed = store.claim_due(sent_at, 10, timedelta(minutes=5))
+    started = store.start_messages([(claimed[0], "we-miss-you")], sent_at, timedelta(minutes=5))
+    store.finish_sent(
+        started[0].message_id,
+        claimed[0],
+        response="250 OK",
+        smtp_id="x@acme.example",
+        now=sent_at,
+        next_step=(1, "tip-1", sent_at + timedelta(days=7)),
+    )
+    token = started[0].token or ""
+    responses.record_open(store, token, sent_at + timedelta(hours=2))
+    responses.record_click(
+        store, token, "https://shop.example/espresso", sent_at + timedelta(hours=3)
+    )
+    called = NOW - timedelta(days=20)
+    record_outcome(
+        store,
+        CallContext(ana, "R1", {}, "what-we-changed", "cli"),
+        Outcome(
+            Reached.DECISION_MAKER,
+            WorthIt.YES,
+            NextStep.NOTHING,
+            contact_name="Maria Li",
+            reason=StopReason.PRICE,
+            reason_text="Too expensive since the spring price rise",
+            scope=CauseScope.SYSTEMIC,
+        ),
+        called,
+        today=called.date(),
+    )

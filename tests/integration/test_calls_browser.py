@@ -24,18 +24,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from reengage import authoring, responses
+from reengage import authoring
 from reengage.digest import (
-    CallContext,
     CallList,
-    Outcome,
     build_lists,
     compose_digest,
-    record_outcome,
     send_digests,
 )
 from reengage.mailer import SmtpMailer
-from reengage.models import CauseScope, CustomerStatus, NextStep, Reached, StopReason, WorthIt
+from reengage.models import CustomerStatus
 from reengage.store import Store
 from reengage.store.sending import NewEnrollment
 from reengage.tokens import verify
@@ -95,7 +92,7 @@ class Morning:
 @pytest.fixture
 def morning(store: Store) -> Iterator[Morning]:
     w.fill(store)
-    history(store)
+    w.mailed_and_called(store)
     ws, _ = w.workspace(Path("."))
     library = authoring.CampaignLibrary(ws)
     library.reload()
@@ -106,45 +103,6 @@ def morning(store: Store) -> Iterator[Morning]:
     )
     with running_app(create_app(store, config)) as base:
         yield Morning(store, base, clock)
-
-
-def history(store: Store) -> None:
-    """What reengage already did for the bakery: a mail opened and clicked 9 days ago, and
-    a call 20 days ago (past the 14-day cooldown, so they are on today's list again)."""
-    ana = store.customer_ids(["bakery"])["bakery"]
-    sent_at = w.NOW - timedelta(days=9)
-    store.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", sent_at)], sent_at)
-    claimed = store.claim_due(sent_at, 10, timedelta(minutes=5))
-    started = store.start_messages([(claimed[0], "we-miss-you")], sent_at, timedelta(minutes=5))
-    store.finish_sent(
-        started[0].message_id,
-        claimed[0],
-        response="250 OK",
-        smtp_id="x@acme.example",
-        now=sent_at,
-        next_step=(1, "tip-1", sent_at + timedelta(days=7)),
-    )
-    token = started[0].token or ""
-    responses.record_open(store, token, sent_at + timedelta(hours=2))
-    responses.record_click(
-        store, token, "https://shop.example/espresso", sent_at + timedelta(hours=3)
-    )
-    called = w.NOW - timedelta(days=20)
-    record_outcome(
-        store,
-        CallContext(ana, "R1", {}, "what-we-changed", "cli"),
-        Outcome(
-            Reached.DECISION_MAKER,
-            WorthIt.YES,
-            NextStep.NOTHING,
-            contact_name="Maria Li",
-            reason=StopReason.PRICE,
-            reason_text="Too expensive since the spring price rise",
-            scope=CauseScope.SYSTEMIC,
-        ),
-        called,
-        today=called.date(),
-    )
 
 
 def html_of(message: Any) -> str:

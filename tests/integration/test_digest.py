@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from reengage import authoring, responses
+from reengage import authoring
 from reengage.campaigns import Campaign
 from reengage.digest import (
     Acted,
@@ -128,38 +128,7 @@ def test_each_card_says_whom_to_ask_why_now_what_to_ask_and_what_is_coming_up(
 
 
 def test_what_reengage_did_and_the_last_call_are_on_the_card(world: Store) -> None:
-    ana = cid(world, "bakery")
-    sent_at = w.NOW - timedelta(days=9)
-    world.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", sent_at)], sent_at)
-    claimed = world.claim_due(sent_at, 10, timedelta(minutes=5))
-    started = world.start_messages([(claimed[0], "we-miss-you")], sent_at, timedelta(minutes=5))
-    world.finish_sent(
-        started[0].message_id,
-        claimed[0],
-        response="250 OK",
-        smtp_id="x@acme.example",
-        now=sent_at,
-        next_step=(1, "tip-1", sent_at + timedelta(days=7)),
-    )
-    token = started[0].token or ""
-    responses.record_open(world, token, sent_at + timedelta(hours=2))
-    responses.record_click(
-        world, token, "https://shop.example/espresso", sent_at + timedelta(hours=3)
-    )
-    log_call(
-        world,
-        "bakery",
-        Outcome(
-            Reached.DECISION_MAKER,
-            WorthIt.YES,
-            NextStep.NOTHING,
-            contact_name="Maria Li",
-            reason=StopReason.PRICE,
-            reason_text="Too expensive since the spring price rise",
-            scope=CauseScope.SYSTEMIC,
-        ),
-        days_ago=20,  # past the 14-day cooldown
-    )
+    w.mailed_and_called(world)  # a mail 9 days ago, a call 20 days ago
     card = next(i for i in dana(world).items if i.customer.external_id == "bakery")
     assert [str(line) for line in card.history] == [
         "14 Nov: habit-lapsed-tips · we-miss-you — opened 14 Nov, clicked 14 Nov"
