@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import css_inline
-from inscriptis import get_text
-from inscriptis.model.config import ParserConfig
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
@@ -32,6 +30,7 @@ from jinja2 import (
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
+from resiliparse.extract.html2text import extract_plain_text
 
 from reengage.errors import TemplateFailure
 
@@ -155,7 +154,7 @@ class Renderer:
         if text_template:
             text = self._text.get_template(self.resolve(text_template, locale)).render(context)
         else:
-            text = get_text(body, ParserConfig(display_links=True)).strip()
+            text = plain_text(body)
         text = f"{text.rstrip()}\n\n-- \n{footer_text}\n"
         return Rendered(self.subject(subject, context), html, text, chosen)
 
@@ -237,6 +236,25 @@ class Renderer:
             except TemplateError as exc:
                 problems.append(TemplateProblem(label, _line_in(exc), str(exc)))
         return problems
+
+
+# What a mail hides from its reader (the preheader a client shows beside the subject, say)
+# stays out of the text part too.
+_HIDDEN = ["[hidden]", '[style*="display:none" i]', '[style*="display: none" i]']
+
+
+def plain_text(html: str) -> str:
+    """The text part of a mail whose template has no text twin: paragraphs, headings, list
+    bullets and link targets ("Read the guide (https://…)") kept; head, style and hidden
+    elements left out.
+
+    resiliparse (C++) rather than inscriptis: a tenth of a millisecond against half of one,
+    and it is run once for every mail the daemon sends (bench/send.py).
+    """
+    text: str = extract_plain_text(
+        html, preserve_formatting=True, links=True, alt_texts=True, skip_elements=_HIDDEN
+    )
+    return text.strip()
 
 
 def _with_footer(body: str, footer: Markup) -> str:

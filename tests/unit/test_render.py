@@ -1,0 +1,45 @@
+"""The text part derived from a mail's HTML: what a reader of plain-text mail gets."""
+
+from __future__ import annotations
+
+from reengage.render import plain_text
+
+MAIL = """<!doctype html><html><head><title>Acme Supplies</title>
+<style>p { color: red }</style></head><body>
+<span style="display:none">preheader nobody should read twice</span>
+<h1>Reorder checklist</h1>
+<p>Hi &lt;script&gt;alert(1)&lt;/script&gt; &amp; co,</p>
+<ul><li>Is a larger pack cheaper?</li><li>Can two orders become one?</li></ul>
+<ol><li>First</li><li>Second</li></ol>
+<p>Read <a href="https://acme.example/c/TOKEN?u=1&amp;v=2">the guide</a>.<br>Thanks</p>
+<img src="https://acme.example/o/TOKEN.gif" alt="">
+</body></html>"""
+
+
+def test_the_text_part_keeps_structure_and_link_targets() -> None:
+    text = plain_text(MAIL)
+    lines = text.splitlines()
+    assert lines[0] == "Reorder checklist"
+    assert lines[1] == ""  # a blank line after a heading, as between paragraphs
+    # A link keeps its target, unescaped, beside its words: the reader can still follow it.
+    assert "Read the guide (https://acme.example/c/TOKEN?u=1&v=2)." in lines
+    assert "Thanks" in lines  # <br> is a line break
+    assert [line.strip() for line in lines if line.strip().startswith(("•", "1.", "2."))] == [
+        "• Is a larger pack cheaper?",
+        "• Can two orders become one?",
+        "1. First",
+        "2. Second",
+    ]
+
+
+def test_the_text_part_leaves_out_what_a_reader_never_sees() -> None:
+    text = plain_text(MAIL)
+    assert "Acme Supplies" not in text  # <title>
+    assert "color" not in text  # <style>
+    assert "preheader" not in text  # hidden inline
+    assert "TOKEN.gif" not in text  # the tracking pixel has no words
+
+
+def test_a_customers_markup_is_shown_as_the_words_it_is() -> None:
+    # Autoescaped in the HTML, so in the text it is plain characters, never a tag.
+    assert "Hi <script>alert(1)</script> & co," in plain_text(MAIL)
