@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm
 from pydantic_core import PydanticUndefined
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -201,7 +202,7 @@ class Store:
             for row in conn.execution_options(yield_per=2000).execute(query):
                 mapping = row._mapping
                 yield (
-                    Customer.model_validate({c.name: mapping[c] for c in CUSTOMERS.c}),
+                    _customer({c.name: mapping[c] for c in CUSTOMERS.c}),
                     CustomerStats.model_validate({c.name: mapping[c] for c in STATS.c}),
                 )
 
@@ -391,7 +392,7 @@ class Store:
                 sa.select(STATS).where(STATS.c.customer_id == row.id)
             ).one_or_none()
         return (
-            Customer.model_validate(dict(row._mapping)),
+            _customer(dict(row._mapping)),
             CustomerStats.model_validate(dict(stats._mapping)) if stats else None,
         )
 
@@ -630,7 +631,7 @@ class Store:
                     sa.select(CUSTOMERS).where(CUSTOMERS.c.id.in_(ids[start : start + 10_000]))
                 )
                 for row in rows:
-                    found[row.id] = Customer.model_validate(dict(row._mapping))
+                    found[row.id] = _customer(dict(row._mapping))
         return found
 
     def suppressed_among(self, emails: Iterable[str]) -> set[str]:
@@ -698,6 +699,22 @@ class Store:
                 .order_by(ACTIVITIES.c.occurred_at)
             )
             return [Activity.model_validate(dict(r._mapping)) for r in rows]
+
+
+# Mappers are configured on first ORM use; a customer built by hand (below) needs them now.
+sa.orm.configure_mappers()
+_CUSTOMER_CLASS = sa.inspect(Customer).class_manager
+
+
+def _customer(values: dict[str, Any]) -> Customer:
+    # Built as the ORM builds a loaded row (its state first, then the values straight into
+    # __dict__), not validated again: the row was validated on its way in, and validating it
+    # on the way out cost ten times as much, for every mail the daemon sends (bench/send.py).
+    values["status"] = CustomerStatus(values["status"])
+    customer: Customer = _CUSTOMER_CLASS.new_instance()
+    customer.__dict__.update(values)
+    object.__setattr__(customer, "__pydantic_fields_set__", set(values))
+    return customer
 
 
 def _profile(row: Any) -> Profile:

@@ -10,6 +10,7 @@ import pytest
 
 from reengage.errors import InputError
 from reengage.ingest import Kind, import_file
+from reengage.models import Customer, CustomerStatus
 from reengage.store import Store
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -61,6 +62,12 @@ def test_malformed_row_is_named_and_the_rest_imported_then_reimport_changes_noth
     assert customer.contacts == [
         {"name": "Bo Li", "role": "buyer", "phone": "+1 555 0100", "email": "bo@example.com"}
     ]
+    # Dispatch reads customers by id without validating them again: the same customer,
+    # down to the status enum a template or the digest compares against.
+    by_id = store.customers_by_ids([customer.id or 0])[customer.id or 0]
+    assert by_id.model_dump() == Customer.model_validate(customer.model_dump()).model_dump()
+    assert by_id.status is CustomerStatus.ACTIVE
+    assert by_id.model_copy(update={"company": "Other"}).company == "Other"
 
 
 def test_activities_bad_rows_reported_with_line_and_column(
