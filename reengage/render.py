@@ -34,6 +34,9 @@ from resiliparse.extract.html2text import extract_plain_text
 
 from reengage.errors import TemplateFailure
 
+# Stand-ins for a mail's own links in a footer built once per language: no company name,
+# address or translation holds a NUL.
+_UNSUBSCRIBE_AT, _PAUSE_AT = "\x00unsubscribe\x00", "\x00pause\x00"
 _FOOTER = {
     "en": (
         "You get this because you are a customer of {name}. "
@@ -94,6 +97,7 @@ class Renderer:
         for env in (self._html, self._text):
             env.filters["date"] = _format_date
         self._subjects: dict[str, Template] = {}
+        self._footers: dict[str, tuple[str, str]] = {}
 
     def resolve(self, name: str, locale: str) -> str:
         """The template for ``locale``: ``x.zh-CN.html.j2``, then ``x.zh.html.j2``, then ``x``."""
@@ -175,11 +179,28 @@ class Renderer:
         return html, text
 
     def _footer(self, locale: str, unsubscribe_url: str, pause_url: str) -> tuple[str, Markup]:
-        sentence, pause, unsubscribe = _FOOTER.get(locale.split("-")[0], _FOOTER["en"])
+        # Built once per language with stand-ins for the two links (Markup's formatting is
+        # a real cost at one call per mail), then the mail's own links are put in.
+        language = locale.split("-")[0]
+        shape = self._footers.get(language)
+        if shape is None:
+            shape = self._footers[language] = self._footer_shape(language)
+        text, html = shape
+        return (
+            text.replace(_UNSUBSCRIBE_AT, unsubscribe_url).replace(_PAUSE_AT, pause_url),
+            Markup(
+                html.replace(_UNSUBSCRIBE_AT, escape(unsubscribe_url)).replace(
+                    _PAUSE_AT, escape(pause_url)
+                )
+            ),
+        )
+
+    def _footer_shape(self, language: str) -> tuple[str, str]:
+        sentence, pause, unsubscribe = _FOOTER.get(language, _FOOTER["en"])
         text = sentence.format(
             name=self.sender.company,
-            pause=f"{pause}: {pause_url}",
-            unsubscribe=f"{unsubscribe}: {unsubscribe_url}",
+            pause=f"{pause}: {_PAUSE_AT}",
+            unsubscribe=f"{unsubscribe}: {_UNSUBSCRIBE_AT}",
         )
         link = Markup('<a href="{}">{}</a>')
         html = Markup(
@@ -189,13 +210,13 @@ class Renderer:
         ).format(
             sentence=escape(sentence).format(
                 name=self.sender.company,
-                pause=link.format(pause_url, pause),
-                unsubscribe=link.format(unsubscribe_url, unsubscribe),
+                pause=link.format(Markup(_PAUSE_AT), pause),
+                unsubscribe=link.format(Markup(_UNSUBSCRIBE_AT), unsubscribe),
             ),
             company=self.sender.company,
             address=self.sender.postal_address,
         )
-        return f"{text}\n{self.sender.company}, {self.sender.postal_address}", html
+        return f"{text}\n{self.sender.company}, {self.sender.postal_address}", str(html)
 
     def check(
         self,
