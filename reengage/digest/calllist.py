@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from reengage.detect import DECLINE_THRESHOLD, YEAR_DAYS, Assessment, assess, fit_population
+from reengage.detect import (
+    DECLINE_THRESHOLD,
+    YEAR_DAYS,
+    Assessment,
+    Profile,
+    assess,
+    fit_population,
+)
 from reengage.digest.prompts import (
     MailLine,
     Person,
@@ -30,7 +37,7 @@ from reengage.digest.prompts import (
     upcoming_dates,
 )
 from reengage.models import Customer, CustomerStatus, Rep, WorthIt
-from reengage.scoring import assess_all, current_model
+from reengage.scoring import current_model
 from reengage.store import Store
 from reengage.store.calls import OpenCall, PastCall, WaitingReply
 
@@ -180,7 +187,7 @@ def build_lists(
     chosen = store.calls.reps(reps)
     if not chosen:
         return []
-    _, assessments = assess_all(store, now)
+    assessments = assess_customers_of(store, now, [r.external_id for r in chosen])
     assessed = {a.profile.customer_id: a for a in assessments}
     candidates: dict[int, Candidate] = {}
     for a in assessments:
@@ -296,12 +303,23 @@ def _cards(
     return items
 
 
+def assess_customers_of(store: Store, now: datetime, reps: list[str]) -> list[Assessment]:
+    """Where these reps' customers stand today: one rep's list costs that rep's customers,
+    not everyone's."""
+    return _assessed(store, now, store.profiles(rep_external_ids=reps))
+
+
 def assess_one(store: Store, customer_id: int, now: datetime) -> Assessment | None:
-    """One customer's standing today, without assessing everyone (a sample fits the prior)."""
-    profiles = list(store.profiles(customer_ids=[customer_id]))
-    if not profiles:
-        return None
-    return assess(profiles[0], fit_population(store.gap_sample()), now, current_model(store))
+    """One customer's standing today, without assessing everyone."""
+    found = _assessed(store, now, store.profiles(customer_ids=[customer_id]))
+    return found[0] if found else None
+
+
+def _assessed(store: Store, now: datetime, profiles: Iterable[Profile]) -> list[Assessment]:
+    # The population prior is fitted on a sample of the whole base, as the daemon's
+    # detection does, so a customer's card says the same on a list, a form and a preview.
+    population, model = fit_population(store.gap_sample()), current_model(store)
+    return [a for p in profiles if (a := assess(p, population, now, model)) is not None]
 
 
 def candidate_for(store: Store, customer_id: int, now: datetime, until: datetime) -> Candidate:

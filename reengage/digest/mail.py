@@ -10,6 +10,7 @@ as ``empty`` and nothing is sent.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
@@ -203,8 +204,12 @@ async def send_digests(
 ) -> DigestReport:
     """Send each rep whose morning has come (any hour with ``anytime``) today's digest, once."""
     report = DigestReport(unknown=store.calls.expire_digests(now))
+    # Building lists reads and scores every customer of the reps due: in a thread, so the
+    # daemon's event loop keeps sending mail (and answering /healthz) meanwhile.
     for row in store.calls.claim_retry(now, lease):
-        lists = build_lists(store, now, cfg.policy, reps=[row.rep_external_id], day=row.day)
+        lists = await asyncio.to_thread(
+            build_lists, store, now, cfg.policy, reps=[row.rep_external_id], day=row.day
+        )
         if lists:
             result = await _send(store, mailer, ws, cfg, lists[0], now, row.id, row.token)
             report.results[result] += 1
@@ -217,7 +222,7 @@ async def send_digests(
             due.append(rep.external_id)
     if not due:
         return report
-    for call_list in build_lists(store, now, cfg.policy, reps=due):
+    for call_list in await asyncio.to_thread(build_lists, store, now, cfg.policy, reps=due):
         key = secrets.token_urlsafe(16)
         status = DigestStatus.EMPTY if call_list.empty else DigestStatus.SENDING
         digest_id = store.calls.start_digest(

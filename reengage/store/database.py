@@ -211,12 +211,14 @@ class Store:
         *,
         last_order_between: tuple[datetime, datetime] | None = None,
         customer_ids: Sequence[int] | None = None,
+        rep_external_ids: Sequence[str] | None = None,
     ) -> Iterator[Profile]:
         """Detection profiles from the running stats, streamed; never reads activities.
 
         ``last_order_between`` narrows to customers whose last order falls in the range —
         a range scan of the ``last_order_at`` index, which is how an audience's
-        "silent between N and M days" becomes one indexed query.
+        "silent between N and M days" becomes one indexed query. ``rep_external_ids``
+        narrows to these reps' customers (the ``rep_external_id`` index).
         """
         query = sa.select(
             STATS.c.customer_id,
@@ -242,9 +244,17 @@ class Store:
             query = query.where(STATS.c.last_order_at.between(low, high))
         if customer_ids is not None:
             query = query.where(STATS.c.customer_id.in_(list(customer_ids)))
+        queries = [query]
+        if rep_external_ids is not None:
+            owners = sorted(set(rep_external_ids))
+            queries = [  # a few thousand reps a query keeps under every driver's bind limit
+                query.where(CUSTOMERS.c.rep_external_id.in_(owners[start : start + 5000]))
+                for start in range(0, len(owners), 5000)
+            ]
         with self._tx() as conn:
-            for row in conn.execution_options(yield_per=5000).execute(query):
-                yield _profile(row)
+            for each in queries:
+                for row in conn.execution_options(yield_per=5000).execute(each):
+                    yield _profile(row)
 
     def gap_sample(self, size: int = 5000) -> list[tuple[str | None, float]]:
         """``(segment, typical gap)`` of about ``size`` customers spread evenly over the base.

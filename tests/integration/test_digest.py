@@ -7,7 +7,9 @@ through the real importer, sends and responses through the real store functions.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from email.message import EmailMessage
@@ -335,6 +337,47 @@ def test_each_rep_gets_one_digest_in_their_own_morning_however_often_it_ticks(
     assert mail["Subject"] == "4 clients to call today, Mon 23 Nov"
     assert mail["To"] == "Dana Reyes <dana@acme.example>"
     assert send(world, port, at_hours=24) == {"sent": 1}  # Tuesday: Dana's next digest
+
+
+def test_building_the_lists_never_stalls_the_daemons_sending(
+    world: Store, sink: tuple[Sink, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Scoring a large customer base takes seconds of CPU and database reads; the daemon's
+    # event loop meanwhile carries every in-flight send and /healthz. Here building is made
+    # to take a second, and a ticker on the loop must keep turning through it.
+    from reengage.digest import mail
+
+    real = mail.build_lists
+
+    def slow(*args: object, **kwargs: object) -> list[CallList]:
+        time.sleep(1.0)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mail, "build_lists", slow)
+    handler, port = sink
+    ws, cfg = w.workspace(Path("."), port)
+
+    async def go() -> tuple[dict[str, int], float]:
+        mailer = SmtpMailer.from_settings(w.settings(port))
+        ticks: list[float] = []
+
+        async def ticker() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        running = asyncio.create_task(ticker())
+        try:
+            report = await send_digests(world, mailer, ws, cfg, w.NOW, reps=["R1"])
+        finally:
+            running.cancel()
+            await mailer.close()
+        return dict(report.results), max(b - a for a, b in itertools.pairwise(ticks))
+
+    results, longest_pause = asyncio.run(go())
+    assert results == {"sent": 1}
+    assert [m["to"] for m in handler.received] == [["dana@acme.example"]]
+    assert longest_pause < 0.5  # not the whole second
 
 
 def test_two_workers_at_once_send_each_rep_exactly_one_digest(
