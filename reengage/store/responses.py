@@ -277,8 +277,10 @@ def attribute(
     An activity after a customer enrolled, and within ``window`` of the last mail (or of
     enrolling, for holdout members, who get no mail), is a conversion of that enrollment's
     campaign and of the last step sent before it. The most recent such enrollment wins;
-    each activity is credited once. Holdout members are credited the same way, so lift is
-    measured on equal terms. Returns how many conversions were recorded.
+    each activity is credited once. The two windows are not alike (a treated customer's
+    runs from the last mail, later than a holdout member's), so these credits say what a
+    campaign's mail led to, not its lift: ``reengage stats`` measures lift with one window
+    from enrolling for both groups. Returns how many conversions were recorded.
     """
     keys = list(activity_keys)
     if not keys:
