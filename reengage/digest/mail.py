@@ -204,8 +204,9 @@ async def send_digests(
 ) -> DigestReport:
     """Send each rep whose morning has come (any hour with ``anytime``) today's digest, once."""
     report = DigestReport(unknown=store.calls.expire_digests(now))
-    # Building lists reads and scores every customer of the reps due: in a thread, so the
-    # daemon's event loop keeps sending mail (and answering /healthz) meanwhile.
+    # Finding who is due reads every rep, and building lists scores every customer of the
+    # reps due: in a thread, so the daemon's event loop keeps sending mail (and answering
+    # /healthz) meanwhile.
     for row in store.calls.claim_retry(now, lease):
         lists = await asyncio.to_thread(
             build_lists, store, now, cfg.policy, reps=[row.rep_external_id], day=row.day
@@ -213,16 +214,7 @@ async def send_digests(
         if lists:
             result = await _send(store, mailer, ws, cfg, lists[0], now, row.id, row.token)
             report.results[result] += 1
-    due: list[str] = []
-    for rep in store.calls.reps(reps):
-        local = now.astimezone(rep_zone(rep))
-        if not anytime and local.hour < cfg.hour:
-            continue
-        if rep.external_id not in store.calls.digests_on(local.date()):
-            due.append(rep.external_id)
-    if not due:
-        return report
-    for call_list in await asyncio.to_thread(build_lists, store, now, cfg.policy, reps=due):
+    for call_list in await asyncio.to_thread(_lists_due, store, cfg, now, reps, anytime):
         key = secrets.token_urlsafe(16)
         status = DigestStatus.EMPTY if call_list.empty else DigestStatus.SENDING
         digest_id = store.calls.start_digest(
@@ -245,6 +237,24 @@ async def send_digests(
     if report.results:
         log.info("digest_pass", unknown=report.unknown, **dict(report.results))
     return report
+
+
+def _lists_due(
+    store: Store, cfg: DigestConfig, now: datetime, reps: list[str] | None, anytime: bool
+) -> list[CallList]:
+    # The lists of reps whose morning has come and who have no digest for their day yet.
+    due: list[str] = []
+    written: dict[date, dict[str, str]] = {}  # one query per local day, not one per rep
+    for rep in store.calls.reps(reps):
+        local = now.astimezone(rep_zone(rep))
+        if not anytime and local.hour < cfg.hour:
+            continue
+        day = local.date()
+        if day not in written:
+            written[day] = store.calls.digests_on(day)
+        if rep.external_id not in written[day]:
+            due.append(rep.external_id)
+    return build_lists(store, now, cfg.policy, reps=due) if due else []
 
 
 async def _send(
