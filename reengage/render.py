@@ -264,6 +264,9 @@ class Renderer:
 _HIDDEN = ["[hidden]", '[style*="display:none" i]', '[style*="display: none" i]']
 
 
+_SPACES_WITHIN = re.compile(r"(?<=\S) {2,}(?=\S)")
+
+
 def plain_text(html: str) -> str:
     """The text part of a mail whose template has no text twin: paragraphs, headings, list
     bullets and link targets ("Read the guide (https://…)") kept; head, style and hidden
@@ -275,7 +278,9 @@ def plain_text(html: str) -> str:
     text: str = extract_plain_text(
         html, preserve_formatting=True, links=True, alt_texts=True, skip_elements=_HIDDEN
     )
-    return text.strip()
+    # Inside a list item resiliparse keeps the template's line break and indentation around
+    # a link ("open     order history     (url)"); a run of spaces between words is one.
+    return _SPACES_WITHIN.sub(" ", text).strip()
 
 
 def _with_footer(body: str, footer: Markup) -> str:

@@ -10,7 +10,8 @@ MAIL = """<!doctype html><html><head><title>Acme Supplies</title>
 <h1>Reorder checklist</h1>
 <p>Hi &lt;script&gt;alert(1)&lt;/script&gt; &amp; co,</p>
 <ul><li>Is a larger pack cheaper?</li><li>Can two orders become one?</li></ul>
-<ol><li>First</li><li>Second</li></ol>
+<ol><li>First</li><li>Second, then open
+    <a href="https://acme.example/c/ORDERS">your orders</a> again</li></ol>
 <p>Read <a href="https://acme.example/c/TOKEN?u=1&amp;v=2">the guide</a>.<br>Thanks</p>
 <img src="https://acme.example/o/TOKEN.gif" alt="">
 </body></html>"""
@@ -28,7 +29,8 @@ def test_the_text_part_keeps_structure_and_link_targets() -> None:
         "• Is a larger pack cheaper?",
         "• Can two orders become one?",
         "1. First",
-        "2. Second",
+        # The template's line break and indentation around a link are one space.
+        "2. Second, then open your orders (https://acme.example/c/ORDERS) again",
     ]
 
 
