@@ -74,7 +74,7 @@ async def loop_pause(store: Any, folder: Path) -> tuple[float, float, int]:
     """Longest pause of a ticker on the loop while every rep's digest is built and sent."""
     from aiosmtpd.controller import Controller
 
-    from reengage.authoring import Workspace
+    from reengage.compose import Workspace
     from reengage.config import load_settings
     from reengage.digest import DigestConfig, send_digests
     from reengage.mailer import SmtpMailer

@@ -180,7 +180,7 @@ def rss_mb() -> float:
 def prepare(folder: Path, messages: int, port: int, connections: int) -> tuple[Any, Any, bytes]:
     """A SQLite store with ``messages`` lapsed customers enrolled, the workspace, and the
     baseline's pre-rendered message."""
-    from reengage import authoring, jobs
+    from reengage import compose, jobs
     from reengage.campaigns import parse_campaign
     from reengage.config import load_settings
     from reengage.ingest import Kind, import_file
@@ -213,11 +213,11 @@ def prepare(folder: Path, messages: int, port: int, connections: int) -> tuple[A
         smtp_connections=connections,
         max_emails_per_week=0,
     )
-    ws = authoring.Workspace.from_settings(settings)
+    ws = compose.Workspace.from_settings(settings)
     jobs.detect_and_enroll(store, [campaign], NOW)
     customer = store.get_customer("c0")
     assert customer is not None
-    message, _ = authoring.render_for(
+    message, _ = compose.render_for(
         ws, campaign, "first", customer[0], None, message_key="bench", now=NOW, rep_name=None
     )
     return store, ws, wire(message)

@@ -4,7 +4,7 @@
 
 Seeds customers with `reengage.seed`, imports them, then times, in the same run:
 
-- reengage: `authoring.simulate` — each customer's entry day worked out from their rhythm,
+- reengage: `simulate.simulate` — each customer's entry day worked out from their rhythm,
   then their steps scheduled into send windows under the frequency cap;
 - baseline: a naive replay that re-assesses every customer against every campaign on every
   simulated day (what a straightforward "run the detection pass daily" simulation costs).
@@ -26,7 +26,7 @@ NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 
 def main() -> None:
-    from reengage import authoring
+    from reengage import authoring, compose, simulate
     from reengage.config import load_settings
     from reengage.detect import assess
     from reengage.ingest import Kind, import_file
@@ -54,11 +54,11 @@ def main() -> None:
         settings = load_settings(
             env_file=None, campaigns_dir=ROOT / "campaigns", templates_dir=ROOT / "templates"
         )
-        ws = authoring.Workspace.from_settings(settings)
+        ws = compose.Workspace.from_settings(settings)
         campaigns = list(authoring.validate(ws, [ws.campaigns_dir]).campaigns.values())
 
         started = time.perf_counter()
-        plan = authoring.simulate(ws, store, campaigns, now=NOW, days=args.days)
+        plan = simulate.simulate(ws, store, campaigns, now=NOW, days=args.days)
         ours = time.perf_counter() - started
         entered = sum(sum(d.entered.values()) + sum(d.held_out.values()) for d in plan.days)
 

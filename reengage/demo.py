@@ -26,7 +26,9 @@ from aiosmtpd.controller import Controller
 from rich.console import Console
 from rich.table import Table
 
-from reengage.authoring import Workspace, entry_day, render_for, validate
+from reengage.audience import entry_day
+from reengage.authoring import validate
+from reengage.compose import Workspace, render_for
 from reengage.detect import Assessment, Population
 from reengage.digest import DigestConfig, causes
 from reengage.inbound import InboundHandler, serve

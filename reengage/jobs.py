@@ -16,13 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from reengage import metrics
-from reengage.authoring import (
-    Workspace,
-    bounce_address,
-    entry_day,
-    render_for,
-)
+from reengage.audience import entry_day
 from reengage.campaigns import Campaign, Condition, ExitReason, Step
+from reengage.compose import Workspace, bounce_address, render_for
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
 from reengage.message import raw_header, wire

@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from reengage import jobs
-from reengage.authoring import CampaignLibrary, Workspace
+from reengage.authoring import CampaignLibrary
 from reengage.campaigns import ExitReason
+from reengage.compose import Workspace
 from reengage.digest import DigestConfig, DigestReport, send_digests
 from reengage.logs import get_logger
 from reengage.mailer import Mailer

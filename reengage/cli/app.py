@@ -9,7 +9,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
-from reengage import authoring
+from reengage import compose
 from reengage.config import Settings, load_settings
 from reengage.errors import ConfigError, ReengageError
 from reengage.logs import configure_logging, get_logger
@@ -59,8 +59,8 @@ def _root() -> None:
     configure_logging(settings.log_level, settings.log_format)
 
 
-def _workspace() -> authoring.Workspace:
-    return authoring.Workspace.from_settings(_settings())
+def _workspace() -> compose.Workspace:
+    return compose.Workspace.from_settings(_settings())
 
 
 def main() -> NoReturn:

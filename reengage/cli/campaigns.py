@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from reengage import authoring
+from reengage import authoring, compose
+from reengage import simulate as simulation
 from reengage.cli.app import (
     _settings,
     _store,
@@ -66,7 +67,7 @@ def validate(
         raise typer.Exit(1)
 
 
-def _load_one(ws: authoring.Workspace, campaign_id: str) -> Any:
+def _load_one(ws: compose.Workspace, campaign_id: str) -> Any:
     result = authoring.validate(ws, [ws.campaigns_dir], root=Path.cwd())
     campaign = result.campaigns.get(campaign_id)
     if campaign is None:
@@ -136,7 +137,7 @@ def simulate(
             )
     store = _store()
     try:
-        plan = authoring.simulate(ws, store, chosen, now=utcnow(), days=days)
+        plan = simulation.simulate(ws, store, chosen, now=utcnow(), days=days)
     finally:
         store.close()
     table = Table(title=f"Plan for the next {days} days (nothing is sent)")

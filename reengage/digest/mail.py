@@ -20,7 +20,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
-from reengage.authoring import Workspace
+from reengage.compose import Workspace
 from reengage.config import Settings
 from reengage.digest.calllist import CallItem, CallList, ListPolicy, build_lists, rep_zone
 from reengage.digest.prompts import (

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reengage import authoring, responses
-from reengage.authoring import Workspace
+from reengage import compose, responses
+from reengage.compose import Workspace
 from reengage.config import Settings, load_settings
 from reengage.digest import CallContext, DigestConfig, ListPolicy, Outcome, record_outcome
 from reengage.ingest import Kind, import_items
@@ -173,7 +173,7 @@ def settings(port: int = 25, **overrides: Any) -> Settings:
 
 def workspace(tmp_path: Path, port: int = 25, **overrides: Any) -> tuple[Workspace, DigestConfig]:
     chosen = settings(port, **overrides)
-    return authoring.Workspace.from_settings(chosen), DigestConfig.from_settings(chosen)
+    return compose.Workspace.from_settings(chosen), DigestConfig.from_settings(chosen)
 
 
 def policy(size: int = 10) -> ListPolicy:

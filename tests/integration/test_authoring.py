@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reengage import authoring
+from reengage import authoring, compose, simulate
 from reengage.campaigns import WEEKDAYS, Campaign, parse_campaign
 from reengage.config import load_settings
 from reengage.ingest import Kind, import_file
@@ -23,7 +23,7 @@ NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 def workspace(
     templates: Path = ROOT / "templates", campaigns: Path = ROOT / "campaigns", **extra: object
-) -> authoring.Workspace:
+) -> compose.Workspace:
     settings = load_settings(
         env_file=None,
         templates_dir=templates,
@@ -31,7 +31,7 @@ def workspace(
         secret_key="k" * 40,
         **extra,
     )
-    return authoring.Workspace.from_settings(settings)
+    return compose.Workspace.from_settings(settings)
 
 
 def test_the_shipped_campaigns_and_templates_validate() -> None:
@@ -215,7 +215,7 @@ def test_simulation_respects_windows_cap_holdout_and_consent(seeded: Store, tmp_
     import_file(seeded, Kind.CUSTOMERS, csv, now=NOW, zone=ZoneInfo("UTC"))
     campaign = load("habit-lapsed-tips")
     ws = workspace(max_emails_per_week=1)
-    plan = authoring.simulate(ws, seeded, [campaign], now=NOW, days=60)
+    plan = simulate.simulate(ws, seeded, [campaign], now=NOW, days=60)
     sent = [(day.day, key, n) for day in plan.days for key, n in day.mails.items()]
     assert sent, "the lapsed customers in the seed should get mail"
     # Tuesday to Thursday only, as the campaign says (recipient time zones may shift a

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reengage import authoring, responses
+from reengage import authoring, compose, responses
 from reengage.config import load_settings
 from reengage.ingest import Kind, import_file
 from reengage.mailer import SmtpMailer
@@ -73,7 +73,7 @@ def setup(store: Store, tmp_path: Path, port: int, customers: str) -> Service:
         smtp_port=port,
         max_emails_per_week=2,
     )
-    ws = authoring.Workspace.from_settings(settings)
+    ws = compose.Workspace.from_settings(settings)
     clock = {"now": START}
     service = Service(store, SmtpMailer.from_settings(settings), ws, clock=lambda: clock["now"])
     service.clock_state = clock  # type: ignore[attr-defined]
@@ -182,7 +182,7 @@ def test_dkim_signature_verifies_on_what_the_server_received(
         dkim_domain="acme.example",
         dkim_private_key_file=tmp_path / "dkim.pem",
     )
-    service.ws = authoring.Workspace.from_settings(settings)
+    service.ws = compose.Workspace.from_settings(settings)
     service.library = authoring.CampaignLibrary(service.ws)
     run_days(service, 3)
     assert len(handler.received) == 1

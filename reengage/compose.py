@@ -1,0 +1,252 @@
+"""What a customer's mail is made of, built one way for every caller.
+
+The daemon, ``preview``, ``validate``, ``simulate`` and the demo all put a mail together
+here: the template context (the customer, their rhythm as of the send moment, the
+campaign, the step, the company and the signed links), the rendered parts and the
+envelope. Nothing here reads the clock or the database; callers pass ``now`` and the
+customer's assessment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from reengage.campaigns import Campaign
+from reengage.config import Settings
+from reengage.detect import Assessment
+from reengage.message import DkimKey, Envelope, compose, dkim_sign
+from reengage.models import Customer
+from reengage.render import Rendered, Renderer, Sender
+from reengage.tokens import sign, stamp
+
+PREVIEW_SECRET = "preview-only-links-do-not-work-without-REENGAGE_SECRET_KEY"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where campaigns and templates live and what links in mail point to."""
+
+    campaigns_dir: Path
+    renderer: Renderer
+    base_url: str
+    shop_url: str
+    secret: str
+    company_name: str
+    company_address: str
+    zone: ZoneInfo
+    max_emails_per_week: int
+    dkim: DkimKey | None = None
+    inbound_domain: str | None = None  # bounces+TOKEN@ and reply+TOKEN@ go there when set
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Workspace:
+        """The workspace the settings describe (links are unsigned placeholders without a key)."""
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else PREVIEW_SECRET
+        sender = Sender(settings.company_name, settings.company_address)
+        return cls(
+            settings.campaigns_dir,
+            Renderer(settings.templates_dir, sender),
+            settings.base_url.rstrip("/"),
+            settings.shop_url.rstrip("/"),
+            secret,
+            settings.company_name,
+            settings.company_address,
+            settings.zone,
+            settings.max_emails_per_week,
+            DkimKey(*key) if (key := settings.dkim_key()) else None,
+            settings.inbound_domain,
+        )
+
+    def links(self, message_key: str, issued: datetime | None = None) -> dict[str, Any]:
+        """The link helpers a template sees for one message, stamped with when it was sent.
+
+        Tokens carry only the message's opaque key (and, for a click, the destination), so a
+        click link can only ever lead where the mail pointed.
+        """
+        t = stamp(issued) if issued else 0
+
+        def link(path: str, purpose: str, **payload: Any) -> str:
+            token = sign(self.secret, purpose, {"m": message_key, "t": t, **payload})
+            return f"{self.base_url}/{path}/{token}"
+
+        def track(url: str) -> str:
+            return link("c", "click", u=url)
+
+        unsubscribe = link("u", "unsubscribe")
+        return {
+            "shop": self.shop_url,
+            "unsubscribe": unsubscribe,
+            "pause": f"{unsubscribe}?pause=90",
+            "pixel": link("o", "open") + ".gif",
+            "track": track,
+        }
+
+    def bounce_domain(self, campaign: Campaign) -> str:
+        """Where bounces and replies for this campaign's mail are received."""
+        return self.inbound_domain or sender_domain(campaign)
+
+
+# -- template context ---------------------------------------------------------------------
+
+
+def customer_context(customer: Customer, rep_name: str | None = None) -> dict[str, Any]:
+    """What templates may know about a customer (plain data: the sandbox sees no objects)."""
+    name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
+    return {
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "name": name,
+        "company": customer.company,
+        "email": customer.email,
+        "locale": customer.locale,
+        "segment": customer.segment,
+        "interests": list(customer.interests),
+        "last_product": customer.last_product,
+        "important_dates": list(customer.important_dates),
+        "decision_maker": customer.decision_maker,
+        "rep_name": rep_name,
+    }
+
+
+def rhythm_context(assessment: Assessment | None) -> dict[str, Any]:
+    """The customer's rhythm and signals, for templates that want to mention them."""
+    if assessment is None:
+        return {
+            "days_silent": None,
+            "expected_gap_days": None,
+            "lapse_ratio": None,
+            "lapse_score": None,
+            "orders": 0,
+            "why": "",
+        }
+    return {
+        "days_silent": round(assessment.days_silent),
+        "expected_gap_days": assessment.expected_gap_days,
+        "lapse_ratio": assessment.lapse_ratio,
+        "lapse_score": assessment.lapse_score,
+        "orders": assessment.profile.order_count,
+        "why": assessment.why,
+    }
+
+
+def mail_context(
+    ws: Workspace,
+    customer: dict[str, Any],
+    rhythm: dict[str, Any],
+    campaign: Campaign,
+    step_key: str,
+    message_key: str,
+    issued: datetime | None = None,
+) -> dict[str, Any]:
+    """Everything a template can use."""
+    links = ws.links(message_key, issued)
+    return {
+        "customer": customer,
+        "rhythm": rhythm,
+        "campaign": {"id": campaign.id, "name": campaign.name},
+        "step": {"key": step_key},
+        "company": {"name": ws.company_name, "address": ws.company_address},
+        "links": {k: v for k, v in links.items() if k != "track"},
+        "track": links["track"],
+    }
+
+
+SAMPLE_CUSTOMER = {
+    "first_name": "Ana",
+    "last_name": "Li",
+    "name": "Ana Li",
+    "company": "Ana's Bakery",
+    "email": "ana@example.com",
+    "locale": "en",
+    "segment": "retail",
+    "interests": ["espresso"],
+    "last_product": "espresso beans",
+    "important_dates": [{"label": "birthday", "date": "1980-04-12"}],
+    "decision_maker": "Ana Li",
+    "rep_name": "Kim",
+}
+SAMPLE_RHYTHM = {
+    "days_silent": 41,
+    "expected_gap_days": 12.0,
+    "lapse_ratio": 3.4,
+    "lapse_score": 0.8,
+    "orders": 9,
+    "why": "Usually orders every 12 days.",
+}
+
+
+def render_for(
+    ws: Workspace,
+    campaign: Campaign,
+    step_key: str,
+    customer: Customer,
+    assessment: Assessment | None,
+    *,
+    message_key: str,
+    now: datetime,
+    rep_name: str | None,
+) -> tuple[EmailMessage, Rendered]:
+    """The exact message a customer would get for one step."""
+    step = campaign.step(step_key)
+    if step is None or step.template is None or step.subject is None:
+        known = ", ".join(s.key for s in campaign.steps if not s.is_call)
+        raise KeyError(f"{campaign.id} has no mail step {step_key!r}; mail steps: {known}")
+    context = mail_context(
+        ws,
+        customer_context(customer, rep_name),
+        rhythm_context(assessment),
+        campaign,
+        step.key,
+        message_key,
+        now,
+    )
+    rendered = ws.renderer.render(
+        subject=step.subject,
+        template=step.template,
+        text_template=step.text_template,
+        context=context,
+        locale=customer.locale,
+        unsubscribe_url=context["links"]["unsubscribe"],
+        pause_url=context["links"]["pause"],
+    )
+    domain = sender_domain(campaign)
+    name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
+    envelope = Envelope(
+        sender=campaign.sender,
+        to_name=name,
+        to_address=customer.email,
+        message_id=f"{message_key}@{domain}",
+        date=now,
+        reply_to=reply_address(ws, campaign, message_key),
+        list_id=f"{campaign.id}.{domain}",
+        unsubscribe_url=context["links"]["unsubscribe"],
+        unsubscribe_mailto=f"unsubscribe+{message_key}@{ws.bounce_domain(campaign)}",
+        return_path=bounce_address(message_key, ws.bounce_domain(campaign)),
+    )
+    message = compose(rendered.subject, rendered.text, rendered.html, envelope)
+    return (dkim_sign(message, ws.dkim) if ws.dkim else message), rendered
+
+
+def reply_address(ws: Workspace, campaign: Campaign, message_key: str) -> str | None:
+    """Reply-To: per message (``reply+TOKEN@``) when inbound mail is received, so a reply
+    names the mail it answers; otherwise the campaign's own reply address."""
+    if not ws.inbound_domain:
+        return campaign.reply_to
+    name = campaign.sender.rsplit("<", 1)[0].strip().strip('"') if "<" in campaign.sender else ""
+    address = f"reply+{message_key}@{ws.inbound_domain}"
+    return f"{name} <{address}>" if name else address
+
+
+def bounce_address(message_key: str, domain: str) -> str:
+    """The per-message envelope sender (VERP): a bounce names the message it is about."""
+    return f"bounces+{message_key}@{domain}"
+
+
+def sender_domain(campaign: Campaign) -> str:
+    """The domain of the campaign's From address."""
+    return campaign.sender.rsplit("@", 1)[-1].rstrip(">").strip()
