@@ -7,6 +7,7 @@ and the fix (:class:`~reengage.errors.ConfigError`).
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,10 @@ class Settings(BaseSettings):
     max_emails_per_week: int = Field(
         2, ge=0, le=50, description="frequency cap per customer across all campaigns (0: none)"
     )
+    now: datetime | None = Field(
+        None,
+        description="tests and rehearsals only: the clock starts at this moment, then runs on",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -154,6 +159,19 @@ class Settings(BaseSettings):
             # The psycopg2 default driver is not installed; say so at start-up, not first query.
             raise ValueError("use the psycopg 3 driver: postgresql+psycopg://user@host:5432/db")
         return value
+
+    @field_validator("now", mode="before")
+    @classmethod
+    def _aware_moment(cls, value: Any) -> Any:
+        if value in (None, ""):
+            return None
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a moment like 2026-03-29T00:30:00+01:00") from None
+        if moment.tzinfo is None:
+            raise ValueError(f"{value!r} needs an offset, like 2026-03-29T00:30:00+01:00")
+        return moment
 
     @field_validator("timezone")
     @classmethod

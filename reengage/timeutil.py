@@ -7,14 +7,32 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([wdhm])\s*$")
 _UNIT = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60}
 
 
+class _Origin:
+    # Set once at start-up from REENGAGE_NOW (see pin_clock); None reads the real clock.
+    pinned: tuple[datetime, float] | None = None
+
+
+def pin_clock(moment: datetime) -> None:
+    """Start this process's clock at ``moment``; from then on it runs forward at real speed.
+
+    For tests and rehearsals (``REENGAGE_NOW``): a command run as a subprocess sees the hour,
+    date or DST change a test chose, and a daemon started that way still ticks.
+    """
+    _Origin.pinned = (moment.astimezone(UTC), monotonic())
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC. Only edges (CLI, scheduler) call this; policy takes now."""
+    if _Origin.pinned is not None:
+        start, at = _Origin.pinned
+        return start + timedelta(seconds=monotonic() - at)
     return datetime.now(UTC)
 
 

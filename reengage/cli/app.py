@@ -14,6 +14,7 @@ from reengage.config import Settings, load_settings
 from reengage.errors import ConfigError, ReengageError
 from reengage.logs import configure_logging, get_logger
 from reengage.store import Store
+from reengage.timeutil import pin_clock
 
 app = typer.Typer(
     help="Win back customers whose buying habit has lapsed.",
@@ -57,6 +58,8 @@ def _root() -> None:
     """Read settings and set up logging before any command."""
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
+    if settings.now is not None:
+        pin_clock(settings.now)
 
 
 def _workspace() -> compose.Workspace:

@@ -196,6 +196,13 @@ def doctor() -> None:
         f"database {settings.database_url.split('@')[-1]}, "
         f"SMTP {settings.smtp_host}:{settings.smtp_port}",
     )
+    if settings.now is not None:
+        report(
+            False,
+            "clock",
+            f"REENGAGE_NOW pins the clock to start at {settings.now.isoformat()}: "
+            "for tests and rehearsals only; unset it in production",
+        )
     report(
         settings.secret_key is not None,
         "secret key",
