@@ -467,6 +467,12 @@ class Store:
         with self._tx() as conn:
             return sending.enrollment_history(conn, customer_ids, since)
 
+    def running_enrollments(self) -> list[sending.Running]:
+        """Every enrollment still under way, with its next step and its customer (read only;
+        ``reengage simulate`` carries them on)."""
+        with self._tx() as conn:
+            return sending.running_enrollments(conn)
+
     def enroll(self, rows: Iterable[sending.NewEnrollment], now: datetime) -> int:
         """Record new enrollments (holdout members too)."""
         with self._tx() as conn:
@@ -545,6 +551,27 @@ class Store:
         """A permanent failure: suppress and end the enrollment."""
         with self._tx() as conn:
             sending.finish_bounced(conn, message_id, claimed, response=response, now=now)
+
+    def finish_failed(
+        self, message_id: int, enrollment_id: int, *, reason: str, now: datetime
+    ) -> None:
+        """The mail could not be made for this customer: failed, nothing sent, held."""
+        with self._tx() as conn:
+            sending.finish_failed(conn, message_id, enrollment_id, reason=reason, now=now)
+
+    def held_messages(
+        self, statuses: Sequence[str], *, campaign_id: str | None = None, limit: int = 200
+    ) -> list[sending.HeldMessage]:
+        """Failed or unknown messages, newest first, for a person to settle."""
+        with self._tx() as conn:
+            return sending.held_messages(conn, statuses, campaign_id, limit)
+
+    def retry_failed(
+        self, message_ids: Sequence[int] | None, *, campaign_id: str | None, now: datetime
+    ) -> int:
+        """Queue failed messages to be made and sent again at the next pass."""
+        with self._tx() as conn:
+            return sending.retry_failed(conn, message_ids, campaign_id, now)
 
     def skip_step(
         self,

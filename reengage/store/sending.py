@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from reengage.models import (
     CallTask,
     Customer,
+    CustomerStatus,
     Enrollment,
     EnrollmentStatus,
     Message,
@@ -86,6 +87,75 @@ def enrollment_history(
         )
         rows.extend((r[0], r[1], r[2], r[3]) for r in conn.execute(query))
     return rows
+
+
+@dataclass(frozen=True)
+class Running:
+    """An enrollment still under way (``active``, or ``attention`` waiting for a person),
+    with what ``reengage simulate`` needs to carry it on: its next step and its customer."""
+
+    enrollment_id: int
+    customer_id: int
+    campaign_id: str
+    status: str
+    next_step_key: str | None
+    next_due_at: datetime | None
+    enrolled_at: datetime
+    external_id: str
+    timezone: str | None
+    locale: str | None
+    reachable: bool  # consent, an active customer, an address not suppressed
+
+
+def running_enrollments(conn: Connection) -> list[Running]:
+    """Every ``active`` or ``attention`` enrollment, oldest due first. Read only."""
+    suppressed = (
+        sa.exists()
+        .where(SUPPRESSIONS.c.email == sa.func.lower(CUSTOMERS.c.email))
+        .label("suppressed")
+    )
+    query = (
+        sa.select(
+            ENROLLMENTS.c.id,
+            ENROLLMENTS.c.customer_id,
+            ENROLLMENTS.c.campaign_id,
+            ENROLLMENTS.c.status,
+            ENROLLMENTS.c.next_step_key,
+            ENROLLMENTS.c.next_due_at,
+            ENROLLMENTS.c.enrolled_at,
+            CUSTOMERS.c.external_id,
+            CUSTOMERS.c.timezone,
+            CUSTOMERS.c.locale,
+            CUSTOMERS.c.consent,
+            CUSTOMERS.c.status.label("customer_status"),
+            suppressed,
+        )
+        .join(CUSTOMERS, CUSTOMERS.c.id == ENROLLMENTS.c.customer_id)
+        .where(
+            ENROLLMENTS.c.status.in_(
+                [EnrollmentStatus.ACTIVE.value, EnrollmentStatus.ATTENTION.value]
+            )
+        )
+        .order_by(ENROLLMENTS.c.next_due_at, ENROLLMENTS.c.id)
+    )
+    return [
+        Running(
+            row.id,
+            row.customer_id,
+            row.campaign_id,
+            row.status,
+            row.next_step_key,
+            row.next_due_at,
+            row.enrolled_at,
+            row.external_id,
+            row.timezone,
+            row.locale,
+            bool(row.consent)
+            and row.customer_status == CustomerStatus.ACTIVE.value
+            and not row.suppressed,
+        )
+        for row in conn.execute(query)
+    ]
 
 
 def insert_enrollments(conn: Connection, rows: Iterable[NewEnrollment], now: datetime) -> int:
@@ -428,6 +498,109 @@ def finish_bounced(
     )
     suppress(conn, claimed.email, "bounce", response, now)
     end_enrollment(conn, claimed.enrollment_id, "bounce", now)
+
+
+def finish_failed(
+    conn: Connection, message_id: int, enrollment_id: int, *, reason: str, now: datetime
+) -> None:
+    """The mail could not be made for this customer (a template failed for them): the
+    message is ``failed`` with the reason and nothing went out; its enrollment waits for a
+    person (``reengage sends list``, then ``reengage sends retry`` once it is fixed)."""
+    conn.execute(
+        MESSAGES.update()
+        .where(MESSAGES.c.id == message_id)
+        .values(
+            status=MessageStatus.FAILED.value,
+            smtp_response=reason[:500],
+            lease_until=None,
+            retry_at=None,
+        )
+    )
+    conn.execute(
+        ENROLLMENTS.update()
+        .where(ENROLLMENTS.c.id == enrollment_id)
+        .values(
+            status=EnrollmentStatus.ATTENTION.value,
+            exit_reason="send_failed",
+            claimed_until=None,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class HeldMessage:
+    """A message a person must look at: it failed, or its outcome is unknown."""
+
+    message_id: int
+    status: str
+    customer: str  # external id
+    email: str
+    campaign_id: str
+    step_key: str
+    created_at: datetime
+    reason: str | None
+
+
+def held_messages(
+    conn: Connection, statuses: Sequence[str], campaign_id: str | None, limit: int
+) -> list[HeldMessage]:
+    """Messages in ``statuses`` (``failed``, ``unknown``), newest first."""
+    query = (
+        sa.select(
+            MESSAGES.c.id,
+            MESSAGES.c.status,
+            CUSTOMERS.c.external_id,
+            CUSTOMERS.c.email,
+            MESSAGES.c.campaign_id,
+            MESSAGES.c.step_key,
+            MESSAGES.c.created_at,
+            MESSAGES.c.smtp_response,
+        )
+        .join(CUSTOMERS, CUSTOMERS.c.id == MESSAGES.c.customer_id)
+        .where(MESSAGES.c.status.in_(list(statuses)))
+        .order_by(MESSAGES.c.created_at.desc(), MESSAGES.c.id.desc())
+        .limit(limit)
+    )
+    if campaign_id is not None:
+        query = query.where(MESSAGES.c.campaign_id == campaign_id)
+    return [HeldMessage(*row) for row in conn.execute(query)]
+
+
+def retry_failed(
+    conn: Connection, message_ids: Sequence[int] | None, campaign_id: str | None, now: datetime
+) -> int:
+    """Send ``failed`` messages again at the next pass (after their template was fixed):
+    each goes out under its own row, at most once. ``None`` means every failed message."""
+    chosen = sa.select(MESSAGES.c.id, MESSAGES.c.enrollment_id).where(
+        MESSAGES.c.status == MessageStatus.FAILED.value
+    )
+    if message_ids is not None:
+        chosen = chosen.where(MESSAGES.c.id.in_(list(message_ids)))
+    if campaign_id is not None:
+        chosen = chosen.where(MESSAGES.c.campaign_id == campaign_id)
+    rows = conn.execute(chosen).all()
+    if not rows:
+        return 0
+    conn.execute(
+        MESSAGES.update()
+        .where(MESSAGES.c.id.in_([r[0] for r in rows]))
+        .values(status=MessageStatus.RETRY.value, retry_at=now)
+    )
+    conn.execute(
+        ENROLLMENTS.update()
+        .where(
+            ENROLLMENTS.c.id.in_([r[1] for r in rows]),
+            ENROLLMENTS.c.status == EnrollmentStatus.ATTENTION.value,
+            ENROLLMENTS.c.exit_reason == "send_failed",
+        )
+        .values(
+            status=EnrollmentStatus.ACTIVE.value,
+            exit_reason=None,
+            next_due_at=now,
+            claimed_until=None,
+        )
+    )
+    return len(rows)
 
 
 def skip_message(
