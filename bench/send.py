@@ -80,7 +80,7 @@ from: "Acme <hello@acme.example>"
 steps:
   - key: first
     after: 0d
-    subject: "Hello {{ customer.first_name }}"
+    subject: "Hello {{ customer.first_name or 'there' }}"
     template: tips/tip-2.html.j2
 """
 

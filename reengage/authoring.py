@@ -9,66 +9,92 @@ through the same path the daemon sends with (:mod:`reengage.compose`). ``simulat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
 from reengage.campaigns import Campaign, LoadResult, Problem, load_campaigns
-from reengage.compose import (
-    SAMPLE_CUSTOMER,
-    SAMPLE_RHYTHM,
-    Workspace,
-    mail_context,
-    render_for,
-)
+from reengage.compose import Workspace, render_for
+from reengage.errors import TemplateFailure
 from reengage.render import Rendered
-from reengage.scoring import assess_all
+from reengage.samples import samples
+from reengage.scoring import assess_customers
 from reengage.store import Store
 
 # -- validate ---------------------------------------------------------------------------------
 
+# Sample customers are assessed as of a fixed moment, so validate says the same every day.
+SAMPLE_MOMENT = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+
 
 def validate(ws: Workspace, paths: list[Path], root: Path | None = None) -> LoadResult:
-    """Load campaigns and check every template they use; problems are sorted by place."""
+    """Load campaigns and render every mail step for every kind of customer real data holds
+    (:mod:`reengage.samples`), through the daemon's own :func:`render_for`. Any failure is a
+    problem at ``template:line`` (or the campaign's line); problems are sorted by place."""
     result = load_campaigns(paths, root)
     for campaign in list(result.campaigns.values()):
         problems: list[Problem] = []
         for index, step in enumerate(campaign.steps):
-            if step.template is None or step.subject is None:
+            if step.is_call:
                 continue
-            for attribute in ("template", "text_template"):
-                name = getattr(step, attribute)
-                if name and not ws.renderer.exists(name):
-                    file, line, where = result.locate(campaign.id, ("steps", index, attribute))
-                    problems.append(
-                        Problem(
-                            file,
-                            line,
-                            where,
-                            f"{ws.renderer.templates_dir / name} not found",
-                        )
-                    )
-            if problems:
-                continue
-            context = mail_context(
-                ws, SAMPLE_CUSTOMER, SAMPLE_RHYTHM, campaign, step.key, "validate"
-            )
-            for issue in ws.renderer.check(
-                subject=step.subject,
-                template=step.template,
-                text_template=step.text_template,
-                context=context,
-            ):
-                if issue.file == "subject":
-                    file, line, where = result.locate(campaign.id, ("steps", index, "subject"))
-                    problems.append(Problem(file, line, where, issue.message))
-                else:
-                    problems.append(Problem(issue.file, issue.line, "", issue.message))
+            missing_files = [
+                Problem(*result.locate(campaign.id, ("steps", index, attribute)), message)
+                for attribute in ("template", "text_template")
+                if (name := getattr(step, attribute)) and not ws.renderer.exists(name)
+                for message in [f"{ws.renderer.templates_dir / name} not found"]
+            ]
+            problems.extend(missing_files)
+            if not missing_files:
+                problems.extend(_render_problems(ws, result, campaign, index))
         if problems:
             result.problems.extend(problems)
             del result.campaigns[campaign.id]  # a campaign that cannot render is not loaded
     result.problems.sort(key=lambda p: (p.file, p.line))
     return result
+
+
+def _render_problems(
+    ws: Workspace, result: LoadResult, campaign: Campaign, index: int
+) -> list[Problem]:
+    # Each failure once, saying for which kind of customer when it is not for everyone.
+    step = campaign.steps[index]
+    people = samples(SAMPLE_MOMENT, _locales(ws, step.template or ""))
+    failures: dict[tuple[str, int, str], list[str]] = {}
+    for sample in people:
+        try:
+            render_for(
+                ws,
+                campaign,
+                step.key,
+                sample.customer,
+                sample.assessment,
+                message_key="validate",
+                now=SAMPLE_MOMENT,
+                rep_name=sample.rep_name,
+            )
+        except TemplateFailure as exc:
+            failures.setdefault((exc.file, exc.line, exc.problem), []).append(sample.label)
+    problems = []
+    for (file, line, problem), who in failures.items():
+        where = ""
+        if file == "subject":
+            file, line, where = result.locate(campaign.id, ("steps", index, "subject"))
+        if len(who) < len(people):
+            problem = f"{problem} (for {who[0]})"
+        problems.append(Problem(file, line, where, problem))
+    return problems
+
+
+def _locales(ws: Workspace, template: str) -> list[str]:
+    """The locales that have their own variant of ``template`` (``x.zh-CN.html.j2``)."""
+    stem, _, rest = template.partition(".")
+    base = Path(stem).name
+    found = []
+    for variant in ws.renderer.variants(template):
+        middle = Path(variant).name[len(base) + 1 : -len(rest) - 1]
+        if middle:
+            found.append(middle)
+    return found
 
 
 # -- preview --------------------------------------------------------------------------------
@@ -99,8 +125,8 @@ def preview(
     if found is None:
         raise LookupError(f"no customer {customer_id!r}")
     customer, _ = found
-    _, assessments = assess_all(store, now)
-    assessment = next((a for a in assessments if a.customer_id == customer_id), None)
+    assert customer.id is not None  # a stored customer has an id
+    assessment = assess_customers(store, now, customer_ids=[customer.id]).get(customer.id)
     message, rendered = render_for(
         ws,
         campaign,

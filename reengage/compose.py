@@ -9,8 +9,9 @@ customer's assessment.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from reengage.config import Settings
 from reengage.detect import Assessment
 from reengage.message import DkimKey, Envelope, compose, dkim_sign
 from reengage.models import Customer
-from reengage.render import Rendered, Renderer, Sender
+from reengage.render import Rendered, Renderer, Sender, Yearly, missing
 from reengage.tokens import sign, stamp
 
 PREVIEW_SECRET = "preview-only-links-do-not-work-without-REENGAGE_SECRET_KEY"
@@ -94,10 +95,20 @@ class Workspace:
 # -- template context ---------------------------------------------------------------------
 
 
-def customer_context(customer: Customer, rep_name: str | None = None) -> dict[str, Any]:
-    """What templates may know about a customer (plain data: the sandbox sees no objects)."""
+def customer_context(
+    customer: Customer, rep_name: str | None = None, *, today: date | None = None
+) -> dict[str, Any]:
+    """What templates may know about a customer (plain data: the sandbox sees no objects).
+
+    A value the customer does not have is :func:`~reengage.render.missing`: falsy in an
+    ``{% if %}``, an error naming the field when printed — never "None" in a mail. Dates
+    are dates (for the ``date`` filter); a birthday, or a yearly date of unknown year, never
+    shows a year. ``today`` gives each important date its ``next`` occurrence.
+    """
     name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
-    return {
+    dates = [_important_date(entry, today) for entry in customer.important_dates]
+    birthday = next((d["date"] for d in dates if d["label"] == "birthday"), None)
+    values: dict[str, Any] = {
         "first_name": customer.first_name,
         "last_name": customer.last_name,
         "name": name,
@@ -107,31 +118,78 @@ def customer_context(customer: Customer, rep_name: str | None = None) -> dict[st
         "segment": customer.segment,
         "interests": list(customer.interests),
         "last_product": customer.last_product,
-        "important_dates": list(customer.important_dates),
+        "important_dates": [d for d in dates if d["date"] is not None],
+        "birthday": birthday,
         "decision_maker": customer.decision_maker,
         "rep_name": rep_name,
     }
+    return {k: _or_missing(f"customer.{k}", v) for k, v in values.items()}
 
 
-def rhythm_context(assessment: Assessment | None) -> dict[str, Any]:
-    """The customer's rhythm and signals, for templates that want to mention them."""
+def rhythm_context(assessment: Assessment | None, zone: ZoneInfo | None = None) -> dict[str, Any]:
+    """The customer's rhythm and signals as of the send moment, for templates to mention.
+
+    ``expected_gap_days`` is their *own* rhythm: missing for a one-time buyer, whose gap
+    would only be the segment's. Everything is missing for a customer with no activity.
+    """
     if assessment is None:
-        return {
-            "days_silent": None,
-            "expected_gap_days": None,
-            "lapse_ratio": None,
-            "lapse_score": None,
-            "orders": 0,
-            "why": "",
+        values: dict[str, Any] = dict.fromkeys(RHYTHM_FIELDS)
+        values["orders"] = 0
+    else:
+        p = assessment.profile
+        last = p.last_order_at or p.last_activity_at
+        values = {
+            "days_silent": round(assessment.days_silent),
+            "expected_gap_days": (
+                assessment.expected_gap_days if p.typical_gap_days is not None else None
+            ),
+            "lapse_ratio": assessment.lapse_ratio,
+            "lapse_score": assessment.lapse_score,
+            "orders": p.order_count,
+            "last_order": last.astimezone(zone or ZoneInfo("UTC")).date() if last else None,
+            "why": assessment.why or None,
         }
+    return {k: _or_missing(f"rhythm.{k}", v) for k, v in values.items()}
+
+
+RHYTHM_FIELDS = (
+    "days_silent",
+    "expected_gap_days",
+    "lapse_ratio",
+    "lapse_score",
+    "orders",
+    "last_order",
+    "why",
+)
+
+
+def _or_missing(name: str, value: Any) -> Any:
+    return missing(name) if value is None or value == "" else value
+
+
+def _important_date(entry: dict[str, str], today: date | None) -> dict[str, Any]:
+    # Stored as ISO text; year 2000 means "every year, year unknown". A birthday's year is
+    # the customer's age: never shown in a mail.
+    label = str(entry.get("label") or "important date")
+    try:
+        day = date.fromisoformat(str(entry.get("date", "")))
+    except ValueError:
+        return {"label": label, "date": None, "next": missing("next")}
+    yearly = day.year == 2000 or label.lower() == "birthday"
     return {
-        "days_silent": round(assessment.days_silent),
-        "expected_gap_days": assessment.expected_gap_days,
-        "lapse_ratio": assessment.lapse_ratio,
-        "lapse_score": assessment.lapse_score,
-        "orders": assessment.profile.order_count,
-        "why": assessment.why,
+        "label": label,
+        "date": Yearly(day.month, day.day) if yearly else day,
+        "next": _next_occurrence(day, today) if today else missing("next"),
     }
+
+
+def _next_occurrence(day: date, today: date) -> date:
+    for year in (today.year, today.year + 1):
+        last = calendar.monthrange(year, day.month)[1]  # 29 Feb falls on 28 Feb
+        when = date(year, day.month, min(day.day, last))
+        if when >= today:
+            return when
+    return date(today.year + 1, day.month, min(day.day, 28))
 
 
 def mail_context(
@@ -156,30 +214,6 @@ def mail_context(
     }
 
 
-SAMPLE_CUSTOMER = {
-    "first_name": "Ana",
-    "last_name": "Li",
-    "name": "Ana Li",
-    "company": "Ana's Bakery",
-    "email": "ana@example.com",
-    "locale": "en",
-    "segment": "retail",
-    "interests": ["espresso"],
-    "last_product": "espresso beans",
-    "important_dates": [{"label": "birthday", "date": "1980-04-12"}],
-    "decision_maker": "Ana Li",
-    "rep_name": "Kim",
-}
-SAMPLE_RHYTHM = {
-    "days_silent": 41,
-    "expected_gap_days": 12.0,
-    "lapse_ratio": 3.4,
-    "lapse_score": 0.8,
-    "orders": 9,
-    "why": "Usually orders every 12 days.",
-}
-
-
 def render_for(
     ws: Workspace,
     campaign: Campaign,
@@ -191,15 +225,21 @@ def render_for(
     now: datetime,
     rep_name: str | None,
 ) -> tuple[EmailMessage, Rendered]:
-    """The exact message a customer would get for one step."""
+    """The exact message a customer would get for one step, as of ``now``.
+
+    The daemon, ``preview``, ``simulate`` and the demo all call this with the customer's
+    assessment as of the send moment, so what is previewed is what is sent. Raises
+    :class:`~reengage.errors.TemplateFailure` (file:line and what to change) when the
+    templates cannot be rendered for this customer.
+    """
     step = campaign.step(step_key)
     if step is None or step.template is None or step.subject is None:
         known = ", ".join(s.key for s in campaign.steps if not s.is_call)
         raise KeyError(f"{campaign.id} has no mail step {step_key!r}; mail steps: {known}")
     context = mail_context(
         ws,
-        customer_context(customer, rep_name),
-        rhythm_context(assessment),
+        customer_context(customer, rep_name, today=now.astimezone(ws.zone).date()),
+        rhythm_context(assessment, ws.zone),
         campaign,
         step.key,
         message_key,

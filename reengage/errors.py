@@ -4,8 +4,9 @@
     ├── ConfigError               a setting is missing or malformed (names the variable)
     ├── StoreError                the database refused or is unreachable (wraps the driver error)
     │   └── MigrationError        the schema is behind, ahead, or a migration failed
-    └── InputError                a file or request a person supplied is unusable as a whole
-        └── RowError              one row of it is bad; the rest still count
+    ├── InputError                a file or request a person supplied is unusable as a whole
+    │   └── RowError              one row of it is bad; the rest still count
+    └── TemplateFailure           a template cannot be rendered for one customer (file:line)
 
 Wrap a driver's exception with ``raise StoreError(...) from exc`` so the cause survives.
 Every message names the thing and the fix.
@@ -44,4 +45,14 @@ class RowError(InputError):
 
 
 class TemplateFailure(ReengageError):
-    """A template could not be rendered at send time (``reengage validate`` finds these)."""
+    """A template could not be rendered for one customer: where, and what to change.
+
+    ``reengage validate`` finds these before a campaign goes live; at send time the mail is
+    marked failed with this message and every other mail still goes.
+    """
+
+    def __init__(self, file: str, line: int, problem: str) -> None:
+        super().__init__(f"{file}:{line}: {problem}")
+        self.file = file
+        self.line = line
+        self.problem = problem

@@ -19,11 +19,14 @@ from reengage import metrics
 from reengage.audience import entry_day
 from reengage.campaigns import Campaign, Condition, ExitReason, Step
 from reengage.compose import Workspace, bounce_address, render_for
+from reengage.detect import Assessment, Population
+from reengage.errors import TemplateFailure
+from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
 from reengage.message import raw_header, wire
 from reengage.models import Customer, CustomerStatus
-from reengage.scoring import assess_all, current_model
+from reengage.scoring import assess_all, assess_customers, current_model, prior_for
 from reengage.sequence import next_send_time, window_zone
 from reengage.store import Store
 from reengage.store.sending import Claimed, NewEnrollment, Sent, Started
@@ -134,6 +137,7 @@ async def dispatch_due(
     SMTP connections never sit idle while the database works.
     """
     report = DispatchReport()
+    prior = prior_for(store)  # one per pass: mails are rendered with the rhythm as of now
     gate = asyncio.Semaphore(concurrency)
     in_flight: set[asyncio.Task[None]] = set()
     failed: list[BaseException] = []
@@ -157,6 +161,7 @@ async def dispatch_due(
                 in_flight,
                 failed,
                 sent,
+                prior,
             )
             if more is None or len(claimed) < batch or progressed <= 0:
                 break
@@ -193,6 +198,7 @@ def _start_batch(
     in_flight: set[asyncio.Task[None]],
     failed: list[BaseException],
     sent: SentLog,
+    prior: tuple[Population, LapseModel],
 ) -> int:
     """Decide every claimed item, commit the message rows, then start the sends as tasks.
 
@@ -233,6 +239,10 @@ def _start_batch(
             progressed += outcome not in ("outside_window", "capped")
     # Every message row of the batch is written and committed together, before any SMTP.
     starts = store.start_messages([(p.item, p.step.key) for p in plans], now, lease)
+    if plans:  # the rhythm templates mention, as of the send moment, as preview shows it
+        facts.assessments = assess_customers(
+            store, now, customer_ids=[p.item.customer_id for p in plans], prior=prior
+        )
 
     async def one(plan: Planned, started: Started) -> None:
         async with gate:
@@ -295,6 +305,7 @@ class BatchFacts:
     rep_names: dict[str, str] = field(default_factory=dict)
     # (step_key, kind) of responses, for enrollments whose next step has a condition
     responses: dict[int, set[tuple[str | None, str]]] = field(default_factory=dict)
+    assessments: dict[int, Assessment] = field(default_factory=dict)
 
 
 def _next(campaign: Campaign, index: int, after: datetime) -> tuple[int, str, datetime] | None:
@@ -418,16 +429,29 @@ async def _deliver(
         store.release(item.enrollment_id)
         return f"refused_{started.refused}"
     found = facts.customers[item.customer_id]
-    message, _ = render_for(
-        ws,
-        campaign,
-        step.key,
-        found,
-        None,
-        message_key=started.token,
-        now=now,
-        rep_name=facts.rep_names.get(found.rep_external_id or ""),
-    )
+    try:
+        message, _ = render_for(
+            ws,
+            campaign,
+            step.key,
+            found,
+            facts.assessments.get(item.customer_id),
+            message_key=started.token,
+            now=now,
+            rep_name=facts.rep_names.get(found.rep_external_id or ""),
+        )
+    except Exception as exc:  # this customer's mail alone fails; everyone else gets theirs
+        reason = str(exc) if isinstance(exc, TemplateFailure) else f"cannot make the mail: {exc}"
+        store.finish_failed(started.message_id, item.enrollment_id, reason=reason, now=now)
+        log.error(
+            "message_not_rendered",
+            enrollment_id=item.enrollment_id,
+            campaign_id=campaign.id,
+            step=step.key,
+            customer=found.external_id,
+            error=reason,
+        )
+        return "failed"
     envelope_sender = bounce_address(started.token, ws.bounce_domain(campaign))
     result = await mailer.send(wire(message), sender=envelope_sender, recipient=item.email)
     if result.outcome is Outcome.SENT:

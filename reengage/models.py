@@ -227,7 +227,7 @@ class Enrollment(SQLModel, table=True):
 
 
 class MessageStatus(StrEnum):
-    """A message's life: sending → sent, or retry, bounced, skipped, unknown."""
+    """A message's life: sending → sent, or retry, bounced, skipped, unknown, failed."""
 
     SENDING = "sending"  # row written before SMTP was touched; the lease says until when
     SENT = "sent"
@@ -235,6 +235,7 @@ class MessageStatus(StrEnum):
     BOUNCED = "bounced"  # permanent failure: the address is suppressed
     SKIPPED = "skipped"  # not sent on purpose (suppressed, no consent, condition not met)
     UNKNOWN = "unknown"  # the process died mid-send: never re-sent blindly, reported
+    FAILED = "failed"  # could not be made for this customer (a template failed): never sent
 
 
 class Message(SQLModel, table=True):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,6 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     Template,
-    TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
     UndefinedError,
@@ -51,6 +51,66 @@ _FOOTER = {
     ),
 }
 _LINE_BREAKS = re.compile(r"[\r\n\t\x0b\x0c\x85\u2028\u2029]+")
+
+
+class Missing(StrictUndefined):
+    """A value this customer does not have (no company, a one-time buyer's rhythm).
+
+    Falsy, so ``{% if customer.company %}`` and ``{{ customer.company or 'your team' }}``
+    work, and ``| default(...)`` replaces it; printing it, doing sums with it or reading
+    from it is an error that names the field — never "None" or a blank in a customer's mail.
+    """
+
+    __slots__ = ()
+
+    # StrictUndefined makes each of these raise; a missing value is empty and falsy instead.
+    def __bool__(self) -> bool:  # type: ignore[override]
+        return False
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+    def __len__(self) -> int:  # type: ignore[override]
+        return 0
+
+    def __contains__(self, item: object) -> bool:  # type: ignore[override]
+        return False
+
+    def __eq__(self, other: object) -> bool:  # type: ignore[override]
+        return other is None or isinstance(other, Missing)
+
+    def __ne__(self, other: object) -> bool:  # type: ignore[override]
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return 0
+
+    __round__ = __trunc__ = __floor__ = __ceil__ = StrictUndefined._fail_with_undefined_error
+
+
+def missing(name: str) -> Missing:
+    """The stand-in for an empty ``name`` (``customer.company``) in a template context."""
+    return Missing(
+        hint=(
+            f"{name} is empty for some customers (this one has none): write "
+            f"{{{{ {name} or '…' }}}} or put it inside {{% if {name} %}}…{{% endif %}}"
+        ),
+        name=name,
+    )
+
+
+def _no_none(value: Any) -> Any:
+    # Every {{ … }} passes here: "None" is never text in a mail, whatever produced it.
+    if value is None:
+        raise UndefinedError(
+            "a value printed here is empty (None): guard it with {% if … %} or give a "
+            "fallback with `or '…'`"
+        )
+    return value
+
+
+def _is_none(value: Any) -> bool:
+    return value is None or isinstance(value, Missing)
 
 
 @dataclass(frozen=True)
@@ -90,12 +150,15 @@ class Renderer:
         self.templates_dir = templates_dir
         self.sender = sender
         loader = FileSystemLoader(str(templates_dir))
-        self._html = SandboxedEnvironment(loader=loader, autoescape=True, undefined=StrictUndefined)
+        self._html = SandboxedEnvironment(
+            loader=loader, autoescape=True, undefined=StrictUndefined, finalize=_no_none
+        )
         self._text = SandboxedEnvironment(
-            loader=loader, autoescape=False, undefined=StrictUndefined
+            loader=loader, autoescape=False, undefined=StrictUndefined, finalize=_no_none
         )
         for env in (self._html, self._text):
             env.filters["date"] = _format_date
+            env.tests["none"] = _is_none  # `x is none` holds for a missing value too
         self._subjects: dict[str, Template] = {}
         self._footers: dict[str, tuple[str, str]] = {}
 
@@ -150,16 +213,30 @@ class Renderer:
         unsubscribe_url: str,
         pause_url: str,
     ) -> Rendered:
-        """Subject, HTML (CSS inlined, footer added) and text part for one customer."""
+        """Subject, HTML (CSS inlined, footer added) and text part for one customer.
+
+        Raises :class:`TemplateFailure` naming the file and line, whatever went wrong: a
+        missing value, a sum that fails, a file that is not UTF-8, a mail with no words.
+        """
         chosen = self.resolve(template, locale)
-        body = self._html.get_template(chosen).render(context)
+        body = self._run(self._html, chosen, context)
+        if not plain_text(body):
+            raise TemplateFailure(
+                self._label(chosen),
+                1,
+                "the mail has no text for this customer: an empty "
+                "template, or every part of it is inside an {% if %} that is false",
+            )
         footer_text, footer_html = self._footer(locale, unsubscribe_url, pause_url)
         html = css_inline.inline(_with_footer(body, footer_html))
         if text_template:
-            text = self._text.get_template(self.resolve(text_template, locale)).render(context)
+            text = self._run(self._text, self.resolve(text_template, locale), context)
         else:
             text = plain_text(body)
         text = f"{text.rstrip()}\n\n-- \n{footer_text}\n"
+        problem = self.subject_problem(subject, context)
+        if problem is not None:  # "subject": the caller knows which campaign line that is
+            raise TemplateFailure("subject", 1, problem)
         return Rendered(self.subject(subject, context), html, text, chosen)
 
     def render_internal(
@@ -169,14 +246,65 @@ class Renderer:
 
         The same sandbox and autoescaping as customers' mail, without the marketing footer.
         """
+        html = css_inline.inline(self._run(self._html, template, context))
+        return html, self._run(self._text, text_template, context)
+
+    def subject_problem(self, source: str, context: dict[str, Any]) -> str | None:
+        """What is wrong with a subject line for this context, or None."""
         try:
-            html = css_inline.inline(self._html.get_template(template).render(context))
-            text = self._text.get_template(text_template).render(context)
+            if not self.subject(source, context):
+                return "the subject is empty for this customer"
+        except TemplateSyntaxError as exc:
+            return f"syntax error: {exc.message}"
+        except Exception as exc:  # any failure of a marketer's text is a finding
+            return _explain(exc, context)
+        return None
+
+    def _run(self, env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
+        # Every failure of any class becomes one located, readable TemplateFailure.
+        try:
+            return env.get_template(name).render(context)
+        except TemplateFailure:
+            raise
         except TemplateNotFound as exc:
-            raise TemplateFailure(f"{self.templates_dir / str(exc)}: not found") from exc
-        except TemplateError as exc:
-            raise TemplateFailure(f"{template}: {_explain(exc, context)}") from exc
-        return html, text
+            missing_name = exc.name or name
+            if missing_name == name:
+                raise TemplateFailure(
+                    self._label(name), 1, f"not found (looked in {self.templates_dir})"
+                ) from exc
+            raise TemplateFailure(
+                self._label(name),
+                _line_in(exc),
+                f"uses {missing_name!r}, which is not in {self.templates_dir}",
+            ) from exc
+        except TemplateSyntaxError as exc:
+            where = self._label(exc.name) if exc.name else self._label(name)
+            raise TemplateFailure(where, exc.lineno, f"syntax error: {exc.message}") from exc
+        except UnicodeDecodeError as exc:
+            file, line = _undecodable(self.templates_dir, name, exc)
+            raise TemplateFailure(
+                self._label(file),
+                line,
+                f"is not UTF-8 (byte {exc.object[exc.start]:#04x}); save it as UTF-8",
+            ) from exc
+        except RecursionError as exc:
+            raise TemplateFailure(
+                self._label(name), 1, "a template includes or extends itself"
+            ) from exc
+        except Exception as exc:  # any failure of a marketer's template
+            file, line = _where(exc, name)
+            raise TemplateFailure(self._label(file), line, _explain(exc, context)) from exc
+
+    def _label(self, name: str) -> str:
+        # Template frames carry the loader's absolute path; messages name the file as the
+        # marketer knows it, under the templates folder.
+        path = Path(name)
+        if path.is_absolute():
+            try:
+                path = path.relative_to(self.templates_dir.resolve())
+            except ValueError:
+                return name
+        return str(self.templates_dir / path)
 
     def _footer(self, locale: str, unsubscribe_url: str, pause_url: str) -> tuple[str, Markup]:
         # Built once per language with stand-ins for the two links (Markup's formatting is
@@ -226,36 +354,20 @@ class Renderer:
         text_template: str | None,
         context: dict[str, Any],
     ) -> list[TemplateProblem]:
-        """Everything that would break at send time, found now: missing files, syntax
-        errors, undefined variables and sandbox violations, for every locale variant."""
+        """Everything that would break at send time for this context, found now: missing
+        files, syntax errors, missing values and any other failure, in every locale variant."""
         problems: list[TemplateProblem] = []
-        try:
-            self.subject(subject, context)
-        except TemplateSyntaxError as exc:
-            problems.append(TemplateProblem("subject", exc.lineno, f"syntax error: {exc.message}"))
-        except (UndefinedError, SecurityError) as exc:
-            problems.append(TemplateProblem("subject", 1, _explain(exc, context)))
+        if (problem := self.subject_problem(subject, context)) is not None:
+            problems.append(TemplateProblem("subject", 1, problem))
         names = {template, *self.variants(template)}
         if text_template:
             names |= {text_template, *self.variants(text_template)}
         for name in sorted(names):
             env = self._text if name.endswith(".txt.j2") else self._html
-            label = str(self.templates_dir / name)
             try:
-                env.get_template(name).render(context)
-            except TemplateNotFound:
-                problems.append(
-                    TemplateProblem(
-                        label, 1, f"template not found: {name} (looked in {self.templates_dir})"
-                    )
-                )
-            except TemplateSyntaxError as exc:
-                where = str(self.templates_dir / exc.name) if exc.name else label
-                problems.append(TemplateProblem(where, exc.lineno, f"syntax error: {exc.message}"))
-            except (UndefinedError, SecurityError) as exc:
-                problems.append(TemplateProblem(label, _line_in(exc), _explain(exc, context)))
-            except TemplateError as exc:
-                problems.append(TemplateProblem(label, _line_in(exc), str(exc)))
+                self._run(env, name, context)
+            except TemplateFailure as exc:
+                problems.append(TemplateProblem(exc.file, exc.line, exc.problem))
         return problems
 
 
@@ -291,22 +403,75 @@ def _with_footer(body: str, footer: Markup) -> str:
 
 def _explain(exc: Exception, context: dict[str, Any]) -> str:
     if isinstance(exc, UndefinedError):
+        message = exc.message or "a value is undefined"
+        if "is empty for some customers" in message or "is empty (None)" in message:
+            return message
         names = [f"{k}()" if callable(v) else k for k, v in context.items()]
         usable = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
-        return f"{exc.message}: templates can use {usable}"
-    return f"not allowed in a template: {exc}"
+        return f"{message}: templates can use {usable}"
+    if isinstance(exc, SecurityError):
+        return f"not allowed in a template: {exc}"
+    if isinstance(exc, OverflowError):
+        return f"too large: {exc}"
+    if isinstance(exc, ZeroDivisionError):
+        return "divides by zero for this customer: check the value first with {% if … %}"
+    if isinstance(exc, TypeError | ValueError):
+        return f"cannot be worked out for this customer ({exc}): check the values' kinds"
+    return f"fails with {type(exc).__name__}: {exc}"
+
+
+def _where(exc: BaseException, fallback: str) -> tuple[str, int]:
+    # Jinja2 rewrites tracebacks so template frames carry the template's own file and line;
+    # the innermost template frame is where it went wrong (an included file, say).
+    tb = exc.__traceback__
+    file, line = fallback, 1
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.endswith(".j2"):
+            file, line = code.co_filename, tb.tb_lineno
+        tb = tb.tb_next
+    return file, line
 
 
 def _line_in(exc: BaseException) -> int:
-    # Jinja2 rewrites tracebacks so template frames carry the template's own line numbers.
-    tb = exc.__traceback__
-    line = 1
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
+    return _where(exc, "")[1]
+
+
+def _undecodable(root: Path, name: str, exc: UnicodeDecodeError) -> tuple[str, int]:
+    # The loader does not say which file failed to decode: the one asked for, or a layout
+    # it extends; find the first one under the templates folder that is not UTF-8.
+    candidates = [name, *(str(p.relative_to(root)) for p in sorted(root.rglob("*.j2")))]
+    for candidate in candidates:
+        try:
+            raw = (root / candidate).read_bytes()
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return candidate, raw[: bad.start].count(b"\n") + 1
+        except OSError:
+            continue
+    return name, 1
+
+
+class Yearly:
+    """A yearly date whose year is unknown or private (a birthday): it formats without one."""
+
+    __slots__ = ("day", "month")
+
+    def __init__(self, month: int, day: int) -> None:
+        self.month, self.day = month, day
+
+    def strftime(self, fmt: str) -> str:
+        """Format like a date, leaving the year (and what joins it to the rest) out."""
+        bare = re.sub(r"[\s,./-]*%[Yy]", "", fmt).strip()
+        return date(2000, self.month, self.day).strftime(bare or "%d %B")
+
+    def __str__(self) -> str:
+        return self.strftime("%d %B")
 
 
 def _format_date(value: Any, fmt: str = "%d %B %Y") -> str:
-    return value.strftime(fmt) if hasattr(value, "strftime") else str(value)
+    if isinstance(value, Missing):
+        return str(value)  # raises, naming the field
+    if not hasattr(value, "strftime"):
+        raise ValueError(f"the date filter needs a date, not {value!r}")
+    return str(value.strftime(fmt))

@@ -3,7 +3,7 @@
 Commands live in submodules by who uses them; importing them registers them on ``app``.
 """
 
-from reengage.cli import calls, campaigns, data, service, stats
+from reengage.cli import calls, campaigns, data, sends, service, stats
 from reengage.cli.app import app, main
 
-__all__ = ["app", "calls", "campaigns", "data", "main", "service", "stats"]
+__all__ = ["app", "calls", "campaigns", "data", "main", "sends", "service", "stats"]

@@ -244,16 +244,24 @@ def doctor() -> None:
             digests = store.calls.digest_counts()
         finally:
             store.close()
-        unknown = counts.get("unknown", 0)
+        unknown, failed = counts.get("unknown", 0), counts.get("failed", 0)
         report(
-            unknown == 0,
+            unknown == 0 and failed == 0,
             "sends",
             ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none yet",
         )
         if unknown:
             out.print(
                 f"     {unknown} message(s) may or may not have reached the customer "
-                "(the process died mid-send); they are not re-sent automatically.",
+                "(the process died mid-send); they are not re-sent automatically: "
+                "`reengage sends list --status unknown`.",
+                markup=False,
+            )
+        if failed:
+            out.print(
+                f"     {failed} message(s) could not be made for their customer (a template "
+                "failed) and were never sent: `reengage sends list --status failed`, fix the "
+                "template, then `reengage sends retry --failed`.",
                 markup=False,
             )
         stuck = digests.get("unknown", 0) + digests.get("failed", 0)

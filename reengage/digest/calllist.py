@@ -22,9 +22,6 @@ from reengage.detect import (
     DECLINE_THRESHOLD,
     YEAR_DAYS,
     Assessment,
-    Profile,
-    assess,
-    fit_population,
 )
 from reengage.digest.prompts import (
     MailLine,
@@ -37,7 +34,7 @@ from reengage.digest.prompts import (
     upcoming_dates,
 )
 from reengage.models import Customer, CustomerStatus, Rep, WorthIt
-from reengage.scoring import current_model
+from reengage.scoring import assess_customers
 from reengage.store import Store
 from reengage.store.calls import OpenCall, PastCall, WaitingReply
 
@@ -306,20 +303,12 @@ def _cards(
 def assess_customers_of(store: Store, now: datetime, reps: list[str]) -> list[Assessment]:
     """Where these reps' customers stand today: one rep's list costs that rep's customers,
     not everyone's."""
-    return _assessed(store, now, store.profiles(rep_external_ids=reps))
+    return list(assess_customers(store, now, rep_external_ids=reps).values())
 
 
 def assess_one(store: Store, customer_id: int, now: datetime) -> Assessment | None:
     """One customer's standing today, without assessing everyone."""
-    found = _assessed(store, now, store.profiles(customer_ids=[customer_id]))
-    return found[0] if found else None
-
-
-def _assessed(store: Store, now: datetime, profiles: Iterable[Profile]) -> list[Assessment]:
-    # The population prior is fitted on a sample of the whole base, as the daemon's
-    # detection does, so a customer's card says the same on a list, a form and a preview.
-    population, model = fit_population(store.gap_sample()), current_model(store)
-    return [a for p in profiles if (a := assess(p, population, now, model)) is not None]
+    return assess_customers(store, now, customer_ids=[customer_id]).get(customer_id)
 
 
 def candidate_for(store: Store, customer_id: int, now: datetime, until: datetime) -> Candidate:

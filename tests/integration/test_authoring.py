@@ -49,7 +49,7 @@ from: "Acme <hello@acme.example>"
 steps:
   - key: one
     after: 0d
-    subject: "Hi {{ customer.first_name }}"
+    subject: "Hi {{ customer.first_name or 'there' }}"
     template: {template}
 """
 

@@ -41,7 +41,7 @@ from: "Acme <hello@acme.example>"
 steps:
   - key: first
     after: 0d
-    subject: "Hello {{ customer.first_name }}"
+    subject: "Hello {{ customer.first_name or 'there' }}"
     template: habit/three-things.html.j2
   - key: second
     after: 7d
