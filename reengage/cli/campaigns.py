@@ -116,33 +116,40 @@ def preview(
 def simulate(
     days: Annotated[int, typer.Option(min=1, max=730, help="How many days to replay.")] = 90,
     campaign_id: Annotated[
-        str | None, typer.Option("--campaign", help="Only this campaign.")
+        str | None, typer.Option("--campaign", help="Only this campaign's part of the plan.")
     ] = None,
 ) -> None:
-    """Replay campaigns from today, day by day: who enters, which mail goes when, who exits.
+    """Replay campaigns from now, day by day: who enters, which mail goes when, who exits.
 
-    Nothing is sent or written; send windows and the frequency cap are applied.
+    Nothing is sent or written. It starts from the enrollments already running, applies
+    send windows, the frequency cap and step conditions, renders a sample of each mail, and
+    says what it assumes. Days are calendar days in the business time zone.
     """
     ws = _workspace()
     result = authoring.validate(ws, [ws.campaigns_dir], root=Path.cwd())
     for problem in result.problems:
         err.print(f"skipped: {problem}", markup=False, highlight=False)
-    chosen = list(result.campaigns.values())
-    if campaign_id is not None:
-        chosen = [c for c in chosen if c.id == campaign_id]
-        if not chosen:
-            raise InputError(
-                f"no valid campaign {campaign_id!r}; campaigns: "
-                f"{', '.join(sorted(result.campaigns)) or 'none'}"
-            )
+    if campaign_id is not None and campaign_id not in result.campaigns:
+        raise InputError(
+            f"no valid campaign {campaign_id!r}; campaigns: "
+            f"{', '.join(sorted(result.campaigns)) or 'none'}"
+        )
     store = _store()
     try:
-        plan = simulation.simulate(ws, store, chosen, now=utcnow(), days=days)
+        plan = simulation.simulate(
+            ws, store, list(result.campaigns.values()), now=utcnow(), days=days, only=campaign_id
+        )
     finally:
         store.close()
-    table = Table(title=f"Plan for the next {days} days (nothing is sent)")
-    for column in ("day", "enter", "held out", "mails", "calls", "exit"):
-        table.add_column(column, justify="left" if column in ("day", "mails", "exit") else "right")
+    zone = plan.zone.key
+    start, end = plan.start.astimezone(plan.zone), plan.end.astimezone(plan.zone)
+    table = Table(
+        title=f"Plan for {days} days, {start:%a %Y-%m-%d %H:%M} to {end:%a %Y-%m-%d %H:%M} "
+        f"{zone} (nothing is sent)"
+    )
+    for column in (f"date ({zone})", "enter", "held out", "mails", "calls", "exit"):
+        numbers = column in ("enter", "held out", "calls")
+        table.add_column(column, justify="right" if numbers else "left")
     for day in plan.days:
         if day.quiet:
             continue
@@ -155,9 +162,39 @@ def simulate(
             ", ".join(f"{k} ×{v}" for k, v in sorted(day.exits.items())) or "—",
         )
     out.print(table)
+
+    def say(text: str) -> None:
+        out.print(text, markup=False, highlight=False)
+
+    def counts(counter: dict[str, int]) -> str:
+        return ", ".join(f"{k} ×{v}" for k, v in sorted(counter.items()))
+
+    if plan.running:
+        say(f"Already running: {counts(plan.running)}; their remaining steps are in the plan.")
+    if plan.waiting:
+        say(
+            f"Held for a person (a send's outcome is unknown): {counts(plan.waiting)}; "
+            "nothing more is sent to them until someone settles it (reengage doctor)."
+        )
     for campaign, examples in plan.examples.items():
-        out.print(f"{campaign}, for example:", markup=False)
+        say(f"{campaign}, for example:")
         for line in examples:
-            out.print(f"  {line}", markup=False, highlight=False)
+            say(f"  {line}")
     for reason, count in plan.skipped.most_common():
-        out.print(f"not entered: {reason} ×{count}", markup=False, highlight=False)
+        say(f"not entered: {reason} ×{count}")
+    for reason, count in plan.not_sent.most_common():
+        say(f"not sent: {reason} ×{count}")
+    if plan.render_failures:
+        say(
+            f"warning: {len(plan.render_failures)} of {plan.rendered} sample mails would fail "
+            "to render; fix the templates before these go out (reengage preview shows one):"
+        )
+        for line in plan.render_failures[:20]:
+            say(f"  {line}")
+        if len(plan.render_failures) > 20:
+            say(f"  … and {len(plan.render_failures) - 20} more")
+    elif plan.rendered:
+        say(f"{plan.rendered} sample mails rendered without a problem.")
+    say("This plan assumes:")
+    for line in plan.assumptions:
+        say(f"  - {line}")
