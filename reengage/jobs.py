@@ -20,7 +20,7 @@ from reengage.audience import entry_day
 from reengage.campaigns import Campaign, Condition, ExitReason, Step
 from reengage.compose import Workspace, bounce_address, render_for
 from reengage.detect import Assessment, Population
-from reengage.errors import TemplateFailure
+from reengage.errors import StoreError, TemplateFailure
 from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
@@ -35,6 +35,7 @@ log = get_logger(__name__)
 LEASE = timedelta(minutes=10)
 RETRY_BASE = timedelta(minutes=2)
 RETRY_MAX = timedelta(hours=6)
+ITEM_ERROR_BACKOFF = timedelta(hours=1)  # an item that raised is looked at again after this
 
 
 @dataclass
@@ -230,13 +231,20 @@ def _start_batch(
     plans: list[Planned] = []
     progressed = 0
     for item in claimed:
-        outcome = _prepare(store, ws, campaigns, item, now, facts)
+        try:
+            outcome = _prepare(store, ws, campaigns, item, now, facts)
+        except StoreError:
+            raise  # the database is the problem, not this item: stop the pass
+        except Exception as exc:  # one item's surprise never stops the others
+            log.exception("dispatch_item_failed", enrollment_id=item.enrollment_id, error=str(exc))
+            store.release(item.enrollment_id, now + ITEM_ERROR_BACKOFF)
+            outcome = "error"
         if isinstance(outcome, Planned):
             plans.append(outcome)
         else:
             report.results[outcome] += 1
             metrics.SENDS.labels(result=outcome).inc()
-            progressed += outcome not in ("outside_window", "capped")
+            progressed += outcome not in ("outside_window", "capped", "error")
     # Every message row of the batch is written and committed together, before any SMTP.
     starts = store.start_messages([(p.item, p.step.key) for p in plans], now, lease)
     if plans:  # the rhythm templates mention, as of the send moment, as preview shows it

@@ -1,0 +1,115 @@
+"""What templates see of a customer: dates are dates, a missing value is never "None"."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from reengage.compose import customer_context, rhythm_context
+from reengage.errors import TemplateFailure
+from reengage.models import Customer
+from reengage.render import Renderer, Sender
+
+
+def renderer(tmp_path: Path, body: str) -> Renderer:
+    (tmp_path / "t.html.j2").write_text(body, encoding="utf-8")
+    return Renderer(tmp_path, Sender("Acme", "1 Example Street"))
+
+
+def render(tmp_path: Path, body: str, customer: Customer, today: date) -> str:
+    context = {
+        "customer": customer_context(customer, today=today),
+        "rhythm": rhythm_context(None),
+    }
+    rendered = renderer(tmp_path, body).render(
+        subject="Hi",
+        template="t.html.j2",
+        text_template=None,
+        context=context,
+        locale="en",
+        unsubscribe_url="https://x.example/u",
+        pause_url="https://x.example/p",
+    )
+    return rendered.text.split("\n-- \n")[0].strip()
+
+
+def customer(**fields: object) -> Customer:
+    return Customer.model_validate({"id": 1, "external_id": "c1", "email": "a@b.example", **fields})
+
+
+def test_important_dates_are_dates_and_a_birthday_never_shows_its_year(tmp_path: Path) -> None:
+    ana = customer(
+        important_dates=[
+            {"label": "birthday", "date": "1980-04-12"},
+            {"label": "founded", "date": "2012-09-01"},
+            {"label": "anniversary", "date": "2000-02-29"},  # year unknown
+        ]
+    )
+    body = (
+        "{% for d in customer.important_dates %}<p>{{ d.label }}: {{ d.date | date }}; "
+        "next {{ d.next | date('%d %b %Y') }}</p>{% endfor %}"
+        "<p>Birthday {{ customer.birthday | date('%d %B %Y') }}</p>"
+    )
+    text = render(tmp_path, body, ana, today=date(2027, 3, 1))
+    assert "birthday: 12 April 2027; next 12 Apr 2027" not in text
+    assert "birthday: 12 April;" in text
+    assert "1980" not in text
+    assert "founded: 01 September 2012; next 01 Sep 2027" in text
+    # 29 February of an unknown year: no year shown; next falls on 28 Feb in a common year.
+    assert "anniversary: 29 February; next 28 Feb 2028" not in text
+    assert "anniversary: 29 February; next 29 Feb 2028" in text
+    assert "Birthday 12 April" in text
+
+
+def test_a_next_occurrence_in_a_common_year_falls_on_28_february(tmp_path: Path) -> None:
+    leap = customer(important_dates=[{"label": "anniversary", "date": "2000-02-29"}])
+    text = render(
+        tmp_path,
+        "{% for d in customer.important_dates %}<p>{{ d.next | date('%d %b %Y') }}</p>{% endfor %}",
+        leap,
+        today=date(2026, 2, 1),
+    )
+    assert "28 Feb 2026" in text
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ("<p>{{ customer.company }}</p>", "customer.company"),
+        ("<p>{{ customer.birthday | date }}</p>", "customer.birthday"),
+        ("<p>{{ rhythm.days_silent }}</p>", "rhythm.days_silent"),
+        ("<p>{{ rhythm.expected_gap_days | round }}</p>", "rhythm.expected_gap_days"),
+        ("<p>{{ rhythm.lapse_ratio * 2 }}</p>", "rhythm.lapse_ratio"),
+        ("<p>{{ customer.last_product | upper }}</p>", "customer.last_product"),
+    ],
+)
+def test_printing_a_value_the_customer_lacks_is_an_error_naming_it(
+    tmp_path: Path, body: str, names: str
+) -> None:
+    with pytest.raises(TemplateFailure) as caught:
+        render(tmp_path, body, customer(), today=date(2026, 5, 1))
+    assert names in caught.value.problem
+    assert caught.value.line == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<p>{{ customer.company or 'your team' }}</p>",
+        "<p>{% if customer.company %}{{ customer.company }}{% else %}your team{% endif %}</p>",
+        "<p>{{ customer.company | default('your team') }}</p>",
+        "<p>{% if customer.company is none %}your team{% endif %}</p>",
+        "<p>{% if customer.company is not defined %}your team{% endif %}</p>",
+        "<p>{% for i in customer.interests %}{{ i }}{% else %}your team{% endfor %}</p>",
+    ],
+)
+def test_the_usual_guards_turn_a_missing_value_into_the_fallback(tmp_path: Path, body: str) -> None:
+    assert render(tmp_path, body, customer(), today=date(2026, 5, 1)) == "your team"
+
+
+def test_none_from_anywhere_is_never_text_in_a_mail(tmp_path: Path) -> None:
+    with pytest.raises(TemplateFailure) as caught:
+        render(tmp_path, "<p>{{ customer.get('fax') }}</p>", customer(), today=date(2026, 5, 1))
+    assert "empty (None)" in caught.value.problem
