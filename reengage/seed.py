@@ -16,7 +16,7 @@ import csv
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 FIRST = [
@@ -335,11 +335,10 @@ def write_dataset(
     customers: int,
     *,
     seed: int = 1,
-    now: datetime | None = None,
+    now: datetime,
     regulars: bool = False,
 ) -> Dataset:
     """Write reps.csv, customers.csv and activities.csv into ``folder`` (streamed)."""
-    now = now or datetime.combine(date.today(), datetime.min.time(), UTC)
     folder.mkdir(parents=True, exist_ok=True)
     reps = rep_rows(customers)
     paths = [folder / "reps.csv", folder / "customers.csv", folder / "activities.csv"]

@@ -145,7 +145,7 @@ def import_activities(path: CsvFile, dry_run: DryRun = False) -> None:
 
 def _parse_day(value: str | None) -> datetime:
     if value is None:
-        return datetime.combine(date.today(), time(), UTC)
+        return datetime.combine(utcnow().date(), time(), UTC)
     try:
         return datetime.combine(date.fromisoformat(value), time(), UTC)
     except ValueError:
