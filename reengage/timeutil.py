@@ -10,8 +10,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
 from zoneinfo import ZoneInfo
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([wdhm])\s*$")
-_UNIT = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60}
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]+)\s*")
+_SECONDS = {
+    **dict.fromkeys(("w", "week", "weeks"), 7 * 86400),
+    **dict.fromkeys(("d", "day", "days"), 86400),
+    **dict.fromkeys(("h", "hour", "hours"), 3600),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), 60),
+}
+_MONTHS, _YEARS = ("mo", "mon", "month", "months"), ("y", "yr", "yrs", "year", "years")
+_SECONDS_UNITS = ("s", "sec", "secs", "second", "seconds")
+_LONGEST = timedelta(days=36_525)  # a hundred years: past it, dates stop being computable
+_FORMS = "like 7d or 36h (units: w, d, h, min)"
 
 
 class _Origin:
@@ -70,11 +79,57 @@ def parse_date(text: str) -> date:
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse ``7d``, ``36h``, ``2w`` or ``90m`` into a timedelta."""
-    match = _DURATION.match(text)
+    """Parse ``2w``, ``7d``, ``36h`` or ``90min`` into a timedelta.
+
+    The one reading of a duration, for a campaign step's ``after:`` and for every command
+    line option that takes one (``--since 30d``, ``--horizon 90d``). A bare ``m`` is refused:
+    a marketer writing ``1m`` may mean a month. Raises ValueError with the fix.
+    """
+    match = _DURATION.fullmatch(text)
     if match is None:
-        raise ValueError(f"{text!r} is not a duration like 7d or 36h")
-    return timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])
+        raise ValueError(f"{text!r} is not a duration {_FORMS}")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    written, count = text.strip(), _plain(number)
+    if unit == "m":
+        months = (
+            "30d for a month"
+            if number == 1 or number > 12  # 90m is surely not seven years
+            else f"{_plain(number * 30)}d for {count} months"
+        )
+        raise ValueError(f"{written!r} is ambiguous: write {count}min for minutes or {months}")
+    if unit in _MONTHS:
+        raise ValueError(f"{written!r}: months differ in length; write {_plain(number * 30)}d")
+    if unit in _YEARS:
+        raise ValueError(f"{written!r}: write {_plain(number * 365)}d")
+    if unit in _SECONDS_UNITS:
+        raise ValueError(f"{written!r}: the shortest unit is min (minutes), like 1min")
+    if unit not in _SECONDS:
+        raise ValueError(f"{text!r} is not a duration {_FORMS}")
+    seconds = number * _SECONDS[unit]
+    if seconds > _LONGEST.total_seconds():
+        raise ValueError(f"{written!r} is longer than a hundred years")
+    return timedelta(seconds=seconds)
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if number.is_integer() else f"{number:.2f}".rstrip("0")
+
+
+def parse_since(text: str, now: datetime, zone: ZoneInfo) -> datetime:
+    """A starting point: a time ago (``30d``, ``12h``, ``90min``) or a date or datetime.
+
+    A date is midnight in ``zone``; the result is aware UTC. Raises ValueError naming both
+    forms, or a duration's own problem (``'1m' is ambiguous …``) when it looks like one.
+    """
+    raw = text.strip()
+    if _DURATION.fullmatch(raw):
+        return now - parse_duration(raw)
+    try:
+        return parse_timestamp(raw, zone)
+    except ValueError:
+        raise ValueError(
+            f"{raw!r} is not a date like 2026-01-31 or a time ago like 30d, 12h or 90min"
+        ) from None
 
 
 def as_utc(value: datetime) -> datetime:

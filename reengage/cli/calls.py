@@ -28,7 +28,7 @@ from reengage.digest.prompts import REASON_WORDS
 from reengage.errors import InputError
 from reengage.models import CauseScope, NextStep, Reached, Rep, StopReason, WorthIt
 from reengage.store import Store
-from reengage.timeutil import parse_timestamp, utcnow
+from reengage.timeutil import parse_since, utcnow
 
 calls_app = typer.Typer(help="The reps' call list and call outcomes.", no_args_is_help=True)
 digest_app = typer.Typer(help="The reps' morning digest email.", no_args_is_help=True)
@@ -302,7 +302,8 @@ def digest_send(
 @report_app.command("causes")
 def report_causes(
     since: Annotated[
-        str | None, typer.Option(help="Only calls on or after this date (2026-01-31).")
+        str | None,
+        typer.Option(help="Only calls from then on: 2026-01-31, or a time ago like 30d."),
     ] = None,
 ) -> None:
     """Why customers stopped: systemic causes first, value lost per cause, their own words."""
@@ -310,7 +311,7 @@ def report_causes(
     start = None
     if since is not None:
         try:
-            start = parse_timestamp(since, settings.zone)
+            start = parse_since(since, utcnow(), settings.zone)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--since") from None
     store = _store()

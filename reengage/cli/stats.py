@@ -19,7 +19,7 @@ from reengage.cli.app import _settings, _store, app, out
 from reengage.errors import InputError
 from reengage.stats import CampaignResult, Funnel, Results
 from reengage.stats.intervals import points
-from reengage.timeutil import utcnow
+from reengage.timeutil import parse_since, utcnow
 
 
 class OutputFormat(StrEnum):
@@ -40,7 +40,7 @@ def stats_command(
         typer.Option(
             "--since",
             help="Only customers who entered from then on: a date like 2026-01-31 "
-            "(REENGAGE_TIMEZONE) or a time ago like 30d or 2w.",
+            "(REENGAGE_TIMEZONE) or a time ago like 30d, 2w or 90min.",
         ),
     ] = None,
     output: Annotated[
@@ -52,8 +52,8 @@ def stats_command(
     start = None
     if since is not None:
         try:
-            start = stats.parse_since(since, now, _settings().zone)
-        except InputError as exc:
+            start = parse_since(since, now, _settings().zone)
+        except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--since") from None
         if start > now:
             raise typer.BadParameter(

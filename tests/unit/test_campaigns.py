@@ -50,7 +50,8 @@ def test_the_example_loads() -> None:
 
 def test_bad_duration_names_file_line_and_field() -> None:
     assert problems(edit("after: 7d", "after: 7dd")) == [
-        "campaigns/habit.yaml:14: steps[1].after: '7dd' is not a duration like 7d or 36h"
+        "campaigns/habit.yaml:14: steps[1].after: '7dd' is not a duration like 7d or 36h "
+        "(units: w, d, h, min)"
     ]
 
 
