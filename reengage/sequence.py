@@ -10,7 +10,7 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from reengage.campaigns import WEEKDAYS, SendWindow
+from reengage.campaigns import WEEKDAYS, WINDOW_SEARCH_DAYS, SendWindow
 
 
 def window_zone(window: SendWindow, recipient_zone: str | None, fallback: ZoneInfo) -> ZoneInfo:
@@ -33,7 +33,7 @@ def next_send_time(window: SendWindow, zone: ZoneInfo, due: datetime) -> datetim
     """
     opening, closing = window.bounds()
     local = due.astimezone(zone)
-    for _ in range(366):
+    for _ in range(WINDOW_SEARCH_DAYS):  # a window shut longer than this does not load
         day = local.date()
         allowed = WEEKDAYS[day.weekday()] in window.days and day not in window.skip_dates
         if allowed:

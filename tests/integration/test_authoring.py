@@ -270,3 +270,32 @@ def test_library_reloads_changed_added_and_removed_files_and_names_vanished_step
     broken = library.reload()
     assert [p.file for p in broken.problems] == [str(campaigns / "copy.yaml")]
     assert "copy" in library.campaigns  # the last good version keeps running
+
+
+def test_library_keeps_the_running_campaign_when_a_copy_takes_its_id(tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    campaigns = tmp_path / "campaigns"
+    shutil.copytree(ROOT / "campaigns", campaigns)
+    library = authoring.CampaignLibrary(workspace(campaigns=campaigns))
+    library.reload()
+    running = library.campaigns["habit-lapsed-tips"]
+
+    copy = campaigns / "habit-copy.yaml"
+    copy.write_text((campaigns / "habit-lapsed-tips.yaml").read_text().replace("7d", "3d"))
+    clash = library.reload()
+    assert sorted((p.file, p.line, p.field) for p in clash.problems) == [
+        (str(copy), 2, "id"),
+        (str(campaigns / "habit-lapsed-tips.yaml"), 2, "id"),
+    ]
+    assert library.campaigns["habit-lapsed-tips"] == running  # the last good version runs on
+    assert clash.removed == []
+    assert clash.added == []
+
+    copy.write_text(copy.read_text().replace("id: habit-lapsed-tips", "id: habit-faster"))
+    os.utime(copy, (1, 1))  # a different modification time, whatever the clock says
+    fixed = library.reload()
+    assert fixed.problems == []
+    assert fixed.added == ["habit-faster"]
+    assert library.campaigns["habit-lapsed-tips"] == running

@@ -1,0 +1,304 @@
+"""Loading campaign files: every problem located as ``FILE:LINE: field.path: message``.
+
+A problem in one file is that file's alone: it is reported and the file skipped, and the
+other files load. Two files giving the same id are both reported and neither loads (which
+one a marketer meant cannot be guessed). A warning is reported and does not stop a load.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from reengage.campaigns.model import Campaign, subject_key
+from reengage.campaigns.source import MAX_BYTES, Unreadable, decode, read_yaml
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in one file, located for a person.
+
+    A ``"warning"`` is shown as ``FILE:LINE: warning: …`` and does not stop the campaign
+    from loading; an ``"error"`` does.
+    """
+
+    file: str
+    line: int
+    field: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+    @property
+    def is_error(self) -> bool:
+        """True when the problem stops its campaign from loading."""
+        return self.severity == "error"
+
+    def __str__(self) -> str:
+        where = f"{self.field}: " if self.field else ""
+        kind = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}: {kind}{where}{self.message}"
+
+
+@dataclass
+class LoadResult:
+    """Campaigns that loaded, and every problem found (broken files are skipped)."""
+
+    campaigns: dict[str, Campaign] = field(default_factory=dict)
+    sources: dict[str, Path] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # id -> file name for messages
+    lines: dict[str, dict[tuple[Any, ...], int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def locate(self, campaign_id: str, path: tuple[Any, ...]) -> tuple[str, int, str]:
+        """``(file, line, field)`` of a field of a loaded campaign, for messages."""
+        return (self.labels[campaign_id], _line_of(path, self.lines[campaign_id]), _dotted(path))
+
+
+def load_campaign(
+    path: Path, label: str | None = None, lines: dict[tuple[Any, ...], int] | None = None
+) -> tuple[Campaign | None, list[Problem]]:
+    """Read and validate one campaign file (``lines`` receives the line of every field).
+
+    Never raises for what the file holds or is: a folder, a pipe, an unreadable or
+    binary file is a problem of that file.
+    """
+    name = label or str(path)
+    try:
+        if path.is_dir():
+            return None, [Problem(name, 1, "", _FOLDER)]
+        if not path.is_file():
+            what = "does not exist" if not path.exists() else "is not a plain file (a pipe?)"
+            return None, [Problem(name, 1, "", f"{what}: a campaign is a .yaml text file")]
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return None, [
+            Problem(name, 1, "", f"cannot be read ({reason}): check that reengage may read it")
+        ]
+    return parse_campaign(data, name, lines)
+
+
+_FOLDER = "is a folder, not a campaign file: give it a name that does not end in .yaml"
+
+
+def parse_campaign(
+    source: str | bytes, name: str, lines: dict[tuple[Any, ...], int] | None = None
+) -> tuple[Campaign | None, list[Problem]]:
+    """Validate campaign YAML (text, or a file's bytes: UTF-8 expected); problems are
+    reported as coming from ``name``. The campaign is None when any problem is an error."""
+    lines = {} if lines is None else lines
+    try:
+        text = decode(source) if isinstance(source, bytes) else source
+        document = read_yaml(text)
+    except Unreadable as exc:
+        return None, [Problem(name, exc.line, "", exc.message)]
+    lines.update(document.lines)
+    data = document.data
+    if not isinstance(data, dict):
+        shape = "a list" if isinstance(data, list) else f"the single value {data!r}"
+        line = lines.get((), 1)
+        message = f"a campaign file is a mapping of keys like id: and name:, not {shape}"
+        return None, [Problem(name, line, "", message)]
+    problems = [
+        Problem(name, line, _dotted(path), f"'{path[-1]}' is given twice (first on line {first})")
+        for path, line, first in document.repeated
+    ]
+    try:
+        campaign = Campaign.model_validate(data)
+    except ValidationError as exc:
+        problems += [_problem(name, error, lines) for error in exc.errors()]
+        return None, sorted(problems, key=lambda p: p.line)
+    if problems:
+        return None, problems
+    _subject_lines(lines)
+    return campaign, []
+
+
+def _subject_lines(lines: dict[tuple[Any, ...], int]) -> None:
+    # A subject keyed zh_CN in the file is zh-CN in the campaign: find its line by either.
+    for path, line in list(lines.items()):
+        if len(path) == 4 and path[0] == "steps" and path[2] == "subject":
+            try:
+                lines.setdefault((*path[:3], subject_key(path[3])), line)
+            except ValueError:
+                continue
+
+
+def _problem(file: str, error: Any, lines: dict[tuple[Any, ...], int]) -> Problem:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+    kind = str(error["type"])
+    if kind == "extra_forbidden":
+        message = _unknown_key(loc)
+    elif kind == "missing":
+        message = f"'{loc[-1]}' is missing"
+        return Problem(file, _line_of(loc[:-1], lines), _dotted(loc[:-1]), message)
+    elif kind == "invalid_key":  # a number, a date or nothing where a key's name should be
+        key, where = error.get("input"), loc[:-1]
+        line = lines.get((*where, key)) or _line_of(where, lines)
+        shown = "an empty key" if key is None else repr(key)
+        message = f"{shown} is not a key: keys are words like id, subject or send_window"
+        return Problem(file, line, _dotted(where), message)
+    elif kind in _EXPECTED:
+        message = f"expected {_EXPECTED[kind]}, not {_shape(error.get('input'))}"
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if kind in ("literal_error", "enum"):
+            message = f"{error.get('input')!r} is not allowed; {message[0].lower()}{message[1:]}"
+    return Problem(file, _line_of(loc, lines), _dotted(loc), message)
+
+
+# What a field of the wrong kind wanted, said the way a person writes YAML.
+_EXPECTED = {
+    "string_type": "a text (in quotes if YAML would read it as something else)",
+    "list_type": "a list, like [a, b] or one '- item' per line",
+    "dict_type": "a mapping of keys and values",
+    "model_type": "a mapping of keys and values",
+    "model_attributes_type": "a mapping of keys and values",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a number (not .inf or .nan)",
+}
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, bool):
+        # The Norway problem: YAML reads yes, no, on and off as true and false.
+        return f"{str(value).lower()} (YAML reads yes/no/on/off as true/false: use quotes)"
+    if isinstance(value, date):
+        return f"the date {value} (YAML reads it as a date: use quotes)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    shown = repr(value)
+    return shown if len(shown) <= 60 else f"{shown[:57]}…"
+
+
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    key = loc[-1]
+    model = _model_at(loc[:-1])
+    known = (
+        sorted((info.alias or name) for name, info in model.model_fields.items()) if model else []
+    )
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
+    return f"unknown key '{key}'{hint}"
+
+
+def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: Any = Campaign
+    for part in path:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part) or next(
+            (i for i in model.model_fields.values() if i.alias == part), None
+        )
+        if info is None:
+            return None
+        inner = info.annotation
+        for candidate in (*getattr(inner, "__args__", ()), inner):
+            for sub in (candidate, *getattr(candidate, "__args__", ())):
+                if isinstance(sub, type) and issubclass(sub, BaseModel):
+                    model = sub
+                    break
+            else:
+                continue
+            break
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _line_of(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_campaigns(paths: list[Path], root: Path | None = None) -> LoadResult:
+    """Load every ``*.yaml``/``*.yml`` under ``paths`` (hidden files and folders left out).
+
+    Each file's problems are its own; two files with the same id are both reported at
+    their ``id:`` line and neither loads.
+    """
+    result = LoadResult()
+    loaded: dict[str, list[tuple[Path, str, Campaign, dict[tuple[Any, ...], int]]]] = {}
+    for file in _campaign_files(paths):
+        label = _label(file, root)
+        lines: dict[tuple[Any, ...], int] = {}
+        try:
+            campaign, problems = load_campaign(file, label, lines)
+        except Exception as exc:  # the rule is one file's problem is that file's alone
+            campaign, problems = None, [Problem(label, 1, "", _bug(exc))]
+        result.problems.extend(problems)
+        if campaign is not None and not any(p.is_error for p in problems):
+            loaded.setdefault(campaign.id, []).append((file, label, campaign, lines))
+    for campaign_id, found in loaded.items():
+        if len(found) > 1:
+            for _, label, _, lines in found:
+                others = ", ".join(other for _, other, _, _ in found if other != label)
+                result.problems.append(
+                    Problem(
+                        label,
+                        lines.get(("id",), 1),
+                        "id",
+                        f"'{campaign_id}' is also the id of {others}; ids must be unique, so "
+                        "neither file loads until one is renamed",
+                    )
+                )
+            continue
+        file, label, campaign, lines = found[0]
+        result.campaigns[campaign_id] = campaign
+        result.sources[campaign_id] = file
+        result.labels[campaign_id] = label
+        result.lines[campaign_id] = lines
+    return result
+
+
+def _campaign_files(paths: list[Path]) -> list[Path]:
+    files: dict[Path, None] = {}  # in order, each once however often it was named
+    for path in paths:
+        if not path.is_dir():
+            files.setdefault(path)
+            continue
+        for found in sorted(path.rglob("*")):
+            hidden = any(part.startswith(".") for part in found.relative_to(path).parts)
+            if found.suffix in (".yaml", ".yml") and not hidden:
+                files.setdefault(found)
+    return list(files)
+
+
+def _bug(exc: Exception) -> str:
+    return (
+        f"reengage could not check this file ({type(exc).__name__}: {exc}); this is a bug in "
+        "reengage — please report it with the file. The other campaigns still load."
+    )
+
+
+def _label(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            # The folder resolved, not the file: a link is named as the marketer named it.
+            return str((path.parent.resolve() / path.name).relative_to(root.resolve()))
+        except (ValueError, OSError, RuntimeError):  # elsewhere, or a loop of links
+            pass
+    return str(path)
