@@ -12,6 +12,7 @@ added here, after the template ran. Locale variants (``tip-1.zh-CN.html.j2`` bes
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -33,6 +34,7 @@ from markupsafe import Markup, escape
 from resiliparse.extract.html2text import extract_plain_text
 
 from reengage.errors import TemplateFailure
+from reengage.locales import fallbacks, normalise_locale
 
 # Stand-ins for a mail's own links in a footer built once per language: no company name,
 # address or translation holds a NUL.
@@ -163,31 +165,40 @@ class Renderer:
         self._footers: dict[str, tuple[str, str]] = {}
 
     def resolve(self, name: str, locale: str) -> str:
-        """The template for ``locale``: ``x.zh-CN.html.j2``, then ``x.zh.html.j2``, then ``x``."""
-        stem, dot, rest = name.partition(".")
-        candidates = []
-        if locale:
-            candidates.append(f"{stem}.{locale}.{rest}" if dot else f"{name}.{locale}")
-            language = locale.split("-")[0]
-            if language != locale:
-                candidates.append(f"{stem}.{language}.{rest}" if dot else f"{name}.{language}")
-        for candidate in candidates:
-            if (self.templates_dir / candidate).is_file():
-                return candidate
-        return name
+        """The template for ``locale``: its own variant (``x.zh-CN.html.j2``), then its
+        language's (``x.zh.html.j2``), then ``x``. A variant is found however its file spells
+        the locale (``x.zh_CN.html.j2``, ``x.zh-cn.html.j2``), and so is the customer's."""
+        wanted = fallbacks(locale)
+        base = Path(name).name
+        if not wanted or "." not in base:  # a name without a suffix has x.zh-CN variants
+            spelt = (f"{name}.{candidate}" for candidate in wanted)
+            return next((v for v in spelt if (self.templates_dir / v).is_file()), name)
+        stem, _, rest = base.partition(".")
+        by_locale: dict[str, str] = {}
+        for variant in self.variants(name):  # sorted: x.zh-CN comes before x.zh_CN
+            middle = Path(variant).name[len(stem) + 1 : -len(rest) - 1]
+            by_locale.setdefault(normalise_locale(middle), variant)
+        return next((by_locale[c] for c in wanted if c in by_locale), name)
 
     def variants(self, name: str) -> list[str]:
-        """The locale variants that exist beside ``name`` (``x.zh-CN.html.j2`` …)."""
-        stem, dot, rest = name.partition(".")
+        """The locale variants that exist beside ``name`` (``x.zh-CN.html.j2`` …).
+
+        A file whose middle part is not a locale (``x.backup-2.html.j2``) is no variant: no
+        customer is ever sent it.
+        """
+        folder, base = Path(name).parent, Path(name).name
+        stem, dot, rest = base.partition(".")
         if not dot:
             return []
-        folder = (self.templates_dir / stem).parent
-        prefix = Path(stem).name + "."
+        pattern = f"{glob.escape(stem)}.*.{glob.escape(rest)}"
         found = []
-        for path in sorted(folder.glob(f"{prefix}*.{rest}")):
-            middle = path.name[len(prefix) : -len(rest) - 1]
-            if middle and "." not in middle:
-                found.append(str(path.relative_to(self.templates_dir)))
+        for path in sorted((self.templates_dir / folder).glob(pattern)):
+            middle = path.name[len(stem) + 1 : -len(rest) - 1]
+            try:
+                if "." not in middle and normalise_locale(middle):
+                    found.append(str(path.relative_to(self.templates_dir)))
+            except ValueError:
+                continue
         return found
 
     def exists(self, name: str) -> bool:
