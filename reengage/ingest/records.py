@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reengage.errors import RowError
+from reengage.locales import normalise_locale
 from reengage.models import ActivityKind, CustomerStatus
 from reengage.store import UpsertResult
 from reengage.timeutil import parse_date, parse_timestamp
@@ -61,7 +62,6 @@ OPTIONAL: dict[Kind, tuple[str, ...]] = {
 }
 
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
-_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _SPACE = re.compile(r"\s+")
 _YES = {"1", "yes", "y", "true", "t", "on"}
 _NO = {"0", "no", "n", "false", "f", "off"}
@@ -268,10 +268,10 @@ def parse_customer(row: Mapping[str, str]) -> dict[str, Any]:
     if "rep_id" in row:
         out["rep_external_id"] = _text(row, "rep_id")
     if "locale" in row:
-        locale = (_text(row, "locale", max_len=35) or "en").replace("_", "-")
-        if not _LOCALE.match(locale):
-            raise RowError("locale", f"{locale!r} is not a locale like en or zh-CN")
-        out["locale"] = locale
+        try:  # zh_CN, zh-cn and ZH-cn are one locale, stored as zh-CN
+            out["locale"] = normalise_locale(_text(row, "locale", max_len=35) or "en")
+        except ValueError as exc:
+            raise RowError("locale", str(exc)) from None
     if "timezone" in row:
         out["timezone"] = _timezone(row)
     if "consent" in row:
