@@ -72,7 +72,12 @@ def load_campaign(
         if path.is_dir():
             return None, [Problem(name, 1, "", _FOLDER)]
         if not path.is_file():
-            what = "does not exist" if not path.exists() else "is not a plain file (a pipe?)"
+            if path.is_symlink():
+                what = f"is a link to {path.readlink()}, which does not exist"
+            elif path.exists():
+                what = "is not a plain file (a pipe or a device)"
+            else:
+                what = "does not exist"
             return None, [Problem(name, 1, "", f"{what}: a campaign is a .yaml text file")]
         with path.open("rb") as handle:
             data = handle.read(MAX_BYTES + 1)
@@ -141,7 +146,7 @@ def _problem(file: str, error: Any, lines: dict[tuple[Any, ...], int]) -> Proble
     elif kind == "invalid_key":  # a number, a date or nothing where a key's name should be
         key, where = error.get("input"), loc[:-1]
         line = lines.get((*where, key)) or _line_of(where, lines)
-        shown = "an empty key" if key is None else repr(key)
+        shown = "an empty key" if key is None else f"'{key}'"
         message = f"{shown} is not a key: keys are words like id, subject or send_window"
         return Problem(file, line, _dotted(where), message)
     elif kind in _EXPECTED:

@@ -49,7 +49,7 @@ def decode(data: bytes) -> str:
     the likely encoding, for any other file.
     """
     if len(data) > MAX_BYTES:
-        raise Unreadable(1, f"the file is {len(data) // 1024} KB: {_NOT_CAMPAIGN}")
+        raise Unreadable(1, f"the file is over {MAX_BYTES // 1_000_000} MB: {_NOT_CAMPAIGN}")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(data):
         raise Unreadable(
             1, 'the file is saved as UTF-16 (some editors call it "Unicode"); save it as UTF-8'
@@ -99,7 +99,7 @@ def read_yaml(text: str) -> Document:
     aliases are filled in, or holds more than one document.
     """
     if len(text) > MAX_BYTES:
-        raise Unreadable(1, f"the file is {len(text) // 1024} KB: {_NOT_CAMPAIGN}")
+        raise Unreadable(1, f"the file is over {MAX_BYTES // 1_000_000} MB: {_NOT_CAMPAIGN}")
     loader: _Loader | None = None
     try:
         loader = _Loader(text)

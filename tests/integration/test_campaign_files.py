@@ -89,8 +89,10 @@ def test_a_pipe_a_dangling_link_and_an_empty_file_never_block_or_crash(folder: P
         [
             "campaigns/empty.yaml:1: the file is empty: a campaign needs at least id:, name:, "
             "from: and steps:",
-            "campaigns/link.yaml:1: does not exist: a campaign is a .yaml text file",
-            "campaigns/pipe.yaml:1: is not a plain file (a pipe?): a campaign is a .yaml text file",
+            f"campaigns/link.yaml:1: is a link to {folder / 'gone.yaml'}, which does not "
+            "exist: a campaign is a .yaml text file",
+            "campaigns/pipe.yaml:1: is not a plain file (a pipe or a device): a campaign is a "
+            ".yaml text file",
         ],
     )
 
@@ -142,3 +144,14 @@ def test_one_file_read_alone_is_read_from_its_bytes(folder: Path) -> None:
     assert found == []
     assert campaign is not None
     assert campaign.id == "bom"
+
+
+def test_a_huge_file_is_not_read_whole(folder: Path) -> None:
+    (folder / "export.yaml").write_text("# " + "x" * 5_000_000 + "\n")
+    assert messages(folder) == (
+        {"good"},
+        [
+            "campaigns/export.yaml:1: the file is over 1 MB: a campaign file is a few KB of YAML "
+            "text saved as UTF-8 — is it the right file?"
+        ],
+    )

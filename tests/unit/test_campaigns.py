@@ -293,7 +293,7 @@ def test_a_window_that_loads_always_has_a_next_send_time(
             "campaigns/habit.yaml:1: a campaign file is a mapping of keys like id: "
             "and name:, not the single value 'just words'",
         ),
-        (GOOD + "1: x\n", "campaigns/habit.yaml:20: 1 is not a key: keys are words like id"),
+        (GOOD + "1: x\n", "campaigns/habit.yaml:20: '1' is not a key: keys are words like id"),
         (
             GOOD + "? [a, b]\n: x\n",
             "campaigns/habit.yaml:20: this is not valid YAML: found "
