@@ -19,6 +19,7 @@ from reengage.campaigns.files import (
 )
 from reengage.campaigns.filters import FILTER_FIELDS, Filter, FilterRule, parse_filter
 from reengage.campaigns.model import (
+    DEFAULT,
     WEEKDAYS,
     WINDOW_SEARCH_DAYS,
     Audience,
@@ -35,6 +36,7 @@ from reengage.campaigns.model import (
 )
 
 __all__ = [
+    "DEFAULT",
     "FILTER_FIELDS",
     "WEEKDAYS",
     "WINDOW_SEARCH_DAYS",
