@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
-from reengage.campaigns import Campaign, LoadResult, Problem, load_campaigns
+from reengage.campaigns import Campaign, LoadResult, Problem, Step, load_campaigns
+from reengage.campaigns.model import DEFAULT
 from reengage.compose import Workspace, render_for
 from reengage.errors import TemplateFailure
+from reengage.locales import fallbacks, language_of, normalise_locale
 from reengage.render import Rendered
 from reengage.samples import samples
 from reengage.scoring import assess_customers
@@ -49,6 +52,8 @@ def validate(ws: Workspace, paths: list[Path], root: Path | None = None) -> Load
         if problems:
             result.problems.extend(problems)
             del result.campaigns[campaign.id]  # a campaign that cannot render is not loaded
+        else:
+            result.problems.extend(language_warnings(ws, result, campaign))
     result.problems.sort(key=lambda p: (p.file, p.line))
     return result
 
@@ -58,8 +63,9 @@ def _render_problems(
 ) -> list[Problem]:
     # Each failure once, saying for which kind of customer when it is not for everyone.
     step = campaign.steps[index]
-    people = samples(SAMPLE_MOMENT, _locales(ws, step.template or ""))
-    failures: dict[tuple[str, int, str], list[str]] = {}
+    locales = sorted(set(_variant_locales(ws, step.template or "")) | _subject_locales(step))
+    people = samples(SAMPLE_MOMENT, locales)
+    failures: dict[tuple[str, int, str, str], list[str]] = {}
     for sample in people:
         try:
             render_for(
@@ -73,28 +79,87 @@ def _render_problems(
                 rep_name=sample.rep_name,
             )
         except TemplateFailure as exc:
-            failures.setdefault((exc.file, exc.line, exc.problem), []).append(sample.label)
+            key = (exc.file, exc.line, exc.problem, _subject_key(step, sample.customer.locale))
+            failures.setdefault(key, []).append(sample.label)
     problems = []
-    for (file, line, problem), who in failures.items():
+    for (file, line, problem, subject_key), who in failures.items():
         where = ""
         if file == "subject":
-            file, line, where = result.locate(campaign.id, ("steps", index, "subject"))
+            path: tuple[Any, ...] = ("steps", index, "subject")
+            if isinstance(step.subject_source, dict):
+                path = (*path, subject_key)
+            file, line, where = result.locate(campaign.id, path)
         if len(who) < len(people):
             problem = f"{problem} (for {who[0]})"
         problems.append(Problem(file, line, where, problem))
     return problems
 
 
-def _locales(ws: Workspace, template: str) -> list[str]:
+def _variant_locales(ws: Workspace, template: str) -> list[str]:
     """The locales that have their own variant of ``template`` (``x.zh-CN.html.j2``)."""
-    stem, _, rest = template.partition(".")
-    base = Path(stem).name
+    stem, _, rest = Path(template).name.partition(".")
     found = []
     for variant in ws.renderer.variants(template):
-        middle = Path(variant).name[len(base) + 1 : -len(rest) - 1]
+        middle = Path(variant).name[len(stem) + 1 : -len(rest) - 1]
         if middle:
-            found.append(middle)
+            found.append(normalise_locale(middle))
     return found
+
+
+def _subject_locales(step: Step) -> set[str]:
+    return {key for key in step.subjects() if key != DEFAULT}
+
+
+def _subject_key(step: Step, locale: str) -> str:
+    """Which of the step's subjects a customer in ``locale`` gets (``default`` otherwise)."""
+    given = step.subjects()
+    return next((c for c in fallbacks(locale) if c in given), DEFAULT)
+
+
+def language_warnings(ws: Workspace, result: LoadResult, campaign: Campaign) -> list[Problem]:
+    """Steps that customers in some language would get, wholly or in part (the subject),
+    in another while the rest of the sequence speaks theirs: a zh-CN customer switching to
+    English mid-way."""
+    mail = [(i, s) for i, s in enumerate(campaign.steps) if not s.is_call and s.template]
+    found = {i: (_variant_locales(ws, s.template or ""), _subject_locales(s)) for i, s in mail}
+    bodies = {i: {language_of(x) for x in got[0]} for i, got in found.items()}
+    subjects = {i: {language_of(x) for x in got[1]} for i, got in found.items()}
+    spoken: dict[str, str] = {}  # language -> the locale the sequence writes it as
+    for variants, keys in found.values():
+        for locale in sorted([*variants, *keys]):
+            spoken.setdefault(language_of(locale), locale)
+    warnings = []
+    for language, locale in sorted(spoken.items()):
+        for index, step in mail:
+            lacks = [
+                what
+                for what, has in (
+                    (_variant_name(step.template or "", locale), bodies[index]),
+                    (f"a {locale} subject", subjects[index]),
+                )
+                if language not in has
+            ]
+            if not lacks:
+                continue
+            file, line, where = result.locate(campaign.id, ("steps", index, "subject"))
+            warnings.append(
+                Problem(
+                    file,
+                    line,
+                    where,
+                    f"{locale} customers get this step partly or wholly in the default "
+                    f"language while the sequence speaks {locale} elsewhere: add "
+                    + " and ".join(lacks),
+                    severity="warning",
+                )
+            )
+    return warnings
+
+
+def _variant_name(template: str, locale: str) -> str:
+    folder, _, base = template.rpartition("/")
+    stem, _, rest = base.partition(".")
+    return f"{folder}/{stem}.{locale}.{rest}" if folder else f"{stem}.{locale}.{rest}"
 
 
 # -- preview --------------------------------------------------------------------------------

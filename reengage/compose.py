@@ -246,7 +246,7 @@ def render_for(
         now,
     )
     rendered = ws.renderer.render(
-        subject=step.subject,
+        subject=step.subject_for(customer.locale),
         template=step.template,
         text_template=step.text_template,
         context=context,

@@ -32,7 +32,8 @@ def validate(
         list[Path] | None, typer.Argument(help="Campaign files or folders (default: campaigns/).")
     ] = None,
 ) -> None:
-    """Check campaigns and their templates completely; exit 1 on any problem."""
+    """Check campaigns and their templates completely; exit 1 on any problem (warnings,
+    such as a sequence that changes language mid-way, are shown and do not fail)."""
     ws = _workspace()
     targets = paths or [ws.campaigns_dir]
     for target in targets:
@@ -56,14 +57,15 @@ def validate(
         err.print(str(found), markup=False, highlight=False)
     if not digest_problems:
         out.print("ok  the reps' digest templates", markup=False, highlight=False)
-    problems = [*map(str, result.problems), *map(str, digest_problems)]
-    broken = len({p.file for p in result.problems} | {p.file for p in digest_problems})
+    errors = [p for p in result.problems if p.is_error]
+    warnings = len(result.problems) - len(errors)
+    broken = len({p.file for p in errors} | {p.file for p in digest_problems})
     out.print(
-        f"{len(result.campaigns)} campaign(s) valid, {len(problems)} problem(s) "
-        f"in {broken} file(s)",
+        f"{len(result.campaigns)} campaign(s) valid, {len(errors) + len(digest_problems)} "
+        f"problem(s) in {broken} file(s)" + (f", {warnings} warning(s)" if warnings else ""),
         markup=False,
     )
-    if problems:
+    if errors or digest_problems:
         raise typer.Exit(1)
 
 
@@ -71,7 +73,7 @@ def _load_one(ws: compose.Workspace, campaign_id: str) -> Any:
     result = authoring.validate(ws, [ws.campaigns_dir], root=Path.cwd())
     campaign = result.campaigns.get(campaign_id)
     if campaign is None:
-        mine = [str(p) for p in result.problems]
+        mine = [str(p) for p in result.problems if p.is_error]
         hint = (
             ("; it has problems:\n" + "\n".join(mine))
             if mine

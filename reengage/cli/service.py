@@ -231,10 +231,16 @@ def doctor() -> None:
     except Exception as exc:  # any failure to reach SMTP is the finding
         report(False, "SMTP", f"cannot reach {settings.smtp_host}:{settings.smtp_port}: {exc}")
     result = authoring.validate(_workspace(), [settings.campaigns_dir], root=Path.cwd())
+    errors = [p for p in result.problems if p.is_error]
     report(
-        not result.problems,
+        not errors,
         "campaigns",
-        f"{len(result.campaigns)} valid, {len(result.problems)} problem(s)"
+        f"{len(result.campaigns)} valid, {len(errors)} problem(s)"
+        + (
+            f", {len(result.problems) - len(errors)} warning(s)"
+            if len(result.problems) > len(errors)
+            else ""
+        )
         + (" — run `reengage validate`" if result.problems else ""),
     )
     if current == migrate.head_revision():

@@ -130,6 +130,12 @@ def test_every_shipped_step_the_daemon_sends_equals_its_preview(
     assert "about every 7 days" in texts
     assert "大约每" in texts
     assert "None" not in texts
+    # …and a Chinese customer gets every mail, subject included, in Chinese.
+    chinese = [m["message"] for m in handler.received if m["to"] == ["wei@example.cn"]]
+    assert len(chinese) == 3
+    for mail in chinese:
+        assert re.search(r"[\u4e00-\u9fff]", str(mail["Subject"])), mail["Subject"]
+        assert "Hi there" not in _body(mail, "plain")
 
 
 def _sent_messages(store: Store) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,244 @@
+"""Nothing a marketer writes in a template crashes a command or reaches a customer broken.
+
+``validate`` renders every step for every kind of customer real data holds and reports
+any failure, of any class, at ``template:line``; the other campaigns still load. A template
+that fails for one customer only at send time marks that mail ``failed`` with the reason,
+everyone else's mail still goes, and a person can list and re-send it once it is fixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from reengage import authoring, compose
+from reengage.config import load_settings
+from reengage.ingest import Kind, import_file
+from reengage.mailer import SmtpMailer
+from reengage.scheduler import Service
+from reengage.store import Store
+from tests.integration.smtp_sink import Sink, running_sink
+from tests.integration.test_cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+START = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)  # a Monday
+
+CAMPAIGN = """\
+id: {id}
+name: Trying a template
+audience:
+  lapsed: {{factor: 2.0, min_days_silent: 14}}
+holdout_percent: 0
+send_window: {{hours: "00:00-24:00", days: [mon, tue, wed, thu, fri, sat, sun]}}
+from: "Acme <hello@acme.example>"
+steps:
+  - key: first
+    after: 0d
+    subject: "Hello {{{{ customer.first_name or 'there' }}}}"
+    template: {template}
+"""
+
+
+def workspace(tmp_path: Path, smtp_port: int = 25) -> compose.Workspace:
+    settings = load_settings(
+        env_file=None,
+        campaigns_dir=tmp_path / "campaigns",
+        templates_dir=tmp_path / "templates",
+        secret_key="s" * 40,
+        smtp_port=smtp_port,
+        max_emails_per_week=0,
+    )
+    return compose.Workspace.from_settings(settings)
+
+
+def folders(tmp_path: Path, templates: dict[str, str | bytes]) -> None:
+    """Shipped campaigns and templates, plus one campaign per extra template."""
+    shutil.copytree(ROOT / "campaigns", tmp_path / "campaigns")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    for name, body in templates.items():
+        path = tmp_path / "templates" / "try" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(body, bytes):
+            path.write_bytes(body)
+        else:
+            path.write_text(body, encoding="utf-8")
+        slug = name.split(".")[0]
+        (tmp_path / "campaigns" / f"try-{slug}.yaml").write_text(
+            CAMPAIGN.format(id=f"try-{slug}", template=f"try/{name}")
+        )
+
+
+LAYOUT = '{% extends "layout/base.html.j2" %}\n{% block content %}\n<p>Hello</p>\n'
+
+# Each template fails for some or all customers; the line that fails is the third.
+BROKEN: dict[str, tuple[str | bytes, str]] = {
+    "divide.html.j2": (LAYOUT + "<p>{{ rhythm.orders / 0 }}</p>\n{% endblock %}\n", "by zero"),
+    "add.html.j2": (
+        LAYOUT + "<p>{{ customer.first_name + rhythm.orders }}</p>\n{% endblock %}\n",
+        "cannot be worked out",
+    ),
+    "huge.html.j2": (LAYOUT + "<p>{{ range(100000000) | list }}</p>\n{% endblock %}\n", "large"),
+    "gbk.html.j2": (
+        (LAYOUT + "<p>您好，欢迎回来</p>\n{% endblock %}\n").encode("gbk"),
+        "save it as UTF-8",
+    ),
+    "interest.html.j2": (
+        LAYOUT + "<p>{{ customer.interests[0] }}</p>\n{% endblock %}\n",
+        "(for a one-time buyer with only an email)",
+    ),
+    "company.html.j2": (
+        LAYOUT + "<p>{{ customer.company }}</p>\n{% endblock %}\n",
+        "customer.company is empty for some customers",
+    ),
+    "gap.html.j2": (
+        LAYOUT + "<p>{{ rhythm.expected_gap_days | round }}</p>\n{% endblock %}\n",
+        "rhythm.expected_gap_days is empty for some customers",
+    ),
+    "silent.html.j2": (
+        LAYOUT + "<p>{{ rhythm.days_silent }} days</p>\n{% endblock %}\n",
+        "(for a customer with no orders yet)",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_validate_reports_each_crash_at_its_line_and_the_other_campaigns_still_load(
+    tmp_path: Path, name: str
+) -> None:
+    body, says = BROKEN[name]
+    folders(tmp_path, {name: body})
+    ws = workspace(tmp_path)
+    result = authoring.validate(ws, [tmp_path / "campaigns"], root=tmp_path)
+    problems = [p for p in result.problems if "try" in p.file]
+    assert problems, f"{name} should be reported"
+    assert problems[0].file.endswith(f"try/{name}")
+    assert problems[0].line == 4 or name == "gbk.html.j2", str(problems[0])
+    assert says in problems[0].message, str(problems[0])
+    assert "Traceback" not in str(problems[0])
+    slug = name.split(".")[0]
+    assert f"try-{slug}" not in result.campaigns
+    assert {"habit-lapsed-tips", "declining-check-in", "what-we-changed"} <= set(result.campaigns)
+
+
+def test_the_other_template_problems_a_marketer_meets(tmp_path: Path) -> None:
+    folders(
+        tmp_path,
+        {
+            "empty.html.j2": "",
+            "blank.html.j2": "{% if customer.company %}<p>Hi {{ customer.company }}</p>{% endif %}",
+            "layout.html.j2": '{% extends "layout/nowhere.html.j2" %}\n',
+        },
+    )
+    result = authoring.validate(workspace(tmp_path), [tmp_path / "campaigns"], root=tmp_path)
+    said = {Path(p.file).name: p for p in result.problems}
+    assert "has no text" in said["empty.html.j2"].message
+    # Empty only for a customer without a company: still a mail with nothing in it.
+    assert "has no text" in said["blank.html.j2"].message
+    assert "(for a one-time buyer with only an email)" in said["blank.html.j2"].message
+    # The file that names a missing layout is blamed, and the layout it names is given.
+    assert "'layout/nowhere.html.j2'" in said["layout.html.j2"].message
+    assert said["layout.html.j2"].line == 1
+
+
+def test_validate_on_the_terminal_names_the_line_and_still_passes_the_good_ones(
+    tmp_path: Path,
+) -> None:
+    folders(tmp_path, {"company.html.j2": BROKEN["company.html.j2"][0]})
+    result = cli(
+        "validate",
+        cwd=tmp_path,
+        env={
+            "REENGAGE_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
+            "REENGAGE_TEMPLATES_DIR": str(tmp_path / "templates"),
+        },
+    )
+    assert result.returncode == 1
+    assert "templates/try/company.html.j2:4: customer.company is empty" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "ok  campaigns/habit-lapsed-tips.yaml" in result.stdout
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[Sink, int]]:
+    with running_sink() as running:
+        yield running
+
+
+def test_a_template_that_fails_for_one_customer_fails_that_mail_alone_until_it_is_fixed(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int], database_url: str
+) -> None:
+    handler, port = sink
+    # Passes validate (no sample customer is called Zed), fails for the real Zed.
+    template = (
+        LAYOUT + "<p>{% if customer.first_name == 'Zed' %}{{ 1 / 0 }}{% endif %}</p>\n"
+        "{% endblock %}\n"
+    )
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "templates" / "try").mkdir(parents=True)
+    shutil.copytree(ROOT / "templates" / "layout", tmp_path / "templates" / "layout")
+    (tmp_path / "templates" / "try" / "zed.html.j2").write_text(template)
+    (tmp_path / "campaigns" / "try-zed.yaml").write_text(
+        CAMPAIGN.format(id="try-zed", template="try/zed.html.j2")
+    )
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,email,first_name\nc1,ana@example.com,Ana\nc2,zed@example.com,Zed\n"
+        "c3,bo@example.com,Bo\n"
+    )
+    lines = ["customer_id,occurred_at,amount"]
+    for cid in ("c1", "c2", "c3"):
+        lines += [f"{cid},{(START - timedelta(days=60 + 7 * i)).date()},50" for i in range(6)]
+    (tmp_path / "orders.csv").write_text("\n".join(lines) + "\n")
+    for kind, name in ((Kind.CUSTOMERS, "customers.csv"), (Kind.ACTIVITIES, "orders.csv")):
+        assert import_file(store, kind, tmp_path / name, now=START, zone=ZoneInfo("UTC")).ok
+    ws = workspace(tmp_path, port)
+    clock = {"now": START}
+    service = Service(store, SmtpMailer("127.0.0.1", port), ws, clock=lambda: clock["now"])
+
+    async def passes(count: int) -> None:
+        for _ in range(count):
+            await service.run_once()
+            clock["now"] += timedelta(hours=1)
+        await service.mailer.close()
+
+    asyncio.run(passes(3))
+    assert sorted(m["to"][0] for m in handler.received) == ["ana@example.com", "bo@example.com"]
+    assert store.message_counts() == {"sent": 2, "failed": 1}
+    env = {
+        "REENGAGE_DATABASE_URL": database_url,
+        "REENGAGE_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
+        "REENGAGE_TEMPLATES_DIR": str(tmp_path / "templates"),
+        "REENGAGE_SMTP_PORT": str(port),
+        "REENGAGE_NOW": clock["now"].isoformat(),
+    }
+    listed = cli("sends", "list", "--status", "failed", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "c2 <zed@example.com>" in listed.stdout
+    assert "try-zed/first" in listed.stdout
+    assert "zed.html.j2:4" in listed.stdout and "by zero" in listed.stdout
+    doctor = cli("doctor", cwd=tmp_path, env=env)
+    assert "1 message(s) could not be made for their customer" in doctor.stdout
+
+    # Still failing: another pass sends nothing more, and nobody gets a second mail.
+    asyncio.run(passes(2))
+    assert len(handler.received) == 2
+    # Fixed, then retried on purpose: Zed gets the mail once; nobody else gets another.
+    (tmp_path / "templates" / "try" / "zed.html.j2").write_text(
+        LAYOUT + "<p>Nice to see you, {{ customer.first_name or 'friend' }}.</p>\n{% endblock %}\n"
+    )
+    retried = cli("sends", "retry", "--failed", cwd=tmp_path, env=env)
+    assert retried.returncode == 0, retried.stderr
+    assert "1 failed mail(s) queued again" in retried.stdout
+    asyncio.run(passes(3))
+    assert sorted(m["to"][0] for m in handler.received) == [
+        "ana@example.com",
+        "bo@example.com",
+        "zed@example.com",
+    ]
+    assert "Nice to see you, Zed" in str(handler.received[-1]["message"].get_body(("html",)))
+    assert store.message_counts() == {"sent": 3}
