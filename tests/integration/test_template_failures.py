@@ -242,3 +242,29 @@ def test_a_template_that_fails_for_one_customer_fails_that_mail_alone_until_it_i
     ]
     assert "Nice to see you, Zed" in str(handler.received[-1]["message"].get_body(("html",)))
     assert store.message_counts() == {"sent": 3}
+
+
+def test_a_sequence_that_changes_language_mid_way_is_a_warning_that_names_what_to_add(
+    tmp_path: Path,
+) -> None:
+    folders(tmp_path, {})
+    # The shipped habit campaign speaks Chinese in every step; take one step's variant away.
+    (tmp_path / "templates" / "tips" / "tip-2.zh-CN.html.j2").unlink()
+    result = authoring.validate(workspace(tmp_path), [tmp_path / "campaigns"], root=tmp_path)
+    assert "habit-lapsed-tips" in result.campaigns  # a warning does not stop it loading
+    [warning] = result.problems
+    assert warning.severity == "warning"
+    assert warning.file == "campaigns/habit-lapsed-tips.yaml"
+    assert "steps[2]" in warning.field
+    assert "add tips/tip-2.zh-CN.html.j2" in warning.message
+    shown = cli(
+        "validate",
+        cwd=tmp_path,
+        env={
+            "REENGAGE_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
+            "REENGAGE_TEMPLATES_DIR": str(tmp_path / "templates"),
+        },
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "warning: steps[2].subject: zh-CN customers get this step" in shown.stderr
+    assert "1 warning(s)" in shown.stdout
