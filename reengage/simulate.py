@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 from reengage.audience import _score_on, entry_day
 from reengage.campaigns import Campaign
 from reengage.compose import Workspace, render_for
-from reengage.detect import Assessment
+from reengage.detect import Assessment, assess
 from reengage.jobs import _condition_met
 from reengage.lapse_model import LapseModel
-from reengage.scoring import assess_all, current_model
+from reengage.scoring import assess_all, current_model, prior_for
 from reengage.sequence import FrequencyCap, next_send_time, window_zone
 from reengage.store import Store
 from reengage.store.sending import Running
@@ -178,8 +178,8 @@ def simulate(
         for cand in cands:
             if not cand.again:
                 replay.skip(cand.campaign, "still in another campaign when the plan ends")
-    plan.assumptions = _assumptions(ws, campaigns if only is None else [by_id[only]], sample)
-    _render_sample(ws, store, plan, by_id, replay.assessments, replay.locales, sample)
+    plan.assumptions = _assumptions(ws, [c for c in campaigns if replay.shown(c.id)], sample)
+    _render_sample(ws, store, plan, by_id, replay.locales, sample)
     return plan
 
 
@@ -403,8 +403,8 @@ def _assumptions(ws: Workspace, campaigns: list[Campaign], sample: int) -> list[
         "Nobody buys, opens, clicks, replies, unsubscribes or bounces, and no rep records a "
         "call outcome: every enrollment runs to its last step.",
         "Customers are judged as they stand now, one day more silent each day; each enters on "
-        "the first day they meet a campaign's audience (checked once a day at the plan's "
-        "starting time), higher-priority campaigns choosing first.",
+        "the first day they meet a campaign's audience (checked every 24 hours from the "
+        "plan's start), higher-priority campaigns choosing first.",
         "Enrollments already running carry on from their next step and their mail is in the "
         "plan; their customers enter no other campaign (unless it runs in parallel) until they "
         "finish. An enrollment held for a person (a send whose outcome is unknown) keeps its "
@@ -463,11 +463,11 @@ def _render_sample(
     store: Store,
     plan: Simulation,
     campaigns: dict[str, Campaign],
-    assessments: dict[int, Assessment],
     locales: dict[int, str | None],
     sample: int,
 ) -> None:
-    """Render each mail step for a bounded, deterministic sample of its planned customers."""
+    """Render each mail step for a bounded, deterministic sample of its planned customers,
+    as the daemon would at the send moment (their rhythm as of then: nobody bought)."""
     if sample <= 0:
         return
     firsts: dict[tuple[str, str], dict[int, PlannedMail]] = {}
@@ -479,11 +479,14 @@ def _render_sample(
     }
     customers = store.customers_by_ids(m.customer_id for ms in chosen.values() for m in ms)
     reps = store.rep_names(c.rep_external_id for c in customers.values() if c.rep_external_id)
+    profiles = {p.customer_id: p for p in store.profiles(customer_ids=sorted(customers))}
+    population, model = prior_for(store)
     for (campaign_id, step_key), mails in chosen.items():
         for mail in mails:
             customer = customers.get(mail.customer_id)
             if customer is None:
                 continue
+            profile = profiles.get(mail.customer_id)
             plan.rendered += 1
             try:
                 render_for(
@@ -491,7 +494,7 @@ def _render_sample(
                     campaigns[campaign_id],
                     step_key,
                     customer,
-                    assessments.get(mail.customer_id),
+                    assess(profile, population, mail.at, model) if profile else None,
                     message_key="simulate",
                     now=mail.at,
                     rep_name=reps.get(customer.rep_external_id or ""),
