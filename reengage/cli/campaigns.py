@@ -129,8 +129,9 @@ def simulate(
     """
     ws = _workspace()
     result = authoring.validate(ws, [ws.campaigns_dir], root=Path.cwd())
-    for problem in result.problems:
-        err.print(f"skipped: {problem}", markup=False, highlight=False)
+    for problem in result.problems:  # a warning still loads; an error leaves its file out
+        shown = problem if problem.severity == "warning" else f"skipped: {problem}"
+        err.print(str(shown), markup=False, highlight=False)
     if campaign_id is not None and campaign_id not in result.campaigns:
         raise InputError(
             f"no valid campaign {campaign_id!r}; campaigns: "

@@ -398,7 +398,7 @@ steps:
   - key: nudge
     after: 2d
     subject: "Still there?"
-    template: tips/tip-2.html.j2
+    template: declining/check-in.html.j2
     condition: previous_opened
 """
 BROKEN_FOR_RETAIL = """\
