@@ -389,8 +389,14 @@ class _Replay:
         if self.busy[run.customer_id] == 0:
             k = math.ceil((t - self.plan.start) / DAY)
             for cand in self.parked.pop(run.customer_id, []):
-                if not self.propose(cand, k) and not cand.again:
-                    self.skip(cand.campaign, "in another campaign until they left its audience")
+                if self.propose(cand, k) or cand.again:
+                    continue
+                self.skip(
+                    cand.campaign,
+                    "still in another campaign when the plan ends"
+                    if k >= self.days
+                    else "in another campaign until they left its audience",
+                )
 
 
 def _chunks(ids: list[int]) -> list[list[int]]:
