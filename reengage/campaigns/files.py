@@ -247,7 +247,7 @@ def load_campaigns(paths: list[Path], root: Path | None = None) -> LoadResult:
     """
     result = LoadResult()
     loaded: dict[str, list[tuple[Path, str, Campaign, dict[tuple[Any, ...], int]]]] = {}
-    for file in _campaign_files(paths):
+    for file in _campaign_files(paths, result.problems, root):
         label = _label(file, root)
         lines: dict[tuple[Any, ...], int] = {}
         try:
@@ -279,16 +279,24 @@ def load_campaigns(paths: list[Path], root: Path | None = None) -> LoadResult:
     return result
 
 
-def _campaign_files(paths: list[Path]) -> list[Path]:
+def _campaign_files(paths: list[Path], problems: list[Problem], root: Path | None) -> list[Path]:
     files: dict[Path, None] = {}  # in order, each once however often it was named
     for path in paths:
         if not path.is_dir():
             files.setdefault(path)
             continue
-        for found in sorted(path.rglob("*")):
-            hidden = any(part.startswith(".") for part in found.relative_to(path).parts)
-            if found.suffix in (".yaml", ".yml") and not hidden:
-                files.setdefault(found)
+        try:
+            found = sorted(path.rglob("*"))
+        except OSError as exc:  # the folder went away, or cannot be listed
+            reason = exc.strerror or str(exc)
+            problems.append(
+                Problem(_label(path, root), 1, "", f"cannot list the folder ({reason})")
+            )
+            continue
+        for file in found:
+            hidden = any(part.startswith(".") for part in file.relative_to(path).parts)
+            if file.suffix in (".yaml", ".yml") and not hidden:
+                files.setdefault(file)
     return list(files)
 
 

@@ -155,3 +155,23 @@ def test_a_huge_file_is_not_read_whole(folder: Path) -> None:
             "text saved as UTF-8 — is it the right file?"
         ],
     )
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_and_the_other_folders_load(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_rglob = Path.rglob
+
+    def refuse(self: Path, pattern: str) -> object:
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_rglob(self, pattern)
+
+    monkeypatch.setattr(Path, "rglob", refuse)
+    result = load_campaigns([locked, folder], root=tmp_path)
+    assert set(result.campaigns) == {"good"}
+    assert [str(p) for p in result.problems] == [
+        "locked:1: cannot list the folder (Permission denied)"
+    ]
