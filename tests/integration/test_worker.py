@@ -1,4 +1,9 @@
-"""Real worker processes: killed mid-batch, stopped politely, and several at once."""
+"""Real worker processes: killed mid-batch, stopped politely, and several at once.
+
+Every process runs on a clock pinned by ``REENGAGE_NOW`` (see :class:`Clock`), so the data
+imported here and the workers agree on the time whatever the hour the suite runs at, and a
+lease runs out by moving the clock on, not by sleeping.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -17,11 +25,14 @@ import pytest
 
 from reengage.ingest import Kind, import_file
 from reengage.store import Store
+from tests.conftest import child_env
 from tests.integration.smtp_sink import free_port, running_sink
 
 ROOT = Path(__file__).resolve().parents[2]
 REENGAGE = str(Path(sys.executable).with_name("reengage"))
-NOW = datetime.now(UTC)
+# Late on a Sunday evening in UTC: the campaign's window is all day, every day, up to 24:00.
+NOW = datetime(2026, 11, 29, 23, 40, tzinfo=UTC)
+LEASE = timedelta(seconds=2)
 
 CAMPAIGN = """\
 id: always
@@ -34,7 +45,7 @@ from: "Acme <hello@acme.example>"
 steps:
   - key: first
     after: 0d
-    subject: "Hello {{ customer.first_name }}"
+    subject: "Hello {{ customer.first_name or 'there' }}"
     template: tips/tip-2.html.j2
 """
 
@@ -58,16 +69,27 @@ def prepare(database_url: str, tmp_path: Path, customers: int) -> Store:
     return store
 
 
+@dataclass
+class Clock:
+    """The test's clock: it starts at NOW and runs on at real speed, as a pinned process's does."""
+
+    started: float = field(default_factory=time.monotonic)
+
+    def now(self, later: timedelta = timedelta(0)) -> str:
+        """``REENGAGE_NOW`` for a process started now (plus ``later``, to move time on)."""
+        return (NOW + timedelta(seconds=time.monotonic() - self.started) + later).isoformat()
+
+
 def env(database_url: str, tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("REENGAGE_")}
-    clean.update(
-        {
+    return child_env(
+        **{
+            "REENGAGE_NOW": NOW.isoformat(),
             "REENGAGE_DATABASE_URL": database_url,
             "REENGAGE_SMTP_PORT": str(port),
             "REENGAGE_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
             "REENGAGE_TEMPLATES_DIR": str(ROOT / "templates"),
             "REENGAGE_SECRET_KEY": "w" * 40,
-            "REENGAGE_SEND_LEASE_SECONDS": "2",
+            "REENGAGE_SEND_LEASE_SECONDS": str(int(LEASE.total_seconds())),
             "REENGAGE_SEND_BATCH_SIZE": "5",
             "REENGAGE_SMTP_CONNECTIONS": "1",
             "REENGAGE_DISPATCH_EVERY_SECONDS": "1",
@@ -77,7 +99,18 @@ def env(database_url: str, tmp_path: Path, port: int, **extra: str) -> dict[str,
             **extra,
         }
     )
-    return clean
+
+
+@pytest.fixture
+def workers() -> Iterator[list[subprocess.Popen[Any]]]:
+    """The worker processes a test started: any still running when it ends is killed, so a
+    failed test never leaves a daemon behind."""
+    started: list[subprocess.Popen[Any]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
 
 
 def wait_for(condition: object, timeout: float = 60.0) -> None:
@@ -94,26 +127,29 @@ def statuses(store: Store) -> Counter[str]:
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
 ) -> None:
     store = prepare(database_url, tmp_path, 20)
+    clock = Clock()
     with running_sink(delay=0.15) as (sink, port):
         settings = env(database_url, tmp_path, port)
         worker = subprocess.Popen(
             [REENGAGE, "run"],
             cwd=tmp_path,
-            env=settings,
+            env={**settings, "REENGAGE_NOW": clock.now()},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        workers.append(worker)
         wait_for(lambda: len(sink.received) >= 3)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
-        time.sleep(2.5)  # the dead worker's lease runs out
+        # The next run comes a minute later by the clock: the dead worker's lease has run out.
+        later = {**settings, "REENGAGE_NOW": clock.now(later=LEASE + timedelta(minutes=1))}
         again = subprocess.run(
             [REENGAGE, "run", "--once"],
             cwd=tmp_path,
-            env=settings,
+            env=later,
             capture_output=True,
             text=True,
             timeout=120,
@@ -130,7 +166,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
         doctor = subprocess.run(
             [REENGAGE, "doctor"],
             cwd=tmp_path,
-            env=settings,
+            env=later,
             capture_output=True,
             text=True,
             timeout=60,
@@ -141,20 +177,22 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
 
 
 def test_sigterm_finishes_in_flight_sends_and_exits_cleanly(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
 ) -> None:
     store = prepare(database_url, tmp_path, 12)
+    clock = Clock()
     http = free_port()
     with running_sink(delay=0.1) as (sink, port):
         settings = env(database_url, tmp_path, port, REENGAGE_HTTP_PORT=str(http))
         worker = subprocess.Popen(
             [REENGAGE, "run"],
             cwd=tmp_path,
-            env=settings,
+            env={**settings, "REENGAGE_NOW": clock.now()},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
+        workers.append(worker)
         wait_for(lambda: len(sink.received) >= 2)
         health = httpx.get(f"http://127.0.0.1:{http}/healthz", timeout=10)
         assert health.status_code == 200
@@ -174,7 +212,7 @@ def test_sigterm_finishes_in_flight_sends_and_exits_cleanly(
         subprocess.run(
             [REENGAGE, "run", "--once"],
             cwd=tmp_path,
-            env=settings,
+            env={**settings, "REENGAGE_NOW": clock.now()},  # right after, on the same clock
             capture_output=True,
             timeout=120,
             check=True,
@@ -185,7 +223,9 @@ def test_sigterm_finishes_in_flight_sends_and_exits_cleanly(
 
 
 @pytest.mark.postgres
-def test_three_workers_share_the_work_without_duplicates(tmp_path: Path) -> None:
+def test_three_workers_share_the_work_without_duplicates(
+    tmp_path: Path, workers: list[subprocess.Popen[Any]]
+) -> None:
     from tests.conftest import PG_URL
 
     if not PG_URL:
@@ -219,7 +259,7 @@ def test_three_workers_share_the_work_without_duplicates(tmp_path: Path) -> None
                 REENGAGE_SMTP_CONNECTIONS="4",
                 REENGAGE_SEND_LEASE_SECONDS="600",
             )
-            workers = [
+            workers += [
                 subprocess.Popen(
                     [REENGAGE, "run", "--once"],
                     cwd=tmp_path,
