@@ -46,6 +46,7 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ADDRESS = re.compile(
     r'^(?:"?[^"<>\r\n]*"?\s*<[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>|[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+)$'
 )
+_LONGEST_ADDRESS = 400  # RFC 5321 allows 254 for the address, plus a display name
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # How far ahead reengage.sequence.next_send_time looks for an open day; a window shut for
@@ -449,6 +450,11 @@ class Campaign(_Strict):
     @field_validator("sender", "reply_to")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
+        # Checked for length first: the pattern takes quadratic time on a long enough text.
+        if value is not None and len(value) > _LONGEST_ADDRESS:
+            raise ValueError(
+                f"is {len(value)} characters long; a name and address fit in {_LONGEST_ADDRESS}"
+            )
         if value is not None and not _ADDRESS.match(value.strip()):
             raise ValueError(f'{value!r} is not an address like "Acme <hello@acme.example>"')
         return value.strip() if value else value

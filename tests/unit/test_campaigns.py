@@ -563,3 +563,10 @@ def test_a_warning_is_shown_as_one_and_is_not_an_error() -> None:
     assert str(warning) == "campaigns/habit.yaml:14: warning: steps[1]: switches to English"
     assert not warning.is_error
     assert Problem("c.yaml", 1, "", "broken").is_error
+
+
+def test_a_very_long_sender_is_refused_by_its_length_at_once() -> None:
+    sender = "a@" + "b." * 100_000 + "@"  # the address pattern would take minutes on this
+    assert problems(edit('from: "Acme <hello@acme.example>"', f'from: "{sender}"')) == [
+        "campaigns/habit.yaml:7: from: is 200003 characters long; a name and address fit in 400"
+    ]
