@@ -1,26 +1,35 @@
-"""The reps' commands as a person runs them: real processes on a filled database."""
+"""The reps' commands as a person runs them: real processes on a filled database.
+
+Every command runs on the clock ``REENGAGE_NOW`` pins: late on a Sunday evening in UTC,
+when it is already Monday for Dana in Berlin and still Sunday afternoon for Sam in New York.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from reengage.store import Store
-from reengage.timeutil import utcnow
 from tests.integration import digest_world as w
 from tests.integration.test_cli import cli
+
+pytestmark = pytest.mark.clock
+NOW = datetime(2026, 11, 22, 23, 40, tzinfo=UTC)
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str) -> dict[str, str]:
     store = Store.open(database_url, upgrade=True)
     try:
-        w.fill(store, utcnow())  # the CLI lives in real time
+        w.fill(store, NOW)
     finally:
         store.close()
     return {
+        "REENGAGE_NOW": NOW.isoformat(),
         "REENGAGE_DATABASE_URL": database_url,
         "REENGAGE_CAMPAIGNS_DIR": str(w.ROOT / "campaigns"),
         "REENGAGE_TEMPLATES_DIR": str(w.ROOT / "templates"),
@@ -47,7 +56,7 @@ def test_calls_list_shows_each_reps_clients_with_whom_to_ask_and_why(
 def test_calls_log_records_the_outcome_and_acts_on_it(
     tmp_path: Path, env: dict[str, str], database_url: str
 ) -> None:
-    again = (utcnow() + timedelta(days=3)).date().isoformat()
+    again = (NOW.astimezone(BERLIN).date() + timedelta(days=3)).isoformat()  # Dana's Thursday
     result = cli(
         "calls", "log", "bakery",
         "--reached", "decision_maker", "--contact", "Maria Li",
@@ -58,11 +67,16 @@ def test_calls_log_records_the_outcome_and_acts_on_it(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "The call is recorded." in result.stdout
-    assert "They are on your list again on" in result.stdout
+    assert "They are on your list again on Thursday 26 November 2026" in result.stdout
     listed = cli("calls", "list", "--rep", "R1", cwd=tmp_path, env=env).stdout
     assert "Ana Li" not in listed  # just called
     later = cli("calls", "list", "--rep", "R1", "--date", again, cwd=tmp_path, env=env).stdout
     assert "Ana Li" in later and "You asked to call again today" in later
+    utc_day = (NOW.date() + timedelta(days=3)).isoformat()  # Wednesday: not the day Dana chose
+    assert (
+        "Ana Li"
+        not in cli("calls", "list", "--rep", "R1", "--date", utc_day, cwd=tmp_path, env=env).stdout
+    )
     causes = cli("report", "causes", cwd=tmp_path, env=env)
     assert causes.returncode == 0, causes.stderr
     assert "delivery" in causes.stdout and "Two late deliveries before Easter" in causes.stdout

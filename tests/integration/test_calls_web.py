@@ -8,7 +8,6 @@ run as a process serves the form with the campaigns loaded, so a follow-up works
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from reengage.digest import outcome_link
 from reengage.store import Store
 from reengage.tokens import sign, stamp
 from reengage.web import WebConfig, create_app
+from tests.conftest import child_env
 from tests.integration import digest_world as w
 from tests.integration.smtp_sink import free_port
 from tests.integration.web_server import client, local, running_app
@@ -190,8 +190,8 @@ def test_reengage_web_serves_the_form_with_the_campaigns_loaded(
 ) -> None:
     w.fill(store)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REENGAGE_")}
-    env.update(
+    env = child_env(
+        REENGAGE_NOW=w.NOW.isoformat(),  # the served app's clock: the digest's morning
         REENGAGE_DATABASE_URL=database_url,
         REENGAGE_SECRET_KEY=w.SECRET,
         REENGAGE_HTTP_PORT=str(port),
@@ -205,11 +205,9 @@ def test_reengage_web_serves_the_form_with_the_campaigns_loaded(
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(base, process)
-        # Made now: the served app's clock is the real one.
-        now = datetime.now(tz=w.NOW.tzinfo)
         ws, _ = w.workspace(Path("."))
         cid = store.customer_ids(["bakery"])["bakery"]
-        url = local(outcome_link(ws, "R1", cid, now.date(), now), base)
+        url = local(outcome_link(ws, "R1", cid, TODAY, w.NOW), base)  # this morning's digest
         with client() as http:
             page = http.get(url)
             answer = http.post(url, data={**SAVE, "next_step": "follow_up"})

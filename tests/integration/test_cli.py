@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -10,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import child_env
+
 REENGAGE = str(Path(sys.executable).with_name("reengage"))
 
 
 def cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("REENGAGE_")}
-    clean.update(env or {})
+    clean = child_env(**(env or {}))
     clean["COLUMNS"] = "200"
     return subprocess.run(
         [REENGAGE, *args],

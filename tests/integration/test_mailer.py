@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import types
 from email.message import EmailMessage
 
+import pytest
+
+from reengage import mailer as mailer_module
 from reengage.mailer import Outcome, SmtpMailer
 from tests.integration.smtp_sink import running_sink
 
@@ -17,29 +20,70 @@ def note(to: str) -> EmailMessage:
     return msg
 
 
-def test_rate_limits_space_sends_globally_and_per_recipient_domain() -> None:
+class DrivenClock:
+    """The mailer's clock, driven by the test: reading it never moves it, and a pause returns
+    at once, noting when (seconds after the start) the send it holds back may go."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.holds: list[float] = []
+
+    def monotonic(self) -> float:
+        """What ``time.monotonic`` says to the mailer."""
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """What ``asyncio.sleep`` does for the mailer: note the moment, yield, go on."""
+        self.holds.append(round(self.now + seconds - 1000.0, 6))
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> DrivenClock:
+    driven = DrivenClock()
+    monkeypatch.setattr(mailer_module, "time", driven)
+    paced = types.ModuleType("asyncio")  # the mailer's asyncio, with the driven clock's sleep
+    paced.__dict__.update(vars(asyncio))
+    paced.sleep = driven.sleep  # type: ignore[attr-defined]
+    monkeypatch.setattr(mailer_module, "asyncio", paced)
+    return driven
+
+
+def test_rate_limits_space_sends_per_recipient_domain(clock: DrivenClock) -> None:
     with running_sink() as (sink, port):
 
-        async def go(mailer: SmtpMailer, recipients: list[str]) -> float:
-            started = time.perf_counter()
+        async def go(recipients: list[str]) -> list[float]:
+            clock.holds.clear()
+            mailer = SmtpMailer("127.0.0.1", port, pool_size=4, rate_per_domain=10)
             results = await asyncio.gather(
                 *(mailer.send(note(r), sender="a@acme.example", recipient=r) for r in recipients)
             )
             await mailer.close()
             assert {r.outcome for r in results} == {Outcome.SENT}
-            return time.perf_counter() - started
+            return sorted(clock.holds)
 
-        per_domain = SmtpMailer("127.0.0.1", port, pool_size=4, rate_per_domain=10)
-        same = asyncio.run(go(per_domain, [f"u{i}@big.example" for i in range(6)]))
-        spread = asyncio.run(
-            go(
-                SmtpMailer("127.0.0.1", port, pool_size=4, rate_per_domain=10),
-                [f"u@d{i}.example" for i in range(6)],
-            )
-        )
-        assert same >= 0.45  # six to one domain at 10/s: at least five gaps of 0.1 s
-        assert spread < same
+        # Six to one domain at 10/s: the first goes at once, each next one 0.1 s after it.
+        same = asyncio.run(go([f"u{i}@big.example" for i in range(6)]))
+        assert same == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+        # Six to six domains: nothing waits.
+        assert asyncio.run(go([f"u@d{i}.example" for i in range(6)])) == []
         assert len(sink.received) == 12
+
+
+def test_a_global_rate_spaces_sends_to_any_domain(clock: DrivenClock) -> None:
+    with running_sink() as (sink, port):
+
+        async def go() -> list[float]:
+            mailer = SmtpMailer("127.0.0.1", port, pool_size=4, rate_per_second=4)
+            recipients = [f"u@d{i}.example" for i in range(4)]
+            await asyncio.gather(
+                *(mailer.send(note(r), sender="a@acme.example", recipient=r) for r in recipients)
+            )
+            await mailer.close()
+            return sorted(clock.holds)
+
+        assert asyncio.run(go()) == pytest.approx([0.25, 0.5, 0.75])
+        assert len(sink.received) == 4
 
 
 def test_connections_are_reused_across_messages() -> None:
