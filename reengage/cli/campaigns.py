@@ -147,8 +147,8 @@ def simulate(
     zone = plan.zone.key
     start, end = plan.start.astimezone(plan.zone), plan.end.astimezone(plan.zone)
     table = Table(
-        title=f"Plan for {days} days, {start:%a %Y-%m-%d %H:%M} to {end:%a %Y-%m-%d %H:%M} "
-        f"{zone} (nothing is sent)"
+        title=f"Plan for the next {days} days (nothing is sent): {start:%a %Y-%m-%d %H:%M} "
+        f"to {end:%a %Y-%m-%d %H:%M} {zone}"
     )
     for column in (f"date ({zone})", "enter", "held out", "mails", "calls", "exit"):
         numbers = column in ("enter", "held out", "calls")
