@@ -9,6 +9,7 @@ customer finds a ``zh-CN`` translation. Pure.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 MAX_LENGTH = 35  # what a customer's locale column holds
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
@@ -56,15 +57,21 @@ def language_of(locale: str) -> str:
     return locale.split("-", 1)[0]
 
 
-def fallbacks(locale: str) -> list[str]:
+def fallbacks(locale: str) -> tuple[str, ...]:
     """What to look for, best first, for a customer in ``locale``: itself, then its language.
 
-    ``zh_CN`` → ``["zh-CN", "zh"]``; a locale that cannot be read has nothing to look for
+    ``zh_CN`` → ``("zh-CN", "zh")``; a locale that cannot be read has nothing to look for
     (the caller uses its default).
     """
+    return _fallbacks(locale)
+
+
+@lru_cache(maxsize=1024)
+def _fallbacks(locale: str) -> tuple[str, ...]:
+    # Asked for every mail sent; a business has a handful of locales.
     try:
         tag = normalise_locale(locale)
     except ValueError:
-        return []
+        return ()
     language = language_of(tag)
-    return [tag] if language == tag else [tag, language]
+    return (tag,) if language == tag else (tag, language)

@@ -13,9 +13,11 @@ added here, after the template ran. Locale variants (``tip-1.zh-CN.html.j2`` bes
 from __future__ import annotations
 
 import glob
+import os
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +92,12 @@ class Missing(StrictUndefined):
     __round__ = __trunc__ = __floor__ = __ceil__ = StrictUndefined._fail_with_undefined_error
 
 
+@lru_cache(maxsize=256)
 def missing(name: str) -> Missing:
-    """The stand-in for an empty ``name`` (``customer.company``) in a template context."""
+    """The stand-in for an empty ``name`` (``customer.company``) in a template context.
+
+    One per name, shared: it holds nothing about the customer, and every mail asks.
+    """
     return Missing(
         hint=(
             f"{name} is empty for some customers (this one has none): write "
@@ -163,6 +169,7 @@ class Renderer:
             env.tests["none"] = _is_none  # `x is none` holds for a missing value too
         self._subjects: dict[str, Template] = {}
         self._footers: dict[str, tuple[str, str]] = {}
+        self._variants: dict[str, tuple[str, int, dict[str, str]]] = {}
 
     def resolve(self, name: str, locale: str) -> str:
         """The template for ``locale``: its own variant (``x.zh-CN.html.j2``), then its
@@ -173,12 +180,28 @@ class Renderer:
         if not wanted or "." not in base:  # a name without a suffix has x.zh-CN variants
             spelt = (f"{name}.{candidate}" for candidate in wanted)
             return next((v for v in spelt if (self.templates_dir / v).is_file()), name)
-        stem, _, rest = base.partition(".")
+        by_locale = self._by_locale(name)
+        return next((by_locale[c] for c in wanted if c in by_locale), name)
+
+    def _by_locale(self, name: str) -> dict[str, str]:
+        # Listing the folder is most of the cost of picking a variant, and it runs for every
+        # mail sent: the listing is kept until the folder changes (a file added or removed
+        # changes the folder's modification time).
+        kept = self._variants.get(name)
+        folder = kept[0] if kept else str(self.templates_dir / Path(name).parent)
+        try:
+            stamp = os.stat(folder).st_mtime_ns
+        except OSError:
+            return {}
+        if kept is not None and kept[1] == stamp:
+            return kept[2]
+        stem, _, rest = Path(name).name.partition(".")
         by_locale: dict[str, str] = {}
         for variant in self.variants(name):  # sorted: x.zh-CN comes before x.zh_CN
             middle = Path(variant).name[len(stem) + 1 : -len(rest) - 1]
             by_locale.setdefault(normalise_locale(middle), variant)
-        return next((by_locale[c] for c in wanted if c in by_locale), name)
+        self._variants[name] = (folder, stamp, by_locale)
+        return by_locale
 
     def variants(self, name: str) -> list[str]:
         """The locale variants that exist beside ``name`` (``x.zh-CN.html.j2`` …).
@@ -231,7 +254,8 @@ class Renderer:
         """
         chosen = self.resolve(template, locale)
         body = self._run(self._html, chosen, context)
-        if not plain_text(body):
+        derived = plain_text(body)
+        if not derived:
             raise TemplateFailure(
                 self._label(chosen),
                 1,
@@ -243,12 +267,15 @@ class Renderer:
         if text_template:
             text = self._run(self._text, self.resolve(text_template, locale), context)
         else:
-            text = plain_text(body)
+            text = derived
         text = f"{text.rstrip()}\n\n-- \n{footer_text}\n"
-        problem = self.subject_problem(subject, context)
-        if problem is not None:  # "subject": the caller knows which campaign line that is
-            raise TemplateFailure("subject", 1, problem)
-        return Rendered(self.subject(subject, context), html, text, chosen)
+        try:
+            title = self.subject(subject, context)
+        except Exception as exc:  # "subject": the caller knows which campaign line that is
+            raise TemplateFailure("subject", 1, _subject_problem(exc, context)) from exc
+        if not title:
+            raise TemplateFailure("subject", 1, "the subject is empty for this customer")
+        return Rendered(title, html, text, chosen)
 
     def render_internal(
         self, template: str, text_template: str, context: dict[str, Any]
@@ -265,10 +292,8 @@ class Renderer:
         try:
             if not self.subject(source, context):
                 return "the subject is empty for this customer"
-        except TemplateSyntaxError as exc:
-            return f"syntax error: {exc.message}"
         except Exception as exc:  # any failure of a marketer's text is a finding
-            return _explain(exc, context)
+            return _subject_problem(exc, context)
         return None
 
     def _run(self, env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
@@ -410,6 +435,12 @@ def _with_footer(body: str, footer: Markup) -> str:
     # After the template ran, so no template can leave the footer out.
     index = body.lower().rfind("</body>")
     return f"{body[:index]}{footer}{body[index:]}" if index >= 0 else f"{body}{footer}"
+
+
+def _subject_problem(exc: Exception, context: dict[str, Any]) -> str:
+    if isinstance(exc, TemplateSyntaxError):
+        return f"syntax error: {exc.message}"
+    return _explain(exc, context)
 
 
 def _explain(exc: Exception, context: dict[str, Any]) -> str:

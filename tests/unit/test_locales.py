@@ -34,7 +34,7 @@ def test_what_is_not_a_locale_is_refused_with_an_example(written: str) -> None:
 
 
 def test_a_customer_looks_for_their_locale_then_their_language() -> None:
-    assert fallbacks("zh_cn") == ["zh-CN", "zh"]
-    assert fallbacks("zh-Hant-TW") == ["zh-Hant-TW", "zh"]
-    assert fallbacks("en") == ["en"]
-    assert fallbacks("not a locale") == []
+    assert fallbacks("zh_cn") == ("zh-CN", "zh")
+    assert fallbacks("zh-Hant-TW") == ("zh-Hant-TW", "zh")
+    assert fallbacks("en") == ("en",)
+    assert fallbacks("not a locale") == ()
