@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from reengage.render import plain_text
+from pathlib import Path
+
+from reengage.render import Renderer, Sender, plain_text
 
 MAIL = """<!doctype html><html><head><title>Acme Supplies</title>
 <style>p { color: red }</style></head><body>
@@ -45,3 +47,17 @@ def test_the_text_part_leaves_out_what_a_reader_never_sees() -> None:
 def test_a_customers_markup_is_shown_as_the_words_it_is() -> None:
     # Autoescaped in the HTML, so in the text it is plain characters, never a tag.
     assert "Hi <script>alert(1)</script> & co," in plain_text(MAIL)
+
+
+def test_a_locale_variant_added_while_running_is_used_from_then_on(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "tips").mkdir()
+    (tmp_path / "tips" / "t.html.j2").write_text("<p>Hello</p>")
+    renderer = Renderer(tmp_path, Sender("Acme", "1 Example Street"))
+    assert renderer.resolve("tips/t.html.j2", "de-DE") == "tips/t.html.j2"
+    (tmp_path / "tips" / "t.de.html.j2").write_text("<p>Hallo</p>")
+    # A folder's time can tick coarsely: make sure it moved, as any later edit would.
+    stamp = os.stat(tmp_path / "tips").st_mtime_ns
+    os.utime(tmp_path / "tips", ns=(stamp + 10**9, stamp + 10**9))
+    assert renderer.resolve("tips/t.html.j2", "de-DE") == "tips/t.de.html.j2"
