@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import os
 import re
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ from reengage.sequence import window_zone
 from reengage.store import Store
 from reengage.store import responses as response_sql
 from reengage.store.sending import NewEnrollment
+from tests.conftest import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 REENGAGE = str(Path(sys.executable).with_name("reengage"))
@@ -463,13 +463,10 @@ def test_a_mail_that_would_fail_for_some_customers_is_reported_by_customer_and_s
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("REENGAGE_")}
-    clean.update(env)
-    clean["COLUMNS"] = "250"
     return subprocess.run(
         [REENGAGE, *args],
         cwd=cwd,
-        env=clean,
+        env=child_env(**env, COLUMNS="250"),
         capture_output=True,
         text=True,
         timeout=300,
