@@ -26,6 +26,7 @@ from reengage.compose import Workspace, render_for
 from reengage.detect import Assessment, assess
 from reengage.jobs import _condition_met
 from reengage.lapse_model import LapseModel
+from reengage.models import EnrollmentStatus
 from reengage.scoring import assess_all, current_model, prior_for
 from reengage.sequence import FrequencyCap, next_send_time, window_zone
 from reengage.store import Store
@@ -270,7 +271,7 @@ class _Replay:
         """Take a real running enrollment into the replay from its next step."""
         self.busy[r.customer_id] += 1
         self.locales[r.customer_id] = r.locale
-        if r.status != "active":  # waiting for a person: busy throughout, sends nothing
+        if r.status != EnrollmentStatus.ACTIVE:  # held for a person: busy, sends nothing
             if self.shown(r.campaign_id):
                 self.plan.waiting[r.campaign_id] += 1
             return

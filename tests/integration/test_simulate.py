@@ -362,6 +362,30 @@ def test_a_running_enrollment_sends_its_rest_and_keeps_its_customer_until_it_end
     assert all(m.at > entry.at for m in theirs if m.campaign_id == HABIT)
 
 
+def test_an_enrollment_held_for_a_person_keeps_its_customer_and_sends_nothing(
+    store: Store, tmp_path: Path
+) -> None:
+    seed(store, tmp_path / "data")
+    habit, running = shipped(HABIT), parse(RUNNING)
+    ws = workspace()
+    before = simulate.simulate(ws, store, [habit, running], now=NOW, days=60)
+    customer = entered_at_once(before, HABIT)[0]
+    cid = store.customer_ids([customer])[customer]
+    # A send began a day ago and its worker died: its outcome is unknown until a person says.
+    started = NOW - DAY
+    store.enroll([NewEnrollment(cid, running.id, False, "hello", started)], started)
+    (claimed,) = store.claim_due(started, 10, timedelta(minutes=10))
+    assert store.start_message(claimed, "hello", started, timedelta(minutes=10)).message_id
+    assert store.expire_leases(started + timedelta(hours=1)) == 1
+
+    plan = simulate.simulate(ws, store, [habit, running], now=NOW, days=60)
+    assert plan.waiting == {running.id: 1}
+    assert plan.running == {}
+    assert customer not in {e.customer for e in plan.entries}
+    assert customer not in {m.customer for m in plan.mails}
+    assert plan.skipped[f"{HABIT}: still in another campaign when the plan ends"] >= 1
+
+
 def test_a_paused_customer_enters_only_after_the_pause(store: Store, tmp_path: Path) -> None:
     seed(store, tmp_path / "data")
     habit = shipped(HABIT)
