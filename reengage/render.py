@@ -345,7 +345,8 @@ class Renderer:
     def _footer(self, locale: str, unsubscribe_url: str, pause_url: str) -> tuple[str, Markup]:
         # Built once per language with stand-ins for the two links (Markup's formatting is
         # a real cost at one call per mail), then the mail's own links are put in.
-        language = locale.split("-")[0]
+        found = fallbacks(locale)  # a stored zh_CN is zh, as for templates and subjects
+        language = found[-1] if found else "en"
         shape = self._footers.get(language)
         if shape is None:
             shape = self._footers[language] = self._footer_shape(language)

@@ -29,7 +29,7 @@ from reengage.models import CauseScope, ResponseKind
 from reengage.stats.intervals import Lift, lift
 from reengage.store import Store
 from reengage.store.stats import ArmCounts, CampaignCounts, StepCounts
-from reengage.timeutil import parse_duration, parse_timestamp
+from reengage.timeutil import parse_since as since_moment
 
 OPENS_NOTE = (
     "opens are inflated by mail privacy proxies (Apple Mail Privacy Protection loads every "
@@ -165,19 +165,15 @@ def campaign_results(
 
 
 def parse_since(text: str, now: datetime, zone: ZoneInfo) -> datetime:
-    """``2026-01-31`` (midnight in ``zone``), an ISO datetime, or ``30d`` / ``2w`` before now.
+    """``2026-01-31`` (midnight in ``zone``), an ISO datetime, or ``30d`` / ``90min`` before now
+    (:func:`reengage.timeutil.parse_since`, as the commands read it).
 
     Raises :class:`InputError` saying which forms are understood.
     """
-    raw = text.strip()
-    if raw and raw[-1:] in "wdh" and raw[:-1].replace(".", "", 1).isdigit():
-        return now - parse_duration(raw)
     try:
-        return parse_timestamp(raw, zone)
-    except ValueError:
-        raise InputError(
-            f"{raw!r} is not a date like 2026-01-31 or a time ago like 30d or 2w"
-        ) from None
+        return since_moment(text, now, zone)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _campaign(counts: CampaignCounts, now: datetime) -> CampaignResult:

@@ -61,3 +61,19 @@ def test_a_locale_variant_added_while_running_is_used_from_then_on(tmp_path: Pat
     stamp = os.stat(tmp_path / "tips").st_mtime_ns
     os.utime(tmp_path / "tips", ns=(stamp + 10**9, stamp + 10**9))
     assert renderer.resolve("tips/t.html.j2", "de-DE") == "tips/t.de.html.j2"
+
+
+def test_a_locale_stored_as_zh_cn_gets_the_chinese_footer(tmp_path: Path) -> None:
+    (tmp_path / "t.html.j2").write_text("<p>您好</p>")
+    renderer = Renderer(tmp_path, Sender("Acme", "1 Example Street"))
+    rendered = renderer.render(
+        subject="Hi",
+        template="t.html.j2",
+        text_template=None,
+        context={},
+        locale="zh_CN",
+        unsubscribe_url="https://x.example/u",
+        pause_url="https://x.example/p",
+    )
+    assert "退订" in rendered.text
+    assert "Unsubscribe" not in rendered.text
