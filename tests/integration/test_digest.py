@@ -7,13 +7,19 @@ through the real importer, sends and responses through the real store functions.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import threading
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reengage import authoring
 from reengage.campaigns import Campaign
@@ -29,14 +35,16 @@ from reengage.digest import (
     record_outcome,
     send_digests,
 )
+from reengage.ingest import Kind, import_items
 from reengage.mailer import SmtpMailer
 from reengage.message import wire
-from reengage.models import CauseScope, NextStep, Reached, Rep, StopReason, WorthIt
+from reengage.models import CauseScope, Digest, NextStep, Reached, Rep, StopReason, WorthIt
 from reengage.scheduler import Service
 from reengage.store import Store
 from reengage.store.sending import NewEnrollment
 from tests.integration import digest_world as w
 from tests.integration.smtp_sink import Sink, running_sink
+from tests.unit.test_time_policy import ZONES, moments
 
 
 @pytest.fixture
@@ -410,10 +418,6 @@ def test_two_workers_at_once_send_each_rep_exactly_one_digest(
 
 def test_a_rep_with_nobody_to_call_gets_no_mail(world: Store, sink: tuple[Sink, int]) -> None:
     handler, port = sink
-    from zoneinfo import ZoneInfo
-
-    from reengage.ingest import Kind, import_items
-
     import_items(
         world,
         Kind.REPS,
@@ -550,3 +554,75 @@ def test_a_broken_digest_template_is_found_by_validation_and_never_stops_the_oth
     assert asyncio.run(go()) == {"failed": 1, "empty": 1}
     assert handler.received == []
     assert world.calls.digest_counts() == {"failed": 1, "empty": 1}
+
+
+_batches = itertools.count()
+
+
+@pytest.mark.clock
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    start=moments,
+    gaps=st.lists(st.integers(1, 14 * 60), min_size=1, max_size=10),
+    hour=st.integers(0, 23),
+)
+def test_each_rep_gets_one_digest_per_local_day_and_never_before_the_hour(
+    store: Store, sink: tuple[Sink, int], start: datetime, gaps: list[int], hour: int
+) -> None:
+    # A rep in every kind of zone, each with a lapsed client worth a call; the daemon ticks
+    # at arbitrary moments minutes to hours apart. Each example has reps of its own.
+    handler, port = sink
+    batch = next(_batches)
+    zones = {f"b{batch}-{i}": zone for i, zone in enumerate(ZONES)}
+    reps = [
+        {"rep_id": r, "email": f"{r}@acme.example", "name": r, "timezone": str(z)}
+        for r, z in zones.items()
+    ]
+    clients = [
+        {"customer_id": f"c-{r}", "email": f"c-{r}@client.example", "rep_id": r} for r in zones
+    ]
+    orders = [o for r in zones for o in w._orders(f"c-{r}", 10, 12, 60, 300, start)]
+    for kind, items in ((Kind.REPS, reps), (Kind.CUSTOMERS, clients), (Kind.ACTIVITIES, orders)):
+        assert import_items(store, kind, items, now=start, zone=ZoneInfo("UTC")).ok
+    ws, cfg = w.workspace(Path("."), port)
+    cfg = dataclasses.replace(cfg, hour=hour)
+    ticks = [start + timedelta(minutes=sum(gaps[:i])) for i in range(len(gaps) + 1)]
+    received = len(handler.received)
+
+    async def go() -> None:
+        mailer = SmtpMailer.from_settings(w.settings(port))
+        try:
+            for tick in ticks:
+                await send_digests(store, mailer, ws, cfg, tick, reps=list(zones))
+        finally:
+            await mailer.close()
+
+    asyncio.run(go())
+    table = Digest.__table__
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                table.c.rep_external_id, table.c.day, table.c.created_at, table.c.status
+            ).where(table.c.rep_external_id.in_(list(zones)))
+        ).all()
+    mails = {(m["to"][0], str(m["message"]["Subject"])) for m in handler.received[received:]}
+    for rep, zone in zones.items():
+        mine = [row for row in rows if row.rep_external_id == rep]
+        days = [row.day for row in mine]
+        assert len(days) == len(set(days)), f"{rep} ({zone}): two digests on one day"
+        for row in mine:
+            local = row.created_at.replace(tzinfo=UTC).astimezone(zone)
+            assert row.day == local.date(), (zone, row)
+            assert local.hour >= hour, (zone, row)  # never before the rep's morning
+            if row.status == "sent":
+                assert any(
+                    to == f"{rep}@acme.example" and subject.endswith(f"{row.day:%a %d %b}")
+                    for to, subject in mails
+                ), (zone, row, mails)
+        # and every local day on which the daemon ticked after the hour got its digest
+        due = {t.astimezone(zone).date() for t in ticks if t.astimezone(zone).hour >= hour}
+        assert set(days) == due, (zone, ticks)
