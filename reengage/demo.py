@@ -1,4 +1,10 @@
-"""``reengage demo``: the whole product on a throw-away SQLite database, in one command."""
+"""``reengage demo``: the whole product on a throw-away SQLite database, in one command.
+
+The demo runs on its own clock, which ends at the real now: the invented history ends
+``days`` ago, and the real daemon then runs over those days up to now. Nothing it leaves in
+the database is dated after now, so ``reengage run --once``, ``reengage stats`` and the
+dashboard go on from where it stopped.
+"""
 
 from __future__ import annotations
 
@@ -26,16 +32,14 @@ from aiosmtpd.controller import Controller
 from rich.console import Console
 from rich.table import Table
 
-from reengage.audience import entry_day
-from reengage.authoring import validate
-from reengage.compose import Workspace, render_for
+from reengage.compose import Workspace
 from reengage.detect import Assessment, Population
 from reengage.digest import DigestConfig, causes
 from reengage.inbound import InboundHandler, serve
 from reengage.ingest import ImportReport, Kind, import_file, import_items
 from reengage.mailer import SmtpMailer
 from reengage.scheduler import Service
-from reengage.scoring import assess_all, current_model, fit_model
+from reengage.scoring import assess_all, fit_model
 from reengage.seed import write_dataset
 from reengage.stats import campaign_results
 from reengage.store import Store
@@ -49,6 +53,8 @@ class DemoResult:
     database_url: str
     reports: list[ImportReport]
     lapsed: list[Assessment]
+    start: datetime  # where the invented history ends and the daemon starts
+    end: datetime  # the real now the demo's clock runs up to
     first_mail: Path | None = None
     mailbox: list[Path] = field(default_factory=list)
 
@@ -63,16 +69,24 @@ def run_demo(
     seed: int = 7,
     days: int = 21,
 ) -> DemoResult:
-    """Seed a fresh database, import it, and show what the data says."""
+    """Invent a history ending ``days`` before ``now``, import it, show what the data says,
+    then run the real daemon over those days up to ``now``, and show what it did."""
     workdir = folder or Path(tempfile.mkdtemp(prefix="reengage-demo-"))
     url = f"sqlite:///{workdir / 'demo.db'}"
+    start = now - timedelta(days=days)
     console.rule("[bold]reengage demo")
     console.print(f"Database: [cyan]{workdir / 'demo.db'}[/] (throw-away SQLite)")
-    data = write_dataset(workdir / "data", customers, seed=seed, now=now)
+    console.print(
+        f"The story starts {days} days ago, on {start:%a %d %b %Y}: the invented history ends "
+        f"there, and the daemon then runs those {days} days up to now "
+        f"({now:%a %d %b %H:%M} UTC).",
+        markup=False,
+    )
+    data = write_dataset(workdir / "data", customers, seed=seed, now=start)
     store = Store.open(url, upgrade=True)
     try:
         reports = [
-            import_file(store, kind, path, now=now, zone=ZoneInfo("UTC"))
+            import_file(store, kind, path, now=start, zone=ZoneInfo("UTC"))
             for kind, path in (
                 (Kind.REPS, data.reps),
                 (Kind.CUSTOMERS, data.customers),
@@ -86,9 +100,9 @@ def run_demo(
             f"{overview.activities} activities from {overview.first_activity_at:%Y-%m-%d} "
             f"to {overview.last_activity_at:%Y-%m-%d}.\n"
         )
-        fit = fit_model(store, now)
+        fit = fit_model(store, start)
         if fit.kept_prior_because is None:
-            store.save_lapse_model(fit.model, auc=fit.auc, auc_recency=fit.auc_recency, now=now)
+            store.save_lapse_model(fit.model, auc=fit.auc, auc_recency=fit.auc_recency, now=start)
             console.print(
                 f"Learned the lapse score from this history ({fit.customers} customers as they "
                 f"stood 90 days ago; {fit.did_not_return} did not order again): ROC AUC "
@@ -96,7 +110,7 @@ def run_demo(
             )
         else:
             console.print(f"Lapse score: the rhythm prior ({fit.kept_prior_because}).\n")
-        population, assessments = assess_all(store, now)
+        population, assessments = assess_all(store, start)
         _show_sample(console, assessments, population)
         lapsed = sorted(
             (a for a in assessments if a.lapse_score >= 0.5 or a.declining),
@@ -104,12 +118,11 @@ def run_demo(
             reverse=True,
         )
         _show_lapsed(console, lapsed, len(assessments))
-        first_mail = _show_first_mail(console, store, workspace, lapsed, workdir, now)
-        mailbox = _run_the_daemon(console, store, workspace, workdir, now, days=days)
+        first_mail, mailbox = _run_the_daemon(console, store, workspace, workdir, start, now)
     finally:
         store.close()
     console.print(f"\nThe demo's files are in [cyan]{workdir}[/]; delete them when done.")
-    return DemoResult(url, reports, lapsed, first_mail, mailbox)
+    return DemoResult(url, reports, lapsed, start, now, first_mail, mailbox)
 
 
 def _show_imports(console: Console, reports: list[ImportReport]) -> None:
@@ -167,59 +180,6 @@ def _show_lapsed(console: Console, lapsed: list[Assessment], total: int) -> None
     console.print(table)
 
 
-def _show_first_mail(
-    console: Console,
-    store: Store,
-    ws: Workspace,
-    lapsed: list[Assessment],
-    workdir: Path,
-    now: datetime,
-) -> Path | None:
-    """Render the first mail the most valuable lapsed customer would get."""
-    loaded = validate(ws, [ws.campaigns_dir])
-    for problem in loaded.problems:
-        console.print(f"campaign problem: {problem}", markup=False, highlight=False)
-    campaigns = sorted(
-        (c for c in loaded.campaigns.values() if c.enabled and c.audience),
-        key=lambda c: -c.priority,
-    )
-    contactable = store.contactable(a.profile.customer_id for a in lapsed)
-    model = current_model(store)
-    for a in lapsed:
-        info = contactable.get(a.profile.customer_id)
-        if info is None:
-            continue
-        for campaign in campaigns:
-            if entry_day(campaign, a, info, 1, model) != 0.0:
-                continue
-            step = next(s for s in campaign.steps if not s.is_call)
-            found = store.get_customer(a.customer_id)
-            if found is None:
-                continue
-            message, rendered = render_for(
-                ws,
-                campaign,
-                step.key,
-                found[0],
-                a,
-                message_key="demo",
-                now=now,
-                rep_name=store.rep_name(found[0].rep_external_id),
-            )
-            eml = workdir / f"first-mail.{campaign.id}.eml"
-            eml.write_bytes(message.as_bytes())
-            (workdir / f"first-mail.{campaign.id}.html").write_text(rendered.html, "utf-8")
-            console.rule(f"The first mail {a.customer_id} would get ({campaign.name})")
-            for header in ("From", "To", "Subject", "List-Unsubscribe-Post"):
-                console.print(f"{header}: {message[header]}", markup=False, highlight=False)
-            console.print()
-            console.print(rendered.text, markup=False, highlight=False)
-            console.print(f"Written to {eml} and {eml.with_suffix('.html')}", markup=False)
-            return eml
-    console.print(f"(No campaign in {ws.campaigns_dir} matches a lapsed customer today.)")
-    return None
-
-
 class _Mailbox:
     """An aiosmtpd handler that keeps every message it accepts."""
 
@@ -231,10 +191,19 @@ class _Mailbox:
         return "250 OK"
 
 
+# The daemon ticks every EVERY of demo time; its last pass is at least SETTLE before the end,
+# so every lease and lock a pass takes (minutes) has run out by the time the demo ends.
+EVERY = timedelta(hours=6)
+SETTLE = timedelta(hours=1)
+
+
 def _run_the_daemon(
-    console: Console, store: Store, ws: Workspace, workdir: Path, now: datetime, *, days: int
-) -> list[Path]:
-    """Start a real SMTP server on loopback and run the real daemon over simulated days."""
+    console: Console, store: Store, ws: Workspace, workdir: Path, start: datetime, end: datetime
+) -> tuple[Path | None, list[Path]]:
+    """Start a real SMTP server on loopback and run the real daemon from ``start`` to ``end``.
+
+    Returns the first mail it sent to a customer (as ``first-mail.eml``) and every mail saved.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -248,7 +217,7 @@ def _run_the_daemon(
         base_url=f"http://127.0.0.1:{web_port}",
         inbound_domain="in.acme.example",
     )
-    clock = {"now": now}
+    clock = {"now": start}
     customers = _Customers(store, random.Random(7))
     reps = _Reps(random.Random(11))
     dashboard_token = secrets.token_urlsafe(24)
@@ -291,7 +260,7 @@ def _run_the_daemon(
                 await asyncio.sleep(0.01)
             timeline = []
             try:
-                for _ in range(days * 4):
+                while clock["now"] + SETTLE <= end:
                     before = len(box.messages)
                     await service.run_once()
                     if len(box.messages) > before:
@@ -300,16 +269,18 @@ def _run_the_daemon(
                         await customers.respond(mails, inbound_port, clock["now"])
                         digests = [m[1] for m in box.messages[before:] if _is_digest(m[1])]
                         await reps.call(digests, clock["now"])
-                    clock["now"] += timedelta(hours=6)
+                    clock["now"] += EVERY
             finally:
                 await service.mailer.close()
                 inbound.close()
                 web.should_exit = True
                 await serving
+            clock["now"] = end
             return timeline
 
+        days = round((end - start) / timedelta(days=1))
         console.rule(
-            f"The daemon, {days} simulated days, sending to a real SMTP server on 127.0.0.1:{port}"
+            f"The daemon, {days} days up to now, sending to a real SMTP server on 127.0.0.1:{port}"
         )
         timeline = asyncio.run(simulate())
     finally:
@@ -336,17 +307,55 @@ def _run_the_daemon(
     console.print(table)
     for when, count in timeline[:8]:
         console.print(f"  {when:%a %d %b %H:%M} UTC: {count} sent", markup=False)
-    _show_responses(console, store, now)
+    first_mail = _show_first_mail(console, box.messages, workdir)
+    _show_responses(console, store, start)
     calls = store.open_call_tasks()
     console.print(
         f"{len(calls)} call(s) from campaigns' call steps are waiting on the reps' lists. "
         f"Every mail is saved in {folder} (open the .eml files in a mail program).",
         markup=False,
     )
-    _show_digests(console, digests, workdir, demo_ws, web_port, dashboard_token)
+    _write_env(workdir, demo_ws, web_port, dashboard_token)
+    _show_digests(console, digests, workdir)
     _show_calls(console, store)
-    _show_results(console, store, clock["now"], demo_ws, dashboard_token, workdir)
-    return saved
+    _show_results(console, store, end, demo_ws, dashboard_token, workdir)
+    return first_mail, saved
+
+
+def _show_first_mail(
+    console: Console, received: list[tuple[str, bytes]], workdir: Path
+) -> Path | None:
+    """The first mail the daemon sent to a customer, exactly as the SMTP server got it."""
+    raw = next((raw for _, raw in received if not _is_digest(raw)), None)
+    if raw is None:
+        console.print("(The daemon sent no mail to a customer on these days.)", markup=False)
+        return None
+    eml = workdir / "first-mail.eml"
+    eml.write_bytes(raw)
+    mail = email.message_from_bytes(raw, policy=policy.default)
+    console.rule(f"The first mail the daemon sent, as {mail['To']} got it")
+    for header in ("Date", "From", "To", "Reply-To", "Subject", "List-Unsubscribe-Post"):
+        if mail[header] is not None:
+            console.print(f"{header}: {mail[header]}", markup=False, highlight=False)
+    console.print()
+    text = mail.get_body(("plain",))
+    console.print(str(text.get_content()) if text else "", markup=False, highlight=False)
+    console.print(f"Written to {eml}", markup=False)
+    return eml
+
+
+def _write_env(workdir: Path, ws: Workspace, web_port: int, dashboard_token: str) -> None:
+    """A .env in the demo's folder: reengage run / stats / web there use the demo's data."""
+    (workdir / ".env").write_text(
+        f"REENGAGE_DATABASE_URL=sqlite:///{workdir / 'demo.db'}\n"
+        f"REENGAGE_SECRET_KEY={ws.secret}\n"
+        f"REENGAGE_DASHBOARD_TOKEN={dashboard_token}\n"
+        f"REENGAGE_HTTP_PORT={web_port}\n"
+        f"REENGAGE_BASE_URL={ws.base_url}\n"
+        f"REENGAGE_CAMPAIGNS_DIR={ws.campaigns_dir.resolve()}\n"
+        f"REENGAGE_TEMPLATES_DIR={ws.renderer.templates_dir.resolve()}\n",
+        encoding="utf-8",
+    )
 
 
 def _show_results(
@@ -389,12 +398,7 @@ def _is_digest(raw: bytes) -> bool:
 
 
 def _show_digests(
-    console: Console,
-    digests: list[tuple[str, Path, EmailMessage]],
-    workdir: Path,
-    ws: Workspace,
-    web_port: int,
-    dashboard_token: str,
+    console: Console, digests: list[tuple[str, Path, EmailMessage]], workdir: Path
 ) -> None:
     """Where the reps' morning call lists landed, and one client's outcome form."""
     console.rule("The reps' mornings")
@@ -421,17 +425,6 @@ def _show_digests(
     console.print(f"The first client on {mail['To']}'s latest list:\n", markup=False)
     console.print(card.strip(), markup=False, highlight=False)
     link = re.search(r"(http\S+/call/\S+)", card)
-    env = workdir / ".env"
-    env.write_text(
-        f"REENGAGE_DATABASE_URL=sqlite:///{workdir / 'demo.db'}\n"
-        f"REENGAGE_SECRET_KEY={ws.secret}\n"
-        f"REENGAGE_DASHBOARD_TOKEN={dashboard_token}\n"
-        f"REENGAGE_HTTP_PORT={web_port}\n"
-        f"REENGAGE_BASE_URL={ws.base_url}\n"
-        f"REENGAGE_CAMPAIGNS_DIR={ws.campaigns_dir.resolve()}\n"
-        f"REENGAGE_TEMPLATES_DIR={ws.renderer.templates_dir.resolve()}\n",
-        encoding="utf-8",
-    )
     if link:
         console.print(
             f"\nThe rep records the call at {link.group(1)}\n"
