@@ -28,7 +28,7 @@ def entry_day(
             return None
         # The score only grows with silence; step forward until it clears the bar.
         day = math.ceil(first)
-        while day < days and _score_on(a, day, model) < rule.min_score:
+        while day < days and score_on(a, day, model) < rule.min_score:
             day += 1
         first = float(day)
     if audience.declining is not None:
@@ -51,8 +51,8 @@ def entry_day(
     return first
 
 
-def _score_on(a: Assessment, day: int, model: LapseModel) -> float:
-    # Nobody buys in a simulation: the same customer, ``day`` days more silent and older.
+def score_on(a: Assessment, day: int, model: LapseModel) -> float:
+    """The lapse score ``day`` days from now if nobody buys: more silent, and older."""
     if day == 0:
         return a.lapse_score
     p = a.profile

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from reengage import metrics
 from reengage.audience import entry_day
-from reengage.campaigns import Campaign, Condition, ExitReason, Step
+from reengage.campaigns import Campaign, ExitReason, Step
 from reengage.compose import Workspace, bounce_address, render_for
 from reengage.detect import Assessment, Population
 from reengage.errors import StoreError, TemplateFailure
@@ -27,7 +27,7 @@ from reengage.mailer import Mailer, Outcome
 from reengage.message import raw_header, wire
 from reengage.models import Customer, CustomerStatus
 from reengage.scoring import assess_all, assess_customers, current_model, prior_for
-from reengage.sequence import next_send_time, window_zone
+from reengage.sequence import condition_met, next_send_time, window_zone
 from reengage.store import Store
 from reengage.store.sending import Claimed, NewEnrollment, Sent, Started
 
@@ -368,7 +368,7 @@ def _prepare(
     if item.email.lower() in facts.suppressed:
         store.end_enrollment(item.enrollment_id, "suppressed", now)
         return "suppressed"
-    if step.condition is not None and not _condition_met(
+    if step.condition is not None and not condition_met(
         step.condition, campaign, index, facts.responses.get(item.enrollment_id, set())
     ):
         store.skip_step(
@@ -390,29 +390,6 @@ def _prepare(
         store.end_enrollment(item.enrollment_id, "customer_gone", now)
         return "customer_gone"
     return Planned(item, campaign, step, index)
-
-
-def _condition_met(
-    condition: Condition,
-    campaign: Campaign,
-    index: int,
-    responses: set[tuple[str | None, str]],
-) -> bool:
-    """Whether a step's condition holds, from what the customer did with earlier mails.
-
-    "Previous" is the last mail step before this one (call steps are passed over). A
-    click counts as an open: the mail was read even if its images were blocked.
-    """
-    previous = next((s.key for s in reversed(campaign.steps[:index]) if not s.is_call), None)
-    did = {kind for step_key, kind in responses if step_key == previous}
-    opened = bool(did & {"open", "click", "reply"})
-    if condition is Condition.PREVIOUS_OPENED:
-        return opened
-    if condition is Condition.PREVIOUS_NOT_OPENED:
-        return not opened
-    if condition is Condition.PREVIOUS_NOT_CLICKED:
-        return "click" not in did
-    return not any(kind == "reply" for _, kind in responses)  # NO_REPLY: to any mail
 
 
 async def _deliver(

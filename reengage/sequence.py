@@ -10,7 +10,7 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from reengage.campaigns import WEEKDAYS, WINDOW_SEARCH_DAYS, SendWindow
+from reengage.campaigns import WEEKDAYS, WINDOW_SEARCH_DAYS, Campaign, Condition, SendWindow
 
 
 def window_zone(window: SendWindow, recipient_zone: str | None, fallback: ZoneInfo) -> ZoneInfo:
@@ -70,3 +70,26 @@ class FrequencyCap:
         sent.append(at)
         while sent and sent[0] <= at - self.period * 2:
             sent.popleft()
+
+
+def condition_met(
+    condition: Condition,
+    campaign: Campaign,
+    index: int,
+    responses: set[tuple[str | None, str]],
+) -> bool:
+    """Whether a step's condition holds, from what the customer did with earlier mails.
+
+    "Previous" is the last mail step before this one (call steps are passed over). A
+    click counts as an open: the mail was read even if its images were blocked.
+    """
+    previous = next((s.key for s in reversed(campaign.steps[:index]) if not s.is_call), None)
+    did = {kind for step_key, kind in responses if step_key == previous}
+    opened = bool(did & {"open", "click", "reply"})
+    if condition is Condition.PREVIOUS_OPENED:
+        return opened
+    if condition is Condition.PREVIOUS_NOT_OPENED:
+        return not opened
+    if condition is Condition.PREVIOUS_NOT_CLICKED:
+        return "click" not in did
+    return not any(kind == "reply" for _, kind in responses)  # NO_REPLY: to any mail

@@ -20,15 +20,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reengage.audience import _score_on, entry_day
+from reengage.audience import entry_day, score_on
 from reengage.campaigns import Campaign
 from reengage.compose import Workspace, render_for
 from reengage.detect import Assessment, assess
-from reengage.jobs import _condition_met
 from reengage.lapse_model import LapseModel
 from reengage.models import EnrollmentStatus
 from reengage.scoring import assess_all, current_model, prior_for
-from reengage.sequence import FrequencyCap, next_send_time, window_zone
+from reengage.sequence import FrequencyCap, condition_met, next_send_time, window_zone
 from reengage.store import Store
 from reengage.store.sending import Running
 
@@ -257,7 +256,7 @@ class _Replay:
                 days_silent=silent,
                 age_days=a.age_days + k,
                 lapse_ratio=silent / a.expected_gap_days,
-                lapse_score=_score_on(a, k, self.model),
+                lapse_score=score_on(a, k, self.model),
             )
         day = entry_day(cand.campaign, a, self.info[cand.customer_id], self.days - k, self.model)
         if day is None:
@@ -351,7 +350,7 @@ class _Replay:
             return
         # The daemon's own rule, so the plan cannot disagree with it; nobody responds to
         # mail planned here, so only a running enrollment's real responses count.
-        if step.condition is not None and not _condition_met(
+        if step.condition is not None and not condition_met(
             step.condition, c, run.index, run.responses
         ):
             if self.shown(c.id):
@@ -423,7 +422,7 @@ def _assumptions(ws: Workspace, campaigns: list[Campaign], sample: int) -> list[
     ]
     # What the daemon's rule says of each condition when nobody has responded to anything.
     judged = {
-        s.condition: _condition_met(s.condition, c, i, set())
+        s.condition: condition_met(s.condition, c, i, set())
         for c in campaigns
         for i, s in enumerate(c.steps)
         if s.condition is not None
