@@ -7,7 +7,7 @@ due time) and never reads a clock, so a month can be replayed in a moment.
 from __future__ import annotations
 
 from collections import deque
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from reengage.campaigns import WEEKDAYS, WINDOW_SEARCH_DAYS, Campaign, Condition, SendWindow
@@ -29,22 +29,67 @@ def next_send_time(window: SendWindow, zone: ZoneInfo, due: datetime) -> datetim
     """The first moment at or after ``due`` inside the window (UTC).
 
     Skips weekdays not listed and the holidays in ``skip_dates``; a time before opening
-    moves to opening, after closing to the next open day's opening.
+    moves to opening, after closing to the next open day's opening. The hours are read off
+    the recipient's wall clock, as they would read it: on the night clocks spring forward an
+    opening inside the skipped hour opens when the clock jumps, and in the hour that comes
+    twice in autumn the window is open both times round. ``24:00`` is the end of the day.
     """
-    opening, closing = window.bounds()
-    local = due.astimezone(zone)
-    for _ in range(WINDOW_SEARCH_DAYS):  # a window shut longer than this does not load
-        day = local.date()
-        allowed = WEEKDAYS[day.weekday()] in window.days and day not in window.skip_dates
-        if allowed:
-            start = datetime.combine(day, opening, zone)
-            end = datetime.combine(day, closing, zone)
-            if local < start:
-                return start.astimezone(UTC)
-            if local < end:
-                return local.astimezone(UTC)
-        local = datetime.combine(day + timedelta(days=1), opening, zone)
+    opening, closing = _wall_bounds(window)
+    due = due.astimezone(UTC)
+    day = due.astimezone(zone).date()
+    for _ in range(WINDOW_SEARCH_DAYS + 1):  # a window shut longer than this does not load
+        if WEEKDAYS[day.weekday()] in window.days and day not in window.skip_dates:
+            found = _first_open_on(day, opening, closing, zone, due)
+            if found is not None:
+                return found
+        day += timedelta(days=1)
     raise ValueError("the send window never opens within a year")
+
+
+def _wall_bounds(window: SendWindow) -> tuple[time, time | None]:
+    # Opening and closing wall-clock times; None closes at the end of the day (24:00).
+    start, end = window.hours.split("-")
+    return time.fromisoformat(start), None if end == "24:00" else time.fromisoformat(end)
+
+
+def _first_open_on(
+    day: date, opening: time, closing: time | None, zone: ZoneInfo, due: datetime
+) -> datetime | None:
+    """The earliest moment at or after ``due`` when the wall clock reads ``day`` between
+    ``opening`` and ``closing``, or None if there is none that day."""
+    start = datetime.combine(day, time(0), zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+    if due >= end:
+        return None
+    if start.astimezone(zone).utcoffset() == (end - _TICK).astimezone(zone).utcoffset():
+        # No clock change that day: the wall clock runs with UTC, so the bounds are exact.
+        low = datetime.combine(day, opening, zone).astimezone(UTC)
+        high = end if closing is None else datetime.combine(day, closing, zone).astimezone(UTC)
+        moment = max(low, due)
+        return moment if moment < high else None
+    # The clock changes this day (a few nights a year): try ``due``, then each whole minute
+    # of the day, reading the wall clock as the recipient would. Offsets are whole minutes,
+    # so whether a moment is inside only changes on a whole minute.
+    moment = max(start, due)
+    if _reads(moment, day, opening, closing, zone):
+        return moment
+    moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    while moment < end:
+        if _reads(moment, day, opening, closing, zone):
+            return moment
+        moment += timedelta(minutes=1)
+    return None
+
+
+def _reads(
+    moment: datetime, day: date, opening: time, closing: time | None, zone: ZoneInfo
+) -> bool:
+    wall = moment.astimezone(zone)
+    clock = wall.time()
+    return wall.date() == day and opening <= clock and (closing is None or clock < closing)
+
+
+_TICK = timedelta(microseconds=1)
 
 
 class FrequencyCap:

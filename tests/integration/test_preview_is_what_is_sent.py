@@ -39,7 +39,8 @@ TOKEN = re.compile(re.escape(BASE) + r"/(c|o|u)/[A-Za-z0-9._~%-]+")
 REPS = "rep_id,email,name\nR1,kim@acme.example,Kim Lee\n"
 CUSTOMERS = """\
 customer_id,email,first_name,last_name,company,segment,locale,timezone,rep_id,interests,last_product,important_dates
-full,ana@example.com,Ana,Li,Ana's Bakery,retail,en,America/New_York,R1,espresso;pastry,espresso beans,birthday=1980-04-12
+full,ana@example.com,Ana,Li,Ana's Bakery,retail,en,America/New_York,R1,espresso;pastry,\
+espresso beans,birthday=1980-04-12
 bare,someone@example.com,,,,,en,,,,,
 chinese,wei@example.cn,伟,王,王记茶庄,retail,zh-CN,Asia/Shanghai,R1,乌龙茶,铁观音,
 shrinking,mo@example.com,Mo,,Mo's Deli,wholesale,en,Europe/Berlin,R1,,,
@@ -102,9 +103,7 @@ def test_every_shipped_step_the_daemon_sends_equals_its_preview(
     asyncio.run(run())
 
     campaigns = service.library.campaigns
-    shipped = {
-        (c.id, s.key) for c in campaigns.values() for s in c.steps if not s.is_call
-    }
+    shipped = {(c.id, s.key) for c in campaigns.values() for s in c.steps if not s.is_call}
     sent = _sent_messages(store)
     assert {(m["campaign_id"], m["step_key"]) for m in sent.values()} == shipped
     assert len(handler.received) == len(sent)

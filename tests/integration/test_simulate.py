@@ -142,9 +142,18 @@ MOMENTS = st.one_of(
         lambda c: c[0] + timedelta(minutes=c[1])
     ),
 )
-# Windows open at night too, but no bound falls strictly inside an hour a DST change skips
-# or repeats: next_send_time's known gaps there are tests/unit/test_time_policy.py's xfails.
-HOURS = ["09:00-17:00", "07:30-09:00", "00:00-06:00", "18:00-23:30", "02:00-03:30", "00:00-23:59"]
+# Windows open at night too, some opening or closing inside an hour a DST change skips or
+# repeats (02:30 in Berlin, New York and Sydney), one until the end of the day.
+HOURS = [
+    "09:00-17:00",
+    "07:30-09:00",
+    "00:00-06:00",
+    "18:00-23:30",
+    "02:00-03:30",
+    "02:30-05:00",
+    "01:15-02:45",
+    "09:00-24:00",
+]
 
 
 @st.composite
