@@ -185,6 +185,7 @@ def test_without_the_follow_up_campaign_the_choice_is_off_and_refused(store: Sto
     assert served.outcomes() == 0
 
 
+@pytest.mark.clock
 def test_reengage_web_serves_the_form_with_the_campaigns_loaded(
     store: Store, database_url: str, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import child_env
 
+pytestmark = pytest.mark.clock  # each command reads the process clock
 REENGAGE = str(Path(sys.executable).with_name("reengage"))
 
 

@@ -28,6 +28,7 @@ from reengage.store import Store
 from tests.conftest import child_env
 from tests.integration.smtp_sink import free_port, running_sink
 
+pytestmark = pytest.mark.clock  # every worker reads its clock
 ROOT = Path(__file__).resolve().parents[2]
 REENGAGE = str(Path(sys.executable).with_name("reengage"))
 # Late on a Sunday evening in UTC: the campaign's window is all day, every day, up to 24:00.
