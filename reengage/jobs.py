@@ -455,6 +455,15 @@ async def _deliver(
         store.finish_bounced(started.message_id, item, response=result.response, now=now)
         log.info("message_bounced", enrollment_id=item.enrollment_id, response=result.response)
         return "bounced"
+    if result.outcome is Outcome.UNKNOWN:  # it may have arrived: never sent twice by itself
+        store.finish_unknown(started.message_id, item.enrollment_id, response=result.response)
+        log.warning(
+            "message_unknown",
+            enrollment_id=item.enrollment_id,
+            customer=found.external_id,
+            response=result.response,
+        )
+        return "unknown"
     attempts = store.message_attempts(started.message_id)
     delay = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
     jitter = delay * random.uniform(0, 0.25)  # spread retries so they do not arrive together

@@ -1,9 +1,10 @@
 """SMTP, and only here: a pool of persistent aiosmtplib connections with a rate limit.
 
-Each send has one of three outcomes: sent (with the server's reply), transient (4xx or a
-dropped connection: try again later) or permanent (5xx: the address bounced). Retrying is
-the caller's job — the database decides when — so a dropped connection mid-DATA never
-becomes a silent duplicate: the message row stays the same one.
+Each send has one of four outcomes: sent (with the server's reply), transient (a 4xx, or a
+connection lost before the message was handed over: try again later), permanent (5xx: the
+address bounced) or unknown (the connection was lost or timed out once the message was on
+its way: the server may have kept it, so it is never sent again by itself). Retrying is the
+caller's job — the database decides when — under the same message row.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Outcome(StrEnum):
     SENT = "sent"
     TRANSIENT = "transient"
     PERMANENT = "permanent"
+    UNKNOWN = "unknown"  # lost after the message went out: it may have arrived
 
 
 @dataclass(frozen=True)
@@ -135,31 +137,40 @@ class SmtpMailer:
         await self._pace(recipient.rpartition("@")[2].lower())
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
+            handed_over = False  # from DATA on, a lost connection may have kept the mail
             try:
                 client = self._idle.get_nowait() if not self._idle.empty() else None
                 if client is None or not client.is_connected:
                     client = await self._connect()
-                if isinstance(message, bytes) and f"{sender}{recipient}".isascii():
-                    errors, reply = await client.sendmail(sender, [recipient], message)
-                else:
-                    if isinstance(message, bytes):
-                        message = email.message_from_bytes(message, policy=SMTP)
-                    errors, reply = await client.send_message(
-                        message, sender=sender, recipients=[recipient]
+                if f"{sender}{recipient}".isascii():
+                    # MAIL, RCPT and DATA one by one, to know when the message went out.
+                    content = message if isinstance(message, bytes) else message.as_bytes()
+                    await client.mail(sender)
+                    await client.rcpt(recipient)
+                    handed_over = True
+                    response = await client.data(content)
+                    reply = f"{response.code} {response.message}"
+                else:  # non-ASCII addresses: aiosmtplib negotiates SMTPUTF8 and re-encodes
+                    parsed = (
+                        email.message_from_bytes(message, policy=SMTP)
+                        if isinstance(message, bytes)
+                        else message
                     )
-                if errors:
-                    code, text = next(iter(errors.values()))
-                    return _classify(code, text)
+                    handed_over = True  # it does not say how far it got: assume the worst
+                    _, reply = await client.send_message(
+                        parsed, sender=sender, recipients=[recipient]
+                    )
                 self._idle.put_nowait(client)
                 client = None
                 return SendResult(Outcome.SENT, reply)
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                refused = exc.recipients[0] if exc.recipients else None
-                code = refused.code if refused else 550
-                return _classify(code, str(refused.message if refused else exc))
             except aiosmtplib.SMTPResponseException as exc:
+                # The server answered: it did not take the mail (4xx later, 5xx never).
                 return _classify(exc.code, exc.message)
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+                if handed_over:
+                    return SendResult(
+                        Outcome.UNKNOWN, f"connection lost after the message went out: {exc}"
+                    )
                 return SendResult(Outcome.TRANSIENT, f"connection problem: {exc}")
             finally:
                 if client is not None:  # a connection in an unknown state is not reused

@@ -288,6 +288,12 @@ async def _send(
         store.calls.finish_digest(digest_id, DigestStatus.FAILED, response=result.response, now=now)
         log.warning("digest_refused", rep=call_list.rep.external_id, response=result.response)
         return "failed"
+    if result.outcome is Outcome.UNKNOWN:  # it may have arrived: `digest send --again` decides
+        store.calls.finish_digest(
+            digest_id, DigestStatus.UNKNOWN, response=result.response, now=now
+        )
+        log.warning("digest_unknown", rep=call_list.rep.external_id, response=result.response)
+        return "unknown"
     store.calls.finish_digest(
         digest_id,
         DigestStatus.RETRY,

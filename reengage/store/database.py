@@ -552,6 +552,11 @@ class Store:
         with self._tx() as conn:
             sending.finish_bounced(conn, message_id, claimed, response=response, now=now)
 
+    def finish_unknown(self, message_id: int, enrollment_id: int, *, response: str) -> None:
+        """Lost after it went out: unknown, never sent again by itself, held for a person."""
+        with self._tx() as conn:
+            sending.finish_unknown(conn, message_id, enrollment_id, response=response)
+
     def finish_failed(
         self, message_id: int, enrollment_id: int, *, reason: str, now: datetime
     ) -> None:

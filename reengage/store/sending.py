@@ -500,6 +500,26 @@ def finish_bounced(
     end_enrollment(conn, claimed.enrollment_id, "bounce", now)
 
 
+def finish_unknown(conn: Connection, message_id: int, enrollment_id: int, *, response: str) -> None:
+    """The connection was lost after the message went out: the server may have kept it. The
+    message is ``unknown`` and is never sent again by itself; its enrollment waits for a
+    person (``reengage sends list``, ``reengage sends resolve``)."""
+    conn.execute(
+        MESSAGES.update()
+        .where(MESSAGES.c.id == message_id)
+        .values(status=MessageStatus.UNKNOWN.value, smtp_response=response[:500], lease_until=None)
+    )
+    conn.execute(
+        ENROLLMENTS.update()
+        .where(ENROLLMENTS.c.id == enrollment_id)
+        .values(
+            status=EnrollmentStatus.ATTENTION.value,
+            exit_reason="send_unknown",
+            claimed_until=None,
+        )
+    )
+
+
 def finish_failed(
     conn: Connection, message_id: int, enrollment_id: int, *, reason: str, now: datetime
 ) -> None:

@@ -20,12 +20,17 @@ class Sink:
         self.received: list[dict[str, Any]] = []
         self.script: list[str] = []  # responses for the next DATA commands, then "250 OK"
         self.refuse: dict[str, str] = {}  # recipient -> RCPT response
-        self.drop_next = 0
+        self.drop_next = 0  # the next connections drop at RCPT: nothing was handed over
+        self.keep_then_drop = 0  # the next DATAs are kept, then the line drops before the 250
         self.delay = delay
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
+        if self.drop_next:
+            self.drop_next -= 1
+            server.transport.close()  # the line drops before the mail is handed over
+            return "421 gone"
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
@@ -34,12 +39,10 @@ class Sink:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
-        if self.drop_next:
-            self.drop_next -= 1
-            server.transport.close()  # the connection drops mid-DATA: nothing accepted
-            return "421 gone"
         if self.script:
             return self.script.pop(0)
+        dropping = self.keep_then_drop > 0
+        self.keep_then_drop -= dropping
         self.received.append(
             {
                 "from": envelope.mail_from,
@@ -48,6 +51,9 @@ class Sink:
                 "raw": envelope.content,  # as it arrived: what a receiver checks DKIM on
             }
         )
+        if dropping:  # the mail is kept, but its sender never hears so
+            server.transport.close()
+            return "421 gone"
         return "250 OK queued"
 
     def message_ids(self) -> list[str]:
