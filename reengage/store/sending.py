@@ -413,9 +413,13 @@ _SENT = (
         lease_until=None,
     )
 )
+# An enrollment moves on from a send only while it is running or held for that send: one
+# whose lease ran out mid-send (``attention``) goes on when the server's 250 arrives after
+# all, and one that ended meanwhile (an unsubscribe) stays ended.
+_MOVABLE = (EnrollmentStatus.ACTIVE.value, EnrollmentStatus.ATTENTION.value)
 _COMPLETE = (
     ENROLLMENTS.update()
-    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"))
+    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"), ENROLLMENTS.c.status.in_(_MOVABLE))
     .values(
         status=EnrollmentStatus.COMPLETED.value,
         ended_at=sa.bindparam("b_now"),
@@ -428,8 +432,10 @@ _COMPLETE = (
 )
 _NEXT_STEP = (
     ENROLLMENTS.update()
-    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"))
+    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"), ENROLLMENTS.c.status.in_(_MOVABLE))
     .values(
+        status=EnrollmentStatus.ACTIVE.value,
+        exit_reason=None,
         next_step=sa.bindparam("b_step"),
         next_step_key=sa.bindparam("b_key"),
         next_due_at=sa.bindparam("b_due"),
@@ -478,8 +484,13 @@ def finish_retry(
     )
     conn.execute(
         ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.id == enrollment_id)
-        .values(next_due_at=retry_at, claimed_until=None)
+        .where(ENROLLMENTS.c.id == enrollment_id, ENROLLMENTS.c.status.in_(_MOVABLE))
+        .values(
+            status=EnrollmentStatus.ACTIVE.value,
+            exit_reason=None,
+            next_due_at=retry_at,
+            claimed_until=None,
+        )
     )
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from reengage import jobs
 from reengage.mailer import Outcome, SmtpMailer
 from reengage.store import Store
 from tests.integration.smtp_sink import Sink, running_sink
@@ -78,3 +80,35 @@ def test_a_lost_250_never_sends_a_mail_twice(
     firsts = [m for m in handler.received if str(m["message"]["Subject"]).startswith("Hello")]
     assert len(firsts) == 20
     assert counts["sent"] == 20 - 6 + 14
+
+
+def test_a_send_that_outlives_its_lease_still_moves_its_enrollment_on(
+    store: Store, tmp_path: Path
+) -> None:
+    # A slow server: the send outlasts its lease, the lease clean-up marks it unknown, and
+    # then the 250 arrives after all. The enrollment must go on to its next step.
+    with running_sink(delay=0.6) as (handler, port):
+        service = setup(
+            store, tmp_path, port, "customer_id,email,first_name\nc1,bo@example.com,Bo\n"
+        )
+        clock = service.clock_state  # type: ignore[attr-defined]
+        service.lease = timedelta(seconds=1)
+
+        async def slow_pass() -> None:
+            service.reload()
+            service.detect()
+            while not handler.received or store.message_counts().get("sending"):
+                sending = asyncio.ensure_future(service.dispatch())
+                while not sending.done():
+                    # Meanwhile another worker's clean-up sees the lease run out.
+                    await asyncio.sleep(0.2)
+                    jobs.expire_leases(store, clock["now"] + timedelta(seconds=5))
+                await sending
+                clock["now"] += timedelta(hours=6)
+            await service.mailer.close()
+
+        asyncio.run(slow_pass())
+        assert store.message_counts() == {"sent": 1}
+        run_days(service, 10, step_hours=6)
+    subjects = [str(m["message"]["Subject"]) for m in handler.received]
+    assert subjects == ["Hello Bo", "A tip"]  # the sequence went on, each mail once
