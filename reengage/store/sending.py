@@ -416,10 +416,14 @@ _SENT = (
 # An enrollment moves on from a send only while it is running or held for that send: one
 # whose lease ran out mid-send (``attention``) goes on when the server's 250 arrives after
 # all, and one that ended meanwhile (an unsubscribe) stays ended.
-_MOVABLE = (EnrollmentStatus.ACTIVE.value, EnrollmentStatus.ATTENTION.value)
+# (Two comparisons, not IN: these statements run as executemany, which IN cannot.)
+_MOVABLE = sa.or_(
+    ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value,
+    ENROLLMENTS.c.status == EnrollmentStatus.ATTENTION.value,
+)
 _COMPLETE = (
     ENROLLMENTS.update()
-    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"), ENROLLMENTS.c.status.in_(_MOVABLE))
+    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"), _MOVABLE)
     .values(
         status=EnrollmentStatus.COMPLETED.value,
         ended_at=sa.bindparam("b_now"),
@@ -432,7 +436,7 @@ _COMPLETE = (
 )
 _NEXT_STEP = (
     ENROLLMENTS.update()
-    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"), ENROLLMENTS.c.status.in_(_MOVABLE))
+    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"), _MOVABLE)
     .values(
         status=EnrollmentStatus.ACTIVE.value,
         exit_reason=None,
@@ -484,7 +488,7 @@ def finish_retry(
     )
     conn.execute(
         ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.id == enrollment_id, ENROLLMENTS.c.status.in_(_MOVABLE))
+        .where(ENROLLMENTS.c.id == enrollment_id, _MOVABLE)
         .values(
             status=EnrollmentStatus.ACTIVE.value,
             exit_reason=None,
