@@ -27,7 +27,7 @@ from reengage.mailer import Mailer, Outcome
 from reengage.message import raw_header, wire
 from reengage.models import Customer, CustomerStatus
 from reengage.scoring import assess_all, assess_customers, current_model, prior_for
-from reengage.sequence import condition_met, next_send_time, window_zone
+from reengage.sequence import condition_met, next_send_time, next_step, window_zone
 from reengage.store import Store
 from reengage.store.sending import Claimed, NewEnrollment, Sent, Started
 
@@ -316,13 +316,6 @@ class BatchFacts:
     assessments: dict[int, Assessment] = field(default_factory=dict)
 
 
-def _next(campaign: Campaign, index: int, after: datetime) -> tuple[int, str, datetime] | None:
-    if index + 1 >= len(campaign.steps):
-        return None
-    step = campaign.steps[index + 1]
-    return index + 1, step.key, after + step.after
-
-
 @dataclass(frozen=True)
 class Planned:
     """A claimed enrollment whose mail passed every check and is about to be sent."""
@@ -359,7 +352,12 @@ def _prepare(
     index = campaign.steps.index(step)
     if step.call is not None:
         store.add_call_task(
-            item, step.key, step.call.reason, step.call.priority, now, _next(campaign, index, now)
+            item,
+            step.key,
+            step.call.reason,
+            step.call.priority,
+            now,
+            next_step(campaign, index, now),
         )
         return "call_listed"
     if not item.consent or item.status != CustomerStatus.ACTIVE.value:
@@ -372,7 +370,11 @@ def _prepare(
         step.condition, campaign, index, facts.responses.get(item.enrollment_id, set())
     ):
         store.skip_step(
-            item, step.key, f"condition {step.condition} not met", now, _next(campaign, index, now)
+            item,
+            step.key,
+            f"condition {step.condition} not met",
+            now,
+            next_step(campaign, index, now),
         )
         return "condition_skipped"
     zone = window_zone(campaign.send_window, item.timezone, ws.zone)
@@ -447,7 +449,7 @@ async def _deliver(
                 result.response,
                 raw_header(message, "Message-ID") or "",
                 now,
-                _next(campaign, index, now),
+                next_step(campaign, index, now),
             )
         )
         return "sent"

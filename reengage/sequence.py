@@ -138,3 +138,12 @@ def condition_met(
     if condition is Condition.PREVIOUS_NOT_CLICKED:
         return "click" not in did
     return not any(kind == "reply" for _, kind in responses)  # NO_REPLY: to any mail
+
+
+def next_step(campaign: Campaign, index: int, after: datetime) -> tuple[int, str, datetime] | None:
+    """The step after step ``index`` and when it falls due (its ``after`` from ``after``), or
+    None when that was the last."""
+    if index + 1 >= len(campaign.steps):
+        return None
+    step = campaign.steps[index + 1]
+    return index + 1, step.key, after + step.after

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from reengage.cli.app import _store, app, out
+from reengage import authoring
+from reengage.cli.app import _store, _workspace, app, out
 from reengage.errors import InputError
 from reengage.models import MessageStatus
+from reengage.settle import HELD, Decision, settle
 from reengage.timeutil import utcnow
 
 sends_app = typer.Typer(
@@ -17,8 +20,6 @@ sends_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sends_app, name="sends")
-
-HELD = (MessageStatus.FAILED.value, MessageStatus.UNKNOWN.value)
 
 
 @sends_app.command("list")
@@ -53,12 +54,47 @@ def list_held(
             row.reason or "",
         )
     out.print(table)
+    if any(r.status == MessageStatus.UNKNOWN.value for r in rows):
+        out.print(
+            "Unknown mails may have reached the customer (the line was lost after they went "
+            "out): check your provider's log, then `reengage sends resolve sent|resend|skip "
+            "ID...`.",
+            markup=False,
+        )
     if any(r.status == MessageStatus.FAILED.value for r in rows):
         out.print(
             "Failed mails were never sent. Fix the template (reengage validate), then "
             "`reengage sends retry --failed` sends each once at the next pass.",
             markup=False,
         )
+
+
+@sends_app.command("resolve")
+def resolve(
+    decision: Annotated[
+        Decision,
+        typer.Argument(
+            metavar="DECISION",
+            help="sent: the customer got it; resend: send it once more; skip: never send it",
+            case_sensitive=False,
+        ),
+    ],
+    message_ids: Annotated[
+        list[int] | None, typer.Argument(metavar="[ID]...", help="Message ids from `sends list`.")
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every failed and unknown mail (see --status).")
+    ] = False,
+    status: Annotated[str | None, typer.Option(help="Only failed, or only unknown.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Only this campaign's.")] = None,
+) -> None:
+    """Settle mails that failed or whose fate is unknown; each enrollment moves on.
+
+    `sent` records the mail as received (check your provider's log first) and the sequence
+    goes on; `resend` sends it once more at the daemon's next pass; `skip` never sends it
+    and the sequence goes on with its next step.
+    """
+    _settle(decision, message_ids, every, status, campaign)
 
 
 @sends_app.command("retry")
@@ -69,16 +105,47 @@ def retry(
     failed: Annotated[bool, typer.Option("--failed", help="Every failed mail.")] = False,
     campaign: Annotated[str | None, typer.Option(help="Only this campaign's.")] = None,
 ) -> None:
-    """Make and send failed mails again at the daemon's next pass (each at most once)."""
-    if not message_ids and not failed:
-        raise InputError("name message ids (see `reengage sends list`) or pass --failed")
+    """Make and send failed mails again at the daemon's next pass (each at most once):
+    `sends resolve resend --all --status failed`, shorter."""
+    _settle(Decision.RESEND, message_ids, failed, MessageStatus.FAILED.value, campaign)
+
+
+def _settle(
+    decision: Decision,
+    message_ids: list[int] | None,
+    every: bool,
+    status: str | None,
+    campaign: str | None,
+) -> None:
+    if status is not None and status not in HELD:
+        raise InputError(f"--status {status!r}: choose one of {', '.join(HELD)}")
+    if not message_ids and not every:
+        raise InputError(
+            "name message ids (see `reengage sends list`) or pass --all (--failed for retry)"
+        )
+    ws = _workspace()
+    campaigns = authoring.validate(ws, [ws.campaigns_dir], root=Path.cwd()).campaigns
     store = _store()
     try:
-        count = store.retry_failed(message_ids or None, campaign_id=campaign, now=utcnow())
+        done = settle(
+            store,
+            campaigns,
+            decision,
+            utcnow(),
+            message_ids=message_ids or None,
+            campaign_id=campaign,
+            status=status,
+        )
     finally:
         store.close()
-    out.print(
-        f"{count} failed mail(s) queued again; the daemon makes and sends them at its next "
-        "pass (a template that still fails marks them failed again).",
-        markup=False,
-    )
+    if not done or not sum(done.values()):
+        out.print("Nothing to settle: no failed or unknown mail matched.", markup=False)
+        return
+    for what, count in sorted(done.items()):
+        out.print(f"{count} mail(s) {what}", markup=False)
+    if decision is Decision.RESEND:
+        out.print(
+            "The daemon makes and sends them at its next pass (a template that still fails "
+            "marks them failed again).",
+            markup=False,
+        )

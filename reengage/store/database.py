@@ -28,6 +28,7 @@ from reengage.models import (
     CustomerStatus,
     JobLock,
     LapseModelFit,
+    MessageStatus,
     Rep,
 )
 from reengage.store import migrate, responses, sending
@@ -570,6 +571,35 @@ class Store:
         """Failed or unknown messages, newest first, for a person to settle."""
         with self._tx() as conn:
             return sending.held_messages(conn, statuses, campaign_id, limit)
+
+    def held_for_settling(
+        self,
+        statuses: Sequence[str],
+        *,
+        message_ids: Sequence[int] | None = None,
+        campaign_id: str | None = None,
+    ) -> list[sending.Held]:
+        """Failed or unknown messages to settle (these ids, or every one of a campaign)."""
+        with self._tx() as conn:
+            return sending.held(conn, statuses, message_ids, campaign_id)
+
+    def settle_held(
+        self,
+        message: sending.Held,
+        status: MessageStatus,
+        *,
+        note: str,
+        now: datetime,
+        next_step: tuple[int, str, datetime] | None,
+    ) -> None:
+        """Record a person's decision about a held message; its enrollment moves on."""
+        with self._tx() as conn:
+            sending.settle(conn, message, status, note=note, now=now, next_step=next_step)
+
+    def resend_held(self, messages: Sequence[sending.Held], now: datetime) -> int:
+        """Send held messages once more at the next pass."""
+        with self._tx() as conn:
+            return sending.resend(conn, messages, now)
 
     def retry_failed(
         self, message_ids: Sequence[int] | None, *, campaign_id: str | None, now: datetime

@@ -601,32 +601,105 @@ def held_messages(
     return [HeldMessage(*row) for row in conn.execute(query)]
 
 
-def retry_failed(
-    conn: Connection, message_ids: Sequence[int] | None, campaign_id: str | None, now: datetime
-) -> int:
-    """Send ``failed`` messages again at the next pass (after their template was fixed):
-    each goes out under its own row, at most once. ``None`` means every failed message."""
-    chosen = sa.select(MESSAGES.c.id, MESSAGES.c.enrollment_id).where(
-        MESSAGES.c.status == MessageStatus.FAILED.value
+@dataclass(frozen=True)
+class Held:
+    """A failed or unknown message, with what settling it needs."""
+
+    message_id: int
+    enrollment_id: int
+    campaign_id: str
+    step_key: str
+    created_at: datetime
+
+
+def held(
+    conn: Connection,
+    statuses: Sequence[str],
+    message_ids: Sequence[int] | None,
+    campaign_id: str | None,
+) -> list[Held]:
+    """Messages in ``statuses`` (all, or these ids, or this campaign's), oldest first."""
+    query = (
+        sa.select(
+            MESSAGES.c.id,
+            MESSAGES.c.enrollment_id,
+            MESSAGES.c.campaign_id,
+            MESSAGES.c.step_key,
+            MESSAGES.c.created_at,
+        )
+        .where(MESSAGES.c.status.in_(list(statuses)))
+        .order_by(MESSAGES.c.id)
     )
     if message_ids is not None:
-        chosen = chosen.where(MESSAGES.c.id.in_(list(message_ids)))
+        query = query.where(MESSAGES.c.id.in_(list(message_ids)))
     if campaign_id is not None:
-        chosen = chosen.where(MESSAGES.c.campaign_id == campaign_id)
-    rows = conn.execute(chosen).all()
-    if not rows:
+        query = query.where(MESSAGES.c.campaign_id == campaign_id)
+    return [Held(*row) for row in conn.execute(query)]
+
+
+def settle(
+    conn: Connection,
+    message: Held,
+    status: MessageStatus,
+    *,
+    note: str,
+    now: datetime,
+    next_step: tuple[int, str, datetime] | None,
+) -> None:
+    """A person decided what became of a held message: it was ``sent`` (the customer got
+    it) or is ``skipped`` (never to be sent); either way its enrollment moves on to
+    ``next_step`` (or completes). Only a message still failed or unknown is settled."""
+    result = conn.execute(
+        MESSAGES.update()
+        .where(
+            MESSAGES.c.id == message.message_id,
+            MESSAGES.c.status.in_([MessageStatus.UNKNOWN.value, MessageStatus.FAILED.value]),
+        )
+        .values(
+            status=status.value,
+            smtp_response=note[:500],
+            sent_at=message.created_at if status is MessageStatus.SENT else None,
+            lease_until=None,
+            retry_at=None,
+        )
+    )
+    if not result.rowcount:
+        return
+    if next_step is None:
+        conn.execute(_COMPLETE, {"b_id": message.enrollment_id, "b_now": now})
+    else:
+        index, key, due = next_step
+        conn.execute(
+            _NEXT_STEP,
+            {
+                "b_id": message.enrollment_id,
+                "b_now": now,
+                "b_step": index,
+                "b_key": key,
+                "b_due": due,
+            },
+        )
+
+
+def resend(conn: Connection, messages: Sequence[Held], now: datetime) -> int:
+    """Send held messages again at the next pass, each under its own row (at most once
+    more): for a failed one after its template was fixed, for an unknown one when a person
+    has checked that it did not arrive."""
+    if not messages:
         return 0
     conn.execute(
         MESSAGES.update()
-        .where(MESSAGES.c.id.in_([r[0] for r in rows]))
-        .values(status=MessageStatus.RETRY.value, retry_at=now)
+        .where(
+            MESSAGES.c.id.in_([m.message_id for m in messages]),
+            MESSAGES.c.status.in_([MessageStatus.UNKNOWN.value, MessageStatus.FAILED.value]),
+        )
+        .values(status=MessageStatus.RETRY.value, retry_at=now, lease_until=None)
     )
     conn.execute(
         ENROLLMENTS.update()
         .where(
-            ENROLLMENTS.c.id.in_([r[1] for r in rows]),
+            ENROLLMENTS.c.id.in_([m.enrollment_id for m in messages]),
             ENROLLMENTS.c.status == EnrollmentStatus.ATTENTION.value,
-            ENROLLMENTS.c.exit_reason == "send_failed",
         )
         .values(
             status=EnrollmentStatus.ACTIVE.value,
@@ -635,7 +708,15 @@ def retry_failed(
             claimed_until=None,
         )
     )
-    return len(rows)
+    return len(messages)
+
+
+def retry_failed(
+    conn: Connection, message_ids: Sequence[int] | None, campaign_id: str | None, now: datetime
+) -> int:
+    """Send ``failed`` messages again at the next pass (after their template was fixed):
+    each goes out under its own row, at most once. ``None`` means every failed message."""
+    return resend(conn, held(conn, [MessageStatus.FAILED.value], message_ids, campaign_id), now)
 
 
 def skip_message(

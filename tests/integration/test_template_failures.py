@@ -233,7 +233,7 @@ def test_a_template_that_fails_for_one_customer_fails_that_mail_alone_until_it_i
     )
     retried = cli("sends", "retry", "--failed", cwd=tmp_path, env=env)
     assert retried.returncode == 0, retried.stderr
-    assert "1 failed mail(s) queued again" in retried.stdout
+    assert "1 mail(s) resent" in retried.stdout
     asyncio.run(passes(3))
     assert sorted(m["to"][0] for m in handler.received) == [
         "ana@example.com",

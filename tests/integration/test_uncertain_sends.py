@@ -20,7 +20,8 @@ from reengage import jobs
 from reengage.mailer import Outcome, SmtpMailer
 from reengage.store import Store
 from tests.integration.smtp_sink import Sink, running_sink
-from tests.integration.test_sending import run_days, setup
+from tests.integration.test_cli import cli
+from tests.integration.test_sending import ROOT, run_days, setup
 
 
 def note(to: str) -> EmailMessage:
@@ -61,8 +62,8 @@ def test_the_mailer_tells_a_line_lost_before_the_mail_from_one_lost_after(
     assert len(handler.received) == 2
 
 
-def test_a_lost_250_never_sends_a_mail_twice(
-    store: Store, tmp_path: Path, sink: tuple[Sink, int]
+def test_a_lost_250_never_sends_a_mail_twice_and_a_person_settles_it(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int], database_url: str
 ) -> None:
     handler, port = sink
     rows = "".join(f"c{i},u{i}@example.com,U{i}\n" for i in range(20))
@@ -80,6 +81,40 @@ def test_a_lost_250_never_sends_a_mail_twice(
     firsts = [m for m in handler.received if str(m["message"]["Subject"]).startswith("Hello")]
     assert len(firsts) == 20
     assert counts["sent"] == 20 - 6 + 14
+
+    # A person checks the provider's log and settles them: three arrived, one did not (send
+    # it again), two are better never sent. Every enrollment moves on.
+    env = {
+        "REENGAGE_DATABASE_URL": database_url,
+        "REENGAGE_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
+        "REENGAGE_TEMPLATES_DIR": str(ROOT / "templates"),
+        "REENGAGE_NOW": service.clock_state["now"].isoformat(),  # type: ignore[attr-defined]
+    }
+    listed = cli("sends", "list", "--status", "unknown", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "sends resolve" in listed.stdout
+    ids = sorted(h.message_id for h in held)
+    said = [
+        cli("sends", "resolve", "sent", *map(str, ids[:3]), cwd=tmp_path, env=env),
+        cli("sends", "resolve", "resend", str(ids[3]), cwd=tmp_path, env=env),
+        cli("sends", "resolve", "skip", "--all", "--status", "unknown", cwd=tmp_path, env=env),
+    ]
+    assert [r.returncode for r in said] == [0, 0, 0], [r.stderr for r in said]
+    assert "3 mail(s) marked sent" in said[0].stdout
+    assert "1 mail(s) resent" in said[1].stdout
+    assert "2 mail(s) skipped" in said[2].stdout
+    again = cli("sends", "resolve", "skip", "--all", cwd=tmp_path, env=env)
+    assert "Nothing to settle" in again.stdout
+    before = len(handler.received)
+    run_days(service, 14, step_hours=6)
+    after = Counter((m["to"][0], str(m["message"]["Subject"])) for m in handler.received)
+    # Only the mail the person chose to send again went out twice (here the sink had kept
+    # it after all: the person's call); every sequence went on to "A tip" once.
+    resent = next(h.email for h in held if h.message_id == ids[3])
+    twice = [who for who, times in after.items() if times > 1]
+    assert len(twice) == 1 and twice[0][0] == resent, twice
+    assert len(handler.received) == before + 1 + 6
+    assert store.message_counts() == {"sent": 20 + 20 - 2, "skipped": 2}
 
 
 def test_a_send_that_outlives_its_lease_still_moves_its_enrollment_on(
