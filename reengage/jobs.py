@@ -485,8 +485,14 @@ async def _deliver(
 
 
 def expire_leases(store: Store, now: datetime) -> int:
-    """Sends whose process died become ``unknown`` and are reported, never re-sent blindly."""
+    """Sends whose process died become ``unknown`` and are reported, never re-sent blindly.
+
+    Also keeps the ``reengage_unknown_messages`` gauge current for a scrape of /metrics.
+    """
     count = store.expire_leases(now)
     if count:
         log.warning("messages_unknown", count=count)
+    counts = store.message_counts()
+    metrics.UNKNOWN.set(counts.get("unknown", 0))
+    metrics.FAILED.set(counts.get("failed", 0))
     return count

@@ -25,7 +25,12 @@ QUEUE_DEPTH = Gauge(
 )
 UNKNOWN = Gauge(
     "reengage_unknown_messages",
-    "Sends whose outcome is unknown (see reengage doctor)",
+    "Sends whose outcome is unknown (reengage sends list --status unknown)",
+    registry=REGISTRY,
+)
+FAILED = Gauge(
+    "reengage_failed_messages",
+    "Mails that could not be made for their customer (reengage sends list --status failed)",
     registry=REGISTRY,
 )
 

@@ -25,12 +25,21 @@ def routes(store: Store, alive: Callable[[], bool]) -> list[Route]:
     def checks() -> dict[str, str]:
         now = utcnow()
         depth = store.queue_depth(now)
-        unknown = store.message_counts().get("unknown", 0)
+        counts = store.message_counts()
+        unknown, failed = counts.get("unknown", 0), counts.get("failed", 0)
         metrics.QUEUE_DEPTH.set(depth)
         metrics.UNKNOWN.set(unknown)
-        return {"database": "ok", "queue_depth": str(depth), "unknown_sends": str(unknown)}
+        metrics.FAILED.set(failed)
+        return {
+            "database": "ok",
+            "queue_depth": str(depth),
+            "unknown_sends": str(unknown),
+            "failed_sends": str(failed),
+        }
 
     async def healthz(request: Request) -> Response:
+        """200 while the service works; "degraded" (still 200: restarting would not help)
+        while mails wait for a person (``reengage sends list``); 503 when it cannot work."""
         ok = True
         try:
             found = await run_in_threadpool(checks)
@@ -42,7 +51,14 @@ def routes(store: Store, alive: Callable[[], bool]) -> list[Route]:
             found["scheduler"] = "stopped"
         else:
             found["scheduler"] = "running"
-        return JSONResponse({"ok": ok, **found}, status_code=200 if ok else 503)
+        waiting = found.get("unknown_sends", "0") != "0" or found.get("failed_sends", "0") != "0"
+        status = "failing" if not ok else "degraded" if waiting else "ok"
+        if waiting:
+            found["attention"] = "mails wait for a person: reengage sends list"
+        return JSONResponse(
+            {"ok": ok and not waiting, "status": status, **found},
+            status_code=200 if ok else 503,
+        )
 
     async def prometheus(request: Request) -> Response:
         try:

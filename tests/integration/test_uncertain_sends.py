@@ -147,3 +147,28 @@ def test_a_send_that_outlives_its_lease_still_moves_its_enrollment_on(
         run_days(service, 10, step_hours=6)
     subjects = [str(m["message"]["Subject"]) for m in handler.received]
     assert subjects == ["Hello Bo", "A tip"]  # the sequence went on, each mail once
+
+
+def test_health_says_degraded_and_metrics_count_mails_waiting_for_a_person(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int]
+) -> None:
+    import httpx
+
+    from reengage.web import create_app
+    from tests.integration.web_server import running_app
+
+    handler, port = sink
+    service = setup(store, tmp_path, port, "customer_id,email,first_name\nc1,bo@example.com,Bo\n")
+    with running_app(create_app(store)) as base:
+        assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
+        handler.keep_then_drop = 1
+        run_days(service, 2)
+        # The daemon keeps the gauge current by itself: no /healthz request in between.
+        scraped = httpx.get(f"{base}/metrics").text
+        assert "reengage_unknown_messages 1.0" in scraped
+        health = httpx.get(f"{base}/healthz")
+    assert health.status_code == 200
+    assert health.json()["ok"] is False
+    assert health.json()["status"] == "degraded"
+    assert health.json()["unknown_sends"] == "1"
+    assert "reengage sends list" in health.json()["attention"]
