@@ -255,7 +255,7 @@ def _start_batch(
     async def one(plan: Planned, started: Started) -> None:
         async with gate:
             clock = time.perf_counter()
-            result = await _deliver(store, mailer, ws, plan, started, now, facts, sent)
+            result = await _deliver(store, mailer, ws, plan, started, now, lease, facts, sent)
             report.results[result] += 1
             metrics.SENDS.labels(result=result).inc()
             if result == "sent":
@@ -273,7 +273,8 @@ class SentLog:
     """Accepted messages, recorded in groups: one transaction per group rather than per
     mail. A group is written when it is full, before the next batch is claimed, and when
     dispatch stops for any reason. Until then the message rows stay ``sending`` under their
-    lease, so a process that dies in between leaves them ``unknown``, never sent twice."""
+    lease, so a process that dies in between leaves them ``unknown``, never sent twice
+    (at most a batch's accepted mails: the group is written before each claim)."""
 
     GROUP = 50
 
@@ -401,6 +402,7 @@ async def _deliver(
     plan: Planned,
     started: Started,
     now: datetime,
+    lease: timedelta,
     facts: BatchFacts,
     sent: SentLog,
 ) -> str:
@@ -440,7 +442,13 @@ async def _deliver(
         )
         return "failed"
     envelope_sender = bounce_address(started.token, ws.bounce_domain(campaign))
-    result = await mailer.send(wire(message), sender=envelope_sender, recipient=item.email)
+    raw = wire(message)
+    # From here a worker that dies leaves this mail unknown; before, it was never sent.
+    if not store.mark_sending(started, now, lease):
+        log.warning("send_refused", enrollment_id=item.enrollment_id, step=step.key)
+        store.release(item.enrollment_id)
+        return "refused_taken"
+    result = await mailer.send(raw, sender=envelope_sender, recipient=item.email)
     if result.outcome is Outcome.SENT:
         sent.add(
             Sent(

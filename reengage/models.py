@@ -227,9 +227,10 @@ class Enrollment(SQLModel, table=True):
 
 
 class MessageStatus(StrEnum):
-    """A message's life: sending → sent, or retry, bounced, skipped, unknown, failed."""
+    """A message's life: queued → sending → sent, or retry, bounced, skipped, unknown, failed."""
 
-    SENDING = "sending"  # row written before SMTP was touched; the lease says until when
+    QUEUED = "queued"  # row written before SMTP; nothing has gone out yet (lease: until when)
+    SENDING = "sending"  # its bytes are going to the server now; the lease says until when
     SENT = "sent"
     RETRY = "retry"  # a temporary failure; tried again at retry_at
     BOUNCED = "bounced"  # permanent failure: the address is suppressed

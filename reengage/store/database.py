@@ -497,7 +497,7 @@ class Store:
     def start_message(
         self, claimed: sending.Claimed, step_key: str, now: datetime, lease: timedelta
     ) -> sending.Started:
-        """Write and commit the ``sending`` row before SMTP is touched."""
+        """Write and commit the ``queued`` row before SMTP is touched."""
         with self._tx() as conn:
             return sending.start_message(conn, claimed, step_key, now, lease)
 
@@ -509,6 +509,11 @@ class Store:
             return []
         with self._tx() as conn:
             return [sending.start_message(conn, c, key, now, lease) for c, key in sends]
+
+    def mark_sending(self, started: sending.Started, now: datetime, lease: timedelta) -> bool:
+        """The message's bytes go to the server now (committed before they do)."""
+        with self._tx() as conn:
+            return sending.mark_sending(conn, started, now, lease)
 
     def finish_sent(
         self,

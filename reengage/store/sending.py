@@ -1,9 +1,10 @@
 """The sending protocol's SQL: enroll, claim, write the message row first, finish, expire.
 
 Never twice: a message row ``(enrollment, step)`` is unique and is written — and committed
-— as ``sending`` before SMTP is touched. Never lost: a ``sending`` row whose lease ran out
-(its process died mid-send) becomes ``unknown``, its enrollment is held for a person to
-look at (``reengage doctor``), and it is never re-sent blindly.
+— as ``queued`` before SMTP is touched, and turned ``sending`` (committed) just before its
+bytes go to the server. Never lost: a ``queued`` row whose worker died is due again at once
+(nothing went out); a ``sending`` one becomes ``unknown``, its enrollment is held for a
+person (``reengage sends resolve``), and it is never re-sent blindly.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -268,12 +269,19 @@ class Started:
     message_id: int | None
     token: str | None
     refused: str | None = None  # "already sent", "in flight elsewhere", "unknown"
+    # This worker's lease on the row: only the worker holding it may send (mark_sending).
+    lease_until: datetime | None = None
 
 
 def start_message(
     conn: Connection, claimed: Claimed, step_key: str, now: datetime, lease: timedelta
 ) -> Started:
-    """Write the ``sending`` row before SMTP. The unique key decides if this send may happen."""
+    """Write the ``queued`` row before SMTP. The unique key decides if this send may happen.
+
+    A row left by an earlier attempt is taken over when nothing of it can have gone out (a
+    retry, or a queued row whose worker died); a row whose send was under way when its
+    worker died is settled as ``unknown`` here, once, rather than refused on every pass.
+    """
     token = secrets.token_urlsafe(18)
     row = conn.execute(
         _start_statement(conn.dialect.name),
@@ -288,7 +296,7 @@ def start_message(
         },
     ).first()
     if row is not None:
-        return Started(row[0], token)
+        return Started(row[0], token, lease_until=now + lease)
     existing = conn.execute(
         sa.select(
             MESSAGES.c.id,
@@ -298,18 +306,46 @@ def start_message(
             MESSAGES.c.retry_at,
         ).where(MESSAGES.c.enrollment_id == claimed.enrollment_id, MESSAGES.c.step_key == step_key)
     ).one()
-    if existing.status == MessageStatus.RETRY.value:
-        conn.execute(
+    lapsed = existing.lease_until is not None and _aware(existing.lease_until) < now
+    if existing.status == MessageStatus.RETRY.value or (
+        existing.status == MessageStatus.QUEUED.value and lapsed
+    ):
+        taken = conn.execute(
             MESSAGES.update()
-            .where(MESSAGES.c.id == existing.id)
+            .where(MESSAGES.c.id == existing.id, MESSAGES.c.status == existing.status)
             .values(
-                status=MessageStatus.SENDING.value,
-                attempts=MESSAGES.c.attempts + 1,
+                status=MessageStatus.QUEUED.value,
+                attempts=MESSAGES.c.attempts
+                + (1 if existing.status == MessageStatus.RETRY.value else 0),
                 lease_until=now + lease,
             )
         )
-        return Started(existing.id, existing.token)
+        if taken.rowcount:
+            return Started(existing.id, existing.token, lease_until=now + lease)
+    if existing.status == MessageStatus.SENDING.value and lapsed:
+        settle_unknown(conn, [existing.id])
+        return Started(None, None, refused=MessageStatus.UNKNOWN.value)
     return Started(None, None, refused=existing.status)
+
+
+def mark_sending(conn: Connection, started: Started, now: datetime, lease: timedelta) -> bool:
+    """The message's bytes go to the server now: from here a lost worker leaves it
+    ``unknown``. False if the row is no longer this worker's (its lease ran out and another
+    worker took it over): then this worker must not send."""
+    result = conn.execute(
+        MESSAGES.update()
+        .where(
+            MESSAGES.c.id == started.message_id,
+            MESSAGES.c.status == MessageStatus.QUEUED.value,
+            MESSAGES.c.lease_until == started.lease_until,
+        )
+        .values(status=MessageStatus.SENDING.value, lease_until=now + lease)
+    )
+    return bool(result.rowcount)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def finish_sent(
@@ -461,7 +497,7 @@ def _start_statement(dialect: str) -> Any:
                 campaign_id=sa.bindparam("b_campaign"),
                 step_key=sa.bindparam("b_step"),
                 token=sa.bindparam("b_token"),
-                status=MessageStatus.SENDING.value,
+                status=MessageStatus.QUEUED.value,
                 attempts=1,
                 lease_until=sa.bindparam("b_lease"),
                 created_at=sa.bindparam("b_now"),
@@ -792,14 +828,37 @@ def add_call_task(
 
 
 def expire_leases(conn: Connection, now: datetime) -> int:
-    """``sending`` rows whose lease ran out become ``unknown``; their enrollments wait for a
-    person. Returns how many."""
-    stale = sa.select(MESSAGES.c.enrollment_id).where(
-        MESSAGES.c.status == MessageStatus.SENDING.value, MESSAGES.c.lease_until < now
+    """Rows whose worker died: a ``sending`` one (its bytes were going out) becomes
+    ``unknown`` and its enrollment waits for a person; a ``queued`` one (nothing went out)
+    is due again at once. Returns how many became unknown."""
+    conn.execute(
+        MESSAGES.update()
+        .where(MESSAGES.c.status == MessageStatus.QUEUED.value, MESSAGES.c.lease_until < now)
+        .values(
+            status=MessageStatus.RETRY.value,
+            retry_at=now,
+            lease_until=None,
+            # It was never tried: the next start counts the attempt.
+            attempts=sa.case((MESSAGES.c.attempts > 0, MESSAGES.c.attempts - 1), else_=0),
+        )
     )
+    stale = conn.execute(
+        sa.select(MESSAGES.c.id).where(
+            MESSAGES.c.status == MessageStatus.SENDING.value, MESSAGES.c.lease_until < now
+        )
+    ).all()
+    return settle_unknown(conn, [row[0] for row in stale])
+
+
+def settle_unknown(conn: Connection, message_ids: Sequence[int]) -> int:
+    """``sending`` messages whose worker died become ``unknown``; their enrollments wait for
+    a person (``reengage sends resolve``)."""
+    if not message_ids:
+        return 0
+    owners = sa.select(MESSAGES.c.enrollment_id).where(MESSAGES.c.id.in_(list(message_ids)))
     conn.execute(
         ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.id.in_(stale.scalar_subquery()))
+        .where(ENROLLMENTS.c.id.in_(owners.scalar_subquery()))
         .values(
             status=EnrollmentStatus.ATTENTION.value,
             exit_reason="send_unknown",
@@ -808,7 +867,10 @@ def expire_leases(conn: Connection, now: datetime) -> int:
     )
     result = conn.execute(
         MESSAGES.update()
-        .where(MESSAGES.c.status == MessageStatus.SENDING.value, MESSAGES.c.lease_until < now)
+        .where(
+            MESSAGES.c.id.in_(list(message_ids)),
+            MESSAGES.c.status == MessageStatus.SENDING.value,
+        )
         .values(status=MessageStatus.UNKNOWN.value, lease_until=None)
     )
     return result.rowcount or 0
