@@ -142,7 +142,7 @@ async def dispatch_due(
     gate = asyncio.Semaphore(concurrency)
     in_flight: set[asyncio.Task[None]] = set()
     failed: list[BaseException] = []
-    sent = SentLog(store)
+    sent = SentLog(store, lease)
     try:
         while not failed:
             sent.flush()
@@ -255,7 +255,7 @@ def _start_batch(
     async def one(plan: Planned, started: Started) -> None:
         async with gate:
             clock = time.perf_counter()
-            result = await _deliver(store, mailer, ws, plan, started, now, lease, facts, sent)
+            result = await _deliver(store, mailer, ws, plan, started, now, facts, sent)
             report.results[result] += 1
             metrics.SENDS.labels(result=result).inc()
             if result == "sent":
@@ -270,17 +270,45 @@ def _start_batch(
 
 
 class SentLog:
-    """Accepted messages, recorded in groups: one transaction per group rather than per
-    mail. A group is written when it is full, before the next batch is claimed, and when
-    dispatch stops for any reason. Until then the message rows stay ``sending`` under their
-    lease, so a process that dies in between leaves them ``unknown``, never sent twice
-    (at most a batch's accepted mails: the group is written before each claim)."""
+    """The rows of mails under way, written in groups rather than one transaction per mail.
+
+    Just before a mail's bytes go out its row is marked ``sending``; marks asked for in the
+    same moment (sends starting together as connections free up) share one transaction,
+    committed before any of them is sent. Accepted messages are recorded ``sent`` in groups,
+    written when full, before the next batch is claimed, and when dispatch stops for any
+    reason. Until then the rows stay ``sending`` under their lease, so a process that dies
+    in between leaves them ``unknown``, never sent twice (at most a batch's accepted mails).
+    """
 
     GROUP = 50
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, lease: timedelta) -> None:
+        self.store, self.lease = store, lease
         self.pending: list[Sent] = []
+        self._marks: list[tuple[Started, asyncio.Future[bool]]] = []
+
+    async def mark_sending(self, started: Started, now: datetime) -> bool:
+        """Mark the row ``sending`` (committed) before its bytes go out; False if it is no
+        longer this worker's to send."""
+        loop = asyncio.get_running_loop()
+        decided: asyncio.Future[bool] = loop.create_future()
+        if not self._marks:
+            loop.call_soon(self._write_marks, now)  # after every send starting now asked
+        self._marks.append((started, decided))
+        return await decided
+
+    def _write_marks(self, now: datetime) -> None:
+        group, self._marks = self._marks, []
+        try:
+            marked = self.store.mark_sending_many([s for s, _ in group], now, self.lease)
+        except Exception as exc:  # each waiting send raises it: none of them goes out
+            for _, decided in group:
+                if not decided.done():
+                    decided.set_exception(exc)
+            return
+        for (_, decided), ok in zip(group, marked, strict=True):
+            if not decided.done():
+                decided.set_result(ok)
 
     def add(self, sent: Sent) -> None:
         """Keep one accepted message; write the group when it is full."""
@@ -402,7 +430,6 @@ async def _deliver(
     plan: Planned,
     started: Started,
     now: datetime,
-    lease: timedelta,
     facts: BatchFacts,
     sent: SentLog,
 ) -> str:
@@ -444,7 +471,7 @@ async def _deliver(
     envelope_sender = bounce_address(started.token, ws.bounce_domain(campaign))
     raw = wire(message)
     # From here a worker that dies leaves this mail unknown; before, it was never sent.
-    if not store.mark_sending(started, now, lease):
+    if not await sent.mark_sending(started, now):
         log.warning("send_refused", enrollment_id=item.enrollment_id, step=step.key)
         store.release(item.enrollment_id)
         return "refused_taken"

@@ -510,10 +510,13 @@ class Store:
         with self._tx() as conn:
             return [sending.start_message(conn, c, key, now, lease) for c, key in sends]
 
-    def mark_sending(self, started: sending.Started, now: datetime, lease: timedelta) -> bool:
-        """The message's bytes go to the server now (committed before they do)."""
+    def mark_sending_many(
+        self, started: Sequence[sending.Started], now: datetime, lease: timedelta
+    ) -> list[bool]:
+        """These messages' bytes go to the server now (committed before they do); for each,
+        whether it is still this worker's to send."""
         with self._tx() as conn:
-            return sending.mark_sending(conn, started, now, lease)
+            return [sending.mark_sending(conn, one, now, lease) for one in started]
 
     def finish_sent(
         self,

@@ -333,15 +333,22 @@ def mark_sending(conn: Connection, started: Started, now: datetime, lease: timed
     ``unknown``. False if the row is no longer this worker's (its lease ran out and another
     worker took it over): then this worker must not send."""
     result = conn.execute(
-        MESSAGES.update()
-        .where(
-            MESSAGES.c.id == started.message_id,
-            MESSAGES.c.status == MessageStatus.QUEUED.value,
-            MESSAGES.c.lease_until == started.lease_until,
-        )
-        .values(status=MessageStatus.SENDING.value, lease_until=now + lease)
+        _MARK_SENDING,
+        {"b_id": started.message_id, "b_held": started.lease_until, "b_lease": now + lease},
     )
     return bool(result.rowcount)
+
+
+# Run once for every mail sent: built once (see _SENT below).
+_MARK_SENDING = (
+    MESSAGES.update()
+    .where(
+        MESSAGES.c.id == sa.bindparam("b_id"),
+        MESSAGES.c.status == MessageStatus.QUEUED.value,
+        MESSAGES.c.lease_until == sa.bindparam("b_held"),
+    )
+    .values(status=MessageStatus.SENDING.value, lease_until=sa.bindparam("b_lease"))
+)
 
 
 def _aware(value: datetime) -> datetime:
