@@ -203,6 +203,9 @@ class EnrollmentStatus(StrEnum):
     ATTENTION = "attention"  # a send's outcome is unknown: a person must look (doctor)
 
 
+RUNNING = "status IN ('active', 'attention')"  # an enrollment still under way
+
+
 class Enrollment(SQLModel, table=True):
     """A customer in a campaign, and which step is next and when."""
 
@@ -210,6 +213,16 @@ class Enrollment(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_enrollments_due", "status", "next_due_at"),
         sa.Index("ix_enrollments_customer", "customer_id", "campaign_id"),
+        # At most one running enrollment per customer and campaign, whatever two detection
+        # passes (or two workers) decide at once: the database refuses the second.
+        sa.Index(
+            "ux_enrollments_running",
+            "customer_id",
+            "campaign_id",
+            unique=True,
+            sqlite_where=sa.text(RUNNING),
+            postgresql_where=sa.text(RUNNING),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

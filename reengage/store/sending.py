@@ -160,7 +160,8 @@ def running_enrollments(conn: Connection) -> list[Running]:
 
 
 def insert_enrollments(conn: Connection, rows: Iterable[NewEnrollment], now: datetime) -> int:
-    """Record new enrollments; holdout members are recorded too (for measuring lift)."""
+    """Record new enrollments; holdout members are recorded too (for measuring lift). One
+    that would make a second running enrollment of a customer in a campaign is skipped."""
     values = [
         {
             "customer_id": r.customer_id,
@@ -175,7 +176,10 @@ def insert_enrollments(conn: Connection, rows: Iterable[NewEnrollment], now: dat
         for r in rows
     ]
     if values:
-        conn.execute(ENROLLMENTS.insert(), values)
+        # A customer already running in the campaign (another pass got there first) is
+        # skipped: the unique index on running enrollments decides, not a lock.
+        insert = upsert_insert(conn.dialect.name, ENROLLMENTS).on_conflict_do_nothing()
+        conn.execute(insert, values)
     return len(values)
 
 

@@ -49,3 +49,35 @@ def test_models_and_migrations_agree(database_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_upgrading_a_database_with_a_customer_enrolled_twice_keeps_the_first_running(
+    database_url: str,
+) -> None:
+    # Before 0005 two passes at once could enroll a customer twice in one campaign.
+    engine = create_engine(database_url)
+    migrate.upgrade(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO customers (external_id, email, locale, consent, status, contacts,"
+                " interests, important_dates, tags, created_at, updated_at) VALUES ('c1',"
+                " 'a@example.com', 'en', true, 'active', '[]', '[]', '[]', '[]',"
+                " '2026-11-01 00:00:00', '2026-11-01 00:00:00')"
+            )
+        )
+        for day in (1, 2):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO enrollments (customer_id, campaign_id, status, next_step,"
+                    " enrolled_at) SELECT id, 'habit', 'active', 0, :at FROM customers"
+                ),
+                {"at": f"2026-11-0{day} 00:00:00"},
+            )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT status, exit_reason FROM enrollments ORDER BY id")
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("active", None), ("exited", "duplicate")]

@@ -172,3 +172,25 @@ def test_health_says_degraded_and_metrics_count_mails_waiting_for_a_person(
     assert health.json()["status"] == "degraded"
     assert health.json()["unknown_sends"] == "1"
     assert "reengage sends list" in health.json()["attention"]
+
+
+def test_two_passes_at_once_never_enroll_a_customer_twice_in_a_campaign(store: Store) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from reengage.ingest import Kind, import_items
+    from reengage.store.sending import NewEnrollment
+
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    items = [{"customer_id": "c1", "email": "a@example.com"}]
+    assert import_items(store, Kind.CUSTOMERS, items, now=now, zone=ZoneInfo("UTC")).ok
+    cid = store.customer_ids(["c1"])["c1"]
+    one = NewEnrollment(cid, "habit", False, "first", now)
+    # Two detection passes decided the same thing (a lock ran out mid-pass): one row runs.
+    store.enroll([one], now)
+    store.enroll([one, NewEnrollment(cid, "other", False, "first", now)], now)
+    history = store.enrollment_history([cid], now - timedelta(days=1))
+    assert sorted((campaign, status) for _, campaign, status, _ in history) == [
+        ("habit", "active"),
+        ("other", "active"),
+    ]
