@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     send_lease_seconds: int = Field(
         600, ge=1, le=86_400, description="a send not finished by then is reported unknown"
     )
+    shutdown_grace_seconds: float = Field(
+        10, ge=0, le=3600, description="on SIGTERM, how long sends on the wire may finish"
+    )
 
     import_batch_size: int = Field(5000, ge=1, le=100_000)
 

@@ -129,20 +129,23 @@ async def dispatch_due(
     concurrency: int = 4,
     lease: timedelta = LEASE,
     more: Callable[[], datetime | None] | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> DispatchReport:
     """Claim due steps and carry each out: send the mail, or put the call on the list.
 
     One batch; with ``more``, further batches until one comes back short or makes no
     progress, or ``more`` returns None (stopping). ``more`` gives the time for the next
     batch, which is claimed while the last sends of this one are still in flight, so the
-    SMTP connections never sit idle while the database works.
+    SMTP connections never sit idle while the database works. Once ``stopping()`` is true
+    no further mail goes out: what was claimed but not begun is put back, due at once for
+    the next worker; if the pass is cancelled, the same happens to what had not begun.
     """
     report = DispatchReport()
     prior = prior_for(store)  # one per pass: mails are rendered with the rhythm as of now
     gate = asyncio.Semaphore(concurrency)
     in_flight: set[asyncio.Task[None]] = set()
     failed: list[BaseException] = []
-    sent = SentLog(store, lease)
+    sent = SentLog(store, lease, stopping)
     try:
         while not failed:
             sent.flush()
@@ -176,6 +179,8 @@ async def dispatch_due(
     except asyncio.CancelledError:  # as gather would: the sends are cancelled with us
         for task in in_flight:
             task.cancel()
+        # Each cancelled send puts its row back if nothing of it went out: let them.
+        await asyncio.gather(*in_flight, return_exceptions=True)
         raise
     finally:
         sent.flush()  # what the server accepted is recorded, whatever stopped us
@@ -253,13 +258,22 @@ def _start_batch(
         )
 
     async def one(plan: Planned, started: Started) -> None:
-        async with gate:
-            clock = time.perf_counter()
-            result = await _deliver(store, mailer, ws, plan, started, now, facts, sent)
-            report.results[result] += 1
-            metrics.SENDS.labels(result=result).inc()
-            if result == "sent":
-                metrics.SEND_SECONDS.observe(time.perf_counter() - clock)
+        try:
+            async with gate:
+                if sent.stopping() and started.message_id is not None:
+                    sent.put_back(started, now)  # stopping: nothing new goes out
+                    report.results["put_back"] += 1
+                    return
+                clock = time.perf_counter()
+                result = await _deliver(store, mailer, ws, plan, started, now, facts, sent)
+                report.results[result] += 1
+                metrics.SENDS.labels(result=result).inc()
+                if result == "sent":
+                    metrics.SEND_SECONDS.observe(time.perf_counter() - clock)
+        except asyncio.CancelledError:  # waiting for a connection, or sending
+            if started.message_id is not None:
+                sent.put_back(started, now)  # only if nothing went out (still queued)
+            raise
 
     for plan, started in zip(plans, starts, strict=True):
         progressed += started.message_id is not None
@@ -282,10 +296,16 @@ class SentLog:
 
     GROUP = 50
 
-    def __init__(self, store: Store, lease: timedelta) -> None:
-        self.store, self.lease = store, lease
+    def __init__(
+        self, store: Store, lease: timedelta, stopping: Callable[[], bool] = lambda: False
+    ) -> None:
+        self.store, self.lease, self.stopping = store, lease, stopping
         self.pending: list[Sent] = []
         self._marks: list[tuple[Started, asyncio.Future[bool]]] = []
+
+    def put_back(self, started: Started, now: datetime) -> None:
+        """This send will not be made now: its row (if nothing went out) is due again."""
+        self.store.put_back([started], now)
 
     async def mark_sending(self, started: Started, now: datetime) -> bool:
         """Mark the row ``sending`` (committed) before its bytes go out; False if it is no
@@ -306,9 +326,14 @@ class SentLog:
                 if not decided.done():
                     decided.set_exception(exc)
             return
-        for (_, decided), ok in zip(group, marked, strict=True):
+        abandoned = []
+        for (started, decided), ok in zip(group, marked, strict=True):
             if not decided.done():
                 decided.set_result(ok)
+            elif ok:  # its send was cancelled while waiting: none of its bytes went out
+                abandoned.append(started)
+        if abandoned:
+            self.store.unmark_sending(abandoned, now)
 
     def add(self, sent: Sent) -> None:
         """Keep one accepted message; write the group when it is full."""

@@ -10,6 +10,7 @@ complete), close connections and exit 0. ``--once`` does one full pass and retur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -62,12 +63,14 @@ class Service:
         lease: timedelta = jobs.LEASE,
         digest: DigestConfig | None = None,
         digest_every_s: int = 60,
+        grace: timedelta = timedelta(seconds=10),
     ) -> None:
         self.store, self.mailer, self.ws, self.clock = store, mailer, ws, clock
         self.digest, self.digest_every_s = digest, digest_every_s
         self.library = CampaignLibrary(ws)
         self.batch, self.concurrency, self.lease = batch, concurrency, lease
         self.detect_every_s, self.dispatch_every_s = detect_every_s, dispatch_every_s
+        self.grace = grace
         self._stopping = asyncio.Event()
         self.on_stop: list[Callable[[], None]] = []
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -121,6 +124,7 @@ class Service:
                 concurrency=self.concurrency,
                 lease=self.lease,
                 more=lambda: None if self._stopping.is_set() else self.clock(),
+                stopping=self._stopping.is_set,
             )
             total.results.update(report.results)
             progressed = (
@@ -159,11 +163,19 @@ class Service:
             dict(digests.results),
         )
 
-    async def run_forever(self) -> None:
-        """Tick until SIGTERM or Ctrl-C, then finish in-flight sends and return."""
+    def handle_signals(self) -> None:
+        """SIGTERM and Ctrl-C stop the service politely (see :meth:`run_forever`); call it
+        as early as possible, so a stop during start-up is polite too."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
+
+    async def run_forever(self) -> None:
+        """Tick until SIGTERM or Ctrl-C. Then nothing new goes out, what was claimed but not
+        begun is put back for the next worker, the sends on the wire get ``grace`` to finish
+        (a reply that has not come by then leaves its mail unknown), and it returns."""
+        self.handle_signals()
+        loop = asyncio.get_running_loop()
         scheduler = AsyncIOScheduler(event_loop=loop)
         scheduler.add_job(
             self.reload, "interval", seconds=30, id="reload", max_instances=1, coalesce=True
@@ -202,15 +214,29 @@ class Service:
                 coalesce=True,
             )
         self.reload()
-        self.detect()
-        scheduler.start()
-        log.info("service_started", campaigns=sorted(self.library.campaigns))
-        await self._stopping.wait()
-        scheduler.pause()  # no new runs; shutting down would cancel the one in flight
+        # The first detection pass can take a while on a large base: in a thread, so the loop
+        # (and a SIGTERM) is answered meanwhile.
+        await asyncio.to_thread(self.detect)
+        if not self._stopping.is_set():
+            scheduler.start()
+            log.info("service_started", campaigns=sorted(self.library.campaigns))
+            await self._stopping.wait()
+            scheduler.pause()  # no new runs; shutting down would cancel the one in flight
+        deadline = loop.time() + self.grace.total_seconds()
         for task in (self._dispatch_task, self._digest_task):
-            if task is not None and not task.done():
-                await task  # in-flight sends finish and release their claims; no new claims
-        scheduler.shutdown(wait=False)
+            if task is None or task.done():
+                continue
+            try:  # the sends on the wire finish; nothing new starts
+                await asyncio.wait_for(asyncio.shield(task), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                log.warning("shutdown_grace_over", grace_seconds=self.grace.total_seconds())
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            except Exception:  # its own failure was logged where it happened; we are leaving
+                log.exception("pass_failed_while_stopping")
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
         log.info("service_stopped")
 
     def stop(self) -> None:

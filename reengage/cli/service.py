@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +16,7 @@ from reengage.cli.app import (
     _store,
     _workspace,
     app,
+    log,
     out,
 )
 from reengage.config import Settings
@@ -35,6 +38,8 @@ def run(
     from reengage.mailer import SmtpMailer
     from reengage.scheduler import Service
 
+    if not once:  # until the daemon's own handler is in place, a stop is a quiet exit 0
+        signal.signal(signal.SIGTERM, _stop_before_starting)
     settings = _settings()
     if settings.secret_key is None:
         settings.require_secret_key()  # links in real mail must be signed
@@ -53,7 +58,10 @@ def run(
             lease=timedelta(seconds=settings.send_lease_seconds),
             dispatch_every_s=settings.dispatch_every_seconds,
             digest=DigestConfig.from_settings(settings),
+            grace=timedelta(seconds=settings.shutdown_grace_seconds),
         )
+        if not once:
+            service.handle_signals()  # a SIGTERM while starting up is a polite stop too
         try:
             if once:
                 report = await service.run_once()
@@ -72,7 +80,12 @@ def run(
                 )
             else:
                 web = _web_server(settings, store, service)
-                serving = asyncio.ensure_future(web.serve()) if web else None
+                sock = (
+                    _listen(settings.http_host, settings.http_port, "web", "REENGAGE_HTTP_PORT")
+                    if web
+                    else None
+                )
+                serving = asyncio.ensure_future(web.serve(sockets=[sock])) if web and sock else None
                 listener = await _inbound_listener(settings, store, service)
                 await service.run_forever()
                 if listener is not None:
@@ -87,6 +100,12 @@ def run(
     asyncio.run(main_loop())
 
 
+def _stop_before_starting(signum: int, frame: object) -> None:
+    # Nothing is claimed or sent yet: leaving now loses nothing.
+    log.info("service_stopped", before="start-up finished")
+    raise SystemExit(0)
+
+
 async def _inbound_listener(settings: Settings, store: Store, service: Any) -> Any:
     """The inbound SMTP listener for bounces and replies (None when its port is 0)."""
     if not settings.inbound_port:
@@ -99,7 +118,18 @@ async def _inbound_listener(settings: Settings, store: Store, service: Any) -> A
         service.response_policy(settings.soft_bounce_limit),
         settings.inbound_domain,
     )
-    listener = await serve(handler, settings.inbound_host, settings.inbound_port)
+    try:
+        listener = await serve(handler, settings.inbound_host, settings.inbound_port)
+    except OSError as exc:  # another worker on this machine listens there: run without
+        log.warning(
+            "port_in_use",
+            what="inbound mail",
+            address=f"{settings.inbound_host}:{settings.inbound_port}",
+            error=str(exc),
+            hint="another worker serves it; give this one its own "
+            "REENGAGE_INBOUND_PORT, or 0 for none",
+        )
+        return None
     out.print(
         f"inbound mail: listening on {settings.inbound_host}:{settings.inbound_port}",
         markup=False,
@@ -172,6 +202,28 @@ def _web_server(settings: Settings, store: Store, service: Any) -> Any:
     )
     service.on_stop.append(lambda: setattr(server, "should_exit", True))
     return server
+
+
+def _listen(host: str, port: int, what: str, setting: str) -> socket.socket | None:
+    """A listening socket on ``host:port``, or None (with one warning) when another process
+    has it: a second worker on the same machine runs without it rather than dying."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        log.warning(
+            "port_in_use",
+            what=what,
+            address=f"{host}:{port}",
+            error=str(exc),
+            hint=f"another worker serves it; give this one its own {setting}, or 0 for none",
+        )
+        return None
+    return sock
 
 
 @app.command()

@@ -510,6 +510,16 @@ class Store:
         with self._tx() as conn:
             return [sending.start_message(conn, c, key, now, lease) for c, key in sends]
 
+    def put_back(self, started: Sequence[sending.Started], now: datetime) -> None:
+        """Queued sends this worker will not make after all: due again at once."""
+        with self._tx() as conn:
+            sending.put_back(conn, started, now)
+
+    def unmark_sending(self, started: Sequence[sending.Started], now: datetime) -> None:
+        """Marked rows whose sends were cancelled before going out: due again at once."""
+        with self._tx() as conn:
+            sending.unmark_sending(conn, started, now)
+
     def mark_sending_many(
         self, started: Sequence[sending.Started], now: datetime, lease: timedelta
     ) -> list[bool]:

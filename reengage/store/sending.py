@@ -332,6 +332,45 @@ def start_message(
     return Started(None, None, refused=existing.status)
 
 
+def put_back(conn: Connection, started: Sequence[Started], now: datetime) -> None:
+    """Queued rows this worker will not send after all (it is stopping): due again at once
+    for whoever claims them next, and their enrollments' claims given up. Nothing of them
+    went out."""
+    mine = [s.message_id for s in started if s.message_id is not None]
+    if not mine:
+        return
+    rows = conn.execute(
+        MESSAGES.update()
+        .where(MESSAGES.c.id.in_(mine), MESSAGES.c.status == MessageStatus.QUEUED.value)
+        .values(
+            status=MessageStatus.RETRY.value,
+            retry_at=now,
+            lease_until=None,
+            attempts=sa.case((MESSAGES.c.attempts > 0, MESSAGES.c.attempts - 1), else_=0),
+        )
+        .returning(MESSAGES.c.enrollment_id)
+    ).all()
+    if rows:
+        conn.execute(
+            ENROLLMENTS.update()
+            .where(ENROLLMENTS.c.id.in_([r[0] for r in rows]))
+            .values(claimed_until=None)
+        )
+
+
+def unmark_sending(conn: Connection, started: Sequence[Started], now: datetime) -> None:
+    """Rows marked ``sending`` whose sends were cancelled before any byte went out: due
+    again at once (as :func:`put_back`)."""
+    mine = [s.message_id for s in started if s.message_id is not None]
+    if mine:
+        conn.execute(
+            MESSAGES.update()
+            .where(MESSAGES.c.id.in_(mine), MESSAGES.c.status == MessageStatus.SENDING.value)
+            .values(status=MessageStatus.QUEUED.value)
+        )
+        put_back(conn, started, now)
+
+
 def mark_sending(conn: Connection, started: Started, now: datetime, lease: timedelta) -> bool:
     """The message's bytes go to the server now: from here a lost worker leaves it
     ``unknown``. False if the row is no longer this worker's (its lease ran out and another
