@@ -28,20 +28,48 @@ def configure_logging(
     """Configure structlog once for the process; logs go to stderr unless ``stream`` is given."""
     out = stream or sys.stderr
     console = fmt is LogFormat.CONSOLE or (fmt is LogFormat.AUTO and out.isatty())
-    processors: list[Any] = [
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    if console:
-        processors.append(structlog.dev.ConsoleRenderer(colors=out.isatty()))
-    else:
-        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    renderer: list[Any] = (
+        [structlog.dev.ConsoleRenderer(colors=out.isatty())]
+        if console
+        else [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    )
     structlog.configure(
-        processors=processors,
+        processors=shared + renderer,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
+    )
+    _route_stdlib_logging(out, shared, renderer, _LEVELS.get(level, logging.INFO))
+    if not console:
+        sys.excepthook = _log_uncaught  # a crash is one JSON line too, not a bare traceback
+
+
+def _route_stdlib_logging(out: TextIO, shared: list[Any], renderer: list[Any], level: int) -> None:
+    # Libraries (APScheduler, asyncio, uvicorn, SQLAlchemy) log through the standard library:
+    # their lines, tracebacks included, are rendered like ours (JSON off a terminal).
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "reengage", False)]:
+        root.removeHandler(old)  # ours from an earlier call; others' (pytest's) stay
+    handler.reengage = True  # type: ignore[attr-defined]  # marks the handler as ours
+    root.addHandler(handler)
+    root.setLevel(max(level, logging.INFO))  # library debug chatter stays out unless asked
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, trace: Any) -> None:
+    structlog.get_logger(module="reengage").critical(
+        "uncaught_exception", exc_info=(kind, error, trace)
     )
 
 

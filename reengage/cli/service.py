@@ -159,6 +159,7 @@ def web() -> None:
             host=settings.http_host,
             port=settings.http_port or 8025,
             log_level="warning",
+            log_config=None,  # its lines go through ours: JSON off a terminal
         )
     finally:
         store.close()
@@ -197,6 +198,7 @@ def _web_server(settings: Settings, store: Store, service: Any) -> Any:
             host=settings.http_host,
             port=settings.http_port,
             log_level="warning",
+            log_config=None,  # its lines go through ours: JSON off a terminal
             lifespan="off",
         )
     )

@@ -31,7 +31,29 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+    engine = sa.create_engine(
+        parsed,
+        pool_pre_ping=True,
+        # A server that does not answer is an error in seconds, not a hang.
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+        **kwargs,
+    )
+    sa.event.listen(engine, "connect", _postgresql_timeouts)
+    return engine
+
+
+CONNECT_TIMEOUT_S = 10
+# No statement of ours runs this long; a plan gone wrong is stopped and reported, and a lock
+# held by a stuck session cannot stall every worker for ever.
+STATEMENT_TIMEOUT_S = 600
+LOCK_TIMEOUT_S = 60
+
+
+def _postgresql_timeouts(dbapi_connection: Any, _record: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT_S}s'")
+        cursor.execute(f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'")
+    dbapi_connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

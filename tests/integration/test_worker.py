@@ -7,6 +7,7 @@ lease runs out by moving the clock on, not by sleeping.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -301,6 +302,9 @@ def test_a_second_worker_on_the_same_machine_runs_without_the_taken_ports(
     said = [log.read_text() for log in logs]
     assert [w.returncode for w in workers] == [0, 0], said
     assert "Traceback" not in "".join(said)
+    # Every line either worker wrote is one JSON object, whoever logged it.
+    for line in "".join(said).splitlines():
+        assert isinstance(json.loads(line), dict), line
     ids = sink.message_ids()
     assert len(ids) == len(set(ids)) == 6
     store.close()
