@@ -215,8 +215,12 @@ def customers_show(customer_id: Annotated[str, typer.Argument(help="external id"
         if found is None:
             raise InputError(f"no customer {customer_id!r}; check the id in your import file")
         customer, _ = found
-        activities = store.activities_of(customer.id) if customer.id is not None else []
-        _, assessments = scoring.assess_all(store, utcnow())
+        assert customer.id is not None  # a stored customer has an id
+        activities = store.activities_of(customer.id)
+        mine = scoring.assess_customers(store, utcnow(), customer_ids=[customer.id]).get(
+            customer.id
+        )
+        enrollments, messages = store.customer_sending(customer.id)
     finally:
         store.close()
     table = Table(show_header=False, title=customer.external_id, title_justify="left")
@@ -237,7 +241,6 @@ def customers_show(customer_id: Annotated[str, typer.Argument(help="external id"
         ),
     ):
         table.add_row(label, value or "—")
-    mine = next((a for a in assessments if a.customer_id == customer.external_id), None)
     if mine is None:
         table.add_row("standing", "no activity yet")
     else:
@@ -259,6 +262,40 @@ def customers_show(customer_id: Annotated[str, typer.Argument(help="external id"
     )
     table.add_row("recent", recent or "—")
     out.print(table)
+    if enrollments:
+        campaigns = Table(title="Campaigns", title_justify="left")
+        for column in ("campaign", "status", "entered", "next step", "ended because"):
+            campaigns.add_column(column, overflow="fold")
+        for e in enrollments:
+            campaigns.add_row(
+                e.campaign_id,
+                e.status,
+                f"{e.enrolled_at:%Y-%m-%d}",
+                f"{e.next_step_key} {e.next_due_at:%Y-%m-%d %H:%M}"
+                if e.next_step_key and e.next_due_at
+                else "—",
+                e.exit_reason or "—",
+            )
+        out.print(campaigns)
+    if messages:
+        mails = Table(title="Mails", title_justify="left")
+        for column in ("id", "campaign/step", "status", "when (UTC)", "server or reason"):
+            mails.add_column(column, overflow="fold")
+        for m in messages:
+            mails.add_row(
+                str(m.message_id),
+                f"{m.campaign_id}/{m.step_key}",
+                m.status,
+                f"{(m.sent_at or m.created_at):%Y-%m-%d %H:%M}",
+                (m.detail or "—")[:120],
+            )
+        out.print(mails)
+        if any(m.status in ("failed", "unknown") for m in messages):
+            out.print(
+                "A failed or unknown mail waits for a person: reengage sends resolve "
+                "sent|resend|skip ID",
+                markup=False,
+            )
 
 
 @customers_app.command("lapsed")

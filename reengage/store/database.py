@@ -590,6 +590,13 @@ class Store:
         with self._tx() as conn:
             return sending.held_messages(conn, statuses, campaign_id, limit)
 
+    def customer_sending(
+        self, customer_id: int
+    ) -> tuple[list[sending.EnrollmentLine], list[sending.MessageLine]]:
+        """A customer's enrollments and mails, newest first (``customers show``)."""
+        with self._tx() as conn:
+            return sending.customer_sending(conn, customer_id)
+
     def held_for_settling(
         self,
         statuses: Sequence[str],

@@ -797,6 +797,65 @@ def resend(conn: Connection, messages: Sequence[Held], now: datetime) -> int:
     return len(messages)
 
 
+@dataclass(frozen=True)
+class EnrollmentLine:
+    """One of a customer's enrollments, for a person reading their file."""
+
+    campaign_id: str
+    status: str
+    enrolled_at: datetime
+    next_step_key: str | None
+    next_due_at: datetime | None
+    exit_reason: str | None
+
+
+@dataclass(frozen=True)
+class MessageLine:
+    """One of a customer's mails, for a person reading their file."""
+
+    message_id: int
+    campaign_id: str
+    step_key: str
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+    detail: str | None
+
+
+def customer_sending(
+    conn: Connection, customer_id: int, limit: int = 50
+) -> tuple[list[EnrollmentLine], list[MessageLine]]:
+    """A customer's enrollments and mails, newest first."""
+    enrollments = conn.execute(
+        sa.select(
+            ENROLLMENTS.c.campaign_id,
+            ENROLLMENTS.c.status,
+            ENROLLMENTS.c.enrolled_at,
+            ENROLLMENTS.c.next_step_key,
+            ENROLLMENTS.c.next_due_at,
+            ENROLLMENTS.c.exit_reason,
+        )
+        .where(ENROLLMENTS.c.customer_id == customer_id)
+        .order_by(ENROLLMENTS.c.enrolled_at.desc(), ENROLLMENTS.c.id.desc())
+        .limit(limit)
+    ).all()
+    messages = conn.execute(
+        sa.select(
+            MESSAGES.c.id,
+            MESSAGES.c.campaign_id,
+            MESSAGES.c.step_key,
+            MESSAGES.c.status,
+            MESSAGES.c.created_at,
+            MESSAGES.c.sent_at,
+            MESSAGES.c.smtp_response,
+        )
+        .where(MESSAGES.c.customer_id == customer_id)
+        .order_by(MESSAGES.c.created_at.desc(), MESSAGES.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [EnrollmentLine(*row) for row in enrollments], [MessageLine(*row) for row in messages]
+
+
 def retry_failed(
     conn: Connection, message_ids: Sequence[int] | None, campaign_id: str | None, now: datetime
 ) -> int:

@@ -8,6 +8,7 @@ enrollment for a person, and lists it in ``reengage sends list``.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -93,6 +94,10 @@ def test_a_lost_250_never_sends_a_mail_twice_and_a_person_settles_it(
     listed = cli("sends", "list", "--status", "unknown", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "sends resolve" in listed.stdout
+    shown = cli("customers", "show", held[0].customer, cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(rf"{held[0].message_id}\s*│\s*lapsed/first\s*│\s*unknown", shown.stdout)
+    assert re.search(r"lapsed\s*│\s*attention", shown.stdout), shown.stdout
     ids = sorted(h.message_id for h in held)
     said = [
         cli("sends", "resolve", "sent", *map(str, ids[:3]), cwd=tmp_path, env=env),
