@@ -10,6 +10,7 @@ customer's assessment.
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -22,9 +23,10 @@ from reengage.config import Settings
 from reengage.detect import Assessment
 from reengage.message import DkimKey, Envelope, compose, dkim_sign
 from reengage.models import Customer
-from reengage.render import Rendered, Renderer, Sender, Yearly, missing
+from reengage.render import Refused, Rendered, Renderer, Sender, Yearly, missing
 from reengage.tokens import sign, stamp
 
+_WEB = re.compile(r"^https?://[^\s/?#]+", re.IGNORECASE)  # where a tracked link may lead
 PREVIEW_SECRET = "preview-only-links-do-not-work-without-REENGAGE_SECRET_KEY"
 
 
@@ -76,6 +78,8 @@ class Workspace:
             return f"{self.base_url}/{path}/{token}"
 
         def track(url: str) -> str:
+            if not isinstance(url, str) or not _WEB.match(url):
+                raise Refused(f"track() takes a web address (http:// or https://), not {url!r}")
             return link("c", "click", u=url)
 
         unsubscribe = link("u", "unsubscribe")

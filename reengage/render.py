@@ -13,10 +13,13 @@ added here, after the template ran. Locale variants (``tip-1.zh-CN.html.j2`` bes
 from __future__ import annotations
 
 import glob
+import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from jinja2 import (
     Template,
     TemplateNotFound,
     TemplateSyntaxError,
+    Undefined,
     UndefinedError,
 )
 from jinja2.exceptions import SecurityError
@@ -100,25 +104,83 @@ def missing(name: str) -> Missing:
     """
     return Missing(
         hint=(
-            f"{name} is empty for some customers (this one has none): write "
-            f"{{{{ {name} or '…' }}}} or put it inside {{% if {name} %}}…{{% endif %}}"
+            f"{name} is empty for some customers (this one has none): put it inside "
+            f"{{% if {name} is defined %}}…{{% endif %}}, or write "
+            f"{{{{ {name} | default('…') }}}}"
         ),
         name=name,
     )
 
 
 def _no_none(value: Any) -> Any:
-    # Every {{ … }} passes here: "None" is never text in a mail, whatever produced it.
+    # Every {{ … }} passes here: what reaches a mail is text, a number or a date — never
+    # "None", a Python list, a function or a control character, whatever produced it.
     if value is None:
         raise UndefinedError(
             "a value printed here is empty (None): guard it with {% if … %} or give a "
             "fallback with `or '…'`"
         )
-    return value
+    if isinstance(value, str):
+        return _CONTROL.sub("", value) if _CONTROL.search(value) else value
+    if isinstance(value, Undefined | bool | int | date | Yearly):  # Undefined: as its kind says
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"a number printed here is {value}: check the sum before it")
+        return value
+    if isinstance(value, Decimal):
+        return value
+    kind = type(value).__name__
+    raise ValueError(
+        f"prints a Python {kind}, not text: print its parts one by one "
+        "(a {% for %} over a list, .label and .date of a date)"
+    )
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # never wanted in a mail
+
+
+MAX_MAIL_CHARS = 1_000_000  # what one template may make for one customer
+
+
+class _TooLarge(Exception):
+    """A template made more than :data:`MAX_MAIL_CHARS` (raised while it runs)."""
+
+
+def _within_budget(chunks: Iterator[str]) -> str:
+    # Rendered piece by piece so a template that would make gigabytes stops at the limit,
+    # before it has taken the memory.
+    made: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_MAIL_CHARS:
+            raise _TooLarge
+        made.append(chunk)
+    return "".join(made)
 
 
 def _is_none(value: Any) -> bool:
     return value is None or isinstance(value, Missing)
+
+
+class Refused(SecurityError):
+    """Something a template asked for that a mail must not do (a link to javascript:)."""
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja2's sandbox, where a text or list multiplied past a mail's size stops at once
+    (``{{ 'word ' * 10**9 }}`` would take gigabytes before anything else could)."""
+
+    intercepted_binops = frozenset(["*"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * max(times, 0) > MAX_MAIL_CHARS:
+                    raise _TooLarge
+        return super().call_binop(context, operator, left, right)
 
 
 @dataclass(frozen=True)
@@ -158,10 +220,10 @@ class Renderer:
         self.templates_dir = templates_dir
         self.sender = sender
         loader = FileSystemLoader(str(templates_dir))
-        self._html = SandboxedEnvironment(
+        self._html = _Sandbox(
             loader=loader, autoescape=True, undefined=StrictUndefined, finalize=_no_none
         )
-        self._text = SandboxedEnvironment(
+        self._text = _Sandbox(
             loader=loader, autoescape=False, undefined=StrictUndefined, finalize=_no_none
         )
         for env in (self._html, self._text):
@@ -254,7 +316,15 @@ class Renderer:
         """
         chosen = self.resolve(template, locale)
         body = self._run(self._html, chosen, context)
-        derived = plain_text(body)
+        try:
+            derived = plain_text(body)
+            # The template's CSS is inlined before the footer goes in, so no rule of the
+            # template (display:none, say) can reach the unsubscribe link or the address.
+            inlined = css_inline.inline(body)
+        except Exception as exc:  # a library refusing what the template made
+            raise TemplateFailure(
+                self._label(chosen), 1, f"its HTML cannot be made into a mail: {exc}"
+            ) from exc
         if not derived:
             raise TemplateFailure(
                 self._label(chosen),
@@ -263,7 +333,7 @@ class Renderer:
                 "template, or every part of it is inside an {% if %} that is false",
             )
         footer_text, footer_html = self._footer(locale, unsubscribe_url, pause_url)
-        html = css_inline.inline(_with_footer(body, footer_html))
+        html = _with_footer(inlined, footer_html)
         if text_template:
             text = self._run(self._text, self.resolve(text_template, locale), context)
         else:
@@ -284,7 +354,13 @@ class Renderer:
 
         The same sandbox and autoescaping as customers' mail, without the marketing footer.
         """
-        html = css_inline.inline(self._run(self._html, template, context))
+        body = self._run(self._html, template, context)
+        try:
+            html = css_inline.inline(body)
+        except Exception as exc:  # a library refusing what the template made
+            raise TemplateFailure(
+                self._label(template), 1, f"its HTML cannot be made into a mail: {exc}"
+            ) from exc
         return html, self._run(self._text, text_template, context)
 
     def subject_problem(self, source: str, context: dict[str, Any]) -> str | None:
@@ -299,9 +375,26 @@ class Renderer:
     def _run(self, env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
         # Every failure of any class becomes one located, readable TemplateFailure.
         try:
-            return env.get_template(name).render(context)
+            made = _within_budget(env.get_template(name).generate(context))
+            made.encode("utf-8")  # a lone surrogate ("\ud83d") can be rendered, not sent
+            return made
         except TemplateFailure:
             raise
+        except _TooLarge as exc:
+            raise TemplateFailure(
+                self._label(name),
+                _line_in(exc),
+                f"makes a mail over {MAX_MAIL_CHARS // 1_000_000} MB for this customer: mail "
+                "servers refuse mail that large (and Gmail clips HTML over 102 KB); keep it short",
+            ) from exc
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode()
+            raise TemplateFailure(
+                self._label(name),
+                1,
+                f"makes a character no mail can carry ({bad}, half of an emoji written as an "
+                "escape): write the character itself, like 😀",
+            ) from exc
         except TemplateNotFound as exc:
             missing_name = exc.name or name
             if missing_name == name:
@@ -318,6 +411,9 @@ class Renderer:
             raise TemplateFailure(where, exc.lineno, f"syntax error: {exc.message}") from exc
         except UnicodeDecodeError as exc:
             file, line = _undecodable(self.templates_dir, name, exc)
+            if file is None:  # not a template file: something the template produced
+                where, at = _where(exc, name)
+                raise TemplateFailure(self._label(where), at, _explain(exc, context)) from exc
             raise TemplateFailure(
                 self._label(file),
                 line,
@@ -325,7 +421,10 @@ class Renderer:
             ) from exc
         except RecursionError as exc:
             raise TemplateFailure(
-                self._label(name), 1, "a template includes or extends itself"
+                self._label(name),
+                1,
+                "never ends: a macro that calls itself, or a template that includes or "
+                "extends itself",
             ) from exc
         except Exception as exc:  # any failure of a marketer's template
             file, line = _where(exc, name)
@@ -335,9 +434,11 @@ class Renderer:
         # Template frames carry the loader's absolute path; messages name the file as the
         # marketer knows it, under the templates folder.
         path = Path(name)
-        if path.is_absolute():
+        if path.is_absolute() or path.parts[: len(self.templates_dir.parts)] == (
+            self.templates_dir.parts
+        ):
             try:
-                path = path.relative_to(self.templates_dir.resolve())
+                path = path.resolve().relative_to(self.templates_dir.resolve())
             except ValueError:
                 return name
         return str(self.templates_dir / path)
@@ -449,6 +550,11 @@ def _explain(exc: Exception, context: dict[str, Any]) -> str:
         message = exc.message or "a value is undefined"
         if "is empty for some customers" in message or "is empty (None)" in message:
             return message
+        if "has no element" in message:
+            return (
+                f"{message}: the list is empty or shorter for some customers; check it "
+                "first with {% if … %} or loop over it with {% for %}"
+            )
         names = [f"{k}()" if callable(v) else k for k, v in context.items()]
         usable = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
         return f"{message}: templates can use {usable}"
@@ -480,19 +586,18 @@ def _line_in(exc: BaseException) -> int:
     return _where(exc, "")[1]
 
 
-def _undecodable(root: Path, name: str, exc: UnicodeDecodeError) -> tuple[str, int]:
-    # The loader does not say which file failed to decode: the one asked for, or a layout
-    # it extends; find the first one under the templates folder that is not UTF-8.
-    candidates = [name, *(str(p.relative_to(root)) for p in sorted(root.rglob("*.j2")))]
+def _undecodable(root: Path, name: str, exc: UnicodeDecodeError) -> tuple[str | None, int]:
+    # The loader does not say which file failed to decode (the one asked for, a layout it
+    # extends, a file it includes): the file whose bytes are the ones that failed is it.
+    failed = bytes(exc.object)
+    candidates = [name, *(str(p.relative_to(root)) for p in sorted(root.rglob("*")))]
     for candidate in candidates:
         try:
-            raw = (root / candidate).read_bytes()
-            raw.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            return candidate, raw[: bad.start].count(b"\n") + 1
+            if (root / candidate).is_file() and (root / candidate).read_bytes() == failed:
+                return candidate, failed[: exc.start].count(b"\n") + 1
         except OSError:
             continue
-    return name, 1
+    return None, 1
 
 
 class Yearly:
@@ -504,12 +609,22 @@ class Yearly:
         self.month, self.day = month, day
 
     def strftime(self, fmt: str) -> str:
-        """Format like a date, leaving the year (and what joins it to the rest) out."""
-        bare = re.sub(r"[\s,./-]*%[Yy]", "", fmt).strip()
+        """Format like a date, leaving the year (and what joins it to the rest) out; a
+        weekday or a whole-date form would be made up, so they are refused."""
+        if _INVENTED.search(fmt):
+            raise ValueError(
+                f"{fmt!r} needs a year this date does not have (a birthday, or a yearly "
+                "date of unknown year): use %d and %B, or .next for the coming one"
+            )
+        bare = _YEAR.sub("", fmt).strip(" ,./-")
         return date(2000, self.month, self.day).strftime(bare or "%d %B")
 
     def __str__(self) -> str:
         return self.strftime("%d %B")
+
+
+_YEAR = re.compile(r"[\s,./-]*%[Yy]|%[Yy][\s,./-]*")
+_INVENTED = re.compile(r"%[aAwuUWVjcxFDGgCs]")
 
 
 def _format_date(value: Any, fmt: str = "%d %B %Y") -> str:

@@ -77,3 +77,23 @@ def test_a_locale_stored_as_zh_cn_gets_the_chinese_footer(tmp_path: Path) -> Non
     )
     assert "退订" in rendered.text
     assert "Unsubscribe" not in rendered.text
+
+
+def test_no_template_css_can_hide_the_footer(tmp_path: Path) -> None:
+    (tmp_path / "t.html.j2").write_text(
+        "<html><head><style>.reengage-footer, div, p, a { display: none !important; }"
+        "</style></head><body><p>Hello</p></body></html>"
+    )
+    renderer = Renderer(tmp_path, Sender("Acme", "1 Example Street"))
+    rendered = renderer.render(
+        subject="Hi",
+        template="t.html.j2",
+        text_template=None,
+        context={},
+        locale="en",
+        unsubscribe_url="https://x.example/u",
+        pause_url="https://x.example/p",
+    )
+    footer = rendered.html[rendered.html.index('<div class="reengage-footer"') :]
+    assert "display: none" not in footer and "display:none" not in footer
+    assert 'href="https://x.example/u"' in footer
