@@ -52,6 +52,7 @@ def validate(ws: Workspace, paths: list[Path], root: Path | None = None) -> Load
         if problems:
             result.problems.extend(problems)
             del result.campaigns[campaign.id]  # a campaign that cannot render is not loaded
+            result.unrenderable.add(campaign.id)
         else:
             result.problems.extend(language_warnings(ws, result, campaign))
     result.problems.sort(key=lambda p: (p.file, p.line))
@@ -246,6 +247,12 @@ class CampaignLibrary:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.campaigns: dict[str, Campaign] = {}
+        # True while some campaign file does not load: a campaign missing from
+        # ``campaigns`` may then be that broken file, not a removed one.
+        self.incomplete = False
+        # Campaigns running on their last good version while a template of theirs is broken:
+        # their mail cannot be made now, so their sequences wait rather than fail.
+        self.held: frozenset[str] = frozenset()
         self._sources: dict[str, Path] = {}
         self._fingerprint: tuple[tuple[str, int, int], ...] = ()
 
@@ -255,27 +262,43 @@ class CampaignLibrary:
         for root in roots:
             if root.is_dir():
                 for path in sorted(root.rglob("*")):
-                    if path.is_file():
-                        stat = path.stat()
-                        found.append((str(path), stat.st_size, stat.st_mtime_ns))
+                    try:
+                        if path.is_file():
+                            stat = path.stat()
+                            found.append((str(path), stat.st_size, stat.st_mtime_ns))
+                    except OSError:  # gone between listing and looking: the next scan sees it
+                        continue
         return tuple(found)
 
     def reload(self) -> ReloadReport:
         """Pick up added, changed and removed campaign files (and template edits)."""
-        fingerprint = self._scan()
         report = ReloadReport()
-        if fingerprint == self._fingerprint:
+        try:
+            fingerprint = self._scan()
+            if fingerprint == self._fingerprint:
+                return report
+            loaded = validate(self.ws, [self.ws.campaigns_dir])
+        except Exception as exc:  # whatever it is, the campaigns running now keep running
+            self.incomplete = True
+            report.problems = [
+                Problem(str(self.ws.campaigns_dir), 1, "", f"campaigns could not be read: {exc}")
+            ]
             return report
         self._fingerprint = fingerprint
-        loaded = validate(self.ws, [self.ws.campaigns_dir])
         report.problems = loaded.problems
+        self.incomplete = any(p.is_error for p in loaded.problems)
         fresh = dict(loaded.campaigns)
-        sources = dict(loaded.sources)
+        sources = {cid: loaded.sources[cid] for cid in fresh}
+        held = set()
         for campaign_id, old in self.campaigns.items():
             source = self._sources[campaign_id]
             if campaign_id not in fresh and source.exists() and source not in sources.values():
-                # The file is there but no longer valid: keep its last good version running.
+                # The file is there but does not load now (its YAML or one of its templates
+                # is broken): keep its last good version running.
                 fresh[campaign_id], sources[campaign_id] = old, source
+                if campaign_id in loaded.unrenderable:
+                    held.add(campaign_id)
+        self.held = frozenset(held)
         for campaign_id, campaign in fresh.items():
             before = self.campaigns.get(campaign_id)
             if before is None:

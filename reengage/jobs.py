@@ -36,6 +36,9 @@ LEASE = timedelta(minutes=10)
 RETRY_BASE = timedelta(minutes=2)
 RETRY_MAX = timedelta(hours=6)
 ITEM_ERROR_BACKOFF = timedelta(hours=1)  # an item that raised is looked at again after this
+CAMPAIGN_WAIT = timedelta(hours=1)  # how often a sequence of a broken campaign looks again
+# Results that move nothing on: the item is due again later.
+PUT_OFF = frozenset({"outside_window", "capped", "error", "campaign_unavailable"})
 
 
 @dataclass
@@ -130,6 +133,8 @@ async def dispatch_due(
     lease: timedelta = LEASE,
     more: Callable[[], datetime | None] | None = None,
     stopping: Callable[[], bool] = lambda: False,
+    incomplete: bool = False,
+    held: frozenset[str] = frozenset(),
 ) -> DispatchReport:
     """Claim due steps and carry each out: send the mail, or put the call on the list.
 
@@ -139,6 +144,9 @@ async def dispatch_due(
     SMTP connections never sit idle while the database works. Once ``stopping()`` is true
     no further mail goes out: what was claimed but not begun is put back, due at once for
     the next worker; if the pass is cancelled, the same happens to what had not begun.
+    ``incomplete`` says some campaign file does not load now: an enrollment whose campaign
+    is missing waits for the file to be fixed instead of ending; so does one of a ``held``
+    campaign (its mail cannot be made now: a template of it is broken).
     """
     report = DispatchReport()
     prior = prior_for(store)  # one per pass: mails are rendered with the rhythm as of now
@@ -166,6 +174,8 @@ async def dispatch_due(
                 failed,
                 sent,
                 prior,
+                incomplete,
+                held,
             )
             if more is None or len(claimed) < batch or progressed <= 0:
                 break
@@ -205,6 +215,8 @@ def _start_batch(
     failed: list[BaseException],
     sent: SentLog,
     prior: tuple[Population, LapseModel],
+    incomplete: bool = False,
+    held: frozenset[str] = frozenset(),
 ) -> int:
     """Decide every claimed item, commit the message rows, then start the sends as tasks.
 
@@ -219,6 +231,8 @@ def _start_batch(
             if ws.max_emails_per_week
             else {}
         ),
+        campaigns_incomplete=incomplete,
+        campaigns_held=held,
     )
     conditional = [
         c.enrollment_id
@@ -249,7 +263,7 @@ def _start_batch(
         else:
             report.results[outcome] += 1
             metrics.SENDS.labels(result=outcome).inc()
-            progressed += outcome not in ("outside_window", "capped", "error")
+            progressed += outcome not in PUT_OFF
     # Every message row of the batch is written and committed together, before any SMTP.
     starts = store.start_messages([(p.item, p.step.key) for p in plans], now, lease)
     if plans:  # the rhythm templates mention, as of the send moment, as preview shows it
@@ -368,6 +382,8 @@ class BatchFacts:
     # (step_key, kind) of responses, for enrollments whose next step has a condition
     responses: dict[int, set[tuple[str | None, str]]] = field(default_factory=dict)
     assessments: dict[int, Assessment] = field(default_factory=dict)
+    campaigns_incomplete: bool = False  # some campaign file does not load right now
+    campaigns_held: frozenset[str] = frozenset()  # their mail cannot be made right now
 
 
 @dataclass(frozen=True)
@@ -391,6 +407,19 @@ def _prepare(
     """Everything decided before a mail may go: the result, or the plan to send it."""
     campaign = campaigns.get(item.campaign_id)
     step = campaign.step(item.next_step_key) if campaign and item.next_step_key else None
+    if (campaign is None and facts.campaigns_incomplete) or (
+        item.campaign_id in facts.campaigns_held
+    ):
+        # Perhaps its file is only broken (a typo, a template error): the sequence waits
+        # for the fix rather than ending for good or failing mail by mail.
+        store.release(item.enrollment_id, now + CAMPAIGN_WAIT)
+        log.warning(
+            "enrollment_waiting",
+            enrollment_id=item.enrollment_id,
+            campaign_id=item.campaign_id,
+            reason="campaign does not load; run reengage validate",
+        )
+        return "campaign_unavailable"
     if campaign is None or step is None:
         # The campaign or its step was removed or renamed: end explicitly, say so.
         reason = "campaign_removed" if campaign is None else "step_removed"

@@ -125,11 +125,13 @@ class Service:
                 lease=self.lease,
                 more=lambda: None if self._stopping.is_set() else self.clock(),
                 stopping=self._stopping.is_set,
+                incomplete=self.library.incomplete,
+                held=self.library.held,
             )
             total.results.update(report.results)
             progressed = (
                 report.handled
-                - sum(report.results[k] for k in ("outside_window", "capped"))
+                - sum(report.results[k] for k in jobs.PUT_OFF)
                 - sum(v for k, v in report.results.items() if k.startswith("refused"))
             )
             if report.handled < self.batch or progressed <= 0:

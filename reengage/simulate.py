@@ -118,12 +118,15 @@ def simulate(
     days: int,
     only: str | None = None,
     sample: int = SAMPLE,
+    incomplete: bool = False,
 ) -> Simulation:
     """Replay ``campaigns`` from ``now`` for ``days`` days. Nothing is sent or written.
 
     Every campaign given competes for customers and shares the cap; with ``only``, just that
     campaign's part is reported. Up to ``sample`` planned customers per mail step are
-    rendered, and each failure is reported with the customer and the reason.
+    rendered, and each failure is reported with the customer and the reason. With
+    ``incomplete`` (some campaign file does not load), a running enrollment whose campaign
+    is missing waits for the fix, as the daemon makes it wait, instead of ending.
     """
     end = now + timedelta(days=days)
     model = current_model(store)
@@ -146,6 +149,7 @@ def simulate(
                     cap.record(cid, at)
     plan = Simulation.covering(now, end, ws.zone)
     replay = _Replay(ws, plan, model, cap, days, only, info)
+    replay.incomplete = incomplete
     replay.assessments = {a.profile.customer_id: a for a in assessments}
     for cid, campaign_id, _, enrolled_at in history:
         key = (cid, campaign_id)
@@ -227,6 +231,7 @@ class _Replay:
         self.parked: dict[int, list[_Candidate]] = {}
         self.queue: list[tuple[datetime, int, int, int, _Run | _Candidate]] = []
         self.seq = 0
+        self.incomplete = False  # a missing campaign may be a broken file: its runs wait
 
     def shown(self, campaign_id: str) -> bool:
         return self.only is None or campaign_id == self.only
@@ -336,6 +341,11 @@ class _Replay:
     def step(self, run: _Run, t: datetime) -> None:
         """Carry out the enrollment's next step at ``t`` as the dispatch pass would."""
         c = run.campaign
+        if c is None and self.incomplete:
+            # Its file may only be broken: the daemon holds the sequence until it loads.
+            if self.only is None or run.campaign_id == self.only:
+                self.plan.waiting[f"{run.campaign_id} (its file does not load)"] += 1
+            return  # the customer stays busy: nothing more happens in the plan
         if c is None or run.index < 0:
             self.finish(run, t, "campaign removed" if c is None else "step removed")
             return

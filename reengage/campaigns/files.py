@@ -53,6 +53,8 @@ class LoadResult:
     labels: dict[str, str] = field(default_factory=dict)  # id -> file name for messages
     lines: dict[str, dict[tuple[Any, ...], int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # Campaigns whose file loads but whose mail cannot be made (a template is broken).
+    unrenderable: set[str] = field(default_factory=set)
 
     def locate(self, campaign_id: str, path: tuple[Any, ...]) -> tuple[str, int, str]:
         """``(file, line, field)`` of a field of a loaded campaign, for messages."""

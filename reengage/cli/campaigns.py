@@ -140,7 +140,13 @@ def simulate(
     store = _store()
     try:
         plan = simulation.simulate(
-            ws, store, list(result.campaigns.values()), now=utcnow(), days=days, only=campaign_id
+            ws,
+            store,
+            list(result.campaigns.values()),
+            now=utcnow(),
+            days=days,
+            only=campaign_id,
+            incomplete=any(p.is_error for p in result.problems),
         )
     finally:
         store.close()
@@ -176,8 +182,9 @@ def simulate(
         say(f"Already running: {counts(plan.running)}; their remaining steps are in the plan.")
     if plan.waiting:
         say(
-            f"Held for a person (a send's outcome is unknown): {counts(plan.waiting)}; "
-            "nothing more is sent to them until someone settles it (reengage doctor)."
+            f"Waiting, nothing more sent to them: {counts(plan.waiting)} — a send of unknown "
+            "outcome or a mail that failed waits for a person (reengage sends list); a "
+            "campaign whose file does not load waits for the fix (reengage validate)."
         )
     for campaign, examples in plan.examples.items():
         say(f"{campaign}, for example:")

@@ -386,7 +386,8 @@ def test_an_enrollment_held_for_a_person_keeps_its_customer_and_sends_nothing(
     started = NOW - DAY
     store.enroll([NewEnrollment(cid, running.id, False, "hello", started)], started)
     (claimed,) = store.claim_due(started, 10, timedelta(minutes=10))
-    assert store.start_message(claimed, "hello", started, timedelta(minutes=10)).message_id
+    begun = store.start_message(claimed, "hello", started, timedelta(minutes=10))
+    assert store.mark_sending_many([begun], started, timedelta(minutes=10)) == [True]
     assert store.expire_leases(started + timedelta(hours=1)) == 1
 
     plan = simulate.simulate(ws, store, [habit, running], now=NOW, days=60)

@@ -305,3 +305,100 @@ def test_a_sequence_that_changes_language_mid_way_is_a_warning_that_names_what_t
     assert shown.returncode == 0, shown.stderr
     assert "warning: steps[2].subject: zh-CN customers get this step" in shown.stderr
     assert "1 warning(s)" in shown.stdout
+
+
+TWO_STEPS = """\
+id: live
+name: Live
+audience:
+  lapsed: {factor: 2.0, min_days_silent: 14}
+holdout_percent: 0
+send_window: {hours: "00:00-24:00", days: [mon, tue, wed, thu, fri, sat, sun]}
+from: "Acme <hello@acme.example>"
+steps:
+  - key: s1
+    after: 0d
+    subject: "Hello {{ customer.first_name or 'there' }}"
+    template: try/live.html.j2
+  - key: s2
+    after: 1d
+    subject: "Again"
+    template: try/live.html.j2
+"""
+
+
+@pytest.mark.parametrize("breakage", ["yaml", "template"])
+@pytest.mark.parametrize("process", ["running daemon", "fresh process"])
+def test_a_campaign_broken_mid_sequence_never_ends_its_sequences(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int], breakage: str, process: str
+) -> None:
+    handler, port = sink
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "templates" / "try").mkdir(parents=True)
+    shutil.copytree(ROOT / "templates" / "layout", tmp_path / "templates" / "layout")
+    template = tmp_path / "templates" / "try" / "live.html.j2"
+    good = LAYOUT + "<p>Good</p>\n{% endblock %}\n"
+    template.write_text(good)
+    campaign = tmp_path / "campaigns" / "live.yaml"
+    campaign.write_text(TWO_STEPS)
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,email,first_name\nc1,ana@example.com,Ana\nc2,bo@example.com,Bo\n"
+    )
+    lines = ["customer_id,occurred_at,amount"]
+    for cid in ("c1", "c2"):
+        lines += [f"{cid},{(START - timedelta(days=60 + 7 * i)).date()},50" for i in range(6)]
+    (tmp_path / "orders.csv").write_text("\n".join(lines) + "\n")
+    for kind, name in ((Kind.CUSTOMERS, "customers.csv"), (Kind.ACTIVITIES, "orders.csv")):
+        assert import_file(store, kind, tmp_path / name, now=START, zone=ZoneInfo("UTC")).ok
+    clock = {"now": START}
+
+    def daemon() -> Service:
+        ws = workspace(tmp_path, port)
+        return Service(store, SmtpMailer("127.0.0.1", port), ws, clock=lambda: clock["now"])
+
+    async def passes(service: Service, count: int) -> None:
+        for _ in range(count):
+            await service.run_once()
+            clock["now"] += timedelta(hours=6)
+        await service.mailer.close()
+
+    first = daemon()
+    asyncio.run(passes(first, 1))
+    assert len(handler.received) == 2  # the first step went to both
+    if breakage == "yaml":
+        campaign.write_text(TWO_STEPS.replace("holdout_percent: 0", "holdout_percent: lots"))
+    else:
+        template.write_text(LAYOUT + "<p>{{ customer.first_name or 'there' </p>\n")
+    if process == "running daemon":
+        asyncio.run(passes(first, 8))
+        if breakage == "yaml":  # it keeps the last good version: step two goes out on time
+            assert len(handler.received) == 4
+            return
+        # A broken template cannot make the mail: the sequences wait, nothing is failed.
+        assert len(handler.received) == 2
+        assert store.message_counts() == {"sent": 2}
+        template.write_text(good)
+        asyncio.run(passes(first, 8))
+        assert len(handler.received) == 4
+        return
+    # A fresh process (cron's run --once, a restart) has no last good version: the
+    # sequences wait for the fix instead of ending.
+    asyncio.run(passes(daemon(), 8))
+    assert len(handler.received) == 2
+    held = [
+        s
+        for _, c, s, _ in store.enrollment_history(
+            list(store.customer_ids(["c1", "c2"]).values()), START
+        )
+        if c == "live"
+    ]
+    assert held == ["active", "active"]
+    template.write_text(good)
+    campaign.write_text(TWO_STEPS)
+    asyncio.run(passes(daemon(), 8))
+    assert sorted(str(m["message"]["Subject"]) for m in handler.received) == [
+        "Again",
+        "Again",
+        "Hello Ana",
+        "Hello Bo",
+    ]
