@@ -546,6 +546,11 @@ async def _deliver(
         store.finish_bounced(started.message_id, item, response=result.response, now=now)
         log.info("message_bounced", enrollment_id=item.enrollment_id, response=result.response)
         return "bounced"
+    if result.outcome is Outcome.REFUSED:  # the mail, not the address: nobody is suppressed
+        reason = f"the mail server refused this mail: {result.response}"
+        store.finish_failed(started.message_id, item.enrollment_id, reason=reason, now=now)
+        log.warning("message_refused", enrollment_id=item.enrollment_id, response=result.response)
+        return "failed"
     if result.outcome is Outcome.UNKNOWN:  # it may have arrived: never sent twice by itself
         store.finish_unknown(started.message_id, item.enrollment_id, response=result.response)
         log.warning(

@@ -1,9 +1,11 @@
 """SMTP, and only here: a pool of persistent aiosmtplib connections with a rate limit.
 
-Each send has one of four outcomes: sent (with the server's reply), transient (a 4xx, or a
-connection lost before the message was handed over: try again later), permanent (5xx: the
-address bounced) or unknown (the connection was lost or timed out once the message was on
-its way: the server may have kept it, so it is never sent again by itself). Retrying is the
+Each send has one of five outcomes: sent (with the server's reply), transient (a 4xx, or a
+connection lost before the message was handed over: try again later), permanent (a 5xx to
+the recipient: the address bounced), refused (a 5xx to the mail itself — too large, its
+content — which says nothing about the address) or unknown (the connection was lost or
+timed out once the message was on its way: the server may have kept it, so it is never
+sent again by itself). Retrying is the
 caller's job — the database decides when — under the same message row.
 """
 
@@ -31,6 +33,7 @@ class Outcome(StrEnum):
     TRANSIENT = "transient"
     PERMANENT = "permanent"
     UNKNOWN = "unknown"  # lost after the message went out: it may have arrived
+    REFUSED = "refused"  # 5xx to the mail itself (its size, its content), not the address
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class SmtpMailer:
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
             handed_over = False  # from DATA on, a lost connection may have kept the mail
+            stage = "connect"
             try:
                 client = self._idle.get_nowait() if not self._idle.empty() else None
                 if client is None or not client.is_connected:
@@ -145,9 +149,11 @@ class SmtpMailer:
                 if f"{sender}{recipient}".isascii():
                     # MAIL, RCPT and DATA one by one, to know when the message went out.
                     content = message if isinstance(message, bytes) else message.as_bytes()
+                    stage = "mail"
                     await client.mail(sender)
+                    stage = "rcpt"
                     await client.rcpt(recipient)
-                    handed_over = True
+                    stage, handed_over = "data", True
                     response = await client.data(content)
                     reply = f"{response.code} {response.message}"
                 else:  # non-ASCII addresses: aiosmtplib negotiates SMTPUTF8 and re-encodes
@@ -164,7 +170,10 @@ class SmtpMailer:
                 client = None
                 return SendResult(Outcome.SENT, reply)
             except aiosmtplib.SMTPResponseException as exc:
-                # The server answered: it did not take the mail (4xx later, 5xx never).
+                # The server answered: it did not take the mail (4xx later, 5xx never). A 5xx
+                # to RCPT is about the address (a bounce); to MAIL or DATA, about this mail.
+                if 500 <= exc.code < 600 and stage in ("mail", "data"):
+                    return SendResult(Outcome.REFUSED, f"{exc.code} {exc.message}")
                 return _classify(exc.code, exc.message)
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                 if handed_over:

@@ -284,7 +284,7 @@ async def _send(
             message_id=raw_header(message, "Message-ID"),
         )
         return "sent"
-    if result.outcome is Outcome.PERMANENT:
+    if result.outcome in (Outcome.PERMANENT, Outcome.REFUSED):
         store.calls.finish_digest(digest_id, DigestStatus.FAILED, response=result.response, now=now)
         log.warning("digest_refused", rep=call_list.rep.external_id, response=result.response)
         return "failed"

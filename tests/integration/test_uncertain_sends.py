@@ -199,3 +199,17 @@ def test_two_passes_at_once_never_enroll_a_customer_twice_in_a_campaign(store: S
         ("habit", "active"),
         ("other", "active"),
     ]
+
+
+def test_a_server_refusing_the_mail_itself_suppresses_nobody(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int]
+) -> None:
+    # 552 to DATA: the mail was too large (or 554: its content) — nothing about the address.
+    handler, port = sink
+    handler.script = ["552 Error: Too much mail data"]
+    service = setup(store, tmp_path, port, "customer_id,email,first_name\nc1,bo@example.com,Bo\n")
+    run_days(service, 2)
+    assert not store.is_suppressed("bo@example.com")
+    [held] = store.held_messages(["failed"])
+    assert "refused this mail: 552" in (held.reason or "")
+    assert handler.received == []
