@@ -55,7 +55,9 @@ def validate(ws: Workspace, paths: list[Path], root: Path | None = None) -> Load
             result.unrenderable.add(campaign.id)
         else:
             result.problems.extend(language_warnings(ws, result, campaign))
-    result.problems.sort(key=lambda p: (p.file, p.line))
+    # A template several steps share is reported once, not once for each step.
+    unique = {(p.file, p.line, p.field, p.message, p.severity): p for p in result.problems}
+    result.problems = sorted(unique.values(), key=lambda p: (p.file, p.line))
     return result
 
 
@@ -80,7 +82,8 @@ def _render_problems(
                 rep_name=sample.rep_name,
             )
         except TemplateFailure as exc:
-            key = (exc.file, exc.line, exc.problem, _subject_key(step, sample.customer.locale))
+            subject = _subject_key(step, sample.customer.locale) if exc.file == "subject" else ""
+            key = (exc.file, exc.line, exc.problem, subject)
             failures.setdefault(key, []).append(sample.label)
     problems = []
     for (file, line, problem, subject_key), who in failures.items():
@@ -142,7 +145,8 @@ def language_warnings(ws: Workspace, result: LoadResult, campaign: Campaign) -> 
             ]
             if not lacks:
                 continue
-            file, line, where = result.locate(campaign.id, ("steps", index, "subject"))
+            missing = "template" if language not in bodies[index] else "subject"
+            file, line, where = result.locate(campaign.id, ("steps", index, missing))
             warnings.append(
                 Problem(
                     file,

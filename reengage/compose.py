@@ -281,7 +281,9 @@ def reply_address(ws: Workspace, campaign: Campaign, message_key: str) -> str | 
     names the mail it answers; otherwise the campaign's own reply address."""
     if not ws.inbound_domain:
         return campaign.reply_to
-    name = campaign.sender.rsplit("<", 1)[0].strip().strip('"') if "<" in campaign.sender else ""
+    # The name the campaign gave its replies (or its sender's), with our own address.
+    named = campaign.reply_to or campaign.sender
+    name = named.rsplit("<", 1)[0].strip().strip('"') if "<" in named else ""
     address = f"reply+{message_key}@{ws.inbound_domain}"
     return f"{name} <{address}>" if name else address
 

@@ -353,7 +353,12 @@ def _write_env(workdir: Path, ws: Workspace, web_port: int, dashboard_token: str
         f"REENGAGE_HTTP_PORT={web_port}\n"
         f"REENGAGE_BASE_URL={ws.base_url}\n"
         f"REENGAGE_CAMPAIGNS_DIR={ws.campaigns_dir.resolve()}\n"
-        f"REENGAGE_TEMPLATES_DIR={ws.renderer.templates_dir.resolve()}\n",
+        f"REENGAGE_TEMPLATES_DIR={ws.renderer.templates_dir.resolve()}\n"
+        # As the demo's daemon ran: a preview there shows the Reply-To the mail really had.
+        f"REENGAGE_INBOUND_DOMAIN={ws.inbound_domain or ''}\n"
+        f"REENGAGE_TIMEZONE={ws.zone.key}\n"
+        "# The demo's mail server lived only while the demo ran: point these at yours.\n"
+        "# REENGAGE_SMTP_HOST=127.0.0.1\n# REENGAGE_SMTP_PORT=25\n",
         encoding="utf-8",
     )
 

@@ -65,11 +65,20 @@ def samples(now: datetime, locales: list[str]) -> list[Sample]:
         last_product="x" * 300,
     )
     found.append(Sample("a customer whose name and company hold markup", hostile, None, "Kim"))
+    english = list(found)
     for locale in locales:
         if locale.lower() in ("en", ""):
             continue
-        local = full.model_copy(update={"external_id": f"sample-{locale}", "locale": locale})
-        found.append(Sample(f"a {locale} customer", local, _steady(local, now), "Kim"))
+        # Every kind of customer again in each language a template has a variant for: the
+        # variant is a template of its own, with its own ways to break.
+        for sample in english:
+            local = sample.customer.model_copy(
+                update={"external_id": f"{sample.customer.external_id}-{locale}", "locale": locale}
+            )
+            assessment = _steady(local, now) if sample.assessment is not None else None
+            if sample.assessment is not None and sample.assessment.profile.order_count < 2:
+                assessment = _one_time(local, now)
+            found.append(Sample(f"{sample.label} ({locale})", local, assessment, sample.rep_name))
     return found
 
 

@@ -102,6 +102,8 @@ def preview(
         )
     except (KeyError, LookupError) as exc:
         raise InputError(str(exc.args[0])) from None
+    except OSError as exc:
+        raise InputError(f"--out {out_dir}: cannot write the preview there ({exc})") from None
     finally:
         store.close()
     for name, value in shown.message.items():

@@ -270,7 +270,7 @@ def test_a_template_that_fails_for_one_customer_fails_that_mail_alone_until_it_i
     )
     retried = cli("sends", "retry", "--failed", cwd=tmp_path, env=env)
     assert retried.returncode == 0, retried.stderr
-    assert "1 mail(s) resent" in retried.stdout
+    assert "1 mail(s) queued to be sent again" in retried.stdout
     asyncio.run(passes(3))
     assert sorted(m["to"][0] for m in handler.received) == [
         "ana@example.com",
@@ -303,7 +303,7 @@ def test_a_sequence_that_changes_language_mid_way_is_a_warning_that_names_what_t
         },
     )
     assert shown.returncode == 0, shown.stderr
-    assert "warning: steps[2].subject: zh-CN customers get this step" in shown.stderr
+    assert "warning: steps[2].template: zh-CN customers get this step" in shown.stderr
     assert "1 warning(s)" in shown.stdout
 
 

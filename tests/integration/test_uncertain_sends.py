@@ -106,7 +106,7 @@ def test_a_lost_250_never_sends_a_mail_twice_and_a_person_settles_it(
     ]
     assert [r.returncode for r in said] == [0, 0, 0], [r.stderr for r in said]
     assert "3 mail(s) marked sent" in said[0].stdout
-    assert "1 mail(s) resent" in said[1].stdout
+    assert "1 mail(s) queued to be sent again" in said[1].stdout
     assert "2 mail(s) skipped" in said[2].stdout
     again = cli("sends", "resolve", "skip", "--all", cwd=tmp_path, env=env)
     assert "Nothing to settle" in again.stdout
