@@ -256,22 +256,21 @@ def value_per_year_of(profile: Profile, span_days: float, gap: float) -> float:
 
 def explain(profile: Profile, days_silent: float, gap: float, now: datetime) -> str:
     """The numbers in plain words, the way a rep would say them."""
-    silent = f"{days_silent:.0f} days"
+    silent = _days(days_silent)
     if profile.order_count == 0:
         parts = [f"Has never ordered; last seen {silent} ago."]
     elif profile.order_count == 1:
         parts = [
-            f"Ordered once, {silent} ago; customers like them usually reorder within "
-            f"{gap:.0f} days."
+            f"Ordered once, {silent} ago; customers like them usually reorder within {_days(gap)}."
         ]
     elif profile.order_count == 2 and profile.typical_gap_days is not None:
         parts = [
-            f"Ordered twice, {profile.typical_gap_days:.0f} days apart; silent for {silent} "
-            f"({days_silent / gap:.1f}× the {gap:.0f} days expected)."
+            f"Ordered twice, {_days(profile.typical_gap_days)} apart; silent for {silent} "
+            f"({days_silent / gap:.1f}× the {_days(gap)} expected)."
         ]
     else:
         parts = [
-            f"Usually orders every {gap:.0f} days; silent for {silent} "
+            f"Usually orders every {_days(gap)}; silent for {silent} "
             f"({days_silent / gap:.1f}× their rhythm)."
         ]
     if (
@@ -280,7 +279,7 @@ def explain(profile: Profile, days_silent: float, gap: float, now: datetime) -> 
         and profile.last_activity_at > profile.last_order_at
     ):
         seen = (now - profile.last_activity_at).total_seconds() / 86400.0
-        parts.append(f"Still around: last seen {seen:.0f} days ago.")
+        parts.append(f"Still around: last seen {_days(seen)} ago.")
     if profile.count_ratio is not None and profile.count_ratio <= DECLINE_THRESHOLD:
         parts.append(f"Lately orders come {1 / profile.count_ratio:.1f}× less often than before.")
     if profile.aov_ratio is not None and profile.aov_ratio <= DECLINE_THRESHOLD:
@@ -291,3 +290,9 @@ def explain(profile: Profile, days_silent: float, gap: float, now: datetime) -> 
     if profile.margin_ratio is not None and profile.margin_ratio <= DECLINE_THRESHOLD:
         parts.append(f"Margin contributed is down {100 * (1 - profile.margin_ratio):.0f}%.")
     return " ".join(parts)
+
+
+def _days(count: float) -> str:
+    """``1 day``, ``41 days``: as a person writes it."""
+    whole = round(count)
+    return f"{whole} day" if whole == 1 else f"{whole} days"

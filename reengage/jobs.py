@@ -48,6 +48,7 @@ class EnrollReport:
     entered: Counter[str] = field(default_factory=Counter)
     held_out: Counter[str] = field(default_factory=Counter)
     exited: int = 0
+    skipped: str | None = None  # why no pass ran (another worker's ran this tick)
 
 
 def detect_and_enroll(store: Store, campaigns: list[Campaign], now: datetime) -> EnrollReport:

@@ -228,6 +228,9 @@ class Renderer:
         )
         for env in (self._html, self._text):
             env.filters["date"] = _format_date
+            # A mail that changes on every rendering could never equal its preview.
+            del env.filters["random"]
+            env.globals.pop("lipsum", None)
             env.tests["none"] = _is_none  # `x is none` holds for a missing value too
         self._subjects: dict[str, Template] = {}
         self._footers: dict[str, tuple[str, str]] = {}

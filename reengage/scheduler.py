@@ -44,6 +44,7 @@ class PassReport:
     results: dict[str, int] = field(default_factory=dict)
     unknown: int = 0
     digests: dict[str, int] = field(default_factory=dict)
+    detection_skipped: str | None = None
 
 
 class Service:
@@ -106,7 +107,10 @@ class Service:
         hold = timedelta(seconds=max(self.detect_every_s - 5, 5))
         if not self.store.try_lock("detect_and_enroll", self.worker_id, now, hold):
             log.debug("detection_skipped", reason="another worker ran it this tick")
-            return jobs.EnrollReport()
+            return jobs.EnrollReport(
+                skipped=f"a detection pass ran less than {hold.total_seconds() / 60:.0f} "
+                "minutes ago (here or on another worker); the next one enrolls who is due"
+            )
         return jobs.detect_and_enroll(self.store, list(self.library.campaigns.values()), now)
 
     async def dispatch(self) -> jobs.DispatchReport:
@@ -163,6 +167,7 @@ class Service:
             dict(dispatched.results),
             unknown + digests.unknown,
             dict(digests.results),
+            enrolled.skipped,
         )
 
     def handle_signals(self) -> None:

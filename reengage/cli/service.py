@@ -78,6 +78,8 @@ def run(
                     ),
                     markup=False,
                 )
+                if report.detection_skipped:
+                    out.print(f"nobody enrolled: {report.detection_skipped}", markup=False)
             else:
                 web = _web_server(settings, store, service)
                 sock = (
