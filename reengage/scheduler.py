@@ -15,7 +15,8 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -111,7 +112,8 @@ class Service:
                 skipped=f"a detection pass ran less than {hold.total_seconds() / 60:.0f} "
                 "minutes ago (here or on another worker); the next one enrolls who is due"
             )
-        return jobs.detect_and_enroll(self.store, list(self.library.campaigns.values()), now)
+        with self._keeping("detect_and_enroll", hold):
+            return jobs.detect_and_enroll(self.store, list(self.library.campaigns.values()), now)
 
     async def dispatch(self) -> jobs.DispatchReport:
         """Dispatch until nothing more is due now (or the service is stopping)."""
@@ -151,7 +153,29 @@ class Service:
         hold = timedelta(seconds=max(self.digest_every_s - 5, 5))
         if not self.store.try_lock("send_digests", self.worker_id, now, hold):
             return DigestReport()  # the digest row's unique key is the real guarantee
-        return await send_digests(self.store, self.mailer, self.ws, self.digest, now)
+        with self._keeping("send_digests", hold):
+            return await send_digests(self.store, self.mailer, self.ws, self.digest, now)
+
+    @contextlib.contextmanager
+    def _keeping(self, name: str, hold: timedelta) -> Iterator[None]:
+        """Renew this worker's lease on ``name`` while the pass runs, so a long pass (a
+        million customers, a slow plan) never loses it to another worker midway."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(hold.total_seconds() / 3):
+                try:
+                    self.store.try_lock(name, self.worker_id, self.clock(), hold)
+                except Exception:  # the pass itself will meet the same trouble and say so
+                    log.warning("lock_renewal_failed", lock=name)
+
+        keeper = threading.Thread(target=renew, name=f"keep-{name}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join()
 
     async def run_once(self) -> PassReport:
         """One full pass: reload, expire, detect, dispatch what is due, send digests."""

@@ -213,3 +213,62 @@ def test_a_server_refusing_the_mail_itself_suppresses_nobody(
     [held] = store.held_messages(["failed"])
     assert "refused this mail: 552" in (held.reason or "")
     assert handler.received == []
+
+
+def test_a_pass_longer_than_its_lease_keeps_it_from_other_workers(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from reengage.models import JobLock
+
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    clock = {"now": start}
+    release, running = threading.Event(), threading.Event()
+
+    def slow_pass(*_: object) -> jobs.EnrollReport:  # a million customers, a bad plan
+        running.set()
+        release.wait(30)
+        return jobs.EnrollReport()
+
+    monkeypatch.setattr(jobs, "detect_and_enroll", slow_pass)
+    (tmp_path / "campaigns").mkdir()
+    from reengage.compose import Workspace
+    from reengage.config import load_settings
+    from reengage.scheduler import Service
+
+    ws = Workspace.from_settings(
+        load_settings(
+            env_file=None, campaigns_dir=tmp_path / "campaigns", templates_dir=ROOT / "templates"
+        )
+    )
+
+    def worker() -> Service:
+        mailer = SmtpMailer("127.0.0.1", 9)
+        return Service(store, mailer, ws, clock=lambda: clock["now"], detect_every_s=8)
+
+    first, second = worker(), worker()
+    passing = threading.Thread(target=first.detect)
+    passing.start()
+    assert running.wait(10)
+    locks: sa.Table = JobLock.__table__  # type: ignore[attr-defined]
+
+    def held_until() -> datetime:
+        with store.engine.connect() as conn:
+            found = conn.execute(sa.select(locks.c.locked_until)).scalar_one()
+        return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+    # The pass outlives its five-second lease; the worker renews it while it runs.
+    clock["now"] = start + timedelta(seconds=10)
+    deadline = threading.Event()
+    for _ in range(100):
+        if held_until() > clock["now"]:
+            break
+        deadline.wait(0.1)
+    assert held_until() > clock["now"], "the lease was not renewed during the pass"
+    assert second.detect().skipped  # so no other worker starts the same pass meanwhile
+    release.set()
+    passing.join(10)
