@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     send_lease_seconds: int = Field(
         600, ge=1, le=86_400, description="a send not finished by then is reported unknown"
     )
+    spool_dir: Path = Field(
+        Path("reengage-spool"),
+        description="where delivered sends wait to be recorded while the database is away",
+    )
     shutdown_grace_seconds: float = Field(
         10, ge=0, le=3600, description="on SIGTERM, how long sends on the wire may finish"
     )

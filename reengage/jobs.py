@@ -28,6 +28,7 @@ from reengage.message import raw_header, wire
 from reengage.models import Customer, CustomerStatus
 from reengage.scoring import assess_all, assess_customers, current_model, prior_for
 from reengage.sequence import condition_met, next_send_time, next_step, window_zone
+from reengage.spool import Spool
 from reengage.store import Store
 from reengage.store.sending import Claimed, NewEnrollment, Sent, Started
 
@@ -136,6 +137,7 @@ async def dispatch_due(
     stopping: Callable[[], bool] = lambda: False,
     incomplete: bool = False,
     held: frozenset[str] = frozenset(),
+    spool: Spool | None = None,
 ) -> DispatchReport:
     """Claim due steps and carry each out: send the mail, or put the call on the list.
 
@@ -147,14 +149,15 @@ async def dispatch_due(
     the next worker; if the pass is cancelled, the same happens to what had not begun.
     ``incomplete`` says some campaign file does not load now: an enrollment whose campaign
     is missing waits for the file to be fixed instead of ending; so does one of a ``held``
-    campaign (its mail cannot be made now: a template of it is broken).
+    campaign (its mail cannot be made now: a template of it is broken). Accepted sends the
+    database cannot take are kept in ``spool`` until it can (:func:`write_spooled`).
     """
     report = DispatchReport()
     prior = prior_for(store)  # one per pass: mails are rendered with the rhythm as of now
     gate = asyncio.Semaphore(concurrency)
     in_flight: set[asyncio.Task[None]] = set()
     failed: list[BaseException] = []
-    sent = SentLog(store, lease, stopping)
+    sent = SentLog(store, lease, stopping, spool)
     try:
         while not failed:
             sent.flush()
@@ -312,9 +315,13 @@ class SentLog:
     GROUP = 50
 
     def __init__(
-        self, store: Store, lease: timedelta, stopping: Callable[[], bool] = lambda: False
+        self,
+        store: Store,
+        lease: timedelta,
+        stopping: Callable[[], bool] = lambda: False,
+        spool: Spool | None = None,
     ) -> None:
-        self.store, self.lease, self.stopping = store, lease, stopping
+        self.store, self.lease, self.stopping, self.spool = store, lease, stopping, spool
         self.pending: list[Sent] = []
         self._marks: list[tuple[Started, asyncio.Future[bool]]] = []
 
@@ -357,10 +364,17 @@ class SentLog:
             self.flush()
 
     def flush(self) -> None:
-        """Write every kept message now."""
+        """Write every kept message now; if the database refuses, keep them in the spool
+        (on disk) to be written when it is back, then raise."""
         if self.pending:
             group, self.pending = self.pending, []
-            self.store.finish_sent_many(group)
+            try:
+                self.store.finish_sent_many(group)
+            except StoreError:
+                if self.spool is None:
+                    raise
+                self.spool.keep(group)  # delivered mail is never forgotten
+                raise
 
 
 def _finished(
@@ -577,6 +591,18 @@ async def _deliver(
         attempts=attempts,
     )
     return "retry"
+
+
+def write_spooled(store: Store, spool: Spool) -> int:
+    """Write the accepted sends kept on disk while the database was away; each file is
+    removed once written. Returns how many were recorded now."""
+    written = 0
+    for path, entries in spool.waiting():
+        written += store.record_late(entries)
+        path.unlink(missing_ok=True)
+    if written:
+        log.info("spooled_sends_recorded", count=written)
+    return written
 
 
 def expire_leases(store: Store, now: datetime) -> int:

@@ -16,9 +16,12 @@ import secrets
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -27,9 +30,11 @@ from reengage.authoring import CampaignLibrary
 from reengage.campaigns import ExitReason
 from reengage.compose import Workspace
 from reengage.digest import DigestConfig, DigestReport, send_digests
+from reengage.errors import StoreError
 from reengage.logs import get_logger
 from reengage.mailer import Mailer
 from reengage.responses import Policy
+from reengage.spool import Spool
 from reengage.store import Store
 
 log = get_logger(__name__)
@@ -66,6 +71,7 @@ class Service:
         digest: DigestConfig | None = None,
         digest_every_s: int = 60,
         grace: timedelta = timedelta(seconds=10),
+        spool_dir: Path | None = None,
     ) -> None:
         self.store, self.mailer, self.ws, self.clock = store, mailer, ws, clock
         self.digest, self.digest_every_s = digest, digest_every_s
@@ -73,9 +79,11 @@ class Service:
         self.batch, self.concurrency, self.lease = batch, concurrency, lease
         self.detect_every_s, self.dispatch_every_s = detect_every_s, dispatch_every_s
         self.grace = grace
+        self._outage_since: float | None = None
         self._stopping = asyncio.Event()
         self.on_stop: list[Callable[[], None]] = []
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.spool = Spool(spool_dir, self.worker_id) if spool_dir is not None else None
         self._dispatch_task: asyncio.Task[object] | None = None
         self._digest_task: asyncio.Task[object] | None = None
 
@@ -118,6 +126,8 @@ class Service:
     async def dispatch(self) -> jobs.DispatchReport:
         """Dispatch until nothing more is due now (or the service is stopping)."""
         self._dispatch_task = asyncio.current_task()
+        if self.spool is not None:  # what was delivered during an outage is recorded first
+            jobs.write_spooled(self.store, self.spool)
         total = jobs.DispatchReport()
         while not self._stopping.is_set():
             report = await jobs.dispatch_due(
@@ -133,6 +143,7 @@ class Service:
                 stopping=self._stopping.is_set,
                 incomplete=self.library.incomplete,
                 held=self.library.held,
+                spool=self.spool,
             )
             total.results.update(report.results)
             progressed = (
@@ -180,6 +191,8 @@ class Service:
     async def run_once(self) -> PassReport:
         """One full pass: reload, expire, detect, dispatch what is due, send digests."""
         self.reload()
+        if self.spool is not None:  # before the clean-up: these were delivered, not lost
+            jobs.write_spooled(self.store, self.spool)
         unknown = jobs.expire_leases(self.store, self.clock())
         enrolled = self.detect()
         dispatched = await self.dispatch()
@@ -212,7 +225,7 @@ class Service:
             self.reload, "interval", seconds=30, id="reload", max_instances=1, coalesce=True
         )
         scheduler.add_job(
-            lambda: jobs.expire_leases(self.store, self.clock()),
+            self._guarded(lambda: jobs.expire_leases(self.store, self.clock())),
             "interval",
             seconds=60,
             id="expire",
@@ -220,7 +233,7 @@ class Service:
             coalesce=True,
         )
         scheduler.add_job(
-            self.detect,
+            self._guarded(self.detect),
             "interval",
             seconds=self.detect_every_s,
             id="detect",
@@ -228,7 +241,7 @@ class Service:
             coalesce=True,
         )
         scheduler.add_job(
-            self.dispatch,
+            self._guarded_async(self.dispatch),
             "interval",
             seconds=self.dispatch_every_s,
             id="dispatch",
@@ -237,7 +250,7 @@ class Service:
         )
         if self.digest is not None:
             scheduler.add_job(
-                self.digests,
+                self._guarded_async(self.digests),
                 "interval",
                 seconds=self.digest_every_s,
                 id="digests",
@@ -269,6 +282,47 @@ class Service:
         if scheduler.running:
             scheduler.shutdown(wait=False)
         log.info("service_stopped")
+
+    def _guarded(self, job: Callable[[], object]) -> Callable[[], None]:
+        """``job`` for the scheduler: a database that went away is one event per outage, not
+        a traceback every tick."""
+
+        def run() -> None:
+            try:
+                job()
+            except StoreError as exc:
+                self._database_down(exc)
+            else:
+                self._database_up()
+
+        return run
+
+    def _guarded_async(
+        self, job: Callable[[], Coroutine[Any, Any, object]]
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
+        """:meth:`_guarded` for a coroutine job."""
+
+        async def run() -> None:
+            try:
+                await job()
+            except StoreError as exc:
+                self._database_down(exc)
+            else:
+                self._database_up()
+
+        return run
+
+    def _database_down(self, exc: StoreError) -> None:
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.error("database_unavailable", error=str(exc)[:500])
+        else:
+            log.debug("database_still_unavailable", error=str(exc)[:200])
+
+    def _database_up(self) -> None:
+        if self._outage_since is not None:
+            log.info("database_back", after_seconds=round(time.monotonic() - self._outage_since))
+            self._outage_since = None
 
     def stop(self) -> None:
         """Stop claiming new work; what is in flight finishes."""

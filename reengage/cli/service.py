@@ -59,6 +59,7 @@ def run(
             dispatch_every_s=settings.dispatch_every_seconds,
             digest=DigestConfig.from_settings(settings),
             grace=timedelta(seconds=settings.shutdown_grace_seconds),
+            spool_dir=settings.spool_dir,
         )
         if not once:
             service.handle_signals()  # a SIGTERM while starting up is a polite stop too

@@ -555,6 +555,11 @@ class Store:
         with self._tx() as conn:
             sending.finish_sent_many(conn, sent)
 
+    def record_late(self, entries: Sequence[dict[str, Any]]) -> int:
+        """Accepted sends kept in the spool while the database was away, written now."""
+        with self._tx() as conn:
+            return sending.record_late(conn, entries)
+
     def finish_retry(
         self, message_id: int, enrollment_id: int, *, response: str, retry_at: datetime
     ) -> None:

@@ -1,0 +1,90 @@
+"""Accepted sends the database could not take yet, kept on local disk until it can.
+
+The mail server said 250: the customer has the mail. If recording that fails (the database
+went away), forgetting it would leave the message ``sending``, then ``unknown``, and a
+person would have to settle mail that was plainly delivered. So each group that cannot be
+written is appended to a JSON-lines file in the spool folder (flushed and fsynced before
+the worker goes on), and written to the database as soon as it answers again — by this
+worker or, if it died meanwhile, by any worker sharing the folder. Writing an entry twice
+changes nothing (see ``store.record_late``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from reengage.errors import StoreError
+from reengage.store.sending import Sent
+
+
+def to_line(sent: Sent) -> dict[str, Any]:
+    """What a late write of one accepted send needs, as JSON-ready data."""
+    return {
+        "message_id": sent.message_id,
+        "enrollment_id": sent.claimed.enrollment_id,
+        "response": sent.response,
+        "smtp_id": sent.smtp_id,
+        "now": sent.now.isoformat(),
+        "next_step": (
+            [sent.next_step[0], sent.next_step[1], sent.next_step[2].isoformat()]
+            if sent.next_step
+            else None
+        ),
+    }
+
+
+def from_line(line: dict[str, Any]) -> dict[str, Any]:
+    """:func:`to_line` read back, with its moments as datetimes."""
+    step = line.get("next_step")
+    return {
+        **line,
+        "now": datetime.fromisoformat(line["now"]),
+        "next_step": (step[0], step[1], datetime.fromisoformat(step[2])) if step else None,
+    }
+
+
+class Spool:
+    """One worker's file of accepted sends waiting for the database, in a shared folder."""
+
+    def __init__(self, folder: Path, worker_id: str) -> None:
+        self.folder = folder
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in worker_id)
+        self.path = folder / f"sent-{safe}.jsonl"
+
+    def keep(self, sent: list[Sent]) -> None:
+        """Append ``sent`` durably; raises StoreError if even the disk refuses."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                for one in sent:
+                    handle.write(json.dumps(to_line(one)) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise StoreError(
+                f"cannot keep {len(sent)} accepted send(s) in {self.folder} while the database "
+                f"is away: {exc}; they will show as unknown"
+            ) from exc
+
+    def waiting(self) -> list[tuple[Path, list[dict[str, Any]]]]:
+        """Every spool file in the folder (any worker's) and its entries."""
+        if not self.folder.is_dir():
+            return []
+        found = []
+        for path in sorted(self.folder.glob("sent-*.jsonl")):
+            entries = []
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError:
+                continue
+            for raw in text.splitlines():
+                try:
+                    entries.append(from_line(json.loads(raw)))
+                except (ValueError, KeyError, TypeError, IndexError):
+                    continue  # a line cut short by a crash mid-write: its send shows unknown
+            found.append((path, entries))
+        return found
