@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import socket
 from datetime import timedelta
 from pathlib import Path
@@ -38,8 +37,6 @@ def run(
     from reengage.mailer import SmtpMailer
     from reengage.scheduler import Service
 
-    if not once:  # until the daemon's own handler is in place, a stop is a quiet exit 0
-        signal.signal(signal.SIGTERM, _stop_before_starting)
     settings = _settings()
     if settings.secret_key is None:
         settings.require_secret_key()  # links in real mail must be signed
@@ -101,12 +98,6 @@ def run(
             store.close()
 
     asyncio.run(main_loop())
-
-
-def _stop_before_starting(signum: int, frame: object) -> None:
-    # Nothing is claimed or sent yet: leaving now loses nothing.
-    log.info("service_stopped", before="start-up finished")
-    raise SystemExit(0)
 
 
 async def _inbound_listener(settings: Settings, store: Store, service: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import random
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,10 +24,27 @@ class Sink:
         self.drop_next = 0  # the next connections drop at RCPT: nothing was handed over
         self.keep_then_drop = 0  # the next DATAs are kept, then the line drops before the 250
         self.delay = delay
+        # A misbehaving server: with these chances, per command (see :meth:`misbehave`).
+        self.chaos: random.Random | None = None
+        self.kept_then_dropped = 0
+
+    def misbehave(self, seed: int) -> None:
+        """From now on: 421/451 now and then, a 550 for some recipients, a line dropped
+        before the mail (at RCPT) or after keeping it (before the 250), 20-120 ms a reply."""
+        self.chaos = random.Random(seed)
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
+        if self.chaos is not None:
+            roll = self.chaos.random()
+            if roll < 0.04:
+                server.transport.close()
+                return "421 gone"
+            if roll < 0.10:
+                return "451 busy, try later"
+            if roll < 0.13:
+                return "550 no such user"
         if self.drop_next:
             self.drop_next -= 1
             server.transport.close()  # the line drops before the mail is handed over
@@ -43,6 +61,13 @@ class Sink:
             return self.script.pop(0)
         dropping = self.keep_then_drop > 0
         self.keep_then_drop -= dropping
+        if self.chaos is not None:
+            await asyncio.sleep(self.chaos.uniform(0.02, 0.12))
+            roll = self.chaos.random()
+            if roll < 0.05:
+                return "421 try again later"
+            dropping = dropping or roll < 0.10
+        self.kept_then_dropped += dropping
         self.received.append(
             {
                 "from": envelope.mail_from,
