@@ -642,44 +642,38 @@ def finish_unknown(conn: Connection, message_id: int, enrollment_id: int, *, res
     """The connection was lost after the message went out: the server may have kept it. The
     message is ``unknown`` and is never sent again by itself; its enrollment waits for a
     person (``reengage sends list``, ``reengage sends resolve``)."""
-    conn.execute(
-        MESSAGES.update()
-        .where(MESSAGES.c.id == message_id)
-        .values(status=MessageStatus.UNKNOWN.value, smtp_response=response[:500], lease_until=None)
-    )
-    conn.execute(
-        ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.id == enrollment_id)
-        .values(
-            status=EnrollmentStatus.ATTENTION.value,
-            exit_reason="send_unknown",
-            claimed_until=None,
-        )
-    )
+    _hold(conn, message_id, enrollment_id, MessageStatus.UNKNOWN, response, "send_unknown")
 
 
 def finish_failed(
     conn: Connection, message_id: int, enrollment_id: int, *, reason: str, now: datetime
 ) -> None:
-    """The mail could not be made for this customer (a template failed for them): the
-    message is ``failed`` with the reason and nothing went out; its enrollment waits for a
-    person (``reengage sends list``, then ``reengage sends retry`` once it is fixed)."""
+    """The mail could not be made for this customer (a template failed for them), or the
+    server refused the mail itself: the message is ``failed`` with the reason; its
+    enrollment waits for a person (``reengage sends list``, then ``sends retry``)."""
+    _hold(conn, message_id, enrollment_id, MessageStatus.FAILED, reason, "send_failed")
+
+
+def _hold(
+    conn: Connection,
+    message_id: int,
+    enrollment_id: int,
+    status: MessageStatus,
+    why: str,
+    exit_reason: str,
+) -> None:
+    # One state change: a message a person must settle, and its enrollment waiting on it.
     conn.execute(
         MESSAGES.update()
         .where(MESSAGES.c.id == message_id)
-        .values(
-            status=MessageStatus.FAILED.value,
-            smtp_response=reason[:500],
-            lease_until=None,
-            retry_at=None,
-        )
+        .values(status=status.value, smtp_response=why[:500], lease_until=None, retry_at=None)
     )
     conn.execute(
         ENROLLMENTS.update()
         .where(ENROLLMENTS.c.id == enrollment_id)
         .values(
             status=EnrollmentStatus.ATTENTION.value,
-            exit_reason="send_failed",
+            exit_reason=exit_reason,
             claimed_until=None,
         )
     )
