@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reengage.render import Renderer, Sender, plain_text
+from reengage.render import Rendered, Renderer, Sender, plain_text
 
 MAIL = """<!doctype html><html><head><title>Acme Supplies</title>
 <style>p { color: red }</style></head><body>
@@ -63,36 +63,31 @@ def test_a_locale_variant_added_while_running_is_used_from_then_on(tmp_path: Pat
     assert renderer.resolve("tips/t.html.j2", "de-DE") == "tips/t.de.html.j2"
 
 
-def test_a_locale_stored_as_zh_cn_gets_the_chinese_footer(tmp_path: Path) -> None:
-    (tmp_path / "t.html.j2").write_text("<p>您好</p>")
-    renderer = Renderer(tmp_path, Sender("Acme", "1 Example Street"))
-    rendered = renderer.render(
+def mail(tmp_path: Path, body: str, locale: str = "en") -> Rendered:
+    """One template rendered as a mail, with the footer every mail gets."""
+    (tmp_path / "t.html.j2").write_text(body)
+    return Renderer(tmp_path, Sender("Acme", "1 Example Street")).render(
         subject="Hi",
         template="t.html.j2",
         text_template=None,
         context={},
-        locale="zh_CN",
+        locale=locale,
         unsubscribe_url="https://x.example/u",
         pause_url="https://x.example/p",
     )
+
+
+def test_a_locale_stored_as_zh_cn_gets_the_chinese_footer(tmp_path: Path) -> None:
+    rendered = mail(tmp_path, "<p>您好</p>", locale="zh_CN")
     assert "退订" in rendered.text
     assert "Unsubscribe" not in rendered.text
 
 
 def test_no_template_css_can_hide_the_footer(tmp_path: Path) -> None:
-    (tmp_path / "t.html.j2").write_text(
+    rendered = mail(
+        tmp_path,
         "<html><head><style>.reengage-footer, div, p, a { display: none !important; }"
-        "</style></head><body><p>Hello</p></body></html>"
-    )
-    renderer = Renderer(tmp_path, Sender("Acme", "1 Example Street"))
-    rendered = renderer.render(
-        subject="Hi",
-        template="t.html.j2",
-        text_template=None,
-        context={},
-        locale="en",
-        unsubscribe_url="https://x.example/u",
-        pause_url="https://x.example/p",
+        "</style></head><body><p>Hello</p></body></html>",
     )
     footer = rendered.html[rendered.html.index('<div class="reengage-footer"') :]
     assert "display: none" not in footer and "display:none" not in footer
