@@ -13,14 +13,9 @@ added here, after the template ran. Locale variants (``tip-1.zh-CN.html.j2`` bes
 from __future__ import annotations
 
 import glob
-import math
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +26,40 @@ from jinja2 import (
     Template,
     TemplateNotFound,
     TemplateSyntaxError,
-    Undefined,
-    UndefinedError,
 )
-from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
-from resiliparse.extract.html2text import extract_plain_text
 
 from reengage.errors import TemplateFailure
 from reengage.locales import fallbacks, normalise_locale
+from reengage.render.problems import explain, line_in, located, subject_problem_of, undecodable
+from reengage.render.text import plain_text
+from reengage.render.values import (
+    MAX_MAIL_CHARS,
+    Missing,
+    Refused,
+    Sandbox,
+    TooLarge,
+    Yearly,
+    format_date,
+    is_none,
+    missing,
+    printable,
+    within_budget,
+)
+
+__all__ = [
+    "MAX_MAIL_CHARS",
+    "Missing",
+    "Refused",
+    "Rendered",
+    "Renderer",
+    "Sender",
+    "TemplateProblem",
+    "Yearly",
+    "missing",
+    "plain_text",
+]
 
 # Stand-ins for a mail's own links in a footer built once per language: no company name,
 # address or translation holds a NUL.
@@ -59,128 +78,6 @@ _FOOTER = {
     ),
 }
 _LINE_BREAKS = re.compile(r"[\r\n\t\x0b\x0c\x85\u2028\u2029]+")
-
-
-class Missing(StrictUndefined):
-    """A value this customer does not have (no company, a one-time buyer's rhythm).
-
-    Falsy, so ``{% if customer.company %}`` and ``{{ customer.company or 'your team' }}``
-    work, and ``| default(...)`` replaces it; printing it, doing sums with it or reading
-    from it is an error that names the field — never "None" or a blank in a customer's mail.
-    """
-
-    __slots__ = ()
-
-    # StrictUndefined makes each of these raise; a missing value is empty and falsy instead.
-    def __bool__(self) -> bool:  # type: ignore[override]
-        return False
-
-    def __iter__(self) -> Any:
-        return iter(())
-
-    def __len__(self) -> int:  # type: ignore[override]
-        return 0
-
-    def __contains__(self, item: object) -> bool:  # type: ignore[override]
-        return False
-
-    def __eq__(self, other: object) -> bool:  # type: ignore[override]
-        return other is None or isinstance(other, Missing)
-
-    def __ne__(self, other: object) -> bool:  # type: ignore[override]
-        return not self.__eq__(other)
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return 0
-
-    __round__ = __trunc__ = __floor__ = __ceil__ = StrictUndefined._fail_with_undefined_error
-
-
-@lru_cache(maxsize=256)
-def missing(name: str) -> Missing:
-    """The stand-in for an empty ``name`` (``customer.company``) in a template context.
-
-    One per name, shared: it holds nothing about the customer, and every mail asks.
-    """
-    return Missing(
-        hint=(
-            f"{name} is empty for some customers (this one has none): put it inside "
-            f"{{% if {name} is defined %}}…{{% endif %}}, or write "
-            f"{{{{ {name} | default('…') }}}}"
-        ),
-        name=name,
-    )
-
-
-def _no_none(value: Any) -> Any:
-    # Every {{ … }} passes here: what reaches a mail is text, a number or a date — never
-    # "None", a Python list, a function or a control character, whatever produced it.
-    if value is None:
-        raise UndefinedError(
-            "a value printed here is empty (None): guard it with {% if … %} or give a "
-            "fallback with `or '…'`"
-        )
-    if isinstance(value, str):
-        return _CONTROL.sub("", value) if _CONTROL.search(value) else value
-    if isinstance(value, Undefined | bool | int | date | Yearly):  # Undefined: as its kind says
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"a number printed here is {value}: check the sum before it")
-        return value
-    if isinstance(value, Decimal):
-        return value
-    kind = type(value).__name__
-    raise ValueError(
-        f"prints a Python {kind}, not text: print its parts one by one "
-        "(a {% for %} over a list, .label and .date of a date)"
-    )
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # never wanted in a mail
-
-
-MAX_MAIL_CHARS = 1_000_000  # what one template may make for one customer
-
-
-class _TooLarge(Exception):
-    """A template made more than :data:`MAX_MAIL_CHARS` (raised while it runs)."""
-
-
-def _within_budget(chunks: Iterator[str]) -> str:
-    # Rendered piece by piece so a template that would make gigabytes stops at the limit,
-    # before it has taken the memory.
-    made: list[str] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_MAIL_CHARS:
-            raise _TooLarge
-        made.append(chunk)
-    return "".join(made)
-
-
-def _is_none(value: Any) -> bool:
-    return value is None or isinstance(value, Missing)
-
-
-class Refused(SecurityError):
-    """Something a template asked for that a mail must not do (a link to javascript:)."""
-
-
-class _Sandbox(SandboxedEnvironment):
-    """Jinja2's sandbox, where a text or list multiplied past a mail's size stops at once
-    (``{{ 'word ' * 10**9 }}`` would take gigabytes before anything else could)."""
-
-    intercepted_binops = frozenset(["*"])
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
-                if sized and len(seq) * max(times, 0) > MAX_MAIL_CHARS:
-                    raise _TooLarge
-        return super().call_binop(context, operator, left, right)
 
 
 @dataclass(frozen=True)
@@ -220,18 +117,18 @@ class Renderer:
         self.templates_dir = templates_dir
         self.sender = sender
         loader = FileSystemLoader(str(templates_dir))
-        self._html = _Sandbox(
-            loader=loader, autoescape=True, undefined=StrictUndefined, finalize=_no_none
+        self._html = Sandbox(
+            loader=loader, autoescape=True, undefined=StrictUndefined, finalize=printable
         )
-        self._text = _Sandbox(
-            loader=loader, autoescape=False, undefined=StrictUndefined, finalize=_no_none
+        self._text = Sandbox(
+            loader=loader, autoescape=False, undefined=StrictUndefined, finalize=printable
         )
         for env in (self._html, self._text):
-            env.filters["date"] = _format_date
+            env.filters["date"] = format_date
             # A mail that changes on every rendering could never equal its preview.
             del env.filters["random"]
             env.globals.pop("lipsum", None)
-            env.tests["none"] = _is_none  # `x is none` holds for a missing value too
+            env.tests["none"] = is_none  # `x is none` holds for a missing value too
         self._subjects: dict[str, Template] = {}
         self._footers: dict[str, tuple[str, str]] = {}
         self._variants: dict[str, tuple[str, int, dict[str, str]]] = {}
@@ -345,7 +242,7 @@ class Renderer:
         try:
             title = self.subject(subject, context)
         except Exception as exc:  # "subject": the caller knows which campaign line that is
-            raise TemplateFailure("subject", 1, _subject_problem(exc, context)) from exc
+            raise TemplateFailure("subject", 1, subject_problem_of(exc, context)) from exc
         if not title:
             raise TemplateFailure("subject", 1, "the subject is empty for this customer")
         return Rendered(title, html, text, chosen)
@@ -372,21 +269,21 @@ class Renderer:
             if not self.subject(source, context):
                 return "the subject is empty for this customer"
         except Exception as exc:  # any failure of a marketer's text is a finding
-            return _subject_problem(exc, context)
+            return subject_problem_of(exc, context)
         return None
 
     def _run(self, env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
         # Every failure of any class becomes one located, readable TemplateFailure.
         try:
-            made = _within_budget(env.get_template(name).generate(context))
+            made = within_budget(env.get_template(name).generate(context))
             made.encode("utf-8")  # a lone surrogate ("\ud83d") can be rendered, not sent
             return made
         except TemplateFailure:
             raise
-        except _TooLarge as exc:
+        except TooLarge as exc:
             raise TemplateFailure(
                 self._label(name),
-                _line_in(exc),
+                line_in(exc),
                 f"makes a mail over {MAX_MAIL_CHARS // 1_000_000} MB for this customer: mail "
                 "servers refuse mail that large (and Gmail clips HTML over 102 KB); keep it short",
             ) from exc
@@ -406,17 +303,17 @@ class Renderer:
                 ) from exc
             raise TemplateFailure(
                 self._label(name),
-                _line_in(exc),
+                line_in(exc),
                 f"uses {missing_name!r}, which is not in {self.templates_dir}",
             ) from exc
         except TemplateSyntaxError as exc:
             where = self._label(exc.name) if exc.name else self._label(name)
             raise TemplateFailure(where, exc.lineno, f"syntax error: {exc.message}") from exc
         except UnicodeDecodeError as exc:
-            file, line = _undecodable(self.templates_dir, name, exc)
+            file, line = undecodable(self.templates_dir, name, exc)
             if file is None:  # not a template file: something the template produced
-                where, at = _where(exc, name)
-                raise TemplateFailure(self._label(where), at, _explain(exc, context)) from exc
+                where, at = located(exc, name)
+                raise TemplateFailure(self._label(where), at, explain(exc, context)) from exc
             raise TemplateFailure(
                 self._label(file),
                 line,
@@ -430,8 +327,8 @@ class Renderer:
                 "extends itself",
             ) from exc
         except Exception as exc:  # any failure of a marketer's template
-            file, line = _where(exc, name)
-            raise TemplateFailure(self._label(file), line, _explain(exc, context)) from exc
+            file, line = located(exc, name)
+            raise TemplateFailure(self._label(file), line, explain(exc, context)) from exc
 
     def _label(self, name: str) -> str:
         # Template frames carry the loader's absolute path; messages name the file as the
@@ -512,127 +409,7 @@ class Renderer:
         return problems
 
 
-# What a mail hides from its reader (the preheader a client shows beside the subject, say)
-# stays out of the text part too.
-_HIDDEN = ["[hidden]", '[style*="display:none" i]', '[style*="display: none" i]']
-
-
-_SPACES_WITHIN = re.compile(r"(?<=\S) {2,}(?=\S)")
-
-
-def plain_text(html: str) -> str:
-    """The text part of a mail whose template has no text twin: paragraphs, headings, list
-    bullets and link targets ("Read the guide (https://…)") kept; head, style and hidden
-    elements left out.
-
-    resiliparse (C++) rather than inscriptis: a tenth of a millisecond against half of one,
-    and it is run once for every mail the daemon sends (bench/send.py).
-    """
-    text: str = extract_plain_text(
-        html, preserve_formatting=True, links=True, alt_texts=True, skip_elements=_HIDDEN
-    )
-    # Inside a list item resiliparse keeps the template's line break and indentation around
-    # a link ("open     order history     (url)"); a run of spaces between words is one.
-    return _SPACES_WITHIN.sub(" ", text).strip()
-
-
 def _with_footer(body: str, footer: Markup) -> str:
     # After the template ran, so no template can leave the footer out.
     index = body.lower().rfind("</body>")
     return f"{body[:index]}{footer}{body[index:]}" if index >= 0 else f"{body}{footer}"
-
-
-def _subject_problem(exc: Exception, context: dict[str, Any]) -> str:
-    if isinstance(exc, TemplateSyntaxError):
-        return f"syntax error: {exc.message}"
-    return _explain(exc, context)
-
-
-def _explain(exc: Exception, context: dict[str, Any]) -> str:
-    if isinstance(exc, UndefinedError):
-        message = exc.message or "a value is undefined"
-        if "is empty for some customers" in message or "is empty (None)" in message:
-            return message
-        if "has no element" in message:
-            return (
-                f"{message}: the list is empty or shorter for some customers; check it "
-                "first with {% if … %} or loop over it with {% for %}"
-            )
-        names = [f"{k}()" if callable(v) else k for k, v in context.items()]
-        usable = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
-        return f"{message}: templates can use {usable}"
-    if isinstance(exc, SecurityError):
-        return f"not allowed in a template: {exc}"
-    if isinstance(exc, OverflowError):
-        return f"too large: {exc}"
-    if isinstance(exc, ZeroDivisionError):
-        return "divides by zero for this customer: check the value first with {% if … %}"
-    if isinstance(exc, TypeError | ValueError):
-        return f"cannot be worked out for this customer ({exc}): check the values' kinds"
-    return f"fails with {type(exc).__name__}: {exc}"
-
-
-def _where(exc: BaseException, fallback: str) -> tuple[str, int]:
-    # Jinja2 rewrites tracebacks so template frames carry the template's own file and line;
-    # the innermost template frame is where it went wrong (an included file, say).
-    tb = exc.__traceback__
-    file, line = fallback, 1
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename.endswith(".j2"):
-            file, line = code.co_filename, tb.tb_lineno
-        tb = tb.tb_next
-    return file, line
-
-
-def _line_in(exc: BaseException) -> int:
-    return _where(exc, "")[1]
-
-
-def _undecodable(root: Path, name: str, exc: UnicodeDecodeError) -> tuple[str | None, int]:
-    # The loader does not say which file failed to decode (the one asked for, a layout it
-    # extends, a file it includes): the file whose bytes are the ones that failed is it.
-    failed = bytes(exc.object)
-    candidates = [name, *(str(p.relative_to(root)) for p in sorted(root.rglob("*")))]
-    for candidate in candidates:
-        try:
-            if (root / candidate).is_file() and (root / candidate).read_bytes() == failed:
-                return candidate, failed[: exc.start].count(b"\n") + 1
-        except OSError:
-            continue
-    return None, 1
-
-
-class Yearly:
-    """A yearly date whose year is unknown or private (a birthday): it formats without one."""
-
-    __slots__ = ("day", "month")
-
-    def __init__(self, month: int, day: int) -> None:
-        self.month, self.day = month, day
-
-    def strftime(self, fmt: str) -> str:
-        """Format like a date, leaving the year (and what joins it to the rest) out; a
-        weekday or a whole-date form would be made up, so they are refused."""
-        if _INVENTED.search(fmt):
-            raise ValueError(
-                f"{fmt!r} needs a year this date does not have (a birthday, or a yearly "
-                "date of unknown year): use %d and %B, or .next for the coming one"
-            )
-        bare = _YEAR.sub("", fmt).strip(" ,./-")
-        return date(2000, self.month, self.day).strftime(bare or "%d %B")
-
-    def __str__(self) -> str:
-        return self.strftime("%d %B")
-
-
-_YEAR = re.compile(r"[\s,./-]*%[Yy]|%[Yy][\s,./-]*")
-_INVENTED = re.compile(r"%[aAwuUWVjcxFDGgCs]")
-
-
-def _format_date(value: Any, fmt: str = "%d %B %Y") -> str:
-    if isinstance(value, Missing):
-        return str(value)  # raises, naming the field
-    if not hasattr(value, "strftime"):
-        raise ValueError(f"the date filter needs a date, not {value!r}")
-    return str(value.strftime(fmt))
