@@ -66,6 +66,10 @@ _SPACE = re.compile(r"\s+")
 _YES = {"1", "yes", "y", "true", "t", "on"}
 _NO = {"0", "no", "n", "false", "f", "off"}
 _KINDS = [k.value for k in ActivityKind]
+# The largest amount or margin one activity may carry: a trillion in any currency (a big
+# order in dong or rupiah fits). Beyond it a value is a mistake, and summed into a customer's
+# value per year it would turn scores into infinity and priorities into NaN.
+MAX_MONEY = 1e12
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,8 @@ def _email(row: Mapping[str, str], column: str = "email") -> str:
     return value.lower()
 
 
-def _number(row: Mapping[str, str], column: str) -> float | None:
+def _money(row: Mapping[str, str], column: str) -> float | None:
+    """An amount of money: a finite number within ±``MAX_MONEY``, or None when empty."""
     raw = row.get(column)
     if raw is None or not raw.strip():
         return None
@@ -148,8 +153,15 @@ def _number(row: Mapping[str, str], column: str) -> float | None:
     except ValueError:
         shown = _text(row, column, max_len=40)
         raise RowError(column, f"{shown!r} is not a number like 1234.50") from None
-    if not math.isfinite(value):
-        raise RowError(column, f"{raw.strip()!r} is not a finite number")
+    if math.isnan(value):
+        raise RowError(column, f"{raw.strip()[:40]!r} is not a number like 1234.50")
+    if not -MAX_MONEY <= value <= MAX_MONEY:  # also infinity, and 1e400 that became it
+        raise RowError(
+            column,
+            f"{raw.strip()[:40]!r} is out of range: {column} must be between "
+            f"-{MAX_MONEY:,.0f} and {MAX_MONEY:,.0f}; check that the column holds money, "
+            "not an id or a phone number",
+        )
     return value
 
 
@@ -329,7 +341,7 @@ def parse_activity(row: Mapping[str, str], zone: ZoneInfo) -> ActivityRecord:
         raise RowError("occurred_at", f"{raw_time!r} is out of range") from None
     raw_kind = _text(row, "kind", max_len=32)
     kind = _choice(raw_kind, _KINDS, "kind") if raw_kind else ActivityKind.ORDER.value
-    amount, margin = _number(row, "amount"), _number(row, "margin")
+    amount, margin = _money(row, "amount"), _money(row, "margin")
     key = _text(row, "activity_id") or activity_key(customer, kind, occurred_at, amount, margin)
     return ActivityRecord(key, customer, kind, occurred_at, amount, margin)
 

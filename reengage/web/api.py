@@ -21,7 +21,7 @@ from starlette.routing import Route
 from reengage import responses
 from reengage.errors import ReengageError
 from reengage.ingest import Kind, import_items
-from reengage.ingest.records import OPTIONAL, REQUIRED, looks_like_email
+from reengage.ingest.records import MAX_MONEY, OPTIONAL, REQUIRED, looks_like_email
 from reengage.logs import get_logger
 from reengage.store import Store
 
@@ -195,8 +195,9 @@ def _event_problem(raw: Any) -> str | None:
 
 _TYPES: dict[str, dict[str, Any]] = {
     "consent": {"type": ["boolean", "string", "null"]},
-    "amount": {"type": ["number", "string", "null"]},
-    "margin": {"type": ["number", "string", "null"]},
+    # The bounds apply to a number; a string is held to the same ones when it is read.
+    "amount": {"type": ["number", "string", "null"], "minimum": -MAX_MONEY, "maximum": MAX_MONEY},
+    "margin": {"type": ["number", "string", "null"], "minimum": -MAX_MONEY, "maximum": MAX_MONEY},
     "interests": {"type": "array", "items": {"type": "string"}},
     "tags": {"type": "array", "items": {"type": "string"}},
     "contacts": {

@@ -399,3 +399,40 @@ def test_the_app_keeps_to_its_schema_and_never_fails_with_500(case: Case, served
         headers={"Authorization": f"Bearer {token}"},
         excluded_checks=[negative_data_rejection],
     )
+
+
+# -- money bounds, as for a file ---------------------------------------------------------
+
+
+def test_amounts_beyond_what_money_can_be_are_refused_per_item(served: Served) -> None:
+    served.post("/api/v1/customers", {"items": [{"customer_id": "c1", "email": "a@example.com"}]})
+    day = '"customer_id": "c1", "occurred_at": "2025-01-0'
+    raw = (
+        '{"items": ['
+        f'{{{day}1", "amount": 1e308}}, '
+        f'{{{day}2", "amount": -1e20}}, '
+        f'{{{day}3", "amount": 1e400}}, '  # JSON that Python reads as infinity
+        f'{{{day}4", "amount": "nan"}}, '
+        f'{{{day}5", "amount": 40, "margin": "1e13"}}, '
+        f'{{{day}6", "amount": 99.5, "margin": 1000000000000}}'
+        "]}"
+    )
+    answer = served.http.post(f"{served.base}/api/v1/activities", content=raw.encode(), headers=API)
+    assert answer.status_code == 200
+    report = answer.json()
+    assert report["inserted"] == 1
+    rejected = {(r["index"], r["field"]): r["problem"] for r in report["rejected"]}
+    assert set(rejected) == {
+        (0, "amount"),
+        (1, "amount"),
+        (2, "amount"),
+        (3, "amount"),
+        (4, "margin"),
+    }
+    bound = "must be between -1,000,000,000,000 and 1,000,000,000,000"
+    assert all(bound in rejected[(i, "amount")] for i in (0, 1, 2))
+    assert bound in rejected[(4, "margin")]
+    assert "not a number" in rejected[(3, "amount")]
+    found = served.store.get_customer("c1")
+    assert found is not None and found[1] is not None
+    assert (found[1].total_value, found[1].total_margin) == (99.5, 1e12)

@@ -105,3 +105,24 @@ def test_content_key_is_stable_and_sensitive_to_content() -> None:
     )
     row = {"customer_id": "c1", "occurred_at": "2026-01-01", "amount": "10"}
     assert parse_activity(row, ZoneInfo("UTC")).activity_id.startswith("auto:")
+
+
+@pytest.mark.parametrize("column", ["amount", "margin"])
+@pytest.mark.parametrize("raw", ["1e308", "-1e20", "inf", "-Infinity", "1000000000000.01"])
+def test_money_beyond_a_trillion_is_refused_naming_the_column_and_the_bound(
+    column: str, raw: str
+) -> None:
+    row = {"customer_id": "c1", "occurred_at": "2026-07-01", column: raw}
+    with pytest.raises(RowError) as info:
+        parse_activity(row, BERLIN)
+    assert info.value.field == column
+    assert info.value.problem.startswith(f"{raw!r} is out of range: {column} must be between ")
+    assert "-1,000,000,000,000 and 1,000,000,000,000" in info.value.problem
+
+
+def test_refunds_and_amounts_up_to_the_bound_are_kept() -> None:
+    row = {"customer_id": "c1", "occurred_at": "2026-07-01", "amount": "1e12", "margin": "-25.5"}
+    record = parse_activity(row, BERLIN)
+    assert (record.amount, record.margin) == (1e12, -25.5)
+    row |= {"amount": "-1000000000000"}
+    assert parse_activity(row, BERLIN).amount == -1e12
