@@ -81,6 +81,7 @@ def test_three_workers_a_bad_mail_server_and_kills_lose_nothing_and_send_nothing
             return worker
 
         alive = [start() for _ in range(3)]
+
         def progress(mails: int) -> None:
             before, deadline = len(sink.received), time.monotonic() + 30
             while len(sink.received) < before + mails and time.monotonic() < deadline:
