@@ -112,11 +112,18 @@ def _print_report(report: ImportReport) -> None:
         err.print(str(problem), highlight=False, markup=False)
     if len(report.rejected) > 50:
         err.print(f"… and {len(report.rejected) - 50} more rejected rows", markup=False)
+    if report.stopped:
+        err.print(report.stopped, highlight=False, markup=False)
     c = report.counts
     prefix = "dry run, nothing written: would have " if report.dry_run else ""
+    # Every row read is counted once: rows read = imported + updated + unchanged + skipped,
+    # and the repeated ids are among the skipped.
+    n = report.repeated
+    repeated = f", {n} of them {'a repeated id' if n == 1 else 'repeated ids'}" if n else ""
     out.print(
         f"{prefix}{report.kind.value}: {c.inserted} imported, {c.updated} updated, "
-        f"{c.unchanged} unchanged, {len(report.rejected)} skipped ({report.rows} rows read)",
+        f"{c.unchanged} unchanged, {len(report.rejected)} skipped{repeated} "
+        f"({report.rows} rows read)",
         highlight=False,
         markup=False,
     )

@@ -2,9 +2,32 @@
 
 Both paths validate records with the same ``parse_*`` functions (``records``) and write
 through the same batch importer and ``Store`` upserts, so a record means the same thing
-however it arrives. Files are streamed in batches (constant memory); a bad row is reported
-as ``FILE:LINE: column: problem`` (an API item as its index and field) and skipped, and
-every good one is still imported. Importing the same records again changes nothing.
+however it arrives. Importing the same records again changes nothing.
+
+What happens to each kind of problem in a file:
+
+- **The file as a whole** is unusable (unreadable, empty, binary or UTF-16, no usable
+  header): one InputError, nothing written.
+- **A broken quote** (one never closed, or a quoted value running over lines that then does
+  not fit): everything after it would be misread, so nothing is written. A first pass runs
+  only the C ``csv`` parser over the whole file before any batch is written (a few percent
+  of the import's time) and raises InputError naming the line (``csvfile``). Should the
+  second pass meet one anyway (the file changed in between), it stops at that row and the
+  report's ``stopped`` says that the rows before it were handled and none after it.
+- **A bad row** (a value that does not validate, a number beyond ``MAX_MONEY``, a NUL, too
+  many or too few fields, text after a closing quote, a value longer than the csv limit on
+  one line) is reported as ``FILE:LINE: column: problem`` and skipped; every other row is
+  still imported.
+- **A repeated id** (the same customer_id, rep_id or activity_id, or the same content for
+  an activity without one, twice in one file or request): an operator's export holds one
+  row per id, so a repeat is suspicious. The first good row is imported and each later one
+  is reported (``'C1' already appears on line 12 of this file``) and skipped. Keeping the
+  first works while streaming (it was written batches ago) and does not depend on where
+  batch boundaries fall; the ids kept so far are remembered in ``seen.FirstLines``.
+
+Every non-blank row read ends as exactly one of imported, updated, unchanged or skipped,
+so ``rows`` always equals their sum; the repeated ids are counted among the skipped rows
+(and again in ``repeated``).
 """
 
 from __future__ import annotations
@@ -20,8 +43,9 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from reengage.errors import RowError
-from reengage.ingest.csvfile import CsvReader, Progress
+from reengage.ingest.csvfile import Batch, CsvReader, Progress
 from reengage.ingest.records import (
+    AUTO_KEY,
     OPTIONAL,
     REQUIRED,
     ActivityRecord,
@@ -33,6 +57,7 @@ from reengage.ingest.records import (
     parse_customer,
     parse_rep,
 )
+from reengage.ingest.seen import FirstLines
 from reengage.logs import get_logger
 from reengage.store import NewActivity, Store
 
@@ -49,8 +74,6 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
-
-Batch = list[tuple[int, dict[str, str]]]
 
 
 def import_file(
@@ -70,19 +93,24 @@ def import_file(
     """
     reader = CsvReader(path, kind, progress)
     report = ImportReport(kind=kind, file=str(path), dry_run=dry_run)
-    # A big import allocates millions of short-lived objects; freezing what already exists
-    # (modules, the engine) spares every full collection from re-scanning it: ~10% faster.
-    gc.collect()
-    gc.freeze()
     report.warnings.extend(reader.warnings)
     with structlog.contextvars.bound_contextvars(import_kind=kind.value, import_file=str(path)):
         log.info("import_started", dry_run=dry_run)
+        reader.check_structure()
+        # A big import allocates millions of short-lived objects; freezing what already
+        # exists (modules, the engine) spares every full collection from re-scanning it.
+        gc.collect()
+        gc.freeze()
         batches = reader.batches(batch_size, report.rejected)
+        # Rows are rarely shorter than 64 bytes: sized so, the table seldom has to grow.
+        seen = FirstLines(expected=min(path.stat().st_size // 64, 1 << 21))
+        where = "on line {} of this file"
         if dry_run:
             with store.rolled_back():
-                _import_rows(store, kind, batches, report, now, zone)
+                _import_rows(store, kind, batches, report, now, zone, seen, where)
         else:
-            _import_rows(store, kind, batches, report, now, zone)
+            _import_rows(store, kind, batches, report, now, zone, seen, where)
+        report.rows, report.stopped = reader.rows, reader.stopped
         c = report.counts
         log.info(
             "import_finished",
@@ -91,6 +119,8 @@ def import_file(
             updated=c.updated,
             unchanged=c.unchanged,
             rejected=len(report.rejected),
+            repeated=report.repeated,
+            stopped=report.stopped is not None,
             dry_run=dry_run,
         )
     return report
@@ -103,20 +133,30 @@ def _import_rows(
     report: ImportReport,
     now: datetime,
     zone: ZoneInfo,
+    seen: FirstLines,
+    where: str,
 ) -> None:
+    """Validate, drop repeated ids and upsert each batch; ``where`` says where a line is."""
     unknown_reps: set[str] = set()
     for batch in batches:
-        report.rows += len(batch)
         if kind is Kind.ACTIVITIES:
-            _import_activities(store, batch, report, now, zone)
+            _import_activities(store, batch, report, now, zone, seen, where)
             continue
-        parse = parse_customer if kind is Kind.CUSTOMERS else parse_rep
+        parse, id_column = (
+            (parse_customer, "customer_id") if kind is Kind.CUSTOMERS else (parse_rep, "rep_id")
+        )
         good = []
         for line, row in batch:
             try:
-                good.append(parse(row))
+                record = parse(row)
             except RowError as exc:
                 report.rejected.append(RowProblem(report.file, line, exc.field, exc.problem))
+                continue
+            first = seen.first(record["external_id"], line)
+            if first is not None:
+                _repeated(report, line, id_column, f"{record['external_id']!r}", first, where)
+                continue
+            good.append(record)
         if kind is Kind.CUSTOMERS:
             reps = {r["rep_external_id"] for r in good if r.get("rep_external_id")}
             unknown_reps |= reps - store.known_rep_ids(reps)
@@ -131,12 +171,29 @@ def _import_rows(
         )
 
 
+def _repeated(
+    report: ImportReport, line: int, column: str, what: str, first: int, where: str
+) -> None:
+    report.repeated += 1
+    report.rejected.append(
+        RowProblem(
+            report.file,
+            line,
+            column,
+            f"{what} already appears {where.format(first)}; only the first is imported "
+            "(merge the two, or give this one an id of its own)",
+        )
+    )
+
+
 def _import_activities(
     store: Store,
-    batch: list[tuple[int, dict[str, str]]],
+    batch: Batch,
     report: ImportReport,
     now: datetime,
     zone: ZoneInfo,
+    seen: FirstLines,
+    where: str,
 ) -> None:
     parsed: list[tuple[int, ActivityRecord]] = []
     for line, row in batch:
@@ -158,6 +215,13 @@ def _import_activities(
                 )
             )
             continue
+        first = seen.first(record.activity_id, line)
+        if first is not None:
+            what = repr(record.activity_id)
+            if record.activity_id.startswith(AUTO_KEY):
+                what = f"the same activity without an activity_id ({_described(record)})"
+            _repeated(report, line, "activity_id", what, first, where)
+            continue
         ready.append(
             NewActivity(
                 record.activity_id,
@@ -169,6 +233,19 @@ def _import_activities(
             )
         )
     report.counts.add(store.add_activities(ready, now))
+
+
+def _described(record: ActivityRecord) -> str:
+    parts = [
+        f"customer {record.customer_id!r}",
+        f"{record.kind} at {record.occurred_at:%Y-%m-%d %H:%M:%S} UTC",
+    ]
+    parts += [
+        f"{k} {v:g}"
+        for k, v in (("amount", record.amount), ("margin", record.margin))
+        if v is not None
+    ]
+    return ", ".join(parts)
 
 
 # -- JSON items (the HTTP ingest API) --------------------------------------------------------
@@ -200,7 +277,8 @@ def import_items(
         except RowError as exc:
             report.rejected.append(RowProblem("items", index, exc.field, exc.problem))
     batches = (rows[i : i + batch_size] for i in range(0, len(rows), batch_size))
-    _import_rows(store, kind, batches, report, now, zone)
+    seen = FirstLines(expected=len(items))
+    _import_rows(store, kind, batches, report, now, zone, seen, "at index {} of this request")
     report.rows = len(items)
     log.info(
         "items_imported",
@@ -209,6 +287,7 @@ def import_items(
         inserted=report.counts.inserted,
         updated=report.counts.updated,
         rejected=len(report.rejected),
+        repeated=report.repeated,
     )
     return report
 

@@ -1,4 +1,14 @@
-"""Streaming a CSV file of records in batches, after checking its header."""
+"""Reading a CSV file of records: its header, its structure, then its rows in batches.
+
+A file is read twice. The first pass (``check_structure``) only runs the C ``csv`` parser
+over it, at a few percent of the import's time, and refuses the whole file when a quote
+problem makes rows unreliable: a quote never closed, or a quoted value that runs over
+several lines and then does not fit (text after its closing quote, the wrong number of
+fields, a value past the ``csv`` module's size limit). Such a mistake swallows the rows
+after it into one value, so nothing can be imported safely. The second pass (``batches``)
+streams the rows; a problem confined to one line (too many or too few fields, text after
+a closing quote, an oversized value) rejects that row only.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +16,29 @@ import csv
 import difflib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from reengage.errors import InputError
 from reengage.ingest.records import OPTIONAL, REQUIRED, Kind, RowProblem
 
 Progress = Callable[[int], None]
+Batch = list[tuple[int, dict[str, str]]]
+
+FIELD_LIMIT = csv.field_size_limit()  # 131,072 characters; no column takes more than 5,000
+_FIX_QUOTES = (
+    "write a quote inside a value twice, and put a value holding a delimiter, quote or line "
+    'break in quotes: "Say ""hi"", Bo"'
+)
 
 
 class CsvReader:
-    """Streams a CSV file as ``(line, row)`` batches after checking its header."""
+    """A CSV file of ``kind`` records, its header already checked."""
 
     def __init__(self, path: Path, kind: Kind, progress: Progress | None) -> None:
         self.path, self.kind, self.progress = path, kind, progress
         self.warnings: list[str] = []
+        self.rows = 0  # every record read after the header, rejected ones included
+        self.stopped: str | None = None  # why the second pass stopped early, if it did
         try:
             with path.open("rb") as handle:
                 head = handle.read(65536)
@@ -26,15 +46,22 @@ class CsvReader:
             raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
         if not head.strip():
             raise InputError(f"{path}: the file is empty; expected a header line and rows")
-        if b"\x00" in head:
-            raise InputError(f"{path}: this is not a CSV text file (it contains binary data)")
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise InputError(f"{path}: the file is UTF-16 text; save it as CSV UTF-8")
         first = head.splitlines()[0]
         try:
             header_line = first.decode("utf-8-sig")
         except UnicodeDecodeError:
+            header_line = None
+        # A file whose header is text is a text file: a stray NUL further down is its row's
+        # problem, reported on its line. Binary data (a spreadsheet, an image) shows early.
+        if b"\x00" in first or (header_line is None and b"\x00" in head):
             raise InputError(
-                f"{path}: the header is not UTF-8 text; save the file as CSV UTF-8"
-            ) from None
+                f"{path}: this is not a CSV text file (it contains binary data); "
+                "save it as CSV UTF-8"
+            )
+        if header_line is None:
+            raise InputError(f"{path}: the header is not UTF-8 text; save the file as CSV UTF-8")
         self.delimiter = max(",;\t", key=header_line.count)
         self.header = [
             h.strip().lower() for h in next(csv.reader([header_line], delimiter=self.delimiter))
@@ -59,48 +86,155 @@ class CsvReader:
                 "twice in the header; keep one of each"
             )
 
-    def _lines(self) -> Iterator[str]:
-        with self.path.open("rb") as handle:
-            done = 0
-            for number, raw in enumerate(handle):
-                done += len(raw)
-                if self.progress is not None and number % 2000 == 0:
-                    self.progress(done)
-                # surrogateescape keeps a bad byte as a marker that the field parser reports
-                text = raw.decode("utf-8", errors="surrogateescape")
-                yield text.removeprefix("\ufeff") if number == 0 else text
-            if self.progress is not None:
-                self.progress(done)
+    def _open(self) -> TextIO:
+        # newline="" hands line breaks inside quoted values to csv untouched; surrogateescape
+        # keeps a byte that is not UTF-8 as a marker the field parser reports on its row.
+        try:
+            return self.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read: {exc.strerror}") from exc
 
-    def batches(
-        self, size: int, rejected: list[RowProblem]
-    ) -> Iterator[list[tuple[int, dict[str, str]]]]:
-        """Rows in batches of ``size``; rows with too many fields go to ``rejected``."""
-        reader = csv.reader(self._lines(), delimiter=self.delimiter)
-        next(reader)  # header, already checked
-        width = len(self.header)
-        batch: list[tuple[int, dict[str, str]]] = []
-        line = reader.line_num + 1
-        for fields in reader:
-            start, line = line, reader.line_num + 1
-            if not "".join(fields).strip():
-                continue  # blank lines are not rows
-            if len(fields) > width:
-                rejected.append(
-                    RowProblem(
-                        str(self.path),
-                        start,
-                        self.header[-1],
-                        f"the row has {len(fields)} fields but the header has {width}; "
-                        "quote values that contain the delimiter",
-                    )
-                )
+    def _records(self, handle: TextIO) -> Iterator[tuple[int, int, list[str] | None, str]]:
+        """``(first line, last line, fields, csv error)`` per record, header included.
+
+        ``fields`` is None when the record cannot be parsed; ``csv`` then goes on with the
+        line after the last one it read.
+        """
+        reader = csv.reader(handle, delimiter=self.delimiter, strict=True)
+        end = 0
+        while True:
+            start = end + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                end = reader.line_num
+                yield start, end, None, str(exc)
                 continue
-            if len(fields) < width:  # spreadsheets drop trailing empty cells
-                fields += [""] * (width - len(fields))
-            batch.append((start, dict(zip(self.header, fields, strict=True))))
-            if len(batch) >= size:
-                yield batch
-                batch = []
+            end = reader.line_num
+            yield start, end, fields, ""
+
+    def check_structure(self) -> None:
+        """Read the whole file once, writing nothing; raise InputError if its quoting is broken.
+
+        Only problems that span lines are fatal here: they make every later row unreliable.
+        """
+        width = len(self.header)
+        with self._open() as handle:
+            for start, end, fields, error in self._records(handle):
+                if start == 1 and (end != 1 or fields is None):
+                    raise InputError(
+                        f"{self.path}:1: the header line has an unclosed quote; column names "
+                        "need no quotes"
+                    )
+                if end == start:
+                    continue  # one line: its own problem, if any, is reported on its row
+                problem = _spanning_problem(start, end, fields, error, width)
+                if problem is not None:
+                    raise InputError(
+                        f"{self.path}:{start}: {problem}; {_FIX_QUOTES}. Nothing was "
+                        "imported: fix the file and import it again"
+                    )
+
+    def batches(self, size: int, rejected: list[RowProblem]) -> Iterator[Batch]:
+        """Rows in batches of ``size``; a row that is not CSV-shaped goes to ``rejected``.
+
+        Counts every row in ``rows``. Should a quote problem spanning lines turn up here
+        after all (the file changed since ``check_structure``), the rows before it are
+        yielded, the problem is rejected and ``stopped`` says what was done.
+        """
+        width = len(self.header)
+        file = str(self.path)
+        batch: Batch = []
+        with self._open() as handle:
+            records = self._records(handle)
+            next(records, None)  # the header, checked already
+            for count, (start, end, fields, error) in enumerate(records):
+                if self.progress is not None and count % 2000 == 0:
+                    self.progress(handle.buffer.tell())
+                if fields is not None and not "".join(fields).strip():
+                    continue  # blank lines (or only delimiters) are not rows
+                self.rows += 1
+                if end != start and (
+                    problem := _spanning_problem(start, end, fields, error, width)
+                ):
+                    rejected.append(RowProblem(file, start, "row", f"{problem}; {_FIX_QUOTES}"))
+                    self.stopped = (
+                        f"{file}:{start}: the import stopped here: the rows before line "
+                        f"{start} were imported or reported above, nothing from line {start} on"
+                    )
+                    break
+                if fields is None:
+                    rejected.append(RowProblem(file, start, "row", _line_problem(error)))
+                elif len(fields) != width:
+                    rejected.append(RowProblem(file, start, "row", _count_problem(fields, width)))
+                else:
+                    batch.append((start, dict(zip(self.header, fields, strict=True))))
+                    if len(batch) >= size:
+                        yield batch
+                        batch = []
+            if self.progress is not None:
+                self.progress(handle.buffer.tell())
         if batch:
             yield batch
+
+
+def _spanning_problem(
+    start: int, end: int, fields: list[str] | None, error: str, width: int
+) -> str | None:
+    """What is wrong with a record that runs from line ``start`` over to ``end``, if anything.
+
+    A value in quotes may hold line breaks (a note); but a record spanning lines that then
+    fails to parse, or has the wrong number of fields, is a quote that opened by mistake.
+    """
+    lines = f"lines {start}-{end}"
+    if "end of data" in error:
+        return (
+            f"a quote opened in the row on this line is never closed: the rest of the file "
+            f"({lines}) would be read as one value"
+        )
+    if "field limit" in error:
+        return (
+            f"a quoted value in the row on this line grows past {FIELD_LIMIT:,} characters "
+            f"by line {end}: its closing quote is probably missing"
+        )
+    if fields is None:
+        return (
+            f"a quoted value in the row on this line runs to line {end} and text follows its "
+            "closing quote there: a quote is probably missing or not doubled"
+        )
+    if len(fields) != width:
+        return (
+            f"the row on this line runs over {lines} inside quotes and then has {len(fields)} "
+            f"fields where the header has {width}: a quote is probably missing or not doubled"
+        )
+    return None
+
+
+def _line_problem(error: str) -> str:
+    """The fix for a line the csv parser refused; the lines around it are fine."""
+    if "field limit" in error:
+        return (
+            f"a value on this line is longer than {FIELD_LIMIT:,} characters (no column takes "
+            "more than 5,000); check the line, it may hold a whole file pasted into one cell"
+        )
+    if "end of data" in error:
+        return (
+            f"a quote opened on this line is never closed (the file ends inside it); {_FIX_QUOTES}"
+        )
+    if "expected after" in error:
+        return f"text follows a closing quote; {_FIX_QUOTES}"
+    return f"cannot be read as CSV ({error}); {_FIX_QUOTES}"
+
+
+def _count_problem(fields: list[str], width: int) -> str:
+    has = f"the row has {len(fields)} field{'s' if len(fields) > 1 else ''}"
+    if len(fields) > width:
+        return f"{has} but the header has {width}; quote values that contain the delimiter"
+    # Trailing cells are not filled in silently: a short row is most often one cut off (an
+    # export interrupted), and padding it would import a truncated amount as if it were whole.
+    return (
+        f"{has} but the header has {width}; every row needs all {width} (an empty value is "
+        "nothing between two delimiters: a,,c), so this one is probably cut off"
+    )

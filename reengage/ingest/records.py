@@ -70,6 +70,7 @@ _KINDS = [k.value for k in ActivityKind]
 # order in dong or rupiah fits). Beyond it a value is a mistake, and summed into a customer's
 # value per year it would turn scores into infinity and priorities into NaN.
 MAX_MONEY = 1e12
+AUTO_KEY = "auto:"  # how the key of an activity that came without an activity_id begins
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,15 @@ class ImportReport:
     counts: UpsertResult = field(default_factory=UpsertResult)
     rejected: list[RowProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Of the rejected rows, how many repeat an id seen earlier in the same file or request.
+    repeated: int = 0
+    # Set when a file's second pass met a broken quote and stopped: what was and was not done.
+    stopped: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.rejected
+        """Whether every row was imported (or found unchanged): no row skipped, no early stop."""
+        return not self.rejected and self.stopped is None
 
 
 # -- field parsers: each returns the value or raises RowError(column, problem) ------------
@@ -355,4 +361,4 @@ def activity_key(
     distinct activities with identical content need an ``activity_id`` to be told apart.
     """
     content = f"{customer}\x1f{kind}\x1f{occurred_at.isoformat()}\x1f{amount!r}\x1f{margin!r}"
-    return "auto:" + hashlib.blake2b(content.encode(), digest_size=16).hexdigest()
+    return AUTO_KEY + hashlib.blake2b(content.encode(), digest_size=16).hexdigest()

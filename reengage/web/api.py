@@ -2,9 +2,11 @@
 
 ``POST /api/v1/customers``, ``/reps`` and ``/activities`` take ``{"items": [...]}`` (up to
 10,000) behind a bearer token and go through the same batch importer as CSV files: a bad
-item is reported with its index and field and the rest are stored; items are idempotent
-on their external ids. ``POST /api/v1/events`` takes bounce, complaint and delivery
-events from an email provider, idempotent on the provider's event id.
+item is reported with its index and field and the rest are stored; an id repeated within
+one request is stored from its first item and reported at each later one; amounts and
+margins are bounded like a file's; items are idempotent on their external ids.
+``POST /api/v1/events`` takes bounce, complaint and delivery events from an email provider,
+idempotent on the provider's event id.
 """
 
 from __future__ import annotations

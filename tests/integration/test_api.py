@@ -401,7 +401,38 @@ def test_the_app_keeps_to_its_schema_and_never_fails_with_500(case: Case, served
     )
 
 
-# -- money bounds, as for a file ---------------------------------------------------------
+# -- repeated ids and money bounds, as for a file ------------------------------------------
+
+
+def test_an_id_repeated_within_one_request_is_stored_from_its_first_item_and_reported(
+    served: Served,
+) -> None:
+    items = [
+        {"customer_id": "c1", "email": "ana@example.com", "first_name": "Ana"},
+        {"customer_id": "c2", "email": "bo@example.com"},
+        {"customer_id": "c1", "email": "ana@example.com", "first_name": "Anna"},
+    ]
+    report = served.post("/api/v1/customers", {"items": items}).json()
+    assert report["rejected"] == [
+        {
+            "index": 2,
+            "field": "customer_id",
+            "problem": "'c1' already appears at index 0 of this request; only the first is "
+            "imported (merge the two, or give this one an id of its own)",
+        }
+    ]
+    assert (report["inserted"], report["updated"], report["unchanged"]) == (2, 0, 0)
+    found = served.store.get_customer("c1")
+    assert found is not None and found[0].first_name == "Ana"
+
+    orders = [
+        {"activity_id": "o-1", "customer_id": "c1", "occurred_at": "2025-01-01", "amount": 10},
+        {"activity_id": "o-1", "customer_id": "c2", "occurred_at": "2025-01-02", "amount": 99},
+    ]
+    report = served.post("/api/v1/activities", {"items": orders}).json()
+    assert [(r["index"], r["field"]) for r in report["rejected"]] == [(1, "activity_id")]
+    assert "'o-1' already appears at index 0 of this request" in report["rejected"][0]["problem"]
+    assert report["received"] == report["inserted"] + len(report["rejected"])
 
 
 def test_amounts_beyond_what_money_can_be_are_refused_per_item(served: Served) -> None:

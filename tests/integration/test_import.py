@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from reengage.errors import InputError
-from reengage.ingest import Kind, import_file
+from reengage.ingest import ImportReport, Kind, import_file
 from reengage.models import Customer, CustomerStatus
 from reengage.store import Store
+from tests.integration.test_cli import cli
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 UTC_ZONE = ZoneInfo("UTC")
@@ -343,3 +348,353 @@ def test_segment_change_reaches_detection(
     )
     assert [p.segment for p in store.profiles()] == ["vip"]
     assert [s for s, _ in store.gap_sample()] == []  # one order: no gap of their own yet
+
+
+# -- files that would swallow rows, repeated ids, numbers money cannot be -------------------
+
+
+def reengage(
+    tmp_path: Path, database_url: str, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``reengage ...`` as an operator runs it, on the ``store`` fixture's database, at NOW.
+
+    Logs at warning only, so that stderr holds just what the command says to its user.
+    """
+    env = {
+        "REENGAGE_DATABASE_URL": database_url,
+        "REENGAGE_NOW": NOW.isoformat(),
+        "REENGAGE_LOG_LEVEL": "warning",
+    } | env
+    return cli(*args, cwd=tmp_path, env=env)
+
+
+def test_an_unclosed_quote_in_a_small_file_imports_nothing_and_names_its_line(
+    tmp_path: Path, database_url: str, store: Store
+) -> None:
+    path = write(
+        tmp_path / "customers.csv",
+        'customer_id,email,notes\nc1,a@example.com,ok\nc2,b@example.com,"left open\n'
+        "c3,c@example.com,fine\nc4,d@example.com,fine\n",
+    )
+    result = reengage(tmp_path, database_url, "import", "customers", str(path))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"error: {path}:3: a quote opened in the row on this line is never closed: the rest "
+        "of the file (lines 3-5) would be read as one value;"
+    )
+    assert "Nothing was imported: fix the file and import it again" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert store.overview().customers == 0  # not even c1, before the quote
+
+
+def test_an_unclosed_quote_deep_in_a_large_file_writes_no_batch_and_does_not_crash(
+    tmp_path: Path, database_url: str, store: Store
+) -> None:
+    rows = [f"c{i},c{i}@example.com,note {i}" for i in range(20_000)]
+    rows[15_000] = 'c15000,c15000@example.com,"left open'  # the rest is past csv's field limit
+    path = write(tmp_path / "customers.csv", "customer_id,email,notes\n" + "\n".join(rows) + "\n")
+    result = reengage(  # fifteen batches of 1,000 come before the quote
+        tmp_path,
+        database_url,
+        "import",
+        "customers",
+        str(path),
+        REENGAGE_IMPORT_BATCH_SIZE="1000",
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"error: {path}:15002: a quoted value in the row on this line grows past 131,072 "
+        "characters by line "
+    )
+    assert "field larger than field limit" not in result.stderr
+    assert store.overview().customers == 0
+
+
+def test_a_stray_quote_that_closes_rows_later_is_refused_whole(
+    store: Store, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "customers.csv",
+        'customer_id,email,company\nc1,a@example.com,"Acme\nc2,b@example.com,Bolt\n'
+        'c3,c@example.com,"Cogs" Ltd\nc4,d@example.com,Dyn\n',
+    )
+    with pytest.raises(InputError) as info:
+        run(store, Kind.CUSTOMERS, path)
+    assert str(info.value).startswith(
+        f"{path}:2: a quoted value in the row on this line runs to line 4 and text follows its "
+        "closing quote there: a quote is probably missing or not doubled;"
+    )
+    assert store.overview().customers == 0
+
+
+def test_a_quote_that_swallows_rows_into_too_many_fields_is_refused_whole(
+    store: Store, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "customers.csv",
+        'customer_id,email,notes\nc1,a@example.com,"call back\nc2,b@example.com,",x,y\n'
+        "c3,c@example.com,z\n",
+    )
+    with pytest.raises(InputError, match=r":2: the row on this line runs over lines 2-3 inside "):
+        run(store, Kind.CUSTOMERS, path)
+    assert store.overview().customers == 0
+
+
+def test_problems_on_one_line_skip_that_row_and_the_summary_adds_up(
+    tmp_path: Path, database_url: str, store: Store
+) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_bytes(
+        b"customer_id,email,company\n"
+        b"c1,a@example.com,Acme\n"  # 2 imported
+        b"c2,b@example.com,Bolt,extra\n"  # 3 too many fields
+        b"c3,c@example.com\n"  # 4 too few: maybe cut off
+        b'c4,d@example.com,"Cogs" Ltd\n'  # 5 text after a closing quote
+        b"c5,e@example.com,Dy\x00n\n"  # 6 a NUL
+        b"c6,f@example.com," + b"x" * 140_000 + b"\n"  # 7 past csv's field limit
+        b"\n"  # 8 a blank line is not a row
+        b"c1,a@example.com,Acme\n"  # 9 identical repeat of line 2
+        b"c7,g@example.com,Gear\n"  # 10 imported
+        b'c8,h@example.com,"no end'  # 11 the last line: its quote is never closed
+    )
+    result = reengage(tmp_path, database_url, "import", "customers", str(path))
+
+    assert result.returncode == 1
+    problems = result.stderr.splitlines()
+    assert [p.split(": ")[0:2] for p in problems] == [
+        [f"{path}:{line}", column]
+        for line, column in [
+            (3, "row"),
+            (4, "row"),
+            (5, "row"),
+            (6, "company"),
+            (7, "row"),
+            (9, "customer_id"),
+            (11, "row"),
+        ]
+    ]
+    assert "the row has 4 fields but the header has 3; quote values" in problems[0]
+    assert "the row has 2 fields but the header has 3;" in problems[1]
+    assert "text follows a closing quote" in problems[2]
+    assert "contains a NUL character" in problems[3]
+    assert "longer than 131,072 characters" in problems[4]
+    assert problems[5] == (
+        f"{path}:9: customer_id: 'c1' already appears on line 2 of this file; only the first "
+        "is imported (merge the two, or give this one an id of its own)"
+    )
+    assert "never closed (the file ends inside it)" in problems[6]
+    assert result.stdout.strip() == (
+        "customers: 2 imported, 0 updated, 0 unchanged, 7 skipped, 1 of them a repeated id "
+        "(9 rows read)"
+    )
+    assert store.overview().customers == 2
+
+
+def test_a_repeated_id_keeps_the_first_row_across_batches_for_every_kind(
+    store: Store, tmp_path: Path
+) -> None:
+    reps = write(
+        tmp_path / "reps.csv",
+        "rep_id,email,name\nr1,rita@example.com,Rita\nr2,sam@example.com,Sam\n"
+        "r1,rita@example.com,Rita B\n",
+    )
+    report = run(store, Kind.REPS, reps, batch_size=1)
+    assert [str(p) for p in report.rejected] == [
+        f"{reps}:4: rep_id: 'r1' already appears on line 2 of this file; only the first is "
+        "imported (merge the two, or give this one an id of its own)"
+    ]
+    assert store.rep_name("r1") == "Rita"
+
+    customers = write(
+        tmp_path / "customers.csv",
+        "customer_id,email,first_name\nc1,ana@example.com,Ana\nc2,bo@example.com,Bo\n"
+        "c1,ana@example.com,Anna\nc1,ana@example.com,Ann\n",
+    )
+    report = run(store, Kind.CUSTOMERS, customers, batch_size=2)
+    assert [(p.line, p.column) for p in report.rejected] == [(4, "customer_id"), (5, "customer_id")]
+    assert all("already appears on line 2 of this file" in p.problem for p in report.rejected)
+    assert (report.counts.inserted, report.repeated, report.rows, report.ok) == (2, 2, 4, False)
+    found = store.get_customer("c1")
+    assert found is not None and found[0].first_name == "Ana"
+    again = run(store, Kind.CUSTOMERS, customers, batch_size=2)  # the same file, same verdict
+    assert (again.counts.unchanged, again.repeated) == (2, 2)
+
+    activities = write(
+        tmp_path / "activities.csv",
+        "activity_id,customer_id,occurred_at,amount\no-1,c1,2026-01-01,10\n"
+        "o-1,c2,2026-02-01,20\n,c2,2026-03-01T09:30:00,5\n,c2,2026-03-01T09:30:00,5\n",
+    )
+    report = run(store, Kind.ACTIVITIES, activities, batch_size=1)
+    assert [str(p) for p in report.rejected] == [
+        f"{activities}:3: activity_id: 'o-1' already appears on line 2 of this file; only "
+        "the first is imported (merge the two, or give this one an id of its own)",
+        f"{activities}:5: activity_id: the same activity without an activity_id (customer "
+        "'c2', order at 2026-03-01 09:30:00 UTC, amount 5) already appears on line 4 of this "
+        "file; only the first is imported (merge the two, or give this one an id of its "
+        "own)",
+    ]
+    assert report.counts.inserted == 2
+    c1, c2 = store.get_customer("c1"), store.get_customer("c2")
+    assert c1 is not None and c1[1] is not None and c2 is not None and c2[1] is not None
+    assert (c1[1].total_value, c2[1].total_value) == (10.0, 5.0)
+
+
+def test_money_beyond_a_trillion_is_rejected_and_scores_stay_finite(
+    tmp_path: Path, database_url: str, store: Store
+) -> None:
+    run(store, Kind.CUSTOMERS, write(tmp_path / "c.csv", "customer_id,email\nc1,a@example.com\n"))
+    path = write(
+        tmp_path / "activities.csv",
+        "customer_id,occurred_at,amount,margin\n"
+        "c1,2026-01-01,1e308,\nc1,2026-02-01,inf,\nc1,2026-03-01,nan,\n"
+        "c1,2026-04-01,-1e20,\nc1,2026-05-01,40,1e13\nc1,2026-06-01,120.5,30\n"
+        "c1,2026-07-01,-20.5,-5\n",
+    )
+    result = reengage(tmp_path, database_url, "import", "activities", str(path))
+
+    assert result.returncode == 1
+    assert [line.split(": ")[:2] for line in result.stderr.splitlines()] == [
+        [f"{path}:{n}", column]
+        for n, column in [(2, "amount"), (3, "amount"), (4, "amount"), (5, "amount"), (6, "margin")]
+    ]
+    assert (
+        f"{path}:2: amount: '1e308' is out of range: amount must be between "
+        "-1,000,000,000,000 and 1,000,000,000,000;" in result.stderr
+    )
+    assert f"{path}:4: amount: 'nan' is not a number like 1234.50" in result.stderr
+    assert "2 imported, 0 updated, 0 unchanged, 5 skipped (7 rows read)" in result.stdout
+    found = store.get_customer("c1")
+    assert found is not None and found[1] is not None
+    assert (found[1].total_value, found[1].total_margin) == (100.0, 25.0)
+    shown = reengage(tmp_path, database_url, "customers", "show", "c1")
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"value\s+│ [\d,.]+ per year", shown.stdout), shown.stdout
+    assert not re.search(r"\b(inf|nan)\b", shown.stdout, re.IGNORECASE)
+
+
+def test_a_file_that_grows_a_broken_quote_during_the_import_stops_there_and_says_so(
+    store: Store, tmp_path: Path
+) -> None:
+    """The first pass saw a sound file; rows appended while the second pass ran are not."""
+    path = write(
+        tmp_path / "customers.csv",
+        "customer_id,email\nc1,a@example.com\nc2,b@example.com\nc3,c@example.com\n",
+    )
+
+    appended: list[int] = []
+
+    def append_broken_rows(done: int) -> None:
+        if not appended:
+            appended.append(done)
+            with path.open("a") as handle:
+                handle.write('c4,"d@example.com\nc5,e@example.com\nc6,"f@example.com\n')
+                handle.write("c7,g@example.com\n")  # fine, but after the break: not imported
+
+    report = run(store, Kind.CUSTOMERS, path, batch_size=2, progress=append_broken_rows)
+    assert report.stopped == (
+        f"{path}:5: the import stopped here: the rows before line 5 were imported or "
+        "reported above, nothing from line 5 on"
+    )
+    assert [(p.line, p.column) for p in report.rejected] == [(5, "row")]
+    assert (report.counts.inserted, report.rows, report.ok) == (3, 4, False)
+    assert store.get_customer("c3") is not None
+    assert store.get_customer("c5") is None and store.get_customer("c7") is None
+
+
+def write_bytes(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+def run_or_refuse(store: Store, kind: Kind, path: Path) -> ImportReport | InputError:
+    """The import's report, or the InputError that refused the whole file."""
+    try:
+        return import_file(store, kind, path, now=NOW, zone=UTC_ZONE, batch_size=3)
+    except InputError as exc:
+        return exc
+
+
+HEADERS = {
+    Kind.CUSTOMERS: b"customer_id,email,notes\n",
+    Kind.REPS: b"rep_id;email;name\n",
+    Kind.ACTIVITIES: b"activity_id,customer_id,occurred_at,amount,margin\n",
+}
+GOOD = [b"", b"c1", b"c2", b"r1", b"a@example.com", b"b@example.com", b"2026-01-01", b"12.5"]
+# What real files go wrong with: quotes, line breaks of every kind, NULs, bytes that are not
+# UTF-8, numbers money cannot be, values past csv's field limit.
+BAD = [
+    b'"',
+    b'""',
+    b'"a,b"',
+    b'"x\ny"',
+    b'"x" y',
+    b"\x00",
+    b"\xff",
+    b"\r",
+    b"1e308",
+    b"nan",
+    b"-inf",
+    b"x" * 140_000,
+    b'"' + (b"x" * 999 + b"\n") * 140,
+]
+
+
+# Rows that import, with ids that repeat within a file and across files.
+GOOD_ROWS = {
+    Kind.CUSTOMERS: [b"c1,a@example.com,hi", b"c2,b@example.com,", b'c3,c@example.com,"x\ny"'],
+    Kind.REPS: [b"r1;r@example.com;Rita", b"r2;s@example.com;", b"r1;t@example.com;Tom"],
+    Kind.ACTIVITIES: [b"o1,c1,2026-01-01,12.5,3", b",c2,2026-02-01,5,", b"o1,c2,2026-03-01,,"],
+}
+
+
+@st.composite
+def import_files(draw: st.DrawFn) -> tuple[Kind, bytes]:
+    """A kind and a file for it: arbitrary bytes, or its header then good and broken rows."""
+    kind = draw(st.sampled_from(list(Kind)))
+    if draw(st.integers(0, 4)) == 0:
+        return kind, draw(st.binary(max_size=300))
+    field = st.one_of(st.sampled_from(GOOD), st.sampled_from(BAD), st.binary(max_size=4))
+    delimiter = b";" if kind is Kind.REPS else b","
+    row = st.one_of(
+        st.sampled_from(GOOD_ROWS[kind]),
+        st.lists(field, min_size=1, max_size=6).map(delimiter.join),
+    )
+    rows = draw(st.lists(st.tuples(row, st.sampled_from([b"\n", b"\r\n", b"\r"])), max_size=12))
+    return kind, HEADERS[kind] + b"".join(text + end for text, end in rows)
+
+
+@hypothesis.settings(
+    max_examples=200,
+    deadline=None,  # real imports into a real database
+    derandomize=True,
+    database=None,
+    # One database for all examples on purpose: imports build on what earlier ones stored.
+    suppress_health_check=[
+        hypothesis.HealthCheck.function_scoped_fixture,
+        hypothesis.HealthCheck.too_slow,
+        hypothesis.HealthCheck.data_too_large,
+    ],
+)
+@hypothesis.given(file=import_files())
+def test_any_bytes_give_a_clean_report_whose_parts_add_up(
+    store: Store, tmp_path: Path, file: tuple[Kind, bytes]
+) -> None:
+    kind, content = file
+    if store.get_customer("c1") is None:
+        customers = b"customer_id,email\nc1,a@example.com\nc2,b@example.com\n"
+        run(store, Kind.CUSTOMERS, write_bytes(tmp_path / "seed.csv", customers))
+    path = write_bytes(tmp_path / "any.csv", content)
+    before = store.overview()
+    report = run_or_refuse(store, kind, path)
+    if isinstance(report, InputError):  # the file as a whole: one clear error, nothing written
+        assert str(report).startswith(str(path))
+        assert store.overview() == before
+        return
+    c = report.counts
+    assert report.rows == c.inserted + c.updated + c.unchanged + len(report.rejected)
+    lines = [p.line for p in report.rejected]
+    assert len(set(lines)) == len(lines)  # one problem per row, each on a line of the file
+    assert all(2 <= line <= len(path.read_bytes().splitlines()) for line in lines)
+    assert report.ok == (not report.rejected and report.stopped is None)

@@ -126,3 +126,13 @@ def test_refunds_and_amounts_up_to_the_bound_are_kept() -> None:
     assert (record.amount, record.margin) == (1e12, -25.5)
     row |= {"amount": "-1000000000000"}
     assert parse_activity(row, BERLIN).amount == -1e12
+
+
+def test_first_lines_answers_the_first_line_of_a_repeated_key_however_many_keys() -> None:
+    from reengage.ingest.seen import FirstLines
+
+    seen = FirstLines()  # starts at 1,024 slots: 20,000 keys make it grow five times
+    keys = [f"c{i}" for i in range(20_000)]
+    assert [seen.first(key, line) for line, key in enumerate(keys, start=2)] == [None] * 20_000
+    assert [seen.first(key, 99_999) for key in keys] == list(range(2, 20_002))
+    assert seen.first("c20000", 7) is None
