@@ -201,7 +201,9 @@ def _write(part: EmailMessage, out: list[str]) -> bool:
     out.append("\r\n")
     if part.preamble is not None or part.epilogue is not None:
         return False
-    payload = part.get_payload()
+    # The stored payload as it is: get_payload() parses Content-Transfer-Encoding on every
+    # call (a tenth of a millisecond a part) only to ignore it when not decoding.
+    payload = getattr(part, "_payload", None)
     if isinstance(payload, list):
         boundary = boundary or part.get_boundary()
         if boundary is None:

@@ -526,7 +526,7 @@ class Store:
         """These messages' bytes go to the server now (committed before they do); for each,
         whether it is still this worker's to send."""
         with self._tx() as conn:
-            return [sending.mark_sending(conn, one, now, lease) for one in started]
+            return sending.mark_sending_many(conn, started, now, lease)
 
     def finish_sent(
         self,

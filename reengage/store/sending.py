@@ -371,26 +371,36 @@ def unmark_sending(conn: Connection, started: Sequence[Started], now: datetime) 
         put_back(conn, started, now)
 
 
-def mark_sending(conn: Connection, started: Started, now: datetime, lease: timedelta) -> bool:
-    """The message's bytes go to the server now: from here a lost worker leaves it
-    ``unknown``. False if the row is no longer this worker's (its lease ran out and another
-    worker took it over): then this worker must not send."""
-    result = conn.execute(
-        _MARK_SENDING,
-        {"b_id": started.message_id, "b_held": started.lease_until, "b_lease": now + lease},
-    )
-    return bool(result.rowcount)
+def mark_sending_many(
+    conn: Connection, started: Sequence[Started], now: datetime, lease: timedelta
+) -> list[bool]:
+    """These messages' bytes go to the server now: from here a lost worker leaves them
+    ``unknown``. For each, whether it is still this worker's (False when its lease ran out
+    and another worker took the row over: then this worker must not send). Sends starting
+    together share one statement for every lease they hold (a batch's rows share one)."""
+    held: dict[datetime, list[int]] = {}
+    for one in started:
+        if one.message_id is not None and one.lease_until is not None:
+            held.setdefault(one.lease_until, []).append(one.message_id)
+    marked: set[int] = set()
+    for lease_until, ids in held.items():
+        rows = conn.execute(
+            _MARK_SENDING_MANY, {"b_ids": ids, "b_held": lease_until, "b_lease": now + lease}
+        )
+        marked.update(row[0] for row in rows)
+    return [one.message_id in marked for one in started]
 
 
-# Run once for every mail sent: built once (see _SENT below).
-_MARK_SENDING = (
+# Run for every group of mails starting: built once (see _SENT below).
+_MARK_SENDING_MANY = (
     MESSAGES.update()
     .where(
-        MESSAGES.c.id == sa.bindparam("b_id"),
+        MESSAGES.c.id.in_(sa.bindparam("b_ids", expanding=True)),
         MESSAGES.c.status == MessageStatus.QUEUED.value,
         MESSAGES.c.lease_until == sa.bindparam("b_held"),
     )
     .values(status=MessageStatus.SENDING.value, lease_until=sa.bindparam("b_lease"))
+    .returning(MESSAGES.c.id)
 )
 
 
