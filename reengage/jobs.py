@@ -196,6 +196,12 @@ async def dispatch_due(
         # Each cancelled send puts its row back if nothing of it went out: let them.
         await asyncio.gather(*in_flight, return_exceptions=True)
         raise
+    except BaseException:
+        # Whatever stopped the pass (the database went away while claiming the next batch),
+        # the sends on the wire finish and their results are kept below, never orphaned;
+        # those not begun find they cannot mark their rows and send nothing.
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        raise
     finally:
         sent.flush()  # what the server accepted is recorded, whatever stopped us
     if report.handled:

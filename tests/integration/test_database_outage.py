@@ -10,20 +10,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
+import subprocess
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from reengage import jobs
+from reengage.campaigns import parse_campaign
 from reengage.errors import StoreError
 from reengage.spool import Spool
 from reengage.store import Store
 from tests.integration.smtp_sink import running_sink
+from tests.integration.test_chaos import MESSAGES
+from tests.integration.test_cli import cli
 from tests.integration.test_sending import run_days, setup
+from tests.integration.test_worker import (
+    CAMPAIGN,
+    LEASE,
+    REENGAGE,
+    Clock,
+    env,
+    prepare,
+    statuses,
+    wait_for,
+    workers,  # noqa: F401  # the fixture that kills what a failed test leaves running
+)
+from tests.integration.test_worker import NOW as WORKER_NOW
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -166,3 +187,95 @@ def test_an_outage_is_one_event_when_it_starts_and_one_when_it_ends(tmp_path: Pa
     events = [e["event"] for e in logs if e["log_level"] in ("error", "info")]
     assert events == ["database_unavailable", "database_back"]
     store.close()
+
+
+OUTAGE_SECONDS = 50
+OUTAGE_CUSTOMERS = 300
+
+
+@pytest.mark.clock
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_three_workers_through_a_50_second_outage_forget_no_delivered_mail(
+    database_url: str,
+    tmp_path: Path,
+    workers: list[subprocess.Popen[Any]],  # noqa: F811
+) -> None:
+    """The issue's acceptance, as an operator would live it: three `reengage run` workers, a
+    mail server that misbehaves, and the database unreachable for 50 seconds mid-run. Every
+    delivered mail is recorded ``sent`` — only a mail whose reply the server itself dropped
+    stays ``unknown`` — none is sent twice, none is lost."""
+    url = make_url(database_url)
+    relay = Relay((url.host or "127.0.0.1", url.port or 5432))
+    store = prepare(database_url, tmp_path, OUTAGE_CUSTOMERS)
+    campaign, _ = parse_campaign(CAMPAIGN, "always.yaml")
+    assert campaign is not None
+    jobs.detect_and_enroll(store, [campaign], WORKER_NOW)
+    clock = Clock()
+    through = url.set(host="127.0.0.1", port=relay.port).render_as_string(False)
+    try:
+        with running_sink() as (sink, port):
+            sink.misbehave(seed=3)
+            settings = env(
+                through,
+                tmp_path,
+                port,
+                REENGAGE_SEND_BATCH_SIZE="10",
+                REENGAGE_SMTP_CONNECTIONS="2",
+                REENGAGE_LOG_LEVEL="error",
+            )
+            for _ in range(3):
+                worker = subprocess.Popen(
+                    [REENGAGE, "run"],
+                    cwd=tmp_path,
+                    env={**settings, "REENGAGE_NOW": clock.now()},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                workers.append(worker)
+            wait_for(lambda: len(sink.received) >= 30)
+            relay.cut()  # the database goes away with mails on the wire
+            cut_at = len(sink.received)
+            time.sleep(OUTAGE_SECONDS)
+            assert len(sink.received) - cut_at <= 3 * 2, "sent while nothing could be recorded"
+            relay.restore()
+            wait_for(lambda: len(sink.received) >= cut_at + 60)  # going on after it
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                _, errors = worker.communicate(timeout=60)
+                assert worker.returncode == 0, errors[-2000:]
+            # The server calms down and what is left is drained (retries included).
+            sink.chaos = None
+            for hours in range(1, 13):
+                later = clock.now(later=LEASE + timedelta(hours=7 * hours))
+                drained = cli(
+                    "run", "--once", cwd=tmp_path, env={**settings, "REENGAGE_NOW": later}
+                )
+                assert drained.returncode == 0, drained.stderr
+                left = statuses(store)
+                if not (left["queued"] or left["sending"] or left["retry"]):
+                    break
+            ids = sink.message_ids()
+            kept_then_dropped = sink.kept_then_dropped
+        counts = statuses(store)
+        assert len(ids) == len(set(ids)), "a mail arrived twice"
+        assert counts["queued"] == counts["sending"] == counts["retry"] == 0, counts
+        assert counts["sent"] + counts["bounced"] + counts["unknown"] == OUTAGE_CUSTOMERS, counts
+        # Every delivered mail is recorded sent, except those whose 250 the server dropped.
+        with store.engine.connect() as conn:
+            unknown = [
+                token
+                for (token,) in conn.execute(
+                    sa.select(MESSAGES.c.token).where(MESSAGES.c.status == "unknown")
+                )
+            ]
+        arrived = {i.strip("<>").partition("@")[0] for i in ids}  # Message-ID = <token@...>
+        # Of the uncertain, those that arrived are exactly those whose 250 the server dropped.
+        assert sum(token in arrived for token in unknown) == kept_then_dropped, counts
+        assert counts["sent"] == len(ids) - kept_then_dropped, (counts, len(ids))
+        assert not list((tmp_path / "reengage-spool").glob("*.jsonl"))  # every kept result written
+    finally:
+        store.close()
+        relay.close()
