@@ -27,8 +27,9 @@ from reengage.mailer import Mailer, Outcome
 from reengage.message import raw_header, wire
 from reengage.models import Customer, CustomerStatus
 from reengage.scoring import assess_all, assess_customers, current_model, prior_for
+from reengage.sentlog import SentLog
 from reengage.sequence import condition_met, next_send_time, next_step, window_zone
-from reengage.spool import Spool
+from reengage.spool import Spool, outcome_line
 from reengage.store import Store
 from reengage.store.sending import Claimed, NewEnrollment, Sent, Started
 
@@ -307,82 +308,6 @@ def _start_batch(
     return progressed
 
 
-class SentLog:
-    """The rows of mails under way, written in groups rather than one transaction per mail.
-
-    Just before a mail's bytes go out its row is marked ``sending``; marks asked for in the
-    same moment (sends starting together as connections free up) share one transaction,
-    committed before any of them is sent. Accepted messages are recorded ``sent`` in groups,
-    written when full, before the next batch is claimed, and when dispatch stops for any
-    reason. Until then the rows stay ``sending`` under their lease, so a process that dies
-    in between leaves them ``unknown``, never sent twice (at most a batch's accepted mails).
-    """
-
-    GROUP = 50
-
-    def __init__(
-        self,
-        store: Store,
-        lease: timedelta,
-        stopping: Callable[[], bool] = lambda: False,
-        spool: Spool | None = None,
-    ) -> None:
-        self.store, self.lease, self.stopping, self.spool = store, lease, stopping, spool
-        self.pending: list[Sent] = []
-        self._marks: list[tuple[Started, asyncio.Future[bool]]] = []
-
-    def put_back(self, started: Started, now: datetime) -> None:
-        """This send will not be made now: its row (if nothing went out) is due again."""
-        self.store.put_back([started], now)
-
-    async def mark_sending(self, started: Started, now: datetime) -> bool:
-        """Mark the row ``sending`` (committed) before its bytes go out; False if it is no
-        longer this worker's to send."""
-        loop = asyncio.get_running_loop()
-        decided: asyncio.Future[bool] = loop.create_future()
-        if not self._marks:
-            loop.call_soon(self._write_marks, now)  # after every send starting now asked
-        self._marks.append((started, decided))
-        return await decided
-
-    def _write_marks(self, now: datetime) -> None:
-        group, self._marks = self._marks, []
-        try:
-            marked = self.store.mark_sending_many([s for s, _ in group], now, self.lease)
-        except Exception as exc:  # each waiting send raises it: none of them goes out
-            for _, decided in group:
-                if not decided.done():
-                    decided.set_exception(exc)
-            return
-        abandoned = []
-        for (started, decided), ok in zip(group, marked, strict=True):
-            if not decided.done():
-                decided.set_result(ok)
-            elif ok:  # its send was cancelled while waiting: none of its bytes went out
-                abandoned.append(started)
-        if abandoned:
-            self.store.unmark_sending(abandoned, now)
-
-    def add(self, sent: Sent) -> None:
-        """Keep one accepted message; write the group when it is full."""
-        self.pending.append(sent)
-        if len(self.pending) >= self.GROUP:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write every kept message now; if the database refuses, keep them in the spool
-        (on disk) to be written when it is back, then raise."""
-        if self.pending:
-            group, self.pending = self.pending, []
-            try:
-                self.store.finish_sent_many(group)
-            except StoreError:
-                if self.spool is None:
-                    raise
-                self.spool.keep(group)  # delivered mail is never forgotten
-                raise
-
-
 def _finished(
     task: asyncio.Task[None], in_flight: set[asyncio.Task[None]], failed: list[BaseException]
 ) -> None:
@@ -563,39 +488,46 @@ async def _deliver(
             )
         )
         return "sent"
+    message_id, enrollment_id, response = started.message_id, item.enrollment_id, result.response
     if result.outcome is Outcome.PERMANENT:
-        store.finish_bounced(started.message_id, item, response=result.response, now=now)
-        log.info("message_bounced", enrollment_id=item.enrollment_id, response=result.response)
+        sent.record(
+            lambda: store.finish_bounced(message_id, item, response=response, now=now),
+            outcome_line("bounced", message_id, enrollment_id, response, now, email=item.email),
+        )
+        log.info("message_bounced", enrollment_id=enrollment_id, response=response)
         return "bounced"
     if result.outcome is Outcome.REFUSED:  # the mail, not the address: nobody is suppressed
-        reason = f"the mail server refused this mail: {result.response}"
-        store.finish_failed(started.message_id, item.enrollment_id, reason=reason, now=now)
-        log.warning("message_refused", enrollment_id=item.enrollment_id, response=result.response)
+        reason = f"the mail server refused this mail: {response}"
+        sent.record(
+            lambda: store.finish_failed(message_id, enrollment_id, reason=reason, now=now),
+            outcome_line("failed", message_id, enrollment_id, reason, now),
+        )
+        log.warning("message_refused", enrollment_id=enrollment_id, response=response)
         return "failed"
     if result.outcome is Outcome.UNKNOWN:  # it may have arrived: never sent twice by itself
-        store.finish_unknown(started.message_id, item.enrollment_id, response=result.response)
+        sent.record(
+            lambda: store.finish_unknown(message_id, enrollment_id, response=response),
+            outcome_line("unknown", message_id, enrollment_id, response, now),
+        )
         log.warning(
             "message_unknown",
-            enrollment_id=item.enrollment_id,
+            enrollment_id=enrollment_id,
             customer=found.external_id,
-            response=result.response,
+            response=response,
         )
         return "unknown"
-    attempts = store.message_attempts(started.message_id)
+    try:
+        attempts = store.message_attempts(message_id)
+    except StoreError:  # the database is away: the first delay, and the row written late
+        attempts = 1
     delay = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
     jitter = delay * random.uniform(0, 0.25)  # spread retries so they do not arrive together
-    store.finish_retry(
-        started.message_id,
-        item.enrollment_id,
-        response=result.response,
-        retry_at=now + delay + jitter,
+    retry_at = now + delay + jitter
+    sent.record(
+        lambda: store.finish_retry(message_id, enrollment_id, response=response, retry_at=retry_at),
+        outcome_line("retry", message_id, enrollment_id, response, now, retry_at=retry_at),
     )
-    log.info(
-        "message_retry",
-        enrollment_id=item.enrollment_id,
-        response=result.response,
-        attempts=attempts,
-    )
+    log.info("message_retry", enrollment_id=enrollment_id, response=response, attempts=attempts)
     return "retry"
 
 

@@ -1,12 +1,14 @@
-"""Accepted sends the database could not take yet, kept on local disk until it can.
+"""Send results the database could not take yet, kept on local disk until it can.
 
 The mail server said 250: the customer has the mail. If recording that fails (the database
 went away), forgetting it would leave the message ``sending``, then ``unknown``, and a
 person would have to settle mail that was plainly delivered. So each group that cannot be
 written is appended to a JSON-lines file in the spool folder (flushed and fsynced before
 the worker goes on), and written to the database as soon as it answers again — by this
-worker or, if it died meanwhile, by any worker sharing the folder. Writing an entry twice
-changes nothing (see ``store.record_late``).
+worker or, if it died meanwhile, by any worker sharing the folder. The same holds for what
+else the server said in the meantime (try later, no such user, a lost reply): a mail that
+was never delivered is tried again rather than left for a person. Writing an entry twice
+changes nothing (see ``store.late``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from reengage.store.sending import Sent
 def to_line(sent: Sent) -> dict[str, Any]:
     """What a late write of one accepted send needs, as JSON-ready data."""
     return {
+        "outcome": "sent",
         "message_id": sent.message_id,
         "enrollment_id": sent.claimed.enrollment_id,
         "response": sent.response,
@@ -37,18 +40,43 @@ def to_line(sent: Sent) -> dict[str, Any]:
     }
 
 
+def outcome_line(
+    outcome: str,
+    message_id: int,
+    enrollment_id: int,
+    response: str,
+    now: datetime,
+    *,
+    retry_at: datetime | None = None,
+    email: str | None = None,
+) -> dict[str, Any]:
+    """A send that was not accepted (``retry``, ``bounced``, ``failed``, ``unknown``), as
+    JSON-ready data for a late write."""
+    return {
+        "outcome": outcome,
+        "message_id": message_id,
+        "enrollment_id": enrollment_id,
+        "response": response,
+        "now": now.isoformat(),
+        "retry_at": retry_at.isoformat() if retry_at else None,
+        "email": email,
+    }
+
+
 def from_line(line: dict[str, Any]) -> dict[str, Any]:
-    """:func:`to_line` read back, with its moments as datetimes."""
+    """A line read back, with its moments as datetimes."""
     step = line.get("next_step")
+    retry_at = line.get("retry_at")
     return {
         **line,
         "now": datetime.fromisoformat(line["now"]),
         "next_step": (step[0], step[1], datetime.fromisoformat(step[2])) if step else None,
+        "retry_at": datetime.fromisoformat(retry_at) if retry_at else None,
     }
 
 
 class Spool:
-    """One worker's file of accepted sends waiting for the database, in a shared folder."""
+    """One worker's file of send results waiting for the database, in a shared folder."""
 
     def __init__(self, folder: Path, worker_id: str) -> None:
         self.folder = folder
@@ -56,17 +84,22 @@ class Spool:
         self.path = folder / f"sent-{safe}.jsonl"
 
     def keep(self, sent: list[Sent]) -> None:
-        """Append ``sent`` durably; raises StoreError if even the disk refuses."""
+        """Append accepted sends durably; raises StoreError if even the disk refuses."""
+        self.keep_lines([to_line(one) for one in sent])
+
+    def keep_lines(self, lines: list[dict[str, Any]]) -> None:
+        """Append results (:func:`to_line`, :func:`outcome_line`) durably; raises StoreError
+        if even the disk refuses."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as handle:
-                for one in sent:
-                    handle.write(json.dumps(to_line(one)) + "\n")
+                for one in lines:
+                    handle.write(json.dumps(one) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
             raise StoreError(
-                f"cannot keep {len(sent)} accepted send(s) in {self.folder} while the database "
+                f"cannot keep {len(lines)} send result(s) in {self.folder} while the database "
                 f"is away: {exc}; they will show as unknown"
             ) from exc
 

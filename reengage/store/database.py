@@ -31,7 +31,7 @@ from reengage.models import (
     MessageStatus,
     Rep,
 )
-from reengage.store import migrate, responses, sending
+from reengage.store import late, migrate, responses, sending
 from reengage.store.activities import (
     ACTIVITIES,
     STATS,
@@ -556,9 +556,9 @@ class Store:
             sending.finish_sent_many(conn, sent)
 
     def record_late(self, entries: Sequence[dict[str, Any]]) -> int:
-        """Accepted sends kept in the spool while the database was away, written now."""
+        """Send results kept in the spool while the database was away, written now."""
         with self._tx() as conn:
-            return sending.record_late(conn, entries)
+            return late.record_late(conn, entries)
 
     def finish_retry(
         self, message_id: int, enrollment_id: int, *, response: str, retry_at: datetime

@@ -472,43 +472,6 @@ def finish_sent_many(conn: Connection, sent: Sequence[Sent]) -> None:
         conn.execute(_NEXT_STEP, moving)
 
 
-def record_late(conn: Connection, entries: Sequence[dict[str, Any]]) -> int:
-    """Accepted sends written late (kept in the spool while the database was away). Each
-    is written only if its message is still open (``sending``, or ``unknown`` after its
-    lease ran out meanwhile), so writing one twice changes nothing. Returns how many."""
-    written = 0
-    for entry in entries:
-        done = conn.execute(
-            _SENT.where(
-                MESSAGES.c.status.in_([MessageStatus.SENDING.value, MessageStatus.UNKNOWN.value])
-            ),
-            {
-                "b_id": entry["message_id"],
-                "b_response": str(entry["response"])[:500],
-                "b_smtp_id": entry["smtp_id"],
-                "b_now": entry["now"],
-            },
-        )
-        if not done.rowcount:
-            continue
-        written += 1
-        step = entry["next_step"]
-        if step is None:
-            conn.execute(_COMPLETE, {"b_id": entry["enrollment_id"], "b_now": entry["now"]})
-        else:
-            conn.execute(
-                _NEXT_STEP,
-                {
-                    "b_id": entry["enrollment_id"],
-                    "b_now": entry["now"],
-                    "b_step": step[0],
-                    "b_key": step[1],
-                    "b_due": step[2],
-                },
-            )
-    return written
-
-
 def advance(
     conn: Connection,
     claimed: Claimed,

@@ -27,10 +27,11 @@ from sqlalchemy.engine import make_url
 from reengage import jobs
 from reengage.campaigns import parse_campaign
 from reengage.errors import StoreError
-from reengage.spool import Spool
+from reengage.spool import Spool, outcome_line
 from reengage.store import Store
+from reengage.store.sending import Sent
 from tests.integration.smtp_sink import running_sink
-from tests.integration.test_chaos import MESSAGES
+from tests.integration.test_chaos import ENROLLMENTS, MESSAGES
 from tests.integration.test_cli import cli
 from tests.integration.test_sending import run_days, setup
 from tests.integration.test_worker import (
@@ -272,10 +273,80 @@ def test_three_workers_through_a_50_second_outage_forget_no_delivered_mail(
                 )
             ]
         arrived = {i.strip("<>").partition("@")[0] for i in ids}  # Message-ID = <token@...>
-        # Of the uncertain, those that arrived are exactly those whose 250 the server dropped.
+        # Uncertain are exactly the mails whose 250 the server dropped: a mail that was
+        # refused for now while the database was away is tried again, not left unknown.
         assert sum(token in arrived for token in unknown) == kept_then_dropped, counts
+        assert counts["unknown"] == kept_then_dropped, counts
         assert counts["sent"] == len(ids) - kept_then_dropped, (counts, len(ids))
         assert not list((tmp_path / "reengage-spool").glob("*.jsonl"))  # every kept result written
     finally:
         store.close()
         relay.close()
+
+
+def test_what_the_server_said_while_the_database_was_away_is_written_when_it_is_back(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Every outcome of a send begun before the database went away — accepted, try later,
+    no such user, a refused mail, a lost reply — is kept on disk and written as it would
+    have been at once; a mail never delivered is tried again, never left ``unknown``.
+    Writing an entry twice, or after a person settled the message, changes nothing."""
+    store = prepare(database_url, tmp_path, 6)
+    campaign, _ = parse_campaign(CAMPAIGN, "always.yaml")
+    assert campaign is not None
+    jobs.detect_and_enroll(store, [campaign], WORKER_NOW)
+    claimed = sorted(store.claim_due(WORKER_NOW, 10, LEASE), key=lambda c: c.customer_id)
+    started = store.start_messages([(c, "first") for c in claimed], WORKER_NOW, LEASE)
+    assert all(store.mark_sending_many(started, WORKER_NOW, LEASE))
+    now, later = WORKER_NOW, WORKER_NOW + timedelta(minutes=10)
+    ids = [(s.message_id or 0, c.enrollment_id) for s, c in zip(started, claimed, strict=True)]
+    spool = Spool(tmp_path / "spool", "worker-1")
+    spool.keep(
+        [Sent(ids[0][0], claimed[0], "250 OK", "<a@acme.example>", now, None)]  # accepted
+    )
+    spool.keep_lines(
+        [
+            outcome_line("retry", *ids[1], "451 busy", now, retry_at=later),
+            outcome_line("bounced", *ids[2], "550 no such user", now, email=claimed[2].email),
+            outcome_line("failed", *ids[3], "the mail server refused this mail: 554", now),
+            outcome_line("unknown", *ids[4], "connection lost after the message went out", now),
+        ]
+    )
+    # Meanwhile the lease ran out and another worker settled the rows as unknown; a person
+    # resolved the sixth (sent) before the spool's entry for it could be written.
+    store.expire_leases(now + LEASE * 2)
+    spool.keep_lines([outcome_line("retry", *ids[5], "451 busy", now, retry_at=later)])
+    with store.engine.begin() as conn:
+        conn.execute(MESSAGES.update().where(MESSAGES.c.id == ids[5][0]).values(status="sent"))
+    written = jobs.write_spooled(store, spool)
+    assert written == 5
+    assert not list((tmp_path / "spool").glob("*.jsonl"))
+    with store.engine.connect() as conn:
+        found = dict(
+            conn.execute(
+                sa.select(MESSAGES.c.id, MESSAGES.c.status).where(
+                    MESSAGES.c.id.in_([m for m, _ in ids])
+                )
+            ).all()
+        )
+        enrollments = dict(
+            conn.execute(
+                sa.select(ENROLLMENTS.c.id, ENROLLMENTS.c.status).where(
+                    ENROLLMENTS.c.id.in_([e for _, e in ids])
+                )
+            ).all()
+        )
+    assert [found[m] for m, _ in ids] == ["sent", "retry", "bounced", "failed", "unknown", "sent"]
+    assert [enrollments[e] for _, e in ids[:5]] == [
+        "completed",
+        "active",  # due again at the retry time
+        "exited",
+        "attention",
+        "attention",
+    ]
+    assert store.suppressed_among([claimed[2].email]) == {claimed[2].email.lower()}
+    # The same entries again (a worker that died before removing its file) change nothing.
+    spool.keep([Sent(ids[0][0], claimed[0], "250 OK", "<a@acme.example>", now, None)])
+    spool.keep_lines([outcome_line("retry", *ids[1], "451 busy", now, retry_at=later)])
+    assert jobs.write_spooled(store, spool) == 0
+    store.close()

@@ -1,0 +1,121 @@
+"""Send results written late: what a worker learned from the mail server while the
+database was away, kept in its spool (``reengage.spool``) and written when it is back.
+
+Each entry is one send's outcome: accepted (``sent``), a temporary refusal (``retry``), a
+bounce, a refusal of the mail itself (``failed``) or a lost reply (``unknown``). An entry
+is written only while its message is still open — ``sending``, or ``unknown`` after its
+lease ran out meanwhile — so writing one twice, or after a person settled it, changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from reengage.models import EnrollmentStatus, MessageStatus
+from reengage.store.sending import (
+    _COMPLETE,
+    _MOVABLE,
+    _NEXT_STEP,
+    _SENT,
+    ENROLLMENTS,
+    MESSAGES,
+    end_enrollment,
+    suppress,
+)
+
+_OPEN = MESSAGES.c.status.in_([MessageStatus.SENDING.value, MessageStatus.UNKNOWN.value])
+
+
+def record_late(conn: Connection, entries: Sequence[dict[str, Any]]) -> int:
+    """Write every entry whose message is still open; returns how many were written."""
+    return sum(_record(conn, entry) for entry in entries)
+
+
+def _record(conn: Connection, entry: dict[str, Any]) -> bool:
+    outcome = entry.get("outcome", "sent")
+    if outcome == "sent":
+        return _sent(conn, entry)
+    message = entry["message_id"]
+    response = str(entry["response"])[:500]
+    if outcome == "retry":
+        moved = conn.execute(
+            MESSAGES.update()
+            .where(MESSAGES.c.id == message, _OPEN)
+            .values(
+                status=MessageStatus.RETRY.value,
+                smtp_response=response,
+                retry_at=entry["retry_at"],
+                lease_until=None,
+            )
+        ).rowcount
+        if moved:
+            conn.execute(
+                ENROLLMENTS.update()
+                .where(ENROLLMENTS.c.id == entry["enrollment_id"], _MOVABLE)
+                .values(
+                    status=EnrollmentStatus.ACTIVE.value,
+                    exit_reason=None,
+                    next_due_at=entry["retry_at"],
+                    claimed_until=None,
+                )
+            )
+        return bool(moved)
+    status = {
+        "bounced": MessageStatus.BOUNCED,
+        "failed": MessageStatus.FAILED,
+        "unknown": MessageStatus.UNKNOWN,
+    }[outcome]
+    moved = conn.execute(
+        MESSAGES.update()
+        .where(MESSAGES.c.id == message, _OPEN)
+        .values(status=status.value, smtp_response=response, lease_until=None, retry_at=None)
+    ).rowcount
+    if not moved:
+        return False
+    if outcome == "bounced":
+        suppress(conn, entry["email"], "bounce", response, entry["now"])
+        end_enrollment(conn, entry["enrollment_id"], "bounce", entry["now"])
+    else:  # a person settles it (``reengage sends``), as when it was recorded at once
+        conn.execute(
+            ENROLLMENTS.update()
+            .where(ENROLLMENTS.c.id == entry["enrollment_id"], _MOVABLE)
+            .values(
+                status=EnrollmentStatus.ATTENTION.value,
+                exit_reason=f"send_{outcome}",
+                claimed_until=None,
+            )
+        )
+    return True
+
+
+def _sent(conn: Connection, entry: dict[str, Any]) -> bool:
+    done = conn.execute(
+        _SENT.where(_OPEN),
+        {
+            "b_id": entry["message_id"],
+            "b_response": str(entry["response"])[:500],
+            "b_smtp_id": entry["smtp_id"],
+            "b_now": entry["now"],
+        },
+    )
+    if not done.rowcount:
+        return False
+    step = entry["next_step"]
+    if step is None:
+        conn.execute(_COMPLETE, {"b_id": entry["enrollment_id"], "b_now": entry["now"]})
+    else:
+        conn.execute(
+            _NEXT_STEP,
+            {
+                "b_id": entry["enrollment_id"],
+                "b_now": entry["now"],
+                "b_step": step[0],
+                "b_key": step[1],
+                "b_due": step[2],
+            },
+        )
+    return True
