@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from reengage import metrics
 from reengage.audience import entry_day
@@ -395,6 +395,14 @@ def _prepare(
     if item.email.lower() in facts.suppressed:
         store.end_enrollment(item.enrollment_id, "suppressed", now)
         return "suppressed"
+    customer = facts.customers.get(item.customer_id)
+    if customer is not None and customer.paused_until is not None:
+        until = customer.paused_until
+        if (until if until.tzinfo else until.replace(tzinfo=UTC)) > now:
+            # Asked for a pause (the preferences page) since this sequence began: it ends, as
+            # the pause ended every running one then, whatever held it meanwhile.
+            store.end_enrollment(item.enrollment_id, "paused", now)
+            return "paused"
     if step.condition is not None and not condition_met(
         step.condition, campaign, index, facts.responses.get(item.enrollment_id, set())
     ):

@@ -165,10 +165,12 @@ def record(
 def exit_active(
     conn: Connection, customer_id: int, reason: str, now: datetime, campaign_id: str | None = None
 ) -> int:
-    """End the customer's running enrollments (all, or one campaign's) with ``reason``."""
+    """End the customer's running enrollments (all, or one campaign's) with ``reason``:
+    those going on and those waiting for a person to settle a send (``attention``), which
+    must not resume once settled."""
     query = ENROLLMENTS.update().where(
         ENROLLMENTS.c.customer_id == customer_id,
-        ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value,
+        ENROLLMENTS.c.status.in_([EnrollmentStatus.ACTIVE.value, EnrollmentStatus.ATTENTION.value]),
     )
     if campaign_id is not None:
         query = query.where(ENROLLMENTS.c.campaign_id == campaign_id)

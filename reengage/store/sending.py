@@ -641,9 +641,9 @@ def _hold(
         .where(MESSAGES.c.id == message_id)
         .values(status=status.value, smtp_response=why[:500], lease_until=None, retry_at=None)
     )
-    conn.execute(
+    conn.execute(  # unless it ended meanwhile (a reply, a call): then it stays ended
         ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.id == enrollment_id)
+        .where(ENROLLMENTS.c.id == enrollment_id, _MOVABLE)
         .values(
             status=EnrollmentStatus.ATTENTION.value,
             exit_reason=exit_reason,
@@ -964,29 +964,35 @@ def expire_leases(conn: Connection, now: datetime) -> int:
 
 
 def settle_unknown(conn: Connection, message_ids: Sequence[int]) -> int:
-    """``sending`` messages whose worker died become ``unknown``; their enrollments wait for
-    a person (``reengage sends resolve``)."""
+    """``sending`` messages whose worker died become ``unknown``; their enrollments, if still
+    going on, wait for a person (``reengage sends resolve``). One that ended meanwhile (a
+    reply, a call that started the customer on another sequence) stays ended."""
     if not message_ids:
         return 0
-    owners = sa.select(MESSAGES.c.enrollment_id).where(MESSAGES.c.id.in_(list(message_ids)))
-    conn.execute(
-        ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.id.in_(owners.scalar_subquery()))
-        .values(
-            status=EnrollmentStatus.ATTENTION.value,
-            exit_reason="send_unknown",
-            claimed_until=None,
-        )
-    )
-    result = conn.execute(
+    settled = conn.execute(
         MESSAGES.update()
         .where(
             MESSAGES.c.id.in_(list(message_ids)),
             MESSAGES.c.status == MessageStatus.SENDING.value,
         )
         .values(status=MessageStatus.UNKNOWN.value, lease_until=None)
-    )
-    return result.rowcount or 0
+        .returning(MESSAGES.c.enrollment_id)
+    ).all()
+    owners = sorted({row[0] for row in settled})
+    if owners:
+        conn.execute(
+            ENROLLMENTS.update()
+            .where(
+                ENROLLMENTS.c.id.in_(owners),
+                ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value,
+            )
+            .values(
+                status=EnrollmentStatus.ATTENTION.value,
+                exit_reason="send_unknown",
+                claimed_until=None,
+            )
+        )
+    return len(settled)
 
 
 def message_counts(conn: Connection) -> dict[str, int]:

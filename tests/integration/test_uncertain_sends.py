@@ -16,11 +16,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from reengage import jobs
 from reengage.mailer import Outcome, SmtpMailer
+from reengage.models import Customer
 from reengage.store import Store
 from tests.integration.smtp_sink import Sink, running_sink
+from tests.integration.test_chaos import ENROLLMENTS
 from tests.integration.test_cli import cli
 from tests.integration.test_sending import ROOT, run_days, setup
 
@@ -272,3 +275,113 @@ def test_a_pass_longer_than_its_lease_keeps_it_from_other_workers(
     assert second.detect().skipped  # so no other worker starts the same pass meanwhile
     release.set()
     passing.join(10)
+
+
+def _held_on_the_wire(database_url: str, tmp_path: Path, customers: int) -> tuple[Store, list]:
+    """A worker died with every customer's first mail on the wire (``sending``)."""
+    from reengage.campaigns import parse_campaign
+    from tests.integration.test_worker import CAMPAIGN, LEASE, NOW, prepare
+
+    store = prepare(database_url, tmp_path, customers)
+    campaign, _ = parse_campaign(CAMPAIGN, "always.yaml")
+    assert campaign is not None
+    jobs.detect_and_enroll(store, [campaign], NOW)
+    claimed = sorted(store.claim_due(NOW, 10, LEASE), key=lambda c: c.customer_id)
+    started = store.start_messages([(c, "first") for c in claimed], NOW, LEASE)
+    assert all(store.mark_sending_many(started, NOW, LEASE))
+    return store, [(c, s) for c, s in zip(claimed, started, strict=True)]
+
+
+def test_a_sequence_that_ended_while_its_mail_was_on_the_wire_stays_ended(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A call ends a customer's sequence and starts them on it afresh while a dead worker's
+    mail to them is still ``sending``: settling that mail as unknown must not revive the
+    ended sequence (two running in one campaign), nor stop every other stale mail from
+    being settled."""
+    from reengage.store.sending import NewEnrollment
+    from tests.integration.test_worker import LEASE, NOW
+
+    store, held = _held_on_the_wire(database_url, tmp_path, 3)
+    (first, _), (second, _) = held[0], held[1]
+    store.end_enrollment(first.enrollment_id, "call", NOW)
+    assert store.enroll(
+        [NewEnrollment(first.customer_id, first.campaign_id, False, "first", NOW)], NOW
+    )
+    later = NOW + LEASE * 2
+    assert store.expire_leases(later) == 3  # every stale mail, the ended one's too
+    assert store.message_counts()["unknown"] == 3
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(ENROLLMENTS.c.id, ENROLLMENTS.c.status).where(
+                ENROLLMENTS.c.customer_id.in_([first.customer_id, second.customer_id])
+            )
+        ).all()
+    status = dict(rows)
+    assert status[first.enrollment_id] == "exited"
+    assert status[second.enrollment_id] == "attention"
+    assert sorted(status.values()) == ["active", "attention", "exited"]
+    store.close()
+
+
+def test_a_customer_who_paused_is_not_mailed_when_their_held_mail_is_settled(
+    database_url: str, tmp_path: Path, sink: tuple[Sink, int]
+) -> None:
+    """A customer pauses mail (the preferences page) while their sequence waits for a person
+    to settle an uncertain send; settling it must not start mailing them again. Nor is one
+    whose pause was recorded any other way (an import) mailed while it lasts."""
+    from reengage import responses
+    from reengage.campaigns import parse_campaign
+    from reengage.compose import Workspace
+    from reengage.config import load_settings
+    from reengage.settle import Decision, settle
+    from tests.integration.test_worker import CAMPAIGN, LEASE, NOW
+
+    handler, port = sink
+    store, held = _held_on_the_wire(database_url, tmp_path, 2)
+    store.expire_leases(NOW + LEASE * 2)  # the worker died: unknown, sequences held
+    (paused, started), (other, _) = held
+    ref = store.responses.message(started.token or "")
+    assert ref is not None
+    responses.pause(store, ref, NOW + LEASE * 3)
+    with store.engine.begin() as conn:  # the other's pause came with an import
+        conn.execute(
+            CUSTOMERS.update()
+            .where(CUSTOMERS.c.id == other.customer_id)
+            .values(paused_until=NOW + timedelta(days=30))
+        )
+    two_steps = CAMPAIGN + (
+        "  - {key: second, after: 1d, subject: Again, template: tips/tip-2.html.j2}\n"
+    )
+    campaign, problems = parse_campaign(two_steps, "always.yaml")
+    assert campaign is not None, problems
+    settle(store, {campaign.id: campaign}, Decision.SKIP, NOW + LEASE * 4)
+    later = NOW + timedelta(days=2)
+    ws = Workspace.from_settings(
+        load_settings(
+            env_file=None,
+            campaigns_dir=tmp_path / "campaigns",
+            templates_dir=ROOT / "templates",
+            secret_key="p" * 40,
+            max_emails_per_week=0,
+        )
+    )
+
+    async def dispatch() -> jobs.DispatchReport:
+        mailer = SmtpMailer("127.0.0.1", port)
+        report = await jobs.dispatch_due(store, mailer, ws, {campaign.id: campaign}, later)
+        await mailer.close()
+        return report
+
+    report = asyncio.run(dispatch())
+    assert handler.received == []  # neither is mailed
+    assert report.results["paused"] == 1  # the imported pause ends its sequence at send time
+    with store.engine.connect() as conn:
+        status = dict(
+            conn.execute(sa.select(ENROLLMENTS.c.customer_id, ENROLLMENTS.c.status)).all()
+        )
+    assert status == {paused.customer_id: "exited", other.customer_id: "exited"}
+    store.close()
+
+
+CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
