@@ -8,6 +8,7 @@ through the same path the daemon sends with (:mod:`reengage.compose`). ``simulat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -30,11 +31,18 @@ from reengage.store import Store
 SAMPLE_MOMENT = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
 
 
-def validate(ws: Workspace, paths: list[Path], root: Path | None = None) -> LoadResult:
+def validate(
+    ws: Workspace,
+    paths: list[Path],
+    root: Path | None = None,
+    keep: Mapping[str, Path] | None = None,
+) -> LoadResult:
     """Load campaigns and render every mail step for every kind of customer real data holds
     (:mod:`reengage.samples`), through the daemon's own :func:`render_for`. Any failure is a
-    problem at ``template:line`` (or the campaign's line); problems are sorted by place."""
-    result = load_campaigns(paths, root)
+    problem at ``template:line`` (or the campaign's line); problems are sorted by place.
+    ``keep``: for an id several files give, the file that keeps it (see
+    :func:`load_campaigns`)."""
+    result = load_campaigns(paths, root, keep)
     for campaign in list(result.campaigns.values()):
         problems: list[Problem] = []
         for index, step in enumerate(campaign.steps):
@@ -245,7 +253,9 @@ class CampaignLibrary:
 
     :meth:`reload` is cheap when nothing changed (file sizes and modification times), so a
     daemon can call it every tick. A file that stops validating keeps its last good version
-    running and is reported; a deleted file's campaign is removed.
+    running and is reported; a deleted file's campaign is removed. A file that gives the id
+    of a campaign already running from another file is reported and does not load: the
+    running campaign keeps its id and its file, whichever file is older.
     """
 
     def __init__(self, ws: Workspace) -> None:
@@ -281,7 +291,7 @@ class CampaignLibrary:
             fingerprint = self._scan()
             if fingerprint == self._fingerprint:
                 return report
-            loaded = validate(self.ws, [self.ws.campaigns_dir])
+            loaded = validate(self.ws, [self.ws.campaigns_dir], keep=self._sources)
         except Exception as exc:  # whatever it is, the campaigns running now keep running
             self.incomplete = True
             report.problems = [

@@ -1,13 +1,16 @@
 """Loading campaign files: every problem located as ``FILE:LINE: field.path: message``.
 
 A problem in one file is that file's alone: it is reported and the file skipped, and the
-other files load. Two files giving the same id are both reported and neither loads (which
-one a marketer meant cannot be guessed). A warning is reported and does not stop a load.
+other files load. When several files give the same id, the one that had it first keeps it
+and loads — the file a running service already has the campaign from, else the oldest by
+modification time (then by name) — and each other file is reported at its ``id:`` line. A
+warning is reported and does not stop a load.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -69,10 +72,17 @@ def load_campaign(
     Never raises for what the file holds or is: a folder, a pipe, an unreadable or
     binary file is a problem of that file.
     """
-    name = label or str(path)
+    campaign, problems, _ = _load(path, label or str(path), lines)
+    return campaign, problems
+
+
+def _load(
+    path: Path, name: str, lines: dict[tuple[Any, ...], int] | None
+) -> tuple[Campaign | None, list[Problem], str | None]:
+    """:func:`load_campaign`, and the id the file gives (see :func:`_parse`)."""
     try:
         if path.is_dir():
-            return None, [Problem(name, 1, "", _FOLDER)]
+            return None, [Problem(name, 1, "", _FOLDER)], None
         if not path.is_file():
             if path.is_symlink():
                 what = f"is a link to {path.readlink()}, which does not exist"
@@ -80,15 +90,14 @@ def load_campaign(
                 what = "is not a plain file (a pipe or a device)"
             else:
                 what = "does not exist"
-            return None, [Problem(name, 1, "", f"{what}: a campaign is a .yaml text file")]
+            return None, [Problem(name, 1, "", f"{what}: a campaign is a .yaml text file")], None
         with path.open("rb") as handle:
             data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        return None, [
-            Problem(name, 1, "", f"cannot be read ({reason}): check that reengage may read it")
-        ]
-    return parse_campaign(data, name, lines)
+        message = f"cannot be read ({reason}): check that reengage may read it"
+        return None, [Problem(name, 1, "", message)], None
+    return _parse(data, name, lines)
 
 
 _FOLDER = "is a folder, not a campaign file: give it a name that does not end in .yaml"
@@ -99,19 +108,29 @@ def parse_campaign(
 ) -> tuple[Campaign | None, list[Problem]]:
     """Validate campaign YAML (text, or a file's bytes: UTF-8 expected); problems are
     reported as coming from ``name``. The campaign is None when any problem is an error."""
+    campaign, problems, _ = _parse(source, name, lines)
+    return campaign, problems
+
+
+def _parse(
+    source: str | bytes, name: str, lines: dict[tuple[Any, ...], int] | None
+) -> tuple[Campaign | None, list[Problem], str | None]:
+    """:func:`parse_campaign`, and the id the file gives: read even when another field is
+    wrong (a broken file still has its id), None when the id itself cannot be read."""
     lines = {} if lines is None else lines
     try:
         text = decode(source) if isinstance(source, bytes) else source
         document = read_yaml(text)
     except Unreadable as exc:
-        return None, [Problem(name, exc.line, "", exc.message)]
+        return None, [Problem(name, exc.line, "", exc.message)], None
     lines.update(document.lines)
     data = document.data
     if not isinstance(data, dict):
         shape = "a list" if isinstance(data, list) else f"the single value {data!r}"
         line = lines.get((), 1)
         message = f"a campaign file is a mapping of keys like id: and name:, not {shape}"
-        return None, [Problem(name, line, "", message)]
+        return None, [Problem(name, line, "", message)], None
+    given = data.get("id")
     problems = [
         Problem(name, line, _dotted(path), f"'{path[-1]}' is given twice (first on line {first})")
         for path, line, first in document.repeated
@@ -120,11 +139,19 @@ def parse_campaign(
         campaign = Campaign.model_validate(data)
     except ValidationError as exc:
         problems += [_problem(name, error, lines) for error in exc.errors()]
-        return None, sorted(problems, key=lambda p: p.line)
+        problems.sort(key=lambda p: p.line)
+        return None, problems, _given_id(given, problems)
     if problems:
-        return None, problems
+        return None, problems, _given_id(given, problems)
     _subject_lines(lines)
-    return campaign, []
+    return campaign, [], campaign.id
+
+
+def _given_id(value: Any, problems: list[Problem]) -> str | None:
+    """The id a file that does not load gives, when that id itself is sound."""
+    if not isinstance(value, str) or any(p.field == "id" for p in problems):
+        return None
+    return value
 
 
 def _subject_lines(lines: dict[tuple[Any, ...], int]) -> None:
@@ -241,44 +268,85 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def load_campaigns(paths: list[Path], root: Path | None = None) -> LoadResult:
+def load_campaigns(
+    paths: list[Path], root: Path | None = None, keep: Mapping[str, Path] | None = None
+) -> LoadResult:
     """Load every ``*.yaml``/``*.yml`` under ``paths`` (hidden files and folders left out).
 
-    Each file's problems are its own; two files with the same id are both reported at
-    their ``id:`` line and neither loads.
+    Each file's problems are its own. When several files give one id, the file that had it
+    first keeps it: the one ``keep`` names for that id (the file a running service already
+    has the campaign from), else the oldest by modification time, then the first by name.
+    It loads as if alone (or is reported for its own problems); each other file is an error
+    at its ``id:`` line naming the file that keeps the id. A file that does not load still
+    gives its id when it can be read; a ``keep`` file whose id cannot be read now (its YAML
+    is broken) is taken to still give the id it had.
     """
     result = LoadResult()
-    loaded: dict[str, list[tuple[Path, str, Campaign, dict[tuple[Any, ...], int]]]] = {}
+    keep = dict(keep or {})
+    given: dict[str, list[_Read]] = {}
     for file in _campaign_files(paths, result.problems, root):
         label = _label(file, root)
         lines: dict[tuple[Any, ...], int] = {}
         try:
-            campaign, problems = load_campaign(file, label, lines)
+            campaign, problems, campaign_id = _load(file, label, lines)
         except Exception as exc:  # the rule is one file's problem is that file's alone
-            campaign, problems = None, [Problem(label, 1, "", _bug(exc))]
+            campaign, problems, campaign_id = None, [Problem(label, 1, "", _bug(exc))], None
         result.problems.extend(problems)
-        if campaign is not None and not any(p.is_error for p in problems):
-            loaded.setdefault(campaign.id, []).append((file, label, campaign, lines))
-    for campaign_id, found in loaded.items():
-        if len(found) > 1:
-            for _, label, _, lines in found:
-                others = ", ".join(other for _, other, _, _ in found if other != label)
-                result.problems.append(
-                    Problem(
-                        label,
-                        lines.get(("id",), 1),
-                        "id",
-                        f"'{campaign_id}' is also the id of {others}; ids must be unique, so "
-                        "neither file loads until one is renamed",
-                    )
+        if any(p.is_error for p in problems):
+            campaign = None
+        if campaign_id is None:
+            campaign_id = next((cid for cid, kept in keep.items() if kept == file), None)
+        if campaign_id is not None:
+            given.setdefault(campaign_id, []).append(
+                _Read(file, label, campaign, lines, _mtime(file))
+            )
+    for campaign_id, found in given.items():
+        kept = keep.get(campaign_id)
+        first = next((read for read in found if read.file == kept), None) or min(
+            found, key=lambda read: (read.mtime is None, read.mtime or 0, read.label)
+        )
+        for other in found:
+            if other is first:
+                continue
+            if first.file == kept:
+                why = "the running service has this campaign from it"
+            elif first.mtime != other.mtime:
+                why = "the older file"
+            else:
+                why = "as old as this one and first by name"
+            result.problems.append(
+                Problem(
+                    other.label,
+                    other.lines.get(("id",), 1),
+                    "id",
+                    f"'{campaign_id}' is already the id of {first.label} ({why}), which keeps "
+                    "it: give this campaign its own id; this file does not load until then",
                 )
-            continue
-        file, label, campaign, lines = found[0]
-        result.campaigns[campaign_id] = campaign
-        result.sources[campaign_id] = file
-        result.labels[campaign_id] = label
-        result.lines[campaign_id] = lines
+            )
+        if first.campaign is not None:
+            result.campaigns[campaign_id] = first.campaign
+            result.sources[campaign_id] = first.file
+            result.labels[campaign_id] = first.label
+            result.lines[campaign_id] = first.lines
     return result
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A file that gives an id: its campaign when it loads, and when it was last changed."""
+
+    file: Path
+    label: str
+    campaign: Campaign | None
+    lines: dict[tuple[Any, ...], int]
+    mtime: int | None
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:  # gone, or cannot be looked at: it is not the oldest
+        return None
 
 
 def _campaign_files(paths: list[Path], problems: list[Problem], root: Path | None) -> list[Path]:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from reengage import authoring, compose
 from reengage.campaigns import load_campaign, load_campaigns
+from reengage.config import load_settings
 
 GOOD = """\
 id: {id}
@@ -124,18 +126,158 @@ def test_hidden_files_are_left_out(folder: Path) -> None:
     assert messages(folder) == ({"good"}, [])
 
 
-def test_two_files_with_one_id_are_both_reported_and_neither_loads(folder: Path) -> None:
-    (folder / "copy.yaml").write_text("# a copy to start a new campaign from\n" + good("good"))
-    (folder / "other.yaml").write_text(good("other"))
-    assert messages(folder) == (
-        {"other"},
-        [
-            "campaigns/copy.yaml:2: id: 'good' is also the id of campaigns/good.yaml; ids must "
-            "be unique, so neither file loads until one is renamed",
-            "campaigns/good.yaml:1: id: 'good' is also the id of campaigns/copy.yaml; ids must "
-            "be unique, so neither file loads until one is renamed",
-        ],
+def aged(path: Path, text: str, seconds: int) -> Path:
+    """Write ``path`` and give it a modification time ``seconds`` after the epoch."""
+    path.write_text(text)
+    os.utime(path, (seconds, seconds))
+    return path
+
+
+def kept_by(keeper: str, copy: str, why: str, line: int = 1) -> str:
+    return (
+        f"campaigns/{copy}:{line}: id: 'good' is already the id of campaigns/{keeper} ({why}), "
+        "which keeps it: give this campaign its own id; this file does not load until then"
     )
+
+
+def test_of_two_files_with_one_id_the_older_keeps_it_and_the_newer_is_reported(
+    folder: Path,
+) -> None:
+    # Copying an existing campaign to start a new one leaves the campaign that was there
+    # running: the copy, being newer, is the file with the problem.
+    aged(folder / "good.yaml", good("good"), 1_000)
+    copy = aged(folder / "copy.yaml", "# a copy\n" + good("good").replace("Good", "Copy"), 2_000)
+    (folder / "other.yaml").write_text(good("other"))
+    result = load_campaigns([folder], root=folder.parent)
+    assert set(result.campaigns) == {"good", "other"}
+    assert result.campaigns["good"].name == "Good"
+    assert result.sources["good"] == folder / "good.yaml"
+    assert result.labels["good"] == "campaigns/good.yaml"
+    assert [str(p) for p in result.problems] == [
+        kept_by("good.yaml", "copy.yaml", "the older file", line=2)
+    ]
+    assert [p.is_error for p in result.problems] == [True]
+
+    # Whichever is older keeps the id, whatever the names.
+    os.utime(copy, (500, 500))
+    result = load_campaigns([folder], root=folder.parent)
+    assert result.campaigns["good"].name == "Copy"
+    assert result.sources["good"] == copy
+    assert [str(p) for p in result.problems] == [
+        kept_by("copy.yaml", "good.yaml", "the older file")
+    ]
+
+
+def test_of_files_with_one_id_and_one_age_the_first_by_name_keeps_it(folder: Path) -> None:
+    aged(folder / "good.yaml", good("good"), 1_000)
+    aged(folder / "b.yaml", good("good").replace("Good", "B"), 1_000)
+    aged(folder / "c.yaml", good("good").replace("Good", "C"), 3_000)
+    result = load_campaigns([folder], root=folder.parent)
+    assert result.campaigns["good"].name == "B"
+    assert [str(p) for p in result.problems] == [
+        kept_by("b.yaml", "c.yaml", "the older file"),
+        kept_by("b.yaml", "good.yaml", "as old as this one and first by name"),
+    ]
+
+
+def test_a_running_campaigns_file_keeps_its_id_even_when_the_other_is_older(
+    folder: Path,
+) -> None:
+    aged(folder / "good.yaml", good("good"), 2_000)
+    aged(folder / "copy.yaml", good("good").replace("Good", "Copy"), 1_000)
+    result = load_campaigns([folder], root=folder.parent, keep={"good": folder / "good.yaml"})
+    assert result.campaigns["good"].name == "Good"
+    assert [str(p) for p in result.problems] == [
+        kept_by("good.yaml", "copy.yaml", "the running service has this campaign from it")
+    ]
+
+
+def test_a_file_that_does_not_load_still_keeps_its_id_from_a_newer_copy(folder: Path) -> None:
+    # The older file has a typo: its campaign waits for the fix, and the copy beside it
+    # does not take its place (and its running sequences) in the meantime.
+    broken = good("good").replace("after: 0d", "after: 0dd")
+    aged(folder / "good.yaml", broken, 1_000)
+    aged(folder / "copy.yaml", good("good"), 2_000)
+    result = load_campaigns([folder], root=folder.parent)
+    assert result.campaigns == {}
+    found = [str(p) for p in result.problems]
+    assert found[0].startswith("campaigns/good.yaml:8: steps[0].after: ")
+    assert found[1:] == [kept_by("good.yaml", "copy.yaml", "the older file")]
+
+
+def test_a_kept_file_whose_yaml_is_broken_still_holds_its_id(folder: Path) -> None:
+    # Its id cannot be read now (mid-edit, say): it is taken to still be the one it had.
+    aged(folder / "good.yaml", "id: good\nname: [broken\n", 2_000)
+    aged(folder / "copy.yaml", good("good"), 1_000)
+    keep = {"good": folder / "good.yaml"}
+    result = load_campaigns([folder], root=folder.parent, keep=keep)
+    assert result.campaigns == {}
+    assert [p.file for p in result.problems] == ["campaigns/good.yaml", "campaigns/copy.yaml"]
+    assert "already the id of campaigns/good.yaml" in result.problems[1].message
+    # Without a running service to say so, the copy is the only file giving the id.
+    assert set(load_campaigns([folder], root=folder.parent).campaigns) == {"good"}
+
+
+def library(folder: Path) -> authoring.CampaignLibrary:
+    """What ``reengage run`` (and ``run --once``, fresh each time) holds the campaigns in."""
+    templates = folder.parent / "templates"
+    templates.mkdir(exist_ok=True)
+    (templates / "x.html.j2").write_text("<p>Hello</p>\n")
+    settings = load_settings(
+        env_file=None, templates_dir=templates, campaigns_dir=folder, secret_key="k" * 40
+    )
+    return authoring.CampaignLibrary(compose.Workspace.from_settings(settings))
+
+
+def test_a_fresh_service_runs_the_older_file_and_reports_the_copy(folder: Path) -> None:
+    aged(folder / "good.yaml", good("good"), 1_000)
+    aged(folder / "copy.yaml", good("good").replace("Good", "Copy"), 2_000)
+    campaigns = library(folder)
+    report = campaigns.reload()
+    assert campaigns.campaigns["good"].name == "Good"  # its sequences go on, none waits
+    assert [(p.file, p.line, p.field) for p in report.problems] == [
+        (str(folder / "copy.yaml"), 1, "id")
+    ]
+    assert f"already the id of {folder / 'good.yaml'} (the older file)" in str(report.problems[0])
+
+
+def test_a_running_service_keeps_its_campaign_when_an_older_file_takes_its_id(
+    folder: Path,
+) -> None:
+    aged(folder / "good.yaml", good("good"), 2_000)
+    campaigns = library(folder)
+    assert campaigns.reload().added == ["good"]
+    running = campaigns.campaigns["good"]
+
+    # Copied with its modification time kept (cp -p, an unpacked archive): older than good.
+    copy = aged(folder / "copy.yaml", good("good").replace("Good", "Copy"), 1_000)
+    report = campaigns.reload()
+    assert campaigns.campaigns["good"] == running
+    assert (report.added, report.changed, report.removed) == ([], [], [])
+    assert [(p.file, p.line, p.field) for p in report.problems] == [(str(copy), 1, "id")]
+    assert "the running service has this campaign from it" in report.problems[0].message
+
+    # good.yaml changed: it still keeps the id, and its new version runs.
+    aged(folder / "good.yaml", good("good").replace("Good", "Better"), 3_000)
+    report = campaigns.reload()
+    assert report.changed == ["good"]
+    assert campaigns.campaigns["good"].name == "Better"
+    assert [p.file for p in report.problems] == [str(copy)]
+
+    # The copy given its own id loads beside it.
+    aged(copy, good("copy"), 1_500)
+    report = campaigns.reload()
+    assert report.problems == []
+    assert report.added == ["copy"]
+    assert campaigns.campaigns["good"].name == "Better"
+
+
+def test_an_id_that_is_not_sound_is_not_taken_from_anyone(folder: Path) -> None:
+    aged(folder / "good.yaml", good("good"), 2_000)
+    aged(folder / "bad.yaml", good("Good Bad"), 1_000)
+    loaded, found = messages(folder)
+    assert loaded == {"good"}
+    assert found == ["campaigns/bad.yaml:1: id: 'Good Bad' is not an id like habit-lapsed-tips"]
 
 
 def test_one_file_read_alone_is_read_from_its_bytes(folder: Path) -> None:
