@@ -528,6 +528,19 @@ class Store:
         with self._tx() as conn:
             return sending.mark_sending_many(conn, started, now, lease)
 
+    def mark_and_record(
+        self,
+        started: Sequence[sending.Started],
+        sent: Sequence[sending.Sent],
+        now: datetime,
+        lease: timedelta,
+    ) -> list[bool]:
+        """In one transaction: record accepted messages (their enrollments move on), and mark
+        ``started`` sending (see :meth:`mark_sending_many`)."""
+        with self._tx() as conn:
+            sending.finish_sent_many(conn, sent)
+            return sending.mark_sending_many(conn, started, now, lease) if started else []
+
     def finish_sent(
         self,
         message_id: int,
