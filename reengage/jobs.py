@@ -260,6 +260,7 @@ def _start_batch(
     )
     plans: list[Planned] = []
     progressed = 0
+    waiting: Counter[str] = Counter()  # sequences whose campaign does not load, by campaign
     for item in claimed:
         try:
             outcome = _prepare(store, ws, campaigns, item, now, facts)
@@ -269,12 +270,21 @@ def _start_batch(
             log.exception("dispatch_item_failed", enrollment_id=item.enrollment_id, error=str(exc))
             store.release(item.enrollment_id, now + ITEM_ERROR_BACKOFF)
             outcome = "error"
+        if outcome == "campaign_unavailable":
+            waiting[item.campaign_id] += 1
         if isinstance(outcome, Planned):
             plans.append(outcome)
         else:
             report.results[outcome] += 1
             metrics.SENDS.labels(result=outcome).inc()
             progressed += outcome not in PUT_OFF
+    for campaign_id, count in sorted(waiting.items()):
+        log.warning(
+            "enrollments_waiting",
+            campaign_id=campaign_id,
+            count=count,
+            reason="campaign does not load; run reengage validate",
+        )
     # Every message row of the batch is written and committed together, before any SMTP.
     starts = store.start_messages([(p.item, p.step.key) for p in plans], now, lease)
     if plans:  # the rhythm templates mention, as of the send moment, as preview shows it
@@ -359,13 +369,7 @@ def _prepare(
         # Perhaps its file is only broken (a typo, a template error): the sequence waits
         # for the fix rather than ending for good or failing mail by mail.
         store.release(item.enrollment_id, now + CAMPAIGN_WAIT)
-        log.warning(
-            "enrollment_waiting",
-            enrollment_id=item.enrollment_id,
-            campaign_id=item.campaign_id,
-            reason="campaign does not load; run reengage validate",
-        )
-        return "campaign_unavailable"
+        return "campaign_unavailable"  # logged once per campaign by _start_batch
     if campaign is None or step is None:
         # The campaign or its step was removed or renamed: end explicitly, say so.
         reason = "campaign_removed" if campaign is None else "step_removed"
