@@ -8,6 +8,7 @@ send, record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
@@ -307,7 +308,9 @@ def _start_batch(
                     metrics.SEND_SECONDS.observe(time.perf_counter() - clock)
         except asyncio.CancelledError:  # waiting for a connection, or sending
             if started.message_id is not None:
-                sent.put_back(started, now)  # only if nothing went out (still queued)
+                # Not begun: due again at once; on the wire with no reply yet: unknown now.
+                with contextlib.suppress(StoreError):
+                    store.let_go([started], now)
             raise
 
     for plan, started in zip(plans, starts, strict=True):

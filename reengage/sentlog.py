@@ -6,6 +6,7 @@ away, kept in the spool (``reengage.spool``) until it is back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -87,10 +88,9 @@ class SentLog:
             elif ok:  # its send was cancelled while waiting: none of its bytes went out
                 abandoned.append(started)
         if abandoned:
-            try:
+            # If this fails they stay sending, then unknown: a person settles them.
+            with contextlib.suppress(StoreError):
                 self.store.unmark_sending(abandoned, now)
-            except StoreError:
-                pass  # they stay sending, then unknown: a person settles them, never twice
 
     def _keep(self, accepted: list[Sent], error: StoreError) -> None:
         # The database refused: delivered mail goes to the spool (on disk), to be written

@@ -515,6 +515,14 @@ class Store:
         with self._tx() as conn:
             sending.put_back(conn, started, now)
 
+    def let_go(self, started: Sequence[sending.Started], now: datetime) -> None:
+        """Sends this worker gives up (it is stopping and its grace is over): a ``queued`` one
+        (nothing went out) is due again at once; a ``sending`` one (its reply never came) is
+        ``unknown`` now, for a person to settle, rather than ``sending`` until its lease ends."""
+        with self._tx() as conn:
+            sending.put_back(conn, started, now)
+            sending.settle_unknown(conn, [s.message_id for s in started if s.message_id])
+
     def unmark_sending(self, started: Sequence[sending.Started], now: datetime) -> None:
         """Marked rows whose sends were cancelled before going out: due again at once."""
         with self._tx() as conn:

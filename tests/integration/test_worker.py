@@ -28,6 +28,7 @@ from reengage.ingest import Kind, import_file
 from reengage.store import Store
 from tests.conftest import child_env
 from tests.integration.smtp_sink import free_port, running_sink
+from tests.integration.test_cli import cli
 
 pytestmark = pytest.mark.clock  # every worker reads its clock
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,9 +267,12 @@ def test_sigterm_against_a_server_that_never_answers_exits_0_within_the_grace(
         _, err = worker.communicate(timeout=60)
         assert worker.returncode == 0, err
     counts = statuses(store)
-    # The two on the wire may have arrived: they stay for the lease clean-up to report.
-    # What was claimed but never begun was put back, due again at once.
-    assert counts["sending"] == 2, counts
+    # The two on the wire may have arrived: unknown at once, listed for a person (not left
+    # sending until the lease runs out). What was claimed but never begun was put back.
+    assert counts["sending"] == 0, counts
+    assert counts["unknown"] == 2, counts
+    listed = cli("sends", "list", cwd=tmp_path, env=settings)
+    assert listed.stdout.count("unknown") >= 2, listed.stdout
     assert counts["queued"] == 0, counts
     assert counts["retry"] == 3, counts  # the rest of the batch of five
     store.close()
