@@ -34,8 +34,17 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     engine = sa.create_engine(
         parsed,
         pool_pre_ping=True,
-        # A server that does not answer is an error in seconds, not a hang.
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+        # A server that does not answer is an error in seconds, not a hang; so is a network
+        # path that died under an open connection (keepalives, and data unacknowledged for a
+        # minute), which would otherwise wait for the kernel's TCP timeout (~15 minutes).
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 60_000,
+        },
         **kwargs,
     )
     sa.event.listen(engine, "connect", _postgresql_timeouts)
