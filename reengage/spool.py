@@ -13,11 +13,13 @@ changes nothing (see ``store.late``).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from reengage.errors import StoreError
 from reengage.store.sending import Sent
@@ -92,11 +94,16 @@ class Spool:
         if even the disk refuses."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
-                for one in lines:
-                    handle.write(json.dumps(one) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+            while True:
+                with self.path.open("a", encoding="utf-8") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+                    if not _still_named(handle, self.path):
+                        continue  # a worker took this file to write it: start a new one
+                    for one in lines:
+                        handle.write(json.dumps(one) + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    return
         except OSError as exc:
             raise StoreError(
                 f"cannot keep {len(lines)} send result(s) in {self.folder} while the database "
@@ -104,14 +111,19 @@ class Spool:
             ) from exc
 
     def waiting(self) -> list[tuple[Path, list[dict[str, Any]]]]:
-        """Every spool file in the folder (any worker's) and its entries."""
+        """Every spool file in the folder (any worker's) and its entries, each taken first
+        (renamed, between two appends), so a line appended while it is being written to the
+        database goes to a new file instead of being removed with this one unwritten."""
         if not self.folder.is_dir():
             return []
         found = []
         for path in sorted(self.folder.glob("sent-*.jsonl")):
+            taken = path if path.name.endswith(TAKEN) else _take(path)
+            if taken is None:
+                continue
             entries = []
             try:
-                text = path.read_text(encoding="utf-8")
+                text = taken.read_text(encoding="utf-8")
             except OSError:
                 continue
             for raw in text.splitlines():
@@ -119,5 +131,30 @@ class Spool:
                     entries.append(from_line(json.loads(raw)))
                 except (ValueError, KeyError, TypeError, IndexError):
                     continue  # a line cut short by a crash mid-write: its send shows unknown
-            found.append((path, entries))
+            found.append((taken, entries))
         return found
+
+
+TAKEN = ".taken.jsonl"  # a file a worker took to write (left if it died: taken again later)
+
+
+def _take(path: Path) -> Path | None:
+    # Under the file's lock, so never in the middle of an append.
+    taken = path.with_name(f"{path.stem}.{uuid.uuid4().hex}{TAKEN}")
+    try:
+        with path.open(encoding="utf-8") as handle:  # reading: never creates it again
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            if not _still_named(handle, path):
+                return None
+            os.rename(path, taken)
+    except OSError:
+        return None
+    return taken
+
+
+def _still_named(handle: IO[str], path: Path) -> bool:
+    """Whether the open file is still the one at ``path`` (not renamed or removed)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False

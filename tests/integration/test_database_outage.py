@@ -350,3 +350,17 @@ def test_what_the_server_said_while_the_database_was_away_is_written_when_it_is_
     spool.keep_lines([outcome_line("retry", *ids[1], "451 busy", now, retry_at=later)])
     assert jobs.write_spooled(store, spool) == 0
     store.close()
+
+
+def test_a_result_kept_while_the_spool_is_being_written_is_not_lost(tmp_path: Path) -> None:
+    """One worker writes the spool to the database while another keeps a new result in it:
+    the new line is written next time, never removed with the file unwritten."""
+    spool = Spool(tmp_path, "worker-1")
+    now = datetime(2026, 11, 29, 23, 40, tzinfo=UTC)
+    spool.keep_lines([outcome_line("unknown", 1, 1, "lost", now)])
+    being_written = spool.waiting()  # another worker takes the file to write it
+    spool.keep_lines([outcome_line("unknown", 2, 2, "lost", now)])  # meanwhile, one more
+    assert [e["message_id"] for _, entries in being_written for e in entries] == [1]
+    for path, _ in being_written:
+        path.unlink()  # written: removed
+    assert [e["message_id"] for _, entries in spool.waiting() for e in entries] == [2]
