@@ -48,9 +48,14 @@ class Mailer(Protocol):
     """What the dispatcher needs: send one message, close when done."""
 
     async def send(
-        self, message: EmailMessage | bytes, *, sender: str, recipient: str
+        self, message: EmailMessage | bytes, *, sender: str, recipient: str, paced: bool = False
     ) -> SendResult:
-        """Deliver ``message`` (or its bytes) from the envelope ``sender`` to ``recipient``."""
+        """Deliver ``message`` (or its bytes) from the envelope ``sender`` to ``recipient``
+        (after waiting for the rate limits, unless ``paced`` says :meth:`pace` did)."""
+        ...
+
+    async def pace(self, recipient: str) -> None:
+        """Wait until the rate limits let a mail to ``recipient`` go, and take that turn."""
         ...
 
     async def close(self) -> None:
@@ -115,6 +120,10 @@ class SmtpMailer:
             await client.login(self.username, self.password)
         return client
 
+    async def pace(self, recipient: str) -> None:
+        """Wait for this recipient's turn under the rate limits (see :meth:`send`)."""
+        await self._pace(recipient.rpartition("@")[2].lower())
+
     async def _pace(self, domain: str) -> None:
         # Reserve the next slot under both limits, then sleep until it comes.
         if not self._interval and not self._domain_interval:
@@ -130,14 +139,15 @@ class SmtpMailer:
             await asyncio.sleep(start - now)
 
     async def send(
-        self, message: EmailMessage | bytes, *, sender: str, recipient: str
+        self, message: EmailMessage | bytes, *, sender: str, recipient: str, paced: bool = False
     ) -> SendResult:
         """Send over a pooled connection; classify what happened.
 
         Bytes go out as they are (the caller serialized them once, cheaply); a message
         object is serialized by aiosmtplib, which also handles non-ASCII addresses.
         """
-        await self._pace(recipient.rpartition("@")[2].lower())
+        if not paced:
+            await self.pace(recipient)
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
             handed_over = False  # from DATA on, a lost connection may have kept the mail
