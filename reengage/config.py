@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     send_lease_seconds: int = Field(
         600, ge=1, le=86_400, description="a send not finished by then is reported unknown"
     )
+    claim_lease_seconds: int = Field(
+        60,
+        ge=1,
+        le=3600,
+        description="mails a dead worker claimed but never began are due again after this",
+    )
     spool_dir: Path = Field(
         Path("reengage-spool"),
         description="where delivered sends wait to be recorded while the database is away",

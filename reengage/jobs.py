@@ -36,6 +36,10 @@ from reengage.store.sending import Claimed, NewEnrollment, Sent, Started
 
 log = get_logger(__name__)
 LEASE = timedelta(minutes=10)
+# How long what a pass claimed stays its own without being renewed: the running pass renews
+# it every third of that, so mails a dead worker claimed but never began are due again
+# within this (a mail on the wire waits for the send lease, LEASE, instead).
+CLAIM_LEASE = timedelta(seconds=60)
 RETRY_BASE = timedelta(minutes=2)
 RETRY_MAX = timedelta(hours=6)
 ITEM_ERROR_BACKOFF = timedelta(hours=1)  # an item that raised is looked at again after this
@@ -135,6 +139,7 @@ async def dispatch_due(
     batch: int = 100,
     concurrency: int = 4,
     lease: timedelta = LEASE,
+    claim: timedelta = CLAIM_LEASE,
     more: Callable[[], datetime | None] | None = None,
     stopping: Callable[[], bool] = lambda: False,
     incomplete: bool = False,
@@ -153,6 +158,8 @@ async def dispatch_due(
     is missing waits for the file to be fixed instead of ending; so does one of a ``held``
     campaign (its mail cannot be made now: a template of it is broken). Accepted sends the
     database cannot take are kept in ``spool`` until it can (:func:`write_spooled`).
+    What the pass claims is held for ``claim`` (at most ``lease``) and renewed while it
+    runs; a mail's row marked sending is held for ``lease``.
     """
     report = DispatchReport()
     prior = prior_for(store)  # one per pass: mails are rendered with the rhythm as of now
@@ -160,10 +167,12 @@ async def dispatch_due(
     in_flight: set[asyncio.Task[None]] = set()
     failed: list[BaseException] = []
     sent = SentLog(store, lease, stopping, spool)
+    claim = min(lease, claim)
+    renewer = asyncio.create_task(_keep_claims(sent, now, claim))
     try:
         while not failed:
             sent.flush()
-            claimed = store.claim_due(now, batch, lease)
+            claimed = store.claim_due(now, batch, claim)
             if not claimed:
                 break
             progressed = _start_batch(
@@ -173,7 +182,7 @@ async def dispatch_due(
                 campaigns,
                 claimed,
                 now,
-                lease,
+                claim,
                 gate,
                 report,
                 in_flight,
@@ -205,6 +214,7 @@ async def dispatch_due(
         await asyncio.gather(*in_flight, return_exceptions=True)
         raise
     finally:
+        renewer.cancel()
         sent.flush()  # what the server accepted is recorded, whatever stopped us
     if report.handled:
         log.info("dispatch_pass", **dict(report.results))
@@ -312,13 +322,26 @@ def _start_batch(
                 with contextlib.suppress(StoreError):
                     store.let_go([started], now)
             raise
+        finally:
+            sent.done(started)
 
     for plan, started in zip(plans, starts, strict=True):
         progressed += started.message_id is not None
+        sent.hold(started, plan.item.enrollment_id)
         task = asyncio.create_task(one(plan, started))
         in_flight.add(task)
         task.add_done_callback(lambda done: _finished(done, in_flight, failed))
     return progressed
+
+
+async def _keep_claims(sent: SentLog, started: datetime, claim: timedelta) -> None:
+    """Renew what the pass claimed every third of ``claim`` while it runs."""
+    clock = time.monotonic()
+    while True:
+        await asyncio.sleep(claim.total_seconds() / 3)
+        elapsed = timedelta(seconds=time.monotonic() - clock)
+        with contextlib.suppress(StoreError):  # the pass itself meets the outage
+            sent.renew(started + elapsed + claim)
 
 
 def _finished(
@@ -457,7 +480,8 @@ async def _deliver(
             step=step.key,
             existing=started.refused,
         )
-        store.release(item.enrollment_id)
+        if started.lease_until is None:  # else it stays claimed until that send's lease ends
+            store.release(item.enrollment_id)
         return f"refused_{started.refused}"
     found = facts.customers[item.customer_id]
     try:

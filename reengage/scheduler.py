@@ -68,6 +68,7 @@ class Service:
         detect_every_s: int = 300,
         dispatch_every_s: int = 5,
         lease: timedelta = jobs.LEASE,
+        claim: timedelta = jobs.CLAIM_LEASE,
         digest: DigestConfig | None = None,
         digest_every_s: int = 60,
         grace: timedelta = timedelta(seconds=10),
@@ -77,6 +78,7 @@ class Service:
         self.digest, self.digest_every_s = digest, digest_every_s
         self.library = CampaignLibrary(ws)
         self.batch, self.concurrency, self.lease = batch, concurrency, lease
+        self.claim = claim
         self.detect_every_s, self.dispatch_every_s = detect_every_s, dispatch_every_s
         self.grace = grace
         self._outage_since: float | None = None
@@ -139,6 +141,7 @@ class Service:
                 batch=self.batch,
                 concurrency=self.concurrency,
                 lease=self.lease,
+                claim=self.claim,
                 more=lambda: None if self._stopping.is_set() else self.clock(),
                 stopping=self._stopping.is_set,
                 incomplete=self.library.incomplete,

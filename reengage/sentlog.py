@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +42,41 @@ class SentLog:
         self._marks: list[tuple[Started, asyncio.Future[bool]]] = []
         self._scheduled = False
         self._error: StoreError | None = None  # a write that failed: raised by flush()
+        # The sends of this pass not finished yet: message id → [the lease its queued row
+        # holds (None once marked sending), its enrollment], kept claimed by renew().
+        self._claims: dict[int, list[Any]] = {}
+
+    def hold(self, started: Started, enrollment_id: int) -> None:
+        """A send of this pass: its row and enrollment stay claimed (:meth:`renew`)."""
+        if started.message_id is not None:
+            self._claims[started.message_id] = [started.lease_until, enrollment_id]
+
+    def done(self, started: Started) -> None:
+        """The send finished (or was given up): its claims are no longer renewed."""
+        if started.message_id is not None:
+            self._claims.pop(started.message_id, None)
+
+    def renew(self, until: datetime) -> None:
+        """Keep what this pass claimed and has not finished until ``until``: a worker that
+        dies stops renewing, and its mails not begun are due again once that passes."""
+        if not self._claims:
+            return
+        queued: dict[datetime, list[int]] = {}
+        for message_id, (held, _) in self._claims.items():
+            if held is not None:
+                queued.setdefault(held, []).append(message_id)
+        enrollments = sorted({enrollment for _, enrollment in self._claims.values()})
+        for message_id in self.store.renew_claims(queued, enrollments, until):
+            claim = self._claims.get(message_id)
+            if claim is not None and claim[0] is not None:
+                claim[0] = until
+
+    def _current(self, started: Started) -> Started:
+        # The row's lease as last renewed: what marking it compares against.
+        claim = self._claims.get(started.message_id or 0)
+        if claim is None or claim[0] is None or claim[0] == started.lease_until:
+            return started
+        return replace(started, lease_until=claim[0])
 
     def put_back(self, started: Started, now: datetime) -> None:
         """This send will not be made now: its row (if nothing went out) is due again."""
@@ -72,7 +108,9 @@ class SentLog:
         if not group and not accepted:
             return  # written already (by flush)
         try:
-            marked = self.store.mark_and_record([s for s, _ in group], accepted, now, self.lease)
+            marked = self.store.mark_and_record(
+                [self._current(s) for s, _ in group], accepted, now, self.lease
+            )
         except Exception as exc:  # never left unanswered: a waiting send would wait forever
             if not isinstance(exc, StoreError):
                 exc = StoreError(f"cannot record the sends under way: {exc}")
@@ -83,6 +121,8 @@ class SentLog:
             return
         abandoned = []
         for (started, decided), ok in zip(group, marked, strict=True):
+            if ok and started.message_id in self._claims:
+                self._claims[started.message_id][0] = None  # sending: its lease is the send's
             if not decided.done():
                 decided.set_result(ok)
             elif ok:  # its send was cancelled while waiting: none of its bytes went out

@@ -53,6 +53,7 @@ def run(
             batch=settings.send_batch_size,
             concurrency=settings.smtp_connections,
             lease=timedelta(seconds=settings.send_lease_seconds),
+            claim=timedelta(seconds=settings.claim_lease_seconds),
             dispatch_every_s=settings.dispatch_every_seconds,
             digest=DigestConfig.from_settings(settings),
             grace=timedelta(seconds=settings.shutdown_grace_seconds),

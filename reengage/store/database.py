@@ -536,6 +536,13 @@ class Store:
         with self._tx() as conn:
             return sending.mark_sending_many(conn, started, now, lease)
 
+    def renew_claims(
+        self, queued: dict[datetime, list[int]], enrollment_ids: Sequence[int], until: datetime
+    ) -> set[int]:
+        """Keep this worker's claims until ``until`` (see ``sending.renew_claims``)."""
+        with self._tx() as conn:
+            return sending.renew_claims(conn, queued, enrollment_ids, until)
+
     def mark_and_record(
         self,
         started: Sequence[sending.Started],

@@ -329,6 +329,18 @@ def start_message(
     if existing.status == MessageStatus.SENDING.value and lapsed:
         settle_unknown(conn, [existing.id])
         return Started(None, None, refused=MessageStatus.UNKNOWN.value)
+    busy = existing.status in (MessageStatus.SENDING.value, MessageStatus.QUEUED.value)
+    if busy and existing.lease_until is not None:
+        # Under way elsewhere (or its worker died mid-send and its lease has not run out):
+        # nobody claims the enrollment again before that lease ends, so passes meanwhile go
+        # to other work instead of claiming this one and being refused every time.
+        held = _aware(existing.lease_until)
+        conn.execute(
+            ENROLLMENTS.update()
+            .where(ENROLLMENTS.c.id == claimed.enrollment_id)
+            .values(claimed_until=held)
+        )
+        return Started(None, None, refused=existing.status, lease_until=held)
     return Started(None, None, refused=existing.status)
 
 
@@ -369,6 +381,41 @@ def unmark_sending(conn: Connection, started: Sequence[Started], now: datetime) 
             .values(status=MessageStatus.QUEUED.value)
         )
         put_back(conn, started, now)
+
+
+def renew_claims(
+    conn: Connection,
+    queued: dict[datetime, list[int]],
+    enrollment_ids: Sequence[int],
+    until: datetime,
+) -> set[int]:
+    """A live worker keeps what it claimed: its ``queued`` rows (by the lease each holds)
+    and its running enrollments are held until ``until``. Returns the rows renewed (a row
+    taken over meanwhile is not: its send will be refused, as it must)."""
+    renewed: set[int] = set()
+    for held, ids in queued.items():
+        rows = conn.execute(
+            MESSAGES.update()
+            .where(
+                MESSAGES.c.id.in_(ids),
+                MESSAGES.c.status == MessageStatus.QUEUED.value,
+                MESSAGES.c.lease_until == held,
+            )
+            .values(lease_until=until)
+            .returning(MESSAGES.c.id)
+        )
+        renewed.update(row[0] for row in rows)
+    if enrollment_ids:
+        conn.execute(
+            ENROLLMENTS.update()
+            .where(
+                ENROLLMENTS.c.id.in_(list(enrollment_ids)),
+                ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value,
+                ENROLLMENTS.c.claimed_until.is_not(None),
+            )
+            .values(claimed_until=until)
+        )
+    return renewed
 
 
 def mark_sending_many(

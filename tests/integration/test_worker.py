@@ -193,6 +193,48 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     store.close()
 
 
+def test_what_a_killed_worker_claimed_but_never_began_is_due_after_the_claim_lease(
+    database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
+) -> None:
+    """A live worker renews its claims; a killed one stops, so the mails it had claimed but
+    not begun are sent by the next pass once its claim lease (seconds) has run out, long
+    before its send lease (ten minutes), which only the mail on the wire waits for."""
+    store = prepare(database_url, tmp_path, 12)
+    clock = Clock()
+    with running_sink(delay=0.3) as (sink, port):
+        settings = env(
+            database_url,
+            tmp_path,
+            port,
+            REENGAGE_SEND_LEASE_SECONDS="600",
+            REENGAGE_CLAIM_LEASE_SECONDS="2",
+            REENGAGE_SEND_BATCH_SIZE="12",
+        )
+        worker = subprocess.Popen(
+            [REENGAGE, "run"],
+            cwd=tmp_path,
+            env={**settings, "REENGAGE_NOW": clock.now()},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        workers.append(worker)
+        wait_for(lambda: len(sink.received) >= 2)
+        time.sleep(1.5)  # longer than a claim lease: the live worker's renewals kept them
+        assert statuses(store)["retry"] == 0, "a live worker's claims ran out"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        # Three seconds on: the dead worker's claims have run out, its send lease has not.
+        later = {**settings, "REENGAGE_NOW": clock.now(later=timedelta(seconds=3))}
+        again = cli("run", "--once", cwd=tmp_path, env=later)
+        assert again.returncode == 0, again.stderr
+        ids = sink.message_ids()
+    assert len(ids) == len(set(ids)), "a message was received twice"
+    counts = statuses(store)
+    assert counts["sending"] <= 1, counts  # the one on the wire waits for its lease
+    assert counts["sent"] + counts["sending"] == 12, counts
+    store.close()
+
+
 def test_sigterm_finishes_in_flight_sends_and_exits_cleanly(
     database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
 ) -> None:
