@@ -34,14 +34,21 @@ def list_held(
     store = _store()
     try:
         rows = store.held_messages(
-            [status] if status else list(HELD), campaign_id=campaign, limit=limit
+            [status] if status else list(HELD), campaign_id=campaign, limit=limit + 1
         )
+        counts = store.message_counts() if len(rows) > limit and campaign is None else {}
     finally:
         store.close()
     if not rows:
         out.print("No failed or unknown mails.", markup=False)
         return
-    table = Table(title=f"{len(rows)} mail(s) to settle", expand=False)
+    if len(rows) > limit:  # more wait than shown: say so, never a count that looks whole
+        rows = rows[:limit]
+        total = sum(counts.get(s, 0) for s in ([status] if status else HELD))
+        title = f"the newest {limit} of {total or 'more'} mails to settle (raise --limit)"
+    else:
+        title = f"{len(rows)} mail(s) to settle"
+    table = Table(title=title, expand=False)
     for column in ("id", "status", "customer", "campaign/step", "when (UTC)", "reason"):
         table.add_column(column, overflow="fold")
     for row in rows:
@@ -127,6 +134,9 @@ def _settle(
     campaigns = authoring.validate(ws, [ws.campaigns_dir], root=Path.cwd()).campaigns
     store = _store()
     try:
+        statuses = [status] if status else list(HELD)
+        held = store.held_for_settling(statuses, message_ids=message_ids or None)
+        unheld = sorted(set(message_ids or []) - {m.message_id for m in held})
         done = settle(
             store,
             campaigns,
@@ -138,11 +148,17 @@ def _settle(
         )
     finally:
         store.close()
+    for what, count in sorted(done.items()):
+        out.print(f"{count} mail(s) {what}", markup=False)
+    if unheld:
+        wanted = f"{status} " if status else "failed or unknown "
+        raise InputError(
+            f"not settled: {', '.join(map(str, unheld))} — no {wanted}mail has this id (it "
+            "may be sending still, settled already, or mistyped): see `reengage sends list`"
+        )
     if not done or not sum(done.values()):
         out.print("Nothing to settle: no failed or unknown mail matched.", markup=False)
         return
-    for what, count in sorted(done.items()):
-        out.print(f"{count} mail(s) {what}", markup=False)
     if decision is Decision.RESEND:
         out.print(
             "The daemon makes and sends them at its next pass (a template that still fails "

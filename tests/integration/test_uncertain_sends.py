@@ -97,6 +97,8 @@ def test_a_lost_250_never_sends_a_mail_twice_and_a_person_settles_it(
     listed = cli("sends", "list", "--status", "unknown", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "sends resolve" in listed.stdout
+    some = cli("sends", "list", "--limit", "2", cwd=tmp_path, env=env)
+    assert "the newest 2 of 6 mails to settle" in some.stdout, some.stdout
     shown = cli("customers", "show", held[0].customer, cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
     assert re.search(rf"{held[0].message_id}\s*│\s*lapsed/first\s*│\s*unknown", shown.stdout)
@@ -113,6 +115,10 @@ def test_a_lost_250_never_sends_a_mail_twice_and_a_person_settles_it(
     assert "2 mail(s) skipped" in said[2].stdout
     again = cli("sends", "resolve", "skip", "--all", cwd=tmp_path, env=env)
     assert "Nothing to settle" in again.stdout
+    # An id settled already, or mistyped, is an error naming it, not a silent success.
+    mistyped = cli("sends", "resolve", "sent", str(ids[0]), "999999", cwd=tmp_path, env=env)
+    assert mistyped.returncode != 0
+    assert f"{ids[0]}, 999999" in mistyped.stderr, mistyped.stderr
     before = len(handler.received)
     run_days(service, 14, step_hours=6)
     after = Counter((m["to"][0], str(m["message"]["Subject"])) for m in handler.received)
