@@ -65,6 +65,11 @@ def _route_stdlib_logging(out: TextIO, shared: list[Any], renderer: list[Any], l
     handler.reengage = True  # type: ignore[attr-defined]  # marks the handler as ours
     root.addHandler(handler)
     root.setLevel(max(level, logging.INFO))  # library debug chatter stays out unless asked
+    # Routine chatter stays out too: APScheduler's "Running job"/"executed successfully" on
+    # every tick, Alembic's "Context impl" on every command, aiosmtpd's line per SMTP
+    # command (with the addresses). Their warnings and errors still come through.
+    for chatty in ("apscheduler", "alembic", "mail.log"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
 
 
 def _log_uncaught(kind: type[BaseException], error: BaseException, trace: Any) -> None:

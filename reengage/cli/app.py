@@ -6,6 +6,7 @@ import sys
 from datetime import timedelta
 from typing import NoReturn
 
+import structlog
 import typer
 from rich.console import Console
 
@@ -66,16 +67,26 @@ def _workspace() -> compose.Workspace:
     return compose.Workspace.from_settings(_settings())
 
 
+def _fail(line: str) -> None:
+    # A person at a terminal reads one clear line; the daemon under a supervisor (`run` off a
+    # terminal) writes its failure as a JSON log event like every other line it writes.
+    if sys.argv[1:2] == ["run"] and not sys.stderr.isatty():
+        configure_logging("error")  # JSON off a terminal, even if settings never loaded
+        structlog.get_logger(module="reengage").critical("service_failed", error=line)
+    else:
+        err.print(line, markup=False, highlight=False)
+
+
 def main() -> NoReturn:
     """Entry point: run the app; a ReengageError becomes one clear line and a non-zero exit."""
     try:
         # Without standalone mode click hands back typer.Exit's code instead of exiting.
         code = app(standalone_mode=False)
     except ConfigError as exc:
-        err.print(f"configuration error: {exc}", markup=False, highlight=False)
+        _fail(f"configuration error: {exc}")
         sys.exit(2)
     except ReengageError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        _fail(f"error: {exc}")
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -125,10 +125,7 @@ async def _inbound_listener(settings: Settings, store: Store, service: Any) -> A
             "REENGAGE_INBOUND_PORT, or 0 for none",
         )
         return None
-    out.print(
-        f"inbound mail: listening on {settings.inbound_host}:{settings.inbound_port}",
-        markup=False,
-    )
+    log.info("inbound_listening", address=f"{settings.inbound_host}:{settings.inbound_port}")
     return listener
 
 
