@@ -323,6 +323,18 @@ class ActivityRecord(NamedTuple):
     margin: float | None
 
 
+# What an activity's date can be: a placeholder (0001-01-01, 9999-12-31) is not a purchase,
+# and one would turn a customer's rhythm into nonsense (a gap of 740,000 days).
+FIRST_YEAR, LAST_YEAR = 1900, 2099
+
+
+def _local_year(moment: datetime, zone: ZoneInfo) -> int:
+    try:
+        return moment.astimezone(zone).year
+    except OverflowError:
+        return moment.year
+
+
 def parse_activity(row: Mapping[str, str], zone: ZoneInfo) -> ActivityRecord:
     """Validate one activity record; naive timestamps are read in ``zone``."""
     customer_raw, time_raw = row.get("customer_id"), row.get("occurred_at")
@@ -345,6 +357,14 @@ def parse_activity(row: Mapping[str, str], zone: ZoneInfo) -> ActivityRecord:
         raise RowError("occurred_at", str(exc)) from None
     except OverflowError:  # 9999-12-31T23:00-05:00 is past the last datetime once in UTC
         raise RowError("occurred_at", f"{raw_time!r} is out of range") from None
+    if not FIRST_YEAR <= occurred_at.year <= LAST_YEAR and not (
+        FIRST_YEAR <= _local_year(occurred_at, zone) <= LAST_YEAR
+    ):  # 0001-01-01, 9999-12-31
+        raise RowError(
+            "occurred_at",
+            f"{raw_time!r} is out of range: activity must be dated between {FIRST_YEAR} and "
+            f"{LAST_YEAR}; check the column's format and that it holds this activity's date",
+        )
     raw_kind = _text(row, "kind", max_len=32)
     kind = _choice(raw_kind, _KINDS, "kind") if raw_kind else ActivityKind.ORDER.value
     amount, margin = _money(row, "amount"), _money(row, "margin")

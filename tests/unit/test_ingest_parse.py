@@ -136,3 +136,19 @@ def test_first_lines_answers_the_first_line_of_a_repeated_key_however_many_keys(
     assert [seen.first(key, line) for line, key in enumerate(keys, start=2)] == [None] * 20_000
     assert [seen.first(key, 99_999) for key in keys] == list(range(2, 20_002))
     assert seen.first("c20000", 7) is None
+
+
+@pytest.mark.parametrize("raw", ["0001-01-01", "1899-12-31", "9999-12-31", "2100-01-01T00:00Z"])
+def test_placeholder_dates_are_refused_as_activity_dates(raw: str) -> None:
+    row = {"customer_id": "c1", "occurred_at": raw, "amount": "10"}
+    with pytest.raises(RowError) as info:
+        parse_activity(row, ZoneInfo("UTC"))
+    assert info.value.field == "occurred_at"
+    assert "between 1900 and 2099" in info.value.problem
+
+
+@pytest.mark.parametrize("raw", ["1900-01-01", "1999-12-31", "2099-12-31"])
+def test_old_and_distant_but_real_dates_are_kept(raw: str) -> None:
+    row = {"customer_id": "c1", "occurred_at": raw}
+    assert parse_activity(row, ZoneInfo("UTC")).occurred_at.year == int(raw[:4])
+    assert parse_activity(row, BERLIN).occurred_at.astimezone(BERLIN).year == int(raw[:4])
