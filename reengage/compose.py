@@ -16,6 +16,7 @@ from datetime import date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from reengage.campaigns import Campaign
@@ -27,6 +28,7 @@ from reengage.render import Refused, Rendered, Renderer, Sender, Yearly, missing
 from reengage.tokens import sign, stamp
 
 _WEB = re.compile(r"^https?://[^\s/?#]+", re.IGNORECASE)  # where a tracked link may lead
+_URL_SAFE = ";/?:@&=+$,-_.!~*'()#[]%"  # what a URL may hold as it is (RFC 3986)
 PREVIEW_SECRET = "preview-only-links-do-not-work-without-REENGAGE_SECRET_KEY"
 
 
@@ -80,7 +82,9 @@ class Workspace:
         def track(url: str) -> str:
             if not isinstance(url, str) or not _WEB.match(url):
                 raise Refused(f"track() takes a web address (http:// or https://), not {url!r}")
-            return link("c", "click", u=url)
+            # Customer data joined into an address (a product name with spaces, quotes or
+            # <b>) is percent-encoded: the link leads exactly there, as one address.
+            return link("c", "click", u=quote(url, safe=_URL_SAFE))
 
         unsubscribe = link("u", "unsubscribe")
         return {

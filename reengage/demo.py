@@ -333,7 +333,7 @@ def _show_first_mail(
     eml = workdir / "first-mail.eml"
     eml.write_bytes(raw)
     mail = email.message_from_bytes(raw, policy=policy.default)
-    console.rule(f"The first mail the daemon sent, as {mail['To']} got it")
+    console.rule(f"The first mail the daemon sent to a customer, as {mail['To']} got it")
     for header in ("Date", "From", "To", "Reply-To", "Subject", "List-Unsubscribe-Post"):
         if mail[header] is not None:
             console.print(f"{header}: {mail[header]}", markup=False, highlight=False)

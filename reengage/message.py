@@ -21,6 +21,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
@@ -141,7 +142,12 @@ def compose(subject: str, text: str, html: str, envelope: Envelope) -> EmailMess
     msg = EmailMessage(policy=POLICY)
     msg.set_raw("From", _address_value("From", envelope.sender))
     to_name, to_address = one_line(envelope.to_name), envelope.to_address
-    if _ATOMS.fullmatch(to_name) and _ADDR_SPEC.fullmatch(to_address):
+    if "=?" in to_name and _ADDR_SPEC.fullmatch(to_address):
+        # A name shaped like an encoded word would be decoded into other words (the email
+        # package itself does): encode it whole, so it reads as written.
+        phrase = Header(to_name, "utf-8", header_name="To").encode(linesep="\r\n")
+        msg.set_raw("To", f"{phrase} <{to_address}>")
+    elif _ATOMS.fullmatch(to_name) and _ADDR_SPEC.fullmatch(to_address):
         _put(msg, "To", f"{to_name} <{to_address}>" if to_name else to_address)
     else:
         to_user, _, to_domain = to_address.partition("@")
@@ -234,6 +240,13 @@ def _put(msg: EmailMessage, name: str, value: str, *, whole: bool = False) -> No
     # Plain short ASCII (or, for ``whole`` values — ids and URLs, which must never be folded
     # or encoded — any printable ASCII) is stored as it will be sent; anything else is
     # parsed and encoded (RFC 2047) by the email package, slower but knowing every rule.
+    if name == "Subject" and "=?" in value:
+        # Text that looks like an encoded word (a customer named "=?utf-8?q?Boss?=") would
+        # be decoded by the reader's mail program into other words: encode the whole value,
+        # so it reads as written.
+        encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+        msg.set_raw(name, encoded)
+        return
     short = len(name) + len(value) + 2 <= _FOLD_AT and _PLAIN.fullmatch(value)
     if short or (whole and _READY.fullmatch(value)):
         msg.set_raw(name, value)

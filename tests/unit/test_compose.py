@@ -113,3 +113,21 @@ def test_none_from_anywhere_is_never_text_in_a_mail(tmp_path: Path) -> None:
     with pytest.raises(TemplateFailure) as caught:
         render(tmp_path, "<p>{{ customer.get('fax') }}</p>", customer(), today=date(2026, 5, 1))
     assert "empty (None)" in caught.value.problem
+
+
+def test_a_tracked_address_built_from_customer_data_leads_exactly_there() -> None:
+    """track() of an address joined from customer data (spaces, quotes, tags) signs one
+    percent-encoded address, so the click leads where the mail pointed and nowhere else."""
+    from reengage.compose import Workspace
+    from reengage.config import load_settings
+    from reengage.tokens import verify
+
+    ws = Workspace.from_settings(
+        load_settings(env_file=None, campaigns_dir=Path("."), secret_key="k" * 40)
+    )
+    track = ws.links("msg1")["track"]
+    link = track('https://shop.example/p/Blue shoes "42" <b>x</b>?size=9%20EU#top')
+    payload = verify("k" * 40, "click", link.rpartition("/")[2])
+    assert payload["u"] == (
+        "https://shop.example/p/Blue%20shoes%20%2242%22%20%3Cb%3Ex%3C/b%3E?size=9%20EU#top"
+    )

@@ -16,6 +16,9 @@ HOSTILE = [
     ('Nöé "Li"\r\nBcc: evil@x.example', "Hellö\r\nBcc: evil@x.example", "ünï\n  trailing  \n"),
     ("", "", ""),
     ("O'Brien, Jr. <x>", "A" * 200, "x" * 300 + "\n. dot\rcr\r\nline\n"),
+    # Text shaped like an encoded word reads as written, never decoded into other words.
+    ("=?utf-8?q?The_Boss?=", "=?utf-8?q?Hacked?= - your offer", "hi\n"),
+    ("Zoë", "Ünï =?utf-8?b?SGk=?= " + "word " * 30, "hi\n"),
 ]
 
 
@@ -49,6 +52,7 @@ def test_customer_data_never_adds_a_header_and_survives_the_trip(
     assert isinstance(parsed, EmailMessage)
     assert "Bcc" not in parsed
     assert parsed["To"].addresses[0].addr_spec == "ana@example.com"
+    assert parsed["To"].addresses[0].display_name == " ".join(name.split())
     assert parsed["Subject"] == " ".join(subject.split())[:300].strip()
     plain = parsed.get_body(preferencelist=("plain",))
     assert plain is not None
