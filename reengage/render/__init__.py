@@ -36,20 +36,22 @@ from reengage.render.problems import explain, line_in, located, subject_problem_
 from reengage.render.text import plain_text
 from reengage.render.values import (
     MAX_MAIL_CHARS,
+    MAX_RENDER_SECONDS,
     Missing,
     Refused,
     Sandbox,
-    TooLarge,
     Yearly,
     format_date,
     is_none,
     missing,
     printable,
+    time_limit,
     within_budget,
 )
 
 __all__ = [
     "MAX_MAIL_CHARS",
+    "MAX_RENDER_SECONDS",
     "Missing",
     "Refused",
     "Rendered",
@@ -195,7 +197,8 @@ class Renderer:
         compiled = self._subjects.get(source)
         if compiled is None:  # compiling is most of the cost of a subject: once per text
             compiled = self._subjects[source] = self._text.from_string(source)
-        text = compiled.render(context)
+        with time_limit():
+            text = compiled.render(context)
         return _LINE_BREAKS.sub(" ", text).strip()[:300]
 
     def render(
@@ -274,19 +277,15 @@ class Renderer:
 
     def _run(self, env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
         # Every failure of any class becomes one located, readable TemplateFailure.
+        # Too large or too slow (TooLarge, TooSlow) is told by explain() at the innermost
+        # line the template was on, in the file it was in (an included one, say).
         try:
-            made = within_budget(env.get_template(name).generate(context))
+            with time_limit():
+                made = within_budget(env.get_template(name).generate(context))
             made.encode("utf-8")  # a lone surrogate ("\ud83d") can be rendered, not sent
             return made
         except TemplateFailure:
             raise
-        except TooLarge as exc:
-            raise TemplateFailure(
-                self._label(name),
-                line_in(exc),
-                f"makes a mail over {MAX_MAIL_CHARS // 1_000_000} MB for this customer: mail "
-                "servers refuse mail that large (and Gmail clips HTML over 102 KB); keep it short",
-            ) from exc
         except UnicodeEncodeError as exc:
             bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode()
             raise TemplateFailure(

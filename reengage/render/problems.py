@@ -8,6 +8,8 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
+from reengage.render.values import MAX_MAIL_CHARS, TooLarge, TooSlow
+
 
 def subject_problem_of(exc: Exception, context: dict[str, Any]) -> str:
     if isinstance(exc, TemplateSyntaxError):
@@ -16,6 +18,16 @@ def subject_problem_of(exc: Exception, context: dict[str, Any]) -> str:
 
 
 def explain(exc: Exception, context: dict[str, Any]) -> str:
+    if isinstance(exc, TooSlow):
+        return (
+            f"takes over {exc.seconds:g} seconds to make for this customer (a loop that runs "
+            "too long, or a macro that calls itself over and over): loop over fewer items"
+        )
+    if isinstance(exc, TooLarge):
+        return (
+            f"makes a mail over {MAX_MAIL_CHARS // 1_000_000} MB for this customer: mail "
+            "servers refuse mail that large (and Gmail clips HTML over 102 KB); keep it short"
+        )
     if isinstance(exc, UndefinedError):
         message = exc.message or "a value is undefined"
         if "is empty for some customers" in message or "is empty (None)" in message:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from reengage import authoring, compose
 from reengage.config import load_settings
 from reengage.ingest import Kind, import_file
 from reengage.mailer import SmtpMailer
+from reengage.render import values
 from reengage.scheduler import Service
 from reengage.store import Store
 from tests.integration.smtp_sink import Sink, running_sink
@@ -197,6 +199,69 @@ def test_validate_on_the_terminal_names_the_line_and_still_passes_the_good_ones(
     )
     assert result.returncode == 1
     assert "templates/try/company.html.j2:4: customer.company is empty" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "ok  campaigns/habit-lapsed-tips.yaml" in result.stdout
+
+
+# Each runs long for every customer, printing nothing while it does; the loop is line 4.
+SLOW = {
+    "nested.html.j2": (
+        LAYOUT + "<p>{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}"
+        "{% endfor %}done</p>\n{% endblock %}\n"
+    ),
+    "quadratic.html.j2": (
+        LAYOUT + "{% set ns = namespace(s=[]) %}{% for i in range(99999) %}"
+        "{% set ns.s = ns.s + [i] %}{% endfor %}<p>x</p>\n{% endblock %}\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SLOW))
+def test_validate_stops_a_template_that_runs_too_long_at_its_loop(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A shorter limit than the real one, so four sample customers take two seconds in all;
+    # the real one is run by the next test, through the command.
+    monkeypatch.setattr(values, "MAX_RENDER_SECONDS", 0.5)
+    folders(tmp_path, {name: SLOW[name]})
+    started = time.monotonic()
+    result = authoring.validate(workspace(tmp_path), [tmp_path / "campaigns"], root=tmp_path)
+    assert time.monotonic() - started < 60  # it ends: before, it never did (or took minutes)
+    problems = [p for p in result.problems if "try" in p.file]
+    assert [(p.file.split("templates/")[-1], p.line) for p in problems] == [(f"try/{name}", 4)]
+    assert problems[0].message.startswith(
+        "takes over 0.5 seconds to make for this customer (a loop that runs too long"
+    ), problems[0].message
+    assert f"try-{name.split('.')[0]}" not in result.campaigns
+    assert {"habit-lapsed-tips", "declining-check-in", "what-we-changed"} <= set(result.campaigns)
+
+
+def test_the_validate_command_ends_when_a_loop_runs_too_long_for_one_customer(
+    tmp_path: Path,
+) -> None:
+    # Too long only for the sample customer called Ana: the real limit, once.
+    loop = (
+        SLOW["nested.html.j2"]
+        .replace("<p>{% for", "<p>{% if customer.first_name == 'Ana' %}{% for")
+        .replace("done</p>", "{% endif %}done</p>")
+    )
+    folders(tmp_path, {"slow.html.j2": loop})
+    started = time.monotonic()
+    result = cli(
+        "validate",
+        cwd=tmp_path,
+        env={
+            "REENGAGE_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
+            "REENGAGE_TEMPLATES_DIR": str(tmp_path / "templates"),
+        },
+    )
+    assert time.monotonic() - started < 120
+    assert result.returncode == 1
+    assert (
+        "templates/try/slow.html.j2:4: takes over 2 seconds to make for this customer"
+        in result.stderr
+    ), result.stderr
+    assert "(for a steady customer with every field filled)" in result.stderr
     assert "Traceback" not in result.stderr
     assert "ok  campaigns/habit-lapsed-tips.yaml" in result.stdout
 
