@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, wraps
+from pprint import pformat
 from time import monotonic
 from typing import Any
 
@@ -25,8 +26,10 @@ from jinja2 import (
     UndefinedError,
     nodes,
     pass_context,
+    pass_eval_context,
 )
 from jinja2.exceptions import SecurityError
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -82,14 +85,20 @@ def missing(name: str) -> Missing:
     )
 
 
-def printable(value: Any) -> Any:
+EMPTY = (
+    "a value printed here is empty (None): guard it with {% if … %} or give a "
+    "fallback with `or '…'`"
+)
+
+
+@pass_eval_context  # asks for the context only so Jinja2 never runs it while compiling
+def printable(_: EvalContext, value: Any) -> Any:
     # Every {{ … }} passes here: what reaches a mail is text, a number or a date — never
     # "None", a Python list, a function or a control character, whatever produced it.
+    # (A finalize Jinja2 may run while compiling sees `{{ none }}` already escaped to the
+    # text "None" when autoescaping: it would let it through.)
     if value is None:
-        raise UndefinedError(
-            "a value printed here is empty (None): guard it with {% if … %} or give a "
-            "fallback with `or '…'`"
-        )
+        raise UndefinedError(EMPTY)
     if isinstance(value, str):
         return _CONTROL.sub("", value) if _CONTROL.search(value) else value
     if isinstance(value, Undefined | bool | int | date | Yearly):  # Undefined: as its kind says
@@ -252,6 +261,9 @@ class Sandbox(SandboxedEnvironment):
 
     def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__(*args, **options)
+        self.filters["pprint"] = pprint_value
+        for name in _TEXT_FILTERS:
+            self.filters[name] = _refusing_none(self.filters[name])
         self.filters[_COUNTED] = count_loop
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
@@ -318,3 +330,58 @@ def format_date(value: Any, fmt: str = "%d %B %Y") -> str:
     if not hasattr(value, "strftime"):
         raise ValueError(f"the date filter needs a date, not {value!r}")
     return str(value.strftime(fmt))
+
+
+# Filters that would turn None into the text "None" (`{{ x | default(none) | upper }}`).
+_TEXT_FILTERS = (
+    "capitalize",
+    "center",
+    "e",
+    "escape",
+    "forceescape",
+    "format",
+    "indent",
+    "lower",
+    "replace",
+    "safe",
+    "string",
+    "striptags",
+    "title",
+    "trim",
+    "truncate",
+    "upper",
+    "urlencode",
+    "urlize",
+    "wordwrap",
+)
+
+
+def _refusing_none(stock: Any) -> Any:
+    # The wrapper keeps the filter's marks (pass_environment …): Jinja2 passes the same
+    # arguments, the value after the one it marks.
+    at = 1 if hasattr(stock, "jinja_pass_arg") else 0
+
+    @wraps(stock)
+    def refusing(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > at and args[at] is None:
+            raise UndefinedError(EMPTY)
+        return stock(*args, **kwargs)
+
+    return refusing
+
+
+def pprint_value(value: Any) -> str:
+    """Jinja2's ``pprint``, except that an empty value (None, a missing field), alone or in a
+    list, is the same error as printing it — never "None" or "Undefined" in a mail."""
+    seen: set[int] = set()
+    pending = [value]
+    while pending:
+        part = pending.pop()
+        if part is None:
+            raise UndefinedError(EMPTY)
+        if isinstance(part, Undefined):
+            part._fail_with_undefined_error()  # names the field, as printing it would
+        if isinstance(part, list | tuple | set | frozenset | dict) and id(part) not in seen:
+            seen.add(id(part))
+            pending.extend(part.values() if isinstance(part, dict) else part)
+    return pformat(value)

@@ -140,6 +140,18 @@ BROKEN: dict[str, tuple[str | bytes, str]] = {
         LAYOUT + "<p>{{ customer.birthday | date('%A %d %B') }}</p>\n{% endblock %}\n",
         "needs a year this date does not have",
     ),
+    "none.html.j2": (
+        LAYOUT + "<p>{{ none }}</p>\n{% endblock %}\n",
+        "a value printed here is empty (None)",
+    ),
+    "pprint.html.j2": (
+        LAYOUT + "<p>{{ customer.company | pprint }}</p>\n{% endblock %}\n",
+        "customer.company is empty for some customers",
+    ),
+    "gap-pprint.html.j2": (
+        LAYOUT + "<p>{{ rhythm.expected_gap_days | pprint }}</p>\n{% endblock %}\n",
+        "rhythm.expected_gap_days is empty for some customers",
+    ),
 }
 
 

@@ -220,3 +220,31 @@ def test_no_template_can_reach_the_loop_counter(tmp_path: Path) -> None:
     with pytest.raises(TemplateFailure):
         r._run(r._html, "t.html.j2", {})
     assert " " in values._COUNTED
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("<p>{{ none }}</p>", "a value printed here is empty (None)"),
+        ("<p>{{ [none][0] }}</p>", "a value printed here is empty (None)"),
+        ("<p>{{ customer.company | pprint }}</p>", "customer.company is empty for some"),
+        ("<p>{{ rhythm.expected_gap_days | pprint }}</p>", "rhythm.expected_gap_days is empty"),
+        ("<p>{{ [1, customer.company] | pprint }}</p>", "customer.company is empty for some"),
+        ("<p>{{ none | pprint }}</p>", "a value printed here is empty (None)"),
+        ("<p>{{ customer.company | default(none) }}</p>", "a value printed here is empty"),
+        ("<p>{{ customer.company | default(none) | upper }}</p>", "a value printed here is empty"),
+        ("<p>{{ customer.company | default(none) | e }}</p>", "a value printed here is empty"),
+    ],
+)
+def test_nothing_prints_none_or_undefined(tmp_path: Path, body: str, says: str) -> None:
+    r = renderer(tmp_path, {"t.html.j2": body, "t.txt.j2": body})
+    for env, name in ((r._html, "t.html.j2"), (r._text, "t.txt.j2")):
+        with pytest.raises(TemplateFailure) as caught:
+            r._run(env, name, context())
+        assert says in caught.value.problem, caught.value.problem
+        assert caught.value.line == 1
+
+
+def test_pprint_still_prints_what_is_there(tmp_path: Path) -> None:
+    r = renderer(tmp_path, {"t.txt.j2": "{{ customer.first_name | pprint }} {{ [1, 2] | pprint }}"})
+    assert r._run(r._text, "t.txt.j2", context()) == "'Ana' [1, 2]"
