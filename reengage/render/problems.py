@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
+from jinja2.sandbox import MAX_RANGE
 
 from reengage.render.values import MAX_MAIL_CHARS, TooLarge, TooSlow
 
@@ -30,12 +32,17 @@ def explain(exc: Exception, context: dict[str, Any]) -> str:
         )
     if isinstance(exc, UndefinedError):
         message = exc.message or "a value is undefined"
-        if "is empty for some customers" in message or "is empty (None)" in message:
+        if any(said in message for said in _SAYS_WHAT_TO_DO):
             return message
         if "has no element" in message:
             return (
                 f"{message}: the list is empty or shorter for some customers; check it "
                 "first with {% if … %} or loop over it with {% for %}"
+            )
+        if "sequence was empty" in message:  # | min, | max of an empty list
+            return (
+                "a list here is empty for this customer, so a filter taking one of its items "
+                "has none to give: check the list first with {% if … %}"
             )
         names = [f"{k}()" if callable(v) else k for k, v in context.items()]
         usable = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
@@ -43,12 +50,31 @@ def explain(exc: Exception, context: dict[str, Any]) -> str:
     if isinstance(exc, SecurityError):
         return f"not allowed in a template: {exc}"
     if isinstance(exc, OverflowError):
-        return f"too large: {exc}"
+        if "MAX_RANGE" in str(exc):
+            return (
+                f"range() here is too large: a template may count to {MAX_RANGE} at most; "
+                "loop over fewer items"
+            )
+        return "a number or date here is too large to work out: check the sum that makes it"
     if isinstance(exc, ZeroDivisionError):
         return "divides by zero for this customer: check the value first with {% if … %}"
+    if isinstance(exc, ValueError) and "integer string conversion" in str(exc):
+        # Python's own words name sys.set_int_max_str_digits(), no help to a marketer.
+        return (
+            f"a number here is too large to print (over {sys.get_int_max_str_digits()} "
+            "digits): check the sum that makes it"
+        )
     if isinstance(exc, TypeError | ValueError):
         return f"cannot be worked out for this customer ({exc}): check the values' kinds"
     return f"fails with {type(exc).__name__}: {exc}"
+
+
+# Messages of ours that already say what to change.
+_SAYS_WHAT_TO_DO = (
+    "is empty for some customers",  # a missing field
+    "is empty (None)",  # None printed
+    "is empty for this customer",  # | first of an empty list
+)
 
 
 def located(exc: BaseException, fallback: str) -> tuple[str, int]:

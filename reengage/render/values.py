@@ -139,6 +139,8 @@ def within_budget(chunks: Iterator[str]) -> str:
     return "".join(made)
 
 
+_MAX_DIGITS = 100_000  # no mail prints a number this long (Python prints 4300 digits at most)
+
 MAX_RENDER_SECONDS = 2.0  # how long one template may run for one customer
 _STEPS_BETWEEN_LOOKS = 64  # loop items and calls between two looks at the clock
 
@@ -257,11 +259,12 @@ class Sandbox(SandboxedEnvironment):
     (``{{ 'word ' * 10**9 }}`` would take gigabytes before anything else could), and every
     loop and call is a step on the rendering's clock (:func:`time_limit`)."""
 
-    intercepted_binops = frozenset(["*"])
+    intercepted_binops = frozenset(["*", "**"])  # and so never worked out while compiling
 
     def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__(*args, **options)
         self.filters["pprint"] = pprint_value
+        self.filters["first"], self.filters["last"] = first_item, last_item
         for name in _TEXT_FILTERS:
             self.filters[name] = _refusing_none(self.filters[name])
         self.filters[_COUNTED] = count_loop
@@ -275,6 +278,9 @@ class Sandbox(SandboxedEnvironment):
         for loop in list(template.find_all(nodes.For)):
             counted = nodes.Filter(loop.iter, _COUNTED, [], [], None, None)
             loop.iter = counted.set_lineno(loop.iter.lineno).set_environment(self)
+        for used in list(template.find_all(nodes.Filter)):
+            if used.name in ("first", "last"):
+                _name_the_list(used)
         return template
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -294,6 +300,16 @@ class Sandbox(SandboxedEnvironment):
                 sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
                 if sized and len(seq) * max(times, 0) > MAX_MAIL_CHARS:
                     raise TooLarge
+        if isinstance(left, int) and isinstance(right, int):
+            # A product or power of whole numbers is worked out in one step, however long
+            # it takes (9 ** (9 ** 9) would take hours): one far past any number a mail can
+            # print stops before it starts.
+            if operator == "*":
+                digits = (left.bit_length() + right.bit_length()) * math.log10(2)
+            else:
+                digits = right * math.log10(abs(left)) if right > 0 and abs(left) > 1 else 0
+            if digits > _MAX_DIGITS:
+                raise OverflowError(f"a number of over {_MAX_DIGITS} digits")
         return super().call_binop(context, operator, left, right)
 
 
@@ -385,3 +401,58 @@ def pprint_value(value: Any) -> str:
             seen.add(id(part))
             pending.extend(part.values() if isinstance(part, dict) else part)
     return pformat(value)
+
+
+def first_item(seq: Any, list_name: str = "") -> Any:
+    """Jinja2's ``first``; of an empty list, a missing value saying which list it was."""
+    if isinstance(seq, Missing):
+        return seq  # printing it names the field
+    for item in seq:
+        return item
+    return _no_item("first", list_name)
+
+
+def last_item(seq: Any, list_name: str = "") -> Any:
+    """Jinja2's ``last``; of an empty list, a missing value saying which list it was."""
+    if isinstance(seq, Missing):
+        return seq
+    for item in reversed(seq):
+        return item
+    return _no_item("last", list_name)
+
+
+def _no_item(which: str, list_name: str) -> Missing:
+    # Falsy, and `| default('…')` replaces it, like any missing value.
+    guard = f"{{% if {list_name} %}}…{{% endif %}}" if list_name else "{% if … %}"
+    return Missing(
+        hint=(
+            f"{list_name or 'the list'} is empty for this customer, so | {which} has no item "
+            f"to give: check it first with {guard}, or give a fallback with "
+            f"| {which} | default('…')"
+        )
+    )
+
+
+def _name_the_list(used: nodes.Filter) -> None:
+    # `customer.interests | first` of an empty list says which list it was (unless the
+    # template gave a list_name=… of its own).
+    named = _dotted(used.node)
+    if named and all(getattr(keyword, "key", None) != "list_name" for keyword in used.kwargs):
+        # Jinja2 types a filter's keywords as Pair; its parser makes Keyword nodes.
+        keyword = nodes.Keyword("list_name", nodes.Const(named))
+        used.kwargs.append(keyword)  # type: ignore[arg-type]
+
+
+def _dotted(node: nodes.Node | None) -> str:
+    # `customer.interests` (or customer['interests']) as the template wrote it; "" for
+    # anything else (a filter's result, a sum).
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Getattr):
+        inner = _dotted(node.node)
+        return f"{inner}.{node.attr}" if inner else ""
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        inner = _dotted(node.node)
+        key = node.arg.value
+        return f"{inner}.{key}" if inner and isinstance(key, str) and key.isidentifier() else ""
+    return ""

@@ -152,6 +152,15 @@ BROKEN: dict[str, tuple[str | bytes, str]] = {
         LAYOUT + "<p>{{ rhythm.expected_gap_days | pprint }}</p>\n{% endblock %}\n",
         "rhythm.expected_gap_days is empty for some customers",
     ),
+    "power.html.j2": (
+        LAYOUT + "<p>{{ 2 ** 100000 }}</p>\n{% endblock %}\n",
+        "a number here is too large to print",
+    ),
+    "first.html.j2": (
+        LAYOUT + "<p>{{ customer.interests | first }}</p>\n{% endblock %}\n",
+        "customer.interests is empty for this customer, so | first has no item to give: "
+        "check it first with {% if customer.interests %}",
+    ),
 }
 
 

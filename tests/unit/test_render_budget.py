@@ -248,3 +248,42 @@ def test_nothing_prints_none_or_undefined(tmp_path: Path, body: str, says: str) 
 def test_pprint_still_prints_what_is_there(tmp_path: Path) -> None:
     r = renderer(tmp_path, {"t.txt.j2": "{{ customer.first_name | pprint }} {{ [1, 2] | pprint }}"})
     assert r._run(r._text, "t.txt.j2", context()) == "'Ana' [1, 2]"
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (
+            "{{ 2 ** 100000 }}",
+            "a number here is too large to print (over 4300 digits): check the sum",
+        ),
+        ("{{ 9 ** (9 ** 9) }}", "a number or date here is too large to work out"),
+        ("{{ range(100000000) | list }}", "range() here is too large"),
+        (
+            "{{ customer.interests | first }}",
+            "customer.interests is empty for this customer, so | first has no item to give: "
+            "check it first with {% if customer.interests %}",
+        ),
+        ("{{ customer['interests'] | last }}", "{% if customer.interests %}"),
+        ("{{ customer.interests | sort | first }}", "the list is empty for this customer"),
+        ("{{ customer.company | first }}", "customer.company is empty for some customers"),
+        ("{{ customer.interests | max }}", "a list here is empty for this customer"),
+    ],
+)
+def test_problems_are_told_in_a_marketers_words(tmp_path: Path, body: str, says: str) -> None:
+    r = renderer(tmp_path, {"t.html.j2": f"<p>Hello</p>\n<p>{body}</p>"})
+    started = time.monotonic()
+    with pytest.raises(TemplateFailure) as caught:
+        r._run(r._html, "t.html.j2", context())
+    assert time.monotonic() - started < HANGS
+    assert says in caught.value.problem, caught.value.problem
+    assert caught.value.line == 2
+    for internal in ("sys.", "set_int_max_str_digits", "sequence was empty", "MAX_RANGE"):
+        assert internal not in caught.value.problem
+    assert "templates can use" not in caught.value.problem
+
+
+def test_an_empty_lists_first_item_can_have_a_fallback(tmp_path: Path) -> None:
+    body = "{{ customer.interests | first | default('coffee') }} {{ [3, 1] | first }}"
+    r = renderer(tmp_path, {"t.txt.j2": body})
+    assert r._run(r._text, "t.txt.j2", context()) == "coffee 3"
