@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -213,6 +214,10 @@ def demo(
 # -- customers -----------------------------------------------------------------------------
 
 
+def _local(moment: datetime, zone: ZoneInfo) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone)
+
+
 @customers_app.command("show")
 def customers_show(customer_id: Annotated[str, typer.Argument(help="external id")]) -> None:
     """One customer: their file, their rhythm, where they stand today and why."""
@@ -263,8 +268,10 @@ def customers_show(customer_id: Annotated[str, typer.Argument(help="external id"
             f"{mine.value_per_year:,.0f} per year; at risk "
             f"{mine.value_at_risk:,.0f}; priority {mine.priority:,.0f}",
         )
+    zone = _settings().zone  # dates as imported: in the business's time zone
     recent = ", ".join(
-        f"{a.occurred_at:%Y-%m-%d} {a.kind}" + (f" {a.amount:.2f}" if a.amount is not None else "")
+        f"{_local(a.occurred_at, zone):%Y-%m-%d} {a.kind}"
+        + (f" {a.amount:.2f}" if a.amount is not None else "")
         for a in activities[-5:]
     )
     table.add_row("recent", recent or "—")
