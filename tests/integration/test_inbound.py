@@ -84,8 +84,12 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:
         try:
             yield World(store, service, sink, port, token, handler)
         finally:
-            holder["server"].close()
-            asyncio.run_coroutine_threadsafe(holder["server"].wait_closed(), loop).result(10)
+
+            async def stop() -> None:  # on the server's own loop: close() is not thread-safe
+                holder["server"].close()
+                await holder["server"].wait_closed()
+
+            asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
             loop.close()
