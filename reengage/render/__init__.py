@@ -32,6 +32,7 @@ from markupsafe import Markup, escape
 
 from reengage.errors import TemplateFailure
 from reengage.locales import fallbacks, normalise_locale
+from reengage.render.guards import GuardedSandbox
 from reengage.render.problems import explain, line_in, located, subject_problem_of, undecodable
 from reengage.render.text import plain_text
 from reengage.render.values import (
@@ -39,7 +40,6 @@ from reengage.render.values import (
     MAX_RENDER_SECONDS,
     Missing,
     Refused,
-    Sandbox,
     Yearly,
     format_date,
     is_none,
@@ -119,10 +119,10 @@ class Renderer:
         self.templates_dir = templates_dir
         self.sender = sender
         loader = FileSystemLoader(str(templates_dir))
-        self._html = Sandbox(
+        self._html = GuardedSandbox(
             loader=loader, autoescape=True, undefined=StrictUndefined, finalize=printable
         )
-        self._text = Sandbox(
+        self._text = GuardedSandbox(
             loader=loader, autoescape=False, undefined=StrictUndefined, finalize=printable
         )
         for env in (self._html, self._text):

@@ -287,3 +287,71 @@ def test_an_empty_lists_first_item_can_have_a_fallback(tmp_path: Path) -> None:
     body = "{{ customer.interests | first | default('coffee') }} {{ [3, 1] | first }}"
     r = renderer(tmp_path, {"t.txt.j2": body})
     assert r._run(r._text, "t.txt.j2", context()) == "coffee 3"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{{ "x" ~ none }}',
+        '{{ customer.get("nickname") ~ "" }}',
+        '{{ ["a", none] | join(",") }}',
+        "{{ [1, none] | map('default', 'q') | join }}",
+        '{{ "{!r}".format(customer.company) }}',
+        '{{ "{a}".format_map({"a": none}) }}',
+        '{{ "%s" | format(none) }}',
+        '{{ "%s" % customer.company }}',
+        '{{ "a" | replace("a", none) }}',
+        '{{ {"a": none} | urlencode }}',
+        "{{ none | tojson }}",
+        '{{ namespace(a=none).a ~ "" }}',
+    ],
+)
+def test_no_filter_format_or_join_turns_an_empty_value_into_words(
+    tmp_path: Path, body: str
+) -> None:
+    r = renderer(tmp_path, {"t.html.j2": f"<p>Hello</p>\n<p>{body}</p>"})
+    with pytest.raises(TemplateFailure) as caught:
+        r._run(r._html, "t.html.j2", context())
+    assert "empty" in caught.value.problem, caught.value.problem
+    assert caught.value.line == 2
+
+
+def test_joining_a_python_list_into_text_is_a_problem_too(tmp_path: Path) -> None:
+    r = renderer(tmp_path, {"t.html.j2": '<p>{{ [none] ~ "" }}</p>'})
+    with pytest.raises(TemplateFailure) as caught:
+        r._run(r._html, "t.html.j2", context())
+    assert "prints a Python list" in caught.value.problem
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{% set s = "ab" * 490000 %}{{ (s | replace("a", "a" * 2000)) | length }}',
+        '{{ "x" | center(300000000) | length }}',
+        '{{ "%0300000000d" | format(1) | length }}',
+        '{{ "{:>300000000}".format("x") | length }}',
+        '{{ ("%0300000000d" % 1) | length }}',
+        '{{ ("line\\n" * 100000) | indent(1000) | length }}',
+    ],
+)
+def test_a_filter_cannot_make_more_than_a_mail_holds(tmp_path: Path, body: str) -> None:
+    failed = failure(tmp_path, {"t.html.j2": f"<p>Hello</p>\n<p>{body}</p>"})
+    assert "makes a mail over 1 MB" in failed.problem, failed.problem
+    assert failed.line == 2
+
+
+def test_filters_that_work_hard_without_a_loop_stop_in_time(tmp_path: Path, quick: None) -> None:
+    heavy = " + ".join(["(s | list | sort | unique | list | length)"] * 12)
+    body = f'<p>Hello</p>\n{{% set s = "a" * 999999 %}}<p>{{{{ {heavy} }}}}</p>'
+    failed = failure(tmp_path, {"t.html.j2": body})
+    assert "takes over" in failed.problem, failed.problem
+
+
+def test_guarded_filters_still_do_what_they_did(tmp_path: Path) -> None:
+    body = (
+        '{{ customer.first_name ~ "!" }} {{ ["a", "b"] | join(", ") }} '
+        '{{ "%s-%d" | format("x", 3) }} {{ "{} {}".format("a", 1) }} {{ "%s" % "y" }} '
+        '{{ "ab" | replace("a", "c") }} {{ "x" | center(5) }}| {{ 3 ~ 4 }}'
+    )
+    r = renderer(tmp_path, {"t.txt.j2": body})
+    assert r._run(r._text, "t.txt.j2", context()) == "Ana! a, b x-3 a 1 y cb   x  | 34"
