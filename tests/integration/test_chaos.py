@@ -33,10 +33,10 @@ from tests.integration.test_worker import (
     CAMPAIGN,
     LEASE,
     NOW,
-    REENGAGE,
     Clock,
     env,
     prepare,
+    start_worker,
     statuses,
     workers,  # noqa: F401  # the fixture that kills what a failed test leaves running
 )
@@ -70,15 +70,7 @@ def test_three_workers_a_bad_mail_server_and_kills_lose_nothing_and_send_nothing
         )
 
         def start() -> subprocess.Popen[Any]:
-            worker = subprocess.Popen(
-                [REENGAGE, "run"],
-                cwd=tmp_path,
-                env={**settings, "REENGAGE_NOW": clock.now()},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            workers.append(worker)
-            return worker
+            return start_worker(workers, tmp_path, settings, clock)
 
         alive = [start() for _ in range(3)]
 

@@ -37,10 +37,11 @@ from tests.integration.test_sending import run_days, setup
 from tests.integration.test_worker import (
     CAMPAIGN,
     LEASE,
-    REENGAGE,
     Clock,
     env,
+    on_the_wire,
     prepare,
+    start_worker,
     statuses,
     wait_for,
     workers,  # noqa: F401  # the fixture that kills what a failed test leaves running
@@ -226,15 +227,7 @@ def test_three_workers_through_a_50_second_outage_forget_no_delivered_mail(
                 REENGAGE_LOG_LEVEL="error",
             )
             for _ in range(3):
-                worker = subprocess.Popen(
-                    [REENGAGE, "run"],
-                    cwd=tmp_path,
-                    env={**settings, "REENGAGE_NOW": clock.now()},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-                workers.append(worker)
+                start_worker(workers, tmp_path, settings, clock, output=True)
             wait_for(lambda: len(sink.received) >= 30)
             relay.cut()  # the database goes away with mails on the wire
             cut_at = len(sink.received)
@@ -291,13 +284,8 @@ def test_what_the_server_said_while_the_database_was_away_is_written_when_it_is_
     no such user, a refused mail, a lost reply — is kept on disk and written as it would
     have been at once; a mail never delivered is tried again, never left ``unknown``.
     Writing an entry twice, or after a person settled the message, changes nothing."""
-    store = prepare(database_url, tmp_path, 6)
-    campaign, _ = parse_campaign(CAMPAIGN, "always.yaml")
-    assert campaign is not None
-    jobs.detect_and_enroll(store, [campaign], WORKER_NOW)
-    claimed = sorted(store.claim_due(WORKER_NOW, 10, LEASE), key=lambda c: c.customer_id)
-    started = store.start_messages([(c, "first") for c in claimed], WORKER_NOW, LEASE)
-    assert all(store.mark_sending_many(started, WORKER_NOW, LEASE))
+    store, held = on_the_wire(database_url, tmp_path, 6)
+    claimed, started = [c for c, _ in held], [s for _, s in held]
     now, later = WORKER_NOW, WORKER_NOW + timedelta(minutes=10)
     ids = [(s.message_id or 0, c.enrollment_id) for s, c in zip(started, claimed, strict=True)]
     spool = Spool(tmp_path / "spool", "worker-1")

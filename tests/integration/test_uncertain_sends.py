@@ -26,6 +26,7 @@ from tests.integration.smtp_sink import Sink, running_sink
 from tests.integration.test_chaos import ENROLLMENTS
 from tests.integration.test_cli import cli
 from tests.integration.test_sending import ROOT, run_days, setup
+from tests.integration.test_worker import on_the_wire
 
 
 def note(to: str) -> EmailMessage:
@@ -283,21 +284,6 @@ def test_a_pass_longer_than_its_lease_keeps_it_from_other_workers(
     passing.join(10)
 
 
-def _held_on_the_wire(database_url: str, tmp_path: Path, customers: int) -> tuple[Store, list]:
-    """A worker died with every customer's first mail on the wire (``sending``)."""
-    from reengage.campaigns import parse_campaign
-    from tests.integration.test_worker import CAMPAIGN, LEASE, NOW, prepare
-
-    store = prepare(database_url, tmp_path, customers)
-    campaign, _ = parse_campaign(CAMPAIGN, "always.yaml")
-    assert campaign is not None
-    jobs.detect_and_enroll(store, [campaign], NOW)
-    claimed = sorted(store.claim_due(NOW, 10, LEASE), key=lambda c: c.customer_id)
-    started = store.start_messages([(c, "first") for c in claimed], NOW, LEASE)
-    assert all(store.mark_sending_many(started, NOW, LEASE))
-    return store, [(c, s) for c, s in zip(claimed, started, strict=True)]
-
-
 def test_a_sequence_that_ended_while_its_mail_was_on_the_wire_stays_ended(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -308,7 +294,7 @@ def test_a_sequence_that_ended_while_its_mail_was_on_the_wire_stays_ended(
     from reengage.store.sending import NewEnrollment
     from tests.integration.test_worker import LEASE, NOW
 
-    store, held = _held_on_the_wire(database_url, tmp_path, 3)
+    store, held = on_the_wire(database_url, tmp_path, 3)
     (first, _), (second, _) = held[0], held[1]
     store.end_enrollment(first.enrollment_id, "call", NOW)
     assert store.enroll(
@@ -344,7 +330,7 @@ def test_a_customer_who_paused_is_not_mailed_when_their_held_mail_is_settled(
     from tests.integration.test_worker import CAMPAIGN, LEASE, NOW
 
     handler, port = sink
-    store, held = _held_on_the_wire(database_url, tmp_path, 2)
+    store, held = on_the_wire(database_url, tmp_path, 2)
     store.expire_leases(NOW + LEASE * 2)  # the worker died: unknown, sequences held
     (paused, started), (other, _) = held
     ref = store.responses.message(started.token or "")

@@ -24,8 +24,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from reengage import jobs
+from reengage.campaigns import parse_campaign
 from reengage.ingest import Kind, import_file
 from reengage.store import Store
+from reengage.store.sending import Claimed, Started
 from tests.conftest import child_env
 from tests.integration.smtp_sink import free_port, running_sink
 from tests.integration.test_cli import cli
@@ -72,6 +75,21 @@ def prepare(database_url: str, tmp_path: Path, customers: int) -> Store:
     return store
 
 
+def on_the_wire(
+    database_url: str, tmp_path: Path, customers: int
+) -> tuple[Store, list[tuple[Claimed, Started]]]:
+    """A worker died with every customer's first mail on the wire (``sending``): the store,
+    and each customer's claim and message row, in customer order."""
+    store = prepare(database_url, tmp_path, customers)
+    campaign, _ = parse_campaign(CAMPAIGN, "always.yaml")
+    assert campaign is not None
+    jobs.detect_and_enroll(store, [campaign], NOW)
+    claimed = sorted(store.claim_due(NOW, 10, LEASE), key=lambda c: c.customer_id)
+    started = store.start_messages([(c, "first") for c in claimed], NOW, LEASE)
+    assert all(store.mark_sending_many(started, NOW, LEASE))
+    return store, list(zip(claimed, started, strict=True))
+
+
 @dataclass
 class Clock:
     """The test's clock: it starts at NOW and runs on at real speed, as a pinned process's does."""
@@ -102,6 +120,29 @@ def env(database_url: str, tmp_path: Path, port: int, **extra: str) -> dict[str,
             **extra,
         }
     )
+
+
+def start_worker(
+    workers: list[subprocess.Popen[Any]],
+    tmp_path: Path,
+    settings: dict[str, str],
+    clock: Clock,
+    *,
+    output: bool = False,
+) -> subprocess.Popen[Any]:
+    """`reengage run` on the test's clock, killed when the test ends if still running (see
+    ``workers``); with ``output`` its stdout and stderr are kept, as text, to be read."""
+    pipe = subprocess.PIPE if output else subprocess.DEVNULL
+    worker = subprocess.Popen(
+        [REENGAGE, "run"],
+        cwd=tmp_path,
+        env={**settings, "REENGAGE_NOW": clock.now()},
+        stdout=pipe,
+        stderr=pipe,
+        text=True,
+    )
+    workers.append(worker)
+    return worker
 
 
 @pytest.fixture
@@ -143,14 +184,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     clock = Clock()
     with running_sink(delay=0.15) as (sink, port):
         settings = env(database_url, tmp_path, port)
-        worker = subprocess.Popen(
-            [REENGAGE, "run"],
-            cwd=tmp_path,
-            env={**settings, "REENGAGE_NOW": clock.now()},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        workers.append(worker)
+        worker = start_worker(workers, tmp_path, settings, clock)
         wait_for(lambda: len(sink.received) >= 3)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
@@ -210,14 +244,7 @@ def test_what_a_killed_worker_claimed_but_never_began_is_due_after_the_claim_lea
             REENGAGE_CLAIM_LEASE_SECONDS="2",
             REENGAGE_SEND_BATCH_SIZE="12",
         )
-        worker = subprocess.Popen(
-            [REENGAGE, "run"],
-            cwd=tmp_path,
-            env={**settings, "REENGAGE_NOW": clock.now()},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        workers.append(worker)
+        worker = start_worker(workers, tmp_path, settings, clock)
         wait_for(lambda: len(sink.received) >= 2)
         time.sleep(1.5)  # longer than a claim lease: the live worker's renewals kept them
         assert statuses(store)["retry"] == 0, "a live worker's claims ran out"
@@ -243,15 +270,7 @@ def test_sigterm_finishes_in_flight_sends_and_exits_cleanly(
     http = free_port()
     with running_sink(delay=0.1) as (sink, port):
         settings = env(database_url, tmp_path, port, REENGAGE_HTTP_PORT=str(http))
-        worker = subprocess.Popen(
-            [REENGAGE, "run"],
-            cwd=tmp_path,
-            env={**settings, "REENGAGE_NOW": clock.now()},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        workers.append(worker)
+        worker = start_worker(workers, tmp_path, settings, clock, output=True)
         wait_for(lambda: len(sink.received) >= 2)
         health = httpx.get(f"http://127.0.0.1:{http}/healthz", timeout=10)
         assert health.status_code == 200
@@ -294,15 +313,7 @@ def test_sigterm_against_a_server_that_never_answers_exits_0_within_the_grace(
             REENGAGE_SHUTDOWN_GRACE_SECONDS="1",
             REENGAGE_SMTP_CONNECTIONS="2",
         )
-        worker = subprocess.Popen(
-            [REENGAGE, "run"],
-            cwd=tmp_path,
-            env={**settings, "REENGAGE_NOW": clock.now()},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        workers.append(worker)
+        worker = start_worker(workers, tmp_path, settings, clock, output=True)
         wait_for(lambda: statuses(store)["sending"] == 2)  # two mails on the wire, hanging
         worker.send_signal(signal.SIGTERM)
         # Waiting for the hung server would take ten minutes; the grace is one second.
