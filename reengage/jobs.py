@@ -510,12 +510,19 @@ async def _deliver(
     envelope_sender = bounce_address(started.token, ws.bounce_domain(campaign))
     raw = wire(message)
     await mailer.pace(item.email)  # the rate limits' wait comes before the row is marked
-    # From here a worker that dies leaves this mail unknown; before, it was never sent.
-    if not await sent.mark_sending(started, now):
+
+    async def ready() -> bool:
+        # Once a connection is this mail's: from here a worker that dies leaves it unknown;
+        # before (waiting for its turn, or for a connection), it was never sent.
+        return await sent.mark_sending(started, now)
+
+    result = await mailer.send(
+        raw, sender=envelope_sender, recipient=item.email, paced=True, ready=ready
+    )
+    if result.outcome is Outcome.WITHDRAWN:
         log.warning("send_refused", enrollment_id=item.enrollment_id, step=step.key)
         store.release(item.enrollment_id)
         return "refused_taken"
-    result = await mailer.send(raw, sender=envelope_sender, recipient=item.email, paced=True)
     if result.outcome is Outcome.SENT:
         sent.add(
             Sent(

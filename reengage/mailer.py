@@ -15,6 +15,7 @@ import asyncio
 import email
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -34,6 +35,7 @@ class Outcome(StrEnum):
     PERMANENT = "permanent"
     UNKNOWN = "unknown"  # lost after the message went out: it may have arrived
     REFUSED = "refused"  # 5xx to the mail itself (its size, its content), not the address
+    WITHDRAWN = "withdrawn"  # the caller's ``ready`` said no: nothing was sent
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,18 @@ class Mailer(Protocol):
     """What the dispatcher needs: send one message, close when done."""
 
     async def send(
-        self, message: EmailMessage | bytes, *, sender: str, recipient: str, paced: bool = False
+        self,
+        message: EmailMessage | bytes,
+        *,
+        sender: str,
+        recipient: str,
+        paced: bool = False,
+        ready: Callable[[], Awaitable[bool]] | None = None,
     ) -> SendResult:
         """Deliver ``message`` (or its bytes) from the envelope ``sender`` to ``recipient``
-        (after waiting for the rate limits, unless ``paced`` says :meth:`pace` did)."""
+        (after waiting for the rate limits, unless ``paced`` says :meth:`pace` did).
+        ``ready`` is awaited once a connection is this send's, just before anything of the
+        mail goes to the server; if it says False, nothing is sent (``WITHDRAWN``)."""
         ...
 
     async def pace(self, recipient: str) -> None:
@@ -139,7 +149,13 @@ class SmtpMailer:
             await asyncio.sleep(start - now)
 
     async def send(
-        self, message: EmailMessage | bytes, *, sender: str, recipient: str, paced: bool = False
+        self,
+        message: EmailMessage | bytes,
+        *,
+        sender: str,
+        recipient: str,
+        paced: bool = False,
+        ready: Callable[[], Awaitable[bool]] | None = None,
     ) -> SendResult:
         """Send over a pooled connection; classify what happened.
 
@@ -156,6 +172,10 @@ class SmtpMailer:
                 client = self._idle.get_nowait() if not self._idle.empty() else None
                 if client is None or not client.is_connected:
                     client = await self._connect()
+                if ready is not None and not await ready():
+                    self._idle.put_nowait(client)  # unused: it stays good for the next
+                    client = None
+                    return SendResult(Outcome.WITHDRAWN, "not this worker's to send any more")
                 if f"{sender}{recipient}".isascii():
                     # MAIL, RCPT and DATA one by one, to know when the message went out.
                     content = message if isinstance(message, bytes) else message.as_bytes()

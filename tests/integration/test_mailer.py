@@ -104,3 +104,40 @@ def test_connections_are_reused_across_messages() -> None:
 
         asyncio.run(go())
         assert len(sink.received) == 5
+
+
+def test_a_mail_is_ready_to_go_only_once_a_connection_is_its_own() -> None:
+    """The caller marks a mail as going out (``ready``) only when a connection is free for
+    it, not while it waits behind a slow one; a mail withdrawn then is not sent at all."""
+    with running_sink(delay=0.5) as (sink, port):
+        marked: list[str] = []
+
+        def ready_for(name: str, answer: bool = True) -> object:
+            async def ready() -> bool:
+                marked.append(name)
+                return answer
+
+            return ready
+
+        async def go() -> list[Outcome]:
+            mailer = SmtpMailer("127.0.0.1", port, pool_size=1)
+            sends = [
+                asyncio.create_task(
+                    mailer.send(
+                        note(f"{name}@example.com"),
+                        sender="a@acme.example",
+                        recipient=f"{name}@example.com",
+                        ready=ready_for(name, name != "withdrawn"),  # type: ignore[arg-type]
+                    )
+                )
+                for name in ("first", "second", "withdrawn")
+            ]
+            await asyncio.sleep(0.3)
+            assert marked == ["first"]  # the others wait for the one connection, unmarked
+            outcomes = [result.outcome for result in await asyncio.gather(*sends)]
+            await mailer.close()
+            return outcomes
+
+        assert asyncio.run(go()) == [Outcome.SENT, Outcome.SENT, Outcome.WITHDRAWN]
+        assert marked == ["first", "second", "withdrawn"]
+        assert [m["to"] for m in sink.received] == [["first@example.com"], ["second@example.com"]]
