@@ -65,11 +65,14 @@ def _route_stdlib_logging(out: TextIO, shared: list[Any], renderer: list[Any], l
     handler.reengage = True  # type: ignore[attr-defined]  # marks the handler as ours
     root.addHandler(handler)
     root.setLevel(max(level, logging.INFO))  # library debug chatter stays out unless asked
-    # Routine chatter stays out too: APScheduler's "Running job"/"executed successfully" on
-    # every tick, Alembic's "Context impl" on every command, aiosmtpd's line per SMTP
-    # command (with the addresses). Their warnings and errors still come through.
-    for chatty in ("apscheduler", "alembic", "mail.log"):
+    # Routine chatter stays out too: Alembic's "Context impl" on every command, aiosmtpd's
+    # line per SMTP command (with the addresses). Their warnings and errors come through.
+    for chatty in ("alembic", "mail.log"):
         logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+    # APScheduler's warnings ("skipped: maximum number of running instances reached", "was
+    # missed by") are about a pass longer than its interval: routine here, the next tick
+    # finds the work. Its errors (a job that raised) still come through.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.ERROR))
 
 
 def _log_uncaught(kind: type[BaseException], error: BaseException, trace: Any) -> None:

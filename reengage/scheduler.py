@@ -38,6 +38,7 @@ from reengage.spool import Spool
 from reengage.store import Store
 
 log = get_logger(__name__)
+SHUTDOWN_RESERVE_S = 2.0  # of the stop grace, kept for closing down after the sends
 
 
 @dataclass
@@ -269,7 +270,10 @@ class Service:
             log.info("service_started", campaigns=sorted(self.library.campaigns))
             await self._stopping.wait()
             scheduler.pause()  # no new runs; shutting down would cancel the one in flight
-        deadline = loop.time() + self.grace.total_seconds()
+        # The sends on the wire may take the grace less what closing down needs (the web
+        # and inbound listeners, QUIT to the mail server): the process is gone within it.
+        grace = self.grace.total_seconds()
+        deadline = loop.time() + grace - min(SHUTDOWN_RESERVE_S, grace / 4)
         for task in (self._dispatch_task, self._digest_task):
             if task is None or task.done():
                 continue
@@ -310,6 +314,11 @@ class Service:
                 await job()
             except StoreError as exc:
                 self._database_down(exc)
+            except asyncio.CancelledError:
+                if not self._stopping.is_set():
+                    raise
+                # Stopping, and the grace ran out: its sends were let go (see run_forever);
+                # the job ends quietly rather than as a scheduler error with a traceback.
             else:
                 self._database_up()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from datetime import timedelta
 from pathlib import Path
@@ -31,8 +33,6 @@ def run(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron).")] = False,
 ) -> None:
     """Run the service: enroll lapsed customers and send what is due, until stopped."""
-    import asyncio
-
     from reengage.digest import DigestConfig
     from reengage.mailer import SmtpMailer
     from reengage.scheduler import Service
@@ -89,16 +89,25 @@ def run(
                 serving = asyncio.ensure_future(web.serve(sockets=[sock])) if web and sock else None
                 listener = await _inbound_listener(settings, store, service)
                 await service.run_forever()
+                # Closing down has what the grace kept for it (see run_forever): a client
+                # that holds a connection open, or a mail server that will not say goodbye,
+                # does not hold the process past it.
                 if listener is not None:
                     listener.close()
-                    await listener.wait_closed()
+                    await _within(listener.wait_closed(), 0.5)
                 if serving is not None:
-                    await serving
+                    await _within(serving, 1.0)
         finally:
-            await mailer.close()
+            await _within(mailer.close(), 0.5)
             store.close()
 
     asyncio.run(main_loop())
+
+
+async def _within(step: Any, seconds: float) -> None:
+    """Await ``step`` for at most ``seconds``, then go on without it."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(step, seconds)
 
 
 async def _inbound_listener(settings: Settings, store: Store, service: Any) -> Any:
@@ -161,7 +170,6 @@ def _web_server(settings: Settings, store: Store, service: Any) -> Any:
     """Uvicorn serving /healthz and /metrics beside the daemon (None when the port is 0)."""
     if not settings.http_port:
         return None
-    import contextlib
     from collections.abc import Iterator
 
     import uvicorn
@@ -223,8 +231,6 @@ def _listen(host: str, port: int, what: str, setting: str) -> socket.socket | No
 @app.command()
 def doctor() -> None:
     """Check settings, database, migrations, SMTP, campaigns and sends of unknown outcome."""
-    import asyncio
-
     from reengage.mailer import SmtpMailer
     from reengage.store.engine import check_connection, create_engine
 
