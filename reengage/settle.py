@@ -54,7 +54,10 @@ def settle(
     held = store.held_for_settling(statuses, message_ids=message_ids, campaign_id=campaign_id)
     done: Counter[str] = Counter()
     if decision is Decision.RESEND:
-        done["queued to be sent again"] = store.resend_held(held, now)
+        again, ended = store.resend_held(held, now)
+        done["queued to be sent again"] = again
+        if ended:
+            done["skipped: their sequence had ended (paused, replied, unsubscribed)"] = ended
     else:
         for message in held:
             campaign = campaigns.get(message.campaign_id)

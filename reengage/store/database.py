@@ -654,8 +654,9 @@ class Store:
         with self._tx() as conn:
             sending.settle(conn, message, status, note=note, now=now, next_step=next_step)
 
-    def resend_held(self, messages: Sequence[sending.Held], now: datetime) -> int:
-        """Send held messages once more at the next pass."""
+    def resend_held(self, messages: Sequence[sending.Held], now: datetime) -> tuple[int, int]:
+        """Send held messages once more at the next pass (those whose sequence still runs);
+        how many will go, and how many were skipped as their sequence ended."""
         with self._tx() as conn:
             return sending.resend(conn, messages, now)
 

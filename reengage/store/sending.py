@@ -818,34 +818,52 @@ def settle(
         )
 
 
-def resend(conn: Connection, messages: Sequence[Held], now: datetime) -> int:
+def resend(conn: Connection, messages: Sequence[Held], now: datetime) -> tuple[int, int]:
     """Send held messages again at the next pass, each under its own row (at most once
     more): for a failed one after its template was fixed, for an unknown one when a person
-    has checked that it did not arrive."""
+    has checked that it did not arrive. One whose sequence ended meanwhile (the customer
+    paused, replied, unsubscribed) is not sent: it is ``skipped``, saying why. Returns how
+    many will be sent, and how many were skipped."""
     if not messages:
-        return 0
-    conn.execute(
-        MESSAGES.update()
-        .where(
-            MESSAGES.c.id.in_([m.message_id for m in messages]),
-            MESSAGES.c.status.in_([MessageStatus.UNKNOWN.value, MessageStatus.FAILED.value]),
+        return 0, 0
+    going = {
+        row[0]
+        for row in conn.execute(
+            ENROLLMENTS.update()
+            .where(
+                ENROLLMENTS.c.id.in_(sorted({m.enrollment_id for m in messages})),
+                _MOVABLE,
+            )
+            .values(
+                status=EnrollmentStatus.ACTIVE.value,
+                exit_reason=None,
+                next_due_at=now,
+                claimed_until=None,
+            )
+            .returning(ENROLLMENTS.c.id)
         )
-        .values(status=MessageStatus.RETRY.value, retry_at=now, lease_until=None)
-    )
-    conn.execute(
-        ENROLLMENTS.update()
-        .where(
-            ENROLLMENTS.c.id.in_([m.enrollment_id for m in messages]),
-            ENROLLMENTS.c.status == EnrollmentStatus.ATTENTION.value,
-        )
-        .values(
-            status=EnrollmentStatus.ACTIVE.value,
-            exit_reason=None,
-            next_due_at=now,
-            claimed_until=None,
-        )
-    )
-    return len(messages)
+    }
+    held = [MessageStatus.UNKNOWN.value, MessageStatus.FAILED.value]
+    again = [m.message_id for m in messages if m.enrollment_id in going]
+    ended = [m.message_id for m in messages if m.enrollment_id not in going]
+    for ids, values in (
+        (again, {"status": MessageStatus.RETRY.value, "retry_at": now}),
+        (
+            ended,
+            {
+                "status": MessageStatus.SKIPPED.value,
+                "retry_at": None,
+                "smtp_response": "not sent again: its sequence had ended",
+            },
+        ),
+    ):
+        if ids:
+            conn.execute(
+                MESSAGES.update()
+                .where(MESSAGES.c.id.in_(ids), MESSAGES.c.status.in_(held))
+                .values(lease_until=None, **values)
+            )
+    return len(again), len(ended)
 
 
 @dataclass(frozen=True)
@@ -912,7 +930,8 @@ def retry_failed(
 ) -> int:
     """Send ``failed`` messages again at the next pass (after their template was fixed):
     each goes out under its own row, at most once. ``None`` means every failed message."""
-    return resend(conn, held(conn, [MessageStatus.FAILED.value], message_ids, campaign_id), now)
+    again, _ = resend(conn, held(conn, [MessageStatus.FAILED.value], message_ids, campaign_id), now)
+    return again
 
 
 def skip_message(

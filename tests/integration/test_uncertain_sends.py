@@ -23,7 +23,7 @@ from reengage.mailer import Outcome, SmtpMailer
 from reengage.models import Customer
 from reengage.store import Store
 from tests.integration.smtp_sink import Sink, running_sink
-from tests.integration.test_chaos import ENROLLMENTS
+from tests.integration.test_chaos import ENROLLMENTS, MESSAGES
 from tests.integration.test_cli import cli
 from tests.integration.test_sending import ROOT, run_days, setup
 from tests.integration.test_worker import on_the_wire
@@ -377,3 +377,31 @@ def test_a_customer_who_paused_is_not_mailed_when_their_held_mail_is_settled(
 
 
 CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
+
+
+def test_resending_the_mail_of_a_sequence_that_ended_skips_it_and_says_so(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`sends resolve resend` for a customer who paused meanwhile sends nothing, and the mail
+    is settled (skipped, with why), not left waiting to be retried for ever."""
+    from reengage import responses
+    from reengage.campaigns import parse_campaign
+    from reengage.settle import Decision, settle
+    from tests.integration.test_worker import CAMPAIGN, LEASE, NOW
+
+    store, held = on_the_wire(database_url, tmp_path, 2)
+    store.expire_leases(NOW + LEASE * 2)
+    (_, paused), (_, going) = held
+    ref = store.responses.message(paused.token or "")
+    assert ref is not None
+    responses.pause(store, ref, NOW + LEASE * 3)
+    campaign, _ = parse_campaign(CAMPAIGN, "always.yaml")
+    assert campaign is not None
+    done = settle(store, {campaign.id: campaign}, Decision.RESEND, NOW + LEASE * 4)
+    assert done["queued to be sent again"] == 1
+    assert sum(v for k, v in done.items() if k.startswith("skipped")) == 1
+    with store.engine.connect() as conn:
+        status = dict(conn.execute(sa.select(MESSAGES.c.id, MESSAGES.c.status)).all())
+    assert status[paused.message_id] == "skipped"
+    assert status[going.message_id] == "retry"
+    store.close()
