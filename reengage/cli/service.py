@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from datetime import timedelta
 from pathlib import Path
@@ -102,6 +103,18 @@ def run(
             store.close()
 
     asyncio.run(main_loop())
+
+
+def _spool_problem(folder: Path) -> str | None:
+    """Why the spool folder could not keep a result, or None when it can (tried for real)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".doctor-{os.getpid()}"
+        probe.write_text("ok\n", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        return str(exc)
+    return None
 
 
 async def _within(step: Any, seconds: float) -> None:
@@ -282,6 +295,15 @@ def doctor() -> None:
         report(True, "SMTP", greeting)
     except Exception as exc:  # any failure to reach SMTP is the finding
         report(False, "SMTP", f"cannot reach {settings.smtp_host}:{settings.smtp_port}: {exc}")
+    spool = _spool_problem(settings.spool_dir)
+    report(
+        spool is None,
+        "spool",
+        f"{settings.spool_dir} is writable (results kept there while the database is away)"
+        if spool is None
+        else f"REENGAGE_SPOOL_DIR {settings.spool_dir} cannot keep results while the database "
+        f"is away ({spool}): point it at a folder on local disk this user can write",
+    )
     result = authoring.validate(_workspace(), [settings.campaigns_dir], root=Path.cwd())
     errors = [p for p in result.problems if p.is_error]
     report(

@@ -224,3 +224,20 @@ def test_customers_show_dates_activity_as_it_was_imported(tmp_path: Path) -> Non
     shown = cli("customers", "show", "c1", cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
     assert "2026-06-01 order" in shown.stdout, shown.stdout
+
+
+def test_doctor_finds_a_spool_folder_that_could_not_keep_results(tmp_path: Path) -> None:
+    """A spool that cannot be written is found by `doctor` now, not during an outage when
+    the results it should have kept become unknown."""
+    env = {
+        "REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "REENGAGE_SECRET_KEY": "d" * 40,
+        "REENGAGE_SPOOL_DIR": str(tmp_path / "a-file"),
+    }
+    (tmp_path / "a-file").write_text("not a folder")
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    doctor = cli("doctor", cwd=tmp_path, env=env)
+    assert doctor.returncode != 0
+    assert "FAIL spool: REENGAGE_SPOOL_DIR" in doctor.stdout, doctor.stdout
+    env["REENGAGE_SPOOL_DIR"] = str(tmp_path / "spool")
+    assert "ok   spool:" in cli("doctor", cwd=tmp_path, env=env).stdout
