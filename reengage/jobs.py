@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from reengage import metrics
 from reengage.audience import entry_day
@@ -33,6 +33,7 @@ from reengage.sequence import condition_met, next_send_time, next_step, window_z
 from reengage.spool import Spool, outcome_line
 from reengage.store import Store
 from reengage.store.sending import Claimed, NewEnrollment, Sent, Started
+from reengage.timeutil import as_utc
 
 log = get_logger(__name__)
 LEASE = timedelta(minutes=10)
@@ -426,13 +427,11 @@ def _prepare(
         store.end_enrollment(item.enrollment_id, "suppressed", now)
         return "suppressed"
     customer = facts.customers.get(item.customer_id)
-    if customer is not None and customer.paused_until is not None:
-        until = customer.paused_until
-        if (until if until.tzinfo else until.replace(tzinfo=UTC)) > now:
-            # Asked for a pause (the preferences page) since this sequence began: it ends, as
-            # the pause ended every running one then, whatever held it meanwhile.
-            store.end_enrollment(item.enrollment_id, "paused", now)
-            return "paused"
+    if customer is not None and customer.paused_until and as_utc(customer.paused_until) > now:
+        # Asked for a pause (the preferences page) since this sequence began: it ends, as
+        # the pause ended every running one then, whatever held it meanwhile.
+        store.end_enrollment(item.enrollment_id, "paused", now)
+        return "paused"
     if step.condition is not None and not condition_met(
         step.condition, campaign, index, facts.responses.get(item.enrollment_id, set())
     ):

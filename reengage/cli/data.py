@@ -31,7 +31,7 @@ from reengage.logs import configure_logging
 from reengage.seed import write_dataset
 from reengage.store import Store, migrate
 from reengage.store.database import display_name
-from reengage.timeutil import parse_duration, utcnow
+from reengage.timeutil import as_utc, parse_duration, utcnow
 
 # -- db ---------------------------------------------------------------------------------------
 
@@ -215,7 +215,7 @@ def demo(
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> datetime:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone)
+    return as_utc(moment).astimezone(zone)
 
 
 @customers_app.command("show")
