@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reengage.errors import StoreError
-from reengage.spool import Spool
+from reengage.spool import Spool, unsent_line
 from reengage.store import Store
 from reengage.store.sending import Sent, Started
 
@@ -115,6 +115,7 @@ class SentLog:
             if not isinstance(exc, StoreError):
                 exc = StoreError(f"cannot record the sends under way: {exc}")
             self._keep(accepted, exc)
+            self._keep_unsent([s for s, _ in group], now)
             for _, decided in group:  # each waiting send raises it: none of them goes out
                 if not decided.done():
                     decided.set_exception(exc)
@@ -145,6 +146,18 @@ class SentLog:
             except StoreError as exc:
                 self._error = exc
         self.pending[:0] = accepted
+
+    def _keep_unsent(self, group: list[Started], now: datetime) -> None:
+        # None of these goes out, but a mark whose reply was lost may have been committed:
+        # kept, so the row is put back when the database is back instead of turning unknown.
+        lines = [
+            unsent_line(s.message_id, self._claims[s.message_id][1], now + self.lease, now)
+            for s in group
+            if s.message_id is not None and s.message_id in self._claims
+        ]
+        if lines and self.spool is not None:
+            with contextlib.suppress(StoreError):  # then they show unknown: a person settles
+                self.spool.keep_lines(lines)
 
     def record(self, write: Callable[[], None], late: dict[str, Any]) -> None:
         """Record a send that was not accepted (``write``); if the database refuses, keep

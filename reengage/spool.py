@@ -7,7 +7,8 @@ written is appended to a JSON-lines file in the spool folder (flushed and fsynce
 the worker goes on), and written to the database as soon as it answers again — by this
 worker or, if it died meanwhile, by any worker sharing the folder. The same holds for what
 else the server said in the meantime (try later, no such user, a lost reply): a mail that
-was never delivered is tried again rather than left for a person. Writing an entry twice
+was never delivered is tried again rather than left for a person, and so is one whose
+``sending`` mark got no answer (it never went out). Writing an entry twice
 changes nothing (see ``store.late``).
 """
 
@@ -65,12 +66,31 @@ def outcome_line(
     }
 
 
+def unsent_line(
+    message_id: int, enrollment_id: int, marked_until: datetime, now: datetime
+) -> dict[str, Any]:
+    """A mail that never went out because the database did not answer when its row was to
+    be marked ``sending``: the mark may have been committed all the same (the line dropped
+    before the reply), so the row is put back if it holds that mark (``marked_until``, the
+    lease the mark writes) or was settled ``unknown`` from it meanwhile."""
+    return {
+        "outcome": "unsent",
+        "message_id": message_id,
+        "enrollment_id": enrollment_id,
+        "response": "not sent: the database did not answer when it was to go out",
+        "now": now.isoformat(),
+        "marked_until": marked_until.isoformat(),
+    }
+
+
 def from_line(line: dict[str, Any]) -> dict[str, Any]:
     """A line read back, with its moments as datetimes."""
     step = line.get("next_step")
     retry_at = line.get("retry_at")
+    marked_until = line.get("marked_until")
     return {
         **line,
+        "marked_until": datetime.fromisoformat(marked_until) if marked_until else None,
         "now": datetime.fromisoformat(line["now"]),
         "next_step": (step[0], step[1], datetime.fromisoformat(step[2])) if step else None,
         "retry_at": datetime.fromisoformat(retry_at) if retry_at else None,

@@ -2,10 +2,10 @@
 database was away, kept in its spool (``reengage.spool``) and written when it is back.
 
 Each entry is one send's outcome: accepted (``sent``), a temporary refusal (``retry``), a
-bounce, a refusal of the mail itself (``failed``) or a lost reply (``unknown``). An entry
-is written only while its message is still open — ``sending``, or ``unknown`` after its
-lease ran out meanwhile — so writing one twice, or after a person settled it, changes
-nothing.
+bounce, a refusal of the mail itself (``failed``), a lost reply (``unknown``), or a mail
+that never went out because its ``sending`` mark got no answer (``unsent``). An entry is
+written only while its message is still open — ``sending``, or ``unknown`` after its lease
+ran out meanwhile — so writing one twice, or after a person settled it, changes nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reengage.models import EnrollmentStatus, MessageStatus
@@ -39,6 +40,8 @@ def _record(conn: Connection, entry: dict[str, Any]) -> bool:
     outcome = entry.get("outcome", "sent")
     if outcome == "sent":
         return _sent(conn, entry)
+    if outcome == "unsent":
+        return _unsent(conn, entry)
     message = entry["message_id"]
     response = str(entry["response"])[:500]
     if outcome == "retry":
@@ -119,3 +122,41 @@ def _sent(conn: Connection, entry: dict[str, Any]) -> bool:
             },
         )
     return True
+
+
+def _unsent(conn: Connection, entry: dict[str, Any]) -> bool:
+    # Only the row as that mark left it (``sending`` under the lease it wrote, or settled
+    # ``unknown`` from there): a later try that holds it now is never touched. Due again.
+    now = entry["now"]
+    moved = conn.execute(
+        MESSAGES.update()
+        .where(
+            MESSAGES.c.id == entry["message_id"],
+            sa.or_(
+                sa.and_(
+                    MESSAGES.c.status == MessageStatus.SENDING.value,
+                    MESSAGES.c.lease_until == entry["marked_until"],
+                ),
+                MESSAGES.c.status == MessageStatus.UNKNOWN.value,
+            ),
+        )
+        .values(
+            status=MessageStatus.RETRY.value,
+            retry_at=now,
+            lease_until=None,
+            smtp_response=None,
+            attempts=sa.case((MESSAGES.c.attempts > 0, MESSAGES.c.attempts - 1), else_=0),
+        )
+    ).rowcount
+    if moved:
+        conn.execute(
+            ENROLLMENTS.update()
+            .where(ENROLLMENTS.c.id == entry["enrollment_id"], _MOVABLE)
+            .values(
+                status=EnrollmentStatus.ACTIVE.value,
+                exit_reason=None,
+                next_due_at=now,
+                claimed_until=None,
+            )
+        )
+    return bool(moved)

@@ -352,3 +352,77 @@ def test_a_result_kept_while_the_spool_is_being_written_is_not_lost(tmp_path: Pa
     for path, _ in being_written:
         path.unlink()  # written: removed
     assert [e["message_id"] for _, entries in spool.waiting() for e in entries] == [2]
+
+
+def test_a_mark_whose_answer_was_lost_puts_the_mail_back_not_unknown(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The line to the database drops while it commits a group of ``sending`` marks: the
+    marks are in, the worker never hears so, and none of those mails goes out. They are
+    tried again once the database is back — not left ``sending``, then ``unknown`` for a
+    person to settle — while a row another try holds meanwhile is left alone."""
+    from reengage.sentlog import SentLog
+
+    store = prepare(database_url, tmp_path, 4)
+    campaign, _ = parse_campaign(CAMPAIGN, "always.yaml")
+    assert campaign is not None
+    jobs.detect_and_enroll(store, [campaign], WORKER_NOW)
+    claimed = sorted(store.claim_due(WORKER_NOW, 10, LEASE), key=lambda c: c.customer_id)
+    started = store.start_messages([(c, "first") for c in claimed], WORKER_NOW, LEASE)
+
+    class LostReply:
+        """The store, but the answer to the commit of the marks never arrives."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def mark_and_record(self, *args: Any) -> list[bool]:
+            store.mark_and_record(*args)  # committed on the server...
+            raise StoreError("server closed the connection unexpectedly")  # ...never heard
+
+    spool = Spool(tmp_path / "spool", "worker-1")
+    sent = SentLog(LostReply(), LEASE, spool=spool)  # type: ignore[arg-type]
+    for one, claim in zip(started, claimed, strict=True):
+        sent.hold(one, claim.enrollment_id)
+
+    async def send_all() -> list[bool | BaseException]:
+        marks = [sent.mark_sending(one, WORKER_NOW) for one in started]
+        return await asyncio.gather(*marks, return_exceptions=True)
+
+    answers = asyncio.run(send_all())
+    assert all(isinstance(answer, StoreError) for answer in answers)  # none goes out
+    assert statuses(store)["sending"] == 4  # yet the marks are in
+    # Meanwhile a worker settles the first as unknown (its lease ran out during the
+    # outage), and the last is held by another try under a lease of its own.
+    with store.engine.begin() as conn:
+        conn.execute(
+            MESSAGES.update()
+            .where(MESSAGES.c.id == started[0].message_id)
+            .values(status="unknown", lease_until=None)
+        )
+        conn.execute(
+            ENROLLMENTS.update()
+            .where(ENROLLMENTS.c.id == claimed[0].enrollment_id)
+            .values(status="attention", exit_reason="send_unknown")
+        )
+        conn.execute(
+            MESSAGES.update()
+            .where(MESSAGES.c.id == started[3].message_id)
+            .values(lease_until=WORKER_NOW + LEASE * 5)
+        )
+    assert jobs.write_spooled(store, spool) == 3
+    with store.engine.connect() as conn:
+        found = dict(
+            conn.execute(
+                sa.select(MESSAGES.c.id, MESSAGES.c.status).where(
+                    MESSAGES.c.id.in_([s.message_id for s in started])
+                )
+            ).all()
+        )
+        first = conn.execute(
+            sa.select(ENROLLMENTS.c.status).where(ENROLLMENTS.c.id == claimed[0].enrollment_id)
+        ).scalar_one()
+    assert [found[s.message_id] for s in started] == ["retry", "retry", "retry", "sending"]
+    assert first == "active"  # due again, not waiting for a person
+    assert jobs.write_spooled(store, spool) == 0  # written once
+    store.close()
