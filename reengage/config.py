@@ -88,6 +88,22 @@ class Settings(BaseSettings):
     soft_bounce_limit: int = Field(
         3, ge=1, le=100, description="soft bounces within 30 days that suppress an address"
     )
+    inbound_max_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=64 * 1024,
+        le=50 * 1024 * 1024,
+        description="largest inbound mail accepted (552 above it); a bounce quoting one of "
+        "our mails (at most 1 MB) fits",
+    )
+    inbound_max_recipients: int = Field(
+        20, ge=1, le=1000, description="recipients per inbound mail; more are refused with 452"
+    )
+    inbound_max_connections: int = Field(
+        20, ge=1, le=1000, description="inbound SMTP connections at once; more get 421"
+    )
+    inbound_processing_seconds: float = Field(
+        30, ge=1, le=600, description="time to classify and record one inbound mail; then 451"
+    )
     attribution_days: int = Field(
         30, ge=1, le=365, description="an activity this soon after a mail is credited to it"
     )
