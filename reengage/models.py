@@ -498,6 +498,24 @@ class Reply(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class InboundUnmatched(SQLModel, table=True):
+    """A bounce, complaint, unsubscribe or reply that names no message of ours (or names
+    one but another address): kept for the operator to review, never acted on."""
+
+    __tablename__ = "inbound_unmatched"
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    source: str = Field(max_length=16)  # mail, webhook
+    kind: str = Field(max_length=16)  # bounce, soft_bounce, complaint, unsubscribe, reply
+    reason: str = Field(max_length=32)  # no_message, other_address, bad_signature
+    message_id: int | None = Field(default=None, foreign_key="messages.id", ondelete="SET NULL")
+    sender: str = Field(default="", max_length=320)
+    subject: str = Field(default="", max_length=300)
+    addresses: str = Field(default="", max_length=500)  # the addresses it named, cut short
+    detail: str | None = Field(default=None, max_length=500)
+
+
 TABLES = (
     Rep,
     Customer,
@@ -513,4 +531,5 @@ TABLES = (
     Reply,
     CallOutcome,
     Digest,
+    InboundUnmatched,
 )
