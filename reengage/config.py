@@ -60,8 +60,27 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None, description="signs links and tokens; at least 32 characters"
     )
-    http_host: str = Field("127.0.0.1", description="where /healthz and /metrics listen")
+    previous_secret_keys: SecretStr | None = Field(
+        None,
+        description="comma-separated keys used before the secret key: links made with them "
+        "still work (rotation); nothing new is made with them",
+    )
+    http_host: str = Field("127.0.0.1", description="where the web app listens")
     http_port: int = Field(8025, ge=0, le=65535, description="0 turns the HTTP side off")
+    ops_host: str = Field(
+        "127.0.0.1", description="where /healthz and /metrics listen (never the public app)"
+    )
+    ops_port: int = Field(8026, ge=0, le=65535, description="/healthz and /metrics; 0: off")
+    form_max_bytes: int = Field(
+        65_536,
+        ge=4096,
+        le=1_048_576,
+        description="a form post (preferences, outcome form, sign-in) larger than this is "
+        "refused unread (413)",
+    )
+    dashboard_session_hours: int = Field(
+        12, ge=1, le=720, description="a dashboard sign-in lasts this long"
+    )
     base_url: str = Field("http://127.0.0.1:8025", description="public address of the web app")
     link_max_age_days: int = Field(
         730, ge=30, le=3650, description="links in mail stop working after this many days"
@@ -73,7 +92,7 @@ class Settings(BaseSettings):
         None, description="bearer token an email provider's webhooks present; unset: off"
     )
     dashboard_token: SecretStr | None = Field(
-        None, description="opens /dashboard (?token= or a bearer token); unset: no dashboard"
+        None, description="signs in to /dashboard (or a bearer token); unset: no dashboard"
     )
 
     inbound_host: str = Field("127.0.0.1", description="where the inbound SMTP listener binds")
@@ -228,6 +247,15 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _long_previous_secrets(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(
+            len(key.strip()) < 32 for key in value.get_secret_value().split(",") if key.strip()
+        ):
+            raise ValueError("each key (comma-separated) must be at least 32 characters")
+        return value
+
     @field_validator("dashboard_token")
     @classmethod
     def _long_dashboard_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -272,6 +300,13 @@ class Settings(BaseSettings):
                 "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
         return self.secret_key.get_secret_value()
+
+    def previous_secrets(self) -> tuple[str, ...]:
+        """The keys links may still be signed with (newest first), for verification only."""
+        if self.previous_secret_keys is None:
+            return ()
+        keys = self.previous_secret_keys.get_secret_value().split(",")
+        return tuple(key.strip() for key in keys if key.strip())
 
 
 def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Settings:
