@@ -2,9 +2,10 @@
 
 multipart/alternative (text, then HTML), Message-ID, Date, From, To, Reply-To, Subject,
 List-Unsubscribe (https and mailto) with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``
-(RFC 8058) and List-Id. Names and subjects from customer data go through the ``email``
-package's header encoding (RFC 2047), and line breaks are removed first, so nothing a
-customer record holds can add a header.
+(RFC 8058) and List-Id. Subjects from customer data go through the ``email`` package's
+header encoding (RFC 2047); display names are quoted or encoded by :func:`_mailbox`, so no
+name can become another address; line breaks are removed first, so nothing a customer
+record holds can add a header.
 
 Speed matters here (every mail the daemon sends is composed and serialized once): values
 that are plain ASCII and short — most of them — are stored ready to send, the sender's
@@ -142,14 +143,9 @@ def compose(subject: str, text: str, html: str, envelope: Envelope) -> EmailMess
     msg = EmailMessage(policy=POLICY)
     msg.set_raw("From", _address_value("From", envelope.sender))
     to_name, to_address = one_line(envelope.to_name), envelope.to_address
-    if "=?" in to_name and _ADDR_SPEC.fullmatch(to_address):
-        # A name shaped like an encoded word would be decoded into other words (the email
-        # package itself does): encode it whole, so it reads as written.
-        phrase = Header(to_name, "utf-8", header_name="To").encode(linesep="\r\n")
-        msg.set_raw("To", f"{phrase} <{to_address}>")
-    elif _ATOMS.fullmatch(to_name) and _ADDR_SPEC.fullmatch(to_address):
-        _put(msg, "To", f"{to_name} <{to_address}>" if to_name else to_address)
-    else:
+    if _ADDR_SPEC.fullmatch(to_address):
+        msg.set_raw("To", _mailbox("To", to_name, to_address))
+    else:  # an internationalized address: the email package knows its rules
         to_user, _, to_domain = to_address.partition("@")
         msg["To"] = Address(display_name=to_name, username=to_user, domain=to_domain)
     if envelope.reply_to:
@@ -257,8 +253,31 @@ def _put(msg: EmailMessage, name: str, value: str, *, whole: bool = False) -> No
 @lru_cache(maxsize=256)
 def _address_value(name: str, text: str) -> str:
     # A campaign's sender is parsed, encoded and folded once, then reused for every mail.
-    folded: str = SMTP.header_factory(name, address(text)).fold(policy=SMTP)
+    parsed = address(text)
+    if _ADDR_SPEC.fullmatch(parsed.addr_spec):
+        return _mailbox(name, parsed.display_name, parsed.addr_spec)
+    folded: str = SMTP.header_factory(name, parsed).fold(policy=SMTP)
     return folded[len(name) + 2 :].removesuffix("\r\n")
+
+
+def _mailbox(header: str, name: str, addr_spec: str) -> str:
+    """``name <addr_spec>`` as a header value that no name can bend into another address
+    list: plain words as they are, other printable ASCII as one quoted string when it fits
+    a line, anything else as RFC 2047 encoded words (which hold no quote, comma, colon or
+    bracket), the address on a line of its own. Never folded by the email package, whose
+    folding of a long name full of quotes and colons can turn it into a second address."""
+    if not name:
+        return addr_spec
+    room = _FOLD_AT - len(header) - 2 - len(addr_spec) - 3
+    if "=?" in name:  # shaped like an encoded word: encoded whole, so it reads as written
+        room = -1
+    if _ATOMS.fullmatch(name) and len(name) <= room:
+        return f"{name} <{addr_spec}>"
+    quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if _PLAIN.fullmatch(name) and len(quoted) <= room:
+        return f"{quoted} <{addr_spec}>"
+    phrase = Header(name, "utf-8", header_name=header).encode(linesep="\r\n")
+    return f"{phrase}\r\n <{addr_spec}>"
 
 
 def _text_part(subtype: str, content: str) -> tuple[EmailMessage, str]:

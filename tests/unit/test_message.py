@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import email
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.policy import SMTP
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from reengage.message import Envelope, compose, wire
+from reengage.message import Envelope, compose, one_line, wire
 
 HOSTILE = [
     ("Ana", "Hello Ana", "Hi Ana\n"),
@@ -67,3 +70,57 @@ def test_every_line_is_short_ascii_and_the_unsubscribe_url_is_whole() -> None:
     assert all(len(line) <= 998 for line in data.split(b"\r\n"))
     assert data.isascii()
     assert b"<https://acme.example/u/" + b"t" * 120 + b">" in data
+
+
+# Names as customer records hold them: any text, heavy on what means something in an
+# address list (quotes, colons, angle brackets, commas, semicolons, at signs, backslashes,
+# encoded-word marks), and long enough to be folded.
+_SPECIALS = st.sampled_from([*list('"<>:;,@\\()[].=?'), "=?", "?=", " ", "  ", "é", "名"])
+NAMES = st.one_of(
+    st.text(alphabet='"<>:;,@\\(). abcdefgé', min_size=20, max_size=160),
+    st.lists(st.one_of(_SPECIALS, st.text(min_size=1, max_size=12)), min_size=0, max_size=40).map(
+        "".join
+    ),
+)
+ADDRESSES = st.sampled_from(
+    ["ana@example.com", "o'brien+tag@mail.example.org", "x@" + "d" * 60 + ".example"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=NAMES, to=ADDRESSES, sender_name=NAMES)
+# Each of these once made the email package fold the name into a second address.
+@example(
+    name='Accounts payable team of the Northwind trading company "Ana": Ops <boss@evil.example>,',
+    to="ana@example.com",
+    sender_name="Acme",
+)
+@example(
+    name='Ana Lima (head of purchasing at Northwind Traders) "x" attn: <boss@evil.example>',
+    to="ana@example.com",
+    sender_name='Acme "win-back" team: the people who miss you <boss@evil.example>',
+)
+def test_no_name_of_any_length_or_content_changes_an_address_list(
+    name: str, to: str, sender_name: str
+) -> None:
+    """Re-parsing the delivered headers finds exactly the one recipient and the one sender
+    we meant, each with its name as written (line breaks and runs of spaces aside)."""
+    base = envelope(name)
+    sender_name = sender_name.replace("\\", "").replace('"', "")  # a campaign's own From
+    env = Envelope(
+        **{
+            **base.__dict__,
+            "to_address": to,
+            "sender": f'"{sender_name}" <hello@acme.example>',
+        }
+    )
+    data = wire(compose("Hi", "hi\n", "<p>hi</p>", env))
+    parsed = email.message_from_bytes(data, policy=policy.default)
+    recipients = parsed["To"].addresses
+    assert [a.addr_spec for a in recipients] == [to]
+    # Compared without spaces: Python's parser puts one between adjacent encoded words,
+    # which RFC 2047 (6.2) and mail programs drop.
+    assert "".join(recipients[0].display_name.split()) == "".join(one_line(name).split())
+    senders = parsed["From"].addresses
+    assert [a.addr_spec for a in senders] == ["hello@acme.example"]
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
