@@ -9,8 +9,12 @@ customer's assessment.
 
 from __future__ import annotations
 
+import base64
 import calendar
+import hashlib
+import hmac
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -273,7 +277,7 @@ def render_for(
         reply_to=reply_address(ws, campaign, message_key),
         list_id=f"{campaign.id}.{domain}",
         unsubscribe_url=context["links"]["unsubscribe"],
-        unsubscribe_mailto=f"unsubscribe+{message_key}@{ws.bounce_domain(campaign)}",
+        unsubscribe_mailto=unsubscribe_mailto(message_key, ws.bounce_domain(campaign), ws.secret),
         return_path=bounce_address(message_key, ws.bounce_domain(campaign)),
     )
     message = compose(rendered.subject, rendered.text, rendered.html, envelope)
@@ -295,6 +299,34 @@ def reply_address(ws: Workspace, campaign: Campaign, message_key: str) -> str | 
 def bounce_address(message_key: str, domain: str) -> str:
     """The per-message envelope sender (VERP): a bounce names the message it is about."""
     return f"bounces+{message_key}@{domain}"
+
+
+def unsubscribe_mailto(message_key: str, domain: str, secret: str) -> str:
+    """List-Unsubscribe's mailto address, ``unsubscribe+KEY.SIGNATURE@domain``: the key is
+    in our Message-ID for all to see, so only the signature proves the mail was read."""
+    return f"unsubscribe+{message_key}.{mailto_signature(message_key, secret)}@{domain}"
+
+
+def mailto_signature(message_key: str, secret: str) -> str:
+    """26 lower-case base32 characters (128 bits of HMAC-SHA256): the address stays within
+    64 characters, and an MTA that lower-cases it (RFC 5321 allows it) loses nothing."""
+    mac = hmac.new(
+        secret.encode(), b"mailto-unsubscribe:" + message_key.lower().encode(), hashlib.sha256
+    )
+    return base64.b32encode(mac.digest()[:16]).decode().rstrip("=").lower()
+
+
+def signed_unsubscribe_key(token: str, secrets: Sequence[str]) -> str | None:
+    """The message key of a ``KEY.SIGNATURE`` signed under any of ``secrets`` (the current
+    key first, then older ones while they rotate out); None for anything else."""
+    key, dot, signature = token.rpartition(".")
+    if not dot or not key:
+        return None
+    given = signature.lower().encode()
+    found = False
+    for secret in secrets:  # every key is tried, so the answer takes as long either way
+        found |= hmac.compare_digest(mailto_signature(key, secret).encode(), given)
+    return key if found else None
 
 
 def sender_domain(campaign: Campaign) -> str:

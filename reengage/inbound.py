@@ -3,21 +3,29 @@ unsubscribes, pointed at by the MX of ``REENGAGE_INBOUND_DOMAIN``.
 
 Each mail is classified (``mailparse``) and recorded (``responses``) before the listener
 answers 250, so an accepted mail is never lost: when the database cannot take it, the
-listener answers 451 and the sending server tries again later. Mail to
-``unsubscribe+TOKEN@`` (the mailto in List-Unsubscribe) unsubscribes at once. Nothing is
-ever relayed: recipients outside the inbound domain are refused.
+listener answers 451 and the sending server tries again later. What a mail says is believed
+only as far as it is about mail we sent (see ``responses``). Mail to a signed
+``unsubscribe+KEY.SIGNATURE@`` (the mailto in List-Unsubscribe) unsubscribes at once; an
+unsigned one acts on nobody. Nothing is ever relayed: recipients outside the inbound domain
+are refused. Anyone can connect, so everything is bounded: a mail's size, its recipients,
+the connections at once and the time one mail may take (its database work is a few short
+transactions in a worker thread, never on the event loop).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
 from reengage import responses
+from reengage.compose import signed_unsubscribe_key
+from reengage.config import Settings
 from reengage.errors import ReengageError
 from reengage.logs import get_logger
 from reengage.mailparse import classify, token_in
@@ -26,7 +34,29 @@ from reengage.store import Store
 
 log = get_logger(__name__)
 
-MAX_SIZE = 10 * 1024 * 1024  # bounces quote the original; nothing we expect is bigger
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sender may ask of the listener (the ``REENGAGE_INBOUND_*`` settings)."""
+
+    max_bytes: int = 4 * 1024 * 1024  # a bounce quoting one of our mails (≤ 1 MB) fits
+    max_recipients: int = 20  # a real bounce or reply goes to one of our addresses
+    max_connections: int = 20
+    processing_seconds: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The limits the settings give."""
+        return cls(
+            settings.inbound_max_bytes,
+            settings.inbound_max_recipients,
+            settings.inbound_max_connections,
+            settings.inbound_processing_seconds,
+        )
+
+
+class TooSlow(ReengageError):
+    """One inbound mail took longer than its time to classify and record."""
 
 
 class InboundHandler:
@@ -38,9 +68,15 @@ class InboundHandler:
         clock: Callable[[], datetime],
         policy: Policy | None = None,
         domain: str | None = None,
+        *,
+        unsubscribe_secrets: Sequence[str] = (),
+        limits: Limits | None = None,
     ) -> None:
         self.store, self.clock, self.domain = store, clock, domain
         self.policy = policy or Policy()
+        # The secret key first, then the previous ones: they verify mailto unsubscribes.
+        self.unsubscribe_secrets = tuple(unsubscribe_secrets)
+        self.limits = limits or Limits()
         self.recorded: list[Recorded] = []  # the latest outcomes, for the demo and tests
 
     async def handle_RCPT(
@@ -48,29 +84,39 @@ class InboundHandler:
     ) -> str:
         if self.domain and not address.lower().endswith("@" + self.domain.lower()):
             return "550 5.7.1 this server only receives mail for its own domain"
+        if len(envelope.rcpt_tos) >= self.limits.max_recipients:
+            # RFC 5321 4.5.3.1.10: a limit on recipients is answered 452; the sender sends
+            # the rest in another transaction.
+            return "452 4.5.3 too many recipients"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content or envelope.content
+        deadline = time.monotonic() + self.limits.processing_seconds
+        work = asyncio.to_thread(self.receive, raw, list(envelope.rcpt_tos), deadline)
         try:
-            done = await asyncio.to_thread(self.receive, raw, list(envelope.rcpt_tos))
-        except ReengageError as exc:
-            log.error("inbound_not_recorded", error=str(exc))
+            # A little past the deadline: the thread stops itself at it between steps.
+            done = await asyncio.wait_for(work, self.limits.processing_seconds + 5)
+        except (ReengageError, TimeoutError) as exc:
+            log.error("inbound_not_recorded", error=str(exc) or type(exc).__name__)
             return "451 4.3.0 cannot record this mail right now; please try again later"
         self.recorded = [*self.recorded[-99:], done]
         return "250 OK recorded"
 
-    def receive(self, raw: bytes, recipients: Sequence[str]) -> Recorded:
-        """Classify and record one mail (runs in a worker thread)."""
+    def receive(
+        self, raw: bytes, recipients: Sequence[str], deadline: float | None = None
+    ) -> Recorded:
+        """Classify and record one mail (runs in a worker thread); each database step is
+        its own short transaction, and none starts after ``deadline`` (monotonic)."""
         now = self.clock()
         for rcpt in recipients:
             token = token_in(rcpt, "unsubscribe")
-            ref = responses.message(self.store, token) if token else None
-            if ref is not None:
-                responses.unsubscribe(self.store, ref, now, source="mailto")
-                return Recorded("unsubscribe", "suppressed", ref)
+            if token is not None:
+                return self._unsubscribe(token, rcpt, now)
         mail = classify(raw, recipients)
+        if deadline is not None and time.monotonic() > deadline:
+            raise TooSlow(f"classifying took over {self.limits.processing_seconds:g} s")
         done = responses.record_inbound(self.store, mail, now, self.policy)
         log.info(
             "inbound_recorded",
@@ -81,17 +127,61 @@ class InboundHandler:
         )
         return done
 
+    def _unsubscribe(self, token: str, address: str, now: datetime) -> Recorded:
+        """A mail to our List-Unsubscribe mailto: it acts only when its signature is ours."""
+        key = signed_unsubscribe_key(token, self.unsubscribe_secrets)
+        if key is None:
+            return responses.unmatched_unsubscribe(self.store, now, "bad_signature", address)
+        ref = responses.message(self.store, key)
+        if ref is None:  # an MTA lower-cased the address; the signature is over the key folded
+            found = self.store.responses.messages_by_folded_token(key)
+            ref = found[0] if len(found) == 1 else None
+        if ref is None:
+            return responses.unmatched_unsubscribe(self.store, now, "no_message", address)
+        responses.unsubscribe(self.store, ref, now, source="mailto")
+        return Recorded("unsubscribe", "suppressed", ref)
+
+
+class _Listener(SMTP):
+    """aiosmtpd's SMTP, refusing a connection beyond the limit with 421 (RFC 5321 3.8)."""
+
+    def __init__(self, handler: InboundHandler, open_now: list[int], **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._open_now, self._refused = open_now, False
+        self._limit = handler.limits.max_connections
+
+    def connection_made(self, transport: Any) -> None:
+        if self._open_now[0] >= self._limit:
+            self._refused = True
+            transport.write(b"421 4.7.0 too many connections; please try again later\r\n")
+            transport.close()
+            log.warning("inbound_connection_refused", open=self._open_now[0])
+            return
+        self._open_now[0] += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        self._open_now[0] -= 1
+        super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        return False if self._refused else super().eof_received()
+
 
 async def serve(
     handler: InboundHandler, host: str, port: int, *, hostname: str | None = None
 ) -> asyncio.Server:
     """Start listening on the running loop; close the returned server to stop."""
     loop = asyncio.get_running_loop()
+    open_now = [0]  # connections being served, shared by this server's protocols (one loop)
     return await loop.create_server(
-        lambda: SMTP(
+        lambda: _Listener(
             handler,
+            open_now,
             hostname=hostname or handler.domain or host,
-            data_size_limit=MAX_SIZE,
+            data_size_limit=handler.limits.max_bytes,
             enable_SMTPUTF8=True,
             timeout=60,
         ),

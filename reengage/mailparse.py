@@ -10,6 +10,7 @@ both libraries live behind this module only.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import logging
 import re
@@ -114,6 +115,20 @@ def token_in(address: str, prefix: str) -> str | None:
         return None
     token = token.strip()
     return token if re.fullmatch(r"[A-Za-z0-9_\-.=]{1,128}", token) else None
+
+
+def normal_address(address: str) -> str:
+    """An address as stored and compared: trimmed, lower-case, its domain in IDNA (ASCII)
+    form, so ``Ana@BÜCHER.example`` with a line end and ``ana@xn--bcher-kva.example`` are
+    one address."""
+    local, at, domain = address.strip().strip("<>").strip().rpartition("@")
+    if not at:
+        return address.strip().lower()
+    domain = domain.strip().rstrip(".").lower()
+    # A name IDNA cannot spell stays as written: it never matches one of ours.
+    with contextlib.suppress(UnicodeError):
+        domain = domain.encode("idna").decode("ascii")
+    return f"{local.strip().lower()}@{domain}"
 
 
 def classify(raw: bytes, recipients: Sequence[str] = ()) -> Inbound:
@@ -355,9 +370,12 @@ def _delivery_status(msg: Message, base: Inbound) -> Inbound | None:
         ):
             continue
         for block in _blocks(part)[1:] or _blocks(part):
-            address = _typed_address(
-                _field(block, "Final-Recipient") or _field(block, "Original-Recipient")
-            )
+            # Both names count: a forwarding mailbox reports the final address, and the
+            # original one is the address we mailed.
+            address = " ".join(
+                _typed_address(_field(block, name))
+                for name in ("Final-Recipient", "Original-Recipient")
+            ).strip()
             action = _field(block, "Action").lower()
             match = _STATUS.search(_field(block, "Status"))
             status = match.group(0) if match else None
@@ -375,7 +393,9 @@ def _delivery_status(msg: Message, base: Inbound) -> Inbound | None:
     return replace(
         base,
         kind=kind,
-        recipients=tuple(dict.fromkeys(a for a, _, _ in chosen if "@" in a)),
+        recipients=tuple(
+            dict.fromkeys(a for both, _, _ in chosen for a in both.split() if "@" in a)
+        ),
         status=status,
         diagnostic=diagnostic,
     )

@@ -12,14 +12,14 @@ what is running and keeps the customer out of new campaigns until then.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from reengage.campaigns import ExitReason
 from reengage.logs import get_logger
-from reengage.mailparse import Inbound, InboundKind
+from reengage.mailparse import Inbound, InboundKind, normal_address
 from reengage.models import ResponseKind
 from reengage.store import Store
 from reengage.store import responses as sql
@@ -94,7 +94,7 @@ def unsubscribe(store: Store, ref: MessageRef, now: datetime, *, source: str) ->
     with store.responses.transaction() as conn:
         exited = _suppress_and_exit(
             conn,
-            [ref.email],
+            ref.email,
             ExitReason.UNSUBSCRIBE.value,
             f"{source}: {ref.campaign_id}/{ref.step_key}",
             now,
@@ -132,6 +132,13 @@ def pause(store: Store, ref: MessageRef, now: datetime, policy: Policy | None = 
 
 
 # -- inbound mail and providers' webhooks ----------------------------------------------------
+#
+# Inbound mail comes from anyone who can reach the port, and a webhook from anyone holding
+# its token: what either says is believed only as far as it is about mail we sent. A bounce
+# or complaint acts only when it names one of our messages (our VERP token, or a Message-ID
+# of ours) and only on the address that message went to; a reply is the customer's only
+# when it answers our mail to the address it comes from. Anything else is kept as
+# unmatched (``reengage inbound unmatched``) and acts on nobody.
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,8 @@ class Recorded:
     """What became of one inbound mail or webhook event."""
 
     kind: str
-    action: str  # suppressed, exited, stored, ignored, duplicate, unknown_message
+    # suppressed, exited, stored, ignored, duplicate, unknown_message, unmatched, unverified
+    action: str
     message: MessageRef | None = None
 
 
@@ -150,26 +158,41 @@ def record_inbound(
     policy = policy or Policy()
     ref = _find(store, mail.token, mail.message_ids)
     kind = mail.kind
-    if kind is InboundKind.HARD_BOUNCE:
-        detail = mail.diagnostic or mail.status
-        return _opt_out(store, ResponseKind.BOUNCE, ref, mail.recipients, detail, now, "mail", None)
-    if kind is InboundKind.SOFT_BOUNCE:
-        return _soft_bounce(store, ref, mail.recipients, mail.diagnostic, now, policy, None)
-    if kind is InboundKind.COMPLAINT:
-        return _opt_out(
-            store,
-            ResponseKind.COMPLAINT,
-            ref,
-            mail.recipients,
-            mail.feedback_type,
-            now,
-            "mail",
-            None,
+    named = tuple(dict.fromkeys(normal_address(a) for a in mail.recipients))
+    if kind in (InboundKind.HARD_BOUNCE, InboundKind.SOFT_BOUNCE, InboundKind.COMPLAINT):
+        response = _REPORTS[kind]
+        # Feedback reports often redact the complainer's address: the message says who.
+        problem = _mismatch(ref, () if kind is InboundKind.COMPLAINT else named)
+        if problem is not None or ref is None:
+            _unmatched(
+                store, now, "mail", response.value, problem or "no_message", ref, named, mail
+            )
+            return Recorded(response.value, "unmatched", ref)
+        if kind is InboundKind.SOFT_BOUNCE:
+            return _soft_bounce(store, ref, mail.diagnostic, now, policy, None)
+        detail = (
+            mail.feedback_type if kind is InboundKind.COMPLAINT else mail.diagnostic or mail.status
         )
+        return _opt_out(store, response, ref, detail, now, "mail", None)
     if kind in (InboundKind.REPLY, InboundKind.AUTO_REPLY):
         return _reply(store, ref, mail, now, policy)
     log.info("inbound_ignored", subject=mail.subject, sender=mail.sender)
     return Recorded(kind.value, "ignored", ref)
+
+
+_REPORTS = {
+    InboundKind.HARD_BOUNCE: ResponseKind.BOUNCE,
+    InboundKind.SOFT_BOUNCE: ResponseKind.SOFT_BOUNCE,
+    InboundKind.COMPLAINT: ResponseKind.COMPLAINT,
+}
+
+
+def unmatched_unsubscribe(
+    store: Store, now: datetime, reason: str, address: str, mail: Inbound | None = None
+) -> Recorded:
+    """A mail to an ``unsubscribe+`` address that is unsigned, or names no mail of ours."""
+    _unmatched(store, now, "mail", ResponseKind.UNSUBSCRIBE.value, reason, None, (address,), mail)
+    return Recorded(ResponseKind.UNSUBSCRIBE.value, "unmatched")
 
 
 @dataclass(frozen=True)
@@ -184,28 +207,41 @@ class ProviderEvent:
 
 
 PROVIDER_TYPES = ("bounce", "soft_bounce", "complaint", "delivered", "open", "click", "unsubscribe")
+_OPT_OUTS = {"bounce": ResponseKind.BOUNCE, "complaint": ResponseKind.COMPLAINT}
 
 
 def record_provider_event(
     store: Store, event: ProviderEvent, now: datetime, policy: Policy | None = None
 ) -> Recorded:
-    """Act on a provider's event once, however often the provider retries it."""
+    """Act on a provider's event once, however often the provider retries it.
+
+    An event that would stop mail (bounce, complaint, unsubscribe) acts only on the
+    address of the message it names; naming another recipient, or no message of ours,
+    it is kept as unmatched.
+    """
     policy = policy or Policy()
     key = f"provider:{event.id}"
     ref = _find(store, _token_of(event.message), [event.message] if event.message else [])
-    recipients = (event.recipient.lower(),) if event.recipient else ()
-    if event.type == "bounce":
-        return _opt_out(
-            store, ResponseKind.BOUNCE, ref, recipients, event.detail, now, "webhook", key
-        )
-    if event.type == "soft_bounce":
-        return _soft_bounce(store, ref, recipients, event.detail, now, policy, key)
-    if event.type == "complaint":
-        return _opt_out(
-            store, ResponseKind.COMPLAINT, ref, recipients, event.detail, now, "webhook", key
-        )
-    if event.type == "unsubscribe" and ref is not None:  # idempotent by itself
-        unsubscribe(store, ref, now, source="webhook")
+    recipient = normal_address(event.recipient) if event.recipient else None
+    if event.type in ("bounce", "soft_bounce", "complaint", "unsubscribe"):
+        problem = _mismatch(ref, (recipient,) if recipient else ())
+        if problem is not None or ref is None:
+            log.warning("provider_event_unmatched", event_id=event.id, reason=problem)
+            store.responses.add_unmatched(
+                now,
+                source="webhook",
+                kind=event.type,
+                reason=problem or "no_message",
+                ref=ref,
+                addresses=[recipient] if recipient else [],
+                detail=f"event {event.id}: {event.detail or ''}; message {event.message or '-'}",
+            )
+            return Recorded(event.type, "unmatched", ref)
+        if event.type in _OPT_OUTS:
+            return _opt_out(store, _OPT_OUTS[event.type], ref, event.detail, now, "webhook", key)
+        if event.type == "soft_bounce":
+            return _soft_bounce(store, ref, event.detail, now, policy, key)
+        unsubscribe(store, ref, now, source="webhook")  # idempotent by itself
         return Recorded(event.type, "suppressed", ref)
     if ref is None:
         log.warning("provider_event_unknown_message", event_id=event.id, message=event.message)
@@ -226,6 +262,46 @@ def _find(store: Store, token: str | None, message_ids: Collection[str]) -> Mess
     return ref
 
 
+def _mismatch(ref: MessageRef | None, named: Collection[str]) -> str | None:
+    """Why a report cannot act: no message of ours, or it names addresses but not the one
+    our message went to (None when it may act on ``ref.email``)."""
+    if ref is None:
+        return "no_message"
+    if named and normal_address(ref.email) not in named:
+        return "other_address"
+    return None
+
+
+def _unmatched(
+    store: Store,
+    now: datetime,
+    source: str,
+    kind: str,
+    reason: str,
+    ref: MessageRef | None,
+    named: Sequence[str],
+    mail: Inbound | None,
+) -> None:
+    store.responses.add_unmatched(
+        now,
+        source=source,
+        kind=kind,
+        reason=reason,
+        ref=ref,
+        sender=mail.sender if mail else "",
+        subject=mail.subject if mail else "",
+        addresses=list(named),
+        detail=(mail.diagnostic or mail.feedback_type or mail.original_subject) if mail else None,
+    )
+    log.warning(
+        "inbound_unmatched",
+        kind=kind,
+        reason=reason,
+        addresses=len(named),
+        sender=mail.sender if mail else None,
+    )
+
+
 def _token_of(message: str | None) -> str | None:
     """A token from ``<TOKEN@domain>`` (our Message-IDs) or a bare token."""
     if not message:
@@ -236,124 +312,118 @@ def _token_of(message: str | None) -> str | None:
 def _opt_out(
     store: Store,
     kind: ResponseKind,
-    ref: MessageRef | None,
-    recipients: Collection[str],
+    ref: MessageRef,
     detail: str | None,
     now: datetime,
     source: str,
     dedupe_key: str | None,
 ) -> Recorded:
-    """A hard bounce or a complaint: log it once, suppress the addresses, end their
-    enrollments (a bounce also marks its message bounced)."""
-    emails = list(recipients) or ([ref.email] if ref else [])
+    """A hard bounce or a complaint about our message: log it once, suppress the address
+    it went to, end its enrollments (a bounce also marks the message bounced)."""
     reason = ExitReason.BOUNCE if kind is ResponseKind.BOUNCE else ExitReason.COMPLAINT
     with store.responses.transaction() as conn:
         if not sql.record(
-            conn,
-            kind.value,
-            now,
-            source=source,
-            ref=ref,
-            customer_id=_customer_of(conn, ref, emails),
-            detail=detail,
-            dedupe_key=dedupe_key,
+            conn, kind.value, now, source=source, ref=ref, detail=detail, dedupe_key=dedupe_key
         ):
             return Recorded(kind.value, "duplicate", ref)
-        if ref is not None and kind is ResponseKind.BOUNCE:
+        if kind is ResponseKind.BOUNCE:
             sql.mark_bounced(conn, ref.id, detail)
-        exited = _suppress_and_exit(conn, emails, reason.value, detail, now)
+        exited = _suppress_and_exit(conn, ref.email, reason.value, detail, now)
     say = log.warning if kind is ResponseKind.COMPLAINT else log.info  # complaints hurt delivery
-    say(f"{kind.value}_recorded", emails=emails, exited=exited, detail=detail)
-    return Recorded(kind.value, "suppressed" if emails else "stored", ref)
+    say(f"{kind.value}_recorded", message_id=ref.id, exited=exited, detail=detail)
+    return Recorded(kind.value, "suppressed", ref)
 
 
 def _soft_bounce(
     store: Store,
-    ref: MessageRef | None,
-    recipients: Collection[str],
+    ref: MessageRef,
     diagnostic: str | None,
     now: datetime,
     policy: Policy,
     dedupe_key: str | None,
 ) -> Recorded:
-    emails = list(recipients) or ([ref.email] if ref else [])
+    """A temporary failure of our message: counted, and suppressing once it repeats."""
     with store.responses.transaction() as conn:
-        customer = _customer_of(conn, ref, emails)
         if not sql.record(
             conn,
             ResponseKind.SOFT_BOUNCE.value,
             now,
             source="webhook" if dedupe_key else "mail",
             ref=ref,
-            customer_id=customer,
             detail=diagnostic,
             dedupe_key=dedupe_key,
         ):
             return Recorded("soft_bounce", "duplicate", ref)
-        count = (
-            sql.count_since(
-                conn, customer, ResponseKind.SOFT_BOUNCE.value, now - SOFT_BOUNCE_PERIOD
-            )
-            if customer is not None
-            else 0
+        count = sql.count_since(
+            conn, ref.customer_id, ResponseKind.SOFT_BOUNCE.value, now - SOFT_BOUNCE_PERIOD
         )
         if count < policy.soft_bounce_limit:
             return Recorded("soft_bounce", "stored", ref)
         detail = f"{count} soft bounces in 30 days; last: {diagnostic or 'no detail'}"
-        _suppress_and_exit(conn, emails, ExitReason.BOUNCE.value, detail, now)
-    log.info("soft_bounces_suppressed", emails=emails, count=count)
+        _suppress_and_exit(conn, ref.email, ExitReason.BOUNCE.value, detail, now)
+    log.info("soft_bounces_suppressed", message_id=ref.id, count=count)
     return Recorded("soft_bounce", "suppressed", ref)
 
 
 def _reply(
     store: Store, ref: MessageRef | None, mail: Inbound, now: datetime, policy: Policy
 ) -> Recorded:
+    """A reply is the customer's only when it answers our mail and comes from the address
+    that mail went to; otherwise it is kept unverified, out of every call list, acting on
+    nothing (a colleague's forward, or a forgery)."""
     automatic = mail.kind is InboundKind.AUTO_REPLY
     kind = ResponseKind.AUTO_REPLY if automatic else ResponseKind.REPLY
+    verified = ref is not None and normal_address(mail.sender) == normal_address(ref.email)
     with store.responses.transaction() as conn:
-        customer = _customer_of(conn, ref, [mail.sender] if mail.sender else [])
         sql.add_reply(
             conn,
             ref,
-            customer_id=customer,
+            customer_id=None,
             sender=mail.sender,
             subject=mail.subject,
             text=mail.text or "",
             automatic=automatic,
             now=now,
+            status="new" if verified else "unverified",
         )
+        if not verified:
+            if not automatic:  # out-of-office notes from a stand-in are common and harmless
+                sql.add_unmatched(
+                    conn,
+                    now,
+                    source="mail",
+                    kind=kind.value,
+                    reason="other_address" if ref else "no_message",
+                    ref=ref,
+                    sender=mail.sender,
+                    subject=mail.subject,
+                    addresses=[mail.sender] if mail.sender else [],
+                    detail=(mail.text or "")[:200],
+                )
+            log.warning("reply_unverified", automatic=automatic, matched=ref is not None)
+            return Recorded(kind.value, "unverified", ref)
+        assert ref is not None
         sql.record(
             conn,
             kind.value,
             now,
             source="mail",
             ref=ref,
-            customer_id=customer,
             detail=mail.auto_reason if automatic else (mail.text or "")[:200],
         )
         exited = 0
-        if not automatic and ref is not None and policy.exits(ref.campaign_id, ExitReason.REPLY):
+        if not automatic and policy.exits(ref.campaign_id, ExitReason.REPLY):
             exited = sql.exit_active(conn, ref.customer_id, "reply", now, ref.campaign_id)
-    log.info("reply_recorded", automatic=automatic, matched=ref is not None, exited=exited)
+    log.info("reply_recorded", automatic=automatic, exited=exited)
     return Recorded(kind.value, "exited" if exited else "stored", ref)
 
 
-def _customer_of(conn: Connection, ref: MessageRef | None, emails: Collection[str]) -> int | None:
-    if ref is not None:
-        return ref.customer_id
-    for email in emails:
-        found = sql.customer_ids_by_email(conn, email)
-        if found:
-            return found[0]
-    return None
-
-
 def _suppress_and_exit(
-    conn: Connection, emails: Collection[str], reason: str, detail: str | None, now: datetime
+    conn: Connection, email: str, reason: str, detail: str | None, now: datetime
 ) -> int:
-    exited = 0
-    for email in emails:
-        suppress(conn, email, reason, detail, now)
-        for customer_id in sql.customer_ids_by_email(conn, email):
-            exited += sql.exit_active(conn, customer_id, reason, now)
-    return exited
+    """Suppress one address and end the enrollments of every customer who has it."""
+    suppress(conn, email, reason, detail, now)
+    return sum(
+        sql.exit_active(conn, customer_id, reason, now)
+        for customer_id in sql.customer_ids_by_email(conn, email)
+    )

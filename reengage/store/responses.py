@@ -23,6 +23,7 @@ from reengage.models import (
     Customer,
     Enrollment,
     EnrollmentStatus,
+    InboundUnmatched,
     Message,
     MessageStatus,
     Reply,
@@ -37,6 +38,7 @@ MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
 ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]
 CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
 ACTIVITIES: sa.Table = Activity.__table__  # type: ignore[attr-defined]
+UNMATCHED: sa.Table = InboundUnmatched.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,13 @@ def message_by_smtp_ids(conn: Connection, message_ids: Sequence[str]) -> Message
         return None
     row = conn.execute(_ref_query().where(MESSAGES.c.message_id.in_(sorted(wanted)))).first()
     return _ref(row) if row else None
+
+
+def messages_by_folded_token(conn: Connection, token: str) -> list[MessageRef]:
+    """Messages whose token, lower-cased, is ``token``: an MTA that lower-cased an address
+    (RFC 5321 lets it) still names the message. Scans; call only for a signed address."""
+    query = _ref_query().where(sa.func.lower(MESSAGES.c.token) == token.lower()).limit(5)
+    return [_ref(row) for row in conn.execute(query)]
 
 
 def customer_ids_by_email(conn: Connection, email: str) -> list[int]:
@@ -220,8 +229,10 @@ def add_reply(
     text: str,
     automatic: bool,
     now: datetime,
+    status: str = "new",
 ) -> int:
-    """Keep a reply's text for the rep; returns its id."""
+    """Keep a reply's text for the rep; returns its id. An ``unverified`` one (it answers
+    no mail we sent to its sender) never reaches a call list: those read ``new`` only."""
     result = conn.execute(
         REPLIES.insert().values(
             message_id=ref.id if ref else None,
@@ -231,11 +242,70 @@ def add_reply(
             subject=subject[:300],
             text=text,
             automatic=automatic,
-            status="new",
+            status=status,
             received_at=now,
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]  # set by an insert
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """One inbound mail or webhook event kept for review instead of acted on."""
+
+    id: int
+    received_at: datetime
+    source: str
+    kind: str
+    reason: str
+    message_id: int | None
+    sender: str
+    subject: str
+    addresses: str
+    detail: str | None
+
+
+def add_unmatched(
+    conn: Connection,
+    now: datetime,
+    *,
+    source: str,
+    kind: str,
+    reason: str,
+    ref: MessageRef | None = None,
+    sender: str = "",
+    subject: str = "",
+    addresses: Sequence[str] = (),
+    detail: str | None = None,
+) -> None:
+    """Keep what could not be matched to our mail and its address, for a person to read."""
+    named = ", ".join(addresses[:20]) + (
+        f" (+{len(addresses) - 20} more)" if len(addresses) > 20 else ""
+    )
+    conn.execute(
+        UNMATCHED.insert().values(
+            received_at=now,
+            source=source[:16],
+            kind=kind[:16],
+            reason=reason[:32],
+            message_id=ref.id if ref else None,
+            sender=sender[:320],
+            subject=subject[:300],
+            addresses=named[:500],
+            detail=detail[:500] if detail else None,
+        )
+    )
+
+
+def unmatched(conn: Connection, limit: int) -> tuple[list[Unmatched], int]:
+    """The newest ``limit`` unmatched records, newest first, and how many there are."""
+    query = sa.select(UNMATCHED).order_by(UNMATCHED.c.received_at.desc(), UNMATCHED.c.id.desc())
+    rows = [
+        Unmatched(**{**row._mapping, "received_at": as_utc(row.received_at)})
+        for row in conn.execute(query.limit(limit))
+    ]
+    total = int(conn.scalar(sa.select(sa.func.count()).select_from(UNMATCHED)) or 0)
+    return rows, total
 
 
 def recent(conn: Connection, since: datetime, limit: int = 1000) -> list[ResponseRow]:
@@ -398,6 +468,21 @@ class ResponseLog:
         """Our message among Message-IDs an inbound mail refers to."""
         with self._tx() as conn:
             return message_by_smtp_ids(conn, message_ids)
+
+    def messages_by_folded_token(self, token: str) -> list[MessageRef]:
+        """Messages whose token matches ``token`` but for case (see the function)."""
+        with self._tx() as conn:
+            return messages_by_folded_token(conn, token)
+
+    def add_unmatched(self, now: datetime, **fields: Any) -> None:
+        """Keep an inbound mail or event for review (see :func:`add_unmatched`)."""
+        with self._tx() as conn:
+            add_unmatched(conn, now, **fields)
+
+    def unmatched(self, limit: int = 50) -> tuple[list[Unmatched], int]:
+        """The newest unmatched inbound records and their total."""
+        with self._tx() as conn:
+            return unmatched(conn, limit)
 
     def customers_by_email(self, email: str) -> list[int]:
         """Customer ids with this address."""

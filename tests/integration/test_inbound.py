@@ -23,7 +23,13 @@ from tests.integration.test_sending import run_days, setup
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inbound"
 FIXTURE_TOKENS = ("k3Jd9_x-Qa2mZp7LrT0bWc", "Fw2_kLq9Xr-Ty7UoPa3sDf", "Yb7_uN3-mK8jH2gF5dS4aQ")
-FIXTURE_ADDRESSES = ("Nobody.Here@example.org", "maria.full@example.net", "Jane.Doe@yahoo.example")
+FIXTURE_ADDRESSES = (
+    "Nobody.Here@example.org",
+    "maria.full@example.net",
+    "Jane.Doe@yahoo.example",
+    "Jane.Doe@gmail.example",  # the repliers: a reply counts from the address we mailed
+    "jane.doe@gmail.example",
+)
 
 
 @dataclass
@@ -66,7 +72,11 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:
         token = sink.received[0]["from"].split("+", 1)[1].split("@", 1)[0]
         clock = service.clock_state  # type: ignore[attr-defined]
         handler = InboundHandler(
-            store, lambda: clock["now"], service.response_policy(), domain="acme.example"
+            store,
+            lambda: clock["now"],
+            service.response_policy(),
+            domain="acme.example",
+            unsubscribe_secrets=[service.ws.secret],
         )
         port = free_port()
         loop = asyncio.new_event_loop()
@@ -145,7 +155,8 @@ def test_an_out_of_office_is_recorded_and_the_sequence_goes_on(world: World) -> 
 
 
 def test_mail_to_the_list_unsubscribe_mailto_unsubscribes(world: World) -> None:
-    world.send("gmail_reply.eml", to=f"unsubscribe+{world.token}@acme.example")
+    header = str(world.sink.received[0]["message"]["List-Unsubscribe"])
+    world.send("gmail_reply.eml", to=header.split("<mailto:", 1)[1].split(">", 1)[0])
     assert world.store.is_suppressed("ana@example.com")
     assert world.kinds() == ["unsubscribe"]
 
