@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from reengage.addresses import AddressError, normalize
 from reengage.errors import RowError
 from reengage.locales import normalise_locale
 from reengage.models import ActivityKind, CustomerStatus
@@ -146,7 +147,10 @@ def _email(row: Mapping[str, str], column: str = "email") -> str:
     value = _required(row, column, max_len=320)
     if not _EMAIL.match(value):
         raise RowError(column, f"{value!r} is not an email address like ana@example.com")
-    return value.lower()
+    try:
+        return normalize(value)
+    except AddressError as exc:
+        raise RowError(column, str(exc)) from exc
 
 
 def _money(row: Mapping[str, str], column: str) -> float | None:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
+from reengage.addresses import normalize_or_keep
 from reengage.detect import Profile
 from reengage.errors import StoreError
 from reengage.history import Event, Summary
@@ -766,17 +767,18 @@ class Store:
         return found
 
     def suppressed_among(self, emails: Iterable[str]) -> set[str]:
-        """Which of these addresses are suppressed (lower-cased)."""
-        wanted = sorted({e.lower() for e in emails})
+        """Which of these addresses are suppressed (lower-cased as given), however each was
+        spelled when it was suppressed (see :mod:`reengage.addresses`)."""
+        spelled: dict[str, set[str]] = {}
+        for email in emails:
+            spelled.setdefault(normalize_or_keep(email), set()).add(email.lower())
         with self._tx() as conn:
-            return {
-                row[0]
-                for row in conn.execute(
-                    sa.select(sending.SUPPRESSIONS.c.email).where(
-                        sending.SUPPRESSIONS.c.email.in_(wanted)
-                    )
+            found = conn.execute(
+                sa.select(sending.SUPPRESSIONS.c.email).where(
+                    sending.SUPPRESSIONS.c.email.in_(sorted(spelled))
                 )
-            }
+            )
+            return {given for (email,) in found for given in spelled.get(email, ())}
 
     def sent_since_many(
         self, customer_ids: Iterable[int], since: datetime

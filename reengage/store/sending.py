@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from reengage.addresses import normalize_or_keep
 from reengage.models import (
     CallTask,
     Customer,
@@ -973,7 +974,10 @@ def suppress(conn: Connection, email: str, reason: str, detail: str | None, now:
     insert = upsert_insert(conn.dialect.name, SUPPRESSIONS)
     conn.execute(
         insert.values(
-            email=email.lower(), reason=reason, detail=(detail or "")[:500], created_at=now
+            email=normalize_or_keep(email),
+            reason=reason,
+            detail=(detail or "")[:500],
+            created_at=now,
         ).on_conflict_do_nothing(index_elements=["email"])
     )
 
@@ -981,7 +985,7 @@ def suppress(conn: Connection, email: str, reason: str, detail: str | None, now:
 def is_suppressed(conn: Connection, email: str) -> bool:
     """Whether an address is on the suppression list."""
     found = conn.scalar(
-        sa.select(SUPPRESSIONS.c.email).where(SUPPRESSIONS.c.email == email.lower())
+        sa.select(SUPPRESSIONS.c.email).where(SUPPRESSIONS.c.email == normalize_or_keep(email))
     )
     return found is not None
 

@@ -698,3 +698,23 @@ def test_any_bytes_give_a_clean_report_whose_parts_add_up(
     assert len(set(lines)) == len(lines)  # one problem per row, each on a line of the file
     assert all(2 <= line <= len(path.read_bytes().splitlines()) for line in lines)
     assert report.ok == (not report.rejected and report.stopped is None)
+
+
+def test_an_address_suppressed_in_any_spelling_is_never_mailed(
+    store: Store, tmp_path: Path
+) -> None:
+    """Imported as ``Ana@Bücher.Example``, suppressed (by a webhook, a person) as
+    `` ANA@xn--bcher-kva.example\\n``: it is one address, stored and matched in one form."""
+    path = write(
+        tmp_path / "customers.csv",
+        "customer_id,email,first_name\nc1, Ana@Bücher.Example ,Ana\nc2,cy@example.com,Cy\n",
+    )
+    assert run(store, Kind.CUSTOMERS, path).counts.inserted == 2
+    found = store.get_customer("c1")
+    assert found is not None
+    assert found[0].email == "ana@xn--bcher-kva.example"
+    store.suppress(" ANA@xn--bcher-kva.example\n", "complaint", "webhook", NOW)
+    assert store.suppressed_among([found[0].email, "cy@example.com"]) == {
+        "ana@xn--bcher-kva.example"
+    }
+    assert store.suppressed_among(["ana@bücher.example"]) == {"ana@bücher.example"}
