@@ -319,9 +319,9 @@ def _start_batch(
                     metrics.SEND_SECONDS.observe(time.perf_counter() - clock)
         except asyncio.CancelledError:  # waiting for a connection, or sending
             if started.message_id is not None:
-                # Not begun: due again at once; on the wire with no reply yet: unknown now.
+                # Not handed over: due again at once; on the wire with no reply: unknown now.
                 with contextlib.suppress(StoreError):
-                    store.let_go([started], now)
+                    sent.let_go(started, now)
             raise
         finally:
             sent.done(started)
@@ -516,7 +516,12 @@ async def _deliver(
         return await sent.mark_sending(started, now)
 
     result = await mailer.send(
-        raw, sender=envelope_sender, recipient=item.email, paced=True, ready=ready
+        raw,
+        sender=envelope_sender,
+        recipient=item.email,
+        paced=True,
+        ready=ready,
+        going_out=lambda: sent.going_out(started),
     )
     if result.outcome is Outcome.WITHDRAWN:
         log.warning("send_refused", enrollment_id=item.enrollment_id, step=step.key)

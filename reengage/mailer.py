@@ -57,11 +57,14 @@ class Mailer(Protocol):
         recipient: str,
         paced: bool = False,
         ready: Callable[[], Awaitable[bool]] | None = None,
+        going_out: Callable[[], None] | None = None,
     ) -> SendResult:
         """Deliver ``message`` (or its bytes) from the envelope ``sender`` to ``recipient``
         (after waiting for the rate limits, unless ``paced`` says :meth:`pace` did).
         ``ready`` is awaited once a connection is this send's, just before anything of the
-        mail goes to the server; if it says False, nothing is sent (``WITHDRAWN``)."""
+        mail goes to the server; if it says False, nothing is sent (``WITHDRAWN``).
+        ``going_out`` is called when the mail itself starts to go (DATA): before that, a
+        send cut short handed nothing over; from then on, the server may have kept it."""
         ...
 
     async def pace(self, recipient: str) -> None:
@@ -156,6 +159,7 @@ class SmtpMailer:
         recipient: str,
         paced: bool = False,
         ready: Callable[[], Awaitable[bool]] | None = None,
+        going_out: Callable[[], None] | None = None,
     ) -> SendResult:
         """Send over a pooled connection; classify what happened.
 
@@ -184,6 +188,8 @@ class SmtpMailer:
                     stage = "rcpt"
                     await client.rcpt(recipient)
                     stage, handed_over = "data", True
+                    if going_out is not None:
+                        going_out()
                     response = await client.data(content)
                     reply = f"{response.code} {response.message}"
                 else:  # non-ASCII addresses: aiosmtplib negotiates SMTPUTF8 and re-encodes
@@ -193,6 +199,8 @@ class SmtpMailer:
                         else message
                     )
                     handed_over = True  # it does not say how far it got: assume the worst
+                    if going_out is not None:
+                        going_out()
                     _, reply = await client.send_message(
                         parsed, sender=sender, recipients=[recipient]
                     )

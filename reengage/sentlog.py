@@ -45,6 +45,7 @@ class SentLog:
         # The sends of this pass not finished yet: message id → [the lease its queued row
         # holds (None once marked sending), its enrollment], kept claimed by renew().
         self._claims: dict[int, list[Any]] = {}
+        self._on_the_wire: set[int] = set()  # sends whose mail started to go (DATA)
 
     def hold(self, started: Started, enrollment_id: int) -> None:
         """A send of this pass: its row and enrollment stay claimed (:meth:`renew`)."""
@@ -55,6 +56,21 @@ class SentLog:
         """The send finished (or was given up): its claims are no longer renewed."""
         if started.message_id is not None:
             self._claims.pop(started.message_id, None)
+            self._on_the_wire.discard(started.message_id)
+
+    def going_out(self, started: Started) -> None:
+        """The mail itself is going to the server now: from here the server may keep it."""
+        if started.message_id is not None:
+            self._on_the_wire.add(started.message_id)
+
+    def let_go(self, started: Started, now: datetime) -> None:
+        """Give this send up (the worker is stopping and its grace is over): a mail that
+        started to go is ``unknown`` (the server may have kept it); one that never did —
+        claimed, waiting for its turn, or still at MAIL FROM or RCPT TO — is due again."""
+        if started.message_id in self._on_the_wire:
+            self.store.let_go([started], now)
+        else:
+            self.store.unmark_sending([started], now)
 
     def renew(self, until: datetime) -> None:
         """Keep what this pass claimed and has not finished until ``until``: a worker that

@@ -27,6 +27,7 @@ class Sink:
         # A misbehaving server: with these chances, per command (see :meth:`misbehave`).
         self.chaos: random.Random | None = None
         self.kept_then_dropped = 0
+        self.rcpt_delay = 0.0  # seconds before each RCPT is answered (nothing handed over yet)
 
     def misbehave(self, seed: int) -> None:
         """From now on: 421/451 now and then, a 550 for some recipients, a line dropped
@@ -36,6 +37,8 @@ class Sink:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
+        if self.rcpt_delay:
+            await asyncio.sleep(self.rcpt_delay)
         if self.chaos is not None:
             roll = self.chaos.random()
             if roll < 0.04:

@@ -335,6 +335,34 @@ def test_sigterm_against_a_server_that_never_answers_exits_0_within_the_grace(
     store.close()
 
 
+def test_sigterm_while_the_server_has_not_taken_the_mail_yet_puts_it_back_not_unknown(
+    database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
+) -> None:
+    """The grace runs out while the server still sits on RCPT: not one byte of those mails
+    went out, so they are due again for the next worker — not ``unknown`` for a person."""
+    store = prepare(database_url, tmp_path, 12)
+    clock = Clock()
+    with running_sink() as (sink, port):
+        sink.rcpt_delay = 600  # answers RCPT never: the mail is never handed over
+        settings = env(
+            database_url,
+            tmp_path,
+            port,
+            REENGAGE_SHUTDOWN_GRACE_SECONDS="3",
+            REENGAGE_SMTP_CONNECTIONS="2",
+        )
+        worker = start_worker(workers, tmp_path, settings, clock, output=True)
+        wait_for(lambda: statuses(store)["sending"] == 2)  # two mails waiting at RCPT
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=60)
+        assert worker.returncode == 0, err
+        assert not sink.received
+    counts = statuses(store)
+    assert (counts["sending"], counts["unknown"], counts["queued"]) == (0, 0, 0), counts
+    assert counts["retry"] == 5, counts  # the whole batch of five: due again at once
+    store.close()
+
+
 def test_a_second_worker_on_the_same_machine_runs_without_the_taken_ports(
     database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
 ) -> None:
