@@ -8,6 +8,7 @@ import asyncio
 import smtplib
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from reengage.inbound import InboundHandler, serve
+from reengage.inbound import InboundHandler, Limits, serve
 from reengage.scheduler import Service
 from reengage.store import Store
 from tests.integration.smtp_sink import Sink, free_port, running_sink
@@ -61,14 +62,18 @@ class World:
         return [str(m["message"]["Subject"]) for m in self.sink.received]
 
 
-@pytest.fixture
-def world(store: Store, tmp_path: Path) -> Iterator[World]:
+@contextmanager
+def inbound_world(
+    store: Store,
+    tmp_path: Path,
+    customers: str = "customer_id,email,first_name\nc1,ana@example.com,Ana\n",
+    limits: Limits | None = None,
+) -> Iterator[World]:
+    """A campaign mail sent to each customer, and the inbound listener running on loopback."""
     with running_sink() as (sink, smtp_port):
-        service = setup(
-            store, tmp_path, smtp_port, "customer_id,email,first_name\nc1,ana@example.com,Ana\n"
-        )
+        service = setup(store, tmp_path, smtp_port, customers)
         run_days(service, 3)
-        assert len(sink.received) == 1
+        assert len(sink.received) == customers.count("\n") - 1
         token = sink.received[0]["from"].split("+", 1)[1].split("@", 1)[0]
         clock = service.clock_state  # type: ignore[attr-defined]
         handler = InboundHandler(
@@ -77,20 +82,18 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:
             service.response_policy(),
             domain="acme.example",
             unsubscribe_secrets=[service.ws.secret],
+            limits=limits,
         )
         port = free_port()
         loop = asyncio.new_event_loop()
-        started = threading.Event()
         holder: dict[str, Any] = {}
 
         async def listen() -> None:
             holder["server"] = await serve(handler, "127.0.0.1", port)
-            started.set()
 
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
         asyncio.run_coroutine_threadsafe(listen(), loop).result(timeout=10)
-        started.wait(10)
         try:
             yield World(store, service, sink, port, token, handler)
         finally:
@@ -103,6 +106,12 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
             loop.close()
+
+
+@pytest.fixture
+def world(store: Store, tmp_path: Path) -> Iterator[World]:
+    with inbound_world(store, tmp_path) as made:
+        yield made
 
 
 def test_a_hard_bounce_suppresses_the_address_and_ends_the_sequence(world: World) -> None:
