@@ -237,6 +237,7 @@ def _run_the_daemon(
                         store,
                         WebConfig(
                             secret=demo_ws.secret,
+                            base_url=demo_ws.base_url,
                             company_name=demo_ws.company_name,
                             company_address=demo_ws.company_address,
                             clock=lambda: clock["now"],
@@ -378,6 +379,8 @@ def _show_results(
     show_results(console, campaign_results(store, now))
     console.print(
         f"\nThe dashboard, the same as charts: {ws.base_url}/dashboard?token={dashboard_token}"
+        f"\n(that address signs you in once; then it is {ws.base_url}/dashboard, and the "
+        f"sign-in form there takes REENGAGE_DASHBOARD_TOKEN from {workdir / '.env'})"
         f"\nTo open it (and the outcome form): cd {workdir} && reengage web",
         markup=False,
         highlight=False,

@@ -1,21 +1,47 @@
-"""Signed tokens for links in mail (unsubscribe, tracking, rep outcome forms).
+"""Sealed tokens for links in mail (unsubscribe, tracking, rep outcome forms) and sessions.
 
-``payload.signature``, both base64url: the payload is a small JSON object of opaque ids
-(never a name or an address), the signature an HMAC-SHA256 with the secret key. A token
-that was tampered with, or signed for another purpose, is refused. A token stamped with
-the hour it was issued (``"t"``, see :func:`stamp`) can also be refused once it is too old.
+A token is one base64url string: a version byte, a random nonce and the payload (a small
+JSON object) encrypted and authenticated with AES-GCM-SIV under a key derived from the
+secret key for its purpose (HKDF-SHA256). It reveals nothing it carries (no customer id,
+no rep, no date, no destination), and one that was tampered with, cut short, or made for
+another purpose is refused. A token stamped with the hour it was issued (``"t"``, see
+:func:`stamp`) can also be refused once it is too old.
+
+Keys rotate: :func:`verify` takes the previous secret keys too, so links in mail already
+sent keep working. Tokens of the first format (``payload.signature``, an HMAC-SHA256 over
+readable base64 JSON) are still accepted under the same keys and ages, because mail in
+inboxes carries them; none is issued any more.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
+import os
+import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from reengage.errors import ReengageError
+
+VERSION = b"\x02"
+NONCE_BYTES = 12
+# Longer than any token this module makes (a click token carries its destination, and a
+# track()ed address may be long); anything longer is refused before any work is done.
+MAX_TOKEN_CHARS = 8192
+_SEALED = re.compile(r"[A-Za-z0-9_-]+")
+_LEGACY = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_NOT_VALID = "this link is not valid: it may have been cut short or changed"
 
 
 class BadToken(ReengageError):  # reads better at the call site than BadTokenError
@@ -30,10 +56,23 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@lru_cache(maxsize=64)
+def _cipher(secret: str, purpose: str) -> AESGCMSIV:
+    """The AEAD for one purpose: a key of its own, so a token never passes for another."""
+    key = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=b"reengage tokens v2",
+        info=purpose.encode(),
+    ).derive(secret.encode())
+    return AESGCMSIV(key)
+
+
 def sign(secret: str, purpose: str, payload: dict[str, Any]) -> str:
-    """A URL-safe token carrying ``payload``, valid only for ``purpose``."""
-    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    return f"{body}.{_mac(secret, purpose, body)}"
+    """A URL-safe opaque token carrying ``payload``, valid only for ``purpose``."""
+    plain = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    nonce = os.urandom(NONCE_BYTES)
+    return _b64(VERSION + nonce + _cipher(secret, purpose).encrypt(nonce, plain, VERSION))
 
 
 def stamp(issued: datetime) -> int:
@@ -46,18 +85,26 @@ def verify(
     purpose: str,
     token: str,
     *,
+    previous: Sequence[str] = (),
     now: datetime | None = None,
     max_age: timedelta | None = None,
 ) -> dict[str, Any]:
-    """The payload of a genuine token; raises :class:`BadToken` otherwise.
+    """The payload of a genuine token made with ``secret`` or one of the ``previous`` keys;
+    raises :class:`BadToken` for anything else (any string at all: never another error).
 
     With ``max_age`` (and ``now``), a token must carry its issue time and be younger.
     """
-    body, _, mac = token.partition(".")
-    if not body or not mac or not hmac.compare_digest(mac, _mac(secret, purpose, body)):
-        raise BadToken("this link is not valid: it may have been cut short or changed")
+    keys = (secret, *previous)
+    if len(token) > MAX_TOKEN_CHARS:
+        raise BadToken(_NOT_VALID)
+    if _SEALED.fullmatch(token):
+        plain = _open(keys, purpose, token)
+    elif _LEGACY.fullmatch(token):
+        plain = _legacy(keys, purpose, token)
+    else:
+        raise BadToken(_NOT_VALID)
     try:
-        payload = json.loads(_unb64(body))
+        payload = json.loads(plain)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadToken("this link is not valid") from exc
     if not isinstance(payload, dict):
@@ -71,6 +118,34 @@ def verify(
     return payload
 
 
-def _mac(secret: str, purpose: str, body: str) -> str:
+def _open(keys: Sequence[str], purpose: str, token: str) -> bytes:
+    try:
+        raw = _unb64(token)
+    except (ValueError, binascii.Error) as exc:
+        raise BadToken(_NOT_VALID) from exc
+    if len(raw) < 1 + NONCE_BYTES + 16 or raw[:1] != VERSION:
+        raise BadToken(_NOT_VALID)
+    nonce, sealed = raw[1 : 1 + NONCE_BYTES], raw[1 + NONCE_BYTES :]
+    for key in keys:
+        try:
+            return _cipher(key, purpose).decrypt(nonce, sealed, VERSION)
+        except InvalidTag:
+            continue
+    raise BadToken(_NOT_VALID)
+
+
+def _legacy(keys: Sequence[str], purpose: str, token: str) -> bytes:
+    """The payload of a first-format token (readable, HMAC-signed), still in old mail."""
+    body, _, mac = token.partition(".")
+    given = mac.encode()  # ASCII, checked by the caller's pattern
+    if not any(hmac.compare_digest(given, _mac(key, purpose, body)) for key in keys):
+        raise BadToken(_NOT_VALID)
+    try:
+        return _unb64(body)
+    except (ValueError, binascii.Error) as exc:
+        raise BadToken("this link is not valid") from exc
+
+
+def _mac(secret: str, purpose: str, body: str) -> bytes:
     digest = hmac.new(secret.encode(), f"{purpose}\x1f{body}".encode(), hashlib.sha256)
-    return _b64(digest.digest()[:20])
+    return _b64(digest.digest()[:20]).encode()

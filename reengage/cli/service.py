@@ -81,13 +81,13 @@ def run(
                 if report.detection_skipped:
                     out.print(f"nobody enrolled: {report.detection_skipped}", markup=False)
             else:
-                web = _web_server(settings, store, service)
-                sock = (
-                    _listen(settings.http_host, settings.http_port, "web", "REENGAGE_HTTP_PORT")
-                    if web
+                servers = _web_servers(settings, store, service)
+                service.on_stop.append(lambda: _stop(servers))
+                serving = (
+                    asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in servers))
+                    if servers
                     else None
                 )
-                serving = asyncio.ensure_future(web.serve(sockets=[sock])) if web and sock else None
                 listener = await _inbound_listener(settings, store, service)
                 await service.run_forever()
                 # Closing down has what the grace kept for it (see run_forever): a client
@@ -154,10 +154,10 @@ async def _inbound_listener(settings: Settings, store: Store, service: Any) -> A
 @app.command()
 def web() -> None:
     """Serve the web app alone: links in mail, preferences page, the reps' outcome form,
-    ingest API, health."""
-    import uvicorn
+    dashboard, ingest API; /healthz and /metrics on the operations address."""
+    import signal
 
-    from reengage.web import WebConfig, create_app
+    from reengage.web import WebConfig, create_app, ops_app
 
     settings = _settings()
     # Loaded once: the daemon's library reloads campaigns as they change; this app alone
@@ -165,58 +165,78 @@ def web() -> None:
     library = authoring.CampaignLibrary(_workspace())
     library.reload()
     config = WebConfig.from_settings(settings, campaigns=lambda: library.campaigns)
+    port = settings.http_port or 8025
+    public = _listen(settings.http_host, port, "web", "REENGAGE_HTTP_PORT")
+    if public is None:
+        out.print(f"cannot listen on {settings.http_host}:{port}: it is taken", markup=False)
+        raise typer.Exit(1)
     store = _store()
+    servers = [(_server(create_app(store, config)), public)]
+    if settings.ops_port:
+        ops = _listen(settings.ops_host, settings.ops_port, "operations", "REENGAGE_OPS_PORT")
+        if ops is not None:
+            servers.append((_server(ops_app(store)), ops))
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _stop, servers)
+        await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in servers))
+
     try:
-        out.print(f"web app on http://{settings.http_host}:{settings.http_port}", markup=False)
-        uvicorn.run(
-            create_app(store, config),
-            host=settings.http_host,
-            port=settings.http_port or 8025,
-            log_level="warning",
-            log_config=None,  # its lines go through ours: JSON off a terminal
-        )
+        out.print(f"web app on http://{settings.http_host}:{port}", markup=False)
+        asyncio.run(serve())
     finally:
         store.close()
 
 
-def _web_server(settings: Settings, store: Store, service: Any) -> Any:
-    """Uvicorn serving /healthz and /metrics beside the daemon (None when the port is 0)."""
-    if not settings.http_port:
-        return None
+def _web_servers(settings: Settings, store: Store, service: Any) -> list[tuple[Any, socket.socket]]:
+    """Uvicorn beside the daemon: the public app on REENGAGE_HTTP_PORT and /healthz with
+    /metrics on REENGAGE_OPS_PORT (either left out when its port is 0 or taken)."""
+    from reengage.web import WebConfig, create_app, ops_app
+
+    servers = []
+    if settings.http_port and (
+        sock := _listen(settings.http_host, settings.http_port, "web", "REENGAGE_HTTP_PORT")
+    ):
+        config = WebConfig.from_settings(
+            settings,
+            service.response_policy(settings.soft_bounce_limit),
+            service.clock,
+            campaigns=lambda: service.library.campaigns,
+        )
+        servers.append((_server(create_app(store, config)), sock))
+    if settings.ops_port and (
+        sock := _listen(settings.ops_host, settings.ops_port, "operations", "REENGAGE_OPS_PORT")
+    ):
+        servers.append((_server(ops_app(store, alive=lambda: not service.stopping)), sock))
+    return servers
+
+
+def _stop(servers: list[tuple[Any, socket.socket]]) -> None:
+    for server, _ in servers:
+        server.should_exit = True
+
+
+def _server(app: Any) -> Any:
+    """A uvicorn server for ``app`` that leaves SIGTERM/SIGINT to its caller."""
     from collections.abc import Iterator
 
     import uvicorn
 
-    from reengage.web import WebConfig, create_app
-
     class Server(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
-            yield  # the daemon owns SIGTERM/SIGINT and stops the server itself
+            yield  # the caller owns SIGTERM/SIGINT and stops the server itself
 
-    server = Server(
+    return Server(
         uvicorn.Config(
-            create_app(
-                store,
-                WebConfig.from_settings(
-                    settings,
-                    service.response_policy(settings.soft_bounce_limit),
-                    service.clock,
-                    campaigns=lambda: service.library.campaigns,
-                )
-                if settings.secret_key
-                else None,
-                alive=lambda: not service.stopping,
-            ),
-            host=settings.http_host,
-            port=settings.http_port,
+            app,
             log_level="warning",
             log_config=None,  # its lines go through ours: JSON off a terminal
             lifespan="off",
         )
     )
-    service.on_stop.append(lambda: setattr(server, "should_exit", True))
-    return server
 
 
 def _listen(host: str, port: int, what: str, setting: str) -> socket.socket | None:

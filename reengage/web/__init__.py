@@ -1,7 +1,7 @@
 """The HTTP side (Starlette, served by uvicorn): tracking links, the preferences page with
-unsubscribe and pause, the reps' call outcome form, the ingest API and providers' webhooks,
-``/healthz`` and ``/metrics``."""
+unsubscribe and pause, the reps' call outcome form, the dashboard, the ingest API and
+providers' webhooks; ``/healthz`` and ``/metrics`` on their own (operations) address."""
 
-from reengage.web.app import WebConfig, create_app
+from reengage.web.app import WebConfig, create_app, ops_app
 
-__all__ = ["WebConfig", "create_app"]
+__all__ = ["WebConfig", "create_app", "ops_app"]

@@ -26,6 +26,7 @@ from reengage.ingest import Kind, import_items
 from reengage.ingest.records import MAX_MONEY, OPTIONAL, REQUIRED, looks_like_email
 from reengage.logs import get_logger
 from reengage.store import Store
+from reengage.web.forms import TooLarge, read_limited
 
 if TYPE_CHECKING:
     from reengage.web.app import WebConfig
@@ -151,17 +152,12 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
 
 async def _read_body(request: Request) -> bytes:
     """The body, refused with 413 as soon as it passes MAX_BODY (never held whole)."""
-    too_big = ApiProblem(413, f"the body is over {MAX_BODY // 1024 // 1024} MB; send batches")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_limited(request, MAX_BODY)
+    except TooLarge:
+        raise ApiProblem(
+            413, f"the body is over {MAX_BODY // 1024 // 1024} MB; send batches"
+        ) from None
 
 
 def _no_constant(name: str) -> Any:

@@ -1,4 +1,6 @@
-"""The web app: links in mail, the ingest API and webhooks, health and metrics."""
+"""The web apps: the public one (links in mail, the outcome form, the dashboard, the ingest
+API and webhooks) and the operations one (``/healthz``, ``/metrics``), which is served on
+its own address, loopback by default, and never beside the public routes."""
 
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ class WebConfig:
     """What the web side needs to know; ``from_settings`` builds it for the daemon."""
 
     secret: str
+    # Keys links were signed with before the secret key: still accepted, never used to sign.
+    previous_secrets: tuple[str, ...] = ()
+    base_url: str = ""  # the public address: a form posted from its origin is ours
     company_name: str = "reengage"
     company_address: str = ""
     link_max_age: timedelta = timedelta(days=730)
@@ -41,6 +46,8 @@ class WebConfig:
     campaigns: Callable[[], dict[str, Campaign]] = dict
     followup_campaign: str = "what-we-changed"
     outcome_link_max_age: timedelta = timedelta(days=30)  # the digest's /call/ links
+    form_max_bytes: int = 65_536  # a form body past this is refused unread
+    dashboard_session: timedelta = timedelta(hours=12)  # how long a dashboard sign-in lasts
 
     @classmethod
     def from_settings(
@@ -53,6 +60,8 @@ class WebConfig:
         """The web side as the settings describe it (the secret key is required)."""
         return cls(
             secret=settings.require_secret_key(),
+            previous_secrets=settings.previous_secrets(),
+            base_url=settings.base_url,
             company_name=settings.company_name,
             company_address=settings.company_address,
             link_max_age=timedelta(days=settings.link_max_age_days),
@@ -70,21 +79,30 @@ class WebConfig:
             campaigns=campaigns,
             followup_campaign=settings.followup_campaign,
             outcome_link_max_age=timedelta(days=settings.outcome_link_days),
+            form_max_bytes=settings.form_max_bytes,
+            dashboard_session=timedelta(hours=settings.dashboard_session_hours),
         )
 
 
 def create_app(
     store: Store, config: WebConfig | None = None, *, alive: Callable[[], bool] = lambda: True
 ) -> Starlette:
-    """The app over ``store``; without ``config`` (no secret key) only health and metrics."""
-    routes: list[BaseRoute] = [*health.routes(store, alive)]
-    if config is not None:
-        routes += links.routes(store, config)
-        routes += api.routes(store, config)
-        routes += calls.routes(store, config)
-        routes += dashboard.routes(store, config)
+    """The public app over ``store``; without ``config`` the operations app instead."""
+    if config is None:
+        return ops_app(store, alive)
+    routes: list[BaseRoute] = [
+        *links.routes(store, config),
+        *api.routes(store, config),
+        *calls.routes(store, config),
+        *dashboard.routes(store, config),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: _not_found})
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return problem("Not found", "There is no page at this address.", 404)
 
-    return Starlette(routes=routes, exception_handlers={404: not_found})
+def ops_app(store: Store, alive: Callable[[], bool] = lambda: True) -> Starlette:
+    """``/healthz`` and ``/metrics`` alone, for a loopback or private address."""
+    return Starlette(routes=health.routes(store, alive), exception_handlers={404: _not_found})
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return problem("Not found", "There is no page at this address.", 404)

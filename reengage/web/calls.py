@@ -4,8 +4,10 @@ GET shows who the client is, whom to ask for, why they are on the list and the t
 questions, then the form. POST checks it (errors beside their fields, input kept, 422)
 and saves it with :func:`reengage.digest.record_outcome`, which ends or re-routes the
 customer's enrollments and may put a call on a later digest. The token names the client,
-the rep and the digest's day; one digest link records one outcome, so a second submit
-(or a reload of the POST) changes nothing and says so. The page works without JavaScript.
+the rep and the digest's day, sealed (nobody reading the link learns them); one digest link
+records one outcome, so a second submit (or a reload of the POST) changes nothing and says
+so. A post must come from the form's own page (``Origin``) and stay within the form limit.
+The page works without JavaScript.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -45,6 +48,15 @@ from reengage.models import (
 )
 from reengage.store import Store
 from reengage.tokens import BadToken, verify
+from reengage.web.forms import (
+    BadForm,
+    TooLarge,
+    bad_form,
+    cross_site,
+    foreign_origin,
+    read_form,
+    too_large,
+)
 from reengage.web.pages import page, problem
 
 if TYPE_CHECKING:
@@ -120,7 +132,12 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
 
     def read(token: str) -> CallLink:
         payload = verify(
-            config.secret, "call", token, now=config.clock(), max_age=config.outcome_link_max_age
+            config.secret,
+            "call",
+            token,
+            previous=config.previous_secrets,
+            now=config.clock(),
+            max_age=config.outcome_link_max_age,
         )
         try:
             return CallLink(int(payload["c"]), str(payload["r"]), date.fromisoformat(payload["d"]))
@@ -139,6 +156,19 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
                 "call list, or record the call on the terminal: reengage calls log CUSTOMER.",
                 company=config.company_name,
             )
+        posted: FormData | None = None
+        if request.method == "POST":
+            if (origin := foreign_origin(request, config.base_url)) is not None:
+                log.info("form_cross_site", route="call", origin=origin[:200])
+                return cross_site(config.company_name)
+            try:
+                posted = await read_form(request, config.form_max_bytes)
+            except TooLarge as exc:
+                log.info("form_too_large", route="call", limit=exc.limit)
+                return too_large(exc.limit, config.company_name)
+            except BadForm as exc:
+                log.info("form_unreadable", route="call", reason=str(exc))
+                return bad_form(config.company_name)
         now = config.clock()
         already = await run_in_threadpool(store.calls.outcome_by_key, link.dedupe_key)
         if already is not None:
@@ -152,9 +182,8 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
                 410,
                 company=config.company_name,
             )
-        if request.method == "GET":
+        if posted is None:
             return form(client, link, {}, {})
-        posted = await request.form()
         values = {name: _value(posted.get(name)) for name in FIELDS}
         followup_ok = config.followup_campaign in config.campaigns()
         outcome, errors = parse(values, client.today, followup_ok, config.followup_campaign)

@@ -1,20 +1,25 @@
-"""``GET /dashboard``: the results of ``reengage stats`` as a page with charts, behind a token.
+"""``GET /dashboard``: the results of ``reengage stats`` as a page with charts, behind a sign-in.
 
-The token is ``REENGAGE_DASHBOARD_TOKEN``, given as ``Authorization: Bearer …`` (scripts,
-proxies) or as ``?token=…`` (a link a marketer can bookmark; the page sends no Referer
-and is never cached, so the address does not leak from it). Unset, the page does not
-exist (404), like the API. The page is rendered on the server, charts included, and runs
-no script; ``?campaign=`` and ``?since=`` narrow it as the command's options do.
+A marketer signs in once with ``REENGAGE_DASHBOARD_TOKEN`` on a form; the answer is a
+session cookie (HttpOnly, SameSite=Strict, Secure behind HTTPS, only for /dashboard) that
+lasts ``REENGAGE_DASHBOARD_SESSION_HOURS`` and ends when the token changes. Scripts and
+proxies send ``Authorization: Bearer …`` instead. An address with ``?token=…`` (an old
+bookmark, the demo's printed link) signs in once too, then redirects to the address
+without it. Unset, the page does not exist (404), like the API. The page is rendered on
+the server, charts included, and runs no script; ``?campaign=`` and ``?since=`` narrow it
+as the command's options do.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from reengage import stats
@@ -22,39 +27,140 @@ from reengage.errors import InputError, ReengageError
 from reengage.logs import get_logger
 from reengage.stats.intervals import points
 from reengage.store import Store
+from reengage.tokens import BadToken, sign, stamp, verify
 from reengage.web import charts
-from reengage.web.pages import page, problem
+from reengage.web.forms import (
+    BadForm,
+    TooLarge,
+    bad_form,
+    cross_site,
+    foreign_origin,
+    read_form,
+    too_large,
+)
+from reengage.web.pages import SECURITY_HEADERS, page, problem
 
 if TYPE_CHECKING:
     from reengage.web.app import WebConfig
 
 log = get_logger(__name__)
 
+COOKIE = "reengage_dashboard"
+SESSION = "dashboard-session"  # the token purpose of the cookie's value
+
 
 def routes(store: Store, config: WebConfig) -> list[Route]:
-    """The dashboard's route; without a configured token it answers 404."""
+    """The dashboard, its sign-in and sign-out; without a configured token all answer 404."""
+
+    def off() -> Response:
+        return problem(
+            "Not found",
+            "The dashboard is off: set REENGAGE_DASHBOARD_TOKEN to turn it on.",
+            404,
+            config.company_name,
+        )
+
+    def right(given: str | None, expected: str) -> bool:
+        return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+    def session_ok(request: Request, expected: str) -> bool:
+        value = request.cookies.get(COOKIE)
+        if not value:
+            return False
+        try:
+            found = verify(
+                config.secret,
+                SESSION,
+                value,
+                previous=config.previous_secrets,
+                now=config.clock(),
+                max_age=config.dashboard_session,
+            )
+        except BadToken:
+            return False
+        return found.get("k") == _fingerprint(expected)
+
+    def sign_in_page(error: str | None = None, status: int = 401) -> Response:
+        return page(
+            "sign_in.html.j2",
+            status,
+            company=config.company_name,
+            error=error,
+            hours=round(config.dashboard_session.total_seconds() / 3600),
+        )
+
+    def signed_in(to: str, expected: str) -> Response:
+        """A redirect to ``to`` that carries the session cookie."""
+        answer = RedirectResponse(to, status_code=303, headers=SECURITY_HEADERS)
+        answer.set_cookie(
+            COOKIE,
+            sign(config.secret, SESSION, {"t": stamp(config.clock()), "k": _fingerprint(expected)}),
+            max_age=int(config.dashboard_session.total_seconds()),
+            path="/dashboard",
+            secure=config.base_url.lower().startswith("https://"),
+            httponly=True,
+            samesite="strict",
+        )
+        return answer
 
     async def dashboard(request: Request) -> Response:
         expected = config.dashboard_token
         if expected is None:
-            return problem(
-                "Not found",
-                "The dashboard is off: set REENGAGE_DASHBOARD_TOKEN to turn it on.",
-                404,
-                config.company_name,
-            )
-        given, in_query = _token(request)
-        if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
-            log.info("dashboard_refused", token_given=given is not None)
-            refused = problem(
-                "The dashboard needs its token",
-                "Open the address you were given, with ?token=… at its end, or send "
-                "Authorization: Bearer … with REENGAGE_DASHBOARD_TOKEN.",
-                401,
-                config.company_name,
-            )
-            refused.headers["WWW-Authenticate"] = "Bearer"
-            return refused
+            return off()
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and bearer.strip():
+            if not right(bearer.strip(), expected):
+                log.info("dashboard_refused", how="bearer")
+                refused = problem(
+                    "The dashboard needs its token",
+                    "The bearer token is not REENGAGE_DASHBOARD_TOKEN.",
+                    401,
+                    config.company_name,
+                )
+                refused.headers["WWW-Authenticate"] = "Bearer"
+                return refused
+            return await show(request, signed_in=False)
+        if "token" in request.query_params:
+            # A sign-in link: the token leaves the address at once (history, bookmarks).
+            kept = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            rest = urlencode(kept)
+            if not right(request.query_params["token"], expected):
+                log.info("dashboard_refused", how="link")
+                return sign_in_page("That link's token is not the dashboard's. Sign in here.")
+            log.info("dashboard_signed_in", how="link")
+            return signed_in("/dashboard" + (f"?{rest}" if rest else ""), expected)
+        if not session_ok(request, expected):
+            return sign_in_page()
+        return await show(request, signed_in=True)
+
+    async def sign_in(request: Request) -> Response:
+        expected = config.dashboard_token
+        if expected is None:
+            return off()
+        if (origin := foreign_origin(request, config.base_url)) is not None:
+            log.info("form_cross_site", route="dashboard", origin=origin[:200])
+            return cross_site(config.company_name)
+        try:
+            form = await read_form(request, config.form_max_bytes)
+        except TooLarge as exc:
+            return too_large(exc.limit, config.company_name)
+        except BadForm:
+            return bad_form(config.company_name)
+        given = form.get("token")
+        if not isinstance(given, str) or not right(given.strip(), expected):
+            log.info("dashboard_refused", how="form")
+            return sign_in_page("That is not the dashboard's token.")
+        log.info("dashboard_signed_in", how="form")
+        return signed_in("/dashboard", expected)
+
+    async def sign_out(request: Request) -> Response:
+        if foreign_origin(request, config.base_url) is not None:
+            return cross_site(config.company_name)
+        answer = RedirectResponse("/dashboard", status_code=303, headers=SECURITY_HEADERS)
+        answer.delete_cookie(COOKIE, path="/dashboard", httponly=True, samesite="strict")
+        return answer
+
+    async def show(request: Request, *, signed_in: bool) -> Response:
         now = config.clock()
         campaign = request.query_params.get("campaign") or None
         since_text = (request.query_params.get("since") or "").strip() or None
@@ -76,23 +182,23 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         return page(
             "dashboard.html.j2",
             company=config.company_name,
-            token=given if in_query else None,
+            signed_in=signed_in,
             chosen_campaign=campaign,
             since_text=since_text or "",
             points=points,
             **shown,
         )
 
-    return [Route("/dashboard", dashboard)]
+    return [
+        Route("/dashboard", dashboard),
+        Route("/dashboard/sign-in", sign_in, methods=["POST"]),
+        Route("/dashboard/sign-out", sign_out, methods=["POST"]),
+    ]
 
 
-def _token(request: Request) -> tuple[str | None, bool]:
-    """The token presented, and whether it came in the address (so forms must carry it)."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip(), False
-    query = request.query_params.get("token")
-    return (query, True) if query else (None, False)
+def _fingerprint(token: str) -> str:
+    """What a session remembers of the token it was opened with: a new token ends it."""
+    return hashlib.sha256(b"reengage dashboard\x1f" + token.encode()).hexdigest()[:16]
 
 
 def _render(store: Store, now: Any, campaign: str | None, since: Any) -> dict[str, Any]:

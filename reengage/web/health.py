@@ -1,5 +1,6 @@
 """Health and metrics: ``/healthz`` for load balancers and supervisors, ``/metrics`` for
-Prometheus."""
+Prometheus. Served only by the operations app (``REENGAGE_OPS_HOST``/``_PORT``), never on
+the public address; ``/healthz`` says what fails, and the log says why."""
 
 from __future__ import annotations
 
@@ -43,9 +44,10 @@ def routes(store: Store, alive: Callable[[], bool]) -> list[Route]:
         ok = True
         try:
             found = await run_in_threadpool(checks)
-        except ReengageError as exc:
+        except ReengageError as exc:  # the reason (hosts, users, SQL) goes to the log only
+            log.error("health_check_failed", error=str(exc))
             ok = False
-            found = {"database": f"failing: {exc}"}
+            found = {"database": "failing: see the log (health_check_failed)"}
         if not alive():
             ok = False
             found["scheduler"] = "stopped"

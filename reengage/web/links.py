@@ -1,9 +1,12 @@
 """The links inside every mail: the open pixel, click redirects and the preferences page
 (unsubscribe, or pause for 90 days), including RFC 8058 one-click unsubscribe.
 
-Every token is signed and dated (``tokens``): a tampered or expired one records nothing
-and gets a plain page saying so. A click only ever redirects to the URL signed into its
-token when the mail was rendered, so the service is never an open redirect.
+Every token is sealed and dated (``tokens``): a tampered, malformed or expired one records
+nothing and gets a plain page saying so (400); the pixel is served whatever its token. A
+click only ever redirects to the URL sealed into its token when the mail was rendered, so
+the service is never an open redirect. A post to the preferences page is read only up to
+the form limit, and must come from our own page unless it is an RFC 8058 one-click
+unsubscribe, which a mail client sends from anywhere.
 """
 
 from __future__ import annotations
@@ -21,6 +24,15 @@ from reengage.errors import ReengageError
 from reengage.logs import get_logger
 from reengage.store import Store
 from reengage.tokens import BadToken, verify
+from reengage.web.forms import (
+    BadForm,
+    TooLarge,
+    bad_form,
+    cross_site,
+    foreign_origin,
+    read_form,
+    too_large,
+)
 from reengage.web.pages import SECURITY_HEADERS, page, problem
 
 if TYPE_CHECKING:
@@ -38,15 +50,20 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
 
     def check(purpose: str, token: str) -> dict[str, Any]:
         return verify(
-            config.secret, purpose, token, now=config.clock(), max_age=config.link_max_age
+            config.secret,
+            purpose,
+            token,
+            previous=config.previous_secrets,
+            now=config.clock(),
+            max_age=config.link_max_age,
         )
 
     def bad_link(exc: BadToken) -> Response:
         log.info("link_refused", reason=str(exc))
         return problem(
             "This link does not work",
-            f"{exc}. If you want to stop getting our mail, reply to any of our emails and "
-            "say so; a person will take care of it.",
+            f"{str(exc).capitalize()}. If you want to stop getting our mail, reply to any of "
+            "our emails and say so; a person will take care of it.",
             company=config.company_name,
         )
 
@@ -103,11 +120,22 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         )
 
     async def act(request: Request, ref: Any) -> Response:
-        form = await request.form()
+        try:
+            form = await read_form(request, config.form_max_bytes)
+        except TooLarge as exc:
+            log.info("form_too_large", route="preferences", limit=exc.limit)
+            return too_large(exc.limit, config.company_name)
+        except BadForm as exc:
+            log.info("form_unreadable", route="preferences", reason=str(exc))
+            return bad_form(config.company_name)
         now = config.clock()
         if form.get("List-Unsubscribe") == "One-Click":  # RFC 8058: no page, no redirect
+            # A mail client posts this from anywhere: the RFC requires it to be accepted.
             await run_in_threadpool(responses.unsubscribe, store, ref, now, source="one_click")
             return PlainTextResponse("You are unsubscribed.", headers=SECURITY_HEADERS)
+        if (origin := foreign_origin(request, config.base_url)) is not None:
+            log.info("form_cross_site", route="preferences", origin=origin[:200])
+            return cross_site(config.company_name)
         action = form.get("action")
         if action == "pause":
             until = await run_in_threadpool(responses.pause, store, ref, now, config.policy)

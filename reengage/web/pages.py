@@ -16,14 +16,16 @@ from starlette.responses import HTMLResponse
 
 TEMPLATES = Path(__file__).with_name("templates")
 
-# Pages hold a token in their URL: never leak it in a Referer, never run in a frame, run
-# no script at all (they work without JavaScript), post forms only to ourselves.
+# Pages hold a token in their URL: never leak it in a Referer to another site, never run in
+# a frame, run no script at all (they work without JavaScript), post forms only to
+# ourselves. "same-origin", not "no-referrer": under no-referrer a browser posts our own
+# forms with "Origin: null", which cannot be told from a sandboxed frame on another site.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
