@@ -514,6 +514,8 @@ class InboundUnmatched(SQLModel, table=True):
     subject: str = Field(default="", max_length=300)
     addresses: str = Field(default="", max_length=500)  # the addresses it named, cut short
     detail: str | None = Field(default=None, max_length=500)
+    # A provider's event id: a webhook retried is kept once, like a response.
+    dedupe_key: str | None = Field(default=None, max_length=200, unique=True)
 
 
 TABLES = (

@@ -226,8 +226,7 @@ def record_provider_event(
     if event.type in ("bounce", "soft_bounce", "complaint", "unsubscribe"):
         problem = _mismatch(ref, (recipient,) if recipient else ())
         if problem is not None or ref is None:
-            log.warning("provider_event_unmatched", event_id=event.id, reason=problem)
-            store.responses.add_unmatched(
+            kept = store.responses.add_unmatched(
                 now,
                 source="webhook",
                 kind=event.type,
@@ -235,7 +234,11 @@ def record_provider_event(
                 ref=ref,
                 addresses=[recipient] if recipient else [],
                 detail=f"event {event.id}: {event.detail or ''}; message {event.message or '-'}",
+                dedupe_key=key,
             )
+            if not kept:
+                return Recorded(event.type, "duplicate", ref)
+            log.warning("provider_event_unmatched", event_id=event.id, reason=problem)
             return Recorded(event.type, "unmatched", ref)
         if event.type in _OPT_OUTS:
             return _opt_out(store, _OPT_OUTS[event.type], ref, event.detail, now, "webhook", key)

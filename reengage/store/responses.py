@@ -277,31 +277,41 @@ def add_unmatched(
     subject: str = "",
     addresses: Sequence[str] = (),
     detail: str | None = None,
-) -> None:
-    """Keep what could not be matched to our mail and its address, for a person to read."""
+    dedupe_key: str | None = None,
+) -> bool:
+    """Keep what could not be matched to our mail and its address, for a person to read;
+    False when ``dedupe_key`` says it was kept already."""
     named = ", ".join(addresses[:20]) + (
         f" (+{len(addresses) - 20} more)" if len(addresses) > 20 else ""
     )
-    conn.execute(
-        UNMATCHED.insert().values(
-            received_at=now,
-            source=source[:16],
-            kind=kind[:16],
-            reason=reason[:32],
-            message_id=ref.id if ref else None,
-            sender=sender[:320],
-            subject=subject[:300],
-            addresses=named[:500],
-            detail=detail[:500] if detail else None,
-        )
-    )
+    values = {
+        "received_at": now,
+        "source": source[:16],
+        "kind": kind[:16],
+        "reason": reason[:32],
+        "message_id": ref.id if ref else None,
+        "sender": sender[:320],
+        "subject": subject[:300],
+        "addresses": named[:500],
+        "detail": detail[:500] if detail else None,
+        "dedupe_key": dedupe_key,
+    }
+    if dedupe_key is None:
+        conn.execute(UNMATCHED.insert().values(**values))
+        return True
+    insert = upsert_insert(conn.dialect.name, UNMATCHED).values(**values)
+    query = insert.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(UNMATCHED.c.id)
+    return conn.execute(query).first() is not None
 
 
 def unmatched(conn: Connection, limit: int) -> tuple[list[Unmatched], int]:
     """The newest ``limit`` unmatched records, newest first, and how many there are."""
     query = sa.select(UNMATCHED).order_by(UNMATCHED.c.received_at.desc(), UNMATCHED.c.id.desc())
     rows = [
-        Unmatched(**{**row._mapping, "received_at": as_utc(row.received_at)})
+        Unmatched(
+            **{k: v for k, v in row._mapping.items() if k not in ("dedupe_key", "received_at")},
+            received_at=as_utc(row.received_at),
+        )
         for row in conn.execute(query.limit(limit))
     ]
     total = int(conn.scalar(sa.select(sa.func.count()).select_from(UNMATCHED)) or 0)
@@ -474,10 +484,10 @@ class ResponseLog:
         with self._tx() as conn:
             return messages_by_folded_token(conn, token)
 
-    def add_unmatched(self, now: datetime, **fields: Any) -> None:
+    def add_unmatched(self, now: datetime, **fields: Any) -> bool:
         """Keep an inbound mail or event for review (see :func:`add_unmatched`)."""
         with self._tx() as conn:
-            add_unmatched(conn, now, **fields)
+            return add_unmatched(conn, now, **fields)
 
     def unmatched(self, limit: int = 50) -> tuple[list[Unmatched], int]:
         """The newest unmatched inbound records and their total."""

@@ -354,6 +354,7 @@ def test_a_webhook_bounce_for_another_recipient_or_an_unknown_message_is_unmatch
         ProviderEvent(id="e3", type="soft_bounce", recipient=ANA),
     ):
         assert record_provider_event(world.store, event, now).action == "unmatched"
+        assert record_provider_event(world.store, event, now).action == "duplicate"  # a retry
     assert suppressed(world) == set()
     assert unmatched(world) == 3
 

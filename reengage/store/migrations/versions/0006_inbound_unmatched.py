@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(length=300), nullable=False),
         sa.Column("addresses", sa.String(length=500), nullable=False),
         sa.Column("detail", sa.String(length=500), nullable=True),
+        sa.Column("dedupe_key", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(
             ["message_id"],
             ["messages.id"],
@@ -36,6 +37,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound_unmatched")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_inbound_unmatched_dedupe_key")),
     )
     with op.batch_alter_table("inbound_unmatched", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_inbound_unmatched_received_at"), ["received_at"])
