@@ -78,7 +78,8 @@ def test_looking_at_the_form_records_nothing_and_the_page_runs_no_script(
     assert 'form method="post"' in page.text and "<script" not in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert "form-action 'self'" in page.headers["content-security-policy"]
-    assert page.headers["referrer-policy"] == "no-referrer"  # the token never leaks
+    # The token never leaks to another site (and our own form posts keep their Origin).
+    assert page.headers["referrer-policy"] == "same-origin"
     assert page.headers["cache-control"] == "no-store"
     assert served.outcomes() == 0
 
@@ -190,12 +191,13 @@ def test_reengage_web_serves_the_form_with_the_campaigns_loaded(
     store: Store, database_url: str, tmp_path: Path
 ) -> None:
     w.fill(store)
-    port = free_port()
+    port, ops = free_port(), free_port()
     env = child_env(
         REENGAGE_NOW=w.NOW.isoformat(),  # the served app's clock: the digest's morning
         REENGAGE_DATABASE_URL=database_url,
         REENGAGE_SECRET_KEY=w.SECRET,
         REENGAGE_HTTP_PORT=str(port),
+        REENGAGE_OPS_PORT=str(ops),
         REENGAGE_CAMPAIGNS_DIR=str(w.ROOT / "campaigns"),
         REENGAGE_TEMPLATES_DIR=str(w.ROOT / "templates"),
     )
@@ -205,7 +207,10 @@ def test_reengage_web_serves_the_form_with_the_campaigns_loaded(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(base, process)
+        wait_for(f"http://127.0.0.1:{ops}", process)
+        # Health and metrics answer on the operations address only, never the public one.
+        assert httpx.get(f"http://127.0.0.1:{ops}/metrics").status_code == 200
+        assert httpx.get(f"{base}/healthz").status_code == 404
         ws, _ = w.workspace(Path("."))
         cid = store.customer_ids(["bakery"])["bakery"]
         url = local(outcome_link(ws, "R1", cid, TODAY, w.NOW), base)  # this morning's digest
