@@ -2,9 +2,10 @@
 against the web app on loopback, over a store filled through the real code paths.
 
 The page must show every chart as inline SVG, run no script (the strict CSP would block
-one and say so in the console), escape whatever it is given, keep its token through its
-filter form, and refuse anyone without the token. A screenshot is kept: under
-$REENGAGE_TEST_ARTIFACTS when set, else in the test's tmp_path.
+one and say so in the console), escape whatever it is given, and refuse anyone who has not
+signed in. Signing in is a form, once: it sets an HttpOnly, SameSite=Strict cookie, and the
+token never rides in an address (a ``?token=`` link signs in once and is redirected away).
+Screenshots are kept: under $REENGAGE_TEST_ARTIFACTS when set, else in the test's tmp_path.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from reengage.store import Store
 from reengage.store.sending import NewEnrollment
@@ -63,8 +65,7 @@ def test_the_dashboard_shows_every_chart_and_runs_no_script(
     with tab(browser, javascript=javascript) as t:
         t.page.on("console", lambda message: console.append(_said(message)))
         t.page.set_viewport_size({"width": 1280, "height": 900})
-        shown = t.page.goto(f"{site.base}/dashboard?token={TOKEN}")
-        assert shown is not None and shown.status == 200
+        sign_in(t.page, site.base)
         page = t.page
 
         expect(page.locator("h1")).to_have_text("Results")
@@ -109,15 +110,74 @@ def test_the_dashboard_shows_every_chart_and_runs_no_script(
     assert blocked == [], "the page tried to run or load something the CSP refuses"
 
 
-def test_the_filter_form_narrows_to_one_campaign_and_keeps_the_token(
-    browser: Browser, site: Site
+def sign_in(page: Page, base: str) -> None:
+    """Open the dashboard and sign in on its form, as a marketer does once."""
+    shown = page.goto(f"{base}/dashboard")
+    assert shown is not None and shown.status == 401
+    expect(page.locator("h1")).to_have_text("Sign in to the dashboard")
+    page.fill("input[name=token]", TOKEN)
+    with page.expect_navigation():
+        page.click("form button[type=submit]")
+    assert page.url == f"{base}/dashboard"
+    expect(page.locator("h1")).to_have_text("Results")
+
+
+def test_signing_in_sets_an_http_only_strict_cookie_and_keeps_the_token_out_of_addresses(
+    browser: Browser, site: Site, tmp_path: Path
 ) -> None:
     with tab(browser, javascript=False) as t:
-        t.page.goto(f"{site.base}/dashboard?token={TOKEN}")
+        addresses: list[str] = []
+        t.page.on("request", lambda r: addresses.append(r.url))
+        t.page.set_viewport_size({"width": 1000, "height": 700})
+        t.page.goto(f"{site.base}/dashboard")
+        t.page.screenshot(path=str(artifact(tmp_path, "dashboard-sign-in.png")))
+        sign_in(t.page, site.base)
+        cookies = t.page.context.cookies()
+        assert len(cookies) == 1
+        cookie = cookies[0]
+        assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+        assert cookie["path"] == "/dashboard"
+        assert TOKEN not in cookie["value"]  # the cookie is a sealed session, not the token
+        assert all(TOKEN not in address for address in addresses)
+        saved = artifact(tmp_path, "dashboard-signed-in.png")
+        t.page.screenshot(path=str(saved), full_page=False)
+        # Signed in: the dashboard opens again without anything in its address.
+        again = t.page.goto(f"{site.base}/dashboard?campaign=win-back")
+        assert again is not None and again.status == 200
+        expect(t.page.locator("h1")).to_have_text("Results")
+        # Signing out ends it.
+        with t.page.expect_navigation():
+            t.page.click("form[action='/dashboard/sign-out'] button")
+        expect(t.page.locator("h1")).to_have_text("Sign in to the dashboard")
+        assert t.page.context.cookies() == []
+
+
+def test_a_token_link_signs_in_once_and_leaves_the_address(browser: Browser, site: Site) -> None:
+    with tab(browser, javascript=False) as t:
+        shown = t.page.goto(f"{site.base}/dashboard?token={TOKEN}&campaign=win-back")
+        assert shown is not None and shown.status == 200
+        assert t.page.url == f"{site.base}/dashboard?campaign=win-back"
+        expect(t.page.locator("h1")).to_have_text("Results")
+        assert t.page.context.cookies()[0]["httpOnly"] is True
+
+
+def test_the_sign_in_form_refuses_a_post_from_another_site(site: Site) -> None:
+    with client() as http:
+        answer = http.post(
+            f"{site.base}/dashboard/sign-in",
+            data={"token": TOKEN},
+            headers={"Origin": "https://evil.example"},
+        )
+    assert answer.status_code == 403 and "set-cookie" not in answer.headers
+
+
+def test_the_filter_form_narrows_to_one_campaign(browser: Browser, site: Site) -> None:
+    with tab(browser, javascript=False) as t:
+        sign_in(t.page, site.base)
         t.page.select_option("select[name=campaign]", "win-back")
         with t.page.expect_navigation():
             t.page.click("form.filter button")
-        assert "campaign=win-back" in t.page.url
+        assert "campaign=win-back" in t.page.url and "token" not in t.page.url
         sections = t.page.locator("section.campaign")
         assert sections.evaluate_all("s => s.map(e => e.dataset.campaign)") == ["win-back"]
         assert t.page.locator('figure[data-chart="funnel"] svg').count() == 1
@@ -128,17 +188,29 @@ def test_without_the_token_the_dashboard_is_refused(browser: Browser, site: Site
         for address in ("/dashboard", "/dashboard?token=guess", f"/dashboard?token={TOKEN}x"):
             shown = t.page.goto(site.base + address)
             assert shown is not None and shown.status == 401, address
-            expect(t.page.locator("h1")).to_have_text("The dashboard needs its token")
+            expect(t.page.locator("h1")).to_have_text("Sign in to the dashboard")
             assert t.page.locator("svg").count() == 0
             assert "win-back" not in t.page.content()
+        t.page.fill("input[name=token]", "guess-guess-guess")
+        with t.page.expect_navigation():
+            t.page.click("form button[type=submit]")
+        expect(t.page.locator("p.error")).to_have_text("That is not the dashboard's token.")
+        assert t.page.context.cookies() == []
 
     with client() as http:
         bearer = http.get(f"{site.base}/dashboard", headers={"Authorization": f"Bearer {TOKEN}"})
         assert bearer.status_code == 200 and "Lift against the holdout" in bearer.text
         wrong = http.get(f"{site.base}/dashboard", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"] == "Bearer"
-        bad = http.get(f"{site.base}/dashboard", params={"token": TOKEN, "since": "yesterday"})
+        bad = http.get(
+            f"{site.base}/dashboard",
+            params={"since": "yesterday"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
         assert bad.status_code == 400 and "like 2026-01-31" in bad.text
+    with httpx.Client(cookies={"reengage_dashboard": TOKEN}) as forging:
+        forged = forging.get(f"{site.base}/dashboard")
+        assert forged.status_code == 401  # the cookie is a sealed session, not the token
 
 
 def test_without_a_configured_token_there_is_no_dashboard(store: Store) -> None:
