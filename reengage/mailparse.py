@@ -10,7 +10,6 @@ both libraries live behind this module only.
 
 from __future__ import annotations
 
-import contextlib
 import email
 import logging
 import re
@@ -29,6 +28,7 @@ from inscriptis.model.config import ParserConfig
 from inscriptis.model.html_element import HtmlElement
 from mailparser_reply import EmailMessage as _ReplyText
 
+from reengage.addresses import normalize_or_keep
 from reengage.logs import get_logger
 
 log = get_logger(__name__)
@@ -118,17 +118,15 @@ def token_in(address: str, prefix: str) -> str | None:
 
 
 def normal_address(address: str) -> str:
-    """An address as stored and compared: trimmed, lower-case, its domain in IDNA (ASCII)
-    form, so ``Ana@BÜCHER.example`` with a line end and ``ana@xn--bcher-kva.example`` are
-    one address."""
-    local, at, domain = address.strip().strip("<>").strip().rpartition("@")
-    if not at:
-        return address.strip().lower()
-    domain = domain.strip().rstrip(".").lower()
-    # A name IDNA cannot spell stays as written: it never matches one of ours.
-    with contextlib.suppress(UnicodeError):
-        domain = domain.encode("idna").decode("ascii")
-    return f"{local.strip().lower()}@{domain}"
+    """An address as stored and compared (:func:`reengage.addresses.normalize`), from how
+    a report writes it: ``<Ana@BÜCHER.example.>`` with a line end and
+    ``ana@xn--bcher-kva.example`` are one address. A domain IDNA cannot spell stays as
+    written: it never matches one of ours."""
+    text = address.strip().strip("<>").strip()
+    local, at, domain = text.rpartition("@")
+    if at:
+        text = f"{local.strip()}@{domain.strip().rstrip('.')}"
+    return normalize_or_keep(text)
 
 
 def classify(raw: bytes, recipients: Sequence[str] = ()) -> Inbound:
