@@ -253,7 +253,12 @@ def _run_the_daemon(
                 )
             )
             serving = asyncio.ensure_future(web.serve())
-            handler = InboundHandler(store, lambda: clock["now"], service.response_policy())
+            handler = InboundHandler(
+                store,
+                lambda: clock["now"],
+                service.response_policy(),
+                unsubscribe_secrets=[demo_ws.secret],
+            )
             inbound = await serve(handler, "127.0.0.1", inbound_port)
             for _ in range(1000):  # uvicorn says when it listens only through this flag
                 if web.started:

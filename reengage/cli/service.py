@@ -127,13 +127,16 @@ async def _inbound_listener(settings: Settings, store: Store, service: Any) -> A
     """The inbound SMTP listener for bounces and replies (None when its port is 0)."""
     if not settings.inbound_port:
         return None
-    from reengage.inbound import InboundHandler, serve
+    from reengage.inbound import InboundHandler, Limits, serve
 
     handler = InboundHandler(
         store,
         service.clock,
         service.response_policy(settings.soft_bounce_limit),
         settings.inbound_domain,
+        # The key the mail's mailto: unsubscribe was signed with, or one it rotated out of.
+        unsubscribe_secrets=[settings.require_secret_key(), *settings.previous_secrets()],
+        limits=Limits.from_settings(settings),
     )
     try:
         listener = await serve(handler, settings.inbound_host, settings.inbound_port)
