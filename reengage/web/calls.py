@@ -48,15 +48,7 @@ from reengage.models import (
 )
 from reengage.store import Store
 from reengage.tokens import BadToken, verify
-from reengage.web.forms import (
-    BadForm,
-    TooLarge,
-    bad_form,
-    cross_site,
-    foreign_origin,
-    read_form,
-    too_large,
-)
+from reengage.web.forms import form_or_page, refused_origin
 from reengage.web.pages import page, problem
 
 if TYPE_CHECKING:
@@ -158,17 +150,13 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
             )
         posted: FormData | None = None
         if request.method == "POST":
-            if (origin := foreign_origin(request, config.base_url)) is not None:
-                log.info("form_cross_site", route="call", origin=origin[:200])
-                return cross_site(config.company_name)
-            try:
-                posted = await read_form(request, config.form_max_bytes)
-            except TooLarge as exc:
-                log.info("form_too_large", route="call", limit=exc.limit)
-                return too_large(exc.limit, config.company_name)
-            except BadForm as exc:
-                log.info("form_unreadable", route="call", reason=str(exc))
-                return bad_form(config.company_name)
+            refused = refused_origin(request, config.base_url, config.company_name, "call")
+            if refused is not None:
+                return refused
+            body = await form_or_page(request, config.form_max_bytes, config.company_name, "call")
+            if isinstance(body, Response):
+                return body
+            posted = body
         now = config.clock()
         already = await run_in_threadpool(store.calls.outcome_by_key, link.dedupe_key)
         if already is not None:

@@ -29,15 +29,7 @@ from reengage.stats.intervals import points
 from reengage.store import Store
 from reengage.tokens import BadToken, sign, stamp, verify
 from reengage.web import charts
-from reengage.web.forms import (
-    BadForm,
-    TooLarge,
-    bad_form,
-    cross_site,
-    foreign_origin,
-    read_form,
-    too_large,
-)
+from reengage.web.forms import form_or_page, refused_origin
 from reengage.web.pages import SECURITY_HEADERS, page, problem
 
 if TYPE_CHECKING:
@@ -137,15 +129,13 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         expected = config.dashboard_token
         if expected is None:
             return off()
-        if (origin := foreign_origin(request, config.base_url)) is not None:
-            log.info("form_cross_site", route="dashboard", origin=origin[:200])
-            return cross_site(config.company_name)
-        try:
-            form = await read_form(request, config.form_max_bytes)
-        except TooLarge as exc:
-            return too_large(exc.limit, config.company_name)
-        except BadForm:
-            return bad_form(config.company_name)
+        company = config.company_name
+        refused = refused_origin(request, config.base_url, company, "dashboard")
+        if refused is not None:
+            return refused
+        form = await form_or_page(request, config.form_max_bytes, company, "dashboard")
+        if isinstance(form, Response):
+            return form
         given = form.get("token")
         if not isinstance(given, str) or not right(given.strip(), expected):
             log.info("dashboard_refused", how="form")
@@ -154,8 +144,9 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         return signed_in("/dashboard", expected)
 
     async def sign_out(request: Request) -> Response:
-        if foreign_origin(request, config.base_url) is not None:
-            return cross_site(config.company_name)
+        refused = refused_origin(request, config.base_url, config.company_name, "sign_out")
+        if refused is not None:
+            return refused
         answer = RedirectResponse("/dashboard", status_code=303, headers=SECURITY_HEADERS)
         answer.delete_cookie(COOKIE, path="/dashboard", httponly=True, samesite="strict")
         return answer

@@ -21,7 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message
 
+from reengage.logs import get_logger
 from reengage.web.pages import problem
+
+log = get_logger(__name__)
 
 # No form of ours has more than a dozen fields, and none takes a file.
 MAX_FIELDS = 64
@@ -70,6 +73,29 @@ async def read_form(request: Request, limit: int) -> FormData:
         return await Request(request.scope, replay).form(max_files=0, max_fields=MAX_FIELDS)
     except (HTTPException, MultiPartException) as exc:
         raise BadForm(str(getattr(exc, "detail", exc))) from exc
+
+
+async def form_or_page(
+    request: Request, limit: int, company: str, route: str
+) -> FormData | Response:
+    """The posted form, or the page that says why it was not taken (and a log line)."""
+    try:
+        return await read_form(request, limit)
+    except TooLarge as exc:
+        log.info("form_too_large", route=route, limit=exc.limit)
+        return too_large(exc.limit, company)
+    except BadForm as exc:
+        log.info("form_unreadable", route=route, reason=str(exc))
+        return bad_form(company)
+
+
+def refused_origin(request: Request, base_url: str, company: str, route: str) -> Response | None:
+    """The 403 page (and a log line) for a form posted from another site, else None."""
+    origin = foreign_origin(request, base_url)
+    if origin is None:
+        return None
+    log.info("form_cross_site", route=route, origin=origin[:200])
+    return cross_site(company)
 
 
 def foreign_origin(request: Request, base_url: str) -> str | None:

@@ -24,15 +24,7 @@ from reengage.errors import ReengageError
 from reengage.logs import get_logger
 from reengage.store import Store
 from reengage.tokens import BadToken, verify
-from reengage.web.forms import (
-    BadForm,
-    TooLarge,
-    bad_form,
-    cross_site,
-    foreign_origin,
-    read_form,
-    too_large,
-)
+from reengage.web.forms import form_or_page, refused_origin
 from reengage.web.pages import SECURITY_HEADERS, page, problem
 
 if TYPE_CHECKING:
@@ -120,22 +112,18 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         )
 
     async def act(request: Request, ref: Any) -> Response:
-        try:
-            form = await read_form(request, config.form_max_bytes)
-        except TooLarge as exc:
-            log.info("form_too_large", route="preferences", limit=exc.limit)
-            return too_large(exc.limit, config.company_name)
-        except BadForm as exc:
-            log.info("form_unreadable", route="preferences", reason=str(exc))
-            return bad_form(config.company_name)
+        company = config.company_name
+        form = await form_or_page(request, config.form_max_bytes, company, "preferences")
+        if isinstance(form, Response):
+            return form
         now = config.clock()
         if form.get("List-Unsubscribe") == "One-Click":  # RFC 8058: no page, no redirect
             # A mail client posts this from anywhere: the RFC requires it to be accepted.
             await run_in_threadpool(responses.unsubscribe, store, ref, now, source="one_click")
             return PlainTextResponse("You are unsubscribed.", headers=SECURITY_HEADERS)
-        if (origin := foreign_origin(request, config.base_url)) is not None:
-            log.info("form_cross_site", route="preferences", origin=origin[:200])
-            return cross_site(config.company_name)
+        refused = refused_origin(request, config.base_url, company, "preferences")
+        if refused is not None:
+            return refused
         action = form.get("action")
         if action == "pause":
             until = await run_in_threadpool(responses.pause, store, ref, now, config.policy)
