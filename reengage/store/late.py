@@ -11,6 +11,7 @@ ran out meanwhile — so writing one twice, or after a person settled it, change
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,16 +57,7 @@ def _record(conn: Connection, entry: dict[str, Any]) -> bool:
             )
         ).rowcount
         if moved:
-            conn.execute(
-                ENROLLMENTS.update()
-                .where(ENROLLMENTS.c.id == entry["enrollment_id"], _MOVABLE)
-                .values(
-                    status=EnrollmentStatus.ACTIVE.value,
-                    exit_reason=None,
-                    next_due_at=entry["retry_at"],
-                    claimed_until=None,
-                )
-            )
+            _due_again(conn, entry["enrollment_id"], entry["retry_at"])
         return bool(moved)
     status = {
         "bounced": MessageStatus.BOUNCED,
@@ -149,14 +141,19 @@ def _unsent(conn: Connection, entry: dict[str, Any]) -> bool:
         )
     ).rowcount
     if moved:
-        conn.execute(
-            ENROLLMENTS.update()
-            .where(ENROLLMENTS.c.id == entry["enrollment_id"], _MOVABLE)
-            .values(
-                status=EnrollmentStatus.ACTIVE.value,
-                exit_reason=None,
-                next_due_at=now,
-                claimed_until=None,
-            )
-        )
+        _due_again(conn, entry["enrollment_id"], now)
     return bool(moved)
+
+
+def _due_again(conn: Connection, enrollment_id: int, when: datetime) -> None:
+    # Its sequence goes on (unless it ended meanwhile): the mail is due at ``when``.
+    conn.execute(
+        ENROLLMENTS.update()
+        .where(ENROLLMENTS.c.id == enrollment_id, _MOVABLE)
+        .values(
+            status=EnrollmentStatus.ACTIVE.value,
+            exit_reason=None,
+            next_due_at=when,
+            claimed_until=None,
+        )
+    )
