@@ -162,13 +162,7 @@ def record(
         "value": value,
         "dedupe_key": dedupe_key,
     }
-    if dedupe_key is None:
-        conn.execute(RESPONSES.insert().values(**values))
-        return True
-    insert = upsert_insert(conn.dialect.name, RESPONSES).values(**values)
-    # RETURNING says whether the row went in: psycopg reports no rowcount for this statement.
-    query = insert.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(RESPONSES.c.id)
-    return conn.execute(query).first() is not None
+    return _insert_once(conn, RESPONSES, values)
 
 
 def exit_active(
@@ -296,11 +290,17 @@ def add_unmatched(
         "detail": detail[:500] if detail else None,
         "dedupe_key": dedupe_key,
     }
-    if dedupe_key is None:
-        conn.execute(UNMATCHED.insert().values(**values))
+    return _insert_once(conn, UNMATCHED, values)
+
+
+def _insert_once(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+    # Once per ``dedupe_key`` (always, without one); whether the row went in. RETURNING
+    # says so: psycopg reports no rowcount for this statement.
+    if values["dedupe_key"] is None:
+        conn.execute(table.insert().values(**values))
         return True
-    insert = upsert_insert(conn.dialect.name, UNMATCHED).values(**values)
-    query = insert.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(UNMATCHED.c.id)
+    insert = upsert_insert(conn.dialect.name, table).values(**values)
+    query = insert.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
     return conn.execute(query).first() is not None
 
 
