@@ -24,12 +24,14 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from reengage.ingest import Kind, import_file
 from reengage.store import Store
+from reengage.store.sending import NewEnrollment
 from reengage.web import WebConfig, api, create_app
 from tests.integration.web_server import client, running_app
 
 API_TOKEN = "api-" + "a" * 32
 WEBHOOK_TOKEN = "hook-" + "w" * 32
 NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 HOOK = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
 
@@ -46,6 +48,30 @@ class Served:
 
     def kinds(self) -> list[str]:
         return [r.kind for r in self.store.responses.recent(NOW - timedelta(days=1))]
+
+    def mailed(self, customer_id: str, email: str) -> str:
+        """The Message-ID of a first mail sent to a new customer (a webhook event about it
+        names it, as a provider's does)."""
+        item = {"customer_id": customer_id, "email": email}
+        assert self.post("/api/v1/customers", {"items": [item]}).status_code == 200
+        found = self.store.customer_ids([customer_id])[customer_id]
+        self.store.enroll([NewEnrollment(found, "win-back", False, "hello", NOW)], NOW)
+        (claimed,) = [c for c in self.store.claim_due(NOW, 100, LEASE) if c.customer_id == found]
+        started = self.store.start_message(claimed, "hello", NOW, LEASE)
+        assert started.message_id is not None
+        message_id = f"<{started.token}@acme.example>"
+        self.store.finish_sent(
+            started.message_id,
+            claimed,
+            response="250 ok",
+            smtp_id=message_id,
+            now=NOW,
+            next_step=None,
+        )
+        return message_id
+
+    def unmatched(self) -> int:
+        return self.store.responses.unmatched(1)[1]
 
 
 def config(**changes: Any) -> WebConfig:
@@ -83,12 +109,15 @@ def test_without_or_with_a_wrong_token_the_api_answers_401(served: Served, path:
 
 
 def test_the_webhook_takes_only_its_own_token(served: Served) -> None:
-    event = {"events": [{"id": "e1", "type": "bounce", "recipient": "ana@example.com"}]}
+    ours = served.mailed("c1", "ana@example.com")
+    bounce = {"id": "e1", "type": "bounce", "message": ours, "recipient": "ana@example.com"}
+    event = {"events": [bounce]}
     for token in (None, API_TOKEN, "wrong"):
         answer = served.post("/api/v1/events", event, token=token)
         assert answer.status_code == 401, token
         assert answer.headers["www-authenticate"] == "Bearer"
     assert not served.store.is_suppressed("ana@example.com")
+    assert served.unmatched() == 0  # refused unread: not even kept
     assert served.post("/api/v1/events", event, token=WEBHOOK_TOKEN).status_code == 200
     assert served.store.is_suppressed("ana@example.com")
 
@@ -297,27 +326,61 @@ def test_more_than_ten_thousand_items_are_refused_whole(served: Served) -> None:
 # -- provider webhooks -----------------------------------------------------------------------
 
 
-BOUNCE = {"id": "evt-1", "type": "bounce", "recipient": "Ana@Example.com", "detail": "5.1.1"}
+def bounce(message: str | None, recipient: str = "Ana@Example.com", key: str = "evt-1") -> Any:
+    """A provider's hard-bounce event ``key`` about our ``message`` to ``recipient``."""
+    return {
+        "id": key,
+        "type": "bounce",
+        "message": message,
+        "recipient": recipient,
+        "detail": "5.1.1",
+    }
 
 
 def test_a_bounce_suppresses_once_however_often_the_provider_retries(served: Served) -> None:
-    served.post("/api/v1/customers", {"items": [{"customer_id": "c1", "email": "ana@example.com"}]})
-    first = served.post("/api/v1/events", {"events": [BOUNCE]}, token=WEBHOOK_TOKEN)
-    second = served.post("/api/v1/events", {"events": [BOUNCE, BOUNCE]}, token=WEBHOOK_TOKEN)
+    event = bounce(served.mailed("c1", "ana@example.com"))
+    first = served.post("/api/v1/events", {"events": [event]}, token=WEBHOOK_TOKEN)
+    second = served.post("/api/v1/events", {"events": [event, event]}, token=WEBHOOK_TOKEN)
     assert first.json()["results"] == [{"index": 0, "id": "evt-1", "action": "suppressed"}]
     assert second.status_code == 200
     assert served.store.is_suppressed("ana@example.com")
     assert served.kinds() == ["bounce"]
 
 
+def test_a_bounce_naming_no_message_of_ours_or_another_address_is_kept_unmatched(
+    served: Served,
+) -> None:
+    ours = served.mailed("c1", "ana@example.com")
+    served.mailed("c2", "bo@example.com")
+    forged = [
+        bounce(None, key="evt-1"),  # an address alone: anyone holding the token could say it
+        bounce("<nosuchtoken@acme.example>", key="evt-2"),
+        bounce(ours, recipient="bo@example.com", key="evt-3"),  # our mail, someone else
+    ]
+    answer = served.post("/api/v1/events", {"events": forged}, token=WEBHOOK_TOKEN)
+    assert [r["action"] for r in answer.json()["results"]] == ["unmatched"] * 3
+    assert not served.store.is_suppressed("ana@example.com")
+    assert not served.store.is_suppressed("bo@example.com")
+    assert served.kinds() == []
+    assert served.unmatched() == 3
+
+
 def test_a_retried_event_is_answered_as_a_duplicate(served: Served) -> None:
-    served.post("/api/v1/events", {"events": [BOUNCE]}, token=WEBHOOK_TOKEN)
-    again = served.post("/api/v1/events", {"events": [BOUNCE]}, token=WEBHOOK_TOKEN)
+    event = bounce(served.mailed("c1", "ana@example.com"))
+    served.post("/api/v1/events", {"events": [event]}, token=WEBHOOK_TOKEN)
+    again = served.post("/api/v1/events", {"events": [event]}, token=WEBHOOK_TOKEN)
     assert again.json()["results"] == [{"index": 0, "id": "evt-1", "action": "duplicate"}]
 
 
 def test_a_complaint_suppresses(served: Served) -> None:
-    event = {"id": "evt-2", "type": "complaint", "recipient": "bo@example.com", "detail": "abuse"}
+    ours = served.mailed("c2", "bo@example.com")
+    event = {
+        "id": "evt-2",
+        "type": "complaint",
+        "message": ours,
+        "recipient": "bo@example.com",
+        "detail": "abuse",
+    }
     answer = served.post("/api/v1/events", {"events": [event]}, token=WEBHOOK_TOKEN)
     assert answer.json()["results"][0]["action"] == "suppressed"
     assert served.store.is_suppressed("bo@example.com")

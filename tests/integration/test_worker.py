@@ -7,9 +7,11 @@ lease runs out by moving the clock on, not by sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiosmtplib
 import httpx
 import pytest
 
@@ -116,6 +119,8 @@ def env(database_url: str, tmp_path: Path, port: int, **extra: str) -> dict[str,
             "REENGAGE_DISPATCH_EVERY_SECONDS": "1",
             "REENGAGE_MAX_EMAILS_PER_WEEK": "0",
             "REENGAGE_HTTP_PORT": "0",
+            # Off unless a test asks: workers run side by side here and under xdist.
+            "REENGAGE_OPS_PORT": "0",
             "REENGAGE_LOG_LEVEL": "warning",
             **extra,
         }
@@ -171,6 +176,21 @@ def answers(url: str) -> bool:
         return httpx.get(url, timeout=5).is_success
     except httpx.TransportError:
         return False
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def taken_ports(log: Path) -> list[str]:
+    """What a worker logging JSON said it runs without, its port being taken, sorted."""
+    whole = log.read_text().split("\n")[:-1]  # the last line may be half written yet
+    lines = [json.loads(line) for line in whole if line.strip()]
+    return sorted(line["what"] for line in lines if line.get("event") == "port_in_use")
 
 
 def statuses(store: Store) -> Counter[str]:
@@ -267,20 +287,25 @@ def test_sigterm_finishes_in_flight_sends_and_exits_cleanly(
 ) -> None:
     store = prepare(database_url, tmp_path, 12)
     clock = Clock()
-    http = free_port()
+    http, ops = free_port(), free_port()
     with running_sink(delay=0.1) as (sink, port):
-        settings = env(database_url, tmp_path, port, REENGAGE_HTTP_PORT=str(http))
+        settings = env(
+            database_url, tmp_path, port, REENGAGE_HTTP_PORT=str(http), REENGAGE_OPS_PORT=str(ops)
+        )
         worker = start_worker(workers, tmp_path, settings, clock, output=True)
         wait_for(lambda: len(sink.received) >= 2)
-        health = httpx.get(f"http://127.0.0.1:{http}/healthz", timeout=10)
+        health = httpx.get(f"http://127.0.0.1:{ops}/healthz", timeout=10)
         assert health.status_code == 200
         assert health.json()["ok"] is True
         wait_for(
             lambda: (
                 'reengage_sends_total{result="sent"}'
-                in httpx.get(f"http://127.0.0.1:{http}/metrics", timeout=10).text
+                in httpx.get(f"http://127.0.0.1:{ops}/metrics", timeout=10).text
             )
         )
+        # The public port serves the links in mail, never the operations pages.
+        for path in ("/healthz", "/metrics"):
+            assert httpx.get(f"http://127.0.0.1:{http}{path}", timeout=10).status_code == 404
         worker.send_signal(signal.SIGTERM)
         _, err = worker.communicate(timeout=30)
         assert worker.returncode == 0, err
@@ -368,10 +393,12 @@ def test_a_second_worker_on_the_same_machine_runs_without_the_taken_ports(
 ) -> None:
     store = prepare(database_url, tmp_path, 6)
     clock = Clock()
-    http = free_port()
+    http, ops = free_port(), free_port()
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     with running_sink() as (sink, port):
-        settings = env(database_url, tmp_path, port, REENGAGE_HTTP_PORT=str(http))
+        settings = env(
+            database_url, tmp_path, port, REENGAGE_HTTP_PORT=str(http), REENGAGE_OPS_PORT=str(ops)
+        )
         for log in logs:
             with log.open("w") as handle:
                 worker = subprocess.Popen(
@@ -382,9 +409,12 @@ def test_a_second_worker_on_the_same_machine_runs_without_the_taken_ports(
                     stderr=subprocess.STDOUT,
                 )
             workers.append(worker)
-            wait_for(lambda: answers(f"http://127.0.0.1:{http}/healthz"))
-        # The second finds the web port taken, says so once, and works on without it.
-        wait_for(lambda: '"event": "port_in_use"' in logs[1].read_text())
+            wait_for(lambda: answers(f"http://127.0.0.1:{ops}/healthz"))
+        # The second finds the web and operations ports taken, says so once for each, and
+        # works on without them.
+        wait_for(lambda: taken_ports(logs[1]) == ["operations", "web"])
+        assert taken_ports(logs[0]) == []
+        assert answers(f"http://127.0.0.1:{ops}/metrics")
         wait_for(lambda: len(sink.received) == 6)
         for worker in workers:
             assert worker.poll() is None, "a worker died"
@@ -399,6 +429,69 @@ def test_a_second_worker_on_the_same_machine_runs_without_the_taken_ports(
         assert isinstance(json.loads(line), dict), line
     ids = sink.message_ids()
     assert len(ids) == len(set(ids)) == 6
+    store.close()
+
+
+def test_the_workers_inbound_listener_takes_its_own_signed_mailto_and_nothing_forged(
+    database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
+) -> None:
+    """The mailto in List-Unsubscribe of a mail this worker sent unsubscribes its customer;
+    the same address without its signature (what anyone reading our Message-ID could
+    write) acts on nobody and is kept as unmatched; a third recipient gets 452."""
+    store = prepare(database_url, tmp_path, 2)
+    clock = Clock()
+    inbound = free_port()
+    with running_sink() as (sink, port):
+        settings = env(
+            database_url,
+            tmp_path,
+            port,
+            REENGAGE_INBOUND_PORT=str(inbound),
+            REENGAGE_INBOUND_DOMAIN="in.acme.example",
+            REENGAGE_INBOUND_MAX_RECIPIENTS="2",
+        )
+        worker = start_worker(workers, tmp_path, settings, clock, output=True)
+        wait_for(lambda: len(sink.received) == 2)
+        sent = next(m for m in sink.received if m["to"] == ["c0@example.com"])
+        unsubscribe = str(sent["message"]["List-Unsubscribe"])
+        mailto = unsubscribe.split("<mailto:", 1)[1].split(">", 1)[0]
+        local, domain = mailto.split("@", 1)
+        assert domain == "in.acme.example"
+        unsigned = f"{local.rsplit('.', 1)[0]}@{domain}"  # unsubscribe+KEY@, no signature
+        assert unsigned.startswith("unsubscribe+") and unsigned != mailto
+
+        async def deliver(to: str) -> None:
+            body = f"From: c0@example.com\r\nTo: {to}\r\nSubject: unsubscribe\r\n\r\n."
+            async with aiosmtplib.SMTP(hostname="127.0.0.1", port=inbound, timeout=30) as smtp:
+                await smtp.sendmail("c0@example.com", [to], body)
+
+        async def three_recipients() -> int:
+            async with aiosmtplib.SMTP(hostname="127.0.0.1", port=inbound, timeout=30) as smtp:
+                await smtp.mail("")
+                for n in (1, 2):
+                    await smtp.rcpt(f"postmaster{n}@in.acme.example")
+                with pytest.raises(aiosmtplib.SMTPRecipientRefused) as third:
+                    await smtp.rcpt("postmaster3@in.acme.example")
+                await smtp.rset()
+                return third.value.code
+
+        wait_for(lambda: listening(inbound))
+        asyncio.run(deliver(unsigned))
+        assert not store.is_suppressed("c0@example.com")
+        kept, total = store.responses.unmatched(10)
+        assert total == 1
+        assert (kept[0].kind, kept[0].reason) == ("unsubscribe", "bad_signature")
+        asyncio.run(deliver(mailto))
+        assert store.is_suppressed("c0@example.com")  # recorded before the 250
+        assert not store.is_suppressed("c1@example.com")
+        kinds = [r.kind for r in store.responses.recent(NOW - timedelta(days=1))]
+        assert kinds == ["unsubscribe"]
+        assert store.responses.unmatched(10)[1] == 1
+        assert asyncio.run(three_recipients()) == 452
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    assert "Traceback" not in err
     store.close()
 
 
