@@ -129,6 +129,9 @@ def normal_address(address: str) -> str:
     return normalize_or_keep(text)
 
 
+UNREADABLE = "the mail could not be read"  # the diagnostic of a mail that did not parse
+
+
 def classify(raw: bytes, recipients: Sequence[str] = ()) -> Inbound:
     """Say what one received mail is; malformed input gives UNKNOWN rather than an error."""
     try:
@@ -136,7 +139,8 @@ def classify(raw: bytes, recipients: Sequence[str] = ()) -> Inbound:
         return _classify(msg, tuple(recipients))
     except Exception as exc:  # a mail is data from anyone: no shape of it may stop the listener
         log.warning("inbound_unparsable", error=repr(exc)[:300], size=len(raw))
-        return _unknown(token=_token((), tuple(recipients)))
+        unreadable = _unknown(token=_token((), tuple(recipients)))
+        return replace(unreadable, diagnostic=f"{UNREADABLE}: {type(exc).__name__}")
 
 
 def _unknown(token: str | None = None, subject: str = "", sender: str = "") -> Inbound:

@@ -12,6 +12,7 @@ what is running and keeps the customer out of new campaigns until then.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from reengage.campaigns import ExitReason
 from reengage.logs import get_logger
-from reengage.mailparse import Inbound, InboundKind, normal_address
+from reengage.mailparse import UNREADABLE, Inbound, InboundKind, normal_address
 from reengage.models import ResponseKind
 from reengage.store import Store
 from reengage.store import responses as sql
@@ -161,8 +162,11 @@ def record_inbound(
     named = tuple(dict.fromkeys(normal_address(a) for a in mail.recipients))
     if kind in (InboundKind.HARD_BOUNCE, InboundKind.SOFT_BOUNCE, InboundKind.COMPLAINT):
         response = _REPORTS[kind]
-        # Feedback reports often redact the complainer's address: the message says who.
-        problem = _mismatch(ref, () if kind is InboundKind.COMPLAINT else named)
+        # Feedback reports often redact the complainer's address (then the message says
+        # who); one that names another address, plainly, is not about our recipient.
+        if kind is InboundKind.COMPLAINT:
+            named = tuple(a for a in named if not _REDACTED.search(a))
+        problem = _mismatch(ref, named)
         if problem is not None or ref is None:
             _unmatched(
                 store, now, "mail", response.value, problem or "no_message", ref, named, mail
@@ -176,9 +180,16 @@ def record_inbound(
         return _opt_out(store, response, ref, detail, now, "mail", None)
     if kind in (InboundKind.REPLY, InboundKind.AUTO_REPLY):
         return _reply(store, ref, mail, now, policy)
+    if (mail.diagnostic or "").startswith(UNREADABLE):  # kept, so "250 recorded" holds
+        _unmatched(store, now, "mail", kind.value, "unreadable", ref, named, mail)
+        return Recorded(kind.value, "unmatched", ref)
     log.info("inbound_ignored", subject=mail.subject, sender=mail.sender)
     return Recorded(kind.value, "ignored", ref)
 
+
+# How feedback loops write an address they redact: "redacted@example.com",
+# "[redacted]", "xxxxxxxx@example.com", "*****@example.com".
+_REDACTED = re.compile(r"redacted|^[x*#._-]*@", re.IGNORECASE)
 
 _REPORTS = {
     InboundKind.HARD_BOUNCE: ResponseKind.BOUNCE,
@@ -221,6 +232,8 @@ def record_provider_event(
     """
     policy = policy or Policy()
     key = f"provider:{event.id}"
+    if store.responses.seen(key):  # acted on, or kept as unmatched, before
+        return Recorded(event.type, "duplicate")
     ref = _find(store, _token_of(event.message), [event.message] if event.message else [])
     recipient = normal_address(event.recipient) if event.recipient else None
     if event.type in ("bounce", "soft_bounce", "complaint", "unsubscribe"):

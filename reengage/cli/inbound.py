@@ -18,6 +18,7 @@ _REASONS = {
     "no_message": "names no mail of ours",
     "other_address": "not the address we mailed",
     "bad_signature": "unsigned or forged",
+    "unreadable": "could not be read",
 }
 
 
@@ -46,6 +47,10 @@ def unmatched(
         who = "\n".join(p for p in (row.sender, row.addresses) if p)
         if row.subject:
             who += f"\n{row.subject[:60]}"
+        if row.message_id is not None:  # which of our mails it named
+            who += f"\nabout message {row.message_id}"
+        if row.detail:
+            who += f"\n{row.detail[:120]}"
         table.add_row(
             f"{row.received_at:%Y-%m-%d %H:%M}",
             f"{row.kind}\n({row.source})",

@@ -345,6 +345,7 @@ def doctor() -> None:
         try:
             counts = store.message_counts()
             digests = store.calls.digest_counts()
+            _, unmatched = store.responses.unmatched(1)
         finally:
             store.close()
         unknown, failed = counts.get("unknown", 0), counts.get("failed", 0)
@@ -380,5 +381,14 @@ def doctor() -> None:
                 "`reengage digest send --rep ID --again` sends the day's list once more.",
                 markup=False,
             )
+        # Not a failure (anyone can send mail to the listener), but worth a look.
+        report(
+            True,
+            "inbound",
+            f"{unmatched} bounce(s), complaint(s) or repl(ies) named no mail of ours or another "
+            "address, and acted on nobody: `reengage inbound unmatched`"
+            if unmatched
+            else "nothing unmatched",
+        )
     if failures:
         raise typer.Exit(1)

@@ -304,6 +304,17 @@ def _insert_once(conn: Connection, table: sa.Table, values: dict[str, Any]) -> b
     return conn.execute(query).first() is not None
 
 
+def seen(conn: Connection, dedupe_key: str) -> bool:
+    """Whether an event with this key was recorded, or kept as unmatched, already."""
+    for table in (RESPONSES, UNMATCHED):
+        found = conn.execute(
+            sa.select(table.c.id).where(table.c.dedupe_key == dedupe_key).limit(1)
+        ).first()
+        if found is not None:
+            return True
+    return False
+
+
 def unmatched(conn: Connection, limit: int) -> tuple[list[Unmatched], int]:
     """The newest ``limit`` unmatched records, newest first, and how many there are."""
     query = sa.select(UNMATCHED).order_by(UNMATCHED.c.received_at.desc(), UNMATCHED.c.id.desc())
@@ -488,6 +499,11 @@ class ResponseLog:
         """Keep an inbound mail or event for review (see :func:`add_unmatched`)."""
         with self._tx() as conn:
             return add_unmatched(conn, now, **fields)
+
+    def seen(self, dedupe_key: str) -> bool:
+        """Whether an event with this key was recorded, or kept as unmatched, already."""
+        with self._tx() as conn:
+            return seen(conn, dedupe_key)
 
     def unmatched(self, limit: int = 50) -> tuple[list[Unmatched], int]:
         """The newest unmatched inbound records and their total."""

@@ -218,6 +218,45 @@ def test_a_report_about_our_mail_naming_another_address_suppresses_nobody(world:
     assert total == 4 and {r.reason for r in rows} == {"other_address"}
 
 
+def test_a_complaint_about_our_mail_naming_another_address_plainly_suppresses_nobody(
+    world: World,
+) -> None:
+    """Knowing one of our Message-IDs (a forwarded mail shows it) is not enough to silence
+    its recipient with a complaint about someone else; a feedback loop that redacts the
+    complainer's address still acts on the address our message went to."""
+    deliver(
+        world,
+        arf("mallory@evil.example", original_id=message_id_of(world, ANA)),
+        "fbl@acme.example",
+    )
+    deliver(world, arf("mallory@evil.example"), f"bounces+{token_of(world, BOB)}@acme.example")
+    assert suppressed(world) == set()
+    rows, total = world.store.responses.unmatched(10)
+    assert total == 2 and {r.reason for r in rows} == {"other_address"}
+    deliver(
+        world,
+        arf("redacted@example.net", original_id=message_id_of(world, CARL)),
+        "fbl@acme.example",
+    )
+    deliver(world, arf("xxxxxxxx@example.com"), f"bounces+{token_of(world, BOB)}@acme.example")
+    assert suppressed(world) == {CARL, BOB}
+    assert unmatched(world) == 2
+
+
+def test_a_mail_that_cannot_be_read_is_kept_not_dropped(world: World) -> None:
+    """Answered "250 recorded", so recorded: a mail nested too deep to parse is kept for
+    review, and the listener goes on."""
+    nested = "".join(
+        f"--b{i}\nContent-Type: multipart/mixed; boundary=b{i + 1}\n\n" for i in range(2000)
+    )
+    deep = "From: x@example.org\nSubject: deep\nMIME-Version: 1.0\n"
+    deep += f"Content-Type: multipart/mixed; boundary=b0\n\n{nested}"
+    deliver(world, deep.encode(), "postmaster@acme.example")
+    rows, total = world.store.responses.unmatched(5)
+    assert total == 1 and rows[0].reason == "unreadable"
+    assert suppressed(world) == set()
+
+
 def test_three_soft_bounces_of_our_mail_suppress_its_recipient(world: World) -> None:
     bounces = f"bounces+{token_of(world, CARL)}@acme.example"
     for _ in range(3):
@@ -357,6 +396,11 @@ def test_a_webhook_bounce_for_another_recipient_or_an_unknown_message_is_unmatch
         assert record_provider_event(world.store, event, now).action == "duplicate"  # a retry
     assert suppressed(world) == set()
     assert unmatched(world) == 3
+    # The same event id again, now naming a genuine message and its address: still the
+    # event already kept, never acted on as new.
+    again = ProviderEvent(id="e1", type="bounce", message=token_of(world, ANA), recipient=ANA)
+    assert record_provider_event(world.store, again, now).action == "duplicate"
+    assert suppressed(world) == set()
 
 
 # -- the List-Unsubscribe mailto ------------------------------------------------------------------
