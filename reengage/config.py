@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         "127.0.0.1", description="where /healthz and /metrics listen (never the public app)"
     )
     ops_port: int = Field(8026, ge=0, le=65535, description="/healthz and /metrics; 0: off")
+    http_max_connections: int = Field(
+        500,
+        ge=10,
+        le=100_000,
+        description="connections the web app serves at once; more are answered 503",
+    )
     form_max_bytes: int = Field(
         65_536,
         ge=4096,

@@ -174,7 +174,7 @@ def web() -> None:
         out.print(f"cannot listen on {settings.http_host}:{port}: it is taken", markup=False)
         raise typer.Exit(1)
     store = _store()
-    servers = [(_server(create_app(store, config)), public)]
+    servers = [(_server(create_app(store, config), settings.http_max_connections), public)]
     if settings.ops_port:
         ops = _listen(settings.ops_host, settings.ops_port, "operations", "REENGAGE_OPS_PORT")
         if ops is not None:
@@ -208,7 +208,7 @@ def _web_servers(settings: Settings, store: Store, service: Any) -> list[tuple[A
             service.clock,
             campaigns=lambda: service.library.campaigns,
         )
-        servers.append((_server(create_app(store, config)), sock))
+        servers.append((_server(create_app(store, config), settings.http_max_connections), sock))
     if settings.ops_port and (
         sock := _listen(settings.ops_host, settings.ops_port, "operations", "REENGAGE_OPS_PORT")
     ):
@@ -221,8 +221,10 @@ def _stop(servers: list[tuple[Any, socket.socket]]) -> None:
         server.should_exit = True
 
 
-def _server(app: Any) -> Any:
-    """A uvicorn server for ``app`` that leaves SIGTERM/SIGINT to its caller."""
+def _server(app: Any, max_connections: int | None = None) -> Any:
+    """A uvicorn server for ``app`` that leaves SIGTERM/SIGINT to its caller; past
+    ``max_connections`` at once it answers 503 (a client holding many open cannot use up
+    the process's file descriptors, which the database needs too)."""
     from collections.abc import Iterator
 
     import uvicorn
@@ -238,6 +240,7 @@ def _server(app: Any) -> Any:
             log_level="warning",
             log_config=None,  # its lines go through ours: JSON off a terminal
             lifespan="off",
+            limit_concurrency=max_connections,
         )
     )
 

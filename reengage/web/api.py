@@ -26,7 +26,7 @@ from reengage.ingest import Kind, import_items
 from reengage.ingest.records import MAX_MONEY, OPTIONAL, REQUIRED, looks_like_email
 from reengage.logs import get_logger
 from reengage.store import Store
-from reengage.web.forms import TooLarge, read_limited
+from reengage.web.forms import TooLarge, TooSlow, read_limited
 
 if TYPE_CHECKING:
     from reengage.web.app import WebConfig
@@ -158,6 +158,8 @@ async def _read_body(request: Request) -> bytes:
         raise ApiProblem(
             413, f"the body is over {MAX_BODY // 1024 // 1024} MB; send batches"
         ) from None
+    except TooSlow as exc:
+        raise ApiProblem(408, str(exc)) from None
 
 
 def _no_constant(name: str) -> Any:

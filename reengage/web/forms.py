@@ -12,12 +12,13 @@ that header; Chromium sends ``null`` for our own form when a page's referrer pol
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Message
 
@@ -42,6 +43,15 @@ class BadForm(Exception):
     """A form body that does not parse (a file, too many fields, broken multipart)."""
 
 
+class TooSlow(Exception):
+    """A body that did not arrive within :data:`BODY_SECONDS`, or whose sender went away."""
+
+
+# A form or API body comes within this many seconds, or the request is refused (408): a
+# client trickling bytes cannot hold a connection (and a file descriptor) for ever.
+BODY_SECONDS = 30.0
+
+
 async def read_limited(request: Request, limit: int) -> bytes:
     """The body, refused with :class:`TooLarge` as soon as it passes ``limit`` (never held
     whole, never read on when the declared length is already over it)."""
@@ -49,11 +59,17 @@ async def read_limited(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge(limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise TooSlow(f"the body did not arrive within {BODY_SECONDS:.0f} s") from None
+    except ClientDisconnect:
+        raise TooSlow("the sender went away before the body arrived") from None
     return b"".join(chunks)
 
 
@@ -87,6 +103,9 @@ async def form_or_page(
     except BadForm as exc:
         log.info("form_unreadable", route=route, reason=str(exc))
         return bad_form(company)
+    except TooSlow as exc:
+        log.info("form_too_slow", route=route, reason=str(exc))
+        return too_slow(company)
 
 
 def refused_origin(request: Request, base_url: str, company: str, route: str) -> Response | None:
@@ -127,6 +146,18 @@ def too_large(limit: int, company: str = "") -> Response:
         company,
     )
     answer.headers["Connection"] = "close"  # the rest of the body is never read
+    return answer
+
+
+def too_slow(company: str = "") -> Response:
+    """The page for a form whose body did not arrive in time (the connection is closed)."""
+    answer = problem(
+        "That took too long to arrive",
+        "Nothing was changed. Check your connection, open the page again and send it again.",
+        408,
+        company,
+    )
+    answer.headers["Connection"] = "close"
     return answer
 
 

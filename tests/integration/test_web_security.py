@@ -215,6 +215,99 @@ def test_a_real_server_does_not_grow_on_a_30_mb_form_post(
         process.communicate(timeout=10)
 
 
+def test_a_body_that_trickles_in_is_refused_in_time_and_nothing_is_done(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client sending a byte now and then cannot hold the form (and a connection)
+    open: past the body's time it gets a 408 page, and nothing was changed."""
+    from reengage.web import forms
+
+    monkeypatch.setattr(forms, "BODY_SECONDS", 0.5)
+    w = world
+    app = create_app(w.store, mail_config(w))
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b"List-Unsubscribe=One-Click"
+        for _ in range(20):
+            await asyncio.sleep(0.2)
+            yield b"&x=y"
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            return await http.post(
+                path_of(unsubscribe_url(w)),
+                content=trickle(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+
+    answer = asyncio.run(go())
+    assert answer.status_code == 408
+    assert "took too long" in answer.text
+    assert not w.store.is_suppressed("ana@example.com")
+
+
+def test_a_crowd_of_slow_posts_gets_503_and_the_server_stays_well(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    """Past REENGAGE_HTTP_MAX_CONNECTIONS the web app answers 503 instead of running out of
+    file descriptors (which the database needs too); a client that goes away mid-body is
+    no error in the log; once the crowd leaves, it serves again."""
+    import socket
+    import time
+
+    dw.fill(store)
+    port = free_port()
+    env = child_env(
+        REENGAGE_NOW=dw.NOW.isoformat(),
+        REENGAGE_DATABASE_URL=database_url,
+        REENGAGE_SECRET_KEY=dw.SECRET,
+        REENGAGE_HTTP_PORT=str(port),
+        REENGAGE_OPS_PORT="0",
+        REENGAGE_HTTP_MAX_CONNECTIONS="10",
+        REENGAGE_LOG_FORMAT="json",
+        REENGAGE_CAMPAIGNS_DIR=str(dw.ROOT / "campaigns"),
+        REENGAGE_TEMPLATES_DIR=str(dw.ROOT / "templates"),
+    )
+    command = [str(Path(sys.executable).with_name("reengage")), "web"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    crowd: list[socket.socket] = []
+    try:
+        wait_until_up(f"{base}/o/up.gif", process)
+        ws, _ = dw.workspace(Path("."))
+        cid = store.customer_ids(["bakery"])["bakery"]
+        path = path_of(outcome_link(ws, "R1", cid, dw.NOW.date(), dw.NOW))
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 60000\r\n\r\n"
+            "reached=no"
+        ).encode()
+        for _ in range(12):
+            one = socket.create_connection(("127.0.0.1", port))
+            one.sendall(head)
+            crowd.append(one)
+        time.sleep(0.5)
+        with client() as http:
+            assert http.get(f"{base}/o/up.gif").status_code == 503
+        for one in crowd:
+            one.close()  # gone mid-body
+        crowd.clear()
+        time.sleep(0.5)
+        with client() as http:
+            assert http.get(f"{base}/o/up.gif").status_code == 200
+        assert store.calls.outcomes_since(None) == []
+    finally:
+        for one in crowd:
+            one.close()
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    log = output.decode()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
+
+
 def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
     import time
 
