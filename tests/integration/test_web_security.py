@@ -285,11 +285,12 @@ def test_a_crowd_of_slow_posts_gets_503_and_the_server_stays_well(
             "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 60000\r\n\r\n"
             "reached=no"
         ).encode()
-        for _ in range(12):
+        for _ in range(10):  # one after another, each holding the form open
             one = socket.create_connection(("127.0.0.1", port))
             one.sendall(head)
             crowd.append(one)
-        time.sleep(0.5)
+            time.sleep(0.05)
+        time.sleep(0.3)
         with client() as http:
             assert http.get(f"{base}/o/up.gif").status_code == 503
         for one in crowd:
