@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,9 +17,9 @@ from reengage.cli.app import (
     _store,
     _workspace,
     app,
-    log,
     out,
 )
+from reengage.cli.listeners import Listeners, listen, server
 from reengage.config import Settings
 from reengage.errors import ReengageError
 from reengage.store import Store, migrate
@@ -81,23 +80,13 @@ def run(
                 if report.detection_skipped:
                     out.print(f"nobody enrolled: {report.detection_skipped}", markup=False)
             else:
-                servers = _web_servers(settings, store, service)
-                service.on_stop.append(lambda: _stop(servers))
-                serving = (
-                    asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in servers))
-                    if servers
-                    else None
-                )
-                listener = await _inbound_listener(settings, store, service)
+                listeners = Listeners()
+                _web_servers(listeners, settings, store, service)
+                await _inbound_listener(listeners, settings, store, service)
+                service.on_stop.append(listeners.stop)
                 await service.run_forever()
-                # Closing down has what the grace kept for it (see run_forever): a client
-                # that holds a connection open, or a mail server that will not say goodbye,
-                # does not hold the process past it.
-                if listener is not None:
-                    listener.close()
-                    await _within(listener.wait_closed(), 0.5)
-                if serving is not None:
-                    await _within(serving, 1.0)
+                # Closing down has what the grace kept for it (see run_forever).
+                await listeners.closed()
         finally:
             await _within(mailer.close(), 0.5)
             store.close()
@@ -123,10 +112,12 @@ async def _within(step: Any, seconds: float) -> None:
         await asyncio.wait_for(step, seconds)
 
 
-async def _inbound_listener(settings: Settings, store: Store, service: Any) -> Any:
-    """The inbound SMTP listener for bounces and replies (None when its port is 0)."""
+async def _inbound_listener(
+    listeners: Listeners, settings: Settings, store: Store, service: Any
+) -> None:
+    """The inbound SMTP listener for bounces and replies (none when its port is 0)."""
     if not settings.inbound_port:
-        return None
+        return
     from reengage.inbound import InboundHandler, Limits, serve
 
     handler = InboundHandler(
@@ -138,20 +129,8 @@ async def _inbound_listener(settings: Settings, store: Store, service: Any) -> A
         unsubscribe_secrets=[settings.require_secret_key(), *settings.previous_secrets()],
         limits=Limits.from_settings(settings),
     )
-    try:
-        listener = await serve(handler, settings.inbound_host, settings.inbound_port)
-    except OSError as exc:  # another worker on this machine listens there: run without
-        log.warning(
-            "port_in_use",
-            what="inbound mail",
-            address=f"{settings.inbound_host}:{settings.inbound_port}",
-            error=str(exc),
-            hint="another worker serves it; give this one its own "
-            "REENGAGE_INBOUND_PORT, or 0 for none",
-        )
-        return None
-    log.info("inbound_listening", address=f"{settings.inbound_host}:{settings.inbound_port}")
-    return listener
+    host, port = settings.inbound_host, settings.inbound_port
+    await listeners.inbound(host, port, lambda: serve(handler, host, port))
 
 
 @app.command()
@@ -169,21 +148,25 @@ def web() -> None:
     library.reload()
     config = WebConfig.from_settings(settings, campaigns=lambda: library.campaigns)
     port = settings.http_port or 8025
-    public = _listen(settings.http_host, port, "web", "REENGAGE_HTTP_PORT")
+    public = listen(settings.http_host, port, "web", "REENGAGE_HTTP_PORT", quiet=True)
     if public is None:
         out.print(f"cannot listen on {settings.http_host}:{port}: it is taken", markup=False)
         raise typer.Exit(1)
     store = _store()
-    servers = [(_server(create_app(store, config), settings.http_max_connections), public)]
+    servers = [(server(create_app(store, config), settings.http_max_connections), public)]
     if settings.ops_port:
-        ops = _listen(settings.ops_host, settings.ops_port, "operations", "REENGAGE_OPS_PORT")
+        ops = listen(settings.ops_host, settings.ops_port, "operations", "REENGAGE_OPS_PORT")
         if ops is not None:
-            servers.append((_server(ops_app(store)), ops))
+            servers.append((server(ops_app(store)), ops))
+
+    def stop() -> None:
+        for made, _ in servers:
+            made.should_exit = True
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, _stop, servers)
+            loop.add_signal_handler(sig, stop)
         await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in servers))
 
     try:
@@ -193,78 +176,33 @@ def web() -> None:
         store.close()
 
 
-def _web_servers(settings: Settings, store: Store, service: Any) -> list[tuple[Any, socket.socket]]:
+def _web_servers(listeners: Listeners, settings: Settings, store: Store, service: Any) -> None:
     """Uvicorn beside the daemon: the public app on REENGAGE_HTTP_PORT and /healthz with
-    /metrics on REENGAGE_OPS_PORT (either left out when its port is 0 or taken)."""
+    /metrics on REENGAGE_OPS_PORT (either left out when its port is 0)."""
     from reengage.web import WebConfig, create_app, ops_app
 
-    servers = []
-    if settings.http_port and (
-        sock := _listen(settings.http_host, settings.http_port, "web", "REENGAGE_HTTP_PORT")
-    ):
+    if settings.http_port:
         config = WebConfig.from_settings(
             settings,
             service.response_policy(settings.soft_bounce_limit),
             service.clock,
             campaigns=lambda: service.library.campaigns,
         )
-        servers.append((_server(create_app(store, config), settings.http_max_connections), sock))
-    if settings.ops_port and (
-        sock := _listen(settings.ops_host, settings.ops_port, "operations", "REENGAGE_OPS_PORT")
-    ):
-        servers.append((_server(ops_app(store, alive=lambda: not service.stopping)), sock))
-    return servers
-
-
-def _stop(servers: list[tuple[Any, socket.socket]]) -> None:
-    for server, _ in servers:
-        server.should_exit = True
-
-
-def _server(app: Any, max_connections: int | None = None) -> Any:
-    """A uvicorn server for ``app`` that leaves SIGTERM/SIGINT to its caller; past
-    ``max_connections`` at once it answers 503 (a client holding many open cannot use up
-    the process's file descriptors, which the database needs too)."""
-    from collections.abc import Iterator
-
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield  # the caller owns SIGTERM/SIGINT and stops the server itself
-
-    return Server(
-        uvicorn.Config(
-            app,
-            log_level="warning",
-            log_config=None,  # its lines go through ours: JSON off a terminal
-            lifespan="off",
-            limit_concurrency=max_connections,
+        listeners.web(
+            settings.http_host,
+            settings.http_port,
+            "web",
+            "REENGAGE_HTTP_PORT",
+            lambda: server(create_app(store, config), settings.http_max_connections),
         )
-    )
-
-
-def _listen(host: str, port: int, what: str, setting: str) -> socket.socket | None:
-    """A listening socket on ``host:port``, or None (with one warning) when another process
-    has it: a second worker on the same machine runs without it rather than dying."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        log.warning(
-            "port_in_use",
-            what=what,
-            address=f"{host}:{port}",
-            error=str(exc),
-            hint=f"another worker serves it; give this one its own {setting}, or 0 for none",
+    if settings.ops_port:
+        listeners.web(
+            settings.ops_host,
+            settings.ops_port,
+            "operations",
+            "REENGAGE_OPS_PORT",
+            lambda: server(ops_app(store, alive=lambda: not service.stopping)),
         )
-        return None
-    return sock
 
 
 @app.command()

@@ -388,16 +388,25 @@ def test_sigterm_while_the_server_has_not_taken_the_mail_yet_puts_it_back_not_un
     store.close()
 
 
-def test_a_second_worker_on_the_same_machine_runs_without_the_taken_ports(
+def test_a_second_worker_on_the_same_machine_runs_without_the_taken_ports_then_takes_them_over(
     database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
 ) -> None:
+    """Two workers on one machine: the second runs without the ports the first holds, and
+    takes them over once the first stops — as in a rolling restart, where the new worker
+    starts while the old one is still finishing."""
     store = prepare(database_url, tmp_path, 6)
     clock = Clock()
-    http, ops = free_port(), free_port()
+    http, ops, inbound = free_port(), free_port(), free_port()
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     with running_sink() as (sink, port):
         settings = env(
-            database_url, tmp_path, port, REENGAGE_HTTP_PORT=str(http), REENGAGE_OPS_PORT=str(ops)
+            database_url,
+            tmp_path,
+            port,
+            REENGAGE_HTTP_PORT=str(http),
+            REENGAGE_OPS_PORT=str(ops),
+            REENGAGE_INBOUND_PORT=str(inbound),
+            REENGAGE_INBOUND_DOMAIN="in.acme.example",
         )
         for log in logs:
             with log.open("w") as handle:
@@ -410,17 +419,22 @@ def test_a_second_worker_on_the_same_machine_runs_without_the_taken_ports(
                 )
             workers.append(worker)
             wait_for(lambda: answers(f"http://127.0.0.1:{ops}/healthz"))
-        # The second finds the web and operations ports taken, says so once for each, and
-        # works on without them.
-        wait_for(lambda: taken_ports(logs[1]) == ["operations", "web"])
+        # The second finds every port taken, says so once for each, and works on.
+        wait_for(lambda: taken_ports(logs[1]) == ["inbound mail", "operations", "web"])
         assert taken_ports(logs[0]) == []
         assert answers(f"http://127.0.0.1:{ops}/metrics")
         wait_for(lambda: len(sink.received) == 6)
-        for worker in workers:
-            assert worker.poll() is None, "a worker died"
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            worker.wait(timeout=60)
+        first, second = workers
+        assert second.poll() is None, "a worker died"
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=60)
+        # The first is gone: the second serves its ports within a few seconds.
+        wait_for(lambda: logs[1].read_text().count('"port_taken_over"') == 3, timeout=30)
+        assert answers(f"http://127.0.0.1:{ops}/healthz")
+        assert httpx.get(f"http://127.0.0.1:{http}/o/x.gif", timeout=5).status_code == 200
+        assert listening(inbound)
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=60)
     said = [log.read_text() for log in logs]
     assert [w.returncode for w in workers] == [0, 0], said
     assert "Traceback" not in "".join(said)
