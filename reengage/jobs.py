@@ -28,8 +28,8 @@ from reengage.mailer import Mailer, Outcome
 from reengage.message import raw_header, wire
 from reengage.models import Customer, CustomerStatus
 from reengage.scoring import assess_all, assess_customers, current_model, prior_for
+from reengage.sendtimes import condition_met, next_send_time, next_step, window_zone
 from reengage.sentlog import SentLog
-from reengage.sequence import condition_met, next_send_time, next_step, window_zone
 from reengage.spool import Spool, outcome_line
 from reengage.store import Store
 from reengage.store.sending import Claimed, NewEnrollment, Sent, Started

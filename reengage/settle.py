@@ -20,7 +20,7 @@ from enum import StrEnum
 from reengage.campaigns import Campaign
 from reengage.logs import get_logger
 from reengage.models import MessageStatus
-from reengage.sequence import next_step
+from reengage.sendtimes import next_step
 from reengage.store import Store
 
 log = get_logger(__name__)

@@ -27,7 +27,7 @@ from reengage.detect import Assessment, assess
 from reengage.lapse_model import LapseModel
 from reengage.models import EnrollmentStatus
 from reengage.scoring import assess_all, current_model, prior_for
-from reengage.sequence import FrequencyCap, condition_met, next_send_time, window_zone
+from reengage.sendtimes import FrequencyCap, condition_met, next_send_time, window_zone
 from reengage.store import Store
 from reengage.store.sending import Running
 

@@ -26,7 +26,7 @@ from reengage.campaigns import WEEKDAYS, Campaign, parse_campaign
 from reengage.config import load_settings
 from reengage.ingest import Kind, import_file
 from reengage.seed import write_dataset
-from reengage.sequence import window_zone
+from reengage.sendtimes import window_zone
 from reengage.store import Store
 from reengage.store import responses as response_sql
 from reengage.store.sending import NewEnrollment

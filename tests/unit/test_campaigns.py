@@ -20,7 +20,7 @@ from reengage.campaigns import (
     parse_campaign,
     parse_filter,
 )
-from reengage.sequence import next_send_time
+from reengage.sendtimes import next_send_time
 
 GOOD = """\
 id: habit

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reengage.campaigns import SendWindow
-from reengage.sequence import FrequencyCap, next_send_time
+from reengage.sendtimes import FrequencyCap, next_send_time
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WINDOW = SendWindow(hours="09:00-17:00", days=["tue", "wed", "thu"])

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from reengage.campaigns import WEEKDAYS, SendWindow
 from reengage.digest.calllist import day_start, local_day
 from reengage.models import Rep
-from reengage.sequence import FrequencyCap, next_send_time
+from reengage.sendtimes import FrequencyCap, next_send_time
 
 pytestmark = pytest.mark.clock
 
