@@ -15,8 +15,8 @@ from reengage import authoring
 from reengage.cli.app import _settings, _store, _workspace, app, out
 from reengage.digest import (
     CallContext,
+    CallReport,
     DigestConfig,
-    Outcome,
     build_lists,
     causes,
     local_day,
@@ -172,7 +172,7 @@ def calls_log(
             reason = _choose(None, StopReason, "--reason", "Why did they stop?")
         worth = _choose(worth, WorthIt, "--worth", "Worth winning back?")
         next_step = _choose(next_step, NextStep, "--next", "What next?")
-        outcome = Outcome(
+        outcome = CallReport(
             reached=reached,
             worth=worth,
             next_step=next_step,

@@ -47,7 +47,7 @@ class OutcomeError(ReengageError):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CallReport:
     """What the rep learned on one call, as entered on the form or the terminal."""
 
     reached: Reached
@@ -122,7 +122,7 @@ class CallContext:
 
 
 def record_outcome(
-    store: Store, ctx: CallContext, outcome: Outcome, now: datetime, *, today: date
+    store: Store, ctx: CallContext, outcome: CallReport, now: datetime, *, today: date
 ) -> Acted:
     """Save the outcome and act on it in one transaction (see the module docstring)."""
     problems = outcome.problems(today)

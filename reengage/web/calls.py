@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reengage.digest import CallContext, Outcome, OutcomeError, record_outcome
+from reengage.digest import CallContext, CallReport, OutcomeError, record_outcome
 from reengage.digest.calllist import candidate_for, day_start, rep_zone, why_now
 from reengage.digest.outcomes import Acted
 from reengage.digest.prompts import (
@@ -240,7 +240,7 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
 
 def parse(
     values: Mapping[str, str], today: date, followup_ok: bool, followup: str
-) -> tuple[Outcome | None, dict[str, str]]:
+) -> tuple[CallReport | None, dict[str, str]]:
     """The outcome the form describes, or None and field → what to fix."""
     errors: dict[str, str] = {}
     reached = _choice(Reached, values, "reached", "choose whom you spoke to", errors)
@@ -260,7 +260,7 @@ def parse(
         )
     # Stand-ins for missing choices only let the other fields be checked in the same pass;
     # they are chosen so that they add no complaint of their own.
-    outcome = Outcome(
+    outcome = CallReport(
         reached=reached or Reached.NOBODY,
         worth=worth or WorthIt.YES,
         next_step=step or NextStep.NOTHING,

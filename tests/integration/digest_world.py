@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from reengage import compose, responses
 from reengage.compose import Workspace
 from reengage.config import Settings, load_settings
-from reengage.digest import CallContext, DigestConfig, ListPolicy, Outcome, record_outcome
+from reengage.digest import CallContext, CallReport, DigestConfig, ListPolicy, record_outcome
 from reengage.ingest import Kind, import_items
 from reengage.models import CauseScope, NextStep, Reached, StopReason, WorthIt
 from reengage.store import Store
@@ -205,7 +205,7 @@ def mailed_and_called(store: Store) -> None:
     record_outcome(
         store,
         CallContext(ana, "R1", {}, "what-we-changed", "cli"),
-        Outcome(
+        CallReport(
             Reached.DECISION_MAKER,
             WorthIt.YES,
             NextStep.NOTHING,

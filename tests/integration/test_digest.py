@@ -27,7 +27,7 @@ from reengage.digest import (
     Acted,
     CallContext,
     CallList,
-    Outcome,
+    CallReport,
     OutcomeError,
     build_lists,
     causes,
@@ -84,7 +84,7 @@ def body(message: EmailMessage, kind: str) -> str:
     return str(part.get_content())
 
 
-def log_call(store: Store, external_id: str, outcome: Outcome, *, days_ago: float = 0) -> Acted:
+def log_call(store: Store, external_id: str, outcome: CallReport, *, days_ago: float = 0) -> Acted:
     ctx = CallContext(cid(store, external_id), "R1", campaigns(), "what-we-changed", "cli")
     when = w.NOW - timedelta(days=days_ago)
     return record_outcome(store, ctx, outcome, when, today=when.date())
@@ -154,14 +154,16 @@ def test_someone_called_recently_or_scheduled_for_another_day_is_left_off(world:
     log_call(
         world,
         "wholesale",
-        Outcome(Reached.SOMEONE_ELSE, WorthIt.YES, NextStep.NOTHING, reason=StopReason.COMPETITOR),
+        CallReport(
+            Reached.SOMEONE_ELSE, WorthIt.YES, NextStep.NOTHING, reason=StopReason.COMPETITOR
+        ),
         days_ago=3,
     )
     later = w.NOW.date() + timedelta(days=4)
     log_call(
         world,
         "bakery",
-        Outcome(Reached.NOBODY, WorthIt.YES, NextStep.CALL_AGAIN, call_again_on=later),
+        CallReport(Reached.NOBODY, WorthIt.YES, NextStep.CALL_AGAIN, call_again_on=later),
         days_ago=0,
     )
     assert names(dana(world)) == ["replied", "hostile"]
@@ -179,7 +181,7 @@ def test_do_not_contact_ends_every_enrollment_and_keeps_them_off_every_list(worl
     acted = log_call(
         world,
         "bakery",
-        Outcome(
+        CallReport(
             Reached.DECISION_MAKER, WorthIt.NO, NextStep.DO_NOT_CONTACT, reason=StopReason.SERVICE
         ),
     )
@@ -198,7 +200,7 @@ def test_follow_up_re_routes_into_the_follow_up_campaign(world: Store) -> None:
     acted = log_call(
         world,
         "bakery",
-        Outcome(
+        CallReport(
             Reached.DECISION_MAKER,
             WorthIt.YES,
             NextStep.FOLLOW_UP,
@@ -221,7 +223,9 @@ def test_a_rep_offer_ends_only_campaigns_that_exit_on_a_call_outcome(world: Stor
     log_call(
         world,
         "bakery",
-        Outcome(Reached.DECISION_MAKER, WorthIt.YES, NextStep.REP_OFFER, reason=StopReason.PRICE),
+        CallReport(
+            Reached.DECISION_MAKER, WorthIt.YES, NextStep.REP_OFFER, reason=StopReason.PRICE
+        ),
     )
     status = {c: s for _, c, s, _ in world.enrollment_history([ana], w.NOW - timedelta(days=1))}
     # habit-lapsed-tips lists call_outcome in exit_on; what-we-changed does not.
@@ -232,9 +236,9 @@ def test_an_outcome_that_cannot_be_saved_says_which_field_and_changes_nothing(
     world: Store,
 ) -> None:
     with pytest.raises(OutcomeError, match="call_again_on: choose the day"):
-        log_call(world, "bakery", Outcome(Reached.NOBODY, WorthIt.YES, NextStep.CALL_AGAIN))
+        log_call(world, "bakery", CallReport(Reached.NOBODY, WorthIt.YES, NextStep.CALL_AGAIN))
     with pytest.raises(OutcomeError, match="reason: choose the main reason"):
-        log_call(world, "bakery", Outcome(Reached.DECISION_MAKER, WorthIt.YES, NextStep.NOTHING))
+        log_call(world, "bakery", CallReport(Reached.DECISION_MAKER, WorthIt.YES, NextStep.NOTHING))
     assert world.calls.outcomes_since(None) == []
 
 
@@ -247,7 +251,7 @@ def test_the_same_digest_link_records_one_outcome(world: Store) -> None:
         "web",
         dedupe_key="digest:R1:1:2026-11-23",
     )
-    outcome = Outcome(
+    outcome = CallReport(
         Reached.NOBODY,
         WorthIt.YES,
         NextStep.CALL_AGAIN,
@@ -265,7 +269,7 @@ def test_causes_put_systemic_ones_first_with_value_lost_and_their_words(world: S
     log_call(
         world,
         "bakery",
-        Outcome(
+        CallReport(
             Reached.DECISION_MAKER,
             WorthIt.LATER,
             NextStep.NOTHING,
@@ -277,7 +281,7 @@ def test_causes_put_systemic_ones_first_with_value_lost_and_their_words(world: S
     log_call(
         world,
         "wholesale",
-        Outcome(
+        CallReport(
             Reached.SOMEONE_ELSE,
             WorthIt.YES,
             NextStep.FOLLOW_UP,
@@ -286,7 +290,7 @@ def test_causes_put_systemic_ones_first_with_value_lost_and_their_words(world: S
             reason_text="Three late deliveries in a row",
         ),
     )
-    log_call(world, "hostile", Outcome(Reached.NOBODY, WorthIt.YES, NextStep.NOTHING))
+    log_call(world, "hostile", CallReport(Reached.NOBODY, WorthIt.YES, NextStep.NOTHING))
     report = causes(world, None)
     assert (report.calls, report.reached) == (3, 2)
     assert [r.reason for r in report.rows] == ["delivery", "price"]
@@ -541,7 +545,7 @@ def test_a_broken_digest_template_is_found_by_validation_and_never_stops_the_oth
     assert "no attribute 'nosuch': templates can use rep, day, count, more" in str(problem)
 
     # Sam's only client is marked do-not-contact: his empty day needs no template.
-    log_call(world, "ny", Outcome(Reached.NOBODY, WorthIt.NO, NextStep.DO_NOT_CONTACT))
+    log_call(world, "ny", CallReport(Reached.NOBODY, WorthIt.NO, NextStep.DO_NOT_CONTACT))
 
     async def go() -> dict[str, int]:
         mailer = SmtpMailer.from_settings(w.settings(port))
