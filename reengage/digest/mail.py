@@ -36,14 +36,14 @@ from reengage.mailer import Mailer, Outcome
 from reengage.message import Envelope, compose, dkim_sign, raw_header, wire
 from reengage.models import Customer, DigestStatus, Rep
 from reengage.render import TemplateProblem
+from reengage.retries import DIGEST_RETRY as RETRY_BASE
+from reengage.retries import LEASE
 from reengage.store import Store
 from reengage.tokens import sign, stamp
 
 log = get_logger(__name__)
 HTML_TEMPLATE = "digest/digest.html.j2"
 TEXT_TEMPLATE = "digest/digest.txt.j2"
-LEASE = timedelta(minutes=10)
-RETRY_BASE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
