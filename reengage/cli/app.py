@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import structlog
 import typer
 from rich.console import Console
 
-from reengage import compose
-from reengage.config import Settings, load_settings
 from reengage.errors import ConfigError, ReengageError
-from reengage.logs import configure_logging, get_logger
-from reengage.store import Store
 from reengage.timeutil import pin_clock
+
+if TYPE_CHECKING:
+    from reengage import compose
+    from reengage.config import Settings
+    from reengage.store import Store
+
+# Every import below the composition root's own is made inside the command that needs it:
+# `reengage --help` and the start of every command read no settings library, no database
+# driver, no template engine and no web server (tests/test_startup.py).
 
 app = typer.Typer(
     help="Win back customers whose buying habit has lapsed.",
@@ -34,7 +38,6 @@ app.add_typer(customers_app, name="customers")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-log = get_logger(__name__)
 
 
 class _State:
@@ -43,11 +46,15 @@ class _State:
 
 def _settings() -> Settings:
     if _State.settings is None:
+        from reengage.config import load_settings
+
         _State.settings = load_settings()
     return _State.settings
 
 
 def _store(upgrade: bool = False) -> Store:
+    from reengage.store import Store
+
     settings = _settings()
     store = Store.open(settings.database_url, upgrade=upgrade)
     store.attribution_window = timedelta(days=settings.attribution_days)
@@ -57,6 +64,8 @@ def _store(upgrade: bool = False) -> Store:
 @app.callback()
 def _root() -> None:
     """Read settings and set up logging before any command."""
+    from reengage.logs import configure_logging
+
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
     if settings.now is not None:
@@ -64,6 +73,8 @@ def _root() -> None:
 
 
 def _workspace() -> compose.Workspace:
+    from reengage import compose
+
     return compose.Workspace.from_settings(_settings())
 
 
@@ -71,6 +82,10 @@ def _fail(line: str) -> None:
     # A person at a terminal reads one clear line; the daemon under a supervisor (`run` off a
     # terminal) writes its failure as a JSON log event like every other line it writes.
     if sys.argv[1:2] == ["run"] and not sys.stderr.isatty():
+        import structlog
+
+        from reengage.logs import configure_logging
+
         configure_logging("error")  # JSON off a terminal, even if settings never loaded
         structlog.get_logger(module="reengage").critical("service_failed", error=line)
     else:

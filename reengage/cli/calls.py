@@ -12,7 +12,8 @@ import typer
 from rich.table import Table
 
 from reengage import authoring
-from reengage.cli.app import _settings, _store, _workspace, app, out
+from reengage.cli.app import _settings, _store, _workspace, out
+from reengage.cli.lazy import commands_typer
 from reengage.digest import (
     CallContext,
     CallReport,
@@ -30,12 +31,10 @@ from reengage.models import CauseScope, NextStep, Reached, Rep, StopReason, Wort
 from reengage.store import Store
 from reengage.timeutil import parse_since, utcnow
 
-calls_app = typer.Typer(help="The reps' call list and call outcomes.", no_args_is_help=True)
-digest_app = typer.Typer(help="The reps' morning digest email.", no_args_is_help=True)
-report_app = typer.Typer(help="What the calls taught us.", no_args_is_help=True)
-app.add_typer(calls_app, name="calls")
-app.add_typer(digest_app, name="digest")
-app.add_typer(report_app, name="report")
+# The groups are declared in reengage/cli/__init__.py and read these when first used.
+calls_app = commands_typer()
+digest_app = commands_typer()
+report_app = commands_typer()
 
 E = TypeVar("E", bound=StrEnum)
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from reengage import authoring, compose
-from reengage import simulate as simulation
 from reengage.cli.app import (
     _settings,
     _store,
@@ -18,10 +16,11 @@ from reengage.cli.app import (
     err,
     out,
 )
-from reengage.digest import DigestConfig
-from reengage.digest.mail import check_templates
 from reengage.errors import InputError
 from reengage.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from reengage import compose
 
 # -- campaigns ---------------------------------------------------------------------------------
 
@@ -34,6 +33,10 @@ def validate(
 ) -> None:
     """Check campaigns and their templates completely; exit 1 on any problem (warnings,
     such as a sequence that changes language mid-way, are shown and do not fail)."""
+    from reengage import authoring
+    from reengage.digest import DigestConfig
+    from reengage.digest.mail import check_templates
+
     ws = _workspace()
     targets = paths or [ws.campaigns_dir]
     for target in targets:
@@ -70,6 +73,8 @@ def validate(
 
 
 def _load_one(ws: compose.Workspace, campaign_id: str) -> Any:
+    from reengage import authoring
+
     result = authoring.validate(ws, [ws.campaigns_dir], root=Path.cwd())
     campaign = result.campaigns.get(campaign_id)
     if campaign is None:
@@ -93,6 +98,8 @@ def preview(
     ),
 ) -> None:
     """Render the exact mail a customer would get: writes .eml and .html, prints the text."""
+    from reengage import authoring
+
     ws = _workspace()
     campaign = _load_one(ws, campaign_id)
     store = _store()
@@ -129,6 +136,9 @@ def simulate(
     send windows, the frequency cap and step conditions, renders a sample of each mail, and
     says what it assumes. Days are calendar days in the business time zone.
     """
+    from reengage import authoring
+    from reengage import simulate as simulation
+
     ws = _workspace()
     result = authoring.validate(ws, [ws.campaigns_dir], root=Path.cwd())
     for problem in result.problems:  # a warning still loads; an error leaves its file out

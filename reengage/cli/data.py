@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from reengage import demo as demo_module
-from reengage import scoring
 from reengage.cli.app import (
     _settings,
     _State,
@@ -26,12 +24,11 @@ from reengage.cli.app import (
     out,
 )
 from reengage.errors import InputError
-from reengage.ingest import ImportReport, Kind, import_file
-from reengage.logs import configure_logging
-from reengage.seed import write_dataset
-from reengage.store import Store, migrate
-from reengage.store.database import display_name
 from reengage.timeutil import as_utc, parse_duration, utcnow
+
+if TYPE_CHECKING:
+    from reengage import scoring
+    from reengage.ingest import ImportReport, Kind
 
 # -- db ---------------------------------------------------------------------------------------
 
@@ -39,6 +36,8 @@ from reengage.timeutil import as_utc, parse_duration, utcnow
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration (safe to run on every deploy)."""
+    from reengage.store import Store, migrate
+
     store = Store.open(_settings().database_url, upgrade=True)
     revision = migrate.current_revision(store.engine)
     store.close()
@@ -48,6 +47,7 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and of this code."""
+    from reengage.store import migrate
     from reengage.store.engine import check_connection, create_engine
 
     engine = create_engine(_settings().database_url)
@@ -66,6 +66,8 @@ CsvFile = Annotated[Path, typer.Argument(help="CSV file (UTF-8; comma, semicolon
 
 
 def _import(kind: Kind, path: Path, dry_run: bool) -> None:
+    from reengage.ingest import import_file
+
     settings = _settings()
     store = _store()
     try:
@@ -133,18 +135,24 @@ def _print_report(report: ImportReport) -> None:
 @import_app.command("customers")
 def import_customers(path: CsvFile, dry_run: DryRun = False) -> None:
     """Customers: customer_id,email required; names, company, rep_id, the customer file…"""
+    from reengage.ingest import Kind
+
     _import(Kind.CUSTOMERS, path, dry_run)
 
 
 @import_app.command("reps")
 def import_reps(path: CsvFile, dry_run: DryRun = False) -> None:
     """Sales reps: rep_id,email required; name, phone, timezone optional."""
+    from reengage.ingest import Kind
+
     _import(Kind.REPS, path, dry_run)
 
 
 @import_app.command("activities")
 def import_activities(path: CsvFile, dry_run: DryRun = False) -> None:
     """Activities: customer_id,occurred_at required; activity_id, kind, amount, margin."""
+    from reengage.ingest import Kind
+
     _import(Kind.ACTIVITIES, path, dry_run)
 
 
@@ -170,6 +178,9 @@ def seed(
     ] = None,
 ) -> None:
     """Generate realistic customers and activities (weekly to quarterly, lapsing, shrinking)."""
+    from reengage.ingest import Kind
+    from reengage.seed import write_dataset
+
     day = _parse_day(now)
     if out_dir is not None:
         data = write_dataset(out_dir, customers, seed=seed, now=day)
@@ -196,6 +207,9 @@ def demo(
     folder: Annotated[Path | None, typer.Option(help="Keep the demo's files here.")] = None,
 ) -> None:
     """See reengage work end to end on a throw-away SQLite database."""
+    from reengage import demo as demo_module
+    from reengage.logs import configure_logging
+
     settings = _settings()
     configure_logging("warning", settings.log_format)  # the demo speaks in tables
     examples = Path(__file__).resolve().parents[2]  # the project's own campaigns/ and templates/
@@ -221,6 +235,9 @@ def _local(moment: datetime, zone: ZoneInfo) -> datetime:
 @customers_app.command("show")
 def customers_show(customer_id: Annotated[str, typer.Argument(help="external id")]) -> None:
     """One customer: their file, their rhythm, where they stand today and why."""
+    from reengage import scoring
+    from reengage.store.database import display_name
+
     store = _store()
     try:
         found = store.get_customer(customer_id)
@@ -326,6 +343,8 @@ def customers_lapsed(
     limit: Annotated[int, typer.Option(min=1, help="How many to show.")] = 25,
 ) -> None:
     """Customers whose habit has probably lapsed, or whose business is shrinking."""
+    from reengage import scoring
+
     if by not in ("score", "priority"):
         raise typer.BadParameter("use 'score' or 'priority'", param_hint="--by")
     store = _store()
@@ -379,6 +398,8 @@ def score(
     The lapse score is the probability of no order within the horizon. It is learned from
     your own history (--fit; --as-of and --backtest learn from what was known by that date).
     """
+    from reengage import scoring
+
     when = _parse_day(as_of) if as_of else None
     try:
         span = parse_duration(horizon)

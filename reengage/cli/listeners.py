@@ -15,9 +15,14 @@ import socket
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from reengage.logs import get_logger
 
-log = get_logger(__name__)
+def _log() -> Any:
+    # Imported when a listener first speaks: the CLI imports this module for every command,
+    # and the logging setup (structlog, the settings) is not needed to print `--help`.
+    from reengage.logs import get_logger
+
+    return get_logger(__name__)
+
 
 RETRY_SECONDS = 5.0
 
@@ -62,7 +67,7 @@ def server(app: Any, max_connections: int | None = None) -> Any:
 
 
 def _in_use(what: str, host: str, port: int, setting: str, exc: OSError) -> None:
-    log.warning(
+    _log().warning(
         "port_in_use",
         what=what,
         address=f"{host}:{port}",
@@ -95,7 +100,7 @@ class Listeners:
                 await asyncio.sleep(RETRY_SECONDS)
                 freed = listen(host, port, what, setting, quiet=True)
                 if freed is not None and not self._stopping:
-                    log.warning("port_taken_over", what=what, address=f"{host}:{port}")
+                    _log().warning("port_taken_over", what=what, address=f"{host}:{port}")
                     self._serve(app(), freed)
                     return
                 if freed is not None:
@@ -116,7 +121,7 @@ class Listeners:
         except OSError as exc:
             _in_use("inbound mail", host, port, "REENGAGE_INBOUND_PORT", exc)
         else:
-            log.info("inbound_listening", address=f"{host}:{port}")
+            _log().info("inbound_listening", address=f"{host}:{port}")
             return
 
         async def take_over() -> None:
@@ -130,7 +135,7 @@ class Listeners:
                     listener.close()
                     return
                 self._inbound.append(listener)
-                log.warning("port_taken_over", what="inbound mail", address=f"{host}:{port}")
+                _log().warning("port_taken_over", what="inbound mail", address=f"{host}:{port}")
                 return
 
         self._waiting.append(asyncio.create_task(take_over()))

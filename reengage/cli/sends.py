@@ -9,17 +9,15 @@ import typer
 from rich.table import Table
 
 from reengage import authoring
-from reengage.cli.app import _store, _workspace, app, out
+from reengage.cli.app import _store, _workspace, out
+from reengage.cli.lazy import commands_typer
 from reengage.errors import InputError
 from reengage.models import MessageStatus
 from reengage.settle import HELD, Decision, settle
 from reengage.timeutil import utcnow
 
-sends_app = typer.Typer(
-    help="Mails that failed or whose outcome is unknown: list them, send them again.",
-    no_args_is_help=True,
-)
-app.add_typer(sends_app, name="sends")
+# The group is declared in reengage/cli/__init__.py and reads this when first used.
+sends_app = commands_typer()
 
 
 @sends_app.command("list")

@@ -7,11 +7,10 @@ import contextlib
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from reengage import authoring
 from reengage.cli.app import (
     _settings,
     _store,
@@ -20,10 +19,12 @@ from reengage.cli.app import (
     out,
 )
 from reengage.cli.listeners import Listeners, listen, server
-from reengage.config import Settings
 from reengage.errors import ReengageError
-from reengage.store import Store, migrate
 from reengage.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from reengage.config import Settings
+    from reengage.store import Store
 
 # -- the service ------------------------------------------------------------------------------
 
@@ -139,6 +140,7 @@ def web() -> None:
     dashboard, ingest API; /healthz and /metrics on the operations address."""
     import signal
 
+    from reengage import authoring
     from reengage.web import WebConfig, create_app, ops_app
 
     settings = _settings()
@@ -208,9 +210,6 @@ def _web_servers(listeners: Listeners, settings: Settings, store: Store, service
 @app.command()
 def doctor() -> None:
     """Check settings, database, migrations, SMTP, campaigns and sends of unknown outcome."""
-    from reengage.mailer import SmtpMailer
-    from reengage.store.engine import check_connection, create_engine
-
     failures = 0
 
     def report(ok: bool, what: str, detail: str) -> None:
@@ -237,6 +236,10 @@ def doctor() -> None:
         "secret key",
         "set" if settings.secret_key else "REENGAGE_SECRET_KEY is not set",
     )
+    # Each check imports what it needs when it comes to it: the first lines show at once.
+    from reengage.store import migrate
+    from reengage.store.engine import check_connection, create_engine
+
     engine = create_engine(settings.database_url)
     try:
         check_connection(engine)
@@ -254,6 +257,8 @@ def doctor() -> None:
         current = None
     finally:
         engine.dispose()
+    from reengage.mailer import SmtpMailer
+
     try:
         greeting = asyncio.run(SmtpMailer.from_settings(settings).check())
         report(True, "SMTP", greeting)
@@ -268,6 +273,8 @@ def doctor() -> None:
         else f"REENGAGE_SPOOL_DIR {settings.spool_dir} cannot keep results while the database "
         f"is away ({spool}): point it at a folder on local disk this user can write",
     )
+    from reengage import authoring
+
     result = authoring.validate(_workspace(), [settings.campaigns_dir], root=Path.cwd())
     errors = [p for p in result.problems if p.is_error]
     report(

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from reengage import stats
 from reengage.cli.app import _settings, _store, app, out
 from reengage.errors import InputError
-from reengage.stats import CampaignResult, Funnel, Results
-from reengage.stats.intervals import points
 from reengage.timeutil import parse_since, utcnow
+
+if TYPE_CHECKING:
+    from reengage.stats import CampaignResult, Funnel, Results
 
 
 class OutputFormat(StrEnum):
@@ -48,6 +48,8 @@ def stats_command(
     ] = OutputFormat.TABLE,
 ) -> None:
     """Funnels per campaign and step, lift against the holdout, and why customers stopped."""
+    from reengage import stats
+
     now = utcnow()
     start = None
     if since is not None:
@@ -92,6 +94,8 @@ FUNNEL_COLUMNS = (
 
 def show_results(console: Console, results: Results) -> None:
     """Print the funnel, lift and call tables (what ``reengage stats`` shows)."""
+    from reengage import stats
+
     scope = f" since {results.since:%Y-%m-%d %H:%M} UTC" if results.since else ""
     if not results.campaigns:
         console.print(f"No customer has entered a campaign{scope} yet.", markup=False)
@@ -138,6 +142,8 @@ def _rate(count: int, total: int) -> str:
 
 
 def _lift_table(results: Results) -> Table:
+    from reengage.stats.intervals import points
+
     days = round(results.horizon.total_seconds() / 86400)
     table = Table(
         title=f"Lift against the holdout (came back = bought within {days} days of entering)",
