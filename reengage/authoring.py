@@ -18,7 +18,7 @@ from typing import Any
 from reengage.campaigns import Campaign, LoadResult, Problem, Step, load_campaigns
 from reengage.campaigns.model import DEFAULT
 from reengage.compose import Workspace, render_for
-from reengage.errors import TemplateFailure
+from reengage.errors import NotFound, TemplateFailure
 from reengage.locales import fallbacks, language_of, normalise_locale
 from reengage.render import Rendered
 from reengage.samples import samples
@@ -198,23 +198,29 @@ def preview(
     now: datetime,
     out_dir: Path,
 ) -> Preview:
-    """Render one step for one real customer and write ``.eml`` and ``.html`` files."""
+    """Render one step for one real customer and write ``.eml`` and ``.html`` files.
+
+    Raises :class:`~reengage.errors.NotFound` for an unknown customer or mail step.
+    """
     found = store.get_customer(customer_id)
     if found is None:
-        raise LookupError(f"no customer {customer_id!r}")
+        raise NotFound(f"no customer {customer_id!r}")
     customer, _ = found
     assert customer.id is not None  # a stored customer has an id
     assessment = assess_customers(store, now, customer_ids=[customer.id]).get(customer.id)
-    message, rendered = render_for(
-        ws,
-        campaign,
-        step_key,
-        customer,
-        assessment,
-        message_key="preview",
-        now=now,
-        rep_name=store.rep_name(customer.rep_external_id),
-    )
+    try:
+        message, rendered = render_for(
+            ws,
+            campaign,
+            step_key,
+            customer,
+            assessment,
+            message_key="preview",
+            now=now,
+            rep_name=store.rep_name(customer.rep_external_id),
+        )
+    except KeyError as exc:  # render_for's "no such mail step", which names the known ones
+        raise NotFound(str(exc.args[0])) from exc
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{campaign.id}.{step_key}.{_safe(customer_id)}"
     eml, html = out_dir / f"{stem}.eml", out_dir / f"{stem}.html"

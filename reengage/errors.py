@@ -5,8 +5,10 @@
     ├── StoreError                the database refused or is unreachable (wraps the driver error)
     │   └── MigrationError        the schema is behind, ahead, or a migration failed
     ├── InputError                a file or request a person supplied is unusable as a whole
-    │   └── RowError              one row of it is bad; the rest still count
-    └── TemplateFailure           a template cannot be rendered for one customer (file:line)
+    │   ├── RowError              one row of it is bad; the rest still count
+    │   └── NotFound              a customer or step a person named does not exist
+    ├── TemplateFailure           a template cannot be rendered for one customer (file:line)
+    └── WindowNeverOpens          a send window with no open moment within a year
 
 Wrap a driver's exception with ``raise StoreError(...) from exc`` so the cause survives.
 Every message names the thing and the fix.
@@ -44,6 +46,10 @@ class RowError(InputError):
         self.problem = problem
 
 
+class NotFound(InputError):
+    """A customer, campaign or step a person named does not exist; the message says which."""
+
+
 class TemplateFailure(ReengageError):
     """A template could not be rendered for one customer: where, and what to change.
 
@@ -56,3 +62,7 @@ class TemplateFailure(ReengageError):
         self.file = file
         self.line = line
         self.problem = problem
+
+
+class WindowNeverOpens(ReengageError):
+    """A send window never opens within a year (validation refuses such a campaign)."""

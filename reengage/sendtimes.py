@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from reengage.campaigns import WEEKDAYS, WINDOW_SEARCH_DAYS, Campaign, Condition, SendWindow
+from reengage.errors import WindowNeverOpens
 
 
 def window_zone(window: SendWindow, recipient_zone: str | None, fallback: ZoneInfo) -> ZoneInfo:
@@ -43,7 +44,7 @@ def next_send_time(window: SendWindow, zone: ZoneInfo, due: datetime) -> datetim
             if found is not None:
                 return found
         day += timedelta(days=1)
-    raise ValueError("the send window never opens within a year")
+    raise WindowNeverOpens("the send window never opens within a year")
 
 
 def _wall_bounds(window: SendWindow) -> tuple[time, time | None]:

@@ -107,8 +107,6 @@ def preview(
         shown = authoring.preview(
             ws, store, campaign, step, customer, now=utcnow(), out_dir=out_dir
         )
-    except (KeyError, LookupError) as exc:
-        raise InputError(str(exc.args[0])) from None
     except OSError as exc:
         raise InputError(f"--out {out_dir}: cannot write the preview there ({exc})") from None
     finally:
