@@ -25,17 +25,16 @@ from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
 from reengage.message import raw_header, wire
-from reengage.recheck import PUT_OFF, BatchFacts, Planned, prepare, read_facts
-from reengage.retries import CLAIM_LEASE, ITEM_ERROR_BACKOFF, LEASE, RETRY_BASE, RETRY_MAX
+from reengage.recheck import PUT_OFF, BatchFacts, Planned, decide_batch
+from reengage.retries import CLAIM_LEASE, LEASE, RETRY_BASE, RETRY_MAX
 from reengage.scoring import assess_customers, prior_for
 from reengage.sendtimes import next_step
-from reengage.sentlog import SentLog
+from reengage.sentlog import SentLog, to_the_end
 from reengage.spool import Spool, outcome_line
 from reengage.store import Store
 from reengage.store.sending import Claimed, Sent, Started
 
 log = get_logger(__name__)
-__all__ = ["PUT_OFF", "DispatchReport", "dispatch_due", "expire_leases", "write_spooled"]
 
 
 @dataclass
@@ -77,40 +76,44 @@ async def dispatch_due(
     ``incomplete`` says some campaign file does not load now: an enrollment whose campaign
     is missing waits for the file to be fixed instead of ending; so does one of a ``held``
     campaign (its mail cannot be made now: a template of it is broken). Accepted sends the
-    database cannot take are kept in ``spool`` until it can (:func:`write_spooled`).
+    database cannot take are kept in ``spool`` until it can (:func:`reengage.spool.write_spooled`).
     What the pass claims is held for ``claim`` (at most ``lease``) and renewed while it
     runs; a mail's row marked sending is held for ``lease``.
     """
     report = DispatchReport()
-    prior = prior_for(store)  # one per pass: mails are rendered with the rhythm as of now
+    sent = SentLog(store, lease, stopping, spool)  # every database call of the pass, too
+    prior = await sent.call(prior_for, store)  # one per pass: the rhythm as of now
     gate = asyncio.Semaphore(concurrency)
     in_flight: set[asyncio.Task[None]] = set()
     failed: list[BaseException] = []
-    sent = SentLog(store, lease, stopping, spool)
     claim = min(lease, claim)
     renewer = asyncio.create_task(_keep_claims(sent, now, claim))
     try:
         while not failed:
-            sent.flush()
-            claimed = store.claim_due(now, batch, claim)
+            await sent.flush()
+            claimed = await sent.call(store.claim_due, now, batch, claim)
             if not claimed:
                 break
-            progressed = _start_batch(
-                store,
-                mailer,
-                ws,
-                campaigns,
-                claimed,
-                now,
-                claim,
-                gate,
-                report,
-                in_flight,
-                failed,
-                sent,
-                prior,
-                incomplete,
-                held,
+            # Begun, a batch is started whole (its rows written, its sends under way), so a
+            # cancellation meanwhile finds every row it wrote among the sends it cancels.
+            progressed = await to_the_end(
+                _start_batch(
+                    store,
+                    mailer,
+                    ws,
+                    campaigns,
+                    claimed,
+                    now,
+                    claim,
+                    gate,
+                    report,
+                    in_flight,
+                    failed,
+                    sent,
+                    prior,
+                    incomplete,
+                    held,
+                )
             )
             if more is None or len(claimed) < batch or progressed <= 0:
                 break
@@ -135,7 +138,8 @@ async def dispatch_due(
         raise
     finally:
         renewer.cancel()
-        sent.flush()  # what the server accepted is recorded, whatever stopped us
+        # What the server accepted is recorded, whatever stopped us (even a second cancel).
+        await to_the_end(sent.flush())
     if report.handled:
         log.info("dispatch_pass", **dict(report.results))
     if failed:
@@ -143,7 +147,7 @@ async def dispatch_due(
     return report
 
 
-def _start_batch(
+async def _start_batch(
     store: Store,
     mailer: Mailer,
     ws: Workspace,
@@ -164,46 +168,23 @@ def _start_batch(
 
     Returns how many items moved on (not put back for later or refused).
     """
-    facts = read_facts(store, ws, campaigns, claimed, now, incomplete, held)
+    facts, outcomes, starts = await sent.call(
+        _begin, store, ws, campaigns, claimed, now, lease, prior, incomplete, held
+    )
     plans: list[Planned] = []
     progressed = 0
-    waiting: Counter[str] = Counter()  # sequences whose campaign does not load, by campaign
-    for item in claimed:
-        try:
-            outcome = prepare(store, ws, campaigns, item, now, facts)
-        except StoreError:
-            raise  # the database is the problem, not this item: stop the pass
-        except Exception as exc:  # one item's surprise never stops the others
-            log.exception("dispatch_item_failed", enrollment_id=item.enrollment_id, error=str(exc))
-            store.release(item.enrollment_id, now + ITEM_ERROR_BACKOFF)
-            outcome = "error"
-        if outcome == "campaign_unavailable":
-            waiting[item.campaign_id] += 1
+    for outcome in outcomes:
         if isinstance(outcome, Planned):
             plans.append(outcome)
         else:
             report.results[outcome] += 1
-            metrics.SENDS.labels(result=outcome).inc()
             progressed += outcome not in PUT_OFF
-    for campaign_id, count in sorted(waiting.items()):
-        log.warning(
-            "enrollments_waiting",
-            campaign_id=campaign_id,
-            count=count,
-            reason="campaign does not load; run reengage validate",
-        )
-    # Every message row of the batch is written and committed together, before any SMTP.
-    starts = store.start_messages([(p.item, p.step.key) for p in plans], now, lease)
-    if plans:  # the rhythm templates mention, as of the send moment, as preview shows it
-        facts.assessments = assess_customers(
-            store, now, customer_ids=[p.item.customer_id for p in plans], prior=prior
-        )
 
     async def one(plan: Planned, started: Started) -> None:
         try:
             async with gate:
                 if sent.stopping() and started.message_id is not None:
-                    sent.put_back(started, now)  # stopping: nothing new goes out
+                    await sent.put_back(started, now)  # stopping: nothing new goes out
                     report.results["put_back"] += 1
                     return
                 clock = time.perf_counter()
@@ -216,7 +197,7 @@ def _start_batch(
             if started.message_id is not None:
                 # Not handed over: due again at once; on the wire with no reply: unknown now.
                 with contextlib.suppress(StoreError):
-                    sent.let_go(started, now)
+                    await sent.let_go(started, now)
             raise
         finally:
             sent.done(started)
@@ -230,6 +211,29 @@ def _start_batch(
     return progressed
 
 
+def _begin(
+    store: Store,
+    ws: Workspace,
+    campaigns: dict[str, Campaign],
+    claimed: list[Claimed],
+    now: datetime,
+    lease: timedelta,
+    prior: tuple[Population, LapseModel],
+    incomplete: bool,
+    held: frozenset[str],
+) -> tuple[BatchFacts, list[str | Planned], list[Started]]:
+    # A batch's reads, decisions and message rows: in a thread, off the event loop.
+    facts, outcomes = decide_batch(store, ws, campaigns, claimed, now, incomplete, held)
+    plans = [outcome for outcome in outcomes if isinstance(outcome, Planned)]
+    # Every message row of the batch is written and committed together, before any SMTP.
+    starts = store.start_messages([(p.item, p.step.key) for p in plans], now, lease)
+    if plans:  # the rhythm templates mention, as of the send moment, as preview shows it
+        facts.assessments = assess_customers(
+            store, now, customer_ids=[p.item.customer_id for p in plans], prior=prior
+        )
+    return facts, outcomes, starts
+
+
 async def _keep_claims(sent: SentLog, started: datetime, claim: timedelta) -> None:
     """Renew what the pass claimed every third of ``claim`` while it runs."""
     clock = time.monotonic()
@@ -237,7 +241,7 @@ async def _keep_claims(sent: SentLog, started: datetime, claim: timedelta) -> No
         await asyncio.sleep(claim.total_seconds() / 3)
         elapsed = timedelta(seconds=time.monotonic() - clock)
         with contextlib.suppress(StoreError):  # the pass itself meets the outage
-            sent.renew(started + elapsed + claim)
+            await sent.renew(started + elapsed + claim)
 
 
 def _finished(
@@ -269,7 +273,7 @@ async def _deliver(
             existing=started.refused,
         )
         if started.lease_until is None:  # else it stays claimed until that send's lease ends
-            store.release(item.enrollment_id)
+            await sent.call(store.release, item.enrollment_id)
         return f"refused_{started.refused}"
     found = facts.customers[item.customer_id]
     try:
@@ -285,7 +289,9 @@ async def _deliver(
         )
     except Exception as exc:  # this customer's mail alone fails; everyone else gets theirs
         reason = str(exc) if isinstance(exc, TemplateFailure) else f"cannot make the mail: {exc}"
-        store.finish_failed(started.message_id, item.enrollment_id, reason=reason, now=now)
+        await sent.call(
+            store.finish_failed, started.message_id, item.enrollment_id, reason=reason, now=now
+        )
         log.error(
             "message_not_rendered",
             enrollment_id=item.enrollment_id,
@@ -314,7 +320,7 @@ async def _deliver(
     )
     if result.outcome is Outcome.WITHDRAWN:
         log.warning("send_refused", enrollment_id=item.enrollment_id, step=step.key)
-        store.release(item.enrollment_id)
+        await sent.call(store.release, item.enrollment_id)
         return "refused_taken"
     if result.outcome is Outcome.SENT:
         sent.add(
@@ -330,7 +336,7 @@ async def _deliver(
         return "sent"
     message_id, enrollment_id, response = started.message_id, item.enrollment_id, result.response
     if result.outcome is Outcome.PERMANENT:
-        sent.record(
+        await sent.record(
             lambda: store.finish_bounced(message_id, item, response=response, now=now),
             outcome_line("bounced", message_id, enrollment_id, response, now, email=item.email),
         )
@@ -338,14 +344,14 @@ async def _deliver(
         return "bounced"
     if result.outcome is Outcome.REFUSED:  # the mail, not the address: nobody is suppressed
         reason = f"the mail server refused this mail: {response}"
-        sent.record(
+        await sent.record(
             lambda: store.finish_failed(message_id, enrollment_id, reason=reason, now=now),
             outcome_line("failed", message_id, enrollment_id, reason, now),
         )
         log.warning("message_refused", enrollment_id=enrollment_id, response=response)
         return "failed"
     if result.outcome is Outcome.UNKNOWN:  # it may have arrived: never sent twice by itself
-        sent.record(
+        await sent.record(
             lambda: store.finish_unknown(message_id, enrollment_id, response=response),
             outcome_line("unknown", message_id, enrollment_id, response, now),
         )
@@ -357,30 +363,18 @@ async def _deliver(
         )
         return "unknown"
     try:
-        attempts = store.message_attempts(message_id)
+        attempts = await sent.call(store.message_attempts, message_id)
     except StoreError:  # the database is away: the first delay, and the row written late
         attempts = 1
     delay = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
     jitter = delay * random.uniform(0, 0.25)  # spread retries so they do not arrive together
     retry_at = now + delay + jitter
-    sent.record(
+    await sent.record(
         lambda: store.finish_retry(message_id, enrollment_id, response=response, retry_at=retry_at),
         outcome_line("retry", message_id, enrollment_id, response, now, retry_at=retry_at),
     )
     log.info("message_retry", enrollment_id=enrollment_id, response=response, attempts=attempts)
     return "retry"
-
-
-def write_spooled(store: Store, spool: Spool) -> int:
-    """Write the accepted sends kept on disk while the database was away; each file is
-    removed once written. Returns how many were recorded now."""
-    written = 0
-    for path, entries in spool.waiting():
-        written += store.record_late(entries)
-        path.unlink(missing_ok=True)
-    if written:
-        log.info("spooled_sends_recorded", count=written)
-    return written
 
 
 def expire_leases(store: Store, now: datetime) -> int:

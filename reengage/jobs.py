@@ -7,10 +7,11 @@ this module is the one name the scheduler, the CLI and the tests use for both.
 
 from __future__ import annotations
 
-from reengage.dispatch import DispatchReport, dispatch_due, expire_leases, write_spooled
+from reengage.dispatch import DispatchReport, dispatch_due, expire_leases
 from reengage.enroll import EnrollReport, detect_and_enroll
 from reengage.recheck import PUT_OFF
 from reengage.retries import CLAIM_LEASE, LEASE, RETRY_BASE, RETRY_MAX
+from reengage.spool import write_spooled
 
 __all__ = [
     "CLAIM_LEASE",

@@ -3,20 +3,23 @@
 Step 2 of the sending protocol (docs/architecture.md): consent, suppression, a pause, the
 step's condition, the send window and the weekly cap, read once per claimed batch
 (:func:`read_facts`) and decided item by item (:func:`prepare`), which writes what it
-decides for an item that will not be sent now.
+decides for an item that will not be sent now; :func:`decide_batch` does both for a batch.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from reengage import metrics
 from reengage.campaigns import Campaign, Step
 from reengage.compose import Workspace
 from reengage.detect import Assessment
+from reengage.errors import StoreError
 from reengage.logs import get_logger
 from reengage.models import Customer, CustomerStatus
-from reengage.retries import CAMPAIGN_WAIT
+from reengage.retries import CAMPAIGN_WAIT, ITEM_ERROR_BACKOFF
 from reengage.sendtimes import condition_met, next_send_time, next_step, window_zone
 from reengage.store import Store
 from reengage.store.sending import Claimed
@@ -50,6 +53,43 @@ class Planned:
     campaign: Campaign
     step: Step
     index: int
+
+
+def decide_batch(
+    store: Store,
+    ws: Workspace,
+    campaigns: dict[str, Campaign],
+    claimed: list[Claimed],
+    now: datetime,
+    incomplete: bool,
+    held: frozenset[str],
+) -> tuple[BatchFacts, list[str | Planned]]:
+    """The batch's facts, and for each claimed item its result or the plan to send it."""
+    facts = read_facts(store, ws, campaigns, claimed, now, incomplete, held)
+    outcomes: list[str | Planned] = []
+    waiting: Counter[str] = Counter()  # sequences whose campaign does not load, by campaign
+    for item in claimed:
+        try:
+            outcome = prepare(store, ws, campaigns, item, now, facts)
+        except StoreError:
+            raise  # the database is the problem, not this item: stop the pass
+        except Exception as exc:  # one item's surprise never stops the others
+            log.exception("dispatch_item_failed", enrollment_id=item.enrollment_id, error=str(exc))
+            store.release(item.enrollment_id, now + ITEM_ERROR_BACKOFF)
+            outcome = "error"
+        if outcome == "campaign_unavailable":
+            waiting[item.campaign_id] += 1
+        if not isinstance(outcome, Planned):
+            metrics.SENDS.labels(result=outcome).inc()
+        outcomes.append(outcome)
+    for campaign_id, count in sorted(waiting.items()):
+        log.warning(
+            "enrollments_waiting",
+            campaign_id=campaign_id,
+            count=count,
+            reason="campaign does not load; run reengage validate",
+        )
+    return facts, outcomes
 
 
 def read_facts(
@@ -106,7 +146,7 @@ def prepare(
         # Perhaps its file is only broken (a typo, a template error): the sequence waits
         # for the fix rather than ending for good or failing mail by mail.
         store.release(item.enrollment_id, now + CAMPAIGN_WAIT)
-        return "campaign_unavailable"  # logged once per campaign by the dispatch pass
+        return "campaign_unavailable"  # logged once per campaign by decide_batch
     if campaign is None or step is None:
         # The campaign or its step was removed or renamed: end explicitly, say so.
         reason = "campaign_removed" if campaign is None else "step_removed"

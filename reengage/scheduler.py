@@ -130,7 +130,7 @@ class Service:
         """Dispatch until nothing more is due now (or the service is stopping)."""
         self._dispatch_task = asyncio.current_task()
         if self.spool is not None:  # what was delivered during an outage is recorded first
-            jobs.write_spooled(self.store, self.spool)
+            await asyncio.to_thread(jobs.write_spooled, self.store, self.spool)
         total = jobs.DispatchReport()
         while not self._stopping.is_set():
             report = await jobs.dispatch_due(
@@ -166,7 +166,9 @@ class Service:
         self._digest_task = asyncio.current_task()
         now = self.clock()
         hold = timedelta(seconds=max(self.digest_every_s - 5, 5))
-        if not self.store.try_lock("send_digests", self.worker_id, now, hold):
+        if not await asyncio.to_thread(
+            self.store.try_lock, "send_digests", self.worker_id, now, hold
+        ):
             return DigestReport()  # the digest row's unique key is the real guarantee
         with self._keeping("send_digests", hold):
             return await send_digests(self.store, self.mailer, self.ws, self.digest, now)
@@ -193,12 +195,15 @@ class Service:
             keeper.join()
 
     async def run_once(self) -> PassReport:
-        """One full pass: reload, expire, detect, dispatch what is due, send digests."""
-        self.reload()
+        """One full pass: reload, expire, detect, dispatch what is due, send digests.
+
+        The database work runs in threads, as the ticking service's jobs do: the event loop
+        (the web app, inbound mail) is answered meanwhile."""
+        await asyncio.to_thread(self.reload)
         if self.spool is not None:  # before the clean-up: these were delivered, not lost
-            jobs.write_spooled(self.store, self.spool)
-        unknown = jobs.expire_leases(self.store, self.clock())
-        enrolled = self.detect()
+            await asyncio.to_thread(jobs.write_spooled, self.store, self.spool)
+        unknown = await asyncio.to_thread(jobs.expire_leases, self.store, self.clock())
+        enrolled = await asyncio.to_thread(self.detect)
         dispatched = await self.dispatch()
         digests = await self.digests()
         return PassReport(
@@ -225,6 +230,8 @@ class Service:
         self.handle_signals()
         loop = asyncio.get_running_loop()
         scheduler = AsyncIOScheduler(event_loop=loop)
+        # The jobs that are plain functions (reload, expire, detect) run in the loop's
+        # default thread pool (APScheduler's asyncio executor), never on the loop itself.
         scheduler.add_job(
             self.reload, "interval", seconds=30, id="reload", max_instances=1, coalesce=True
         )

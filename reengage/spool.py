@@ -23,7 +23,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from reengage.errors import StoreError
+from reengage.logs import get_logger
+from reengage.store import Store
 from reengage.store.sending import Sent
+
+log = get_logger(__name__)
 
 
 def to_line(sent: Sent) -> dict[str, Any]:
@@ -156,6 +160,18 @@ class Spool:
 
 
 TAKEN = ".taken.jsonl"  # a file a worker took to write (left if it died: taken again later)
+
+
+def write_spooled(store: Store, spool: Spool) -> int:
+    """Write the accepted sends kept on disk while the database was away; each file is
+    removed once written. Returns how many were recorded now."""
+    written = 0
+    for path, entries in spool.waiting():
+        written += store.record_late(entries)
+        path.unlink(missing_ok=True)
+    if written:
+        log.info("spooled_sends_recorded", count=written)
+    return written
 
 
 def _take(path: Path) -> Path | None:
