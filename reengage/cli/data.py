@@ -208,6 +208,7 @@ def demo(
 ) -> None:
     """See reengage work end to end on a throw-away SQLite database."""
     from reengage import demo as demo_module
+    from reengage.cli.stats import show_results
     from reengage.logs import configure_logging
 
     settings = _settings()
@@ -221,7 +222,12 @@ def demo(
             }
         )
     demo_module.run_demo(
-        out, customers=customers, now=utcnow(), workspace=_workspace(), folder=folder
+        out,
+        customers=customers,
+        now=utcnow(),
+        workspace=_workspace(),
+        folder=folder,
+        stats_tables=show_results,
     )
 
 
