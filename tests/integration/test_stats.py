@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from reengage import responses
-from reengage.digest import CallContext, Outcome, record_outcome
+from reengage.digest import CallContext, CallReport, record_outcome
 from reengage.ingest import Kind, import_items
 from reengage.mailparse import classify
 from reengage.models import CauseScope, NextStep, Reached, StopReason, WorthIt
@@ -161,7 +161,7 @@ def fill(store: Store) -> Filled:
         record_outcome(
             store,
             CallContext(ids[key], None, {}, "what-we-changed", "cli"),
-            Outcome(reached, WorthIt.YES, NextStep.NOTHING, reason=reason, scope=scope),
+            CallReport(reached, WorthIt.YES, NextStep.NOTHING, reason=reason, scope=scope),
             T0 + timedelta(days=20),
             today=(T0 + timedelta(days=20)).date(),
         )
