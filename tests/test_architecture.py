@@ -1,4 +1,5 @@
-"""The layer rule in DESIGN.md holds: import-linter's contract in pyproject is kept."""
+"""The layer rules of docs/architecture.md hold: import-linter's contracts in pyproject are
+kept, every module has a place in the layer map, and no package imports itself in a circle."""
 
 from __future__ import annotations
 
@@ -44,3 +45,28 @@ def test_every_module_has_a_place_in_the_layer_map() -> None:
         if path.name != "__init__.py" or path.parent != ROOT / "reengage"
     }
     assert modules - placed == set()
+
+
+def test_no_import_cycle_among_the_modules_of_a_layered_package() -> None:
+    # The root package and every package a contract layers (web, cli, demo): no two of their
+    # modules import each other, directly or through others (imports only for type checking
+    # count too: they are how a cycle hides).
+    import tomllib
+    from itertools import combinations
+
+    import grimp
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
+        "contracts"
+    ]
+    packages = ["reengage", *(c for contract in contracts for c in contract.get("containers", []))]
+    graph = grimp.build_graph("reengage", cache_dir=None)
+    cycles = [
+        (a, b)
+        for package in packages
+        for a, b in combinations(sorted(graph.find_children(package)), 2)
+        if graph.chain_exists(importer=a, imported=b, as_packages=True)
+        and graph.chain_exists(importer=b, imported=a, as_packages=True)
+    ]
+    assert len(packages) >= 4
+    assert cycles == []

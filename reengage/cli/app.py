@@ -115,7 +115,3 @@ def main() -> NoReturn:
         show()
         sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)
-
-
-# Registered here, last, once ``app`` and its helpers exist: it imports them back.
-from reengage.cli import inbound as _inbound  # noqa: E402, F401

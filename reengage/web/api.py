@@ -29,7 +29,7 @@ from reengage.store import Store
 from reengage.web.forms import TooLarge, TooSlow, read_limited
 
 if TYPE_CHECKING:
-    from reengage.web.app import WebConfig
+    from reengage.web.config import WebConfig
 
 log = get_logger(__name__)
 

@@ -5,83 +5,16 @@ its own address, loopback by default, and never beside the public routes."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from reengage.campaigns import Campaign
-from reengage.config import Settings
-from reengage.responses import Policy
 from reengage.store import Store
-from reengage.timeutil import utcnow
 from reengage.web import api, calls, dashboard, health, links
+from reengage.web.config import WebConfig
 from reengage.web.pages import problem
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    """What the web side needs to know; ``from_settings`` builds it for the daemon."""
-
-    secret: str
-    # Keys links were signed with before the secret key: still accepted, never used to sign.
-    previous_secrets: tuple[str, ...] = ()
-    base_url: str = ""  # the public address: a form posted from its origin is ours
-    company_name: str = "reengage"
-    company_address: str = ""
-    link_max_age: timedelta = timedelta(days=730)
-    api_token: str | None = None
-    webhook_token: str | None = None
-    dashboard_token: str | None = None
-    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    import_batch_size: int = 5000
-    policy: Policy = field(default_factory=Policy)
-    clock: Callable[[], datetime] = utcnow  # the demo runs simulated days
-    # The campaigns running now (the daemon's library reloads them): a call outcome's
-    # follow-up enrolls into one, and their exit_on decides which enrollments a call ends.
-    campaigns: Callable[[], dict[str, Campaign]] = dict
-    followup_campaign: str = "what-we-changed"
-    outcome_link_max_age: timedelta = timedelta(days=30)  # the digest's /call/ links
-    form_max_bytes: int = 65_536  # a form body past this is refused unread
-    dashboard_session: timedelta = timedelta(hours=12)  # how long a dashboard sign-in lasts
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        policy: Policy | None = None,
-        clock: Callable[[], datetime] = utcnow,
-        campaigns: Callable[[], dict[str, Campaign]] = dict,
-    ) -> WebConfig:
-        """The web side as the settings describe it (the secret key is required)."""
-        return cls(
-            secret=settings.require_secret_key(),
-            previous_secrets=settings.previous_secrets(),
-            base_url=settings.base_url,
-            company_name=settings.company_name,
-            company_address=settings.company_address,
-            link_max_age=timedelta(days=settings.link_max_age_days),
-            api_token=settings.api_token.get_secret_value() if settings.api_token else None,
-            webhook_token=(
-                settings.webhook_token.get_secret_value() if settings.webhook_token else None
-            ),
-            dashboard_token=(
-                settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
-            ),
-            zone=settings.zone,
-            import_batch_size=settings.import_batch_size,
-            policy=policy or Policy(soft_bounce_limit=settings.soft_bounce_limit),
-            clock=clock,
-            campaigns=campaigns,
-            followup_campaign=settings.followup_campaign,
-            outcome_link_max_age=timedelta(days=settings.outcome_link_days),
-            form_max_bytes=settings.form_max_bytes,
-            dashboard_session=timedelta(hours=settings.dashboard_session_hours),
-        )
 
 
 def create_app(

@@ -33,7 +33,7 @@ from reengage.web.forms import form_or_page, refused_origin
 from reengage.web.pages import SECURITY_HEADERS, page, problem
 
 if TYPE_CHECKING:
-    from reengage.web.app import WebConfig
+    from reengage.web.config import WebConfig
 
 log = get_logger(__name__)
 

@@ -1,6 +1,6 @@
-"""The web app's own pages (unsubscribe, errors, and later the rep's outcome form and the
-dashboard), rendered from ``reengage/web/templates`` with autoescaping always on: nothing
-from a customer record reaches a page unescaped.
+"""The web app's own pages (preferences with unsubscribe and pause, the rep's call outcome
+form, the dashboard and its sign-in, errors), rendered from ``reengage/web/templates`` with
+autoescaping always on: nothing from a customer record reaches a page unescaped.
 
 These are reengage's pages, not marketers' mail, so they use a plain Jinja2 environment
 rather than the sandbox in ``render.py``.
