@@ -165,8 +165,12 @@ def _subject_lines(lines: dict[tuple[Any, ...], int]) -> None:
 
 
 def _problem(file: str, error: Any, lines: dict[tuple[Any, ...], int]) -> Problem:
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+    # Pydantic adds union and validator tags ("function-after[...]", "[key]") to a
+    # location; an unknown key is the last part whatever it says (it may hold "[" itself).
     kind = str(error["type"])
+    tags = error["loc"][:-1] if kind == "extra_forbidden" else error["loc"]
+    kept = error["loc"][-1:] if kind == "extra_forbidden" else ()
+    loc = tuple(p for p in tags if not (isinstance(p, str) and "[" in p)) + tuple(kept)
     if kind == "extra_forbidden":
         message = _unknown_key(loc)
     elif kind == "missing":

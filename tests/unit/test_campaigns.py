@@ -570,3 +570,11 @@ def test_a_very_long_sender_is_refused_by_its_length_at_once() -> None:
     assert problems(edit('from: "Acme <hello@acme.example>"', f'from: "{sender}"')) == [
         "campaigns/habit.yaml:7: from: is 200003 characters long; a name and address fit in 400"
     ]
+
+
+def test_an_unknown_key_holding_a_bracket_is_named_not_a_crash() -> None:
+    """A key typed as ``id[`` (hypothesis found it) is an unknown key with a hint, like any
+    other, never an IndexError that stops the command."""
+    campaign, problems = parse_campaign("id[:", "c.yaml")
+    assert campaign is None
+    assert "unknown key 'id['; did you mean 'id'?" in [p.message for p in problems]
