@@ -24,8 +24,9 @@ from reengage.mailparse import UNREADABLE, Inbound, InboundKind, normal_address
 from reengage.models import ResponseKind
 from reengage.store import Store
 from reengage.store import responses as sql
+from reengage.store.enrollments import end_enrollments
 from reengage.store.responses import MessageRef
-from reengage.store.sending import suppress
+from reengage.store.suppressions import suppress
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -84,7 +85,9 @@ def record_click(
             conn, ResponseKind.OPEN.value, now, source="web", ref=ref, dedupe_key=f"open:{ref.id}"
         )
         if policy.exits(ref.campaign_id, ExitReason.CLICK):
-            sql.exit_active(conn, ref.customer_id, "click", now, ref.campaign_id)
+            end_enrollments(
+                conn, "click", now, customer_id=ref.customer_id, campaign_ids=[ref.campaign_id]
+            )
     log.info("click_recorded", message_id=ref.id, campaign=ref.campaign_id, step=ref.step_key)
     return ref
 
@@ -118,7 +121,7 @@ def pause(store: Store, ref: MessageRef, now: datetime, policy: Policy | None = 
     until = now + timedelta(days=policy.pause_days)
     with store.responses.transaction() as conn:
         sql.pause(conn, ref.customer_id, until)
-        sql.exit_active(conn, ref.customer_id, "paused", now)
+        end_enrollments(conn, "paused", now, customer_id=ref.customer_id)
         sql.record(
             conn,
             ResponseKind.PAUSE.value,
@@ -429,7 +432,9 @@ def _reply(
         )
         exited = 0
         if not automatic and policy.exits(ref.campaign_id, ExitReason.REPLY):
-            exited = sql.exit_active(conn, ref.customer_id, "reply", now, ref.campaign_id)
+            exited = end_enrollments(
+                conn, "reply", now, customer_id=ref.customer_id, campaign_ids=[ref.campaign_id]
+            )
     log.info("reply_recorded", automatic=automatic, exited=exited)
     return Recorded(kind.value, "exited" if exited else "stored", ref)
 
@@ -440,6 +445,6 @@ def _suppress_and_exit(
     """Suppress one address and end the enrollments of every customer who has it."""
     suppress(conn, email, reason, detail, now)
     return sum(
-        sql.exit_active(conn, customer_id, reason, now)
+        end_enrollments(conn, reason, now, customer_id=customer_id)
         for customer_id in sql.customer_ids_by_email(conn, email)
     )

@@ -56,9 +56,8 @@ def _store(upgrade: bool = False) -> Store:
     from reengage.store import Store
 
     settings = _settings()
-    store = Store.open(settings.database_url, upgrade=upgrade)
-    store.attribution_window = timedelta(days=settings.attribution_days)
-    return store
+    window = timedelta(days=settings.attribution_days)
+    return Store.open(settings.database_url, upgrade=upgrade, attribution_window=window)
 
 
 @app.callback()

@@ -37,7 +37,7 @@ from reengage.models import (
 )
 from reengage.store import Store
 from reengage.store import calls as sql
-from reengage.store.sending import NewEnrollment
+from reengage.store.enrollments import NewEnrollment, end_enrollments
 
 NOTE_LIMIT = 4000
 
@@ -173,9 +173,9 @@ def record_outcome(
         if step is NextStep.DO_NOT_CONTACT:
             sql.do_not_contact(conn, ctx.customer_id, now)
             acted.do_not_contact = True
-            acted.ended = sql.end_enrollments(conn, ctx.customer_id, None, "do_not_contact", now)
+            acted.ended = end_enrollments(conn, "do_not_contact", now, customer_id=ctx.customer_id)
         elif step is NextStep.FOLLOW_UP and followup is not None:
-            acted.ended = sql.end_enrollments(conn, ctx.customer_id, None, "call_outcome", now)
+            acted.ended = end_enrollments(conn, "call_outcome", now, customer_id=ctx.customer_id)
             first = followup.steps[0]
             sql.enroll(
                 conn,
@@ -185,7 +185,9 @@ def record_outcome(
             acted.enrolled_in = followup.id
         elif outcome.reached is not Reached.NOBODY:
             exiting = [c.id for c in ctx.campaigns.values() if ExitReason.CALL_OUTCOME in c.exit_on]
-            acted.ended = sql.end_enrollments(conn, ctx.customer_id, exiting, "call_outcome", now)
+            acted.ended = end_enrollments(
+                conn, "call_outcome", now, customer_id=ctx.customer_id, campaign_ids=exiting
+            )
         if step is NextStep.CALL_AGAIN and outcome.call_again_on is not None:
             due = day_start(outcome.call_again_on, zone or ZoneInfo("UTC"))
             note = _text(outcome.win_back or outcome.reason_text, 200)

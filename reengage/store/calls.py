@@ -1,15 +1,13 @@
-"""The reps' side in SQL: the call list's inputs, call outcomes, and the morning digests.
+"""The reps' side in SQL: the call list's inputs, call tasks and call outcomes.
 
-A digest row is written (unique on rep and local day) and committed before its mail is
-sent, exactly like a campaign message: two workers or two ticks in the same morning can
-never both send it, and a process that dies mid-send leaves an ``unknown`` row, never a
-second mail. Saving a call outcome, closing the calls it answers and re-routing the
-customer's enrollments happen in one transaction.
+Saving a call outcome, closing the calls it answers and re-routing the customer's
+enrollments happen in one transaction. The morning digests' rows are in
+:mod:`reengage.store.digests`; ``store.calls`` (:class:`CallBook`) is the door to both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -24,7 +22,6 @@ from reengage.models import (
     CallTaskStatus,
     Customer,
     CustomerStatus,
-    Digest,
     DigestStatus,
     Enrollment,
     EnrollmentStatus,
@@ -34,12 +31,22 @@ from reengage.models import (
     Reply,
     Response,
 )
+from reengage.store.claims import Claimed
+from reengage.store.digests import (
+    DigestRow,
+    claim_retry,
+    digest_counts,
+    digests_on,
+    expire_digests,
+    finish_digest,
+    reopen_digest,
+    start_digest,
+)
 from reengage.store.engine import upsert_insert
-from reengage.store.sending import NewEnrollment, insert_enrollments
+from reengage.store.enrollments import NewEnrollment, insert_enrollments
 
 CALLS: sa.Table = CallTask.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
 OUTCOMES: sa.Table = CallOutcome.__table__  # type: ignore[attr-defined]
-DIGESTS: sa.Table = Digest.__table__  # type: ignore[attr-defined]
 CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
 ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]
 MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
@@ -110,21 +117,6 @@ class CallFacts:
     rep_external_id: str | None
     status: str
     paused_until: datetime | None
-
-
-@dataclass(frozen=True)
-class DigestRow:
-    """A digest written for a rep and day."""
-
-    id: int
-    rep_external_id: str
-    day: date
-    status: str
-    token: str
-    customer_ids: list[int]
-    more: int
-    attempts: int
-    retry_at: datetime | None
 
 
 # -- the list's inputs ---------------------------------------------------------------------
@@ -317,32 +309,6 @@ def add_call(
     )
 
 
-def end_enrollments(
-    conn: Connection,
-    customer_id: int,
-    campaign_ids: Sequence[str] | None,
-    reason: str,
-    now: datetime,
-) -> int:
-    """End the customer's running enrollments (of these campaigns, or all)."""
-    query = ENROLLMENTS.update().where(
-        ENROLLMENTS.c.customer_id == customer_id,
-        ENROLLMENTS.c.status.in_([EnrollmentStatus.ACTIVE.value, EnrollmentStatus.ATTENTION.value]),
-    )
-    if campaign_ids is not None:
-        query = query.where(ENROLLMENTS.c.campaign_id.in_(list(campaign_ids)))
-    result = conn.execute(
-        query.values(
-            status=EnrollmentStatus.EXITED.value,
-            exit_reason=reason,
-            ended_at=now,
-            next_due_at=None,
-            claimed_until=None,
-        )
-    )
-    return result.rowcount or 0
-
-
 def do_not_contact(conn: Connection, customer_id: int, now: datetime) -> None:
     """Mark the customer "do not contact": no campaign, no digest, ever, until changed."""
     conn.execute(
@@ -357,158 +323,32 @@ def enroll(conn: Connection, row: NewEnrollment, now: datetime) -> None:
     insert_enrollments(conn, [row], now)
 
 
+def add_call_task(
+    conn: Connection, claimed: Claimed, step_key: str, reason: str, priority: str, now: datetime
+) -> None:
+    """Put the customer on their rep's call list (once per enrollment and step)."""
+    insert = upsert_insert(conn.dialect.name, CALLS)
+    conn.execute(
+        insert.values(
+            enrollment_id=claimed.enrollment_id,
+            customer_id=claimed.customer_id,
+            campaign_id=claimed.campaign_id,
+            step_key=step_key,
+            reason=reason,
+            priority=priority,
+            due_at=now,
+            status="open",
+            created_at=now,
+        ).on_conflict_do_nothing(index_elements=["enrollment_id", "step_key"])
+    )
+
+
 def outcomes_since(conn: Connection, since: datetime | None) -> list[CallOutcome]:
     """Call outcomes recorded since ``since`` (all when None), oldest first."""
     query = sa.select(OUTCOMES).order_by(OUTCOMES.c.called_at, OUTCOMES.c.id)
     if since is not None:
         query = query.where(OUTCOMES.c.called_at >= since)
     return [CallOutcome.model_validate(dict(row._mapping)) for row in conn.execute(query)]
-
-
-# -- digests ---------------------------------------------------------------------------------
-
-
-def start_digest(
-    conn: Connection,
-    rep_external_id: str,
-    day: date,
-    *,
-    token: str,
-    customer_ids: list[int],
-    more: int,
-    status: DigestStatus,
-    now: datetime,
-    lease: timedelta,
-) -> int | None:
-    """Write the rep's digest for ``day``; None if it was already written (by anyone)."""
-    insert = upsert_insert(conn.dialect.name, DIGESTS).values(
-        rep_external_id=rep_external_id,
-        day=day,
-        status=status.value,
-        token=token,
-        customer_ids=customer_ids,
-        more=more,
-        attempts=1 if status is DigestStatus.SENDING else 0,
-        lease_until=now + lease if status is DigestStatus.SENDING else None,
-        created_at=now,
-    )
-    query = insert.on_conflict_do_nothing(index_elements=["rep_external_id", "day"]).returning(
-        DIGESTS.c.id
-    )
-    row = conn.execute(query).first()
-    return None if row is None else int(row[0])
-
-
-def claim_retry(conn: Connection, now: datetime, lease: timedelta) -> list[DigestRow]:
-    """Digests whose last try failed for now and whose retry time came; leased to us."""
-    due = conn.execute(
-        sa.select(DIGESTS.c.id).where(
-            DIGESTS.c.status == DigestStatus.RETRY.value, DIGESTS.c.retry_at <= now
-        )
-    ).all()
-    claimed: list[DigestRow] = []
-    for (digest_id,) in due:
-        # One conditional UPDATE per row decides who retries it, on any database.
-        taken = conn.execute(
-            DIGESTS.update()
-            .where(DIGESTS.c.id == digest_id, DIGESTS.c.status == DigestStatus.RETRY.value)
-            .values(
-                status=DigestStatus.SENDING.value,
-                lease_until=now + lease,
-                attempts=DIGESTS.c.attempts + 1,
-            )
-        )
-        if taken.rowcount == 1:
-            found = digest(conn, digest_id)
-            if found is not None:
-                claimed.append(found)
-    return claimed
-
-
-def digest(conn: Connection, digest_id: int) -> DigestRow | None:
-    """One digest row."""
-    row = conn.execute(
-        sa.select(
-            DIGESTS.c.id,
-            DIGESTS.c.rep_external_id,
-            DIGESTS.c.day,
-            DIGESTS.c.status,
-            DIGESTS.c.token,
-            DIGESTS.c.customer_ids,
-            DIGESTS.c.more,
-            DIGESTS.c.attempts,
-            DIGESTS.c.retry_at,
-        ).where(DIGESTS.c.id == digest_id)
-    ).first()
-    return None if row is None else DigestRow(*row)
-
-
-def finish_digest(
-    conn: Connection,
-    digest_id: int,
-    status: DigestStatus,
-    *,
-    response: str,
-    now: datetime,
-    message_id: str | None = None,
-    retry_at: datetime | None = None,
-) -> None:
-    """Record how the digest's send went."""
-    conn.execute(
-        DIGESTS.update()
-        .where(DIGESTS.c.id == digest_id)
-        .values(
-            status=status.value,
-            smtp_response=response[:500],
-            message_id=message_id,
-            sent_at=now if status is DigestStatus.SENT else None,
-            retry_at=retry_at,
-            lease_until=None,
-        )
-    )
-
-
-def reopen_digest(conn: Connection, rep_external_id: str, day: date) -> str | None:
-    """Forget a rep's digest for ``day`` that did not arrive (failed, unknown) or was empty,
-    so it can be sent again; returns the status it had (None: there was none). A sent or
-    sending digest is kept."""
-    found = conn.execute(
-        sa.select(DIGESTS.c.status).where(
-            DIGESTS.c.rep_external_id == rep_external_id, DIGESTS.c.day == day
-        )
-    ).scalar()
-    reopenable = [DigestStatus.FAILED.value, DigestStatus.UNKNOWN.value, DigestStatus.EMPTY.value]
-    if found in reopenable:
-        conn.execute(
-            DIGESTS.delete().where(
-                DIGESTS.c.rep_external_id == rep_external_id,
-                DIGESTS.c.day == day,
-                DIGESTS.c.status.in_(reopenable),
-            )
-        )
-    return None if found is None else str(found)
-
-
-def expire_digests(conn: Connection, now: datetime) -> int:
-    """Digests whose sender died mid-send become ``unknown``: never re-sent blindly."""
-    result = conn.execute(
-        DIGESTS.update()
-        .where(DIGESTS.c.status == DigestStatus.SENDING.value, DIGESTS.c.lease_until < now)
-        .values(status=DigestStatus.UNKNOWN.value, lease_until=None)
-    )
-    return result.rowcount or 0
-
-
-def digest_counts(conn: Connection) -> dict[str, int]:
-    """Digests by status (for ``doctor``)."""
-    query = sa.select(DIGESTS.c.status, sa.func.count()).group_by(DIGESTS.c.status)
-    return {status: int(count) for status, count in conn.execute(query)}
-
-
-def digests_on(conn: Connection, day: date) -> dict[str, str]:
-    """Rep → digest status for one day."""
-    query = sa.select(DIGESTS.c.rep_external_id, DIGESTS.c.status).where(DIGESTS.c.day == day)
-    return {str(rep): str(status) for rep, status in conn.execute(query)}
 
 
 def _chunks(ids: Iterable[int]) -> list[list[int]]:

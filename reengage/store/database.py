@@ -16,7 +16,6 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
-from reengage.addresses import normalize_or_keep
 from reengage.detect import Profile
 from reengage.errors import StoreError
 from reengage.history import Event, Summary
@@ -32,7 +31,16 @@ from reengage.models import (
     MessageStatus,
     Rep,
 )
-from reengage.store import late, migrate, responses, sending
+from reengage.store import (
+    claims,
+    enrollments,
+    late,
+    messages,
+    migrate,
+    responses,
+    settling,
+    suppressions,
+)
 from reengage.store.activities import (
     ACTIVITIES,
     STATS,
@@ -40,7 +48,7 @@ from reengage.store.activities import (
     UpsertResult,
     add_activities,
 )
-from reengage.store.calls import CallBook
+from reengage.store.calls import CALLS, CallBook, add_call_task
 from reengage.store.engine import check_connection, create_engine, upsert_insert
 from reengage.store.responses import ResponseLog
 from reengage.store.sqlfuncs import epoch_days
@@ -51,6 +59,8 @@ CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]  # sqlmod
 REPS: sa.Table = Rep.__table__  # type: ignore[attr-defined]
 LAPSE_MODELS: sa.Table = LapseModelFit.__table__  # type: ignore[attr-defined]
 JOB_LOCKS: sa.Table = JobLock.__table__  # type: ignore[attr-defined]
+# How long after a customer's last mail an activity is still credited to it, by default.
+ATTRIBUTION = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -68,19 +78,21 @@ class Overview:
 class Store:
     """All SQL goes through here. Each call is one short transaction unless pinned (dry runs)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, attribution_window: timedelta = ATTRIBUTION) -> None:
         self.engine = engine
         self._pinned: Connection | None = None
         # An activity this long after a customer's last mail is not credited to it.
-        self.attribution_window = timedelta(days=30)
+        self.attribution_window = attribution_window
         self.responses = ResponseLog(self._tx)
         self.calls = CallBook(self._tx)
         self.stats = StatsQueries(self._tx)
 
     @classmethod
-    def open(cls, url: str, *, upgrade: bool = False) -> Store:
+    def open(
+        cls, url: str, *, upgrade: bool = False, attribution_window: timedelta = ATTRIBUTION
+    ) -> Store:
         """Connect to ``url``; with ``upgrade`` bring the schema to head, else require it."""
-        store = cls(create_engine(url))
+        store = cls(create_engine(url), attribution_window=attribution_window)
         try:
             check_connection(store.engine)
             if upgrade:
@@ -416,7 +428,7 @@ class Store:
         windows need."""
         ids = sorted(set(customer_ids))
         suppressed = sa.exists().where(
-            sending.SUPPRESSIONS.c.email == sa.func.lower(CUSTOMERS.c.email)
+            suppressions.SUPPRESSIONS.c.email == sa.func.lower(CUSTOMERS.c.email)
         )
         unpaused: sa.ColumnElement[bool] = CUSTOMERS.c.paused_until.is_(None)
         if now is not None:
@@ -467,100 +479,100 @@ class Store:
     ) -> list[tuple[int, str, str, datetime]]:
         """Active enrollments, and any since ``since``, of these customers."""
         with self._tx() as conn:
-            return sending.enrollment_history(conn, customer_ids, since)
+            return enrollments.enrollment_history(conn, customer_ids, since)
 
-    def running_enrollments(self) -> list[sending.Running]:
+    def running_enrollments(self) -> list[enrollments.Running]:
         """Every enrollment still under way, with its next step and its customer (read only;
         ``reengage simulate`` carries them on)."""
         with self._tx() as conn:
-            return sending.running_enrollments(conn)
+            return enrollments.running_enrollments(conn)
 
-    def enroll(self, rows: Iterable[sending.NewEnrollment], now: datetime) -> int:
+    def enroll(self, rows: Iterable[enrollments.NewEnrollment], now: datetime) -> int:
         """Record new enrollments (holdout members too)."""
         with self._tx() as conn:
-            return sending.insert_enrollments(conn, rows, now)
+            return enrollments.insert_enrollments(conn, rows, now)
 
     def exit_on_activity(self, campaign_ids: list[str], now: datetime) -> int:
         """End enrollments whose customer came back (activity after enrolling)."""
         with self._tx() as conn:
-            return sending.exit_on_activity(conn, campaign_ids, now)
+            return enrollments.exit_on_activity(conn, campaign_ids, now)
 
-    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[sending.Claimed]:
-        """Claim enrollments whose next step is due (see ``sending.claim_due``)."""
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[claims.Claimed]:
+        """Claim enrollments whose next step is due (see ``claims.claim_due``)."""
         with self._tx() as conn:
-            return sending.claim_due(conn, now, limit, lease)
+            return claims.claim_due(conn, now, limit, lease)
 
     def release(self, enrollment_id: int, next_due_at: datetime | None = None) -> None:
         """Give a claim back, optionally due later."""
         with self._tx() as conn:
-            sending.release(conn, enrollment_id, next_due_at=next_due_at)
+            claims.release(conn, enrollment_id, next_due_at=next_due_at)
 
     def start_message(
-        self, claimed: sending.Claimed, step_key: str, now: datetime, lease: timedelta
-    ) -> sending.Started:
+        self, claimed: claims.Claimed, step_key: str, now: datetime, lease: timedelta
+    ) -> claims.Started:
         """Write and commit the ``queued`` row before SMTP is touched."""
         with self._tx() as conn:
-            return sending.start_message(conn, claimed, step_key, now, lease)
+            return messages.start_message(conn, claimed, step_key, now, lease)
 
     def start_messages(
-        self, sends: Sequence[tuple[sending.Claimed, str]], now: datetime, lease: timedelta
-    ) -> list[sending.Started]:
+        self, sends: Sequence[tuple[claims.Claimed, str]], now: datetime, lease: timedelta
+    ) -> list[claims.Started]:
         """:meth:`start_message` for a whole batch, committed together before any SMTP."""
         if not sends:
             return []
         with self._tx() as conn:
-            return [sending.start_message(conn, c, key, now, lease) for c, key in sends]
+            return [messages.start_message(conn, c, key, now, lease) for c, key in sends]
 
-    def put_back(self, started: Sequence[sending.Started], now: datetime) -> None:
+    def put_back(self, started: Sequence[claims.Started], now: datetime) -> None:
         """Queued sends this worker will not make after all: due again at once."""
         with self._tx() as conn:
-            sending.put_back(conn, started, now)
+            claims.put_back(conn, started, now)
 
-    def let_go(self, started: Sequence[sending.Started], now: datetime) -> None:
+    def let_go(self, started: Sequence[claims.Started], now: datetime) -> None:
         """Sends this worker gives up (it is stopping and its grace is over): a ``queued`` one
         (nothing went out) is due again at once; a ``sending`` one (its reply never came) is
         ``unknown`` now, for a person to settle, rather than ``sending`` until its lease ends."""
         with self._tx() as conn:
-            sending.put_back(conn, started, now)
-            sending.settle_unknown(conn, [s.message_id for s in started if s.message_id])
+            claims.put_back(conn, started, now)
+            claims.settle_unknown(conn, [s.message_id for s in started if s.message_id])
 
-    def unmark_sending(self, started: Sequence[sending.Started], now: datetime) -> None:
+    def unmark_sending(self, started: Sequence[claims.Started], now: datetime) -> None:
         """Marked rows whose sends were cancelled before going out: due again at once."""
         with self._tx() as conn:
-            sending.unmark_sending(conn, started, now)
+            claims.unmark_sending(conn, started, now)
 
     def mark_sending_many(
-        self, started: Sequence[sending.Started], now: datetime, lease: timedelta
+        self, started: Sequence[claims.Started], now: datetime, lease: timedelta
     ) -> list[bool]:
         """These messages' bytes go to the server now (committed before they do); for each,
         whether it is still this worker's to send."""
         with self._tx() as conn:
-            return sending.mark_sending_many(conn, started, now, lease)
+            return messages.mark_sending_many(conn, started, now, lease)
 
     def renew_claims(
         self, queued: dict[datetime, list[int]], enrollment_ids: Sequence[int], until: datetime
     ) -> set[int]:
-        """Keep this worker's claims until ``until`` (see ``sending.renew_claims``)."""
+        """Keep this worker's claims until ``until`` (see ``claims.renew_claims``)."""
         with self._tx() as conn:
-            return sending.renew_claims(conn, queued, enrollment_ids, until)
+            return claims.renew_claims(conn, queued, enrollment_ids, until)
 
     def mark_and_record(
         self,
-        started: Sequence[sending.Started],
-        sent: Sequence[sending.Sent],
+        started: Sequence[claims.Started],
+        sent: Sequence[messages.Sent],
         now: datetime,
         lease: timedelta,
     ) -> list[bool]:
         """In one transaction: record accepted messages (their enrollments move on), and mark
         ``started`` sending (see :meth:`mark_sending_many`)."""
         with self._tx() as conn:
-            sending.finish_sent_many(conn, sent)
-            return sending.mark_sending_many(conn, started, now, lease) if started else []
+            messages.finish_sent_many(conn, sent)
+            return messages.mark_sending_many(conn, started, now, lease) if started else []
 
     def finish_sent(
         self,
         message_id: int,
-        claimed: sending.Claimed,
+        claimed: claims.Claimed,
         *,
         response: str,
         smtp_id: str,
@@ -569,7 +581,7 @@ class Store:
     ) -> None:
         """Mark sent and advance the enrollment, in one transaction."""
         with self._tx() as conn:
-            sending.finish_sent(
+            messages.finish_sent(
                 conn,
                 message_id,
                 claimed,
@@ -579,10 +591,10 @@ class Store:
                 next_step=next_step,
             )
 
-    def finish_sent_many(self, sent: Sequence[sending.Sent]) -> None:
+    def finish_sent_many(self, sent: Sequence[messages.Sent]) -> None:
         """Record many accepted messages and advance their enrollments, in one transaction."""
         with self._tx() as conn:
-            sending.finish_sent_many(conn, sent)
+            messages.finish_sent_many(conn, sent)
 
     def record_late(self, entries: Sequence[dict[str, Any]]) -> int:
         """Send results kept in the spool while the database was away, written now."""
@@ -594,42 +606,42 @@ class Store:
     ) -> None:
         """A temporary failure: the same row is retried at ``retry_at``."""
         with self._tx() as conn:
-            sending.finish_retry(
+            messages.finish_retry(
                 conn, message_id, enrollment_id, response=response, retry_at=retry_at
             )
 
     def finish_bounced(
-        self, message_id: int, claimed: sending.Claimed, *, response: str, now: datetime
+        self, message_id: int, claimed: claims.Claimed, *, response: str, now: datetime
     ) -> None:
         """A permanent failure: suppress and end the enrollment."""
         with self._tx() as conn:
-            sending.finish_bounced(conn, message_id, claimed, response=response, now=now)
+            messages.finish_bounced(conn, message_id, claimed, response=response, now=now)
 
     def finish_unknown(self, message_id: int, enrollment_id: int, *, response: str) -> None:
         """Lost after it went out: unknown, never sent again by itself, held for a person."""
         with self._tx() as conn:
-            sending.finish_unknown(conn, message_id, enrollment_id, response=response)
+            messages.finish_unknown(conn, message_id, enrollment_id, response=response)
 
     def finish_failed(
         self, message_id: int, enrollment_id: int, *, reason: str, now: datetime
     ) -> None:
         """The mail could not be made for this customer: failed, nothing sent, held."""
         with self._tx() as conn:
-            sending.finish_failed(conn, message_id, enrollment_id, reason=reason, now=now)
+            messages.finish_failed(conn, message_id, enrollment_id, reason=reason, now=now)
 
     def held_messages(
         self, statuses: Sequence[str], *, campaign_id: str | None = None, limit: int = 200
-    ) -> list[sending.HeldMessage]:
+    ) -> list[settling.HeldMessage]:
         """Failed or unknown messages, newest first, for a person to settle."""
         with self._tx() as conn:
-            return sending.held_messages(conn, statuses, campaign_id, limit)
+            return settling.held_messages(conn, statuses, campaign_id, limit)
 
     def customer_sending(
         self, customer_id: int
-    ) -> tuple[list[sending.EnrollmentLine], list[sending.MessageLine]]:
+    ) -> tuple[list[enrollments.EnrollmentLine], list[enrollments.MessageLine]]:
         """A customer's enrollments and mails, newest first (``customers show``)."""
         with self._tx() as conn:
-            return sending.customer_sending(conn, customer_id)
+            return enrollments.customer_sending(conn, customer_id)
 
     def held_for_settling(
         self,
@@ -637,14 +649,14 @@ class Store:
         *,
         message_ids: Sequence[int] | None = None,
         campaign_id: str | None = None,
-    ) -> list[sending.Held]:
+    ) -> list[settling.Held]:
         """Failed or unknown messages to settle (these ids, or every one of a campaign)."""
         with self._tx() as conn:
-            return sending.held(conn, statuses, message_ids, campaign_id)
+            return settling.held(conn, statuses, message_ids, campaign_id)
 
     def settle_held(
         self,
-        message: sending.Held,
+        message: settling.Held,
         status: MessageStatus,
         *,
         note: str,
@@ -653,24 +665,24 @@ class Store:
     ) -> None:
         """Record a person's decision about a held message; its enrollment moves on."""
         with self._tx() as conn:
-            sending.settle(conn, message, status, note=note, now=now, next_step=next_step)
+            settling.settle(conn, message, status, note=note, now=now, next_step=next_step)
 
-    def resend_held(self, messages: Sequence[sending.Held], now: datetime) -> tuple[int, int]:
+    def resend_held(self, messages: Sequence[settling.Held], now: datetime) -> tuple[int, int]:
         """Send held messages once more at the next pass (those whose sequence still runs);
         how many will go, and how many were skipped as their sequence ended."""
         with self._tx() as conn:
-            return sending.resend(conn, messages, now)
+            return settling.resend(conn, messages, now)
 
     def retry_failed(
         self, message_ids: Sequence[int] | None, *, campaign_id: str | None, now: datetime
     ) -> int:
         """Queue failed messages to be made and sent again at the next pass."""
         with self._tx() as conn:
-            return sending.retry_failed(conn, message_ids, campaign_id, now)
+            return settling.retry_failed(conn, message_ids, campaign_id, now)
 
     def skip_step(
         self,
-        claimed: sending.Claimed,
+        claimed: claims.Claimed,
         step_key: str,
         reason: str,
         now: datetime,
@@ -678,17 +690,17 @@ class Store:
     ) -> None:
         """Record a step deliberately not sent, and move on."""
         with self._tx() as conn:
-            sending.skip_message(conn, claimed, step_key, reason, now)
-            sending.advance(conn, claimed, now=now, next_step=next_step)
+            messages.skip_message(conn, claimed, step_key, reason, now)
+            enrollments.advance(conn, claimed, now=now, next_step=next_step)
 
     def end_enrollment(self, enrollment_id: int, reason: str, now: datetime) -> None:
-        """End an enrollment early."""
+        """End a running enrollment early (one already ended keeps how it ended)."""
         with self._tx() as conn:
-            sending.end_enrollment(conn, enrollment_id, reason, now)
+            enrollments.end_enrollments(conn, reason, now, enrollment_id=enrollment_id)
 
     def add_call_task(
         self,
-        claimed: sending.Claimed,
+        claimed: claims.Claimed,
         step_key: str,
         reason: str,
         priority: str,
@@ -697,18 +709,18 @@ class Store:
     ) -> None:
         """Put the customer on the rep's call list and move on."""
         with self._tx() as conn:
-            sending.add_call_task(conn, claimed, step_key, reason, priority, now)
-            sending.advance(conn, claimed, now=now, next_step=next_step)
+            add_call_task(conn, claimed, step_key, reason, priority, now)
+            enrollments.advance(conn, claimed, now=now, next_step=next_step)
 
     def suppress(self, email: str, reason: str, detail: str | None, now: datetime) -> None:
         """Never mail this address again."""
         with self._tx() as conn:
-            sending.suppress(conn, email, reason, detail, now)
+            suppressions.suppress(conn, email, reason, detail, now)
 
     def is_suppressed(self, email: str) -> bool:
         """Whether the address is suppressed."""
         with self._tx() as conn:
-            return sending.is_suppressed(conn, email)
+            return suppressions.is_suppressed(conn, email)
 
     def try_lock(self, name: str, holder: str, now: datetime, hold: timedelta) -> bool:
         """Take (or keep) the named lease until ``now + hold``; False if another holds it.
@@ -735,9 +747,7 @@ class Store:
         """Calls waiting on reps (campaign call steps)."""
         with self._tx() as conn:
             rows = conn.execute(
-                sa.select(sending.CALLS)
-                .where(sending.CALLS.c.status == "open")
-                .order_by(sending.CALLS.c.due_at)
+                sa.select(CALLS).where(CALLS.c.status == "open").order_by(CALLS.c.due_at)
             )
             return [dict(r._mapping) for r in rows]
 
@@ -746,8 +756,8 @@ class Store:
         with self._tx() as conn:
             return int(
                 conn.scalar(
-                    sa.select(sending.MESSAGES.c.attempts).where(
-                        sending.MESSAGES.c.id == message_id
+                    sa.select(messages.MESSAGES.c.attempts).where(
+                        messages.MESSAGES.c.id == message_id
                     )
                 )
                 or 0
@@ -769,16 +779,8 @@ class Store:
     def suppressed_among(self, emails: Iterable[str]) -> set[str]:
         """Which of these addresses are suppressed (lower-cased as given), however each was
         spelled when it was suppressed (see :mod:`reengage.addresses`)."""
-        spelled: dict[str, set[str]] = {}
-        for email in emails:
-            spelled.setdefault(normalize_or_keep(email), set()).add(email.lower())
         with self._tx() as conn:
-            found = conn.execute(
-                sa.select(sending.SUPPRESSIONS.c.email).where(
-                    sending.SUPPRESSIONS.c.email.in_(sorted(spelled))
-                )
-            )
-            return {given for (email,) in found for given in spelled.get(email, ())}
+            return suppressions.suppressed_among(conn, emails)
 
     def sent_since_many(
         self, customer_ids: Iterable[int], since: datetime
@@ -788,9 +790,9 @@ class Store:
         out: dict[int, list[datetime]] = {}
         with self._tx() as conn:
             rows = conn.execute(
-                sa.select(sending.MESSAGES.c.customer_id, sending.MESSAGES.c.sent_at).where(
-                    sending.MESSAGES.c.customer_id.in_(ids),
-                    sending.MESSAGES.c.sent_at >= since,
+                sa.select(messages.MESSAGES.c.customer_id, messages.MESSAGES.c.sent_at).where(
+                    messages.MESSAGES.c.customer_id.in_(ids),
+                    messages.MESSAGES.c.sent_at >= since,
                 )
             )
             for customer_id, sent_at in rows:
@@ -811,17 +813,17 @@ class Store:
     def expire_leases(self, now: datetime) -> int:
         """Turn dead sends into ``unknown`` (never re-sent blindly)."""
         with self._tx() as conn:
-            return sending.expire_leases(conn, now)
+            return claims.expire_leases(conn, now)
 
     def message_counts(self) -> dict[str, int]:
         """Messages by status."""
         with self._tx() as conn:
-            return sending.message_counts(conn)
+            return messages.message_counts(conn)
 
     def queue_depth(self, now: datetime) -> int:
         """Enrollments with a step due now."""
         with self._tx() as conn:
-            return sending.queue_depth(conn, now)
+            return enrollments.queue_depth(conn, now)
 
     def activities_of(self, customer_id: int) -> list[Activity]:
         """A customer's activities, oldest first (an index range scan)."""

@@ -18,16 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reengage.models import EnrollmentStatus, MessageStatus
-from reengage.store.sending import (
-    _COMPLETE,
-    _MOVABLE,
-    _NEXT_STEP,
-    _SENT,
-    ENROLLMENTS,
-    MESSAGES,
-    end_enrollment,
-    suppress,
-)
+from reengage.store.enrollments import COMPLETE, ENROLLMENTS, MOVABLE, NEXT_STEP, end_enrollments
+from reengage.store.messages import MARK_SENT, MESSAGES
+from reengage.store.suppressions import suppress
 
 _OPEN = MESSAGES.c.status.in_([MessageStatus.SENDING.value, MessageStatus.UNKNOWN.value])
 
@@ -73,11 +66,11 @@ def _record(conn: Connection, entry: dict[str, Any]) -> bool:
         return False
     if outcome == "bounced":
         suppress(conn, entry["email"], "bounce", response, entry["now"])
-        end_enrollment(conn, entry["enrollment_id"], "bounce", entry["now"])
+        end_enrollments(conn, "bounce", entry["now"], enrollment_id=entry["enrollment_id"])
     else:  # a person settles it (``reengage sends``), as when it was recorded at once
         conn.execute(
             ENROLLMENTS.update()
-            .where(ENROLLMENTS.c.id == entry["enrollment_id"], _MOVABLE)
+            .where(ENROLLMENTS.c.id == entry["enrollment_id"], MOVABLE)
             .values(
                 status=EnrollmentStatus.ATTENTION.value,
                 exit_reason=f"send_{outcome}",
@@ -89,7 +82,7 @@ def _record(conn: Connection, entry: dict[str, Any]) -> bool:
 
 def _sent(conn: Connection, entry: dict[str, Any]) -> bool:
     done = conn.execute(
-        _SENT.where(_OPEN),
+        MARK_SENT.where(_OPEN),
         {
             "b_id": entry["message_id"],
             "b_response": str(entry["response"])[:500],
@@ -101,10 +94,10 @@ def _sent(conn: Connection, entry: dict[str, Any]) -> bool:
         return False
     step = entry["next_step"]
     if step is None:
-        conn.execute(_COMPLETE, {"b_id": entry["enrollment_id"], "b_now": entry["now"]})
+        conn.execute(COMPLETE, {"b_id": entry["enrollment_id"], "b_now": entry["now"]})
     else:
         conn.execute(
-            _NEXT_STEP,
+            NEXT_STEP,
             {
                 "b_id": entry["enrollment_id"],
                 "b_now": entry["now"],
@@ -149,7 +142,7 @@ def _due_again(conn: Connection, enrollment_id: int, when: datetime) -> None:
     # Its sequence goes on (unless it ended meanwhile): the mail is due at ``when``.
     conn.execute(
         ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.id == enrollment_id, _MOVABLE)
+        .where(ENROLLMENTS.c.id == enrollment_id, MOVABLE)
         .values(
             status=EnrollmentStatus.ACTIVE.value,
             exit_reason=None,

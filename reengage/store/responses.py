@@ -22,7 +22,6 @@ from reengage.models import (
     Activity,
     Customer,
     Enrollment,
-    EnrollmentStatus,
     InboundUnmatched,
     Message,
     MessageStatus,
@@ -163,30 +162,6 @@ def record(
         "dedupe_key": dedupe_key,
     }
     return _insert_once(conn, RESPONSES, values)
-
-
-def exit_active(
-    conn: Connection, customer_id: int, reason: str, now: datetime, campaign_id: str | None = None
-) -> int:
-    """End the customer's running enrollments (all, or one campaign's) with ``reason``:
-    those going on and those waiting for a person to settle a send (``attention``), which
-    must not resume once settled."""
-    query = ENROLLMENTS.update().where(
-        ENROLLMENTS.c.customer_id == customer_id,
-        ENROLLMENTS.c.status.in_([EnrollmentStatus.ACTIVE.value, EnrollmentStatus.ATTENTION.value]),
-    )
-    if campaign_id is not None:
-        query = query.where(ENROLLMENTS.c.campaign_id == campaign_id)
-    result = conn.execute(
-        query.values(
-            status=EnrollmentStatus.EXITED.value,
-            exit_reason=reason,
-            ended_at=now,
-            next_due_at=None,
-            claimed_until=None,
-        )
-    )
-    return result.rowcount or 0
 
 
 def pause(conn: Connection, customer_id: int, until: datetime) -> None:

@@ -1,0 +1,359 @@
+"""Enrollments in SQL: who enters a campaign, how an enrollment moves on, and how it ends.
+
+An enrollment is ``active`` while its steps go on, ``attention`` while a send of it waits
+for a person to settle, then ``completed`` or ``exited`` (with its reason). Ending one is
+:func:`end_enrollments`, written once for every caller (a bounce, a reply, a pause, an
+unsubscribe, a rep's call); moving one on is :func:`advance` (or its statements, run as
+executemany by a batch of sends).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from reengage.models import (
+    Customer,
+    CustomerStatus,
+    Enrollment,
+    EnrollmentStatus,
+    Message,
+    Suppression,
+)
+from reengage.store.claims import Claimed
+from reengage.store.engine import upsert_insert
+
+ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+SUPPRESSIONS: sa.Table = Suppression.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+
+
+@dataclass(frozen=True)
+class NewEnrollment:
+    """A customer entering a campaign (or its holdout)."""
+
+    customer_id: int
+    campaign_id: str
+    holdout: bool
+    first_step_key: str
+    first_due_at: datetime
+
+
+def enrollment_history(
+    conn: Connection, customer_ids: Sequence[int], since: datetime
+) -> list[tuple[int, str, str, datetime]]:
+    """``(customer, campaign, status, enrolled_at)`` of active enrollments and recent ones."""
+    rows: list[tuple[int, str, str, datetime]] = []
+    for start in range(0, len(customer_ids), 10_000):
+        chunk = list(customer_ids[start : start + 10_000])
+        query = sa.select(
+            ENROLLMENTS.c.customer_id,
+            ENROLLMENTS.c.campaign_id,
+            ENROLLMENTS.c.status,
+            ENROLLMENTS.c.enrolled_at,
+        ).where(
+            ENROLLMENTS.c.customer_id.in_(chunk),
+            sa.or_(
+                ENROLLMENTS.c.status.in_(
+                    [EnrollmentStatus.ACTIVE.value, EnrollmentStatus.ATTENTION.value]
+                ),
+                ENROLLMENTS.c.enrolled_at >= since,
+            ),
+        )
+        rows.extend((r[0], r[1], r[2], r[3]) for r in conn.execute(query))
+    return rows
+
+
+@dataclass(frozen=True)
+class Running:
+    """An enrollment still under way (``active``, or ``attention`` waiting for a person),
+    with what ``reengage simulate`` needs to carry it on: its next step and its customer."""
+
+    enrollment_id: int
+    customer_id: int
+    campaign_id: str
+    status: str
+    next_step_key: str | None
+    next_due_at: datetime | None
+    enrolled_at: datetime
+    external_id: str
+    timezone: str | None
+    locale: str | None
+    reachable: bool  # consent, an active customer, an address not suppressed
+
+
+def running_enrollments(conn: Connection) -> list[Running]:
+    """Every ``active`` or ``attention`` enrollment, oldest due first. Read only."""
+    suppressed = (
+        sa.exists()
+        .where(SUPPRESSIONS.c.email == sa.func.lower(CUSTOMERS.c.email))
+        .label("suppressed")
+    )
+    query = (
+        sa.select(
+            ENROLLMENTS.c.id,
+            ENROLLMENTS.c.customer_id,
+            ENROLLMENTS.c.campaign_id,
+            ENROLLMENTS.c.status,
+            ENROLLMENTS.c.next_step_key,
+            ENROLLMENTS.c.next_due_at,
+            ENROLLMENTS.c.enrolled_at,
+            CUSTOMERS.c.external_id,
+            CUSTOMERS.c.timezone,
+            CUSTOMERS.c.locale,
+            CUSTOMERS.c.consent,
+            CUSTOMERS.c.status.label("customer_status"),
+            suppressed,
+        )
+        .join(CUSTOMERS, CUSTOMERS.c.id == ENROLLMENTS.c.customer_id)
+        .where(
+            ENROLLMENTS.c.status.in_(
+                [EnrollmentStatus.ACTIVE.value, EnrollmentStatus.ATTENTION.value]
+            )
+        )
+        .order_by(ENROLLMENTS.c.next_due_at, ENROLLMENTS.c.id)
+    )
+    return [
+        Running(
+            row.id,
+            row.customer_id,
+            row.campaign_id,
+            row.status,
+            row.next_step_key,
+            row.next_due_at,
+            row.enrolled_at,
+            row.external_id,
+            row.timezone,
+            row.locale,
+            bool(row.consent)
+            and row.customer_status == CustomerStatus.ACTIVE.value
+            and not row.suppressed,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def insert_enrollments(conn: Connection, rows: Iterable[NewEnrollment], now: datetime) -> int:
+    """Record new enrollments; holdout members are recorded too (for measuring lift). One
+    that would make a second running enrollment of a customer in a campaign is skipped."""
+    values = [
+        {
+            "customer_id": r.customer_id,
+            "campaign_id": r.campaign_id,
+            "status": (EnrollmentStatus.HOLDOUT if r.holdout else EnrollmentStatus.ACTIVE).value,
+            "next_step": 0,
+            "next_step_key": None if r.holdout else r.first_step_key,
+            "next_due_at": None if r.holdout else r.first_due_at,
+            "enrolled_at": now,
+            "ended_at": now if r.holdout else None,
+        }
+        for r in rows
+    ]
+    if values:
+        # A customer already running in the campaign (another pass got there first) is
+        # skipped: the unique index on running enrollments decides, not a lock.
+        insert = upsert_insert(conn.dialect.name, ENROLLMENTS).on_conflict_do_nothing()
+        conn.execute(insert, values)
+    return len(values)
+
+
+def exit_on_activity(conn: Connection, campaign_ids: list[str], now: datetime) -> int:
+    """End active enrollments whose customer did something after enrolling."""
+    if not campaign_ids:
+        return 0
+    stats = sa.table("customer_stats", sa.column("customer_id"), sa.column("last_activity_at"))
+    acted = sa.exists().where(
+        stats.c.customer_id == ENROLLMENTS.c.customer_id,
+        stats.c.last_activity_at > ENROLLMENTS.c.enrolled_at,
+    )
+    result = conn.execute(
+        ENROLLMENTS.update()
+        .where(ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value)
+        .where(ENROLLMENTS.c.campaign_id.in_(campaign_ids))
+        .where(acted)
+        .values(
+            status=EnrollmentStatus.EXITED.value,
+            exit_reason="reactivated",
+            ended_at=now,
+            next_due_at=None,
+        )
+    )
+    return result.rowcount or 0
+
+
+# Running enrollments: going on, or waiting for a person to settle a send (``attention``).
+RUNNING = (EnrollmentStatus.ACTIVE.value, EnrollmentStatus.ATTENTION.value)
+
+
+def end_enrollments(
+    conn: Connection,
+    reason: str,
+    now: datetime,
+    *,
+    enrollment_id: int | None = None,
+    customer_id: int | None = None,
+    campaign_ids: Sequence[str] | None = None,
+) -> int:
+    """End running enrollments early with ``reason``: this one, or a customer's (of these
+    campaigns, or all). A held one (``attention``) ends too and never resumes once its send
+    is settled; one already ended keeps how it ended. Returns how many ended."""
+    if enrollment_id is None and customer_id is None:
+        raise ValueError("end_enrollments needs an enrollment or a customer")
+    query = ENROLLMENTS.update().where(ENROLLMENTS.c.status.in_(RUNNING))
+    if enrollment_id is not None:
+        query = query.where(ENROLLMENTS.c.id == enrollment_id)
+    if customer_id is not None:
+        query = query.where(ENROLLMENTS.c.customer_id == customer_id)
+    if campaign_ids is not None:
+        query = query.where(ENROLLMENTS.c.campaign_id.in_(list(campaign_ids)))
+    result = conn.execute(
+        query.values(
+            status=EnrollmentStatus.EXITED.value,
+            exit_reason=reason,
+            ended_at=now,
+            next_due_at=None,
+            claimed_until=None,
+        )
+    )
+    return result.rowcount or 0
+
+
+# An enrollment moves on from a send only while it is running or held for that send: one
+# whose lease ran out mid-send (``attention``) goes on when the server's 250 arrives after
+# all, and one that ended meanwhile (an unsubscribe) stays ended.
+# (Two comparisons, not IN: these statements run as executemany, which IN cannot.)
+MOVABLE = sa.or_(
+    ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value,
+    ENROLLMENTS.c.status == EnrollmentStatus.ATTENTION.value,
+)
+
+COMPLETE = (
+    ENROLLMENTS.update()
+    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"), MOVABLE)
+    .values(
+        status=EnrollmentStatus.COMPLETED.value,
+        ended_at=sa.bindparam("b_now"),
+        next_due_at=None,
+        next_step_key=None,
+        exit_reason="completed",
+        claimed_until=None,
+        last_step_at=sa.bindparam("b_now"),
+    )
+)
+
+NEXT_STEP = (
+    ENROLLMENTS.update()
+    .where(ENROLLMENTS.c.id == sa.bindparam("b_id"), MOVABLE)
+    .values(
+        status=EnrollmentStatus.ACTIVE.value,
+        exit_reason=None,
+        next_step=sa.bindparam("b_step"),
+        next_step_key=sa.bindparam("b_key"),
+        next_due_at=sa.bindparam("b_due"),
+        claimed_until=None,
+        last_step_at=sa.bindparam("b_now"),
+    )
+)
+
+
+def advance(
+    conn: Connection,
+    claimed: Claimed,
+    *,
+    now: datetime,
+    next_step: tuple[int, str, datetime] | None,
+) -> None:
+    """Move an enrollment on: the next step and when, or completed."""
+    if next_step is None:
+        conn.execute(COMPLETE, {"b_id": claimed.enrollment_id, "b_now": now})
+    else:
+        index, key, due = next_step
+        conn.execute(
+            NEXT_STEP,
+            {
+                "b_id": claimed.enrollment_id,
+                "b_now": now,
+                "b_step": index,
+                "b_key": key,
+                "b_due": due,
+            },
+        )
+
+
+def queue_depth(conn: Connection, now: datetime) -> int:
+    """Enrollments with a step due now."""
+    return int(
+        conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(ENROLLMENTS)
+            .where(
+                ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value,
+                ENROLLMENTS.c.next_due_at <= now,
+            )
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class EnrollmentLine:
+    """One of a customer's enrollments, for a person reading their file."""
+
+    campaign_id: str
+    status: str
+    enrolled_at: datetime
+    next_step_key: str | None
+    next_due_at: datetime | None
+    exit_reason: str | None
+
+
+@dataclass(frozen=True)
+class MessageLine:
+    """One of a customer's mails, for a person reading their file."""
+
+    message_id: int
+    campaign_id: str
+    step_key: str
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+    detail: str | None
+
+
+def customer_sending(
+    conn: Connection, customer_id: int, limit: int = 50
+) -> tuple[list[EnrollmentLine], list[MessageLine]]:
+    """A customer's enrollments and mails, newest first."""
+    enrollments = conn.execute(
+        sa.select(
+            ENROLLMENTS.c.campaign_id,
+            ENROLLMENTS.c.status,
+            ENROLLMENTS.c.enrolled_at,
+            ENROLLMENTS.c.next_step_key,
+            ENROLLMENTS.c.next_due_at,
+            ENROLLMENTS.c.exit_reason,
+        )
+        .where(ENROLLMENTS.c.customer_id == customer_id)
+        .order_by(ENROLLMENTS.c.enrolled_at.desc(), ENROLLMENTS.c.id.desc())
+        .limit(limit)
+    ).all()
+    messages = conn.execute(
+        sa.select(
+            MESSAGES.c.id,
+            MESSAGES.c.campaign_id,
+            MESSAGES.c.step_key,
+            MESSAGES.c.status,
+            MESSAGES.c.created_at,
+            MESSAGES.c.sent_at,
+            MESSAGES.c.smtp_response,
+        )
+        .where(MESSAGES.c.customer_id == customer_id)
+        .order_by(MESSAGES.c.created_at.desc(), MESSAGES.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [EnrollmentLine(*row) for row in enrollments], [MessageLine(*row) for row in messages]
