@@ -208,19 +208,16 @@ def preview(
     customer, _ = found
     assert customer.id is not None  # a stored customer has an id
     assessment = assess_customers(store, now, customer_ids=[customer.id]).get(customer.id)
-    try:
-        message, rendered = render_for(
-            ws,
-            campaign,
-            step_key,
-            customer,
-            assessment,
-            message_key="preview",
-            now=now,
-            rep_name=store.rep_name(customer.rep_external_id),
-        )
-    except KeyError as exc:  # render_for's "no such mail step", which names the known ones
-        raise NotFound(str(exc.args[0])) from exc
+    message, rendered = render_for(
+        ws,
+        campaign,
+        step_key,
+        customer,
+        assessment,
+        message_key="preview",
+        now=now,
+        rep_name=store.rep_name(customer.rep_external_id),
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{campaign.id}.{step_key}.{_safe(customer_id)}"
     eml, html = out_dir / f"{stem}.eml", out_dir / f"{stem}.html"

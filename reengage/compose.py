@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from reengage.campaigns import Campaign
 from reengage.config import Settings
 from reengage.detect import Assessment
+from reengage.errors import NotFound
 from reengage.message import DkimKey, Envelope, compose, dkim_sign
 from reengage.models import Customer
 from reengage.render import Refused, Rendered, Renderer, Sender, Yearly, missing
@@ -242,12 +243,13 @@ def render_for(
     The daemon, ``preview``, ``simulate`` and the demo all call this with the customer's
     assessment as of the send moment, so what is previewed is what is sent. Raises
     :class:`~reengage.errors.TemplateFailure` (file:line and what to change) when the
-    templates cannot be rendered for this customer.
+    templates cannot be rendered for this customer, and :class:`~reengage.errors.NotFound`
+    (naming the campaign's mail steps) when ``step_key`` is not one of them.
     """
     step = campaign.step(step_key)
     if step is None or step.template is None or step.subject is None:
         known = ", ".join(s.key for s in campaign.steps if not s.is_call)
-        raise KeyError(f"{campaign.id} has no mail step {step_key!r}; mail steps: {known}")
+        raise NotFound(f"{campaign.id} has no mail step {step_key!r}; mail steps: {known}")
     context = mail_context(
         ws,
         customer_context(customer, rep_name, today=now.astimezone(ws.zone).date()),

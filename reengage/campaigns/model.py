@@ -49,7 +49,7 @@ _ADDRESS = re.compile(
 _LONGEST_ADDRESS = 400  # RFC 5321 allows 254 for the address, plus a display name
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-# How far ahead reengage.sequence.next_send_time looks for an open day; a window shut for
+# How far ahead reengage.sendtimes.next_send_time looks for an open day; a window shut for
 # that long is refused when its file loads, so the search always finds one.
 WINDOW_SEARCH_DAYS = 366
 _LONGEST_CAMPAIGN = timedelta(days=3653)  # ten years of steps: dates stay computable
