@@ -16,20 +16,13 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from reengage.campaigns import ExitReason
 from reengage.logs import get_logger
 from reengage.mailparse import UNREADABLE, Inbound, InboundKind, normal_address
 from reengage.models import ResponseKind
 from reengage.store import Store
-from reengage.store import responses as sql
-from reengage.store.enrollments import end_enrollments
 from reengage.store.responses import MessageRef
-from reengage.store.suppressions import suppress
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
 
 log = get_logger(__name__)
 
@@ -79,15 +72,7 @@ def record_click(
     ref = store.responses.message(key)
     if ref is None:
         return None
-    with store.responses.transaction() as conn:
-        sql.record(conn, ResponseKind.CLICK.value, now, source="web", ref=ref, detail=url)
-        sql.record(
-            conn, ResponseKind.OPEN.value, now, source="web", ref=ref, dedupe_key=f"open:{ref.id}"
-        )
-        if policy.exits(ref.campaign_id, ExitReason.CLICK):
-            end_enrollments(
-                conn, "click", now, customer_id=ref.customer_id, campaign_ids=[ref.campaign_id]
-            )
+    store.responses.click(ref, url, now, exits=policy.exits(ref.campaign_id, ExitReason.CLICK))
     log.info("click_recorded", message_id=ref.id, campaign=ref.campaign_id, step=ref.step_key)
     return ref
 
@@ -95,22 +80,13 @@ def record_click(
 def unsubscribe(store: Store, ref: MessageRef, now: datetime, *, source: str) -> int:
     """Suppress the address across every campaign and end what is running; returns how
     many enrollments ended. Doing it twice is harmless."""
-    with store.responses.transaction() as conn:
-        exited = _suppress_and_exit(
-            conn,
-            ref.email,
-            ExitReason.UNSUBSCRIBE.value,
-            f"{source}: {ref.campaign_id}/{ref.step_key}",
-            now,
-        )
-        sql.record(
-            conn,
-            ResponseKind.UNSUBSCRIBE.value,
-            now,
-            source=source,
-            ref=ref,
-            dedupe_key=f"unsubscribe:{ref.id}",
-        )
+    exited = store.responses.unsubscribe(
+        ref,
+        ExitReason.UNSUBSCRIBE.value,
+        f"{source}: {ref.campaign_id}/{ref.step_key}",
+        now,
+        source=source,
+    )
     log.info("unsubscribed", message_id=ref.id, campaign=ref.campaign_id, exited=exited)
     return exited
 
@@ -119,18 +95,7 @@ def pause(store: Store, ref: MessageRef, now: datetime, policy: Policy | None = 
     """Stop all mail to this customer for ``pause_days``; returns when mail may resume."""
     policy = policy or Policy()
     until = now + timedelta(days=policy.pause_days)
-    with store.responses.transaction() as conn:
-        sql.pause(conn, ref.customer_id, until)
-        end_enrollments(conn, "paused", now, customer_id=ref.customer_id)
-        sql.record(
-            conn,
-            ResponseKind.PAUSE.value,
-            now,
-            source="web",
-            ref=ref,
-            detail=f"until {until.date().isoformat()}",
-            dedupe_key=f"pause:{ref.id}",
-        )
+    store.responses.pause(ref, until, now, detail=f"until {until.date().isoformat()}")
     log.info("paused", message_id=ref.id, until=until.isoformat())
     return until
 
@@ -340,14 +305,11 @@ def _opt_out(
     """A hard bounce or a complaint about our message: log it once, suppress the address
     it went to, end its enrollments (a bounce also marks the message bounced)."""
     reason = ExitReason.BOUNCE if kind is ResponseKind.BOUNCE else ExitReason.COMPLAINT
-    with store.responses.transaction() as conn:
-        if not sql.record(
-            conn, kind.value, now, source=source, ref=ref, detail=detail, dedupe_key=dedupe_key
-        ):
-            return Recorded(kind.value, "duplicate", ref)
-        if kind is ResponseKind.BOUNCE:
-            sql.mark_bounced(conn, ref.id, detail)
-        exited = _suppress_and_exit(conn, ref.email, reason.value, detail, now)
+    exited = store.responses.opt_out(
+        kind.value, ref, reason.value, detail, now, source=source, dedupe_key=dedupe_key
+    )
+    if exited is None:
+        return Recorded(kind.value, "duplicate", ref)
     say = log.warning if kind is ResponseKind.COMPLAINT else log.info  # complaints hurt delivery
     say(f"{kind.value}_recorded", message_id=ref.id, exited=exited, detail=detail)
     return Recorded(kind.value, "suppressed", ref)
@@ -362,24 +324,21 @@ def _soft_bounce(
     dedupe_key: str | None,
 ) -> Recorded:
     """A temporary failure of our message: counted, and suppressing once it repeats."""
-    with store.responses.transaction() as conn:
-        if not sql.record(
-            conn,
-            ResponseKind.SOFT_BOUNCE.value,
-            now,
-            source="webhook" if dedupe_key else "mail",
-            ref=ref,
-            detail=diagnostic,
-            dedupe_key=dedupe_key,
-        ):
-            return Recorded("soft_bounce", "duplicate", ref)
-        count = sql.count_since(
-            conn, ref.customer_id, ResponseKind.SOFT_BOUNCE.value, now - SOFT_BOUNCE_PERIOD
-        )
-        if count < policy.soft_bounce_limit:
-            return Recorded("soft_bounce", "stored", ref)
-        detail = f"{count} soft bounces in 30 days; last: {diagnostic or 'no detail'}"
-        _suppress_and_exit(conn, ref.email, ExitReason.BOUNCE.value, detail, now)
+    count = store.responses.soft_bounce(
+        ref,
+        diagnostic,
+        now,
+        source="webhook" if dedupe_key else "mail",
+        dedupe_key=dedupe_key,
+        since=now - SOFT_BOUNCE_PERIOD,
+        limit=policy.soft_bounce_limit,
+        reason=ExitReason.BOUNCE.value,
+        detail=lambda count: f"{count} soft bounces in 30 days; last: {diagnostic or 'no detail'}",
+    )
+    if count is None:
+        return Recorded("soft_bounce", "duplicate", ref)
+    if count < policy.soft_bounce_limit:
+        return Recorded("soft_bounce", "stored", ref)
     log.info("soft_bounces_suppressed", message_id=ref.id, count=count)
     return Recorded("soft_bounce", "suppressed", ref)
 
@@ -393,58 +352,40 @@ def _reply(
     automatic = mail.kind is InboundKind.AUTO_REPLY
     kind = ResponseKind.AUTO_REPLY if automatic else ResponseKind.REPLY
     verified = ref is not None and normal_address(mail.sender) == normal_address(ref.email)
-    with store.responses.transaction() as conn:
-        sql.add_reply(
-            conn,
+    if not verified or ref is None:
+        unmatched = None
+        if not automatic:  # out-of-office notes from a stand-in are common and harmless
+            unmatched = {
+                "source": "mail",
+                "kind": kind.value,
+                "reason": "other_address" if ref else "no_message",
+                "ref": ref,
+                "sender": mail.sender,
+                "subject": mail.subject,
+                "addresses": [mail.sender] if mail.sender else [],
+                "detail": (mail.text or "")[:200],
+            }
+        store.responses.unverified_reply(
             ref,
-            customer_id=None,
+            now,
             sender=mail.sender,
             subject=mail.subject,
             text=mail.text or "",
             automatic=automatic,
-            now=now,
-            status="new" if verified else "unverified",
+            unmatched=unmatched,
         )
-        if not verified:
-            if not automatic:  # out-of-office notes from a stand-in are common and harmless
-                sql.add_unmatched(
-                    conn,
-                    now,
-                    source="mail",
-                    kind=kind.value,
-                    reason="other_address" if ref else "no_message",
-                    ref=ref,
-                    sender=mail.sender,
-                    subject=mail.subject,
-                    addresses=[mail.sender] if mail.sender else [],
-                    detail=(mail.text or "")[:200],
-                )
-            log.warning("reply_unverified", automatic=automatic, matched=ref is not None)
-            return Recorded(kind.value, "unverified", ref)
-        assert ref is not None
-        sql.record(
-            conn,
-            kind.value,
-            now,
-            source="mail",
-            ref=ref,
-            detail=mail.auto_reason if automatic else (mail.text or "")[:200],
-        )
-        exited = 0
-        if not automatic and policy.exits(ref.campaign_id, ExitReason.REPLY):
-            exited = end_enrollments(
-                conn, "reply", now, customer_id=ref.customer_id, campaign_ids=[ref.campaign_id]
-            )
+        log.warning("reply_unverified", automatic=automatic, matched=ref is not None)
+        return Recorded(kind.value, "unverified", ref)
+    exited = store.responses.reply(
+        ref,
+        kind.value,
+        now,
+        sender=mail.sender,
+        subject=mail.subject,
+        text=mail.text or "",
+        automatic=automatic,
+        detail=mail.auto_reason if automatic else (mail.text or "")[:200],
+        exits=not automatic and policy.exits(ref.campaign_id, ExitReason.REPLY),
+    )
     log.info("reply_recorded", automatic=automatic, exited=exited)
     return Recorded(kind.value, "exited" if exited else "stored", ref)
-
-
-def _suppress_and_exit(
-    conn: Connection, email: str, reason: str, detail: str | None, now: datetime
-) -> int:
-    """Suppress one address and end the enrollments of every customer who has it."""
-    suppress(conn, email, reason, detail, now)
-    return sum(
-        end_enrollments(conn, reason, now, customer_id=customer_id)
-        for customer_id in sql.customer_ids_by_email(conn, email)
-    )

@@ -33,11 +33,11 @@ from reengage.models import (
 )
 from reengage.store import (
     claims,
+    conversions,
     enrollments,
     late,
     messages,
     migrate,
-    responses,
     settling,
     suppressions,
 )
@@ -178,7 +178,7 @@ class Store:
         with self._tx() as conn:
             result = add_activities(conn, rows, now)
             if result.inserted_keys:
-                responses.attribute(conn, result.inserted_keys, self.attribution_window, now)
+                conversions.attribute(conn, result.inserted_keys, self.attribution_window, now)
             return result
 
     # -- reads ----------------------------------------------------------------------------

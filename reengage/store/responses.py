@@ -1,4 +1,6 @@
-"""What happened after a send, in SQL: the responses log, replies, exits, pauses, conversions.
+"""What happened after a send, in SQL: the responses log, replies, exits, pauses.
+
+Conversions (activities credited to a campaign) are in :mod:`reengage.store.conversions`.
 
 Every response names the message it answers when one is known (through the message's
 opaque token or its Message-ID), and through it the enrollment, campaign and step, so
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,8 +29,11 @@ from reengage.models import (
     MessageStatus,
     Reply,
     Response,
+    ResponseKind,
 )
 from reengage.store.engine import upsert_insert
+from reengage.store.enrollments import end_enrollments
+from reengage.store.suppressions import suppress
 from reengage.timeutil import as_utc
 
 RESPONSES: sa.Table = Response.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
@@ -337,98 +342,6 @@ def replies(conn: Connection, *, status: str | None = "new") -> list[dict[str, A
 # -- conversions ---------------------------------------------------------------------------
 
 
-def attribute(
-    conn: Connection, activity_keys: Iterable[str], window: timedelta, now: datetime
-) -> int:
-    """Credit new activities to the enrollment that was reaching out when they happened.
-
-    An activity after a customer enrolled, and within ``window`` of the last mail (or of
-    enrolling, for holdout members, who get no mail), is a conversion of that enrollment's
-    campaign and of the last step sent before it. The most recent such enrollment wins;
-    each activity is credited once. The two windows are not alike (a treated customer's
-    runs from the last mail, later than a holdout member's), so these credits say what a
-    campaign's mail led to, not its lift: ``reengage stats`` measures lift with one window
-    from enrolling for both groups. Returns how many conversions were recorded.
-    """
-    keys = list(activity_keys)
-    if not keys:
-        return 0
-    activities: list[Any] = []
-    for start in range(0, len(keys), 5000):
-        chunk = keys[start : start + 5000]
-        activities.extend(
-            conn.execute(
-                sa.select(
-                    ACTIVITIES.c.id,
-                    ACTIVITIES.c.customer_id,
-                    ACTIVITIES.c.kind,
-                    ACTIVITIES.c.occurred_at,
-                    ACTIVITIES.c.amount,
-                ).where(ACTIVITIES.c.external_id.in_(chunk))
-            ).all()
-        )
-    customers = sorted({row.customer_id for row in activities})
-    enrollments: dict[int, list[Any]] = {}
-    for start in range(0, len(customers), 5000):
-        query = sa.select(
-            ENROLLMENTS.c.id,
-            ENROLLMENTS.c.customer_id,
-            ENROLLMENTS.c.campaign_id,
-            ENROLLMENTS.c.status,
-            ENROLLMENTS.c.enrolled_at,
-            ENROLLMENTS.c.last_step_at,
-        ).where(ENROLLMENTS.c.customer_id.in_(customers[start : start + 5000]))
-        for row in conn.execute(query):
-            enrollments.setdefault(row.customer_id, []).append(row)
-    if not enrollments:  # the common case of a bulk import: nobody was ever contacted
-        return 0
-    credited = 0
-    for activity in activities:
-        when = as_utc(activity.occurred_at)
-        best = _crediting(enrollments.get(activity.customer_id, ()), when, window)
-        if best is None:
-            continue
-        step = _last_step_before(conn, best.id, when)
-        credited += record(
-            conn,
-            "conversion",
-            when,
-            source="import",
-            customer_id=activity.customer_id,
-            detail=activity.kind,
-            value=activity.amount,
-            dedupe_key=f"conversion:{activity.id}",
-            credit=(best.id, best.campaign_id, *(step or (None, None))),
-        )
-    return credited
-
-
-def _crediting(candidates: Iterable[Any], when: datetime, window: timedelta) -> Any | None:
-    best = None
-    for e in candidates:
-        enrolled = as_utc(e.enrolled_at)
-        anchor = as_utc(e.last_step_at) if e.last_step_at else enrolled
-        if enrolled < when <= max(anchor, enrolled) + window and (
-            best is None or enrolled > as_utc(best.enrolled_at)
-        ):
-            best = e
-    return best
-
-
-def _last_step_before(conn: Connection, enrollment_id: int, when: datetime) -> Any | None:
-    query = (
-        sa.select(MESSAGES.c.id, MESSAGES.c.step_key)
-        .where(
-            MESSAGES.c.enrollment_id == enrollment_id,
-            MESSAGES.c.status == MessageStatus.SENT.value,
-            MESSAGES.c.sent_at <= when,
-        )
-        .order_by(MESSAGES.c.sent_at.desc())
-        .limit(1)
-    )
-    return conn.execute(query).first()
-
-
 def kinds_by_enrollment(
     conn: Connection, enrollment_ids: Iterable[int]
 ) -> dict[int, set[tuple[str | None, str]]]:
@@ -447,6 +360,18 @@ def kinds_by_enrollment(
 
 
 # -- the door use cases go through ---------------------------------------------------------
+
+
+def opt_out_address(
+    conn: Connection, email: str, reason: str, detail: str | None, now: datetime
+) -> int:
+    """Suppress one address and end the running enrollments of every customer who has it;
+    returns how many ended."""
+    suppress(conn, email, reason, detail, now)
+    return sum(
+        end_enrollments(conn, reason, now, customer_id=customer_id)
+        for customer_id in customer_ids_by_email(conn, email)
+    )
 
 
 class ResponseLog:
@@ -528,3 +453,170 @@ class ResponseLog:
         """Stored replies."""
         with self._tx() as conn:
             return replies(conn, status=status)
+
+    # -- what a response does: each one state change, in one transaction --------------------
+
+    def click(self, ref: MessageRef, url: str, now: datetime, *, exits: bool) -> None:
+        """Log a click and the open it proves; with ``exits``, end the sequence it answers."""
+        with self._tx() as conn:
+            record(conn, ResponseKind.CLICK.value, now, source="web", ref=ref, detail=url)
+            record(
+                conn,
+                ResponseKind.OPEN.value,
+                now,
+                source="web",
+                ref=ref,
+                dedupe_key=f"open:{ref.id}",
+            )
+            if exits:
+                end_enrollments(
+                    conn, "click", now, customer_id=ref.customer_id, campaign_ids=[ref.campaign_id]
+                )
+
+    def unsubscribe(
+        self, ref: MessageRef, reason: str, detail: str, now: datetime, *, source: str
+    ) -> int:
+        """Suppress the address, end what runs for everyone who has it and log it once;
+        returns how many enrollments ended."""
+        with self._tx() as conn:
+            exited = opt_out_address(conn, ref.email, reason, detail, now)
+            record(
+                conn,
+                ResponseKind.UNSUBSCRIBE.value,
+                now,
+                source=source,
+                ref=ref,
+                dedupe_key=f"unsubscribe:{ref.id}",
+            )
+            return exited
+
+    def pause(self, ref: MessageRef, until: datetime, now: datetime, *, detail: str) -> None:
+        """Keep the customer out of campaigns until ``until``, end what runs, log it once."""
+        with self._tx() as conn:
+            pause(conn, ref.customer_id, until)
+            end_enrollments(conn, "paused", now, customer_id=ref.customer_id)
+            record(
+                conn,
+                ResponseKind.PAUSE.value,
+                now,
+                source="web",
+                ref=ref,
+                detail=detail,
+                dedupe_key=f"pause:{ref.id}",
+            )
+
+    def opt_out(
+        self,
+        kind: str,
+        ref: MessageRef,
+        reason: str,
+        detail: str | None,
+        now: datetime,
+        *,
+        source: str,
+        dedupe_key: str | None,
+    ) -> int | None:
+        """A hard bounce or a complaint: log it (None when it was logged already), mark a
+        bounced message, suppress the address and end its customers' enrollments; returns
+        how many ended."""
+        with self._tx() as conn:
+            if not record(
+                conn, kind, now, source=source, ref=ref, detail=detail, dedupe_key=dedupe_key
+            ):
+                return None
+            if kind == ResponseKind.BOUNCE.value:
+                mark_bounced(conn, ref.id, detail)
+            return opt_out_address(conn, ref.email, reason, detail, now)
+
+    def soft_bounce(
+        self,
+        ref: MessageRef,
+        diagnostic: str | None,
+        now: datetime,
+        *,
+        source: str,
+        dedupe_key: str | None,
+        since: datetime,
+        limit: int,
+        reason: str,
+        detail: Callable[[int], str],
+    ) -> int | None:
+        """Log a soft bounce (None when it was logged already) and count the customer's since
+        ``since``; from ``limit`` on, opt the address out with ``detail(count)``. Returns
+        the count."""
+        with self._tx() as conn:
+            if not record(
+                conn,
+                ResponseKind.SOFT_BOUNCE.value,
+                now,
+                source=source,
+                ref=ref,
+                detail=diagnostic,
+                dedupe_key=dedupe_key,
+            ):
+                return None
+            count = count_since(conn, ref.customer_id, ResponseKind.SOFT_BOUNCE.value, since)
+            if count >= limit:
+                opt_out_address(conn, ref.email, reason, detail(count), now)
+            return count
+
+    def reply(
+        self,
+        ref: MessageRef,
+        kind: str,
+        now: datetime,
+        *,
+        sender: str,
+        subject: str,
+        text: str,
+        automatic: bool,
+        detail: str | None,
+        exits: bool,
+    ) -> int:
+        """Keep a verified reply for the rep and log it; with ``exits``, end the sequence it
+        answers. Returns how many enrollments ended."""
+        with self._tx() as conn:
+            add_reply(
+                conn,
+                ref,
+                customer_id=None,
+                sender=sender,
+                subject=subject,
+                text=text,
+                automatic=automatic,
+                now=now,
+            )
+            record(conn, kind, now, source="mail", ref=ref, detail=detail)
+            if not exits:
+                return 0
+            return end_enrollments(
+                conn, "reply", now, customer_id=ref.customer_id, campaign_ids=[ref.campaign_id]
+            )
+
+    def unverified_reply(
+        self,
+        ref: MessageRef | None,
+        now: datetime,
+        *,
+        sender: str,
+        subject: str,
+        text: str,
+        automatic: bool,
+        unmatched: dict[str, Any] | None,
+    ) -> None:
+        """Keep a reply that is not the customer's out of every call list, acting on nothing;
+        with ``unmatched``, keep it for review too (see :func:`add_unmatched`)."""
+        with self._tx() as conn:
+            add_reply(
+                conn,
+                ref,
+                customer_id=None,
+                sender=sender,
+                subject=subject,
+                text=text,
+                automatic=automatic,
+                now=now,
+                status="unverified",
+            )
+            if unmatched is not None:
+                add_unmatched(conn, now, **unmatched)
