@@ -673,13 +673,6 @@ class Store:
         with self._tx() as conn:
             return settling.resend(conn, messages, now)
 
-    def retry_failed(
-        self, message_ids: Sequence[int] | None, *, campaign_id: str | None, now: datetime
-    ) -> int:
-        """Queue failed messages to be made and sent again at the next pass."""
-        with self._tx() as conn:
-            return settling.retry_failed(conn, message_ids, campaign_id, now)
-
     def skip_step(
         self,
         claimed: claims.Claimed,

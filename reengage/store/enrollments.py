@@ -223,6 +223,16 @@ def end_enrollments(
     return result.rowcount or 0
 
 
+def hold(conn: Connection, enrollment_id: int, reason: str) -> None:
+    """The enrollment waits for a person to settle one of its sends (``attention``, with
+    ``reason``), unless it ended meanwhile (a reply, a call): then it stays ended."""
+    conn.execute(
+        ENROLLMENTS.update()
+        .where(ENROLLMENTS.c.id == enrollment_id, MOVABLE)
+        .values(status=EnrollmentStatus.ATTENTION.value, exit_reason=reason, claimed_until=None)
+    )
+
+
 # An enrollment moves on from a send only while it is running or held for that send: one
 # whose lease ran out mid-send (``attention``) goes on when the server's 250 arrives after
 # all, and one that ended meanwhile (an unsubscribe) stays ended.

@@ -18,7 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reengage.models import EnrollmentStatus, MessageStatus
-from reengage.store.enrollments import COMPLETE, ENROLLMENTS, MOVABLE, NEXT_STEP, end_enrollments
+from reengage.store.enrollments import (
+    COMPLETE,
+    ENROLLMENTS,
+    MOVABLE,
+    NEXT_STEP,
+    end_enrollments,
+    hold,
+)
 from reengage.store.messages import MARK_SENT, MESSAGES
 from reengage.store.suppressions import suppress
 
@@ -68,15 +75,7 @@ def _record(conn: Connection, entry: dict[str, Any]) -> bool:
         suppress(conn, entry["email"], "bounce", response, entry["now"])
         end_enrollments(conn, "bounce", entry["now"], enrollment_id=entry["enrollment_id"])
     else:  # a person settles it (``reengage sends``), as when it was recorded at once
-        conn.execute(
-            ENROLLMENTS.update()
-            .where(ENROLLMENTS.c.id == entry["enrollment_id"], MOVABLE)
-            .values(
-                status=EnrollmentStatus.ATTENTION.value,
-                exit_reason=f"send_{outcome}",
-                claimed_until=None,
-            )
-        )
+        hold(conn, entry["enrollment_id"], f"send_{outcome}")
     return True
 
 

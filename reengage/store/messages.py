@@ -20,7 +20,14 @@ from sqlalchemy.engine import Connection
 from reengage.models import Enrollment, EnrollmentStatus, Message, MessageStatus
 from reengage.store.claims import Claimed, Started, settle_unknown
 from reengage.store.engine import upsert_insert
-from reengage.store.enrollments import COMPLETE, MOVABLE, NEXT_STEP, advance, end_enrollments
+from reengage.store.enrollments import (
+    COMPLETE,
+    MOVABLE,
+    NEXT_STEP,
+    advance,
+    end_enrollments,
+    hold,
+)
 from reengage.store.suppressions import suppress
 
 ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
@@ -307,15 +314,7 @@ def _hold(
         .where(MESSAGES.c.id == message_id)
         .values(status=status.value, smtp_response=why[:500], lease_until=None, retry_at=None)
     )
-    conn.execute(  # unless it ended meanwhile (a reply, a call): then it stays ended
-        ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.id == enrollment_id, MOVABLE)
-        .values(
-            status=EnrollmentStatus.ATTENTION.value,
-            exit_reason=exit_reason,
-            claimed_until=None,
-        )
-    )
+    hold(conn, enrollment_id, exit_reason)
 
 
 def skip_message(

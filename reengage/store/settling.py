@@ -184,12 +184,3 @@ def resend(conn: Connection, messages: Sequence[Held], now: datetime) -> tuple[i
                 .values(lease_until=None, **values)
             )
     return len(again), len(ended)
-
-
-def retry_failed(
-    conn: Connection, message_ids: Sequence[int] | None, campaign_id: str | None, now: datetime
-) -> int:
-    """Send ``failed`` messages again at the next pass (after their template was fixed):
-    each goes out under its own row, at most once. ``None`` means every failed message."""
-    again, _ = resend(conn, held(conn, [MessageStatus.FAILED.value], message_ids, campaign_id), now)
-    return again
