@@ -50,7 +50,7 @@ from reengage.store.activities import (
 )
 from reengage.store.calls import CALLS, CallBook, add_call_task
 from reengage.store.engine import check_connection, create_engine, upsert_insert
-from reengage.store.responses import ResponseLog
+from reengage.store.response_log import ResponseLog
 from reengage.store.sqlfuncs import epoch_days
 from reengage.store.stats import StatsQueries
 from reengage.timeutil import as_utc

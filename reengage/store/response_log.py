@@ -1,0 +1,289 @@
+"""``store.responses``: the door the response use cases go through, one transaction a call.
+
+The SQL is in :mod:`reengage.store.responses`; each state change a response brings (a
+click, an unsubscribe, a pause, a bounce, a complaint, a reply) is one method here, so
+no raw connection leaves the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from reengage.models import ResponseKind
+from reengage.store.enrollments import end_enrollments
+from reengage.store.responses import (
+    CUSTOMERS,
+    MessageRef,
+    ResponseRow,
+    Unmatched,
+    add_reply,
+    add_unmatched,
+    count_since,
+    customer_ids_by_email,
+    kinds_by_enrollment,
+    mark_bounced,
+    message_by_smtp_ids,
+    message_by_token,
+    messages_by_folded_token,
+    opt_out_address,
+    pause,
+    recent,
+    record,
+    replies,
+    seen,
+    unmatched,
+)
+
+
+class ResponseLog:
+    """``store.responses``: each call is one transaction, like the rest of ``Store``."""
+
+    def __init__(self, tx: Callable[[], AbstractContextManager[Connection]]) -> None:
+        self._tx = tx
+
+    def message(self, token: str) -> MessageRef | None:
+        """The message a link or a VERP address names."""
+        with self._tx() as conn:
+            return message_by_token(conn, token)
+
+    def message_by_smtp_ids(self, message_ids: Sequence[str]) -> MessageRef | None:
+        """Our message among Message-IDs an inbound mail refers to."""
+        with self._tx() as conn:
+            return message_by_smtp_ids(conn, message_ids)
+
+    def messages_by_folded_token(self, token: str) -> list[MessageRef]:
+        """Messages whose token matches ``token`` but for case (see the function)."""
+        with self._tx() as conn:
+            return messages_by_folded_token(conn, token)
+
+    def add_unmatched(self, now: datetime, **fields: Any) -> bool:
+        """Keep an inbound mail or event for review (see :func:`add_unmatched`)."""
+        with self._tx() as conn:
+            return add_unmatched(conn, now, **fields)
+
+    def seen(self, dedupe_key: str) -> bool:
+        """Whether an event with this key was recorded, or kept as unmatched, already."""
+        with self._tx() as conn:
+            return seen(conn, dedupe_key)
+
+    def unmatched(self, limit: int = 50) -> tuple[list[Unmatched], int]:
+        """The newest unmatched inbound records and their total."""
+        with self._tx() as conn:
+            return unmatched(conn, limit)
+
+    def customers_by_email(self, email: str) -> list[int]:
+        """Customer ids with this address."""
+        with self._tx() as conn:
+            return customer_ids_by_email(conn, email)
+
+    def customer_external_id(self, email: str) -> str | None:
+        """The external id of a customer with this address (the demo's shoppers)."""
+        with self._tx() as conn:
+            query = sa.select(CUSTOMERS.c.external_id).where(
+                sa.func.lower(CUSTOMERS.c.email) == email.lower()
+            )
+            return conn.scalars(query).first()
+
+    def record(self, kind: str, now: datetime, **fields: Any) -> bool:
+        """Log one response (see :func:`record`)."""
+        with self._tx() as conn:
+            return record(conn, kind, now, **fields)
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One transaction for several of this module's functions (a response and its exits)."""
+        return self._tx()
+
+    def count_since(self, customer_id: int, kind: str, since: datetime) -> int:
+        """How many ``kind`` responses a customer had since ``since``."""
+        with self._tx() as conn:
+            return count_since(conn, customer_id, kind, since)
+
+    def recent(self, since: datetime, limit: int = 1000) -> list[ResponseRow]:
+        """Responses since ``since``, oldest first."""
+        with self._tx() as conn:
+            return recent(conn, since, limit)
+
+    def kinds_by_enrollment(
+        self, enrollment_ids: Iterable[int]
+    ) -> dict[int, set[tuple[str | None, str]]]:
+        """What each enrollment's customer did with its mails: ``(step_key, kind)`` pairs."""
+        with self._tx() as conn:
+            return kinds_by_enrollment(conn, enrollment_ids)
+
+    def replies(self, status: str | None = "new") -> list[dict[str, Any]]:
+        """Stored replies."""
+        with self._tx() as conn:
+            return replies(conn, status=status)
+
+    # -- what a response does: each one state change, in one transaction --------------------
+
+    def click(self, ref: MessageRef, url: str, now: datetime, *, exits: bool) -> None:
+        """Log a click and the open it proves; with ``exits``, end the sequence it answers."""
+        with self._tx() as conn:
+            record(conn, ResponseKind.CLICK.value, now, source="web", ref=ref, detail=url)
+            record(
+                conn,
+                ResponseKind.OPEN.value,
+                now,
+                source="web",
+                ref=ref,
+                dedupe_key=f"open:{ref.id}",
+            )
+            if exits:
+                end_enrollments(
+                    conn, "click", now, customer_id=ref.customer_id, campaign_ids=[ref.campaign_id]
+                )
+
+    def unsubscribe(
+        self, ref: MessageRef, reason: str, detail: str, now: datetime, *, source: str
+    ) -> int:
+        """Suppress the address, end what runs for everyone who has it and log it once;
+        returns how many enrollments ended."""
+        with self._tx() as conn:
+            exited = opt_out_address(conn, ref.email, reason, detail, now)
+            record(
+                conn,
+                ResponseKind.UNSUBSCRIBE.value,
+                now,
+                source=source,
+                ref=ref,
+                dedupe_key=f"unsubscribe:{ref.id}",
+            )
+            return exited
+
+    def pause(self, ref: MessageRef, until: datetime, now: datetime, *, detail: str) -> None:
+        """Keep the customer out of campaigns until ``until``, end what runs, log it once."""
+        with self._tx() as conn:
+            pause(conn, ref.customer_id, until)
+            end_enrollments(conn, "paused", now, customer_id=ref.customer_id)
+            record(
+                conn,
+                ResponseKind.PAUSE.value,
+                now,
+                source="web",
+                ref=ref,
+                detail=detail,
+                dedupe_key=f"pause:{ref.id}",
+            )
+
+    def opt_out(
+        self,
+        kind: str,
+        ref: MessageRef,
+        reason: str,
+        detail: str | None,
+        now: datetime,
+        *,
+        source: str,
+        dedupe_key: str | None,
+    ) -> int | None:
+        """A hard bounce or a complaint: log it (None when it was logged already), mark a
+        bounced message, suppress the address and end its customers' enrollments; returns
+        how many ended."""
+        with self._tx() as conn:
+            if not record(
+                conn, kind, now, source=source, ref=ref, detail=detail, dedupe_key=dedupe_key
+            ):
+                return None
+            if kind == ResponseKind.BOUNCE.value:
+                mark_bounced(conn, ref.id, detail)
+            return opt_out_address(conn, ref.email, reason, detail, now)
+
+    def soft_bounce(
+        self,
+        ref: MessageRef,
+        diagnostic: str | None,
+        now: datetime,
+        *,
+        source: str,
+        dedupe_key: str | None,
+        since: datetime,
+        limit: int,
+        reason: str,
+        detail: Callable[[int], str],
+    ) -> int | None:
+        """Log a soft bounce (None when it was logged already) and count the customer's since
+        ``since``; from ``limit`` on, opt the address out with ``detail(count)``. Returns
+        the count."""
+        with self._tx() as conn:
+            if not record(
+                conn,
+                ResponseKind.SOFT_BOUNCE.value,
+                now,
+                source=source,
+                ref=ref,
+                detail=diagnostic,
+                dedupe_key=dedupe_key,
+            ):
+                return None
+            count = count_since(conn, ref.customer_id, ResponseKind.SOFT_BOUNCE.value, since)
+            if count >= limit:
+                opt_out_address(conn, ref.email, reason, detail(count), now)
+            return count
+
+    def reply(
+        self,
+        ref: MessageRef,
+        kind: str,
+        now: datetime,
+        *,
+        sender: str,
+        subject: str,
+        text: str,
+        automatic: bool,
+        detail: str | None,
+        exits: bool,
+    ) -> int:
+        """Keep a verified reply for the rep and log it; with ``exits``, end the sequence it
+        answers. Returns how many enrollments ended."""
+        with self._tx() as conn:
+            add_reply(
+                conn,
+                ref,
+                customer_id=None,
+                sender=sender,
+                subject=subject,
+                text=text,
+                automatic=automatic,
+                now=now,
+            )
+            record(conn, kind, now, source="mail", ref=ref, detail=detail)
+            if not exits:
+                return 0
+            return end_enrollments(
+                conn, "reply", now, customer_id=ref.customer_id, campaign_ids=[ref.campaign_id]
+            )
+
+    def unverified_reply(
+        self,
+        ref: MessageRef | None,
+        now: datetime,
+        *,
+        sender: str,
+        subject: str,
+        text: str,
+        automatic: bool,
+        unmatched: dict[str, Any] | None,
+    ) -> None:
+        """Keep a reply that is not the customer's out of every call list, acting on nothing;
+        with ``unmatched``, keep it for review too (see :func:`add_unmatched`)."""
+        with self._tx() as conn:
+            add_reply(
+                conn,
+                ref,
+                customer_id=None,
+                sender=sender,
+                subject=subject,
+                text=text,
+                automatic=automatic,
+                now=now,
+                status="unverified",
+            )
+            if unmatched is not None:
+                add_unmatched(conn, now, **unmatched)
