@@ -2,15 +2,15 @@
 
 Saving a call outcome, closing the calls it answers and re-routing the customer's
 enrollments happen in one transaction. The morning digests' rows are in
-:mod:`reengage.store.digests`; ``store.calls`` (:class:`CallBook`) is the door to both.
+:mod:`reengage.store.digests`; ``store.calls`` (:mod:`reengage.store.call_book`) is the door
+to both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,6 @@ from reengage.models import (
     CallTaskStatus,
     Customer,
     CustomerStatus,
-    DigestStatus,
     Enrollment,
     EnrollmentStatus,
     Message,
@@ -32,16 +31,6 @@ from reengage.models import (
     Response,
 )
 from reengage.store.claims import Claimed
-from reengage.store.digests import (
-    DigestRow,
-    claim_retry,
-    digest_counts,
-    digests_on,
-    expire_digests,
-    finish_digest,
-    reopen_digest,
-    start_digest,
-)
 from reengage.store.engine import upsert_insert
 from reengage.store.enrollments import NewEnrollment, insert_enrollments
 
@@ -354,94 +343,3 @@ def outcomes_since(conn: Connection, since: datetime | None) -> list[CallOutcome
 def _chunks(ids: Iterable[int]) -> list[list[int]]:
     ordered = sorted(set(ids))
     return [ordered[i : i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
-
-
-# -- the door use cases go through -----------------------------------------------------------
-
-
-class CallBook:
-    """``store.calls``: each method is one transaction; :meth:`transaction` groups several."""
-
-    def __init__(self, tx: Callable[[], AbstractContextManager[Connection]]) -> None:
-        self._tx = tx
-
-    def transaction(self) -> AbstractContextManager[Connection]:
-        """One transaction for several of this module's functions (an outcome and its acts)."""
-        return self._tx()
-
-    def open_calls(self, customer_ids: Iterable[int] | None = None) -> list[OpenCall]:
-        """Open calls, earliest due first."""
-        with self._tx() as conn:
-            return open_calls(conn, customer_ids)
-
-    def waiting_replies(
-        self, since: datetime, customer_ids: Iterable[int] | None = None
-    ) -> list[WaitingReply]:
-        """People's replies still waiting for an answer (of everyone, or these customers)."""
-        with self._tx() as conn:
-            return waiting_replies(conn, since, customer_ids)
-
-    def last_calls(self, customer_ids: Iterable[int] | None = None) -> dict[int, PastCall]:
-        """Each customer's latest call outcome."""
-        with self._tx() as conn:
-            return last_calls(conn, customer_ids)
-
-    def call_facts(self, customer_ids: Iterable[int]) -> dict[int, CallFacts]:
-        """Rep, status and pause per customer."""
-        with self._tx() as conn:
-            return call_facts(conn, customer_ids)
-
-    def touches(self, customer_ids: Iterable[int], since: datetime) -> list[Touch]:
-        """Mails and responses of these customers since ``since``."""
-        with self._tx() as conn:
-            return touches(conn, customer_ids, since)
-
-    def reps(self, external_ids: Iterable[str] | None = None) -> list[Rep]:
-        """Reps by external id."""
-        with self._tx() as conn:
-            return reps(conn, external_ids)
-
-    def outcomes_since(self, since: datetime | None) -> list[CallOutcome]:
-        """Call outcomes since ``since``."""
-        with self._tx() as conn:
-            return outcomes_since(conn, since)
-
-    def outcome_by_key(self, dedupe_key: str) -> CallOutcome | None:
-        """The outcome a digest link already recorded."""
-        with self._tx() as conn:
-            return outcome_by_key(conn, dedupe_key)
-
-    def start_digest(self, rep_external_id: str, day: date, **fields: Any) -> int | None:
-        """Write a rep's digest for ``day`` (see :func:`start_digest`)."""
-        with self._tx() as conn:
-            return start_digest(conn, rep_external_id, day, **fields)
-
-    def claim_retry(self, now: datetime, lease: timedelta) -> list[DigestRow]:
-        """Digests due for another try."""
-        with self._tx() as conn:
-            return claim_retry(conn, now, lease)
-
-    def finish_digest(self, digest_id: int, status: DigestStatus, **fields: Any) -> None:
-        """Record a digest send's result."""
-        with self._tx() as conn:
-            finish_digest(conn, digest_id, status, **fields)
-
-    def reopen_digest(self, rep_external_id: str, day: date) -> str | None:
-        """Let a day's failed, unknown or empty digest be sent again (see the function)."""
-        with self._tx() as conn:
-            return reopen_digest(conn, rep_external_id, day)
-
-    def expire_digests(self, now: datetime) -> int:
-        """Dead digest sends become ``unknown``."""
-        with self._tx() as conn:
-            return expire_digests(conn, now)
-
-    def digest_counts(self) -> dict[str, int]:
-        """Digests by status."""
-        with self._tx() as conn:
-            return digest_counts(conn)
-
-    def digests_on(self, day: date) -> dict[str, str]:
-        """Rep → digest status on ``day``."""
-        with self._tx() as conn:
-            return digests_on(conn, day)

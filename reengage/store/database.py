@@ -48,7 +48,8 @@ from reengage.store.activities import (
     UpsertResult,
     add_activities,
 )
-from reengage.store.calls import CALLS, CallBook, add_call_task
+from reengage.store.call_book import CallBook
+from reengage.store.calls import CALLS, add_call_task
 from reengage.store.engine import check_connection, create_engine, upsert_insert
 from reengage.store.response_log import ResponseLog
 from reengage.store.sqlfuncs import epoch_days

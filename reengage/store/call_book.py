@@ -1,0 +1,129 @@
+"""``store.calls``: the door the reps' use cases go through, one transaction a call.
+
+The SQL is in :mod:`reengage.store.calls` (the call list's inputs, outcomes) and
+:mod:`reengage.store.digests` (the morning digests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from reengage.models import CallOutcome, DigestStatus, Rep
+from reengage.store.calls import (
+    CallFacts,
+    OpenCall,
+    PastCall,
+    Touch,
+    WaitingReply,
+    call_facts,
+    last_calls,
+    open_calls,
+    outcome_by_key,
+    outcomes_since,
+    reps,
+    touches,
+    waiting_replies,
+)
+from reengage.store.digests import (
+    DigestRow,
+    claim_retry,
+    digest_counts,
+    digests_on,
+    expire_digests,
+    finish_digest,
+    reopen_digest,
+    start_digest,
+)
+
+
+class CallBook:
+    """``store.calls``: each method is one transaction; :meth:`transaction` groups several."""
+
+    def __init__(self, tx: Callable[[], AbstractContextManager[Connection]]) -> None:
+        self._tx = tx
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One transaction for several of this module's functions (an outcome and its acts)."""
+        return self._tx()
+
+    def open_calls(self, customer_ids: Iterable[int] | None = None) -> list[OpenCall]:
+        """Open calls, earliest due first."""
+        with self._tx() as conn:
+            return open_calls(conn, customer_ids)
+
+    def waiting_replies(
+        self, since: datetime, customer_ids: Iterable[int] | None = None
+    ) -> list[WaitingReply]:
+        """People's replies still waiting for an answer (of everyone, or these customers)."""
+        with self._tx() as conn:
+            return waiting_replies(conn, since, customer_ids)
+
+    def last_calls(self, customer_ids: Iterable[int] | None = None) -> dict[int, PastCall]:
+        """Each customer's latest call outcome."""
+        with self._tx() as conn:
+            return last_calls(conn, customer_ids)
+
+    def call_facts(self, customer_ids: Iterable[int]) -> dict[int, CallFacts]:
+        """Rep, status and pause per customer."""
+        with self._tx() as conn:
+            return call_facts(conn, customer_ids)
+
+    def touches(self, customer_ids: Iterable[int], since: datetime) -> list[Touch]:
+        """Mails and responses of these customers since ``since``."""
+        with self._tx() as conn:
+            return touches(conn, customer_ids, since)
+
+    def reps(self, external_ids: Iterable[str] | None = None) -> list[Rep]:
+        """Reps by external id."""
+        with self._tx() as conn:
+            return reps(conn, external_ids)
+
+    def outcomes_since(self, since: datetime | None) -> list[CallOutcome]:
+        """Call outcomes since ``since``."""
+        with self._tx() as conn:
+            return outcomes_since(conn, since)
+
+    def outcome_by_key(self, dedupe_key: str) -> CallOutcome | None:
+        """The outcome a digest link already recorded."""
+        with self._tx() as conn:
+            return outcome_by_key(conn, dedupe_key)
+
+    def start_digest(self, rep_external_id: str, day: date, **fields: Any) -> int | None:
+        """Write a rep's digest for ``day`` (see :func:`start_digest`)."""
+        with self._tx() as conn:
+            return start_digest(conn, rep_external_id, day, **fields)
+
+    def claim_retry(self, now: datetime, lease: timedelta) -> list[DigestRow]:
+        """Digests due for another try."""
+        with self._tx() as conn:
+            return claim_retry(conn, now, lease)
+
+    def finish_digest(self, digest_id: int, status: DigestStatus, **fields: Any) -> None:
+        """Record a digest send's result."""
+        with self._tx() as conn:
+            finish_digest(conn, digest_id, status, **fields)
+
+    def reopen_digest(self, rep_external_id: str, day: date) -> str | None:
+        """Let a day's failed, unknown or empty digest be sent again (see the function)."""
+        with self._tx() as conn:
+            return reopen_digest(conn, rep_external_id, day)
+
+    def expire_digests(self, now: datetime) -> int:
+        """Dead digest sends become ``unknown``."""
+        with self._tx() as conn:
+            return expire_digests(conn, now)
+
+    def digest_counts(self) -> dict[str, int]:
+        """Digests by status."""
+        with self._tx() as conn:
+            return digest_counts(conn)
+
+    def digests_on(self, day: date) -> dict[str, str]:
+        """Rep → digest status on ``day``."""
+        with self._tx() as conn:
+            return digests_on(conn, day)
