@@ -233,6 +233,21 @@ def hold(conn: Connection, enrollment_id: int, reason: str) -> None:
     )
 
 
+def due_again(conn: Connection, enrollment_id: int, when: datetime) -> None:
+    """The enrollment's mail is due again at ``when`` (a retry, or a send that never went
+    out), unless the enrollment ended meanwhile: then it stays ended."""
+    conn.execute(
+        ENROLLMENTS.update()
+        .where(ENROLLMENTS.c.id == enrollment_id, MOVABLE)
+        .values(
+            status=EnrollmentStatus.ACTIVE.value,
+            exit_reason=None,
+            next_due_at=when,
+            claimed_until=None,
+        )
+    )
+
+
 # An enrollment moves on from a send only while it is running or held for that send: one
 # whose lease ran out mid-send (``attention``) goes on when the server's 250 arrives after
 # all, and one that ended meanwhile (an unsubscribe) stays ended.

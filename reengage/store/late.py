@@ -11,18 +11,16 @@ ran out meanwhile — so writing one twice, or after a person settled it, change
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reengage.models import EnrollmentStatus, MessageStatus
+from reengage.models import MessageStatus
 from reengage.store.enrollments import (
     COMPLETE,
-    ENROLLMENTS,
-    MOVABLE,
     NEXT_STEP,
+    due_again,
     end_enrollments,
     hold,
 )
@@ -57,7 +55,7 @@ def _record(conn: Connection, entry: dict[str, Any]) -> bool:
             )
         ).rowcount
         if moved:
-            _due_again(conn, entry["enrollment_id"], entry["retry_at"])
+            due_again(conn, entry["enrollment_id"], entry["retry_at"])
         return bool(moved)
     status = {
         "bounced": MessageStatus.BOUNCED,
@@ -133,19 +131,5 @@ def _unsent(conn: Connection, entry: dict[str, Any]) -> bool:
         )
     ).rowcount
     if moved:
-        _due_again(conn, entry["enrollment_id"], now)
+        due_again(conn, entry["enrollment_id"], now)
     return bool(moved)
-
-
-def _due_again(conn: Connection, enrollment_id: int, when: datetime) -> None:
-    # Its sequence goes on (unless it ended meanwhile): the mail is due at ``when``.
-    conn.execute(
-        ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.id == enrollment_id, MOVABLE)
-        .values(
-            status=EnrollmentStatus.ACTIVE.value,
-            exit_reason=None,
-            next_due_at=when,
-            claimed_until=None,
-        )
-    )

@@ -17,14 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reengage.models import Enrollment, EnrollmentStatus, Message, MessageStatus
+from reengage.models import Enrollment, Message, MessageStatus
 from reengage.store.claims import Claimed, Started, settle_unknown
 from reengage.store.engine import upsert_insert
 from reengage.store.enrollments import (
     COMPLETE,
-    MOVABLE,
     NEXT_STEP,
     advance,
+    due_again,
     end_enrollments,
     hold,
 )
@@ -255,16 +255,7 @@ def finish_retry(
             lease_until=None,
         )
     )
-    conn.execute(
-        ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.id == enrollment_id, MOVABLE)
-        .values(
-            status=EnrollmentStatus.ACTIVE.value,
-            exit_reason=None,
-            next_due_at=retry_at,
-            claimed_until=None,
-        )
-    )
+    due_again(conn, enrollment_id, retry_at)
 
 
 def finish_bounced(
