@@ -1,0 +1,101 @@
+"""The data model: reps, customers and their file, activities, and per-customer stats.
+
+Declarative only (sqlmodel on SQLAlchemy 2); all queries live in ``reengage.store``.
+Timestamps are aware UTC in Python and naive UTC in the database (portable to SQLite).
+Schema changes go through an Alembic migration in ``reengage/store/migrations``.
+
+One module per concern: :mod:`.customers` (reps, customers, activities, stats, the lapse
+model), :mod:`.sending` (enrollments, messages, suppressions, job locks), :mod:`.calls`
+(call lists, call outcomes, digests), :mod:`.responses` (responses, replies, unmatched
+inbound mail), over :mod:`.base` (the UTC column type, constraint names). Importers use
+the names re-exported here.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from reengage.models.base import UTCDateTime
+from reengage.models.calls import (
+    CallOutcome,
+    CallTask,
+    CallTaskStatus,
+    CauseScope,
+    Digest,
+    DigestStatus,
+    NextStep,
+    Reached,
+    StopReason,
+    WorthIt,
+)
+from reengage.models.customers import (
+    Activity,
+    ActivityKind,
+    Customer,
+    CustomerStats,
+    CustomerStatus,
+    LapseModelFit,
+    Rep,
+)
+from reengage.models.responses import InboundUnmatched, Reply, Response, ResponseKind
+from reengage.models.sending import (
+    RUNNING,
+    Enrollment,
+    EnrollmentStatus,
+    JobLock,
+    Message,
+    MessageStatus,
+    Suppression,
+)
+
+TABLES = (
+    Rep,
+    Customer,
+    Activity,
+    CustomerStats,
+    LapseModelFit,
+    Enrollment,
+    Message,
+    Suppression,
+    CallTask,
+    JobLock,
+    Response,
+    Reply,
+    CallOutcome,
+    Digest,
+    InboundUnmatched,
+)
+
+__all__ = [
+    "RUNNING",
+    "TABLES",
+    "Activity",
+    "ActivityKind",
+    "CallOutcome",
+    "CallTask",
+    "CallTaskStatus",
+    "CauseScope",
+    "Customer",
+    "CustomerStats",
+    "CustomerStatus",
+    "Digest",
+    "DigestStatus",
+    "Enrollment",
+    "EnrollmentStatus",
+    "InboundUnmatched",
+    "JobLock",
+    "LapseModelFit",
+    "Message",
+    "MessageStatus",
+    "NextStep",
+    "Reached",
+    "Rep",
+    "Reply",
+    "Response",
+    "ResponseKind",
+    "SQLModel",
+    "StopReason",
+    "Suppression",
+    "UTCDateTime",
+    "WorthIt",
+]
