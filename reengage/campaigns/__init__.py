@@ -6,8 +6,9 @@ Unknown keys are errors, with a "did you mean" when one is close. A broken file 
 it holds, whatever it is — is reported and skipped; the others load. Audience filters are a
 small declarative language parsed here, never evaluated as Python.
 
-:mod:`.model` holds what a file may say, :mod:`.filters` the filter language,
-:mod:`.source` the reading of bytes into YAML data, :mod:`.files` the loading and messages.
+:mod:`.model` holds what a file may say, its steps in :mod:`.steps`; :mod:`.filters` the
+filter language, :mod:`.source` the reading of bytes into YAML data, :mod:`.files` the
+loading and messages.
 """
 
 from reengage.campaigns.files import (
@@ -19,21 +20,17 @@ from reengage.campaigns.files import (
 )
 from reengage.campaigns.filters import FILTER_FIELDS, Filter, FilterRule, parse_filter
 from reengage.campaigns.model import (
-    DEFAULT,
     WEEKDAYS,
     WINDOW_SEARCH_DAYS,
     Audience,
-    CallSpec,
     Campaign,
-    Condition,
     DeclineRule,
-    Duration,
     ExitReason,
     LapseRule,
     SendWindow,
-    Step,
     Weekday,
 )
+from reengage.campaigns.steps import DEFAULT, CallSpec, Condition, Duration, Step
 
 __all__ = [
     "DEFAULT",
