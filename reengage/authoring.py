@@ -202,7 +202,7 @@ def preview(
 
     Raises :class:`~reengage.errors.NotFound` for an unknown customer or mail step.
     """
-    found = store.get_customer(customer_id)
+    found = store.customers.get_customer(customer_id)
     if found is None:
         raise NotFound(f"no customer {customer_id!r}")
     customer, _ = found
@@ -216,7 +216,7 @@ def preview(
         assessment,
         message_key="preview",
         now=now,
-        rep_name=store.rep_name(customer.rep_external_id),
+        rep_name=store.customers.rep_name(customer.rep_external_id),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{campaign.id}.{step_key}.{_safe(customer_id)}"

@@ -50,7 +50,7 @@ def detect_and_enroll(store: Store, campaigns: list[Campaign], now: datetime) ->
         return report
     model = current_model(store)
     _, assessments = assess_all(store, now, model=model)
-    contactable = store.contactable((a.profile.customer_id for a in assessments), now)
+    contactable = store.customers.contactable((a.profile.customer_id for a in assessments), now)
     candidates = [a for a in assessments if a.profile.customer_id in contactable]
     longest = max(c.not_enrolled_within_days for c in active)
     history = store.enrollment_history(

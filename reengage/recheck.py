@@ -103,7 +103,7 @@ def read_facts(
 ) -> BatchFacts:
     """What every send re-checks, read once for the whole batch rather than once per mail."""
     facts = BatchFacts(
-        customers=store.customers_by_ids([c.customer_id for c in claimed]),
+        customers=store.customers.customers_by_ids([c.customer_id for c in claimed]),
         suppressed=store.suppressed_among([c.email for c in claimed]),
         recent_sends=(
             store.sent_since_many([c.customer_id for c in claimed], now - timedelta(days=7))
@@ -123,7 +123,7 @@ def read_facts(
     ]
     if conditional:
         facts.responses = store.responses.kinds_by_enrollment(conditional)
-    facts.rep_names = store.rep_names(
+    facts.rep_names = store.customers.rep_names(
         {c.rep_external_id for c in facts.customers.values() if c.rep_external_id}
     )
     return facts

@@ -157,7 +157,7 @@ def calls_log(
     settings = _settings()
     store = _store()
     try:
-        found = store.get_customer(customer_id)
+        found = store.customers.get_customer(customer_id)
         if found is None or found[0].id is None:
             raise InputError(f"no customer {customer_id!r}; check the id (`reengage calls list`)")
         customer = found[0]
@@ -319,7 +319,7 @@ def report_causes(
 
         def name_of(customer_id: int) -> str:
             if customer_id not in names:
-                found = store.customers_by_ids([customer_id]).get(customer_id)
+                found = store.customers.customers_by_ids([customer_id]).get(customer_id)
                 names[customer_id] = (
                     (" ".join(filter(None, (found.first_name, found.last_name))) or found.email)
                     if found

@@ -26,12 +26,12 @@ def customers_show(customer_id: Annotated[str, typer.Argument(help="external id"
 
     store = _store()
     try:
-        found = store.get_customer(customer_id)
+        found = store.customers.get_customer(customer_id)
         if found is None:
             raise InputError(f"no customer {customer_id!r}; check the id in your import file")
         customer, _ = found
         assert customer.id is not None  # a stored customer has an id
-        activities = store.activities_of(customer.id)
+        activities = store.customers.activities_of(customer.id)
         mine = scoring.assess_customers(store, utcnow(), customer_ids=[customer.id]).get(
             customer.id
         )

@@ -75,7 +75,7 @@ def run_demo(
             )
         ]
         show_imports(console, reports)
-        overview = store.overview()
+        overview = store.customers.overview()
         console.print(
             f"\n{overview.customers} customers, {overview.reps} reps, "
             f"{overview.activities} activities from {overview.first_activity_at:%Y-%m-%d} "

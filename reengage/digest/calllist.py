@@ -263,7 +263,7 @@ def _cards(
     today: date,
 ) -> list[CallItem]:
     ids = [c.customer_id for c in chosen]
-    customers = store.customers_by_ids(ids)
+    customers = store.customers.customers_by_ids(ids)
     touches = store.calls.touches(ids, now - timedelta(days=HISTORY_DAYS))
     touches_of = defaultdict(list)
     for t in touches:

@@ -159,10 +159,10 @@ def _import_rows(
             good.append(record)
         if kind is Kind.CUSTOMERS:
             reps = {r["rep_external_id"] for r in good if r.get("rep_external_id")}
-            unknown_reps |= reps - store.known_rep_ids(reps)
-            report.counts.add(store.upsert_customers(good, now))
+            unknown_reps |= reps - store.customers.known_rep_ids(reps)
+            report.counts.add(store.customers.upsert_customers(good, now))
         else:
-            report.counts.add(store.upsert_reps(good, now))
+            report.counts.add(store.customers.upsert_reps(good, now))
     if unknown_reps:
         sample = ", ".join(sorted(unknown_reps)[:5])
         report.warnings.append(
@@ -201,7 +201,7 @@ def _import_activities(
             parsed.append((line, parse_activity(row, zone)))
         except RowError as exc:
             report.rejected.append(RowProblem(report.file, line, exc.field, exc.problem))
-    ids = store.customer_ids(record.customer_id for _, record in parsed)
+    ids = store.customers.customer_ids(record.customer_id for _, record in parsed)
     ready = []
     for line, record in parsed:
         customer_id = ids.get(record.customer_id)
@@ -232,7 +232,7 @@ def _import_activities(
                 record.margin,
             )
         )
-    report.counts.add(store.add_activities(ready, now))
+    report.counts.add(store.customers.add_activities(ready, now))
 
 
 def _described(record: ActivityRecord) -> str:

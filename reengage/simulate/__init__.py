@@ -64,9 +64,9 @@ def simulate(
     model = current_model(store)
     _, assessments = assess_all(store, now, model=model)
     ids = [a.profile.customer_id for a in assessments]
-    free_now = store.contactable(ids, now)
-    info = store.contactable(ids, end - timedelta(microseconds=1))
-    paused = store.customers_by_ids(set(info) - set(free_now))
+    free_now = store.customers.contactable(ids, now)
+    info = store.customers.contactable(ids, end - timedelta(microseconds=1))
+    paused = store.customers.customers_by_ids(set(info) - set(free_now))
     running = store.running_enrollments()
     entering = sorted(
         (c for c in campaigns if c.enabled and c.audience is not None), key=lambda c: -c.priority

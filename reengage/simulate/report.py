@@ -94,8 +94,12 @@ def render_sample(
         key: _spread(sorted(mails.values(), key=lambda m: m.customer_id), locales, sample)
         for key, mails in sorted(firsts.items())
     }
-    customers = store.customers_by_ids(m.customer_id for ms in chosen.values() for m in ms)
-    reps = store.rep_names(c.rep_external_id for c in customers.values() if c.rep_external_id)
+    customers = store.customers.customers_by_ids(
+        m.customer_id for ms in chosen.values() for m in ms
+    )
+    reps = store.customers.rep_names(
+        c.rep_external_id for c in customers.values() if c.rep_external_id
+    )
     profiles = {p.customer_id: p for p in store.profiles(customer_ids=sorted(customers))}
     population, model = prior_for(store)
     for (campaign_id, step_key), mails in chosen.items():

@@ -301,7 +301,7 @@ def _value(raw: Any) -> str:
 
 def _client(store: Store, link: CallLink, now: datetime) -> Client | None:
     """The header's facts (None when the customer is gone), read fresh for this request."""
-    customer = store.customers_by_ids([link.customer_id]).get(link.customer_id)
+    customer = store.customers.customers_by_ids([link.customer_id]).get(link.customer_id)
     if customer is None:
         return None
     found = store.calls.reps([link.rep])

@@ -146,7 +146,7 @@ def fill(store: Store, now: datetime = NOW) -> None:
     ):
         report = import_items(store, kind, items, now=now, zone=zone)
         assert report.ok, report.rejected
-    rita = store.customer_ids(["replied"])["replied"]
+    rita = store.customers.customer_ids(["replied"])["replied"]
     with store.responses.transaction() as conn:
         response_sql.add_reply(
             conn,
@@ -183,7 +183,7 @@ def policy(size: int = 10) -> ListPolicy:
 def mailed_and_called(store: Store) -> None:
     """What reengage already did for the bakery: a mail opened and clicked 9 days ago, and
     a call 20 days ago (past the 14-day cooldown, so they are on today's list again)."""
-    ana = store.customer_ids(["bakery"])["bakery"]
+    ana = store.customers.customer_ids(["bakery"])["bakery"]
     sent_at = NOW - timedelta(days=9)
     store.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", sent_at)], sent_at)
     claimed = store.claim_due(sent_at, 10, timedelta(minutes=5))

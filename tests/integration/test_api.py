@@ -54,7 +54,7 @@ class Served:
         names it, as a provider's does)."""
         item = {"customer_id": customer_id, "email": email}
         assert self.post("/api/v1/customers", {"items": [item]}).status_code == 200
-        found = self.store.customer_ids([customer_id])[customer_id]
+        found = self.store.customers.customer_ids([customer_id])[customer_id]
         self.store.enroll([NewEnrollment(found, "win-back", False, "hello", NOW)], NOW)
         (claimed,) = [c for c in self.store.claim_due(NOW, 100, LEASE) if c.customer_id == found]
         started = self.store.start_message(claimed, "hello", NOW, LEASE)
@@ -105,7 +105,7 @@ def test_without_or_with_a_wrong_token_the_api_answers_401(served: Served, path:
         f"{served.base}{path}", json=body, headers={"Authorization": f"Basic {API_TOKEN}"}
     )
     assert answer.status_code == 401
-    assert served.store.get_customer("c1") is None
+    assert served.store.customers.get_customer("c1") is None
 
 
 def test_the_webhook_takes_only_its_own_token(served: Served) -> None:
@@ -170,7 +170,7 @@ def test_a_batch_with_bad_items_reports_each_by_index_and_field_and_stores_the_r
     assert "unknown field" in rejected[(2, "favourite_colour")]
     assert any("r1" in w for w in report["warnings"])  # the rep is not imported yet
 
-    found = served.store.get_customer("c1")
+    found = served.store.customers.get_customer("c1")
     assert found is not None
     ana, _ = found
     assert ana.email == "ana@example.com" and ana.first_name == "Ana"
@@ -178,10 +178,10 @@ def test_a_batch_with_bad_items_reports_each_by_index_and_field_and_stores_the_r
     assert ana.contacts == [{"name": "Bo", "role": "buyer", "email": "bo@example.com"}]
     assert ana.important_dates == [{"label": "founded", "date": "2001-05-04"}]
     assert ana.rep_external_id == "r1"
-    ed = served.store.get_customer("c5")
+    ed = served.store.customers.get_customer("c5")
     assert ed is not None and ed[0].consent is False and ed[0].tags == []
     for missing in ("c2", "c3", "c4"):
-        assert served.store.get_customer(missing) is None
+        assert served.store.customers.get_customer(missing) is None
 
 
 def test_posting_the_same_batch_again_changes_nothing(served: Served) -> None:
@@ -193,7 +193,7 @@ def test_posting_the_same_batch_again_changes_nothing(served: Served) -> None:
         "/api/v1/customers", {"items": [{**CUSTOMERS[0], "first_name": "Anna"}]}
     ).json()
     assert (changed["inserted"], changed["updated"]) == (0, 1)
-    found = served.store.get_customer("c1")
+    found = served.store.customers.get_customer("c1")
     assert found is not None and found[0].first_name == "Anna"
 
 
@@ -209,8 +209,8 @@ def test_reps_are_stored_and_idempotent(served: Served) -> None:
         (1, "timezone"),
         (2, "rep_id"),
     }
-    assert served.store.rep_name("r1") == "Rita"
-    assert served.store.rep_name("r2") is None
+    assert served.store.customers.rep_name("r1") == "Rita"
+    assert served.store.customers.rep_name("r2") is None
     again = served.post("/api/v1/reps", {"items": reps[:1]}).json()
     assert again["unchanged"] == 1 and again["inserted"] == 0
 
@@ -249,7 +249,10 @@ def test_activities_update_stats_exactly_like_a_csv_import(served: Served, tmp_p
     csv.write_text("customer_id,occurred_at,amount,margin\n" + "\n".join(rows) + "\n")
     import_file(served.store, Kind.ACTIVITIES, csv, now=NOW, zone=ZoneInfo("UTC"))
 
-    by_api, by_csv = served.store.get_customer("api"), served.store.get_customer("csv")
+    by_api, by_csv = (
+        served.store.customers.get_customer("api"),
+        served.store.customers.get_customer("csv"),
+    )
     assert by_api is not None and by_csv is not None
     api_stats, csv_stats = by_api[1], by_csv[1]
     assert api_stats is not None and csv_stats is not None
@@ -284,7 +287,7 @@ def test_json_that_cannot_be_stored_or_answered_is_a_400_not_a_500(
     answer = served.http.post(f"{served.base}/api/v1/customers", content=raw, headers=API)
     assert answer.status_code == 400
     assert why in answer.json()["error"]
-    assert served.store.get_customer("c1") is None
+    assert served.store.customers.get_customer("c1") is None
 
 
 def test_values_the_database_cannot_hold_are_reported_per_item(served: Served) -> None:
@@ -299,8 +302,8 @@ def test_values_the_database_cannot_hold_are_reported_per_item(served: Served) -
     assert set(rejected) == {(0, "first_name"), (1, "customer_id")}
     assert "NUL" in rejected[(0, "first_name")]
     assert "expected a string" in rejected[(1, "customer_id")]
-    assert served.store.get_customer("c3") is not None
-    assert served.store.get_customer("7") is None
+    assert served.store.customers.get_customer("c3") is not None
+    assert served.store.customers.get_customer("7") is None
 
     late = {"customer_id": "c3", "occurred_at": "9999-12-31T23:00:00-05:00"}
     report = served.post("/api/v1/activities", {"items": [late]}).json()
@@ -320,7 +323,7 @@ def test_more_than_ten_thousand_items_are_refused_whole(served: Served) -> None:
     answer = served.post("/api/v1/customers", {"items": items})
     assert answer.status_code == 413
     assert "at most 10000" in answer.json()["error"]
-    assert served.store.get_customer("c0") is None
+    assert served.store.customers.get_customer("c0") is None
 
 
 # -- provider webhooks -----------------------------------------------------------------------
@@ -485,7 +488,7 @@ def test_an_id_repeated_within_one_request_is_stored_from_its_first_item_and_rep
         }
     ]
     assert (report["inserted"], report["updated"], report["unchanged"]) == (2, 0, 0)
-    found = served.store.get_customer("c1")
+    found = served.store.customers.get_customer("c1")
     assert found is not None and found[0].first_name == "Ana"
 
     orders = [
@@ -527,6 +530,6 @@ def test_amounts_beyond_what_money_can_be_are_refused_per_item(served: Served) -
     assert all(bound in rejected[(i, "amount")] for i in (0, 1, 2))
     assert bound in rejected[(4, "margin")]
     assert "not a number" in rejected[(3, "amount")]
-    found = served.store.get_customer("c1")
+    found = served.store.customers.get_customer("c1")
     assert found is not None and found[1] is not None
     assert (found[1].total_value, found[1].total_margin) == (99.5, 1e12)

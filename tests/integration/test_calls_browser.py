@@ -63,7 +63,7 @@ class Morning:
     clock: dict[str, datetime]
 
     def cid(self, external_id: str) -> int:
-        return self.store.customer_ids([external_id])[external_id]
+        return self.store.customers.customer_ids([external_id])[external_id]
 
     def dana(self, now: datetime | None = None) -> CallList:
         """Dana's list as the digest run at ``now`` (her morning today) would make it."""
@@ -304,8 +304,8 @@ def test_do_not_contact_ends_every_enrollment_and_keeps_them_off_later_digests(
         expect(t.page.locator("#acted")).to_contain_text("2 running email sequence(s) stopped")
 
     assert m.active("bakery") == []
-    assert m.store.customers_by_ids([ana])[ana].status == CustomerStatus.DO_NOT_CONTACT
-    assert m.store.contactable([ana], w.NOW) == {}
+    assert m.store.customers.customers_by_ids([ana])[ana].status == CustomerStatus.DO_NOT_CONTACT
+    assert m.store.customers.contactable([ana], w.NOW) == {}
     for day in later:
         assert "bakery" not in m.listed_on(day), day
     saved = m.store.calls.last_calls([ana])[ana]
@@ -436,7 +436,7 @@ def test_submitting_twice_records_the_call_once(browser: Browser, morning: Morni
     bo = m.cid("wholesale")
     assert m.outcomes() == 2  # the call from the fixture, and this one
     assert m.store.calls.last_calls([bo])[bo].reason == "price"
-    assert m.store.customers_by_ids([bo])[bo].status == CustomerStatus.ACTIVE
+    assert m.store.customers.customers_by_ids([bo])[bo].status == CustomerStatus.ACTIVE
     assert m.active("wholesale") == ["what-we-changed"]
 
 

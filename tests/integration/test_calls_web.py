@@ -43,7 +43,7 @@ class Served:
     def url(self, external_id: str, *, rep: str = "R1", issued: datetime = w.NOW) -> str:
         """The link a digest for ``rep`` made at ``issued`` carries for this client."""
         ws, _ = w.workspace(Path("."))
-        cid = self.store.customer_ids([external_id])[external_id]
+        cid = self.store.customers.customer_ids([external_id])[external_id]
         return local(outcome_link(ws, rep, cid, issued.date(), issued), self.base)
 
     def outcomes(self) -> int:
@@ -102,7 +102,7 @@ def test_a_link_older_than_the_outcome_link_days_setting_records_nothing(
 def test_a_link_changed_cut_short_or_signed_for_something_else_records_nothing(
     served: Served,
 ) -> None:
-    cid = served.store.customer_ids(["bakery"])["bakery"]
+    cid = served.store.customers.customer_ids(["bakery"])["bakery"]
     good = served.url("bakery")
     payload = {"c": cid, "r": "R1", "d": TODAY.isoformat(), "t": stamp(w.NOW)}
     bad = [
@@ -212,7 +212,7 @@ def test_reengage_web_serves_the_form_with_the_campaigns_loaded(
         assert httpx.get(f"http://127.0.0.1:{ops}/metrics").status_code == 200
         assert httpx.get(f"{base}/healthz").status_code == 404
         ws, _ = w.workspace(Path("."))
-        cid = store.customer_ids(["bakery"])["bakery"]
+        cid = store.customers.customer_ids(["bakery"])["bakery"]
         url = local(outcome_link(ws, "R1", cid, TODAY, w.NOW), base)  # this morning's digest
         with client() as http:
             page = http.get(url)

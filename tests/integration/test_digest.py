@@ -68,7 +68,7 @@ def names(call_list: CallList) -> list[str]:
 
 
 def cid(store: Store, external_id: str) -> int:
-    return store.customer_ids([external_id])[external_id]
+    return store.customers.customer_ids([external_id])[external_id]
 
 
 def campaigns() -> dict[str, Campaign]:
@@ -189,7 +189,7 @@ def test_do_not_contact_ends_every_enrollment_and_keeps_them_off_every_list(worl
     assert world.enrollment_history([ana], w.NOW - timedelta(days=1)) == [
         (ana, "habit-lapsed-tips", "exited", w.NOW)
     ]
-    assert world.contactable([ana], w.NOW) == {}  # no campaign will mail them either
+    assert world.customers.contactable([ana], w.NOW) == {}  # no campaign will mail them either
     for days in (1, 30, 400):
         assert "bakery" not in names(dana(world, day=w.NOW.date() + timedelta(days=days)))
 

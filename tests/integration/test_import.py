@@ -58,7 +58,7 @@ def test_malformed_row_is_named_and_the_rest_imported_then_reimport_changes_noth
     second = run(store, Kind.CUSTOMERS, customers_csv)
     assert (second.counts.inserted, second.counts.updated, second.counts.unchanged) == (0, 0, 2)
 
-    found = store.get_customer("c1")
+    found = store.customers.get_customer("c1")
     assert found is not None
     customer, _ = found
     assert customer.company == "Ana's Bakery"
@@ -69,7 +69,7 @@ def test_malformed_row_is_named_and_the_rest_imported_then_reimport_changes_noth
     ]
     # Dispatch reads customers by id without validating them again: the same customer,
     # down to the status enum a template or the digest compares against.
-    by_id = store.customers_by_ids([customer.id or 0])[customer.id or 0]
+    by_id = store.customers.customers_by_ids([customer.id or 0])[customer.id or 0]
     assert by_id.model_dump() == Customer.model_validate(customer.model_dump()).model_dump()
     assert by_id.status is CustomerStatus.ACTIVE
     assert by_id.model_copy(update={"company": "Other"}).company == "Other"
@@ -101,7 +101,7 @@ def test_activities_bad_rows_reported_with_line_and_column(
     assert report.counts.inserted == 2
     again = run(store, Kind.ACTIVITIES, activities)
     assert (again.counts.inserted, again.counts.updated, again.counts.unchanged) == (0, 0, 2)
-    found = store.get_customer("c3")
+    found = store.customers.get_customer("c3")
     assert found is not None and found[1] is not None
     assert found[1].last_activity_at == datetime(2026, 2, 11, 8, 0, tzinfo=UTC)
 
@@ -129,7 +129,7 @@ def test_out_of_order_activities_give_the_same_stats_as_in_order(
     run(store, Kind.ACTIVITIES, late, batch_size=1)
     run(store, Kind.ACTIVITIES, early, batch_size=1)
 
-    found = store.get_customer("c1")
+    found = store.customers.get_customer("c1")
     assert found is not None and found[1] is not None
     stats = found[1]
     assert (stats.activity_count, stats.order_count) == (4, 3)
@@ -165,7 +165,7 @@ def test_corrected_activity_updates_the_row_and_the_stats(
         ),
     )
     assert fixed.counts.updated == 1
-    c1, c3 = store.get_customer("c1"), store.get_customer("c3")
+    c1, c3 = store.customers.get_customer("c1"), store.customers.get_customer("c3")
     assert c1 is not None and c1[1] is not None and c3 is not None and c3[1] is not None
     assert (c1[1].activity_count, c1[1].total_value) == (1, 10.0)
     assert (c3[1].activity_count, c3[1].total_value) == (1, 25.0)
@@ -178,7 +178,7 @@ def test_activity_without_id_is_deduplicated_on_content(
     path = write(tmp_path / "a.csv", "customer_id,occurred_at,amount\nc1,2026-01-01,10\n")
     assert run(store, Kind.ACTIVITIES, path).counts.inserted == 1
     assert run(store, Kind.ACTIVITIES, path).counts.inserted == 0
-    assert store.overview().activities == 1
+    assert store.customers.overview().activities == 1
 
 
 def test_reimport_with_changed_field_updates_only_that_customer(
@@ -188,7 +188,7 @@ def test_reimport_with_changed_field_updates_only_that_customer(
     partial = write(tmp_path / "update.csv", "customer_id,email,segment\nc1,ana@example.com,vip\n")
     report = run(store, Kind.CUSTOMERS, partial)
     assert (report.counts.updated, report.counts.unchanged) == (1, 0)
-    found = store.get_customer("c1")
+    found = store.customers.get_customer("c1")
     assert found is not None
     assert found[0].segment == "vip"
     assert found[0].company == "Ana's Bakery"  # a column the file does not have is kept
@@ -197,7 +197,7 @@ def test_reimport_with_changed_field_updates_only_that_customer(
 def test_dry_run_counts_but_writes_nothing(store: Store, customers_csv: Path) -> None:
     report = run(store, Kind.CUSTOMERS, customers_csv, dry_run=True)
     assert report.counts.inserted == 2
-    assert store.overview().customers == 0
+    assert store.customers.overview().customers == 0
 
 
 @pytest.mark.parametrize(
@@ -217,7 +217,7 @@ def test_unusable_file_gets_one_clear_error_and_changes_nothing(
     with pytest.raises(InputError, match=message) as info:
         run(store, Kind.CUSTOMERS, path)
     assert str(path) in str(info.value)
-    assert store.overview().customers == 0
+    assert store.customers.overview().customers == 0
 
 
 def test_semicolon_csv_with_bom_and_windows_line_endings(store: Store, tmp_path: Path) -> None:
@@ -225,7 +225,7 @@ def test_semicolon_csv_with_bom_and_windows_line_endings(store: Store, tmp_path:
     path.write_bytes("\ufeffcustomer_id;email;first_name\r\nc9;zoe@example.com;Zoë\r\n".encode())
     report = run(store, Kind.CUSTOMERS, path)
     assert report.ok and report.counts.inserted == 1
-    found = store.get_customer("c9")
+    found = store.customers.get_customer("c9")
     assert found is not None and found[0].first_name == "Zoë"
 
 
@@ -248,7 +248,7 @@ def test_quoted_multiline_field_keeps_line_numbers_right(store: Store, tmp_path:
     )
     report = run(store, Kind.CUSTOMERS, path)
     assert [p.line for p in report.rejected] == [4]
-    found = store.get_customer("c1")
+    found = store.customers.get_customer("c1")
     assert found is not None and found[0].notes == "first line second line"
 
 
@@ -311,7 +311,7 @@ def test_shuffled_history_in_small_batches_gives_the_same_stats_as_sorted(
 
     def snapshot(s: Store) -> dict[str, tuple[object, ...]]:
         out = {}
-        for customer, stats in s.customers_with_stats():
+        for customer, stats in s.customers.customers_with_stats():
             out[customer.external_id] = (
                 stats.activity_count,
                 stats.order_count,
@@ -385,7 +385,7 @@ def test_an_unclosed_quote_in_a_small_file_imports_nothing_and_names_its_line(
     )
     assert "Nothing was imported: fix the file and import it again" in result.stderr
     assert "Traceback" not in result.stderr
-    assert store.overview().customers == 0  # not even c1, before the quote
+    assert store.customers.overview().customers == 0  # not even c1, before the quote
 
 
 def test_an_unclosed_quote_deep_in_a_large_file_writes_no_batch_and_does_not_crash(
@@ -409,7 +409,7 @@ def test_an_unclosed_quote_deep_in_a_large_file_writes_no_batch_and_does_not_cra
         "characters by line "
     )
     assert "field larger than field limit" not in result.stderr
-    assert store.overview().customers == 0
+    assert store.customers.overview().customers == 0
 
 
 def test_a_stray_quote_that_closes_rows_later_is_refused_whole(
@@ -426,7 +426,7 @@ def test_a_stray_quote_that_closes_rows_later_is_refused_whole(
         f"{path}:2: a quoted value in the row on this line runs to line 4 and text follows its "
         "closing quote there: a quote is probably missing or not doubled;"
     )
-    assert store.overview().customers == 0
+    assert store.customers.overview().customers == 0
 
 
 def test_a_quote_that_swallows_rows_into_too_many_fields_is_refused_whole(
@@ -439,7 +439,7 @@ def test_a_quote_that_swallows_rows_into_too_many_fields_is_refused_whole(
     )
     with pytest.raises(InputError, match=r":2: the row on this line runs over lines 2-3 inside "):
         run(store, Kind.CUSTOMERS, path)
-    assert store.overview().customers == 0
+    assert store.customers.overview().customers == 0
 
 
 def test_problems_on_one_line_skip_that_row_and_the_summary_adds_up(
@@ -489,7 +489,7 @@ def test_problems_on_one_line_skip_that_row_and_the_summary_adds_up(
         "customers: 2 imported, 0 updated, 0 unchanged, 7 skipped, 1 of them a repeated id "
         "(9 rows read)"
     )
-    assert store.overview().customers == 2
+    assert store.customers.overview().customers == 2
 
 
 def test_a_repeated_id_keeps_the_first_row_across_batches_for_every_kind(
@@ -505,7 +505,7 @@ def test_a_repeated_id_keeps_the_first_row_across_batches_for_every_kind(
         f"{reps}:4: rep_id: 'r1' already appears on line 2 of this file; only the first is "
         "imported (merge the two, or give this one an id of its own)"
     ]
-    assert store.rep_name("r1") == "Rita"
+    assert store.customers.rep_name("r1") == "Rita"
 
     customers = write(
         tmp_path / "customers.csv",
@@ -516,7 +516,7 @@ def test_a_repeated_id_keeps_the_first_row_across_batches_for_every_kind(
     assert [(p.line, p.column) for p in report.rejected] == [(4, "customer_id"), (5, "customer_id")]
     assert all("already appears on line 2 of this file" in p.problem for p in report.rejected)
     assert (report.counts.inserted, report.repeated, report.rows, report.ok) == (2, 2, 4, False)
-    found = store.get_customer("c1")
+    found = store.customers.get_customer("c1")
     assert found is not None and found[0].first_name == "Ana"
     again = run(store, Kind.CUSTOMERS, customers, batch_size=2)  # the same file, same verdict
     assert (again.counts.unchanged, again.repeated) == (2, 2)
@@ -536,7 +536,7 @@ def test_a_repeated_id_keeps_the_first_row_across_batches_for_every_kind(
         "own)",
     ]
     assert report.counts.inserted == 2
-    c1, c2 = store.get_customer("c1"), store.get_customer("c2")
+    c1, c2 = store.customers.get_customer("c1"), store.customers.get_customer("c2")
     assert c1 is not None and c1[1] is not None and c2 is not None and c2[1] is not None
     assert (c1[1].total_value, c2[1].total_value) == (10.0, 5.0)
 
@@ -565,7 +565,7 @@ def test_money_beyond_a_trillion_is_rejected_and_scores_stay_finite(
     )
     assert f"{path}:4: amount: 'nan' is not a number like 1234.50" in result.stderr
     assert "2 imported, 0 updated, 0 unchanged, 5 skipped (7 rows read)" in result.stdout
-    found = store.get_customer("c1")
+    found = store.customers.get_customer("c1")
     assert found is not None and found[1] is not None
     assert (found[1].total_value, found[1].total_margin) == (100.0, 25.0)
     shown = reengage(tmp_path, database_url, "customers", "show", "c1")
@@ -599,8 +599,8 @@ def test_a_file_that_grows_a_broken_quote_during_the_import_stops_there_and_says
     )
     assert [(p.line, p.column) for p in report.rejected] == [(5, "row")]
     assert (report.counts.inserted, report.rows, report.ok) == (3, 4, False)
-    assert store.get_customer("c3") is not None
-    assert store.get_customer("c5") is None and store.get_customer("c7") is None
+    assert store.customers.get_customer("c3") is not None
+    assert store.customers.get_customer("c5") is None and store.customers.get_customer("c7") is None
 
 
 def write_bytes(path: Path, content: bytes) -> Path:
@@ -682,15 +682,15 @@ def test_any_bytes_give_a_clean_report_whose_parts_add_up(
     store: Store, tmp_path: Path, file: tuple[Kind, bytes]
 ) -> None:
     kind, content = file
-    if store.get_customer("c1") is None:
+    if store.customers.get_customer("c1") is None:
         customers = b"customer_id,email\nc1,a@example.com\nc2,b@example.com\n"
         run(store, Kind.CUSTOMERS, write_bytes(tmp_path / "seed.csv", customers))
     path = write_bytes(tmp_path / "any.csv", content)
-    before = store.overview()
+    before = store.customers.overview()
     report = run_or_refuse(store, kind, path)
     if isinstance(report, InputError):  # the file as a whole: one clear error, nothing written
         assert str(report).startswith(str(path))
-        assert store.overview() == before
+        assert store.customers.overview() == before
         return
     c = report.counts
     assert report.rows == c.inserted + c.updated + c.unchanged + len(report.rejected)
@@ -710,7 +710,7 @@ def test_an_address_suppressed_in_any_spelling_is_never_mailed(
         "customer_id,email,first_name\nc1, Ana@Bücher.Example ,Ana\nc2,cy@example.com,Cy\n",
     )
     assert run(store, Kind.CUSTOMERS, path).counts.inserted == 2
-    found = store.get_customer("c1")
+    found = store.customers.get_customer("c1")
     assert found is not None
     assert found[0].email == "ana@xn--bcher-kva.example"
     store.suppress(" ANA@xn--bcher-kva.example\n", "complaint", "webhook", NOW)

@@ -316,7 +316,7 @@ def test_someone_enrolled_ten_days_ago_enters_again_only_after_not_enrolled_with
     ws = workspace()
     before = simulate.simulate(ws, store, [habit], now=NOW, days=60)
     customer = entered_at_once(before, HABIT)[0]
-    cid = store.customer_ids([customer])[customer]
+    cid = store.customers.customer_ids([customer])[customer]
     store.enroll([NewEnrollment(cid, HABIT, False, "we-miss-you", NOW - 10 * DAY)], NOW - 10 * DAY)
     (enrollment,) = [r for r in store.running_enrollments() if r.customer_id == cid]
     store.end_enrollment(enrollment.enrollment_id, "reply", NOW - 8 * DAY)
@@ -354,7 +354,7 @@ def test_a_running_enrollment_sends_its_rest_and_keeps_its_customer_until_it_end
     ws = workspace()
     before = simulate.simulate(ws, store, [habit, running], now=NOW, days=60)
     customer = entered_at_once(before, HABIT)[0]
-    cid = store.customer_ids([customer])[customer]
+    cid = store.customers.customer_ids([customer])[customer]
     enrolled = NOW - 5 * DAY
     store.enroll([NewEnrollment(cid, running.id, False, "follow-up", NOW + 2 * DAY)], enrolled)
 
@@ -381,7 +381,7 @@ def test_an_enrollment_held_for_a_person_keeps_its_customer_and_sends_nothing(
     ws = workspace()
     before = simulate.simulate(ws, store, [habit, running], now=NOW, days=60)
     customer = entered_at_once(before, HABIT)[0]
-    cid = store.customer_ids([customer])[customer]
+    cid = store.customers.customer_ids([customer])[customer]
     # A send began a day ago and its worker died: its outcome is unknown until a person says.
     started = NOW - DAY
     store.enroll([NewEnrollment(cid, running.id, False, "hello", started)], started)
@@ -404,7 +404,7 @@ def test_a_paused_customer_enters_only_after_the_pause(store: Store, tmp_path: P
     ws = workspace()
     before = simulate.simulate(ws, store, [habit], now=NOW, days=20)
     paused, pause_over = entered_at_once(before, HABIT)[:2]
-    ids = store.customer_ids([paused, pause_over])
+    ids = store.customers.customer_ids([paused, pause_over])
     with store.responses.transaction() as conn:
         response_sql.pause(conn, ids[paused], NOW + 30 * DAY)
         response_sql.pause(conn, ids[pause_over], NOW - DAY)  # it ended yesterday

@@ -41,7 +41,7 @@ def _customers(store: Store, keys: list[str]) -> dict[str, int]:
     items = [{"customer_id": k, "email": f"{k}@example.com", "first_name": k} for k in keys]
     report = import_items(store, Kind.CUSTOMERS, items, now=T0, zone=UTC_ZONE)
     assert report.ok, report.rejected
-    return store.customer_ids(keys)
+    return store.customers.customer_ids(keys)
 
 
 def _orders(store: Store, orders: list[tuple[str, datetime, float]], now: datetime) -> None:

@@ -474,7 +474,7 @@ def test_a_campaign_broken_mid_sequence_never_ends_its_sequences(
     held = [
         s
         for _, c, s, _ in store.enrollment_history(
-            list(store.customer_ids(["c1", "c2"]).values()), START
+            list(store.customers.customer_ids(["c1", "c2"]).values()), START
         )
         if c == "live"
     ]

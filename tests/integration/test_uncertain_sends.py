@@ -199,7 +199,7 @@ def test_two_passes_at_once_never_enroll_a_customer_twice_in_a_campaign(store: S
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     items = [{"customer_id": "c1", "email": "a@example.com"}]
     assert import_items(store, Kind.CUSTOMERS, items, now=now, zone=ZoneInfo("UTC")).ok
-    cid = store.customer_ids(["c1"])["c1"]
+    cid = store.customers.customer_ids(["c1"])["c1"]
     one = NewEnrollment(cid, "habit", False, "first", now)
     # Two detection passes decided the same thing (a lock ran out mid-pass): one row runs.
     store.enroll([one], now)

@@ -74,7 +74,7 @@ def calls(store: Store) -> tuple[Store, WebConfig, str]:
     dw.fill(store)
     config = WebConfig.from_settings(dw.settings(), clock=lambda: dw.NOW)
     ws, _ = dw.workspace(Path("."))
-    cid = store.customer_ids(["bakery"])["bakery"]
+    cid = store.customers.customer_ids(["bakery"])["bakery"]
     return store, config, path_of(outcome_link(ws, "R1", cid, dw.NOW.date(), dw.NOW))
 
 
@@ -180,7 +180,7 @@ def test_a_real_server_does_not_grow_on_a_30_mb_form_post(
     try:
         wait_until_up(f"{base}/o/up.gif", process)
         ws, _ = dw.workspace(Path("."))
-        cid = store.customer_ids(["bakery"])["bakery"]
+        cid = store.customers.customer_ids(["bakery"])["bakery"]
         url = local(outcome_link(ws, "R1", cid, dw.NOW.date(), dw.NOW), base)
         with client() as http:
             assert http.get(url).status_code == 200  # the form's page, as a rep sees it
@@ -278,7 +278,7 @@ def test_a_crowd_of_slow_posts_gets_503_and_the_server_stays_well(
     try:
         wait_until_up(f"{base}/o/up.gif", process)
         ws, _ = dw.workspace(Path("."))
-        cid = store.customer_ids(["bakery"])["bakery"]
+        cid = store.customers.customer_ids(["bakery"])["bakery"]
         path = path_of(outcome_link(ws, "R1", cid, dw.NOW.date(), dw.NOW))
         head = (
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
