@@ -91,7 +91,7 @@ async def dispatch_due(
     try:
         while not failed:
             await sent.flush()
-            claimed = await sent.call(store.claim_due, now, batch, claim)
+            claimed = await sent.call(store.sending.claim_due, now, batch, claim)
             if not claimed:
                 break
             # Begun, a batch is started whole (its rows written, its sends under way), so a
@@ -226,7 +226,7 @@ def _begin(
     facts, outcomes = decide_batch(store, ws, campaigns, claimed, now, incomplete, held)
     plans = [outcome for outcome in outcomes if isinstance(outcome, Planned)]
     # Every message row of the batch is written and committed together, before any SMTP.
-    starts = store.start_messages([(p.item, p.step.key) for p in plans], now, lease)
+    starts = store.sending.start_messages([(p.item, p.step.key) for p in plans], now, lease)
     if plans:  # the rhythm templates mention, as of the send moment, as preview shows it
         facts.assessments = assess_customers(
             store, now, customer_ids=[p.item.customer_id for p in plans], prior=prior
@@ -273,7 +273,7 @@ async def _deliver(
             existing=started.refused,
         )
         if started.lease_until is None:  # else it stays claimed until that send's lease ends
-            await sent.call(store.release, item.enrollment_id)
+            await sent.call(store.sending.release, item.enrollment_id)
         return f"refused_{started.refused}"
     found = facts.customers[item.customer_id]
     try:
@@ -290,7 +290,11 @@ async def _deliver(
     except Exception as exc:  # this customer's mail alone fails; everyone else gets theirs
         reason = str(exc) if isinstance(exc, TemplateFailure) else f"cannot make the mail: {exc}"
         await sent.call(
-            store.finish_failed, started.message_id, item.enrollment_id, reason=reason, now=now
+            store.sending.finish_failed,
+            started.message_id,
+            item.enrollment_id,
+            reason=reason,
+            now=now,
         )
         log.error(
             "message_not_rendered",
@@ -320,7 +324,7 @@ async def _deliver(
     )
     if result.outcome is Outcome.WITHDRAWN:
         log.warning("send_refused", enrollment_id=item.enrollment_id, step=step.key)
-        await sent.call(store.release, item.enrollment_id)
+        await sent.call(store.sending.release, item.enrollment_id)
         return "refused_taken"
     if result.outcome is Outcome.SENT:
         sent.add(
@@ -337,7 +341,7 @@ async def _deliver(
     message_id, enrollment_id, response = started.message_id, item.enrollment_id, result.response
     if result.outcome is Outcome.PERMANENT:
         await sent.record(
-            lambda: store.finish_bounced(message_id, item, response=response, now=now),
+            lambda: store.sending.finish_bounced(message_id, item, response=response, now=now),
             outcome_line("bounced", message_id, enrollment_id, response, now, email=item.email),
         )
         log.info("message_bounced", enrollment_id=enrollment_id, response=response)
@@ -345,14 +349,14 @@ async def _deliver(
     if result.outcome is Outcome.REFUSED:  # the mail, not the address: nobody is suppressed
         reason = f"the mail server refused this mail: {response}"
         await sent.record(
-            lambda: store.finish_failed(message_id, enrollment_id, reason=reason, now=now),
+            lambda: store.sending.finish_failed(message_id, enrollment_id, reason=reason, now=now),
             outcome_line("failed", message_id, enrollment_id, reason, now),
         )
         log.warning("message_refused", enrollment_id=enrollment_id, response=response)
         return "failed"
     if result.outcome is Outcome.UNKNOWN:  # it may have arrived: never sent twice by itself
         await sent.record(
-            lambda: store.finish_unknown(message_id, enrollment_id, response=response),
+            lambda: store.sending.finish_unknown(message_id, enrollment_id, response=response),
             outcome_line("unknown", message_id, enrollment_id, response, now),
         )
         log.warning(
@@ -363,14 +367,16 @@ async def _deliver(
         )
         return "unknown"
     try:
-        attempts = await sent.call(store.message_attempts, message_id)
+        attempts = await sent.call(store.sending.message_attempts, message_id)
     except StoreError:  # the database is away: the first delay, and the row written late
         attempts = 1
     delay = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
     jitter = delay * random.uniform(0, 0.25)  # spread retries so they do not arrive together
     retry_at = now + delay + jitter
     await sent.record(
-        lambda: store.finish_retry(message_id, enrollment_id, response=response, retry_at=retry_at),
+        lambda: store.sending.finish_retry(
+            message_id, enrollment_id, response=response, retry_at=retry_at
+        ),
         outcome_line("retry", message_id, enrollment_id, response, now, retry_at=retry_at),
     )
     log.info("message_retry", enrollment_id=enrollment_id, response=response, attempts=attempts)
@@ -382,7 +388,7 @@ def expire_leases(store: Store, now: datetime) -> int:
 
     Also keeps the ``reengage_unknown_messages`` gauge current for a scrape of /metrics.
     """
-    count = store.expire_leases(now)
+    count = store.sending.expire_leases(now)
     if count:
         log.warning("messages_unknown", count=count)
     counts = store.message_counts()

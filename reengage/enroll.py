@@ -42,7 +42,7 @@ def detect_and_enroll(store: Store, campaigns: list[Campaign], now: datetime) ->
     with_activity_exit = [
         c.id for c in campaigns if {ExitReason.ACTIVITY, ExitReason.PURCHASE} & set(c.exit_on)
     ]
-    report.exited = store.exit_on_activity(with_activity_exit, now)
+    report.exited = store.sending.exit_on_activity(with_activity_exit, now)
     active = sorted(
         (c for c in campaigns if c.enabled and c.audience is not None), key=lambda c: -c.priority
     )
@@ -53,7 +53,7 @@ def detect_and_enroll(store: Store, campaigns: list[Campaign], now: datetime) ->
     contactable = store.customers.contactable((a.profile.customer_id for a in assessments), now)
     candidates = [a for a in assessments if a.profile.customer_id in contactable]
     longest = max(c.not_enrolled_within_days for c in active)
-    history = store.enrollment_history(
+    history = store.sending.enrollment_history(
         [a.profile.customer_id for a in candidates], now - timedelta(days=longest)
     )
     busy = {cid for cid, _, status, _ in history if status in ("active", "attention")}
@@ -80,7 +80,7 @@ def detect_and_enroll(store: Store, campaigns: list[Campaign], now: datetime) ->
             else:
                 report.entered[campaign.id] += 1
                 busy.add(cid)
-    store.enroll(new, now)
+    store.sending.enroll(new, now)
     log.info(
         "enrollment_pass",
         entered=dict(report.entered),

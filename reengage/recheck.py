@@ -75,7 +75,7 @@ def decide_batch(
             raise  # the database is the problem, not this item: stop the pass
         except Exception as exc:  # one item's surprise never stops the others
             log.exception("dispatch_item_failed", enrollment_id=item.enrollment_id, error=str(exc))
-            store.release(item.enrollment_id, now + ITEM_ERROR_BACKOFF)
+            store.sending.release(item.enrollment_id, now + ITEM_ERROR_BACKOFF)
             outcome = "error"
         if outcome == "campaign_unavailable":
             waiting[item.campaign_id] += 1
@@ -104,9 +104,9 @@ def read_facts(
     """What every send re-checks, read once for the whole batch rather than once per mail."""
     facts = BatchFacts(
         customers=store.customers.customers_by_ids([c.customer_id for c in claimed]),
-        suppressed=store.suppressed_among([c.email for c in claimed]),
+        suppressed=store.sending.suppressed_among([c.email for c in claimed]),
         recent_sends=(
-            store.sent_since_many([c.customer_id for c in claimed], now - timedelta(days=7))
+            store.sending.sent_since_many([c.customer_id for c in claimed], now - timedelta(days=7))
             if ws.max_emails_per_week
             else {}
         ),
@@ -145,12 +145,12 @@ def prepare(
     ):
         # Perhaps its file is only broken (a typo, a template error): the sequence waits
         # for the fix rather than ending for good or failing mail by mail.
-        store.release(item.enrollment_id, now + CAMPAIGN_WAIT)
+        store.sending.release(item.enrollment_id, now + CAMPAIGN_WAIT)
         return "campaign_unavailable"  # logged once per campaign by decide_batch
     if campaign is None or step is None:
         # The campaign or its step was removed or renamed: end explicitly, say so.
         reason = "campaign_removed" if campaign is None else "step_removed"
-        store.end_enrollment(item.enrollment_id, reason, now)
+        store.sending.end_enrollment(item.enrollment_id, reason, now)
         log.warning(
             "enrollment_ended",
             enrollment_id=item.enrollment_id,
@@ -161,7 +161,7 @@ def prepare(
         return reason
     index = campaign.steps.index(step)
     if step.call is not None:
-        store.add_call_task(
+        store.sending.add_call_task(
             item,
             step.key,
             step.call.reason,
@@ -171,21 +171,21 @@ def prepare(
         )
         return "call_listed"
     if not item.consent or item.status != CustomerStatus.ACTIVE.value:
-        store.end_enrollment(item.enrollment_id, "no_consent", now)
+        store.sending.end_enrollment(item.enrollment_id, "no_consent", now)
         return "no_consent"
     if item.email.lower() in facts.suppressed:
-        store.end_enrollment(item.enrollment_id, "suppressed", now)
+        store.sending.end_enrollment(item.enrollment_id, "suppressed", now)
         return "suppressed"
     customer = facts.customers.get(item.customer_id)
     if customer is not None and customer.paused_until and as_utc(customer.paused_until) > now:
         # Asked for a pause (the preferences page) since this sequence began: it ends, as
         # the pause ended every running one then, whatever held it meanwhile.
-        store.end_enrollment(item.enrollment_id, "paused", now)
+        store.sending.end_enrollment(item.enrollment_id, "paused", now)
         return "paused"
     if step.condition is not None and not condition_met(
         step.condition, campaign, index, facts.responses.get(item.enrollment_id, set())
     ):
-        store.skip_step(
+        store.sending.skip_step(
             item,
             step.key,
             f"condition {step.condition} not met",
@@ -196,15 +196,17 @@ def prepare(
     zone = window_zone(campaign.send_window, item.timezone, ws.zone)
     window_open = next_send_time(campaign.send_window, zone, now)
     if window_open > now:
-        store.release(item.enrollment_id, window_open)
+        store.sending.release(item.enrollment_id, window_open)
         return "outside_window"
     if ws.max_emails_per_week:
         recent = sorted(facts.recent_sends.get(item.customer_id, []))
         if len(recent) >= ws.max_emails_per_week:
             later = recent[-ws.max_emails_per_week] + timedelta(days=7)
-            store.release(item.enrollment_id, next_send_time(campaign.send_window, zone, later))
+            store.sending.release(
+                item.enrollment_id, next_send_time(campaign.send_window, zone, later)
+            )
             return "capped"
     if item.customer_id not in facts.customers:
-        store.end_enrollment(item.enrollment_id, "customer_gone", now)
+        store.sending.end_enrollment(item.enrollment_id, "customer_gone", now)
         return "customer_gone"
     return Planned(item, campaign, step, index)

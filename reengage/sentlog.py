@@ -85,9 +85,9 @@ class SentLog:
         started to go is ``unknown`` (the server may have kept it); one that never did —
         claimed, waiting for its turn, or still at MAIL FROM or RCPT TO — is due again."""
         if started.message_id in self._on_the_wire:
-            await self.call(self.store.let_go, [started], now)
+            await self.call(self.store.sending.let_go, [started], now)
         else:
-            await self.call(self.store.unmark_sending, [started], now)
+            await self.call(self.store.sending.unmark_sending, [started], now)
 
     async def renew(self, until: datetime) -> None:
         """Keep what this pass claimed and has not finished until ``until``: a worker that
@@ -99,7 +99,7 @@ class SentLog:
             if held is not None:
                 queued.setdefault(held, []).append(message_id)
         enrollments = sorted({enrollment for _, enrollment in self._claims.values()})
-        renewed = await self.call(self.store.renew_claims, queued, enrollments, until)
+        renewed = await self.call(self.store.sending.renew_claims, queued, enrollments, until)
         for message_id in renewed:
             claim = self._claims.get(message_id)
             if claim is not None and claim[0] is not None:
@@ -114,7 +114,7 @@ class SentLog:
 
     async def put_back(self, started: Started, now: datetime) -> None:
         """This send will not be made now: its row (if nothing went out) is due again."""
-        await self.call(self.store.put_back, [started], now)
+        await self.call(self.store.sending.put_back, [started], now)
 
     async def mark_sending(self, started: Started, now: datetime) -> bool:
         """Mark the row ``sending`` (committed) before its bytes go out; False if it is no
@@ -177,7 +177,7 @@ class SentLog:
         if abandoned:
             # If this fails they stay sending, then unknown: a person settles them.
             with contextlib.suppress(StoreError):
-                await _in_thread(self.store.unmark_sending, abandoned, now)
+                await _in_thread(self.store.sending.unmark_sending, abandoned, now)
 
     async def _keep(self, accepted: list[Sent], error: StoreError) -> None:
         # The database refused: delivered mail goes to the spool (on disk), to be written
@@ -228,7 +228,7 @@ class SentLog:
             if self.pending:
                 accepted, self.pending = self.pending, []
                 try:
-                    await _in_thread(self.store.finish_sent_many, accepted)
+                    await _in_thread(self.store.sending.finish_sent_many, accepted)
                 except StoreError as exc:
                     await self._keep(accepted, exc)
             error, self._error = self._error, None

@@ -51,10 +51,12 @@ def settle(
     enrollment (there is no next step to move on to).
     """
     statuses = [status] if status else list(HELD)
-    held = store.held_for_settling(statuses, message_ids=message_ids, campaign_id=campaign_id)
+    held = store.sending.held_for_settling(
+        statuses, message_ids=message_ids, campaign_id=campaign_id
+    )
     done: Counter[str] = Counter()
     if decision is Decision.RESEND:
-        again, ended = store.resend_held(held, now)
+        again, ended = store.sending.resend_held(held, now)
         done["queued to be sent again"] = again
         if ended:
             done["skipped: their sequence had ended (paused, replied, unsubscribed)"] = ended
@@ -63,12 +65,12 @@ def settle(
             campaign = campaigns.get(message.campaign_id)
             step = campaign.step(message.step_key) if campaign else None
             if campaign is None or step is None:
-                store.end_enrollment(message.enrollment_id, "campaign_removed", now)
+                store.sending.end_enrollment(message.enrollment_id, "campaign_removed", now)
                 done["ended: campaign or step removed"] += 1
                 continue
             index = campaign.steps.index(step)
             moment = message.created_at if decision is Decision.SENT else now
-            store.settle_held(
+            store.sending.settle_held(
                 message,
                 MessageStatus.SENT if decision is Decision.SENT else MessageStatus.SKIPPED,
                 note=f"settled by a person: {decision.value}",

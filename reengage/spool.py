@@ -167,7 +167,7 @@ def write_spooled(store: Store, spool: Spool) -> int:
     removed once written. Returns how many were recorded now."""
     written = 0
     for path, entries in spool.waiting():
-        written += store.record_late(entries)
+        written += store.sending.record_late(entries)
         path.unlink(missing_ok=True)
     if written:
         log.info("spooled_sends_recorded", count=written)

@@ -35,7 +35,7 @@ def customers_show(customer_id: Annotated[str, typer.Argument(help="external id"
         mine = scoring.assess_customers(store, utcnow(), customer_ids=[customer.id]).get(
             customer.id
         )
-        enrollments, messages = store.customer_sending(customer.id)
+        enrollments, messages = store.sending.customer_sending(customer.id)
     finally:
         store.close()
     table = Table(show_header=False, title=customer.external_id, title_justify="left")

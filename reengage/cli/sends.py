@@ -31,7 +31,7 @@ def list_held(
         raise InputError(f"--status {status!r}: choose one of {', '.join(HELD)}")
     store = _store()
     try:
-        rows = store.held_messages(
+        rows = store.sending.held_messages(
             [status] if status else list(HELD), campaign_id=campaign, limit=limit + 1
         )
         counts = store.message_counts() if len(rows) > limit and campaign is None else {}
@@ -133,7 +133,7 @@ def _settle(
     store = _store()
     try:
         statuses = [status] if status else list(HELD)
-        held = store.held_for_settling(statuses, message_ids=message_ids or None)
+        held = store.sending.held_for_settling(statuses, message_ids=message_ids or None)
         unheld = sorted(set(message_ids or []) - {m.message_id for m in held})
         done = settle(
             store,

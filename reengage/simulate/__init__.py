@@ -67,16 +67,16 @@ def simulate(
     free_now = store.customers.contactable(ids, now)
     info = store.customers.contactable(ids, end - timedelta(microseconds=1))
     paused = store.customers.customers_by_ids(set(info) - set(free_now))
-    running = store.running_enrollments()
+    running = store.sending.running_enrollments()
     entering = sorted(
         (c for c in campaigns if c.enabled and c.audience is not None), key=lambda c: -c.priority
     )
     longest = max((c.not_enrolled_within_days for c in entering), default=0)
-    history = store.enrollment_history(sorted(info), now - timedelta(days=longest))
+    history = store.sending.enrollment_history(sorted(info), now - timedelta(days=longest))
     cap = FrequencyCap(ws.max_emails_per_week, WEEK)
     if ws.max_emails_per_week:
         for chunk in _chunks(sorted(set(info) | {r.customer_id for r in running})):
-            for cid, sent in store.sent_since_many(chunk, now - WEEK).items():
+            for cid, sent in store.sending.sent_since_many(chunk, now - WEEK).items():
                 for at in sorted(sent):
                     cap.record(cid, at)
     plan = Simulation.covering(now, end, ws.zone)

@@ -185,10 +185,14 @@ def mailed_and_called(store: Store) -> None:
     a call 20 days ago (past the 14-day cooldown, so they are on today's list again)."""
     ana = store.customers.customer_ids(["bakery"])["bakery"]
     sent_at = NOW - timedelta(days=9)
-    store.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", sent_at)], sent_at)
-    claimed = store.claim_due(sent_at, 10, timedelta(minutes=5))
-    started = store.start_messages([(claimed[0], "we-miss-you")], sent_at, timedelta(minutes=5))
-    store.finish_sent(
+    store.sending.enroll(
+        [NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", sent_at)], sent_at
+    )
+    claimed = store.sending.claim_due(sent_at, 10, timedelta(minutes=5))
+    started = store.sending.start_messages(
+        [(claimed[0], "we-miss-you")], sent_at, timedelta(minutes=5)
+    )
+    store.sending.finish_sent(
         started[0].message_id,
         claimed[0],
         response="250 OK",

@@ -55,12 +55,14 @@ class Served:
         item = {"customer_id": customer_id, "email": email}
         assert self.post("/api/v1/customers", {"items": [item]}).status_code == 200
         found = self.store.customers.customer_ids([customer_id])[customer_id]
-        self.store.enroll([NewEnrollment(found, "win-back", False, "hello", NOW)], NOW)
-        (claimed,) = [c for c in self.store.claim_due(NOW, 100, LEASE) if c.customer_id == found]
-        started = self.store.start_message(claimed, "hello", NOW, LEASE)
+        self.store.sending.enroll([NewEnrollment(found, "win-back", False, "hello", NOW)], NOW)
+        (claimed,) = [
+            c for c in self.store.sending.claim_due(NOW, 100, LEASE) if c.customer_id == found
+        ]
+        started = self.store.sending.start_message(claimed, "hello", NOW, LEASE)
         assert started.message_id is not None
         message_id = f"<{started.token}@acme.example>"
-        self.store.finish_sent(
+        self.store.sending.finish_sent(
             started.message_id,
             claimed,
             response="250 ok",
@@ -116,10 +118,10 @@ def test_the_webhook_takes_only_its_own_token(served: Served) -> None:
         answer = served.post("/api/v1/events", event, token=token)
         assert answer.status_code == 401, token
         assert answer.headers["www-authenticate"] == "Bearer"
-    assert not served.store.is_suppressed("ana@example.com")
+    assert not served.store.sending.is_suppressed("ana@example.com")
     assert served.unmatched() == 0  # refused unread: not even kept
     assert served.post("/api/v1/events", event, token=WEBHOOK_TOKEN).status_code == 200
-    assert served.store.is_suppressed("ana@example.com")
+    assert served.store.sending.is_suppressed("ana@example.com")
 
 
 def test_an_endpoint_whose_token_is_unset_is_off_and_says_how_to_turn_it_on(
@@ -346,7 +348,7 @@ def test_a_bounce_suppresses_once_however_often_the_provider_retries(served: Ser
     second = served.post("/api/v1/events", {"events": [event, event]}, token=WEBHOOK_TOKEN)
     assert first.json()["results"] == [{"index": 0, "id": "evt-1", "action": "suppressed"}]
     assert second.status_code == 200
-    assert served.store.is_suppressed("ana@example.com")
+    assert served.store.sending.is_suppressed("ana@example.com")
     assert served.kinds() == ["bounce"]
 
 
@@ -362,8 +364,8 @@ def test_a_bounce_naming_no_message_of_ours_or_another_address_is_kept_unmatched
     ]
     answer = served.post("/api/v1/events", {"events": forged}, token=WEBHOOK_TOKEN)
     assert [r["action"] for r in answer.json()["results"]] == ["unmatched"] * 3
-    assert not served.store.is_suppressed("ana@example.com")
-    assert not served.store.is_suppressed("bo@example.com")
+    assert not served.store.sending.is_suppressed("ana@example.com")
+    assert not served.store.sending.is_suppressed("bo@example.com")
     assert served.kinds() == []
     assert served.unmatched() == 3
 
@@ -386,7 +388,7 @@ def test_a_complaint_suppresses(served: Served) -> None:
     }
     answer = served.post("/api/v1/events", {"events": [event]}, token=WEBHOOK_TOKEN)
     assert answer.json()["results"][0]["action"] == "suppressed"
-    assert served.store.is_suppressed("bo@example.com")
+    assert served.store.sending.is_suppressed("bo@example.com")
     assert served.kinds() == ["complaint"]
 
 
@@ -418,7 +420,7 @@ def test_events_that_cannot_be_acted_on_are_reported_not_a_server_error(served: 
         "id",
         "detail",
     ]
-    assert not served.store.is_suppressed("ana@example.com")
+    assert not served.store.sending.is_suppressed("ana@example.com")
     assert served.kinds() == []
 
 

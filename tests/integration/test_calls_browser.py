@@ -80,7 +80,9 @@ class Morning:
 
     def active(self, external_id: str) -> list[str]:
         """The campaigns the customer is running through now."""
-        rows = self.store.enrollment_history([self.cid(external_id)], w.NOW + timedelta(days=3650))
+        rows = self.store.sending.enrollment_history(
+            [self.cid(external_id)], w.NOW + timedelta(days=3650)
+        )
         return sorted(campaign for _, campaign, status, _ in rows if status == "active")
 
     def outcomes(self) -> int:
@@ -272,7 +274,9 @@ def test_do_not_contact_ends_every_enrollment_and_keeps_them_off_later_digests(
 ) -> None:
     m = morning
     ana = m.cid("bakery")
-    m.store.enroll([NewEnrollment(ana, "declining-check-in", False, "check-in", w.NOW)], w.NOW)
+    m.store.sending.enroll(
+        [NewEnrollment(ana, "declining-check-in", False, "check-in", w.NOW)], w.NOW
+    )
     assert m.active("bakery") == ["declining-check-in", "habit-lapsed-tips"]
     later = [TODAY + timedelta(days=n) for n in (1, 15, 60)]
     assert all("bakery" in m.listed_on(day) for day in later[1:]), "without the call: listed"
@@ -318,7 +322,9 @@ def test_follow_up_enrolls_them_in_the_follow_up_campaign(
 ) -> None:
     m = morning
     bo = m.cid("wholesale")
-    m.store.enroll([NewEnrollment(bo, "habit-lapsed-tips", False, "we-miss-you", w.NOW)], w.NOW)
+    m.store.sending.enroll(
+        [NewEnrollment(bo, "habit-lapsed-tips", False, "we-miss-you", w.NOW)], w.NOW
+    )
     with tab(browser) as t:
         follow(t, m, m.digest(), "Bo Chen")
         expect(t.page.locator("#ask-for")).to_contain_text("Kim Chen (Purchasing Manager)")

@@ -44,7 +44,7 @@ def site(store: Store) -> Iterator[Site]:
     fill(store)
     generated(store, {"habit-tips": (0.20, 0.10)}, 1200)
     odd = _customers(store, ["m1", "m2"])
-    store.enroll([NewEnrollment(i, MARKUP, False, "hello", T0) for i in odd.values()], T0)
+    store.sending.enroll([NewEnrollment(i, MARKUP, False, "hello", T0) for i in odd.values()], T0)
     later = NOW + timedelta(days=5)  # after the last generated order
     config = WebConfig(secret="s" * 40, dashboard_token=TOKEN, clock=lambda: later)
     with running_app(create_app(store, config)) as base:

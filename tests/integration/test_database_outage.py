@@ -303,7 +303,7 @@ def test_what_the_server_said_while_the_database_was_away_is_written_when_it_is_
     )
     # Meanwhile the lease ran out and another worker settled the rows as unknown; a person
     # resolved the sixth (sent) before the spool's entry for it could be written.
-    store.expire_leases(now + LEASE * 2)
+    store.sending.expire_leases(now + LEASE * 2)
     spool.keep_lines([outcome_line("retry", *ids[5], "451 busy", now, retry_at=later)])
     with store.engine.begin() as conn:
         conn.execute(MESSAGES.update().where(MESSAGES.c.id == ids[5][0]).values(status="sent"))
@@ -333,7 +333,7 @@ def test_what_the_server_said_while_the_database_was_away_is_written_when_it_is_
         "attention",
         "attention",
     ]
-    assert store.suppressed_among([claimed[2].email]) == {claimed[2].email.lower()}
+    assert store.sending.suppressed_among([claimed[2].email]) == {claimed[2].email.lower()}
     # The same entries again (a worker that died before removing its file) change nothing.
     spool.keep([Sent(ids[0][0], claimed[0], "250 OK", "<a@acme.example>", now, None)])
     spool.keep_lines([outcome_line("retry", *ids[1], "451 busy", now, retry_at=later)])
@@ -368,8 +368,8 @@ def test_a_mark_whose_answer_was_lost_puts_the_mail_back_not_unknown(
     campaign, _ = parse_campaign(CAMPAIGN, "always.yaml")
     assert campaign is not None
     jobs.detect_and_enroll(store, [campaign], WORKER_NOW)
-    claimed = sorted(store.claim_due(WORKER_NOW, 10, LEASE), key=lambda c: c.customer_id)
-    started = store.start_messages([(c, "first") for c in claimed], WORKER_NOW, LEASE)
+    claimed = sorted(store.sending.claim_due(WORKER_NOW, 10, LEASE), key=lambda c: c.customer_id)
+    started = store.sending.start_messages([(c, "first") for c in claimed], WORKER_NOW, LEASE)
 
     class LostReply:
         """The store, but the answer to the commit of the marks never arrives."""

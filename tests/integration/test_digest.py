@@ -177,7 +177,9 @@ def test_someone_called_recently_or_scheduled_for_another_day_is_left_off(world:
 
 def test_do_not_contact_ends_every_enrollment_and_keeps_them_off_every_list(world: Store) -> None:
     ana = cid(world, "bakery")
-    world.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", w.NOW)], w.NOW)
+    world.sending.enroll(
+        [NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", w.NOW)], w.NOW
+    )
     acted = log_call(
         world,
         "bakery",
@@ -186,7 +188,7 @@ def test_do_not_contact_ends_every_enrollment_and_keeps_them_off_every_list(worl
         ),
     )
     assert acted.ended == 1 and acted.do_not_contact
-    assert world.enrollment_history([ana], w.NOW - timedelta(days=1)) == [
+    assert world.sending.enrollment_history([ana], w.NOW - timedelta(days=1)) == [
         (ana, "habit-lapsed-tips", "exited", w.NOW)
     ]
     assert world.customers.contactable([ana], w.NOW) == {}  # no campaign will mail them either
@@ -196,7 +198,9 @@ def test_do_not_contact_ends_every_enrollment_and_keeps_them_off_every_list(worl
 
 def test_follow_up_re_routes_into_the_follow_up_campaign(world: Store) -> None:
     ana = cid(world, "bakery")
-    world.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", w.NOW)], w.NOW)
+    world.sending.enroll(
+        [NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", w.NOW)], w.NOW
+    )
     acted = log_call(
         world,
         "bakery",
@@ -209,7 +213,7 @@ def test_follow_up_re_routes_into_the_follow_up_campaign(world: Store) -> None:
         ),
     )
     assert acted.enrolled_in == "what-we-changed"
-    history = world.enrollment_history([ana], w.NOW - timedelta(days=1))
+    history = world.sending.enrollment_history([ana], w.NOW - timedelta(days=1))
     assert sorted((c, s) for _, c, s, _ in history) == [
         ("habit-lapsed-tips", "exited"),
         ("what-we-changed", "active"),
@@ -218,8 +222,12 @@ def test_follow_up_re_routes_into_the_follow_up_campaign(world: Store) -> None:
 
 def test_a_rep_offer_ends_only_campaigns_that_exit_on_a_call_outcome(world: Store) -> None:
     ana = cid(world, "bakery")
-    world.enroll([NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", w.NOW)], w.NOW)
-    world.enroll([NewEnrollment(ana, "what-we-changed", False, "what-we-changed", w.NOW)], w.NOW)
+    world.sending.enroll(
+        [NewEnrollment(ana, "habit-lapsed-tips", False, "we-miss-you", w.NOW)], w.NOW
+    )
+    world.sending.enroll(
+        [NewEnrollment(ana, "what-we-changed", False, "what-we-changed", w.NOW)], w.NOW
+    )
     log_call(
         world,
         "bakery",
@@ -227,7 +235,9 @@ def test_a_rep_offer_ends_only_campaigns_that_exit_on_a_call_outcome(world: Stor
             Reached.DECISION_MAKER, WorthIt.YES, NextStep.REP_OFFER, reason=StopReason.PRICE
         ),
     )
-    status = {c: s for _, c, s, _ in world.enrollment_history([ana], w.NOW - timedelta(days=1))}
+    status = {
+        c: s for _, c, s, _ in world.sending.enrollment_history([ana], w.NOW - timedelta(days=1))
+    }
     # habit-lapsed-tips lists call_outcome in exit_on; what-we-changed does not.
     assert status == {"habit-lapsed-tips": "exited", "what-we-changed": "active"}
 

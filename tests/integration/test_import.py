@@ -713,8 +713,8 @@ def test_an_address_suppressed_in_any_spelling_is_never_mailed(
     found = store.customers.get_customer("c1")
     assert found is not None
     assert found[0].email == "ana@xn--bcher-kva.example"
-    store.suppress(" ANA@xn--bcher-kva.example\n", "complaint", "webhook", NOW)
-    assert store.suppressed_among([found[0].email, "cy@example.com"]) == {
+    store.sending.suppress(" ANA@xn--bcher-kva.example\n", "complaint", "webhook", NOW)
+    assert store.sending.suppressed_among([found[0].email, "cy@example.com"]) == {
         "ana@xn--bcher-kva.example"
     }
-    assert store.suppressed_among(["ana@bücher.example"]) == {"ana@bücher.example"}
+    assert store.sending.suppressed_among(["ana@bücher.example"]) == {"ana@bücher.example"}

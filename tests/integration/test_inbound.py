@@ -116,7 +116,7 @@ def world(store: Store, tmp_path: Path) -> Iterator[World]:
 
 def test_a_hard_bounce_suppresses_the_address_and_ends_the_sequence(world: World) -> None:
     world.send("postfix_hard_bounce.eml")
-    assert world.store.is_suppressed("ana@example.com")
+    assert world.store.sending.is_suppressed("ana@example.com")
     assert world.kinds() == ["bounce"]
     assert world.store.message_counts().get("bounced") == 1
     run_days(world.service, 20)
@@ -125,17 +125,17 @@ def test_a_hard_bounce_suppresses_the_address_and_ends_the_sequence(world: World
 
 def test_soft_bounces_suppress_only_once_they_repeat(world: World) -> None:
     world.send("postfix_delayed_mailbox_full.eml")
-    assert not world.store.is_suppressed("ana@example.com")
+    assert not world.store.sending.is_suppressed("ana@example.com")
     world.send("postfix_delayed_mailbox_full.eml")
     world.send("postfix_delayed_mailbox_full.eml")  # the third within 30 days
     assert world.kinds() == ["soft_bounce"] * 3
-    assert world.store.is_suppressed("ana@example.com")
+    assert world.store.sending.is_suppressed("ana@example.com")
 
 
 def test_a_feedback_loop_complaint_suppresses(world: World) -> None:
     world.send("yahoo_arf_complaint.eml", to="fbl@acme.example")
     assert world.kinds() == ["complaint"]
-    assert world.store.is_suppressed("ana@example.com")
+    assert world.store.sending.is_suppressed("ana@example.com")
     run_days(world.service, 20)
     assert len(world.sink.received) == 1
 
@@ -150,7 +150,7 @@ def test_a_reply_is_kept_without_its_quote_ends_the_sequence_and_waits_for_the_r
     assert "it has been a while" not in replies[0]["text"]
     assert replies[0]["automatic"] is False and replies[0]["campaign_id"] == "lapsed"
     assert world.kinds() == ["reply"]
-    assert not world.store.is_suppressed("ana@example.com")  # a reply is not an opt-out
+    assert not world.store.sending.is_suppressed("ana@example.com")  # a reply is not an opt-out
     run_days(world.service, 20)
     assert len(world.sink.received) == 1
 
@@ -166,7 +166,7 @@ def test_an_out_of_office_is_recorded_and_the_sequence_goes_on(world: World) -> 
 def test_mail_to_the_list_unsubscribe_mailto_unsubscribes(world: World) -> None:
     header = str(world.sink.received[0]["message"]["List-Unsubscribe"])
     world.send("gmail_reply.eml", to=header.split("<mailto:", 1)[1].split(">", 1)[0])
-    assert world.store.is_suppressed("ana@example.com")
+    assert world.store.sending.is_suppressed("ana@example.com")
     assert world.kinds() == ["unsubscribe"]
 
 

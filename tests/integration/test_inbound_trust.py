@@ -119,7 +119,7 @@ def unmatched(world: World) -> int:
 
 
 def suppressed(world: World) -> set[str]:
-    return world.store.suppressed_among(EVERYONE)
+    return world.store.sending.suppressed_among(EVERYONE)
 
 
 # -- forged reports act on nobody -----------------------------------------------------------
@@ -180,7 +180,7 @@ def test_a_report_naming_20000_addresses_acts_on_ours_at_most_and_never_blocks(
     assert suppressed(world) == set()
     assert asyncio.run(both(genuine)) < 2.0
     assert suppressed(world) == {ANA}
-    assert world.store.suppressed_among(crowd[:50] + crowd[-50:]) == set()
+    assert world.store.sending.suppressed_among(crowd[:50] + crowd[-50:]) == set()
 
 
 # -- genuine reports act on our recipient, and only on it -----------------------------------
@@ -379,7 +379,7 @@ def test_webhook_recipients_are_normalised_before_they_are_compared_or_stored(
         world.service.clock(),
     )
     assert found.action in ("suppressed", "duplicate")
-    assert world.store.is_suppressed(mailed)
+    assert world.store.sending.is_suppressed(mailed)
     assert suppressed(world) <= {ANA, CARL}
 
 

@@ -35,7 +35,7 @@ def test_one_click_post_returns_200_without_redirect_and_stops_all_mail(world: W
         )
     assert answer.status_code == 200
     assert "location" not in answer.headers and "set-cookie" not in answer.headers
-    assert w.store.is_suppressed("ana@example.com")
+    assert w.store.sending.is_suppressed("ana@example.com")
     assert w.kinds() == ["unsubscribe"]
     w.days(20)  # the second step and the call would have come
     assert len(w.sink.received) == 1
@@ -46,7 +46,7 @@ def test_one_click_also_works_as_multipart_form(world: World) -> None:
     with client() as http:
         answer = http.post(unsubscribe_url(w), files={"List-Unsubscribe": (None, "One-Click")})
     assert answer.status_code == 200
-    assert w.store.is_suppressed("ana@example.com")
+    assert w.store.sending.is_suppressed("ana@example.com")
 
 
 def test_a_tampered_token_records_nothing_and_gets_a_plain_page(world: World) -> None:
@@ -60,7 +60,7 @@ def test_a_tampered_token_records_nothing_and_gets_a_plain_page(world: World) ->
         page = http.get(forged)
     assert answer.status_code == 400 and page.status_code == 400
     assert "does not work" in page.text
-    assert not w.store.is_suppressed("ana@example.com")
+    assert not w.store.sending.is_suppressed("ana@example.com")
     assert w.kinds() == []
 
 
@@ -71,7 +71,7 @@ def test_an_expired_link_records_nothing(world: World) -> None:
         answer = http.post(unsubscribe_url(w), content=b"List-Unsubscribe=One-Click")
     assert answer.status_code == 400
     assert "expired" in answer.text
-    assert not w.store.is_suppressed("ana@example.com")
+    assert not w.store.sending.is_suppressed("ana@example.com")
 
 
 def test_a_click_redirects_to_the_url_in_the_mail_and_is_recorded(world: World) -> None:

@@ -86,7 +86,7 @@ def test_unsubscribing_by_clicking_suppresses_and_stops_all_mail(
         expect(t.page.locator("h1")).to_have_text("Email preferences")
         expect(t.page.locator("#name")).to_have_text("Ana")
         assert first_choice(t.page) == "unsubscribe"
-        assert not w.store.is_suppressed(EMAIL), "looking at the page changes nothing"
+        assert not w.store.sending.is_suppressed(EMAIL), "looking at the page changes nothing"
 
         with t.page.expect_response(lambda r: r.request.method == "POST") as posted:
             t.page.click("#unsubscribe")
@@ -94,7 +94,7 @@ def test_unsubscribing_by_clicking_suppresses_and_stops_all_mail(
         expect(t.page.locator("#result")).to_have_text("You are unsubscribed")
         expect(t.page.locator("body")).to_contain_text(EMAIL)
 
-    assert w.store.is_suppressed(EMAIL)
+    assert w.store.sending.is_suppressed(EMAIL)
     assert w.kinds() == ["unsubscribe"]
     w.days(20)  # the second step and the rep's call would have come by now
     assert len(w.sink.received) == 1
@@ -126,7 +126,7 @@ def test_pausing_stops_mail_for_90_days_without_suppressing(
         until = clicked_at + timedelta(days=90)
         expect(t.page.locator("#result")).to_have_text(f"Paused until {until:%d %B %Y}")
 
-    assert not w.store.is_suppressed(EMAIL)
+    assert not w.store.sending.is_suppressed(EMAIL)
     assert w.kinds() == ["pause"]
     w.days(20)  # well inside the pause; the second step would have come by now
     assert len(w.sink.received) == 1

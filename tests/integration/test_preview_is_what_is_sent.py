@@ -92,7 +92,9 @@ def test_every_shipped_step_the_daemon_sends_equals_its_preview(
     service = Service(store, SmtpMailer.from_settings(settings), ws, clock=lambda: clock["now"])
     # The follow-up campaign has no audience: a rep's call enters customers into it.
     later = store.customers.customer_ids(["later"])["later"]
-    store.enroll([NewEnrollment(later, "what-we-changed", False, "what-we-changed", START)], START)
+    store.sending.enroll(
+        [NewEnrollment(later, "what-we-changed", False, "what-we-changed", START)], START
+    )
 
     async def run() -> None:
         for _ in range(4 * 28):

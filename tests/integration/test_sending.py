@@ -147,7 +147,7 @@ def test_a_permanent_failure_bounces_and_suppresses(
     )
     run_days(service, 3)
     assert [m["to"] for m in handler.received] == [["ok@example.com"]]
-    assert store.is_suppressed("gone@example.com")
+    assert store.sending.is_suppressed("gone@example.com")
     assert store.message_counts() == {"bounced": 1, "sent": 1}
 
 

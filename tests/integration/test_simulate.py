@@ -317,9 +317,11 @@ def test_someone_enrolled_ten_days_ago_enters_again_only_after_not_enrolled_with
     before = simulate.simulate(ws, store, [habit], now=NOW, days=60)
     customer = entered_at_once(before, HABIT)[0]
     cid = store.customers.customer_ids([customer])[customer]
-    store.enroll([NewEnrollment(cid, HABIT, False, "we-miss-you", NOW - 10 * DAY)], NOW - 10 * DAY)
-    (enrollment,) = [r for r in store.running_enrollments() if r.customer_id == cid]
-    store.end_enrollment(enrollment.enrollment_id, "reply", NOW - 8 * DAY)
+    store.sending.enroll(
+        [NewEnrollment(cid, HABIT, False, "we-miss-you", NOW - 10 * DAY)], NOW - 10 * DAY
+    )
+    (enrollment,) = [r for r in store.sending.running_enrollments() if r.customer_id == cid]
+    store.sending.end_enrollment(enrollment.enrollment_id, "reply", NOW - 8 * DAY)
 
     after = simulate.simulate(ws, store, [habit], now=NOW, days=60)
     assert customer not in {e.customer for e in after.entries}
@@ -356,7 +358,9 @@ def test_a_running_enrollment_sends_its_rest_and_keeps_its_customer_until_it_end
     customer = entered_at_once(before, HABIT)[0]
     cid = store.customers.customer_ids([customer])[customer]
     enrolled = NOW - 5 * DAY
-    store.enroll([NewEnrollment(cid, running.id, False, "follow-up", NOW + 2 * DAY)], enrolled)
+    store.sending.enroll(
+        [NewEnrollment(cid, running.id, False, "follow-up", NOW + 2 * DAY)], enrolled
+    )
 
     plan = simulate.simulate(ws, store, [habit, running], now=NOW, days=60)
     assert plan.running == {running.id: 1}
@@ -384,11 +388,11 @@ def test_an_enrollment_held_for_a_person_keeps_its_customer_and_sends_nothing(
     cid = store.customers.customer_ids([customer])[customer]
     # A send began a day ago and its worker died: its outcome is unknown until a person says.
     started = NOW - DAY
-    store.enroll([NewEnrollment(cid, running.id, False, "hello", started)], started)
-    (claimed,) = store.claim_due(started, 10, timedelta(minutes=10))
-    begun = store.start_message(claimed, "hello", started, timedelta(minutes=10))
-    assert store.mark_sending_many([begun], started, timedelta(minutes=10)) == [True]
-    assert store.expire_leases(started + timedelta(hours=1)) == 1
+    store.sending.enroll([NewEnrollment(cid, running.id, False, "hello", started)], started)
+    (claimed,) = store.sending.claim_due(started, 10, timedelta(minutes=10))
+    begun = store.sending.start_message(claimed, "hello", started, timedelta(minutes=10))
+    assert store.sending.mark_sending_many([begun], started, timedelta(minutes=10)) == [True]
+    assert store.sending.expire_leases(started + timedelta(hours=1)) == 1
 
     plan = simulate.simulate(ws, store, [habit, running], now=NOW, days=60)
     assert plan.waiting == {running.id: 1}

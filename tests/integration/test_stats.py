@@ -62,14 +62,16 @@ def _send_due(
     later]). Addresses starting with "bounce" are refused by the mail server (550).
     """
     sent: dict[int, int] = {}
-    for claimed in store.claim_due(now, 100, LEASE):
+    for claimed in store.sending.claim_due(now, 100, LEASE):
         key, *after = steps[claimed.campaign_id]
-        started = store.start_message(claimed, key, now, LEASE)
+        started = store.sending.start_message(claimed, key, now, LEASE)
         assert started.message_id is not None
         if claimed.email.startswith("bounce"):
-            store.finish_bounced(started.message_id, claimed, response="550 no such user", now=now)
+            store.sending.finish_bounced(
+                started.message_id, claimed, response="550 no such user", now=now
+            )
         else:
-            store.finish_sent(
+            store.sending.finish_sent(
                 started.message_id,
                 claimed,
                 response="250 ok",
@@ -107,7 +109,7 @@ def fill(store: Store) -> Filled:
     follow = ["f1", "f2"]
     filled.ids = _customers(store, win + held + follow)
     ids = filled.ids
-    store.enroll(
+    store.sending.enroll(
         [NewEnrollment(ids[k], "win-back", k in held, "hello", T0) for k in win + held]
         + [NewEnrollment(ids[k], "follow-up", False, "changed", T0) for k in follow],
         T0,
@@ -248,7 +250,7 @@ def generated(
         if rng.random() < rates[campaign][1 if holdout else 0]:
             orders.append((key, entered + timedelta(days=rng.randint(1, 25)), 50.0))
     for entered, rows in sorted(by_day.items()):
-        store.enroll(rows, entered)
+        store.sending.enroll(rows, entered)
     _orders(store, orders, now=T0 + timedelta(days=46))
 
 

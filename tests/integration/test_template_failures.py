@@ -473,7 +473,7 @@ def test_a_campaign_broken_mid_sequence_never_ends_its_sequences(
     assert len(handler.received) == 2
     held = [
         s
-        for _, c, s, _ in store.enrollment_history(
+        for _, c, s, _ in store.sending.enrollment_history(
             list(store.customers.customer_ids(["c1", "c2"]).values()), START
         )
         if c == "live"

@@ -79,7 +79,7 @@ def test_a_lost_250_never_sends_a_mail_twice_and_a_person_settles_it(
     assert max(per_customer.values()) == 1, "a customer got the same mail twice"
     counts = store.message_counts()
     assert counts["unknown"] == 6
-    held = store.held_messages(["unknown"])
+    held = store.sending.held_messages(["unknown"])
     assert len(held) == 6
     assert all("connection lost after the message went out" in (h.reason or "") for h in held)
     # The twenty first mails all arrived, once; the fourteen sure ones went on to step two.
@@ -202,9 +202,9 @@ def test_two_passes_at_once_never_enroll_a_customer_twice_in_a_campaign(store: S
     cid = store.customers.customer_ids(["c1"])["c1"]
     one = NewEnrollment(cid, "habit", False, "first", now)
     # Two detection passes decided the same thing (a lock ran out mid-pass): one row runs.
-    store.enroll([one], now)
-    store.enroll([one, NewEnrollment(cid, "other", False, "first", now)], now)
-    history = store.enrollment_history([cid], now - timedelta(days=1))
+    store.sending.enroll([one], now)
+    store.sending.enroll([one, NewEnrollment(cid, "other", False, "first", now)], now)
+    history = store.sending.enrollment_history([cid], now - timedelta(days=1))
     assert sorted((campaign, status) for _, campaign, status, _ in history) == [
         ("habit", "active"),
         ("other", "active"),
@@ -219,8 +219,8 @@ def test_a_server_refusing_the_mail_itself_suppresses_nobody(
     handler.script = ["552 Error: Too much mail data"]
     service = setup(store, tmp_path, port, "customer_id,email,first_name\nc1,bo@example.com,Bo\n")
     run_days(service, 2)
-    assert not store.is_suppressed("bo@example.com")
-    [held] = store.held_messages(["failed"])
+    assert not store.sending.is_suppressed("bo@example.com")
+    [held] = store.sending.held_messages(["failed"])
     assert "refused this mail: 552" in (held.reason or "")
     assert handler.received == []
 
@@ -296,12 +296,12 @@ def test_a_sequence_that_ended_while_its_mail_was_on_the_wire_stays_ended(
 
     store, held = on_the_wire(database_url, tmp_path, 3)
     (first, _), (second, _) = held[0], held[1]
-    store.end_enrollment(first.enrollment_id, "call", NOW)
-    assert store.enroll(
+    store.sending.end_enrollment(first.enrollment_id, "call", NOW)
+    assert store.sending.enroll(
         [NewEnrollment(first.customer_id, first.campaign_id, False, "first", NOW)], NOW
     )
     later = NOW + LEASE * 2
-    assert store.expire_leases(later) == 3  # every stale mail, the ended one's too
+    assert store.sending.expire_leases(later) == 3  # every stale mail, the ended one's too
     assert store.message_counts()["unknown"] == 3
     with store.engine.connect() as conn:
         rows = conn.execute(
@@ -331,7 +331,7 @@ def test_a_customer_who_paused_is_not_mailed_when_their_held_mail_is_settled(
 
     handler, port = sink
     store, held = on_the_wire(database_url, tmp_path, 2)
-    store.expire_leases(NOW + LEASE * 2)  # the worker died: unknown, sequences held
+    store.sending.expire_leases(NOW + LEASE * 2)  # the worker died: unknown, sequences held
     (paused, started), (other, _) = held
     ref = store.responses.message(started.token or "")
     assert ref is not None
@@ -390,7 +390,7 @@ def test_resending_the_mail_of_a_sequence_that_ended_skips_it_and_says_so(
     from tests.integration.test_worker import CAMPAIGN, LEASE, NOW
 
     store, held = on_the_wire(database_url, tmp_path, 2)
-    store.expire_leases(NOW + LEASE * 2)
+    store.sending.expire_leases(NOW + LEASE * 2)
     (_, paused), (_, going) = held
     ref = store.responses.message(paused.token or "")
     assert ref is not None

@@ -115,7 +115,7 @@ def test_a_30_mb_post_to_the_preferences_page_is_refused_unread(world: World) ->
     assert answer.status_code == 413
     assert "That was too much to send" in answer.text and "64 KB" in answer.text
     assert pulled <= LIMIT + 2 * 64 * 1024, f"the app read {pulled} bytes of the body"
-    assert not w.store.is_suppressed("ana@example.com")
+    assert not w.store.sending.is_suppressed("ana@example.com")
     assert w.kinds() == []
     # A declared length over the limit is refused before a byte is read.
     with running_app(app) as base, client() as http:
@@ -125,7 +125,7 @@ def test_a_30_mb_post_to_the_preferences_page_is_refused_unread(world: World) ->
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
     assert declared.status_code == 413
-    assert not w.store.is_suppressed("ana@example.com")
+    assert not w.store.sending.is_suppressed("ana@example.com")
 
 
 def test_a_30_mb_post_to_the_outcome_form_is_refused_unread(
@@ -244,7 +244,7 @@ def test_a_body_that_trickles_in_is_refused_in_time_and_nothing_is_done(
     answer = asyncio.run(go())
     assert answer.status_code == 408
     assert "took too long" in answer.text
-    assert not w.store.is_suppressed("ana@example.com")
+    assert not w.store.sending.is_suppressed("ana@example.com")
 
 
 def test_a_crowd_of_slow_posts_gets_503_and_the_server_stays_well(
@@ -408,12 +408,12 @@ def test_after_a_key_rotation_links_in_sent_mail_still_unsubscribe(world: World)
     with running_app(create_app(w.store, stranger)) as base, client() as http:
         assert http.post(base + path, **one_click).status_code == 400  # unknown key
         assert http.get(base + first_format).status_code == 400
-    assert not w.store.is_suppressed("ana@example.com")
+    assert not w.store.sending.is_suppressed("ana@example.com")
     with running_app(create_app(w.store, rotated)) as base, client() as http:
         assert http.get(base + first_format).status_code == 200  # an old mail's link
         answer = http.post(base + path, **one_click)
     assert answer.status_code == 200, answer.text
-    assert w.store.is_suppressed("ana@example.com")
+    assert w.store.sending.is_suppressed("ana@example.com")
 
 
 def _hours(w: World) -> int:
@@ -435,7 +435,7 @@ def test_a_cross_site_post_to_the_preferences_page_is_refused_one_click_is_not(
             assert refused.status_code == 403, origin
             assert "This form was sent from another site" in refused.text
             assert "Nothing was changed" in refused.text
-        assert not w.store.is_suppressed("ana@example.com")
+        assert not w.store.sending.is_suppressed("ana@example.com")
         paused = http.post(url, data={"action": "pause"}, headers={"Origin": w.base})
         assert paused.status_code == 200 and "Paused until" in paused.text
         one_click = http.post(
@@ -444,7 +444,7 @@ def test_a_cross_site_post_to_the_preferences_page_is_refused_one_click_is_not(
             headers={"Origin": EVIL, "Content-Type": "application/x-www-form-urlencoded"},
         )
     assert one_click.status_code == 200  # RFC 8058: a mail client posts it from anywhere
-    assert w.store.is_suppressed("ana@example.com")
+    assert w.store.sending.is_suppressed("ana@example.com")
 
 
 def test_a_cross_site_post_to_the_outcome_form_is_refused(

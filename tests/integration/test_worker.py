@@ -87,9 +87,9 @@ def on_the_wire(
     campaign, _ = parse_campaign(CAMPAIGN, "always.yaml")
     assert campaign is not None
     jobs.detect_and_enroll(store, [campaign], NOW)
-    claimed = sorted(store.claim_due(NOW, 10, LEASE), key=lambda c: c.customer_id)
-    started = store.start_messages([(c, "first") for c in claimed], NOW, LEASE)
-    assert all(store.mark_sending_many(started, NOW, LEASE))
+    claimed = sorted(store.sending.claim_due(NOW, 10, LEASE), key=lambda c: c.customer_id)
+    started = store.sending.start_messages([(c, "first") for c in claimed], NOW, LEASE)
+    assert all(store.sending.mark_sending_many(started, NOW, LEASE))
     return store, list(zip(claimed, started, strict=True))
 
 
@@ -491,13 +491,13 @@ def test_the_workers_inbound_listener_takes_its_own_signed_mailto_and_nothing_fo
 
         wait_for(lambda: listening(inbound))
         asyncio.run(deliver(unsigned))
-        assert not store.is_suppressed("c0@example.com")
+        assert not store.sending.is_suppressed("c0@example.com")
         kept, total = store.responses.unmatched(10)
         assert total == 1
         assert (kept[0].kind, kept[0].reason) == ("unsubscribe", "bad_signature")
         asyncio.run(deliver(mailto))
-        assert store.is_suppressed("c0@example.com")  # recorded before the 250
-        assert not store.is_suppressed("c1@example.com")
+        assert store.sending.is_suppressed("c0@example.com")  # recorded before the 250
+        assert not store.sending.is_suppressed("c1@example.com")
         kinds = [r.kind for r in store.responses.recent(NOW - timedelta(days=1))]
         assert kinds == ["unsubscribe"]
         assert store.responses.unmatched(10)[1] == 1
