@@ -222,7 +222,7 @@ def prepare(folder: Path, messages: int, port: int, connections: int) -> tuple[A
     )
     ws = compose.Workspace.from_settings(settings)
     jobs.detect_and_enroll(store, [campaign], NOW)
-    customer = store.get_customer("c0")
+    customer = store.customers.get_customer("c0")
     assert customer is not None
     message, _ = compose.render_for(
         ws, campaign, "first", customer[0], None, message_key="bench", now=NOW, rep_name=None

@@ -66,7 +66,7 @@ def main() -> None:
         started = time.perf_counter()
         model = current_model(store)
         population, assessments = assess_all(store, NOW, model=model)
-        info = store.contactable(a.profile.customer_id for a in assessments)
+        info = store.customers.contactable(a.profile.customer_id for a in assessments)
         seen: set[tuple[str, int]] = set()
         for day in range(args.days):
             when = NOW + timedelta(days=day)
