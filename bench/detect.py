@@ -96,7 +96,7 @@ def baseline_pass(url: str) -> tuple[list[int], float]:
                 events.append(Event("order", at, float(amount), 0.0))
             summary = Summary().fold(events)
             profiles.append(Profile.from_summary(summary, customer_id, "", segment))
-    population = fit_population(store.gap_sample())
+    population = fit_population(store.detection.gap_sample())
     found = []
     for p in profiles:
         assert p.last_order_at is not None

@@ -55,7 +55,7 @@ FIT_SAMPLE = 30_000  # customers used to fit; plenty for seven coefficients
 
 def current_model(store: Store) -> LapseModel:
     """The newest fitted model, or the rhythm prior when none has been fitted yet."""
-    return store.latest_lapse_model() or LapseModel()
+    return store.detection.latest_lapse_model() or LapseModel()
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,9 @@ def fit_model(
     fitted to that. Too little history keeps the rhythm prior, and says why.
     """
     start = as_of - timedelta(days=horizon_days)
-    profiles = list(store.profiles_as_of(start))
+    profiles = list(store.detection.profiles_as_of(start))
     population = fit_population((p.segment, p.typical_gap_days) for p in profiles)
-    returned = store.buyers_between(start, as_of)
+    returned = store.detection.buyers_between(start, as_of)
     rows: list[list[float]] = []
     labels: list[bool] = []
     recency: list[float] = []
@@ -122,10 +122,10 @@ def assess_all(
     the history as it stood then, with a model fitted on what was known by then.
     """
     if as_of is None:
-        profiles = list(store.profiles())
+        profiles = list(store.detection.profiles())
         model = model or current_model(store)
     else:
-        profiles = list(store.profiles_as_of(as_of))
+        profiles = list(store.detection.profiles_as_of(as_of))
         model = model or fit_model(store, as_of).model
     population = fit_population((p.segment, p.typical_gap_days) for p in profiles)
     when = as_of or now
@@ -149,7 +149,9 @@ def assess_customers(
     form. Pass ``prior`` (from :func:`prior_for`) to reuse one across many calls.
     """
     population, model = prior or prior_for(store)
-    profiles = store.profiles(customer_ids=customer_ids, rep_external_ids=rep_external_ids)
+    profiles = store.detection.profiles(
+        customer_ids=customer_ids, rep_external_ids=rep_external_ids
+    )
     return {
         p.customer_id: a for p in profiles if (a := assess(p, population, now, model)) is not None
     }
@@ -157,7 +159,7 @@ def assess_customers(
 
 def prior_for(store: Store) -> tuple[Population, LapseModel]:
     """The population's typical gaps (from a sample) and the newest fitted lapse model."""
-    return fit_population(store.gap_sample()), current_model(store)
+    return fit_population(store.detection.gap_sample()), current_model(store)
 
 
 @dataclass(frozen=True)
@@ -190,10 +192,18 @@ def lapsed_audience(
 
     The detection pass of the daemon; it reads the stats, never the activity table.
     """
-    population = population or fit_population(store.gap_sample())
+    population = population or fit_population(store.detection.gap_sample())
     model = model or current_model(store)
     found = []
-    for customer_id, segment, orders, own_gap, silent, age, value in store.lapse_candidates(
+    for (
+        customer_id,
+        segment,
+        orders,
+        own_gap,
+        silent,
+        age,
+        value,
+    ) in store.detection.lapse_candidates(
         now,
         min_days=criteria.min_days_silent,
         max_days=criteria.max_days_silent,
@@ -287,7 +297,7 @@ def backtest(
     """
     fit = fit_model(store, as_of, horizon.total_seconds() / 86400.0)
     population, assessments = assess_all(store, as_of, as_of=as_of, model=fit.model)
-    returned = store.buyers_between(as_of, as_of + horizon)
+    returned = store.detection.buyers_between(as_of, as_of + horizon)
     labels = [a.profile.customer_id not in returned for a in assessments]
     score = [a.lapse_score for a in assessments]
     prior = LapseModel(fit.model.horizon_days)

@@ -22,7 +22,7 @@ def _local(moment: datetime, zone: ZoneInfo) -> datetime:
 def customers_show(customer_id: Annotated[str, typer.Argument(help="external id")]) -> None:
     """One customer: their file, their rhythm, where they stand today and why."""
     from reengage import scoring
-    from reengage.store.database import display_name
+    from reengage.store.detection import display_name
 
     store = _store()
     try:

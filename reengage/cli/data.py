@@ -283,7 +283,7 @@ def score(
             fitted = scoring.fit_model(store, when or utcnow(), span.total_seconds() / 86400)
             _print_fit(fitted)
             if fitted.kept_prior_because is None:
-                store.save_lapse_model(
+                store.detection.save_lapse_model(
                     fitted.model, auc=fitted.auc, auc_recency=fitted.auc_recency, now=utcnow()
                 )
                 out.print("saved: detection and `reengage score` now use this model")

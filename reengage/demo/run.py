@@ -83,7 +83,9 @@ def run_demo(
         )
         fit = fit_model(store, start)
         if fit.kept_prior_because is None:
-            store.save_lapse_model(fit.model, auc=fit.auc, auc_recency=fit.auc_recency, now=start)
+            store.detection.save_lapse_model(
+                fit.model, auc=fit.auc, auc_recency=fit.auc_recency, now=start
+            )
             console.print(
                 f"Learned the lapse score from this history ({fit.customers} customers as they "
                 f"stood 90 days ago; {fit.did_not_return} did not order again): ROC AUC "

@@ -100,7 +100,7 @@ def render_sample(
     reps = store.customers.rep_names(
         c.rep_external_id for c in customers.values() if c.rep_external_id
     )
-    profiles = {p.customer_id: p for p in store.profiles(customer_ids=sorted(customers))}
+    profiles = {p.customer_id: p for p in store.detection.profiles(customer_ids=sorted(customers))}
     population, model = prior_for(store)
     for (campaign_id, step_key), mails in chosen.items():
         for mail in mails:

@@ -48,8 +48,8 @@ def test_indexed_pass_finds_exactly_who_full_assessment_finds(seeded: Store) -> 
 
 
 def test_history_as_of_today_matches_the_running_stats(seeded: Store) -> None:
-    live = {p.external_id: p for p in seeded.profiles()}
-    rebuilt = {p.external_id: p for p in seeded.profiles_as_of(NOW + timedelta(days=1))}
+    live = {p.external_id: p for p in seeded.detection.profiles()}
+    rebuilt = {p.external_id: p for p in seeded.detection.profiles_as_of(NOW + timedelta(days=1))}
     assert live.keys() == rebuilt.keys()
     for key, profile in live.items():
         other = rebuilt[key]
@@ -63,14 +63,14 @@ def test_history_as_of_today_matches_the_running_stats(seeded: Store) -> None:
 
 def test_as_of_ignores_later_activity(seeded: Store) -> None:
     cut = NOW - timedelta(days=200)
-    for profile in seeded.profiles_as_of(cut):
+    for profile in seeded.detection.profiles_as_of(cut):
         assert profile.last_activity_at is not None
         assert profile.last_activity_at <= cut
 
 
 def test_population_from_a_sample_is_close_to_the_full_fit(seeded: Store) -> None:
-    full = fit_population((p.segment, p.typical_gap_days) for p in seeded.profiles())
-    sampled = fit_population(seeded.gap_sample(size=50))
+    full = fit_population((p.segment, p.typical_gap_days) for p in seeded.detection.profiles())
+    sampled = fit_population(seeded.detection.gap_sample(size=50))
     assert sampled.typical_gap_days == pytest.approx(full.typical_gap_days, rel=0.5)
 
 

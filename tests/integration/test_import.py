@@ -340,14 +340,14 @@ def test_segment_change_reaches_detection(
         Kind.ACTIVITIES,
         write(tmp_path / "a.csv", "customer_id,occurred_at\nc1,2026-01-01\n"),
     )
-    assert [p.segment for p in store.profiles()] == ["retail"]
+    assert [p.segment for p in store.detection.profiles()] == ["retail"]
     run(
         store,
         Kind.CUSTOMERS,
         write(tmp_path / "m.csv", "customer_id,email,segment\nc1,ana@example.com,vip\n"),
     )
-    assert [p.segment for p in store.profiles()] == ["vip"]
-    assert [s for s, _ in store.gap_sample()] == []  # one order: no gap of their own yet
+    assert [p.segment for p in store.detection.profiles()] == ["vip"]
+    assert [s for s, _ in store.detection.gap_sample()] == []  # one order: no gap of their own yet
 
 
 # -- files that would swallow rows, repeated ids, numbers money cannot be -------------------
