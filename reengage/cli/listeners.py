@@ -155,15 +155,15 @@ class Listeners:
         open, or a mail server that will not say goodbye, does not hold the process."""
         self.stop()
         for listener in self._inbound:
-            await _within(listener.wait_closed(), 0.5)
+            await within(listener.wait_closed(), 0.5)
         if self._serving:
-            await _within(asyncio.gather(*self._serving, return_exceptions=True), 1.0)
+            await within(asyncio.gather(*self._serving, return_exceptions=True), 1.0)
         for waiting in self._waiting:
             with contextlib.suppress(asyncio.CancelledError):
                 await waiting
 
 
-async def _within(step: Awaitable[Any], seconds: float) -> None:
+async def within(step: Awaitable[Any], seconds: float) -> None:
     """Await ``step`` for at most ``seconds``, then go on without it."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(step, seconds)

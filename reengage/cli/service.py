@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from reengage.cli.app import (
     app,
     out,
 )
-from reengage.cli.listeners import Listeners, listen, server
+from reengage.cli.listeners import Listeners, listen, server, within
 from reengage.errors import ReengageError
 from reengage.timeutil import utcnow
 
@@ -89,7 +88,7 @@ def run(
                 # Closing down has what the grace kept for it (see run_forever).
                 await listeners.closed()
         finally:
-            await _within(mailer.close(), 0.5)
+            await within(mailer.close(), 0.5)
             store.close()
 
     asyncio.run(main_loop())
@@ -105,12 +104,6 @@ def _spool_problem(folder: Path) -> str | None:
     except OSError as exc:
         return str(exc)
     return None
-
-
-async def _within(step: Any, seconds: float) -> None:
-    """Await ``step`` for at most ``seconds``, then go on without it."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(step, seconds)
 
 
 async def _inbound_listener(

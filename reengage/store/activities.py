@@ -20,12 +20,9 @@ from sqlalchemy.engine import Connection
 
 from reengage.detect import gap_floor
 from reengage.history import Event, Summary, ring_from_json, ring_to_json
-from reengage.models import Activity, Customer, CustomerStats, UTCDateTime
+from reengage.models import UTCDateTime
 from reengage.store.engine import upsert_insert
-
-ACTIVITIES: sa.Table = Activity.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-STATS: sa.Table = CustomerStats.__table__  # type: ignore[attr-defined]
-CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
+from reengage.store.tables import ACTIVITIES, CUSTOMERS, STATS
 
 
 class NewActivity(NamedTuple):

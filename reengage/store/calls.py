@@ -18,30 +18,26 @@ from sqlalchemy.engine import Connection
 
 from reengage.models import (
     CallOutcome,
-    CallTask,
     CallTaskStatus,
-    Customer,
     CustomerStatus,
-    Enrollment,
     EnrollmentStatus,
-    Message,
     MessageStatus,
     Rep,
-    Reply,
-    Response,
 )
 from reengage.store.claims import Claimed
 from reengage.store.engine import upsert_insert
 from reengage.store.enrollments import NewEnrollment, insert_enrollments
+from reengage.store.tables import (
+    CALLS,
+    CUSTOMERS,
+    ENROLLMENTS,
+    MESSAGES,
+    OUTCOMES,
+    REPLIES,
+    REPS,
+    RESPONSES,
+)
 
-CALLS: sa.Table = CallTask.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-OUTCOMES: sa.Table = CallOutcome.__table__  # type: ignore[attr-defined]
-CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
-ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]
-MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
-RESPONSES: sa.Table = Response.__table__  # type: ignore[attr-defined]
-REPLIES: sa.Table = Reply.__table__  # type: ignore[attr-defined]
-REPS: sa.Table = Rep.__table__  # type: ignore[attr-defined]
 _CHUNK = 10_000
 
 

@@ -16,11 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reengage.models import Customer, Enrollment, EnrollmentStatus, Message, MessageStatus
-
-ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+from reengage.models import EnrollmentStatus, MessageStatus
+from reengage.store.tables import CUSTOMERS, ENROLLMENTS, MESSAGES
 
 
 @dataclass(frozen=True)

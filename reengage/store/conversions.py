@@ -14,13 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reengage.models import Activity, Enrollment, Message, MessageStatus
+from reengage.models import MessageStatus
 from reengage.store.responses import record
+from reengage.store.tables import ACTIVITIES, ENROLLMENTS, MESSAGES
 from reengage.timeutil import as_utc
-
-ACTIVITIES: sa.Table = Activity.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
 
 
 def attribute(

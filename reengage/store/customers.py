@@ -20,18 +20,10 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from reengage.models import Activity, Customer, CustomerStats, CustomerStatus, Rep
-from reengage.store import conversions, suppressions
-from reengage.store.activities import (
-    ACTIVITIES,
-    STATS,
-    NewActivity,
-    UpsertResult,
-    add_activities,
-)
+from reengage.store import conversions
+from reengage.store.activities import NewActivity, UpsertResult, add_activities
+from reengage.store.tables import ACTIVITIES, CUSTOMERS, REPS, STATS, SUPPRESSIONS
 from reengage.timeutil import as_utc
-
-CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-REPS: sa.Table = Rep.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -159,9 +151,7 @@ class CustomerBook:
         suppressed, not paused at ``now``), with the facts audience filters and send
         windows need."""
         ids = sorted(set(customer_ids))
-        suppressed = sa.exists().where(
-            suppressions.SUPPRESSIONS.c.email == sa.func.lower(CUSTOMERS.c.email)
-        )
+        suppressed = sa.exists().where(SUPPRESSIONS.c.email == sa.func.lower(CUSTOMERS.c.email))
         unpaused: sa.ColumnElement[bool] = CUSTOMERS.c.paused_until.is_(None)
         if now is not None:
             unpaused = unpaused | (CUSTOMERS.c.paused_until <= now)

@@ -12,18 +12,16 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from reengage.errors import StoreError
-from reengage.models import JobLock
 from reengage.store import claims, enrollments, messages, migrate
 from reengage.store.call_book import CallBook
-from reengage.store.calls import CALLS
 from reengage.store.customers import CustomerBook
 from reengage.store.detection import DetectionReads
 from reengage.store.engine import check_connection, create_engine, upsert_insert
 from reengage.store.response_log import ResponseLog
 from reengage.store.sending_book import SendingBook
 from reengage.store.stats import StatsQueries
+from reengage.store.tables import CALLS, JOB_LOCKS
 
-JOB_LOCKS: sa.Table = JobLock.__table__  # type: ignore[attr-defined]
 # How long after a customer's last mail an activity is still credited to it, by default.
 ATTRIBUTION = timedelta(days=30)
 

@@ -16,12 +16,9 @@ from sqlalchemy.engine import Connection
 from reengage.detect import Profile
 from reengage.history import Event, Summary
 from reengage.lapse_model import LapseModel
-from reengage.models import ActivityKind, LapseModelFit
-from reengage.store.activities import ACTIVITIES, STATS
-from reengage.store.customers import CUSTOMERS
+from reengage.models import ActivityKind
 from reengage.store.sqlfuncs import epoch_days
-
-LAPSE_MODELS: sa.Table = LapseModelFit.__table__  # type: ignore[attr-defined]
+from reengage.store.tables import ACTIVITIES, CUSTOMERS, LAPSE_MODELS, STATS
 
 
 class DetectionReads:

@@ -14,10 +14,9 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reengage.models import Digest, DigestStatus
+from reengage.models import DigestStatus
 from reengage.store.engine import upsert_insert
-
-DIGESTS: sa.Table = Digest.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+from reengage.store.tables import DIGESTS
 
 
 @dataclass(frozen=True)

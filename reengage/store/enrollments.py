@@ -17,20 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reengage.models import (
-    Customer,
     CustomerStatus,
-    Enrollment,
     EnrollmentStatus,
-    Message,
-    Suppression,
 )
 from reengage.store.claims import Claimed
 from reengage.store.engine import upsert_insert
-
-ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-SUPPRESSIONS: sa.Table = Suppression.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+from reengage.store.tables import CUSTOMERS, ENROLLMENTS, MESSAGES, SUPPRESSIONS
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ from reengage.store.enrollments import (
     end_enrollments,
     hold,
 )
-from reengage.store.messages import MARK_SENT, MESSAGES
+from reengage.store.messages import MARK_SENT
 from reengage.store.suppressions import suppress
+from reengage.store.tables import MESSAGES
 
 _OPEN = MESSAGES.c.status.in_([MessageStatus.SENDING.value, MessageStatus.UNKNOWN.value])
 

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reengage.models import Enrollment, Message, MessageStatus
+from reengage.models import MessageStatus
 from reengage.store.claims import Claimed, Started, settle_unknown
 from reengage.store.engine import upsert_insert
 from reengage.store.enrollments import (
@@ -29,9 +29,7 @@ from reengage.store.enrollments import (
     hold,
 )
 from reengage.store.suppressions import suppress
-
-ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+from reengage.store.tables import ENROLLMENTS, MESSAGES
 
 
 def _aware(value: datetime) -> datetime:

@@ -18,7 +18,6 @@ from sqlalchemy.engine import Connection
 from reengage.models import ResponseKind
 from reengage.store.enrollments import end_enrollments
 from reengage.store.responses import (
-    CUSTOMERS,
     MessageRef,
     ResponseRow,
     Unmatched,
@@ -39,6 +38,7 @@ from reengage.store.responses import (
     seen,
     unmatched,
 )
+from reengage.store.tables import CUSTOMERS
 
 
 class ResponseLog:

@@ -20,27 +20,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reengage.models import (
-    Activity,
-    Customer,
-    Enrollment,
-    InboundUnmatched,
-    Message,
     MessageStatus,
-    Reply,
-    Response,
 )
 from reengage.store.engine import upsert_insert
 from reengage.store.enrollments import end_enrollments
 from reengage.store.suppressions import suppress
+from reengage.store.tables import (
+    CUSTOMERS,
+    MESSAGES,
+    REPLIES,
+    RESPONSES,
+    UNMATCHED,
+)
 from reengage.timeutil import as_utc
-
-RESPONSES: sa.Table = Response.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-REPLIES: sa.Table = Reply.__table__  # type: ignore[attr-defined]
-MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
-ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]
-CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
-ACTIVITIES: sa.Table = Activity.__table__  # type: ignore[attr-defined]
-UNMATCHED: sa.Table = InboundUnmatched.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

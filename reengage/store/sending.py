@@ -15,16 +15,11 @@ and :mod:`~reengage.store.suppressions` (the suppression list).
 from __future__ import annotations
 
 from reengage.store.claims import Claimed, Started
-from reengage.store.enrollments import (
-    ENROLLMENTS,
-    EnrollmentLine,
-    NewEnrollment,
-    Running,
-    end_enrollments,
-)
-from reengage.store.messages import MESSAGES, Sent
+from reengage.store.enrollments import EnrollmentLine, NewEnrollment, Running, end_enrollments
+from reengage.store.messages import Sent
 from reengage.store.settling import Held, HeldMessage
 from reengage.store.suppressions import suppress
+from reengage.store.tables import ENROLLMENTS, MESSAGES
 
 __all__ = [
     "ENROLLMENTS",

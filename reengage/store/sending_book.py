@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from reengage.models import MessageStatus
 from reengage.store import claims, enrollments, late, messages, settling, suppressions
 from reengage.store.calls import add_call_task
+from reengage.store.tables import MESSAGES
 
 
 class SendingBook:
@@ -258,12 +259,7 @@ class SendingBook:
         """How many times this message row has been tried."""
         with self._tx() as conn:
             return int(
-                conn.scalar(
-                    sa.select(messages.MESSAGES.c.attempts).where(
-                        messages.MESSAGES.c.id == message_id
-                    )
-                )
-                or 0
+                conn.scalar(sa.select(MESSAGES.c.attempts).where(MESSAGES.c.id == message_id)) or 0
             )
 
     def suppressed_among(self, emails: Iterable[str]) -> set[str]:
@@ -280,9 +276,9 @@ class SendingBook:
         out: dict[int, list[datetime]] = {}
         with self._tx() as conn:
             rows = conn.execute(
-                sa.select(messages.MESSAGES.c.customer_id, messages.MESSAGES.c.sent_at).where(
-                    messages.MESSAGES.c.customer_id.in_(ids),
-                    messages.MESSAGES.c.sent_at >= since,
+                sa.select(MESSAGES.c.customer_id, MESSAGES.c.sent_at).where(
+                    MESSAGES.c.customer_id.in_(ids),
+                    MESSAGES.c.sent_at >= since,
                 )
             )
             for customer_id, sent_at in rows:

@@ -21,21 +21,14 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
 from reengage.models import (
-    CallTask,
-    Enrollment,
     EnrollmentStatus,
-    Message,
     MessageStatus,
-    Response,
     ResponseKind,
 )
 from reengage.store.sqlfuncs import epoch_days
+from reengage.store.tables import CALLS as CALL_TASKS
+from reengage.store.tables import ENROLLMENTS, MESSAGES, RESPONSES
 from reengage.timeutil import as_utc
-
-ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
-MESSAGES: sa.Table = Message.__table__  # type: ignore[attr-defined]
-RESPONSES: sa.Table = Response.__table__  # type: ignore[attr-defined]
-CALL_TASKS: sa.Table = CallTask.__table__  # type: ignore[attr-defined]
 
 EPOCH = date(1970, 1, 1)
 # Responses counted once per message in a funnel (a second click on the same mail is

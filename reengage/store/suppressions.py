@@ -12,10 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reengage.addresses import normalize_or_keep
-from reengage.models import Suppression
 from reengage.store.engine import upsert_insert
-
-SUPPRESSIONS: sa.Table = Suppression.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+from reengage.store.tables import SUPPRESSIONS
 
 
 def suppress(conn: Connection, email: str, reason: str, detail: str | None, now: datetime) -> None:

@@ -1,0 +1,46 @@
+"""One SQLAlchemy handle per table, for the store's SQL (SQLModel builds them from the
+models in :mod:`reengage.models`); every store module takes its tables from here."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from reengage.models import (
+    Activity,
+    CallOutcome,
+    CallTask,
+    Customer,
+    CustomerStats,
+    Digest,
+    Enrollment,
+    InboundUnmatched,
+    JobLock,
+    LapseModelFit,
+    Message,
+    Rep,
+    Reply,
+    Response,
+    Suppression,
+)
+
+
+def _table(model: type) -> sa.Table:
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+    return table
+
+
+ACTIVITIES = _table(Activity)
+CALLS = _table(CallTask)
+CUSTOMERS = _table(Customer)
+DIGESTS = _table(Digest)
+ENROLLMENTS = _table(Enrollment)
+JOB_LOCKS = _table(JobLock)
+LAPSE_MODELS = _table(LapseModelFit)
+MESSAGES = _table(Message)
+OUTCOMES = _table(CallOutcome)
+REPLIES = _table(Reply)
+REPS = _table(Rep)
+RESPONSES = _table(Response)
+STATS = _table(CustomerStats)
+SUPPRESSIONS = _table(Suppression)
+UNMATCHED = _table(InboundUnmatched)
