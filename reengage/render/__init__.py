@@ -33,11 +33,10 @@ from markupsafe import Markup, escape
 from reengage.errors import TemplateFailure
 from reengage.locales import fallbacks, normalise_locale
 from reengage.render.guards import GuardedSandbox
+from reengage.render.limits import MAX_MAIL_CHARS, MAX_RENDER_SECONDS, time_limit, within_budget
 from reengage.render.problems import explain, line_in, located, subject_problem_of, undecodable
 from reengage.render.text import plain_text
 from reengage.render.values import (
-    MAX_MAIL_CHARS,
-    MAX_RENDER_SECONDS,
     Missing,
     Refused,
     Yearly,
@@ -45,8 +44,6 @@ from reengage.render.values import (
     is_none,
     missing,
     printable,
-    time_limit,
-    within_budget,
 )
 
 __all__ = [

@@ -20,16 +20,8 @@ from jinja2 import nodes, pass_eval_context
 from jinja2.exceptions import UndefinedError
 from jinja2.nodes import EvalContext
 
-from reengage.render.values import (
-    _CLOCK,
-    _COUNTED,
-    EMPTY,
-    MAX_MAIL_CHARS,
-    Sandbox,
-    TooLarge,
-    is_none,
-    printable,
-)
+from reengage.render.limits import _CLOCK, _COUNTED, MAX_MAIL_CHARS, TooLarge
+from reengage.render.values import EMPTY, Sandbox, is_none, printable
 
 # A filter name the template language cannot spell: put on every operand of `~`.
 _PART = "reengage part"

@@ -10,7 +10,7 @@ from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import MAX_RANGE
 
-from reengage.render.values import MAX_MAIL_CHARS, TooLarge, TooSlow
+from reengage.render.limits import MAX_MAIL_CHARS, TooLarge, TooSlow
 
 
 def subject_problem_of(exc: Exception, context: dict[str, Any]) -> str:

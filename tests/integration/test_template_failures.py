@@ -22,7 +22,7 @@ from reengage import authoring, compose
 from reengage.config import load_settings
 from reengage.ingest import Kind, import_file
 from reengage.mailer import SmtpMailer
-from reengage.render import values
+from reengage.render import limits
 from reengage.scheduler import Service
 from reengage.store import Store
 from tests.integration.smtp_sink import Sink, running_sink
@@ -243,7 +243,7 @@ def test_validate_stops_a_template_that_runs_too_long_at_its_loop(
 ) -> None:
     # A shorter limit than the real one, so four sample customers take two seconds in all;
     # the real one is run by the next test, through the command.
-    monkeypatch.setattr(values, "MAX_RENDER_SECONDS", 0.5)
+    monkeypatch.setattr(limits, "MAX_RENDER_SECONDS", 0.5)
     folders(tmp_path, {name: SLOW[name]})
     started = time.monotonic()
     result = authoring.validate(workspace(tmp_path), [tmp_path / "campaigns"], root=tmp_path)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from reengage.errors import TemplateFailure
-from reengage.render import MAX_RENDER_SECONDS, Renderer, Sender, missing, values
+from reengage.render import MAX_RENDER_SECONDS, Renderer, Sender, limits, missing
 
 NESTED = (
     "<p>Hello</p>\n"
@@ -32,7 +32,7 @@ HANGS = 10.0  # seconds: far past any limit here, short of a hang
 
 @pytest.fixture
 def quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(values, "MAX_RENDER_SECONDS", 0.25)
+    monkeypatch.setattr(limits, "MAX_RENDER_SECONDS", 0.25)
 
 
 def renderer(tmp_path: Path, files: dict[str, str]) -> Renderer:
@@ -194,7 +194,7 @@ def test_each_rendering_has_its_own_time_in_its_own_thread(tmp_path: Path, quick
         assert slow.result(timeout=HANGS).startswith("takes over")
         assert {f.result() for f in fine} == {"<p>Ana</p>"}
     # No clock is left behind: outside a rendering nothing counts or stops.
-    assert values._CLOCK.get() is None
+    assert limits._CLOCK.get() is None
     assert r._html.from_string("{% for i in range(3) %}{{ i }}{% endfor %}").render() == "012"
 
 
@@ -219,7 +219,7 @@ def test_no_template_can_reach_the_loop_counter(tmp_path: Path) -> None:
     r = renderer(tmp_path, {"t.html.j2": "{{ [1, 2] | reengage counted }}"})
     with pytest.raises(TemplateFailure):
         r._run(r._html, "t.html.j2", {})
-    assert " " in values._COUNTED
+    assert " " in limits._COUNTED
 
 
 @pytest.mark.parametrize(
