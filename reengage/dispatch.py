@@ -391,7 +391,7 @@ def expire_leases(store: Store, now: datetime) -> int:
     count = store.sending.expire_leases(now)
     if count:
         log.warning("messages_unknown", count=count)
-    counts = store.message_counts()
+    counts = store.sending.message_counts()
     metrics.UNKNOWN.set(counts.get("unknown", 0))
     metrics.FAILED.set(counts.get("failed", 0))
     return count

@@ -117,7 +117,7 @@ class Service:
         """One detection and enrollment pass — by one worker per tick across all of them."""
         now = self.clock()
         hold = timedelta(seconds=max(self.detect_every_s - 5, 5))
-        if not self.store.try_lock("detect_and_enroll", self.worker_id, now, hold):
+        if not self.store.locks.try_lock("detect_and_enroll", self.worker_id, now, hold):
             log.debug("detection_skipped", reason="another worker ran it this tick")
             return jobs.EnrollReport(
                 skipped=f"a detection pass ran less than {hold.total_seconds() / 60:.0f} "
@@ -167,7 +167,7 @@ class Service:
         now = self.clock()
         hold = timedelta(seconds=max(self.digest_every_s - 5, 5))
         if not await asyncio.to_thread(
-            self.store.try_lock, "send_digests", self.worker_id, now, hold
+            self.store.locks.try_lock, "send_digests", self.worker_id, now, hold
         ):
             return DigestReport()  # the digest row's unique key is the real guarantee
         with self._keeping("send_digests", hold):
@@ -182,7 +182,7 @@ class Service:
         def renew() -> None:
             while not done.wait(hold.total_seconds() / 3):
                 try:
-                    self.store.try_lock(name, self.worker_id, self.clock(), hold)
+                    self.store.locks.try_lock(name, self.worker_id, self.clock(), hold)
                 except Exception:  # the pass itself will meet the same trouble and say so
                     log.warning("lock_renewal_failed", lock=name)
 

@@ -155,7 +155,7 @@ class SentLog:
         try:
             # No mark's send goes out before this commit is back: its future waits for it.
             marked = await _in_thread(
-                self.store.mark_and_record, current, accepted, now, self.lease
+                self.store.sending.mark_and_record, current, accepted, now, self.lease
             )
         except Exception as exc:  # never left unanswered: a waiting send would wait forever
             if not isinstance(exc, StoreError):

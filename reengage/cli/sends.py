@@ -34,7 +34,7 @@ def list_held(
         rows = store.sending.held_messages(
             [status] if status else list(HELD), campaign_id=campaign, limit=limit + 1
         )
-        counts = store.message_counts() if len(rows) > limit and campaign is None else {}
+        counts = store.sending.message_counts() if len(rows) > limit and campaign is None else {}
     finally:
         store.close()
     if not rows:

@@ -284,7 +284,7 @@ def doctor() -> None:
     if current == migrate.head_revision():
         store = _store()
         try:
-            counts = store.message_counts()
+            counts = store.sending.message_counts()
             digests = store.calls.digest_counts()
             _, unmatched = store.responses.unmatched(1)
         finally:

@@ -181,7 +181,7 @@ def run_the_daemon(
         console.print(f"  {when:%a %d %b %H:%M} UTC: {count} sent", markup=False)
     first_mail = show_first_mail(console, box.messages, workdir)
     show_responses(console, store, start)
-    calls = store.open_call_tasks()
+    calls = store.calls.open_calls()
     console.print(
         f"{len(calls)} call(s) from campaigns' call steps are waiting on the reps' lists. "
         f"Every mail is saved in {folder} (open the .eml files in a mail program).",

@@ -289,3 +289,26 @@ class SendingBook:
         """Turn dead sends into ``unknown`` (never re-sent blindly)."""
         with self._tx() as conn:
             return claims.expire_leases(conn, now)
+
+    def mark_and_record(
+        self,
+        started: Sequence[claims.Started],
+        sent: Sequence[messages.Sent],
+        now: datetime,
+        lease: timedelta,
+    ) -> list[bool]:
+        """In one transaction: record accepted messages (their enrollments move on), and mark
+        ``started`` sending (see :meth:`mark_sending_many`)."""
+        with self._tx() as conn:
+            messages.finish_sent_many(conn, sent)
+            return messages.mark_sending_many(conn, started, now, lease) if started else []
+
+    def message_counts(self) -> dict[str, int]:
+        """Messages by status."""
+        with self._tx() as conn:
+            return messages.message_counts(conn)
+
+    def queue_depth(self, now: datetime) -> int:
+        """Enrollments with a step due now."""
+        with self._tx() as conn:
+            return enrollments.queue_depth(conn, now)

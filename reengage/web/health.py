@@ -25,8 +25,8 @@ def routes(store: Store, alive: Callable[[], bool]) -> list[Route]:
 
     def checks() -> dict[str, str]:
         now = utcnow()
-        depth = store.queue_depth(now)
-        counts = store.message_counts()
+        depth = store.sending.queue_depth(now)
+        counts = store.sending.message_counts()
         unknown, failed = counts.get("unknown", 0), counts.get("failed", 0)
         metrics.QUEUE_DEPTH.set(depth)
         metrics.UNKNOWN.set(unknown)
@@ -64,7 +64,7 @@ def routes(store: Store, alive: Callable[[], bool]) -> list[Route]:
 
     async def prometheus(request: Request) -> Response:
         try:
-            depth = await run_in_threadpool(store.queue_depth, utcnow())
+            depth = await run_in_threadpool(store.sending.queue_depth, utcnow())
             metrics.QUEUE_DEPTH.set(depth)
         except ReengageError as exc:  # the scrape still answers; /healthz says what is wrong
             log.warning("metrics_queue_depth_failed", error=str(exc))

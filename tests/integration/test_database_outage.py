@@ -132,7 +132,7 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_when_it_is_back(
                 # The database goes away once a few mails arrived and another is on its way
                 # (marked sending: its bytes go out whatever happens to the database).
                 for _ in range(1000):
-                    if len(sink.received) >= 5 and direct.message_counts().get("sending"):
+                    if len(sink.received) >= 5 and direct.sending.message_counts().get("sending"):
                         break
                     await asyncio.sleep(0.01)
                 relay.cut()
@@ -154,7 +154,7 @@ def test_mail_delivered_while_the_database_is_away_is_recorded_when_it_is_back(
             # Back: the next passes record what was delivered meanwhile, then go on.
             run_days(service, 2, step_hours=6)
             ids = sink.message_ids()
-        counts = Counter(direct.message_counts())
+        counts = Counter(direct.sending.message_counts())
         assert len(ids) == len(set(ids)), "a mail was sent twice"
         assert counts["unknown"] == 0, counts  # nothing delivered was forgotten
         assert counts["sent"] == len(ids), counts
@@ -372,17 +372,25 @@ def test_a_mark_whose_answer_was_lost_puts_the_mail_back_not_unknown(
     started = store.sending.start_messages([(c, "first") for c in claimed], WORKER_NOW, LEASE)
 
     class LostReply:
-        """The store, but the answer to the commit of the marks never arrives."""
+        """store.sending, but the answer to the commit of the marks never arrives."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store.sending, name)
+
+        def mark_and_record(self, *args: Any) -> list[bool]:
+            store.sending.mark_and_record(*args)  # committed on the server...
+            raise StoreError("server closed the connection unexpectedly")  # ...never heard
+
+    class StoreLosingReplies:
+        """The store, whose sending ledger loses the answer to the marks' commit."""
+
+        sending = LostReply()
 
         def __getattr__(self, name: str) -> Any:
             return getattr(store, name)
 
-        def mark_and_record(self, *args: Any) -> list[bool]:
-            store.mark_and_record(*args)  # committed on the server...
-            raise StoreError("server closed the connection unexpectedly")  # ...never heard
-
     spool = Spool(tmp_path / "spool", "worker-1")
-    sent = SentLog(LostReply(), LEASE, spool=spool)  # type: ignore[arg-type]
+    sent = SentLog(StoreLosingReplies(), LEASE, spool=spool)  # type: ignore[arg-type]
     for one, claim in zip(started, claimed, strict=True):
         sent.hold(one, claim.enrollment_id)
 

@@ -118,7 +118,7 @@ def test_a_hard_bounce_suppresses_the_address_and_ends_the_sequence(world: World
     world.send("postfix_hard_bounce.eml")
     assert world.store.sending.is_suppressed("ana@example.com")
     assert world.kinds() == ["bounce"]
-    assert world.store.message_counts().get("bounced") == 1
+    assert world.store.sending.message_counts().get("bounced") == 1
     run_days(world.service, 20)
     assert len(world.sink.received) == 1  # the second mail never goes out
 

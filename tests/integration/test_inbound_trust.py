@@ -194,7 +194,7 @@ def test_a_bounce_with_our_verp_token_suppresses_its_recipient_only(world: World
     )
     assert suppressed(world) == {ANA}
     assert world.kinds() == ["bounce"]
-    assert world.store.message_counts().get("bounced") == 1
+    assert world.store.sending.message_counts().get("bounced") == 1
 
 
 def test_a_bounce_quoting_our_message_id_suppresses_its_recipient_only(world: World) -> None:

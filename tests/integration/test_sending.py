@@ -117,8 +117,8 @@ def test_a_full_sequence_arrives_in_the_recipients_window_with_the_right_headers
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert "https" in msg["List-Unsubscribe"] or "http" in msg["List-Unsubscribe"]
         assert msg.get_body(preferencelist=("plain",)) is not None
-    assert store.message_counts() == {"sent": 2}
-    assert len(store.open_call_tasks()) == 1
+    assert store.sending.message_counts() == {"sent": 2}
+    assert len(store.calls.open_calls()) == 1
 
 
 def test_temporary_failures_are_retried_and_succeed_once(
@@ -131,7 +131,7 @@ def test_temporary_failures_are_retried_and_succeed_once(
     run_days(service, 5, step_hours=2)
     subjects = [m["message"]["Subject"] for m in handler.received]
     assert subjects == ["Hello Bo"]  # delivered once, after three failed attempts
-    assert store.message_counts() == {"sent": 1}
+    assert store.sending.message_counts() == {"sent": 1}
 
 
 def test_a_permanent_failure_bounces_and_suppresses(
@@ -148,7 +148,7 @@ def test_a_permanent_failure_bounces_and_suppresses(
     run_days(service, 3)
     assert [m["to"] for m in handler.received] == [["ok@example.com"]]
     assert store.sending.is_suppressed("gone@example.com")
-    assert store.message_counts() == {"bounced": 1, "sent": 1}
+    assert store.sending.message_counts() == {"bounced": 1, "sent": 1}
 
 
 def test_dkim_signature_verifies_on_what_the_server_received(
@@ -263,4 +263,4 @@ def test_a_step_condition_follows_what_the_customer_did_with_the_previous_mail(
     run_days(service, 10)
     tips = [m["to"][0] for m in handler.received if m["message"]["Subject"] == "A tip"]
     assert tips == ["bo@example.com"]  # Ana clicked the first mail: no nudge for her
-    assert store.message_counts() == {"sent": 3, "skipped": 1}
+    assert store.sending.message_counts() == {"sent": 3, "skipped": 1}

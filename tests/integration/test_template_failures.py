@@ -331,7 +331,7 @@ def test_a_template_that_fails_for_one_customer_fails_that_mail_alone_until_it_i
 
     asyncio.run(passes(3))
     assert sorted(m["to"][0] for m in handler.received) == ["ana@example.com", "bo@example.com"]
-    assert store.message_counts() == {"sent": 2, "failed": 1}
+    assert store.sending.message_counts() == {"sent": 2, "failed": 1}
     env = {
         "REENGAGE_DATABASE_URL": database_url,
         "REENGAGE_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
@@ -364,7 +364,7 @@ def test_a_template_that_fails_for_one_customer_fails_that_mail_alone_until_it_i
         "zed@example.com",
     ]
     assert "Nice to see you, Zed" in str(handler.received[-1]["message"].get_body(("html",)))
-    assert store.message_counts() == {"sent": 3}
+    assert store.sending.message_counts() == {"sent": 3}
 
 
 def test_a_sequence_that_changes_language_mid_way_is_a_warning_that_names_what_to_add(
@@ -462,7 +462,7 @@ def test_a_campaign_broken_mid_sequence_never_ends_its_sequences(
             return
         # A broken template cannot make the mail: the sequences wait, nothing is failed.
         assert len(handler.received) == 2
-        assert store.message_counts() == {"sent": 2}
+        assert store.sending.message_counts() == {"sent": 2}
         template.write_text(good)
         asyncio.run(passes(first, 8))
         assert len(handler.received) == 4

@@ -77,7 +77,7 @@ def test_a_lost_250_never_sends_a_mail_twice_and_a_person_settles_it(
     run_days(service, 21, step_hours=6)
     per_customer = Counter((m["to"][0], str(m["message"]["Subject"])) for m in handler.received)
     assert max(per_customer.values()) == 1, "a customer got the same mail twice"
-    counts = store.message_counts()
+    counts = store.sending.message_counts()
     assert counts["unknown"] == 6
     held = store.sending.held_messages(["unknown"])
     assert len(held) == 6
@@ -129,7 +129,7 @@ def test_a_lost_250_never_sends_a_mail_twice_and_a_person_settles_it(
     twice = [who for who, times in after.items() if times > 1]
     assert len(twice) == 1 and twice[0][0] == resent, twice
     assert len(handler.received) == before + 1 + 6
-    assert store.message_counts() == {"sent": 20 + 20 - 2, "skipped": 2}
+    assert store.sending.message_counts() == {"sent": 20 + 20 - 2, "skipped": 2}
 
 
 def test_a_send_that_outlives_its_lease_still_moves_its_enrollment_on(
@@ -147,7 +147,7 @@ def test_a_send_that_outlives_its_lease_still_moves_its_enrollment_on(
         async def slow_pass() -> None:
             service.reload()
             service.detect()
-            while not handler.received or store.message_counts().get("sending"):
+            while not handler.received or store.sending.message_counts().get("sending"):
                 sending = asyncio.ensure_future(service.dispatch())
                 while not sending.done():
                     # Meanwhile another worker's clean-up sees the lease run out.
@@ -158,7 +158,7 @@ def test_a_send_that_outlives_its_lease_still_moves_its_enrollment_on(
             await service.mailer.close()
 
         asyncio.run(slow_pass())
-        assert store.message_counts() == {"sent": 1}
+        assert store.sending.message_counts() == {"sent": 1}
         run_days(service, 10, step_hours=6)
     subjects = [str(m["message"]["Subject"]) for m in handler.received]
     assert subjects == ["Hello Bo", "A tip"]  # the sequence went on, each mail once
@@ -302,7 +302,7 @@ def test_a_sequence_that_ended_while_its_mail_was_on_the_wire_stays_ended(
     )
     later = NOW + LEASE * 2
     assert store.sending.expire_leases(later) == 3  # every stale mail, the ended one's too
-    assert store.message_counts()["unknown"] == 3
+    assert store.sending.message_counts()["unknown"] == 3
     with store.engine.connect() as conn:
         rows = conn.execute(
             sa.select(ENROLLMENTS.c.id, ENROLLMENTS.c.status).where(

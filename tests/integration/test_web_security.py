@@ -475,7 +475,7 @@ def test_health_and_metrics_are_not_on_the_public_app(world: World) -> None:
             assert "reengage_" not in answer.text and "queue_depth" not in answer.text
 
 
-class _BrokenStore:
+class _BrokenSending:
     """A database that fails with the kind of text an attacker should never read."""
 
     def queue_depth(self, now: Any) -> int:
@@ -483,6 +483,10 @@ class _BrokenStore:
             "connection to server at db.internal (10.0.0.5), port 5432 failed: "
             'password authentication failed for user "reengage"'
         )
+
+
+class _BrokenStore:
+    sending = _BrokenSending()
 
 
 def test_healthz_says_the_database_fails_and_never_why(tmp_path: Path) -> None:

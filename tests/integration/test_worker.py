@@ -194,7 +194,7 @@ def taken_ports(log: Path) -> list[str]:
 
 
 def statuses(store: Store) -> Counter[str]:
-    return Counter(store.message_counts())
+    return Counter(store.sending.message_counts())
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(

@@ -1,0 +1,44 @@
+"""``store.locks``: named leases that let one worker of many run a pass (detection, digests).
+
+A lease is a row in ``job_locks``: who holds it and until when. One conditional UPDATE
+decides who takes it, so two workers can never both win, on SQLite or PostgreSQL; the
+holder renews it while its pass runs (:mod:`reengage.scheduler`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from reengage.store.engine import upsert_insert
+from reengage.store.tables import JOB_LOCKS
+
+
+class JobLocks:
+    """``store.locks``: take, keep or lose a named lease; one transaction a call."""
+
+    def __init__(self, tx: Callable[[], AbstractContextManager[Connection]], dialect: str) -> None:
+        self._tx = tx
+        self._dialect = dialect
+
+    def try_lock(self, name: str, holder: str, now: datetime, hold: timedelta) -> bool:
+        """Take (or keep) the named lease until ``now + hold``; False if another holds it.
+        The row is created on first use."""
+        with self._tx() as conn:
+            insert = upsert_insert(self._dialect, JOB_LOCKS)
+            conn.execute(
+                insert.values(name=name, holder="", locked_until=now - hold).on_conflict_do_nothing(
+                    index_elements=["name"]
+                )
+            )
+            taken = conn.execute(
+                JOB_LOCKS.update()
+                .where(JOB_LOCKS.c.name == name)
+                .where(sa.or_(JOB_LOCKS.c.locked_until <= now, JOB_LOCKS.c.holder == holder))
+                .values(holder=holder, locked_until=now + hold)
+            )
+            return (taken.rowcount or 0) == 1
