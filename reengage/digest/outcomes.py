@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -36,8 +36,8 @@ from reengage.models import (
     WorthIt,
 )
 from reengage.store import Store
-from reengage.store import calls as sql
-from reengage.store.enrollments import NewEnrollment, end_enrollments
+from reengage.store.calls import OutcomeActs
+from reengage.store.enrollments import NewEnrollment
 
 NOTE_LIMIT = 4000
 
@@ -137,71 +137,64 @@ def record_outcome(
     value = value_at_risk(store, ctx.customer_id, now)
     rep = store.calls.reps([ctx.rep_external_id]) if ctx.rep_external_id else []
     zone = rep_zone(rep[0]) if rep else None
-    acted = Acted(recorded=True)
-    with store.calls.transaction() as conn:
-        new_id = sql.insert_outcome(
-            conn,
-            {
-                "customer_id": ctx.customer_id,
-                "rep_external_id": ctx.rep_external_id,
-                "called_at": now,
-                "reached": outcome.reached.value,
-                "contact_name": _text(outcome.contact_name, 200),
-                "reason": outcome.reason.value if outcome.reason else None,
-                "reason_text": _text(outcome.reason_text, NOTE_LIMIT),
-                "scope": outcome.scope.value if outcome.scope else None,
-                "win_back": _text(outcome.win_back, NOTE_LIMIT),
-                "worth": outcome.worth.value,
-                "next_step": outcome.next_step.value,
-                "call_again_on": outcome.call_again_on,
-                "value_at_risk": value,
-                "source": ctx.source,
-                "dedupe_key": ctx.dedupe_key,
-                "created_at": now,
-            },
+    step, reached = outcome.next_step, outcome.reached is not Reached.NOBODY
+    acts = OutcomeActs(
+        customer_id=ctx.customer_id,
+        close_calls_as=(
+            CallTaskStatus.CANCELLED if step is NextStep.DO_NOT_CONTACT else CallTaskStatus.DONE
+        ),
+        answer_replies=reached,
+        do_not_contact=step is NextStep.DO_NOT_CONTACT,
+    )
+    if step is NextStep.DO_NOT_CONTACT:
+        acts = replace(acts, end_reason="do_not_contact")
+    elif step is NextStep.FOLLOW_UP and followup is not None:
+        first = followup.steps[0]
+        acts = replace(
+            acts,
+            end_reason="call_outcome",
+            enroll=NewEnrollment(ctx.customer_id, followup.id, False, first.key, now + first.after),
         )
-        if new_id is None:
-            return Acted(False, sql.outcome_by_key(conn, ctx.dedupe_key or ""))
-        step = outcome.next_step
-        sql.close_calls(
-            conn,
-            ctx.customer_id,
-            CallTaskStatus.CANCELLED if step is NextStep.DO_NOT_CONTACT else CallTaskStatus.DONE,
-        )
-        if outcome.reached is not Reached.NOBODY:
-            sql.answer_replies(conn, ctx.customer_id)
-        if step is NextStep.DO_NOT_CONTACT:
-            sql.do_not_contact(conn, ctx.customer_id, now)
-            acted.do_not_contact = True
-            acted.ended = end_enrollments(conn, "do_not_contact", now, customer_id=ctx.customer_id)
-        elif step is NextStep.FOLLOW_UP and followup is not None:
-            acted.ended = end_enrollments(conn, "call_outcome", now, customer_id=ctx.customer_id)
-            first = followup.steps[0]
-            sql.enroll(
-                conn,
-                NewEnrollment(ctx.customer_id, followup.id, False, first.key, now + first.after),
-                now,
-            )
-            acted.enrolled_in = followup.id
-        elif outcome.reached is not Reached.NOBODY:
-            exiting = [c.id for c in ctx.campaigns.values() if ExitReason.CALL_OUTCOME in c.exit_on]
-            acted.ended = end_enrollments(
-                conn, "call_outcome", now, customer_id=ctx.customer_id, campaign_ids=exiting
-            )
-        if step is NextStep.CALL_AGAIN and outcome.call_again_on is not None:
-            due = day_start(outcome.call_again_on, zone or ZoneInfo("UTC"))
-            note = _text(outcome.win_back or outcome.reason_text, 200)
-            sql.add_call(
-                conn,
-                ctx.customer_id,
-                f"You set this call on {now:%d %b}." + (f" Notes: {note}" if note else ""),
-                "high",
-                due,
-                now,
-            )
-            acted.call_again_on = outcome.call_again_on
-        acted.outcome = sql.outcome_by_key(conn, ctx.dedupe_key) if ctx.dedupe_key else None
-    return acted
+    elif reached:
+        exiting = [c.id for c in ctx.campaigns.values() if ExitReason.CALL_OUTCOME in c.exit_on]
+        acts = replace(acts, end_reason="call_outcome", end_campaigns=tuple(exiting))
+    if step is NextStep.CALL_AGAIN and outcome.call_again_on is not None:
+        due = day_start(outcome.call_again_on, zone or ZoneInfo("UTC"))
+        note = _text(outcome.win_back or outcome.reason_text, 200)
+        reason = f"You set this call on {now:%d %b}." + (f" Notes: {note}" if note else "")
+        acts = replace(acts, call_again=(reason, due))
+    saved = store.calls.save_outcome(
+        {
+            "customer_id": ctx.customer_id,
+            "rep_external_id": ctx.rep_external_id,
+            "called_at": now,
+            "reached": outcome.reached.value,
+            "contact_name": _text(outcome.contact_name, 200),
+            "reason": outcome.reason.value if outcome.reason else None,
+            "reason_text": _text(outcome.reason_text, NOTE_LIMIT),
+            "scope": outcome.scope.value if outcome.scope else None,
+            "win_back": _text(outcome.win_back, NOTE_LIMIT),
+            "worth": outcome.worth.value,
+            "next_step": outcome.next_step.value,
+            "call_again_on": outcome.call_again_on,
+            "value_at_risk": value,
+            "source": ctx.source,
+            "dedupe_key": ctx.dedupe_key,
+            "created_at": now,
+        },
+        acts,
+        now,
+    )
+    if not saved.new:
+        return Acted(False, saved.outcome)
+    return Acted(
+        recorded=True,
+        outcome=saved.outcome,
+        ended=saved.ended,
+        do_not_contact=acts.do_not_contact,
+        enrolled_in=acts.enroll.campaign_id if acts.enroll else None,
+        call_again_on=outcome.call_again_on if acts.call_again else None,
+    )
 
 
 def value_at_risk(store: Store, customer_id: int, now: datetime) -> float | None:

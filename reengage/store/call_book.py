@@ -17,7 +17,9 @@ from reengage.models import CallOutcome, DigestStatus, Rep
 from reengage.store.calls import (
     CallFacts,
     OpenCall,
+    OutcomeActs,
     PastCall,
+    SavedOutcome,
     Touch,
     WaitingReply,
     call_facts,
@@ -26,6 +28,7 @@ from reengage.store.calls import (
     outcome_by_key,
     outcomes_since,
     reps,
+    save_outcome,
     touches,
     waiting_replies,
 )
@@ -42,14 +45,17 @@ from reengage.store.digests import (
 
 
 class CallBook:
-    """``store.calls``: each method is one transaction; :meth:`transaction` groups several."""
+    """``store.calls``: each method is one transaction."""
 
     def __init__(self, tx: Callable[[], AbstractContextManager[Connection]]) -> None:
         self._tx = tx
 
-    def transaction(self) -> AbstractContextManager[Connection]:
-        """One transaction for several of this module's functions (an outcome and its acts)."""
-        return self._tx()
+    def save_outcome(
+        self, values: dict[str, Any], acts: OutcomeActs, now: datetime
+    ) -> SavedOutcome:
+        """Store a call outcome and carry out what it does, in one transaction."""
+        with self._tx() as conn:
+            return save_outcome(conn, values, acts, now)
 
     def open_calls(self, customer_ids: Iterable[int] | None = None) -> list[OpenCall]:
         """Open calls, earliest due first."""

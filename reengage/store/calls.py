@@ -1,7 +1,8 @@
 """The reps' side in SQL: the call list's inputs, call tasks and call outcomes.
 
 Saving a call outcome, closing the calls it answers and re-routing the customer's
-enrollments happen in one transaction. The morning digests' rows are in
+enrollments happen in one transaction (:func:`save_outcome`; what to do is decided by
+:mod:`reengage.digest.outcomes`). The morning digests' rows are in
 :mod:`reengage.store.digests`; ``store.calls`` (:mod:`reengage.store.call_book`) is the door
 to both.
 """
@@ -26,7 +27,7 @@ from reengage.models import (
 )
 from reengage.store.claims import Claimed
 from reengage.store.engine import upsert_insert
-from reengage.store.enrollments import NewEnrollment, insert_enrollments
+from reengage.store.enrollments import NewEnrollment, end_enrollments, insert_enrollments
 from reengage.store.tables import (
     CALLS,
     CUSTOMERS,
@@ -245,6 +246,56 @@ def reps(conn: Connection, external_ids: Iterable[str] | None = None) -> list[Re
 # -- call outcomes ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class OutcomeActs:
+    """What saving one call outcome does besides storing it (decided by the digest's rules)."""
+
+    customer_id: int
+    close_calls_as: CallTaskStatus
+    answer_replies: bool
+    do_not_contact: bool = False
+    end_reason: str | None = None  # end the customer's running enrollments with this reason
+    end_campaigns: tuple[str, ...] | None = None  # only these campaigns' (None: all)
+    enroll: NewEnrollment | None = None  # the follow-up the rep chose
+    call_again: tuple[str, datetime] | None = None  # a high-priority call: reason, due
+
+
+@dataclass(frozen=True)
+class SavedOutcome:
+    """What :func:`save_outcome` did: ``new`` False when the outcome was already recorded
+    under its dedupe key (then nothing else was done)."""
+
+    new: bool
+    ended: int
+    outcome: CallOutcome | None
+
+
+def save_outcome(
+    conn: Connection, values: dict[str, Any], acts: OutcomeActs, now: datetime
+) -> SavedOutcome:
+    """Store the outcome and carry out ``acts``, in the caller's one transaction."""
+    dedupe_key = values.get("dedupe_key")
+    if insert_outcome(conn, values) is None:
+        return SavedOutcome(False, 0, outcome_by_key(conn, dedupe_key or ""))
+    customer_id = acts.customer_id
+    close_calls(conn, customer_id, acts.close_calls_as)
+    if acts.answer_replies:
+        answer_replies(conn, customer_id)
+    if acts.do_not_contact:
+        do_not_contact(conn, customer_id, now)
+    ended = 0
+    if acts.end_reason is not None:
+        ended = end_enrollments(
+            conn, acts.end_reason, now, customer_id=customer_id, campaign_ids=acts.end_campaigns
+        )
+    if acts.enroll is not None:
+        insert_enrollments(conn, [acts.enroll], now)
+    if acts.call_again is not None:
+        reason, due = acts.call_again
+        add_call(conn, customer_id, reason, "high", due, now)
+    return SavedOutcome(True, ended, outcome_by_key(conn, dedupe_key) if dedupe_key else None)
+
+
 def insert_outcome(conn: Connection, values: dict[str, Any]) -> int | None:
     """Store an outcome; None when one with the same ``dedupe_key`` is already there."""
     insert = upsert_insert(conn.dialect.name, OUTCOMES).values(**values)
@@ -301,11 +352,6 @@ def do_not_contact(conn: Connection, customer_id: int, now: datetime) -> None:
         .where(CUSTOMERS.c.id == customer_id)
         .values(status=CustomerStatus.DO_NOT_CONTACT.value, updated_at=now)
     )
-
-
-def enroll(conn: Connection, row: NewEnrollment, now: datetime) -> None:
-    """Enroll the customer in a campaign (the follow-up a rep chose)."""
-    insert_enrollments(conn, [row], now)
 
 
 def add_call_task(

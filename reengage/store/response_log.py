@@ -95,10 +95,6 @@ class ResponseLog:
         with self._tx() as conn:
             return record(conn, kind, now, **fields)
 
-    def transaction(self) -> AbstractContextManager[Connection]:
-        """One transaction for several of this module's functions (a response and its exits)."""
-        return self._tx()
-
     def count_since(self, customer_id: int, kind: str, since: datetime) -> int:
         """How many ``kind`` responses a customer had since ``since``."""
         with self._tx() as conn:

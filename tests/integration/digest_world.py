@@ -147,7 +147,7 @@ def fill(store: Store, now: datetime = NOW) -> None:
         report = import_items(store, kind, items, now=now, zone=zone)
         assert report.ok, report.rejected
     rita = store.customers.customer_ids(["replied"])["replied"]
-    with store.responses.transaction() as conn:
+    with store.engine.begin() as conn:
         response_sql.add_reply(
             conn,
             None,

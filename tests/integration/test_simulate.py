@@ -409,7 +409,7 @@ def test_a_paused_customer_enters_only_after_the_pause(store: Store, tmp_path: P
     before = simulate.simulate(ws, store, [habit], now=NOW, days=20)
     paused, pause_over = entered_at_once(before, HABIT)[:2]
     ids = store.customers.customer_ids([paused, pause_over])
-    with store.responses.transaction() as conn:
+    with store.engine.begin() as conn:
         response_sql.pause(conn, ids[paused], NOW + 30 * DAY)
         response_sql.pause(conn, ids[pause_over], NOW - DAY)  # it ended yesterday
 
