@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reengage.models import EnrollmentStatus, MessageStatus
+from reengage.store.enrollments import hold
 from reengage.store.tables import CUSTOMERS, ENROLLMENTS, MESSAGES
 
 
@@ -219,18 +220,5 @@ def settle_unknown(conn: Connection, message_ids: Sequence[int]) -> int:
         .values(status=MessageStatus.UNKNOWN.value, lease_until=None)
         .returning(MESSAGES.c.enrollment_id)
     ).all()
-    owners = sorted({row[0] for row in settled})
-    if owners:
-        conn.execute(
-            ENROLLMENTS.update()
-            .where(
-                ENROLLMENTS.c.id.in_(owners),
-                ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value,
-            )
-            .values(
-                status=EnrollmentStatus.ATTENTION.value,
-                exit_reason="send_unknown",
-                claimed_until=None,
-            )
-        )
+    hold(conn, [row[0] for row in settled], "send_unknown")
     return len(settled)

@@ -20,7 +20,6 @@ from reengage.models import (
     CustomerStatus,
     EnrollmentStatus,
 )
-from reengage.store.claims import Claimed
 from reengage.store.engine import upsert_insert
 from reengage.store.tables import CUSTOMERS, ENROLLMENTS, MESSAGES, SUPPRESSIONS
 
@@ -155,7 +154,7 @@ def insert_enrollments(conn: Connection, rows: Iterable[NewEnrollment], now: dat
 
 
 def exit_on_activity(conn: Connection, campaign_ids: list[str], now: datetime) -> int:
-    """End active enrollments whose customer did something after enrolling."""
+    """End running enrollments whose customer did something after enrolling."""
     if not campaign_ids:
         return 0
     stats = sa.table("customer_stats", sa.column("customer_id"), sa.column("last_activity_at"))
@@ -163,19 +162,7 @@ def exit_on_activity(conn: Connection, campaign_ids: list[str], now: datetime) -
         stats.c.customer_id == ENROLLMENTS.c.customer_id,
         stats.c.last_activity_at > ENROLLMENTS.c.enrolled_at,
     )
-    result = conn.execute(
-        ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.status == EnrollmentStatus.ACTIVE.value)
-        .where(ENROLLMENTS.c.campaign_id.in_(campaign_ids))
-        .where(acted)
-        .values(
-            status=EnrollmentStatus.EXITED.value,
-            exit_reason="reactivated",
-            ended_at=now,
-            next_due_at=None,
-        )
-    )
-    return result.rowcount or 0
+    return end_enrollments(conn, "reactivated", now, campaign_ids=campaign_ids, where=acted)
 
 
 # Running enrollments: going on, or waiting for a person to settle a send (``attention``).
@@ -190,13 +177,17 @@ def end_enrollments(
     enrollment_id: int | None = None,
     customer_id: int | None = None,
     campaign_ids: Sequence[str] | None = None,
+    where: sa.ColumnElement[bool] | None = None,
 ) -> int:
-    """End running enrollments early with ``reason``: this one, or a customer's (of these
-    campaigns, or all). A held one (``attention``) ends too and never resumes once its send
-    is settled; one already ended keeps how it ended. Returns how many ended."""
-    if enrollment_id is None and customer_id is None:
-        raise ValueError("end_enrollments needs an enrollment or a customer")
+    """End running enrollments early with ``reason``: this one, or a customer's, or those
+    ``where`` holds (of these campaigns, or all). A held one (``attention``) ends too and
+    never resumes once its send is settled; one already ended keeps how it ended. Returns
+    how many ended."""
+    if enrollment_id is None and customer_id is None and where is None:
+        raise ValueError("end_enrollments needs an enrollment, a customer or a condition")
     query = ENROLLMENTS.update().where(ENROLLMENTS.c.status.in_(RUNNING))
+    if where is not None:
+        query = query.where(where)
     if enrollment_id is not None:
         query = query.where(ENROLLMENTS.c.id == enrollment_id)
     if customer_id is not None:
@@ -215,12 +206,16 @@ def end_enrollments(
     return result.rowcount or 0
 
 
-def hold(conn: Connection, enrollment_id: int, reason: str) -> None:
-    """The enrollment waits for a person to settle one of its sends (``attention``, with
-    ``reason``), unless it ended meanwhile (a reply, a call): then it stays ended."""
+def hold(conn: Connection, enrollment_ids: int | Sequence[int], reason: str) -> None:
+    """The enrollment (or these) waits for a person to settle one of its sends
+    (``attention``, with ``reason``), unless it ended meanwhile (a reply, a call): then it
+    stays ended."""
+    ids = [enrollment_ids] if isinstance(enrollment_ids, int) else sorted(set(enrollment_ids))
+    if not ids:
+        return
     conn.execute(
         ENROLLMENTS.update()
-        .where(ENROLLMENTS.c.id == enrollment_id, MOVABLE)
+        .where(ENROLLMENTS.c.id.in_(ids), MOVABLE)
         .values(status=EnrollmentStatus.ATTENTION.value, exit_reason=reason, claimed_until=None)
     )
 
@@ -280,20 +275,20 @@ NEXT_STEP = (
 
 def advance(
     conn: Connection,
-    claimed: Claimed,
+    enrollment_id: int,
     *,
     now: datetime,
     next_step: tuple[int, str, datetime] | None,
 ) -> None:
     """Move an enrollment on: the next step and when, or completed."""
     if next_step is None:
-        conn.execute(COMPLETE, {"b_id": claimed.enrollment_id, "b_now": now})
+        conn.execute(COMPLETE, {"b_id": enrollment_id, "b_now": now})
     else:
         index, key, due = next_step
         conn.execute(
             NEXT_STEP,
             {
-                "b_id": claimed.enrollment_id,
+                "b_id": enrollment_id,
                 "b_now": now,
                 "b_step": index,
                 "b_key": key,

@@ -190,7 +190,7 @@ def finish_sent(
         MARK_SENT,
         {"b_id": message_id, "b_response": response[:500], "b_smtp_id": smtp_id, "b_now": now},
     )
-    advance(conn, claimed, now=now, next_step=next_step)
+    advance(conn, claimed.enrollment_id, now=now, next_step=next_step)
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,7 @@ class SendingBook:
         """Record a step deliberately not sent, and move on."""
         with self._tx() as conn:
             messages.skip_message(conn, claimed, step_key, reason, now)
-            enrollments.advance(conn, claimed, now=now, next_step=next_step)
+            enrollments.advance(conn, claimed.enrollment_id, now=now, next_step=next_step)
 
     def end_enrollment(self, enrollment_id: int, reason: str, now: datetime) -> None:
         """End a running enrollment early (one already ended keeps how it ended)."""
@@ -243,7 +243,7 @@ class SendingBook:
         """Put the customer on the rep's call list and move on."""
         with self._tx() as conn:
             add_call_task(conn, claimed, step_key, reason, priority, now)
-            enrollments.advance(conn, claimed, now=now, next_step=next_step)
+            enrollments.advance(conn, claimed.enrollment_id, now=now, next_step=next_step)
 
     def suppress(self, email: str, reason: str, detail: str | None, now: datetime) -> None:
         """Never mail this address again."""

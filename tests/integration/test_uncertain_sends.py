@@ -316,6 +316,35 @@ def test_a_sequence_that_ended_while_its_mail_was_on_the_wire_stays_ended(
     store.close()
 
 
+def test_a_customer_who_buys_again_while_their_send_waits_for_a_person_leaves_the_sequence(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``exit_on: [activity]`` ends a sequence held for a person (``attention``) the same way
+    as a running one: a customer who ordered again is not mailed the rest once the uncertain
+    send is settled. One who did nothing stays held."""
+    from zoneinfo import ZoneInfo
+
+    from reengage.ingest import Kind, import_items
+    from tests.integration.test_worker import LEASE, NOW
+
+    store, held = on_the_wire(database_url, tmp_path, 2)
+    (buyer, _), (quiet, _) = held
+    later = NOW + LEASE * 2
+    assert store.sending.expire_leases(later) == 2
+    order = {"customer_id": "c0", "occurred_at": later.isoformat(), "amount": 20}
+    report = import_items(store, Kind.ACTIVITIES, [order], now=later, zone=ZoneInfo("UTC"))
+    assert report.ok, report.rejected
+    assert store.sending.exit_on_activity([buyer.campaign_id], later) == 1
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(ENROLLMENTS.c.id, ENROLLMENTS.c.status, ENROLLMENTS.c.exit_reason)
+        ).all()
+    ended = {eid: (status, reason) for eid, status, reason in rows}
+    assert ended[buyer.enrollment_id] == ("exited", "reactivated")
+    assert ended[quiet.enrollment_id] == ("attention", "send_unknown")
+    store.close()
+
+
 def test_a_customer_who_paused_is_not_mailed_when_their_held_mail_is_settled(
     database_url: str, tmp_path: Path, sink: tuple[Sink, int]
 ) -> None:
