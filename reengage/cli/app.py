@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, NoReturn
@@ -91,6 +92,24 @@ def _fail(line: str) -> None:
         err.print(line, markup=False, highlight=False)
 
 
+_PATH_HINTS = {
+    errno.ENOENT: "its folder does not exist: create it first or choose another path",
+    errno.ENOTDIR: "a part of it is a file, not a folder: choose another path",
+    errno.EEXIST: "a file is there where a folder is needed: choose another path",
+    errno.EISDIR: "it is a folder: give a file name inside it",
+    errno.EACCES: "you may not write or read there: choose a path you own",
+    errno.EPERM: "you may not write or read there: choose a path you own",
+    errno.EROFS: "it is on a read-only file system: choose another path",
+    errno.ENOSPC: "the disk is full: free some space or choose another disk",
+}
+
+
+def path_problem(exc: OSError) -> str:
+    """One line for a file or folder that could not be read or written, and what to do."""
+    hint = _PATH_HINTS.get(exc.errno or 0, "choose another path")
+    return f"cannot use {exc.filename}: {exc.strerror or exc} ({hint})"
+
+
 def main() -> NoReturn:
     """Entry point: run the app; a ReengageError becomes one clear line and a non-zero exit."""
     try:
@@ -101,6 +120,11 @@ def main() -> NoReturn:
         sys.exit(2)
     except ReengageError as exc:
         _fail(f"error: {exc}")
+        sys.exit(1)
+    except OSError as exc:  # a path given on the command line that cannot be used as asked
+        if exc.filename is None:
+            raise
+        _fail(f"error: {path_problem(exc)}")
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -103,6 +103,32 @@ def test_seed_imports_or_writes_files(tmp_path: Path, flag: list[str]) -> None:
     assert "rhythm" in shown.stdout
 
 
+def test_an_output_path_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path) -> None:
+    """A wrong --out or --folder (a folder that does not exist, a file where a folder is
+    needed) is one line naming the path and what to do, for every command that writes."""
+    env = {
+        "REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "REENGAGE_TEMPLATES_DIR": str(Path(__file__).resolve().parents[2] / "templates"),
+    }
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    assert cli("seed", "--customers", "30", cwd=tmp_path, env=env).returncode == 0
+    (tmp_path / "afile").write_text("already here")
+    missing = str(tmp_path / "nowhere" / "x.csv")
+    for args, path in (
+        (["score", "--out", missing], missing),
+        (["score", "--as-of", "2026-06-01", "--out", missing], missing),
+        (["digest", "preview", "--rep", "R001", "--out", "afile"], "afile"),
+        (["seed", "--customers", "5", "--out", "afile"], "afile"),
+        (["demo", "--customers", "10", "--folder", "afile"], "afile"),
+    ):
+        result = cli(*args, cwd=tmp_path, env=env)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+        line = result.stderr.strip()
+        assert line.startswith(f"error: cannot use {path}") and "(" in line, (args, line)
+    assert (tmp_path / "afile").read_text() == "already here"
+
+
 def test_score_as_of_writes_every_measure_and_backtest_reports_against_recency(
     tmp_path: Path,
 ) -> None:
