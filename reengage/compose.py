@@ -30,6 +30,7 @@ from reengage.errors import NotFound
 from reengage.message import DkimKey, Envelope, compose, dkim_sign
 from reengage.models import Customer
 from reengage.render import Refused, Rendered, Renderer, Sender, Yearly, missing
+from reengage.timeutil import UNKNOWN_YEAR
 from reengage.tokens import sign, stamp
 
 _WEB = re.compile(r"^https?://[^\s/?#]+", re.IGNORECASE)  # where a tracked link may lead
@@ -181,14 +182,14 @@ def _or_missing(name: str, value: Any) -> Any:
 
 
 def _important_date(entry: dict[str, str], today: date | None) -> dict[str, Any]:
-    # Stored as ISO text; year 2000 means "every year, year unknown". A birthday's year is
+    # Stored as ISO text; UNKNOWN_YEAR means "every year, year unknown". A birthday's year is
     # the customer's age: never shown in a mail.
     label = str(entry.get("label") or "important date")
     try:
         day = date.fromisoformat(str(entry.get("date", "")))
     except ValueError:
         return {"label": label, "date": None, "next": missing("next")}
-    yearly = day.year == 2000 or label.lower() == "birthday"
+    yearly = day.year == UNKNOWN_YEAR or label.lower() == "birthday"
     return {
         "label": label,
         "date": Yearly(day.month, day.day) if yearly else day,

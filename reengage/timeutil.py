@@ -67,12 +67,17 @@ def parse_timestamp(text: str, zone: ZoneInfo) -> datetime:
     return value.astimezone(UTC)
 
 
+# A yearly date whose year is unknown (a birthday given as 04-12) is stored in this year;
+# it is never shown (a leap year, so 29 February can be stored).
+UNKNOWN_YEAR = 2000
+
+
 def parse_date(text: str) -> date:
-    """Parse an ISO date (2024-03-31) or a yearless one (03-31, stored in year 2000)."""
+    """Parse an ISO date (2024-03-31) or a yearless one (03-31, stored in UNKNOWN_YEAR)."""
     raw = text.strip()
     try:
         if len(raw) == 5:
-            return date.fromisoformat(f"2000-{raw}")
+            return date.fromisoformat(f"{UNKNOWN_YEAR}-{raw}")
         return date.fromisoformat(raw)
     except ValueError:
         raise ValueError(f"{raw!r} is not a date like 1975-04-12 or 04-12") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,7 @@ from rich.table import Table
 
 from reengage.cli.app import _settings, _store, customers_app, out
 from reengage.errors import InputError
-from reengage.timeutil import as_utc, utcnow
+from reengage.timeutil import UNKNOWN_YEAR, as_utc, utcnow
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -52,7 +52,7 @@ def customers_show(customer_id: Annotated[str, typer.Argument(help="external id"
         ("interests", ", ".join(customer.interests)),
         (
             "important dates",
-            ", ".join(f"{d['label']} {d['date']}" for d in customer.important_dates),
+            ", ".join(f"{d['label']} {_yearly(d['date'])}" for d in customer.important_dates),
         ),
     ):
         table.add_row(label, value or "—")
@@ -153,3 +153,12 @@ def customers_lapsed(
     out.print(table)
     if len(found) > limit:
         out.print(f"… and {len(found) - limit} more (--limit, or `reengage score --out`)")
+
+
+def _yearly(text: str) -> str:
+    # A date stored without its year (a birthday given as 04-12) shows as "12 Apr, yearly".
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return text
+    return f"{day:%d %b}, yearly" if day.year == UNKNOWN_YEAR else text

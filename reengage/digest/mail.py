@@ -203,11 +203,11 @@ async def send_digests(
     lease: timedelta = LEASE,
 ) -> DigestReport:
     """Send each rep whose morning has come (any hour with ``anytime``) today's digest, once."""
-    report = DigestReport(unknown=store.calls.expire_digests(now))
-    # Finding who is due reads every rep, and building lists scores every customer of the
-    # reps due: in a thread, so the daemon's event loop keeps sending mail (and answering
-    # /healthz) meanwhile.
-    for row in store.calls.claim_retry(now, lease):
+    # Every database call and every list built runs in a thread (building lists scores
+    # every customer of the reps due), so the daemon's event loop keeps sending mail and
+    # answering /healthz and inbound mail meanwhile.
+    report = DigestReport(unknown=await asyncio.to_thread(store.calls.expire_digests, now))
+    for row in await asyncio.to_thread(store.calls.claim_retry, now, lease):
         lists = await asyncio.to_thread(
             build_lists, store, now, cfg.policy, reps=[row.rep_external_id], day=row.day
         )
@@ -217,7 +217,8 @@ async def send_digests(
     for call_list in await asyncio.to_thread(_lists_due, store, cfg, now, reps, anytime):
         key = secrets.token_urlsafe(16)
         status = DigestStatus.EMPTY if call_list.empty else DigestStatus.SENDING
-        digest_id = store.calls.start_digest(
+        digest_id = await asyncio.to_thread(
+            store.calls.start_digest,
             call_list.rep.external_id,
             call_list.day,
             token=key,
@@ -267,17 +268,19 @@ async def _send(
     digest_id: int,
     key: str,
 ) -> str:
+    async def finish(status: DigestStatus, **fields: Any) -> None:
+        await asyncio.to_thread(store.calls.finish_digest, digest_id, status, **fields)
+
     try:
-        message = compose_digest(ws, cfg, call_list, now, key)
+        message = await asyncio.to_thread(compose_digest, ws, cfg, call_list, now, key)
     except TemplateFailure as exc:  # one broken template must not stop the other reps
-        store.calls.finish_digest(digest_id, DigestStatus.FAILED, response=str(exc), now=now)
+        await finish(DigestStatus.FAILED, response=str(exc), now=now)
         log.error("digest_not_rendered", rep=call_list.rep.external_id, error=str(exc))
         return "failed"
     sender = parseaddr(cfg.sender)[1]
     result = await mailer.send(wire(message), sender=sender, recipient=call_list.rep.email)
     if result.outcome is Outcome.SENT:
-        store.calls.finish_digest(
-            digest_id,
+        await finish(
             DigestStatus.SENT,
             response=result.response,
             now=now,
@@ -285,17 +288,14 @@ async def _send(
         )
         return "sent"
     if result.outcome in (Outcome.PERMANENT, Outcome.REFUSED):
-        store.calls.finish_digest(digest_id, DigestStatus.FAILED, response=result.response, now=now)
+        await finish(DigestStatus.FAILED, response=result.response, now=now)
         log.warning("digest_refused", rep=call_list.rep.external_id, response=result.response)
         return "failed"
     if result.outcome is Outcome.UNKNOWN:  # it may have arrived: `digest send --again` decides
-        store.calls.finish_digest(
-            digest_id, DigestStatus.UNKNOWN, response=result.response, now=now
-        )
+        await finish(DigestStatus.UNKNOWN, response=result.response, now=now)
         log.warning("digest_unknown", rep=call_list.rep.external_id, response=result.response)
         return "unknown"
-    store.calls.finish_digest(
-        digest_id,
+    await finish(
         DigestStatus.RETRY,
         response=result.response,
         now=now,

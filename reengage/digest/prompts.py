@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from reengage.detect import DECLINE_THRESHOLD, Assessment
 from reengage.models import Customer, StopReason
 from reengage.store.calls import PastCall, Touch, WaitingReply
+from reengage.timeutil import UNKNOWN_YEAR
 
 ALWAYS_ASK = (
     "Why did you decide to stop?",
@@ -157,7 +158,7 @@ def upcoming_dates(
 ) -> list[Upcoming]:
     """Birthdays, anniversaries and other yearly dates falling in the next ``days`` days.
 
-    Every date recurs yearly; the year 2000 means the year is unknown (no "N years").
+    Every date recurs yearly; UNKNOWN_YEAR means the year is unknown (no "N years").
     A 29 February falls on 28 February in other years.
     """
     found: list[Upcoming] = []
@@ -172,7 +173,7 @@ def upcoming_dates(
             when = date(year, original.month, day)
             ahead = (when - today).days
             if 0 <= ahead <= days:
-                years = year - original.year if original.year != 2000 else None
+                years = year - original.year if original.year != UNKNOWN_YEAR else None
                 found.append(Upcoming(label, when, ahead, years if years and years > 0 else None))
                 break
     return sorted(found, key=lambda u: u.in_days)

@@ -74,7 +74,8 @@ class Customer(SQLModel, table=True):
     contacts: list[dict[str, str]] = Field(default_factory=list, sa_type=sa.JSON)
     interests: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     last_product: str | None = Field(default=None, max_length=300)
-    # [{"label": "birthday", "date": "1975-04-12"}]; year 2000 means "every year, year unknown"
+    # [{"label": "birthday", "date": "1975-04-12"}]; year 2000
+    # (timeutil.UNKNOWN_YEAR) means "every year, year unknown"
     important_dates: list[dict[str, str]] = Field(default_factory=list, sa_type=sa.JSON)
     tags: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     notes: str | None = Field(default=None, sa_type=sa.Text)

@@ -198,20 +198,30 @@ class Yearly:
     def strftime(self, fmt: str) -> str:
         """Format like a date, leaving the year (and what joins it to the rest) out; a
         weekday or a whole-date form would be made up, so they are refused."""
-        if _INVENTED.search(fmt):
-            raise ValueError(
-                f"{fmt!r} needs a year this date does not have (a birthday, or a yearly "
-                "date of unknown year): use %d and %B, or .next for the coming one"
-            )
-        bare = _YEAR.sub("", fmt).strip(" ,./-")
+
+        def directive(found: re.Match[str]) -> str:
+            kind = found.group(2)
+            if kind in _INVENTED:
+                raise ValueError(
+                    f"{fmt!r} needs a year this date does not have (a birthday, or a yearly "
+                    "date of unknown year): use %d and %B, or .next for the coming one"
+                )
+            return _NO_YEAR if kind in "Yy" else found.group(0)
+
+        marked = _DIRECTIVE.sub(directive, fmt)
+        bare = _AROUND_YEAR.sub("", marked).replace(_NO_YEAR, "").strip(" ,./-")
+        # 2000: a leap year, so 29 February formats; no directive left can print it.
         return date(2000, self.month, self.day).strftime(bare or "%d %B")
 
     def __str__(self) -> str:
         return self.strftime("%d %B")
 
 
-_YEAR = re.compile(r"[\s,./-]*%[Yy]|%[Yy][\s,./-]*")
-_INVENTED = re.compile(r"%[aAwuUWVjcxFDGgCs]")
+# One strftime directive: %%, or % with glibc's flags (%-d, %Ey, %Oy…) and its letter.
+_DIRECTIVE = re.compile(r"%([-_0^#EO]*)(.?)", re.DOTALL)
+_NO_YEAR = "\x00"  # where a year directive was, taken out with what joins it to the rest
+_AROUND_YEAR = re.compile(r"[\s,./-]*\x00|\x00[\s,./-]*")
+_INVENTED = frozenset("aAwuUWVjcxXFDGgCsz+")  # needs a year or a time the date does not have
 
 
 def format_date(value: Any, fmt: str = "%d %B %Y") -> str:

@@ -236,20 +236,24 @@ def test_validate_preview_and_simulate_from_the_terminal(tmp_path: Path) -> None
 
 def test_customers_show_dates_activity_as_it_was_imported(tmp_path: Path) -> None:
     """An order imported as 1 June in the business's zone shows as 1 June, not as the UTC
-    date before it."""
+    date before it; a birthday imported without its year shows without one."""
     env = {
         "REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
         "REENGAGE_TIMEZONE": "Europe/Berlin",
         "REENGAGE_NOW": "2026-11-29T23:40:00+00:00",
     }
     assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
-    (tmp_path / "c.csv").write_text("customer_id,email\nc1,a@example.com\n")
+    (tmp_path / "c.csv").write_text(
+        "customer_id,email,birthday,important_dates\nc1,a@example.com,02-29,signed=2019-05-06\n"
+    )
     (tmp_path / "o.csv").write_text("customer_id,occurred_at,amount\nc1,2026-06-01,20\n")
     assert cli("import", "customers", "c.csv", cwd=tmp_path, env=env).returncode == 0
     assert cli("import", "activities", "o.csv", cwd=tmp_path, env=env).returncode == 0
     shown = cli("customers", "show", "c1", cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
     assert "2026-06-01 order" in shown.stdout, shown.stdout
+    assert "signed 2019-05-06, birthday 29 Feb, yearly" in shown.stdout, shown.stdout
+    assert "2000" not in shown.stdout
 
 
 def test_doctor_finds_a_spool_folder_that_could_not_keep_results(tmp_path: Path) -> None:

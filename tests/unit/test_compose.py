@@ -6,11 +6,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reengage.compose import customer_context, rhythm_context
 from reengage.errors import TemplateFailure
 from reengage.models import Customer
 from reengage.render import Renderer, Sender
+from reengage.render.values import Yearly
 
 
 def renderer(tmp_path: Path, body: str) -> Renderer:
@@ -131,3 +134,32 @@ def test_a_tracked_address_built_from_customer_data_leads_exactly_there() -> Non
     assert payload["u"] == (
         "https://shop.example/p/Blue%20shoes%20%2242%22%20%3Cb%3Ex%3C/b%3E?size=9%20EU#top"
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fmt=st.lists(
+        st.sampled_from(
+            [
+                *("%d", "%-d", "%m", "%B", "%b", "%Y", "%y", "%EY", "%Ey", "%Oy", "%-y", "%%"),
+                *("%%Y", " ", "/", ".", ", ", "-", "of", "Y", "2000"),
+            ]
+        ),
+        min_size=1,
+        max_size=6,
+    ).map("".join),
+    month_day=st.sampled_from([(1, 1), (2, 29), (4, 12), (12, 31)]),
+)
+def test_no_format_prints_the_year_a_birthday_does_not_have(
+    fmt: str, month_day: tuple[int, int]
+) -> None:
+    """Whatever strftime form a template uses on a yearly date (with glibc's %E, %O and %-
+    forms too), the year it stands in for never shows; what is not a year prints as it
+    would on a real date."""
+    yearly = Yearly(*month_day)
+    printed = yearly.strftime(fmt)
+    real = date(1999, *month_day) if month_day != (2, 29) else date(1996, 2, 29)
+    literal_years = fmt.replace("%%", "").count("2000")
+    assert printed.count("2000") <= literal_years and "00" not in printed.replace("2000", "")
+    if "%" not in fmt.replace("%%", ""):  # nothing to format: the text as a date prints it
+        assert printed == (real.strftime(fmt).strip(" ,./-") or yearly.strftime("%d %B"))
