@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -209,8 +210,12 @@ class SmtpMailer:
                 return SendResult(Outcome.SENT, reply)
             except aiosmtplib.SMTPResponseException as exc:
                 # The server answered: it did not take the mail (4xx later, 5xx never). A 5xx
-                # to RCPT is about the address (a bounce); to MAIL or DATA, about this mail.
+                # to RCPT is about the address (a bounce); to MAIL or DATA, about this mail —
+                # unless its enhanced status code says the mailbox does not exist or is
+                # disabled (servers that check recipients only after DATA say so there).
                 if 500 <= exc.code < 600 and stage in ("mail", "data"):
+                    if stage == "data" and _NO_SUCH_MAILBOX.match(exc.message):
+                        return SendResult(Outcome.PERMANENT, f"{exc.code} {exc.message}")
                     return SendResult(Outcome.REFUSED, f"{exc.code} {exc.message}")
                 return _classify(exc.code, exc.message)
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
@@ -240,6 +245,12 @@ class SmtpMailer:
             return f"{response.code} {response.message}"
         finally:
             await client.quit()
+
+
+# RFC 3463 enhanced status codes about the recipient's mailbox itself: bad destination
+# mailbox (5.1.1), system (5.1.2), address syntax (5.1.3), moved (5.1.6), a domain that
+# takes no mail (5.1.10, RFC 7505), disabled (5.2.1).
+_NO_SUCH_MAILBOX = re.compile(r"\s*5\.(?:1\.(?:[1236]|10)|2\.1)(?!\d)")
 
 
 def _classify(code: int, text: str) -> SendResult:

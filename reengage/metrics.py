@@ -30,7 +30,8 @@ UNKNOWN = Gauge(
 )
 FAILED = Gauge(
     "reengage_failed_messages",
-    "Mails that could not be made for their customer (reengage sends list --status failed)",
+    "Mails never sent: a template failed, or the server refused the mail itself "
+    "(reengage sends list --status failed)",
     registry=REGISTRY,
 )
 

@@ -297,16 +297,19 @@ def doctor() -> None:
         )
         if unknown:
             out.print(
-                f"     {unknown} message(s) may or may not have reached the customer "
-                "(the process died mid-send); they are not re-sent automatically: "
-                "`reengage sends list --status unknown`.",
+                f"     {unknown} message(s) may or may not have reached the customer (the "
+                "line was lost after the message went out, or the process died mid-send); "
+                "they are not re-sent automatically: `reengage sends list --status unknown` "
+                "shows each one's reason.",
                 markup=False,
             )
         if failed:
             out.print(
-                f"     {failed} message(s) could not be made for their customer (a template "
-                "failed) and were never sent: `reengage sends list --status failed`, fix the "
-                "template, then `reengage sends retry --failed`.",
+                f"     {failed} message(s) were never sent: a template failed for that "
+                "customer, or the mail server refused the mail itself (its size or content). "
+                "`reengage sends list --status failed` shows each one's reason; fix that "
+                "cause, then `reengage sends retry --failed` (or `reengage sends resolve "
+                "skip`).",
                 markup=False,
             )
         stuck = digests.get("unknown", 0) + digests.get("failed", 0)

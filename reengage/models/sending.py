@@ -67,7 +67,7 @@ class MessageStatus(StrEnum):
     RETRY = "retry"  # a temporary failure; tried again at retry_at
     BOUNCED = "bounced"  # permanent failure: the address is suppressed
     SKIPPED = "skipped"  # not sent on purpose (suppressed, no consent, condition not met)
-    UNKNOWN = "unknown"  # the process died mid-send: never re-sent blindly, reported
+    UNKNOWN = "unknown"  # lost after it went out, or its process died: never re-sent blindly
     FAILED = "failed"  # could not be made for this customer (a template failed): never sent
 
 

@@ -345,7 +345,7 @@ def test_a_template_that_fails_for_one_customer_fails_that_mail_alone_until_it_i
     assert "try-zed/first" in listed.stdout
     assert "zed.html.j2:4" in listed.stdout and "by zero" in listed.stdout
     doctor = cli("doctor", cwd=tmp_path, env=env)
-    assert "1 message(s) could not be made for their customer" in doctor.stdout
+    assert "1 message(s) were never sent: a template failed" in doctor.stdout
 
     # Still failing: another pass sends nothing more, and nobody gets a second mail.
     asyncio.run(passes(2))

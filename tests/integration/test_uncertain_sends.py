@@ -225,6 +225,32 @@ def test_a_server_refusing_the_mail_itself_suppresses_nobody(
     assert handler.received == []
 
 
+@pytest.mark.parametrize(
+    ("reply", "suppressed"),
+    [
+        ("550 5.1.1 <bo@example.com>: no such user here", True),
+        ("550 5.2.1 mailbox disabled", True),
+        ("554 5.7.1 message content rejected as spam", False),
+        ("550 5.1.10 recipient address has null MX", True),
+        ("550 5.1.8 bad sender's system address", False),
+        ("550 rejected", False),
+    ],
+)
+def test_a_server_that_names_the_mailbox_after_data_bounces_the_address(
+    store: Store, tmp_path: Path, sink: tuple[Sink, int], reply: str, suppressed: bool
+) -> None:
+    """Servers that check recipients only after DATA say "no such mailbox" there, with an
+    enhanced status code (RFC 3463: 5.1.1, 5.2.1…): the address bounces and is suppressed,
+    as a 5xx to RCPT would. Any other 5xx to DATA is about this mail and suppresses nobody."""
+    handler, port = sink
+    handler.script = [reply]
+    service = setup(store, tmp_path, port, "customer_id,email,first_name\nc1,bo@example.com,Bo\n")
+    run_days(service, 2)
+    assert store.sending.is_suppressed("bo@example.com") is suppressed
+    assert store.sending.message_counts() == ({"bounced": 1} if suppressed else {"failed": 1})
+    assert handler.received == []
+
+
 def test_a_pass_longer_than_its_lease_keeps_it_from_other_workers(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
