@@ -391,7 +391,12 @@ def expire_leases(store: Store, now: datetime) -> int:
     count = store.sending.expire_leases(now)
     if count:
         log.warning("messages_unknown", count=count)
+    count_held(store)
+    return count
+
+
+def count_held(store: Store) -> None:
+    """Set the ``reengage_unknown_messages`` and ``reengage_failed_messages`` gauges."""
     counts = store.sending.message_counts()
     metrics.UNKNOWN.set(counts.get("unknown", 0))
     metrics.FAILED.set(counts.get("failed", 0))
-    return count

@@ -7,7 +7,7 @@ this module is the one name the scheduler, the CLI and the tests use for both.
 
 from __future__ import annotations
 
-from reengage.dispatch import DispatchReport, dispatch_due, expire_leases
+from reengage.dispatch import DispatchReport, count_held, dispatch_due, expire_leases
 from reengage.enroll import EnrollReport, detect_and_enroll
 from reengage.recheck import PUT_OFF
 from reengage.retries import CLAIM_LEASE, LEASE, RETRY_BASE, RETRY_MAX
@@ -21,6 +21,7 @@ __all__ = [
     "RETRY_MAX",
     "DispatchReport",
     "EnrollReport",
+    "count_held",
     "detect_and_enroll",
     "dispatch_due",
     "expire_leases",

@@ -157,6 +157,9 @@ class Service:
             )
             if report.handled < self.batch or progressed <= 0:
                 break
+        if total.results.get("unknown") or total.results.get("failed"):
+            # The gauges a scrape of /metrics reads move now, not at the next clean-up.
+            await asyncio.to_thread(self._guarded(lambda: jobs.count_held(self.store)))
         return total
 
     async def digests(self) -> DigestReport:
@@ -269,6 +272,9 @@ class Service:
                 coalesce=True,
             )
         self.reload()
+        # Mails left unknown by a worker that died are settled, and the gauges a scrape of
+        # /metrics reads are right from the start, not after the first minute.
+        await asyncio.to_thread(self._guarded(lambda: jobs.expire_leases(self.store, self.clock())))
         # The first detection pass can take a while on a large base: in a thread, so the loop
         # (and a SIGTERM) is answered meanwhile.
         await asyncio.to_thread(self.detect)

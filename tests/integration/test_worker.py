@@ -325,6 +325,36 @@ def test_sigterm_finishes_in_flight_sends_and_exits_cleanly(
     store.close()
 
 
+def test_the_unknown_gauge_is_right_within_seconds_of_a_worker_starting(
+    database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
+) -> None:
+    """A worker died with two mails on the wire; the next one to start reports them unknown
+    on /metrics within seconds, not after its first one-minute clean-up (an alert on the
+    gauge would miss them for a minute after every restart)."""
+    store, _ = on_the_wire(database_url, tmp_path, 2)
+    clock = Clock(started=time.monotonic() - 3 * LEASE.total_seconds())  # leases ran out
+    ops = free_port()
+    with running_sink() as (_, port):
+        settings = env(database_url, tmp_path, port, REENGAGE_OPS_PORT=str(ops))
+        worker = start_worker(workers, tmp_path, settings, clock, output=True)
+
+        def scraped() -> str:
+            try:
+                return httpx.get(f"http://127.0.0.1:{ops}/metrics", timeout=2).text
+            except httpx.TransportError:
+                assert worker.poll() is None, worker.communicate()
+                return ""
+
+        wait_for(lambda: scraped() != "", timeout=60)
+        answering = time.monotonic()
+        wait_for(lambda: "reengage_unknown_messages 2.0" in scraped(), timeout=60)
+        assert time.monotonic() - answering < 20, "the gauge waited for the first clean-up"
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    assert worker.returncode == 0
+    store.close()
+
+
 def test_sigterm_against_a_server_that_never_answers_exits_0_within_the_grace(
     database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
 ) -> None:
