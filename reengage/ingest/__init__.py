@@ -8,15 +8,17 @@ What happens to each kind of problem in a file:
 
 - **The file as a whole** is unusable (unreadable, empty, binary or UTF-16, no usable
   header): one InputError, nothing written.
-- **A broken quote** (one never closed, or a quoted value running over lines that then does
-  not fit): everything after it would be misread, so nothing is written. A first pass runs
-  only the C ``csv`` parser over the whole file before any batch is written (a few percent
-  of the import's time) and raises InputError naming the line (``csvfile``). Should the
-  second pass meet one anyway (the file changed in between), it stops at that row and the
-  report's ``stopped`` says that the rows before it were handled and none after it.
-- **A bad row** (a value that does not validate, a number beyond ``MAX_MONEY``, a NUL, too
-  many or too few fields, text after a closing quote, a value longer than the csv limit on
-  one line) is reported as ``FILE:LINE: column: problem`` and skipped; every other row is
+- **A broken quote** (one never closed, even on a line already past the csv field limit, or
+  a quoted value running over lines that then does not fit): everything after it would be
+  misread, so nothing is written. A first pass runs only the C ``csv`` parser over the
+  whole file before any batch is written (a few percent of the import's time) and raises
+  InputError naming the line (``csvfile``). Should the second pass meet one anyway (the
+  file changed in between), it stops at that row and the report's ``stopped`` says that
+  the rows before it were handled and none after it.
+- **A bad row** (a value that does not validate, an amount that is not plain ASCII notation,
+  beyond ``MAX_MONEY`` or non-zero below ``MIN_MONEY``, a NUL, too many or too few fields,
+  text after a closing quote, a value longer than the csv limit whose quotes close on its
+  line) is reported as ``FILE:LINE: column: problem`` and skipped; every other row is
   still imported.
 - **A repeated id** (the same customer_id, rep_id or activity_id, or the same content for
   an activity without one, twice in one file or request): an operator's export holds one

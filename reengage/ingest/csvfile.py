@@ -5,15 +5,19 @@ over it, at a few percent of the import's time, and refuses the whole file when 
 problem makes rows unreliable: a quote never closed, or a quoted value that runs over
 several lines and then does not fit (text after its closing quote, the wrong number of
 fields, a value past the ``csv`` module's size limit). Such a mistake swallows the rows
-after it into one value, so nothing can be imported safely. The second pass (``batches``)
-streams the rows; a problem confined to one line (too many or too few fields, text after
-a closing quote, an oversized value) rejects that row only.
+after it into one value, so nothing can be imported safely. A quote left open on a line
+that is by itself past the size limit counts too (``_runaway``): ``csv`` gives up on that
+line alone and would read on after it as if the quote had closed. The second pass
+(``batches``) streams the rows; a problem confined to one line (too many or too few fields,
+text after a closing quote, an oversized value whose quotes close on its line) rejects that
+row only.
 """
 
 from __future__ import annotations
 
 import csv
 import difflib
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -123,14 +127,14 @@ class CsvReader:
         if not self._has_quotes():
             return  # without a quote no value spans lines: nothing here can go wrong
         width = len(self.header)
-        with self._open() as handle:
+        with self._open() as handle, _Lines(self._open) as lines:
             for start, end, fields, error in self._records(handle):
                 if start == 1 and (end != 1 or fields is None):
                     raise InputError(
                         f"{self.path}:1: the header line has an unclosed quote; column names "
                         "need no quotes"
                     )
-                if end == start:
+                if end == start and not _runaway(lines, start, error, self.delimiter):
                     continue  # one line: its own problem, if any, is reported on its row
                 problem = _spanning_problem(start, end, fields, error, width)
                 if problem is not None:
@@ -157,7 +161,7 @@ class CsvReader:
         width = len(self.header)
         file = str(self.path)
         batch: Batch = []
-        with self._open() as handle:
+        with self._open() as handle, _Lines(self._open) as lines:
             records = self._records(handle)
             next(records, None)  # the header, checked already
             for count, (start, end, fields, error) in enumerate(records):
@@ -166,7 +170,7 @@ class CsvReader:
                 if fields is not None and not "".join(fields).strip():
                     continue  # blank lines (or only delimiters) are not rows
                 self.rows += 1
-                if end != start and (
+                if (end != start or _runaway(lines, start, error, self.delimiter)) and (
                     problem := _spanning_problem(start, end, fields, error, width)
                 ):
                     rejected.append(RowProblem(file, start, "row", f"{problem}; {_FIX_QUOTES}"))
@@ -199,6 +203,12 @@ def _spanning_problem(
     fails to parse, or has the wrong number of fields, is a quote that opened by mistake.
     """
     lines = f"lines {start}-{end}"
+    if "field limit" in error and end == start:  # see _runaway
+        return (
+            f"a quote opened in the row on this line is not closed by the line's end, and the "
+            f"value grows past {FIELD_LIMIT:,} characters: its closing quote is probably "
+            "missing, and the rows after it would be read as part of that one value"
+        )
     if "end of data" in error:
         return (
             f"a quote opened in the row on this line is never closed: the rest of the file "
@@ -220,6 +230,84 @@ def _spanning_problem(
             f"fields where the header has {width}: a quote is probably missing or not doubled"
         )
     return None
+
+
+class _Lines:
+    """Line ``n`` of the file on request, read by a second handle that only moves forward.
+
+    Opened on the first request only (a value past the field limit is rare), and asked for
+    ever later lines, so the whole file is read at most once more. Lines are split as the
+    ``csv`` reader's handle splits them, so the numbers agree with ``reader.line_num``.
+    """
+
+    def __init__(self, opener: Callable[[], TextIO]) -> None:
+        self._opener = opener
+        self._handle: TextIO | None = None
+        self._next = 1  # the number of the line the next _take returns
+        self._peeked: str | None = None  # that line, when it has been read already
+
+    def __enter__(self) -> _Lines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+    def line(self, number: int) -> tuple[str, bool]:
+        """Line ``number`` (with its line break) and whether any line follows it."""
+        if self._handle is None or number < self._next:  # the latter never happens
+            if self._handle is not None:
+                self._handle.close()
+            self._handle, self._next, self._peeked = self._opener(), 1, None
+        skip = number - self._next
+        if skip and self._peeked is not None:
+            self._peeked, skip, self._next = None, skip - 1, self._next + 1
+        for _ in itertools.islice(self._handle, skip):  # at C speed
+            pass
+        text = self._peeked if self._peeked is not None else self._handle.readline()
+        self._peeked, self._next = self._handle.readline(), number + 1
+        return text, bool(self._peeked)
+
+
+def _runaway(lines: _Lines, number: int, error: str, delimiter: str) -> bool:
+    """Whether a record the ``csv`` parser gave up on at line ``number`` (one line, its
+    value past the field limit) is a quote left open: the line ends inside quotes and lines
+    follow, which would all be read into that value. Such a line is refused like a quote
+    never closed in a small file; a long value whose quotes close on its line is that row's
+    problem only.
+    """
+    if "field limit" not in error:
+        return False
+    text, following = lines.line(number)
+    return following and _ends_inside_quotes(text, delimiter)
+
+
+def _ends_inside_quotes(line: str, delimiter: str) -> bool:
+    """Whether ``line`` ends inside a quoted value, read as ``csv`` reads it (a quote opens a
+    value only at its start; ``""`` inside one is a quote; text after a closing quote ends
+    the record with an error in strict mode)."""
+    at, end = 0, len(line)
+    while at < end:
+        if line[at] == '"':
+            at += 1
+            while True:
+                close = line.find('"', at)
+                if close < 0:
+                    return True
+                if line.startswith('"', close + 1):
+                    at = close + 2  # a doubled quote inside the value
+                    continue
+                at = close + 1
+                break
+            if not line.startswith(delimiter, at):
+                return False  # the line's end, or text after a closing quote
+            at += 1
+        else:
+            found = line.find(delimiter, at)
+            if found < 0:
+                return False
+            at = found + 1
+    return False
 
 
 def _line_problem(error: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -154,25 +154,66 @@ def _email(row: Mapping[str, str], column: str = "email") -> str:
 
 
 def _money(row: Mapping[str, str], column: str) -> float | None:
-    """An amount of money: a finite number within ±``MAX_MONEY``, or None when empty."""
+    """An amount of money: a finite number within ±``MAX_MONEY``, or None when empty.
+
+    Only plain ASCII notation is read (``-1234.50``, ``.5``, ``1e3``): ``float`` would also
+    take ``1_000``, full-width or Arabic-Indic digits and more, which an export never means.
+    A non-zero amount smaller than a cent (``0.001``, ``-1e-320``, ``1e-400`` that underflows
+    to 0) is refused, not rounded: ingest stores amounts as given, so rounding only these
+    would silently turn a misplaced decimal point or exponent into a free order.
+    """
     raw = row.get(column)
     if raw is None or not raw.strip():
         return None
-    try:
-        value = float(raw)  # also takes surrounding spaces and 1_000
-    except ValueError:
+    text = raw.strip(_ASCII_SPACE)
+    if not (plain := _PLAIN_NUMBER.fullmatch(text)):
+        if text.lower().lstrip("+-") in ("inf", "infinity"):
+            raise _out_of_range(column, text)
         shown = _text(row, column, max_len=40)
-        raise RowError(column, f"{shown!r} is not a number like 1234.50") from None
-    if math.isnan(value):
-        raise RowError(column, f"{raw.strip()[:40]!r} is not a number like 1234.50")
-    if not -MAX_MONEY <= value <= MAX_MONEY:  # also infinity, and 1e400 that became it
+        fixed = _plain_spelling(raw)
+        if fixed is None:
+            raise RowError(column, f"{shown!r} is not a number like 1234.50")
         raise RowError(
             column,
-            f"{raw.strip()[:40]!r} is out of range: {column} must be between "
-            f"-{MAX_MONEY:,.0f} and {MAX_MONEY:,.0f}; check that the column holds money, "
-            "not an id or a phone number",
+            f"{shown!r} is not a plain number: write {fixed} (ASCII digits 0-9, '.' before "
+            "the decimals, no digit grouping)",
+        )
+    value = float(text)
+    if not -MAX_MONEY <= value <= MAX_MONEY:  # also 1e400 that became infinity
+        raise _out_of_range(column, text)
+    if abs(value) < MIN_MONEY and (value or _NON_ZERO.search(plain["mantissa"])):
+        raise RowError(
+            column,
+            f"{text[:40]!r} is not zero but smaller than a cent (0.01): write 0 if there was "
+            f"no {column}, or check the decimal point and the exponent",
         )
     return value
+
+
+# Plain decimal notation: ASCII digits only (``[0-9]`` is never a Unicode digit).
+_PLAIN_NUMBER = re.compile(
+    r"(?P<mantissa>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:[eE][+-]?[0-9]+)?"
+)
+_NON_ZERO = re.compile(r"[1-9]")
+_ASCII_SPACE = " \t\r\n\f\v"
+MIN_MONEY = 0.01  # the smallest non-zero amount or margin: a cent
+
+
+def _out_of_range(column: str, text: str) -> RowError:
+    return RowError(
+        column,
+        f"{text[:40]!r} is out of range: {column} must be between "
+        f"-{MAX_MONEY:,.0f} and {MAX_MONEY:,.0f}; check that the column holds money, "
+        "not an id or a phone number",
+    )
+
+
+def _plain_spelling(raw: str) -> str | None:
+    """How to write ``raw`` plainly, if it is a number ``float`` reads but this importer does
+    not: ``1_000`` (1000), ``１２`` (12), ``٣٤`` (34), ``12`` with a no-break space (12)."""
+    text = unicodedata.normalize("NFKC", raw).strip().replace("_", "")
+    text = "".join(str(d) if (d := unicodedata.decimal(c, None)) is not None else c for c in text)
+    return text if _PLAIN_NUMBER.fullmatch(text) and text != raw.strip(_ASCII_SPACE) else None
 
 
 def _bool(row: Mapping[str, str], column: str, default: bool) -> bool:

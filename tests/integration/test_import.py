@@ -718,3 +718,124 @@ def test_an_address_suppressed_in_any_spelling_is_never_mailed(
         "ana@xn--bcher-kva.example"
     }
     assert store.sending.suppressed_among(["ana@bücher.example"]) == {"ana@bücher.example"}
+
+
+# -- an unclosed quote on a line already past csv's field limit -----------------------------
+
+RUNAWAY = "x" * 140_000  # one line longer than the 131,072 characters csv allows a value
+
+
+def good_customers(first: int, count: int) -> list[str]:
+    return [f"c{i},c{i}@example.com,note {i}" for i in range(first, first + count)]
+
+
+def test_an_unclosed_quote_on_a_line_past_the_field_limit_imports_nothing_and_names_its_line(
+    tmp_path: Path, database_url: str, store: Store
+) -> None:
+    rows = [*good_customers(0, 3000), f'c3000,c3000@example.com,"{RUNAWAY}']
+    rows += good_customers(3001, 10)
+    path = write(tmp_path / "customers.csv", "customer_id,email,notes\n" + "\n".join(rows) + "\n")
+    result = reengage(tmp_path, database_url, "import", "customers", str(path))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"error: {path}:3002: a quote opened in the row on this line is not closed by the "
+        "line's end, and the value grows past 131,072 characters: its closing quote is "
+        "probably missing, and the rows after it would be read as part of that one value;"
+    ), result.stderr
+    assert "Nothing was imported: fix the file and import it again" in result.stderr
+    assert "longer than 131,072" not in result.stderr
+    assert store.customers.overview().customers == 0  # like a small file: nothing at all
+
+
+def test_an_unclosed_quote_on_a_long_activity_line_is_refused_whole(
+    store: Store, tmp_path: Path
+) -> None:
+    run(store, Kind.CUSTOMERS, write(tmp_path / "c.csv", "customer_id,email\nc1,a@example.com\n"))
+    rows = [f"o{i},c1,2026-01-01,{i}.5" for i in range(2000)]
+    rows += [f'o2000,c1,2026-01-01,"{RUNAWAY}', *(f"o{i},c1,2026-02-01,1" for i in range(10))]
+    path = write(
+        tmp_path / "activities.csv",
+        "activity_id,customer_id,occurred_at,amount\n" + "\n".join(rows),
+    )
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}:2002: a quote opened in "):
+        run(store, Kind.ACTIVITIES, path)
+    found = store.customers.get_customer("c1")
+    assert found is not None and (found[1] is None or found[1].total_value == 0)
+
+
+@pytest.mark.parametrize(
+    "long_row",
+    [
+        f'c5,c5@example.com,"{RUNAWAY}"',  # closed quotes: only too long
+        f'c5,c5@example.com,"say ""{RUNAWAY}"" twice"',  # doubled quotes inside, closed
+        f'c5,c5@example.com,{RUNAWAY}"quote\'s inside"',  # unquoted: a quote inside is text
+    ],
+)
+def test_a_long_value_whose_quotes_close_on_its_line_rejects_only_that_row(
+    store: Store, tmp_path: Path, long_row: str
+) -> None:
+    rows = [*good_customers(0, 5), long_row, *good_customers(6, 10)]
+    path = write(tmp_path / "customers.csv", "customer_id,email,notes\n" + "\n".join(rows) + "\n")
+    report = run(store, Kind.CUSTOMERS, path)
+    assert [(p.line, p.column) for p in report.rejected] == [(7, "row")]
+    assert "longer than 131,072 characters" in report.rejected[0].problem
+    assert (report.counts.inserted, report.rows, report.stopped) == (15, 16, None)
+
+
+def test_an_unclosed_long_quote_on_the_last_line_rejects_only_that_row(
+    store: Store, tmp_path: Path
+) -> None:
+    """Nothing follows it to be swallowed: the same verdict as a short one (see above)."""
+    rows = [*good_customers(0, 5), f'c5,c5@example.com,"{RUNAWAY}']
+    path = write(tmp_path / "customers.csv", "customer_id,email,notes\n" + "\n".join(rows))
+    report = run(store, Kind.CUSTOMERS, path)
+    assert [(p.line, p.column) for p in report.rejected] == [(7, "row")]
+    assert (report.counts.inserted, report.stopped) == (5, None)
+
+
+def test_the_second_pass_stops_at_an_unclosed_quote_on_a_long_line_too(tmp_path: Path) -> None:
+    """As when the file grew a broken quote after the first pass checked it."""
+    from reengage.ingest.csvfile import CsvReader
+    from reengage.ingest.records import RowProblem
+
+    rows = [
+        *good_customers(0, 3),
+        f'c3,c3@example.com,"{RUNAWAY}"',  # too long, but closed: that row only
+        f'c4,c4@example.com,"{RUNAWAY}',
+        *good_customers(5, 3),
+    ]
+    path = write(tmp_path / "customers.csv", "customer_id,email,notes\n" + "\n".join(rows) + "\n")
+    reader = CsvReader(path, Kind.CUSTOMERS, None)
+    rejected: list[RowProblem] = []
+    kept = [line for batch in reader.batches(2, rejected) for line, _ in batch]
+    assert kept == [2, 3, 4]
+    assert [(p.line, p.column) for p in rejected] == [(5, "row"), (6, "row")]
+    assert "a quote opened in the row on this line is not closed" in rejected[1].problem
+    assert reader.stopped is not None and reader.stopped.startswith(f"{path}:6: the import stopped")
+
+
+def test_amounts_float_would_bend_are_row_errors_naming_line_column_and_fix(
+    store: Store, tmp_path: Path
+) -> None:
+    run(store, Kind.CUSTOMERS, write(tmp_path / "c.csv", "customer_id,email\nc1,a@example.com\n"))
+    path = write(
+        tmp_path / "activities.csv",
+        "customer_id,occurred_at,amount,margin\n"
+        "c1,2026-01-01,1_000,\nc1,2026-02-01,１２,\nc1,2026-03-01,-1e-320,\n"
+        "c1,2026-04-01,40,0.001\nc1,2026-05-01, 120.5 ,1e1\nc1,2026-06-01,0,\n",
+    )
+    report = run(store, Kind.ACTIVITIES, path)
+    assert [str(p) for p in report.rejected] == [
+        f"{path}:2: amount: '1_000' is not a plain number: write 1000 (ASCII digits 0-9, '.' "
+        "before the decimals, no digit grouping)",
+        f"{path}:3: amount: '１２' is not a plain number: write 12 (ASCII digits 0-9, '.' "
+        "before the decimals, no digit grouping)",
+        f"{path}:4: amount: '-1e-320' is not zero but smaller than a cent (0.01): write 0 if "
+        "there was no amount, or check the decimal point and the exponent",
+        f"{path}:5: margin: '0.001' is not zero but smaller than a cent (0.01): write 0 if "
+        "there was no margin, or check the decimal point and the exponent",
+    ]
+    found = store.customers.get_customer("c1")
+    assert found is not None and found[1] is not None
+    assert (found[1].total_value, found[1].total_margin) == (120.5, 10.0)

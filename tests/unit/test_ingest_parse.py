@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from reengage.errors import RowError
-from reengage.ingest import activity_key, parse_activity, parse_customer, parse_rep
+from reengage.ingest import Kind, activity_key, parse_activity, parse_customer, parse_rep
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -152,3 +157,117 @@ def test_old_and_distant_but_real_dates_are_kept(raw: str) -> None:
     row = {"customer_id": "c1", "occurred_at": raw}
     assert parse_activity(row, ZoneInfo("UTC")).occurred_at.year == int(raw[:4])
     assert parse_activity(row, BERLIN).occurred_at.astimezone(BERLIN).year == int(raw[:4])
+
+
+# -- amounts: plain ASCII decimal notation, nothing float() would also take ------------------
+
+PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _amount(raw: str) -> float | None:
+    row = {"customer_id": "c1", "occurred_at": "2026-07-01", "amount": raw}
+    return parse_activity(row, BERLIN).amount
+
+
+@pytest.mark.parametrize(
+    ("raw", "fix"),
+    [
+        ("1_000", "write 1000 ("),
+        ("1_000.50", "write 1000.50 ("),
+        ("１２", "write 12 ("),
+        ("-１２．５", "write -12.5 ("),
+        ("٣٤", "write 34 ("),
+        ("12\xa0", "write 12 ("),
+    ],
+)
+def test_an_amount_float_would_bend_into_shape_is_refused_with_the_plain_spelling(
+    raw: str, fix: str
+) -> None:
+    with pytest.raises(RowError) as info:
+        _amount(raw)
+    assert info.value.field == "amount"
+    assert fix in info.value.problem
+
+
+@pytest.mark.parametrize("raw", ["-1e-320", "1e-320", "5e-324", "1e-400", "0.001", "-0.0099"])
+def test_a_non_zero_amount_smaller_than_a_cent_is_refused(raw: str) -> None:
+    with pytest.raises(RowError) as info:
+        _amount(raw)
+    assert info.value.field == "amount"
+    assert "smaller than a cent" in info.value.problem
+    assert "write 0" in info.value.problem
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (" 12.5 ", 12.5),
+        ("\t-20\r", -20.0),
+        ("+3", 3.0),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("1e3", 1000.0),
+        ("1.5E+2", 150.0),
+        ("0", 0.0),
+        ("0e-999", 0.0),
+        ("0.00", 0.0),
+        ("0.01", 0.01),
+        ("-0.01", -0.01),
+        ("12.345", 12.345),  # stored as given: ingest rounds no amount
+    ],
+)
+def test_plain_amounts_are_kept(raw: str, value: float) -> None:
+    assert _amount(raw) == value
+
+
+@hypothesis.given(st.text(max_size=30))
+def test_any_text_is_an_amount_only_if_it_is_plain_ascii_notation(raw: str) -> None:
+    try:
+        value = _amount(raw)
+    except RowError as exc:
+        problem = exc  # refused: fine, as long as the problem is the amount's
+        value = None
+    else:
+        problem = None
+    if problem is not None:
+        assert problem.field == "amount"
+        return
+    if value is None:
+        assert not raw.strip()
+        return
+    assert PLAIN_NUMBER.fullmatch(raw.strip(" \t\r\n\f\v"))
+    assert math.isfinite(value) and abs(value) <= 1e12
+    assert value == 0 or abs(value) >= 0.01
+
+
+@hypothesis.given(
+    st.decimals(min_value=-(10**12), max_value=10**12, places=2, allow_nan=False),
+    st.sampled_from(["", " ", "\t"]),
+)
+def test_every_amount_to_the_cent_within_the_bound_is_read_exactly(
+    amount: Decimal, pad: str
+) -> None:
+    assert _amount(f"{pad}{amount}{pad}") == float(amount)
+    # The same amount written with a digit group separator or in other digits is refused.
+    spelled = f"{amount:,f}".replace(",", "_")
+    if "_" in spelled:
+        with pytest.raises(RowError, match="not a plain number"):
+            _amount(spelled)
+    wide = str(amount).translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    with pytest.raises(RowError, match=f"write {re.escape(str(amount))} \\("):
+        _amount(wide)
+
+
+def test_a_json_amount_is_held_to_the_same_rule() -> None:
+    from reengage.ingest import flatten_item
+
+    for amount, problem in [(1e-320, "smaller than a cent"), ("1_000", "write 1000 ")]:
+        row = flatten_item(
+            Kind.ACTIVITIES, {"customer_id": "c1", "occurred_at": "2026-07-01", "amount": amount}
+        )
+        with pytest.raises(RowError, match=problem):
+            parse_activity(row, BERLIN)
+    row = flatten_item(
+        Kind.ACTIVITIES, {"customer_id": "c1", "occurred_at": "2026-07-01", "margin": 1e16 / 1e6}
+    )
+    assert parse_activity(row, BERLIN).margin == 1e10
