@@ -171,6 +171,14 @@ async def _start_batch(
     facts, outcomes, starts = await sent.call(
         _begin, store, ws, campaigns, claimed, now, lease, prior, incomplete, held
     )
+    # The batch was decided as of ``now``; each send happens later (a slow server, the rate
+    # limits), and its lease, its sent time and its next step's due time count from when it
+    # really happens: ``now`` plus the time that has passed since.
+    taken = time.monotonic()
+
+    def moment() -> datetime:
+        return now + timedelta(seconds=time.monotonic() - taken)
+
     plans: list[Planned] = []
     progressed = 0
     for outcome in outcomes:
@@ -184,11 +192,11 @@ async def _start_batch(
         try:
             async with gate:
                 if sent.stopping() and started.message_id is not None:
-                    await sent.put_back(started, now)  # stopping: nothing new goes out
+                    await sent.put_back(started, moment())  # stopping: nothing new goes out
                     report.results["put_back"] += 1
                     return
                 clock = time.perf_counter()
-                result = await _deliver(store, mailer, ws, plan, started, now, facts, sent)
+                result = await _deliver(store, mailer, ws, plan, started, now, facts, sent, moment)
                 report.results[result] += 1
                 metrics.SENDS.labels(result=result).inc()
                 if result == "sent":
@@ -197,7 +205,7 @@ async def _start_batch(
             if started.message_id is not None:
                 # Not handed over: due again at once; on the wire with no reply: unknown now.
                 with contextlib.suppress(StoreError):
-                    await sent.let_go(started, now)
+                    await sent.let_go(started, moment())
             raise
         finally:
             sent.done(started)
@@ -259,11 +267,15 @@ async def _deliver(
     ws: Workspace,
     plan: Planned,
     started: Started,
-    now: datetime,
+    decided: datetime,
     facts: BatchFacts,
     sent: SentLog,
+    moment: Callable[[], datetime],
 ) -> str:
-    """Render, send and record one planned mail under its already-committed message row."""
+    """Render, send and record one planned mail under its already-committed message row.
+
+    The mail is made as of ``decided`` (the batch's moment, as ``preview`` at that moment
+    shows it); ``moment()`` is the time now, for what is recorded."""
     item, campaign, step, index = plan.item, plan.campaign, plan.step, plan.index
     if started.message_id is None or started.token is None:
         log.warning(
@@ -284,7 +296,7 @@ async def _deliver(
             found,
             facts.assessments.get(item.customer_id),
             message_key=started.token,
-            now=now,
+            now=decided,
             rep_name=facts.rep_names.get(found.rep_external_id or ""),
         )
     except Exception as exc:  # this customer's mail alone fails; everyone else gets theirs
@@ -294,7 +306,7 @@ async def _deliver(
             started.message_id,
             item.enrollment_id,
             reason=reason,
-            now=now,
+            now=moment(),
         )
         log.error(
             "message_not_rendered",
@@ -312,7 +324,7 @@ async def _deliver(
     async def ready() -> bool:
         # Once a connection is this mail's: from here a worker that dies leaves it unknown;
         # before (waiting for its turn, or for a connection), it was never sent.
-        return await sent.mark_sending(started, now)
+        return await sent.mark_sending(started, moment())
 
     result = await mailer.send(
         raw,
@@ -322,6 +334,7 @@ async def _deliver(
         ready=ready,
         going_out=lambda: sent.going_out(started),
     )
+    now = moment()  # when the server answered
     if result.outcome is Outcome.WITHDRAWN:
         log.warning("send_refused", enrollment_id=item.enrollment_id, step=step.key)
         await sent.call(store.sending.release, item.enrollment_id)

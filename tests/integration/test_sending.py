@@ -6,6 +6,7 @@ import asyncio
 import email
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -264,3 +265,28 @@ def test_a_step_condition_follows_what_the_customer_did_with_the_previous_mail(
     tips = [m["to"][0] for m in handler.received if m["message"]["Subject"] == "A tip"]
     assert tips == ["bo@example.com"]  # Ana clicked the first mail: no nudge for her
     assert store.sending.message_counts() == {"sent": 3, "skipped": 1}
+
+
+def test_a_mail_is_recorded_sent_when_the_server_took_it_not_when_its_pass_began(
+    store: Store, tmp_path: Path
+) -> None:
+    """Against a slow server one connection sends a batch one mail after another: each row
+    says when its mail went out (and its next step counts from then), not the moment the
+    pass began, so a long pass does not shift every sent time to its start."""
+    import sqlalchemy as sa
+
+    from tests.integration.test_chaos import MESSAGES
+
+    with running_sink(delay=0.25) as (_, port):
+        rows = "".join(f"c{i},p{i}@example.com,P{i},UTC\n" for i in range(4))
+        service = setup(store, tmp_path, port, "customer_id,email,first_name,timezone\n" + rows)
+        service.concurrency = 1
+        service.clock_state["now"] = START + timedelta(days=1, hours=4)  # type: ignore[attr-defined]
+        run_days(service, 1, step_hours=24)
+    with store.engine.connect() as conn:
+        sent = sorted(
+            conn.execute(sa.select(MESSAGES.c.sent_at).where(MESSAGES.c.status == "sent")).scalars()
+        )
+    assert len(sent) == 4
+    gaps = [(b - a).total_seconds() for a, b in pairwise(sent)]
+    assert all(gap >= 0.2 for gap in gaps), gaps  # each at least one server reply later
