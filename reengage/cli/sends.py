@@ -47,7 +47,7 @@ def list_held(
     else:
         title = f"{len(rows)} mail(s) to settle"
     table = Table(title=title, expand=False)
-    for column in ("id", "status", "customer", "campaign/step", "when (UTC)", "reason"):
+    for column in ("id", "status", "customer", "campaign/step", "first tried (UTC)", "reason"):
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
@@ -68,10 +68,21 @@ def list_held(
         )
     if any(r.status == MessageStatus.FAILED.value for r in rows):
         out.print(
-            "Failed mails were never sent. Fix the template (reengage validate), then "
-            "`reengage sends retry --failed` sends each once at the next pass.",
+            "Failed mails were never sent. Fix the cause in their reason (a template: "
+            "`reengage validate`; a mail the server refused: its size or content), then "
+            "`reengage sends retry --failed` sends each once at the next pass, or "
+            "`reengage sends resolve skip ID...` goes on without it.",
             markup=False,
         )
+
+
+@sends_app.command("unknown")
+def list_unknown(
+    campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
+) -> None:
+    """Mails that may or may not have arrived (``sends list --status unknown``)."""
+    list_held(status=MessageStatus.UNKNOWN.value, campaign=campaign, limit=limit)
 
 
 @sends_app.command("resolve")

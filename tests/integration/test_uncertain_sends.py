@@ -98,6 +98,10 @@ def test_a_lost_250_never_sends_a_mail_twice_and_a_person_settles_it(
     listed = cli("sends", "list", "--status", "unknown", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "sends resolve" in listed.stdout
+    assert "6 mail(s) to settle" in listed.stdout
+    unknown = cli("sends", "unknown", cwd=tmp_path, env=env)  # the same list, by its name
+    assert unknown.returncode == 0, unknown.stderr
+    assert unknown.stdout == listed.stdout
     some = cli("sends", "list", "--limit", "2", cwd=tmp_path, env=env)
     assert "the newest 2 of 6 mails to settle" in some.stdout, some.stdout
     shown = cli("customers", "show", held[0].customer, cwd=tmp_path, env=env)
