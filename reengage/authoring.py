@@ -244,6 +244,10 @@ class ReloadReport:
     # enrollments waiting on them must be resolved explicitly, never silently dropped.
     vanished_steps: dict[str, list[str]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # The problems the last reload did not have (a daemon logs each once, not every reload).
+    new_problems: list[Problem] = field(default_factory=list)
+    # Files that do not load now whose campaign runs on its last good version: file -> id.
+    kept: dict[str, str] = field(default_factory=dict)
 
     @property
     def quiet(self) -> bool:
@@ -272,6 +276,7 @@ class CampaignLibrary:
         self.held: frozenset[str] = frozenset()
         self._sources: dict[str, Path] = {}
         self._fingerprint: tuple[tuple[str, int, int], ...] = ()
+        self._known_problems: set[str] = set()
 
     def _scan(self) -> tuple[tuple[str, int, int], ...]:
         roots = [self.ws.campaigns_dir, self.ws.renderer.templates_dir]
@@ -300,9 +305,12 @@ class CampaignLibrary:
             report.problems = [
                 Problem(str(self.ws.campaigns_dir), 1, "", f"campaigns could not be read: {exc}")
             ]
+            report.new_problems = report.problems
             return report
         self._fingerprint = fingerprint
         report.problems = loaded.problems
+        report.new_problems = [p for p in loaded.problems if str(p) not in self._known_problems]
+        self._known_problems = {str(p) for p in loaded.problems}
         self.incomplete = any(p.is_error for p in loaded.problems)
         fresh = dict(loaded.campaigns)
         sources = {cid: loaded.sources[cid] for cid in fresh}
@@ -313,6 +321,7 @@ class CampaignLibrary:
                 # The file is there but does not load now (its YAML or one of its templates
                 # is broken): keep its last good version running.
                 fresh[campaign_id], sources[campaign_id] = old, source
+                report.kept[str(source)] = campaign_id
                 if campaign_id in loaded.unrenderable:
                     held.add(campaign_id)
         self.held = frozenset(held)

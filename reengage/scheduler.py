@@ -102,8 +102,12 @@ class Service:
     def reload(self) -> None:
         """Pick up campaign file changes; say what changed and what is broken."""
         report = self.library.reload()
-        for problem in report.problems:
-            log.warning("campaign_problem", problem=str(problem))
+        for problem in report.new_problems:  # each once, not again on every reload
+            kept = report.kept.get(problem.file) if problem.is_error else None
+            if kept is None:
+                log.warning("campaign_problem", problem=str(problem))
+            else:
+                log.warning("campaign_problem", problem=str(problem), last_good_version_runs=kept)
         if report.added or report.changed or report.removed:
             log.info(
                 "campaigns_reloaded",

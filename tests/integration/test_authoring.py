@@ -243,6 +243,17 @@ def test_library_reloads_changed_added_and_removed_files_and_names_vanished_step
     broken = library.reload()
     assert [p.file for p in broken.problems] == [str(campaigns / "copy.yaml")]
     assert "copy" in library.campaigns  # the last good version keeps running
+    assert broken.new_problems == broken.problems
+    assert broken.kept == {str(campaigns / "copy.yaml"): "copy"}
+    # Another file changes: the broken one is still broken, but not news (a daemon logs a
+    # problem once, not on every reload), and the news is the new file's alone.
+    habit.write_text(habit.read_text().replace("7d", "8d"))
+    os.utime(habit, (2, 2))
+    (campaigns / "bad-date.yaml").write_text("id: bad-date\nname: x\nskip_dates: [2026-02-30]\n")
+    again = library.reload()
+    assert str(campaigns / "copy.yaml") in {p.file for p in again.problems}
+    assert {p.file for p in again.new_problems} == {str(campaigns / "bad-date.yaml")}
+    assert "copy" in library.campaigns
 
 
 def test_library_keeps_the_running_campaign_when_a_copy_takes_its_id(tmp_path: Path) -> None:
