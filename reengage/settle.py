@@ -78,5 +78,6 @@ def settle(
                 next_step=next_step(campaign, index, moment),
             )
             done["marked sent" if decision is Decision.SENT else "skipped"] += 1
-    log.info("held_mails_settled", decision=decision.value, **dict(done))
+    if done:
+        log.info("held_mails_settled", decision=decision.value, **dict(done))
     return done

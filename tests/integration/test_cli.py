@@ -185,6 +185,14 @@ def test_backtest_without_as_of_says_what_is_missing(tmp_path: Path) -> None:
     result = cli("score", "--backtest", cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert "--backtest needs --as-of" in result.stderr
+    # A horizon that ends after today has no outcome to check against: refused, not made up.
+    pinned = {**env, "REENGAGE_NOW": "2026-11-29T23:40:00+00:00"}
+    future = cli(
+        "score", "--backtest", "--as-of", "2026-10-01", "--horizon", "90d", cwd=tmp_path, env=pinned
+    )
+    assert future.returncode == 2
+    assert "which has not come yet" in future.stderr
+    assert "2026-08-31" in future.stderr, future.stderr  # the latest --as-of that works
 
 
 def test_validate_preview_and_simulate_from_the_terminal(tmp_path: Path) -> None:
