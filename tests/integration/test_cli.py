@@ -134,7 +134,11 @@ def test_score_as_of_writes_every_measure_and_backtest_reports_against_recency(
 ) -> None:
     import csv
 
-    env = {"REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    # The data's "now" is the clock's: a backtest needs its horizon to have passed.
+    env = {
+        "REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "REENGAGE_NOW": "2026-11-01T12:00:00+00:00",
+    }
     assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
     seeded = cli("seed", "--customers", "400", "--now", "2026-11-01", cwd=tmp_path, env=env)
     assert seeded.returncode == 0, seeded.stderr

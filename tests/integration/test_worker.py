@@ -374,10 +374,11 @@ def test_sigterm_against_a_server_that_never_answers_exits_0_within_the_grace(
         stopped = time.monotonic()
         # Waiting for the hung server would take ten minutes; the grace is three seconds,
         # and the process is gone within it (a container kills at its end), give or take
-        # the interpreter's own exit.
+        # the interpreter's own exit — which took up to 2.7 s more on a 2-core CI machine
+        # running two test suites at once (measured 5.7 s in all; 0.5-1 s when quiet).
         _, err = worker.communicate(timeout=60)
         assert worker.returncode == 0, err
-        assert time.monotonic() - stopped < 3 + 1.5
+        assert time.monotonic() - stopped < 3 + 3.5
     counts = statuses(store)
     # The two on the wire may have arrived: unknown at once, listed for a person (not left
     # sending until the lease runs out). What was claimed but never begun was put back.
