@@ -3,18 +3,23 @@ app and inbound mail (issue 18): a ticker wakes every 5 ms while a real service 
 enrolls a few hundred customers and sends them their mail (aiosmtpd on loopback), and the
 longest gap between its wake-ups is measured.
 
-The issue asks for 50 ms; the bound asserted is 100 ms. Measured here on a 2-core machine
-shared with other test runs (load 4-6), the longest pause was 7-28 ms over nine runs on
-both backends; with the SQL on the loop (before issue 18) it was 215 ms on SQLite and
-272 ms on PostgreSQL. The test shares its process with the SMTP sink's thread and its cores
-with whatever else runs, so a wake-up can come tens of milliseconds late for reasons that
-are not our code; 100 ms keeps a busy CI machine from failing it while a blocking pass
-still does. The precise figures are in bench/loop_pause.py.
+The issue asks for 50 ms; the bound asserted is 100 ms. Before the pass, the objects the
+test process already holds are frozen out of the garbage collector (``gc.freeze``): in an
+xdist worker that has run hundreds of tests, a full collection during the pass took over
+100 ms (113 ms in one CI run), which is the test process's size, not the daemon's work.
+Measured here on a 2-core machine shared with other test runs (load 4-6), the longest
+pause was 7-28 ms over nine runs on both backends; with the SQL on the loop (before issue
+18) it was 215 ms on SQLite and 272 ms on PostgreSQL. The test shares its process with the
+SMTP sink's thread and its cores with whatever else runs, so a wake-up can come tens of
+milliseconds late for reasons that are not our code; 100 ms keeps a busy CI machine from
+failing it while a blocking pass still does. The precise figures are in
+bench/loop_pause.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -82,7 +87,15 @@ def test_the_loop_never_pauses_while_detecting_and_sending_hundreds_of_mails(
             await service.mailer.close()
         return report, late
 
-    report, late = asyncio.run(measured())
+    # What the test process holds from the tests before this one (an xdist worker runs
+    # hundreds) is set aside from the garbage collector's full collections, whose pauses
+    # grow with it: the pauses measured are the pass's, as in a daemon's own process.
+    gc.collect()
+    gc.freeze()
+    try:
+        report, late = asyncio.run(measured())
+    finally:
+        gc.unfreeze()
     assert report.enrolled == MAILS
     assert report.results == {"sent": MAILS}
     assert len(handler.received) == MAILS
