@@ -275,11 +275,12 @@ def score(
                     "--backtest needs --as-of, a date at least one horizon in the past",
                     param_hint="--as-of",
                 )
-            if when + span > utcnow():
+            now = utcnow()  # the edge reads the clock once; the check takes that moment
+            if when + span > now:
                 raise typer.BadParameter(
                     f"{as_of} plus the horizon ({horizon}) ends on {when + span:%Y-%m-%d}, "
                     "which has not come yet, so nobody's return can be checked: choose a "
-                    f"date on or before {utcnow() - span:%Y-%m-%d} (or a shorter --horizon)",
+                    f"date on or before {now - span:%Y-%m-%d} (or a shorter --horizon)",
                     param_hint="--as-of",
                 )
             report, fitted = scoring.backtest(store, as_of=when, horizon=span)
