@@ -1,0 +1,151 @@
+"""Two ways to stand up the same small world of customers, enrollments and sent mails: rows
+in a real migrated database (:class:`SqlWorld`) or in the fakes (:class:`FakeWorld`).
+
+The contract test runs each scenario in both; the unit tests use :class:`FakeWorld` only.
+Whatever a scenario then reads, it reads through the ledgers' own methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from reengage.mailparse import Inbound, InboundKind
+from reengage.mailparse.model import unknown
+from reengage.models import CallTask, Customer, Enrollment, Message, MessageStatus, Rep
+from reengage.store import Store
+from reengage.store.responses import MessageRef
+from reengage.store.tables import CALLS, CUSTOMERS, ENROLLMENTS, MESSAGES, REPS
+from tests.fakes import FakeStore
+
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+class World(Protocol):
+    """A store (real or fake) and how a test puts rows into it."""
+
+    store: Any  # Store, or a FakeStore shaped like one
+
+    def customer(self, external_id: str, email: str, **fields: Any) -> int: ...
+
+    def rep(self, external_id: str, timezone: str = "UTC") -> None: ...
+
+    def enrollment(self, customer_id: int, campaign_id: str, *, status: str = "active") -> int: ...
+
+    def message(
+        self, enrollment_id: int, step_key: str, token: str, *, message_id: str | None = None
+    ) -> MessageRef: ...
+
+    def open_call(self, customer_id: int, reason: str, due_at: datetime) -> None: ...
+
+
+class SqlWorld:
+    """Rows written straight into a migrated database, as imports and sends leave them."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _insert(self, table: sa.Table, values: dict[str, Any]) -> int:
+        values.pop("id", None)
+        with self.store.engine.begin() as conn:
+            key = conn.execute(table.insert().values(**values)).inserted_primary_key
+        return int(key[0]) if key and key[0] is not None else 0
+
+    def customer(self, external_id: str, email: str, **fields: Any) -> int:
+        row = Customer(external_id=external_id, email=email, **fields)
+        return self._insert(CUSTOMERS, row.model_dump())
+
+    def rep(self, external_id: str, timezone: str = "UTC") -> None:
+        row = Rep(
+            external_id=external_id,
+            name=external_id,
+            email=f"{external_id}@acme.example",
+            timezone=timezone,
+        )
+        self._insert(REPS, row.model_dump())
+
+    def enrollment(self, customer_id: int, campaign_id: str, *, status: str = "active") -> int:
+        row = Enrollment(
+            customer_id=customer_id, campaign_id=campaign_id, status=status, enrolled_at=NOW
+        )
+        return self._insert(ENROLLMENTS, row.model_dump())
+
+    def message(
+        self, enrollment_id: int, step_key: str, token: str, *, message_id: str | None = None
+    ) -> MessageRef:
+        with self.store.engine.begin() as conn:
+            enrollment = conn.execute(
+                sa.select(ENROLLMENTS).where(ENROLLMENTS.c.id == enrollment_id)
+            ).one()
+        row = Message(
+            enrollment_id=enrollment_id,
+            customer_id=enrollment.customer_id,
+            campaign_id=enrollment.campaign_id,
+            step_key=step_key,
+            token=token,
+            status=MessageStatus.SENT.value,
+            message_id=message_id,
+            created_at=NOW,
+            sent_at=NOW,
+        )
+        self._insert(MESSAGES, row.model_dump())
+        ref = self.store.responses.message(token)
+        assert ref is not None
+        return ref
+
+    def open_call(self, customer_id: int, reason: str, due_at: datetime) -> None:
+        row = CallTask(customer_id=customer_id, reason=reason, due_at=due_at, created_at=NOW)
+        self._insert(CALLS, row.model_dump())
+
+
+class FakeWorld:
+    """The same rows in a :class:`FakeStore`."""
+
+    def __init__(self) -> None:
+        self.store = FakeStore()
+        self.tables = self.store.tables
+
+    def customer(self, external_id: str, email: str, **fields: Any) -> int:
+        return self.tables.add_customer(external_id, email, **fields)
+
+    def rep(self, external_id: str, timezone: str = "UTC") -> None:
+        self.tables.reps[external_id] = Rep(
+            id=len(self.tables.reps) + 1,
+            external_id=external_id,
+            name=external_id,
+            email=f"{external_id}@acme.example",
+            timezone=timezone,
+        )
+
+    def enrollment(self, customer_id: int, campaign_id: str, *, status: str = "active") -> int:
+        return self.tables.add_enrollment(customer_id, campaign_id, NOW, status=status)
+
+    def message(
+        self, enrollment_id: int, step_key: str, token: str, *, message_id: str | None = None
+    ) -> MessageRef:
+        self.tables.add_message(enrollment_id, step_key, token, NOW, message_id=message_id)
+        ref = self.store.responses.message(token)
+        assert ref is not None
+        return ref
+
+    def open_call(self, customer_id: int, reason: str, due_at: datetime) -> None:
+        self.tables.add_call(customer_id, reason, "normal", due_at, NOW)
+
+
+def inbound(kind: InboundKind, **fields: Any) -> Inbound:
+    """A classified inbound mail, as :func:`reengage.mailparse.classify` would hand it on."""
+    return replace(unknown(), kind=kind, **fields)
+
+
+def enrollments(w: World, customer_id: int) -> list[tuple[str, str, str | None]]:
+    """``(campaign, status, exit reason)`` of a customer's enrollments, sorted."""
+    lines, _ = w.store.sending.customer_sending(customer_id)
+    return sorted((e.campaign_id, e.status, e.exit_reason) for e in lines)
+
+
+def kinds(w: World) -> list[str]:
+    """The kinds of every response logged, sorted."""
+    return sorted(r.kind for r in w.store.responses.recent(datetime(2000, 1, 1, tzinfo=UTC)))

@@ -1,0 +1,343 @@
+"""The fakes in ``tests/fakes`` keep the real ledgers' promises: every scenario here runs
+against the real ``store.responses`` / ``store.calls`` / ``store.sending`` (SQLite and
+PostgreSQL, through the ``store`` fixture) and against ``FakeStore``, and must come out the
+same. A scenario is what a person would notice: a webhook retried, an unsubscribe, a reply
+from the wrong address, a rep's "do not contact"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import pytest
+
+from reengage.campaigns import Campaign, ExitReason
+from reengage.digest import CallContext, CallReport, record_outcome
+from reengage.mailparse import InboundKind
+from reengage.models import NextStep, Reached, StopReason, WorthIt
+from reengage.responses import (
+    Policy,
+    ProviderEvent,
+    pause,
+    record_click,
+    record_inbound,
+    record_open,
+    record_provider_event,
+    unsubscribe,
+)
+from reengage.store import Store
+from tests.fakes.worlds import NOW, FakeWorld, SqlWorld, World, enrollments, inbound, kinds
+
+Scenario = Callable[[World], None]
+SCENARIOS: list[Scenario] = []
+
+
+def scenario(run: Scenario) -> Scenario:
+    SCENARIOS.append(run)
+    return run
+
+
+def ana(w: World, *campaigns: str) -> tuple[int, list[int]]:
+    """Ana, enrolled in ``campaigns`` (``tips`` when none), one mail sent in each."""
+    cid = w.customer("c1", "ana@example.com", first_name="Ana", rep_external_id="R1")
+    ids = [w.enrollment(cid, c) for c in campaigns or ("tips",)]
+    for n, enrollment_id in enumerate(ids):
+        w.message(enrollment_id, "s1", f"TOKEN{n}", message_id=f"<m{n}@acme.example>")
+    return cid, ids
+
+
+# -- responses -------------------------------------------------------------------------------
+
+
+@scenario
+def a_retried_bounce_webhook_is_acted_on_once(w: World) -> None:
+    cid, _ = ana(w)
+    event = ProviderEvent("ev-1", "bounce", "<m0@acme.example>", "ana@example.com", "5.1.1")
+    first = record_provider_event(w.store, event, NOW)
+    again = record_provider_event(w.store, event, NOW + timedelta(minutes=5))
+    assert (first.action, again.action) == ("suppressed", "duplicate")
+    assert kinds(w) == ["bounce"]
+    assert w.store.sending.is_suppressed("ANA@example.com")
+    assert enrollments(w, cid) == [("tips", "exited", "bounce")]
+    _, messages = w.store.sending.customer_sending(cid)
+    assert [m.status for m in messages] == ["bounced"]
+
+
+@scenario
+def a_webhook_about_another_recipient_is_kept_once_and_acts_on_nobody(w: World) -> None:
+    cid, _ = ana(w)
+    event = ProviderEvent("ev-2", "complaint", "TOKEN0", "mallory@example.com")
+    assert record_provider_event(w.store, event, NOW).action == "unmatched"
+    assert record_provider_event(w.store, event, NOW).action == "duplicate"
+    kept, total = w.store.responses.unmatched()
+    assert total == 1 and (kept[0].reason, kept[0].addresses) == (
+        "other_address",
+        "mallory@example.com",
+    )
+    assert not w.store.sending.is_suppressed("ana@example.com")
+    assert enrollments(w, cid) == [("tips", "active", None)]
+    assert w.store.responses.seen("provider:ev-2") and not w.store.responses.seen("provider:x")
+
+
+@scenario
+def an_unsubscribe_ends_every_running_enrollment_of_the_address(w: World) -> None:
+    cid, _ = ana(w, "tips", "winback")
+    twin = w.customer("c2", "Ana@Example.com")  # the same person, imported twice
+    w.enrollment(twin, "tips", status="attention")  # held for a person: ends too
+    w.enrollment(twin, "older", status="completed")  # ended: keeps how it ended
+    ref = w.store.responses.message("TOKEN0")
+    assert unsubscribe(w.store, ref, NOW, source="web") == 3
+    assert unsubscribe(w.store, ref, NOW, source="web") == 0  # twice is harmless
+    assert kinds(w) == ["unsubscribe"]
+    assert w.store.sending.is_suppressed("ana@example.com")
+    assert w.store.sending.suppressed_among(["Ana@Example.com", "bob@example.com"]) == {
+        "ana@example.com"
+    }
+    assert enrollments(w, cid) == [
+        ("tips", "exited", "unsubscribe"),
+        ("winback", "exited", "unsubscribe"),
+    ]
+    assert enrollments(w, twin) == [
+        ("older", "completed", None),
+        ("tips", "exited", "unsubscribe"),
+    ]
+
+
+@scenario
+def a_reply_from_another_address_is_unverified_and_acts_on_nothing(w: World) -> None:
+    cid, _ = ana(w)
+    mail = inbound(
+        InboundKind.REPLY,
+        message_ids=("m0@acme.example",),
+        sender="boss@example.com",
+        subject="Re: Hello",
+        text="Call me",
+    )
+    found = record_inbound(w.store, mail, NOW)
+    assert (found.kind, found.action) == ("reply", "unverified")
+    assert enrollments(w, cid) == [("tips", "active", None)]
+    assert kinds(w) == []
+    assert w.store.responses.replies() == []
+    [kept] = w.store.responses.replies(status=None)
+    assert (kept["status"], kept["customer_id"], kept["sender"]) == (
+        "unverified",
+        cid,
+        "boss@example.com",
+    )
+    assert w.store.calls.waiting_replies(NOW - timedelta(days=1)) == []
+    assert w.store.responses.unmatched()[0][0].reason == "other_address"
+
+
+@scenario
+def the_customers_reply_ends_that_campaign_and_waits_for_the_rep(w: World) -> None:
+    cid, _ = ana(w, "tips", "winback")
+    mail = inbound(
+        InboundKind.REPLY,
+        token="TOKEN1",
+        sender="Ana@Example.com",
+        subject="Re: Hello",
+        text="Please call me",
+    )
+    assert record_inbound(w.store, mail, NOW).action == "exited"
+    assert enrollments(w, cid) == [("tips", "active", None), ("winback", "exited", "reply")]
+    [waiting] = w.store.calls.waiting_replies(NOW - timedelta(days=1))
+    assert (waiting.customer_id, waiting.text) == (cid, "Please call me")
+    tips, winback = (w.store.responses.message(t) for t in ("TOKEN0", "TOKEN1"))
+    by_enrollment = w.store.responses.kinds_by_enrollment(
+        [tips.enrollment_id, winback.enrollment_id]
+    )
+    assert by_enrollment == {winback.enrollment_id: {("s1", "reply")}}
+
+
+@scenario
+def an_out_of_office_is_kept_and_changes_nothing(w: World) -> None:
+    cid, _ = ana(w)
+    mail = inbound(
+        InboundKind.AUTO_REPLY,
+        token="TOKEN0",
+        sender="ana@example.com",
+        subject="Away",
+        text="Back Monday",
+        auto_reason="auto-submitted",
+    )
+    assert record_inbound(w.store, mail, NOW).action == "stored"
+    assert enrollments(w, cid) == [("tips", "active", None)]
+    assert kinds(w) == ["auto_reply"]
+    assert w.store.calls.waiting_replies(NOW - timedelta(days=1)) == []
+    assert [r["automatic"] for r in w.store.responses.replies()] == [True]
+
+
+@scenario
+def a_click_proves_one_open_and_exits_only_where_the_campaign_says(w: World) -> None:
+    cid, _ = ana(w, "tips", "winback")
+    exits_on_click = Policy(exit_on=lambda c: ["click"] if c == "winback" else None)
+    record_click(w.store, "TOKEN0", "https://acme.example/a", NOW, exits_on_click)
+    record_click(w.store, "TOKEN0", "https://acme.example/b", NOW, exits_on_click)
+    assert not record_open(w.store, "TOKEN0", NOW)  # the click proved it already
+    assert record_open(w.store, "TOKEN1", NOW) and not record_open(w.store, "TOKEN1", NOW)
+    assert record_click(w.store, "NOPE", "https://acme.example", NOW) is None
+    assert kinds(w) == ["click", "click", "open", "open"]
+    assert enrollments(w, cid) == [("tips", "active", None), ("winback", "active", None)]
+    record_click(w.store, "TOKEN1", "https://acme.example/c", NOW, exits_on_click)
+    assert enrollments(w, cid) == [("tips", "active", None), ("winback", "exited", "click")]
+
+
+@scenario
+def a_pause_ends_what_runs_and_keeps_the_customer_out_until_then(w: World) -> None:
+    cid, _ = ana(w, "tips", "winback")
+    ref = w.store.responses.message("TOKEN0")
+    until = pause(w.store, ref, NOW)
+    pause(w.store, ref, NOW)
+    assert until == NOW + timedelta(days=90)
+    assert w.store.calls.call_facts([cid])[cid].paused_until == until
+    assert w.store.responses.message("TOKEN0").paused_until == until
+    assert enrollments(w, cid) == [("tips", "exited", "paused"), ("winback", "exited", "paused")]
+    assert kinds(w) == ["pause"]
+    assert not w.store.sending.is_suppressed("ana@example.com")
+
+
+@scenario
+def soft_bounces_suppress_once_they_repeat(w: World) -> None:
+    cid, _ = ana(w)
+    mail = inbound(InboundKind.SOFT_BOUNCE, token="TOKEN0", recipients=("ana@example.com",))
+    actions = [record_inbound(w.store, mail, NOW + timedelta(days=d)).action for d in range(3)]
+    assert actions == ["stored", "stored", "suppressed"]
+    assert w.store.responses.count_since(cid, "soft_bounce", NOW + timedelta(days=1)) == 2
+    assert enrollments(w, cid) == [("tips", "exited", "bounce")]
+    event = ProviderEvent("ev-3", "soft_bounce", "TOKEN0", "ana@example.com")
+    assert record_provider_event(w.store, event, NOW).action == "suppressed"
+    assert record_provider_event(w.store, event, NOW).action == "duplicate"
+
+
+@scenario
+def a_report_naming_another_address_or_no_mail_of_ours_acts_on_nobody(w: World) -> None:
+    cid, _ = ana(w)
+    other = inbound(InboundKind.HARD_BOUNCE, token="TOKEN0", recipients=("bob@example.com",))
+    nothing = inbound(InboundKind.COMPLAINT, message_ids=("zz@elsewhere",))
+    assert record_inbound(w.store, other, NOW).action == "unmatched"
+    assert record_inbound(w.store, nothing, NOW + timedelta(seconds=1)).action == "unmatched"
+    kept, total = w.store.responses.unmatched(limit=1)
+    assert (total, [k.reason for k in kept]) == (2, ["no_message"])  # newest first
+    assert kinds(w) == [] and not w.store.sending.is_suppressed("ana@example.com")
+    assert enrollments(w, cid) == [("tips", "active", None)]
+
+
+@scenario
+def a_message_is_found_by_its_token_or_message_id(w: World) -> None:
+    cid, _ = ana(w, "tips", "winback")
+    assert w.store.responses.message_by_smtp_ids(["m1@acme.example"]).token == "TOKEN1"
+    assert w.store.responses.message_by_smtp_ids(["<m0@acme.example>", "x@y"]).token == "TOKEN0"
+    assert w.store.responses.message_by_smtp_ids(["<>"]) is None
+    assert [r.token for r in w.store.responses.messages_by_folded_token("token1")] == ["TOKEN1"]
+    assert w.store.responses.message("token1") is None
+    assert w.store.responses.customers_by_email("ANA@example.com") == [cid]
+    assert w.store.responses.customer_external_id("ana@EXAMPLE.com") == "c1"
+
+
+# -- call outcomes -------------------------------------------------------------------------------
+
+
+def campaign(campaign_id: str, *exit_on: ExitReason) -> Campaign:
+    return Campaign.model_validate(
+        {
+            "id": campaign_id,
+            "name": campaign_id,
+            "from": "hello@acme.example",
+            "steps": [{"key": "first", "after": "2d", "subject": "Hi", "template": "t.html"}],
+            **({"exit_on": [r.value for r in exit_on]} if exit_on else {}),
+        }
+    )
+
+
+CAMPAIGNS = {
+    "tips": campaign("tips"),
+    "winback": campaign("winback", ExitReason.CALL_OUTCOME),
+    "what-we-changed": campaign("what-we-changed"),
+}
+
+
+def log_call(w: World, cid: int, report: CallReport, key: str | None = "digest:1:c1"):
+    ctx = CallContext(cid, "R1", CAMPAIGNS, "what-we-changed", "web", dedupe_key=key)
+    return record_outcome(w.store, ctx, report, NOW, today=NOW.date())
+
+
+def reached(step: NextStep, **fields: object) -> CallReport:
+    return CallReport(Reached.DECISION_MAKER, WorthIt.YES, step, reason=StopReason.PRICE, **fields)
+
+
+def ana_with_a_call_waiting(w: World) -> int:
+    cid, _ = ana(w, "tips", "winback")
+    w.rep("R1", "America/New_York")
+    w.open_call(cid, "Lapsed", NOW - timedelta(hours=1))
+    record_inbound(
+        w.store,
+        inbound(InboundKind.REPLY, token="TOKEN0", sender="ana@example.com", text="call me"),
+        NOW - timedelta(hours=2),
+        Policy(exit_on=lambda c: []),
+    )
+    return cid
+
+
+@scenario
+def do_not_contact_marks_the_customer_and_ends_everything_once(w: World) -> None:
+    cid = ana_with_a_call_waiting(w)
+    first = log_call(w, cid, reached(NextStep.DO_NOT_CONTACT))
+    again = log_call(w, cid, reached(NextStep.NOTHING))  # the form sent twice
+    assert (first.recorded, first.ended, first.do_not_contact) == (True, 2, True)
+    assert (again.recorded, again.outcome.next_step) == (False, "do_not_contact")
+    assert w.store.calls.call_facts([cid])[cid].status == "do_not_contact"
+    assert enrollments(w, cid) == [
+        ("tips", "exited", "do_not_contact"),
+        ("winback", "exited", "do_not_contact"),
+    ]
+    assert w.store.calls.open_calls() == []
+    assert w.store.calls.waiting_replies(NOW - timedelta(days=1)) == []
+    assert [o.next_step for o in w.store.calls.outcomes_since(None)] == ["do_not_contact"]
+    assert w.store.calls.last_calls([cid])[cid].next_step == "do_not_contact"
+
+
+@scenario
+def a_follow_up_ends_what_runs_and_enrolls_the_follow_up_campaign(w: World) -> None:
+    cid = ana_with_a_call_waiting(w)
+    acted = log_call(w, cid, reached(NextStep.FOLLOW_UP), key=None)
+    assert (acted.recorded, acted.ended, acted.enrolled_in) == (True, 2, "what-we-changed")
+    assert acted.outcome is None  # no dedupe key: nothing to read it back by
+    assert enrollments(w, cid) == [
+        ("tips", "exited", "call_outcome"),
+        ("what-we-changed", "active", None),
+        ("winback", "exited", "call_outcome"),
+    ]
+    lines, _ = w.store.sending.customer_sending(cid)
+    [followup] = [e for e in lines if e.campaign_id == "what-we-changed"]
+    assert (followup.next_step_key, followup.next_due_at) == ("first", NOW + timedelta(days=2))
+
+
+@scenario
+def call_again_puts_a_call_on_the_reps_list_that_day(w: World) -> None:
+    cid = ana_with_a_call_waiting(w)
+    acted = log_call(w, cid, reached(NextStep.CALL_AGAIN, call_again_on=date(2026, 3, 20)))
+    assert (acted.ended, acted.call_again_on) == (1, date(2026, 3, 20))  # winback exits on calls
+    [call] = w.store.calls.open_calls([cid])
+    assert (call.priority, call.due_at) == ("high", NOW.replace(day=20, hour=4))  # NY midnight
+    assert enrollments(w, cid) == [("tips", "active", None), ("winback", "exited", "call_outcome")]
+    assert w.store.calls.waiting_replies(NOW - timedelta(days=1)) == []
+
+
+@scenario
+def a_call_nobody_answered_changes_no_enrollment(w: World) -> None:
+    cid = ana_with_a_call_waiting(w)
+    report = CallReport(Reached.NOBODY, WorthIt.LATER, NextStep.NOTHING)
+    assert log_call(w, cid, report).ended == 0
+    assert enrollments(w, cid) == [("tips", "active", None), ("winback", "active", None)]
+    assert w.store.calls.open_calls() == []  # the call is done all the same
+    assert len(w.store.calls.waiting_replies(NOW - timedelta(days=1))) == 1
+
+
+@pytest.mark.parametrize("run", SCENARIOS, ids=lambda s: s.__name__)
+def test_the_real_ledgers(store: Store, run: Scenario) -> None:
+    run(SqlWorld(store))
+
+
+@pytest.mark.parametrize("run", SCENARIOS, ids=lambda s: s.__name__)
+def test_the_fakes(run: Scenario) -> None:
+    run(FakeWorld())
