@@ -37,6 +37,7 @@ class CustomerRow:
     first_name: str | None = None
     last_name: str | None = None
     company: str | None = None
+    segment: str | None = None
     locale: str = "en"
     rep_external_id: str | None = None
     status: str = CustomerStatus.ACTIVE.value

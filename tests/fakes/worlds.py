@@ -13,12 +13,22 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from reengage.detect import Profile
 from reengage.mailparse import Inbound, InboundKind
 from reengage.mailparse.model import unknown
-from reengage.models import CallTask, Customer, Enrollment, Message, MessageStatus, Rep
+from reengage.models import (
+    CallTask,
+    Customer,
+    CustomerStats,
+    Enrollment,
+    Message,
+    MessageStatus,
+    Rep,
+)
 from reengage.store import Store
+from reengage.store.detection import display_name
 from reengage.store.responses import MessageRef
-from reengage.store.tables import CALLS, CUSTOMERS, ENROLLMENTS, MESSAGES, REPS
+from reengage.store.tables import CALLS, CUSTOMERS, ENROLLMENTS, MESSAGES, REPS, STATS
 from tests.fakes import FakeStore
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -40,6 +50,8 @@ class World(Protocol):
     ) -> MessageRef: ...
 
     def open_call(self, customer_id: int, reason: str, due_at: datetime) -> None: ...
+
+    def stats(self, customer_id: int, **stats: Any) -> None: ...
 
 
 class SqlWorld:
@@ -100,6 +112,15 @@ class SqlWorld:
         row = CallTask(customer_id=customer_id, reason=reason, due_at=due_at, created_at=NOW)
         self._insert(CALLS, row.model_dump())
 
+    def stats(self, customer_id: int, **stats: Any) -> None:
+        with self.store.engine.begin() as conn:
+            segment = conn.scalar(
+                sa.select(CUSTOMERS.c.segment).where(CUSTOMERS.c.id == customer_id)
+            )
+        row = CustomerStats(customer_id=customer_id, segment=segment, **stats)
+        with self.store.engine.begin() as conn:
+            conn.execute(STATS.insert().values(**row.model_dump()))
+
 
 class FakeWorld:
     """The same rows in a :class:`FakeStore`."""
@@ -133,6 +154,27 @@ class FakeWorld:
 
     def open_call(self, customer_id: int, reason: str, due_at: datetime) -> None:
         self.tables.add_call(customer_id, reason, "normal", due_at, NOW)
+
+    def stats(self, customer_id: int, **stats: Any) -> None:
+        who = self.tables.customers[customer_id]
+        row = CustomerStats(customer_id=customer_id, **stats)
+        self.store.detection.by_customer[customer_id] = Profile(
+            customer_id=customer_id,
+            external_id=who.external_id,
+            segment=who.segment,
+            activity_count=row.activity_count,
+            order_count=row.order_count,
+            first_order_at=row.first_order_at,
+            last_order_at=row.last_order_at,
+            last_activity_at=row.last_activity_at,
+            total_value=row.total_value,
+            total_margin=row.total_margin,
+            typical_gap_days=row.typical_gap_days,
+            count_ratio=row.count_ratio,
+            aov_ratio=row.aov_ratio,
+            margin_ratio=row.margin_ratio,
+            name=display_name(who.first_name, who.last_name, who.company),
+        )
 
 
 def inbound(kind: InboundKind, **fields: Any) -> Inbound:

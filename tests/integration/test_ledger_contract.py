@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import pytest
 
 from reengage.campaigns import Campaign, ExitReason
+from reengage.detect import Profile, assess, fit_population
 from reengage.digest import CallContext, CallReport, record_outcome
 from reengage.mailparse import InboundKind
 from reengage.models import NextStep, Reached, StopReason, WorthIt
@@ -331,6 +332,35 @@ def a_call_nobody_answered_changes_no_enrollment(w: World) -> None:
     assert enrollments(w, cid) == [("tips", "active", None), ("winback", "active", None)]
     assert w.store.calls.open_calls() == []  # the call is done all the same
     assert len(w.store.calls.waiting_replies(NOW - timedelta(days=1))) == 1
+
+
+@scenario
+def the_outcome_keeps_what_the_customers_habit_was_worth(w: World) -> None:
+    cid, _ = ana(w)
+    w.rep("R1")
+    habit = {
+        "activity_count": 12,
+        "order_count": 12,
+        "total_value": 12_000.0,
+        "total_margin": 3_000.0,
+        "typical_gap_days": 30.0,
+        "aov_ratio": 0.8,
+        "first_order_at": NOW - timedelta(days=420),
+        "last_order_at": NOW - timedelta(days=90),
+        "last_activity_at": NOW - timedelta(days=90),
+    }
+    w.stats(cid, **habit)
+    [profile] = w.store.detection.profiles(customer_ids=[cid], rep_external_ids=["R1"])
+    assert profile == Profile(
+        cid, "c1", None, **dict.fromkeys(("count_ratio", "margin_ratio")), **habit, name="Ana"
+    )
+    assert list(w.store.detection.profiles(rep_external_ids=["R2"])) == []
+    assert w.store.detection.gap_sample() == [(None, 30.0)]
+    assert w.store.detection.latest_lapse_model() is None
+    expected = assess(profile, fit_population([(None, 30.0)]), NOW)
+    assert expected is not None
+    acted = log_call(w, cid, reached(NextStep.REP_OFFER))
+    assert acted.outcome.value_at_risk == round(expected.value_per_year, 2)
 
 
 @pytest.mark.parametrize("run", SCENARIOS, ids=lambda s: s.__name__)

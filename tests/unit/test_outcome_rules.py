@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reengage.campaigns import Campaign, ExitReason
-from reengage.detect import Profile
 from reengage.digest import Acted, CallContext, CallReport, record_outcome
 from reengage.digest.outcomes import OutcomeError
 from reengage.mailparse import InboundKind
@@ -231,21 +230,15 @@ def test_without_a_link_every_submission_is_a_call_of_its_own() -> None:
 
 def test_notes_are_kept_clean_and_the_value_at_risk_with_them() -> None:
     w, cid = world()
-    w.store.detection.by_customer[cid] = Profile(
-        customer_id=cid,
-        external_id="c1",
-        segment=None,
+    w.stats(
+        cid,
         activity_count=12,
         order_count=12,
         first_order_at=NOW - timedelta(days=400),
         last_order_at=NOW - timedelta(days=90),
         last_activity_at=NOW - timedelta(days=90),
         total_value=12_000.0,
-        total_margin=3_000.0,
         typical_gap_days=30.0,
-        count_ratio=None,
-        aov_ratio=None,
-        margin_ratio=None,
     )
     fields = {
         "contact_name": " \x00 ",
