@@ -1,19 +1,15 @@
 """``FakeStore``: the ledgers the response and outcome use cases touch, over one
 :class:`FakeTables`, with no database. Hand it to those use cases where they take a
-``Store``; ``tests/integration/test_ledger_contract.py`` keeps it honest."""
+``Store`` (they only call its ledgers, so duck typing does);
+``tests/integration/test_ledger_contract.py`` keeps it honest."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, cast
 
 from tests.fakes.call_book import FakeCallBook
 from tests.fakes.detection import FakeDetectionReads
 from tests.fakes.response_log import FakeResponseLog
 from tests.fakes.sending_book import FakeSendingBook
 from tests.fakes.tables import FakeTables
-
-if TYPE_CHECKING:
-    from reengage.store import Store
 
 
 class FakeStore:
@@ -26,12 +22,3 @@ class FakeStore:
         self.calls = FakeCallBook(self.tables)
         self.sending = FakeSendingBook(self.tables)
         self.detection = FakeDetectionReads(self.tables)
-
-    @property
-    def dialect(self) -> str:
-        return "fake"
-
-    def as_store(self) -> Store:
-        """This fake, typed as the ``Store`` the use cases take (duck typing, checked by
-        the contract test rather than by mypy)."""
-        return cast("Store", self)

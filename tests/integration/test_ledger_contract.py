@@ -235,6 +235,37 @@ def a_message_is_found_by_its_token_or_message_id(w: World) -> None:
     assert w.store.responses.customer_external_id("ana@EXAMPLE.com") == "c1"
 
 
+@scenario
+def a_reps_card_reads_what_happened_in_order(w: World) -> None:
+    cid, _ = ana(w)
+    record_click(w.store, "TOKEN0", "https://acme.example/a", NOW + timedelta(hours=1))
+    for hours, kind, text in ((2, InboundKind.AUTO_REPLY, "away"), (3, InboundKind.REPLY, "hi")):
+        mail = inbound(kind, token="TOKEN0", sender="ana@example.com", subject=text, text=text)
+        record_inbound(w.store, mail, NOW + timedelta(hours=hours), Policy(exit_on=lambda c: []))
+    touched = w.store.calls.touches([cid, 99], NOW - timedelta(days=1))
+    assert sorted((t.at, t.kind) for t in touched) == [
+        (NOW, "sent"),
+        (NOW + timedelta(hours=1), "click"),
+        (NOW + timedelta(hours=1), "open"),
+        (NOW + timedelta(hours=2), "auto_reply"),
+        (NOW + timedelta(hours=3), "reply"),
+    ]
+    assert [t.kind for t in w.store.calls.touches([cid], NOW + timedelta(hours=2))] == [
+        "auto_reply",
+        "reply",
+    ]
+    assert [r["subject"] for r in w.store.responses.replies()] == ["hi", "away"]  # people first
+    since = NOW + timedelta(minutes=30)
+    assert [r.kind for r in w.store.responses.recent(since, limit=2)] == ["click", "open"]
+    [row] = w.store.responses.recent(NOW + timedelta(hours=3))
+    assert (row.email, row.campaign_id, row.step_key, row.source) == (
+        "ana@example.com",
+        "tips",
+        "s1",
+        "mail",
+    )
+
+
 # -- call outcomes -------------------------------------------------------------------------------
 
 
