@@ -35,6 +35,19 @@ FAILED = Gauge(
     registry=REGISTRY,
 )
 
+LOOP_LAG = Histogram(
+    "reengage_event_loop_lag_seconds",
+    "How late the event loop (web app, inbound mail, sends) woke a timer: a database call "
+    "or other work holding the loop shows up here as its length",
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+LOOP_LAG_MAX = Gauge(
+    "reengage_event_loop_lag_max_seconds",
+    "The longest the event loop was held since the service started",
+    registry=REGISTRY,
+)
+
 
 def exposition() -> bytes:
     """The text format Prometheus scrapes."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from reengage import jobs
+from reengage import jobs, loopwatch
 from reengage.authoring import CampaignLibrary
 from reengage.campaigns import ExitReason
 from reengage.compose import Workspace
@@ -233,8 +233,14 @@ class Service:
     async def run_forever(self) -> None:
         """Tick until SIGTERM or Ctrl-C. Then nothing new goes out, what was claimed but not
         begun is put back for the next worker, the sends on the wire get ``grace`` to finish
-        (a reply that has not come by then leaves its mail unknown), and it returns."""
+        (a reply that has not come by then leaves its mail unknown), and it returns. How
+        late the loop answers all along is on /metrics (see :mod:`reengage.loopwatch`)."""
         self.handle_signals()
+        async with loopwatch.watching():
+            await self._tick_until_stopped()
+        log.info("service_stopped")
+
+    async def _tick_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
         scheduler = AsyncIOScheduler(event_loop=loop)
         # The jobs that are plain functions (reload, expire, detect) run in the loop's
@@ -275,7 +281,7 @@ class Service:
                 max_instances=1,
                 coalesce=True,
             )
-        self.reload()
+        await asyncio.to_thread(self.reload)  # templates compile off the loop too
         # Mails left unknown by a worker that died are settled, and the gauges a scrape of
         # /metrics reads are right from the start, not after the first minute.
         await asyncio.to_thread(self._guarded(lambda: jobs.expire_leases(self.store, self.clock())))
@@ -305,7 +311,6 @@ class Service:
                 log.exception("pass_failed_while_stopping")
         if scheduler.running:
             scheduler.shutdown(wait=False)
-        log.info("service_stopped")
 
     def _guarded(self, job: Callable[[], object]) -> Callable[[], None]:
         """``job`` for the scheduler: a database that went away is one event per outage, not

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -61,6 +62,11 @@ def run(
         )
         if not once:
             service.handle_signals()  # a SIGTERM while starting up is a polite stop too
+            # What start-up built (modules, settings, compiled SQL) lives as long as the
+            # process: set aside from the collector, whose full collections would otherwise
+            # scan it again and again, each holding the loop for as long as that takes.
+            gc.collect()
+            gc.freeze()
         try:
             if once:
                 report = await service.run_once()

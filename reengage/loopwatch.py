@@ -1,0 +1,69 @@
+"""How late the daemon's event loop answers: the one number that says whether the web app,
+the inbound SMTP listener and the sends on the wire are being served while a pass runs.
+
+A watcher task asks to be woken every ``interval`` seconds and measures how late each
+wake-up comes. Anything that holds the loop (a database call made on it, a long render, a
+garbage collection over a large heap) shows up as a late wake-up of about its length. The
+lateness goes to ``/metrics`` as a histogram (``reengage_event_loop_lag_seconds``) and as
+the worst a watcher has seen since it started (``reengage_event_loop_lag_max_seconds``); a stall of
+``warn_after`` seconds or more is logged (``event_loop_stalled``), once per stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from reengage.logs import get_logger
+from reengage.metrics import LOOP_LAG, LOOP_LAG_MAX
+
+log = get_logger(__name__)
+
+INTERVAL_S = 0.02  # 50 wake-ups a second: a few hundredths of a per cent of a core
+WARN_AFTER_S = 0.25  # a pause a person at a web page or a mail server would notice
+
+
+@dataclass
+class LoopLag:
+    """What one watcher saw: wake-ups, and the worst lateness in seconds."""
+
+    wakeups: int = 0
+    worst: float = 0.0
+
+    def saw(self, late: float) -> None:
+        """Count one wake-up that came ``late`` seconds after it was due."""
+        self.wakeups += 1
+        self.worst = max(self.worst, late)
+
+
+async def watch(
+    lag: LoopLag, *, interval: float = INTERVAL_S, warn_after: float = WARN_AFTER_S
+) -> None:
+    """Measure the running loop's lateness into ``lag`` and the metrics until cancelled."""
+    loop = asyncio.get_running_loop()
+    due = loop.time() + interval
+    while True:
+        await asyncio.sleep(max(due - loop.time(), 0))
+        now = loop.time()
+        late = max(now - due, 0.0)
+        lag.saw(late)
+        LOOP_LAG.observe(late)
+        LOOP_LAG_MAX.set(lag.worst)
+        if late >= warn_after:
+            log.warning("event_loop_stalled", stalled_ms=round(late * 1000))
+        due = now + interval
+
+
+@contextlib.asynccontextmanager
+async def watching(**options: float) -> AsyncIterator[LoopLag]:
+    """Watch the loop for as long as the block runs; yields what the watcher saw."""
+    lag = LoopLag()
+    task = asyncio.create_task(watch(lag, **options), name="loop-watch")
+    try:
+        yield lag
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
