@@ -77,16 +77,22 @@ def record_click(
     return ref
 
 
-def unsubscribe(store: Store, ref: MessageRef, now: datetime, *, source: str) -> int:
+def unsubscribe(
+    store: Store, ref: MessageRef, now: datetime, *, source: str, event_key: str | None = None
+) -> int | None:
     """Suppress the address across every campaign and end what is running; returns how
-    many enrollments ended. Doing it twice is harmless."""
+    many enrollments ended. Doing it twice is harmless; a provider's event (``event_key``)
+    is acted on once however often it is retried, and None says this one was a retry."""
     exited = store.responses.unsubscribe(
         ref,
         ExitReason.UNSUBSCRIBE.value,
         f"{source}: {ref.campaign_id}/{ref.step_key}",
         now,
         source=source,
+        event_key=event_key,
     )
+    if exited is None:
+        return None
     log.info("unsubscribed", message_id=ref.id, campaign=ref.campaign_id, exited=exited)
     return exited
 
@@ -225,7 +231,8 @@ def record_provider_event(
             return _opt_out(store, _OPT_OUTS[event.type], ref, event.detail, now, "webhook", key)
         if event.type == "soft_bounce":
             return _soft_bounce(store, ref, event.detail, now, policy, key)
-        unsubscribe(store, ref, now, source="webhook")  # idempotent by itself
+        if unsubscribe(store, ref, now, source="webhook", event_key=key) is None:
+            return Recorded(event.type, "duplicate", ref)
         return Recorded(event.type, "suppressed", ref)
     if ref is None:
         log.warning("provider_event_unknown_message", event_id=event.id, message=event.message)

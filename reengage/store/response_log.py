@@ -137,21 +137,31 @@ class ResponseLog:
                 )
 
     def unsubscribe(
-        self, ref: MessageRef, reason: str, detail: str, now: datetime, *, source: str
-    ) -> int:
+        self,
+        ref: MessageRef,
+        reason: str,
+        detail: str,
+        now: datetime,
+        *,
+        source: str,
+        event_key: str | None = None,
+    ) -> int | None:
         """Suppress the address, end what runs for everyone who has it and log it once;
-        returns how many enrollments ended."""
+        returns how many enrollments ended. A person who asks again is heard again (the
+        operator may have lifted the suppression since); an event under ``event_key`` (a
+        provider's event id) is acted on once, and None says it was already."""
         with self._tx() as conn:
-            exited = opt_out_address(conn, ref.email, reason, detail, now)
-            record(
+            logged = record(
                 conn,
                 ResponseKind.UNSUBSCRIBE.value,
                 now,
                 source=source,
                 ref=ref,
-                dedupe_key=f"unsubscribe:{ref.id}",
+                dedupe_key=event_key or f"unsubscribe:{ref.id}",
             )
-            return exited
+            if event_key is not None and not logged:
+                return None
+            return opt_out_address(conn, ref.email, reason, detail, now)
 
     def pause(self, ref: MessageRef, until: datetime, now: datetime, *, detail: str) -> None:
         """Keep the customer out of campaigns until ``until``, end what runs, log it once."""

@@ -116,17 +116,25 @@ class FakeResponseLog:
             )
 
     def unsubscribe(
-        self, ref: MessageRef, reason: str, detail: str, now: datetime, *, source: str
-    ) -> int:
-        exited = self._t.opt_out_address(ref.email, reason, detail, now)
-        self._t.record(
+        self,
+        ref: MessageRef,
+        reason: str,
+        detail: str,
+        now: datetime,
+        *,
+        source: str,
+        event_key: str | None = None,
+    ) -> int | None:
+        logged = self._t.record(
             ResponseKind.UNSUBSCRIBE.value,
             now,
             source=source,
             ref=ref,
-            dedupe_key=f"unsubscribe:{ref.id}",
+            dedupe_key=event_key or f"unsubscribe:{ref.id}",
         )
-        return exited
+        if event_key is not None and not logged:
+            return None
+        return self._t.opt_out_address(ref.email, reason, detail, now)
 
     def pause(self, ref: MessageRef, until: datetime, now: datetime, *, detail: str) -> None:
         if ref.customer_id in self._t.customers:

@@ -65,6 +65,17 @@ def a_retried_bounce_webhook_is_acted_on_once(w: World) -> None:
 
 
 @scenario
+def a_retried_unsubscribe_webhook_is_acted_on_once(w: World) -> None:
+    cid, _ = ana(w)
+    event = ProviderEvent("ev-9", "unsubscribe", "TOKEN0", "ana@example.com")
+    first = record_provider_event(w.store, event, NOW)
+    again = record_provider_event(w.store, event, NOW + timedelta(minutes=5))
+    assert (first.action, again.action) == ("suppressed", "duplicate")
+    assert kinds(w) == ["unsubscribe"]
+    assert enrollments(w, cid) == [("tips", "exited", "unsubscribe")]
+
+
+@scenario
 def a_webhook_about_another_recipient_is_kept_once_and_acts_on_nobody(w: World) -> None:
     cid, _ = ana(w)
     event = ProviderEvent("ev-2", "complaint", "TOKEN0", "mallory@example.com")

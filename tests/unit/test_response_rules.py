@@ -20,6 +20,7 @@ from reengage.responses import (
     record_inbound,
     record_provider_event,
     unmatched_unsubscribe,
+    unsubscribe,
 )
 from tests.fakes.worlds import NOW, FakeWorld, enrollments, inbound, kinds
 
@@ -246,10 +247,8 @@ def test_each_provider_event_id_is_acted_on_once(events: list[ProviderEvent]) ->
         found = record_provider_event(w.store, event, NOW)
         if event.id in acted_on:
             assert found.action == "duplicate"
-        # Not kept: an event naming no message, and (see the xfail below) an unsubscribe.
-        if found.action not in ("unknown_message", "duplicate") and not (
-            event.type == "unsubscribe" and found.action == "suppressed"
-        ):
+        # Not kept: an event naming no message of ours.
+        if found.action not in ("unknown_message", "duplicate"):
             acted_on.add(event.id)
     logged = [r for r in w.store.tables.responses if (r.dedupe_key or "").startswith("provider:")]
     kept = [u for u in w.store.tables.unmatched if (u.dedupe_key or "").startswith("provider:")]
@@ -277,13 +276,20 @@ def test_an_event_that_stops_mail_acts_only_on_the_address_of_the_message_it_nam
         assert not suppressed(w)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a retried unsubscribe event is acted on again and reported "
-    "'suppressed', never 'duplicate' (its provider:ID key is never stored)",
-)
 def test_a_retried_unsubscribe_event_is_a_duplicate() -> None:
     w, _ = ana_world()
     event = ProviderEvent("e9", "unsubscribe", "TOKEN0", ANA)
     assert record_provider_event(w.store, event, NOW).action == "suppressed"
     assert record_provider_event(w.store, event, NOW).action == "duplicate"
+
+
+def test_a_person_who_unsubscribes_again_is_heard_again_but_a_retried_event_is_not() -> None:
+    w, _ = ana_world()
+    ref = w.store.responses.message("TOKEN0")
+    assert ref is not None
+    record_provider_event(w.store, ProviderEvent("e1", "unsubscribe", "TOKEN0", ANA), NOW)
+    w.store.tables.suppressions.clear()  # the operator lifted the suppression
+    again = record_provider_event(w.store, ProviderEvent("e1", "unsubscribe", "TOKEN0", ANA), NOW)
+    assert again.action == "duplicate" and not suppressed(w)
+    unsubscribe(w.store, ref, NOW, source="link")  # the person clicks the link once more
+    assert suppressed(w)
