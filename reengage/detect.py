@@ -93,6 +93,16 @@ class Population:
         """The typical gap of ``segment``, or of everyone."""
         return self.segment_gap_days.get(segment or "", self.typical_gap_days)
 
+    def pairs(self) -> list[tuple[str, float]]:
+        """``("", everyone's gap)`` then ``(segment, gap)`` in order: how it is kept."""
+        return [("", self.typical_gap_days), *sorted(self.segment_gap_days.items())]
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, float]]) -> Population:
+        """The population :meth:`pairs` describes."""
+        overall, *segments = list(pairs)
+        return cls(overall[1], dict(segments))
+
     def shortest_gap(self) -> float:
         """The smallest prior gap of any segment (a safe floor for pre-filters)."""
         return min([self.typical_gap_days, *self.segment_gap_days.values()])

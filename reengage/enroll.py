@@ -1,23 +1,41 @@
 """The detection pass: who meets a campaign's audience today is enrolled, once.
 
-``detect_and_enroll`` takes ``now`` and reads everything it decides on from the store;
-the scheduler runs it in a thread (it scores every customer), off the event loop.
+``detect_and_enroll`` takes ``now`` and reads everything it decides on from the store; the
+scheduler runs it in a thread, off the event loop. It looks only at the customers who are
+due (``customer_stats.look_again_at``, see :mod:`reengage.store.looks`), in chunks: after
+deciding about a customer it writes the earliest moment they could enter a campaign as
+their record stands (:func:`reengage.audience.next_look`), and anything that changes what
+it reads about them makes them due again. A whole pass looks at everyone: the first one,
+and whenever the enabled campaigns' audiences, the lapse model or the population prior
+(refreshed once a day) changed since the last whole pass. Either way the set enrolled is
+the one scoring everyone would enroll.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import hashlib
+import json
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from reengage.audience import entry_day
+from reengage.audience import entry_day, next_look
 from reengage.campaigns import Campaign, ExitReason
+from reengage.detect import Population, assess
+from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
-from reengage.scoring import assess_all, current_model
+from reengage.scoring import current_model, sampled_population
 from reengage.store import Store
+from reengage.store.looks import NEVER, PassState
 from reengage.store.sending import NewEnrollment
 
 log = get_logger(__name__)
+
+CHUNK = 5000  # customers decided together: memory stays bounded whatever the base
+POPULATION_EVERY = timedelta(days=1)  # how often the population's typical gaps are refitted
+# Enrollments that ended this long before the last pass are looked for again: an ending
+# written with a clock a little behind the pass's (a send's own moment) is not missed.
+ENDED_OVERLAP = timedelta(hours=1)
 
 
 @dataclass
@@ -28,15 +46,20 @@ class EnrollReport:
     held_out: Counter[str] = field(default_factory=Counter)
     exited: int = 0
     skipped: str | None = None  # why no pass ran (another worker's ran this tick)
+    looked_at: int = 0  # customers decided about (everyone in a whole pass)
+    whole: bool = False
 
 
-def detect_and_enroll(store: Store, campaigns: list[Campaign], now: datetime) -> EnrollReport:
+def detect_and_enroll(
+    store: Store, campaigns: list[Campaign], now: datetime, *, whole: bool = False
+) -> EnrollReport:
     """Enroll everyone who meets an enabled campaign's audience today.
 
-    Skips customers without consent, marked do-not-contact, already in a campaign that
-    does not run in parallel, or enrolled in this campaign within its
+    Skips customers without consent, marked do-not-contact, suppressed or paused, already
+    in a campaign that does not run in parallel, or enrolled in this campaign within its
     ``not_enrolled_within_days``. Higher-priority campaigns choose first. Holdout members
     are recorded, never contacted. Enrollments whose customer came back are ended first.
+    ``whole`` looks at every customer whatever is due (what the looks must always agree with).
     """
     report = EnrollReport()
     with_activity_exit = [
@@ -49,42 +72,120 @@ def detect_and_enroll(store: Store, campaigns: list[Campaign], now: datetime) ->
     if not active:
         return report
     model = current_model(store)
-    _, assessments = assess_all(store, now, model=model)
-    contactable = store.customers.contactable((a.profile.customer_id for a in assessments), now)
-    candidates = [a for a in assessments if a.profile.customer_id in contactable]
-    longest = max(c.not_enrolled_within_days for c in active)
-    history = store.sending.enrollment_history(
-        [a.profile.customer_id for a in candidates], now - timedelta(days=longest)
+    state = store.detection.pass_state()
+    if state is not None and now - state.population_at < POPULATION_EVERY:
+        population, population_at = Population.from_pairs(state.population), state.population_at
+    else:
+        population, population_at = sampled_population(store), now
+    fingerprint = _fingerprint(active, model, population)
+    report.whole = (
+        whole or state is None or state.fingerprint != fingerprint or now < state.updated_at
     )
-    busy = {cid for cid, _, status, _ in history if status in ("active", "attention")}
-    recent: dict[tuple[int, str], datetime] = {}
-    for cid, campaign_id, _, enrolled_at in history:
-        recent[(cid, campaign_id)] = max(enrolled_at, recent.get((cid, campaign_id), enrolled_at))
-    new: list[NewEnrollment] = []
-    for campaign in active:
-        cutoff = now - timedelta(days=campaign.not_enrolled_within_days)
-        first = campaign.steps[0]
-        for a in candidates:
-            cid = a.profile.customer_id
-            if (cid, campaign.id) in recent and recent[(cid, campaign.id)] >= cutoff:
-                continue
-            if cid in busy and not campaign.allow_parallel:
-                continue
-            if entry_day(campaign, a, contactable[cid], 1, model) != 0.0:
-                continue
-            holdout = campaign.in_holdout(a.customer_id)
-            new.append(NewEnrollment(cid, campaign.id, holdout, first.key, now + first.after))
-            recent[(cid, campaign.id)] = now
-            if holdout:
-                report.held_out[campaign.id] += 1
-            else:
-                report.entered[campaign.id] += 1
-                busy.add(cid)
-    store.sending.enroll(new, now)
+    if not report.whole and state is not None:
+        store.detection.look_again(store.detection.ended_since(state.updated_at - ENDED_OVERLAP))
+    after = 0
+    while True:
+        if report.whole:
+            ids = store.detection.all_ids(after=after, limit=CHUNK)
+        else:
+            ids = store.detection.due_ids(now, after=after, limit=CHUNK)
+        if not ids:
+            break
+        after = ids[-1]
+        _decide(store, active, ids, population, model, now, report)
+    pairs = population.pairs()
+    store.detection.save_pass_state(PassState(fingerprint, pairs, population_at, now))
     log.info(
         "enrollment_pass",
         entered=dict(report.entered),
         held_out=dict(report.held_out),
         exited=report.exited,
+        looked_at=report.looked_at,
+        whole=report.whole,
     )
     return report
+
+
+def _decide(
+    store: Store,
+    active: list[Campaign],
+    ids: list[int],
+    population: Population,
+    model: LapseModel,
+    now: datetime,
+    report: EnrollReport,
+) -> None:
+    """Enroll whom of ``ids`` a campaign takes now; write when to look at each again."""
+    versions = store.detection.look_versions(ids)  # before the data: a later change wins
+    assessments = {
+        p.customer_id: a
+        for p in store.detection.profiles(customer_ids=ids)
+        if (a := assess(p, population, now, model)) is not None
+    }
+    mailable = store.customers.contactable(assessments, None)  # a pause is weighed below
+    longest = max(c.not_enrolled_within_days for c in active)
+    busy: set[int] = set()
+    recent: dict[int, dict[str, datetime]] = defaultdict(dict)
+    for cid, campaign_id, status, enrolled_at in store.sending.enrollment_history(
+        list(assessments), now - timedelta(days=longest)
+    ):
+        if status in ("active", "attention"):
+            busy.add(cid)
+        last = recent[cid].get(campaign_id)
+        recent[cid][campaign_id] = enrolled_at if last is None else max(last, enrolled_at)
+    new: list[NewEnrollment] = []
+    looks: list[tuple[int, int, datetime | None]] = []
+    for cid in ids:
+        a = assessments.get(cid)
+        if a is None:  # nothing done yet: an activity will make them due
+            looks.append((cid, versions.get(cid, 0), NEVER))
+            continue
+        info = mailable.get(cid)
+        paused = info.get("paused_until") if info is not None else None
+        if info is not None and (paused is None or paused <= now):
+            for campaign in active:
+                cutoff = now - timedelta(days=campaign.not_enrolled_within_days)
+                last = recent[cid].get(campaign.id)
+                if last is not None and last >= cutoff:
+                    continue
+                if cid in busy and not campaign.allow_parallel:
+                    continue
+                if entry_day(campaign, a, info, 1, model) != 0.0:
+                    continue
+                first = campaign.steps[0]
+                holdout = campaign.in_holdout(a.customer_id)
+                new.append(NewEnrollment(cid, campaign.id, holdout, first.key, now + first.after))
+                recent[cid][campaign.id] = now
+                if holdout:
+                    report.held_out[campaign.id] += 1
+                else:
+                    report.entered[campaign.id] += 1
+                    busy.add(cid)
+        when = next_look(active, a, info, busy=cid in busy, recent=recent[cid], now=now)
+        looks.append((cid, versions.get(cid, 0), when or NEVER))
+    report.looked_at += len(ids)
+    store.sending.enroll(new, now)
+    store.detection.write_looks(looks)
+
+
+def _fingerprint(active: list[Campaign], model: LapseModel, population: Population) -> str:
+    """What the looks were computed with: who may enter which campaign, and the score."""
+    what = {
+        "campaigns": [
+            c.model_dump(
+                mode="json",
+                include={
+                    "id",
+                    "priority",
+                    "audience",
+                    "not_enrolled_within_days",
+                    "allow_parallel",
+                },
+            )
+            for c in active
+        ],
+        "model": [model.horizon_days, model.weights, str(model.fitted_as_of)],
+        "population": population.pairs(),
+    }
+    text = json.dumps(what, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()

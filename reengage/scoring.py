@@ -123,11 +123,11 @@ def assess_all(
     """
     if as_of is None:
         profiles = list(store.detection.profiles())
-        model = model or current_model(store)
+        population, model = prior_for(store)[0], model or current_model(store)
     else:
         profiles = list(store.detection.profiles_as_of(as_of))
         model = model or fit_model(store, as_of).model
-    population = fit_population((p.segment, p.typical_gap_days) for p in profiles)
+        population = fit_population((p.segment, p.typical_gap_days) for p in profiles)
     when = as_of or now
     return population, [
         a for p in profiles if (a := assess(p, population, when, model)) is not None
@@ -158,8 +158,18 @@ def assess_customers(
 
 
 def prior_for(store: Store) -> tuple[Population, LapseModel]:
-    """The population's typical gaps (from a sample) and the newest fitted lapse model."""
-    return fit_population(store.detection.gap_sample()), current_model(store)
+    """The population's typical gaps and the newest fitted lapse model: what the detection
+    pass decides with (its population is refitted once a day), so a customer's rhythm reads
+    the same in detection, a mail, its preview, a rep's list and the outcome form."""
+    state = store.detection.pass_state()
+    if state is not None:
+        return Population.from_pairs(state.population), current_model(store)
+    return sampled_population(store), current_model(store)
+
+
+def sampled_population(store: Store) -> Population:
+    """The population's typical gaps, fitted now on a sample spread over the whole base."""
+    return fit_population(store.detection.gap_sample())
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from reengage.models.customers import (
     Customer,
     CustomerStats,
     CustomerStatus,
+    DetectionState,
     LapseModelFit,
     Rep,
 )
@@ -53,6 +54,7 @@ TABLES = (
     Customer,
     Activity,
     CustomerStats,
+    DetectionState,
     LapseModelFit,
     Enrollment,
     Message,
@@ -78,6 +80,7 @@ __all__ = [
     "Customer",
     "CustomerStats",
     "CustomerStatus",
+    "DetectionState",
     "Digest",
     "DigestStatus",
     "Enrollment",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -124,6 +125,8 @@ class CustomerStats(SQLModel, table=True):
             "total_value",
             "gap_floor_days",
         ),
+        # The detection pass reads only who is due (see ``look_again_at``).
+        sa.Index("ix_customer_stats_look_again_at", "look_again_at"),
     )
 
     customer_id: int = Field(primary_key=True, foreign_key="customers.id", ondelete="CASCADE")
@@ -146,6 +149,27 @@ class CustomerStats(SQLModel, table=True):
     count_ratio: float | None = None  # orders in the recent window / the window before
     aov_ratio: float | None = None  # average order value, recent / before
     margin_ratio: float | None = None  # margin contributed, recent / before
+    updated_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
+    # When the detection pass must next look at this customer: the earliest moment they
+    # could enter a campaign as their record stands (NULL: at the next pass). Anything
+    # that changes what detection reads about them sets it back to NULL and bumps
+    # ``look_version``; the pass writes its answer only over the version it read.
+    look_again_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    look_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class DetectionState(SQLModel, table=True):
+    """What the last whole detection pass was computed with (one row): while the enabled
+    campaigns' audiences, the lapse model and the population prior stay the same, a pass
+    needs to look only at the customers who are due."""
+
+    __tablename__ = "detection_state"
+
+    id: int = Field(default=1, primary_key=True)
+    fingerprint: str = Field(max_length=64)
+    # The population's typical gaps the looks were computed with: (segment or "", days).
+    population: list[list[Any]] = Field(sa_type=sa.JSON)
+    population_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
 
 

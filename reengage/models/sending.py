@@ -32,6 +32,8 @@ class Enrollment(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_enrollments_due", "status", "next_due_at"),
         sa.Index("ix_enrollments_customer", "customer_id", "campaign_id"),
+        # Detection looks again at customers whose enrollment just ended.
+        sa.Index("ix_enrollments_ended_at", "ended_at"),
         # At most one running enrollment per customer and campaign, whatever two detection
         # passes (or two workers) decide at once: the database refuses the second.
         sa.Index(

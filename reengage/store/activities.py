@@ -49,6 +49,8 @@ class UpsertResult:
     # The keys of this batch's new activities (not summed by ``add``: a big import would
     # otherwise keep every key in memory).
     inserted_keys: list[str] = field(default_factory=list)
+    # The ids of the rows this batch changed (not summed by ``add`` either).
+    changed_ids: list[int] = field(default_factory=list)
 
     def add(self, other: UpsertResult) -> None:
         self.inserted += other.inserted
@@ -182,7 +184,7 @@ def _fold_into_stats(conn: Connection, rows: Iterable[NewActivity], now: datetim
             query = query.order_by(STATS.c.customer_id).with_for_update()
         for row in conn.execute(query):
             summary = summary_of(row).fold(by_customer[row.customer_id])
-            updates.append(_row_of(summary, row.customer_id, now, to_db))
+            updates.append(_row_of(summary, row.customer_id, row.look_version, now, to_db))
     # Straight to the driver, like the activity insert: per-row parameter processing in
     # SQLAlchemy would cost more than the update itself.
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -241,7 +243,11 @@ def summary_of(row: Any) -> Summary:
 
 
 def _row_of(
-    summary: Summary, customer_id: int, now: datetime, to_db: Callable[[datetime], Any]
+    summary: Summary,
+    customer_id: int,
+    look_version: int,
+    now: datetime,
+    to_db: Callable[[datetime], Any],
 ) -> tuple[Any, ...]:
     """Parameters for :data:`_STATS_UPDATE_SQL`, in :data:`_STATS_COLUMNS` order."""
     occasions = summary.occasion_totals()
@@ -262,6 +268,9 @@ def _row_of(
         "aov_ratio": declines.aov_ratio,
         "margin_ratio": declines.margin_ratio,
         "updated_at": to_db(now),
+        # What detection knew of them changed: it looks again at its next pass.
+        "look_again_at": None,
+        "look_version": look_version + 1,
     }
     return (*(values[name] for name in _STATS_COLUMNS), customer_id)
 
@@ -273,6 +282,11 @@ def _maybe(convert: Callable[[datetime], Any], value: datetime | None) -> Any:
 def recompute_stats(conn: Connection, customer_ids: Iterable[int], now: datetime) -> None:
     """Rebuild the stats of a few customers from their own activities (index range scans)."""
     ids = sorted(set(customer_ids))
+    versions = dict(
+        conn.execute(
+            sa.select(STATS.c.customer_id, STATS.c.look_version).where(STATS.c.customer_id.in_(ids))
+        ).all()
+    )
     conn.execute(STATS.delete().where(STATS.c.customer_id.in_(ids)))
     rows = conn.execute(
         sa.select(
@@ -285,3 +299,11 @@ def recompute_stats(conn: Connection, customer_ids: Iterable[int], now: datetime
         ).where(ACTIVITIES.c.customer_id.in_(ids))
     )
     _fold_into_stats(conn, (NewActivity(*r) for r in rows), now)
+    # The rows were made anew: their look versions go on from the old ones, never back to
+    # a number a detection pass may have read before (it would write over the change).
+    for customer_id, version in versions.items():
+        conn.execute(
+            STATS.update()
+            .where(STATS.c.customer_id == customer_id)
+            .values(look_version=version + 2, look_again_at=None)
+        )

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from reengage.models import Activity, Customer, CustomerStats, CustomerStatus, Rep
-from reengage.store import conversions
+from reengage.store import conversions, looks
 from reengage.store.activities import NewActivity, UpsertResult, add_activities
 from reengage.store.tables import ACTIVITIES, CUSTOMERS, REPS, STATS, SUPPRESSIONS
 from reengage.timeutil import as_utc
@@ -57,6 +57,10 @@ class CustomerBook:
         """Insert or update customers by ``external_id``; only the keys given are written."""
         with self._tx() as conn:
             result = _upsert_by_external_id(conn, CUSTOMERS, _defaults(Customer), rows, now)
+            # What audiences read about them (consent, tags, rep…) changed: detection
+            # looks at them again. (New customers have no activity yet to look at.)
+            for start in range(0, len(result.changed_ids), 5000):
+                looks.look_again(conn, result.changed_ids[start : start + 5000])
             if any("segment" in row for row in rows):
                 # customer_stats keeps a copy of the segment for join-free detection.
                 keys = list({row["external_id"] for row in rows if "segment" in row})
@@ -166,6 +170,7 @@ class CustomerBook:
                     CUSTOMERS.c.rep_external_id,
                     CUSTOMERS.c.tags,
                     CUSTOMERS.c.interests,
+                    CUSTOMERS.c.paused_until,
                 ).where(
                     CUSTOMERS.c.id.in_(ids[start : start + 10_000]),
                     CUSTOMERS.c.consent.is_(True),
@@ -181,6 +186,7 @@ class CustomerBook:
                         "rep": row.rep_external_id,
                         "tags": row.tags,
                         "interests": row.interests,
+                        "paused_until": row.paused_until,
                     }
         return found
 
@@ -315,6 +321,7 @@ def _upsert_by_external_id(
         # Bind names must differ from column names in an executemany UPDATE.
         params = {f"v_{k}": v for k, v in changed.items()}
         params["_id"] = old.id
+        result.changed_ids.append(old.id)
         updates.setdefault(frozenset(changed), []).append(params)
     if inserts:
         conn.execute(table.insert(), inserts)

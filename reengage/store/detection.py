@@ -17,6 +17,7 @@ from reengage.detect import Profile
 from reengage.history import Event, Summary
 from reengage.lapse_model import LapseModel
 from reengage.models import ActivityKind
+from reengage.store import looks
 from reengage.store.sqlfuncs import epoch_days
 from reengage.store.tables import ACTIVITIES, CUSTOMERS, LAPSE_MODELS, STATS
 
@@ -137,6 +138,49 @@ class DetectionReads:
         with self._tx() as conn:
             # fetchall in one call: row-by-row fetching costs more than the query itself
             return conn.execute(query).all()  # type: ignore[return-value]
+
+    # -- when to look again (see store/looks.py) ------------------------------------------
+
+    def pass_state(self) -> looks.PassState | None:
+        """What the last whole detection pass was computed with, or None before the first."""
+        with self._tx() as conn:
+            return looks.state(conn)
+
+    def save_pass_state(self, state: looks.PassState) -> None:
+        """Keep what a detection pass was computed with."""
+        with self._tx() as conn:
+            looks.save_state(conn, state)
+
+    def due_ids(self, now: datetime, *, after: int, limit: int) -> list[int]:
+        """The next ``limit`` customers due a look at ``now``, in id order after ``after``."""
+        with self._tx() as conn:
+            return looks.due_ids(conn, now, after, limit)
+
+    def all_ids(self, *, after: int, limit: int) -> list[int]:
+        """The next ``limit`` customers with stats, in id order after ``after``."""
+        with self._tx() as conn:
+            return looks.all_ids(conn, after, limit)
+
+    def look_versions(self, customer_ids: Sequence[int]) -> dict[int, int]:
+        """Each customer's look version, read before deciding about them."""
+        with self._tx() as conn:
+            return looks.versions(conn, customer_ids)
+
+    def write_looks(self, rows: Sequence[tuple[int, int, datetime | None]]) -> None:
+        """``(customer, version read, when)``: when to look again, unless they changed."""
+        with self._tx() as conn:
+            looks.write_looks(conn, rows)
+
+    def look_again(self, customer_ids: Sequence[int]) -> None:
+        """These customers are due at the next pass."""
+        if customer_ids:
+            with self._tx() as conn:
+                looks.look_again(conn, customer_ids)
+
+    def ended_since(self, since: datetime) -> list[int]:
+        """Customers with an enrollment that ended after ``since``."""
+        with self._tx() as conn:
+            return looks.ended_since(conn, since)
 
     def save_lapse_model(
         self, model: LapseModel, *, auc: float | None, auc_recency: float | None, now: datetime

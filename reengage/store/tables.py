@@ -11,6 +11,7 @@ from reengage.models import (
     CallTask,
     Customer,
     CustomerStats,
+    DetectionState,
     Digest,
     Enrollment,
     InboundUnmatched,
@@ -42,5 +43,6 @@ REPLIES = _table(Reply)
 REPS = _table(Rep)
 RESPONSES = _table(Response)
 STATS = _table(CustomerStats)
+DETECTION_STATE = _table(DetectionState)
 SUPPRESSIONS = _table(Suppression)
 UNMATCHED = _table(InboundUnmatched)

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from reengage.detect import Profile
 from reengage.lapse_model import LapseModel
+from reengage.store.looks import PassState
 from tests.fakes.tables import FakeTables
 
 
@@ -50,3 +51,7 @@ class FakeDetectionReads:
 
     def latest_lapse_model(self) -> LapseModel | None:
         return self.model
+
+    def pass_state(self) -> PassState | None:
+        """No detection pass has run in a fake world: the population comes from the sample."""
+        return None

@@ -35,6 +35,7 @@ PLANNED = {
     ("digests", "retry_at"),
     ("call_tasks", "due_at"),
     ("call_outcomes", "call_again_on"),
+    ("customer_stats", "look_again_at"),
 }
 
 
