@@ -187,3 +187,34 @@ def test_looking_only_at_who_is_due_enrolls_exactly_whom_scoring_everyone_would(
     assert min(looked) < count / 4, looked
     looking.close()
     everyone.close()
+
+
+def test_an_order_that_lands_while_a_pass_decides_is_not_overwritten_by_its_answer(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass reads a customer, an order lands, the pass writes "look again in a month":
+    the order wins, and the next pass looks at them."""
+    rng = random.Random(7)
+    c = campaign(0, "lapsed: {factor: 2.0, min_days_silent: 21}", rng)
+    store.customers.upsert_customers([{"external_id": "k1", "email": "k1@example.com"}], START)
+    cid = store.customers.customer_ids(["k1"])["k1"]
+    days = (60, 50, 40, 30)  # a habit every 10 days, silent for 30: looks again in ~days
+    orders = [
+        NewActivity(f"o{d}", cid, "order", START - timedelta(days=d), 50.0, 10.0) for d in days
+    ]
+    store.customers.add_activities(orders, START)
+    detect_and_enroll(store, [c], START)  # the whole first pass
+    read = store.customers.contactable  # what the pass reads after the customers' stats
+
+    def order_lands_meanwhile(ids: Any, now: datetime | None = None) -> dict[int, Any]:
+        store.customers.add_activities(
+            [NewActivity("late", cid, "order", START + timedelta(hours=1), 50.0, 10.0)], START
+        )
+        return read(ids, now)
+
+    monkeypatch.setattr(store.customers, "contactable", order_lands_meanwhile)
+    store.customers.upsert_customers([{"external_id": "k1", "tags": ["x"]}], START)
+    report = detect_and_enroll(store, [c], START + timedelta(hours=2))
+    assert report.looked_at == 1
+    monkeypatch.undo()
+    assert store.detection.due_ids(START + timedelta(hours=2), after=0, limit=10) == [cid]
