@@ -37,7 +37,12 @@ from reengage.timeutil import as_utc
 
 @dataclass(frozen=True)
 class MessageRef:
-    """A sent message and who it went to: what a link, a bounce or a reply points at."""
+    """A sent message and who it went to: what a link, a bounce or a reply points at.
+
+    ``email`` is the address the message was sent to (its row's ``recipient``), which may
+    no longer be the customer's; a message from before migration 0007 does not know it and
+    gives the customer's current address. The name and locale are the customer's now.
+    """
 
     id: int
     token: str
@@ -77,7 +82,8 @@ _REF_COLUMNS = (
     MESSAGES.c.campaign_id,
     MESSAGES.c.step_key,
     MESSAGES.c.status,
-    CUSTOMERS.c.email,
+    # The address the mail went to; rows from before 0007 name none: the customer's now.
+    sa.func.coalesce(MESSAGES.c.recipient, CUSTOMERS.c.email).label("email"),
     CUSTOMERS.c.first_name,
     CUSTOMERS.c.last_name,
     CUSTOMERS.c.company,
@@ -355,8 +361,10 @@ def kinds_by_enrollment(
 def opt_out_address(
     conn: Connection, email: str, reason: str, detail: str | None, now: datetime
 ) -> int:
-    """Suppress one address and end the running enrollments of every customer who has it;
-    returns how many ended."""
+    """Suppress one address (the one a message went to) and end the running enrollments of
+    every customer who has it now; returns how many ended. Nobody may have it any more (the
+    customer changed address since): it is suppressed all the same, so it is never mailed
+    again, and the customer's new address is left alone."""
     suppress(conn, email, reason, detail, now)
     return sum(
         end_enrollments(conn, reason, now, customer_id=customer_id)
