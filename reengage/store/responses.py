@@ -74,6 +74,11 @@ class ResponseRow:
     value: float | None
 
 
+def _mailed() -> sa.ColumnElement[str]:
+    """The address a message went to; rows from before 0007 name none: the customer's now."""
+    return sa.func.coalesce(MESSAGES.c.recipient, CUSTOMERS.c.email)
+
+
 _REF_COLUMNS = (
     MESSAGES.c.id,
     MESSAGES.c.token,
@@ -82,8 +87,7 @@ _REF_COLUMNS = (
     MESSAGES.c.campaign_id,
     MESSAGES.c.step_key,
     MESSAGES.c.status,
-    # The address the mail went to; rows from before 0007 name none: the customer's now.
-    sa.func.coalesce(MESSAGES.c.recipient, CUSTOMERS.c.email).label("email"),
+    _mailed().label("email"),
     CUSTOMERS.c.first_name,
     CUSTOMERS.c.last_name,
     CUSTOMERS.c.company,
@@ -185,6 +189,25 @@ def count_since(conn: Connection, customer_id: int, kind: str, since: datetime) 
         RESPONSES.c.customer_id == customer_id,
         RESPONSES.c.kind == kind,
         RESPONSES.c.occurred_at >= since,
+    )
+    return int(conn.scalar(query) or 0)
+
+
+def count_to(conn: Connection, ref: MessageRef, kind: str, since: datetime) -> int:
+    """How many ``kind`` responses this customer's mails to ``ref.email`` (the address
+    ``ref`` went to) had since ``since``: an address's own soft bounces, never those of an
+    address the customer had before."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(RESPONSES)
+        .join(MESSAGES, MESSAGES.c.id == RESPONSES.c.message_id)
+        .join(CUSTOMERS, CUSTOMERS.c.id == MESSAGES.c.customer_id)
+        .where(
+            RESPONSES.c.customer_id == ref.customer_id,
+            RESPONSES.c.kind == kind,
+            RESPONSES.c.occurred_at >= since,
+            _mailed() == ref.email,
+        )
     )
     return int(conn.scalar(query) or 0)
 

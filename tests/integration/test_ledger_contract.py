@@ -289,6 +289,23 @@ def an_opt_out_ends_the_enrollments_of_whoever_has_the_old_address_now(w: World)
 
 
 @scenario
+def soft_bounces_count_per_address_mailed(w: World) -> None:
+    cid = ana_moved(w)
+    w.message(w.enrollment(cid, "winback"), "s1", "TOKEN1")  # to her new address
+    old = inbound(InboundKind.SOFT_BOUNCE, token="TOKEN0", recipients=("ana@old.example",))
+    new = inbound(InboundKind.SOFT_BOUNCE, token="TOKEN1", recipients=("ana@new.example",))
+    mails = (old, old, new, old)
+    actions = [
+        record_inbound(w.store, m, NOW + timedelta(days=d)).action for d, m in enumerate(mails)
+    ]
+    assert actions == ["stored", "stored", "stored", "suppressed"]  # the old one's third
+    assert w.store.sending.suppressed_among(["ana@old.example", "ana@new.example"]) == {
+        "ana@old.example"
+    }
+    assert enrollments(w, cid) == [("tips", "active", None), ("winback", "active", None)]
+
+
+@scenario
 def a_reply_counts_only_from_the_address_mailed(w: World) -> None:
     cid = ana_moved(w)
     for sender in ("ana@new.example", "Ana@Old.Example"):

@@ -5,6 +5,8 @@ test (``tests/integration/test_ledger_contract.py``) holds the fake to the SQL."
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,3 +104,15 @@ def test_a_reply_counts_only_from_the_address_mailed(
     assert by_sender[old] == "exited"
     assert [r["sender"] for r in w.store.responses.replies()] == [old]
     assert enrollments(w, cid) == [("tips", "exited", "reply")]
+
+
+@FAST
+@given(new=NEW, to_old=st.lists(st.booleans(), max_size=7))
+def test_soft_bounces_are_counted_per_address_mailed(new: str, to_old: list[bool]) -> None:
+    w, cid, _ = moved(new, heir=False)
+    w.message(w.enrollment(cid, "winback"), "s1", "TOKEN1")  # to her new address
+    for day, old in enumerate(to_old):
+        mail = inbound(InboundKind.SOFT_BOUNCE, token="TOKEN0" if old else "TOKEN1")
+        record_inbound(w.store, mail, NOW + timedelta(days=day))
+    expected = {a for a, n in ((OLD, to_old.count(True)), (new, to_old.count(False))) if n >= 3}
+    assert w.store.sending.suppressed_among([OLD, new]) == expected
