@@ -3,11 +3,12 @@ mail and providers' webhooks.
 
 Each response is logged against the message it answers (found by the opaque token in a
 link or a VERP address, or by the Message-ID a reply or bounce quotes) and acted on in the
-same transaction: an unsubscribe or a complaint suppresses the address and ends every
-running enrollment; a hard bounce does the same and marks the message bounced; soft
-bounces suppress only once they repeat; a reply ends the sequence it answers and waits
-for the rep; an out-of-office is kept and changes nothing; "pause for 90 days" ends
-what is running and keeps the customer out of new campaigns until then.
+same transaction: an unsubscribe or a complaint suppresses the address the message went
+to (not the customer's address now, if it changed since) and ends every running
+enrollment of whoever has that address; a hard bounce does the same and marks the
+message bounced; soft bounces suppress only once they repeat; a reply ends the sequence
+it answers and waits for the rep; an out-of-office is kept and changes nothing; "pause
+for 90 days" ends what is running and keeps the customer out of new campaigns until then.
 """
 
 from __future__ import annotations

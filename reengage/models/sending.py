@@ -94,6 +94,12 @@ class Message(SQLModel, table=True):
     retry_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     smtp_response: str | None = Field(default=None, max_length=500)
     message_id: str | None = Field(default=None, max_length=200)
+    # The address this mail went to (RCPT TO), in its one spelling (``addresses.normalize``),
+    # written with the row before SMTP: bounces, complaints, unsubscribes and replies about
+    # the mail act on it, not on whatever address the customer has since. NULL for a step
+    # never sent (skipped) and for rows from before migration 0007, which fall back to the
+    # customer's current address.
+    recipient: str | None = Field(default=None, max_length=320)
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 

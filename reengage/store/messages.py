@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from reengage.addresses import normalize_or_keep
 from reengage.models import MessageStatus
 from reengage.store.claims import Claimed, Started, settle_unknown
 from reengage.store.engine import upsert_insert
@@ -41,11 +42,15 @@ def start_message(
 ) -> Started:
     """Write the ``queued`` row before SMTP. The unique key decides if this send may happen.
 
+    The row names the address the mail goes to (``claimed.email``, the envelope recipient),
+    so what comes back about it acts on that address even if the customer's changes later.
     A row left by an earlier attempt is taken over when nothing of it can have gone out (a
-    retry, or a queued row whose worker died); a row whose send was under way when its
-    worker died is settled as ``unknown`` here, once, rather than refused on every pass.
+    retry, or a queued row whose worker died), with the address this attempt goes to; a
+    row whose send was under way when its worker died is settled as ``unknown`` here, once,
+    rather than refused on every pass.
     """
     token = secrets.token_urlsafe(18)
+    recipient = normalize_or_keep(claimed.email)
     row = conn.execute(
         _start_statement(conn.dialect.name),
         {
@@ -54,6 +59,7 @@ def start_message(
             "b_campaign": claimed.campaign_id,
             "b_step": step_key,
             "b_token": token,
+            "b_recipient": recipient,
             "b_lease": now + lease,
             "b_now": now,
         },
@@ -81,6 +87,7 @@ def start_message(
                 attempts=MESSAGES.c.attempts
                 + (1 if existing.status == MessageStatus.RETRY.value else 0),
                 lease_until=now + lease,
+                recipient=recipient,
             )
         )
         if taken.rowcount:
@@ -117,6 +124,7 @@ def _start_statement(dialect: str) -> Any:
                 campaign_id=sa.bindparam("b_campaign"),
                 step_key=sa.bindparam("b_step"),
                 token=sa.bindparam("b_token"),
+                recipient=sa.bindparam("b_recipient"),
                 status=MessageStatus.QUEUED.value,
                 attempts=1,
                 lease_until=sa.bindparam("b_lease"),

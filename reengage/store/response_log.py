@@ -24,6 +24,7 @@ from reengage.store.responses import (
     add_reply,
     add_unmatched,
     count_since,
+    count_to,
     customer_ids_by_email,
     kinds_by_enrollment,
     mark_bounced,
@@ -215,8 +216,8 @@ class ResponseLog:
         detail: Callable[[int], str],
     ) -> int | None:
         """Log a soft bounce (None when it was logged already) and count the customer's since
-        ``since``; from ``limit`` on, opt the address out with ``detail(count)``. Returns
-        the count."""
+        ``since`` of mail to the address ``ref`` went to; from ``limit`` on, opt that address
+        out with ``detail(count)``. Returns the count."""
         with self._tx() as conn:
             if not record(
                 conn,
@@ -228,7 +229,7 @@ class ResponseLog:
                 dedupe_key=dedupe_key,
             ):
                 return None
-            count = count_since(conn, ref.customer_id, ResponseKind.SOFT_BOUNCE.value, since)
+            count = count_to(conn, ref, ResponseKind.SOFT_BOUNCE.value, since)
             if count >= limit:
                 opt_out_address(conn, ref.email, reason, detail(count), now)
             return count

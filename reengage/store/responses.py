@@ -37,7 +37,12 @@ from reengage.timeutil import as_utc
 
 @dataclass(frozen=True)
 class MessageRef:
-    """A sent message and who it went to: what a link, a bounce or a reply points at."""
+    """A sent message and who it went to: what a link, a bounce or a reply points at.
+
+    ``email`` is the address the message was sent to (its row's ``recipient``), which may
+    no longer be the customer's; a message from before migration 0007 does not know it and
+    gives the customer's current address. The name and locale are the customer's now.
+    """
 
     id: int
     token: str
@@ -69,6 +74,11 @@ class ResponseRow:
     value: float | None
 
 
+def _mailed() -> sa.ColumnElement[str]:
+    """The address a message went to; rows from before 0007 name none: the customer's now."""
+    return sa.func.coalesce(MESSAGES.c.recipient, CUSTOMERS.c.email)
+
+
 _REF_COLUMNS = (
     MESSAGES.c.id,
     MESSAGES.c.token,
@@ -77,7 +87,7 @@ _REF_COLUMNS = (
     MESSAGES.c.campaign_id,
     MESSAGES.c.step_key,
     MESSAGES.c.status,
-    CUSTOMERS.c.email,
+    _mailed().label("email"),
     CUSTOMERS.c.first_name,
     CUSTOMERS.c.last_name,
     CUSTOMERS.c.company,
@@ -179,6 +189,25 @@ def count_since(conn: Connection, customer_id: int, kind: str, since: datetime) 
         RESPONSES.c.customer_id == customer_id,
         RESPONSES.c.kind == kind,
         RESPONSES.c.occurred_at >= since,
+    )
+    return int(conn.scalar(query) or 0)
+
+
+def count_to(conn: Connection, ref: MessageRef, kind: str, since: datetime) -> int:
+    """How many ``kind`` responses this customer's mails to ``ref.email`` (the address
+    ``ref`` went to) had since ``since``: an address's own soft bounces, never those of an
+    address the customer had before."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(RESPONSES)
+        .join(MESSAGES, MESSAGES.c.id == RESPONSES.c.message_id)
+        .join(CUSTOMERS, CUSTOMERS.c.id == MESSAGES.c.customer_id)
+        .where(
+            RESPONSES.c.customer_id == ref.customer_id,
+            RESPONSES.c.kind == kind,
+            RESPONSES.c.occurred_at >= since,
+            _mailed() == ref.email,
+        )
     )
     return int(conn.scalar(query) or 0)
 
@@ -355,8 +384,10 @@ def kinds_by_enrollment(
 def opt_out_address(
     conn: Connection, email: str, reason: str, detail: str | None, now: datetime
 ) -> int:
-    """Suppress one address and end the running enrollments of every customer who has it;
-    returns how many ended."""
+    """Suppress one address (the one a message went to) and end the running enrollments of
+    every customer who has it now; returns how many ended. Nobody may have it any more (the
+    customer changed address since): it is suppressed all the same, so it is never mailed
+    again, and the customer's new address is left alone."""
     suppress(conn, email, reason, detail, now)
     return sum(
         end_enrollments(conn, reason, now, customer_id=customer_id)

@@ -23,7 +23,7 @@ class HeldMessage:
     message_id: int
     status: str
     customer: str  # external id
-    email: str
+    email: str  # the address it went to (the customer's now, for rows from before 0007)
     campaign_id: str
     step_key: str
     created_at: datetime
@@ -39,7 +39,7 @@ def held_messages(
             MESSAGES.c.id,
             MESSAGES.c.status,
             CUSTOMERS.c.external_id,
-            CUSTOMERS.c.email,
+            sa.func.coalesce(MESSAGES.c.recipient, CUSTOMERS.c.email),
             MESSAGES.c.campaign_id,
             MESSAGES.c.step_key,
             MESSAGES.c.created_at,

@@ -65,6 +65,25 @@ class FakeResponseLog:
             if r.customer_id == customer_id and r.kind == kind and r.occurred_at >= since
         )
 
+    def _count_to(self, ref: MessageRef, kind: str, since: datetime) -> int:
+        # ``responses.count_to``: the customer's responses to mail sent to ``ref.email``.
+        def mailed(message_id: int | None) -> str | None:
+            message = self._t.messages.get(message_id) if message_id is not None else None
+            if message is None:
+                return None
+            if message.recipient is None:
+                return self._t.customers[message.customer_id].email
+            return message.recipient
+
+        return sum(
+            1
+            for r in self._t.responses
+            if r.customer_id == ref.customer_id
+            and r.kind == kind
+            and r.occurred_at >= since
+            and mailed(r.message_id) == ref.email
+        )
+
     def recent(self, since: datetime, limit: int = 1000) -> list[ResponseRow]:
         rows = sorted(
             (r for r in self._t.responses if r.occurred_at >= since),
@@ -192,7 +211,7 @@ class FakeResponseLog:
             dedupe_key=dedupe_key,
         ):
             return None
-        count = self.count_since(ref.customer_id, ResponseKind.SOFT_BOUNCE.value, since)
+        count = self._count_to(ref, ResponseKind.SOFT_BOUNCE.value, since)
         if count >= limit:
             self._t.opt_out_address(ref.email, reason, detail(count), now)
         return count

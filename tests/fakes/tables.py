@@ -73,6 +73,7 @@ class MessageRow:
     sent_at: datetime | None = None
     message_id: str | None = None
     smtp_response: str | None = None
+    recipient: str | None = None  # None: a row from before migration 0007
 
 
 @dataclass
@@ -190,9 +191,13 @@ class FakeTables:
         *,
         message_id: str | None = None,
         status: str = MessageStatus.SENT.value,
+        legacy: bool = False,
     ) -> int:
-        """A message row of an enrollment; returns its id."""
+        """A message row of an enrollment, sent to the customer's address as it is now (as
+        ``messages.start_message`` writes it); ``legacy``: a row from before migration
+        0007, which names no recipient. Returns its id."""
         enrollment = self.enrollments[enrollment_id]
+        address = self.customers[enrollment.customer_id].email
         row = MessageRow(
             self.next_id("messages"),
             enrollment_id,
@@ -204,6 +209,7 @@ class FakeTables:
             now,
             sent_at=now if status == MessageStatus.SENT.value else None,
             message_id=message_id,
+            recipient=None if legacy else normalize_or_keep(address),
         )
         self.messages[row.id] = row
         return row.id
@@ -211,7 +217,8 @@ class FakeTables:
     # -- the store's shared statements ------------------------------------------------------
 
     def ref(self, message: MessageRow) -> MessageRef:
-        """``responses.message_by_token`` and friends: a message joined to its customer."""
+        """``responses.message_by_token`` and friends: a message joined to its customer,
+        with the address it went to (the customer's now when the row names none)."""
         who = self.customers[message.customer_id]
         return MessageRef(
             id=message.id,
@@ -221,7 +228,7 @@ class FakeTables:
             campaign_id=message.campaign_id,
             step_key=message.step_key,
             status=message.status,
-            email=who.email,
+            email=who.email if message.recipient is None else message.recipient,
             first_name=who.first_name,
             last_name=who.last_name,
             company=who.company,

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from reengage.addresses import normalize_or_keep
 from reengage.detect import Profile
 from reengage.mailparse import Inbound, InboundKind
 from reengage.mailparse.model import unknown
@@ -46,8 +47,16 @@ class World(Protocol):
     def enrollment(self, customer_id: int, campaign_id: str, *, status: str = "active") -> int: ...
 
     def message(
-        self, enrollment_id: int, step_key: str, token: str, *, message_id: str | None = None
+        self,
+        enrollment_id: int,
+        step_key: str,
+        token: str,
+        *,
+        message_id: str | None = None,
+        legacy: bool = False,
     ) -> MessageRef: ...
+
+    def change_email(self, customer_id: int, email: str) -> None: ...
 
     def open_call(self, customer_id: int, reason: str, due_at: datetime) -> None: ...
 
@@ -86,12 +95,23 @@ class SqlWorld:
         return self._insert(ENROLLMENTS, row.model_dump())
 
     def message(
-        self, enrollment_id: int, step_key: str, token: str, *, message_id: str | None = None
+        self,
+        enrollment_id: int,
+        step_key: str,
+        token: str,
+        *,
+        message_id: str | None = None,
+        legacy: bool = False,
     ) -> MessageRef:
+        """A mail sent to the customer's address as it is now (``legacy``: a row from before
+        migration 0007, naming no recipient)."""
         with self.store.engine.begin() as conn:
             enrollment = conn.execute(
                 sa.select(ENROLLMENTS).where(ENROLLMENTS.c.id == enrollment_id)
             ).one()
+            address = conn.scalar(
+                sa.select(CUSTOMERS.c.email).where(CUSTOMERS.c.id == enrollment.customer_id)
+            )
         row = Message(
             enrollment_id=enrollment_id,
             customer_id=enrollment.customer_id,
@@ -100,6 +120,7 @@ class SqlWorld:
             token=token,
             status=MessageStatus.SENT.value,
             message_id=message_id,
+            recipient=None if legacy else normalize_or_keep(address),
             created_at=NOW,
             sent_at=NOW,
         )
@@ -107,6 +128,14 @@ class SqlWorld:
         ref = self.store.responses.message(token)
         assert ref is not None
         return ref
+
+    def change_email(self, customer_id: int, email: str) -> None:
+        """The customer imported again with another address (through the import's upsert)."""
+        with self.store.engine.begin() as conn:
+            external_id = conn.scalar(
+                sa.select(CUSTOMERS.c.external_id).where(CUSTOMERS.c.id == customer_id)
+            )
+        self.store.customers.upsert_customers([{"external_id": external_id, "email": email}], NOW)
 
     def open_call(self, customer_id: int, reason: str, due_at: datetime) -> None:
         row = CallTask(customer_id=customer_id, reason=reason, due_at=due_at, created_at=NOW)
@@ -145,12 +174,23 @@ class FakeWorld:
         return self.tables.add_enrollment(customer_id, campaign_id, NOW, status=status)
 
     def message(
-        self, enrollment_id: int, step_key: str, token: str, *, message_id: str | None = None
+        self,
+        enrollment_id: int,
+        step_key: str,
+        token: str,
+        *,
+        message_id: str | None = None,
+        legacy: bool = False,
     ) -> MessageRef:
-        self.tables.add_message(enrollment_id, step_key, token, NOW, message_id=message_id)
+        self.tables.add_message(
+            enrollment_id, step_key, token, NOW, message_id=message_id, legacy=legacy
+        )
         ref = self.store.responses.message(token)
         assert ref is not None
         return ref
+
+    def change_email(self, customer_id: int, email: str) -> None:
+        self.tables.customers[customer_id].email = email
 
     def open_call(self, customer_id: int, reason: str, due_at: datetime) -> None:
         self.tables.add_call(customer_id, reason, "normal", due_at, NOW)

@@ -370,6 +370,28 @@ def test_a_bounce_naming_no_message_of_ours_or_another_address_is_kept_unmatched
     assert served.unmatched() == 3
 
 
+def test_a_bounce_acts_on_the_address_mailed_after_the_customer_changed_it(
+    served: Served,
+) -> None:
+    ours = served.mailed("c1", "ana@old.example")
+    moved = {"items": [{"customer_id": "c1", "email": "Ana@New.Example"}]}
+    assert served.post("/api/v1/customers", moved).status_code == 200
+    events = [
+        bounce(ours, recipient="ana@new.example", key="evt-1"),  # not whom we mailed
+        {"id": "evt-2", "type": "bounce", "message": ours},
+        bounce(ours, recipient="ANA@old.example", key="evt-3"),
+    ]
+    answer = served.post("/api/v1/events", {"events": events}, token=WEBHOOK_TOKEN)
+    assert [r["action"] for r in answer.json()["results"]] == [
+        "unmatched",
+        "suppressed",
+        "suppressed",
+    ]
+    assert served.store.sending.suppressed_among(["ana@old.example", "ana@new.example"]) == {
+        "ana@old.example"
+    }
+
+
 def test_a_retried_event_is_answered_as_a_duplicate(served: Served) -> None:
     event = bounce(served.mailed("c1", "ana@example.com"))
     served.post("/api/v1/events", {"events": [event]}, token=WEBHOOK_TOKEN)

@@ -246,6 +246,91 @@ def a_message_is_found_by_its_token_or_message_id(w: World) -> None:
     assert w.store.responses.customer_external_id("ana@EXAMPLE.com") == "c1"
 
 
+def ana_moved(w: World) -> int:
+    """Ana, mailed at her old address (TOKEN0, in ``tips``), then imported with a new one."""
+    cid = w.customer("c1", "ana@old.example", first_name="Ana")
+    w.message(w.enrollment(cid, "tips"), "s1", "TOKEN0", message_id="<m0@acme.example>")
+    w.change_email(cid, "ana@new.example")
+    return cid
+
+
+@scenario
+def a_bounce_acts_on_the_address_mailed_not_the_customers_new_one(w: World) -> None:
+    cid = ana_moved(w)
+    assert w.store.responses.message("TOKEN0").email == "ana@old.example"
+    named_new = inbound(InboundKind.HARD_BOUNCE, token="TOKEN0", recipients=("ana@new.example",))
+    assert record_inbound(w.store, named_new, NOW).action == "unmatched"  # not what we mailed
+    assert record_provider_event(w.store, ProviderEvent("e1", "bounce", "TOKEN0"), NOW).action == (
+        "suppressed"
+    )
+    named_old = inbound(InboundKind.HARD_BOUNCE, message_ids=("m0@acme.example",),
+                        recipients=("<Ana@OLD.example>",))  # fmt: skip
+    assert record_inbound(w.store, named_old, NOW).action == "suppressed"
+    assert w.store.sending.suppressed_among(["ana@old.example", "ana@new.example"]) == {
+        "ana@old.example"
+    }
+    assert enrollments(w, cid) == [("tips", "active", None)]  # her new address is mailed on
+    assert [m.status for m in w.store.sending.customer_sending(cid)[1]] == ["bounced"]
+
+
+@scenario
+def an_opt_out_ends_the_enrollments_of_whoever_has_the_old_address_now(w: World) -> None:
+    cid = ana_moved(w)
+    heir = w.customer("c2", "ana@old.example")  # the address is another record's now
+    w.enrollment(heir, "tips")
+    ref = w.store.responses.message("TOKEN0")
+    assert unsubscribe(w.store, ref, NOW, source="web") == 1
+    event = ProviderEvent("e2", "complaint", "<m0@acme.example>", "ANA@old.example")
+    assert record_provider_event(w.store, event, NOW).action == "suppressed"
+    assert enrollments(w, heir) == [("tips", "exited", "unsubscribe")]
+    assert enrollments(w, cid) == [("tips", "active", None)]
+    assert not w.store.sending.is_suppressed("ana@new.example")
+    assert kinds(w) == ["complaint", "unsubscribe"]
+
+
+@scenario
+def soft_bounces_count_per_address_mailed(w: World) -> None:
+    cid = ana_moved(w)
+    w.message(w.enrollment(cid, "winback"), "s1", "TOKEN1")  # to her new address
+    old = inbound(InboundKind.SOFT_BOUNCE, token="TOKEN0", recipients=("ana@old.example",))
+    new = inbound(InboundKind.SOFT_BOUNCE, token="TOKEN1", recipients=("ana@new.example",))
+    mails = (old, old, new, old)
+    actions = [
+        record_inbound(w.store, m, NOW + timedelta(days=d)).action for d, m in enumerate(mails)
+    ]
+    assert actions == ["stored", "stored", "stored", "suppressed"]  # the old one's third
+    assert w.store.sending.suppressed_among(["ana@old.example", "ana@new.example"]) == {
+        "ana@old.example"
+    }
+    assert enrollments(w, cid) == [("tips", "active", None), ("winback", "active", None)]
+
+
+@scenario
+def a_reply_counts_only_from_the_address_mailed(w: World) -> None:
+    cid = ana_moved(w)
+    for sender in ("ana@new.example", "Ana@Old.Example"):
+        mail = inbound(InboundKind.REPLY, token="TOKEN0", sender=sender, text=f"from {sender}")
+        record_inbound(w.store, mail, NOW)
+    replies = w.store.responses.replies(status=None)
+    assert sorted((r["sender"], r["status"]) for r in replies) == [
+        ("Ana@Old.Example", "new"),
+        ("ana@new.example", "unverified"),
+    ]
+    assert enrollments(w, cid) == [("tips", "exited", "reply")]
+
+
+@scenario
+def a_mail_from_before_recipients_were_kept_acts_on_the_current_address(w: World) -> None:
+    cid = w.customer("c1", "ana@old.example")
+    w.message(w.enrollment(cid, "tips"), "s1", "TOKEN0", legacy=True)
+    w.change_email(cid, "ana@new.example")
+    assert w.store.responses.message("TOKEN0").email == "ana@new.example"
+    event = ProviderEvent("e3", "bounce", "TOKEN0", "ana@new.example")
+    assert record_provider_event(w.store, event, NOW).action == "suppressed"
+    assert w.store.sending.is_suppressed("ana@new.example")
+    assert enrollments(w, cid) == [("tips", "exited", "bounce")]
+
+
 @scenario
 def a_reps_card_reads_what_happened_in_order(w: World) -> None:
     cid, _ = ana(w)

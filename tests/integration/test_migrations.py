@@ -81,3 +81,42 @@ def test_upgrading_a_database_with_a_customer_enrolled_twice_keeps_the_first_run
         ).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("active", None), ("exited", "duplicate")]
+
+
+def test_mail_sent_before_0007_falls_back_to_the_customers_current_address(
+    database_url: str,
+) -> None:
+    # Before 0007 a message row did not name its recipient: it acts on the customer's address.
+    engine = create_engine(database_url)
+    migrate.upgrade(engine, "0006")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO customers (external_id, email, locale, consent, status, contacts,"
+                " interests, important_dates, tags, created_at, updated_at) VALUES ('c1',"
+                " 'ana@example.com', 'en', true, 'active', '[]', '[]', '[]', '[]',"
+                " '2026-11-01 00:00:00', '2026-11-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO enrollments (customer_id, campaign_id, status, next_step,"
+                " enrolled_at) SELECT id, 'habit', 'active', 1, '2026-11-01 00:00:00'"
+                " FROM customers"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO messages (enrollment_id, customer_id, campaign_id, step_key, token,"
+                " status, attempts, created_at) SELECT id, customer_id, 'habit', 'first',"
+                " 'OLDTOKEN', 'sent', 1, '2026-11-01 00:00:00' FROM enrollments"
+            )
+        )
+    migrate.upgrade(engine)
+    engine.dispose()
+    store = Store.open(database_url)
+    try:
+        ref = store.responses.message("OLDTOKEN")
+        assert ref is not None and ref.email == "ana@example.com"
+    finally:
+        store.close()
