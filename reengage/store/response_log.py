@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from reengage.addresses import normalize_or_keep
 from reengage.models import ResponseKind
 from reengage.store.enrollments import end_enrollments
 from reengage.store.responses import (
@@ -148,9 +149,12 @@ class ResponseLog:
         event_key: str | None = None,
     ) -> int | None:
         """Suppress the address, end what runs for everyone who has it and log it once;
-        returns how many enrollments ended. A person who asks again is heard again (the
-        operator may have lifted the suppression since); an event under ``event_key`` (a
-        provider's event id) is acted on once, and None says it was already."""
+        returns how many enrollments ended. The customer the mail was for is asking too:
+        when their address changed since, the new one is suppressed as well (a bounce or a
+        complaint is about a mailbox; an unsubscribe is a person's wish). A person who asks
+        again is heard again (the operator may have lifted the suppression since); an event
+        under ``event_key`` (a provider's event id) is acted on once, and None says it was
+        already."""
         with self._tx() as conn:
             logged = record(
                 conn,
@@ -162,7 +166,14 @@ class ResponseLog:
             )
             if event_key is not None and not logged:
                 return None
-            return opt_out_address(conn, ref.email, reason, detail, now)
+            exited = opt_out_address(conn, ref.email, reason, detail, now)
+            current = conn.scalar(
+                sa.select(CUSTOMERS.c.email).where(CUSTOMERS.c.id == ref.customer_id)
+            )
+            now_at = normalize_or_keep(current) if current else None
+            if now_at and now_at != ref.email:
+                exited += opt_out_address(conn, now_at, reason, detail, now)
+            return exited
 
     def pause(self, ref: MessageRef, until: datetime, now: datetime, *, detail: str) -> None:
         """Keep the customer out of campaigns until ``until``, end what runs, log it once."""

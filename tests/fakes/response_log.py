@@ -8,6 +8,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from reengage.addresses import normalize_or_keep
 from reengage.models import MessageStatus, ResponseKind
 from reengage.store.responses import MessageRef, ResponseRow, Unmatched
 from tests.fakes.tables import FakeTables, ReplyRow, UnmatchedRow
@@ -153,7 +154,12 @@ class FakeResponseLog:
         )
         if event_key is not None and not logged:
             return None
-        return self._t.opt_out_address(ref.email, reason, detail, now)
+        exited = self._t.opt_out_address(ref.email, reason, detail, now)
+        customer = self._t.customers.get(ref.customer_id)
+        now_at = normalize_or_keep(customer.email) if customer is not None else None
+        if now_at and now_at != ref.email:
+            exited += self._t.opt_out_address(now_at, reason, detail, now)
+        return exited
 
     def pause(self, ref: MessageRef, until: datetime, now: datetime, *, detail: str) -> None:
         if ref.customer_id in self._t.customers:

@@ -278,13 +278,15 @@ def an_opt_out_ends_the_enrollments_of_whoever_has_the_old_address_now(w: World)
     cid = ana_moved(w)
     heir = w.customer("c2", "ana@old.example")  # the address is another record's now
     w.enrollment(heir, "tips")
-    ref = w.store.responses.message("TOKEN0")
-    assert unsubscribe(w.store, ref, NOW, source="web") == 1
     event = ProviderEvent("e2", "complaint", "<m0@acme.example>", "ANA@old.example")
     assert record_provider_event(w.store, event, NOW).action == "suppressed"
-    assert enrollments(w, heir) == [("tips", "exited", "unsubscribe")]
-    assert enrollments(w, cid) == [("tips", "active", None)]
+    assert enrollments(w, heir) == [("tips", "exited", "complaint")]
+    assert enrollments(w, cid) == [("tips", "active", None)]  # a mailbox complained, not Ana
     assert not w.store.sending.is_suppressed("ana@new.example")
+    ref = w.store.responses.message("TOKEN0")
+    assert unsubscribe(w.store, ref, NOW, source="web") == 1  # Ana asks: her new address too
+    assert enrollments(w, cid) == [("tips", "exited", "unsubscribe")]
+    assert w.store.sending.is_suppressed("ana@new.example")
     assert kinds(w) == ["complaint", "unsubscribe"]
 
 

@@ -77,10 +77,12 @@ def test_a_webhook_bounce_naming_no_address_suppresses_the_address_mailed(world:
     assert world.kinds() == ["bounce", "complaint"]
 
 
-def test_the_old_mails_mailto_unsubscribe_suppresses_the_old_address(world: World) -> None:
+def test_the_old_mails_mailto_unsubscribe_is_the_persons_wish_at_both_addresses(
+    world: World,
+) -> None:
     header = str(world.sink.received[0]["message"]["List-Unsubscribe"])
     mailto = header.split("<mailto:", 1)[1].split(">", 1)[0]
     deliver(world, reply(OLD, None), mailto)
     assert world.kinds() == ["unsubscribe"]
-    assert world.store.sending.suppressed_among([OLD, NEW]) == {OLD}
-    assert enrollment_statuses(world) == ["active"]
+    assert world.store.sending.suppressed_among([OLD, NEW]) == {OLD, NEW}
+    assert enrollment_statuses(world) == ["exited"]

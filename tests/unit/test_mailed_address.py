@@ -63,15 +63,17 @@ def report(w: FakeWorld, path: str, named: str | None, n: int) -> str:
     paths=st.lists(PATHS, min_size=1, max_size=3),
     naming=st.one_of(st.none(), OLD_SPELLINGS),
 )
-def test_an_opt_out_about_an_old_mail_suppresses_the_old_address_only(
+def test_an_opt_out_about_an_old_mail_suppresses_the_old_address_and_an_unsubscribe_the_person(
     new: str, heir: bool, paths: list[str], naming: str | None
 ) -> None:
     w, cid, other = moved(new, heir)
     assert w.store.responses.message("TOKEN0").email == OLD  # type: ignore[union-attr]
     actions = [report(w, path, naming, n) for n, path in enumerate(paths)]
     assert set(actions) == {"suppressed"}
-    assert w.store.sending.suppressed_among([OLD, new]) == {OLD}
-    assert [status for _, status, _ in enrollments(w, cid)] == ["active"]  # mailed on, at new
+    person = {"webhook_unsubscribe", "web"} & set(paths)  # an unsubscribe is Ana's wish
+    assert w.store.sending.suppressed_among([OLD, new]) == ({OLD, new} if person else {OLD})
+    # a bounce or a complaint is about the old mailbox: Ana is mailed on, at her new one
+    assert [status for _, status, _ in enrollments(w, cid)] == ["exited" if person else "active"]
     if other is not None:  # whoever has the old address now is mailed there no more
         assert [status for _, status, _ in enrollments(w, other)] == ["exited"]
 
