@@ -7,8 +7,9 @@ test gets a schema of its own there, so tests never see each other's rows. In CI
 REENGAGE_TEST_CLOCK (an aware ISO moment, e.g. 2026-11-29T23:40:00+00:00) runs the whole
 session as if it had started at that moment: the process clock travels there (time-machine,
 ticking on) and every reengage subprocess started through :func:`child_env` gets
-``REENGAGE_NOW`` at the same moment, so a test that reads the real clock behaves as it
-would at that real hour. ``.ci/test`` runs the clock-sensitive tests this way.
+``REENGAGE_NOW`` at the same moment (as does every command run in the test process by
+``tests/integration/inprocess.py``, which uses it too), so a test that reads the real clock
+behaves as it would at that real hour. ``.ci/test`` runs the clock-sensitive tests this way.
 """
 
 from __future__ import annotations

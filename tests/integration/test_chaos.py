@@ -28,7 +28,7 @@ from reengage.campaigns import parse_campaign
 from reengage.models import Enrollment, Message
 from reengage.store import Store
 from tests.integration.smtp_sink import running_sink
-from tests.integration.test_cli import cli
+from tests.integration.test_cli import cli, script
 from tests.integration.test_worker import (
     CAMPAIGN,
     LEASE,
@@ -97,7 +97,7 @@ def test_three_workers_a_bad_mail_server_and_kills_lose_nothing_and_send_nothing
         sink.chaos = None
         for hours in range(1, 13):
             later = clock.now(later=LEASE + timedelta(hours=7 * hours))
-            drained = cli("run", "--once", cwd=tmp_path, env={**settings, "REENGAGE_NOW": later})
+            drained = script("run", "--once", cwd=tmp_path, env={**settings, "REENGAGE_NOW": later})
             assert drained.returncode == 0, drained.stderr
             left = statuses(store)
             if not (left["queued"] or left["sending"] or left["retry"]):

@@ -1,4 +1,9 @@
-"""The `reengage` command as a person runs it: real processes, real files, real databases."""
+"""The `reengage` command as a person runs it: real files, real databases.
+
+The commands run in the test process (``inprocess.py``: what a subprocess would show,
+without its second of start-up); the first test runs the installed ``reengage`` script as
+a process of its own, so the packaging is tested too.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,22 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import child_env
+from tests.integration import inprocess
 
 pytestmark = pytest.mark.clock  # each command reads the process clock
 REENGAGE = str(Path(sys.executable).with_name("reengage"))
 
 
-def cli(
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> inprocess.Result:
+    """``reengage *args`` run in this process, on a console 200 columns wide."""
+    return inprocess.cli(*args, cwd=cwd, env={**(env or {}), "COLUMNS": "200"})
+
+
+def script(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """The installed ``reengage`` script as a process of its own, 200 columns wide: for the
+    daemon (``run``, ``demo``) and the smoke test of the script itself."""
     clean = child_env(**(env or {}))
     clean["COLUMNS"] = "200"
     return subprocess.run(
@@ -33,18 +46,20 @@ def cli(
 def test_import_reports_bad_rows_exits_nonzero_and_reimport_changes_nothing(
     tmp_path: Path, database_url: str
 ) -> None:
+    """The smoke test of the installed script: a separate process, its exit codes, its
+    stdout and stderr."""
     env = {"REENGAGE_DATABASE_URL": database_url}
-    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    assert script("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
     path = tmp_path / "customers.csv"
     path.write_text("customer_id,email\nc1,a@example.com\nc2,nope\nc3,c@example.com\n")
 
-    first = cli("import", "customers", str(path), cwd=tmp_path, env=env)
+    first = script("import", "customers", str(path), cwd=tmp_path, env=env)
     assert first.returncode == 1
     assert f"{path}:3: email: 'nope' is not an email address" in first.stderr
     assert "2 imported, 0 updated, 0 unchanged, 1 skipped" in first.stdout
 
     path.write_text("customer_id,email\nc1,a@example.com\nc3,c@example.com\n")
-    second = cli("import", "customers", str(path), cwd=tmp_path, env=env)
+    second = script("import", "customers", str(path), cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stderr
     assert "0 imported, 0 updated, 2 unchanged, 0 skipped" in second.stdout
 

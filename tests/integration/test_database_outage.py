@@ -32,7 +32,7 @@ from reengage.store import Store
 from reengage.store.sending import Sent
 from tests.integration.smtp_sink import running_sink
 from tests.integration.test_chaos import ENROLLMENTS, MESSAGES
-from tests.integration.test_cli import cli
+from tests.integration.test_cli import script
 from tests.integration.test_sending import run_days, setup
 from tests.integration.test_worker import (
     CAMPAIGN,
@@ -245,7 +245,7 @@ def test_three_workers_through_a_50_second_outage_forget_no_delivered_mail(
             sink.chaos = None
             for hours in range(1, 13):
                 later = clock.now(later=LEASE + timedelta(hours=7 * hours))
-                drained = cli(
+                drained = script(
                     "run", "--once", cwd=tmp_path, env={**settings, "REENGAGE_NOW": later}
                 )
                 assert drained.returncode == 0, drained.stderr

@@ -22,7 +22,7 @@ from sqlmodel import SQLModel
 
 from reengage import models
 from tests.integration.smtp_sink import running_sink
-from tests.integration.test_cli import cli
+from tests.integration.test_cli import script
 
 pytestmark = pytest.mark.clock
 END = datetime(2026, 3, 29, 0, 45, tzinfo=UTC)  # 01:45 in Berlin, a quarter before 03:00
@@ -54,7 +54,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """The demo, run once for this module's tests, with REENGAGE_NOW at END."""
     cwd = tmp_path_factory.mktemp("demo")
     env = {"REENGAGE_NOW": END.isoformat()}
-    result = cli("demo", "--customers", "120", "--folder", str(cwd / "demo"), cwd=cwd, env=env)
+    result = script("demo", "--customers", "120", "--folder", str(cwd / "demo"), cwd=cwd, env=env)
     assert result.returncode == 0, result.stderr
     return Demo(cwd / "demo", result.stdout)
 
@@ -127,7 +127,7 @@ def test_reengage_run_once_in_the_demo_folder_goes_on_from_where_the_demo_stoppe
                 "REENGAGE_DATABASE_URL": url,
                 "REENGAGE_SMTP_PORT": str(port),
             }
-            result = cli("run", "--once", cwd=folder, env=env)
+            result = script("run", "--once", cwd=folder, env=env)
         assert result.returncode == 0, result.stderr
         assert "one pass:" in result.stdout
         with engine.connect() as conn:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,7 +20,7 @@ from reengage.compose import signed_unsubscribe_key, unsubscribe_mailto
 from reengage.inbound import Limits
 from reengage.responses import ProviderEvent, record_provider_event
 from reengage.store import Store
-from tests.conftest import child_env
+from tests.integration import inprocess
 from tests.integration.test_inbound import World, inbound_world
 
 CUSTOMERS = (
@@ -33,7 +31,6 @@ CUSTOMERS = (
 )
 ANA, BOB, CARL = "ana@example.com", "bob@example.com", "carl@xn--bcher-kva.example"
 EVERYONE = (ANA, BOB, CARL)
-REENGAGE = str(Path(sys.executable).with_name("reengage"))
 # hypothesis runs its examples against one running listener; what each asserts holds
 # however many examples came before it.
 ONE_WORLD = settings(
@@ -461,16 +458,8 @@ def test_reengage_inbound_unmatched_lists_them_newest_first_within_80_columns(
         dsn(["someone.with.a.very.long.address.indeed@subdomain.example.org"]),
         "postmaster@acme.example",
     )
-    env = child_env(REENGAGE_DATABASE_URL=database_url, COLUMNS="80")
-    done = subprocess.run(
-        [REENGAGE, "inbound", "unmatched", "--limit", "1"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {"REENGAGE_DATABASE_URL": database_url, "COLUMNS": "80"}
+    done = inprocess.cli("inbound", "unmatched", "--limit", "1", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert "the newest 1 of 2" in done.stdout
     assert "someone.with.a.very.long" in done.stdout and "bob@example.com" not in done.stdout

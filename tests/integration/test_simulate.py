@@ -8,8 +8,6 @@ import csv
 import itertools
 import re
 import shutil
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -30,10 +28,9 @@ from reengage.sendtimes import window_zone
 from reengage.store import Store
 from reengage.store import responses as response_sql
 from reengage.store.sending import NewEnrollment
-from tests.conftest import child_env
+from tests.integration import inprocess
 
 ROOT = Path(__file__).resolve().parents[2]
-REENGAGE = str(Path(sys.executable).with_name("reengage"))
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # a Tuesday
 DAY = timedelta(days=1)
 ZONES = ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata"]
@@ -502,16 +499,9 @@ def test_a_mail_that_would_fail_for_some_customers_is_reported_by_customer_and_s
 # -- the command ------------------------------------------------------------------------------
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [REENGAGE, *args],
-        cwd=cwd,
-        env=child_env(**env, COLUMNS="250"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+def cli(*args: str, cwd: Path, env: dict[str, str]) -> inprocess.Result:
+    """``reengage *args`` run in this process (``inprocess.py``), 250 columns wide."""
+    return inprocess.cli(*args, cwd=cwd, env={**env, "COLUMNS": "250"})
 
 
 ROW = re.compile(r"│ (Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d{4}-\d{2}-\d{2}) +│")

@@ -33,8 +33,9 @@ from reengage.ingest import Kind, import_file
 from reengage.store import Store
 from reengage.store.sending import Claimed, Started
 from tests.conftest import child_env
+from tests.integration import inprocess
 from tests.integration.smtp_sink import free_port, running_sink
-from tests.integration.test_cli import cli
+from tests.integration.test_cli import cli, script
 
 pytestmark = pytest.mark.clock  # every worker reads its clock
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,15 +235,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     # uncertain is at most the one mail on its one connection.
     assert counts["unknown"] <= 1, counts
     if counts["unknown"]:
-        doctor = subprocess.run(
-            [REENGAGE, "doctor"],
-            cwd=tmp_path,
-            env=later,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        doctor = inprocess.cli("doctor", cwd=tmp_path, env=later)  # 80 columns, as before
         assert "may or may not have reached the customer" in doctor.stdout
     store.close()
 
@@ -272,7 +265,7 @@ def test_what_a_killed_worker_claimed_but_never_began_is_due_after_the_claim_lea
         worker.wait(timeout=10)
         # Three seconds on: the dead worker's claims have run out, its send lease has not.
         later = {**settings, "REENGAGE_NOW": clock.now(later=timedelta(seconds=3))}
-        again = cli("run", "--once", cwd=tmp_path, env=later)
+        again = script("run", "--once", cwd=tmp_path, env=later)
         assert again.returncode == 0, again.stderr
         ids = sink.message_ids()
     assert len(ids) == len(set(ids)), "a message was received twice"
