@@ -56,23 +56,24 @@ def rep_signals(
 
 
 def rep_open_calls(conn: Connection, rep_external_id: str) -> list[OpenCall]:
-    """Open calls of the rep's callable customers, earliest due first."""
-    query = (
-        sa.select(
-            CALLS.c.id,
-            CALLS.c.customer_id,
-            CALLS.c.campaign_id,
-            CALLS.c.step_key,
-            CALLS.c.reason,
-            CALLS.c.priority,
-            CALLS.c.due_at,
-            CALLS.c.created_at,
-        )
-        .join(CUSTOMERS, CUSTOMERS.c.id == CALLS.c.customer_id)
-        .where(_mine(rep_external_id), CALLS.c.status == CallTaskStatus.OPEN.value)
-        .order_by(CALLS.c.due_at, CALLS.c.id)
-    )
-    return [OpenCall(*row) for row in conn.execute(query)]
+    """Open calls of the rep's callable customers, earliest due first.
+
+    Sorted here, not in SQL: an ``ORDER BY due_at`` lets SQLite prefer walking every open
+    call in the ``(status, due_at)`` index over probing the rep's customers' calls (found
+    at 1,000,000 customers: each rep's list read all 90,000 open calls)."""
+    mine = sa.select(CUSTOMERS.c.id).where(_mine(rep_external_id))
+    query = sa.select(
+        CALLS.c.id,
+        CALLS.c.customer_id,
+        CALLS.c.campaign_id,
+        CALLS.c.step_key,
+        CALLS.c.reason,
+        CALLS.c.priority,
+        CALLS.c.due_at,
+        CALLS.c.created_at,
+    ).where(CALLS.c.customer_id.in_(mine), CALLS.c.status == CallTaskStatus.OPEN.value)
+    found = [OpenCall(*row) for row in conn.execute(query)]
+    return sorted(found, key=lambda c: (c.due_at, c.id))
 
 
 def rep_waiting_replies(
