@@ -20,15 +20,19 @@ best of ``--rounds`` alternating runs:
   and /healthz share that loop.
 
 Measured (2-core VM shared with other test runs, so seconds are loose; both paths in the
-same run; 1,000 customers a rep, 9 % with an open call):
+same run; 9 % of customers with an open call):
 
-- SQLite, 100,000 customers, 100 reps, 9,091 open calls: one rep's list 0.14 s against
-  0.41 s (3.0x); every rep's list 6.0 s against 7.1 s; 100 of 100 lists the same;
-  send_digests to every rep 7.5 s, the loop's longest pause 60 ms.
-- PostgreSQL, the same: one rep's list 0.34 s against 0.97 s (2.8x); every rep's list
-  18.1 s against 17.5 s; 100 of 100 the same.
+- SQLite, 100,000 customers, 100 reps of 1,000: one rep's list 0.15 s against 0.71 s
+  (4.7x); every rep's list 5.6 s against 9.8 s (1.8x); 100 of 100 lists the same.
+- PostgreSQL, the same population (before the open-calls query was driven from the rep's
+  customers): one rep's list 0.34 s against 0.97 s; every rep's list 18.1 s against
+  17.5 s; 100 of 100 the same; send_digests to every rep 19.2 s, longest loop pause 126 ms.
+- SQLite, 1,000,000 customers, 100 reps of 10,000, 90,910 open calls (before that fix, one
+  round): one rep's list 0.86 s against 3.14 s; every rep's list 126 s against 66 s — the
+  open-calls query walked every open call of the base for each rep; fixed since, not
+  measured again at this size.
 
-Every rep's list costs about what it did: on the seed's population the list's own rules
+Every rep's list still costs most of the full scan: on the seed's population the rules
 (a lapse score of 0.5 or more, or a decline) pick about 80 % of a rep's customers with any
 value, and each of them must be assessed to be ranked. What changed is that it is done a
 rep at a time (one rep's candidates in memory, not every assessment at once) and that no
