@@ -13,6 +13,7 @@ from reengage.backtest import CalibrationRow, MethodResult, calibration, evaluat
 from reengage.detect import (
     Assessment,
     Population,
+    Profile,
     assess,
     expected_gap_days,
     fit_population,
@@ -141,17 +142,20 @@ def assess_customers(
     customer_ids: Sequence[int] | None = None,
     rep_external_ids: Sequence[str] | None = None,
     prior: tuple[Population, LapseModel] | None = None,
+    profiles: Iterable[Profile] | None = None,
 ) -> dict[int, Assessment]:
     """Where some customers stand at ``now``, by customer id, without assessing everyone.
 
     The population prior is fitted on a sample of the whole base (as detection does), so a
     customer's rhythm reads the same in a mail, its preview, a rep's list and the outcome
-    form. Pass ``prior`` (from :func:`prior_for`) to reuse one across many calls.
+    form. Pass ``prior`` (from :func:`prior_for`) to reuse one across many calls, and
+    ``profiles`` to assess profiles already read (then the ids are not used).
     """
     population, model = prior or prior_for(store)
-    profiles = store.detection.profiles(
-        customer_ids=customer_ids, rep_external_ids=rep_external_ids
-    )
+    if profiles is None:
+        profiles = store.detection.profiles(
+            customer_ids=customer_ids, rep_external_ids=rep_external_ids
+        )
     return {
         p.customer_id: a for p in profiles if (a := assess(p, population, now, model)) is not None
     }

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from reengage.detect import (
-    DECLINE_THRESHOLD,
-    YEAR_DAYS,
-    Assessment,
-)
+from reengage.detect import Assessment, Population
 from reengage.digest.prompts import (
     MailLine,
     Person,
@@ -33,16 +29,14 @@ from reengage.digest.prompts import (
     questions,
     upcoming_dates,
 )
-from reengage.models import Customer, CustomerStatus, Rep, WorthIt
-from reengage.scoring import assess_customers
+from reengage.digest.selection import REPLY_DAYS, TASK_DAYS, Candidate, rep_candidates
+from reengage.lapse_model import LapseModel
+from reengage.models import Customer, Rep, WorthIt
+from reengage.scoring import assess_customers, prior_for
 from reengage.store import Store
-from reengage.store.calls import OpenCall, PastCall, WaitingReply
+from reengage.store.calls import PastCall
 
 HISTORY_DAYS = 180  # what reengage did: mails and responses this far back
-REPLY_DAYS = 30  # a reply older than this is no longer a reason to call
-TASK_DAYS = 21  # an open call nobody logged drops off after this long
-MIN_LAPSE_SCORE = 0.5  # detection alone lists a customer from this lapse score up
-_PRIORITY_CERTAINTY = {"high": 0.9, "normal": 0.7, "low": 0.5}
 
 
 @dataclass(frozen=True)
@@ -61,57 +55,6 @@ class ListPolicy:
         if call.worth == WorthIt.LATER.value:
             return timedelta(days=max(self.cooldown_days, 90))
         return timedelta(days=self.cooldown_days)
-
-
-@dataclass
-class Candidate:
-    """A customer who may go on a list, with the signals that put them there."""
-
-    customer_id: int
-    assessment: Assessment | None = None
-    calls: list[OpenCall] = field(default_factory=list)
-    reply: WaitingReply | None = None
-    flagged: bool = False  # detection alone finds them worth a call
-
-    @property
-    def committed(self) -> bool:
-        """A call due today, or a reply waiting: listed ahead of detection-only customers."""
-        return bool(self.calls) or self.reply is not None
-
-    @property
-    def certainty(self) -> float:
-        """How surely the habit lapsed (0–1); an explicit call or a reply raises it."""
-        a = self.assessment
-        shrink = 0.0
-        score = 0.0
-        if a is not None:
-            score = a.lapse_score
-            ratios = (a.profile.margin_ratio, a.profile.aov_ratio, a.profile.count_ratio)
-            shrink = 1.0 - min([r for r in ratios if r is not None] + [1.0])
-        floor = max(
-            [_PRIORITY_CERTAINTY.get(c.priority, 0.7) for c in self.calls]
-            + ([0.8] if self.reply is not None else [])
-            + [0.0]
-        )
-        if any(c.campaign_id is None for c in self.calls):
-            floor = 1.0  # the rep said "call again on this day"
-        return max(score, shrink, floor)
-
-    @property
-    def value_per_year(self) -> float:
-        """What the customer was worth per year while the habit was alive."""
-        return self.assessment.value_per_year if self.assessment else 0.0
-
-    @property
-    def value_at_risk(self) -> float:
-        """A year's value × how surely it is lapsing."""
-        return self.value_per_year * self.certainty
-
-    @property
-    def priority(self) -> float:
-        """Value at risk, halved for each year they have been gone (harder to win back)."""
-        silent = self.assessment.days_silent if self.assessment else 0.0
-        return float(self.value_at_risk * 0.5 ** (silent / YEAR_DAYS))
 
 
 @dataclass(frozen=True)
@@ -180,81 +123,61 @@ def build_lists(
     reps: Iterable[str] | None = None,
     day: date | None = None,
 ) -> list[CallList]:
-    """Each rep's list for their local today (or ``day``), ranked, with full cards."""
+    """Each rep's list for their local today (or ``day``), ranked, with full cards.
+
+    One rep at a time, from that rep's rows only (:func:`.selection.rep_candidates`), under
+    one population prior for the whole pass: a rep's list costs that rep's open calls,
+    replies and customers with some value, whatever the size of the base.
+    """
     chosen = store.calls.reps(reps)
     if not chosen:
         return []
-    assessments = assess_customers_of(store, now, [r.external_id for r in chosen])
-    assessed = {a.profile.customer_id: a for a in assessments}
-    candidates: dict[int, Candidate] = {}
-    for a in assessments:
-        if a.value_per_year > 0 and _worth_a_call(a):
-            candidates[a.profile.customer_id] = Candidate(a.profile.customer_id, a, flagged=True)
-    open_calls = store.calls.open_calls()
-    for call in open_calls:
-        if call.due_at >= now - timedelta(days=TASK_DAYS):
-            candidates.setdefault(call.customer_id, Candidate(call.customer_id))
-    for reply in store.calls.waiting_replies(now - timedelta(days=REPLY_DAYS)):
-        candidates.setdefault(reply.customer_id, Candidate(reply.customer_id))
-        candidates[reply.customer_id].reply = reply  # the newest one wins (oldest first)
-    for cid, candidate in candidates.items():
-        candidate.assessment = candidate.assessment or assessed.get(cid)
-    facts = store.calls.call_facts(candidates)
-    last = store.calls.last_calls(candidates)
-    calls_of: dict[int, list[OpenCall]] = defaultdict(list)
-    for call in open_calls:
-        calls_of[call.customer_id].append(call)
-
-    lists: list[CallList] = []
-    by_rep: dict[str, list[Candidate]] = defaultdict(list)
-    for cid, candidate in candidates.items():
-        fact = facts.get(cid)
-        if fact and fact.rep_external_id and fact.status == CustomerStatus.ACTIVE.value:
-            by_rep[fact.rep_external_id].append(candidate)
-    for rep in chosen:
-        zone = rep_zone(rep)
-        today = day or local_day(rep, now)
-        end = day_start(today + timedelta(days=1), zone)
-        start = day_start(today, zone)
-        ranked: list[Candidate] = []
-        for candidate in by_rep.get(rep.external_id, []):
-            cid = candidate.customer_id
-            mine = calls_of.get(cid, [])
-            candidate.calls = [
-                c for c in mine if c.due_at < end and c.due_at >= start - timedelta(days=TASK_DAYS)
-            ]
-            if any(c.due_at >= end for c in mine) and not candidate.calls:
-                continue  # scheduled for another day
-            called = last.get(cid)
-            if (
-                called is not None
-                and called.called_at + policy.cooldown(called) > start
-                and not any(c.created_at >= called.called_at for c in candidate.calls)
-            ):
-                continue  # called recently, and nobody asked for another call since
-            paused = facts[cid].paused_until
-            if paused is not None and paused > now and not candidate.calls:
-                continue
-            if not candidate.committed and not candidate.flagged:
-                continue
-            ranked.append(candidate)
-        ranked.sort(key=lambda c: (not c.committed, -c.priority, c.customer_id))
-        top = ranked[: policy.size]
-        lists.append(
-            CallList(rep, today, _cards(store, top, last, now, zone, today), len(ranked) - len(top))
-        )
-    return lists
+    prior = prior_for(store)
+    return [rep_list(store, rep, now, policy, prior, day=day) for rep in chosen]
 
 
-def _worth_a_call(a: Assessment) -> bool:
-    shrinking = any(
-        r is not None and r <= DECLINE_THRESHOLD
-        for r in (a.profile.aov_ratio, a.profile.count_ratio, a.profile.margin_ratio)
-    )
-    return a.lapse_score >= MIN_LAPSE_SCORE or shrinking
+def rep_list(
+    store: Store,
+    rep: Rep,
+    now: datetime,
+    policy: ListPolicy,
+    prior: tuple[Population, LapseModel],
+    *,
+    day: date | None = None,
+) -> CallList:
+    """One rep's list (see :func:`build_lists`)."""
+    found = rep_candidates(store, rep.external_id, now, prior)
+    zone = rep_zone(rep)
+    today = day or local_day(rep, now)
+    end = day_start(today + timedelta(days=1), zone)
+    start = day_start(today, zone)
+    ranked: list[Candidate] = []
+    for cid, candidate in found.candidates.items():
+        mine = found.calls_of.get(cid, [])
+        candidate.calls = [
+            c for c in mine if c.due_at < end and c.due_at >= start - timedelta(days=TASK_DAYS)
+        ]
+        if any(c.due_at >= end for c in mine) and not candidate.calls:
+            continue  # scheduled for another day
+        called = found.last.get(cid)
+        if (
+            called is not None
+            and called.called_at + policy.cooldown(called) > start
+            and not any(c.created_at >= called.called_at for c in candidate.calls)
+        ):
+            continue  # called recently, and nobody asked for another call since
+        if cid in found.paused and not candidate.calls:
+            continue
+        if not candidate.committed and not candidate.flagged:
+            continue
+        ranked.append(candidate)
+    ranked.sort(key=lambda c: (not c.committed, -c.priority, c.customer_id))
+    top = ranked[: policy.size]
+    items = cards(store, top, found.last, now, zone, today)
+    return CallList(rep, today, items, len(ranked) - len(top))
 
 
-def _cards(
+def cards(
     store: Store,
     chosen: list[Candidate],
     last: dict[int, PastCall],
@@ -268,6 +191,7 @@ def _cards(
     touches_of = defaultdict(list)
     for t in touches:
         touches_of[t.customer_id].append(t)
+    """The full cards of the chosen candidates, ranked in this order."""
     items = []
     for rank, candidate in enumerate(chosen, 1):
         customer = customers.get(candidate.customer_id)
@@ -298,12 +222,6 @@ def _cards(
             )
         )
     return items
-
-
-def assess_customers_of(store: Store, now: datetime, reps: list[str]) -> list[Assessment]:
-    """Where these reps' customers stand today: one rep's list costs that rep's customers,
-    not everyone's."""
-    return list(assess_customers(store, now, rep_external_ids=reps).values())
 
 
 def assess_one(store: Store, customer_id: int, now: datetime) -> Assessment | None:

@@ -203,8 +203,8 @@ async def send_digests(
     lease: timedelta = LEASE,
 ) -> DigestReport:
     """Send each rep whose morning has come (any hour with ``anytime``) today's digest, once."""
-    # Every database call and every list built runs in a thread (building lists scores
-    # every customer of the reps due), so the daemon's event loop keeps sending mail and
+    # Every database call and every list built runs in a thread (each rep's list reads and
+    # scores that rep's candidates), so the daemon's event loop keeps sending mail and
     # answering /healthz and inbound mail meanwhile.
     report = DigestReport(unknown=await asyncio.to_thread(store.calls.expire_digests, now))
     for row in await asyncio.to_thread(store.calls.claim_retry, now, lease):

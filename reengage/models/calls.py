@@ -26,6 +26,8 @@ class CallTask(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("enrollment_id", "step_key"),
         sa.Index("ix_call_tasks_status_due", "status", "due_at"),
+        # A rep's list reads its customers' open calls (migration 0007).
+        sa.Index("ix_call_tasks_customer_status", "customer_id", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -94,6 +96,8 @@ class CallOutcome(SQLModel, table=True):
     """What a rep learned on a call; the raw material of ``reengage report causes``."""
 
     __tablename__ = "call_outcomes"
+    # Each customer's latest call, for a rep's list (migration 0007).
+    __table_args__ = (sa.Index("ix_call_outcomes_customer_called", "customer_id", "called_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customers.id", ondelete="CASCADE", index=True)

@@ -60,6 +60,10 @@ class Reply(SQLModel, table=True):
     """A person's answer to a mail, kept for their rep with the quoted history stripped."""
 
     __tablename__ = "replies"
+    # A rep's customers' waiting replies, for their list (migration 0007).
+    __table_args__ = (
+        sa.Index("ix_replies_customer_status", "customer_id", "status", "received_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int | None = Field(default=None, foreign_key="messages.id", ondelete="SET NULL")

@@ -1,6 +1,7 @@
 """``store.calls``: the door the reps' use cases go through, one transaction a call.
 
-The SQL is in :mod:`reengage.store.calls` (the call list's inputs, outcomes) and
+The SQL is in :mod:`reengage.store.calls` (the call list's inputs, outcomes),
+:mod:`reengage.store.rep_calls` (one rep's list inputs) and
 :mod:`reengage.store.digests` (the morning digests).
 """
 
@@ -42,6 +43,7 @@ from reengage.store.digests import (
     reopen_digest,
     start_digest,
 )
+from reengage.store.rep_calls import RepSignals, rep_signals
 
 
 class CallBook:
@@ -61,6 +63,13 @@ class CallBook:
         """Open calls, earliest due first."""
         with self._tx() as conn:
             return open_calls(conn, customer_ids)
+
+    def rep_signals(
+        self, rep_external_id: str, now: datetime, replies_since: datetime
+    ) -> RepSignals:
+        """One rep's list inputs: that rep's customers' calls, replies, values, last calls."""
+        with self._tx() as conn:
+            return rep_signals(conn, rep_external_id, now, replies_since)
 
     def waiting_replies(
         self, since: datetime, customer_ids: Iterable[int] | None = None

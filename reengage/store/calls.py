@@ -141,7 +141,7 @@ def waiting_replies(
             REPLIES.c.customer_id.is_not(None),
             REPLIES.c.received_at >= since,
         )
-        .order_by(REPLIES.c.received_at)
+        .order_by(REPLIES.c.received_at, REPLIES.c.id)
     )
     if customer_ids is not None:
         query = query.where(REPLIES.c.customer_id.in_(sorted(set(customer_ids))))
