@@ -45,28 +45,51 @@ def latency_proxy(host: str, port: int, delay: float) -> Iterator[int]:
     listen_port = free_port()
     ready = threading.Event()
     loop = asyncio.new_event_loop()
+    writers: set[asyncio.StreamWriter] = set()
+    handlers: set[asyncio.Task[None]] = set()
+    server: asyncio.Server | None = None
 
     async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        writers.add(client_w)
         try:
             server_r, server_w = await asyncio.open_connection(host, port)
         except OSError:
             client_w.close()
             return
-        await asyncio.gather(_pipe(client_r, server_w, delay), _pipe(server_r, client_w, delay))
+        writers.add(server_w)
+        await asyncio.gather(
+            _pipe(client_r, server_w, delay),
+            _pipe(server_r, client_w, delay),
+            return_exceptions=True,
+        )
 
-    async def serve() -> asyncio.Server:
-        return await asyncio.start_server(handle, "127.0.0.1", listen_port)
+    async def serve() -> None:
+        nonlocal server
+        server = await asyncio.start_server(handle, "127.0.0.1", listen_port)
+        ready.set()
+
+    async def shutdown() -> None:
+        assert server is not None
+        server.close()
+        for writer in writers:
+            writer.close()
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        for writer in writers:
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+        await server.wait_closed()
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        server = loop.run_until_complete(serve())
-        ready.set()
+        loop.run_until_complete(serve())
         loop.run_forever()
-        server.close()
-        loop.run_until_complete(server.wait_closed())
-        for task in asyncio.all_tasks(loop):
-            task.cancel()
-        loop.run_until_complete(asyncio.sleep(0))
+        loop.run_until_complete(shutdown())
+        loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
     thread = threading.Thread(target=run, name="latency-proxy", daemon=True)
