@@ -205,6 +205,12 @@ def expire_leases(conn: Connection, now: datetime) -> int:
     return settle_unknown(conn, [row[0] for row in stale])
 
 
+# The reason `reengage sends list` shows for such a mail.
+DIED_ON_THE_WIRE = (
+    "the worker stopped while this mail was on the wire: whether the server took it is not known"
+)
+
+
 def settle_unknown(conn: Connection, message_ids: Sequence[int]) -> int:
     """``sending`` messages whose worker died become ``unknown``; their enrollments, if still
     going on, wait for a person (``reengage sends resolve``). One that ended meanwhile (a
@@ -217,7 +223,11 @@ def settle_unknown(conn: Connection, message_ids: Sequence[int]) -> int:
             MESSAGES.c.id.in_(list(message_ids)),
             MESSAGES.c.status == MessageStatus.SENDING.value,
         )
-        .values(status=MessageStatus.UNKNOWN.value, lease_until=None)
+        .values(
+            status=MessageStatus.UNKNOWN.value,
+            lease_until=None,
+            smtp_response=sa.func.coalesce(MESSAGES.c.smtp_response, DIED_ON_THE_WIRE),
+        )
         .returning(MESSAGES.c.enrollment_id)
     ).all()
     hold(conn, [row[0] for row in settled], "send_unknown")

@@ -592,3 +592,16 @@ def test_three_workers_share_the_work_without_duplicates(
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_a_mail_left_on_the_wire_by_a_dead_worker_says_why_it_is_unknown(
+    database_url: str, tmp_path: Path
+) -> None:
+    store, _ = on_the_wire(database_url, tmp_path, 2)
+    assert jobs.expire_leases(store, NOW + 3 * LEASE) == 2
+    shown = inprocess.cli(
+        "sends", "unknown", cwd=tmp_path, env=env(database_url, tmp_path, free_port())
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("the worker") == 2, shown.stdout  # the reason, wrapped
+    store.close()
