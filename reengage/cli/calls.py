@@ -330,7 +330,7 @@ def report_causes(
         report = causes(store, start, name_of)
     finally:
         store.close()
-    scope = f" since {since}" if since else ""
+    scope = f" since {start:%Y-%m-%d %H:%M} UTC" if start is not None else ""
     out.print(
         f"{report.calls} calls{scope}; {report.reached} reached someone who said why they stopped",
         markup=False,

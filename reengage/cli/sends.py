@@ -28,7 +28,9 @@ def list_held(
 ) -> None:
     """Mails a person must look at, newest first, with the customer, step and reason."""
     if status is not None and status not in HELD:
-        raise InputError(f"--status {status!r}: choose one of {', '.join(HELD)}")
+        raise typer.BadParameter(
+            f"{status!r}: choose one of {', '.join(HELD)}", param_hint="--status"
+        )
     store = _store()
     try:
         rows = store.sending.held_messages(
@@ -134,7 +136,9 @@ def _settle(
     campaign: str | None,
 ) -> None:
     if status is not None and status not in HELD:
-        raise InputError(f"--status {status!r}: choose one of {', '.join(HELD)}")
+        raise typer.BadParameter(
+            f"{status!r}: choose one of {', '.join(HELD)}", param_hint="--status"
+        )
     if not message_ids and not every:
         raise InputError(
             "name message ids (see `reengage sends list`) or pass --all (--failed for retry)"

@@ -185,9 +185,11 @@ class Replay:
         """Carry out the enrollment's next step at ``t`` as the dispatch pass would."""
         c = run.campaign
         if c is None and self.incomplete:
-            # Its file may only be broken: the daemon holds the sequence until it loads.
+            # Its file or a template may only be broken: the daemon holds it until it loads.
             if self.only is None or run.campaign_id == self.only:
-                self.plan.waiting[f"{run.campaign_id} (its file does not load)"] += 1
+                self.plan.waiting[
+                    f"{run.campaign_id} (it does not load: reengage validate says why)"
+                ] += 1
             return  # the customer stays busy: nothing more happens in the plan
         if c is None or run.index < 0:
             self.finish(run, t, "campaign removed" if c is None else "step removed")

@@ -298,3 +298,12 @@ def test_doctor_finds_a_spool_folder_that_could_not_keep_results(tmp_path: Path)
     assert "FAIL spool: REENGAGE_SPOOL_DIR" in doctor.stdout, doctor.stdout
     env["REENGAGE_SPOOL_DIR"] = str(tmp_path / "spool")
     assert "ok   spool:" in cli("doctor", cwd=tmp_path, env=env).stdout
+
+
+def test_a_status_sends_does_not_know_is_a_usage_error_naming_the_choices(tmp_path: Path) -> None:
+    env = {"REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    for args in (("list",), ("resolve", "skip", "--all")):
+        result = cli("sends", *args, "--status", "weird", cwd=tmp_path, env=env)
+        assert result.returncode == 2, result.stderr  # as every other bad option
+        assert "--status" in result.stderr and "unknown, failed" in result.stderr
