@@ -39,6 +39,7 @@ from reengage.store import Store
 
 log = get_logger(__name__)
 SHUTDOWN_RESERVE_S = 2.0  # of the stop grace, kept for closing down after the sends
+PROBE_EVERY_S = 5  # how often an outage asks the database whether it is back
 
 
 @dataclass
@@ -272,6 +273,16 @@ class Service:
             max_instances=1,
             coalesce=True,
         )
+        # While the database is away, ask it every few seconds whether it is back, so the
+        # log says `database_back` when it answers, not when the next pass happens to end.
+        scheduler.add_job(
+            self._guarded(self._probe_outage),
+            "interval",
+            seconds=PROBE_EVERY_S,
+            id="probe",
+            max_instances=1,
+            coalesce=True,
+        )
         if self.digest is not None:
             scheduler.add_job(
                 self._guarded_async(self.digests),
@@ -345,6 +356,11 @@ class Service:
                 self._database_up()
 
         return run
+
+    def _probe_outage(self) -> None:
+        """During an outage, one trivial query (raises while the database is still away)."""
+        if self._outage_since is not None:
+            self.store.check()
 
     def _database_down(self, exc: StoreError) -> None:
         if self._outage_since is None:

@@ -61,6 +61,10 @@ class Store:
         """Release every pooled connection."""
         self.engine.dispose()
 
+    def check(self) -> None:
+        """Raise :class:`StoreError` unless the database answers a trivial query now."""
+        check_connection(self.engine)
+
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""

@@ -192,6 +192,43 @@ def test_an_outage_is_one_event_when_it_starts_and_one_when_it_ends(tmp_path: Pa
     store.close()
 
 
+def test_the_outage_probe_says_the_database_is_back_as_soon_as_it_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass that was cut off by the outage may run on for a while; the probe (every few
+    seconds, only during an outage) logs `database_back` when the database answers."""
+    from structlog.testing import capture_logs
+
+    from reengage.compose import Workspace
+    from reengage.config import load_settings
+    from reengage.mailer import SmtpMailer
+    from reengage.scheduler import Service
+
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}", upgrade=True)
+    ws = Workspace.from_settings(load_settings(env_file=None, campaigns_dir=tmp_path))
+    service = Service(store, SmtpMailer("127.0.0.1", 9), ws, clock=lambda: NOW)
+    probe = service._guarded(service._probe_outage)
+    asked: list[int] = []
+    real_check = store.check
+
+    def check() -> None:
+        asked.append(1)
+        if len(asked) < 3:
+            raise StoreError("still gone")
+        real_check()
+
+    monkeypatch.setattr(store, "check", check)
+    with capture_logs() as logs:
+        probe()  # no outage: it does not even ask
+        service._database_down(StoreError("gone"))
+        for _ in range(4):
+            probe()
+    events = [e["event"] for e in logs if e["log_level"] in ("error", "info")]
+    assert events == ["database_unavailable", "database_back"]
+    assert len(asked) == 3  # asked during the outage only, and not once it was over
+    store.close()
+
+
 OUTAGE_SECONDS = 50
 OUTAGE_CUSTOMERS = 300
 
