@@ -124,7 +124,8 @@ def assess_all(
     """
     if as_of is None:
         profiles = list(store.detection.profiles())
-        population, model = prior_for(store)[0], model or current_model(store)
+        population, fitted = prior_for(store)
+        model = model or fitted
     else:
         profiles = list(store.detection.profiles_as_of(as_of))
         model = model or fit_model(store, as_of).model

@@ -148,6 +148,23 @@ def waiting_replies(
     return [WaitingReply(*row) for row in conn.execute(query)]
 
 
+# What a :class:`PastCall` is read from (one call outcome).
+PAST_CALL_COLUMNS = (
+    OUTCOMES.c.customer_id,
+    OUTCOMES.c.called_at,
+    OUTCOMES.c.rep_external_id,
+    OUTCOMES.c.reached,
+    OUTCOMES.c.contact_name,
+    OUTCOMES.c.reason,
+    OUTCOMES.c.reason_text,
+    OUTCOMES.c.scope,
+    OUTCOMES.c.win_back,
+    OUTCOMES.c.worth,
+    OUTCOMES.c.next_step,
+    OUTCOMES.c.call_again_on,
+)
+
+
 def last_calls(conn: Connection, customer_ids: Iterable[int] | None = None) -> dict[int, PastCall]:
     """Each customer's most recent call outcome (of these customers, or of everyone)."""
     newest = (
@@ -155,20 +172,7 @@ def last_calls(conn: Connection, customer_ids: Iterable[int] | None = None) -> d
             OUTCOMES.c.customer_id, sa.func.max(OUTCOMES.c.called_at).label("called_at")
         ).group_by(OUTCOMES.c.customer_id)
     ).subquery()
-    query = sa.select(
-        OUTCOMES.c.customer_id,
-        OUTCOMES.c.called_at,
-        OUTCOMES.c.rep_external_id,
-        OUTCOMES.c.reached,
-        OUTCOMES.c.contact_name,
-        OUTCOMES.c.reason,
-        OUTCOMES.c.reason_text,
-        OUTCOMES.c.scope,
-        OUTCOMES.c.win_back,
-        OUTCOMES.c.worth,
-        OUTCOMES.c.next_step,
-        OUTCOMES.c.call_again_on,
-    ).join(
+    query = sa.select(*PAST_CALL_COLUMNS).join(
         newest,
         (newest.c.customer_id == OUTCOMES.c.customer_id)
         & (newest.c.called_at == OUTCOMES.c.called_at),

@@ -42,25 +42,7 @@ class DetectionReads:
         "silent between N and M days" becomes one indexed query. ``rep_external_ids``
         narrows to these reps' customers (the ``rep_external_id`` index).
         """
-        query = sa.select(
-            STATS.c.customer_id,
-            CUSTOMERS.c.external_id,
-            CUSTOMERS.c.segment,
-            STATS.c.activity_count,
-            STATS.c.order_count,
-            STATS.c.first_order_at,
-            STATS.c.last_order_at,
-            STATS.c.last_activity_at,
-            STATS.c.total_value,
-            STATS.c.total_margin,
-            STATS.c.typical_gap_days,
-            STATS.c.count_ratio,
-            STATS.c.aov_ratio,
-            STATS.c.margin_ratio,
-            CUSTOMERS.c.first_name,
-            CUSTOMERS.c.last_name,
-            CUSTOMERS.c.company,
-        ).join(CUSTOMERS, CUSTOMERS.c.id == STATS.c.customer_id)
+        query = profile_query()
         if last_order_between is not None:
             low, high = last_order_between
             query = query.where(STATS.c.last_order_at.between(low, high))
@@ -76,7 +58,7 @@ class DetectionReads:
         with self._tx() as conn:
             for each in queries:
                 for row in conn.execution_options(yield_per=5000).execute(each):
-                    yield _profile(row)
+                    yield profile_of(row)
 
     def gap_sample(self, size: int = 5000) -> list[tuple[str | None, float]]:
         """``(segment, typical gap)`` of about ``size`` customers spread evenly over the base.
@@ -173,9 +155,9 @@ class DetectionReads:
 
     def look_again(self, customer_ids: Sequence[int]) -> None:
         """These customers are due at the next pass."""
-        if customer_ids:
-            with self._tx() as conn:
-                looks.look_again(conn, customer_ids)
+        with self._tx() as conn:
+            for start in range(0, len(customer_ids), 5000):  # under every driver's bind limit
+                looks.look_again(conn, customer_ids[start : start + 5000])
 
     def ended_since(self, since: datetime) -> list[int]:
         """Customers with an enrollment that ended after ``since``."""
@@ -256,7 +238,32 @@ class DetectionReads:
             return set(conn.scalars(query))
 
 
-def _profile(row: Any) -> Profile:
+def profile_query() -> sa.Select[Any]:
+    """What a detection profile reads: the stats joined to the customer (no JSON column);
+    turn each row into a :class:`Profile` with :func:`profile_of`."""
+    return sa.select(
+        STATS.c.customer_id,
+        CUSTOMERS.c.external_id,
+        CUSTOMERS.c.segment,
+        STATS.c.activity_count,
+        STATS.c.order_count,
+        STATS.c.first_order_at,
+        STATS.c.last_order_at,
+        STATS.c.last_activity_at,
+        STATS.c.total_value,
+        STATS.c.total_margin,
+        STATS.c.typical_gap_days,
+        STATS.c.count_ratio,
+        STATS.c.aov_ratio,
+        STATS.c.margin_ratio,
+        CUSTOMERS.c.first_name,
+        CUSTOMERS.c.last_name,
+        CUSTOMERS.c.company,
+    ).join(CUSTOMERS, CUSTOMERS.c.id == STATS.c.customer_id)
+
+
+def profile_of(row: Any) -> Profile:
+    """The :class:`Profile` of a :func:`profile_query` row."""
     return Profile(
         customer_id=row.customer_id,
         external_id=row.external_id,

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -26,12 +25,11 @@ from reengage.store.tables import DETECTION_STATE, ENROLLMENTS, STATS
 NEVER = datetime(3000, 1, 1, tzinfo=UTC)
 
 
-def look_again(conn: Connection, customer_ids: sa.Select[Any] | Sequence[int]) -> None:
+def look_again(conn: Connection, customer_ids: Sequence[int]) -> None:
     """These customers are due at the next pass (something detection reads changed)."""
-    ids = customer_ids if isinstance(customer_ids, sa.Select) else list(customer_ids)
     conn.execute(
         STATS.update()
-        .where(STATS.c.customer_id.in_(ids))
+        .where(STATS.c.customer_id.in_(list(customer_ids)))
         .values(look_again_at=None, look_version=STATS.c.look_version + 1)
     )
 

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection
 
 from reengage.detect import Profile
 from reengage.models import CallTaskStatus, CustomerStatus
-from reengage.store.calls import OpenCall, PastCall, WaitingReply
-from reengage.store.detection import display_name
+from reengage.store.calls import PAST_CALL_COLUMNS, OpenCall, PastCall, WaitingReply
+from reengage.store.detection import profile_of, profile_query
 from reengage.store.tables import CALLS, CUSTOMERS, OUTCOMES, REPLIES, STATS
 
 
@@ -98,33 +98,8 @@ def rep_valued(conn: Connection, rep_external_id: str) -> list[Profile]:
     """Detection profiles (as :meth:`DetectionReads.profiles` reads them) of the rep's
     callable customers with some value: nobody with ``total_value`` 0 is worth anything a
     year, so detection alone never lists them. No JSON column is read."""
-    query = (
-        sa.select(
-            STATS.c.customer_id,
-            CUSTOMERS.c.external_id,
-            CUSTOMERS.c.segment,
-            STATS.c.activity_count,
-            STATS.c.order_count,
-            STATS.c.first_order_at,
-            STATS.c.last_order_at,
-            STATS.c.last_activity_at,
-            STATS.c.total_value,
-            STATS.c.total_margin,
-            STATS.c.typical_gap_days,
-            STATS.c.count_ratio,
-            STATS.c.aov_ratio,
-            STATS.c.margin_ratio,
-            CUSTOMERS.c.first_name,
-            CUSTOMERS.c.last_name,
-            CUSTOMERS.c.company,
-        )
-        .join(CUSTOMERS, CUSTOMERS.c.id == STATS.c.customer_id)
-        .where(_mine(rep_external_id), STATS.c.total_value > 0)
-    )
-    return [
-        Profile(*row[:14], name=display_name(*row[14:]))  # type: ignore[misc]
-        for row in conn.execute(query).all()
-    ]
+    query = profile_query().where(_mine(rep_external_id), STATS.c.total_value > 0)
+    return [profile_of(row) for row in conn.execute(query).all()]
 
 
 def rep_last_calls(conn: Connection, rep_external_id: str) -> dict[int, PastCall]:
@@ -135,20 +110,7 @@ def rep_last_calls(conn: Connection, rep_external_id: str) -> dict[int, PastCall
         later.c.customer_id == OUTCOMES.c.customer_id
     )
     query = (
-        sa.select(
-            OUTCOMES.c.customer_id,
-            OUTCOMES.c.called_at,
-            OUTCOMES.c.rep_external_id,
-            OUTCOMES.c.reached,
-            OUTCOMES.c.contact_name,
-            OUTCOMES.c.reason,
-            OUTCOMES.c.reason_text,
-            OUTCOMES.c.scope,
-            OUTCOMES.c.win_back,
-            OUTCOMES.c.worth,
-            OUTCOMES.c.next_step,
-            OUTCOMES.c.call_again_on,
-        )
+        sa.select(*PAST_CALL_COLUMNS)
         .join(CUSTOMERS, CUSTOMERS.c.id == OUTCOMES.c.customer_id)
         .where(_mine(rep_external_id), OUTCOMES.c.called_at == newest.scalar_subquery())
         .order_by(OUTCOMES.c.id)
