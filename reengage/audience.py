@@ -140,7 +140,7 @@ def next_look(
     a: Assessment,
     info: dict[str, Any] | None,
     *,
-    busy: bool,
+    running: set[str],
     recent: dict[str, datetime],
     now: datetime,
 ) -> datetime | None:
@@ -150,15 +150,15 @@ def next_look(
 
     ``info`` is None when they may not be mailed for a reason only a change lifts (no
     consent, do-not-contact, suppressed); a pause (``paused_until``) ends by itself.
-    ``recent`` holds when they last entered each campaign; ``busy``, whether a campaign
-    that runs alone has them now.
+    ``recent`` holds when they last entered each campaign; ``running``, the campaigns they
+    are in now (none takes them twice at once, and one that runs alone waits for none).
     """
     if info is None:
         return None
     best: datetime | None = None
     paused = info.get("paused_until")
     for campaign in campaigns:
-        if busy and not campaign.allow_parallel:
+        if campaign.id in running or (running and not campaign.allow_parallel):
             continue
         lo = earliest_entry(campaign, a, info)
         if lo is None:

@@ -122,15 +122,16 @@ def _decide(
         for p in store.detection.profiles(customer_ids=ids)
         if (a := assess(p, population, now, model)) is not None
     }
-    mailable = store.customers.contactable(assessments, None)  # a pause is weighed below
+    # A pause is weighed below: it ends by itself, and the next look waits for it.
+    mailable = store.customers.contactable(assessments, now, whatever_their_pause=True)
     longest = max(c.not_enrolled_within_days for c in active)
-    busy: set[int] = set()
+    running: dict[int, set[str]] = defaultdict(set)  # campaigns each customer is in now
     recent: dict[int, dict[str, datetime]] = defaultdict(dict)
     for cid, campaign_id, status, enrolled_at in store.sending.enrollment_history(
         list(assessments), now - timedelta(days=longest)
     ):
         if status in ("active", "attention"):
-            busy.add(cid)
+            running[cid].add(campaign_id)
         last = recent[cid].get(campaign_id)
         recent[cid][campaign_id] = enrolled_at if last is None else max(last, enrolled_at)
     new: list[NewEnrollment] = []
@@ -148,7 +149,9 @@ def _decide(
                 last = recent[cid].get(campaign.id)
                 if last is not None and last >= cutoff:
                     continue
-                if cid in busy and not campaign.allow_parallel:
+                if campaign.id in running[cid]:  # never twice at once
+                    continue
+                if running[cid] and not campaign.allow_parallel:
                     continue
                 if entry_day(campaign, a, info, 1, model) != 0.0:
                     continue
@@ -160,8 +163,8 @@ def _decide(
                     report.held_out[campaign.id] += 1
                 else:
                     report.entered[campaign.id] += 1
-                    busy.add(cid)
-        when = next_look(active, a, info, busy=cid in busy, recent=recent[cid], now=now)
+                    running[cid].add(campaign.id)
+        when = next_look(active, a, info, running=running[cid], recent=recent[cid], now=now)
         looks.append((cid, versions.get(cid, 0), when or NEVER))
     report.looked_at += len(ids)
     store.sending.enroll(new, now)

@@ -149,15 +149,22 @@ class CustomerBook:
         )
 
     def contactable(
-        self, customer_ids: Iterable[int], now: datetime | None = None
+        self,
+        customer_ids: Iterable[int],
+        now: datetime | None = None,
+        *,
+        whatever_their_pause: bool = False,
     ) -> dict[int, dict[str, Any]]:
         """Of these customers, those we may mail (consent, not do-not-contact, address not
         suppressed, not paused at ``now``), with the facts audience filters and send
-        windows need."""
+        windows need, ``paused_until`` among them. ``whatever_their_pause`` keeps the paused
+        too, for a caller that weighs the pause itself."""
         ids = sorted(set(customer_ids))
         suppressed = sa.exists().where(SUPPRESSIONS.c.email == sa.func.lower(CUSTOMERS.c.email))
         unpaused: sa.ColumnElement[bool] = CUSTOMERS.c.paused_until.is_(None)
-        if now is not None:
+        if whatever_their_pause:
+            unpaused = sa.true()
+        elif now is not None:
             unpaused = unpaused | (CUSTOMERS.c.paused_until <= now)
         found: dict[int, dict[str, Any]] = {}
         with self._tx() as conn:

@@ -186,9 +186,13 @@ def twin_worlds(database_url: str, tmp_path: Any, seed: int) -> None:
             twin.end_one(rng, now)
         if step == 25:  # a refit: a model whose score does not only grow with silence
             twin.model(tuple(rng.uniform(-1.5, 1.5) for _ in range(7)), now)
+        before = len(enrolled(everyone))
         report = detect_and_enroll(looking, campaigns, now)
-        detect_and_enroll(everyone, campaigns, now, whole=True)
+        whole = detect_and_enroll(everyone, campaigns, now, whole=True)
         assert enrolled(looking) == enrolled(everyone), f"after pass {step} at {now}"
+        made = len(enrolled(everyone)) - before  # what each pass says it did, it did
+        for said in (report, whole):
+            assert sum(said.entered.values()) + sum(said.held_out.values()) == made
         looked.append(report.looked_at)
     assert sum(e[2] in ("active", "holdout") for e in enrolled(looking)) > 20
     # Between changes, a pass looks at a few customers, not everyone.
@@ -214,11 +218,11 @@ def test_an_order_that_lands_while_a_pass_decides_is_not_overwritten_by_its_answ
     detect_and_enroll(store, [c], START)  # the whole first pass
     read = store.customers.contactable  # what the pass reads after the customers' stats
 
-    def order_lands_meanwhile(ids: Any, now: datetime | None = None) -> dict[int, Any]:
+    def order_lands_meanwhile(ids: Any, now: datetime | None, **options: Any) -> dict[int, Any]:
         store.customers.add_activities(
             [NewActivity("late", cid, "order", START + timedelta(hours=1), 50.0, 10.0)], START
         )
-        return read(ids, now)
+        return read(ids, now, **options)
 
     monkeypatch.setattr(store.customers, "contactable", order_lands_meanwhile)
     store.customers.upsert_customers([{"external_id": "k1", "tags": ["x"]}], START)
@@ -226,3 +230,26 @@ def test_an_order_that_lands_while_a_pass_decides_is_not_overwritten_by_its_answ
     assert report.looked_at == 1
     monkeypatch.undo()
     assert store.detection.due_ids(START + timedelta(hours=2), after=0, limit=10) == [cid]
+
+
+def test_a_customer_whose_pause_has_ended_enters_again(store: Store) -> None:
+    """Paused from a mail's footer: nothing before the pause ends, then the audience takes
+    them as anyone else, on a pass that looks only at who is due."""
+    rng = random.Random(9)
+    c = campaign(0, "lapsed: {factor: 2.0, min_days_silent: 21}", rng)
+    store.customers.upsert_customers([{"external_id": "k1", "email": "k1@example.com"}], START)
+    cid = store.customers.customer_ids(["k1"])["k1"]
+    orders = [
+        NewActivity(f"o{d}", cid, "order", START - timedelta(days=d), 50.0, 10.0)
+        for d in (90, 80, 70, 60)
+    ]
+    store.customers.add_activities(orders, START)
+    twin = Twin(store, store)
+    twin.stores = (store,)  # one store, paused as the footer's link writes it
+    twin.pause("k1", START + timedelta(days=10))
+    assert detect_and_enroll(store, [c], START).looked_at == 1  # the first, whole pass
+    assert enrolled(store) == []
+    assert detect_and_enroll(store, [c], START + timedelta(days=9)).looked_at == 0
+    report = detect_and_enroll(store, [c], START + timedelta(days=10, minutes=5))
+    assert report.looked_at == 1 and not report.whole
+    assert [(e[0], e[1]) for e in enrolled(store)] == [(cid, "c0")]

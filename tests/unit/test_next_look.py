@@ -106,10 +106,13 @@ def test_the_look_waits_for_a_pause_and_the_re_entry_window_and_skips_a_busy_cus
                 NOW - timedelta(days=30), 500.0, 100.0, 20.0, None, None, None)  # fmt: skip
     a = assess(p, POPULATION, NOW)
     assert a is not None
-    assert next_look([c], a, INFO, busy=False, recent={}, now=NOW) == NOW
+    assert next_look([c], a, INFO, running=set(), recent={}, now=NOW) == NOW
     paused = {**INFO, "paused_until": NOW + timedelta(days=9)}
-    assert next_look([c], a, paused, busy=False, recent={}, now=NOW) == NOW + timedelta(days=9)
+    assert next_look([c], a, paused, running=set(), recent={}, now=NOW) == NOW + timedelta(days=9)
     entered = {"c": NOW - timedelta(days=3)}
-    assert next_look([c], a, INFO, busy=False, recent=entered, now=NOW) == NOW + timedelta(days=17)
-    assert next_look([c], a, INFO, busy=True, recent={}, now=NOW) is None
-    assert next_look([c], a, None, busy=False, recent={}, now=NOW) is None
+    assert next_look([c], a, INFO, running=set(), recent=entered, now=NOW) == NOW + timedelta(
+        days=17
+    )
+    assert next_look([c], a, INFO, running={"other"}, recent={}, now=NOW) is None
+    assert next_look([c], a, INFO, running={"c"}, recent={}, now=NOW) is None
+    assert next_look([c], a, None, running=set(), recent={}, now=NOW) is None
