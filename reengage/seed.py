@@ -172,9 +172,9 @@ class Dataset:
     activity_count: int
 
 
-def rep_rows(customers: int) -> list[dict[str, str]]:
-    """One rep per hundred customers (at least three)."""
-    count = max(3, customers // 100)
+def rep_rows(customers: int, reps: int | None = None) -> list[dict[str, str]]:
+    """``reps`` reps, or one per hundred customers (at least three)."""
+    count = reps if reps is not None else max(3, customers // 100)
     return [
         {
             "rep_id": f"R{n:03d}",
@@ -337,15 +337,17 @@ def write_dataset(
     seed: int = 1,
     now: datetime,
     regulars: bool = False,
+    reps: int | None = None,
 ) -> Dataset:
-    """Write reps.csv, customers.csv and activities.csv into ``folder`` (streamed)."""
+    """Write reps.csv, customers.csv and activities.csv into ``folder`` (streamed); ``reps``
+    sales reps share the customers (default: one per hundred customers)."""
     folder.mkdir(parents=True, exist_ok=True)
-    reps = rep_rows(customers)
+    rep_list = rep_rows(customers, reps)
     paths = [folder / "reps.csv", folder / "customers.csv", folder / "activities.csv"]
     with paths[0].open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, REP_COLUMNS)
         writer.writeheader()
-        writer.writerows(reps)
+        writer.writerows(rep_list)
     activity_count = 0
     with (
         paths[1].open("w", newline="", encoding="utf-8") as c_handle,
@@ -356,7 +358,7 @@ def write_dataset(
         c_writer.writeheader()
         a_writer.writeheader()
         for i in range(1, customers + 1):
-            row, activities = customer(i, seed=seed, now=now, reps=len(reps), regulars=regulars)
+            row, activities = customer(i, seed=seed, now=now, reps=len(rep_list), regulars=regulars)
             c_writer.writerow(row)
             a_writer.writerows(activities)
             activity_count += len(activities)
