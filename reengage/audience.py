@@ -185,6 +185,8 @@ def _first_score_day(
             )
         return all(_may_compare(facts[field], op, value) for field, op, value in rules)
 
+    if may_hold(lo, lo):  # the rules hold already (often: then something else waits)
+        return lo
     end = min(hi, lo + LOOK_AHEAD_DAYS)
     stretches = [(lo, end)]
     for _ in range(SEARCH_STEPS):
