@@ -187,7 +187,7 @@ def prior_turn(
     c = ended / (1 - ended), the derivative of the prior in u has the sign of
     c e^u (A u - B) - B, which is negative up to the one root u* > B / A and positive
     after it (on u > B / A the term only grows). So the prior falls on [0, u*] and rises
-    from u* on: a valley. Returned to within about 1e-12 of the root, in days.
+    from u* on: a valley. Returned in days, to the precision of a float.
     """
     gap = max(expected_gap_days, 0.5)
     ended = PRIOR_A / (PRIOR_A + PRIOR_B + max(orders - 1, 0))
