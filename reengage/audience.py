@@ -27,7 +27,7 @@ def entry_day(
         first = max(0.0, rule.factor * gap - silent, rule.min_days_silent - silent)
         if rule.max_days_silent is not None and silent + first > rule.max_days_silent:
             return None
-        # The score only grows with silence; step forward until it clears the bar.
+        # Step forward a day at a time until the score clears the bar (it need not only grow).
         day = math.ceil(first)
         while day < days and score_on(a, day, model) < rule.min_score:
             day += 1
