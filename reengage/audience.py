@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reengage.campaigns import Campaign
-from reengage.detect import Assessment
-from reengage.lapse_model import Inputs, LapseModel
+from reengage.detect import YEAR_DAYS, Assessment, Profile
+from reengage.lapse_model import Inputs, LapseModel, ScoreAhead
 
 
 def entry_day(
@@ -27,7 +27,7 @@ def entry_day(
         first = max(0.0, rule.factor * gap - silent, rule.min_days_silent - silent)
         if rule.max_days_silent is not None and silent + first > rule.max_days_silent:
             return None
-        # The score only grows with silence; step forward until it clears the bar.
+        # Step forward a day at a time until the score clears the bar (it need not only grow).
         day = math.ceil(first)
         while day < days and score_on(a, day, model) < rule.min_score:
             day += 1
@@ -81,18 +81,28 @@ def facts_of(a: Assessment, info: dict[str, Any], extra_silence: float = 0.0) ->
 
 
 # Facts that change with the clock alone. days_silent and lapse_ratio grow in a straight
-# line, so a filter on them has a date it starts or stops holding; the others (the score
-# and what follows from it) are looked at again at every pass once the rest allows entry.
+# line, so a filter on them has a date it starts or stops holding; the score and what
+# follows from it are dated by a search over bounds on the score (see _first_score_day).
 LINEAR_FACTS = {"days_silent", "lapse_ratio"}
-CLOCK_FACTS = LINEAR_FACTS | {"lapse_score", "value_at_risk", "priority"}
+SCORE_FACTS = {"lapse_score", "value_at_risk", "priority"}
+CLOCK_FACTS = LINEAR_FACTS | SCORE_FACTS
+LOOK_AHEAD_DAYS = 366.0  # a score rule not met within this is looked at again then
+LOOK_STEP_DAYS = 1.0 / 1440.0  # a score date is at most about a minute early
+SEARCH_STEPS = 200  # stretches a search weighs at most; past that it answers early
 
 
-def earliest_entry(campaign: Campaign, a: Assessment, info: dict[str, Any]) -> float | None:
+def earliest_entry(
+    campaign: Campaign, a: Assessment, info: dict[str, Any], model: LapseModel | None = None
+) -> float | None:
     """A lower bound, in days from now, on when the customer could first meet the campaign's
     audience if nothing about them changes; None when they never could.
 
     Exact where it can be (the silence range, filters on silence), and never later than
     the truth: a pass that looks at the customer then decides with :func:`entry_day`.
+    Score rules (``min_score``, filters on the score, value at risk or priority) are dated
+    with ``model``, the one that scored ``a``, once the rest of the rule lets the customer
+    in; until then the rest's date stands, and without ``model`` that date is the answer
+    (a pass looks again at every pass after it).
     """
     audience = campaign.audience
     assert audience is not None
@@ -120,7 +130,98 @@ def earliest_entry(campaign: Campaign, a: Assessment, info: dict[str, Any]) -> f
                 lo = max(lo, crossing)
             else:
                 hi = min(hi, crossing)
-    return None if lo > hi else lo
+    if lo > hi:
+        return None
+    rules = [(f.field, f.op, f.value) for f in audience.where if f.field in SCORE_FACTS]
+    if audience.lapsed is not None and audience.lapsed.min_score > 0:
+        rules.append(("lapse_score", ">=", audience.lapsed.min_score))
+    # Searching costs a few dozen scores, so it waits until the rest of the rule lets the
+    # customer in: a whole pass pays it for the few, and the others are looked at once
+    # more, when the rest's date comes.
+    if not rules or model is None or lo > 0:
+        return lo
+    return _first_score_day(rules, a, model, lo, hi)
+
+
+def _first_score_day(
+    rules: list[tuple[str, str, Any]], a: Assessment, model: LapseModel, lo: float, hi: float
+) -> float | None:
+    """A lower bound on the first day in [lo, hi] on which every score rule holds; None
+    if none can.
+
+    The days are searched stretch by stretch, earliest first: a stretch on which the
+    bounds of :class:`ScoreAhead` show some rule cannot hold is ruled out whole, the others
+    are halved, down to :data:`LOOK_STEP_DAYS`. Everything before the answer was ruled
+    out, so it is never late; where the score moves one way (most customers) it is the
+    crossing to within a minute. Beyond :data:`LOOK_AHEAD_DAYS` the answer is "look again
+    then".
+    """
+    if a.days_silent <= 0:  # an order dated ahead of now: silence does not grow yet
+        return lo
+    p = a.profile
+    ahead = ScoreAhead(
+        model,
+        Inputs(
+            a.days_silent,
+            a.expected_gap_days,
+            p.order_count,
+            a.age_days,
+            p.total_value / max(p.order_count, 1),
+        ),
+    )
+    shrink = _shrink(p)
+
+    def may_hold(t0: float, t1: float) -> bool:
+        low, high = ahead.bounds(t0, t1)
+        facts = {"lapse_score": (low, high)}
+        if any(rule[0] != "lapse_score" for rule in rules):
+            # as detect.assess: the value at risk is a year's value times the larger of
+            # the score and the shrink; the priority halves it for each year of silence
+            at_risk = (a.value_per_year * max(low, shrink), a.value_per_year * max(high, shrink))
+            facts["value_at_risk"] = _widen(*at_risk)
+            facts["priority"] = _widen(
+                at_risk[0] * 0.5 ** ((a.days_silent + t1) / YEAR_DAYS),
+                at_risk[1] * 0.5 ** ((a.days_silent + t0) / YEAR_DAYS),
+            )
+        return all(_may_compare(facts[field], op, value) for field, op, value in rules)
+
+    if may_hold(lo, lo):  # the rules hold already (often: then something else waits)
+        return lo
+    end = min(hi, lo + LOOK_AHEAD_DAYS)
+    stretches = [(lo, end)]
+    for _ in range(SEARCH_STEPS):
+        if not stretches:
+            return None if end == hi else end
+        t0, t1 = stretches.pop()
+        if not may_hold(t0, t1):
+            continue
+        if t1 - t0 <= LOOK_STEP_DAYS:
+            return t0
+        middle = (t0 + t1) / 2.0
+        stretches += [(middle, t1), (t0, middle)]  # the earlier half first
+    # Out of steps: everything before the earliest stretch left was ruled out.
+    return min(t0 for t0, _ in stretches) if stretches else (None if end == hi else end)
+
+
+def _may_compare(bounds: tuple[float, float], op: str, value: Any) -> bool:
+    """Whether ``fact op value`` can hold for some fact within ``bounds``."""
+    low, high = bounds
+    if op in (">", ">="):
+        return high >= float(value)
+    if op in ("<", "<="):
+        return low <= float(value)
+    return True  # ==, !=, in: rare on a score; never ruled out
+
+
+def _widen(low: float, high: float) -> tuple[float, float]:
+    return low - 1e-9 * abs(low) - 1e-12, high + 1e-9 * abs(high) + 1e-12
+
+
+def _shrink(p: Profile) -> float:
+    """How far the customer's orders, order size or margin shrank, as detect.assess takes
+    it into the value at risk (a test holds the two together)."""
+    ratios = (p.margin_ratio, p.aov_ratio, p.count_ratio, 1.0)
+    return 1.0 - min(r for r in ratios if r is not None)
 
 
 def _declines(rule: Any, a: Assessment) -> bool:
@@ -143,6 +244,7 @@ def next_look(
     running: set[str],
     recent: dict[str, datetime],
     now: datetime,
+    model: LapseModel | None = None,
 ) -> datetime | None:
     """When a detection pass must next look at this customer: the earliest moment one of
     ``campaigns`` could take them as things stand. None: none can until something about
@@ -152,6 +254,8 @@ def next_look(
     consent, do-not-contact, suppressed); a pause (``paused_until``) ends by itself.
     ``recent`` holds when they last entered each campaign; ``running``, the campaigns they
     are in now (none takes them twice at once, and one that runs alone waits for none).
+    ``model`` is the one that scored ``a``: with it score rules get a date too, without it
+    a customer held back only by one is looked at again at every pass.
     """
     if info is None:
         return None
@@ -160,7 +264,7 @@ def next_look(
     for campaign in campaigns:
         if campaign.id in running or (running and not campaign.allow_parallel):
             continue
-        lo = earliest_entry(campaign, a, info)
+        lo = earliest_entry(campaign, a, info, model)
         if lo is None:
             continue
         when = now + timedelta(days=lo)

@@ -164,7 +164,9 @@ def _decide(
                 else:
                     report.entered[campaign.id] += 1
                     running[cid].add(campaign.id)
-        when = next_look(active, a, info, running=running[cid], recent=recent[cid], now=now)
+        when = next_look(
+            active, a, info, running=running[cid], recent=recent[cid], now=now, model=model
+        )
         looks.append((cid, versions.get(cid, 0), when or NEVER))
     report.looked_at += len(ids)
     store.sending.enroll(new, now)

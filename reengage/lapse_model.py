@@ -166,3 +166,129 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
             continue
         x[r] = (m[r][n] - sum(m[r][c] * x[c] for c in range(r + 1, n))) / m[r][r]
     return x
+
+
+# How the score moves while a customer stays silent: what lets detection date a score rule
+# (issue 19) instead of scoring the customer again at every pass. Nothing here changes a
+# score; these only describe the functions above as silence goes on.
+
+BOUND_SLACK = 1e-8  # bounds are widened by this much, well above the rounding of a score
+
+
+def prior_turn(
+    expected_gap_days: float, orders: int, horizon_days: float = DEFAULT_HORIZON_DAYS
+) -> float:
+    """The days of silence at which the rhythm prior stops falling and starts to rise.
+
+    The prior is P(no order within the horizon) = 1 - alive · (1 - later). Silence makes
+    the habit less likely alive (alive falls) but, if it is, an order more overdue (the
+    chance of one within the horizon rises), so just after an order the prior can fall.
+    With u = 2 · silence / gap, k = 2 · horizon / gap, A = 1 - e^-k, B = k e^-k and
+    c = ended / (1 - ended), the derivative of the prior in u has the sign of
+    c e^u (A u - B) - B, which is negative up to the one root u* > B / A and positive
+    after it (on u > B / A the term only grows). So the prior falls on [0, u*] and rises
+    from u* on: a valley. Returned in days, to the precision of a float.
+    """
+    gap = max(expected_gap_days, 0.5)
+    ended = PRIOR_A / (PRIOR_A + PRIOR_B + max(orders - 1, 0))
+    c = ended / (1.0 - ended)
+    k = 2.0 * horizon_days / gap
+    a, b = -math.expm1(-k), k * math.exp(-k)
+    if a <= 0.0:  # no horizon: the prior is 1 whatever the silence
+        return 0.0
+
+    def rising(u: float) -> bool:
+        return c * math.exp(u) * (a * u - b) - b >= 0.0
+
+    low = b / a
+    high = low + 1.0
+    while not rising(high):  # c e^u grows fast: a few doublings at most
+        high = low + 2.0 * (high - low)
+    for _ in range(200):
+        mid = (low + high) / 2.0
+        if mid in (low, high):
+            break
+        if rising(mid):
+            high = mid
+        else:
+            low = mid
+    return (low + high) / 2.0 * gap / 2.0
+
+
+class ScoreAhead:
+    """One customer's lapse score ``t`` days from now if nobody orders (silence and age grow
+    by ``t``), and bounds on it over a stretch of days.
+
+    The bounds come from the shape of each part of the score in ``t``. The rhythm prior is
+    a valley (:func:`prior_turn`): highest at an end of any stretch, lowest at the turn if
+    the stretch holds it. A fitted model is a logistic function of a weighted sum whose
+    moving parts are ``log_silent`` and ``log_ratio`` (both log(1 + silence) plus a
+    constant: together monotone, whatever the signs of their weights), ``log_age``
+    (monotone) and the prior's logit (a valley, or a hill when its weight is negative).
+    Each part's largest and smallest value over the stretch is at an end or at the turn;
+    their sums bound the sum, and the logistic function keeps the order. The bounds are
+    widened by :data:`BOUND_SLACK`, so they hold for the scores as computed, too.
+    """
+
+    def __init__(self, model: LapseModel, now: Inputs) -> None:
+        self.model = model
+        self.now = now
+        turn = prior_turn(now.expected_gap_days, now.orders, model.horizon_days)
+        self.turn = turn - now.days_silent  # in days from now; may be behind us
+        self._parts: dict[float, tuple[float, ...]] = {}
+
+    def inputs(self, t: float) -> Inputs:
+        """The score's inputs ``t`` days from now if nothing happens."""
+        n = self.now
+        return Inputs(
+            n.days_silent + t, n.expected_gap_days, n.orders, n.age_days + t, n.average_order_value
+        )
+
+    def at(self, t: float) -> float:
+        """The score ``t`` days from now, as :meth:`LapseModel.score` computes it."""
+        return self.model.score(self.inputs(t))
+
+    def bounds(self, t0: float, t1: float) -> tuple[float, float]:
+        """The lowest and highest the score is at any moment from ``t0`` to ``t1`` days
+        from now (``0 <= t0 <= t1``)."""
+        turn_inside = t0 < self.turn < t1
+        if self.model.weights is None:
+            (p0,), (p1,) = self._at(t0), self._at(t1)
+            low = self._at(self.turn)[0] if turn_inside else min(p0, p1)
+            return low - BOUND_SLACK, max(p0, p1) + BOUND_SLACK
+        fixed, *ends0 = self._at(t0)
+        _, *ends1 = self._at(t1)
+        high = low = fixed
+        for v0, v1 in zip(ends0, ends1, strict=True):
+            high += max(v0, v1)
+            low += min(v0, v1)
+        if turn_inside:  # the prior's part: a valley if its weight is positive, else a hill
+            at_turn = self._at(self.turn)[3]
+            if self.model.weights[_PRIOR] < 0:
+                high += at_turn - max(ends0[2], ends1[2])
+            else:
+                low += at_turn - min(ends0[2], ends1[2])
+        return _sigmoid(low) - BOUND_SLACK, _sigmoid(high) + BOUND_SLACK
+
+    def _at(self, t: float) -> tuple[float, ...]:
+        """The prior's value, or for a fitted model the weighted sum in four parts: the
+        part that never moves, silence's, age's and the prior's."""
+        parts = self._parts.get(t)
+        if parts is None:
+            inputs = self.inputs(t)
+            w = self.model.weights
+            if w is None:
+                parts = (rhythm_prior(inputs, self.model.horizon_days),)
+            else:
+                x = features(inputs, self.model.horizon_days)
+                parts = (
+                    w[0] * x[0] + w[2] * x[2] + w[5] * x[5],
+                    w[1] * x[1] + w[4] * x[4],
+                    w[3] * x[3],
+                    w[_PRIOR] * x[_PRIOR],
+                )
+            self._parts[t] = parts
+        return parts
+
+
+_PRIOR = FEATURES.index("prior")

@@ -1,5 +1,6 @@
 """When detection next looks at a customer is never later than the first moment they meet
-an audience (issue 19): checked against the pass's own rule at many later moments."""
+an audience (issue 19): checked against the pass's own rule at many later moments, score
+rules included (they are dated with the model that scored the customer)."""
 
 from __future__ import annotations
 
@@ -64,18 +65,29 @@ models = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
-@given(profile=profiles, audience=st.sampled_from(AUDIENCES), model=models)
+# Score rules of every kind: a minimum score, a ceiling, the value at risk, the priority.
+SCORE_AUDIENCES = [
+    "lapsed: {factor: 0.5, min_score: 0.7}",
+    "lapsed: {factor: 1.0, max_days_silent: 120, min_score: 0.9}",
+    "where: ['lapse_score > 0.4', 'lapse_score <= 0.8']",
+    "lapsed: {factor: 1.0}\n  where: ['value_at_risk >= 300']",
+    "where: ['priority > 200', 'days_silent > 10']",
+    "where: ['value_at_risk < 250', 'lapse_score >= 0.5']",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(profile=profiles, audience=st.sampled_from(AUDIENCES + SCORE_AUDIENCES), model=models)
 def test_no_customer_meets_an_audience_before_the_look_it_was_given(
     profile: Profile, audience: str, model: LapseModel
 ) -> None:
     c = campaign(audience)
     a = assess(profile, POPULATION, NOW, model)
     assert a is not None
-    lo = earliest_entry(c, a, INFO)
+    lo = earliest_entry(c, a, INFO, model)
     moments = [hours / 24 for hours in range(0, 24 * 200, 7)]
     if lo is not None:  # just before the look: where a late look would show
-        moments += [d for d in (lo - 0.001, lo - 0.05, lo - 0.15) if d >= 0]
+        moments += [d for d in (lo - 1e-5, lo - 0.001, lo - 0.05, lo - 0.15) if d >= 0]
     for days in moments:
         later = assess(profile, POPULATION, NOW + timedelta(days=days), model)
         assert later is not None
