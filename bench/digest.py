@@ -1,9 +1,9 @@
 """The reps' morning lists: one rep's, and everyone's, against the full scan they replaced.
 
-    python bench/digest.py [--customers 100000] [--customers-per-rep 100] [--open-calls 0.09]
+    python bench/digest.py [--customers 100000] [--customers-per-rep 1000] [--open-calls 0.09]
                            [--database-url URL] [--rounds 2] [--skip-send]
 
-Generates customers with `reengage.seed` (one rep per hundred customers, or per
+Generates customers with `reengage.seed` (a hundred reps, or one per
 ``--customers-per-rep``), imports them, gives a share of them an open call task (and a
 tenth of those a waiting reply), then measures in this process, on the same data, each
 best of ``--rounds`` alternating runs:
@@ -183,55 +183,152 @@ def add_calls(store: Any, share: float) -> int:
     return len(calls)
 
 
-def main() -> None:
+def measure(url: str, path: str, scope: str, profile: bool) -> dict[str, Any]:
+    """One path's lists in this (fresh) process: wall time, peak RSS, what came out."""
+    import resource
+
     from reengage.digest.calllist import ListPolicy, build_lists
     from reengage.digest.fullscan import build_lists_full_scan
+    from reengage.store import Store
+
+    store = Store.open(url)
+    reps = store.calls.reps()
+    chosen = [reps[0].external_id] if scope == "one" else None
+    build = build_lists if path == "indexed" else build_lists_full_scan
+    base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    lists, seconds = timed(build, store, NOW, ListPolicy(), reps=chosen)
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    store.close()
+    return {
+        "seconds": seconds,
+        "peak_mb": peak_kb / 1024,
+        "start_mb": base_kb / 1024,
+        "lists": [
+            [cl.rep.external_id, [[i.customer.id, i.priority] for i in cl.items], cl.more]
+            for cl in lists
+        ],
+    }
+
+
+def run_measure(url: str, path: str, scope: str) -> dict[str, Any]:
+    """:func:`measure` in a fresh interpreter, so its peak RSS is that path's alone."""
+    import json
+    import subprocess
+    import sys
+
+    argv = [sys.executable, __file__, "--database-url", url, "--measure", path, "--scope", scope]
+    done = subprocess.run(argv, check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def populated(url: str) -> bool:
+    """Whether ``url`` already holds a bench population (then it is measured as it is)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.scalar(sa.text("SELECT count(*) FROM customers")))
+    except sa.exc.DBAPIError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    import json
+
     from reengage.logs import configure_logging
+    from reengage.store import Store
 
     configure_logging("warning")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--customers-per-rep", type=int, default=100)
+    parser.add_argument(
+        "--customers-per-rep", type=int, help="default: a hundred reps, as issue 19 has"
+    )
     parser.add_argument(
         "--open-calls", type=float, default=0.09, help="share of customers with an open call"
     )
-    parser.add_argument("--database-url", help="default: a temporary SQLite file")
+    parser.add_argument(
+        "--database-url",
+        help="default: a temporary SQLite file; a database already holding customers is "
+        "measured as it is (build once, measure many times)",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="timings: best of this many")
     parser.add_argument("--skip-send", action="store_true", help="skip the send_digests run")
+    parser.add_argument("--measure", choices=["indexed", "fullscan"], help=argparse.SUPPRESS)
+    parser.add_argument("--scope", choices=["one", "all"], default="all", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile",
+        choices=["one", "all"],
+        help="print a cProfile of the indexed path for one rep or all reps, then stop",
+    )
     args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.database_url, args.measure, args.scope, False)))
+        return
+    args.customers_per_rep = args.customers_per_rep or max(1, args.customers // 100)
     if not 0 < args.customers // args.customers_per_rep < 1000:
         parser.error("--customers-per-rep must leave between 1 and 999 reps")
     with tempfile.TemporaryDirectory(prefix="reengage-bench-") as tmp:
         folder = Path(tmp)
         url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
-        store, seconds = timed(build, url, folder, args.customers, args.customers_per_rep)
-        opened = add_calls(store, args.open_calls)
+        if populated(url):
+            store = Store.open(url)
+            print("measuring the population already in the database")
+        else:
+            store, seconds = timed(build, url, folder, args.customers, args.customers_per_rep)
+            opened = add_calls(store, args.open_calls)
+            print(f"generated and imported in {seconds:.0f} s; {opened:,} open calls")
+        with store.engine.connect() as conn:
+            import sqlalchemy as sa
+
+            count = conn.scalar(sa.text("SELECT count(*) FROM customers"))
+            calls = conn.scalar(sa.text("SELECT count(*) FROM call_tasks WHERE status='open'"))
         reps = store.calls.reps()
-        one = [reps[0].external_id]
-        print(
-            f"{args.customers:,} customers, {len(reps):,} reps, {opened:,} open calls "
-            f"(generated and imported in {seconds:.0f} s)"
-        )
+        print(f"{count:,} customers, {len(reps):,} reps, {calls:,} open calls, {url.split(':')[0]}")
+        if args.profile:
+            measure(url, "indexed", args.profile, True)
+            store.close()
+            return
         rows = []
-        for label, chosen in (("one rep's list", one), ("every rep's list", None)):
-            before_s = after_s = float("inf")
+        for label, scope in (("one rep's list", "one"), ("every rep's list", "all")):
+            best: dict[str, dict[str, Any]] = {}
             for _ in range(max(1, args.rounds)):  # alternating: neither gets warmer caches
-                before, took = timed(build_lists_full_scan, store, NOW, ListPolicy(), reps=chosen)
-                before_s = min(before_s, took)
-                after, took = timed(build_lists, store, NOW, ListPolicy(), reps=chosen)
-                after_s = min(after_s, took)
-            same = sum(
-                [(i.customer.id, i.priority) for i in a.items] + [a.more]
-                == [(i.customer.id, i.priority) for i in b.items] + [b.more]
-                for a, b in zip(before, after, strict=True)
-            )
-            rows.append((label, before_s, after_s, same, len(after)))
-        print(f"{'':18}{'full scan':>11}{'indexed':>10}{'faster':>8}  same lists")
-        for label, before_s, after_s, same, count in rows:
+                for path in ("fullscan", "indexed"):
+                    got = run_measure(url, path, scope)
+                    if path not in best or got["seconds"] < best[path]["seconds"]:
+                        best[path] = got
+            before, after = best["fullscan"], best["indexed"]
+            same = sum(a == b for a, b in zip(before["lists"], after["lists"], strict=True))
+            rows.append((label, before, after, same, len(after["lists"])))
+        print(
+            f"{'':18}{'full scan':>11}{'indexed':>10}{'faster':>8}"
+            f"{'peak RSS full':>15}{'indexed':>9}  same lists"
+        )
+        for label, before, after, same, lists in rows:
             print(
-                f"{label:18}{before_s:>10.2f}s{after_s:>9.2f}s{before_s / after_s:>7.1f}x"
-                f"  {same:,} of {count:,}"
+                f"{label:18}{before['seconds']:>10.2f}s{after['seconds']:>9.2f}s"
+                f"{before['seconds'] / after['seconds']:>7.1f}x"
+                f"{before['peak_mb']:>12.0f} MB{after['peak_mb']:>6.0f} MB  {same:,} of {lists:,}"
             )
+        print(
+            f"(each run in a fresh process; a process that has opened the store starts at "
+            f"{after['start_mb']:.0f} MB)"
+        )
         if not args.skip_send:
             pause, seconds, sent = asyncio.run(loop_pause(store, folder))
             print(
