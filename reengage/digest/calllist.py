@@ -12,6 +12,7 @@ another day, or paused — unless a call for today was put on the list on purpos
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -151,7 +152,7 @@ def rep_list(
     today = day or local_day(rep, now)
     end = day_start(today + timedelta(days=1), zone)
     start = day_start(today, zone)
-    ranked: list[Candidate] = []
+    ranked: list[tuple[bool, float, int]] = []  # the sort key: commitments first, then priority
     for cid, candidate in found.candidates.items():
         mine = found.calls_of.get(cid, [])
         candidate.calls = [
@@ -170,11 +171,31 @@ def rep_list(
             continue
         if not candidate.committed and not candidate.flagged:
             continue
-        ranked.append(candidate)
-    ranked.sort(key=lambda c: (not c.committed, -c.priority, c.customer_id))
-    top = ranked[: policy.size]
+        ranked.append((not candidate.committed, -candidate.priority, cid))
+    ranked.extend((True, -priority, cid) for cid, (priority, _) in found.plain.items())
+    top: list[Candidate] = []
+    for _, _, cid in heapq.nsmallest(policy.size, ranked):
+        if cid in found.candidates:
+            top.append(found.candidates[cid])
+        else:
+            top.append(Candidate(cid, flagged=True, known=found.plain[cid][1]))
+    words(store, top, now, prior)
     items = cards(store, top, found.last, now, zone, today)
     return CallList(rep, today, items, len(ranked) - len(top))
+
+
+def words(
+    store: Store, chosen: list[Candidate], now: datetime, prior: tuple[Population, LapseModel]
+) -> None:
+    """Give the listed candidates ranked by their standing alone their full assessment
+    (the card's reason and questions)."""
+    missing = [c.customer_id for c in chosen if c.assessment is None and c.known is not None]
+    if not missing:
+        return
+    assessed = assess_customers(store, now, customer_ids=missing, prior=prior)
+    for candidate in chosen:
+        if candidate.assessment is None:
+            candidate.assessment = assessed.get(candidate.customer_id)
 
 
 def cards(

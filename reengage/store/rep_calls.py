@@ -13,15 +13,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reengage.detect import Profile
 from reengage.models import CallTaskStatus, CustomerStatus
 from reengage.store.calls import PAST_CALL_COLUMNS, OpenCall, PastCall, WaitingReply
-from reengage.store.detection import profile_of, profile_query
 from reengage.store.tables import CALLS, CUSTOMERS, OUTCOMES, REPLIES, STATS
+
+
+class ValuedRow(NamedTuple):
+    """The stats a list ranks a customer by (what detection's profile holds, less the
+    names): plain tuples, since a rep may have ten thousand of them."""
+
+    customer_id: int
+    segment: str | None
+    order_count: int
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    last_activity_at: datetime | None
+    total_value: float
+    typical_gap_days: float | None
+    count_ratio: float | None
+    aov_ratio: float | None
+    margin_ratio: float | None
 
 
 @dataclass(frozen=True)
@@ -30,7 +46,7 @@ class RepSignals:
 
     calls: list[OpenCall]  # every open call of the rep's callable customers, earliest due first
     replies: list[WaitingReply]  # people's replies since the cut-off still waiting, oldest first
-    valued: list[Profile]  # the rep's callable customers with some value, for detection
+    valued: list[ValuedRow]  # the rep's callable customers with some value, for detection
     last_calls: dict[int, PastCall]  # each of the rep's callable customers' latest outcome
     paused: set[int]  # the rep's callable customers paused past ``now``
 
@@ -94,12 +110,28 @@ def rep_waiting_replies(
     return [WaitingReply(*row) for row in conn.execute(query)]
 
 
-def rep_valued(conn: Connection, rep_external_id: str) -> list[Profile]:
-    """Detection profiles (as :meth:`DetectionReads.profiles` reads them) of the rep's
-    callable customers with some value: nobody with ``total_value`` 0 is worth anything a
-    year, so detection alone never lists them. No JSON column is read."""
-    query = profile_query().where(_mine(rep_external_id), STATS.c.total_value > 0)
-    return [profile_of(row) for row in conn.execute(query).all()]
+def rep_valued(conn: Connection, rep_external_id: str) -> list[ValuedRow]:
+    """The ranking numbers of the rep's callable customers with some value (the columns
+    :func:`reengage.store.detection.profile_query` reads, segment from the customer): nobody
+    with ``total_value`` 0 is worth anything a year, so detection alone never lists them."""
+    query = (
+        sa.select(
+            STATS.c.customer_id,
+            CUSTOMERS.c.segment,
+            STATS.c.order_count,
+            STATS.c.first_order_at,
+            STATS.c.last_order_at,
+            STATS.c.last_activity_at,
+            STATS.c.total_value,
+            STATS.c.typical_gap_days,
+            STATS.c.count_ratio,
+            STATS.c.aov_ratio,
+            STATS.c.margin_ratio,
+        )
+        .join(CUSTOMERS, CUSTOMERS.c.id == STATS.c.customer_id)
+        .where(_mine(rep_external_id), STATS.c.total_value > 0)
+    )
+    return [ValuedRow(*row) for row in conn.execute(query)]
 
 
 def rep_last_calls(conn: Connection, rep_external_id: str) -> dict[int, PastCall]:
