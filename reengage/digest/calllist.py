@@ -30,12 +30,19 @@ from reengage.digest.prompts import (
     questions,
     upcoming_dates,
 )
-from reengage.digest.selection import REPLY_DAYS, TASK_DAYS, Candidate, rep_candidates
+from reengage.digest.selection import (
+    REPLY_DAYS,
+    TASK_DAYS,
+    Candidate,
+    all_signals,
+    rep_candidates,
+)
 from reengage.lapse_model import LapseModel
 from reengage.models import Customer, Rep, WorthIt
 from reengage.scoring import assess_customers, prior_for
 from reengage.store import Store
 from reengage.store.calls import PastCall
+from reengage.store.rep_calls import RepSignals
 
 HISTORY_DAYS = 180  # what reengage did: mails and responses this far back
 
@@ -128,13 +135,21 @@ def build_lists(
 
     One rep at a time, from that rep's rows only (:func:`.selection.rep_candidates`), under
     one population prior for the whole pass: a rep's list costs that rep's open calls,
-    replies and customers with some value, whatever the size of the base.
+    replies and customers with some value, whatever the size of the base. Several reps'
+    calls, replies, last calls and pauses are read together first, one query per table
+    (:func:`.selection.all_signals`); each rep's stats rows are read as their list is made.
     """
     chosen = store.calls.reps(reps)
     if not chosen:
         return []
     prior = prior_for(store)
-    return [rep_list(store, rep, now, policy, prior, day=day) for rep in chosen]
+    if len(chosen) == 1:
+        return [rep_list(store, chosen[0], now, policy, prior, day=day)]
+    shared = all_signals(store, [r.external_id for r in chosen], now)
+    return [
+        rep_list(store, rep, now, policy, prior, day=day, signals=shared.get(rep.external_id))
+        for rep in chosen
+    ]
 
 
 def rep_list(
@@ -145,9 +160,10 @@ def rep_list(
     prior: tuple[Population, LapseModel],
     *,
     day: date | None = None,
+    signals: RepSignals | None = None,
 ) -> CallList:
-    """One rep's list (see :func:`build_lists`)."""
-    found = rep_candidates(store, rep.external_id, now, prior)
+    """One rep's list (see :func:`build_lists`); ``signals`` when read with other reps'."""
+    found = rep_candidates(store, rep.external_id, now, prior, signals)
     zone = rep_zone(rep)
     today = day or local_day(rep, now)
     end = day_start(today + timedelta(days=1), zone)

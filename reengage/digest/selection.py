@@ -34,7 +34,7 @@ from reengage.lapse_model import Inputs, LapseModel
 from reengage.scoring import assess_customers
 from reengage.store import Store
 from reengage.store.calls import OpenCall, PastCall, WaitingReply
-from reengage.store.rep_calls import ValuedRow
+from reengage.store.rep_calls import RepSignals, ValuedRow
 
 REPLY_DAYS = 30  # a reply older than this is no longer a reason to call
 TASK_DAYS = 21  # an open call nobody logged drops off after this long
@@ -203,12 +203,20 @@ class RepCandidates:
 
 
 def rep_candidates(
-    store: Store, rep_external_id: str, now: datetime, prior: tuple[Population, LapseModel]
+    store: Store,
+    rep_external_id: str,
+    now: datetime,
+    prior: tuple[Population, LapseModel],
+    signals: RepSignals | None = None,
 ) -> RepCandidates:
-    """The candidates of one rep's list at ``now``, ranked under ``prior``."""
+    """The candidates of one rep's list at ``now``, ranked under ``prior``; ``signals``
+    when already read with other reps' (:func:`all_signals`)."""
     if not rep_external_id:  # a customer without a rep is on nobody's list
         return RepCandidates({}, {}, {}, {}, set())
-    signals = store.calls.rep_signals(rep_external_id, now, now - timedelta(days=REPLY_DAYS))
+    if signals is None:
+        signals, valued = store.calls.rep_signals(rep_external_id, now, replies_since(now))
+    else:
+        valued = store.calls.rep_valued(rep_external_id)
     population, model = prior
     calls_of: dict[int, list[OpenCall]] = defaultdict(list)
     for call in signals.calls:
@@ -219,7 +227,7 @@ def rep_candidates(
     touched = calls_of.keys() | signals.last_calls.keys() | signals.paused
     candidates: dict[int, Candidate] = {}
     plain: dict[int, tuple[float, Standing]] = {}
-    for row in signals.valued:
+    for row in valued:
         cid = row.customer_id
         s = standing(row, population, model, now)
         if s is None:
@@ -241,3 +249,13 @@ def rep_candidates(
     for reply in signals.replies:  # the newest one wins (oldest first)
         candidates[reply.customer_id].reply = reply
     return RepCandidates(candidates, plain, calls_of, signals.last_calls, signals.paused)
+
+
+def replies_since(now: datetime) -> datetime:
+    """The oldest reply that still puts a customer on the list."""
+    return now - timedelta(days=REPLY_DAYS)
+
+
+def all_signals(store: Store, reps: list[str], now: datetime) -> dict[str, RepSignals]:
+    """Every one of ``reps``' signals, read together (the morning pass lists them all)."""
+    return store.calls.reps_signals([r for r in reps if r], now, replies_since(now))
