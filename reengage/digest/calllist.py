@@ -42,7 +42,7 @@ from reengage.models import Customer, Rep, WorthIt
 from reengage.scoring import assess_customers, prior_for
 from reengage.store import Store
 from reengage.store.calls import PastCall
-from reengage.store.rep_calls import RepSignals
+from reengage.store.rep_calls import RepSignals, ValuedRow
 
 HISTORY_DAYS = 180  # what reengage did: mails and responses this far back
 
@@ -145,11 +145,18 @@ def build_lists(
     prior = prior_for(store)
     if len(chosen) == 1:
         return [rep_list(store, chosen[0], now, policy, prior, day=day)]
-    shared = all_signals(store, [r.external_id for r in chosen], now)
-    return [
-        rep_list(store, rep, now, policy, prior, day=day, signals=shared.get(rep.external_id))
-        for rep in chosen
-    ]
+    ids = [r.external_id for r in chosen if r.external_id]
+    shared = all_signals(store, ids, now)
+    by_id = {r.external_id: r for r in chosen}
+    made: dict[str, CallList] = {}
+    for owner, valued in store.calls.reps_valued(ids):  # one pass over the reps' stats
+        read = (shared[owner], valued)
+        made[owner] = rep_list(store, by_id[owner], now, policy, prior, day=day, read=read)
+    for rep in chosen:  # nobody with any value
+        if rep.external_id not in made:
+            read = (shared.get(rep.external_id, RepSignals([], [], {}, set())), [])
+            made[rep.external_id] = rep_list(store, rep, now, policy, prior, day=day, read=read)
+    return [made[rep.external_id] for rep in chosen]
 
 
 def rep_list(
@@ -160,10 +167,11 @@ def rep_list(
     prior: tuple[Population, LapseModel],
     *,
     day: date | None = None,
-    signals: RepSignals | None = None,
+    read: tuple[RepSignals, list[ValuedRow]] | None = None,
 ) -> CallList:
-    """One rep's list (see :func:`build_lists`); ``signals`` when read with other reps'."""
-    found = rep_candidates(store, rep.external_id, now, prior, signals)
+    """One rep's list (see :func:`build_lists`); ``read``: its inputs, when read with
+    other reps'."""
+    found = rep_candidates(store, rep.external_id, now, prior, read)
     zone = rep_zone(rep)
     today = day or local_day(rep, now)
     end = day_start(today + timedelta(days=1), zone)

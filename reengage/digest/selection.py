@@ -95,8 +95,11 @@ def standing(
         value = row.total_value
     else:
         value = row.total_value * YEAR_DAYS / max(span + gap, 90.0)
-    ratios = (row.margin_ratio, row.aov_ratio, row.count_ratio)
-    return Standing(silent, score, _shrink(*ratios), _shrinking(*ratios), value)
+    least = min(
+        [r for r in (row.margin_ratio, row.aov_ratio, row.count_ratio) if r is not None] + [1.0]
+    )
+    # Some ratio at or below the threshold exactly when the least of them (or 1.0) is.
+    return Standing(silent, score, 1.0 - least, least <= DECLINE_THRESHOLD, value)
 
 
 def _shrink(*ratios: float | None) -> float:
@@ -207,16 +210,15 @@ def rep_candidates(
     rep_external_id: str,
     now: datetime,
     prior: tuple[Population, LapseModel],
-    signals: RepSignals | None = None,
+    read: tuple[RepSignals, list[ValuedRow]] | None = None,
 ) -> RepCandidates:
-    """The candidates of one rep's list at ``now``, ranked under ``prior``; ``signals``
-    when already read with other reps' (:func:`all_signals`)."""
+    """The candidates of one rep's list at ``now``, ranked under ``prior``; ``read``: the
+    rep's signals and stats rows when already read with other reps'."""
     if not rep_external_id:  # a customer without a rep is on nobody's list
         return RepCandidates({}, {}, {}, {}, set())
-    if signals is None:
-        signals, valued = store.calls.rep_signals(rep_external_id, now, replies_since(now))
-    else:
-        valued = store.calls.rep_valued(rep_external_id)
+    if read is None:
+        read = store.calls.rep_signals(rep_external_id, now, replies_since(now))
+    signals, valued = read
     population, model = prior
     calls_of: dict[int, list[OpenCall]] = defaultdict(list)
     for call in signals.calls:

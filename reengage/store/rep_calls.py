@@ -17,7 +17,7 @@ rep's customers at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -152,6 +152,21 @@ def rep_waiting_replies(
     return [WaitingReply(*row) for row in conn.execute(query)]
 
 
+_VALUED_COLUMNS = (
+    STATS.c.customer_id,
+    CUSTOMERS.c.segment,
+    STATS.c.order_count,
+    STATS.c.first_order_at,
+    STATS.c.last_order_at,
+    STATS.c.last_activity_at,
+    STATS.c.total_value,
+    STATS.c.typical_gap_days,
+    STATS.c.count_ratio,
+    STATS.c.aov_ratio,
+    STATS.c.margin_ratio,
+)
+
+
 def rep_valued(conn: Connection, rep_external_id: str) -> list[ValuedRow]:
     """The ranking numbers of the rep's callable customers with some value (the columns
     :func:`reengage.store.detection.profile_query` reads, segment from the customer): nobody
@@ -159,23 +174,36 @@ def rep_valued(conn: Connection, rep_external_id: str) -> list[ValuedRow]:
     The stats are probed by the rep's ids (at 30,000 customers PostgreSQL preferred hashing
     a scan of every stats row to probing a rep's 500)."""
     query = (
-        sa.select(
-            STATS.c.customer_id,
-            CUSTOMERS.c.segment,
-            STATS.c.order_count,
-            STATS.c.first_order_at,
-            STATS.c.last_order_at,
-            STATS.c.last_activity_at,
-            STATS.c.total_value,
-            STATS.c.typical_gap_days,
-            STATS.c.count_ratio,
-            STATS.c.aov_ratio,
-            STATS.c.margin_ratio,
-        )
+        sa.select(*_VALUED_COLUMNS)
         .join(CUSTOMERS, CUSTOMERS.c.id == STATS.c.customer_id)
         .where(_of_rep(conn, STATS.c.customer_id, rep_external_id), STATS.c.total_value > 0)
     )
     return [ValuedRow(*row) for row in conn.execute(query)]
+
+
+def reps_valued(
+    conn: Connection, rep_external_ids: Iterable[str]
+) -> Iterator[tuple[str, list[ValuedRow]]]:
+    """:func:`rep_valued` of these reps in one pass ordered by rep, a rep's rows at a time
+    (reps with none are not named; the order is the database's)."""
+    chosen = sorted(set(rep_external_ids))
+    for start in range(0, len(chosen), _REPS_A_QUERY):
+        query = (
+            sa.select(CUSTOMERS.c.rep_external_id, *_VALUED_COLUMNS)
+            .join(CUSTOMERS, CUSTOMERS.c.id == STATS.c.customer_id)
+            .where(_callable(chosen[start : start + _REPS_A_QUERY]), STATS.c.total_value > 0)
+            .order_by(CUSTOMERS.c.rep_external_id)
+        )
+        owner: str | None = None
+        rows: list[ValuedRow] = []
+        for rep, *values in conn.execution_options(yield_per=5000).execute(query):
+            if rep != owner:
+                if owner is not None:
+                    yield owner, rows
+                owner, rows = rep, []
+            rows.append(ValuedRow(*values))
+        if owner is not None:
+            yield owner, rows
 
 
 def rep_last_calls(conn: Connection, rep_external_id: str) -> dict[int, PastCall]:
