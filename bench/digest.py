@@ -24,17 +24,23 @@ customers, measures what is there (build once, measure many times). Then, each b
 ``--profile one|all`` prints where the indexed path spends its time instead.
 
 Measured on 30 November 2026 (2-core VM shared with three other engineers' builds and
-tests, load average 8–9 throughout, so every second here is about three unloaded ones;
-100,000 customers, 100 reps of 1,000, 9,091 open calls, two rounds), the lists before
-this change (the branch's parent, same database, same load, minutes apart) and after:
+tests, load average 6–9, so every second here is two or three unloaded ones; 100,000
+customers, 100 reps of 1,000, 9,091 open calls), the lists before this change (the
+branch's parent, same database, same load, minutes apart) and after; two rounds on SQLite
+(load 8.6–9.2), two pairs of runs on PostgreSQL (load 8.5, two rounds; load 6, one round):
 
 | | SQLite before | SQLite after | PostgreSQL before | PostgreSQL after |
 | --- | --- | --- | --- | --- |
-| one rep's list | 0.27 s | 0.15 s | 0.25 s | 0.15–0.30 s |
-| every rep's list | 14.3 s | 7.0 s | 19.8 s | 7.6 s |
-| full scan, every rep (same run) | 15.6 s | 16.6 s | 25.0 s | 17.0 s |
+| one rep's list | 0.27 s | 0.15 s | 0.25 s, 0.36 s | 0.30 s, 0.25 s |
+| every rep's list | 14.3 s | 7.0 s | 19.8 s, 15.1 s | 7.6 s, 7.7 s |
+| full scan, every rep (same run) | 15.6 s | 16.6 s | 25.0 s, 21.4 s | 17.0 s, 22.2 s |
 | peak RSS, every rep's list | 172 MB | 187 MB | 114 MB | 123 MB |
 | lists equal to the full scan's | 100 of 100 | 100 of 100 | 100 of 100 | 100 of 100 |
+
+`send_digests` to every rep on PostgreSQL (load 8): 100 digests in 23.8 s before, 9.5 s
+after; the event loop's longest pause meanwhile 344 ms before, 638 ms after (394 ms in
+another run after, at load 13; 126 ms on a quieter machine in an earlier session): one
+sample each on a starved machine, so no more than "a few hundred ms under this load".
 
 (A process that has opened the store holds about 100 MB; the full scan peaks at 350 MB on
 SQLite and 290 MB on PostgreSQL.) Earlier runs, on a quieter machine: SQLite 100,000, every
