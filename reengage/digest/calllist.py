@@ -12,6 +12,7 @@ another day, or paused — unless a call for today was put on the list on purpos
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,12 +30,20 @@ from reengage.digest.prompts import (
     questions,
     upcoming_dates,
 )
-from reengage.digest.selection import REPLY_DAYS, TASK_DAYS, Candidate, rep_candidates
+from reengage.digest.selection import (
+    ASSESS_CHUNK,
+    REPLY_DAYS,
+    TASK_DAYS,
+    Candidate,
+    all_signals,
+    rep_candidates,
+)
 from reengage.lapse_model import LapseModel
 from reengage.models import Customer, Rep, WorthIt
 from reengage.scoring import assess_customers, prior_for
 from reengage.store import Store
-from reengage.store.calls import PastCall
+from reengage.store.calls import PastCall, Touch
+from reengage.store.rep_calls import RepSignals, ValuedRow
 
 HISTORY_DAYS = 180  # what reengage did: mails and responses this far back
 
@@ -127,16 +136,45 @@ def build_lists(
 
     One rep at a time, from that rep's rows only (:func:`.selection.rep_candidates`), under
     one population prior for the whole pass: a rep's list costs that rep's open calls,
-    replies and customers with some value, whatever the size of the base.
+    replies and customers with some value, whatever the size of the base. Several reps'
+    calls, replies, last calls and pauses are read together first, one query per table
+    (:func:`.selection.all_signals`), then their stats rows in one pass ordered by rep,
+    each rep ranked as its rows arrive (one rep's customers in memory at a time); the cards
+    of everyone listed are then written with one read of their customer records and mail.
     """
     chosen = store.calls.reps(reps)
     if not chosen:
         return []
     prior = prior_for(store)
-    return [rep_list(store, rep, now, policy, prior, day=day) for rep in chosen]
+    if len(chosen) == 1:
+        return finish(store, [rank_rep(store, chosen[0], now, policy, prior, day=day)], now, prior)
+    ids = [r.external_id for r in chosen if r.external_id]
+    shared = all_signals(store, ids, now)
+    by_id = {r.external_id: r for r in chosen}
+    made: dict[str, Ranked] = {}
+    for owner, valued in store.calls.reps_valued(ids):  # one pass over the reps' stats
+        read = (shared[owner], valued)
+        made[owner] = rank_rep(store, by_id[owner], now, policy, prior, day=day, read=read)
+    for rep in chosen:  # nobody with any value
+        if rep.external_id not in made:
+            read = (shared.get(rep.external_id, RepSignals([], [], {}, set())), [])
+            made[rep.external_id] = rank_rep(store, rep, now, policy, prior, day=day, read=read)
+    return finish(store, [made[rep.external_id] for rep in chosen], now, prior)
 
 
-def rep_list(
+@dataclass(frozen=True)
+class Ranked:
+    """One rep's list before its cards are written: who is on it, in order."""
+
+    rep: Rep
+    today: date
+    zone: ZoneInfo
+    top: list[Candidate]
+    last: dict[int, PastCall]
+    more: int
+
+
+def rank_rep(
     store: Store,
     rep: Rep,
     now: datetime,
@@ -144,14 +182,16 @@ def rep_list(
     prior: tuple[Population, LapseModel],
     *,
     day: date | None = None,
-) -> CallList:
-    """One rep's list (see :func:`build_lists`)."""
-    found = rep_candidates(store, rep.external_id, now, prior)
+    read: tuple[RepSignals, list[ValuedRow]] | None = None,
+) -> Ranked:
+    """One rep's list, ranked (see :func:`build_lists`); ``read``: its inputs, when read
+    with other reps'."""
+    found = rep_candidates(store, rep.external_id, now, prior, read)
     zone = rep_zone(rep)
     today = day or local_day(rep, now)
     end = day_start(today + timedelta(days=1), zone)
     start = day_start(today, zone)
-    ranked: list[Candidate] = []
+    ranked: list[tuple[bool, float, int]] = []  # the sort key: commitments first, then priority
     for cid, candidate in found.candidates.items():
         mine = found.calls_of.get(cid, [])
         candidate.calls = [
@@ -170,11 +210,62 @@ def rep_list(
             continue
         if not candidate.committed and not candidate.flagged:
             continue
-        ranked.append(candidate)
-    ranked.sort(key=lambda c: (not c.committed, -c.priority, c.customer_id))
-    top = ranked[: policy.size]
-    items = cards(store, top, found.last, now, zone, today)
-    return CallList(rep, today, items, len(ranked) - len(top))
+        ranked.append((not candidate.committed, -candidate.priority, cid))
+    ranked.extend((True, -priority, cid) for cid, (priority, _) in found.plain.items())
+    top: list[Candidate] = []
+    for _, _, cid in heapq.nsmallest(policy.size, ranked):
+        if cid in found.candidates:
+            top.append(found.candidates[cid])
+        else:
+            top.append(Candidate(cid, flagged=True, known=found.plain[cid][1]))
+    return Ranked(rep, today, zone, top, found.last, len(ranked) - len(top))
+
+
+def finish(
+    store: Store, ranked: list[Ranked], now: datetime, prior: tuple[Population, LapseModel]
+) -> list[CallList]:
+    """The ranked lists with their cards, everyone listed read at once."""
+    chosen = [c for r in ranked for c in r.top]
+    words(store, chosen, now, prior)
+    customers, touches_of = card_inputs(store, [c.customer_id for c in chosen], now)
+    return [
+        CallList(
+            r.rep,
+            r.today,
+            _cards(r.top, customers, touches_of, r.last, r.zone, r.today),
+            r.more,
+        )
+        for r in ranked
+    ]
+
+
+def words(
+    store: Store, chosen: list[Candidate], now: datetime, prior: tuple[Population, LapseModel]
+) -> None:
+    """Give the listed candidates ranked by their standing alone their full assessment
+    (the card's reason and questions)."""
+    missing = [c.customer_id for c in chosen if c.assessment is None and c.known is not None]
+    assessed: dict[int, Assessment] = {}
+    for start in range(0, len(missing), ASSESS_CHUNK):
+        chunk = missing[start : start + ASSESS_CHUNK]
+        assessed.update(assess_customers(store, now, customer_ids=chunk, prior=prior))
+    for candidate in chosen:
+        if candidate.assessment is None and candidate.known is not None:
+            candidate.assessment = assessed.get(candidate.customer_id)
+
+
+def card_inputs(
+    store: Store, ids: list[int], now: datetime
+) -> tuple[dict[int, Customer], dict[int, list[Touch]]]:
+    """The customer records and recent mail of these customers, for their cards."""
+    customers = store.customers.customers_by_ids(ids)
+    touches_of: dict[int, list[Touch]] = defaultdict(list)
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), ASSESS_CHUNK):
+        chunk = ordered[start : start + ASSESS_CHUNK]
+        for t in store.calls.touches(chunk, now - timedelta(days=HISTORY_DAYS)):
+            touches_of[t.customer_id].append(t)
+    return customers, touches_of
 
 
 def cards(
@@ -185,13 +276,19 @@ def cards(
     zone: ZoneInfo,
     today: date,
 ) -> list[CallItem]:
-    ids = [c.customer_id for c in chosen]
-    customers = store.customers.customers_by_ids(ids)
-    touches = store.calls.touches(ids, now - timedelta(days=HISTORY_DAYS))
-    touches_of = defaultdict(list)
-    for t in touches:
-        touches_of[t.customer_id].append(t)
     """The full cards of the chosen candidates, ranked in this order."""
+    customers, touches_of = card_inputs(store, [c.customer_id for c in chosen], now)
+    return _cards(chosen, customers, touches_of, last, zone, today)
+
+
+def _cards(
+    chosen: list[Candidate],
+    customers: dict[int, Customer],
+    touches_of: dict[int, list[Touch]],
+    last: dict[int, PastCall],
+    zone: ZoneInfo,
+    today: date,
+) -> list[CallItem]:
     items = []
     for rank, candidate in enumerate(chosen, 1):
         customer = customers.get(candidate.customer_id)

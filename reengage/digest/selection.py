@@ -5,11 +5,15 @@ A candidate is one of the rep's callable customers with an open call due in the 
 whom detection alone finds worth a call: some value a year, and a lapse score of
 :data:`MIN_LAPSE_SCORE` or more or a decline ratio at :data:`~reengage.detect.DECLINE_THRESHOLD`
 or below. :func:`rep_candidates` reads them with the rep's queries
-(:mod:`reengage.store.rep_calls`: no other rep's rows), screens the profiles
-of the rep's customers with some value with the same inputs and score as
-:func:`reengage.detect.assess` (without writing an assessment's words), and assesses only
-the candidates with :func:`reengage.scoring.assess_customers`, under one population prior
-shared by every rep of a pass. The full assessment, not the screen, decides who is flagged.
+(:mod:`reengage.store.rep_calls`: no other rep's rows).
+
+Ranking needs four numbers per customer (:class:`Standing`: days silent, lapse score,
+how much the orders shrank, a year's value), not an assessment: :func:`standing` works
+them out from a stats row with the same arithmetic and score as
+:func:`reengage.detect.assess`, without building a profile or the plain-words reason. A
+full :class:`~reengage.detect.Assessment` is made only for the few customers who end up
+on the list (their card says why), under one population prior shared by every rep of a
+pass.
 """
 
 from __future__ import annotations
@@ -17,19 +21,20 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from reengage.detect import (
     DECLINE_THRESHOLD,
     YEAR_DAYS,
     Assessment,
     Population,
-    Profile,
-    inputs_of,
+    expected_gap_days,
 )
-from reengage.lapse_model import LapseModel
+from reengage.lapse_model import Inputs, LapseModel
 from reengage.scoring import assess_customers
 from reengage.store import Store
 from reengage.store.calls import OpenCall, PastCall, WaitingReply
+from reengage.store.rep_calls import RepSignals, ValuedRow
 
 REPLY_DAYS = 30  # a reply older than this is no longer a reason to call
 TASK_DAYS = 21  # an open call nobody logged drops off after this long
@@ -38,15 +43,94 @@ ASSESS_CHUNK = 1000  # customers assessed per query (a bounded id list)
 _PRIORITY_CERTAINTY = {"high": 0.9, "normal": 0.7, "low": 0.5}
 
 
+class Standing(NamedTuple):
+    """What a list ranks a customer by: the numbers of their assessment, without its words."""
+
+    days_silent: float
+    lapse_score: float
+    shrink: float  # how much the orders shrank: 1 − the smallest decline ratio (0 if none)
+    shrinking: bool  # a decline ratio at or below the threshold
+    value_per_year: float
+
+    @property
+    def flagged(self) -> bool:
+        """Detection alone lists them: some value, and a lapsed habit or shrinking orders."""
+        return self.value_per_year > 0 and (self.lapse_score >= MIN_LAPSE_SCORE or self.shrinking)
+
+
+def standing_of(a: Assessment) -> Standing:
+    """The standing an assessment holds."""
+    p = a.profile
+    return Standing(
+        a.days_silent,
+        a.lapse_score,
+        _shrink(p.margin_ratio, p.aov_ratio, p.count_ratio),
+        _shrinking(p.margin_ratio, p.aov_ratio, p.count_ratio),
+        a.value_per_year,
+    )
+
+
+def standing(
+    row: ValuedRow, population: Population, model: LapseModel, now: datetime
+) -> Standing | None:
+    """A customer's standing from their stats row, as :func:`reengage.detect.assess` would
+    compute it (the same operations in the same order, so the same floats); None if they
+    never did anything. Tests hold the two to bit-for-bit equality."""
+    last = row.last_order_at or row.last_activity_at
+    if last is None:
+        return None
+    first = row.first_order_at or last
+    orders = max(row.order_count, 1)
+    silent = max((now - last).total_seconds() / 86400.0, 0.0)
+    gap = expected_gap_days(row.typical_gap_days, row.order_count, population.gap_for(row.segment))
+    age = max((now - first).total_seconds() / 86400.0, 0.0)
+    score = model.score(Inputs(silent, gap, row.order_count, age, row.total_value / orders))
+    span = 0.0
+    if row.first_order_at and row.last_order_at:
+        span = (row.last_order_at - row.first_order_at).total_seconds() / 86400.0
+    # detect.value_per_year_of, on the row's numbers
+    if row.total_value <= 0:
+        value = 0.0
+    elif row.order_count < 2:
+        value = row.total_value
+    else:
+        value = row.total_value * YEAR_DAYS / max(span + gap, 90.0)
+    least = min(
+        [r for r in (row.margin_ratio, row.aov_ratio, row.count_ratio) if r is not None] + [1.0]
+    )
+    # Some ratio at or below the threshold exactly when the least of them (or 1.0) is.
+    return Standing(silent, score, 1.0 - least, least <= DECLINE_THRESHOLD, value)
+
+
+def _shrink(*ratios: float | None) -> float:
+    return 1.0 - min([r for r in ratios if r is not None] + [1.0])
+
+
+def _shrinking(*ratios: float | None) -> bool:
+    return any(r is not None and r <= DECLINE_THRESHOLD for r in ratios)
+
+
 @dataclass
 class Candidate:
-    """A customer who may go on a list, with the signals that put them there."""
+    """A customer who may go on a list, with the signals that put them there.
+
+    Ranked by ``known`` (its :attr:`standing`); ``assessment`` (the words on the card) is
+    filled in only for those listed. Without ``known``, the standing is the assessment's.
+    """
 
     customer_id: int
     assessment: Assessment | None = None
     calls: list[OpenCall] = field(default_factory=list)
     reply: WaitingReply | None = None
     flagged: bool = False  # detection alone finds them worth a call
+    known: Standing | None = None
+
+    @property
+    def standing(self) -> Standing | None:
+        """The numbers the customer is ranked by (None: never did anything)."""
+        if self.known is not None:
+            return self.known
+        return standing_of(self.assessment) if self.assessment is not None else None
 
     @property
     def committed(self) -> bool:
@@ -56,13 +140,9 @@ class Candidate:
     @property
     def certainty(self) -> float:
         """How surely the habit lapsed (0–1); an explicit call or a reply raises it."""
-        a = self.assessment
-        shrink = 0.0
-        score = 0.0
-        if a is not None:
-            score = a.lapse_score
-            ratios = (a.profile.margin_ratio, a.profile.aov_ratio, a.profile.count_ratio)
-            shrink = 1.0 - min([r for r in ratios if r is not None] + [1.0])
+        s = self.standing
+        score = s.lapse_score if s is not None else 0.0
+        shrink = s.shrink if s is not None else 0.0
         floor = max(
             [_PRIORITY_CERTAINTY.get(c.priority, 0.7) for c in self.calls]
             + ([0.8] if self.reply is not None else [])
@@ -75,7 +155,8 @@ class Candidate:
     @property
     def value_per_year(self) -> float:
         """What the customer was worth per year while the habit was alive."""
-        return self.assessment.value_per_year if self.assessment else 0.0
+        s = self.standing
+        return s.value_per_year if s is not None else 0.0
 
     @property
     def value_at_risk(self) -> float:
@@ -85,7 +166,8 @@ class Candidate:
     @property
     def priority(self) -> float:
         """Value at risk, halved for each year they have been gone (harder to win back)."""
-        silent = self.assessment.days_silent if self.assessment else 0.0
+        s = self.standing
+        silent = s.days_silent if s is not None else 0.0
         return float(self.value_at_risk * 0.5 ** (silent / YEAR_DAYS))
 
 
@@ -98,57 +180,84 @@ def worth_a_call(a: Assessment) -> bool:
     return a.lapse_score >= MIN_LAPSE_SCORE or shrinking
 
 
+def plain_priority(s: Standing) -> float:
+    """:attr:`Candidate.priority` of a flagged customer with no call and no reply."""
+    return float(
+        s.value_per_year * max(s.lapse_score, s.shrink, 0.0) * 0.5 ** (s.days_silent / YEAR_DAYS)
+    )
+
+
 @dataclass(frozen=True)
 class RepCandidates:
-    """One rep's candidates and what the ranking needs to know of them."""
+    """One rep's candidates and what the ranking needs to know of them.
+
+    ``candidates`` are ranked one by one: everyone with a call or a reply, and flagged
+    customers with an open call of any date, a past call or a pause (the day's rules may
+    list them, or leave them off). ``plain`` are the other flagged customers, by id with
+    their priority: nothing leaves them off and nothing lifts them, so they are ranked by
+    that number alone and become candidates only if listed.
+    """
 
     candidates: dict[int, Candidate]
+    plain: dict[int, tuple[float, Standing]]
     calls_of: dict[int, list[OpenCall]]  # every open call per customer, earliest due first
     last: dict[int, PastCall]
     paused: set[int]
 
 
 def rep_candidates(
-    store: Store, rep_external_id: str, now: datetime, prior: tuple[Population, LapseModel]
+    store: Store,
+    rep_external_id: str,
+    now: datetime,
+    prior: tuple[Population, LapseModel],
+    read: tuple[RepSignals, list[ValuedRow]] | None = None,
 ) -> RepCandidates:
-    """The candidates of one rep's list at ``now``, assessed under ``prior``."""
+    """The candidates of one rep's list at ``now``, ranked under ``prior``; ``read``: the
+    rep's signals and stats rows when already read with other reps'."""
     if not rep_external_id:  # a customer without a rep is on nobody's list
-        return RepCandidates({}, {}, {}, set())
-    signals = store.calls.rep_signals(rep_external_id, now, now - timedelta(days=REPLY_DAYS))
+        return RepCandidates({}, {}, {}, {}, set())
+    if read is None:
+        read = store.calls.rep_signals(rep_external_id, now, replies_since(now))
+    signals, valued = read
     population, model = prior
-    screened = [p for p in signals.valued if _may_flag(p, population, model, now)]
-    assessed = assess_customers(store, now, profiles=screened, prior=prior)
-    fresh = now - timedelta(days=TASK_DAYS)
-    wanted = set(assessed)
-    wanted.update(c.customer_id for c in signals.calls if c.due_at >= fresh)
-    wanted.update(r.customer_id for r in signals.replies)
-    others = wanted - assessed.keys()  # a call or a reply, not flagged by the screen
-    read = [p for p in signals.valued if p.customer_id in others]
-    assessed.update(assess_customers(store, now, profiles=read, prior=prior))
-    unread = sorted(others - {p.customer_id for p in read})  # no value, or no stats at all
-    for start in range(0, len(unread), ASSESS_CHUNK):
-        chunk = unread[start : start + ASSESS_CHUNK]
-        assessed.update(assess_customers(store, now, customer_ids=chunk, prior=prior))
-    flagged = {p.customer_id for p in screened}
-    candidates: dict[int, Candidate] = {}
-    for cid in sorted(wanted):
-        a = assessed.get(cid)
-        worth = cid in flagged and a is not None and a.value_per_year > 0 and worth_a_call(a)
-        candidates[cid] = Candidate(cid, a, flagged=worth)
-    for reply in signals.replies:  # the newest one wins (oldest first)
-        candidates[reply.customer_id].reply = reply
     calls_of: dict[int, list[OpenCall]] = defaultdict(list)
     for call in signals.calls:
         calls_of[call.customer_id].append(call)
-    return RepCandidates(candidates, calls_of, signals.last_calls, signals.paused)
+    fresh = now - timedelta(days=TASK_DAYS)
+    wanted = {c.customer_id for c in signals.calls if c.due_at >= fresh}
+    wanted.update(r.customer_id for r in signals.replies)
+    touched = calls_of.keys() | signals.last_calls.keys() | signals.paused
+    candidates: dict[int, Candidate] = {}
+    plain: dict[int, tuple[float, Standing]] = {}
+    for row in valued:
+        cid = row.customer_id
+        s = standing(row, population, model, now)
+        if s is None:
+            continue
+        if cid in wanted:
+            candidates[cid] = Candidate(cid, flagged=s.flagged, known=s)
+        elif s.flagged:
+            if cid in touched:
+                candidates[cid] = Candidate(cid, flagged=True, known=s)
+            else:
+                plain[cid] = (plain_priority(s), s)
+    unread = sorted(wanted - candidates.keys())  # a call or a reply; no value, or no stats
+    for start in range(0, len(unread), ASSESS_CHUNK):
+        chunk = unread[start : start + ASSESS_CHUNK]
+        for cid, a in assess_customers(store, now, customer_ids=chunk, prior=prior).items():
+            candidates[cid] = Candidate(cid, a)
+    for cid in unread:
+        candidates.setdefault(cid, Candidate(cid))
+    for reply in signals.replies:  # the newest one wins (oldest first)
+        candidates[reply.customer_id].reply = reply
+    return RepCandidates(candidates, plain, calls_of, signals.last_calls, signals.paused)
 
 
-def _may_flag(profile: Profile, population: Population, model: LapseModel, now: datetime) -> bool:
-    # The screen: the inputs and score `assess` computes, with none of an assessment's words.
-    if any(
-        r is not None and r <= DECLINE_THRESHOLD
-        for r in (profile.aov_ratio, profile.count_ratio, profile.margin_ratio)
-    ):
-        return True
-    inputs = inputs_of(profile, population, now)
-    return inputs is not None and model.score(inputs) >= MIN_LAPSE_SCORE
+def replies_since(now: datetime) -> datetime:
+    """The oldest reply that still puts a customer on the list."""
+    return now - timedelta(days=REPLY_DAYS)
+
+
+def all_signals(store: Store, reps: list[str], now: datetime) -> dict[str, RepSignals]:
+    """Every one of ``reps``' signals, read together (the morning pass lists them all)."""
+    return store.calls.reps_signals([r for r in reps if r], now, replies_since(now))

@@ -7,7 +7,7 @@ The SQL is in :mod:`reengage.store.calls` (the call list's inputs, outcomes),
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -43,7 +43,14 @@ from reengage.store.digests import (
     reopen_digest,
     start_digest,
 )
-from reengage.store.rep_calls import RepSignals, rep_signals
+from reengage.store.rep_calls import (
+    RepSignals,
+    ValuedRow,
+    rep_signals,
+    rep_valued,
+    reps_signals,
+    reps_valued,
+)
 
 
 class CallBook:
@@ -66,10 +73,25 @@ class CallBook:
 
     def rep_signals(
         self, rep_external_id: str, now: datetime, replies_since: datetime
-    ) -> RepSignals:
-        """One rep's list inputs: that rep's customers' calls, replies, values, last calls."""
+    ) -> tuple[RepSignals, list[ValuedRow]]:
+        """One rep's list inputs: that rep's customers' calls, replies, last calls, pauses,
+        and the stats of those with some value."""
         with self._tx() as conn:
-            return rep_signals(conn, rep_external_id, now, replies_since)
+            signals = rep_signals(conn, rep_external_id, now, replies_since)
+            return signals, rep_valued(conn, rep_external_id)
+
+    def reps_signals(
+        self, rep_external_ids: Iterable[str], now: datetime, replies_since: datetime
+    ) -> dict[str, RepSignals]:
+        """Many reps' calls, replies, last calls and pauses, one query per table."""
+        with self._tx() as conn:
+            return reps_signals(conn, rep_external_ids, now, replies_since)
+
+    def reps_valued(self, rep_external_ids: Iterable[str]) -> Iterator[tuple[str, list[ValuedRow]]]:
+        """Many reps' stats rows of callable customers with some value, a rep at a time, in
+        one ordered pass (the transaction stays open while the caller consumes it)."""
+        with self._tx() as conn:
+            yield from reps_valued(conn, rep_external_ids)
 
     def waiting_replies(
         self, since: datetime, customer_ids: Iterable[int] | None = None

@@ -1,36 +1,58 @@
-"""One rep's call-list inputs in SQL, each query joined on the rep's external id.
+"""One rep's call-list inputs in SQL, and every rep's at once for the morning pass.
 
 A rep's list reads only what concerns that rep's customers who may be called
 (``status = 'active'``): their open call tasks, their people's replies still waiting, their
 last call outcomes, who of them is paused, and the few numbers that decide whether
-detection alone finds them worth a call. Every query starts from the ``rep_external_id``
+detection alone finds them worth a call. Each query starts from the ``rep_external_id``
 index of ``customers`` and reaches the other tables through their customer indexes
-(migration 0007), so a rep's list costs that rep's rows, never the whole base's — and no
-query carries a list of ids.
+(migration 0009), so a rep's list costs that rep's rows, never the whole base's — and no
+query carries a list of customer ids.
+
+The morning pass lists every rep: :func:`reps_signals` reads the calls, replies, last
+calls and pauses of all of them in one query each (those tables hold a few rows per
+customer at most, so one pass over them beats a hundred probes of each rep's customers),
+and only the stats rows are read rep by rep (:func:`rep_valued`), so memory holds one
+rep's customers at a time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reengage.detect import Profile
 from reengage.models import CallTaskStatus, CustomerStatus
 from reengage.store.calls import PAST_CALL_COLUMNS, OpenCall, PastCall, WaitingReply
-from reengage.store.detection import profile_of, profile_query
 from reengage.store.tables import CALLS, CUSTOMERS, OUTCOMES, REPLIES, STATS
+
+
+class ValuedRow(NamedTuple):
+    """The stats a list ranks a customer by (what detection's profile holds, less the
+    names): plain tuples, since a rep may have ten thousand of them."""
+
+    customer_id: int
+    segment: str | None
+    order_count: int
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    last_activity_at: datetime | None
+    total_value: float
+    typical_gap_days: float | None
+    count_ratio: float | None
+    aov_ratio: float | None
+    margin_ratio: float | None
 
 
 @dataclass(frozen=True)
 class RepSignals:
-    """Everything one rep's list is chosen from, read in one transaction."""
+    """What puts one rep's customers on the list or keeps them off, besides their stats."""
 
     calls: list[OpenCall]  # every open call of the rep's callable customers, earliest due first
     replies: list[WaitingReply]  # people's replies since the cut-off still waiting, oldest first
-    valued: list[Profile]  # the rep's callable customers with some value, for detection
     last_calls: dict[int, PastCall]  # each of the rep's callable customers' latest outcome
     paused: set[int]  # the rep's callable customers paused past ``now``
 
@@ -42,17 +64,66 @@ def _mine(rep_external_id: str) -> sa.ColumnElement[bool]:
     )
 
 
+def _callable(reps: list[str]) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        CUSTOMERS.c.rep_external_id.in_(reps),
+        CUSTOMERS.c.status == CustomerStatus.ACTIVE.value,
+    )
+
+
+def _of_rep(conn: Connection, column: sa.ColumnElement[int], rep: str) -> sa.ColumnElement[bool]:
+    """``column`` holds one of the rep's callable customers, found customer by customer.
+
+    On PostgreSQL as ``= ANY(ARRAY(subquery))``: the rep's ids are gathered once and each
+    probes the table's customer index. A plain ``IN (subquery)`` lets the planner hash the
+    rep's customers against every open call (or reply, or outcome) of the base, a scan of
+    the whole table for each rep's list. SQLite probes by customer either way."""
+    mine = sa.select(CUSTOMERS.c.id).where(_mine(rep))
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.func.array(mine.scalar_subquery()))
+    return column.in_(mine)
+
+
 def rep_signals(
     conn: Connection, rep_external_id: str, now: datetime, replies_since: datetime
 ) -> RepSignals:
-    """The inputs of ``rep_external_id``'s list at ``now``."""
+    """The inputs of ``rep_external_id``'s list at ``now``, besides their stats."""
     return RepSignals(
         calls=rep_open_calls(conn, rep_external_id),
         replies=rep_waiting_replies(conn, rep_external_id, replies_since),
-        valued=rep_valued(conn, rep_external_id),
         last_calls=rep_last_calls(conn, rep_external_id),
         paused=rep_paused(conn, rep_external_id, now),
     )
+
+
+_CALL_COLUMNS = (
+    CALLS.c.id,
+    CALLS.c.customer_id,
+    CALLS.c.campaign_id,
+    CALLS.c.step_key,
+    CALLS.c.reason,
+    CALLS.c.priority,
+    CALLS.c.due_at,
+    CALLS.c.created_at,
+)
+_REPLY_COLUMNS = (REPLIES.c.customer_id, REPLIES.c.subject, REPLIES.c.text, REPLIES.c.received_at)
+
+
+def _waiting(since: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        REPLIES.c.status == "new",
+        REPLIES.c.automatic.is_(False),
+        REPLIES.c.received_at >= since,
+    )
+
+
+def _latest_call() -> sa.ColumnElement[bool]:
+    # The newest row of the latest moment when two share it, as calls.last_calls has it.
+    later = OUTCOMES.alias("later")
+    newest = sa.select(sa.func.max(later.c.called_at)).where(
+        later.c.customer_id == OUTCOMES.c.customer_id
+    )
+    return OUTCOMES.c.called_at == newest.scalar_subquery()
 
 
 def rep_open_calls(conn: Connection, rep_external_id: str) -> list[OpenCall]:
@@ -61,17 +132,10 @@ def rep_open_calls(conn: Connection, rep_external_id: str) -> list[OpenCall]:
     Sorted here, not in SQL: an ``ORDER BY due_at`` lets SQLite prefer walking every open
     call in the ``(status, due_at)`` index over probing the rep's customers' calls (found
     at 1,000,000 customers: each rep's list read all 90,000 open calls)."""
-    mine = sa.select(CUSTOMERS.c.id).where(_mine(rep_external_id))
-    query = sa.select(
-        CALLS.c.id,
-        CALLS.c.customer_id,
-        CALLS.c.campaign_id,
-        CALLS.c.step_key,
-        CALLS.c.reason,
-        CALLS.c.priority,
-        CALLS.c.due_at,
-        CALLS.c.created_at,
-    ).where(CALLS.c.customer_id.in_(mine), CALLS.c.status == CallTaskStatus.OPEN.value)
+    query = sa.select(*_CALL_COLUMNS).where(
+        _of_rep(conn, CALLS.c.customer_id, rep_external_id),
+        CALLS.c.status == CallTaskStatus.OPEN.value,
+    )
     found = [OpenCall(*row) for row in conn.execute(query)]
     return sorted(found, key=lambda c: (c.due_at, c.id))
 
@@ -81,38 +145,73 @@ def rep_waiting_replies(
 ) -> list[WaitingReply]:
     """People's replies (not auto-replies) since ``since`` still waiting, oldest first."""
     query = (
-        sa.select(REPLIES.c.customer_id, REPLIES.c.subject, REPLIES.c.text, REPLIES.c.received_at)
-        .join(CUSTOMERS, CUSTOMERS.c.id == REPLIES.c.customer_id)
-        .where(
-            _mine(rep_external_id),
-            REPLIES.c.status == "new",
-            REPLIES.c.automatic.is_(False),
-            REPLIES.c.received_at >= since,
-        )
+        sa.select(*_REPLY_COLUMNS)
+        .where(_of_rep(conn, REPLIES.c.customer_id, rep_external_id), _waiting(since))
         .order_by(REPLIES.c.received_at, REPLIES.c.id)
     )
     return [WaitingReply(*row) for row in conn.execute(query)]
 
 
-def rep_valued(conn: Connection, rep_external_id: str) -> list[Profile]:
-    """Detection profiles (as :meth:`DetectionReads.profiles` reads them) of the rep's
-    callable customers with some value: nobody with ``total_value`` 0 is worth anything a
-    year, so detection alone never lists them. No JSON column is read."""
-    query = profile_query().where(_mine(rep_external_id), STATS.c.total_value > 0)
-    return [profile_of(row) for row in conn.execute(query).all()]
+_VALUED_COLUMNS = (
+    STATS.c.customer_id,
+    CUSTOMERS.c.segment,
+    STATS.c.order_count,
+    STATS.c.first_order_at,
+    STATS.c.last_order_at,
+    STATS.c.last_activity_at,
+    STATS.c.total_value,
+    STATS.c.typical_gap_days,
+    STATS.c.count_ratio,
+    STATS.c.aov_ratio,
+    STATS.c.margin_ratio,
+)
+
+
+def rep_valued(conn: Connection, rep_external_id: str) -> list[ValuedRow]:
+    """The ranking numbers of the rep's callable customers with some value (the columns
+    :func:`reengage.store.detection.profile_query` reads, segment from the customer): nobody
+    with ``total_value`` 0 is worth anything a year, so detection alone never lists them.
+    The stats are probed by the rep's ids (at 30,000 customers PostgreSQL preferred hashing
+    a scan of every stats row to probing a rep's 500)."""
+    query = (
+        sa.select(*_VALUED_COLUMNS)
+        .join(CUSTOMERS, CUSTOMERS.c.id == STATS.c.customer_id)
+        .where(_of_rep(conn, STATS.c.customer_id, rep_external_id), STATS.c.total_value > 0)
+    )
+    return [ValuedRow(*row) for row in conn.execute(query)]
+
+
+def reps_valued(
+    conn: Connection, rep_external_ids: Iterable[str]
+) -> Iterator[tuple[str, list[ValuedRow]]]:
+    """:func:`rep_valued` of these reps in one pass ordered by rep, a rep's rows at a time
+    (reps with none are not named; the order is the database's)."""
+    chosen = sorted(set(rep_external_ids))
+    for start in range(0, len(chosen), _REPS_A_QUERY):
+        query = (
+            sa.select(CUSTOMERS.c.rep_external_id, *_VALUED_COLUMNS)
+            .join(CUSTOMERS, CUSTOMERS.c.id == STATS.c.customer_id)
+            .where(_callable(chosen[start : start + _REPS_A_QUERY]), STATS.c.total_value > 0)
+            .order_by(CUSTOMERS.c.rep_external_id)
+        )
+        owner: str | None = None
+        rows: list[ValuedRow] = []
+        for rep, *values in conn.execution_options(yield_per=5000).execute(query):
+            if rep != owner:
+                if owner is not None:
+                    yield owner, rows
+                owner, rows = rep, []
+            rows.append(ValuedRow(*values))
+        if owner is not None:
+            yield owner, rows
 
 
 def rep_last_calls(conn: Connection, rep_external_id: str) -> dict[int, PastCall]:
     """Each of the rep's callable customers' most recent call outcome (the newest row of the
     latest moment when two share it, as :func:`reengage.store.calls.last_calls` does)."""
-    later = OUTCOMES.alias("later")
-    newest = sa.select(sa.func.max(later.c.called_at)).where(
-        later.c.customer_id == OUTCOMES.c.customer_id
-    )
     query = (
         sa.select(*PAST_CALL_COLUMNS)
-        .join(CUSTOMERS, CUSTOMERS.c.id == OUTCOMES.c.customer_id)
-        .where(_mine(rep_external_id), OUTCOMES.c.called_at == newest.scalar_subquery())
+        .where(_of_rep(conn, OUTCOMES.c.customer_id, rep_external_id), _latest_call())
         .order_by(OUTCOMES.c.id)
     )
     found: dict[int, PastCall] = {}
@@ -128,3 +227,51 @@ def rep_paused(conn: Connection, rep_external_id: str, now: datetime) -> set[int
         _mine(rep_external_id), CUSTOMERS.c.paused_until.is_not(None)
     )
     return {cid for cid, until in conn.execute(query) if until > now}
+
+
+def reps_signals(
+    conn: Connection, rep_external_ids: Iterable[str], now: datetime, replies_since: datetime
+) -> dict[str, RepSignals]:
+    """:func:`rep_signals` of each of these reps (every one present), one query per table
+    for all of them: the same rows in the same order as rep by rep."""
+    chosen = sorted(set(rep_external_ids))
+    found = {rep: RepSignals([], [], {}, set()) for rep in chosen}
+    rep = CUSTOMERS.c.rep_external_id
+    for start in range(0, len(chosen), _REPS_A_QUERY):
+        reps = chosen[start : start + _REPS_A_QUERY]
+        calls = (
+            sa.select(rep, *_CALL_COLUMNS)
+            .join(CUSTOMERS, CUSTOMERS.c.id == CALLS.c.customer_id)
+            .where(_callable(reps), CALLS.c.status == CallTaskStatus.OPEN.value)
+            .order_by(CALLS.c.due_at, CALLS.c.id)
+        )
+        for owner, *row in conn.execute(calls):
+            found[owner].calls.append(OpenCall(*row))
+        replies = (
+            sa.select(rep, *_REPLY_COLUMNS)
+            .join(CUSTOMERS, CUSTOMERS.c.id == REPLIES.c.customer_id)
+            .where(_callable(reps), _waiting(replies_since))
+            .order_by(REPLIES.c.received_at, REPLIES.c.id)
+        )
+        for owner, *row in conn.execute(replies):
+            found[owner].replies.append(WaitingReply(*row))
+        outcomes = (
+            sa.select(rep.label("owner"), *PAST_CALL_COLUMNS)
+            .join(CUSTOMERS, CUSTOMERS.c.id == OUTCOMES.c.customer_id)
+            .where(_callable(reps), _latest_call())
+            .order_by(OUTCOMES.c.id)
+        )
+        for outcome in conn.execute(outcomes):
+            values = dict(outcome._mapping)
+            owner = values.pop("owner")
+            found[owner].last_calls[outcome.customer_id] = PastCall(**values)
+        paused = sa.select(rep, CUSTOMERS.c.id, CUSTOMERS.c.paused_until).where(
+            _callable(reps), CUSTOMERS.c.paused_until.is_not(None)
+        )
+        for owner, cid, until in conn.execute(paused):
+            if until > now:
+                found[owner].paused.add(cid)
+    return found
+
+
+_REPS_A_QUERY = 5000  # reps named in one query: under every driver's bind limit
