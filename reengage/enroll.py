@@ -21,12 +21,12 @@ from datetime import datetime, timedelta
 
 from reengage.audience import entry_day, next_look
 from reengage.campaigns import Campaign, ExitReason
-from reengage.detect import Population, assess
+from reengage.detect import Assessment, Population, assess
 from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
 from reengage.scoring import current_model, sampled_population
 from reengage.store import Store
-from reengage.store.looks import NEVER, PassState
+from reengage.store.looks import NEVER, Chunk, PassState
 from reengage.store.sending import NewEnrollment
 
 log = get_logger(__name__)
@@ -36,6 +36,7 @@ POPULATION_EVERY = timedelta(days=1)  # how often the population's typical gaps 
 # Enrollments that ended this long before the last pass are looked for again: an ending
 # written with a clock a little behind the pass's (a send's own moment) is not missed.
 ENDED_OVERLAP = timedelta(hours=1)
+LIST_FACTS = {"tags", "interests"}  # audience facts read from JSON list columns
 
 
 @dataclass
@@ -84,15 +85,12 @@ def detect_and_enroll(
     if not report.whole and state is not None:
         store.detection.look_again(store.detection.ended_since(state.updated_at - ENDED_OVERLAP))
     after = 0
-    while True:
-        if report.whole:
-            ids = store.detection.all_ids(after=after, limit=CHUNK)
-        else:
-            ids = store.detection.due_ids(now, after=after, limit=CHUNK)
-        if not ids:
-            break
-        after = ids[-1]
-        _decide(store, active, ids, population, model, now, report)
+    due_at = None if report.whole else now
+    while (
+        chunk := store.detection.next_chunk(after=after, limit=CHUNK, due_at=due_at)
+    ) is not None:
+        after = chunk.last
+        _decide(store, active, chunk, population, model, now, report)
     pairs = population.pairs()
     store.detection.save_pass_state(PassState(fingerprint, pairs, population_at, now))
     log.info(
@@ -109,26 +107,33 @@ def detect_and_enroll(
 def _decide(
     store: Store,
     active: list[Campaign],
-    ids: list[int],
+    chunk: Chunk,
     population: Population,
     model: LapseModel,
     now: datetime,
     report: EnrollReport,
 ) -> None:
-    """Enroll whom of ``ids`` a campaign takes now; write when to look at each again."""
-    versions = store.detection.look_versions(ids)  # before the data: a later change wins
-    assessments = {
-        p.customer_id: a
-        for p in store.detection.profiles(customer_ids=ids)
-        if (a := assess(p, population, now, model)) is not None
-    }
-    # A pause is weighed below: it ends by itself, and the next look waits for it.
-    mailable = store.customers.contactable(assessments, now, whatever_their_pause=True)
+    """Enroll whom of the chunk a campaign takes now; write when to look at each again.
+
+    Every read selects the chunk's id range (and, between whole passes, who is due), so
+    the database gets the same few statements whatever the chunk holds. The look versions
+    came with the chunk, before the data: a change that lands meanwhile wins."""
+    versions = chunk.versions
+    read: set[int] = set()  # whose profile was read (a customer deleted meanwhile is not)
+    assessments: dict[int, Assessment] = {}
+    for p in store.detection.profiles(chunk=chunk):
+        read.add(p.customer_id)
+        if (a := assess(p, population, now, model)) is not None:
+            assessments[p.customer_id] = a
+    # A pause is weighed below: it ends by itself, and the next look waits for it. The
+    # list columns are read only when a filter needs them (JSON, decoded row by row).
+    lists = any(f.field in LIST_FACTS for c in active if c.audience for f in c.audience.where)
+    mailable = store.customers.contactable(chunk, now, whatever_their_pause=True, lists=lists)
     longest = max(c.not_enrolled_within_days for c in active)
     running: dict[int, set[str]] = defaultdict(set)  # campaigns each customer is in now
     recent: dict[int, dict[str, datetime]] = defaultdict(dict)
-    for cid, campaign_id, status, enrolled_at in store.sending.enrollment_history(
-        list(assessments), now - timedelta(days=longest)
+    for cid, campaign_id, status, enrolled_at in store.detection.enrollment_history(
+        chunk, now - timedelta(days=longest)
     ):
         if status in ("active", "attention"):
             running[cid].add(campaign_id)
@@ -136,7 +141,9 @@ def _decide(
         recent[cid][campaign_id] = enrolled_at if last is None else max(last, enrolled_at)
     new: list[NewEnrollment] = []
     looks: list[tuple[int, int, datetime | None]] = []
-    for cid in ids:
+    for cid in chunk.ids:
+        if cid not in read:
+            continue
         a = assessments.get(cid)
         if a is None:  # nothing done yet: an activity will make them due
             looks.append((cid, versions.get(cid, 0), NEVER))
@@ -166,7 +173,7 @@ def _decide(
                     running[cid].add(campaign.id)
         when = next_look(active, a, info, running=running[cid], recent=recent[cid], now=now)
         looks.append((cid, versions.get(cid, 0), when or NEVER))
-    report.looked_at += len(ids)
+    report.looked_at += len(chunk.versions)
     store.sending.enroll(new, now)
     store.detection.write_looks(looks)
 

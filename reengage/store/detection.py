@@ -17,7 +17,7 @@ from reengage.detect import Profile
 from reengage.history import Event, Summary
 from reengage.lapse_model import LapseModel
 from reengage.models import ActivityKind
-from reengage.store import looks
+from reengage.store import enrollments, looks
 from reengage.store.sqlfuncs import epoch_days
 from reengage.store.tables import ACTIVITIES, CUSTOMERS, LAPSE_MODELS, STATS
 
@@ -34,13 +34,15 @@ class DetectionReads:
         last_order_between: tuple[datetime, datetime] | None = None,
         customer_ids: Sequence[int] | None = None,
         rep_external_ids: Sequence[str] | None = None,
+        chunk: looks.Chunk | None = None,
     ) -> Iterator[Profile]:
         """Detection profiles from the running stats, streamed; never reads activities.
 
         ``last_order_between`` narrows to customers whose last order falls in the range —
         a range scan of the ``last_order_at`` index, which is how an audience's
         "silent between N and M days" becomes one indexed query. ``rep_external_ids``
-        narrows to these reps' customers (the ``rep_external_id`` index).
+        narrows to these reps' customers (the ``rep_external_id`` index). ``chunk``
+        narrows to a detection pass's chunk (a range of the primary key).
         """
         query = profile_query()
         if last_order_between is not None:
@@ -48,6 +50,8 @@ class DetectionReads:
             query = query.where(STATS.c.last_order_at.between(low, high))
         if customer_ids is not None:
             query = query.where(STATS.c.customer_id.in_(list(customer_ids)))
+        if chunk is not None:
+            query = query.where(looks.in_chunk(chunk, CUSTOMERS.c.id))
         queries = [query]
         if rep_external_ids is not None:
             owners = sorted(set(rep_external_ids))
@@ -143,10 +147,19 @@ class DetectionReads:
         with self._tx() as conn:
             return looks.all_ids(conn, after, limit)
 
-    def look_versions(self, customer_ids: Sequence[int]) -> dict[int, int]:
-        """Each customer's look version, read before deciding about them."""
+    def next_chunk(self, *, after: int, limit: int, due_at: datetime | None) -> looks.Chunk | None:
+        """The next ``limit`` customers after ``after`` (only those due at ``due_at``, or
+        everyone when it is None) with their look versions; None past the last."""
         with self._tx() as conn:
-            return looks.versions(conn, customer_ids)
+            return looks.next_chunk(conn, after, limit, due_at)
+
+    def enrollment_history(
+        self, chunk: looks.Chunk, since: datetime
+    ) -> list[tuple[int, str, str, datetime]]:
+        """``(customer, campaign, status, enrolled_at)`` of the chunk's running enrollments
+        and those since ``since``."""
+        with self._tx() as conn:
+            return enrollments.history_in_chunk(conn, chunk, since)
 
     def write_looks(self, rows: Sequence[tuple[int, int, datetime | None]]) -> None:
         """``(customer, version read, when)``: when to look again, unless they changed."""
