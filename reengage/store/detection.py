@@ -17,7 +17,7 @@ from reengage.detect import Profile
 from reengage.history import Event, Summary
 from reengage.lapse_model import LapseModel
 from reengage.models import ActivityKind
-from reengage.store import enrollments, looks
+from reengage.store import enrollments, looks, passes
 from reengage.store.sqlfuncs import epoch_days
 from reengage.store.tables import ACTIVITIES, CUSTOMERS, LAPSE_MODELS, STATS
 
@@ -132,11 +132,6 @@ class DetectionReads:
         with self._tx() as conn:
             return looks.state(conn)
 
-    def save_pass_state(self, state: looks.PassState) -> None:
-        """Keep what a detection pass was computed with."""
-        with self._tx() as conn:
-            looks.save_state(conn, state)
-
     def due_ids(self, now: datetime, *, after: int, limit: int) -> list[int]:
         """The next ``limit`` customers due a look at ``now``, in id order after ``after``."""
         with self._tx() as conn:
@@ -147,11 +142,68 @@ class DetectionReads:
         with self._tx() as conn:
             return looks.all_ids(conn, after, limit)
 
-    def next_chunk(self, *, after: int, limit: int, due_at: datetime | None) -> looks.Chunk | None:
+    def next_chunk(
+        self, *, after: int, limit: int, due_at: datetime | None, upto: int | None = None
+    ) -> looks.Chunk | None:
         """The next ``limit`` customers after ``after`` (only those due at ``due_at``, or
-        everyone when it is None) with their look versions; None past the last."""
+        everyone when it is None; none beyond ``upto``) with their look versions; None
+        past the last."""
         with self._tx() as conn:
-            return looks.next_chunk(conn, after, limit, due_at)
+            return looks.next_chunk(conn, after, limit, due_at, upto)
+
+    # -- passes several workers share (see store/passes.py) ------------------------------
+
+    def running_pass(self) -> passes.SharedPass | None:
+        """The detection pass that runs now, or None."""
+        with self._tx() as conn:
+            return passes.running(conn)
+
+    def start_pass(self, now: datetime, whole: bool, state: looks.PassState) -> passes.SharedPass:
+        """Start a pass as of ``now`` (or get the one another worker just started)."""
+        with self._tx() as conn:
+            return passes.start(conn, now, whole, state)
+
+    def abandon_pass(self, pass_id: int, now: datetime) -> None:
+        """Stop a pass computed with campaigns, a model or a population no longer current."""
+        with self._tx() as conn:
+            passes.abandon(conn, pass_id, now)
+
+    def take_chunk(
+        self, shared: passes.SharedPass, holder: str, now: datetime, lease: timedelta, limit: int
+    ) -> passes.Taken | None:
+        """The next chunk of the pass for this worker, leased until ``now + lease``."""
+        with self._tx() as conn:
+            return passes.take(conn, shared, holder, now, lease, limit)
+
+    def commit_chunk(
+        self,
+        shared: passes.SharedPass,
+        taken: passes.Taken,
+        holder: str,
+        now: datetime,
+        lease: timedelta,
+        *,
+        done: bool,
+        new: Sequence[enrollments.NewEnrollment],
+        looked: Sequence[tuple[int, int, datetime | None]],
+    ) -> bool:
+        """Write what part of a chunk decided (enrollments at the pass's moment, the next
+        looks) in one transaction, only while this worker holds the chunk; False: nothing
+        written, the chunk went to another worker or the pass was stopped."""
+        try:
+            with self._tx() as conn:
+                if not passes.still_held(conn, shared, taken.after, holder, now, lease, done=done):
+                    raise _Lost  # rolls the transaction back
+                enrollments.insert_enrollments(conn, new, shared.now)
+                looks.write_looks(conn, looked)
+                return True
+        except _Lost:
+            return False
+
+    def finish_pass(self, shared: passes.SharedPass, now: datetime) -> bool:
+        """Finish the pass and write its state, if every chunk is done."""
+        with self._tx() as conn:
+            return passes.finish(conn, shared, now)
 
     def enrollment_history(
         self, chunk: looks.Chunk, since: datetime
@@ -249,6 +301,10 @@ class DetectionReads:
         )
         with self._tx() as conn:
             return set(conn.scalars(query))
+
+
+class _Lost(Exception):
+    """The chunk is no longer this worker's: roll back what its transaction began."""
 
 
 def profile_query() -> sa.Select[Any]:

@@ -84,9 +84,12 @@ class Chunk:
         return list(self.versions)
 
 
-def next_chunk(conn: Connection, after: int, limit: int, due_at: datetime | None) -> Chunk | None:
-    """The next ``limit`` customers after ``after`` (due at ``due_at``, or everyone), with
-    their look versions, read before anything is decided about them; None past the end."""
+def next_chunk(
+    conn: Connection, after: int, limit: int, due_at: datetime | None, upto: int | None = None
+) -> Chunk | None:
+    """The next ``limit`` customers after ``after`` (due at ``due_at``, or everyone; none
+    beyond ``upto``), with their look versions, read before anything is decided about them;
+    None past the end."""
     query = (
         sa.select(STATS.c.customer_id, STATS.c.look_version)
         .where(STATS.c.customer_id > after)
@@ -95,6 +98,8 @@ def next_chunk(conn: Connection, after: int, limit: int, due_at: datetime | None
     )
     if due_at is not None:
         query = query.where(_due(due_at))
+    if upto is not None:
+        query = query.where(STATS.c.customer_id <= upto)
     versions = {row[0]: row[1] for row in conn.execute(query)}
     if not versions:
         return None
