@@ -8,7 +8,9 @@ their record stands (:func:`reengage.audience.next_look`), and anything that cha
 it reads about them makes them due again. A whole pass looks at everyone: the first one,
 and whenever the enabled campaigns' audiences, the lapse model or the population prior
 (refreshed once a day) changed since the last whole pass. Either way the set enrolled is
-the one scoring everyone would enroll.
+the one scoring everyone would enroll. Several workers share a pass, each taking the next
+chunk under a lease (:mod:`reengage.store.passes`); each chunk is decided as of the pass's
+moment and written with its chunk, so the set enrolled is the same however it was shared.
 """
 
 from __future__ import annotations
