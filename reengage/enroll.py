@@ -8,7 +8,9 @@ their record stands (:func:`reengage.audience.next_look`), and anything that cha
 it reads about them makes them due again. A whole pass looks at everyone: the first one,
 and whenever the enabled campaigns' audiences, the lapse model or the population prior
 (refreshed once a day) changed since the last whole pass. Either way the set enrolled is
-the one scoring everyone would enroll.
+the one scoring everyone would enroll. Several workers share a pass, each taking the next
+chunk under a lease (:mod:`reengage.store.passes`); each chunk is decided as of the pass's
+moment and written with its chunk, so the set enrolled is the same however it was shared.
 """
 
 from __future__ import annotations
@@ -16,17 +18,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from reengage.audience import entry_day, next_look
 from reengage.campaigns import Campaign, ExitReason
-from reengage.detect import Population, assess
+from reengage.detect import Assessment, Population, assess
 from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
 from reengage.scoring import current_model, sampled_population
 from reengage.store import Store
-from reengage.store.looks import NEVER, PassState
+from reengage.store.looks import NEVER, Chunk, PassState
+from reengage.store.passes import SharedPass, Taken
 from reengage.store.sending import NewEnrollment
 
 log = get_logger(__name__)
@@ -36,6 +40,10 @@ POPULATION_EVERY = timedelta(days=1)  # how often the population's typical gaps 
 # Enrollments that ended this long before the last pass are looked for again: an ending
 # written with a clock a little behind the pass's (a send's own moment) is not missed.
 ENDED_OVERLAP = timedelta(hours=1)
+# How long a worker holds a chunk of a shared pass; each part it writes renews it. A dead
+# worker's chunk is taken again by another after this.
+CHUNK_LEASE = timedelta(minutes=2)
+LIST_FACTS = {"tags", "interests"}  # audience facts read from JSON list columns
 
 
 @dataclass
@@ -51,7 +59,15 @@ class EnrollReport:
 
 
 def detect_and_enroll(
-    store: Store, campaigns: list[Campaign], now: datetime, *, whole: bool = False
+    store: Store,
+    campaigns: list[Campaign],
+    now: datetime,
+    *,
+    whole: bool = False,
+    worker: str = "this process",
+    start: bool = True,
+    lease: timedelta = CHUNK_LEASE,
+    clock: Callable[[], datetime] | None = None,
 ) -> EnrollReport:
     """Enroll everyone who meets an enabled campaign's audience today.
 
@@ -60,41 +76,48 @@ def detect_and_enroll(
     ``not_enrolled_within_days``. Higher-priority campaigns choose first. Holdout members
     are recorded, never contacted. Enrollments whose customer came back are ended first.
     ``whole`` looks at every customer whatever is due (what the looks must always agree with).
+
+    Several workers share a pass (:mod:`reengage.store.passes`): this one joins the pass
+    under way if it decides with the same campaigns, model and population, else (``start``)
+    begins one as of ``now``; either way it takes chunks, leased for ``lease`` on
+    ``clock`` (the time as the chunks are taken; ``now`` when None) and decided as of the
+    pass's moment, until none is left. ``start=False`` only joins a pass under way.
     """
+    clock = clock or (lambda: now)
     report = EnrollReport()
-    with_activity_exit = [
-        c.id for c in campaigns if {ExitReason.ACTIVITY, ExitReason.PURCHASE} & set(c.exit_on)
-    ]
-    report.exited = store.sending.exit_on_activity(with_activity_exit, now)
     active = sorted(
         (c for c in campaigns if c.enabled and c.audience is not None), key=lambda c: -c.priority
     )
-    if not active:
-        return report
     model = current_model(store)
-    state = store.detection.pass_state()
-    if state is not None and now - state.population_at < POPULATION_EVERY:
-        population, population_at = Population.from_pairs(state.population), state.population_at
-    else:
-        population, population_at = sampled_population(store), now
-    fingerprint = _fingerprint(active, model, population)
-    report.whole = (
-        whole or state is None or state.fingerprint != fingerprint or now < state.updated_at
-    )
-    if not report.whole and state is not None:
-        store.detection.look_again(store.detection.ended_since(state.updated_at - ENDED_OVERLAP))
-    after = 0
-    while True:
-        if report.whole:
-            ids = store.detection.all_ids(after=after, limit=CHUNK)
-        else:
-            ids = store.detection.due_ids(now, after=after, limit=CHUNK)
-        if not ids:
-            break
-        after = ids[-1]
-        _decide(store, active, ids, population, model, now, report)
-    pairs = population.pairs()
-    store.detection.save_pass_state(PassState(fingerprint, pairs, population_at, now))
+    shared = store.detection.running_pass()
+    if shared is not None:
+        same = _fingerprint(active, model, Population.from_pairs(shared.population))
+        if same != shared.fingerprint or (whole and not shared.whole):
+            if not start:
+                report.skipped = "a detection pass with other campaigns or model is under way"
+                return report
+            store.detection.abandon_pass(shared.id, now)
+            log.info("detection_pass_abandoned", pass_id=shared.id)
+            shared = None
+    if shared is None:
+        if not start:
+            report.skipped = "no detection pass is under way (another worker starts the next)"
+            return report
+        with_activity_exit = [
+            c.id for c in campaigns if {ExitReason.ACTIVITY, ExitReason.PURCHASE} & set(c.exit_on)
+        ]
+        report.exited = store.sending.exit_on_activity(with_activity_exit, now)
+        if not active:
+            return report
+        shared = _start(store, active, model, now, whole)
+    report.whole = shared.whole
+    population = Population.from_pairs(shared.population)
+    while (taken := store.detection.take_chunk(shared, worker, clock(), lease, CHUNK)) is not None:
+        if not _decide_taken(
+            store, active, shared, taken, population, model, worker, lease, clock, report
+        ):
+            log.warning("detection_chunk_lost", after=taken.after, last=taken.last)
+    finished = store.detection.finish_pass(shared, clock())
     log.info(
         "enrollment_pass",
         entered=dict(report.entered),
@@ -102,41 +125,117 @@ def detect_and_enroll(
         exited=report.exited,
         looked_at=report.looked_at,
         whole=report.whole,
+        finished=finished,
     )
     return report
+
+
+def _start(
+    store: Store, active: list[Campaign], model: LapseModel, now: datetime, whole: bool
+) -> SharedPass:
+    """Begin a pass as of ``now``: whole when asked, on the first pass, or when what the
+    looks were computed with changed; else only who is due (and whoever's enrollment ended
+    since the last pass is due again first)."""
+    state = store.detection.pass_state()
+    if state is not None and now - state.population_at < POPULATION_EVERY:
+        population, population_at = Population.from_pairs(state.population), state.population_at
+    else:
+        population, population_at = sampled_population(store), now
+    fingerprint = _fingerprint(active, model, population)
+    whole = whole or state is None or state.fingerprint != fingerprint or now < state.updated_at
+    if not whole and state is not None:
+        store.detection.look_again(store.detection.ended_since(state.updated_at - ENDED_OVERLAP))
+    wanted = PassState(fingerprint, population.pairs(), population_at, now)
+    return store.detection.start_pass(now, whole, wanted)
+
+
+def _decide_taken(
+    store: Store,
+    active: list[Campaign],
+    shared: SharedPass,
+    taken: Taken,
+    population: Population,
+    model: LapseModel,
+    worker: str,
+    lease: timedelta,
+    clock: Callable[[], datetime],
+    report: EnrollReport,
+) -> bool:
+    """Decide a chunk this worker holds, ``CHUNK`` customers at a time (a retaken chunk of
+    who is due may hold more by now), each part written only while the chunk is still
+    this worker's. False if it was lost to another worker meanwhile."""
+    part = taken.first
+    due_at = None if shared.whole else shared.now
+    while True:
+        if part is None:
+            return store.detection.commit_chunk(
+                shared, taken, worker, clock(), lease, done=True, new=[], looked=[]
+            )
+        decided = _decide(store, active, part, population, model, shared.now)
+        done = len(part.versions) < CHUNK or part.last >= taken.last
+        if not store.detection.commit_chunk(
+            shared, taken, worker, clock(), lease, done=done, new=decided.new, looked=decided.looks
+        ):
+            return False
+        report.entered.update(decided.entered)
+        report.held_out.update(decided.held_out)
+        report.looked_at += len(part.versions)
+        if done:
+            return True
+        part = store.detection.next_chunk(
+            after=part.last, limit=CHUNK, due_at=due_at, upto=taken.last
+        )
+
+
+@dataclass
+class _Decided:
+    """What a chunk's decisions are, before they are written."""
+
+    new: list[NewEnrollment] = field(default_factory=list)
+    looks: list[tuple[int, int, datetime | None]] = field(default_factory=list)
+    entered: Counter[str] = field(default_factory=Counter)
+    held_out: Counter[str] = field(default_factory=Counter)
 
 
 def _decide(
     store: Store,
     active: list[Campaign],
-    ids: list[int],
+    chunk: Chunk,
     population: Population,
     model: LapseModel,
     now: datetime,
-    report: EnrollReport,
-) -> None:
-    """Enroll whom of ``ids`` a campaign takes now; write when to look at each again."""
-    versions = store.detection.look_versions(ids)  # before the data: a later change wins
-    assessments = {
-        p.customer_id: a
-        for p in store.detection.profiles(customer_ids=ids)
-        if (a := assess(p, population, now, model)) is not None
-    }
-    # A pause is weighed below: it ends by itself, and the next look waits for it.
-    mailable = store.customers.contactable(assessments, now, whatever_their_pause=True)
+) -> _Decided:
+    """Whom of the chunk a campaign takes now, and when to look at each again.
+
+    Every read selects the chunk's id range (and, between whole passes, who is due), so
+    the database gets the same few statements whatever the chunk holds. The look versions
+    came with the chunk, before the data: a change that lands meanwhile wins."""
+    versions = chunk.versions
+    read: set[int] = set()  # whose profile was read (a customer deleted meanwhile is not)
+    assessments: dict[int, Assessment] = {}
+    for p in store.detection.profiles(chunk=chunk):
+        read.add(p.customer_id)
+        if (a := assess(p, population, now, model)) is not None:
+            assessments[p.customer_id] = a
+    # A pause is weighed below: it ends by itself, and the next look waits for it. The
+    # list columns are read only when a filter needs them (JSON, decoded row by row).
+    lists = any(f.field in LIST_FACTS for c in active if c.audience for f in c.audience.where)
+    mailable = store.customers.contactable(chunk, now, whatever_their_pause=True, lists=lists)
     longest = max(c.not_enrolled_within_days for c in active)
     running: dict[int, set[str]] = defaultdict(set)  # campaigns each customer is in now
     recent: dict[int, dict[str, datetime]] = defaultdict(dict)
-    for cid, campaign_id, status, enrolled_at in store.sending.enrollment_history(
-        list(assessments), now - timedelta(days=longest)
+    for cid, campaign_id, status, enrolled_at in store.detection.enrollment_history(
+        chunk, now - timedelta(days=longest)
     ):
         if status in ("active", "attention"):
             running[cid].add(campaign_id)
         last = recent[cid].get(campaign_id)
         recent[cid][campaign_id] = enrolled_at if last is None else max(last, enrolled_at)
-    new: list[NewEnrollment] = []
-    looks: list[tuple[int, int, datetime | None]] = []
-    for cid in ids:
+    decided = _Decided()
+    new, looks = decided.new, decided.looks
+    for cid in chunk.ids:
+        if cid not in read:
+            continue
         a = assessments.get(cid)
         if a is None:  # nothing done yet: an activity will make them due
             looks.append((cid, versions.get(cid, 0), NEVER))
@@ -160,17 +259,15 @@ def _decide(
                 new.append(NewEnrollment(cid, campaign.id, holdout, first.key, now + first.after))
                 recent[cid][campaign.id] = now
                 if holdout:
-                    report.held_out[campaign.id] += 1
+                    decided.held_out[campaign.id] += 1
                 else:
-                    report.entered[campaign.id] += 1
+                    decided.entered[campaign.id] += 1
                     running[cid].add(campaign.id)
         when = next_look(
             active, a, info, running=running[cid], recent=recent[cid], now=now, model=model
         )
         looks.append((cid, versions.get(cid, 0), when or NEVER))
-    report.looked_at += len(ids)
-    store.sending.enroll(new, now)
-    store.detection.write_looks(looks)
+    return decided
 
 
 def _fingerprint(active: list[Campaign], model: LapseModel, population: Population) -> str:

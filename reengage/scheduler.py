@@ -119,17 +119,28 @@ class Service:
             )
 
     def detect(self) -> jobs.EnrollReport:
-        """One detection and enrollment pass — by one worker per tick across all of them."""
+        """Detection and enrollment, shared by every worker: one per tick starts a pass (a
+        leased lock row, renewed while it works); the others, at their own ticks, join the
+        pass under way and take its chunks, so a whole pass over a large base is split
+        across them. A worker that dies leaves its chunk to the next after its lease."""
         now = self.clock()
         hold = timedelta(seconds=max(self.detect_every_s - 5, 5))
+        campaigns = list(self.library.campaigns.values())
+        worker, clock = self.worker_id, self.clock
         if not self.store.locks.try_lock("detect_and_enroll", self.worker_id, now, hold):
-            log.debug("detection_skipped", reason="another worker ran it this tick")
-            return jobs.EnrollReport(
-                skipped=f"a detection pass ran less than {hold.total_seconds() / 60:.0f} "
-                "minutes ago (here or on another worker); the next one enrolls who is due"
+            report = jobs.detect_and_enroll(
+                self.store, campaigns, now, start=False, worker=worker, clock=clock
             )
+            if report.skipped is not None:
+                log.debug("detection_skipped", reason=report.skipped)
+                report.skipped = (
+                    f"a detection pass started less than {hold.total_seconds() / 60:.0f} "
+                    "minutes ago (here or on another worker) and has no chunk left to take; "
+                    "the next one enrolls who is due"
+                )
+            return report
         with self._keeping("detect_and_enroll", hold):
-            return jobs.detect_and_enroll(self.store, list(self.library.campaigns.values()), now)
+            return jobs.detect_and_enroll(self.store, campaigns, now, worker=worker, clock=clock)
 
     async def dispatch(self) -> jobs.DispatchReport:
         """Dispatch until nothing more is due now (or the service is stopping)."""

@@ -173,6 +173,41 @@ class DetectionState(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
 
 
+class DetectionPass(SQLModel, table=True):
+    """A detection pass that several workers share: each takes the next chunk of customers
+    (``detection_chunks``) until none is left; the pass is finished, and ``detection_state``
+    written, once every chunk is done (``reengage.store.passes``)."""
+
+    __tablename__ = "detection_passes"
+    # At most one pass runs at a time: ``running`` is TRUE while it does, NULL after.
+    __table_args__ = (sa.Index("ux_detection_passes_running", "running", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    running: bool | None = Field(default=True)
+    started_at: datetime = Field(sa_type=UTCDateTime)  # the moment every chunk decides at
+    whole: bool
+    fingerprint: str = Field(max_length=64)
+    population: list[list[Any]] = Field(sa_type=sa.JSON)
+    population_at: datetime = Field(sa_type=UTCDateTime)
+    cursor_id: int = 0  # the last customer id handed out in a chunk
+    exhausted: bool = False  # no customer is left after the cursor
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DetectionChunk(SQLModel, table=True):
+    """A chunk of a shared detection pass, ``after_id < customer_id <= last_id``, leased by the
+    worker deciding it; a dead worker's chunk is taken again once its lease runs out."""
+
+    __tablename__ = "detection_chunks"
+
+    pass_id: int = Field(primary_key=True, foreign_key="detection_passes.id", ondelete="CASCADE")
+    after_id: int = Field(primary_key=True)
+    last_id: int
+    holder: str = Field(max_length=200)
+    locked_until: datetime = Field(sa_type=UTCDateTime)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class LapseModelFit(SQLModel, table=True):
     """A lapse model fitted on this business's history (``reengage score --fit``); newest wins."""
 

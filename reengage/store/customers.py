@@ -150,51 +150,70 @@ class CustomerBook:
 
     def contactable(
         self,
-        customer_ids: Iterable[int],
+        customers: Iterable[int] | looks.Chunk,
         now: datetime | None = None,
         *,
         whatever_their_pause: bool = False,
+        lists: bool = True,
     ) -> dict[int, dict[str, Any]]:
         """Of these customers, those we may mail (consent, not do-not-contact, address not
         suppressed, not paused at ``now``), with the facts audience filters and send
         windows need, ``paused_until`` among them. ``whatever_their_pause`` keeps the paused
-        too, for a caller that weighs the pause itself."""
-        ids = sorted(set(customer_ids))
+        too, for a caller that weighs the pause itself.
+
+        ``customers`` is ids, or a detection pass's chunk (selected as a set, see
+        :class:`reengage.store.looks.Chunk`). ``lists=False`` leaves out ``tags``
+        and ``interests`` (JSON, decoded row by row) for a caller no filter of which reads
+        them; audience filters take a missing list as empty."""
         suppressed = sa.exists().where(SUPPRESSIONS.c.email == sa.func.lower(CUSTOMERS.c.email))
         unpaused: sa.ColumnElement[bool] = CUSTOMERS.c.paused_until.is_(None)
         if whatever_their_pause:
             unpaused = sa.true()
         elif now is not None:
             unpaused = unpaused | (CUSTOMERS.c.paused_until <= now)
+        columns = [
+            CUSTOMERS.c.id,
+            CUSTOMERS.c.locale,
+            CUSTOMERS.c.timezone,
+            CUSTOMERS.c.company,
+            CUSTOMERS.c.rep_external_id,
+            CUSTOMERS.c.paused_until,
+        ]
+        if lists:
+            columns += [CUSTOMERS.c.tags, CUSTOMERS.c.interests]
+        base = sa.select(*columns).where(
+            CUSTOMERS.c.consent.is_(True),
+            CUSTOMERS.c.status == CustomerStatus.ACTIVE.value,
+            ~suppressed,
+            unpaused,
+        )
+        if isinstance(customers, looks.Chunk):
+            chunk = customers
+            queries = [
+                base.join(STATS, STATS.c.customer_id == CUSTOMERS.c.id).where(
+                    looks.in_chunk(chunk, CUSTOMERS.c.id)
+                )
+            ]
+        else:
+            ids = sorted(set(customers))
+            queries = [
+                base.where(CUSTOMERS.c.id.in_(ids[start : start + 10_000]))
+                for start in range(0, len(ids), 10_000)
+            ]
         found: dict[int, dict[str, Any]] = {}
         with self._tx() as conn:
-            for start in range(0, len(ids), 10_000):
-                query = sa.select(
-                    CUSTOMERS.c.id,
-                    CUSTOMERS.c.locale,
-                    CUSTOMERS.c.timezone,
-                    CUSTOMERS.c.company,
-                    CUSTOMERS.c.rep_external_id,
-                    CUSTOMERS.c.tags,
-                    CUSTOMERS.c.interests,
-                    CUSTOMERS.c.paused_until,
-                ).where(
-                    CUSTOMERS.c.id.in_(ids[start : start + 10_000]),
-                    CUSTOMERS.c.consent.is_(True),
-                    CUSTOMERS.c.status == CustomerStatus.ACTIVE.value,
-                    ~suppressed,
-                    unpaused,
-                )
+            for query in queries:
                 for row in conn.execute(query):
-                    found[row.id] = {
+                    info = {
                         "locale": row.locale,
                         "timezone": row.timezone,
                         "company": row.company,
                         "rep": row.rep_external_id,
-                        "tags": row.tags,
-                        "interests": row.interests,
                         "paused_until": row.paused_until,
                     }
+                    if lists:
+                        info["tags"], info["interests"] = row.tags, row.interests
+                    found[row.id] = info
         return found
 
     def rep_name(self, rep_external_id: str | None) -> str | None:

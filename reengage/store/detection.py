@@ -17,7 +17,7 @@ from reengage.detect import Profile
 from reengage.history import Event, Summary
 from reengage.lapse_model import LapseModel
 from reengage.models import ActivityKind
-from reengage.store import looks
+from reengage.store import enrollments, looks, passes
 from reengage.store.sqlfuncs import epoch_days
 from reengage.store.tables import ACTIVITIES, CUSTOMERS, LAPSE_MODELS, STATS
 
@@ -34,13 +34,15 @@ class DetectionReads:
         last_order_between: tuple[datetime, datetime] | None = None,
         customer_ids: Sequence[int] | None = None,
         rep_external_ids: Sequence[str] | None = None,
+        chunk: looks.Chunk | None = None,
     ) -> Iterator[Profile]:
         """Detection profiles from the running stats, streamed; never reads activities.
 
         ``last_order_between`` narrows to customers whose last order falls in the range —
         a range scan of the ``last_order_at`` index, which is how an audience's
         "silent between N and M days" becomes one indexed query. ``rep_external_ids``
-        narrows to these reps' customers (the ``rep_external_id`` index).
+        narrows to these reps' customers (the ``rep_external_id`` index). ``chunk``
+        narrows to a detection pass's chunk (a range of the primary key).
         """
         query = profile_query()
         if last_order_between is not None:
@@ -48,6 +50,8 @@ class DetectionReads:
             query = query.where(STATS.c.last_order_at.between(low, high))
         if customer_ids is not None:
             query = query.where(STATS.c.customer_id.in_(list(customer_ids)))
+        if chunk is not None:
+            query = query.where(looks.in_chunk(chunk, CUSTOMERS.c.id))
         queries = [query]
         if rep_external_ids is not None:
             owners = sorted(set(rep_external_ids))
@@ -128,11 +132,6 @@ class DetectionReads:
         with self._tx() as conn:
             return looks.state(conn)
 
-    def save_pass_state(self, state: looks.PassState) -> None:
-        """Keep what a detection pass was computed with."""
-        with self._tx() as conn:
-            looks.save_state(conn, state)
-
     def due_ids(self, now: datetime, *, after: int, limit: int) -> list[int]:
         """The next ``limit`` customers due a look at ``now``, in id order after ``after``."""
         with self._tx() as conn:
@@ -143,10 +142,76 @@ class DetectionReads:
         with self._tx() as conn:
             return looks.all_ids(conn, after, limit)
 
-    def look_versions(self, customer_ids: Sequence[int]) -> dict[int, int]:
-        """Each customer's look version, read before deciding about them."""
+    def next_chunk(
+        self, *, after: int, limit: int, due_at: datetime | None, upto: int | None = None
+    ) -> looks.Chunk | None:
+        """The next ``limit`` customers after ``after`` (only those due at ``due_at``, or
+        everyone when it is None; none beyond ``upto``) with their look versions; None
+        past the last."""
         with self._tx() as conn:
-            return looks.versions(conn, customer_ids)
+            return looks.next_chunk(conn, after, limit, due_at, upto)
+
+    # -- passes several workers share (see store/passes.py) ------------------------------
+
+    def running_pass(self) -> passes.SharedPass | None:
+        """The detection pass that runs now, or None."""
+        with self._tx() as conn:
+            return passes.running(conn)
+
+    def start_pass(self, now: datetime, whole: bool, state: looks.PassState) -> passes.SharedPass:
+        """Start a pass as of ``now`` (or get the one another worker just started)."""
+        with self._tx() as conn:
+            return passes.start(conn, now, whole, state)
+
+    def abandon_pass(self, pass_id: int, now: datetime) -> None:
+        """Stop a pass computed with campaigns, a model or a population no longer current."""
+        with self._tx() as conn:
+            passes.abandon(conn, pass_id, now)
+
+    def take_chunk(
+        self, shared: passes.SharedPass, holder: str, now: datetime, lease: timedelta, limit: int
+    ) -> passes.Taken | None:
+        """The next chunk of the pass for this worker, leased until ``now + lease``."""
+        with self._tx() as conn:
+            return passes.take(conn, shared, holder, now, lease, limit)
+
+    def commit_chunk(
+        self,
+        shared: passes.SharedPass,
+        taken: passes.Taken,
+        holder: str,
+        now: datetime,
+        lease: timedelta,
+        *,
+        done: bool,
+        new: Sequence[enrollments.NewEnrollment],
+        looked: Sequence[tuple[int, int, datetime | None]],
+    ) -> bool:
+        """Write what part of a chunk decided (enrollments at the pass's moment, the next
+        looks) in one transaction, only while this worker holds the chunk; False: nothing
+        written, the chunk went to another worker or the pass was stopped."""
+        try:
+            with self._tx() as conn:
+                if not passes.still_held(conn, shared, taken.after, holder, now, lease, done=done):
+                    raise _Lost  # rolls the transaction back
+                enrollments.insert_enrollments(conn, new, shared.now)
+                looks.write_looks(conn, looked)
+                return True
+        except _Lost:
+            return False
+
+    def finish_pass(self, shared: passes.SharedPass, now: datetime) -> bool:
+        """Finish the pass and write its state, if every chunk is done."""
+        with self._tx() as conn:
+            return passes.finish(conn, shared, now)
+
+    def enrollment_history(
+        self, chunk: looks.Chunk, since: datetime
+    ) -> list[tuple[int, str, str, datetime]]:
+        """``(customer, campaign, status, enrolled_at)`` of the chunk's running enrollments
+        and those since ``since``."""
+        with self._tx() as conn:
+            return enrollments.history_in_chunk(conn, chunk, since)
 
     def write_looks(self, rows: Sequence[tuple[int, int, datetime | None]]) -> None:
         """``(customer, version read, when)``: when to look again, unless they changed."""
@@ -236,6 +301,10 @@ class DetectionReads:
         )
         with self._tx() as conn:
             return set(conn.scalars(query))
+
+
+class _Lost(Exception):
+    """The chunk is no longer this worker's: roll back what its transaction began."""
 
 
 def profile_query() -> sa.Select[Any]:

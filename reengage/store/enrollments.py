@@ -21,7 +21,8 @@ from reengage.models import (
     EnrollmentStatus,
 )
 from reengage.store.engine import upsert_insert
-from reengage.store.tables import CUSTOMERS, ENROLLMENTS, MESSAGES, SUPPRESSIONS
+from reengage.store.looks import Chunk, in_chunk
+from reengage.store.tables import CUSTOMERS, ENROLLMENTS, MESSAGES, STATS, SUPPRESSIONS
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,27 @@ def enrollment_history(
         )
         rows.extend((r[0], r[1], r[2], r[3]) for r in conn.execute(query))
     return rows
+
+
+def history_in_chunk(
+    conn: Connection, chunk: Chunk, since: datetime
+) -> list[tuple[int, str, str, datetime]]:
+    """:func:`enrollment_history` of a detection chunk's customers, selected as a set (see
+    :class:`reengage.store.looks.Chunk`) through ``ix_enrollments_customer``."""
+    query = (
+        sa.select(
+            ENROLLMENTS.c.customer_id,
+            ENROLLMENTS.c.campaign_id,
+            ENROLLMENTS.c.status,
+            ENROLLMENTS.c.enrolled_at,
+        )
+        .join(STATS, STATS.c.customer_id == ENROLLMENTS.c.customer_id)
+        .where(
+            in_chunk(chunk, ENROLLMENTS.c.customer_id),
+            sa.or_(ENROLLMENTS.c.status.in_(RUNNING), ENROLLMENTS.c.enrolled_at >= since),
+        )
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
 
 
 @dataclass(frozen=True)

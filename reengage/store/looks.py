@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from reengage.store.tables import DETECTION_STATE, ENROLLMENTS, STATS
@@ -39,10 +40,7 @@ def due_ids(conn: Connection, now: datetime, after: int, limit: int) -> list[int
     ``look_again_at``, then a sort of what it found)."""
     query = (
         sa.select(STATS.c.customer_id)
-        .where(
-            sa.or_(STATS.c.look_again_at.is_(None), STATS.c.look_again_at <= now),
-            STATS.c.customer_id > after,
-        )
+        .where(_due(now), STATS.c.customer_id > after)
         .order_by(STATS.c.customer_id)
         .limit(limit)
     )
@@ -60,12 +58,74 @@ def all_ids(conn: Connection, after: int, limit: int) -> list[int]:
     return [row[0] for row in conn.execute(query)]
 
 
-def versions(conn: Connection, customer_ids: Sequence[int]) -> dict[int, int]:
-    """The look version of each of these customers, read before deciding about them."""
-    query = sa.select(STATS.c.customer_id, STATS.c.look_version).where(
-        STATS.c.customer_id.in_(list(customer_ids))
+@dataclass(frozen=True)
+class Chunk:
+    """Customers a pass decides together: those with stats and ``after < id <= last``, or
+    only those due at ``due_at`` among them, with their look versions.
+
+    A chunk's reads select it as a set, never as a list of ids in the statement's text: a
+    whole pass's chunk is a range of the primary key; a chunk of who is due is that range
+    and the due condition on SQLite, and one array of its ids (``= ANY(:ids)``) on
+    PostgreSQL, whose planner, given a range that spans most of the table (the due are
+    few and spread out), would rather read whole tables than the few thousand rows asked
+    for. ``tests/integration/test_detection_plans.py`` explains each read on a filled
+    database, under generic plans too.
+    """
+
+    after: int
+    last: int
+    due_at: datetime | None  # None: everyone in the range (a whole pass)
+    versions: dict[int, int]  # each customer's look version, read with the chunk
+    as_array: bool = False  # select by one array of the ids (PostgreSQL, due chunks)
+
+    @property
+    def ids(self) -> list[int]:
+        """The chunk's customers, in id order."""
+        return list(self.versions)
+
+
+def next_chunk(
+    conn: Connection, after: int, limit: int, due_at: datetime | None, upto: int | None = None
+) -> Chunk | None:
+    """The next ``limit`` customers after ``after`` (due at ``due_at``, or everyone; none
+    beyond ``upto``), with their look versions, read before anything is decided about them;
+    None past the end."""
+    query = (
+        sa.select(STATS.c.customer_id, STATS.c.look_version)
+        .where(STATS.c.customer_id > after)
+        .order_by(STATS.c.customer_id)
+        .limit(limit)
     )
-    return {row[0]: row[1] for row in conn.execute(query)}
+    if due_at is not None:
+        query = query.where(_due(due_at))
+    if upto is not None:
+        query = query.where(STATS.c.customer_id <= upto)
+    versions = {row[0]: row[1] for row in conn.execute(query)}
+    if not versions:
+        return None
+    as_array = due_at is not None and conn.dialect.name == "postgresql"
+    return Chunk(after, max(versions), due_at, versions, as_array)
+
+
+def in_chunk(chunk: Chunk, *keys: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """The condition that selects the chunk's customers from ``customer_stats`` (which the
+    query must read or join on the customer id) and from each table whose customer id is in
+    ``keys``: the condition is stated on every table's own key, so each table's index
+    bounds its own scan (the planner carries equalities across a join, not ranges)."""
+    conditions = [_key_in(chunk, key) for key in (STATS.c.customer_id, *keys)]
+    if chunk.due_at is not None and not chunk.as_array:
+        conditions.append(_due(chunk.due_at))
+    return sa.and_(*conditions)
+
+
+def _key_in(chunk: Chunk, key: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    if chunk.as_array:
+        return key == sa.any_(sa.literal(chunk.ids, postgresql.ARRAY(sa.Integer)))
+    return sa.and_(key > chunk.after, key <= chunk.last)
+
+
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(STATS.c.look_again_at.is_(None), STATS.c.look_again_at <= now)
 
 
 _WRITE = (

@@ -11,6 +11,8 @@ from reengage.models import (
     CallTask,
     Customer,
     CustomerStats,
+    DetectionChunk,
+    DetectionPass,
     DetectionState,
     Digest,
     Enrollment,
@@ -44,5 +46,7 @@ REPS = _table(Rep)
 RESPONSES = _table(Response)
 STATS = _table(CustomerStats)
 DETECTION_STATE = _table(DetectionState)
+DETECTION_PASSES = _table(DetectionPass)
+DETECTION_CHUNKS = _table(DetectionChunk)
 SUPPRESSIONS = _table(Suppression)
 UNMATCHED = _table(InboundUnmatched)

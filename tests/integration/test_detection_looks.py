@@ -14,12 +14,14 @@ After every pass both hold the same enrollments.
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from reengage import enroll
 from reengage.campaigns import Campaign, parse_campaign
 from reengage.enroll import detect_and_enroll
 from reengage.lapse_model import LapseModel
@@ -253,3 +255,85 @@ def test_a_customer_whose_pause_has_ended_enters_again(store: Store) -> None:
     report = detect_and_enroll(store, [c], START + timedelta(days=10, minutes=5))
     assert report.looked_at == 1 and not report.whole
     assert [(e[0], e[1]) for e in enrolled(store)] == [(cid, "c0")]
+
+
+class Killed(Exception):
+    """A worker's process ends here: nothing after it runs, its chunk's lease stays."""
+
+
+def test_three_workers_share_each_pass_and_enroll_exactly_whom_one_would(
+    database_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three workers share every pass, chunk by chunk (small chunks, so each takes several),
+    over weeks of changes; a fourth starts the first pass and dies in its first chunk. After
+    every pass the set enrolled is the one a single worker scoring everyone enrolls."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several workers share a database on PostgreSQL")
+    monkeypatch.setattr(enroll, "CHUNK", 25)
+    rng = random.Random(11)
+    other = f"sqlite:///{tmp_path / 'everyone.db'}"
+    workers = [Store.open(database_url, upgrade=True) for _ in range(3)]
+    dead, everyone = Store.open(database_url), Store.open(other, upgrade=True)
+    twin = Twin(workers[0], everyone)
+    campaigns = [campaign(n, a, rng) for n, a in enumerate(AUDIENCES)]
+    rows, count = world(rng, 300)
+    twin.customers(rows, START)
+    ids = workers[0].customers.customer_ids(r["external_id"] for r in rows)
+    twin.orders(
+        [o for r in rows for o in orders_of(rng, ids[r["external_id"]], r["external_id"])], START
+    )
+    lease = timedelta(seconds=30)
+
+    def dies(*_: Any, **__: Any) -> dict[int, Any]:
+        raise Killed
+
+    dead.customers.contactable = dies  # type: ignore[method-assign]
+    now = START
+    with pytest.raises(Killed):  # it started the pass and took the first chunk
+        detect_and_enroll(dead, campaigns, now, worker="dead", lease=lease)
+    assert dead.detection.running_pass() is not None
+    for step in range(12):
+        if step:
+            now += timedelta(hours=rng.choice([7, 20, 30, 72]))
+            key = f"k{rng.randrange(count)}"
+            change = rng.random()
+            if change < 0.4:
+                twin.orders(
+                    [NewActivity(f"{key}-n{step}", ids[key], "order", now, 80.0, 20.0)], now
+                )
+            elif change < 0.6:
+                twin.customers([{"external_id": key, "consent": rng.random() < 0.7}], now)
+            elif change < 0.8:
+                twin.end_one(rng, now)
+        before = len(enrolled(everyone))
+        reports: list[Any] = []
+
+        def work(store: Store, name: str, now: datetime, reports: list[Any]) -> None:
+            later = now + 2 * lease  # the dead worker's lease has run out on this clock
+            reports.append(
+                detect_and_enroll(
+                    store, campaigns, now, worker=name, lease=lease, clock=lambda: later
+                )
+            )
+
+        threads = [
+            threading.Thread(target=work, args=(store, f"w{n}", now, reports))
+            for n, store in enumerate(workers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert len(reports) == 3, "a worker failed"
+        assert workers[0].detection.running_pass() is None, "the pass was left unfinished"
+        detect_and_enroll(everyone, campaigns, now, whole=True)
+        assert enrolled(workers[0]) == enrolled(everyone), f"after pass {step} at {now}"
+        made = len(enrolled(everyone)) - before
+        said = sum(sum(r.entered.values()) + sum(r.held_out.values()) for r in reports)
+        assert said == made, (said, made)
+        if step == 0:  # the first, whole pass was shared: each worker decided some of it
+            assert all(r.looked_at for r in reports), [r.looked_at for r in reports]
+            assert sum(r.looked_at for r in reports) >= count
+    assert sum(e[2] in ("active", "holdout") for e in enrolled(everyone)) > 20
+    for store in (*workers, dead, everyone):
+        store.close()

@@ -269,8 +269,13 @@ def test_a_pass_longer_than_its_lease_keeps_it_from_other_workers(
     clock = {"now": start}
     release, running = threading.Event(), threading.Event()
 
-    def slow_pass(*_: object) -> jobs.EnrollReport:  # a million customers, a bad plan
-        running.set()
+    joined: list[bool] = []
+
+    def slow_pass(*_: object, start: bool = True, **__: object) -> jobs.EnrollReport:
+        if not start:  # a worker that only joins a pass under way (none is, here)
+            joined.append(True)
+            return jobs.EnrollReport(skipped="no pass under way")
+        running.set()  # a million customers, a bad plan
         release.wait(30)
         return jobs.EnrollReport()
 
@@ -309,7 +314,8 @@ def test_a_pass_longer_than_its_lease_keeps_it_from_other_workers(
             break
         deadline.wait(0.1)
     assert held_until() > clock["now"], "the lease was not renewed during the pass"
-    assert second.detect().skipped  # so no other worker starts the same pass meanwhile
+    assert second.detect().skipped  # so no other worker starts a pass meanwhile
+    assert joined == [True]  # it may only join the one under way
     release.set()
     passing.join(10)
 
