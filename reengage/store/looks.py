@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
+from reengage.models import EnrollmentStatus
 from reengage.store.tables import DETECTION_STATE, ENROLLMENTS, STATS
 
 # A pass writes this for "no campaign can take them until something about them changes":
@@ -147,8 +148,17 @@ def write_looks(conn: Connection, looks: Iterable[tuple[int, int, datetime | Non
 
 def ended_since(conn: Connection, since: datetime) -> list[int]:
     """Customers with an enrollment that ended after ``since`` (completed or exited): a
-    campaign that runs alone may take them now."""
-    query = sa.select(ENROLLMENTS.c.customer_id).where(ENROLLMENTS.c.ended_at > since).distinct()
+    campaign that runs alone may take them now. A holdout enrollment ends as the pass that
+    made it records it, and that pass already dated the customer's next look knowing it, so
+    it does not count (otherwise every holdout member is looked at again by each pass of the
+    next hour)."""
+    query = (
+        sa.select(ENROLLMENTS.c.customer_id)
+        .where(
+            ENROLLMENTS.c.ended_at > since, ENROLLMENTS.c.status != EnrollmentStatus.HOLDOUT.value
+        )
+        .distinct()
+    )
     return [row[0] for row in conn.execute(query)]
 
 

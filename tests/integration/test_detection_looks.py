@@ -337,3 +337,28 @@ def test_three_workers_share_each_pass_and_enroll_exactly_whom_one_would(
     assert sum(e[2] in ("active", "holdout") for e in enrolled(everyone)) > 20
     for store in (*workers, dead, everyone):
         store.close()
+
+
+def test_holdout_members_are_not_looked_at_again_by_the_passes_that_follow(
+    store: Store,
+) -> None:
+    """A holdout enrollment ends as it is made; the pass that made it dated the member's
+    next look already. The passes of the next hour look at nobody (they used to look at
+    every holdout member again: a tenth of the lapsed base on every pass)."""
+    rng = random.Random(3)
+    c = campaign(0, "lapsed: {factor: 2.0, min_days_silent: 21}", rng)
+    c = c.model_copy(update={"holdout_percent": 50})
+    rows = [{"external_id": f"h{n}", "email": f"h{n}@example.com"} for n in range(40)]
+    store.customers.upsert_customers(rows, START)
+    ids = store.customers.customer_ids([r["external_id"] for r in rows])
+    orders = [
+        NewActivity(f"{key}-{d}", cid, "order", START - timedelta(days=d), 50.0, 10.0)
+        for key, cid in ids.items()
+        for d in (90, 80, 70, 60)
+    ]
+    store.customers.add_activities(orders, START)
+    first = detect_and_enroll(store, [c], START)
+    assert first.held_out["c0"] > 5 and first.entered["c0"] > 5
+    for minutes in (10, 20, 50):
+        later = detect_and_enroll(store, [c], START + timedelta(minutes=minutes))
+        assert later.looked_at == 0, minutes
