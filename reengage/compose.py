@@ -27,7 +27,15 @@ from reengage.campaigns import Campaign
 from reengage.config import Settings
 from reengage.detect import Assessment
 from reengage.errors import NotFound
-from reengage.message import DkimKey, Envelope, compose, dkim_sign
+from reengage.message import (
+    DkimKey,
+    Envelope,
+    compose,
+    compose_wire,
+    dkim_sign,
+    raw_header,
+    wire,
+)
 from reengage.models import Customer
 from reengage.render import Refused, Rendered, Renderer, Sender, Yearly, missing
 from reengage.timeutil import UNKNOWN_YEAR
@@ -241,12 +249,55 @@ def render_for(
 ) -> tuple[EmailMessage, Rendered]:
     """The exact message a customer would get for one step, as of ``now``.
 
-    The daemon, ``preview``, ``simulate`` and the demo all call this with the customer's
-    assessment as of the send moment, so what is previewed is what is sent. Raises
+    The daemon, ``preview``, ``simulate`` and the demo all call this (the daemon through
+    :func:`wire_for`, its bytes) with the customer's assessment as of the send moment, so
+    what is previewed is what is sent. Raises
     :class:`~reengage.errors.TemplateFailure` (file:line and what to change) when the
     templates cannot be rendered for this customer, and :class:`~reengage.errors.NotFound`
     (naming the campaign's mail steps) when ``step_key`` is not one of them.
     """
+    rendered, envelope = _made(
+        ws, campaign, step_key, customer, assessment, message_key, now, rep_name
+    )
+    message = compose(rendered.subject, rendered.text, rendered.html, envelope)
+    return (dkim_sign(message, ws.dkim) if ws.dkim else message), rendered
+
+
+def wire_for(
+    ws: Workspace,
+    campaign: Campaign,
+    step_key: str,
+    customer: Customer,
+    assessment: Assessment | None,
+    *,
+    message_key: str,
+    now: datetime,
+    rep_name: str | None,
+) -> tuple[bytes, str]:
+    """:func:`render_for`'s message as it goes over SMTP (``wire(message)``), and its
+    Message-ID header: written straight from the same parts, without the message object
+    the daemon would only serialize (a DKIM-signed mail is still signed over that)."""
+    rendered, envelope = _made(
+        ws, campaign, step_key, customer, assessment, message_key, now, rep_name
+    )
+    if ws.dkim:
+        message = compose(rendered.subject, rendered.text, rendered.html, envelope)
+        signed = dkim_sign(message, ws.dkim)
+        return wire(signed), raw_header(signed, "Message-ID") or ""
+    return compose_wire(rendered.subject, rendered.text, rendered.html, envelope)
+
+
+def _made(
+    ws: Workspace,
+    campaign: Campaign,
+    step_key: str,
+    customer: Customer,
+    assessment: Assessment | None,
+    message_key: str,
+    now: datetime,
+    rep_name: str | None,
+) -> tuple[Rendered, Envelope]:
+    # The rendered parts and the envelope of one customer's mail for one step.
     step = campaign.step(step_key)
     if step is None or step.template is None or step.subject is None:
         known = ", ".join(s.key for s in campaign.steps if not s.is_call)
@@ -283,8 +334,7 @@ def render_for(
         unsubscribe_mailto=unsubscribe_mailto(message_key, ws.bounce_domain(campaign), ws.secret),
         return_path=bounce_address(message_key, ws.bounce_domain(campaign)),
     )
-    message = compose(rendered.subject, rendered.text, rendered.html, envelope)
-    return (dkim_sign(message, ws.dkim) if ws.dkim else message), rendered
+    return rendered, envelope
 
 
 def reply_address(ws: Workspace, campaign: Campaign, message_key: str) -> str | None:

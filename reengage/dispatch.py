@@ -18,13 +18,12 @@ from datetime import datetime, timedelta
 
 from reengage import metrics
 from reengage.campaigns import Campaign
-from reengage.compose import Workspace, bounce_address, render_for
+from reengage.compose import Workspace, bounce_address, wire_for
 from reengage.detect import Population
 from reengage.errors import StoreError, TemplateFailure
 from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
-from reengage.message import raw_header, wire
 from reengage.recheck import PUT_OFF, BatchFacts, Planned, decide_batch
 from reengage.retries import CLAIM_LEASE, LEASE, RETRY_BASE, RETRY_MAX
 from reengage.scoring import assess_customers, prior_for
@@ -289,7 +288,7 @@ async def _deliver(
         return f"refused_{started.refused}"
     found = facts.customers[item.customer_id]
     try:
-        message, _ = render_for(
+        raw, smtp_id = wire_for(
             ws,
             campaign,
             step.key,
@@ -318,7 +317,6 @@ async def _deliver(
         )
         return "failed"
     envelope_sender = bounce_address(started.token, ws.bounce_domain(campaign))
-    raw = wire(message)
     await mailer.pace(item.email)  # the rate limits' wait comes before the row is marked
 
     async def ready() -> bool:
@@ -345,7 +343,7 @@ async def _deliver(
                 started.message_id,
                 item,
                 result.response,
-                raw_header(message, "Message-ID") or "",
+                smtp_id,
                 now,
                 next_step(campaign, index, now),
             )
