@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from reengage.render import Rendered, Renderer, Sender, plain_text
+from reengage.render.text import one_space_within
 
 MAIL = """<!doctype html><html><head><title>Acme Supplies</title>
 <style>p { color: red }</style></head><body>
@@ -92,3 +97,13 @@ def test_no_template_css_can_hide_the_footer(tmp_path: Path) -> None:
     footer = rendered.html[rendered.html.index('<div class="reengage-footer"') :]
     assert "display: none" not in footer and "display:none" not in footer
     assert 'href="https://x.example/u"' in footer
+
+
+# What one_space_within() must do, as one regular expression says it.
+_SPACES_WITHIN = re.compile(r"(?<=\S) {2,}(?=\S)")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=" \t\n\r\xa0\u3000ab.é", max_size=60))
+def test_runs_of_spaces_between_words_become_one_as_the_expression_says(text: str) -> None:
+    assert one_space_within(text) == _SPACES_WITHIN.sub(" ", text)
