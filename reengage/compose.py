@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import calendar
-import hashlib
 import hmac
 import re
 from collections.abc import Sequence
@@ -363,10 +362,11 @@ def unsubscribe_mailto(message_key: str, domain: str, secret: str) -> str:
 def mailto_signature(message_key: str, secret: str) -> str:
     """26 lower-case base32 characters (128 bits of HMAC-SHA256): the address stays within
     64 characters, and an MTA that lower-cases it (RFC 5321 allows it) loses nothing."""
-    mac = hmac.new(
-        secret.encode(), b"mailto-unsubscribe:" + message_key.lower().encode(), hashlib.sha256
+    # hmac.digest: the same HMAC in one C call, without an HMAC object per mail.
+    mac = hmac.digest(
+        secret.encode(), b"mailto-unsubscribe:" + message_key.lower().encode(), "sha256"
     )
-    return base64.b32encode(mac.digest()[:16]).decode().rstrip("=").lower()
+    return base64.b32encode(mac[:16]).decode().rstrip("=").lower()
 
 
 def signed_unsubscribe_key(token: str, secrets: Sequence[str]) -> str | None:

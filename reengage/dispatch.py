@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from reengage import metrics
 from reengage.campaigns import Campaign
@@ -197,7 +198,7 @@ async def _start_batch(
                 clock = time.perf_counter()
                 result = await _deliver(store, mailer, ws, plan, started, now, facts, sent, moment)
                 report.results[result] += 1
-                metrics.SENDS.labels(result=result).inc()
+                _counter(result).inc()
                 if result == "sent":
                     metrics.SEND_SECONDS.observe(time.perf_counter() - clock)
         except asyncio.CancelledError:  # waiting for a connection, or sending
@@ -392,6 +393,17 @@ async def _deliver(
     )
     log.info("message_retry", enrollment_id=enrollment_id, response=response, attempts=attempts)
     return "retry"
+
+
+_COUNTERS: dict[str, Any] = {}
+
+
+def _counter(result: str) -> Any:
+    # reengage_sends_total{result=…}: looked up once per result, not once per mail.
+    counter = _COUNTERS.get(result)
+    if counter is None:
+        counter = _COUNTERS[result] = metrics.SENDS.labels(result=result)
+    return counter
 
 
 def expire_leases(store: Store, now: datetime) -> int:
