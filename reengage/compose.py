@@ -275,9 +275,12 @@ def wire_for(
 ) -> tuple[bytes, str]:
     """:func:`render_for`'s message as it goes over SMTP (``wire(message)``), and its
     Message-ID header: written straight from the same parts, without the message object
-    the daemon would only serialize (a DKIM-signed mail is still signed over that)."""
+    the daemon would only serialize (a DKIM-signed mail is still signed over that).
+
+    The templates are taken as the daemon last looked at them (``ws.renderer.refresh()``,
+    once per batch, off the event loop), not looked for on disk again for every mail."""
     rendered, envelope = _made(
-        ws, campaign, step_key, customer, assessment, message_key, now, rep_name
+        ws, campaign, step_key, customer, assessment, message_key, now, rep_name, pinned=True
     )
     if ws.dkim:
         message = compose(rendered.subject, rendered.text, rendered.html, envelope)
@@ -295,6 +298,8 @@ def _made(
     message_key: str,
     now: datetime,
     rep_name: str | None,
+    *,
+    pinned: bool = False,
 ) -> tuple[Rendered, Envelope]:
     # The rendered parts and the envelope of one customer's mail for one step.
     step = campaign.step(step_key)
@@ -318,6 +323,7 @@ def _made(
         locale=customer.locale,
         unsubscribe_url=context["links"]["unsubscribe"],
         pause_url=context["links"]["pause"],
+        pinned=pinned,
     )
     domain = sender_domain(campaign)
     name = " ".join(p for p in (customer.first_name, customer.last_name) if p)

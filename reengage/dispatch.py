@@ -230,7 +230,9 @@ def _begin(
     incomplete: bool,
     held: frozenset[str],
 ) -> tuple[BatchFacts, list[str | Planned], list[Started]]:
-    # A batch's reads, decisions and message rows: in a thread, off the event loop.
+    # A batch's reads, decisions and message rows: in a thread, off the event loop. Its
+    # mails are made from the template files as they are now (looked at here, once).
+    ws.renderer.refresh()
     facts, outcomes = decide_batch(store, ws, campaigns, claimed, now, incomplete, held)
     plans = [outcome for outcome in outcomes if isinstance(outcome, Planned)]
     # Every message row of the batch is written and committed together, before any SMTP.
