@@ -137,8 +137,9 @@ class Renderer:
             cache = env.cache
             if cache is None:
                 continue
-            for key, template in cache.items():
-                if not template.is_up_to_date:
+            for key in list(cache):  # a copy; get() answers None for one gone meanwhile
+                template = cache.get(key)
+                if template is not None and not template.is_up_to_date:
                     with contextlib.suppress(KeyError):  # gone already: read at next use
                         del cache[key]
         for name in list(self._pinned_variants):
