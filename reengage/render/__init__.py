@@ -132,9 +132,10 @@ class Renderer:
         (``render(..., pinned=True)``): a changed one is read again at its next use.
 
         Called once per batch of mail, off the event loop; a file changed meanwhile is
-        picked up by the next batch."""
-        for env in (self._pinned_html, self._pinned_text):
-            cache = env.cache
+        picked up by the next batch. What the process has rendered otherwise (validation
+        renders every step) is compiled here too, so no mail compiles one on the loop."""
+        for env, pinned in ((self._html, self._pinned_html), (self._text, self._pinned_text)):
+            cache = pinned.cache
             if cache is None:
                 continue
             for key in list(cache):  # a copy; get() answers None for one gone meanwhile
@@ -142,6 +143,10 @@ class Renderer:
                 if template is not None and not template.is_up_to_date:
                     with contextlib.suppress(KeyError):  # gone already: read at next use
                         del cache[key]
+            for key in list(env.cache or ()):
+                if key not in cache and isinstance(key, tuple) and isinstance(key[-1], str):
+                    with contextlib.suppress(Exception):  # a broken one fails when rendered
+                        pinned.get_template(key[-1])
         for name in list(self._pinned_variants):
             self._pinned_variants[name] = self._by_locale(name)
 
