@@ -15,16 +15,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from reengage import metrics
 from reengage.campaigns import Campaign
-from reengage.compose import Workspace, bounce_address, render_for
+from reengage.compose import Workspace, bounce_address, wire_for
 from reengage.detect import Population
 from reengage.errors import StoreError, TemplateFailure
 from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
-from reengage.message import raw_header, wire
 from reengage.recheck import PUT_OFF, BatchFacts, Planned, decide_batch
 from reengage.retries import CLAIM_LEASE, LEASE, RETRY_BASE, RETRY_MAX
 from reengage.scoring import assess_customers, prior_for
@@ -198,7 +198,7 @@ async def _start_batch(
                 clock = time.perf_counter()
                 result = await _deliver(store, mailer, ws, plan, started, now, facts, sent, moment)
                 report.results[result] += 1
-                metrics.SENDS.labels(result=result).inc()
+                _counter(result).inc()
                 if result == "sent":
                     metrics.SEND_SECONDS.observe(time.perf_counter() - clock)
         except asyncio.CancelledError:  # waiting for a connection, or sending
@@ -230,7 +230,9 @@ def _begin(
     incomplete: bool,
     held: frozenset[str],
 ) -> tuple[BatchFacts, list[str | Planned], list[Started]]:
-    # A batch's reads, decisions and message rows: in a thread, off the event loop.
+    # A batch's reads, decisions and message rows: in a thread, off the event loop. Its
+    # mails are made from the template files as they are now (looked at here, once).
+    ws.renderer.refresh()
     facts, outcomes = decide_batch(store, ws, campaigns, claimed, now, incomplete, held)
     plans = [outcome for outcome in outcomes if isinstance(outcome, Planned)]
     # Every message row of the batch is written and committed together, before any SMTP.
@@ -289,7 +291,7 @@ async def _deliver(
         return f"refused_{started.refused}"
     found = facts.customers[item.customer_id]
     try:
-        message, _ = render_for(
+        raw, smtp_id = wire_for(
             ws,
             campaign,
             step.key,
@@ -318,7 +320,6 @@ async def _deliver(
         )
         return "failed"
     envelope_sender = bounce_address(started.token, ws.bounce_domain(campaign))
-    raw = wire(message)
     await mailer.pace(item.email)  # the rate limits' wait comes before the row is marked
 
     async def ready() -> bool:
@@ -345,7 +346,7 @@ async def _deliver(
                 started.message_id,
                 item,
                 result.response,
-                raw_header(message, "Message-ID") or "",
+                smtp_id,
                 now,
                 next_step(campaign, index, now),
             )
@@ -394,6 +395,17 @@ async def _deliver(
     )
     log.info("message_retry", enrollment_id=enrollment_id, response=response, attempts=attempts)
     return "retry"
+
+
+_COUNTERS: dict[str, Any] = {}
+
+
+def _counter(result: str) -> Any:
+    # reengage_sends_total{result=…}: looked up once per result, not once per mail.
+    counter = _COUNTERS.get(result)
+    if counter is None:
+        counter = _COUNTERS[result] = metrics.SENDS.labels(result=result)
+    return counter
 
 
 def expire_leases(store: Store, now: datetime) -> int:

@@ -21,13 +21,14 @@ import binascii
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
+from typing import Any
 
 import dkim
 
@@ -140,41 +141,93 @@ def dkim_sign(message: EmailMessage, key: DkimKey) -> EmailMessage:
 
 def compose(subject: str, text: str, html: str, envelope: Envelope) -> EmailMessage:
     """The full message, ready for SMTP or to be written as a ``.eml`` file."""
-    msg = EmailMessage(policy=POLICY)
-    msg.set_raw("From", _address_value("From", envelope.sender))
-    to_name, to_address = one_line(envelope.to_name), envelope.to_address
-    if _ADDR_SPEC.fullmatch(to_address):
-        msg.set_raw("To", _mailbox("To", to_name, to_address))
-    else:  # an internationalized address: the email package knows its rules
-        to_user, _, to_domain = to_address.partition("@")
-        msg["To"] = Address(display_name=to_name, username=to_user, domain=to_domain)
-    if envelope.reply_to:
-        msg.set_raw("Reply-To", _address_value("Reply-To", envelope.reply_to))
-    _put(msg, "Subject", one_line(subject, 300))
-    msg.set_raw("Date", format_datetime(envelope.date))
-    _put(msg, "Message-ID", f"<{one_line(envelope.message_id, 900)}>", whole=True)
-    if envelope.list_id:
-        _put(msg, "List-Id", f"<{one_line(envelope.list_id, 900)}>", whole=True)
-    targets = []
-    if envelope.unsubscribe_url:
-        targets.append(f"<{one_line(envelope.unsubscribe_url, 2000)}>")
-    if envelope.unsubscribe_mailto:
-        targets.append(f"<mailto:{one_line(envelope.unsubscribe_mailto, 900)}>")
-    if targets:
-        # One target per line: a URL is never broken or encoded, whatever its length.
-        _put(msg, "List-Unsubscribe", ",\r\n ".join(targets), whole=True)
+    return _message(_Parts.of(subject, text, html, envelope))
+
+
+def compose_wire(subject: str, text: str, html: str, envelope: Envelope) -> tuple[bytes, str]:
+    """``wire(compose(...))`` and the message's Message-ID header, without building the
+    message: the daemon sends every mail this way, and preview shows ``compose``'s.
+
+    Both are made from the same header values and bodies (:class:`_Parts`), and the bytes
+    are folded by the same policy as :func:`wire` folds them; anything the fast writing
+    cannot take (a header that folds to non-ASCII) goes through :func:`wire` itself.
+    """
+    parts = _Parts.of(subject, text, html, envelope)
+    out = [POLICY.fold(name, value) for name, value in parts.headers]
+    out.append("\r\n")
+    for i, (content_type, encoding, body) in enumerate(parts.bodies):
+        out.append(f"--{parts.boundary}\r\n" if i == 0 else f"\r\n--{parts.boundary}\r\n")
+        out.append(f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n")
+        out.append(_crlf(body))
+    out.append(f"\r\n--{parts.boundary}--\r\n")
+    try:
+        data = "".join(out).encode("ascii")
+    except UnicodeEncodeError:
+        data = wire(_message(parts))
+    return data, str(parts.message_id)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """A mail's header values as stored in its message (a ready string, or the email
+    package's header object), its two bodies (content type, transfer encoding, encoded
+    text) and their boundary: what :func:`compose` and :func:`compose_wire` both write."""
+
+    headers: list[tuple[str, Any]]
+    bodies: list[tuple[str, str, str]]
+    boundary: str
+    message_id: Any
+
+    @classmethod
+    def of(cls, subject: str, text: str, html: str, envelope: Envelope) -> _Parts:
+        headers: list[tuple[str, Any]] = [("From", _address_value("From", envelope.sender))]
+        to_name, to_address = one_line(envelope.to_name), envelope.to_address
+        if _ADDR_SPEC.fullmatch(to_address):
+            headers.append(("To", _mailbox("To", to_name, to_address)))
+        else:  # an internationalized address: the email package knows its rules
+            to_user, _, to_domain = to_address.partition("@")
+            to = Address(display_name=to_name, username=to_user, domain=to_domain)
+            headers.append(POLICY.header_store_parse("To", to))
+        if envelope.reply_to:
+            headers.append(("Reply-To", _address_value("Reply-To", envelope.reply_to)))
+        headers.append(_put("Subject", one_line(subject, 300)))
+        headers.append(("Date", _date(envelope.date)))
+        message_id = _put("Message-ID", f"<{one_line(envelope.message_id, 900)}>", whole=True)
+        headers.append(message_id)
+        if envelope.list_id:
+            headers.append(_put("List-Id", f"<{one_line(envelope.list_id, 900)}>", whole=True))
+        targets = []
         if envelope.unsubscribe_url:
-            msg.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
-    if envelope.return_path:
-        _put(msg, "Return-Path", f"<{one_line(envelope.return_path, 900)}>", whole=True)
-    (text_part, text_body), (html_part, html_body) = (
-        _text_part("plain", text),
-        _text_part("html", html),
-    )
-    boundary = _boundary(text_body, html_body)
-    msg.set_raw("MIME-Version", "1.0")
-    msg.set_raw("Content-Type", f'multipart/alternative; boundary="{boundary}"')
-    msg.set_payload([text_part, html_part])
+            targets.append(f"<{one_line(envelope.unsubscribe_url, 2000)}>")
+        if envelope.unsubscribe_mailto:
+            targets.append(f"<mailto:{one_line(envelope.unsubscribe_mailto, 900)}>")
+        if targets:
+            # One target per line: a URL is never broken or encoded, whatever its length.
+            headers.append(_put("List-Unsubscribe", ",\r\n ".join(targets), whole=True))
+            if envelope.unsubscribe_url:
+                headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        if envelope.return_path:
+            path = f"<{one_line(envelope.return_path, 900)}>"
+            headers.append(_put("Return-Path", path, whole=True))
+        bodies = [_text_part("plain", text), _text_part("html", html)]
+        boundary = _boundary(bodies[0][2], bodies[1][2])
+        headers.append(("MIME-Version", "1.0"))
+        headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
+        return cls(headers, bodies, boundary, message_id[1])
+
+
+def _message(parts: _Parts) -> EmailMessage:
+    msg = EmailMessage(policy=POLICY)
+    for name, value in parts.headers:
+        msg.set_raw(name, value)
+    payload: list[Any] = []
+    for content_type, encoding, body in parts.bodies:
+        part = EmailMessage(policy=POLICY)
+        part.set_raw("Content-Type", content_type)
+        part.set_raw("Content-Transfer-Encoding", encoding)
+        part.set_payload(body)
+        payload.append(part)
+    msg.set_payload(payload)
     return msg
 
 
@@ -218,8 +271,7 @@ def _write(part: EmailMessage, out: list[str]) -> bool:
         return True
     if not isinstance(payload, str) or not payload.isascii():
         return False
-    lines = _NEWLINE.split(payload)
-    out.append("\r\n".join(lines))  # a final newline leaves "" last, so it ends in CRLF
+    out.append(_crlf(payload))  # a final newline stays last, so it ends in CRLF
     return True
 
 
@@ -232,22 +284,32 @@ def raw_header(message: EmailMessage, name: str) -> str | None:
     return None
 
 
-def _put(msg: EmailMessage, name: str, value: str, *, whole: bool = False) -> None:
+def _put(name: str, value: str, *, whole: bool = False) -> tuple[str, Any]:
     # Plain short ASCII (or, for ``whole`` values — ids and URLs, which must never be folded
     # or encoded — any printable ASCII) is stored as it will be sent; anything else is
     # parsed and encoded (RFC 2047) by the email package, slower but knowing every rule.
+    # Returns the header as the message stores it (what ``msg[name] = value`` would).
     if name == "Subject" and "=?" in value:
-        # Text that looks like an encoded word (a customer named "=?utf-8?q?Boss?=") would
+        # Text that looks like an encoded word (a customer named "=?utf-8?q?The_Boss?=") would
         # be decoded by the reader's mail program into other words: encode the whole value,
         # so it reads as written.
-        encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-        msg.set_raw(name, encoded)
-        return
+        return name, Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     short = len(name) + len(value) + 2 <= _FOLD_AT and _PLAIN.fullmatch(value)
     if short or (whole and _READY.fullmatch(value)):
-        msg.set_raw(name, value)
-    else:
-        msg[name] = value
+        return name, value
+    stored: tuple[str, Any] = POLICY.header_store_parse(name, value)
+    return stored
+
+
+def _date(when: datetime) -> str:
+    # Every mail of a batch carries the same moment: formatted once. Keyed with the offset
+    # too, since 12:00+00:00 equals 13:00+01:00 but is written otherwise.
+    return _formatted_date(when, when.utcoffset())
+
+
+@lru_cache(maxsize=64)
+def _formatted_date(when: datetime, _offset: timedelta | None) -> str:
+    return format_datetime(when)
 
 
 @lru_cache(maxsize=256)
@@ -280,20 +342,26 @@ def _mailbox(header: str, name: str, addr_spec: str) -> str:
     return f"{phrase}\r\n <{addr_spec}>"
 
 
-def _text_part(subtype: str, content: str) -> tuple[EmailMessage, str]:
+def _text_part(subtype: str, content: str) -> tuple[str, str, str]:
     # 7bit when it can be, else quoted-printable (never 8bit: any SMTP server takes it).
+    # Its content type, transfer encoding and encoded body, lines ending in "\n".
     data = content.encode("utf-8")
-    lines = data.splitlines()
-    part = EmailMessage(policy=POLICY)
-    part.set_raw("Content-Type", f'text/{subtype}; charset="utf-8"')
-    if data.isascii() and max((len(line) for line in lines), default=0) <= _FOLD_AT:
-        part.set_raw("Content-Transfer-Encoding", "7bit")
-        body = b"\n".join(lines).decode("ascii") + "\n"
-    else:
-        part.set_raw("Content-Transfer-Encoding", "quoted-printable")
-        body = binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True).decode("ascii")
-    part.set_payload(body)
-    return part, body
+    if b"\r" in data:  # bytes.splitlines() also ends a line at a lone "\r"
+        joined = b"\n".join(data.splitlines())
+    else:  # the same, at C speed: only the one final newline goes
+        joined = data[:-1] if data.endswith(b"\n") else data
+    content_type = f'text/{subtype}; charset="utf-8"'
+    if data.isascii() and max(map(len, joined.split(b"\n"))) <= _FOLD_AT:
+        return content_type, "7bit", joined.decode("ascii") + "\n"
+    body = binascii.b2a_qp(joined + b"\n", istext=True).decode("ascii")
+    return content_type, "quoted-printable", body
+
+
+def _crlf(body: str) -> str:
+    # Every line break as CRLF, as `email.generator` writes them.
+    if "\r" not in body:
+        return body.replace("\n", "\r\n")
+    return "\r\n".join(_NEWLINE.split(body))
 
 
 def _boundary(*bodies: str) -> str:

@@ -12,6 +12,7 @@ added here, after the template ran. Locale variants (``tip-1.zh-CN.html.j2`` bes
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -116,38 +117,61 @@ class Renderer:
         self.templates_dir = templates_dir
         self.sender = sender
         loader = FileSystemLoader(str(templates_dir))
-        self._html = GuardedSandbox(
-            loader=loader, autoescape=True, undefined=StrictUndefined, finalize=printable
-        )
-        self._text = GuardedSandbox(
-            loader=loader, autoescape=False, undefined=StrictUndefined, finalize=printable
-        )
-        for env in (self._html, self._text):
-            env.filters["date"] = format_date
-            # A mail that changes on every rendering could never equal its preview.
-            del env.filters["random"]
-            env.globals.pop("lipsum", None)
-            env.tests["none"] = is_none  # `x is none` holds for a missing value too
+        self._html, self._text = _environments(loader, auto_reload=True)
+        # The daemon's sending renders through these: a file's changes are looked for once
+        # per batch (refresh(), in the batch's thread), not on every mail on the event loop,
+        # where each look at the disk hands the GIL to whatever thread waits for it.
+        self._pinned_html, self._pinned_text = _environments(loader, auto_reload=False)
         self._subjects: dict[str, Template] = {}
         self._footers: dict[str, tuple[str, str]] = {}
         self._variants: dict[str, tuple[str, int, dict[str, str]]] = {}
+        self._pinned_variants: dict[str, dict[str, str]] = {}
 
-    def resolve(self, name: str, locale: str) -> str:
+    def refresh(self) -> None:
+        """Look once at every template file and folder the pinned rendering has kept
+        (``render(..., pinned=True)``): a changed one is read again at its next use.
+
+        Called once per batch of mail, off the event loop; a file changed meanwhile is
+        picked up by the next batch. What the process has rendered otherwise (validation
+        renders every step) is compiled here too, so no mail compiles one on the loop."""
+        for env, pinned in ((self._html, self._pinned_html), (self._text, self._pinned_text)):
+            cache = pinned.cache
+            if cache is None:
+                continue
+            for key in list(cache):  # a copy; get() answers None for one gone meanwhile
+                template = cache.get(key)
+                if template is not None and not template.is_up_to_date:
+                    with contextlib.suppress(KeyError):  # gone already: read at next use
+                        del cache[key]
+            for key in list(env.cache or ()):
+                if key not in cache and isinstance(key, tuple) and isinstance(key[-1], str):
+                    with contextlib.suppress(Exception):  # a broken one fails when rendered
+                        pinned.get_template(key[-1])
+        for name in list(self._pinned_variants):
+            self._pinned_variants[name] = self._by_locale(name)
+
+    def resolve(self, name: str, locale: str, *, pinned: bool = False) -> str:
         """The template for ``locale``: its own variant (``x.zh-CN.html.j2``), then its
         language's (``x.zh.html.j2``), then ``x``. A variant is found however its file spells
-        the locale (``x.zh_CN.html.j2``, ``x.zh-cn.html.j2``), and so is the customer's."""
+        the locale (``x.zh_CN.html.j2``, ``x.zh-cn.html.j2``), and so is the customer's.
+        ``pinned``: the folder's listing as :meth:`refresh` last saw it, if it has one."""
         wanted = fallbacks(locale)
         base = Path(name).name
         if not wanted or "." not in base:  # a name without a suffix has x.zh-CN variants
             spelt = (f"{name}.{candidate}" for candidate in wanted)
             return next((v for v in spelt if (self.templates_dir / v).is_file()), name)
-        by_locale = self._by_locale(name)
+        by_locale = self._by_locale(name, pinned=pinned)
         return next((by_locale[c] for c in wanted if c in by_locale), name)
 
-    def _by_locale(self, name: str) -> dict[str, str]:
+    def _by_locale(self, name: str, *, pinned: bool = False) -> dict[str, str]:
         # Listing the folder is most of the cost of picking a variant, and it runs for every
         # mail sent: the listing is kept until the folder changes (a file added or removed
         # changes the folder's modification time).
+        if pinned:  # as refresh() last saw it; listed now only the first time
+            seen = self._pinned_variants.get(name)
+            if seen is None:
+                seen = self._pinned_variants[name] = self._by_locale(name)
+            return seen
         kept = self._variants.get(name)
         folder = kept[0] if kept else str(self.templates_dir / Path(name).parent)
         try:
@@ -208,14 +232,20 @@ class Renderer:
         locale: str,
         unsubscribe_url: str,
         pause_url: str,
+        pinned: bool = False,
     ) -> Rendered:
         """Subject, HTML (CSS inlined, footer added) and text part for one customer.
 
-        Raises :class:`TemplateFailure` naming the file and line, whatever went wrong: a
-        missing value, a sum that fails, a file that is not UTF-8, a mail with no words.
+        ``pinned``: the files as :meth:`refresh` last saw them (the daemon's sending),
+        rather than looked at again now. Raises :class:`TemplateFailure` naming the file
+        and line, whatever went wrong: a missing value, a sum that fails, a file that is not
+        UTF-8, a mail with no words.
         """
-        chosen = self.resolve(template, locale)
-        body = self._run(self._html, chosen, context)
+        html_env, text_env = (
+            (self._pinned_html, self._pinned_text) if pinned else (self._html, self._text)
+        )
+        chosen = self.resolve(template, locale, pinned=pinned)
+        body = self._run(html_env, chosen, context)
         try:
             derived = plain_text(body)
             # The template's CSS is inlined before the footer goes in, so no rule of the
@@ -235,7 +265,8 @@ class Renderer:
         footer_text, footer_html = self._footer(locale, unsubscribe_url, pause_url)
         html = _with_footer(inlined, footer_html)
         if text_template:
-            text = self._run(self._text, self.resolve(text_template, locale), context)
+            chosen_text = self.resolve(text_template, locale, pinned=pinned)
+            text = self._run(text_env, chosen_text, context)
         else:
             text = derived
         text = f"{text.rstrip()}\n\n-- \n{footer_text}\n"
@@ -409,3 +440,30 @@ def _with_footer(body: str, footer: Markup) -> str:
     # After the template ran, so no template can leave the footer out.
     index = body.lower().rfind("</body>")
     return f"{body[:index]}{footer}{body[index:]}" if index >= 0 else f"{body}{footer}"
+
+
+def _environments(
+    loader: FileSystemLoader, *, auto_reload: bool
+) -> tuple[GuardedSandbox, GuardedSandbox]:
+    # The sandboxes for HTML (autoescaped) and for text, with reengage's filters and tests.
+    html = GuardedSandbox(
+        loader=loader,
+        autoescape=True,
+        undefined=StrictUndefined,
+        finalize=printable,
+        auto_reload=auto_reload,
+    )
+    text = GuardedSandbox(
+        loader=loader,
+        autoescape=False,
+        undefined=StrictUndefined,
+        finalize=printable,
+        auto_reload=auto_reload,
+    )
+    for env in (html, text):
+        env.filters["date"] = format_date
+        # A mail that changes on every rendering could never equal its preview.
+        del env.filters["random"]
+        env.globals.pop("lipsum", None)
+        env.tests["none"] = is_none  # `x is none` holds for a missing value too
+    return html, text

@@ -11,7 +11,9 @@ from resiliparse.extract.html2text import extract_plain_text
 _HIDDEN = ["[hidden]", '[style*="display:none" i]', '[style*="display: none" i]']
 
 
-_SPACES_WITHIN = re.compile(r"(?<=\S) {2,}(?=\S)")
+# Runs of spaces, found at C speed (a lookbehind, "(?<=\S) {2,}(?=\S)", would be tried at
+# every character of every text part the daemon sends).
+_RUNS = re.compile(r" {2,}")
 
 
 def plain_text(html: str) -> str:
@@ -27,4 +29,20 @@ def plain_text(html: str) -> str:
     )
     # Inside a list item resiliparse keeps the template's line break and indentation around
     # a link ("open     order history     (url)"); a run of spaces between words is one.
-    return _SPACES_WITHIN.sub(" ", text).strip()
+    return one_space_within(text).strip()
+
+
+def one_space_within(text: str) -> str:
+    """Each run of two or more spaces with a character that is not whitespace on both sides
+    becomes one space; runs at a line's start or end stay as they are."""
+    if "  " not in text:
+        return text
+
+    def one(run: re.Match[str]) -> str:
+        start, end = run.span()
+        within = start and end < len(text)
+        return (
+            " " if within and not text[start - 1].isspace() and not text[end].isspace() else run[0]
+        )
+
+    return _RUNS.sub(one, text)

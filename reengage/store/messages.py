@@ -110,11 +110,50 @@ def start_message(
     return Started(None, None, refused=existing.status)
 
 
-_START: dict[str, Any] = {}
+def start_messages(
+    conn: Connection, sends: Sequence[tuple[Claimed, str]], now: datetime, lease: timedelta
+) -> list[Started]:
+    """:func:`start_message` for a whole batch, in order: the new rows (most of them) in one
+    INSERT … ON CONFLICT DO NOTHING RETURNING for all, then each send that met a row of
+    its own (a retry, a row a dead worker left) the way :func:`start_message` takes it."""
+    if not sends:
+        return []
+    params: list[dict[str, Any]] = [
+        {
+            "b_enrollment": claimed.enrollment_id,
+            "b_customer": claimed.customer_id,
+            "b_campaign": claimed.campaign_id,
+            "b_step": step_key,
+            "b_token": secrets.token_urlsafe(18),
+            "b_recipient": normalize_or_keep(claimed.email),
+            "b_lease": now + lease,
+            "b_now": now,
+        }
+        for claimed, step_key in sends
+    ]
+    statement = _start_statement(conn.dialect.name, many=True)
+    written = {(row[1], row[2]): row[0] for row in conn.execute(statement, params)}
+    started = []
+    for (claimed, step_key), values in zip(sends, params, strict=True):
+        message_id = written.pop((claimed.enrollment_id, step_key), None)
+        if message_id is not None:
+            started.append(Started(message_id, values["b_token"], lease_until=now + lease))
+        else:  # a row was there before: as start_message decides (its INSERT does nothing)
+            started.append(start_message(conn, claimed, step_key, now, lease))
+    return started
 
 
-def _start_statement(dialect: str) -> Any:
-    # INSERT … ON CONFLICT DO NOTHING RETURNING id, once per dialect.
+_START: dict[Any, Any] = {}
+
+
+def _start_statement(dialect: str, *, many: bool = False) -> Any:
+    # INSERT … ON CONFLICT DO NOTHING RETURNING id, once per dialect; for many rows at once
+    # (executemany), the key of each row written too.
+    if many:
+        if (dialect, many) not in _START:
+            one = _start_statement(dialect)
+            _START[(dialect, many)] = one.returning(MESSAGES.c.enrollment_id, MESSAGES.c.step_key)
+        return _START[(dialect, many)]
     if dialect not in _START:
         _START[dialect] = (
             upsert_insert(dialect, MESSAGES)

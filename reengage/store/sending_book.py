@@ -74,7 +74,7 @@ class SendingBook:
         if not sends:
             return []
         with self._tx() as conn:
-            return [messages.start_message(conn, c, key, now, lease) for c, key in sends]
+            return messages.start_messages(conn, sends, now, lease)
 
     def put_back(self, started: Sequence[claims.Started], now: datetime) -> None:
         """Queued sends this worker will not make after all: due again at once."""

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reengage.compose import customer_context, rhythm_context
+from reengage.compose import customer_context, mailto_signature, rhythm_context
 from reengage.errors import TemplateFailure
 from reengage.models import Customer
 from reengage.render import Renderer, Sender
@@ -163,3 +163,10 @@ def test_no_format_prints_the_year_a_birthday_does_not_have(
     assert printed.count("2000") <= literal_years and "00" not in printed.replace("2000", "")
     if "%" not in fmt.replace("%%", ""):  # nothing to format: the text as a date prints it
         assert printed == (real.strftime(fmt).strip(" ,./-") or yearly.strftime("%d %B"))
+
+
+def test_the_mailto_signature_of_a_mail_already_sent_stays_what_it_was() -> None:
+    # Mail in inboxes carries these: the signature is computed the same way for good
+    # (HMAC-SHA256 of "mailto-unsubscribe:" and the lower-cased key, 128 bits, base32).
+    assert mailto_signature("Ab-_x", "s" * 40) == "jm7venmyspbbyprvy54jpxfwya"
+    assert mailto_signature("ab-_X", "s" * 40) == "jm7venmyspbbyprvy54jpxfwya"

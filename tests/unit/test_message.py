@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import email
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
 from email.policy import SMTP
+from email.utils import format_datetime
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from reengage.message import Envelope, compose, one_line, wire
+from reengage.message import Envelope, compose, compose_wire, one_line, raw_header, wire
 
 HOSTILE = [
     ("Ana", "Hello Ana", "Hi Ana\n"),
@@ -44,6 +46,70 @@ def envelope(name: str) -> Envelope:
 def test_wire_is_what_the_email_package_writes(name: str, subject: str, text: str) -> None:
     msg = compose(subject, text, f"<p>Hi {name}</p>\n<p>{'long ' * 50}</p>", envelope(name))
     assert wire(msg) == msg.as_bytes()
+
+
+def same_boundary(data: bytes, like: bytes) -> bytes:
+    """``data`` with its random MIME boundary replaced by the one in ``like``."""
+    mine = re.search(rb'boundary="([^"]+)"', data)
+    theirs = re.search(rb'boundary="([^"]+)"', like)
+    assert mine is not None and theirs is not None
+    return data.replace(mine.group(1), theirs.group(1))
+
+
+# The daemon writes each mail's bytes straight from its parts; preview shows compose()'s.
+BODIES = [
+    "",
+    "plain\n",
+    "no final newline",
+    "two\n\n",
+    "cr\rlone\r\ncrlf\n",
+    "ünï\n",
+    "x" * 300,
+    "<p>" + "é" * 500 + "</p>",
+    "line\n" * 40 + "y" * 79,
+]
+
+
+@pytest.mark.parametrize(("name", "subject", "text"), HOSTILE)
+@pytest.mark.parametrize("html", BODIES)
+def test_the_bytes_written_straight_are_the_composed_message(
+    name: str, subject: str, text: str, html: str
+) -> None:
+    env = envelope(name)
+    data, message_id = compose_wire(subject, text, html, env)
+    msg = compose(subject, text, html, env)
+    assert same_boundary(data, wire(msg)) == wire(msg)
+    assert message_id == raw_header(msg, "Message-ID") == "<tok123@acme.example>"
+
+
+@pytest.mark.parametrize(
+    "to", ["ana@example.com", "ünï@exämple.com", "o'brien+tag@mail.example.org"]
+)
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
+        datetime(2026, 11, 24, 11, 0, tzinfo=timezone(timedelta(hours=1))),
+        datetime(2026, 11, 24, 10, 0),
+    ],
+)
+def test_any_address_and_moment_is_written_as_composed(to: str, when: datetime) -> None:
+    # The same instant in another offset is written with that offset, never the one
+    # formatted first (the Date header is formatted once per moment).
+    env = Envelope(**{**envelope("Zoë").__dict__, "to_address": to, "date": when})
+    data, _ = compose_wire("Hi", "hi\n", "<p>hi</p>", env)
+    msg = compose("Hi", "hi\n", "<p>hi</p>", env)
+    assert same_boundary(data, wire(msg)) == wire(msg) == msg.as_bytes()
+
+
+def test_the_same_instant_in_another_offset_is_dated_in_that_offset() -> None:
+    # The Date header is formatted once per moment: never with the offset formatted first.
+    utc = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    for when in (utc, utc.astimezone(timezone(timedelta(hours=1))), utc):
+        env = Envelope(**{**envelope("Ana").__dict__, "date": when})
+        data, _ = compose_wire("Hi", "hi\n", "<p>hi</p>", env)
+        assert f"\r\nDate: {format_datetime(when)}\r\n".encode() in data
+        assert raw_header(compose("Hi", "hi\n", "<p>hi</p>", env), "Date") == format_datetime(when)
 
 
 @pytest.mark.parametrize(("name", "subject", "text"), HOSTILE)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from reengage.render import Rendered, Renderer, Sender, plain_text
+from reengage.render.text import one_space_within
 
 MAIL = """<!doctype html><html><head><title>Acme Supplies</title>
 <style>p { color: red }</style></head><body>
@@ -92,3 +97,55 @@ def test_no_template_css_can_hide_the_footer(tmp_path: Path) -> None:
     footer = rendered.html[rendered.html.index('<div class="reengage-footer"') :]
     assert "display: none" not in footer and "display:none" not in footer
     assert 'href="https://x.example/u"' in footer
+
+
+def test_pinned_rendering_takes_the_files_as_refresh_last_saw_them(tmp_path: Path) -> None:
+    # The daemon renders pinned: a file's changes are looked for once per batch (refresh()),
+    # not for every mail. Preview and validation look every time.
+    import os
+
+    def touched(path: Path, text: str) -> None:
+        path.write_text(text)
+        stamp = os.stat(path).st_mtime_ns + 10**9  # as any later edit would move it
+        os.utime(path, ns=(stamp, stamp))
+        os.utime(path.parent, ns=(stamp, stamp))
+
+    (tmp_path / "layout").mkdir()
+    (tmp_path / "layout" / "base.html.j2").write_text("<p>{% block b %}{% endblock %} v1</p>")
+    (tmp_path / "t.html.j2").write_text(
+        '{% extends "layout/base.html.j2" %}{% block b %}Hi{% endblock %}'
+    )
+    renderer = Renderer(tmp_path, Sender("Acme", "1 Example Street"))
+
+    def text(locale: str = "de", *, pinned: bool) -> str:
+        return renderer.render(
+            subject="Hi",
+            template="t.html.j2",
+            text_template=None,
+            context={},
+            locale=locale,
+            unsubscribe_url="https://x.example/u",
+            pause_url="https://x.example/p",
+            pinned=pinned,
+        ).text.splitlines()[0]
+
+    assert text(pinned=True) == text(pinned=False) == "Hi v1"
+    touched(tmp_path / "layout" / "base.html.j2", "<p>{% block b %}{% endblock %} v2</p>")
+    touched(
+        tmp_path / "t.de.html.j2",
+        '{% extends "layout/base.html.j2" %}{% block b %}Hallo{% endblock %}',
+    )
+    assert text(pinned=False) == "Hallo v2"  # looked at now
+    assert text(pinned=True) == "Hi v1"  # as the batch began: the layout and the variant
+    renderer.refresh()
+    assert text(pinned=True) == "Hallo v2"
+
+
+# What one_space_within() must do, as one regular expression says it.
+_SPACES_WITHIN = re.compile(r"(?<=\S) {2,}(?=\S)")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=" \t\n\r\xa0\u3000ab.é", max_size=60))
+def test_runs_of_spaces_between_words_become_one_as_the_expression_says(text: str) -> None:
+    assert one_space_within(text) == _SPACES_WITHIN.sub(" ", text)
