@@ -57,6 +57,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from detect import order_one_in_a_hundred  # bench/detect.py: one customer in 100 orders
+
 ROOT = Path(__file__).resolve().parents[1]
 # A Wednesday, 15:00 UTC: the shipped send windows are open in Europe and the Americas, and
 # every rep's morning has come.
@@ -430,19 +432,6 @@ def enrollments(url: str, at: datetime) -> list[tuple[int, str]]:
         found = sorted((r[0], r[1]) for r in rows)
     store.close()
     return found
-
-
-def order_one_in_a_hundred(url: str, now: datetime) -> int:
-    from reengage.store import Store
-    from reengage.store.activities import NewActivity
-
-    store = Store.open(url)
-    ids = store.detection.all_ids(after=0, limit=10**9)[::100]
-    rows = [NewActivity(f"bench-{c}", c, "order", now, 40.0, 10.0) for c in ids]
-    for start in range(0, len(rows), 20_000):
-        store.customers.add_activities(rows[start : start + 20_000], now)
-    store.close()
-    return len(rows)
 
 
 # --- the run --------------------------------------------------------------------------------

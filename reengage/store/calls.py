@@ -108,19 +108,24 @@ class CallFacts:
 # -- the list's inputs ---------------------------------------------------------------------
 
 
+# What an OpenCall and a WaitingReply are read from (here and in rep_calls).
+CALL_COLUMNS = (
+    CALLS.c.id,
+    CALLS.c.customer_id,
+    CALLS.c.campaign_id,
+    CALLS.c.step_key,
+    CALLS.c.reason,
+    CALLS.c.priority,
+    CALLS.c.due_at,
+    CALLS.c.created_at,
+)
+REPLY_COLUMNS = (REPLIES.c.customer_id, REPLIES.c.subject, REPLIES.c.text, REPLIES.c.received_at)
+
+
 def open_calls(conn: Connection, customer_ids: Iterable[int] | None = None) -> list[OpenCall]:
     """Every open call (or only these customers'), earliest due first."""
     query = (
-        sa.select(
-            CALLS.c.id,
-            CALLS.c.customer_id,
-            CALLS.c.campaign_id,
-            CALLS.c.step_key,
-            CALLS.c.reason,
-            CALLS.c.priority,
-            CALLS.c.due_at,
-            CALLS.c.created_at,
-        )
+        sa.select(*CALL_COLUMNS)
         .where(CALLS.c.status == CallTaskStatus.OPEN.value)
         .order_by(CALLS.c.due_at, CALLS.c.id)
     )
@@ -134,7 +139,7 @@ def waiting_replies(
 ) -> list[WaitingReply]:
     """Replies by people (not auto-replies) since ``since`` still waiting, oldest first."""
     query = (
-        sa.select(REPLIES.c.customer_id, REPLIES.c.subject, REPLIES.c.text, REPLIES.c.received_at)
+        sa.select(*REPLY_COLUMNS)
         .where(
             REPLIES.c.status == "new",
             REPLIES.c.automatic.is_(False),

@@ -26,7 +26,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reengage.models import CallTaskStatus, CustomerStatus
-from reengage.store.calls import PAST_CALL_COLUMNS, OpenCall, PastCall, WaitingReply
+from reengage.store.calls import (
+    CALL_COLUMNS,
+    PAST_CALL_COLUMNS,
+    REPLY_COLUMNS,
+    OpenCall,
+    PastCall,
+    WaitingReply,
+)
 from reengage.store.tables import CALLS, CUSTOMERS, OUTCOMES, REPLIES, STATS
 
 
@@ -96,19 +103,6 @@ def rep_signals(
     )
 
 
-_CALL_COLUMNS = (
-    CALLS.c.id,
-    CALLS.c.customer_id,
-    CALLS.c.campaign_id,
-    CALLS.c.step_key,
-    CALLS.c.reason,
-    CALLS.c.priority,
-    CALLS.c.due_at,
-    CALLS.c.created_at,
-)
-_REPLY_COLUMNS = (REPLIES.c.customer_id, REPLIES.c.subject, REPLIES.c.text, REPLIES.c.received_at)
-
-
 def _waiting(since: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(
         REPLIES.c.status == "new",
@@ -132,7 +126,7 @@ def rep_open_calls(conn: Connection, rep_external_id: str) -> list[OpenCall]:
     Sorted here, not in SQL: an ``ORDER BY due_at`` lets SQLite prefer walking every open
     call in the ``(status, due_at)`` index over probing the rep's customers' calls (found
     at 1,000,000 customers: each rep's list read all 90,000 open calls)."""
-    query = sa.select(*_CALL_COLUMNS).where(
+    query = sa.select(*CALL_COLUMNS).where(
         _of_rep(conn, CALLS.c.customer_id, rep_external_id),
         CALLS.c.status == CallTaskStatus.OPEN.value,
     )
@@ -145,7 +139,7 @@ def rep_waiting_replies(
 ) -> list[WaitingReply]:
     """People's replies (not auto-replies) since ``since`` still waiting, oldest first."""
     query = (
-        sa.select(*_REPLY_COLUMNS)
+        sa.select(*REPLY_COLUMNS)
         .where(_of_rep(conn, REPLIES.c.customer_id, rep_external_id), _waiting(since))
         .order_by(REPLIES.c.received_at, REPLIES.c.id)
     )
@@ -240,7 +234,7 @@ def reps_signals(
     for start in range(0, len(chosen), _REPS_A_QUERY):
         reps = chosen[start : start + _REPS_A_QUERY]
         calls = (
-            sa.select(rep, *_CALL_COLUMNS)
+            sa.select(rep, *CALL_COLUMNS)
             .join(CUSTOMERS, CUSTOMERS.c.id == CALLS.c.customer_id)
             .where(_callable(reps), CALLS.c.status == CallTaskStatus.OPEN.value)
             .order_by(CALLS.c.due_at, CALLS.c.id)
@@ -248,7 +242,7 @@ def reps_signals(
         for owner, *row in conn.execute(calls):
             found[owner].calls.append(OpenCall(*row))
         replies = (
-            sa.select(rep, *_REPLY_COLUMNS)
+            sa.select(rep, *REPLY_COLUMNS)
             .join(CUSTOMERS, CUSTOMERS.c.id == REPLIES.c.customer_id)
             .where(_callable(reps), _waiting(replies_since))
             .order_by(REPLIES.c.received_at, REPLIES.c.id)
