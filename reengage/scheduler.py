@@ -40,6 +40,7 @@ from reengage.store import Store
 log = get_logger(__name__)
 SHUTDOWN_RESERVE_S = 2.0  # of the stop grace, kept for closing down after the sends
 PROBE_EVERY_S = 5  # how often an outage asks the database whether it is back
+JOIN_EVERY_S = 30  # how often a worker looks for a detection pass to share (chunk lease: 2 min)
 
 
 @dataclass
@@ -89,6 +90,7 @@ class Service:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.spool = Spool(spool_dir, self.worker_id) if spool_dir is not None else None
         self._dispatch_task: asyncio.Task[object] | None = None
+        self._detecting = threading.Lock()
         self._digest_task: asyncio.Task[object] | None = None
 
     def response_policy(self, soft_bounce_limit: int = 3) -> Policy:
@@ -123,6 +125,33 @@ class Service:
         leased lock row, renewed while it works); the others, at their own ticks, join the
         pass under way and take its chunks, so a whole pass over a large base is split
         across them. A worker that dies leaves its chunk to the next after its lease."""
+        with self._detecting:  # one detection thread per worker: this, or join_detection
+            return self._detect()
+
+    def join_detection(self) -> jobs.EnrollReport | None:
+        """Take chunks of a detection pass under way, if there is one and nothing else in
+        this worker is detecting. Run every :data:`JOIN_EVERY_S` seconds, so a pass started
+        by another worker is shared soon after it starts, and a chunk whose worker died is
+        taken again soon after its lease ends (not at this worker's next detection tick,
+        minutes later). Two cheap reads when no pass is under way."""
+        if not self._detecting.acquire(blocking=False):
+            return None
+        try:
+            report = jobs.detect_and_enroll(
+                self.store,
+                list(self.library.campaigns.values()),
+                self.clock(),
+                start=False,
+                worker=self.worker_id,
+                clock=self.clock,
+            )
+        finally:
+            self._detecting.release()
+        if report.looked_at:
+            log.info("detection_pass_joined", looked_at=report.looked_at)
+        return report
+
+    def _detect(self) -> jobs.EnrollReport:
         now = self.clock()
         hold = timedelta(seconds=max(self.detect_every_s - 5, 5))
         campaigns = list(self.library.campaigns.values())
@@ -273,6 +302,14 @@ class Service:
             "interval",
             seconds=self.detect_every_s,
             id="detect",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self._guarded(self.join_detection),
+            "interval",
+            seconds=JOIN_EVERY_S,
+            id="join_detection",
             max_instances=1,
             coalesce=True,
         )

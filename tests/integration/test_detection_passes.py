@@ -5,7 +5,10 @@ only when every chunk is done."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from reengage.store import Store
@@ -15,6 +18,7 @@ from reengage.store.sending import NewEnrollment
 from reengage.store.tables import ENROLLMENTS, STATS
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
 LEASE = timedelta(seconds=30)
 
 
@@ -83,3 +87,71 @@ def test_a_stopped_pass_takes_no_more_writes(store: Store) -> None:
     assert not store.detection.finish_pass(shared, START)
     assert store.detection.pass_state() is None
     assert store.detection.start_pass(START, True, PassState("g", [], START, START)).id != shared.id
+
+
+def test_a_dead_workers_chunk_is_taken_again_soon_after_its_lease_not_at_the_next_tick(
+    store: Store, tmp_path: Any
+) -> None:
+    """A worker dies holding the only chunk of a pass. Another worker's join job (every
+    JOIN_EVERY_S) leaves it alone while the lease runs, takes it when the lease has ended
+    and finishes the pass with the enrollments a single pass would have made; with no pass
+    under way it does nothing."""
+    from reengage import enroll
+    from reengage.compose import Workspace
+    from reengage.config import load_settings
+    from reengage.mailer import SmtpMailer
+    from reengage.scheduler import JOIN_EVERY_S, Service
+
+    ids = customers(store, 12)
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "back.yaml").write_text(
+        "id: back\nname: Back\nholdout_percent: 20\n"
+        "audience:\n  lapsed: {factor: 1.0, min_days_silent: 5}\n"
+        'from: "Acme <hello@acme.example>"\n'
+        "steps:\n  - {key: first, after: 0d, subject: Hi, template: tips/tip-1.html.j2}\n"
+    )
+    settings = load_settings(
+        env_file=None, campaigns_dir=tmp_path / "campaigns", templates_dir=ROOT / "templates"
+    )
+    clock = {"now": START + timedelta(days=60)}  # everyone has been silent for 69 days
+    service = Service(
+        store,
+        SmtpMailer("127.0.0.1", 9),
+        Workspace.from_settings(settings),
+        clock=lambda: clock["now"],
+    )
+    service.reload()
+    campaigns = list(service.library.campaigns.values())
+    idle = service.join_detection()
+    assert idle is not None and idle.skipped and idle.looked_at == 0  # no pass under way
+
+    class Killed(Exception):
+        pass
+
+    def dies(*_: Any, **__: Any) -> dict[int, Any]:
+        raise Killed
+
+    dead = Store.open(str(store.engine.url.render_as_string(hide_password=False)))
+    dead.customers.contactable = dies  # type: ignore[method-assign]
+    with pytest.raises(Killed):  # it started the pass and took its only chunk
+        enroll.detect_and_enroll(dead, campaigns, clock["now"], worker="dead")
+    clock["now"] += timedelta(seconds=JOIN_EVERY_S)  # the lease (2 minutes) still runs
+    held = service.join_detection()
+    assert held is not None and held.looked_at == 0
+    assert store.detection.running_pass() is not None
+    clock["now"] += enroll.CHUNK_LEASE  # ended: the next join, 30 s on, takes the chunk
+    taken = service.join_detection()
+    assert taken is not None and taken.looked_at == len(ids)
+    assert store.detection.running_pass() is None  # the pass is finished
+    reference = Store.open(f"sqlite:///{tmp_path / 'one.db'}", upgrade=True)
+    customers(reference, 12)
+    enroll.detect_and_enroll(
+        reference,
+        campaigns,
+        clock["now"] - enroll.CHUNK_LEASE - timedelta(seconds=JOIN_EVERY_S),
+        whole=True,
+    )
+    assert written(store) == written(reference)  # the same enrollments and next looks
+    assert written(store)[0] > 0
+    dead.close()
+    reference.close()
