@@ -89,9 +89,14 @@ def detect_and_enroll(
         (c for c in campaigns if c.enabled and c.audience is not None), key=lambda c: -c.priority
     )
     model = current_model(store)
+    # Enrollments whose customer came back end first, chunk by chunk: whoever did something
+    # since their last look is due, so each pass checks just the customers it decides.
+    exits = sorted(
+        c.id for c in campaigns if {ExitReason.ACTIVITY, ExitReason.PURCHASE} & set(c.exit_on)
+    )
     shared = store.detection.running_pass()
     if shared is not None:
-        same = _fingerprint(active, model, Population.from_pairs(shared.population))
+        same = _fingerprint(active, exits, model, Population.from_pairs(shared.population))
         if same != shared.fingerprint or (whole and not shared.whole):
             if not start:
                 report.skipped = "a detection pass with other campaigns or model is under way"
@@ -103,18 +108,15 @@ def detect_and_enroll(
         if not start:
             report.skipped = "no detection pass is under way (another worker starts the next)"
             return report
-        with_activity_exit = [
-            c.id for c in campaigns if {ExitReason.ACTIVITY, ExitReason.PURCHASE} & set(c.exit_on)
-        ]
-        report.exited = store.sending.exit_on_activity(with_activity_exit, now)
         if not active:
+            report.exited = store.sending.exit_on_activity(exits, now)
             return report
-        shared = _start(store, active, model, now, whole)
+        shared = _start(store, active, exits, model, now, whole)
     report.whole = shared.whole
     population = Population.from_pairs(shared.population)
     while (taken := store.detection.take_chunk(shared, worker, clock(), lease, CHUNK)) is not None:
         if not _decide_taken(
-            store, active, shared, taken, population, model, worker, lease, clock, report
+            store, active, exits, shared, taken, population, model, worker, lease, clock, report
         ):
             log.warning("detection_chunk_lost", after=taken.after, last=taken.last)
     finished = store.detection.finish_pass(shared, clock())
@@ -131,7 +133,12 @@ def detect_and_enroll(
 
 
 def _start(
-    store: Store, active: list[Campaign], model: LapseModel, now: datetime, whole: bool
+    store: Store,
+    active: list[Campaign],
+    exits: list[str],
+    model: LapseModel,
+    now: datetime,
+    whole: bool,
 ) -> SharedPass:
     """Begin a pass as of ``now``: whole when asked, on the first pass, or when what the
     looks were computed with changed; else only who is due (and whoever's enrollment ended
@@ -141,7 +148,7 @@ def _start(
         population, population_at = Population.from_pairs(state.population), state.population_at
     else:
         population, population_at = sampled_population(store), now
-    fingerprint = _fingerprint(active, model, population)
+    fingerprint = _fingerprint(active, exits, model, population)
     whole = whole or state is None or state.fingerprint != fingerprint or now < state.updated_at
     if not whole and state is not None:
         store.detection.look_again(store.detection.ended_since(state.updated_at - ENDED_OVERLAP))
@@ -152,6 +159,7 @@ def _start(
 def _decide_taken(
     store: Store,
     active: list[Campaign],
+    exits: list[str],
     shared: SharedPass,
     taken: Taken,
     population: Population,
@@ -171,12 +179,16 @@ def _decide_taken(
             return store.detection.commit_chunk(
                 shared, taken, worker, clock(), lease, done=True, new=[], looked=[]
             )
+        report.exited += store.sending.exit_on_activity(exits, shared.now, chunk=part)
         decided = _decide(store, active, part, population, model, shared.now)
         done = len(part.versions) < CHUNK or part.last >= taken.last
         if not store.detection.commit_chunk(
             shared, taken, worker, clock(), lease, done=done, new=decided.new, looked=decided.looks
         ):
             return False
+        # An activity that landed as the chunk was read, dated after the pass's moment, may
+        # belong to someone just enrolled as of that moment: their look was written over it.
+        report.exited += store.sending.exit_on_activity(exits, shared.now, chunk=part)
         report.entered.update(decided.entered)
         report.held_out.update(decided.held_out)
         report.looked_at += len(part.versions)
@@ -270,7 +282,9 @@ def _decide(
     return decided
 
 
-def _fingerprint(active: list[Campaign], model: LapseModel, population: Population) -> str:
+def _fingerprint(
+    active: list[Campaign], exits: list[str], model: LapseModel, population: Population
+) -> str:
     """What the looks were computed with: who may enter which campaign, and the score."""
     what = {
         "campaigns": [
@@ -286,6 +300,7 @@ def _fingerprint(active: list[Campaign], model: LapseModel, population: Populati
             )
             for c in active
         ],
+        "exits": exits,  # a campaign newly ending on activity: everyone is checked once
         "model": [model.horizon_days, model.weights, str(model.fitted_as_of)],
         "population": population.pairs(),
     }

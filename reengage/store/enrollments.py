@@ -21,7 +21,7 @@ from reengage.models import (
     EnrollmentStatus,
 )
 from reengage.store.engine import upsert_insert
-from reengage.store.looks import Chunk, in_chunk
+from reengage.store.looks import Chunk, in_chunk, key_in
 from reengage.store.tables import CUSTOMERS, ENROLLMENTS, MESSAGES, STATS, SUPPRESSIONS
 
 
@@ -175,15 +175,20 @@ def insert_enrollments(conn: Connection, rows: Iterable[NewEnrollment], now: dat
     return len(values)
 
 
-def exit_on_activity(conn: Connection, campaign_ids: list[str], now: datetime) -> int:
-    """End running enrollments whose customer did something after enrolling."""
+def exit_on_activity(
+    conn: Connection, campaign_ids: list[str], now: datetime, chunk: Chunk | None = None
+) -> int:
+    """End running enrollments whose customer did something after enrolling (of the
+    chunk's customers only, when given: a detection pass checks each chunk it decides)."""
     if not campaign_ids:
         return 0
     stats = sa.table("customer_stats", sa.column("customer_id"), sa.column("last_activity_at"))
-    acted = sa.exists().where(
+    acted: sa.ColumnElement[bool] = sa.exists().where(
         stats.c.customer_id == ENROLLMENTS.c.customer_id,
         stats.c.last_activity_at > ENROLLMENTS.c.enrolled_at,
     )
+    if chunk is not None:
+        acted = sa.and_(key_in(chunk, ENROLLMENTS.c.customer_id), acted)
     return end_enrollments(conn, "reactivated", now, campaign_ids=campaign_ids, where=acted)
 
 

@@ -113,13 +113,14 @@ def in_chunk(chunk: Chunk, *keys: sa.ColumnElement[int]) -> sa.ColumnElement[boo
     query must read or join on the customer id) and from each table whose customer id is in
     ``keys``: the condition is stated on every table's own key, so each table's index
     bounds its own scan (the planner carries equalities across a join, not ranges)."""
-    conditions = [_key_in(chunk, key) for key in (STATS.c.customer_id, *keys)]
+    conditions = [key_in(chunk, key) for key in (STATS.c.customer_id, *keys)]
     if chunk.due_at is not None and not chunk.as_array:
         conditions.append(_due(chunk.due_at))
     return sa.and_(*conditions)
 
 
-def _key_in(chunk: Chunk, key: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+def key_in(chunk: Chunk, key: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """``key`` is one of the chunk's customers (its range, or its array of ids)."""
     if chunk.as_array:
         return key == sa.any_(sa.literal(chunk.ids, postgresql.ARRAY(sa.Integer)))
     return sa.and_(key > chunk.after, key <= chunk.last)

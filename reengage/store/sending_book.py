@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from reengage.models import MessageStatus
 from reengage.store import claims, enrollments, late, messages, settling, suppressions
 from reengage.store.calls import add_call_task
+from reengage.store.looks import Chunk
 from reengage.store.tables import MESSAGES
 
 
@@ -45,10 +46,13 @@ class SendingBook:
         with self._tx() as conn:
             return enrollments.insert_enrollments(conn, rows, now)
 
-    def exit_on_activity(self, campaign_ids: list[str], now: datetime) -> int:
-        """End enrollments whose customer came back (activity after enrolling)."""
+    def exit_on_activity(
+        self, campaign_ids: list[str], now: datetime, chunk: Chunk | None = None
+    ) -> int:
+        """End enrollments whose customer came back (activity after enrolling): everyone's,
+        or the chunk's customers'."""
         with self._tx() as conn:
-            return enrollments.exit_on_activity(conn, campaign_ids, now)
+            return enrollments.exit_on_activity(conn, campaign_ids, now, chunk)
 
     def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[claims.Claimed]:
         """Claim enrollments whose next step is due (see ``claims.claim_due``)."""

@@ -361,3 +361,35 @@ def test_holdout_members_are_not_looked_at_again_by_the_passes_that_follow(
     for minutes in (10, 20, 50):
         later = detect_and_enroll(store, [c], START + timedelta(minutes=minutes))
         assert later.looked_at == 0, minutes
+
+
+def test_a_customer_who_comes_back_leaves_the_sequence_at_the_next_pass(store: Store) -> None:
+    """Enrolled, then they order: the next pass, which looks only at who is due, ends their
+    enrollment (`reactivated`) and leaves the others running."""
+    rng = random.Random(5)
+    c = campaign(0, "lapsed: {factor: 2.0, min_days_silent: 21}", rng)
+    c = c.model_copy(update={"holdout_percent": 0})
+    rows = [{"external_id": f"b{n}", "email": f"b{n}@example.com"} for n in range(6)]
+    store.customers.upsert_customers(rows, START)
+    ids = store.customers.customer_ids([r["external_id"] for r in rows])
+    store.customers.add_activities(
+        [
+            NewActivity(f"{key}-{d}", cid, "order", START - timedelta(days=d), 50.0, 10.0)
+            for key, cid in ids.items()
+            for d in (90, 80, 70, 60)
+        ],
+        START,
+    )
+    assert sum(detect_and_enroll(store, [c], START).entered.values()) == 6
+    later = START + timedelta(hours=1)
+    store.customers.add_activities(
+        [NewActivity("back", ids["b2"], "order", later, 80.0, 20.0)], later
+    )
+    report = detect_and_enroll(store, [c], START + timedelta(hours=2))
+    assert (report.whole, report.looked_at, report.exited) == (False, 1, 1)
+    with store.engine.connect() as conn:
+        rows_now = conn.execute(
+            sa.select(ENROLLMENTS.c.customer_id, ENROLLMENTS.c.status, ENROLLMENTS.c.exit_reason)
+        ).all()
+    ended = {(cid, status, reason) for cid, status, reason in rows_now if status != "active"}
+    assert ended == {(ids["b2"], "exited", "reactivated")}
