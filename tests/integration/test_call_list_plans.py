@@ -10,7 +10,6 @@ whole base for each of a hundred reps once the tables are large.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from reengage.store import Store
 from reengage.store.rep_calls import rep_signals, rep_valued
 from reengage.store.tables import CALLS, CUSTOMERS, OUTCOMES, REPLIES, STATS
+from tests.integration.plans import postgres_scans, recording, sqlite_scans
 
 NOW = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)
 CUSTOMERS_N = 30_000
@@ -116,40 +116,19 @@ def _fill(store: Store) -> None:
 
 def _statements(store: Store) -> list[tuple[str, Any]]:
     """Every statement one rep's list inputs run, with its parameters."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    with store.engine.connect() as conn:
-        sa.event.listen(conn, "before_cursor_execute", record)
+    with recording(store) as seen, store.engine.connect() as conn:
         rep_signals(conn, "R07", NOW, NOW - timedelta(days=30))
         rep_valued(conn, "R07")
-        sa.event.remove(conn, "before_cursor_execute", record)
     return seen
-
-
-def _scans(node: dict[str, Any]) -> list[str]:
-    """Tables a PostgreSQL plan (JSON) reads by a sequential scan."""
-    found = [node["Relation Name"]] if node.get("Node Type") == "Seq Scan" else []
-    for child in node.get("Plans", []):
-        found.extend(_scans(child))
-    return found
 
 
 def test_one_reps_list_uses_indexes_only(store: Store) -> None:
     _fill(store)
     statements = _statements(store)
     assert len(statements) == 5  # calls, replies, last calls, pauses, stats
-    with store.engine.connect() as conn:
-        for statement, parameters in statements:
-            if conn.dialect.name == "postgresql":
-                row = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
-                plan = row.scalar_one()
-                plan = json.loads(plan) if isinstance(plan, str) else plan
-                scanned = set(_scans(plan[0]["Plan"]))
-            else:
-                rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-                details = [r[-1] for r in rows]
-                scanned = {d.split()[1] for d in details if d.startswith("SCAN ")}
-            assert not scanned & WHOLE, (statement, scanned)
+    for statement, parameters in statements:
+        if store.dialect == "postgresql":
+            scanned = postgres_scans(store, statement, parameters, "force_custom_plan", WHOLE)
+        else:
+            scanned = sqlite_scans(store, statement, parameters, WHOLE)
+        assert not scanned, (statement, scanned)

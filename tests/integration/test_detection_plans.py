@@ -19,10 +19,6 @@ the 40,000 enrollments whole (a hashed ``= ANY``, 20 ms), rightly at that size.
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +28,7 @@ import sqlalchemy as sa
 from reengage.store import Store
 from reengage.store.looks import Chunk
 from reengage.store.tables import CUSTOMERS, ENROLLMENTS, STATS, SUPPRESSIONS
+from tests.integration.plans import postgres_scans, recording, sqlite_scans
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 CUSTOMERS_N = 30_000
@@ -116,22 +113,6 @@ def fill(store: Store) -> None:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
 
 
-@contextmanager
-def recording(store: Store) -> Iterator[list[tuple[str, Any]]]:
-    """Every SELECT the store sends meanwhile, with its parameters as the driver got them."""
-    sent: list[tuple[str, Any]] = []
-
-    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            sent.append((statement, parameters))
-
-    sa.event.listen(store.engine, "before_cursor_execute", keep)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(store.engine, "before_cursor_execute", keep)
-
-
 def chunk_reads(store: Store, due_at: datetime | None) -> list[tuple[str, Any]]:
     """The statements one chunk of a pass sends (whole when ``due_at`` is None): as
     ``enroll._decide`` reads them, in its order."""
@@ -148,70 +129,6 @@ def chunk_reads(store: Store, due_at: datetime | None) -> list[tuple[str, Any]]:
     return sent
 
 
-def sqlite_scans(store: Store, statement: str, parameters: Any) -> list[str]:
-    with store.engine.connect() as conn:
-        rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
-    details = [row[3] for row in rows]
-    assert any(d.startswith("SEARCH") for d in details), details
-    return [d for d in details if d.startswith("SCAN") and d.split()[1] in WATCHED]
-
-
-def postgres_scans(
-    store: Store, statement: str, parameters: dict[str, Any], mode: str
-) -> list[str]:
-    """Sequential scans of the watched tables in the plan PostgreSQL makes for the prepared
-    statement under ``plan_cache_mode = mode``."""
-    order: list[str] = []
-
-    def placeholder(match: re.Match[str]) -> str:
-        if match.group(1) not in order:
-            order.append(match.group(1))
-        return f"${order.index(match.group(1)) + 1}"
-
-    prepared = re.sub(r"%\((\w+)\)s", placeholder, statement).replace("%%", "%")
-    values = ", ".join(literal(parameters[name]) for name in order)
-    raw = store.engine.raw_connection()
-    try:
-        with raw.cursor() as cursor:
-            cursor.execute(f"SET plan_cache_mode = {mode}")
-            cursor.execute(f"PREPARE chunk_read AS {prepared}")
-            cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE chunk_read({values})")
-            plan = cursor.fetchone()[0]
-            cursor.execute("DEALLOCATE chunk_read")
-            cursor.execute("RESET plan_cache_mode")
-        raw.rollback()
-    finally:
-        raw.close()
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    nodes = list(walk(plan[0]["Plan"]))
-    shape = [(n["Node Type"], n.get("Relation Name") or n.get("Index Name")) for n in nodes]
-    assert any("Index" in n["Node Type"] for n in nodes), (mode, shape, statement)
-    return [
-        f"{n['Node Type']} on {n['Relation Name']}"
-        for n in nodes
-        if n["Node Type"] == "Seq Scan" and n.get("Relation Name") in WATCHED
-    ]
-
-
-def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from walk(child)
-
-
-def literal(value: Any) -> str:
-    """A bound value as SQL text for ``EXECUTE (...)`` (the types the chunk reads bind)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):  # an array of ids
-        return "'{" + ",".join(str(int(v)) for v in value) + "}'"
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 @pytest.mark.parametrize("due", [False, True], ids=["whole", "due"])
 def test_a_chunks_reads_use_indexes_on_a_filled_database(store: Store, due: bool) -> None:
     fill(store)
@@ -219,11 +136,11 @@ def test_a_chunks_reads_use_indexes_on_a_filled_database(store: Store, due: bool
     problems = []
     for statement, parameters in reads:
         if store.dialect == "sqlite":
-            scans = sqlite_scans(store, statement, parameters)
+            scans = sqlite_scans(store, statement, parameters, WATCHED)
             problems += [f"{scan}\n  in {statement}" for scan in scans]
             continue
         for mode in ("force_custom_plan", "force_generic_plan"):
-            scans = postgres_scans(store, statement, parameters, mode)
+            scans = postgres_scans(store, statement, parameters, mode, WATCHED)
             problems += [f"{mode}: {scan}\n  in {statement}" for scan in scans]
     assert not problems, "\n".join(problems)
 
