@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reengage.campaigns import Campaign
-from reengage.detect import YEAR_DAYS, Assessment, Profile
+from reengage.detect import YEAR_DAYS, Assessment, shrink_of
 from reengage.lapse_model import Inputs, LapseModel, ScoreAhead
 
 
@@ -169,7 +169,7 @@ def _first_score_day(
             p.total_value / max(p.order_count, 1),
         ),
     )
-    shrink = _shrink(p)
+    shrink = shrink_of(p.margin_ratio, p.aov_ratio, p.count_ratio)
 
     def may_hold(t0: float, t1: float) -> bool:
         low, high = ahead.bounds(t0, t1)
@@ -215,13 +215,6 @@ def _may_compare(bounds: tuple[float, float], op: str, value: Any) -> bool:
 
 def _widen(low: float, high: float) -> tuple[float, float]:
     return low - 1e-9 * abs(low) - 1e-12, high + 1e-9 * abs(high) + 1e-12
-
-
-def _shrink(p: Profile) -> float:
-    """How far the customer's orders, order size or margin shrank, as detect.assess takes
-    it into the value at risk (a test holds the two together)."""
-    ratios = (p.margin_ratio, p.aov_ratio, p.count_ratio, 1.0)
-    return 1.0 - min(r for r in ratios if r is not None)
 
 
 def _declines(rule: Any, a: Assessment) -> bool:

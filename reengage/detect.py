@@ -221,14 +221,10 @@ def assess(
     span = 0.0
     if profile.first_order_at and profile.last_order_at:
         span = (profile.last_order_at - profile.first_order_at).total_seconds() / 86400.0
-    value_per_year = value_per_year_of(profile, span, gap)
+    value_per_year = value_per_year_of(profile.total_value, profile.order_count, span, gap)
     value_per_day = value_per_year / YEAR_DAYS
     value_missing = value_per_day * max(days_silent - gap, 0.0)
-    shrink = 1.0 - min(
-        r
-        for r in (profile.margin_ratio, profile.aov_ratio, profile.count_ratio, 1.0)
-        if r is not None
-    )
+    shrink = shrink_of(profile.margin_ratio, profile.aov_ratio, profile.count_ratio)
     declining = shrink >= 1.0 - DECLINE_THRESHOLD and ratio < 2.0
     # The longer someone has been gone, the harder the win-back: halve the weight per year.
     winnable = 0.5 ** (days_silent / YEAR_DAYS)
@@ -250,18 +246,25 @@ def assess(
     )
 
 
-def value_per_year_of(profile: Profile, span_days: float, gap: float) -> float:
+def shrink_of(*ratios: float | None) -> float:
+    """How far orders, order size or margin shrank: 1 − the least of the decline ratios
+    (0 when none fell, or none is known). Detection, the score dates and a rep's list take
+    it into the value at risk."""
+    return 1.0 - min([r for r in ratios if r is not None] + [1.0])
+
+
+def value_per_year_of(total_value: float, order_count: int, span_days: float, gap: float) -> float:
     """What the customer was worth per year while their habit was alive.
 
     Repeat buyers: their spend over the active span plus one gap (at least 90 days, so a
     burst of early orders does not extrapolate wildly). A one-time buyer has shown no
     habit yet: they are worth what they spent, once.
     """
-    if profile.total_value <= 0:
+    if total_value <= 0:
         return 0.0
-    if profile.order_count < 2:
-        return profile.total_value
-    return profile.total_value * YEAR_DAYS / max(span_days + gap, 90.0)
+    if order_count < 2:
+        return total_value
+    return total_value * YEAR_DAYS / max(span_days + gap, 90.0)
 
 
 def explain(profile: Profile, days_silent: float, gap: float, now: datetime) -> str:

@@ -29,6 +29,8 @@ from reengage.detect import (
     Assessment,
     Population,
     expected_gap_days,
+    shrink_of,
+    value_per_year_of,
 )
 from reengage.lapse_model import Inputs, LapseModel
 from reengage.scoring import assess_customers
@@ -64,7 +66,7 @@ def standing_of(a: Assessment) -> Standing:
     return Standing(
         a.days_silent,
         a.lapse_score,
-        _shrink(p.margin_ratio, p.aov_ratio, p.count_ratio),
+        shrink_of(p.margin_ratio, p.aov_ratio, p.count_ratio),
         _shrinking(p.margin_ratio, p.aov_ratio, p.count_ratio),
         a.value_per_year,
     )
@@ -88,22 +90,9 @@ def standing(
     span = 0.0
     if row.first_order_at and row.last_order_at:
         span = (row.last_order_at - row.first_order_at).total_seconds() / 86400.0
-    # detect.value_per_year_of, on the row's numbers
-    if row.total_value <= 0:
-        value = 0.0
-    elif row.order_count < 2:
-        value = row.total_value
-    else:
-        value = row.total_value * YEAR_DAYS / max(span + gap, 90.0)
-    least = min(
-        [r for r in (row.margin_ratio, row.aov_ratio, row.count_ratio) if r is not None] + [1.0]
-    )
-    # Some ratio at or below the threshold exactly when the least of them (or 1.0) is.
-    return Standing(silent, score, 1.0 - least, least <= DECLINE_THRESHOLD, value)
-
-
-def _shrink(*ratios: float | None) -> float:
-    return 1.0 - min([r for r in ratios if r is not None] + [1.0])
+    value = value_per_year_of(row.total_value, row.order_count, span, gap)
+    ratios = (row.margin_ratio, row.aov_ratio, row.count_ratio)
+    return Standing(silent, score, shrink_of(*ratios), _shrinking(*ratios), value)
 
 
 def _shrinking(*ratios: float | None) -> bool:
@@ -173,11 +162,10 @@ class Candidate:
 
 def worth_a_call(a: Assessment) -> bool:
     """Detection alone lists them: the habit has probably lapsed, or orders are shrinking."""
-    shrinking = any(
-        r is not None and r <= DECLINE_THRESHOLD
-        for r in (a.profile.aov_ratio, a.profile.count_ratio, a.profile.margin_ratio)
+    p = a.profile
+    return a.lapse_score >= MIN_LAPSE_SCORE or _shrinking(
+        p.aov_ratio, p.count_ratio, p.margin_ratio
     )
-    return a.lapse_score >= MIN_LAPSE_SCORE or shrinking
 
 
 def plain_priority(s: Standing) -> float:

@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reengage.audience import LOOK_STEP_DAYS, _shrink, earliest_entry, entry_day, next_look
+from reengage.audience import LOOK_STEP_DAYS, earliest_entry, entry_day, next_look
 from reengage.campaigns import Campaign, parse_campaign
-from reengage.detect import Population, Profile, assess
+from reengage.detect import Population, Profile, assess, shrink_of
 from reengage.lapse_model import Inputs, LapseModel, ScoreAhead, prior_turn, rhythm_prior
 
 NOW = datetime(2026, 11, 29, 23, 40, tzinfo=UTC)
@@ -98,7 +98,9 @@ def test_value_at_risk_and_priority_follow_the_score_as_detection_computes_them(
     a = assess(profile, POPULATION, NOW, model)
     later = assess(profile, POPULATION, NOW + timedelta(days=days), model)
     assert a is not None and later is not None
-    at_risk = a.value_per_year * max(later.lapse_score, _shrink(profile))
+    at_risk = a.value_per_year * max(
+        later.lapse_score, shrink_of(profile.margin_ratio, profile.aov_ratio, profile.count_ratio)
+    )
     assert later.value_at_risk == at_risk
     assert later.value_per_year == a.value_per_year
 
