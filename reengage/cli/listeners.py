@@ -140,6 +140,14 @@ class Listeners:
 
         self._waiting.append(asyncio.create_task(take_over()))
 
+    async def started(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for the web servers serving now to have started."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        # uvicorn says so in a plain flag, not an event to wait on
+        while not all(made.started for made in self._servers) and loop.time() < until:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
     def stop(self) -> None:
         """Nothing new is served; the servers finish (see :meth:`closed`)."""
         self._stopping = True

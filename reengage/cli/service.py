@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from reengage import loopwatch
 from reengage.cli.app import (
     _settings,
     _store,
@@ -62,11 +62,6 @@ def run(
         )
         if not once:
             service.handle_signals()  # a SIGTERM while starting up is a polite stop too
-            # What start-up built (modules, settings, compiled SQL) lives as long as the
-            # process: set aside from the collector, whose full collections would otherwise
-            # scan it again and again, each holding the loop for as long as that takes.
-            gc.collect()
-            gc.freeze()
         try:
             if once:
                 report = await service.run_once()
@@ -90,6 +85,10 @@ def run(
                 _web_servers(listeners, settings, store, service)
                 await _inbound_listener(listeners, settings, store, service)
                 service.on_stop.append(listeners.stop)
+                # What start-up built (modules, the web stack, compiled SQL) lives as long
+                # as the process: set aside from the collector once it is all built.
+                await listeners.started(5.0)
+                await loopwatch.settle_startup()
                 await service.run_forever()
                 # Closing down has what the grace kept for it (see run_forever).
                 await listeners.closed()
