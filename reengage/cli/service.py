@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from reengage import loopwatch
 from reengage.cli.app import (
     _settings,
     _store,
@@ -34,6 +33,7 @@ def run(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron).")] = False,
 ) -> None:
     """Run the service: enroll lapsed customers and send what is due, until stopped."""
+    from reengage import loopwatch
     from reengage.digest import DigestConfig
     from reengage.mailer import SmtpMailer
     from reengage.scheduler import Service
