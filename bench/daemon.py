@@ -255,7 +255,6 @@ def sink() -> Iterator[tuple[int, Any]]:
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
     """Run one phase as a `reengage run` worker would, and say what it cost."""
-    import gc
 
     from reengage import jobs, loopwatch
     from reengage.compose import Workspace
@@ -286,8 +285,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         digest=DigestConfig.from_settings(settings),
     )
     service.reload()
-    gc.collect()
-    gc.freeze()  # as `reengage run` does after start-up
+    loopwatch.settle_process()  # as `reengage run` does after start-up
     result: dict[str, Any] = {}
 
     done = asyncio.Event()
