@@ -152,6 +152,7 @@ async def dispatch(
     daemon's scheduler runs it; 0: back to back until dispatch ends), the first looking at
     every customer (as after a campaign edit or a new model), any more at whoever is due a
     look; and one digest pass (`Service.digests`) on the loop, started with dispatch."""
+    from reengage import loopwatch
     from reengage.digest import DigestConfig
     from reengage.mailer import SmtpMailer
     from reengage.scheduler import Service
@@ -173,6 +174,7 @@ async def dispatch(
         digest=DigestConfig.from_settings(settings) if loaded else None,
     )
     service.reload()
+    loopwatch.settle_process()  # as the daemon does once started
     done, looked, took = threading.Event(), [], [0.0, 0.0]
 
     def detecting() -> None:
