@@ -51,6 +51,11 @@ def _day(text: str | None, option: str = "--date") -> date | None:
 
 
 def _reps(store: Store, rep: str | None) -> list[Rep]:
+    if rep is not None and not rep.strip():  # `--rep "$UNSET"`: not "every rep"
+        raise InputError(
+            "--rep is empty: give a rep's external id, or leave --rep out for every rep"
+        )
+    rep = rep.strip() if rep is not None else None
     found = store.calls.reps([rep] if rep else None)
     if rep and not found:
         known = ", ".join(r.external_id for r in store.calls.reps()[:20]) or "none imported yet"

@@ -51,6 +51,12 @@ def test_calls_list_shows_each_reps_clients_with_whom_to_ask_and_why(
     unknown = cli("calls", "list", "--rep", "R404", cwd=tmp_path, env=env)
     assert unknown.returncode == 1
     assert "no rep 'R404'; known reps: R1, R2" in unknown.stderr
+    for blank in ("", "  "):  # `--rep "$REP"` with REP unset is a mistake, not "every rep"
+        empty = cli("calls", "list", "--rep", blank, cwd=tmp_path, env=env)
+        assert empty.returncode == 1
+        assert "--rep is empty" in empty.stderr and "Dana" not in empty.stdout
+        preview = cli("digest", "preview", "--rep", blank, cwd=tmp_path, env=env)
+        assert preview.returncode == 1 and "--rep is empty" in preview.stderr
 
 
 def test_calls_log_records_the_outcome_and_acts_on_it(
