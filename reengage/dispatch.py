@@ -302,7 +302,7 @@ async def _deliver(
             rep_name=facts.rep_names.get(found.rep_external_id or ""),
         )
     except Exception as exc:  # this customer's mail alone fails; everyone else gets theirs
-        reason = str(exc) if isinstance(exc, TemplateFailure) else f"cannot make the mail: {exc}"
+        reason = _failure_reason(exc, campaign.id, step.key)
         await sent.call(
             store.sending.finish_failed,
             started.message_id,
@@ -406,6 +406,18 @@ def _counter(result: str) -> Any:
     if counter is None:
         counter = _COUNTERS[result] = metrics.SENDS.labels(result=result)
     return counter
+
+
+def _failure_reason(exc: Exception, campaign_id: str, step_key: str) -> str:
+    """What a mail that could not be made is marked with: where to look, and what to fix."""
+    if not isinstance(exc, TemplateFailure):
+        return f"cannot make the mail: {exc}"
+    if exc.file == "subject":  # a line of the campaign file, not a template
+        return (
+            f"campaign {campaign_id!r}, step {step_key!r}, subject: {exc.problem} "
+            "(`reengage validate` shows its file and line)"
+        )
+    return str(exc)
 
 
 def expire_leases(store: Store, now: datetime) -> int:
