@@ -24,6 +24,7 @@ from reengage.cli.app import (
     import_app,
     out,
 )
+from reengage.errors import InputError
 from reengage.timeutil import parse_duration, utcnow
 
 if TYPE_CHECKING:
@@ -211,6 +212,11 @@ def demo(
     from reengage.cli.stats import show_results
     from reengage.logs import configure_logging
 
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise InputError(
+            f"cannot use {folder}: it is a file, not a folder (give a folder; it is made "
+            "if it is missing)"
+        )
     settings = _settings()
     configure_logging("warning", settings.log_format)  # the demo speaks in tables
     examples = Path(__file__).resolve().parents[2]  # the project's own campaigns/ and templates/

@@ -141,6 +141,7 @@ def test_an_output_path_that_cannot_be_written_is_one_line_naming_it(tmp_path: P
         assert "Traceback" not in result.stderr, (args, result.stderr)
         line = result.stderr.strip()
         assert line.startswith(f"error: cannot use {path}") and "(" in line, (args, line)
+        assert "reengage demo" not in result.stdout, "refused before it starts"
     assert (tmp_path / "afile").read_text() == "already here"
 
 
