@@ -19,6 +19,7 @@ HEAVY = (
     "apscheduler",
     "httpx",
     "jinja2",
+    "numpy",
     "pydantic",
     "sqlalchemy",
     "sqlmodel",

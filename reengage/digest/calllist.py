@@ -43,7 +43,7 @@ from reengage.models import Customer, Rep, WorthIt
 from reengage.scoring import assess_customers, prior_for
 from reengage.store import Store
 from reengage.store.calls import PastCall, Touch
-from reengage.store.rep_calls import RepSignals, ValuedRow
+from reengage.store.rep_calls import RepSignals, RepStats
 
 HISTORY_DAYS = 180  # what reengage did: mails and responses this far back
 
@@ -157,7 +157,7 @@ def build_lists(
         made[owner] = rank_rep(store, by_id[owner], now, policy, prior, day=day, read=read)
     for rep in chosen:  # nobody with any value
         if rep.external_id not in made:
-            read = (shared.get(rep.external_id, RepSignals([], [], {}, set())), [])
+            read = (shared.get(rep.external_id, RepSignals([], [], {}, set())), RepStats.of([]))
             made[rep.external_id] = rank_rep(store, rep, now, policy, prior, day=day, read=read)
     return finish(store, [made[rep.external_id] for rep in chosen], now, prior)
 
@@ -182,7 +182,7 @@ def rank_rep(
     prior: tuple[Population, LapseModel],
     *,
     day: date | None = None,
-    read: tuple[RepSignals, list[ValuedRow]] | None = None,
+    read: tuple[RepSignals, RepStats] | None = None,
 ) -> Ranked:
     """One rep's list, ranked (see :func:`build_lists`); ``read``: its inputs, when read
     with other reps'."""
@@ -211,14 +211,16 @@ def rank_rep(
         if not candidate.committed and not candidate.flagged:
             continue
         ranked.append((not candidate.committed, -candidate.priority, cid))
-    ranked.extend((True, -priority, cid) for cid, (priority, _) in found.plain.items())
+    counted = len(ranked) + len(found.plain)
+    best = found.plain_best(policy.size)  # the plain ones who may make the list, exactly
+    ranked.extend((True, -priority, cid) for cid, (priority, _) in best.items())
     top: list[Candidate] = []
     for _, _, cid in heapq.nsmallest(policy.size, ranked):
         if cid in found.candidates:
             top.append(found.candidates[cid])
         else:
-            top.append(Candidate(cid, flagged=True, known=found.plain[cid][1]))
-    return Ranked(rep, today, zone, top, found.last, len(ranked) - len(top))
+            top.append(Candidate(cid, flagged=True, known=best[cid][1]))
+    return Ranked(rep, today, zone, top, found.last, counted - len(top))
 
 
 def finish(

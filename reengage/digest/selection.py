@@ -7,13 +7,13 @@ whom detection alone finds worth a call: some value a year, and a lapse score of
 or below. :func:`rep_candidates` reads them with the rep's queries
 (:mod:`reengage.store.rep_calls`: no other rep's rows).
 
-Ranking needs four numbers per customer (:class:`Standing`: days silent, lapse score,
-how much the orders shrank, a year's value), not an assessment: :func:`standing` works
-them out from a stats row with the same arithmetic and score as
-:func:`reengage.detect.assess`, without building a profile or the plain-words reason. A
-full :class:`~reengage.detect.Assessment` is made only for the few customers who end up
-on the list (their card says why), under one population prior shared by every rep of a
-pass.
+Ranking needs four numbers per customer (:class:`~reengage.digest.standings.Standing`:
+days silent, lapse score, how much the orders shrank, a year's value), not an assessment:
+:mod:`reengage.digest.standings` works them out from the stats rows, all of a rep's at
+once, with the same arithmetic and score as :func:`reengage.detect.assess` wherever the
+list depends on them. A full :class:`~reengage.detect.Assessment` is made only for the
+few customers who end up on the list (their card says why), under one population prior
+shared by every rep of a pass.
 """
 
 from __future__ import annotations
@@ -21,82 +21,29 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
-from reengage.detect import (
-    DECLINE_THRESHOLD,
-    YEAR_DAYS,
-    Assessment,
-    Population,
-    expected_gap_days,
-    shrink_of,
-    value_per_year_of,
+import numpy as np
+import numpy.typing as npt
+
+from reengage.detect import YEAR_DAYS, Assessment, Population
+from reengage.digest.standings import (
+    MIN_LAPSE_SCORE,
+    Standing,
+    Standings,
+    all_standings,
+    shrinking,
+    standing_of,
 )
-from reengage.lapse_model import Inputs, LapseModel
+from reengage.lapse_model import LapseModel
 from reengage.scoring import assess_customers
 from reengage.store import Store
 from reengage.store.calls import OpenCall, PastCall, WaitingReply
-from reengage.store.rep_calls import RepSignals, ValuedRow
+from reengage.store.rep_calls import RepSignals, RepStats
 
 REPLY_DAYS = 30  # a reply older than this is no longer a reason to call
 TASK_DAYS = 21  # an open call nobody logged drops off after this long
-MIN_LAPSE_SCORE = 0.5  # detection alone lists a customer from this lapse score up
 ASSESS_CHUNK = 1000  # customers assessed per query (a bounded id list)
 _PRIORITY_CERTAINTY = {"high": 0.9, "normal": 0.7, "low": 0.5}
-
-
-class Standing(NamedTuple):
-    """What a list ranks a customer by: the numbers of their assessment, without its words."""
-
-    days_silent: float
-    lapse_score: float
-    shrink: float  # how much the orders shrank: 1 − the smallest decline ratio (0 if none)
-    shrinking: bool  # a decline ratio at or below the threshold
-    value_per_year: float
-
-    @property
-    def flagged(self) -> bool:
-        """Detection alone lists them: some value, and a lapsed habit or shrinking orders."""
-        return self.value_per_year > 0 and (self.lapse_score >= MIN_LAPSE_SCORE or self.shrinking)
-
-
-def standing_of(a: Assessment) -> Standing:
-    """The standing an assessment holds."""
-    p = a.profile
-    return Standing(
-        a.days_silent,
-        a.lapse_score,
-        shrink_of(p.margin_ratio, p.aov_ratio, p.count_ratio),
-        _shrinking(p.margin_ratio, p.aov_ratio, p.count_ratio),
-        a.value_per_year,
-    )
-
-
-def standing(
-    row: ValuedRow, population: Population, model: LapseModel, now: datetime
-) -> Standing | None:
-    """A customer's standing from their stats row, as :func:`reengage.detect.assess` would
-    compute it (the same operations in the same order, so the same floats); None if they
-    never did anything. Tests hold the two to bit-for-bit equality."""
-    last = row.last_order_at or row.last_activity_at
-    if last is None:
-        return None
-    first = row.first_order_at or last
-    orders = max(row.order_count, 1)
-    silent = max((now - last).total_seconds() / 86400.0, 0.0)
-    gap = expected_gap_days(row.typical_gap_days, row.order_count, population.gap_for(row.segment))
-    age = max((now - first).total_seconds() / 86400.0, 0.0)
-    score = model.score(Inputs(silent, gap, row.order_count, age, row.total_value / orders))
-    span = 0.0
-    if row.first_order_at and row.last_order_at:
-        span = (row.last_order_at - row.first_order_at).total_seconds() / 86400.0
-    value = value_per_year_of(row.total_value, row.order_count, span, gap)
-    ratios = (row.margin_ratio, row.aov_ratio, row.count_ratio)
-    return Standing(silent, score, shrink_of(*ratios), _shrinking(*ratios), value)
-
-
-def _shrinking(*ratios: float | None) -> bool:
-    return any(r is not None and r <= DECLINE_THRESHOLD for r in ratios)
 
 
 @dataclass
@@ -163,16 +110,7 @@ class Candidate:
 def worth_a_call(a: Assessment) -> bool:
     """Detection alone lists them: the habit has probably lapsed, or orders are shrinking."""
     p = a.profile
-    return a.lapse_score >= MIN_LAPSE_SCORE or _shrinking(
-        p.aov_ratio, p.count_ratio, p.margin_ratio
-    )
-
-
-def plain_priority(s: Standing) -> float:
-    """:attr:`Candidate.priority` of a flagged customer with no call and no reply."""
-    return float(
-        s.value_per_year * max(s.lapse_score, s.shrink, 0.0) * 0.5 ** (s.days_silent / YEAR_DAYS)
-    )
+    return a.lapse_score >= MIN_LAPSE_SCORE or shrinking(p.aov_ratio, p.count_ratio, p.margin_ratio)
 
 
 @dataclass(frozen=True)
@@ -181,16 +119,24 @@ class RepCandidates:
 
     ``candidates`` are ranked one by one: everyone with a call or a reply, and flagged
     customers with an open call of any date, a past call or a pause (the day's rules may
-    list them, or leave them off). ``plain`` are the other flagged customers, by id with
-    their priority: nothing leaves them off and nothing lifts them, so they are ranked by
-    that number alone and become candidates only if listed.
+    list them, or leave them off). ``plain`` are the other flagged customers (rows of
+    ``standings``): nothing leaves them off and nothing lifts them, so they are ranked by
+    their priority alone, counted, and scored one by one only if they may be listed.
     """
 
     candidates: dict[int, Candidate]
-    plain: dict[int, tuple[float, Standing]]
     calls_of: dict[int, list[OpenCall]]  # every open call per customer, earliest due first
     last: dict[int, PastCall]
     paused: set[int]
+    standings: Standings | None = None
+    plain: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+
+    def plain_best(self, size: int) -> dict[int, tuple[float, Standing]]:
+        """By id, the exact priority and standing of every plain customer who may be among
+        the ``size`` first of them (the ``size`` first are among these)."""
+        if self.standings is None:
+            return {}
+        return {cid: (p, s) for p, cid, s in self.standings.best(self.plain, size)}
 
 
 def rep_candidates(
@@ -198,15 +144,15 @@ def rep_candidates(
     rep_external_id: str,
     now: datetime,
     prior: tuple[Population, LapseModel],
-    read: tuple[RepSignals, list[ValuedRow]] | None = None,
+    read: tuple[RepSignals, RepStats] | None = None,
 ) -> RepCandidates:
     """The candidates of one rep's list at ``now``, ranked under ``prior``; ``read``: the
     rep's signals and stats rows when already read with other reps'."""
     if not rep_external_id:  # a customer without a rep is on nobody's list
-        return RepCandidates({}, {}, {}, {}, set())
+        return RepCandidates({}, {}, {}, set())
     if read is None:
         read = store.calls.rep_signals(rep_external_id, now, replies_since(now))
-    signals, valued = read
+    signals, stats = read
     population, model = prior
     calls_of: dict[int, list[OpenCall]] = defaultdict(list)
     for call in signals.calls:
@@ -215,20 +161,18 @@ def rep_candidates(
     wanted = {c.customer_id for c in signals.calls if c.due_at >= fresh}
     wanted.update(r.customer_id for r in signals.replies)
     touched = calls_of.keys() | signals.last_calls.keys() | signals.paused
+    ranked = all_standings(stats, population, model, now)
+    special = wanted | touched
+    hit = np.isin(
+        np.array(stats.customer_id, dtype=np.int64),
+        np.fromiter(special, dtype=np.int64, count=len(special)),
+    )
     candidates: dict[int, Candidate] = {}
-    plain: dict[int, tuple[float, Standing]] = {}
-    for row in valued:
-        cid = row.customer_id
-        s = standing(row, population, model, now)
-        if s is None:
-            continue
-        if cid in wanted:
-            candidates[cid] = Candidate(cid, flagged=s.flagged, known=s)
-        elif s.flagged:
-            if cid in touched:
-                candidates[cid] = Candidate(cid, flagged=True, known=s)
-            else:
-                plain[cid] = (plain_priority(s), s)
+    for i in np.flatnonzero(hit & ranked.present).tolist():
+        cid = stats.customer_id[i]
+        if cid in wanted or ranked.flagged[i]:
+            s = ranked.exact(i)
+            candidates[cid] = Candidate(cid, flagged=s is not None and s.flagged, known=s)
     unread = sorted(wanted - candidates.keys())  # a call or a reply; no value, or no stats
     for start in range(0, len(unread), ASSESS_CHUNK):
         chunk = unread[start : start + ASSESS_CHUNK]
@@ -238,7 +182,8 @@ def rep_candidates(
         candidates.setdefault(cid, Candidate(cid))
     for reply in signals.replies:  # the newest one wins (oldest first)
         candidates[reply.customer_id].reply = reply
-    return RepCandidates(candidates, plain, calls_of, signals.last_calls, signals.paused)
+    plain = np.flatnonzero(ranked.flagged & ~hit)
+    return RepCandidates(candidates, calls_of, signals.last_calls, signals.paused, ranked, plain)
 
 
 def replies_since(now: datetime) -> datetime:

@@ -45,7 +45,7 @@ from reengage.store.digests import (
 )
 from reengage.store.rep_calls import (
     RepSignals,
-    ValuedRow,
+    RepStats,
     rep_signals,
     rep_valued,
     reps_signals,
@@ -73,7 +73,7 @@ class CallBook:
 
     def rep_signals(
         self, rep_external_id: str, now: datetime, replies_since: datetime
-    ) -> tuple[RepSignals, list[ValuedRow]]:
+    ) -> tuple[RepSignals, RepStats]:
         """One rep's list inputs: that rep's customers' calls, replies, last calls, pauses,
         and the stats of those with some value."""
         with self._tx() as conn:
@@ -87,7 +87,7 @@ class CallBook:
         with self._tx() as conn:
             return reps_signals(conn, rep_external_ids, now, replies_since)
 
-    def reps_valued(self, rep_external_ids: Iterable[str]) -> Iterator[tuple[str, list[ValuedRow]]]:
+    def reps_valued(self, rep_external_ids: Iterable[str]) -> Iterator[tuple[str, RepStats]]:
         """Many reps' stats rows of callable customers with some value, a rep at a time, in
         one ordered pass (the transaction stays open while the caller consumes it)."""
         with self._tx() as conn:

@@ -10,13 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reengage.detect import Population, Profile, assess
-from reengage.digest.selection import (
-    Candidate,
-    plain_priority,
-    standing,
-    standing_of,
-    worth_a_call,
-)
+from reengage.digest.selection import Candidate, worth_a_call
+from reengage.digest.standings import plain_priority, standing, standing_of
 from reengage.lapse_model import LapseModel
 from reengage.store.rep_calls import ValuedRow
 
