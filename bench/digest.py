@@ -252,11 +252,12 @@ def settle_population(store: Any) -> None:
     """Keep the population's typical gaps as a detection pass would (the daemon's first
     pass does), so neither path samples the base for them on every call."""
     from reengage.scoring import sampled_population
-    from reengage.store.looks import PassState
+    from reengage.store.looks import PassState, save_state
 
     if store.detection.pass_state() is None:
         pairs = sampled_population(store).pairs()
-        store.detection.save_pass_state(PassState("bench", pairs, NOW, NOW))
+        with store.engine.begin() as conn:
+            save_state(conn, PassState("bench", pairs, NOW, NOW))
 
 
 def populated(url: str) -> bool:

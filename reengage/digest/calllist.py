@@ -43,7 +43,8 @@ from reengage.models import Customer, Rep, WorthIt
 from reengage.scoring import assess_customers, prior_for
 from reengage.store import Store
 from reengage.store.calls import PastCall, Touch
-from reengage.store.rep_calls import RepSignals, RepStats
+from reengage.store.rep_calls import RepSignals
+from reengage.store.rep_stats import RepStats
 
 HISTORY_DAYS = 180  # what reengage did: mails and responses this far back
 
@@ -152,12 +153,16 @@ def build_lists(
     shared = all_signals(store, ids, now)
     by_id = {r.external_id: r for r in chosen}
     made: dict[str, Ranked] = {}
-    for owner, valued in store.calls.reps_valued(ids):  # one pass over the reps' stats
+    segments = sorted(prior[0].segment_gap_days)
+    for owner, valued in store.calls.reps_valued(ids, segments):  # one pass over their stats
         read = (shared[owner], valued)
         made[owner] = rank_rep(store, by_id[owner], now, policy, prior, day=day, read=read)
     for rep in chosen:  # nobody with any value
         if rep.external_id not in made:
-            read = (shared.get(rep.external_id, RepSignals([], [], {}, set())), RepStats.of([]))
+            read = (
+                shared.get(rep.external_id, RepSignals([], [], {}, set())),
+                RepStats.of(segments, []),
+            )
             made[rep.external_id] = rank_rep(store, rep, now, policy, prior, day=day, read=read)
     return finish(store, [made[rep.external_id] for rep in chosen], now, prior)
 

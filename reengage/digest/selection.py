@@ -38,7 +38,8 @@ from reengage.lapse_model import LapseModel
 from reengage.scoring import assess_customers
 from reengage.store import Store
 from reengage.store.calls import OpenCall, PastCall, WaitingReply
-from reengage.store.rep_calls import RepSignals, RepStats
+from reengage.store.rep_calls import RepSignals
+from reengage.store.rep_stats import RepStats
 
 REPLY_DAYS = 30  # a reply older than this is no longer a reason to call
 TASK_DAYS = 21  # an open call nobody logged drops off after this long
@@ -150,10 +151,11 @@ def rep_candidates(
     rep's signals and stats rows when already read with other reps'."""
     if not rep_external_id:  # a customer without a rep is on nobody's list
         return RepCandidates({}, {}, {}, set())
-    if read is None:
-        read = store.calls.rep_signals(rep_external_id, now, replies_since(now))
-    signals, stats = read
     population, model = prior
+    if read is None:
+        segments = sorted(population.segment_gap_days)
+        read = store.calls.rep_signals(rep_external_id, now, replies_since(now), segments)
+    signals, stats = read
     calls_of: dict[int, list[OpenCall]] = defaultdict(list)
     for call in signals.calls:
         calls_of[call.customer_id].append(call)
@@ -163,13 +165,10 @@ def rep_candidates(
     touched = calls_of.keys() | signals.last_calls.keys() | signals.paused
     ranked = all_standings(stats, population, model, now)
     special = wanted | touched
-    hit = np.isin(
-        np.array(stats.customer_id, dtype=np.int64),
-        np.fromiter(special, dtype=np.int64, count=len(special)),
-    )
+    hit = np.isin(stats.customer_id, np.fromiter(special, dtype=np.int64, count=len(special)))
     candidates: dict[int, Candidate] = {}
     for i in np.flatnonzero(hit & ranked.present).tolist():
-        cid = stats.customer_id[i]
+        cid = int(stats.customer_id[i])
         if cid in wanted or ranked.flagged[i]:
             s = ranked.exact(i)
             candidates[cid] = Candidate(cid, flagged=s is not None and s.flagged, known=s)

@@ -43,7 +43,7 @@ from reengage.detect import (
     value_per_year_of,
 )
 from reengage.lapse_model import PRIOR_A, PRIOR_B, Inputs, LapseModel
-from reengage.store.rep_calls import RepStats, ValuedRow
+from reengage.store.rep_stats import RepStats, ValuedRow
 
 MIN_LAPSE_SCORE = 0.5  # detection alone lists a customer from this lapse score up
 Floats = npt.NDArray[np.float64]
@@ -150,7 +150,7 @@ class Standings:
         for i in rows[top_rows(self.priority[rows], size, self.margin)].tolist():
             s = self.exact(i)
             if s is not None:
-                found.append((plain_priority(s), self.stats.customer_id[i], s))
+                found.append((plain_priority(s), int(self.stats.customer_id[i]), s))
         return found
 
     def exact(self, i: int) -> Standing | None:
@@ -188,12 +188,6 @@ def all_standings(
     return result
 
 
-def _column(values: tuple[float | int | None, ...]) -> Floats:
-    """A column as floats, NULL as NaN (timestamps in microseconds stay exact below 2**53,
-    until the year 2255)."""
-    return np.array(values, dtype=np.float64)
-
-
 def _days_between(later: Floats | float, earlier: Floats) -> Floats:
     # (later - earlier).total_seconds() / 86400.0: microseconds are whole numbers below
     # 2**53, so the difference is exact, and dividing by 10**6 rounds as Python does.
@@ -206,19 +200,16 @@ def _approximate(
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], Floats, Floats]:
     """Who did something, who is flagged, the score and the priority, all rows at once;
     step for step :func:`standing`."""
-    first_order = _column(stats.first_order_us)
-    last_order = _column(stats.last_order_us)
-    last = np.where(np.isnan(last_order), _column(stats.last_activity_us), last_order)
+    first_order, last_order = stats.first_order_us, stats.last_order_us
+    last = np.where(np.isnan(last_order), stats.last_activity_us, last_order)
     present = ~np.isnan(last)
     first = np.where(np.isnan(first_order), last, first_order)
-    order_count = np.array(stats.order_count, dtype=np.float64)
-    total = _column(stats.total_value)
+    order_count = stats.order_count.astype(np.float64)
+    total = stats.total_value
     silent = np.maximum(_days_between(now_us, last), 0.0)
-    gaps = population.segment_gap_days
-    prior_gap = np.array(
-        [gaps.get(s or "", population.typical_gap_days) for s in stats.segment], dtype=np.float64
-    )
-    gap = _expected_gap(_column(stats.typical_gap_days), order_count, prior_gap)
+    gaps = [population.typical_gap_days, *(population.gap_for(s) for s in stats.segments)]
+    prior_gap = np.array(gaps, dtype=np.float64)[stats.segment]
+    gap = _expected_gap(stats.typical_gap_days, order_count, prior_gap)
     age = np.maximum(_days_between(now_us, first), 0.0)
     aov = total / np.maximum(order_count, 1.0)
     score = _score(model, silent, gap, order_count, age, aov)
@@ -229,7 +220,7 @@ def _approximate(
         0.0,
         np.where(order_count < 2, total, total * YEAR_DAYS / np.maximum(span + gap, 90.0)),
     )
-    ratios = [_column(stats.margin_ratio), _column(stats.aov_ratio), _column(stats.count_ratio)]
+    ratios = [stats.margin_ratio, stats.aov_ratio, stats.count_ratio]
     least = np.ones(len(stats))
     declining = np.zeros(len(stats), dtype=bool)
     for r in ratios:

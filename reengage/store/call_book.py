@@ -43,14 +43,8 @@ from reengage.store.digests import (
     reopen_digest,
     start_digest,
 )
-from reengage.store.rep_calls import (
-    RepSignals,
-    RepStats,
-    rep_signals,
-    rep_valued,
-    reps_signals,
-    reps_valued,
-)
+from reengage.store.rep_calls import RepSignals, rep_signals, reps_signals
+from reengage.store.rep_stats import RepStats, rep_valued, reps_valued
 
 
 class CallBook:
@@ -72,13 +66,13 @@ class CallBook:
             return open_calls(conn, customer_ids)
 
     def rep_signals(
-        self, rep_external_id: str, now: datetime, replies_since: datetime
+        self, rep_external_id: str, now: datetime, replies_since: datetime, segments: list[str]
     ) -> tuple[RepSignals, RepStats]:
         """One rep's list inputs: that rep's customers' calls, replies, last calls, pauses,
-        and the stats of those with some value."""
+        and the stats of those with some value (``segments``: see :class:`RepStats`)."""
         with self._tx() as conn:
             signals = rep_signals(conn, rep_external_id, now, replies_since)
-            return signals, rep_valued(conn, rep_external_id)
+            return signals, rep_valued(conn, rep_external_id, segments)
 
     def reps_signals(
         self, rep_external_ids: Iterable[str], now: datetime, replies_since: datetime
@@ -87,11 +81,13 @@ class CallBook:
         with self._tx() as conn:
             return reps_signals(conn, rep_external_ids, now, replies_since)
 
-    def reps_valued(self, rep_external_ids: Iterable[str]) -> Iterator[tuple[str, RepStats]]:
+    def reps_valued(
+        self, rep_external_ids: Iterable[str], segments: list[str]
+    ) -> Iterator[tuple[str, RepStats]]:
         """Many reps' stats rows of callable customers with some value, a rep at a time, in
         one ordered pass (the transaction stays open while the caller consumes it)."""
         with self._tx() as conn:
-            yield from reps_valued(conn, rep_external_ids)
+            yield from reps_valued(conn, list(rep_external_ids), segments)
 
     def waiting_replies(
         self, since: datetime, customer_ids: Iterable[int] | None = None

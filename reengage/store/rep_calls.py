@@ -2,31 +2,28 @@
 
 A rep's list reads only what concerns that rep's customers who may be called
 (``status = 'active'``): their open call tasks, their people's replies still waiting, their
-last call outcomes, who of them is paused, and the few numbers that decide whether
-detection alone finds them worth a call. Each query starts from the ``rep_external_id``
-index of ``customers`` and reaches the other tables through their customer indexes
-(migration 0009), so a rep's list costs that rep's rows, never the whole base's — and no
-query carries a list of customer ids.
+last call outcomes and who of them is paused (their stats: :mod:`.rep_stats`). Each query
+starts from the ``rep_external_id`` index of ``customers`` and reaches the other tables
+through their customer indexes (migration 0009), so a rep's list costs that rep's rows,
+never the whole base's — and no query carries a list of customer ids.
 
 The morning pass lists every rep: :func:`reps_signals` reads the calls, replies, last
 calls and pauses of all of them in one query each (those tables hold a few rows per
 customer at most, so one pass over them beats a hundred probes of each rep's customers),
-and only the stats rows are read rep by rep (:func:`rep_valued`), so memory holds one
-rep's customers at a time.
+and only the stats rows are read rep by rep (:func:`.rep_stats.reps_valued`), so memory
+holds one rep's customers at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reengage.models import CallTaskStatus, CustomerStatus
-from reengage.store import sqlfuncs
 from reengage.store.calls import (
     CALL_COLUMNS,
     PAST_CALL_COLUMNS,
@@ -35,24 +32,7 @@ from reengage.store.calls import (
     PastCall,
     WaitingReply,
 )
-from reengage.store.tables import CALLS, CUSTOMERS, OUTCOMES, REPLIES, STATS
-
-
-class ValuedRow(NamedTuple):
-    """The stats a list ranks a customer by (what detection's profile holds, less the
-    names): plain tuples, since a rep may have ten thousand of them."""
-
-    customer_id: int
-    segment: str | None
-    order_count: int
-    first_order_at: datetime | None
-    last_order_at: datetime | None
-    last_activity_at: datetime | None
-    total_value: float
-    typical_gap_days: float | None
-    count_ratio: float | None
-    aov_ratio: float | None
-    margin_ratio: float | None
+from reengage.store.tables import CALLS, CUSTOMERS, OUTCOMES, REPLIES
 
 
 @dataclass(frozen=True)
@@ -72,14 +52,14 @@ def _mine(rep_external_id: str) -> sa.ColumnElement[bool]:
     )
 
 
-def _callable(reps: list[str]) -> sa.ColumnElement[bool]:
+def callable_of(reps: list[str]) -> sa.ColumnElement[bool]:
     return sa.and_(
         CUSTOMERS.c.rep_external_id.in_(reps),
         CUSTOMERS.c.status == CustomerStatus.ACTIVE.value,
     )
 
 
-def _of_rep(conn: Connection, column: sa.ColumnElement[int], rep: str) -> sa.ColumnElement[bool]:
+def of_rep(conn: Connection, column: sa.ColumnElement[int], rep: str) -> sa.ColumnElement[bool]:
     """``column`` holds one of the rep's callable customers, found customer by customer.
 
     On PostgreSQL as ``= ANY(ARRAY(subquery))``: the rep's ids are gathered once and each
@@ -128,7 +108,7 @@ def rep_open_calls(conn: Connection, rep_external_id: str) -> list[OpenCall]:
     call in the ``(status, due_at)`` index over probing the rep's customers' calls (found
     at 1,000,000 customers: each rep's list read all 90,000 open calls)."""
     query = sa.select(*CALL_COLUMNS).where(
-        _of_rep(conn, CALLS.c.customer_id, rep_external_id),
+        of_rep(conn, CALLS.c.customer_id, rep_external_id),
         CALLS.c.status == CallTaskStatus.OPEN.value,
     )
     found = [OpenCall(*row) for row in conn.execute(query)]
@@ -141,120 +121,10 @@ def rep_waiting_replies(
     """People's replies (not auto-replies) since ``since`` still waiting, oldest first."""
     query = (
         sa.select(*REPLY_COLUMNS)
-        .where(_of_rep(conn, REPLIES.c.customer_id, rep_external_id), _waiting(since))
+        .where(of_rep(conn, REPLIES.c.customer_id, rep_external_id), _waiting(since))
         .order_by(REPLIES.c.received_at, REPLIES.c.id)
     )
     return [WaitingReply(*row) for row in conn.execute(query)]
-
-
-_US = sqlfuncs.epoch_us
-_VALUED_COLUMNS = (
-    STATS.c.customer_id,
-    CUSTOMERS.c.segment,
-    STATS.c.order_count,
-    _US(STATS.c.first_order_at),
-    _US(STATS.c.last_order_at),
-    _US(STATS.c.last_activity_at),
-    STATS.c.total_value,
-    STATS.c.typical_gap_days,
-    STATS.c.count_ratio,
-    STATS.c.aov_ratio,
-    STATS.c.margin_ratio,
-)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _moment(us: int | None) -> datetime | None:
-    return None if us is None else _EPOCH + timedelta(microseconds=us)
-
-
-@dataclass(frozen=True)
-class RepStats:
-    """The ranking numbers of some of a rep's customers, column by column (the columns of
-    :class:`ValuedRow`, timestamps as exact microseconds since 1970): a rep may have ten
-    thousand rows, and a list scores them all at once (:mod:`reengage.digest.standings`),
-    so no row becomes a Python object unless it is looked at one by one (:meth:`row`)."""
-
-    customer_id: tuple[int, ...]
-    segment: tuple[str | None, ...]
-    order_count: tuple[int, ...]
-    first_order_us: tuple[int | None, ...]
-    last_order_us: tuple[int | None, ...]
-    last_activity_us: tuple[int | None, ...]
-    total_value: tuple[float, ...]
-    typical_gap_days: tuple[float | None, ...]
-    count_ratio: tuple[float | None, ...]
-    aov_ratio: tuple[float | None, ...]
-    margin_ratio: tuple[float | None, ...]
-
-    @classmethod
-    def of(cls, rows: Sequence[Sequence[Any]]) -> RepStats:
-        """The columns of these rows (each in the order of the fields)."""
-        if not rows:
-            return cls((), (), (), (), (), (), (), (), (), (), ())
-        return cls(*zip(*rows, strict=True))
-
-    def __len__(self) -> int:
-        return len(self.customer_id)
-
-    def row(self, i: int) -> ValuedRow:
-        """Row ``i`` with its timestamps back as datetimes: the same instants, to the
-        microsecond, as reading the stats row itself."""
-        return ValuedRow(
-            self.customer_id[i],
-            self.segment[i],
-            self.order_count[i],
-            _moment(self.first_order_us[i]),
-            _moment(self.last_order_us[i]),
-            _moment(self.last_activity_us[i]),
-            self.total_value[i],
-            self.typical_gap_days[i],
-            self.count_ratio[i],
-            self.aov_ratio[i],
-            self.margin_ratio[i],
-        )
-
-
-def rep_valued(conn: Connection, rep_external_id: str) -> RepStats:
-    """The ranking numbers of the rep's callable customers with some value (the columns
-    :func:`reengage.store.detection.profile_query` reads, segment from the customer): nobody
-    with ``total_value`` 0 is worth anything a year, so detection alone never lists them.
-    The stats are probed by the rep's ids (at 30,000 customers PostgreSQL preferred hashing
-    a scan of every stats row to probing a rep's 500). Read through the driver's plain
-    tuples: at ten thousand rows SQLAlchemy's rows and datetime parsing cost more than
-    the ranking."""
-    query = (
-        sa.select(*_VALUED_COLUMNS)
-        .join(CUSTOMERS, CUSTOMERS.c.id == STATS.c.customer_id)
-        .where(_of_rep(conn, STATS.c.customer_id, rep_external_id), STATS.c.total_value > 0)
-    )
-    return RepStats.of(conn.execute(query).all())
-
-
-def reps_valued(
-    conn: Connection, rep_external_ids: Iterable[str]
-) -> Iterator[tuple[str, RepStats]]:
-    """:func:`rep_valued` of these reps in one pass ordered by rep, a rep's rows at a time
-    (reps with none are not named; the order is the database's)."""
-    chosen = sorted(set(rep_external_ids))
-    for start in range(0, len(chosen), _REPS_A_QUERY):
-        query = (
-            sa.select(CUSTOMERS.c.rep_external_id, *_VALUED_COLUMNS)
-            .join(CUSTOMERS, CUSTOMERS.c.id == STATS.c.customer_id)
-            .where(_callable(chosen[start : start + _REPS_A_QUERY]), STATS.c.total_value > 0)
-            .order_by(CUSTOMERS.c.rep_external_id)
-        )
-        owner: str | None = None
-        rows: list[Sequence[Any]] = []
-        for part in conn.execution_options(yield_per=5000).execute(query).partitions():
-            for row in part:
-                if row[0] != owner:
-                    if owner is not None:
-                        yield owner, RepStats.of(rows)
-                    owner, rows = row[0], []
-                rows.append(row[1:])
-        if owner is not None:
-            yield owner, RepStats.of(rows)
 
 
 def rep_last_calls(conn: Connection, rep_external_id: str) -> dict[int, PastCall]:
@@ -262,7 +132,7 @@ def rep_last_calls(conn: Connection, rep_external_id: str) -> dict[int, PastCall
     latest moment when two share it, as :func:`reengage.store.calls.last_calls` does)."""
     query = (
         sa.select(*PAST_CALL_COLUMNS)
-        .where(_of_rep(conn, OUTCOMES.c.customer_id, rep_external_id), _latest_call())
+        .where(of_rep(conn, OUTCOMES.c.customer_id, rep_external_id), _latest_call())
         .order_by(OUTCOMES.c.id)
     )
     found: dict[int, PastCall] = {}
@@ -293,7 +163,7 @@ def reps_signals(
         calls = (
             sa.select(rep, *CALL_COLUMNS)
             .join(CUSTOMERS, CUSTOMERS.c.id == CALLS.c.customer_id)
-            .where(_callable(reps), CALLS.c.status == CallTaskStatus.OPEN.value)
+            .where(callable_of(reps), CALLS.c.status == CallTaskStatus.OPEN.value)
             .order_by(CALLS.c.due_at, CALLS.c.id)
         )
         for owner, *row in conn.execute(calls):
@@ -301,7 +171,7 @@ def reps_signals(
         replies = (
             sa.select(rep, *REPLY_COLUMNS)
             .join(CUSTOMERS, CUSTOMERS.c.id == REPLIES.c.customer_id)
-            .where(_callable(reps), _waiting(replies_since))
+            .where(callable_of(reps), _waiting(replies_since))
             .order_by(REPLIES.c.received_at, REPLIES.c.id)
         )
         for owner, *row in conn.execute(replies):
@@ -309,7 +179,7 @@ def reps_signals(
         outcomes = (
             sa.select(rep.label("owner"), *PAST_CALL_COLUMNS)
             .join(CUSTOMERS, CUSTOMERS.c.id == OUTCOMES.c.customer_id)
-            .where(_callable(reps), _latest_call())
+            .where(callable_of(reps), _latest_call())
             .order_by(OUTCOMES.c.id)
         )
         for outcome in conn.execute(outcomes):
@@ -317,7 +187,7 @@ def reps_signals(
             owner = values.pop("owner")
             found[owner].last_calls[outcome.customer_id] = PastCall(**values)
         paused = sa.select(rep, CUSTOMERS.c.id, CUSTOMERS.c.paused_until).where(
-            _callable(reps), CUSTOMERS.c.paused_until.is_not(None)
+            callable_of(reps), CUSTOMERS.c.paused_until.is_not(None)
         )
         for owner, cid, until in conn.execute(paused):
             if until > now:

@@ -13,7 +13,7 @@ from reengage.detect import Population, Profile, assess
 from reengage.digest.selection import Candidate, worth_a_call
 from reengage.digest.standings import plain_priority, standing, standing_of
 from reengage.lapse_model import LapseModel
-from reengage.store.rep_calls import ValuedRow
+from reengage.store.rep_stats import ValuedRow
 
 NOW = datetime(2026, 11, 23, 6, 30, 0, 123456, tzinfo=UTC)
 _moments = st.one_of(

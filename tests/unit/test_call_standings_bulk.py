@@ -28,7 +28,7 @@ from reengage.digest.standings import (
     standing,
 )
 from reengage.lapse_model import LapseModel
-from reengage.store.rep_calls import RepStats, ValuedRow
+from reengage.store.rep_stats import RepStats, ValuedRow
 
 NOW = datetime(2026, 11, 23, 6, 30, 0, 123456, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,11 +44,14 @@ def _us(at: datetime | None) -> int | None:
     return None if at is None else (at - EPOCH) // timedelta(microseconds=1)
 
 
+SEGMENTS = ("cafe", "retail")  # the population knows only the first
+
+
 def _columns(row: ValuedRow) -> tuple[Any, ...]:
-    """The row as the store reads it (timestamps in microseconds)."""
+    """The row as the store reads it (timestamps in microseconds, segment as an index)."""
     return (
         row.customer_id,
-        row.segment,
+        SEGMENTS.index(row.segment) + 1 if row.segment else 0,
         row.order_count,
         _us(row.first_order_at),
         _us(row.last_order_at),
@@ -146,7 +149,7 @@ def test_bulk_standings_list_what_one_by_one_lists(
             rows.extend(_row(n + k, shape, shape["silent"]) for k in (2, 1))
         else:
             rows.append(_row(len(rows) + 1, shape, shape["silent"]))
-    stats = RepStats.of([_columns(r) for r in rows])
+    stats = RepStats.of(SEGMENTS, [_columns(r) for r in rows])
     assert [stats.row(i) for i in range(len(rows))] == rows  # the same instants back
 
     one_by_one = [standing(r, population, model, NOW) for r in rows]
