@@ -196,7 +196,9 @@ def rank_rep(
     today = day or local_day(rep, now)
     end = day_start(today + timedelta(days=1), zone)
     start = day_start(today, zone)
-    ranked: list[tuple[bool, float, int]] = []  # the sort key: commitments first, then priority
+    committed: list[Candidate] = []  # listed first, by priority
+    others: list[Candidate] = []  # flagged with nothing due today, standing exact
+    loose: list[int] = []  # the same, by their stats rows: ranked with the plain ones
     for cid, candidate in found.candidates.items():
         mine = found.calls_of.get(cid, [])
         candidate.calls = [
@@ -213,18 +215,27 @@ def rank_rep(
             continue  # called recently, and nobody asked for another call since
         if cid in found.paused and not candidate.calls:
             continue
-        if not candidate.committed and not candidate.flagged:
+        if candidate.committed:
+            committed.append(candidate)
+        elif not candidate.flagged:
             continue
-        ranked.append((not candidate.committed, -candidate.priority, cid))
-    counted = len(ranked) + len(found.plain)
-    best = found.plain_best(policy.size)  # the plain ones who may make the list, exactly
+        elif candidate.row is not None:
+            loose.append(candidate.row)
+        else:
+            others.append(candidate)
+    counted = len(committed) + len(others) + len(loose) + len(found.plain)
+    # The sort key: commitments first, then priority, then id; exact for all who may be
+    # listed, approximate for the others (see digest/standings.py).
+    first = found.first(committed, policy.size)
+    ranked = [(False, -c.priority, c.customer_id) for c in first]
+    ranked.extend((True, -c.priority, c.customer_id) for c in others)
+    best = found.best(loose, policy.size - len(first))
     ranked.extend((True, -priority, cid) for cid, (priority, _) in best.items())
     top: list[Candidate] = []
     for _, _, cid in heapq.nsmallest(policy.size, ranked):
-        if cid in found.candidates:
-            top.append(found.candidates[cid])
-        else:
-            top.append(Candidate(cid, flagged=True, known=best[cid][1]))
+        chosen = found.candidates.get(cid) or Candidate(cid, flagged=True, known=best[cid][1])
+        found.settle(chosen)
+        top.append(chosen)
     return Ranked(rep, today, zone, top, found.last, counted - len(top))
 
 

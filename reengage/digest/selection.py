@@ -18,6 +18,7 @@ shared by every rep of a pass.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -61,6 +62,7 @@ class Candidate:
     reply: WaitingReply | None = None
     flagged: bool = False  # detection alone finds them worth a call
     known: Standing | None = None
+    row: int | None = None  # their stats row: ``known`` is approximate until :meth:`settle`
 
     @property
     def standing(self) -> Standing | None:
@@ -132,12 +134,32 @@ class RepCandidates:
     standings: Standings | None = None
     plain: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
 
-    def plain_best(self, size: int) -> dict[int, tuple[float, Standing]]:
-        """By id, the exact priority and standing of every plain customer who may be among
-        the ``size`` first of them (the ``size`` first are among these)."""
-        if self.standings is None:
+    def settle(self, candidate: Candidate) -> None:
+        """Give the candidate their exact standing (if it was approximate)."""
+        if candidate.row is not None and self.standings is not None:
+            candidate.known = self.standings.exact(candidate.row)
+            candidate.row = None
+
+    def best(self, loose: list[int], size: int) -> dict[int, tuple[float, Standing]]:
+        """By id, the exact priority and standing of every plain customer, or flagged
+        candidate ranked like one (stats rows ``loose``), who may be among the ``size``
+        first of them (the ``size`` first are among these)."""
+        if self.standings is None or size <= 0:
             return {}
-        return {cid: (p, s) for p, cid, s in self.standings.best(self.plain, size)}
+        rows = np.concatenate([self.plain, np.array(loose, dtype=np.intp)])
+        return {cid: (p, s) for p, cid, s in self.standings.best(rows, size)}
+
+    def first(self, committed: list[Candidate], size: int) -> list[Candidate]:
+        """The ``size`` first of these candidates by exact priority (then id), in order:
+        only those whose approximate priority may reach the cut are scored exactly (see
+        :func:`~reengage.digest.standings.top_rows`)."""
+        if len(committed) > size and self.standings is not None:
+            cut = heapq.nlargest(size, (c.priority for c in committed))[-1]
+            near = self.standings.margin
+            committed = [c for c in committed if c.priority >= cut * (1.0 - 2.0 * near)]
+        for candidate in committed:
+            self.settle(candidate)
+        return heapq.nsmallest(size, committed, key=lambda c: (-c.priority, c.customer_id))
 
 
 def rep_candidates(
@@ -170,8 +192,8 @@ def rep_candidates(
     for i in np.flatnonzero(hit & ranked.present).tolist():
         cid = int(stats.customer_id[i])
         if cid in wanted or ranked.flagged[i]:
-            s = ranked.exact(i)
-            candidates[cid] = Candidate(cid, flagged=s is not None and s.flagged, known=s)
+            s = ranked.approximate(i)
+            candidates[cid] = Candidate(cid, flagged=bool(ranked.flagged[i]), known=s, row=i)
     unread = sorted(wanted - candidates.keys())  # a call or a reply; no value, or no stats
     for start in range(0, len(unread), ASSESS_CHUNK):
         chunk = unread[start : start + ASSESS_CHUNK]

@@ -141,7 +141,19 @@ class Standings:
     priority: Floats
     margin: float
     _exact: Callable[[int], Standing | None]
+    _near: tuple[Floats, ...] = ()  # days silent, score, shrink, shrinking, value
     _known: dict[int, Standing | None] = field(default_factory=dict)
+
+    def approximate(self, i: int) -> Standing | None:
+        """Row ``i``'s standing as the arrays have it: exact where already scored one by
+        one, else each number within :attr:`margin` of the exact one (its ``flagged`` may
+        be wrong: :attr:`flagged` is not)."""
+        if i in self._known or not self._near:
+            return self.exact(i)
+        if not self.present[i]:
+            return None
+        silent, score, shrink, declining, value = (float(a[i]) for a in self._near)
+        return Standing(silent, score, shrink, bool(declining), value)
 
     def best(self, rows: npt.NDArray[np.intp], size: int) -> list[tuple[float, int, Standing]]:
         """Of ``rows`` (flagged ones), every row whose exact priority may be among the
@@ -175,12 +187,13 @@ def all_standings(
     now_us = float((now - _EPOCH) // timedelta(microseconds=1))
     with np.errstate(all="ignore"):
         found = _approximate(stats, population, model, now_us)
-    present, flagged, score, priority = found
+    present, flagged, priority, columns = found
+    score = columns[1]
     near = margin(model)
     unsure = present & (
         ~np.isfinite(score) | ~np.isfinite(priority) | (np.abs(score - MIN_LAPSE_SCORE) <= near)
     )
-    result = Standings(stats, present, flagged, priority, near, exact)
+    result = Standings(stats, present, flagged, priority, near, exact, columns)
     for i in np.flatnonzero(unsure).tolist():
         s = result.exact(i)
         flagged[i] = s is not None and s.flagged
@@ -197,8 +210,9 @@ def _days_between(later: Floats | float, earlier: Floats) -> Floats:
 
 def _approximate(
     stats: RepStats, population: Population, model: LapseModel, now_us: float
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], Floats, Floats]:
-    """Who did something, who is flagged, the score and the priority, all rows at once;
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], Floats, tuple[Floats, ...]]:
+    """Who did something, who is flagged, the priority and the standings' numbers (days
+    silent, score, shrink, shrinking, value), all rows at once;
     step for step :func:`standing`."""
     first_order, last_order = stats.first_order_us, stats.last_order_us
     last = np.where(np.isnan(last_order), stats.last_activity_us, last_order)
@@ -231,7 +245,8 @@ def _approximate(
     flagged = present & (value > 0) & ((score >= MIN_LAPSE_SCORE) | declining)
     certainty = np.maximum(np.maximum(score, shrink), 0.0)
     priority = value * certainty * np.power(0.5, silent / YEAR_DAYS)
-    return present, flagged, score, np.where(present, priority, 0.0)
+    columns = (silent, score, shrink, declining.astype(np.float64), value)
+    return present, flagged, np.where(present, priority, 0.0), columns
 
 
 def _expected_gap(own: Floats, order_count: Floats, prior: Floats) -> Floats:

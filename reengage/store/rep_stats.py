@@ -137,7 +137,10 @@ def valued_query(
     alone never lists them); given ``reps``, each row's rep as its index in them first,
     ordered by it."""
     pg = conn.dialect.name == "postgresql"
-    segment = sa.case({s: n for n, s in enumerate(segments, 1)}, value=CUSTOMERS.c.segment, else_=0)
+    segment: Any = sa.literal(0, sa.Integer)  # no segment known: every one is "other"
+    if segments:
+        known = {s: n for n, s in enumerate(segments, 1)}
+        segment = sa.case(known, value=CUSTOMERS.c.segment, else_=0)
     if pg:  # fixed width for COPY: no NULL, every column of a known binary type
         never: Any = sa.literal_column("'-infinity'::timestamp")
         nan: Any = sa.literal_column("'NaN'::float8")
