@@ -54,6 +54,11 @@ class Customer(SQLModel, table=True):
     """A customer and the file a good rep keeps on them (decision maker, interests, dates)."""
 
     __tablename__ = "customers"
+    # A rep's list finds the rep's callable customers (and who of them is paused) in this
+    # index alone, without visiting their rows (reengage.store.rep_calls).
+    __table_args__ = (
+        sa.Index("ix_customers_rep_callable", "rep_external_id", "status", "paused_until", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=200, unique=True)
