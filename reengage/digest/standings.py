@@ -5,7 +5,7 @@ of :func:`reengage.detect.assess`, bit for bit, without the words. A list counts
 flagged customer of the rep (some value, and a lapse score of :data:`MIN_LAPSE_SCORE` or
 more, or shrinking orders) and shows the top ones by priority, so it needs the standing
 of each of the rep's ten thousand customers with some value: 17 µs a row one by one in
-Python, about a microsecond over arrays (:func:`all_standings`, NumPy). The arrays follow
+Python, a microsecond or two over arrays (:func:`all_standings`, NumPy). The arrays follow
 :func:`standing` step for step, so most numbers are the very floats it gives (days
 silent, age, span, shrink and the shrinking test are plain IEEE arithmetic on exact
 microseconds); only ``exp``, ``log`` and ``pow`` may round differently from :mod:`math`
