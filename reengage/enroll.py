@@ -268,7 +268,16 @@ def _decide(
                     continue
                 first = campaign.steps[0]
                 holdout = campaign.in_holdout(a.customer_id)
-                new.append(NewEnrollment(cid, campaign.id, holdout, first.key, now + first.after))
+                new.append(
+                    NewEnrollment(
+                        cid,
+                        campaign.id,
+                        holdout,
+                        first.key,
+                        now + first.after,
+                        judged_activity_at=a.profile.last_activity_at,
+                    )
+                )
                 recent[cid][campaign.id] = now
                 if holdout:
                     decided.held_out[campaign.id] += 1

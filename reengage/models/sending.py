@@ -54,6 +54,9 @@ class Enrollment(SQLModel, table=True):
     next_step_key: str | None = Field(default=None, max_length=63)
     next_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     enrolled_at: datetime = Field(sa_type=UTCDateTime)
+    # The customer's last activity as the enrolling decision saw it: an activity imported
+    # later but dated after it (a late order) ends the enrollment as one after enrolling does.
+    judged_activity_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_step_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     exit_reason: str | None = Field(default=None, max_length=32)

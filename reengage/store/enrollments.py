@@ -34,6 +34,7 @@ class NewEnrollment:
     holdout: bool
     first_step_key: str
     first_due_at: datetime
+    judged_activity_at: datetime | None = None  # their last activity as the decision saw it
 
 
 def enrollment_history(
@@ -163,6 +164,7 @@ def insert_enrollments(conn: Connection, rows: Iterable[NewEnrollment], now: dat
             "next_step_key": None if r.holdout else r.first_step_key,
             "next_due_at": None if r.holdout else r.first_due_at,
             "enrolled_at": now,
+            "judged_activity_at": r.judged_activity_at,
             "ended_at": now if r.holdout else None,
         }
         for r in rows
@@ -178,14 +180,19 @@ def insert_enrollments(conn: Connection, rows: Iterable[NewEnrollment], now: dat
 def exit_on_activity(
     conn: Connection, campaign_ids: list[str], now: datetime, chunk: Chunk | None = None
 ) -> int:
-    """End running enrollments whose customer did something after enrolling (of the
-    chunk's customers only, when given: a detection pass checks each chunk it decides)."""
+    """End running enrollments whose customer did something after enrolling, or whose
+    last activity is later than the one the enrolling decision saw (an order imported late,
+    dated before the enrollment: they were not gone after all). Of the chunk's customers
+    only, when given: a detection pass checks each chunk it decides."""
     if not campaign_ids:
         return 0
     stats = sa.table("customer_stats", sa.column("customer_id"), sa.column("last_activity_at"))
     acted: sa.ColumnElement[bool] = sa.exists().where(
         stats.c.customer_id == ENROLLMENTS.c.customer_id,
-        stats.c.last_activity_at > ENROLLMENTS.c.enrolled_at,
+        sa.or_(
+            stats.c.last_activity_at > ENROLLMENTS.c.enrolled_at,
+            stats.c.last_activity_at > ENROLLMENTS.c.judged_activity_at,
+        ),
     )
     if chunk is not None:
         acted = sa.and_(key_in(chunk, ENROLLMENTS.c.customer_id), acted)

@@ -393,3 +393,25 @@ def test_a_customer_who_comes_back_leaves_the_sequence_at_the_next_pass(store: S
         ).all()
     ended = {(cid, status, reason) for cid, status, reason in rows_now if status != "active"}
     assert ended == {(ids["b2"], "exited", "reactivated")}
+
+    # An order imported late, dated half an hour before they were enrolled: the decision
+    # did not know it, and scoring everyone now would not enroll them. It ends too; an
+    # order re-sent (the same one again) or one older than what the decision saw does not.
+    at = START + timedelta(hours=3)
+    store.customers.add_activities(
+        [
+            NewActivity("late", ids["b4"], "order", START - timedelta(minutes=30), 60.0, 12.0),
+            NewActivity("older", ids["b5"], "order", START - timedelta(days=65), 60.0, 12.0),
+            NewActivity("60-again", ids["b3"], "order", START - timedelta(days=60), 50.0, 10.0),
+        ],
+        at,
+    )
+    report = detect_and_enroll(store, [c], at + timedelta(minutes=5))
+    assert report.exited == 1
+    with store.engine.connect() as conn:
+        ended_now = conn.execute(
+            sa.select(ENROLLMENTS.c.customer_id, ENROLLMENTS.c.exit_reason).where(
+                ENROLLMENTS.c.status == "exited"
+            )
+        ).all()
+    assert sorted(ended_now) == sorted([(ids["b2"], "reactivated"), (ids["b4"], "reactivated")])
