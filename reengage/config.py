@@ -170,6 +170,13 @@ class Settings(BaseSettings):
     digest_hour: int = Field(
         7, ge=0, le=23, description="each rep's call list is sent from this hour, their local time"
     )
+    digest_window_hours: int = Field(
+        8,
+        ge=1,
+        le=24,
+        description="and only within this many hours of it: a daemon started in the evening "
+        "sends the list the next morning, not a 'good morning' at 23:30",
+    )
     digest_size: int = Field(10, ge=1, le=100, description="clients listed in full per digest")
     digest_from: str = Field(
         "Acme call list <calls@acme.example>", description="From address of the reps' digest"

@@ -52,6 +52,7 @@ class DigestConfig:
 
     policy: ListPolicy = field(default_factory=ListPolicy)
     hour: int = 7
+    window_hours: int = 8  # sent from ``hour`` until this many hours later (or midnight)
     sender: str = "Acme call list <calls@acme.example>"
     currency: str = "EUR"
     followup_campaign: str = "what-we-changed"
@@ -63,6 +64,7 @@ class DigestConfig:
         return cls(
             ListPolicy(settings.digest_size, settings.call_cooldown_days),
             settings.digest_hour,
+            settings.digest_window_hours,
             settings.digest_from,
             settings.currency,
             settings.followup_campaign,
@@ -202,7 +204,9 @@ async def send_digests(
     anytime: bool = False,
     lease: timedelta = LEASE,
 ) -> DigestReport:
-    """Send each rep whose morning has come (any hour with ``anytime``) today's digest, once."""
+    """Send each rep whose morning has come (any hour with ``anytime``) today's digest, once.
+    A rep whose digest window has passed for the day (the daemon was down, or started in
+    the evening) gets none that day: the next comes the next morning."""
     # Every database call and every list built runs in a thread (each rep's list reads and
     # scores that rep's candidates), so the daemon's event loop keeps sending mail and
     # answering /healthz and inbound mail meanwhile.
@@ -248,8 +252,8 @@ def _lists_due(
     written: dict[date, dict[str, str]] = {}  # one query per local day, not one per rep
     for rep in store.calls.reps(reps):
         local = now.astimezone(rep_zone(rep))
-        if not anytime and local.hour < cfg.hour:
-            continue
+        if not anytime and not cfg.hour <= local.hour < cfg.hour + cfg.window_hours:
+            continue  # before the rep's morning, or too late in their day: tomorrow's
         day = local.date()
         if day not in written:
             written[day] = store.calls.digests_on(day)

@@ -357,6 +357,13 @@ def test_each_rep_gets_one_digest_in_their_own_morning_however_often_it_ticks(
     assert mail["Subject"] == "4 clients to call today, Mon 23 Nov"
     assert mail["To"] == "Dana Reyes <dana@acme.example>"
     assert send(world, port, at_hours=24) == {"sent": 1}  # Tuesday: Dana's next digest
+    # Wednesday: the daemon was down until 15:30 in Berlin (09:30 in New York): Dana's
+    # window (07:00-15:00) has passed, so no list for a day that is nearly over; Sam's
+    # morning is still in his.
+    assert send(world, port, at_hours=24 + 8) == {"sent": 1}
+    assert handler.received[-1]["to"] == ["sam@acme.example"]
+    assert send(world, port, at_hours=48 + 0.5) == {"sent": 1}  # Dana, Thursday 08:00
+    assert handler.received[-1]["to"] == ["dana@acme.example"]
 
 
 def test_building_the_lists_never_stalls_the_daemons_sending(
@@ -511,11 +518,11 @@ def test_the_daemon_sends_each_rep_one_digest_a_day_across_ticks_and_workers(
     days = sorted(
         (m["to"][0], str(m["message"]["Subject"]).rsplit(", ", 1)[1]) for m in handler.received
     )
+    # Started at 23:30 on Sunday in New York: Sam's Sunday list is not sent at bedtime.
     assert days == [
         ("dana@acme.example", "Mon 23 Nov"),
         ("dana@acme.example", "Tue 24 Nov"),
         ("sam@acme.example", "Mon 23 Nov"),
-        ("sam@acme.example", "Sun 22 Nov"),  # 23:30 on Sunday in New York at the start
         ("sam@acme.example", "Tue 24 Nov"),
     ]
 
@@ -583,9 +590,10 @@ _batches = itertools.count()
     start=moments,
     gaps=st.lists(st.integers(1, 14 * 60), min_size=1, max_size=10),
     hour=st.integers(0, 23),
+    window=st.integers(1, 24),
 )
 def test_each_rep_gets_one_digest_per_local_day_and_never_before_the_hour(
-    store: Store, sink: tuple[Sink, int], start: datetime, gaps: list[int], hour: int
+    store: Store, sink: tuple[Sink, int], start: datetime, gaps: list[int], hour: int, window: int
 ) -> None:
     # A rep in every kind of zone, each with a lapsed client worth a call; the daemon ticks
     # at arbitrary moments minutes to hours apart. Each example has reps of its own.
@@ -603,7 +611,7 @@ def test_each_rep_gets_one_digest_per_local_day_and_never_before_the_hour(
     for kind, items in ((Kind.REPS, reps), (Kind.CUSTOMERS, clients), (Kind.ACTIVITIES, orders)):
         assert import_items(store, kind, items, now=start, zone=ZoneInfo("UTC")).ok
     ws, cfg = w.workspace(Path("."), port)
-    cfg = dataclasses.replace(cfg, hour=hour)
+    cfg = dataclasses.replace(cfg, hour=hour, window_hours=window)
     ticks = [start + timedelta(minutes=sum(gaps[:i])) for i in range(len(gaps) + 1)]
     received = len(handler.received)
 
@@ -632,11 +640,16 @@ def test_each_rep_gets_one_digest_per_local_day_and_never_before_the_hour(
             local = row.created_at.replace(tzinfo=UTC).astimezone(zone)
             assert row.day == local.date(), (zone, row)
             assert local.hour >= hour, (zone, row)  # never before the rep's morning
+            assert local.hour < hour + window, (zone, row)  # nor late in their day
             if row.status == "sent":
                 assert any(
                     to == f"{rep}@acme.example" and subject.endswith(f"{row.day:%a %d %b}")
                     for to, subject in mails
                 ), (zone, row, mails)
-        # and every local day on which the daemon ticked after the hour got its digest
-        due = {t.astimezone(zone).date() for t in ticks if t.astimezone(zone).hour >= hour}
+        # and every local day on which the daemon ticked within the window got its digest
+        due = {
+            t.astimezone(zone).date()
+            for t in ticks
+            if hour <= t.astimezone(zone).hour < hour + window
+        }
         assert set(days) == due, (zone, ticks)
