@@ -18,6 +18,7 @@ from reengage.digest import (
     CallContext,
     CallReport,
     DigestConfig,
+    OutcomeError,
     build_lists,
     causes,
     local_day,
@@ -118,6 +119,17 @@ def calls_list(
     )
 
 
+# The outcome's fields as `calls log` names them.
+_OPTIONS = {
+    "call_again_on": "--on",
+    "reason": "--reason",
+    "reason_text": "--note",
+    "win_back": "--win-back",
+    "contact_name": "--contact",
+    "next_step": "--next",
+}
+
+
 def _choose(value: E | None, kind: type[E], option: str, question: str) -> E:
     if value is not None:
         return value
@@ -192,7 +204,12 @@ def calls_log(
         ctx = CallContext(
             customer_key, who, library.campaigns, settings.followup_campaign, source="cli"
         )
-        acted = record_outcome(store, ctx, outcome, now, today=today).summary()
+        try:
+            acted = record_outcome(store, ctx, outcome, now, today=today).summary()
+        except OutcomeError as exc:  # named by this command's options, not the form's fields
+            raise InputError(
+                "; ".join(f"{_OPTIONS.get(k, k)}: {v}" for k, v in exc.problems.items())
+            ) from None
     finally:
         store.close()
     for line in acted:

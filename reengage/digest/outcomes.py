@@ -43,7 +43,12 @@ NOTE_LIMIT = 4000
 
 
 class OutcomeError(ReengageError):
-    """An outcome that cannot be saved as given (the message says which field and why)."""
+    """An outcome that cannot be saved as given (the message says which field and why;
+    ``problems``: field → what is wrong, for a form or a command to name its own inputs)."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,7 @@ def record_outcome(
             "REENGAGE_FOLLOWUP_CAMPAIGN to one of: " + ", ".join(sorted(ctx.campaigns))
         )
     if problems:
-        raise OutcomeError("; ".join(f"{k}: {v}" for k, v in problems.items()))
+        raise OutcomeError(problems)
     value = value_at_risk(store, ctx.customer_id, now)
     rep = store.calls.reps([ctx.rep_external_id]) if ctx.rep_external_id else []
     zone = rep_zone(rep[0]) if rep else None

@@ -105,7 +105,13 @@ def test_calls_log_without_a_terminal_names_what_is_missing(
         "--next", "nothing", cwd=tmp_path, env=env,
     )  # fmt: skip
     assert bad.returncode == 1
-    assert "reason: choose the main reason they stopped" in bad.stderr
+    assert "--reason: choose the main reason they stopped" in bad.stderr
+    again = cli(
+        "calls", "log", "bakery", "--reached", "nobody", "--worth", "yes",
+        "--next", "call_again", cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert again.returncode == 1  # named as this command's option, not the form's field
+    assert "--on: choose the day to call again" in again.stderr, again.stderr
     nobody = cli("calls", "log", "nosuch", "--reached", "nobody", cwd=tmp_path, env=env)
     assert "no customer 'nosuch'" in nobody.stderr
 
