@@ -284,66 +284,30 @@ class Service:
     async def _tick_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
         scheduler = AsyncIOScheduler(event_loop=loop)
+
+        def every(seconds: float, name: str, job: Any) -> None:
+            # One run at a time; runs missed while one was going are one run, not a burst.
+            scheduler.add_job(
+                job, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True
+            )
+
+        expire = self._guarded(lambda: jobs.expire_leases(self.store, self.clock()))
         # The jobs that are plain functions (reload, expire, detect) run in the loop's
         # default thread pool (APScheduler's asyncio executor), never on the loop itself.
-        scheduler.add_job(
-            self.reload, "interval", seconds=30, id="reload", max_instances=1, coalesce=True
-        )
-        scheduler.add_job(
-            self._guarded(lambda: jobs.expire_leases(self.store, self.clock())),
-            "interval",
-            seconds=60,
-            id="expire",
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            self._guarded(self.detect),
-            "interval",
-            seconds=self.detect_every_s,
-            id="detect",
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            self._guarded(self.join_detection),
-            "interval",
-            seconds=JOIN_EVERY_S,
-            id="join_detection",
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
-            self._guarded_async(self.dispatch),
-            "interval",
-            seconds=self.dispatch_every_s,
-            id="dispatch",
-            max_instances=1,
-            coalesce=True,
-        )
+        every(30, "reload", self.reload)
+        every(60, "expire", expire)
+        every(self.detect_every_s, "detect", self._guarded(self.detect))
+        every(JOIN_EVERY_S, "join_detection", self._guarded(self.join_detection))
+        every(self.dispatch_every_s, "dispatch", self._guarded_async(self.dispatch))
         # While the database is away, ask it every few seconds whether it is back, so the
         # log says `database_back` when it answers, not when the next pass happens to end.
-        scheduler.add_job(
-            self._guarded(self._probe_outage),
-            "interval",
-            seconds=PROBE_EVERY_S,
-            id="probe",
-            max_instances=1,
-            coalesce=True,
-        )
+        every(PROBE_EVERY_S, "probe", self._guarded(self._probe_outage))
         if self.digest is not None:
-            scheduler.add_job(
-                self._guarded_async(self.digests),
-                "interval",
-                seconds=self.digest_every_s,
-                id="digests",
-                max_instances=1,
-                coalesce=True,
-            )
+            every(self.digest_every_s, "digests", self._guarded_async(self.digests))
         await asyncio.to_thread(self.reload)  # templates compile off the loop too
         # Mails left unknown by a worker that died are settled, and the gauges a scrape of
         # /metrics reads are right from the start, not after the first minute.
-        await asyncio.to_thread(self._guarded(lambda: jobs.expire_leases(self.store, self.clock())))
+        await asyncio.to_thread(expire)
         # The first detection pass can take a while on a large base: in a thread, so the loop
         # (and a SIGTERM) is answered meanwhile.
         await asyncio.to_thread(self.detect)

@@ -338,6 +338,23 @@ def test_three_workers_share_each_pass_and_enroll_exactly_whom_one_would(
         store.close()
 
 
+def lapsed_customers(store: Store, prefix: str, count: int) -> dict[str, int]:
+    """``count`` customers who ordered every ten days until 60 days before START: lapsed
+    for a campaign of factor 2. Their ids by external id."""
+    rows = [
+        {"external_id": f"{prefix}{n}", "email": f"{prefix}{n}@example.com"} for n in range(count)
+    ]
+    store.customers.upsert_customers(rows, START)
+    ids = store.customers.customer_ids([r["external_id"] for r in rows])
+    orders = [
+        NewActivity(f"{key}-{d}", cid, "order", START - timedelta(days=d), 50.0, 10.0)
+        for key, cid in ids.items()
+        for d in (90, 80, 70, 60)
+    ]
+    store.customers.add_activities(orders, START)
+    return ids
+
+
 def test_holdout_members_are_not_looked_at_again_by_the_passes_that_follow(
     store: Store,
 ) -> None:
@@ -347,15 +364,7 @@ def test_holdout_members_are_not_looked_at_again_by_the_passes_that_follow(
     rng = random.Random(3)
     c = campaign(0, "lapsed: {factor: 2.0, min_days_silent: 21}", rng)
     c = c.model_copy(update={"holdout_percent": 50})
-    rows = [{"external_id": f"h{n}", "email": f"h{n}@example.com"} for n in range(40)]
-    store.customers.upsert_customers(rows, START)
-    ids = store.customers.customer_ids([r["external_id"] for r in rows])
-    orders = [
-        NewActivity(f"{key}-{d}", cid, "order", START - timedelta(days=d), 50.0, 10.0)
-        for key, cid in ids.items()
-        for d in (90, 80, 70, 60)
-    ]
-    store.customers.add_activities(orders, START)
+    lapsed_customers(store, "h", 40)
     first = detect_and_enroll(store, [c], START)
     assert first.held_out["c0"] > 5 and first.entered["c0"] > 5
     for minutes in (10, 20, 50):
@@ -369,17 +378,7 @@ def test_a_customer_who_comes_back_leaves_the_sequence_at_the_next_pass(store: S
     rng = random.Random(5)
     c = campaign(0, "lapsed: {factor: 2.0, min_days_silent: 21}", rng)
     c = c.model_copy(update={"holdout_percent": 0})
-    rows = [{"external_id": f"b{n}", "email": f"b{n}@example.com"} for n in range(6)]
-    store.customers.upsert_customers(rows, START)
-    ids = store.customers.customer_ids([r["external_id"] for r in rows])
-    store.customers.add_activities(
-        [
-            NewActivity(f"{key}-{d}", cid, "order", START - timedelta(days=d), 50.0, 10.0)
-            for key, cid in ids.items()
-            for d in (90, 80, 70, 60)
-        ],
-        START,
-    )
+    ids = lapsed_customers(store, "b", 6)
     assert sum(detect_and_enroll(store, [c], START).entered.values()) == 6
     later = START + timedelta(hours=1)
     store.customers.add_activities(
