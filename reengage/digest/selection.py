@@ -34,6 +34,7 @@ from reengage.digest.standings import (
     all_standings,
     shrinking,
     standing_of,
+    top_rows,
 )
 from reengage.lapse_model import LapseModel
 from reengage.scoring import assess_customers
@@ -154,9 +155,10 @@ class RepCandidates:
         only those whose approximate priority may reach the cut are scored exactly (see
         :func:`~reengage.digest.standings.top_rows`)."""
         if len(committed) > size and self.standings is not None:
-            cut = heapq.nlargest(size, (c.priority for c in committed))[-1]
-            near = self.standings.margin
-            committed = [c for c in committed if c.priority >= cut * (1.0 - 2.0 * near)]
+            rough = np.array([c.priority for c in committed], dtype=np.float64)
+            committed = [
+                committed[i] for i in top_rows(rough, size, self.standings.margin).tolist()
+            ]
         for candidate in committed:
             self.settle(candidate)
         return heapq.nsmallest(size, committed, key=lambda c: (-c.priority, c.customer_id))
