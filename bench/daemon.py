@@ -258,7 +258,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     from reengage import jobs, loopwatch
     from reengage.compose import Workspace
-    from reengage.config import load_settings
+    from reengage.config import LogFormat, load_settings
+    from reengage.detection_process import ChildSetup, DetectionProcess
     from reengage.digest import DigestConfig
     from reengage.logs import configure_logging
     from reengage.mailer import SmtpMailer
@@ -280,12 +281,20 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     )
     store = Store.open(args.url)
     ws = Workspace.from_settings(settings)
+    detection = None
+    if args.detect_in == "process" and args.what == "detect":  # as `reengage run` does
+        on_our_clock = (now, time.monotonic())  # the child's clock starts at the bench's now
+        detection = DetectionProcess(
+            ChildSetup(args.url, 30, "error", LogFormat.JSON, on_our_clock)
+        )
+        detection.start()
     service = Service(
         store,
         SmtpMailer.from_settings(settings),
         ws,
         clock=lambda: now,
         digest=DigestConfig.from_settings(settings),
+        detection=detection,
     )
     service.reload()
     loopwatch.settle_process()  # as `reengage run` does after start-up
@@ -334,6 +343,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     asyncio.run(phase())
     store.close()
     result["peak_mb"] = peak_mb()
+    if detection is not None:  # a worker is the daemon and its detection process
+        assert detection.pid is not None
+        result["peak_mb"] += peak_mb(detection.pid)
+        detection.close()
     return result
 
 
@@ -346,18 +359,21 @@ def _enrolled(report: Any) -> dict[str, Any]:
     }
 
 
-def peak_mb() -> float:
-    """This process's peak resident memory (``VmHWM``: its own, not its parent's)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def peak_mb(pid: int | None = None) -> float:
+    """A process's peak resident memory (``VmHWM``: its own, not its parent's)."""
+    for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
-def run_phase(url: str, what: str, now: datetime, workers: int, port: int) -> dict[str, Any]:
+def run_phase(
+    url: str, what: str, now: datetime, workers: int, port: int, detect_in: str = "process"
+) -> dict[str, Any]:
     """``workers`` processes run the phase together; the phase's figures across them."""
     command = [sys.executable, __file__, "--phase", "worker", "--url", url, "--now"]
     command += [now.isoformat(), "--what", what, "--sink-port", str(port)]
+    command += ["--detect-in", detect_in]
     procs = [
         subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         for _ in range(workers)
@@ -478,6 +494,13 @@ def main() -> None:
         help="score everyone beside each detection pass, or only the last (a whole pass at a "
         "million customers takes minutes)",
     )
+    parser.add_argument(
+        "--detect-in",
+        choices=["process", "thread"],
+        default="process",
+        help="where each worker runs its passes: a process of its own, as `reengage run` "
+        "does, or a thread of the worker, as before (to compare the loop's pauses)",
+    )
     parser.add_argument("--phase", choices=["worker"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--now", help=argparse.SUPPRESS)
@@ -514,7 +537,7 @@ def main() -> None:
             theirs, same = None, None
             if args.baseline == "each" or label.startswith("after"):
                 place.copy("run", "whole")
-            ours = run_phase(run, "detect", at, args.workers, port)
+            ours = run_phase(run, "detect", at, args.workers, port, args.detect_in)
             if args.baseline == "each" or label.startswith("after"):
                 theirs = run_phase(place.url("whole"), "whole", at, 1, port)
                 same = enrollments(run, at) == enrollments(place.url("whole"), at)

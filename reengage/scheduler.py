@@ -1,11 +1,10 @@
 """`reengage run`: APScheduler 3.x ticks; the jobs ask the database what is due.
 
 Jobs: reload campaign files (every 30 s), expire dead sends (every minute), detect and
-enroll (every few minutes), dispatch due steps (every few seconds, one at a time), and the
-reps' morning digests (every minute: each rep once per local day, from the digest hour). SIGTERM
-and Ctrl-C stop the ticking, let in-flight sends finish (their claims are released as they
-complete), close connections and exit 0. ``--once`` does one full pass and returns.
-"""
+enroll (every few minutes, in a process of its own), dispatch due steps (every few seconds),
+the reps' morning digests (every minute: each rep once per local day). SIGTERM and Ctrl-C
+stop the ticking, let in-flight sends finish, close connections and exit 0. ``--once`` does
+one full pass and returns."""
 
 from __future__ import annotations
 
@@ -27,8 +26,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from reengage import jobs, loopwatch
 from reengage.authoring import CampaignLibrary
-from reengage.campaigns import ExitReason
+from reengage.campaigns import Campaign, ExitReason
 from reengage.compose import Workspace
+from reengage.detection_process import DetectionProcess
 from reengage.digest import DigestConfig, DigestReport, send_digests
 from reengage.errors import StoreError
 from reengage.logs import get_logger
@@ -76,6 +76,7 @@ class Service:
         digest_every_s: int = 60,
         grace: timedelta = timedelta(seconds=10),
         spool_dir: Path | None = None,
+        detection: DetectionProcess | None = None,
     ) -> None:
         self.store, self.mailer, self.ws, self.clock = store, mailer, ws, clock
         self.digest, self.digest_every_s = digest, digest_every_s
@@ -91,6 +92,9 @@ class Service:
         self.spool = Spool(spool_dir, self.worker_id) if spool_dir is not None else None
         self._dispatch_task: asyncio.Task[object] | None = None
         self._detecting = threading.Lock()
+        self.detection = detection  # passes run there (`reengage run`), else in a thread
+        if detection is not None:
+            self.on_stop.append(detection.close)
         self._digest_task: asyncio.Task[object] | None = None
 
     def response_policy(self, soft_bounce_limit: int = 3) -> Policy:
@@ -137,14 +141,7 @@ class Service:
         if not self._detecting.acquire(blocking=False):
             return None
         try:
-            report = jobs.detect_and_enroll(
-                self.store,
-                list(self.library.campaigns.values()),
-                self.clock(),
-                start=False,
-                worker=self.worker_id,
-                clock=self.clock,
-            )
+            report = self._pass(list(self.library.campaigns.values()), self.clock(), start=False)
         finally:
             self._detecting.release()
         if report.looked_at:
@@ -155,11 +152,8 @@ class Service:
         now = self.clock()
         hold = timedelta(seconds=max(self.detect_every_s - 5, 5))
         campaigns = list(self.library.campaigns.values())
-        worker, clock = self.worker_id, self.clock
         if not self.store.locks.try_lock("detect_and_enroll", self.worker_id, now, hold):
-            report = jobs.detect_and_enroll(
-                self.store, campaigns, now, start=False, worker=worker, clock=clock
-            )
+            report = self._pass(campaigns, now, start=False)
             if report.skipped is not None:
                 log.debug("detection_skipped", reason=report.skipped)
                 report.skipped = (
@@ -169,7 +163,14 @@ class Service:
                 )
             return report
         with self._keeping("detect_and_enroll", hold):
-            return jobs.detect_and_enroll(self.store, campaigns, now, worker=worker, clock=clock)
+            return self._pass(campaigns, now, start=True)
+
+    def _pass(self, campaigns: list[Campaign], now: datetime, *, start: bool) -> jobs.EnrollReport:
+        if self.detection is not None:
+            return self.detection.detect(campaigns, now, worker=self.worker_id, start=start)
+        return jobs.detect_and_enroll(
+            self.store, campaigns, now, start=start, worker=self.worker_id, clock=self.clock
+        )
 
     async def dispatch(self) -> jobs.DispatchReport:
         """Dispatch until nothing more is due now (or the service is stopping)."""
@@ -308,8 +309,8 @@ class Service:
         # Mails left unknown by a worker that died are settled, and the gauges a scrape of
         # /metrics reads are right from the start, not after the first minute.
         await asyncio.to_thread(expire)
-        # The first detection pass can take a while on a large base: in a thread, so the loop
-        # (and a SIGTERM) is answered meanwhile.
+        # The first detection pass can take a while on a large base: off the loop (in the
+        # detection process of `reengage run`), so the loop and a SIGTERM are answered.
         await asyncio.to_thread(self.detect)
         if not self._stopping.is_set():
             scheduler.start()

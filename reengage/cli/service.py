@@ -23,6 +23,7 @@ from reengage.timeutil import utcnow
 
 if TYPE_CHECKING:
     from reengage.config import Settings
+    from reengage.detection_process import DetectionProcess
     from reengage.store import Store
 
 # -- the service ------------------------------------------------------------------------------
@@ -43,6 +44,7 @@ def run(
         settings.require_secret_key()  # links in real mail must be signed
     store = _store()
     ws = _workspace()
+    detection = None if once else _detection_process(settings)
 
     async def main_loop() -> None:
         mailer = SmtpMailer.from_settings(settings)
@@ -59,6 +61,7 @@ def run(
             digest=DigestConfig.from_settings(settings),
             grace=timedelta(seconds=settings.shutdown_grace_seconds),
             spool_dir=settings.spool_dir,
+            detection=detection,
         )
         if not once:
             service.handle_signals()  # a SIGTERM while starting up is a polite stop too
@@ -96,7 +99,29 @@ def run(
             await within(mailer.close(), 0.5)
             store.close()
 
-    asyncio.run(main_loop())
+    try:
+        asyncio.run(main_loop())
+    finally:
+        if detection is not None:
+            detection.close()
+
+
+def _detection_process(settings: Settings) -> DetectionProcess:
+    """The daemon's detection passes run in a child process, started here from the main
+    thread before anything else (see :mod:`reengage.detection_process`)."""
+    from reengage import timeutil
+    from reengage.detection_process import ChildSetup, DetectionProcess
+
+    setup = ChildSetup(
+        settings.database_url,
+        settings.attribution_days,
+        settings.log_level,
+        settings.log_format,
+        timeutil._Origin.pinned,
+    )
+    detection = DetectionProcess(setup)
+    detection.start()
+    return detection
 
 
 def _spool_problem(folder: Path) -> str | None:
