@@ -206,8 +206,30 @@ def _web_servers(listeners: Listeners, settings: Settings, store: Store, service
 
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    sender: Annotated[
+        bool,
+        typer.Option(
+            "--sender",
+            help="Check the sender's DNS instead: SPF, DKIM, DMARC, the inbound MX and "
+            "one-click unsubscribe, with the records to publish.",
+        ),
+    ] = False,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--domain",
+            help="With --sender: the From domain to check (repeat for more); default: the "
+            "domains of the campaigns' From addresses and REENGAGE_DIGEST_FROM.",
+        ),
+    ] = None,
+) -> None:
     """Check settings, database, migrations, SMTP, campaigns and sends of unknown outcome."""
+    if sender:
+        _doctor_sender(domain or [])
+        return
+    if domain:
+        raise typer.BadParameter("--domain goes with --sender", param_hint="--domain")
     failures = 0
 
     def report(ok: bool, what: str, detail: str) -> None:
@@ -340,4 +362,41 @@ def doctor() -> None:
             else "nothing unmatched",
         )
     if failures:
+        raise typer.Exit(1)
+
+
+def _doctor_sender(domains: list[str]) -> None:
+    """`doctor --sender`: the sender's DNS records, one line each, and what to publish."""
+    from email.utils import parseaddr
+
+    from reengage.campaigns import load_campaigns
+    from reengage.dnscheck import Dns, Level, SenderSetup, check_sender
+
+    settings = _settings()
+    if not domains:
+        result = load_campaigns([settings.campaigns_dir], Path.cwd())
+        senders = [c.sender for c in result.campaigns.values()] + [settings.digest_from]
+        domains = [parseaddr(s)[1].rpartition("@")[2] for s in senders]
+    wanted = [d.strip().lower().rstrip(".") for d in domains if d.strip()]
+    setup = SenderSetup(
+        from_domains=tuple(dict.fromkeys(d for d in wanted if d)),
+        inbound_domain=settings.inbound_domain,
+        relay=settings.smtp_host,
+        dkim=settings.dkim_key(),
+        base_url=settings.base_url,
+    )
+    resolver = Dns.make(settings.dns_address(), settings.dns_timeout_seconds)
+    out.print(
+        f"sender: From {', '.join(setup.from_domains) or '(no domain)'}, asking {resolver.where}",
+        markup=False,
+        highlight=False,
+    )
+    findings = check_sender(resolver, setup)
+    for found in findings:
+        out.print(
+            f"{found.level.value:<4} {found.what}: {found.detail}", markup=False, highlight=False
+        )
+        for line in found.publish:
+            out.print(f"     publish: {line}", markup=False, highlight=False, soft_wrap=True)
+    if any(f.level is Level.FAIL for f in findings):
         raise typer.Exit(1)
