@@ -376,7 +376,8 @@ def _doctor_sender(domains: list[str]) -> None:
     if not domains:
         result = load_campaigns([settings.campaigns_dir], Path.cwd())
         senders = [c.sender for c in result.campaigns.values()] + [settings.digest_from]
-        domains = [parseaddr(s)[1].rpartition("@")[2] for s in senders]
+        addresses = [parseaddr(s)[1] for s in senders]
+        domains = [a.rpartition("@")[2] for a in addresses if "@" in a]
     wanted = [d.strip().lower().rstrip(".") for d in domains if d.strip()]
     setup = SenderSetup(
         from_domains=tuple(dict.fromkeys(d for d in wanted if d)),

@@ -32,6 +32,14 @@ class SenderSetup:
 def check_sender(dns: Dns, setup: SenderSetup) -> list[Finding]:
     """Every finding, record by record; a lookup that fails is reported, never raised."""
     found: list[Finding] = []
+    if not setup.from_domains:
+        found.append(
+            fail(
+                "From",
+                "no From domain to check: no campaign was found (REENGAGE_CAMPAIGNS_DIR) and "
+                "REENGAGE_DIGEST_FROM has none; name one with --domain",
+            )
+        )
     relay = setup.relay if not _local(setup.relay) else None
     envelopes = [setup.inbound_domain] if setup.inbound_domain else list(setup.from_domains)
     for domain in dict.fromkeys(envelopes):

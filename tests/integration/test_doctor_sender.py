@@ -284,3 +284,31 @@ def test_a_dns_server_that_fails_is_reported_per_record_without_a_traceback(
         "FAIL MX bounces.good.test",
     }
     assert all(f"could not be checked: asking {address} for" in f and said in f for f in failed)
+
+
+def test_the_from_domains_come_from_the_campaigns_and_the_digest(
+    server: str, keys: Keys, tmp_path: Path
+) -> None:
+    campaign = (Path(__file__).parents[2] / "campaigns" / "declining-check-in.yaml").read_text()
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "x.yaml").write_text(campaign.replace("acme.example", "good.test"))
+    env = {
+        "REENGAGE_DNS_SERVER": server,
+        "REENGAGE_DIGEST_FROM": "Calls <calls@none.test>",
+        "REENGAGE_BASE_URL": "https://app.good.test",
+    }
+    result = inprocess.cli("doctor", "--sender", cwd=tmp_path, env=env)
+    assert result.stdout.startswith(f"sender: From good.test, none.test, asking {server}\n")
+    assert "FAIL DKIM: not configured" in result.stdout
+    assert "warn inbound: REENGAGE_INBOUND_DOMAIN is not set" in result.stdout
+    # with DKIM unset, good.test's mail aligns through SPF alone
+    assert "only SPF aligns" in "\n".join(lines(result, "warn DMARC _dmarc.good.test"))
+    assert result.returncode == 1
+
+
+def test_no_from_domain_and_domain_without_sender_are_named(tmp_path: Path) -> None:
+    env = {"REENGAGE_DIGEST_FROM": "calls", "REENGAGE_DNS_SERVER": "127.0.0.1:9"}
+    result = inprocess.cli("doctor", "--sender", cwd=tmp_path, env=env)
+    assert "FAIL From: no From domain to check" in result.stdout
+    misuse = inprocess.cli("doctor", "--domain", "x.test", cwd=tmp_path)
+    assert misuse.returncode == 2 and "--domain goes with --sender" in misuse.stderr
