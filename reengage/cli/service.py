@@ -23,6 +23,7 @@ from reengage.timeutil import utcnow
 
 if TYPE_CHECKING:
     from reengage.config import Settings
+    from reengage.dnscheck import Finding
     from reengage.store import Store
 
 # -- the service ------------------------------------------------------------------------------
@@ -393,6 +394,7 @@ def _doctor_sender(domains: list[str]) -> None:
         highlight=False,
     )
     findings = check_sender(resolver, setup)
+    findings.append(_complaint_rate(settings))
     for found in findings:
         out.print(
             f"{found.level.value:<4} {found.what}: {found.detail}", markup=False, highlight=False
@@ -401,3 +403,31 @@ def _doctor_sender(domains: list[str]) -> None:
             out.print(f"     publish: {line}", markup=False, highlight=False, soft_wrap=True)
     if any(f.level is Level.FAIL for f in findings):
         raise typer.Exit(1)
+
+
+def _complaint_rate(settings: Settings) -> Finding:
+    """The last 30 days' complaint rate from the database, or why it could not be read."""
+    from reengage.dnscheck import Finding, Level, check_complaints
+    from reengage.store import migrate
+    from reengage.store.engine import check_connection, create_engine
+
+    days = 30
+    engine = create_engine(settings.database_url)
+    try:
+        check_connection(engine)
+        if migrate.current_revision(engine) != migrate.head_revision():
+            return Finding(
+                Level.WARN,
+                "complaint rate",
+                "not checked: the database is not set up or not upgraded (`reengage db upgrade`)",
+            )
+    except ReengageError as exc:
+        return Finding(Level.WARN, "complaint rate", f"not checked: {exc}")
+    finally:
+        engine.dispose()
+    store = _store()
+    try:
+        complaints, mails = store.stats.complaints_since(utcnow() - timedelta(days=days))
+    finally:
+        store.close()
+    return check_complaints(complaints, mails, days)

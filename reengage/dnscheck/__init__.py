@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from reengage.dnscheck.findings import Finding, Level
 from reengage.dnscheck.lookup import Dns, LookupFailed
-from reengage.dnscheck.sender import SenderSetup, check_sender
+from reengage.dnscheck.sender import SenderSetup, check_complaints, check_sender
 
 __all__ = [
     "Dns",
@@ -18,5 +18,6 @@ __all__ = [
     "Level",
     "LookupFailed",
     "SenderSetup",
+    "check_complaints",
     "check_sender",
 ]

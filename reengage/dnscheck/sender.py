@@ -17,6 +17,8 @@ from reengage.dnscheck.findings import Finding, fail, ok, warn
 from reengage.dnscheck.lookup import Dns, LookupFailed
 from reengage.dnscheck.spf import check_spf
 
+COMPLAINT_LIMIT, COMPLAINT_ADVISED = 0.003, 0.001  # Gmail's and Yahoo's bulk-sender rules
+
 
 @dataclass(frozen=True)
 class SenderSetup:
@@ -130,6 +132,25 @@ def check_unsubscribe(base_url: str) -> Finding:
         "every campaign mail carries List-Unsubscribe (https and mailto) and "
         f"List-Unsubscribe-Post: List-Unsubscribe=One-Click; the link leads to {base_url}/u/…",
     )
+
+
+def check_complaints(complaints: int, mails: int, days: int) -> Finding:
+    """The share of the last ``days``' mail that recipients reported as spam, against the
+    0.3 % Gmail and Yahoo hold bulk senders to (Gmail advises staying under 0.1 %)."""
+    what = "complaint rate"
+    if not mails:
+        return ok(what, f"no mail sent in the last {days} days")
+    rate = complaints / mails
+    detail = f"{complaints} complaint(s) over {mails} mail(s) in the last {days} days: {rate:.2%}"
+    if rate >= COMPLAINT_LIMIT:
+        return fail(
+            what,
+            f"{detail}, at or over Gmail's and Yahoo's limit of 0.3 %: send less to people "
+            "who have not bought for long, and make the unsubscribe link easy to find",
+        )
+    if rate >= COMPLAINT_ADVISED:
+        return warn(what, f"{detail}: under 0.3 %, but Gmail advises staying under 0.1 %")
+    return ok(what, f"{detail} (under 0.1 %)")
 
 
 def _local(host: str) -> bool:

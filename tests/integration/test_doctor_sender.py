@@ -10,14 +10,17 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from reengage.store import Store
 from tests.integration import inprocess
 from tests.integration.dns_server import dnsmasq, servfail, silent
+from tests.integration.test_stats import T0, fill
 
 RELAY = "192.0.2.10"
 
@@ -94,18 +97,33 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     return Keys(folder / "dkim.pem", public, other, folder / "short.pem")
 
 
+@dataclass(frozen=True)
+class World:
+    """The DNS server serving the zones, and a migrated database without mail."""
+
+    address: str
+    database: str
+
+
 @pytest.fixture(scope="module")
-def server(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with dnsmasq(_zone(keys), tmp_path_factory.mktemp("dns")) as address:
-        yield address
+def server(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    folder = tmp_path_factory.mktemp("dns")
+    database = f"sqlite:///{folder / 'reengage.db'}"
+    upgrade = inprocess.cli("db", "upgrade", cwd=folder, env={"REENGAGE_DATABASE_URL": database})
+    assert upgrade.returncode == 0, upgrade.stderr
+    with dnsmasq(_zone(keys), folder) as address:
+        yield World(address, database)
 
 
 def doctor(
-    server: str, keys: Keys, domain: str, tmp_path: Path, **settings: str
+    server: World | str, keys: Keys, domain: str, tmp_path: Path, **settings: str
 ) -> inprocess.Result:
-    """``reengage doctor --sender --domain DOMAIN`` signed as DOMAIN with selector s1."""
+    """``reengage doctor --sender --domain DOMAIN`` signed as DOMAIN with selector s1, asking
+    the world's DNS server (or the one at the address given)."""
+    world = server if isinstance(server, World) else World(server, "")
     env = {
-        "REENGAGE_DNS_SERVER": server,
+        "REENGAGE_DATABASE_URL": world.database,
+        "REENGAGE_DNS_SERVER": world.address,
         "REENGAGE_DNS_TIMEOUT_SECONDS": "2",
         "REENGAGE_SMTP_HOST": "smtp.relay.test",
         "REENGAGE_DKIM_SELECTOR": "s1",
@@ -124,7 +142,7 @@ def lines(result: inprocess.Result, start: str) -> list[str]:
     return [line for line in result.stdout.splitlines() if line.startswith(start)]
 
 
-def test_a_sender_with_every_record_right_passes(server: str, keys: Keys, tmp_path: Path) -> None:
+def test_a_sender_with_every_record_right_passes(server: World, keys: Keys, tmp_path: Path) -> None:
     result = doctor(server, keys, "good.test", tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert lines(result, "FAIL") == [] and lines(result, "warn") == [], result.stdout
@@ -141,7 +159,7 @@ def test_a_sender_with_every_record_right_passes(server: str, keys: Keys, tmp_pa
 
 
 def test_an_spf_record_split_mid_word_is_read_joined(
-    server: str, keys: Keys, tmp_path: Path
+    server: World, keys: Keys, tmp_path: Path
 ) -> None:
     result = doctor(server, keys, "split.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
     assert "ok   SPF split.test: v=spf1 ip4:192.0.2.0/24 include:spf.good.test -all" in (
@@ -151,7 +169,7 @@ def test_an_spf_record_split_mid_word_is_read_joined(
 
 
 def test_a_missing_dkim_record_fails_with_the_record_to_publish(
-    server: str, keys: Keys, tmp_path: Path
+    server: World, keys: Keys, tmp_path: Path
 ) -> None:
     result = doctor(server, keys, "nodkim.test", tmp_path)
     assert result.returncode == 1
@@ -166,7 +184,7 @@ def test_a_missing_dkim_record_fails_with_the_record_to_publish(
 
 
 def test_a_published_key_that_is_not_the_configured_one_fails(
-    server: str, keys: Keys, tmp_path: Path
+    server: World, keys: Keys, tmp_path: Path
 ) -> None:
     result = doctor(server, keys, "badkey.test", tmp_path)
     assert result.returncode == 1
@@ -176,7 +194,7 @@ def test_a_published_key_that_is_not_the_configured_one_fails(
     assert keys.public[:200] in result.stdout  # the right key, to publish instead
 
 
-def test_a_revoked_key_and_a_short_key_are_named(server: str, keys: Keys, tmp_path: Path) -> None:
+def test_a_revoked_key_and_a_short_key_are_named(server: World, keys: Keys, tmp_path: Path) -> None:
     revoked = doctor(server, keys, "revoked.test", tmp_path)
     assert "FAIL DKIM s1._domainkey.revoked.test: the key is revoked (empty p=)" in (revoked.stdout)
     short = doctor(
@@ -189,7 +207,7 @@ def test_a_revoked_key_and_a_short_key_are_named(server: str, keys: Keys, tmp_pa
 
 
 def test_dmarc_p_none_is_a_warning_with_the_enforced_record(
-    server: str, keys: Keys, tmp_path: Path
+    server: World, keys: Keys, tmp_path: Path
 ) -> None:
     result = doctor(server, keys, "none.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
     warned = lines(result, "warn DMARC _dmarc.none.test")
@@ -200,7 +218,7 @@ def test_dmarc_p_none_is_a_warning_with_the_enforced_record(
 
 
 def test_a_subdomain_without_dmarc_follows_its_organisational_domain(
-    server: str, keys: Keys, tmp_path: Path
+    server: World, keys: Keys, tmp_path: Path
 ) -> None:
     result = doctor(server, keys, "news.good.test", tmp_path, REENGAGE_DKIM_DOMAIN="good.test")
     assert (
@@ -211,13 +229,13 @@ def test_a_subdomain_without_dmarc_follows_its_organisational_domain(
     assert "DKIM d=good.test aligns (relaxed, adkim)" in result.stdout
 
 
-def test_mail_aligned_with_nothing_fails_dmarc(server: str, keys: Keys, tmp_path: Path) -> None:
+def test_mail_aligned_with_nothing_fails_dmarc(server: World, keys: Keys, tmp_path: Path) -> None:
     result = doctor(server, keys, "nodkim.test", tmp_path, REENGAGE_DKIM_DOMAIN="good.test")
     assert "every mail fails DMARC" in "\n".join(lines(result, "FAIL DMARC _dmarc.nodkim.test"))
 
 
 def test_two_spf_records_fail_and_one_merged_record_is_offered(
-    server: str, keys: Keys, tmp_path: Path
+    server: World, keys: Keys, tmp_path: Path
 ) -> None:
     result = doctor(server, keys, "two.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
     [failed] = lines(result, "FAIL SPF two.test")
@@ -227,21 +245,21 @@ def test_two_spf_records_fail_and_one_merged_record_is_offered(
     )
 
 
-def test_spf_plus_all_fails(server: str, keys: Keys, tmp_path: Path) -> None:
+def test_spf_plus_all_fails(server: World, keys: Keys, tmp_path: Path) -> None:
     result = doctor(server, keys, "plus.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
     [failed] = lines(result, "FAIL SPF plus.test")
     assert "ends in +all" in failed and "v=spf1 ip4:192.0.2.0/24 ~all" in failed
 
 
 def test_too_many_spf_lookups_through_includes_fail(
-    server: str, keys: Keys, tmp_path: Path
+    server: World, keys: Keys, tmp_path: Path
 ) -> None:
     result = doctor(server, keys, "many.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
     [failed] = lines(result, "FAIL SPF many.test")
     assert failed.startswith("FAIL SPF many.test: 11 DNS lookups (includes counted through)")
 
 
-def test_an_inbound_domain_without_mx_fails(server: str, keys: Keys, tmp_path: Path) -> None:
+def test_an_inbound_domain_without_mx_fails(server: World, keys: Keys, tmp_path: Path) -> None:
     result = doctor(server, keys, "good.test", tmp_path, REENGAGE_INBOUND_DOMAIN="nomx.good.test")
     assert result.returncode == 1
     [failed] = lines(result, "FAIL MX nomx.good.test")
@@ -250,7 +268,7 @@ def test_an_inbound_domain_without_mx_fails(server: str, keys: Keys, tmp_path: P
 
 
 def test_an_unknown_domain_and_an_http_unsubscribe_link_are_named(
-    server: str, keys: Keys, tmp_path: Path
+    server: World, keys: Keys, tmp_path: Path
 ) -> None:
     result = doctor(
         server,
@@ -287,18 +305,19 @@ def test_a_dns_server_that_fails_is_reported_per_record_without_a_traceback(
 
 
 def test_the_from_domains_come_from_the_campaigns_and_the_digest(
-    server: str, keys: Keys, tmp_path: Path
+    server: World, keys: Keys, tmp_path: Path
 ) -> None:
     campaign = (Path(__file__).parents[2] / "campaigns" / "declining-check-in.yaml").read_text()
     (tmp_path / "campaigns").mkdir()
     (tmp_path / "campaigns" / "x.yaml").write_text(campaign.replace("acme.example", "good.test"))
     env = {
-        "REENGAGE_DNS_SERVER": server,
+        "REENGAGE_DNS_SERVER": server.address,
+        "REENGAGE_DATABASE_URL": server.database,
         "REENGAGE_DIGEST_FROM": "Calls <calls@none.test>",
         "REENGAGE_BASE_URL": "https://app.good.test",
     }
     result = inprocess.cli("doctor", "--sender", cwd=tmp_path, env=env)
-    assert result.stdout.startswith(f"sender: From good.test, none.test, asking {server}\n")
+    assert result.stdout.startswith(f"sender: From good.test, none.test, asking {server.address}\n")
     assert "FAIL DKIM: not configured" in result.stdout
     assert "warn inbound: REENGAGE_INBOUND_DOMAIN is not set" in result.stdout
     # with DKIM unset, good.test's mail aligns through SPF alone
@@ -312,3 +331,26 @@ def test_no_from_domain_and_domain_without_sender_are_named(tmp_path: Path) -> N
     assert "FAIL From: no From domain to check" in result.stdout
     misuse = inprocess.cli("doctor", "--domain", "x.test", cwd=tmp_path)
     assert misuse.returncode == 2 and "--domain goes with --sender" in misuse.stderr
+
+
+def test_the_complaint_rate_of_the_last_30_days_is_held_to_0_3_percent(
+    server: World, keys: Keys, tmp_path: Path, store: Store, database_url: str
+) -> None:
+    # 13 mails accepted (9 on day 0, one more refused; 4 on day 7), one complaint on day 0
+    fill(store)
+    at = {"REENGAGE_DATABASE_URL": database_url}
+    day8 = doctor(server, keys, "good.test", tmp_path, **at, REENGAGE_NOW=_iso(T0, 8))
+    assert (
+        "FAIL complaint rate: 1 complaint(s) over 13 mail(s) in the last 30 days: 7.69%, "
+        "at or over Gmail's and Yahoo's limit of 0.3 %"
+    ) in day8.stdout
+    assert day8.returncode == 1
+    day31 = doctor(server, keys, "good.test", tmp_path, **at, REENGAGE_NOW=_iso(T0, 31))
+    assert "ok   complaint rate: 0 complaint(s) over 4 mail(s) in the last 30 days" in (
+        day31.stdout
+    )
+    assert day31.returncode == 0, day31.stdout
+
+
+def _iso(start: datetime, days: int) -> str:
+    return (start + timedelta(days=days)).isoformat()
