@@ -359,7 +359,7 @@ def dns_address(value: str) -> tuple[str, int]:
         raise ValueError(
             f"{value!r} is not an IP address (and port) like 127.0.0.1:5353 or [::1]:53"
         ) from None
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError(f"{value!r}: the port must be a number from 1 to 65535")
     return host, int(port)
 

@@ -74,7 +74,7 @@ def terms(record: str) -> list[Term]:
 
 
 def _int(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 @dataclass
@@ -82,7 +82,8 @@ class Walk:
     """What following a record through its includes found."""
 
     lookups: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # worth a look
+    errors: list[str] = field(default_factory=list)  # permanent errors for a receiver
     names: set[str] = field(default_factory=set)  # every domain an include/a/mx named
 
 
@@ -103,7 +104,10 @@ def walk(dns: Dns, domain: str, record: str, seen: frozenset[str] = frozenset())
             result.problems.append(f"{term.name}:{target} uses a macro: not followed here")
             continue
         if target.lower() in seen:
-            result.problems.append(f"{term.name}:{target} loops back to a record it came from")
+            result.errors.append(
+                f"{term.name}:{target} loops back to a record it came from: receivers give up "
+                "(a permanent error)"
+            )
             continue
         try:
             found = spf_records(dns.txt(target).values)
@@ -111,7 +115,7 @@ def walk(dns: Dns, domain: str, record: str, seen: frozenset[str] = frozenset())
             result.problems.append(f"{term.name}:{target} could not be looked up: {exc}")
             continue
         if len(found) != 1:
-            result.problems.append(
+            result.errors.append(
                 f"{term.name}:{target} has {'no' if not found else len(found)} SPF record"
                 f"{'s' if len(found) > 1 else ''}: receivers treat that as a permanent error"
             )
@@ -119,6 +123,7 @@ def walk(dns: Dns, domain: str, record: str, seen: frozenset[str] = frozenset())
         inner = walk(dns, target, found[0], seen)
         result.lookups += inner.lookups
         result.problems.extend(inner.problems)
+        result.errors.extend(inner.errors)
         result.names |= inner.names
     return result
 
@@ -170,7 +175,10 @@ def _matches(
     cidr = term.cidr4 if address.version == 4 else term.cidr6
     for host in hosts:
         for each in dns.addresses(host):
-            net = ipaddress.ip_network(f"{each}/{cidr}" if cidr is not None else each, False)
+            try:
+                net = ipaddress.ip_network(f"{each}/{cidr}" if cidr is not None else each, False)
+            except ValueError:  # a prefix longer than the address: the term is broken
+                return False
             if address in net:
                 return True
     return False
@@ -207,6 +215,7 @@ def check_spf(dns: Dns, domain: str, relay: str | None, why: str) -> list[Findin
     record = records[0]
     found = [fail(what, p) for p in _ending(record, domain)]
     route = walk(dns, domain, record)
+    found.extend(fail(what, error) for error in route.errors)
     found.extend(warn(what, problem) for problem in route.problems)
     if route.lookups > LOOKUP_LIMIT:
         found.append(

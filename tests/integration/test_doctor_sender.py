@@ -76,6 +76,13 @@ def _zone(keys: Keys) -> list[str]:
         'txt-record=m1.many.test,"v=spf1 a:h1.test a:h2.test a:h3.test a:h4.test a:h5.test -all"',
         'txt-record=m2.many.test,"v=spf1 mx:h6.test mx:h7.test a:h8.test a:h9.test ~all"',
         'txt-record=nomx.good.test,"v=spf1 ip4:192.0.2.0/24 -all"',
+        'txt-record=loop.test,"v=spf1 include:loop2.test -all"',
+        'txt-record=cidr.test,"v=spf1 a:smtp.relay.test/99 mx:bounces.good.test/24 -all"',
+        'txt-record=far.test,"v=spf1 ip4:198.51.100.0/24 -all"',
+        'txt-record=loop2.test,"v=spf1 ip4:192.0.2.0/24 include:loop.test -all"',
+        'txt-record=_dmarc.loop.test,"v=DMARC1; p=reject; rua=mailto:a@loop.test"',
+        'txt-record=_dmarc.loop.test,"v=DMARC1; p=none"',
+        'txt-record=s1._domainkey.loop.test,"v=DKIM1; k=rsa; p=not*base64!"',
     ]
     for domain in ("nodkim.test", "badkey.test", "none.test", "revoked.test"):
         lines.append(f'txt-record={domain},"v=spf1 ip4:192.0.2.0/24 -all"')
@@ -354,3 +361,40 @@ def test_the_complaint_rate_of_the_last_30_days_is_held_to_0_3_percent(
 
 def _iso(start: datetime, days: int) -> str:
     return (start + timedelta(days=days)).isoformat()
+
+
+def test_an_spf_loop_two_dmarc_records_and_a_garbled_key_each_fail(
+    server: World, keys: Keys, tmp_path: Path
+) -> None:
+    result = doctor(server, keys, "loop.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
+    failed = "\n".join(lines(result, "FAIL"))
+    assert "FAIL SPF loop.test: include:loop.test loops back to a record it came from" in failed
+    assert "FAIL DMARC _dmarc.loop.test: _dmarc.loop.test has 2 DMARC records: receivers " in (
+        failed
+    )
+    assert "FAIL DKIM s1._domainkey.loop.test: the published key is not the public half" in (failed)
+    assert result.stderr == ""
+
+
+def test_a_domain_that_is_no_domain_name_is_named(
+    server: World, keys: Keys, tmp_path: Path
+) -> None:
+    result = doctor(server, keys, "a..b.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
+    assert result.returncode == 1 and result.stderr == ""
+    assert "FAIL SPF a..b.test: could not be checked: 'a..b.test' is not a domain name" in (
+        result.stdout
+    )
+
+
+def test_relay_coverage_follows_mx_and_survives_a_broken_prefix(
+    server: World, keys: Keys, tmp_path: Path
+) -> None:
+    covered = doctor(server, keys, "cidr.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
+    assert f"ok   SPF cidr.test: covers the SMTP relay smtp.relay.test ({RELAY})" in (
+        covered.stdout
+    )
+    elsewhere = doctor(server, keys, "far.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
+    assert f"warn SPF far.test: the SMTP relay smtp.relay.test ({RELAY}) is not covered" in (
+        elsewhere.stdout
+    )
+    assert covered.stderr == elsewhere.stderr == ""

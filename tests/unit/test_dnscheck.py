@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from reengage.config import dns_address, load_settings
@@ -105,8 +105,26 @@ def test_the_dns_server_setting_takes_an_address_and_port(
 
 
 @pytest.mark.parametrize(
-    "value", ["dns.example", "127.0.0.1:0", "127.0.0.1:x", "[::1]x", "127.0.0.1:70000", "1.2.3:53"]
+    "value",
+    [
+        "dns.example",
+        "127.0.0.1:0",
+        "127.0.0.1:x",
+        "[::1]x",
+        "127.0.0.1:70000",
+        "1.2.3:53",
+        "127.0.0.1:\u00b2",
+    ],
 )
 def test_a_dns_server_setting_that_is_no_address_stops_start_up_naming_it(value: str) -> None:
     with pytest.raises(ConfigError, match=r"REENGAGE_DNS_SERVER: .*(IP address|port)"):
         load_settings(None, dns_server=value)
+
+
+@given(st.text(max_size=300))
+@example("a/\u00b2 mx:x//\u0663 ip4:999.1.1.1/99 include: =x a:/")
+def test_any_txt_value_parses_without_raising(value: str) -> None:
+    # Anything a DNS zone holds is read as terms and tags, or left out, never an error.
+    terms("v=spf1 " + value)
+    tags(value)
+    spf_records((value,))
