@@ -379,7 +379,8 @@ def _doctor_sender(domains: list[str]) -> None:
         senders = [c.sender for c in result.campaigns.values()] + [settings.digest_from]
         addresses = [parseaddr(s)[1] for s in senders]
         domains = [a.rpartition("@")[2] for a in addresses if "@" in a]
-    wanted = [d.strip().lower().rstrip(".") for d in domains if d.strip()]
+    # `--domain hello@acme.example` means its domain, as a campaign's From address would.
+    wanted = [d.rpartition("@")[2].strip().lower().rstrip(".") for d in domains]
     setup = SenderSetup(
         from_domains=tuple(dict.fromkeys(d for d in wanted if d)),
         inbound_domain=settings.inbound_domain,

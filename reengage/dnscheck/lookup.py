@@ -52,7 +52,13 @@ class Dns:
             resolver.port = port
             where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
         else:
-            resolver = dns.resolver.Resolver()
+            try:
+                resolver = dns.resolver.Resolver()
+            except dns.resolver.NoResolverConfiguration as exc:
+                raise LookupFailed(
+                    "this machine has no DNS resolver configured (/etc/resolv.conf): set "
+                    "REENGAGE_DNS_SERVER to one, e.g. 9.9.9.9"
+                ) from exc
             where = "the system's DNS resolver (" + ", ".join(map(str, resolver.nameservers)) + ")"
         resolver.lifetime = timeout
         resolver.timeout = timeout

@@ -60,7 +60,7 @@ def dnsmasq(lines: list[str], folder: Path) -> Iterator[str]:
             "--pid-file=",
             "--log-facility=-",
         ]
-        if os.geteuid() == 0:  # dnsmasq would switch to user nobody, who cannot read conf
+        if os.geteuid() == 0:  # no switch to user nobody (a container may not have it)
             command.append("--user=root")
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if _answers(port, process):
