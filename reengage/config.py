@@ -7,6 +7,7 @@ and the fix (:class:`~reengage.errors.ConfigError`).
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -146,6 +147,14 @@ class Settings(BaseSettings):
     dkim_selector: str | None = Field(None, description="DKIM selector, e.g. mail2026")
     dkim_domain: str | None = Field(None, description="signing domain, e.g. acme.example")
     dkim_private_key_file: Path | None = Field(None, description="PEM private key")
+    dns_server: str | None = Field(
+        None,
+        description="DNS server `doctor --sender` asks, as 127.0.0.1:5353; unset: the "
+        "system's resolver",
+    )
+    dns_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="`doctor --sender`: how long one DNS lookup may take"
+    )
     send_batch_size: int = Field(100, ge=1, le=5000, description="enrollments claimed per pass")
     dispatch_every_seconds: int = Field(5, ge=1, le=3600, description="dispatch tick")
     send_lease_seconds: int = Field(
@@ -234,6 +243,14 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} needs an offset, like 2026-03-29T00:30:00+01:00")
         return moment
 
+    @field_validator("dns_server")
+    @classmethod
+    def _dns_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        dns_address(value)  # its ValueError names the form expected
+        return value.strip()
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -314,12 +331,37 @@ class Settings(BaseSettings):
             )
         return self.secret_key.get_secret_value()
 
+    def dns_address(self) -> tuple[str, int] | None:
+        """``(address, port)`` of the DNS server to ask, or None for the system's resolver."""
+        return dns_address(self.dns_server) if self.dns_server else None
+
     def previous_secrets(self) -> tuple[str, ...]:
         """The keys links may still be signed with (newest first), for verification only."""
         if self.previous_secret_keys is None:
             return ()
         keys = self.previous_secret_keys.get_secret_value().split(",")
         return tuple(key.strip() for key in keys if key.strip())
+
+
+def dns_address(value: str) -> tuple[str, int]:
+    """``127.0.0.1``, ``127.0.0.1:5353`` or ``[::1]:5353`` as ``(address, port)``; a
+    ValueError names the form expected when it is not an IP address (and port)."""
+    text = value.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") if rest.startswith(":") else ("53" if not rest else "")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address (and port) like 127.0.0.1:5353 or [::1]:53"
+        ) from None
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r}: the port must be a number from 1 to 65535")
+    return host, int(port)
 
 
 def load_settings(env_file: Path | None = Path(".env"), **overrides: Any) -> Settings:

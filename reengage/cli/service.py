@@ -24,6 +24,7 @@ from reengage.timeutil import utcnow
 if TYPE_CHECKING:
     from reengage.config import Settings
     from reengage.detection_process import DetectionProcess
+    from reengage.dnscheck import Finding
     from reengage.store import Store
 
 # -- the service ------------------------------------------------------------------------------
@@ -231,8 +232,30 @@ def _web_servers(listeners: Listeners, settings: Settings, store: Store, service
 
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    sender: Annotated[
+        bool,
+        typer.Option(
+            "--sender",
+            help="Check the sender's DNS instead: SPF, DKIM, DMARC, the inbound MX and "
+            "one-click unsubscribe, with the records to publish.",
+        ),
+    ] = False,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--domain",
+            help="With --sender: the From domain to check (repeat for more); default: the "
+            "domains of the campaigns' From addresses and REENGAGE_DIGEST_FROM.",
+        ),
+    ] = None,
+) -> None:
     """Check settings, database, migrations, SMTP, campaigns and sends of unknown outcome."""
+    if sender:
+        _doctor_sender(domain or [])
+        return
+    if domain:
+        raise typer.BadParameter("--domain goes with --sender", param_hint="--domain")
     failures = 0
 
     def report(ok: bool, what: str, detail: str) -> None:
@@ -366,3 +389,71 @@ def doctor() -> None:
         )
     if failures:
         raise typer.Exit(1)
+
+
+def _doctor_sender(domains: list[str]) -> None:
+    """`doctor --sender`: the sender's DNS records, one line each, and what to publish."""
+    from email.utils import parseaddr
+
+    from reengage.campaigns import load_campaigns
+    from reengage.dnscheck import Dns, Level, SenderSetup, check_sender
+
+    settings = _settings()
+    if not domains:
+        result = load_campaigns([settings.campaigns_dir], Path.cwd())
+        senders = [c.sender for c in result.campaigns.values()] + [settings.digest_from]
+        addresses = [parseaddr(s)[1] for s in senders]
+        domains = [a.rpartition("@")[2] for a in addresses if "@" in a]
+    # `--domain hello@acme.example` means its domain, as a campaign's From address would.
+    wanted = [d.rpartition("@")[2].strip().lower().rstrip(".") for d in domains]
+    setup = SenderSetup(
+        from_domains=tuple(dict.fromkeys(d for d in wanted if d)),
+        inbound_domain=settings.inbound_domain,
+        relay=settings.smtp_host,
+        dkim=settings.dkim_key(),
+        base_url=settings.base_url,
+    )
+    resolver = Dns.make(settings.dns_address(), settings.dns_timeout_seconds)
+    out.print(
+        f"sender: From {', '.join(setup.from_domains) or '(no domain)'}, asking {resolver.where}",
+        markup=False,
+        highlight=False,
+    )
+    findings = check_sender(resolver, setup)
+    findings.append(_complaint_rate(settings))
+    for found in findings:
+        out.print(
+            f"{found.level.value:<4} {found.what}: {found.detail}", markup=False, highlight=False
+        )
+        for line in found.publish:
+            out.print(f"     publish: {line}", markup=False, highlight=False, soft_wrap=True)
+    if any(f.level is Level.FAIL for f in findings):
+        raise typer.Exit(1)
+
+
+def _complaint_rate(settings: Settings) -> Finding:
+    """The last 30 days' complaint rate from the database, or why it could not be read."""
+    from reengage.dnscheck import Finding, Level, check_complaints
+    from reengage.store import migrate
+    from reengage.store.engine import check_connection, create_engine
+
+    days = 30
+    engine = create_engine(settings.database_url)
+    try:
+        check_connection(engine)
+        if migrate.current_revision(engine) != migrate.head_revision():
+            return Finding(
+                Level.WARN,
+                "complaint rate",
+                "not checked: the database is not set up or not upgraded (`reengage db upgrade`)",
+            )
+    except ReengageError as exc:
+        return Finding(Level.WARN, "complaint rate", f"not checked: {exc}")
+    finally:
+        engine.dispose()
+    store = _store()
+    try:
+        complaints, mails = store.stats.complaints_since(utcnow() - timedelta(days=days))
+    finally:
+        store.close()
+    return check_complaints(complaints, mails, days)

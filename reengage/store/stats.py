@@ -322,6 +322,20 @@ def _earliest(known: datetime | None, value: Any) -> datetime | None:
     return value if known is None or value < known else known
 
 
+def complaints_since(conn: Connection, since: datetime) -> tuple[int, int]:
+    """``(complaints, mails)``: spam complaints recorded and mails the mail server accepted
+    since ``since`` (what mailbox providers' complaint rates compare)."""
+    mails = conn.execute(
+        sa.select(sa.func.count()).select_from(MESSAGES).where(MESSAGES.c.sent_at >= since)
+    ).scalar_one()
+    complaints = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(RESPONSES)
+        .where(RESPONSES.c.kind == ResponseKind.COMPLAINT.value, RESPONSES.c.occurred_at >= since)
+    ).scalar_one()
+    return int(complaints), int(mails)
+
+
 class StatsQueries:
     """``store.stats``: each call is one transaction, like the rest of ``Store``."""
 
@@ -332,6 +346,11 @@ class StatsQueries:
         """Every campaign with enrollments."""
         with self._tx() as conn:
             return campaign_ids(conn)
+
+    def complaints_since(self, since: datetime) -> tuple[int, int]:
+        """``(complaints, mails)`` since ``since``: the sender's complaint rate."""
+        with self._tx() as conn:
+            return complaints_since(conn, since)
 
     def snapshot(
         self, *, campaign: str | None, since: datetime | None, horizon: timedelta

@@ -1,0 +1,190 @@
+"""DMARC (RFC 7489, and RFC 9989's DNS tree walk): the From domain's policy for mail that
+fails SPF and DKIM alignment, where it wants reports, and whether reengage's mail aligns.
+
+The policy is looked up at ``_dmarc.<From domain>``, then up the tree towards the
+organisational domain (a subdomain without a record of its own follows its parent's ``sp=``
+or ``p=``). The organisational domain, which relaxed alignment compares, is found by the
+same walk (``psd=`` honoured; otherwise the highest domain with a record) rather than from a
+copy of the public suffix list; the walk stops above two labels (no top-level domain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reengage.dnscheck.dkimkey import tags
+from reengage.dnscheck.findings import Finding, fail, ok, txt_line, warn
+from reengage.dnscheck.lookup import Dns, LookupFailed
+
+_POLICIES = ("none", "quarantine", "reject")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A DMARC record and the domain it was found at."""
+
+    domain: str
+    record: str
+    tags: dict[str, str]
+
+
+def _parents(domain: str) -> list[str]:
+    """``domain`` and its parents with at least two labels, nearest first (at most 8)."""
+    labels = domain.lower().rstrip(".").split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)][:8]
+
+
+def _record_at(dns: Dns, domain: str) -> list[str]:
+    values = dns.txt(f"_dmarc.{domain}").values
+    return [v for v in values if v.strip().lower().startswith("v=dmarc1")]
+
+
+def discover(dns: Dns, domain: str) -> tuple[Policy | None, list[str]]:
+    """The policy that applies to ``domain`` and the problems met on the way (two records
+    at one name, which count as none). Raises LookupFailed for the domain's own lookup."""
+    problems = []
+    for i, name in enumerate(_parents(domain)):
+        try:
+            found = _record_at(dns, name)
+        except LookupFailed:
+            if i == 0:
+                raise
+            continue  # a parent's server failing leaves the domain's own answer standing
+        if len(found) > 1:
+            problems.append(f"_dmarc.{name} has {len(found)} DMARC records: receivers apply none")
+            return None, problems
+        if found:
+            return Policy(name, found[0], tags(found[0])), problems
+    return None, problems
+
+
+def organisational(dns: Dns, domain: str) -> str:
+    """The organisational domain of ``domain`` by RFC 9989's tree walk."""
+    path = _parents(domain)
+    highest = None
+    for i, name in enumerate(path):
+        try:
+            found = _record_at(dns, name)
+        except LookupFailed:
+            continue
+        if len(found) != 1:
+            continue
+        psd = tags(found[0]).get("psd", "u").lower()
+        if psd == "n":
+            return name
+        if psd == "y":
+            return path[i - 1] if i > 0 else name
+        highest = name
+    return highest or domain.lower().rstrip(".")
+
+
+def aligned(dns: Dns, one: str, other: str, strict: bool) -> bool:
+    """Whether two domains align: the same name (strict) or organisational domain (relaxed)."""
+    a, b = one.lower().rstrip("."), other.lower().rstrip(".")
+    if a == b:
+        return True
+    return not strict and organisational(dns, a) == organisational(dns, b)
+
+
+def check_dmarc(
+    dns: Dns, domain: str, envelope_domain: str, dkim_domain: str | None
+) -> list[Finding]:
+    """The findings about the DMARC policy of the From ``domain`` and the alignment of
+    reengage's mail with it (SPF through ``envelope_domain``, DKIM through ``dkim_domain``)."""
+    what = f"DMARC _dmarc.{domain}"
+    start = f"v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}"
+    try:
+        policy, problems = discover(dns, domain)
+    except LookupFailed as exc:
+        return [fail(what, f"could not be checked: {exc}")]
+    if policy is None:
+        detail = "; ".join(problems) or "no DMARC record, here or at a parent domain"
+        return [
+            fail(
+                what,
+                f"{detail}: Gmail and Yahoo require one of bulk senders. Start with p=none and "
+                "reports, then move to p=quarantine once the reports show only your own mail",
+                txt_line(f"_dmarc.{domain}", start),
+            )
+        ]
+    t = policy.tags
+    where = (
+        policy.record
+        if policy.domain == domain.lower()
+        else f"no record here: _dmarc.{policy.domain}'s applies (the organisational domain): "
+        + policy.record
+    )
+    applied = t.get("p", "").lower()
+    if policy.domain != domain.lower() and "sp" in t:
+        applied = t["sp"].lower()
+    if t.get("p", "").lower() not in _POLICIES:
+        return [
+            fail(
+                what,
+                f"_dmarc.{policy.domain}: {policy.record!r} has no valid p= (none, quarantine or "
+                "reject): receivers ignore it",
+                txt_line(f"_dmarc.{policy.domain}", start),
+            )
+        ]
+    found = [ok(what, where)]
+    if applied == "none":
+        enforced = policy.record.replace(f"p={t['p']}", "p=quarantine", 1)
+        found.append(
+            warn(
+                what,
+                "p=none gives no protection: mail that fails DMARC is "
+                "delivered as usual. Gmail and Yahoo accept it but advise "
+                "enforcement once the reports show only your own mail",
+                txt_line(f"_dmarc.{policy.domain}", enforced),
+            )
+        )
+    if t.get("pct", "100") != "100":
+        found.append(warn(what, f"pct={t['pct']}: the policy applies to part of the mail only"))
+    if not t.get("rua"):
+        found.append(
+            warn(
+                what,
+                "no rua=: nobody receives the aggregate reports that show "
+                f"who sends as {domain}; add rua=mailto:dmarc-reports@{domain}",
+            )
+        )
+    found.extend(_alignment(dns, domain, envelope_domain, dkim_domain, t))
+    return found
+
+
+def _alignment(
+    dns: Dns, domain: str, envelope: str, dkim_domain: str | None, t: dict[str, str]
+) -> list[Finding]:
+    what = f"DMARC _dmarc.{domain}"
+    spf_strict, dkim_strict = t.get("aspf", "r") == "s", t.get("adkim", "r") == "s"
+    mode = {True: "strict", False: "relaxed"}
+    spf_ok = aligned(dns, envelope, domain, spf_strict)
+    dkim_ok = dkim_domain is not None and aligned(dns, dkim_domain, domain, dkim_strict)
+    spf_says = (
+        f"SPF of the envelope sender bounces+…@{envelope} "
+        f"{'aligns' if spf_ok else 'does not align'} ({mode[spf_strict]}, aspf)"
+    )
+    dkim_says = (
+        "no DKIM signature (REENGAGE_DKIM_* not set)"
+        if dkim_domain is None
+        else f"DKIM d={dkim_domain} {'aligns' if dkim_ok else 'does not align'} "
+        f"({mode[dkim_strict]}, adkim)"
+    )
+    if not (spf_ok or dkim_ok):
+        return [
+            fail(
+                what,
+                f"with From @{domain}: {spf_says}; {dkim_says}: every mail fails "
+                f"DMARC; sign with d={domain} (REENGAGE_DKIM_DOMAIN)",
+            )
+        ]
+    found = [ok(what, f"with From @{domain}: {spf_says}; {dkim_says}")]
+    if not dkim_ok:
+        found.append(
+            warn(
+                what,
+                "only SPF aligns: a forwarded mail fails DMARC; sign with "
+                f"d={domain} (REENGAGE_DKIM_DOMAIN) so DKIM aligns too",
+            )
+        )
+    return found

@@ -1,0 +1,165 @@
+"""The whole sender check: the records Gmail's and Yahoo's bulk-sender rules (2024) ask for.
+
+SPF on the envelope sender's domain (``bounces+…@`` the inbound domain, or the From domain
+without one), DKIM for the configured selector and key, DMARC of every From domain with
+the alignment of reengage's own mail, the inbound domain's MX, and one-click unsubscribe.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from reengage.dnscheck.dkimkey import check_dkim
+from reengage.dnscheck.dmarc import check_dmarc
+from reengage.dnscheck.findings import Finding, fail, ok, warn
+from reengage.dnscheck.lookup import Dns, LookupFailed
+from reengage.dnscheck.spf import check_spf
+
+COMPLAINT_LIMIT, COMPLAINT_ADVISED = 0.003, 0.001  # Gmail's and Yahoo's bulk-sender rules
+
+
+@dataclass(frozen=True)
+class SenderSetup:
+    """What the settings and campaigns say about how mail is sent."""
+
+    from_domains: tuple[str, ...]
+    inbound_domain: str | None  # the envelope sender's and the bounces' domain when set
+    relay: str  # REENGAGE_SMTP_HOST
+    dkim: tuple[str, str, bytes] | None  # (selector, domain, private key PEM)
+    base_url: str  # where the one-click unsubscribe link leads
+
+
+def check_sender(dns: Dns, setup: SenderSetup) -> list[Finding]:
+    """Every finding, record by record; a lookup that fails is reported, never raised."""
+    found: list[Finding] = []
+    if not setup.from_domains:
+        found.append(
+            fail(
+                "From",
+                "no From domain to check: no campaign was found (REENGAGE_CAMPAIGNS_DIR) and "
+                "REENGAGE_DIGEST_FROM has none; name one with --domain",
+            )
+        )
+    relay = setup.relay if not _local(setup.relay) else None
+    envelopes = [setup.inbound_domain] if setup.inbound_domain else list(setup.from_domains)
+    for domain in dict.fromkeys(envelopes):
+        why = f"the envelope sender's domain: bounces+…@{domain}"
+        found.extend(check_spf(dns, domain, relay, why))
+    if setup.dkim is None:
+        found.append(
+            fail(
+                "DKIM",
+                "not configured: mail goes out unsigned, and Gmail and Yahoo require DKIM of "
+                "bulk senders. Make a key (openssl genrsa -out dkim.pem 2048), set "
+                "REENGAGE_DKIM_SELECTOR, REENGAGE_DKIM_DOMAIN (the From domain) and "
+                "REENGAGE_DKIM_PRIVATE_KEY_FILE, and run this again for the record to publish",
+            )
+        )
+    else:
+        found.extend(check_dkim(dns, *setup.dkim))
+    for domain in setup.from_domains:
+        envelope = setup.inbound_domain or domain
+        found.extend(check_dmarc(dns, domain, envelope, setup.dkim[1] if setup.dkim else None))
+    found.extend(check_inbound(dns, setup))
+    found.append(check_unsubscribe(setup.base_url))
+    return found
+
+
+def check_inbound(dns: Dns, setup: SenderSetup) -> list[Finding]:
+    """The inbound domain's MX: where bounces, complaints and replies are delivered."""
+    if not setup.inbound_domain:
+        where = ", ".join(setup.from_domains) or "the From domain"
+        return [
+            warn(
+                "inbound",
+                "REENGAGE_INBOUND_DOMAIN is not set: bounces, complaints and replies go to "
+                f"{where}'s own mail server and reengage never sees them; set it to a domain "
+                "whose MX reaches the inbound listener (see the README's going live)",
+            )
+        ]
+    domain = setup.inbound_domain
+    what = f"MX {domain}"
+    host = urlsplit(setup.base_url).hostname or ""
+    target = host if host and not _local(host) else f"mx.{domain}"
+    publish = f"{domain}. MX 10 {target}."
+    try:
+        records = dns.mx(domain)
+    except LookupFailed as exc:
+        return [fail(what, f"could not be checked: {exc}")]
+    if not records.values:
+        return [
+            fail(
+                what,
+                f"no MX record ({records.absent}): bounces and replies to bounces+…@{domain} "
+                "do not reach reengage; point an MX at the host whose port 25 reaches the "
+                "inbound listener (REENGAGE_INBOUND_PORT)",
+                publish,
+            )
+        ]
+    hosts = [v.split()[-1] for v in records.values]
+    found = []
+    for exchange in hosts:
+        if exchange == ".":
+            return [fail(what, f"a null MX (RFC 7505): {domain} says it takes no mail", publish)]
+        try:
+            addresses = dns.addresses(exchange)
+        except LookupFailed as exc:
+            found.append(warn(what, f"{exchange}'s address could not be looked up: {exc}"))
+            continue
+        if not addresses:
+            found.append(fail(what, f"{exchange} has no A or AAAA record: mail cannot reach it"))
+    if not any(f.level == "FAIL" for f in found):
+        found.insert(0, ok(what, ", ".join(records.values)))
+    return found
+
+
+def check_unsubscribe(base_url: str) -> Finding:
+    """One-click unsubscribe (RFC 8058): every campaign mail carries List-Unsubscribe with
+    an https link and List-Unsubscribe-Post; the link must be one a provider can reach."""
+    what = "one-click unsubscribe"
+    parts = urlsplit(base_url)
+    if parts.scheme != "https" or _local(parts.hostname or ""):
+        return fail(
+            what,
+            f"REENGAGE_BASE_URL is {base_url}: the List-Unsubscribe link in every mail "
+            "must be an https:// address on the internet, which Gmail and Yahoo post to "
+            "(RFC 8058); set it to the web app's public https address",
+        )
+    return ok(
+        what,
+        "every campaign mail carries List-Unsubscribe (https and mailto) and "
+        f"List-Unsubscribe-Post: List-Unsubscribe=One-Click; the link leads to {base_url}/u/…",
+    )
+
+
+def check_complaints(complaints: int, mails: int, days: int) -> Finding:
+    """The share of the last ``days``' mail that recipients reported as spam, against the
+    0.3 % Gmail and Yahoo hold bulk senders to (Gmail advises staying under 0.1 %)."""
+    what = "complaint rate"
+    if not mails:
+        return ok(what, f"no mail sent in the last {days} days")
+    rate = complaints / mails
+    detail = f"{complaints} complaint(s) over {mails} mail(s) in the last {days} days: {rate:.2%}"
+    if rate >= COMPLAINT_LIMIT:
+        return fail(
+            what,
+            f"{detail}, at or over Gmail's and Yahoo's limit of 0.3 %: send less to people "
+            "who have not bought for long, and make the unsubscribe link easy to find",
+        )
+    if rate >= COMPLAINT_ADVISED:
+        return warn(what, f"{detail}: under 0.3 %, but Gmail advises staying under 0.1 %")
+    return ok(what, f"{detail} (under 0.1 %)")
+
+
+def _local(host: str) -> bool:
+    """Whether ``host`` is this machine or a private network (not a relay SPF can name)."""
+    name = host.lower().rstrip(".")
+    if name in ("", "localhost") or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
