@@ -100,6 +100,24 @@ class Settings(BaseSettings):
     dashboard_token: SecretStr | None = Field(
         None, description="signs in to /dashboard (or a bearer token); unset: no dashboard"
     )
+    ses_topic_arns: str | None = Field(
+        None,
+        description="comma-separated SNS TopicArns whose signed SES notifications "
+        "/api/v1/events/ses accepts; unset: off",
+    )
+    sendgrid_webhook_key: str | None = Field(
+        None,
+        description="SendGrid's signed Event Webhook verification key (base64 DER); "
+        "unset: /api/v1/events/sendgrid is off",
+    )
+    postmark_webhook_auth: SecretStr | None = Field(
+        None,
+        description="USER:PASSWORD Postmark puts in the webhook URL (HTTP basic auth); "
+        "unset: /api/v1/events/postmark is off",
+    )
+    mailgun_signing_key: SecretStr | None = Field(
+        None, description="Mailgun's webhook signing key; unset: /api/v1/events/mailgun is off"
+    )
 
     inbound_host: str = Field("127.0.0.1", description="where the inbound SMTP listener binds")
     inbound_port: int = Field(
