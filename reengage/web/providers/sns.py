@@ -104,9 +104,11 @@ class Verifier:
                 raise Refused(400, f"SNS message without {name}")
         if message.get("TopicArn") not in self.topics:
             raise Refused(403, "this SNS topic is not in REENGAGE_SES_TOPIC_ARNS")
+        if not isinstance(message.get("Signature"), str) or not message["Signature"]:
+            raise Refused(401, "SNS message unsigned: Signature is required")
         algorithm = _HASHES.get(str(message.get("SignatureVersion")))
-        if algorithm is None or not isinstance(message.get("Signature"), str):
-            raise Refused(401, "SNS message unsigned (SignatureVersion must be 1 or 2)")
+        if algorithm is None:
+            raise Refused(403, "SignatureVersion must be 1 (SHA1) or 2 (SHA256)")
         url = message.get("SigningCertURL")
         if not sns_url(url, pem=True):
             raise Refused(
