@@ -92,7 +92,7 @@ def events(body: Any) -> list[Parsed]:
 
 def _kind(what: str, body: dict[str, Any]) -> str | None:
     if what == "Bounce":
-        found = body.get("Type")
+        found = text(body.get("Type"), 40)
         if found in _HARD:
             return "bounce"
         if found in _SOFT:
