@@ -30,6 +30,17 @@ class SmtpSecurity(StrEnum):
     TLS = "tls"
 
 
+class SmtpProvider(StrEnum):
+    """The email provider behind the SMTP server, whose webhook reports need our message
+    named in a header of its own (``none`` and ``ses`` need none)."""
+
+    NONE = "none"
+    SES = "ses"
+    SENDGRID = "sendgrid"
+    POSTMARK = "postmark"
+    MAILGUN = "mailgun"
+
+
 class LogFormat(StrEnum):
     """How log lines are written: ``auto`` picks console on a terminal, JSON otherwise."""
 
@@ -156,6 +167,11 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_security: SmtpSecurity = SmtpSecurity.NONE
+    smtp_provider: SmtpProvider = Field(
+        SmtpProvider.NONE,
+        description="sendgrid, postmark or mailgun: each mail names itself in that "
+        "provider's metadata header, so its webhook events find the mail",
+    )
     smtp_connections: int = Field(4, ge=1, le=64, description="persistent SMTP connections")
     smtp_rate_per_second: float = Field(0.0, ge=0, description="global send rate; 0: no limit")
     smtp_rate_per_domain: float = Field(

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from reengage.message import provider_headers
 from reengage.store import Store
 from reengage.web import create_app
 from tests.integration.test_api import NOW, Served, config
@@ -339,6 +340,14 @@ def sendgrid_post(
     return hooks.http.post(hooks.url("sendgrid"), content=body, headers=headers)
 
 
+def custom_args(message_id: str) -> dict[str, Any]:
+    """What SendGrid adds to each event of a mail reengage sent with REENGAGE_SMTP_PROVIDER
+    =sendgrid: the unique_args of its X-SMTPAPI header."""
+    (header,) = provider_headers("sendgrid", message_id)
+    args: dict[str, Any] = json.loads(header[1])["unique_args"]
+    return args
+
+
 def sendgrid_sample(message_id: str, to: str) -> list[dict[str, Any]]:
     """SendGrid's documented sample events, about our message to ``to``."""
     base = {"email": to, "timestamp": int(NOW.timestamp()), "smtp-id": message_id}
@@ -359,7 +368,7 @@ def sendgrid_sample(message_id: str, to: str) -> list[dict[str, Any]]:
             "email": to,
             "event": "open",
             "sg_event_id": "FOTFFO0ecsBE-zxFXfs6WA==",
-            "reengage_message_id": message_id,
+            **custom_args(message_id),
         },
         {
             "email": to,
@@ -375,7 +384,8 @@ def test_a_signed_sendgrid_batch_is_recorded_once_and_a_bad_event_stops_none(hoo
     answer = sendgrid_post(hooks, sendgrid_sample(ana, "ana@example.com"))
     assert answer.status_code == 200
     actions = [r["action"] for r in answer.json()["results"]]
-    # The click names no message (SendGrid sends no smtp-id with it): nobody is touched.
+    # The open names our mail by the custom argument reengage's mail carried; the click names
+    # none (SendGrid sends no smtp-id with it) and touches nobody.
     assert actions == ["ignored", "stored", "rejected", "suppressed", "stored", "unknown_message"]
     assert hooks.served.store.sending.is_suppressed("ana@example.com")
     assert hooks.recorded() == ["bounce", "delivered", "open"]
@@ -539,13 +549,18 @@ def test_postmark_events_behind_basic_auth_are_recorded_once(hooks: Hooks) -> No
     assert hooks.recorded() == ["bounce", "delivered", "unsubscribe"]
 
 
-def test_an_endpoint_whose_secret_is_unset_is_off(served: Served) -> None:
+def test_an_endpoint_whose_secret_is_unset_is_off(store: Store) -> None:
+    with running_app(create_app(store, config())) as base, client() as http:
+        answers = {
+            provider: http.post(f"{base}/api/v1/events/{provider}", json={})
+            for provider in ("ses", "sendgrid", "postmark", "mailgun")
+        }
     for provider, setting in [
         ("ses", "SES_TOPIC_ARNS"),
         ("sendgrid", "SENDGRID_WEBHOOK_KEY"),
         ("postmark", "POSTMARK_WEBHOOK_AUTH"),
         ("mailgun", "MAILGUN_SIGNING_KEY"),
     ]:
-        answer = served.http.post(f"{served.base}/api/v1/events/{provider}", json={})
+        answer = answers[provider]
         assert answer.status_code == 404
         assert f"REENGAGE_{setting}" in answer.json()["error"]

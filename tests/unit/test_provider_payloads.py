@@ -96,3 +96,19 @@ def test_only_https_sns_addresses_are_ever_fetched(url: Any, pem: bool, ok: bool
 def test_a_sendgrid_key_that_is_not_one_names_the_setting(key: str) -> None:
     with pytest.raises(ConfigError, match="REENGAGE_SENDGRID_WEBHOOK_KEY"):
         sendgrid.public_key(key)
+
+
+def test_each_provider_is_on_by_its_own_setting_only() -> None:
+    from reengage.config import Settings
+    from reengage.web import WebConfig
+
+    given = Settings(
+        _env_file=None,
+        secret_key="s" * 40,
+        ses_topic_arns=" arn:aws:sns:eu-west-1:1:a , ,arn:aws:sns:eu-west-1:1:b",
+        postmark_webhook_auth="user:pass",
+    )
+    web = WebConfig.from_settings(given)
+    assert web.ses_topic_arns == ("arn:aws:sns:eu-west-1:1:a", "arn:aws:sns:eu-west-1:1:b")
+    assert web.postmark_auth == "user:pass"
+    assert web.sendgrid_key is None and web.mailgun_key is None

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from reengage import responses
 from reengage.logs import get_logger
+from reengage.message import PROVIDER_METADATA_KEY
 from reengage.store import Store
 
 log = get_logger(__name__)
@@ -22,9 +23,7 @@ log = get_logger(__name__)
 # again later. Providers sign each delivery attempt afresh, so their retries still pass.
 MAX_AGE_SECONDS = 15 * 60
 MAX_DETAIL = 500
-# The name under which a provider's custom metadata (SendGrid custom args, Mailgun user
-# variables, Postmark metadata) may carry our Message-ID or message token.
-METADATA_KEY = "reengage_message_id"
+METADATA_KEY = PROVIDER_METADATA_KEY  # reengage puts it there (REENGAGE_SMTP_PROVIDER)
 
 
 class Refused(Exception):
