@@ -25,6 +25,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reengage.message import provider_headers
 from reengage.store import Store
@@ -564,3 +566,30 @@ def test_an_endpoint_whose_secret_is_unset_is_off(store: Store) -> None:
         answer = answers[provider]
         assert answer.status_code == 404
         assert f"REENGAGE_{setting}" in answer.json()["error"]
+
+
+TEXT = st.text(st.characters(blacklist_categories=["Cs"]), max_size=40) | st.text(max_size=600)
+VALUE = st.none() | st.booleans() | st.integers() | TEXT | st.lists(TEXT, max_size=2)
+SENDGRID_EVENT = st.fixed_dictionaries(
+    {"sg_event_id": TEXT, "event": st.sampled_from(["bounce", "open", "click", "spamreport"])},
+    optional={
+        "email": TEXT,
+        "smtp-id": TEXT,
+        "reengage_message_id": TEXT,
+        "type": VALUE,
+        "url": VALUE,
+        "reason": VALUE,
+    },
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(events=st.lists(SENDGRID_EVENT | VALUE, max_size=5))
+def test_any_signed_batch_is_answered_event_by_event_never_with_a_server_error(
+    hooks: Hooks, events: list[Any]
+) -> None:
+    answer = sendgrid_post(hooks, events)
+    assert answer.status_code == 200, answer.text
+    assert [r["index"] for r in answer.json()["results"]] == list(range(len(events)))
