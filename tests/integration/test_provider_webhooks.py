@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from reengage.message import provider_headers
 from reengage.store import Store
 from reengage.web import create_app
+from tests.integration.smtp_sink import free_port
 from tests.integration.test_api import NOW, Served, config
 from tests.integration.web_server import client, running_app
 
@@ -593,3 +594,17 @@ def test_any_signed_batch_is_answered_event_by_event_never_with_a_server_error(
     answer = sendgrid_post(hooks, events)
     assert answer.status_code == 200, answer.text
     assert [r["index"] for r in answer.json()["results"]] == list(range(len(events)))
+
+
+def test_an_unreachable_certificate_is_answered_503_so_sns_retries(hooks: Hooks) -> None:
+    ana = hooks.served.mailed("c1", "ana@example.com")
+    other_cert = CERT_URL.replace("-test.pem", "-next.pem")  # not cached yet
+    bounce = notification(ses_bounce(ana, "ana@example.com"), "sns-r")
+    message = signed(hooks.key, bounce | {"SigningCertURL": other_cert})
+    port, hooks.loopback.port = hooks.loopback.port, free_port()  # nothing listens there
+    try:
+        assert hooks.sns(message).status_code == 503
+    finally:
+        hooks.loopback.port = port
+    assert hooks.recorded() == []
+    assert hooks.sns(message).json()["results"][0]["action"] == "suppressed"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -92,6 +93,7 @@ class Verifier:
     def __init__(self, topics: tuple[str, ...], fetch: Callable[[str], bytes]) -> None:
         self.topics, self.fetch = frozenset(topics), fetch
         self._keys: dict[str, rsa.RSAPublicKey] = {}
+        self._lock = threading.Lock()
 
     def check(self, message: Any) -> Mapping[str, Any]:
         """The message when it is a genuine SNS message of an accepted topic; otherwise
@@ -126,19 +128,24 @@ class Verifier:
         return message
 
     def _key(self, url: str) -> rsa.RSAPublicKey:
-        key = self._keys.get(url)
+        with self._lock:
+            key = self._keys.get(url)
         if key is not None:
             return key
         try:
-            cert = x509.load_pem_x509_certificate(self.fetch(url))
-        except (OSError, ValueError) as exc:
+            pem = self.fetch(url)
+        except OSError as exc:  # SNS retries what is answered 5xx
+            raise Refused(503, f"the signing certificate could not be fetched: {exc}") from None
+        try:
+            found = x509.load_pem_x509_certificate(pem).public_key()
+        except ValueError as exc:
             raise Refused(403, f"the signing certificate could not be read: {exc}") from None
-        found = cert.public_key()
         if not isinstance(found, rsa.RSAPublicKey):
             raise Refused(403, "the signing certificate holds no RSA key")
-        if len(self._keys) >= MAX_CACHED:
-            self._keys.pop(next(iter(self._keys)))
-        self._keys[url] = found
+        with self._lock:
+            if len(self._keys) >= MAX_CACHED:
+                self._keys.pop(next(iter(self._keys)))
+            self._keys[url] = found
         return found
 
 
