@@ -107,7 +107,7 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
                     log.warning(
                         "webhook_refused", endpoint=setting, status=exc.status, reason=exc.message
                     )
-                return _refused(exc)
+                return _refused(exc, basic=handler is from_postmark)
             except ReengageError as exc:
                 log.error("webhook_event_failed", endpoint=setting, error=str(exc))
                 return _refused(Refused(503, "the database is not available; try again"))
@@ -164,6 +164,9 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _refused(exc: Refused) -> Response:
-    headers = {"WWW-Authenticate": 'Basic realm="reengage"'} if exc.status == 401 else None
+def _refused(exc: Refused, *, basic: bool = False) -> Response:
+    # Only Postmark's endpoint asks for credentials; the others want a signature.
+    headers = (
+        {"WWW-Authenticate": 'Basic realm="reengage"'} if basic and exc.status == 401 else None
+    )
     return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)

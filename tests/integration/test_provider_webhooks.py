@@ -517,7 +517,9 @@ def test_postmark_events_behind_basic_auth_are_recorded_once(hooks: Hooks) -> No
     url = hooks.url("postmark").replace("http://", f"http://{user}:{password}@")
     bounce = postmark_bounce(ana, "ana@example.com")
     for wrong in (hooks.url("postmark"), url.replace(password, "guess")):
-        assert hooks.http.post(wrong, json=bounce).status_code == 401
+        refused = hooks.http.post(wrong, json=bounce)
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"].startswith("Basic")
     assert hooks.recorded() == []
     assert hooks.http.post(url, json=bounce).json()["results"][0]["action"] == "suppressed"
     assert hooks.http.post(url, json=bounce).json()["results"][0]["action"] == "duplicate"
