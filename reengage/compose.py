@@ -32,6 +32,7 @@ from reengage.message import (
     compose,
     compose_wire,
     dkim_sign,
+    provider_headers,
     raw_header,
     wire,
 )
@@ -60,6 +61,7 @@ class Workspace:
     max_emails_per_week: int
     dkim: DkimKey | None = None
     inbound_domain: str | None = None  # bounces+TOKEN@ and reply+TOKEN@ go there when set
+    smtp_provider: str = "none"  # sendgrid, postmark, mailgun: name each mail in its metadata
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Workspace:
@@ -78,6 +80,7 @@ class Workspace:
             settings.max_emails_per_week,
             DkimKey(*key) if (key := settings.dkim_key()) else None,
             settings.inbound_domain,
+            settings.smtp_provider.value,
         )
 
     def links(self, message_key: str, issued: datetime | None = None) -> dict[str, Any]:
@@ -338,6 +341,7 @@ def _made(
         unsubscribe_url=context["links"]["unsubscribe"],
         unsubscribe_mailto=unsubscribe_mailto(message_key, ws.bounce_domain(campaign), ws.secret),
         return_path=bounce_address(message_key, ws.bounce_domain(campaign)),
+        provider_headers=provider_headers(ws.smtp_provider, f"<{message_key}@{domain}>"),
     )
     return rendered, envelope
 

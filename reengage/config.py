@@ -31,6 +31,17 @@ class SmtpSecurity(StrEnum):
     TLS = "tls"
 
 
+class SmtpProvider(StrEnum):
+    """The email provider behind the SMTP server, whose webhook reports need our message
+    named in a header of its own (``none`` and ``ses`` need none)."""
+
+    NONE = "none"
+    SES = "ses"
+    SENDGRID = "sendgrid"
+    POSTMARK = "postmark"
+    MAILGUN = "mailgun"
+
+
 class LogFormat(StrEnum):
     """How log lines are written: ``auto`` picks console on a terminal, JSON otherwise."""
 
@@ -101,6 +112,24 @@ class Settings(BaseSettings):
     dashboard_token: SecretStr | None = Field(
         None, description="signs in to /dashboard (or a bearer token); unset: no dashboard"
     )
+    ses_topic_arns: str | None = Field(
+        None,
+        description="comma-separated SNS TopicArns whose signed SES notifications "
+        "/api/v1/events/ses accepts; unset: off",
+    )
+    sendgrid_webhook_key: str | None = Field(
+        None,
+        description="SendGrid's signed Event Webhook verification key (base64 DER); "
+        "unset: /api/v1/events/sendgrid is off",
+    )
+    postmark_webhook_auth: SecretStr | None = Field(
+        None,
+        description="USER:PASSWORD Postmark puts in the webhook URL (HTTP basic auth); "
+        "unset: /api/v1/events/postmark is off",
+    )
+    mailgun_signing_key: SecretStr | None = Field(
+        None, description="Mailgun's webhook signing key; unset: /api/v1/events/mailgun is off"
+    )
 
     inbound_host: str = Field("127.0.0.1", description="where the inbound SMTP listener binds")
     inbound_port: int = Field(
@@ -139,6 +168,11 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_security: SmtpSecurity = SmtpSecurity.NONE
+    smtp_provider: SmtpProvider = Field(
+        SmtpProvider.NONE,
+        description="sendgrid, postmark or mailgun: each mail names itself in that "
+        "provider's metadata header, so its webhook events find the mail",
+    )
     smtp_connections: int = Field(4, ge=1, le=64, description="persistent SMTP connections")
     smtp_rate_per_second: float = Field(0.0, ge=0, description="global send rate; 0: no limit")
     smtp_rate_per_domain: float = Field(

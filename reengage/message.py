@@ -18,6 +18,7 @@ byte-for-byte the same output as ``as_bytes(policy=SMTP)``.
 from __future__ import annotations
 
 import binascii
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -69,6 +70,9 @@ class _Policy(EmailPolicy):
 
 
 POLICY = _Policy(linesep="\r\n")
+# The metadata name under which a provider (SendGrid custom args, Mailgun user variables,
+# Postmark metadata) carries our Message-ID back in its webhook events.
+PROVIDER_METADATA_KEY = "reengage_message_id"
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,21 @@ class Envelope:
     unsubscribe_url: str | None = None
     unsubscribe_mailto: str | None = None
     return_path: str | None = None
+    # Headers an email provider reads and strips (its metadata), as (name, ASCII value).
+    provider_headers: tuple[tuple[str, str], ...] = ()
+
+
+def provider_headers(provider: str, message_id: str) -> tuple[tuple[str, str], ...]:
+    """The header through which ``provider`` reports our Message-ID back in its webhook
+    events (as metadata ``reengage_message_id``); the provider strips it before delivery."""
+    value = json.dumps({PROVIDER_METADATA_KEY: message_id})
+    if provider == "sendgrid":
+        return (("X-SMTPAPI", json.dumps({"unique_args": {PROVIDER_METADATA_KEY: message_id}})),)
+    if provider == "mailgun":
+        return (("X-Mailgun-Variables", value),)
+    if provider == "postmark":
+        return ((f"X-PM-Metadata-{PROVIDER_METADATA_KEY}", message_id),)
+    return ()
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -209,6 +228,8 @@ class _Parts:
         if envelope.return_path:
             path = f"<{one_line(envelope.return_path, 900)}>"
             headers.append(_put("Return-Path", path, whole=True))
+        for name, value in envelope.provider_headers:
+            headers.append(_put(name, one_line(value, 900), whole=True))
         bodies = [_text_part("plain", text), _text_part("html", html)]
         boundary = _boundary(bodies[0][2], bodies[1][2])
         headers.append(("MIME-Version", "1.0"))

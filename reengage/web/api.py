@@ -5,8 +5,8 @@
 item is reported with its index and field and the rest are stored; an id repeated within
 one request is stored from its first item and reported at each later one; amounts and
 margins are bounded like a file's; items are idempotent on their external ids.
-``POST /api/v1/events`` takes bounce, complaint and delivery events from an email provider,
-idempotent on the provider's event id.
+``POST /api/v1/events`` takes bounce, complaint and delivery events in reengage's own shape,
+idempotent on the event id (providers' native webhooks are in :mod:`reengage.web.hooks`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from reengage.ingest.records import MAX_MONEY, OPTIONAL, REQUIRED, looks_like_em
 from reengage.logs import get_logger
 from reengage.store import Store
 from reengage.web.forms import TooLarge, TooSlow, read_limited
+from reengage.web.providers.common import Parsed, Skipped, record_all
 
 if TYPE_CHECKING:
     from reengage.web.config import WebConfig
@@ -115,27 +116,12 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
             raw_events = await body_list(request, "events")
         except ApiProblem as exc:
             return _error(exc)
-        results: list[dict[str, Any]] = []
-        for index, raw in enumerate(raw_events):
-            problem = _event_problem(raw)
-            if problem:
-                results.append({"index": index, "action": "rejected", "problem": problem})
-                continue
-            event = responses.ProviderEvent(
-                id=raw["id"],
-                type=raw["type"],
-                message=raw.get("message"),
-                recipient=raw.get("recipient"),
-                detail=raw.get("detail"),
-            )
-            try:
-                done = await run_in_threadpool(
-                    responses.record_provider_event, store, event, config.clock(), config.policy
-                )
-            except ReengageError as exc:
-                log.error("webhook_event_failed", event_id=event.id, error=str(exc))
-                return _error(ApiProblem(503, "the database is not available; try again"))
-            results.append({"index": index, "id": event.id, "action": done.action})
+        items = [_event(raw) for raw in raw_events]
+        try:
+            results = await record_all(store, items, config.clock, config.policy)
+        except ReengageError as exc:
+            log.error("webhook_event_failed", error=str(exc))
+            return _error(ApiProblem(503, "the database is not available; try again"))
         return JSONResponse({"results": results})
 
     async def openapi(request: Request) -> Response:
@@ -169,6 +155,14 @@ def _no_constant(name: str) -> Any:
 def _error(exc: ApiProblem) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+
+
+def _event(raw: Any) -> Parsed:
+    problem = _event_problem(raw)
+    if problem:
+        return Skipped(None, "unknown", problem)
+    fields = ("id", "type", "message", "recipient", "detail")
+    return responses.ProviderEvent(**{key: raw.get(key) for key in fields})
 
 
 def _event_problem(raw: Any) -> str | None:

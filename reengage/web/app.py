@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from reengage.store import Store
-from reengage.web import api, calls, dashboard, health, links
+from reengage.web import api, calls, dashboard, health, hooks, links
 from reengage.web.config import WebConfig
 from reengage.web.pages import problem
 
@@ -26,6 +26,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *links.routes(store, config),
         *api.routes(store, config),
+        *hooks.routes(store, config),
         *calls.routes(store, config),
         *dashboard.routes(store, config),
     ]

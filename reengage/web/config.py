@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pydantic import SecretStr
+
 from reengage.campaigns import Campaign
 from reengage.config import Settings
 from reengage.responses import Policy
@@ -28,6 +30,14 @@ class WebConfig:
     api_token: str | None = None
     webhook_token: str | None = None
     dashboard_token: str | None = None
+    # Providers' own webhooks (reengage.web.hooks): each is on when its secret is set.
+    ses_topic_arns: tuple[str, ...] = ()
+    sendgrid_key: str | None = None  # base64 DER of SendGrid's P-256 verification key
+    postmark_auth: str | None = None  # USER:PASSWORD of the webhook URL's basic auth
+    mailgun_key: str | None = None
+    # Fetches an https URL (SNS signing certificates, subscription confirmations); None:
+    # the real internet. Tests serve their own certificate from loopback through it.
+    fetch_url: Callable[[str], bytes] | None = None
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     import_batch_size: int = 5000
     policy: Policy = field(default_factory=Policy)
@@ -63,6 +73,12 @@ class WebConfig:
             dashboard_token=(
                 settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
             ),
+            ses_topic_arns=tuple(
+                arn.strip() for arn in (settings.ses_topic_arns or "").split(",") if arn.strip()
+            ),
+            sendgrid_key=settings.sendgrid_webhook_key or None,
+            postmark_auth=_secret(settings.postmark_webhook_auth),
+            mailgun_key=_secret(settings.mailgun_signing_key),
             zone=settings.zone,
             import_batch_size=settings.import_batch_size,
             policy=policy or Policy(soft_bounce_limit=settings.soft_bounce_limit),
@@ -73,3 +89,7 @@ class WebConfig:
             form_max_bytes=settings.form_max_bytes,
             dashboard_session=timedelta(hours=settings.dashboard_session_hours),
         )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

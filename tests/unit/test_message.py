@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import email
+import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
@@ -14,7 +16,15 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from reengage.message import Envelope, compose, compose_wire, one_line, raw_header, wire
+from reengage.message import (
+    Envelope,
+    compose,
+    compose_wire,
+    one_line,
+    provider_headers,
+    raw_header,
+    wire,
+)
 
 HOSTILE = [
     ("Ana", "Hello Ana", "Hi Ana\n"),
@@ -190,3 +200,28 @@ def test_no_name_of_any_length_or_content_changes_an_address_list(
     senders = parsed["From"].addresses
     assert [a.addr_spec for a in senders] == ["hello@acme.example"]
     assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+
+
+@pytest.mark.parametrize(
+    ("provider", "header", "read"),
+    [
+        ("sendgrid", "X-SMTPAPI", lambda v: json.loads(v)["unique_args"]["reengage_message_id"]),
+        ("mailgun", "X-Mailgun-Variables", lambda v: json.loads(v)["reengage_message_id"]),
+        ("postmark", "X-PM-Metadata-reengage_message_id", lambda v: v),
+    ],
+)
+def test_a_mail_names_itself_in_its_providers_metadata_header(
+    provider: str, header: str, read: Callable[[str], str]
+) -> None:
+    env = Envelope(
+        **{
+            **envelope("Ana").__dict__,
+            "provider_headers": provider_headers(provider, "<tok123@acme.example>"),
+        }
+    )
+    data, _ = compose_wire("Hi", "hi\n", "<p>hi</p>", env)
+    parsed = email.message_from_bytes(data, policy=policy.SMTP)
+    assert read(str(parsed[header])) == "<tok123@acme.example>"
+    composed = wire(compose("Hi", "hi\n", "<p>hi</p>", env))
+    assert same_boundary(data, composed) == composed
+    assert provider_headers("ses", "<tok123@acme.example>") == ()
