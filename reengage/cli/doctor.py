@@ -1,0 +1,265 @@
+"""`reengage doctor`: is this installation ready to run, and is its sender set up to land?
+
+Without options it checks the settings, the database and its migrations, the mail server,
+the campaign files, the spool folder and the mails of unknown outcome; with ``--sender``
+the From domains' DNS (SPF, DKIM, DMARC, the inbound MX) and what Gmail and Yahoo ask of
+bulk senders (see :mod:`reengage.dnscheck`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from reengage.cli.app import _settings, _store, _workspace, app, out
+from reengage.errors import ReengageError
+from reengage.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from reengage.config import Settings
+    from reengage.dnscheck import Finding
+
+
+def _spool_problem(folder: Path) -> str | None:
+    """Why the spool folder could not keep a result, or None when it can (tried for real)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".doctor-{os.getpid()}"
+        probe.write_text("ok\n", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
+@app.command()
+def doctor(
+    sender: Annotated[
+        bool,
+        typer.Option(
+            "--sender",
+            help="Check the sender's DNS instead: SPF, DKIM, DMARC, the inbound MX and "
+            "one-click unsubscribe, with the records to publish.",
+        ),
+    ] = False,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--domain",
+            help="With --sender: the From domain to check (repeat for more); default: the "
+            "domains of the campaigns' From addresses and REENGAGE_DIGEST_FROM.",
+        ),
+    ] = None,
+) -> None:
+    """Check settings, database, migrations, SMTP, campaigns and sends of unknown outcome."""
+    if sender:
+        _doctor_sender(domain or [])
+        return
+    if domain:
+        raise typer.BadParameter("--domain goes with --sender", param_hint="--domain")
+    failures = 0
+
+    def report(ok: bool, what: str, detail: str) -> None:
+        nonlocal failures
+        failures += 0 if ok else 1
+        out.print(f"{'ok  ' if ok else 'FAIL'} {what}: {detail}", markup=False, highlight=False)
+
+    settings = _settings()
+    report(
+        True,
+        "settings",
+        f"database {settings.database_url.split('@')[-1]}, "
+        f"SMTP {settings.smtp_host}:{settings.smtp_port}",
+    )
+    if settings.now is not None:
+        report(
+            False,
+            "clock",
+            f"REENGAGE_NOW pins the clock to start at {settings.now.isoformat()}: "
+            "for tests and rehearsals only; unset it in production",
+        )
+    report(
+        settings.secret_key is not None,
+        "secret key",
+        "set" if settings.secret_key else "REENGAGE_SECRET_KEY is not set",
+    )
+    # Each check imports what it needs when it comes to it: the first lines show at once.
+    from reengage.store import migrate
+    from reengage.store.engine import check_connection, create_engine
+
+    engine = create_engine(settings.database_url)
+    try:
+        check_connection(engine)
+        report(True, "database", "reachable")
+        current, head = migrate.current_revision(engine), migrate.head_revision()
+        report(
+            current == head,
+            "migrations",
+            f"at {current}"
+            if current == head
+            else f"at {current or 'nothing'}, need {head}: run `reengage db upgrade`",
+        )
+    except ReengageError as exc:
+        report(False, "database", str(exc))
+        current = None
+    finally:
+        engine.dispose()
+    from reengage.mailer import SmtpMailer
+
+    try:
+        greeting = asyncio.run(SmtpMailer.from_settings(settings).check())
+        report(True, "SMTP", greeting)
+    except Exception as exc:  # any failure to reach SMTP is the finding
+        report(False, "SMTP", f"cannot reach {settings.smtp_host}:{settings.smtp_port}: {exc}")
+    spool = _spool_problem(settings.spool_dir)
+    report(
+        spool is None,
+        "spool",
+        f"{settings.spool_dir} is writable (results kept there while the database is away)"
+        if spool is None
+        else f"REENGAGE_SPOOL_DIR {settings.spool_dir} cannot keep results while the database "
+        f"is away ({spool}): point it at a folder on local disk this user can write",
+    )
+    from reengage import authoring
+
+    result = authoring.validate(_workspace(), [settings.campaigns_dir], root=Path.cwd())
+    errors = [p for p in result.problems if p.is_error]
+    report(
+        not errors,
+        "campaigns",
+        f"{len(result.campaigns)} valid, {len(errors)} problem(s)"
+        + (
+            f", {len(result.problems) - len(errors)} warning(s)"
+            if len(result.problems) > len(errors)
+            else ""
+        )
+        + (" — run `reengage validate`" if result.problems else ""),
+    )
+    if current == migrate.head_revision():
+        store = _store()
+        try:
+            counts = store.sending.message_counts()
+            digests = store.calls.digest_counts()
+            _, unmatched = store.responses.unmatched(1)
+        finally:
+            store.close()
+        unknown, failed = counts.get("unknown", 0), counts.get("failed", 0)
+        report(
+            unknown == 0 and failed == 0,
+            "sends",
+            ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none yet",
+        )
+        if unknown:
+            out.print(
+                f"     {unknown} message(s) may or may not have reached the customer (the "
+                "line was lost after the message went out, or the process died mid-send); "
+                "they are not re-sent automatically: `reengage sends list --status unknown` "
+                "shows each one's reason.",
+                markup=False,
+            )
+        if failed:
+            out.print(
+                f"     {failed} message(s) were never sent: a template failed for that "
+                "customer, or the mail server refused the mail itself (its size or content). "
+                "`reengage sends list --status failed` shows each one's reason; fix that "
+                "cause, then `reengage sends retry --failed` (or `reengage sends resolve "
+                "skip`).",
+                markup=False,
+            )
+        stuck = digests.get("unknown", 0) + digests.get("failed", 0)
+        report(
+            stuck == 0,
+            "digests",
+            ", ".join(f"{k} {v}" for k, v in sorted(digests.items())) or "none yet",
+        )
+        if stuck:
+            out.print(
+                f"     {stuck} rep digest(s) were refused or may not have arrived; check the "
+                "reps' addresses (`reengage import reps`), ask the rep, then "
+                "`reengage digest send --rep ID --again` sends the day's list once more.",
+                markup=False,
+            )
+        # Not a failure (anyone can send mail to the listener), but worth a look.
+        report(
+            True,
+            "inbound",
+            f"{unmatched} bounce(s), complaint(s) or repl(ies) named no mail of ours or another "
+            "address, and acted on nobody: `reengage inbound unmatched`"
+            if unmatched
+            else "nothing unmatched",
+        )
+    if failures:
+        raise typer.Exit(1)
+
+
+def _doctor_sender(domains: list[str]) -> None:
+    """`doctor --sender`: the sender's DNS records, one line each, and what to publish."""
+    from email.utils import parseaddr
+
+    from reengage.campaigns import load_campaigns
+    from reengage.dnscheck import Dns, Level, SenderSetup, check_sender
+
+    settings = _settings()
+    if not domains:
+        result = load_campaigns([settings.campaigns_dir], Path.cwd())
+        senders = [c.sender for c in result.campaigns.values()] + [settings.digest_from]
+        addresses = [parseaddr(s)[1] for s in senders]
+        domains = [a.rpartition("@")[2] for a in addresses if "@" in a]
+    # `--domain hello@acme.example` means its domain, as a campaign's From address would.
+    wanted = [d.rpartition("@")[2].strip().lower().rstrip(".") for d in domains]
+    setup = SenderSetup(
+        from_domains=tuple(dict.fromkeys(d for d in wanted if d)),
+        inbound_domain=settings.inbound_domain,
+        relay=settings.smtp_host,
+        dkim=settings.dkim_key(),
+        base_url=settings.base_url,
+    )
+    resolver = Dns.make(settings.dns_address(), settings.dns_timeout_seconds)
+    out.print(
+        f"sender: From {', '.join(setup.from_domains) or '(no domain)'}, asking {resolver.where}",
+        markup=False,
+        highlight=False,
+    )
+    findings = check_sender(resolver, setup)
+    findings.append(_complaint_rate(settings))
+    for found in findings:
+        out.print(
+            f"{found.level.value:<4} {found.what}: {found.detail}", markup=False, highlight=False
+        )
+        for line in found.publish:
+            out.print(f"     publish: {line}", markup=False, highlight=False, soft_wrap=True)
+    if any(f.level is Level.FAIL for f in findings):
+        raise typer.Exit(1)
+
+
+def _complaint_rate(settings: Settings) -> Finding:
+    """The last 30 days' complaint rate from the database, or why it could not be read."""
+    from reengage.dnscheck import Finding, Level, check_complaints
+    from reengage.store import migrate
+    from reengage.store.engine import check_connection, create_engine
+
+    days = 30
+    engine = create_engine(settings.database_url)
+    try:
+        check_connection(engine)
+        if migrate.current_revision(engine) != migrate.head_revision():
+            return Finding(
+                Level.WARN,
+                "complaint rate",
+                "not checked: the database is not set up or not upgraded (`reengage db upgrade`)",
+            )
+    except ReengageError as exc:
+        return Finding(Level.WARN, "complaint rate", f"not checked: {exc}")
+    finally:
+        engine.dispose()
+    store = _store()
+    try:
+        complaints, mails = store.stats.complaints_since(utcnow() - timedelta(days=days))
+    finally:
+        store.close()
+    return check_complaints(complaints, mails, days)
