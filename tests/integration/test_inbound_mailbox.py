@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from structlog.testing import capture_logs
 
 from reengage.config import load_settings
 from reengage.errors import MailboxError
@@ -130,8 +131,25 @@ def test_bounce_complaint_reply_and_out_of_office_from_a_mailbox_end_as_over_smt
         )
         found = poller_from_settings(settings, store, world.handler.receive, world.service.clock)
         assert found is not None
-        world.service.mailbox = found
-        run_days(world.service, 2)  # the daemon's passes read the mailbox, every one of the 8
+        # A mailbox that refuses the sign-in is one logged event, however many polls fail.
+        wrong = load_settings(
+            env_file=None,
+            secret_key="s" * 40,
+            inbound_mailbox_plaintext=True,
+            **{f"inbound_{scheme}_url": account.url(scheme, password="wrong")},
+        )
+        with capture_logs() as logs:
+            world.service.mailbox = poller_from_settings(
+                wrong, store, world.handler.receive, world.service.clock
+            )
+            assert world.service.poll_mailbox() is None
+            assert world.service.poll_mailbox() is None
+            world.service.mailbox = found
+            report = world.service.poll_mailbox()
+        events = [e["event"] for e in logs if e["event"].startswith("mailbox_")]
+        assert events == ["mailbox_unavailable", "mailbox_polled", "mailbox_back"]
+        assert report is not None and sum(report.recorded.values()) == 4
+        run_days(world.service, 2)  # the daemon's passes read the mailbox again: nothing new
 
         kinds = sorted(r.kind for r in store.responses.recent(NOW.replace(year=2000)))
         assert kinds == ["auto_reply", "bounce", "complaint", "reply"]  # each once
@@ -318,6 +336,34 @@ def test_a_connection_cut_mid_fetch_loses_nothing_and_the_next_poll_goes_on(
     assert later.duplicates == (1 if scheme == "pop3" else 0)
     assert stored(store) == (3, 3, 3)
     assert account.count("INBOX") == (3 if scheme == "pop3" else 0)  # POP3 leaves not-ours
+
+
+@pytest.mark.parametrize("mode", ["flag", "delete"])
+def test_imap_flags_or_deletes_only_the_mail_recorded(dovecot: Dovecot, mode: str) -> None:
+    account = dovecot.account()
+    account.deliver(stray(1))
+    account.deliver(stray(2))
+    url = parse_url(account.url(), "REENGAGE_INBOUND_IMAP_URL")
+    box = open_mailbox(url, MailboxOptions(done=mode, plaintext=True, timeout=10))
+    try:
+        first, second = box.items()
+        box.done(first)
+        assert box.items() == [second]  # the next poll's search leaves the first out
+    finally:
+        box.close()
+    conn = account.imap()
+    try:
+        conn.select("INBOX", readonly=True)
+        _, flags = conn.uid("FETCH", "1:*", "(FLAGS)")
+    finally:
+        conn.logout()
+    if mode == "flag":
+        assert len(flags) == 2
+        assert b"\\Seen" in flags[0] and b"$Reengage" in flags[0]  # type: ignore[operator]
+        assert b"\\Seen" not in flags[1]  # type: ignore[operator]
+    else:
+        assert len(flags) == 1 and b"\\Seen" not in flags[0]  # type: ignore[operator]
+        assert account.count("INBOX") == 1
 
 
 def test_a_wrong_password_names_the_setting(dovecot: Dovecot) -> None:
