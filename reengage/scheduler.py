@@ -230,12 +230,19 @@ class Service:
             return await send_digests(self.store, self.mailer, self.ws, self.digest, now)
 
     def poll_mailbox(self) -> PollReport | None:
-        """Read the inbound mailbox once (in a thread, never on the loop). A mailbox that
-        cannot be reached is one logged event per outage, not an error every minute."""
+        """Read the inbound mailbox once (in a thread, never on the loop), unless another
+        worker is reading it. A mailbox that cannot be reached is one logged event per
+        outage, not an error every minute."""
         if self.mailbox is None:
             return None
+        # One worker reads the mailbox at a time: two would each move the same mail (a copy
+        # too many in the folder); the receipts already keep the database from a second record.
+        hold = timedelta(seconds=max(self.mailbox_every_s - 5, 5))
+        if not self.store.locks.try_lock("poll_mailbox", self.worker_id, self.clock(), hold):
+            return None
         try:
-            report = self.mailbox.poll()
+            with self._keeping("poll_mailbox", hold):
+                report = self.mailbox.poll()
         except MailboxError as exc:
             if not self._mailbox_down:
                 log.error("mailbox_unavailable", error=str(exc)[:500])

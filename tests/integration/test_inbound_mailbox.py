@@ -235,9 +235,11 @@ def test_two_pollers_at_once_record_each_mail_once(store: Store, dovecot: Doveco
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert not errors
+    assert not errors  # a mail the other poller moved first is no error
     assert stored(store) == (12, 12, 12)
-    assert account.count("INBOX") == 0 and account.count("reengage/not-ours") == 12
+    # Both may move one mail at the same moment (a copy too many in the folder; the daemon's
+    # workers take turns for that): the database holds each mail once, the inbox none.
+    assert account.count("INBOX") == 0 and account.count("reengage/not-ours") >= 12
 
 
 def test_malformed_and_oversized_mail_is_kept_and_the_rest_recorded(
