@@ -41,7 +41,9 @@ class ImapMailbox:
                 )
             else:
                 self.conn = imaplib.IMAP4(url.host, url.port, timeout=options.timeout)
-                if not options.plaintext:
+        try:
+            with talking(url, "signing in"):
+                if url.scheme == "imap" and not options.plaintext:
                     if "STARTTLS" not in self.conn.capabilities:
                         raise MailboxError(
                             f"{url.setting}: {url.host} offers no STARTTLS, so the password "
@@ -49,8 +51,6 @@ class ImapMailbox:
                             f"server on this machine set {PLAINTEXT_SETTING}=true"
                         )
                     self.conn.starttls(context)
-        try:
-            with talking(url, "signing in"):
                 try:
                     self.conn.login(url.user, url.password)
                 except imaplib.IMAP4.error as exc:
@@ -82,6 +82,11 @@ class ImapMailbox:
                 f"{self.url.host} ({said(MailboxError(data[0] if data else ''))}): name an "
                 "existing folder after the host, e.g. /INBOX"
             )
+        # A server that keeps no keywords of ours (no \* among its PERMANENTFLAGS) cannot
+        # be told what was handled: such mails are read again each poll, and the receipts
+        # say they were recorded.
+        _, permanent = self.conn.response("PERMANENTFLAGS")
+        self.keywords = any(b"\\*" in p for p in permanent if isinstance(p, bytes))
         _, validity = self.conn.response("UIDVALIDITY")
         self.validity = (validity[0] or b"0").decode() if validity else "0"
 
@@ -122,9 +127,9 @@ class ImapMailbox:
             if mode == "move":
                 self._move(item, self.done_folder)
             elif mode == "flag":
-                self._store(item, f"(\\Seen {KEYWORD})")
+                self._store(item, f"(\\Seen {KEYWORD})" if self.keywords else "(\\Seen)")
             else:
-                self._store(item, f"(\\Deleted {KEYWORD})")
+                self._store(item, f"(\\Deleted {KEYWORD})" if self.keywords else "(\\Deleted)")
                 if "UIDPLUS" in self.caps:  # expunge this one only, never another's \\Deleted
                     self._ok(*self.conn.uid("EXPUNGE", item.ref), "expunging")
 
@@ -132,7 +137,7 @@ class ImapMailbox:
         with talking(self.url, f"setting aside mail {item.ref}"):
             if self.not_ours_folder:
                 self._move(item, self.not_ours_folder)
-            else:
+            elif self.keywords:
                 self._store(item, f"({KEYWORD})")  # unread stays unread for a person
 
     def _move(self, item: Item, folder: str) -> None:
@@ -140,7 +145,7 @@ class ImapMailbox:
             self._ok(*self.conn.uid("MOVE", item.ref, _quote(folder)), "moving")
             return
         self._ok(*self.conn.uid("COPY", item.ref, _quote(folder)), "copying")
-        self._store(item, f"(\\Deleted {KEYWORD})")
+        self._store(item, f"(\\Deleted {KEYWORD})" if self.keywords else "(\\Deleted)")
         if "UIDPLUS" in self.caps:
             self._ok(*self.conn.uid("EXPUNGE", item.ref), "expunging")
 

@@ -271,6 +271,7 @@ def test_malformed_and_oversized_mail_is_kept_and_the_rest_recorded(
         store, lambda: open_mailbox(url, options), handler.receive, lambda: NOW, max_bytes=64 << 10
     ).poll()  # a new process: the keyword keeps what was read out of the search
     assert sum(again.recorded.values()) == 0 and again.too_large == 0
+    assert again.duplicates == 0  # not even read again
     assert store.responses.unmatched(10)[1] == 3
     assert account.count("INBOX") == 5
 
