@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from reengage.config import load_settings
@@ -274,6 +276,47 @@ def test_malformed_and_oversized_mail_is_kept_and_the_rest_recorded(
     assert again.duplicates == 0  # not even read again
     assert store.responses.unmatched(10)[1] == 3
     assert account.count("INBOX") == 5
+
+
+@pytest.fixture
+def fuzzed(dovecot: Dovecot) -> tuple[Account, list[bytes]]:
+    """One mailbox for every example of a property test, and what was delivered into it."""
+    return dovecot.account(), []
+
+
+_HEADERS = st.sampled_from(
+    [
+        b"From: a@b.example",
+        b"Content-Type: multipart/report; report-type=delivery-status",
+        b"Content-Type: multipart/mixed; boundary=x",
+        b"Auto-Submitted: auto-replied",
+        b"In-Reply-To: <x@acme.example>",
+        b"Subject: =?utf-8?b?////?=",
+        b"To: reply+@acme.example",
+    ]
+)
+_MAILS = st.binary(max_size=2000) | st.builds(
+    lambda headers, body: b"\r\n".join(headers) + b"\r\n\r\n" + body,
+    st.lists(_HEADERS, max_size=5),
+    st.binary(max_size=1500),
+)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=_MAILS)
+def test_whatever_a_mailbox_holds_the_poller_goes_on_and_deletes_nothing(
+    store: Store, fuzzed: tuple[Account, list[bytes]], raw: bytes
+) -> None:
+    account, delivered = fuzzed
+    account.deliver(raw)
+    delivered.append(raw)
+    report = poller(store, account).poll()
+    assert report.error is None and report.failed == 0
+    # Nothing here names a mail of ours: every mail is set aside, none deleted or lost.
+    assert account.count("INBOX") == 0
+    assert account.count("reengage/not-ours") == len(delivered)
 
 
 class CuttingProxy:
