@@ -424,6 +424,12 @@ def test_a_wrong_password_names_the_setting(dovecot: Dovecot, tmp_path: Path) ->
     assert refused.returncode == 1
     assert "REENGAGE_INBOUND_IMAP_URL" in refused.stderr and "password" in refused.stderr
     assert "wrong" not in refused.stderr  # the password is never printed
+    # No TLS on offer and plain text not allowed: refused before any password is sent.
+    for scheme in ("imap", "pop3"):
+        setting = f"REENGAGE_INBOUND_{scheme.upper()}_URL"
+        with pytest.raises(MailboxError, match=f"{setting}: 127.0.0.1 offers no ") as plain:
+            open_mailbox(parse_url(account.url(scheme), setting), MailboxOptions(timeout=10))
+        assert f"{scheme}s://" in str(plain.value)
     with running_dovecot() as fresh:
         url = parse_url(fresh.account().url("pop3", password="wrong"), "REENGAGE_INBOUND_POP3_URL")
         with pytest.raises(MailboxError, match=r"REENGAGE_INBOUND_POP3_URL: .*password"):
