@@ -256,6 +256,12 @@ class Settings(BaseSettings):
             raise ValueError("use the psycopg 3 driver: postgresql+psycopg://user@host:5432/db")
         return value
 
+    @field_validator("inbound_imap_url", "inbound_pop3_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # `REENGAGE_INBOUND_IMAP_URL=` in a .env file means no mailbox, not an empty URL.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("now", mode="before")
     @classmethod
     def _aware_moment(cls, value: Any) -> Any:

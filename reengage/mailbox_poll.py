@@ -25,7 +25,7 @@ from email.utils import getaddresses
 from reengage.config import Settings
 from reengage.errors import ConfigError, MailboxError, StoreError
 from reengage.logs import get_logger
-from reengage.mailbox import Item, Mailbox, MailboxOptions, open_mailbox, parse_url
+from reengage.mailbox import Item, Mailbox, MailboxOptions, MailboxUrl, open_mailbox, parse_url
 from reengage.responses import Recorded
 from reengage.store import Store
 
@@ -153,14 +153,9 @@ class MailboxPoller:
         self._left.add(item.uid)
 
 
-def poller_from_settings(
-    settings: Settings,
-    store: Store,
-    record: Callable[[bytes, Sequence[str]], Recorded],
-    clock: Callable[[], datetime],
-) -> MailboxPoller | None:
-    """The poller the settings describe (None without a mailbox URL); a malformed URL or
-    option is a :class:`ConfigError` naming its setting, before anything connects."""
+def mailbox_from_settings(settings: Settings) -> tuple[MailboxUrl, MailboxOptions] | None:
+    """The mailbox the settings name and what to do with its mails (None without a URL);
+    a malformed URL or option is a :class:`ConfigError` naming its setting."""
     imap, pop3 = settings.inbound_imap_url, settings.inbound_pop3_url
     if imap is not None and pop3 is not None:
         raise ConfigError(
@@ -183,6 +178,21 @@ def poller_from_settings(
         plaintext=settings.inbound_mailbox_plaintext,
     )
     options.check(url)
+    return url, options
+
+
+def poller_from_settings(
+    settings: Settings,
+    store: Store,
+    record: Callable[[bytes, Sequence[str]], Recorded],
+    clock: Callable[[], datetime],
+) -> MailboxPoller | None:
+    """The poller the settings describe (None without a mailbox URL), checked before
+    anything connects."""
+    found = mailbox_from_settings(settings)
+    if found is None:
+        return None
+    url, options = found
     return MailboxPoller(
         store,
         lambda: open_mailbox(url, options),
@@ -191,6 +201,21 @@ def poller_from_settings(
         max_bytes=settings.inbound_max_bytes,
         described=str(url),
     )
+
+
+def check_mailbox(settings: Settings) -> str | None:
+    """Sign in to the configured mailbox and count what waits (``reengage doctor``); None
+    without one. Raises what a poll would: ConfigError or MailboxError."""
+    found = mailbox_from_settings(settings)
+    if found is None:
+        return None
+    url, options = found
+    box = open_mailbox(url, options)
+    try:
+        waiting = len(box.items())
+    finally:
+        box.close()
+    return f"{url}: signed in, {waiting} mail(s) waiting"
 
 
 def recipients_of(raw: bytes) -> list[str]:

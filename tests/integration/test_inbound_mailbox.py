@@ -44,6 +44,7 @@ from tests.integration.test_inbound import (
 from tests.integration.test_sending import ROOT, run_days
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+BAD_PASSWORD = "n0t-the-Passw0rd"
 REENGAGE = str(Path(sys.executable).with_name("reengage"))
 CUSTOMERS = (
     "customer_id,email,first_name\n"
@@ -419,21 +420,30 @@ def test_a_wrong_password_names_the_setting(dovecot: Dovecot, tmp_path: Path) ->
     account = dovecot.account()
     database = f"sqlite:///{tmp_path / 'wrong.db'}"
     Store.open(database, upgrade=True).close()
-    settings = _settings(database, account.url(password="wrong"), tmp_path)
+    settings = _settings(database, account.url(password=BAD_PASSWORD), tmp_path)
     refused = cli("inbound", "poll", cwd=tmp_path, env=settings)
     assert refused.returncode == 1
     assert "REENGAGE_INBOUND_IMAP_URL" in refused.stderr and "password" in refused.stderr
-    assert "wrong" not in refused.stderr  # the password is never printed
+    assert BAD_PASSWORD not in refused.stderr  # the password is never printed
     # No TLS on offer and plain text not allowed: refused before any password is sent.
     for scheme in ("imap", "pop3"):
         setting = f"REENGAGE_INBOUND_{scheme.upper()}_URL"
         with pytest.raises(MailboxError, match=f"{setting}: 127.0.0.1 offers no ") as plain:
             open_mailbox(parse_url(account.url(scheme), setting), MailboxOptions(timeout=10))
         assert f"{scheme}s://" in str(plain.value)
-    with running_dovecot() as fresh:
-        url = parse_url(fresh.account().url("pop3", password="wrong"), "REENGAGE_INBOUND_POP3_URL")
-        with pytest.raises(MailboxError, match=r"REENGAGE_INBOUND_POP3_URL: .*password"):
-            open_mailbox(url, MailboxOptions(plaintext=True, timeout=10))
+    with running_dovecot() as fresh:  # `reengage doctor` signs in too, and says the same
+        pop3 = fresh.account()
+        pop3.deliver(stray(1))
+        settings = {**settings, "REENGAGE_INBOUND_IMAP_URL": ""}
+        settings["REENGAGE_INBOUND_POP3_URL"] = pop3.url("pop3")
+        fine = cli("doctor", cwd=tmp_path, env=settings)
+        assert "ok   inbound mailbox: pop3://" in fine.stdout
+        assert "1 mail(s) waiting" in fine.stdout
+        settings["REENGAGE_INBOUND_POP3_URL"] = pop3.url("pop3", password=BAD_PASSWORD)
+        doctor = cli("doctor", cwd=tmp_path, env=settings)
+        assert doctor.returncode == 1
+        assert "FAIL inbound mailbox: REENGAGE_INBOUND_POP3_URL: 127.0.0.1 refused" in doctor.stdout
+        assert "password" in doctor.stdout and BAD_PASSWORD not in doctor.stdout
 
 
 def _settings(database_url: str, url: str, tmp_path: Path) -> dict[str, str]:

@@ -70,6 +70,7 @@ def test_one_mailbox_at_a_time_and_none_without_a_url() -> None:
         return poller_from_settings(loaded, None, lambda raw, rcpts: None, lambda: None)  # type: ignore[arg-type, return-value]
 
     assert build() is None
+    assert build(inbound_imap_url="  ", inbound_pop3_url="") is None  # a blank line in .env
     with pytest.raises(ConfigError, match="both set"):
         build(inbound_imap_url="imaps://u:p@a.example", inbound_pop3_url="pop3s://u:p@a.example")
     with pytest.raises(ConfigError, match="REENGAGE_INBOUND_POP3_URL: imaps:// is not POP3"):
