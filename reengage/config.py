@@ -42,6 +42,14 @@ class SmtpProvider(StrEnum):
     MAILGUN = "mailgun"
 
 
+class MailboxDone(StrEnum):
+    """What becomes of an inbound mailbox's mail once it is recorded (IMAP)."""
+
+    MOVE = "move"
+    FLAG = "flag"
+    DELETE = "delete"
+
+
 class LogFormat(StrEnum):
     """How log lines are written: ``auto`` picks console on a terminal, JSON otherwise."""
 
@@ -159,6 +167,33 @@ class Settings(BaseSettings):
     inbound_processing_seconds: float = Field(
         30, ge=1, le=600, description="time to classify and record one inbound mail; then 451"
     )
+    inbound_imap_url: SecretStr | None = Field(
+        None,
+        description="a mailbox instead of an MX: imaps://user:password@host:993/INBOX "
+        "(imap:// must offer STARTTLS); polled, each mail recorded as the listener would",
+    )
+    inbound_pop3_url: SecretStr | None = Field(
+        None, description="or a POP3 mailbox: pop3s://user:password@host:995 (mails deleted)"
+    )
+    inbound_mailbox_poll_seconds: int = Field(
+        60, ge=5, le=86_400, description="how often the daemon reads the inbound mailbox"
+    )
+    inbound_mailbox_done: MailboxDone = Field(
+        MailboxDone.MOVE,
+        description="IMAP: a recorded mail of ours is moved (to the folder below), flagged "
+        "(read, keyword $Reengage) or deleted; POP3 always deletes it",
+    )
+    inbound_mailbox_done_folder: str = Field(
+        "reengage/processed", min_length=1, description="IMAP folder recorded mails move to"
+    )
+    inbound_mailbox_not_ours_folder: str = Field(
+        "",
+        description="IMAP folder for mail naming no mail of ours; empty: left where it is "
+        "(keyword $Reengage); never deleted",
+    )
+    inbound_mailbox_plaintext: bool = Field(
+        False, description="imap:// or pop3:// without TLS: only to a server on this machine"
+    )
     attribution_days: int = Field(
         30, ge=1, le=365, description="an activity this soon after a mail is credited to it"
     )
@@ -263,6 +298,12 @@ class Settings(BaseSettings):
             # The psycopg2 default driver is not installed; say so at start-up, not first query.
             raise ValueError("use the psycopg 3 driver: postgresql+psycopg://user@host:5432/db")
         return value
+
+    @field_validator("inbound_imap_url", "inbound_pop3_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # `REENGAGE_INBOUND_IMAP_URL=` in a .env file means no mailbox, not an empty URL.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("now", mode="before")
     @classmethod

@@ -8,6 +8,7 @@
     │   ├── RowError              one row of it is bad; the rest still count
     │   └── NotFound              a customer or step a person named does not exist
     ├── TemplateFailure           a template cannot be rendered for one customer (file:line)
+    ├── MailboxError              the inbound mailbox (IMAP, POP3) refused or went away
     └── WindowNeverOpens          a send window with no open moment within a year
 
 Wrap a driver's exception with ``raise StoreError(...) from exc`` so the cause survives.
@@ -48,6 +49,10 @@ class RowError(InputError):
 
 class NotFound(InputError):
     """A customer, campaign or step a person named does not exist; the message says which."""
+
+
+class MailboxError(ReengageError):
+    """The inbound mailbox could not be read or marked; the message names the setting."""
 
 
 class TemplateFailure(ReengageError):

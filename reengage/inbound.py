@@ -79,6 +79,21 @@ class InboundHandler:
         self.limits = limits or Limits()
         self.recorded: list[Recorded] = []  # the latest outcomes, for the demo and tests
 
+    @classmethod
+    def from_settings(
+        cls, store: Store, clock: Callable[[], datetime], policy: Policy, settings: Settings
+    ) -> InboundHandler:
+        """The handler the daemon's listener and the mailbox poller share."""
+        return cls(
+            store,
+            clock,
+            policy,
+            settings.inbound_domain,
+            # The key the mail's mailto: unsubscribe was signed with, or one it rotated out of.
+            unsubscribe_secrets=[settings.require_secret_key(), *settings.previous_secrets()],
+            limits=Limits.from_settings(settings),
+        )
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
@@ -108,7 +123,8 @@ class InboundHandler:
         self, raw: bytes, recipients: Sequence[str], deadline: float | None = None
     ) -> Recorded:
         """Classify and record one mail (runs in a worker thread); each database step is
-        its own short transaction, and none starts after ``deadline`` (monotonic)."""
+        its own short transaction (or all one, inside ``Store.atomic``: the mailbox poller),
+        and none starts after ``deadline`` (monotonic). Also the mailbox poller's record."""
         now = self.clock()
         for rcpt in recipients:
             token = token_in(rcpt, "unsubscribe")

@@ -2,7 +2,8 @@
 
 Jobs: reload campaign files (every 30 s), expire dead sends (every minute), detect and
 enroll (every few minutes, in a process of its own), dispatch due steps (every few seconds),
-the reps' morning digests (every minute: each rep once per local day). SIGTERM and Ctrl-C
+the reps' morning digests (every minute: each rep once per local day) and, when one is
+configured, reading the inbound mailbox (every minute, in a thread). SIGTERM and Ctrl-C
 stop the ticking, let in-flight sends finish, close connections and exit 0. ``--once`` does
 one full pass and returns."""
 
@@ -30,8 +31,9 @@ from reengage.campaigns import Campaign, ExitReason
 from reengage.compose import Workspace
 from reengage.detection_process import DetectionProcess
 from reengage.digest import DigestConfig, DigestReport, send_digests
-from reengage.errors import StoreError
+from reengage.errors import MailboxError, StoreError
 from reengage.logs import get_logger
+from reengage.mailbox_poll import MailboxPoller, PollReport
 from reengage.mailer import Mailer
 from reengage.responses import Policy
 from reengage.spool import Spool
@@ -77,8 +79,14 @@ class Service:
         grace: timedelta = timedelta(seconds=10),
         spool_dir: Path | None = None,
         detection: DetectionProcess | None = None,
+        mailbox_every_s: int = 60,
     ) -> None:
         self.store, self.mailer, self.ws, self.clock = store, mailer, ws, clock
+        # The inbound mailbox's poller, set before the service runs (it records through an
+        # InboundHandler built on this service's clock and response policy); None: no mailbox.
+        self.mailbox: MailboxPoller | None = None
+        self.mailbox_every_s = mailbox_every_s
+        self._mailbox_down = False
         self.digest, self.digest_every_s = digest, digest_every_s
         self.library = CampaignLibrary(ws)
         self.batch, self.concurrency, self.lease = batch, concurrency, lease
@@ -222,6 +230,30 @@ class Service:
         with self._keeping("send_digests", hold):
             return await send_digests(self.store, self.mailer, self.ws, self.digest, now)
 
+    def poll_mailbox(self) -> PollReport | None:
+        """Read the inbound mailbox once (in a thread, never on the loop), unless another
+        worker is reading it. A mailbox that cannot be reached is one logged event per
+        outage, not an error every minute."""
+        if self.mailbox is None:
+            return None
+        # One worker reads the mailbox at a time: two would each move the same mail (a copy
+        # too many in the folder); the receipts already keep the database from a second record.
+        hold = timedelta(seconds=max(self.mailbox_every_s - 5, 5))
+        if not self.store.locks.try_lock("poll_mailbox", self.worker_id, self.clock(), hold):
+            return None
+        try:
+            with self._keeping("poll_mailbox", hold):
+                report = self.mailbox.poll()
+        except MailboxError as exc:
+            if not self._mailbox_down:
+                log.error("mailbox_unavailable", error=str(exc)[:500])
+            self._mailbox_down = True
+            return None
+        if self._mailbox_down:
+            log.info("mailbox_back")
+            self._mailbox_down = False
+        return report
+
     @contextlib.contextmanager
     def _keeping(self, name: str, hold: timedelta) -> Iterator[None]:
         """Renew this worker's lease on ``name`` while the pass runs, so a long pass (a
@@ -255,6 +287,7 @@ class Service:
         enrolled = await asyncio.to_thread(self.detect)
         dispatched = await self.dispatch()
         digests = await self.digests()
+        await asyncio.to_thread(self._guarded(self.poll_mailbox))
         return PassReport(
             sum(enrolled.entered.values()),
             sum(enrolled.held_out.values()),
@@ -305,6 +338,8 @@ class Service:
         every(PROBE_EVERY_S, "probe", self._guarded(self._probe_outage))
         if self.digest is not None:
             every(self.digest_every_s, "digests", self._guarded_async(self.digests))
+        if self.mailbox is not None:
+            every(self.mailbox_every_s, "mailbox", self._guarded(self.poll_mailbox))
         await asyncio.to_thread(self.reload)  # templates compile off the loop too
         # Mails left unknown by a worker that died are settled, and the gauges a scrape of
         # /metrics reads are right from the start, not after the first minute.

@@ -116,6 +116,13 @@ def doctor(
         report(True, "SMTP", greeting)
     except Exception as exc:  # any failure to reach SMTP is the finding
         report(False, "SMTP", f"cannot reach {settings.smtp_host}:{settings.smtp_port}: {exc}")
+    if settings.inbound_imap_url is not None or settings.inbound_pop3_url is not None:
+        from reengage.mailbox_poll import check_mailbox
+
+        try:
+            report(True, "inbound mailbox", check_mailbox(settings) or "")
+        except ReengageError as exc:
+            report(False, "inbound mailbox", str(exc))
     spool = _spool_problem(settings.spool_dir)
     report(
         spool is None,

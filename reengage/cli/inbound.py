@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from reengage.cli.app import _store, app, out
+from reengage.cli.app import _settings, _store, _workspace, app, out
 
 inbound_app = typer.Typer(
     help="Inbound mail and webhook events that named no mail of ours.", no_args_is_help=True
@@ -19,7 +20,48 @@ _REASONS = {
     "other_address": "not the address we mailed",
     "bad_signature": "unsigned or forged",
     "unreadable": "could not be read",
+    "too_large": "too large to read (left in the mailbox)",
 }
+
+
+@inbound_app.command("poll")
+def poll() -> None:
+    """Read the inbound mailbox (REENGAGE_INBOUND_IMAP_URL or _POP3_URL) once: record each
+    mail as the SMTP listener would, then move, flag or delete it. For cron; `reengage run`
+    does it every REENGAGE_INBOUND_MAILBOX_POLL_SECONDS."""
+    from reengage.authoring import CampaignLibrary
+    from reengage.inbound import InboundHandler
+    from reengage.mailbox_poll import poller_from_settings
+    from reengage.responses import Policy
+    from reengage.timeutil import utcnow
+
+    settings = _settings()
+    if settings.inbound_imap_url is None and settings.inbound_pop3_url is None:
+        out.print(
+            "no mailbox to read: set REENGAGE_INBOUND_IMAP_URL (or REENGAGE_INBOUND_POP3_URL)",
+            markup=False,
+        )
+        raise typer.Exit(2)
+    library = CampaignLibrary(_workspace())
+    library.reload()  # each campaign's exit_on decides whether a reply ends its sequence
+
+    def exit_on(campaign_id: str) -> Collection[str] | None:
+        campaign = library.campaigns.get(campaign_id)
+        return campaign.exit_on if campaign else None
+
+    policy = Policy(soft_bounce_limit=settings.soft_bounce_limit, exit_on=exit_on)
+    store = _store()
+    try:
+        handler = InboundHandler.from_settings(store, utcnow, policy, settings)
+        poller = poller_from_settings(settings, store, handler.receive, utcnow)
+        assert poller is not None  # a URL is set
+        report = poller.poll()
+    finally:
+        store.close()
+    out.print(f"{poller.described}: {report.summary()}", markup=False)
+    if report.error:
+        out.print(f"stopped early: {report.error}; the rest is read at the next poll", markup=False)
+        raise typer.Exit(1)
 
 
 @inbound_app.command("unmatched")

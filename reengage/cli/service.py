@@ -59,7 +59,9 @@ def run(
             grace=timedelta(seconds=settings.shutdown_grace_seconds),
             spool_dir=settings.spool_dir,
             detection=detection,
+            mailbox_every_s=settings.inbound_mailbox_poll_seconds,
         )
+        service.mailbox = _mailbox_poller(settings, store, service)
         if not once:
             service.handle_signals()  # a SIGTERM while starting up is a polite stop too
         try:
@@ -127,19 +129,24 @@ async def _inbound_listener(
     """The inbound SMTP listener for bounces and replies (none when its port is 0)."""
     if not settings.inbound_port:
         return
-    from reengage.inbound import InboundHandler, Limits, serve
+    from reengage.inbound import InboundHandler, serve
 
-    handler = InboundHandler(
-        store,
-        service.clock,
-        service.response_policy(settings.soft_bounce_limit),
-        settings.inbound_domain,
-        # The key the mail's mailto: unsubscribe was signed with, or one it rotated out of.
-        unsubscribe_secrets=[settings.require_secret_key(), *settings.previous_secrets()],
-        limits=Limits.from_settings(settings),
-    )
+    policy = service.response_policy(settings.soft_bounce_limit)
+    handler = InboundHandler.from_settings(store, service.clock, policy, settings)
     host, port = settings.inbound_host, settings.inbound_port
     await listeners.inbound(host, port, lambda: serve(handler, host, port))
+
+
+def _mailbox_poller(settings: Settings, store: Store, service: Any) -> Any:
+    """The inbound mailbox's poller (REENGAGE_INBOUND_IMAP_URL or _POP3_URL), or None."""
+    if settings.inbound_imap_url is None and settings.inbound_pop3_url is None:
+        return None
+    from reengage.inbound import InboundHandler
+    from reengage.mailbox_poll import poller_from_settings
+
+    policy = service.response_policy(settings.soft_bounce_limit)
+    handler = InboundHandler.from_settings(store, service.clock, policy, settings)
+    return poller_from_settings(settings, store, handler.receive, service.clock)
 
 
 @app.command()

@@ -40,7 +40,13 @@ from reengage.models.customers import (
     LapseModelFit,
     Rep,
 )
-from reengage.models.responses import InboundUnmatched, Reply, Response, ResponseKind
+from reengage.models.responses import (
+    InboundMail,
+    InboundUnmatched,
+    Reply,
+    Response,
+    ResponseKind,
+)
 from reengage.models.sending import (
     RUNNING,
     Enrollment,
@@ -70,6 +76,7 @@ TABLES = (
     CallOutcome,
     Digest,
     InboundUnmatched,
+    InboundMail,
 )
 
 __all__ = [
@@ -91,6 +98,7 @@ __all__ = [
     "DigestStatus",
     "Enrollment",
     "EnrollmentStatus",
+    "InboundMail",
     "InboundUnmatched",
     "JobLock",
     "LapseModelFit",

@@ -97,3 +97,20 @@ class InboundUnmatched(SQLModel, table=True):
     detail: str | None = Field(default=None, max_length=500)
     # A provider's event id: a webhook retried is kept once, like a response.
     dedupe_key: str | None = Field(default=None, max_length=200, unique=True)
+
+
+class InboundMail(SQLModel, table=True):
+    """A mail read from a mailbox (IMAP, POP3) and recorded: written in the same transaction
+    as what the mail did, so a mail read again (the poller stopped before it could mark it)
+    is recognised and never recorded twice."""
+
+    __tablename__ = "inbound_mails"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # "sha256:" and the hex digest of the mail's bytes, or the mailbox's own id of a mail
+    # too large to read ("big:" + the mailbox and its id there).
+    key: str = Field(max_length=200, unique=True)
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    source: str = Field(max_length=16)  # imap, pop3
+    outcome: str = Field(default="", max_length=48)  # kind/action, e.g. bounce/suppressed
+    ours: bool = False  # it named a mail of ours: marked done, else left or moved aside

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -29,7 +30,9 @@ class Store:
 
     def __init__(self, engine: Engine, *, attribution_window: timedelta = ATTRIBUTION) -> None:
         self.engine = engine
-        self._pinned: Connection | None = None
+        # A connection pinned by ``rolled_back`` or ``atomic``: per thread, because the
+        # daemon's jobs share one store from several threads.
+        self._local = threading.local()
         # An activity this long after a customer's last mail is not credited to it.
         self.attribution_window = attribution_window
         self.responses = ResponseLog(self._tx)
@@ -70,6 +73,11 @@ class Store:
         """``sqlite`` or ``postgresql``."""
         return self.engine.dialect.name
 
+    @property
+    def _pinned(self) -> Connection | None:
+        pinned: Connection | None = getattr(self._local, "conn", None)
+        return pinned
+
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         if self._pinned is not None:
@@ -86,9 +94,26 @@ class Store:
         """Run everything inside in one transaction that is rolled back (``--dry-run``)."""
         with self.engine.connect() as conn:
             trans = conn.begin()
-            self._pinned = conn
+            self._local.conn = conn
             try:
                 yield
             finally:
-                self._pinned = None
+                self._local.conn = None
                 trans.rollback()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Run every call this thread makes inside in one transaction, committed at the end
+        or not at all: a mail recorded together with the receipt that says so."""
+        if self._pinned is not None:  # inside one already: it decides
+            yield
+            return
+        try:
+            with self.engine.begin() as conn:
+                self._local.conn = conn
+                try:
+                    yield
+                finally:
+                    self._local.conn = None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc}") from exc

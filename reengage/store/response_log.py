@@ -24,10 +24,13 @@ from reengage.store.responses import (
     Unmatched,
     add_reply,
     add_unmatched,
+    claim_mail,
     count_since,
     count_to,
     customer_ids_by_email,
     kinds_by_enrollment,
+    mail_outcome,
+    mail_was_ours,
     mark_bounced,
     message_by_smtp_ids,
     message_by_token,
@@ -73,6 +76,22 @@ class ResponseLog:
         """Whether an event with this key was recorded, or kept as unmatched, already."""
         with self._tx() as conn:
             return seen(conn, dedupe_key)
+
+    def claim_mail(self, key: str, now: datetime, source: str) -> bool:
+        """Note a mailbox's mail as recorded, False when it was already: call it inside
+        ``Store.atomic`` with the recording, so both are committed or neither."""
+        with self._tx() as conn:
+            return claim_mail(conn, key, now, source)
+
+    def mail_outcome(self, key: str, outcome: str, *, ours: bool) -> None:
+        """Say what a claimed mail did (inside the same ``Store.atomic``)."""
+        with self._tx() as conn:
+            mail_outcome(conn, key, outcome, ours)
+
+    def mail_was_ours(self, key: str) -> bool | None:
+        """Whether a mail recorded before named a mail of ours (None: never recorded)."""
+        with self._tx() as conn:
+            return mail_was_ours(conn, key)
 
     def unmatched(self, limit: int = 50) -> tuple[list[Unmatched], int]:
         """The newest unmatched inbound records and their total."""

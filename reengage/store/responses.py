@@ -27,6 +27,7 @@ from reengage.store.enrollments import end_enrollments
 from reengage.store.suppressions import suppress
 from reengage.store.tables import (
     CUSTOMERS,
+    INBOUND_MAILS,
     MESSAGES,
     REPLIES,
     RESPONSES,
@@ -301,6 +302,32 @@ def _insert_once(conn: Connection, table: sa.Table, values: dict[str, Any]) -> b
     insert = upsert_insert(conn.dialect.name, table).values(**values)
     query = insert.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
     return conn.execute(query).first() is not None
+
+
+def claim_mail(conn: Connection, key: str, now: datetime, source: str) -> bool:
+    """Note a mailbox's mail as recorded; False when it was already. In the transaction
+    that records it, so the note and what the mail did are committed together (a second
+    poller inserting the same key waits for the first one's commit, then finds it)."""
+    insert = upsert_insert(conn.dialect.name, INBOUND_MAILS).values(
+        key=key[:200], received_at=now, source=source[:16], outcome="", ours=False
+    )
+    query = insert.on_conflict_do_nothing(index_elements=["key"]).returning(INBOUND_MAILS.c.id)
+    return conn.execute(query).first() is not None
+
+
+def mail_outcome(conn: Connection, key: str, outcome: str, ours: bool) -> None:
+    """What a claimed mail did (kind/action) and whether it named a mail of ours."""
+    conn.execute(
+        INBOUND_MAILS.update()
+        .where(INBOUND_MAILS.c.key == key[:200])
+        .values(outcome=outcome[:48], ours=ours)
+    )
+
+
+def mail_was_ours(conn: Connection, key: str) -> bool | None:
+    """Whether a mail recorded before named a mail of ours; None when it was never recorded."""
+    found = conn.scalar(sa.select(INBOUND_MAILS.c.ours).where(INBOUND_MAILS.c.key == key[:200]))
+    return None if found is None else bool(found)
 
 
 def seen(conn: Connection, dedupe_key: str) -> bool:

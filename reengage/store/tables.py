@@ -16,6 +16,7 @@ from reengage.models import (
     DetectionState,
     Digest,
     Enrollment,
+    InboundMail,
     InboundUnmatched,
     JobLock,
     LapseModelFit,
@@ -50,3 +51,4 @@ DETECTION_PASSES = _table(DetectionPass)
 DETECTION_CHUNKS = _table(DetectionChunk)
 SUPPRESSIONS = _table(Suppression)
 UNMATCHED = _table(InboundUnmatched)
+INBOUND_MAILS = _table(InboundMail)
