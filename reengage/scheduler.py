@@ -16,8 +16,7 @@ import secrets
 import signal
 import socket
 import threading
-import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +34,7 @@ from reengage.errors import MailboxError, StoreError
 from reengage.logs import get_logger
 from reengage.mailbox_poll import MailboxPoller, PollReport
 from reengage.mailer import Mailer
+from reengage.outage import Outage
 from reengage.responses import Policy
 from reengage.spool import Spool
 from reengage.store import Store
@@ -86,14 +86,16 @@ class Service:
         # InboundHandler built on this service's clock and response policy); None: no mailbox.
         self.mailbox: MailboxPoller | None = None
         self.mailbox_every_s = mailbox_every_s
-        self._mailbox_down = False
+        self.mailbox_outage = Outage("mailbox_unavailable", "mailbox_back")
         self.digest, self.digest_every_s = digest, digest_every_s
         self.library = CampaignLibrary(ws)
         self.batch, self.concurrency, self.lease = batch, concurrency, lease
         self.claim = claim
         self.detect_every_s, self.dispatch_every_s = detect_every_s, dispatch_every_s
         self.grace = grace
-        self._outage_since: float | None = None
+        self.database = Outage(
+            "database_unavailable", "database_back", "database_still_unavailable"
+        )
         self._stopping = asyncio.Event()
         self.on_stop: list[Callable[[], None]] = []
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -170,7 +172,7 @@ class Service:
                     "the next one enrolls who is due"
                 )
             return report
-        with self._keeping("detect_and_enroll", hold):
+        with self.store.locks.keeping("detect_and_enroll", self.worker_id, self.clock, hold):
             return self._pass(campaigns, now, start=True)
 
     def _pass(self, campaigns: list[Campaign], now: datetime, *, start: bool) -> jobs.EnrollReport:
@@ -227,7 +229,7 @@ class Service:
             self.store.locks.try_lock, "send_digests", self.worker_id, now, hold
         ):
             return DigestReport()  # the digest row's unique key is the real guarantee
-        with self._keeping("send_digests", hold):
+        with self.store.locks.keeping("send_digests", self.worker_id, self.clock, hold):
             return await send_digests(self.store, self.mailer, self.ws, self.digest, now)
 
     def poll_mailbox(self) -> PollReport | None:
@@ -242,38 +244,13 @@ class Service:
         if not self.store.locks.try_lock("poll_mailbox", self.worker_id, self.clock(), hold):
             return None
         try:
-            with self._keeping("poll_mailbox", hold):
+            with self.store.locks.keeping("poll_mailbox", self.worker_id, self.clock, hold):
                 report = self.mailbox.poll()
         except MailboxError as exc:
-            if not self._mailbox_down:
-                log.error("mailbox_unavailable", error=str(exc)[:500])
-            self._mailbox_down = True
+            self.mailbox_outage.down(exc)
             return None
-        if self._mailbox_down:
-            log.info("mailbox_back")
-            self._mailbox_down = False
+        self.mailbox_outage.up()
         return report
-
-    @contextlib.contextmanager
-    def _keeping(self, name: str, hold: timedelta) -> Iterator[None]:
-        """Renew this worker's lease on ``name`` while the pass runs, so a long pass (a
-        million customers, a slow plan) never loses it to another worker midway."""
-        done = threading.Event()
-
-        def renew() -> None:
-            while not done.wait(hold.total_seconds() / 3):
-                try:
-                    self.store.locks.try_lock(name, self.worker_id, self.clock(), hold)
-                except Exception:  # the pass itself will meet the same trouble and say so
-                    log.warning("lock_renewal_failed", lock=name)
-
-        keeper = threading.Thread(target=renew, name=f"keep-{name}", daemon=True)
-        keeper.start()
-        try:
-            yield
-        finally:
-            done.set()
-            keeper.join()
 
     async def run_once(self) -> PassReport:
         """One full pass: reload, expire, detect, dispatch what is due, send digests.
@@ -379,9 +356,9 @@ class Service:
             try:
                 job()
             except StoreError as exc:
-                self._database_down(exc)
+                self.database.down(exc)
             else:
-                self._database_up()
+                self.database.up()
 
         return run
 
@@ -394,33 +371,21 @@ class Service:
             try:
                 await job()
             except StoreError as exc:
-                self._database_down(exc)
+                self.database.down(exc)
             except asyncio.CancelledError:
                 if not self._stopping.is_set():
                     raise
                 # Stopping, and the grace ran out: its sends were let go (see run_forever);
                 # the job ends quietly rather than as a scheduler error with a traceback.
             else:
-                self._database_up()
+                self.database.up()
 
         return run
 
     def _probe_outage(self) -> None:
         """During an outage, one trivial query (raises while the database is still away)."""
-        if self._outage_since is not None:
+        if self.database.ongoing:
             self.store.check()
-
-    def _database_down(self, exc: StoreError) -> None:
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
-            log.error("database_unavailable", error=str(exc)[:500])
-        else:
-            log.debug("database_still_unavailable", error=str(exc)[:200])
-
-    def _database_up(self) -> None:
-        if self._outage_since is not None:
-            log.info("database_back", after_seconds=round(time.monotonic() - self._outage_since))
-            self._outage_since = None
 
     def stop(self) -> None:
         """Stop claiming new work; what is in flight finishes."""

@@ -7,15 +7,20 @@ holder renews it while its pass runs (:mod:`reengage.scheduler`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from reengage.logs import get_logger
 from reengage.store.engine import upsert_insert
 from reengage.store.tables import JOB_LOCKS
+
+log = get_logger(__name__)
 
 
 class JobLocks:
@@ -42,3 +47,26 @@ class JobLocks:
                 .values(holder=holder, locked_until=now + hold)
             )
             return (taken.rowcount or 0) == 1
+
+    @contextlib.contextmanager
+    def keeping(
+        self, name: str, holder: str, clock: Callable[[], datetime], hold: timedelta
+    ) -> Iterator[None]:
+        """Renew ``holder``'s lease on ``name`` (every third of ``hold``) while the block
+        runs, so a long pass (a million customers, a slow plan) never loses it midway."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(hold.total_seconds() / 3):
+                try:
+                    self.try_lock(name, holder, clock(), hold)
+                except Exception:  # the pass itself will meet the same trouble and say so
+                    log.warning("lock_renewal_failed", lock=name)
+
+        keeper = threading.Thread(target=renew, name=f"keep-{name}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join()

@@ -220,7 +220,7 @@ def test_the_outage_probe_says_the_database_is_back_as_soon_as_it_answers(
     monkeypatch.setattr(store, "check", check)
     with capture_logs() as logs:
         probe()  # no outage: it does not even ask
-        service._database_down(StoreError("gone"))
+        service.database.down(StoreError("gone"))
         for _ in range(4):
             probe()
     events = [e["event"] for e in logs if e["log_level"] in ("error", "info")]
