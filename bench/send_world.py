@@ -148,11 +148,13 @@ async def dispatch(
     store: Any, world: dict[str, Any], batch: int, *, loaded: bool, passes: int = 1
 ) -> tuple[float, int, str]:
     """`Service.dispatch` until nothing is due: seconds, messages sent, and (``loaded``)
-    what ran beside it — ``passes`` detection passes in a thread (`Service.detect`, as the
-    daemon's scheduler runs it; 0: back to back until dispatch ends), the first looking at
-    every customer (as after a campaign edit or a new model), any more at whoever is due a
+    what ran beside it — ``passes`` detection passes (`Service.detect`, in a process of
+    their own as `reengage run` runs them; 0: back to back until dispatch ends), the first
+    looking at every customer (as after a campaign edit or a new model), any more at whoever is due a
     look; and one digest pass (`Service.digests`) on the loop, started with dispatch."""
     from reengage import loopwatch
+    from reengage.config import LogFormat
+    from reengage.detection_process import ChildSetup, DetectionProcess
     from reengage.digest import DigestConfig
     from reengage.mailer import SmtpMailer
     from reengage.scheduler import Service
@@ -164,6 +166,12 @@ async def dispatch(
 
     settings = world["settings"]
     connections = settings.smtp_connections
+    detection = None
+    if loaded:  # as `reengage run` does: the passes in a process of their own
+        url = store.engine.url.render_as_string(hide_password=False)
+        at_now = (NOW, time.monotonic())  # the child's clock starts at the bench's moment
+        detection = DetectionProcess(ChildSetup(url, 30, "error", LogFormat.JSON, at_now))
+        detection.start()
     service = Service(
         store,
         SmtpMailer("127.0.0.1", settings.smtp_port, pool_size=connections),
@@ -172,6 +180,7 @@ async def dispatch(
         batch=batch,
         concurrency=connections,
         digest=DigestConfig.from_settings(settings) if loaded else None,
+        detection=detection,
     )
     service.reload()
     loopwatch.settle_process()  # as the daemon does once started
@@ -210,6 +219,8 @@ async def dispatch(
             f"{digest.results.get('sent', 0)} digests {took[1]:.1f} s"
         )
     await service.mailer.close()
+    if detection is not None:
+        detection.close()
     return seconds, report.results.get("sent", 0), note
 
 
