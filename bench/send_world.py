@@ -150,8 +150,8 @@ async def dispatch(
     """`Service.dispatch` until nothing is due: seconds, messages sent, and (``loaded``)
     what ran beside it — ``passes`` detection passes (`Service.detect`, in a process of
     their own as `reengage run` runs them; 0: back to back until dispatch ends), the first
-    looking at every customer (as after a campaign edit or a new model), any more at whoever is due a
-    look; and one digest pass (`Service.digests`) on the loop, started with dispatch."""
+    looking at every customer (as after a campaign edit or a new model), any more at whoever
+    is due a look; and one digest pass (`Service.digests`) on the loop, started with dispatch."""
     from reengage import loopwatch
     from reengage.config import LogFormat
     from reengage.detection_process import ChildSetup, DetectionProcess
