@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -164,6 +165,10 @@ class _Child:
 
 
 def _child_init(setup: ChildSetup, parent: int, begun: Synchronized[int]) -> None:
+    # The daemon decides when its child ends (a stop kills it, and it exits when the daemon
+    # is gone): a Ctrl-C or a SIGTERM sent to the whole group is the daemon's to act on.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _Child.begun = begun
     configure_logging(setup.log_level, setup.log_format)
     timeutil._Origin.pinned = setup.clock_origin

@@ -5,6 +5,7 @@ not wait for a pass in flight, and a daemon that dies takes its child with it.""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from tests.integration.smtp_sink import running_sink
 from tests.integration.test_worker import (
     CAMPAIGN,
     NOW,
+    REENGAGE,
     Clock,
     env,
     prepare,
@@ -189,3 +191,37 @@ def test_a_daemon_killed_takes_its_detection_child_with_it(
         daemon.wait(10)
         wait_for(lambda: all(gone(k) for k in kids), 10)
     assert enrolled(store) == CUSTOMERS
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_a_stop_sent_to_the_whole_group_ends_daemon_and_child_cleanly(
+    database_url: str, tmp_path: Path, store: Store, sig: signal.Signals
+) -> None:
+    """A terminal's Ctrl-C (SIGINT) and a supervisor's stop (SIGTERM to the whole group)
+    reach the child too: the daemon stops politely, exit 0, and nobody prints a traceback."""
+    with running_sink() as (sink, port):
+        settings = {**env(database_url, tmp_path, port), "REENGAGE_NOW": Clock().now()}
+        daemon = subprocess.Popen(
+            [REENGAGE, "run"],
+            cwd=tmp_path,
+            env=settings,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a group of its own, as a terminal or a unit gives it
+        )
+        try:
+            wait_for(lambda: len(sink.received) == CUSTOMERS)
+            kids = children(daemon.pid)
+            os.killpg(daemon.pid, sig)
+            out, err = daemon.communicate(timeout=30)
+        finally:
+            if daemon.poll() is None:
+                os.killpg(daemon.pid, signal.SIGKILL)
+                daemon.communicate()
+    assert daemon.returncode == 0, err
+    # Off a terminal every line the daemon (and its child) writes is a JSON log event: no
+    # traceback, no "Process SpawnProcess-1:" from a child interrupted in its wait.
+    for line in (out + err).splitlines():
+        assert isinstance(json.loads(line), dict), line
+    wait_for(lambda: all(gone(k) for k in kids), 10)
