@@ -19,7 +19,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from reengage.campaigns.filters import FilterRule
 from reengage.campaigns.steps import DEFAULT as DEFAULT  # re-exported for older importers
-from reengage.campaigns.steps import SLUG, Step, Strict
+from reengage.campaigns.steps import SLUG, Condition, Step, Strict
 from reengage.campaigns.steps import subject_key as subject_key  # re-exported, likewise
 
 # -- small value types -------------------------------------------------------------------
@@ -33,7 +33,8 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # How far ahead reengage.sendtimes.next_send_time looks for an open day; a window shut for
 # that long is refused when its file loads, so the search always finds one.
 WINDOW_SEARCH_DAYS = 366
-_LONGEST_CAMPAIGN = timedelta(days=3653)  # ten years of steps: dates stay computable
+_LONGEST_CAMPAIGN = timedelta(days=3653)
+_ON_OPENS = (Condition.PREVIOUS_OPENED, Condition.PREVIOUS_NOT_OPENED)  # ten years of steps: dates stay computable
 
 
 def _workdays() -> list[Weekday]:
@@ -254,6 +255,9 @@ class Campaign(Strict):
         ]
     )
     allow_parallel: bool = Field(False, description="may run beside another campaign")
+    track_opens: bool = Field(
+        False, description="count opens with an image the mail app loads (see the README)"
+    )
     send_window: SendWindow = Field(default_factory=SendWindow)
     sender: str = Field(alias="from")
     reply_to: str | None = None
@@ -293,6 +297,18 @@ class Campaign(Strict):
                 "at most — shorten some of them"
             )
         return steps
+
+    @model_validator(mode="after")
+    def _opens_counted(self) -> Campaign:
+        # A condition on opens while none are counted would hold for no one (or everyone).
+        for step in self.steps:
+            if step.condition in _ON_OPENS and not self.track_opens:
+                raise ValueError(
+                    f"step {step.key!r} has condition {step.condition.value}, but this "
+                    "campaign does not count opens: add track_opens: true, or use "
+                    "previous_not_clicked or no_reply"
+                )
+        return self
 
     def step(self, key: str) -> Step | None:
         """The step with ``key``, if the campaign still has it."""
