@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from reengage.campaigns.filters import FilterRule
 from reengage.campaigns.steps import DEFAULT as DEFAULT  # re-exported for older importers
@@ -34,7 +34,10 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # that long is refused when its file loads, so the search always finds one.
 WINDOW_SEARCH_DAYS = 366
 _LONGEST_CAMPAIGN = timedelta(days=3653)
-_ON_OPENS = (Condition.PREVIOUS_OPENED, Condition.PREVIOUS_NOT_OPENED)  # ten years of steps: dates stay computable
+_ON_OPENS = (
+    Condition.PREVIOUS_OPENED,
+    Condition.PREVIOUS_NOT_OPENED,
+)  # ten years of steps: dates stay computable
 
 
 def _workdays() -> list[Weekday]:
@@ -284,12 +287,19 @@ class Campaign(Strict):
 
     @field_validator("steps")
     @classmethod
-    def _unique_keys(cls, steps: list[Step]) -> list[Step]:
+    def _unique_keys(cls, steps: list[Step], info: ValidationInfo) -> list[Step]:
         seen: set[str] = set()
         for step in steps:
             if step.key in seen:
                 raise ValueError(f"step key {step.key!r} is used twice; keys must be unique")
             seen.add(step.key)
+        for step in steps:  # a condition on opens none are counted for never changes
+            if step.condition in _ON_OPENS and not info.data.get("track_opens"):
+                raise ValueError(
+                    f"step {step.key!r} has condition {step.condition}, but this campaign "
+                    "does not count opens: add track_opens: true, or use "
+                    "previous_not_clicked or no_reply"
+                )
         total = sum((step.after for step in steps), timedelta(0))
         if total > _LONGEST_CAMPAIGN:
             raise ValueError(
@@ -297,18 +307,6 @@ class Campaign(Strict):
                 "at most — shorten some of them"
             )
         return steps
-
-    @model_validator(mode="after")
-    def _opens_counted(self) -> Campaign:
-        # A condition on opens while none are counted would hold for no one (or everyone).
-        for step in self.steps:
-            if step.condition in _ON_OPENS and not self.track_opens:
-                raise ValueError(
-                    f"step {step.key!r} has condition {step.condition.value}, but this "
-                    "campaign does not count opens: add track_opens: true, or use "
-                    "previous_not_clicked or no_reply"
-                )
-        return self
 
     def step(self, key: str) -> Step | None:
         """The step with ``key``, if the campaign still has it."""

@@ -7,8 +7,9 @@ customer called ``<script>`` is shown, never run). Every mail gets an HTML part 
 CSS inlined (css-inline) and a text part (its own ``.txt.j2`` template, or derived from the
 HTML). The footer — the sender's postal address and the unsubscribe and pause links — is
 added here, after the template ran, where the layout prints ``{{ footer }}`` (inside its
-card) unless that place is hidden (:mod:`reengage.render.footer`). Locale variants (``tip-1.zh-CN.html.j2`` beside
-``tip-1.html.j2``) are chosen by the customer's locale, falling back to the plain one.
+card) unless that place is hidden (:mod:`reengage.render.footer`). Locale variants
+(``tip-1.zh-CN.html.j2`` beside ``tip-1.html.j2``) are chosen by the customer's locale,
+falling back to the plain one.
 """
 
 from __future__ import annotations
@@ -232,10 +233,10 @@ class Renderer:
         """Subject, HTML (CSS inlined, footer added) and text part for one customer.
 
         ``open_pixel``: the address that counts an open, carried by the footer (the
-        campaign's ``track_opens``); None for none. ``pinned``: the files as :meth:`refresh` last saw them (the daemon's sending),
-        rather than looked at again now. Raises :class:`TemplateFailure` naming the file
-        and line, whatever went wrong: a missing value, a sum that fails, a file that is not
-        UTF-8, a mail with no words.
+        campaign's ``track_opens``); None for none. ``pinned``: the files as
+        :meth:`refresh` last saw them (the daemon's sending), rather than looked at again
+        now. Raises :class:`TemplateFailure` naming the file and line, whatever went wrong:
+        a missing value, a sum that fails, a file that is not UTF-8, a mail with no words.
         """
         html_env, text_env = (
             (self._pinned_html, self._pinned_text) if pinned else (self._html, self._text)

@@ -121,11 +121,11 @@ def without_mark(html: str) -> str:
 
 # -- is the place visible? ----------------------------------------------------------------
 
-_NOT_SHOWN = frozenset(
-    "head title script style template noscript textarea select option iframe object svg "
-    "math a button".split()
-)
-_VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
+# Elements whose inside a reader never sees, and elements that have no inside.
+_NOT_SHOWN = {"head", "title", "script", "style", "template", "noscript", "textarea"}
+_NOT_SHOWN |= {"select", "option", "iframe", "object", "svg", "math", "a", "button"}
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta"}
+_VOID |= {"source", "track", "wbr"}
 # Tags, found at C speed: an HTML parser in Python would cost more than the rest of
 # placing the footer, once for every mail the daemon sends. A tag written inside a comment
 # counts as open: that errs on the side of hidden, never of shown.
