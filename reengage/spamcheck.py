@@ -147,6 +147,7 @@ ADVICE: tuple[tuple[str, str], ...] = (
     ("SUBJ_ALL_CAPS", "the subject is in capitals: write it in sentence case"),
     ("UPPERCASE_", "much of the text is in capitals: write it in sentence case"),
     ("SUBJ_EXCLAIM", "exclamation marks in the subject: take them out"),
+    ("SUBJ_BUY", "the subject starts with Buy: lead with what the reader gets from the mail"),
     ("FREEMAIL_", "a free-mail address (gmail.com…) in From or Reply-To: use your own domain"),
     (
         "NUMERIC_HTTP_ADDR",
