@@ -119,7 +119,11 @@ def score(
             raise SpamAssassinFailed(
                 f"{found} failed (exit {done.returncode}): {' / '.join(said) or 'no message'}"
             )
-        results = [_read(message) for message in mailbox.mbox(scored)]
+        answered = mailbox.mbox(scored, create=False)
+        try:
+            results = [_read(message) for message in answered]
+        finally:
+            answered.close()
     if len(results) != len(messages):
         raise SpamAssassinFailed(
             f"{found} answered for {len(results)} of {len(messages)} mails; "
@@ -135,7 +139,7 @@ def _read(message: mailbox.mboxMessage) -> Score:
         return re.sub(r"\s*\n\s*", "\n" if name == "Report" else "", str(value or ""))
 
     try:
-        points = float(header("Score") or "nan")
+        points = float(header("Score") or "nan") + 0.0  # -0.0 is 0.0
     except ValueError:
         points = float("nan")
     if points != points:  # nan: a mail SpamAssassin passed through without scoring it

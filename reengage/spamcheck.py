@@ -11,7 +11,7 @@ each step and locale is reported by its worst mail, naming the kind of customer 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from reengage.compose import Workspace, render_for
 from reengage.errors import TemplateFailure
 from reengage.locales import normalise_locale
 from reengage.message import wire
-from reengage.samples import SAMPLE_MOMENT, samples
+from reengage.samples import SAMPLE_MOMENT, Sample, samples
 from reengage.spamassassin import Score, score
 
 # reengage's promise for the mail it ships, and the default a marketer's is held to: an
@@ -47,13 +47,18 @@ class StepScore:
 
 
 def check(
-    ws: Workspace, campaigns: Mapping[str, Campaign], *, program: str | None = None
+    ws: Workspace,
+    campaigns: Mapping[str, Campaign],
+    *,
+    program: str | None = None,
+    more: Sequence[Sample] = (),
 ) -> list[StepScore]:
     """Every mail step of ``campaigns`` (loaded and valid) scored in every locale, sorted by
-    campaign, step order and locale. Raises
-    :class:`~reengage.spamassassin.SpamAssassinFailed` when SpamAssassin is missing."""
+    campaign, step order and locale (``more``: customers to make each step for besides
+    validate's). Raises :class:`~reengage.spamassassin.SpamAssassinFailed` when
+    SpamAssassin is missing."""
     locales = _locales(ws, campaigns)
-    people = samples(SAMPLE_MOMENT, locales)
+    people = [*samples(SAMPLE_MOMENT, locales), *more]
     keys: list[tuple[str, str, str, str, str]] = []  # campaign, step, locale, template, who
     made: list[bytes] = []
     order: dict[tuple[str, str], int] = {}
