@@ -111,7 +111,14 @@ def place(html: str, inside: str, alone: str) -> str:
             return f"{html[:at]}{inside}{rest}"
         html = html[:at] + rest
     index = html.lower().rfind("</body>")
-    return f"{html[:index]}{alone}{html[index:]}" if index >= 0 else f"{html}{alone}"
+    if index < 0:
+        index = len(html)
+    opened = open_elements(html[:index])
+    if any(_hides(tag, attrs) for tag, attrs in opened):
+        # A template that leaves a hidden element open to the end would hold the footer
+        # there too: what is still open is closed first.
+        alone = "".join(f"</{t}>" for t, _ in reversed(opened) if t not in ("html", "body")) + alone
+    return f"{html[:index]}{alone}{html[index:]}"
 
 
 def without_mark(html: str) -> str:
@@ -138,6 +145,11 @@ _ZERO = re.compile(r"^-?0*\.?0*(?:px|em|rem|pt|%)?$")
 def hidden_at(before: str) -> bool:
     """Whether whatever follows ``before`` (the HTML up to a place) is inside an element a
     reader never sees. Errs on the side of hidden: the footer then goes to the body's end."""
+    return any(_hides(tag, attrs) for tag, attrs in open_elements(before))
+
+
+def open_elements(before: str) -> list[tuple[str, str]]:
+    """The elements (tag, attributes as written) still open at the end of ``before``."""
     stack: list[tuple[str, str]] = []
     for found in _TAG.finditer(before):
         closing, tag, attrs = found.group(1), found.group(2).lower(), found.group(3)
@@ -149,7 +161,7 @@ def hidden_at(before: str) -> bool:
             if stack[index][0] == tag:
                 del stack[index:]
                 break
-    return any(_hides(tag, attrs) for tag, attrs in stack)
+    return stack
 
 
 def _hides(tag: str, attrs: str) -> bool:
