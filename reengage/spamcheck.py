@@ -11,8 +11,10 @@ each step and locale is reported by its worst mail, naming the kind of customer 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 from reengage.campaigns import Campaign
@@ -39,6 +41,13 @@ class StepScore:
     template: str  # the template file that made it (after the locale's fallback)
     score: Score
     who: str  # the kind of customer: "a one-time buyer with only an email (zh-CN)"
+    html: str = ""  # the HTML of that worst mail
+
+    def spots(self) -> list[str]:
+        """Where the worst mail runs a tag into a word, when SpamAssassin counted that."""
+        if not any(h.rule.startswith("HTML_OBFUSCATE") for h in self.score.counted()):
+            return []
+        return tags_inside_words(self.html)
 
     @property
     def where(self) -> str:
@@ -59,7 +68,8 @@ def check(
     SpamAssassin is missing."""
     locales = _locales(ws, campaigns)
     people = [*samples(SAMPLE_MOMENT, locales), *more]
-    keys: list[tuple[str, str, str, str, str]] = []  # campaign, step, locale, template, who
+    keys: list[tuple[str, str, str, str, str, str]] = []  # campaign, step, locale, template,
+    # who, HTML
     made: list[bytes] = []
     order: dict[tuple[str, str], int] = {}
     for campaign_id in sorted(campaigns):
@@ -83,15 +93,19 @@ def check(
                 except TemplateFailure:
                     continue  # validate reports it; nothing to score
                 locale = normalise_locale(sample.customer.locale) or "en"
-                keys.append((campaign_id, step.key, locale, rendered.template, sample.label))
+                keys.append(
+                    (campaign_id, step.key, locale, rendered.template, sample.label, rendered.html)
+                )
                 made.append(wire(message))
     scores = score(made, path=program)
     worst: dict[tuple[str, str, str], StepScore] = {}
-    for (campaign_id, step_key, locale, template, who), found in zip(keys, scores, strict=True):
+    for (campaign_id, step_key, locale, template, who, html), found in zip(
+        keys, scores, strict=True
+    ):
         kept = worst.get((campaign_id, step_key, locale))
         if kept is None or found.points > kept.score.points:
             worst[(campaign_id, step_key, locale)] = StepScore(
-                campaign_id, step_key, locale, template, found, who
+                campaign_id, step_key, locale, template, found, who, html
             )
     return sorted(worst.values(), key=lambda s: (s.campaign, order[(s.campaign, s.step)], s.locale))
 
@@ -110,6 +124,51 @@ def _locales(ws: Workspace, campaigns: Mapping[str, Campaign]) -> list[str]:
                 found.add(normalise_locale(middle))
             found |= {normalise_locale(k) for k in step.subjects() if k != "default"}
     return sorted(found - {"en", ""})
+
+
+# -- where a tag runs into a word ------------------------------------------------------------
+
+# SpamAssassin's HTML_OBFUSCATE counts each piece of text that starts with a "word"
+# character right after a piece that ended with one, a tag between them: anything but
+# whitespace and ASCII punctuation (so every Chinese character and full-width mark).
+_WORDISH = re.compile(r"[^\s\x21-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e]")
+# Tags after which SpamAssassin's renderer puts a space or line break: they end a word.
+_BREAKS = {"br", "div", "li", "th", "td", "dt", "dd", "p", "hr", "blockquote", "pre"}
+_BREAKS |= {"embed", "listing", "plaintext", "xmp", "title", "h1", "h2", "h3", "h4", "h5", "h6"}
+
+
+def tags_inside_words(html: str, limit: int = 5) -> list[str]:
+    """Up to ``limit`` places where a tag sits between two words, as the text on each
+    side: ``'订单历史' | '，点击“再次购买”即可。'``."""
+    finder = _WordJoins()
+    finder.feed(html)
+    finder.close()
+    return finder.found[:limit]
+
+
+class _WordJoins(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.last = " "
+        self.skipping = 0
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.skipping += tag in ("style", "script")
+        if tag in _BREAKS:
+            self.last = " "
+
+    def handle_endtag(self, tag: str) -> None:
+        self.skipping -= tag in ("style", "script") and self.skipping > 0
+        if tag in _BREAKS:
+            self.last = " "
+
+    def handle_data(self, data: str) -> None:
+        if self.skipping or not data:
+            return
+        if _WORDISH.match(data[0]) and _WORDISH.match(self.last[-1]):
+            self.found.append(f"{self.last.strip()[-12:]!r} | {data.strip()[:12]!r}")
+        self.last = data
 
 
 # -- what to change ---------------------------------------------------------------------------

@@ -132,6 +132,9 @@ def _spam_check(ws: compose.Workspace, campaigns: dict[str, Any], threshold: flo
                 markup=False,
                 highlight=False,
             )
+            if hit.rule.startswith("HTML_OBFUSCATE"):
+                for spot in found.spots():
+                    out.print(f"             a tag between {spot}", markup=False, highlight=False)
     out.print(
         f"spam: {len(scores)} step(s) and locale(s) scored by {spamassassin.version(program)} "
         f"(offline, no Bayes); {over} over {threshold:g}",

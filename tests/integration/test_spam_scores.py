@@ -157,7 +157,7 @@ IMAGE_LAYOUT = """\
 <!doctype html><html><body><div class="card">
 <h1>Hello {{ customer.first_name or "there" }}</h1>
 <p>We have a new range of coffee beans.</p>
-<p><a href="{{ track(links.shop) }}">Have a look</a></p>
+<p>请看<a href="{{ track(links.shop) }}">新的咖啡豆</a>，<strong>现在</strong>就<em>订购</em>吧</p>
 {{ footer }}
 </div>
 <img src="https://tracker.example/p.gif" width="1" height="1" alt="">
@@ -190,6 +190,10 @@ def test_validate_spam_names_the_rule_says_what_to_change_and_exits_1(
     assert "HTML_IMAGE_ONLY_" in result.stdout
     assert "HTML: images with" in result.stdout  # SpamAssassin's own description
     assert "change: an <img> beside a short text" in result.stdout
+    # Chinese run into its link and bold words: the rule, what to change, and where.
+    assert "HTML_OBFUSCATE_" in result.stdout
+    assert "change: tags inside words" in result.stdout
+    assert "a tag between '请看' | '新的咖啡豆'" in result.stdout
     assert "1 step(s) over the spam threshold" in result.stdout
 
 
