@@ -87,10 +87,25 @@ def version(path: str) -> str:
 def score(
     messages: Sequence[bytes], *, path: str | None = None, timeout: float = 600
 ) -> list[Score]:
-    """Each message's score, in order, from one ``spamassassin`` run over all of them.
+    """Each message's score, in order, from one ``spamassassin`` run over all of them, and
+    one more over those that any rule counted against.
 
-    Raises :class:`SpamAssassinFailed` when it is not installed or does not answer for
-    every message."""
+    Scoring many mails in one process, SpamAssassin 4.0.1 now and then reports a rule for a
+    mail that does not have it (``PDS_BTC_ID``, +1.0, about one mail in 160, a different
+    one each time; never when the mail is scored again): a rule that really matches
+    matches again, so each mail keeps the lower of its two scores. Raises
+    :class:`SpamAssassinFailed` when it is not installed or does not answer for every
+    message."""
+    first = _scored(messages, path, timeout)
+    again = [i for i, found in enumerate(first) if found.counted()]
+    rescored = _scored([messages[i] for i in again], path, timeout)
+    for index, second in zip(again, rescored, strict=True):
+        if second.points < first[index].points:
+            first[index] = second
+    return first
+
+
+def _scored(messages: Sequence[bytes], path: str | None, timeout: float) -> list[Score]:
     found = path or program()
     if found is None:
         raise SpamAssassinFailed(f"SpamAssassin is not installed: {HOW_TO_INSTALL}")
