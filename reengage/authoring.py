@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,11 @@ from reengage.compose import Workspace, render_for
 from reengage.errors import NotFound, TemplateFailure
 from reengage.locales import fallbacks, language_of, normalise_locale
 from reengage.render import Rendered
-from reengage.samples import samples
+from reengage.samples import SAMPLE_MOMENT, samples
 from reengage.scoring import assess_customers
 from reengage.store import Store
 
 # -- validate ---------------------------------------------------------------------------------
-
-# Sample customers are assessed as of a fixed moment, so validate says the same every day.
-SAMPLE_MOMENT = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
 
 
 def validate(

@@ -22,6 +22,8 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from jinja2 import StrictUndefined
+
 from reengage.campaigns import Campaign
 from reengage.config import Settings
 from reengage.detect import Assessment
@@ -224,18 +226,30 @@ def mail_context(
     step_key: str,
     message_key: str,
     issued: datetime | None = None,
+    links: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything a template can use."""
-    links = ws.links(message_key, issued)
+    """Everything a template can use (``links``: :meth:`Workspace.links`, if made already)."""
+    links = links or ws.links(message_key, issued)
+    shown = {k: v for k, v in links.items() if k not in ("track", "pixel")}
+    # reengage carries the open pixel itself, only for a campaign that counts opens; a
+    # layout made before that still printing links.pixel is told what to change.
+    shown["pixel"] = StrictUndefined(hint=_PIXEL_GONE)
     return {
         "customer": customer,
         "rhythm": rhythm,
         "campaign": {"id": campaign.id, "name": campaign.name},
         "step": {"key": step_key},
         "company": {"name": ws.company_name, "address": ws.company_address},
-        "links": {k: v for k, v in links.items() if k != "track"},
+        "links": shown,
         "track": links["track"],
     }
+
+
+_PIXEL_GONE = (
+    "links.pixel is no longer given to templates: remove the <img> that shows it (an image "
+    "beside a short mail is what spam filters take for image spam); to count opens, add "
+    "track_opens: true to the campaign and reengage adds the pixel itself"
+)
 
 
 def render_for(
@@ -309,6 +323,7 @@ def _made(
     if step is None or step.template is None or step.subject is None:
         known = ", ".join(s.key for s in campaign.steps if not s.is_call)
         raise NotFound(f"{campaign.id} has no mail step {step_key!r}; mail steps: {known}")
+    links = ws.links(message_key, now)
     context = mail_context(
         ws,
         customer_context(customer, rep_name, today=now.astimezone(ws.zone).date()),
@@ -317,6 +332,7 @@ def _made(
         step.key,
         message_key,
         now,
+        links,
     )
     rendered = ws.renderer.render(
         subject=step.subject_for(customer.locale),
@@ -327,6 +343,7 @@ def _made(
         unsubscribe_url=context["links"]["unsubscribe"],
         pause_url=context["links"]["pause"],
         pinned=pinned,
+        open_pixel=links["pixel"] if campaign.track_opens else None,
     )
     domain = sender_domain(campaign)
     name = " ".join(p for p in (customer.first_name, customer.last_name) if p)

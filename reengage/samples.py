@@ -11,11 +11,14 @@ validate builds their context through the same functions as the daemon.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from reengage.detect import Assessment, Population, Profile, assess
 from reengage.lapse_model import LapseModel
 from reengage.models import Customer
+
+# Sample customers are assessed as of a fixed moment, so validate says the same every day.
+SAMPLE_MOMENT = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from reengage.campaigns.filters import FilterRule
 from reengage.campaigns.steps import DEFAULT as DEFAULT  # re-exported for older importers
-from reengage.campaigns.steps import SLUG, Step, Strict
+from reengage.campaigns.steps import SLUG, Condition, Step, Strict
 from reengage.campaigns.steps import subject_key as subject_key  # re-exported, likewise
 
 # -- small value types -------------------------------------------------------------------
@@ -33,7 +33,11 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # How far ahead reengage.sendtimes.next_send_time looks for an open day; a window shut for
 # that long is refused when its file loads, so the search always finds one.
 WINDOW_SEARCH_DAYS = 366
-_LONGEST_CAMPAIGN = timedelta(days=3653)  # ten years of steps: dates stay computable
+_LONGEST_CAMPAIGN = timedelta(days=3653)
+_ON_OPENS = (
+    Condition.PREVIOUS_OPENED,
+    Condition.PREVIOUS_NOT_OPENED,
+)  # ten years of steps: dates stay computable
 
 
 def _workdays() -> list[Weekday]:
@@ -254,6 +258,9 @@ class Campaign(Strict):
         ]
     )
     allow_parallel: bool = Field(False, description="may run beside another campaign")
+    track_opens: bool = Field(
+        False, description="count opens with an image the mail app loads (see the README)"
+    )
     send_window: SendWindow = Field(default_factory=SendWindow)
     sender: str = Field(alias="from")
     reply_to: str | None = None
@@ -280,12 +287,19 @@ class Campaign(Strict):
 
     @field_validator("steps")
     @classmethod
-    def _unique_keys(cls, steps: list[Step]) -> list[Step]:
+    def _unique_keys(cls, steps: list[Step], info: ValidationInfo) -> list[Step]:
         seen: set[str] = set()
         for step in steps:
             if step.key in seen:
                 raise ValueError(f"step key {step.key!r} is used twice; keys must be unique")
             seen.add(step.key)
+        for step in steps:  # a condition on opens none are counted for never changes
+            if step.condition in _ON_OPENS and not info.data.get("track_opens"):
+                raise ValueError(
+                    f"step {step.key!r} has condition {step.condition}, but this campaign "
+                    "does not count opens: add track_opens: true, or use "
+                    "previous_not_clicked or no_reply"
+                )
         total = sum((step.after for step in steps), timedelta(0))
         if total > _LONGEST_CAMPAIGN:
             raise ValueError(

@@ -30,6 +30,23 @@ def validate(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Campaign files or folders (default: campaigns/).")
     ] = None,
+    spam: Annotated[
+        bool,
+        typer.Option(
+            "--spam",
+            help="Also score every mail step in every locale with SpamAssassin (offline) and "
+            "say which rules matched and what to change.",
+        ),
+    ] = False,
+    spam_threshold: Annotated[
+        float,
+        typer.Option(
+            min=-100.0,
+            max=100.0,
+            help="With --spam: exit 1 when a step scores more than this (SpamAssassin's own "
+            "cut is 5.0).",
+        ),
+    ] = 1.0,
 ) -> None:
     """Check campaigns and their templates completely; exit 1 on any problem (warnings,
     such as a sequence that changes language mid-way, are shown and do not fail)."""
@@ -60,16 +77,71 @@ def validate(
         err.print(str(found), markup=False, highlight=False)
     if not digest_problems:
         out.print("ok  the reps' digest templates", markup=False, highlight=False)
+    spam_result = _spam_check(ws, result.campaigns, spam_threshold) if spam else 0
+    too_spammy = spam_result or 0
     errors = [p for p in result.problems if p.is_error]
     warnings = len(result.problems) - len(errors)
     broken = len({p.file for p in errors} | {p.file for p in digest_problems})
     out.print(
         f"{len(result.campaigns)} campaign(s) valid, {len(errors) + len(digest_problems)} "
-        f"problem(s) in {broken} file(s)" + (f", {warnings} warning(s)" if warnings else ""),
+        f"problem(s) in {broken} file(s)"
+        + (f", {warnings} warning(s)" if warnings else "")
+        + (f", {too_spammy} step(s) over the spam threshold" if too_spammy else "")
+        + (", the spam check failed" if spam_result is None else ""),
         markup=False,
     )
-    if errors or digest_problems:
+    if errors or digest_problems or too_spammy or spam_result is None:
         raise typer.Exit(1)
+
+
+def _spam_check(ws: compose.Workspace, campaigns: dict[str, Any], threshold: float) -> int | None:
+    """Print every step's score in every locale, the rules that matched and what to
+    change; the number of steps over ``threshold`` (None: SpamAssassin failed). Without
+    SpamAssassin, say how to install it and count nothing: the other checks still count."""
+    from reengage import spamassassin, spamcheck
+
+    program = spamassassin.program()
+    if program is None:
+        err.print(
+            f"spam check skipped: SpamAssassin is not installed; {spamassassin.HOW_TO_INSTALL}",
+            markup=False,
+            highlight=False,
+        )
+        return 0
+    try:
+        scores = spamcheck.check(ws, campaigns, program=program)
+    except spamassassin.SpamAssassinFailed as exc:
+        err.print(f"spam check failed: {exc}", markup=False, highlight=False)
+        return None
+    over = 0
+    for found in scores:
+        too_high = found.score.points > threshold
+        over += too_high
+        said = f"{found.score.points:.1f} points, {found.template}"
+        if found.score.counted():
+            said += f"; the worst for {found.who}"
+        out.print(
+            f"{'OVER' if too_high else 'spam'}  {found.where}: {said}",
+            markup=False,
+            highlight=False,
+        )
+        for hit in found.score.counted():
+            out.print(
+                f"        {hit.points:+.1f} {hit.rule}: {hit.description}\n"
+                f"             change: {spamcheck.advice(hit.rule)}",
+                markup=False,
+                highlight=False,
+            )
+            if hit.rule.startswith("HTML_OBFUSCATE"):
+                for spot in found.spots():
+                    out.print(f"             a tag between {spot}", markup=False, highlight=False)
+    out.print(
+        f"spam: {len(scores)} step(s) and locale(s) scored by {spamassassin.version(program)} "
+        f"(offline, no Bayes); {over} over {threshold:g}",
+        markup=False,
+        highlight=False,
+    )
+    return over
 
 
 def _load_one(ws: compose.Workspace, campaign_id: str) -> Any:

@@ -52,7 +52,7 @@ class Customers:
         html = str(body.get_content()) if body is not None else ""
         roll = self.rng.random()
         if roll < 0.45:  # many mail apps load images: an open
-            for pixel in re.findall(r'src="(http[^"]+/o/[^"]+)"', html)[:1]:
+            for pixel in re.findall(r"url\('(http[^']+/o/[^']+)'\)", html)[:1]:
                 await http.get(pixel)
         if roll < 0.15:  # and some click through to the shop
             for link in re.findall(r'href="(http[^"]+/c/[^"]+)"', html)[:1]:

@@ -6,8 +6,10 @@ by ``reengage validate``, not a blank in a customer's inbox) and HTML autoescapi
 customer called ``<script>`` is shown, never run). Every mail gets an HTML part with its
 CSS inlined (css-inline) and a text part (its own ``.txt.j2`` template, or derived from the
 HTML). The footer — the sender's postal address and the unsubscribe and pause links — is
-added here, after the template ran. Locale variants (``tip-1.zh-CN.html.j2`` beside
-``tip-1.html.j2``) are chosen by the customer's locale, falling back to the plain one.
+added here, after the template ran, where the layout prints ``{{ footer }}`` (inside its
+card) unless that place is hidden (:mod:`reengage.render.footer`). Locale variants
+(``tip-1.zh-CN.html.j2`` beside ``tip-1.html.j2``) are chosen by the customer's locale,
+falling back to the plain one.
 """
 
 from __future__ import annotations
@@ -29,10 +31,19 @@ from jinja2 import (
     TemplateSyntaxError,
 )
 from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from reengage.errors import TemplateFailure
 from reengage.locales import fallbacks, normalise_locale
+from reengage.render.footer import (
+    FOOTER_MARK,
+    PAUSE_AT,
+    UNSUBSCRIBE_AT,
+    footer_shape,
+    place,
+    with_pixel,
+    without_mark,
+)
 from reengage.render.guards import GuardedSandbox
 from reengage.render.limits import MAX_MAIL_CHARS, MAX_RENDER_SECONDS, time_limit, within_budget
 from reengage.render.problems import explain, line_in, located, subject_problem_of, undecodable
@@ -61,22 +72,6 @@ __all__ = [
     "plain_text",
 ]
 
-# Stand-ins for a mail's own links in a footer built once per language: no company name,
-# address or translation holds a NUL.
-_UNSUBSCRIBE_AT, _PAUSE_AT = "\x00unsubscribe\x00", "\x00pause\x00"
-_FOOTER = {
-    "en": (
-        "You get this because you are a customer of {name}. "
-        "Too many emails? {pause}. Not for you? {unsubscribe}.",
-        "Pause for 90 days",
-        "Unsubscribe",
-    ),
-    "zh": (
-        "您收到此邮件是因为您是 {name} 的客户。邮件太多？{pause}。不需要？{unsubscribe}。",
-        "暂停 90 天",
-        "退订",
-    ),
-}
 _LINE_BREAKS = re.compile(r"[\r\n\t\x0b\x0c\x85\u2028\u2029]+")
 
 
@@ -123,7 +118,7 @@ class Renderer:
         # where each look at the disk hands the GIL to whatever thread waits for it.
         self._pinned_html, self._pinned_text = _environments(loader, auto_reload=False)
         self._subjects: dict[str, Template] = {}
-        self._footers: dict[str, tuple[str, str]] = {}
+        self._footers: dict[str, tuple[str, str, str]] = {}
         self._variants: dict[str, tuple[str, int, dict[str, str]]] = {}
         self._pinned_variants: dict[str, dict[str, str]] = {}
 
@@ -233,13 +228,15 @@ class Renderer:
         unsubscribe_url: str,
         pause_url: str,
         pinned: bool = False,
+        open_pixel: str | None = None,
     ) -> Rendered:
         """Subject, HTML (CSS inlined, footer added) and text part for one customer.
 
-        ``pinned``: the files as :meth:`refresh` last saw them (the daemon's sending),
-        rather than looked at again now. Raises :class:`TemplateFailure` naming the file
-        and line, whatever went wrong: a missing value, a sum that fails, a file that is not
-        UTF-8, a mail with no words.
+        ``open_pixel``: the address that counts an open, carried by the footer (the
+        campaign's ``track_opens``); None for none. ``pinned``: the files as
+        :meth:`refresh` last saw them (the daemon's sending), rather than looked at again
+        now. Raises :class:`TemplateFailure` naming the file and line, whatever went wrong:
+        a missing value, a sum that fails, a file that is not UTF-8, a mail with no words.
         """
         html_env, text_env = (
             (self._pinned_html, self._pinned_text) if pinned else (self._html, self._text)
@@ -262,8 +259,8 @@ class Renderer:
                 "the mail has no text for this customer: an empty "
                 "template, or every part of it is inside an {% if %} that is false",
             )
-        footer_text, footer_html = self._footer(locale, unsubscribe_url, pause_url)
-        html = _with_footer(inlined, footer_html)
+        footer_text, inside, alone = self._footer(locale, unsubscribe_url, pause_url)
+        html = place(inlined, with_pixel(inside, open_pixel), with_pixel(alone, open_pixel))
         if text_template:
             chosen_text = self.resolve(text_template, locale, pinned=pinned)
             text = self._run(text_env, chosen_text, context)
@@ -287,7 +284,7 @@ class Renderer:
         """
         body = self._run(self._html, template, context)
         try:
-            html = css_inline.inline(body)
+            html = without_mark(css_inline.inline(body))
         except Exception as exc:  # a library refusing what the template made
             raise TemplateFailure(
                 self._label(template), 1, f"its HTML cannot be made into a mail: {exc}"
@@ -307,6 +304,8 @@ class Renderer:
         # Every failure of any class becomes one located, readable TemplateFailure.
         # Too large or too slow (TooLarge, TooSlow) is told by explain() at the innermost
         # line the template was on, in the file it was in (an included one, say).
+        if env.autoescape and "footer" not in context:  # where the layout wants the footer
+            context = {**context, "footer": FOOTER_MARK}
         try:
             with time_limit():
                 made = within_budget(env.get_template(name).generate(context))
@@ -370,46 +369,23 @@ class Renderer:
                 return name
         return str(self.templates_dir / path)
 
-    def _footer(self, locale: str, unsubscribe_url: str, pause_url: str) -> tuple[str, Markup]:
-        # Built once per language with stand-ins for the two links (Markup's formatting is
+    def _footer(self, locale: str, unsubscribe_url: str, pause_url: str) -> tuple[str, str, str]:
+        # Made once per language with stand-ins for the two links (Markup's formatting is
         # a real cost at one call per mail), then the mail's own links are put in.
         found = fallbacks(locale)  # a stored zh_CN is zh, as for templates and subjects
         language = found[-1] if found else "en"
         shape = self._footers.get(language)
         if shape is None:
-            shape = self._footers[language] = self._footer_shape(language)
-        text, html = shape
+            shape = self._footers[language] = footer_shape(
+                language, self.sender.company, self.sender.postal_address
+            )
+        text, inside, alone = shape
+        unsubscribe, pause = str(escape(unsubscribe_url)), str(escape(pause_url))
         return (
-            text.replace(_UNSUBSCRIBE_AT, unsubscribe_url).replace(_PAUSE_AT, pause_url),
-            Markup(
-                html.replace(_UNSUBSCRIBE_AT, escape(unsubscribe_url)).replace(
-                    _PAUSE_AT, escape(pause_url)
-                )
-            ),
+            text.replace(UNSUBSCRIBE_AT, unsubscribe_url).replace(PAUSE_AT, pause_url),
+            inside.replace(UNSUBSCRIBE_AT, unsubscribe).replace(PAUSE_AT, pause),
+            alone.replace(UNSUBSCRIBE_AT, unsubscribe).replace(PAUSE_AT, pause),
         )
-
-    def _footer_shape(self, language: str) -> tuple[str, str]:
-        sentence, pause, unsubscribe = _FOOTER.get(language, _FOOTER["en"])
-        text = sentence.format(
-            name=self.sender.company,
-            pause=f"{pause}: {_PAUSE_AT}",
-            unsubscribe=f"{unsubscribe}: {_UNSUBSCRIBE_AT}",
-        )
-        link = Markup('<a href="{}">{}</a>')
-        html = Markup(
-            '<div class="reengage-footer" style="margin-top:32px;padding-top:12px;'
-            'border-top:1px solid #ddd;font-size:12px;color:#666;font-family:sans-serif">'
-            "<p>{sentence}</p><p>{company}, {address}</p></div>"
-        ).format(
-            sentence=escape(sentence).format(
-                name=self.sender.company,
-                pause=link.format(Markup(_PAUSE_AT), pause),
-                unsubscribe=link.format(Markup(_UNSUBSCRIBE_AT), unsubscribe),
-            ),
-            company=self.sender.company,
-            address=self.sender.postal_address,
-        )
-        return f"{text}\n{self.sender.company}, {self.sender.postal_address}", str(html)
 
     def check(
         self,
@@ -434,12 +410,6 @@ class Renderer:
             except TemplateFailure as exc:
                 problems.append(TemplateProblem(exc.file, exc.line, exc.problem))
         return problems
-
-
-def _with_footer(body: str, footer: Markup) -> str:
-    # After the template ran, so no template can leave the footer out.
-    index = body.lower().rfind("</body>")
-    return f"{body[:index]}{footer}{body[index:]}" if index >= 0 else f"{body}{footer}"
 
 
 def _environments(

@@ -32,8 +32,9 @@ from reengage.store.stats import ArmCounts, CampaignCounts, StepCounts
 from reengage.timeutil import parse_since as since_moment
 
 OPENS_NOTE = (
-    "opens are inflated by mail privacy proxies (Apple Mail Privacy Protection loads every "
-    "image), so a mail can count as opened without being read"
+    "opens are counted only for campaigns with track_opens: true, and inflated by mail "
+    "privacy proxies (Apple Mail Privacy Protection loads every image), so a mail can count "
+    "as opened without being read"
 )
 BEFORE_FIRST_MAIL = "(before the first mail)"
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from reengage import models
+from tests.conftest import IN_CI
 from tests.integration.smtp_sink import running_sink
 from tests.integration.test_cli import script
 
@@ -188,3 +189,54 @@ def test_demo_on_a_fresh_machine_shows_data_and_who_looks_inactive(demo: Demo) -
     responses = out.split("What the customers did", 1)[1]
     assert re.search(r"open\s*│\s*[1-9]", responses), responses
     assert not (demo.folder.parent / "reengage.db").exists()  # never a real database
+
+
+def test_the_demos_mail_to_customers_scores_at_most_one_in_spamassassin(demo: Demo) -> None:
+    """The mail the demo's daemon really sent, as it arrived: two of each campaign, step
+    and customer language (one spamassassin process; every one would take a minute of CI),
+    each printed with its score."""
+    from reengage import spamassassin
+
+    program = spamassassin.program()
+    if program is None:
+        reason = f"spamassassin is not installed ({spamassassin.HOW_TO_INSTALL})"
+        if IN_CI:
+            pytest.fail(f"{reason}; .ci/run installs it, and CI never skips this test")
+        pytest.skip(reason)
+    engine = sa.create_engine(demo.url)
+    messages, customers = models.Message.__table__, models.Customer.__table__  # type: ignore[attr-defined]
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    messages.c.message_id,
+                    messages.c.campaign_id,
+                    messages.c.step_key,
+                    customers.c.locale,
+                )
+                .join(customers, customers.c.id == messages.c.customer_id)
+                .where(messages.c.message_id.is_not(None))
+                .order_by(messages.c.id)
+            ).all()
+    finally:
+        engine.dispose()
+    kinds = {
+        row.message_id.strip("<>"): (row.campaign_id, row.step_key, row.locale) for row in rows
+    }
+    arrived = {}
+    for path in sorted((demo.folder / "mailbox").glob("*.eml")):
+        raw = path.read_bytes()
+        mail = email.message_from_bytes(raw, policy=policy.default)
+        kind = kinds.get(str(mail["Message-ID"]).strip("<>"))
+        if kind is not None:  # a customer's mail (the reps' digests are not in messages)
+            arrived.setdefault(kind, []).append((f"{path.name} {'/'.join(kind)}", raw))
+    chosen = [mail for found in arrived.values() for mail in found[:2]]
+    assert {campaign for campaign, _, _ in arrived} >= {"habit-lapsed-tips", "declining-check-in"}
+    assert {locale for _, _, locale in arrived} >= {"en", "zh-CN"}
+    scores = spamassassin.score([raw for _, raw in chosen], path=program)
+    for (name, _), found in zip(chosen, scores, strict=True):
+        rules = ", ".join(f"{h.rule}={h.points:+.1f}" for h in found.counted())
+        print(f"spamassassin: demo mailbox/{name}: {found.points:.1f} {rules}".rstrip())
+    assert [
+        (name, s.points) for (name, _), s in zip(chosen, scores, strict=True) if s.points > 1.0
+    ] == []

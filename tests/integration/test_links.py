@@ -104,7 +104,7 @@ def test_a_click_token_cannot_be_bent_to_another_url(world: World) -> None:
 
 def test_the_open_pixel_is_always_served_and_counts_one_open(world: World) -> None:
     w = world
-    pixel = re.search(r'src="([^"]+/o/[^"]+\.gif)"', w.html()).group(1)  # type: ignore[union-attr]
+    pixel = re.search(r"url\('([^']+/o/[^']+\.gif)'\)", w.html()).group(1)  # type: ignore[union-attr]
     with client() as http:
         first = http.get(local(pixel, w.base))
         again = http.get(local(pixel, w.base))

@@ -37,6 +37,7 @@ audience:
   lapsed: {factor: 2.0, min_days_silent: 14}
 holdout_percent: 0
 exit_on: [activity, reply, unsubscribe, bounce, complaint]
+track_opens: true  # the open pixel's tests (test_links.py) send this campaign
 send_window: {hours: "09:00-17:00", days: [tue, wed, thu], timezone: recipient}
 from: "Acme <hello@acme.example>"
 steps:

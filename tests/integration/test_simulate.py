@@ -428,6 +428,7 @@ name: A note for retail customers
 audience:
   lapsed: {factor: 1.0}
 holdout_percent: 0
+track_opens: true
 send_window: {hours: "00:00-23:59", days: [mon, tue, wed, thu, fri, sat, sun]}
 from: "Acme <hello@acme.example>"
 steps:

@@ -155,6 +155,27 @@ def test_duplicate_step_keys() -> None:
     ]
 
 
+@pytest.mark.parametrize("condition", ["previous_opened", "previous_not_opened"])
+def test_a_condition_on_opens_needs_the_campaign_to_count_them(condition: str) -> None:
+    with_condition = edit("subject: A tip\n", f"subject: A tip\n    condition: {condition}\n")
+    assert problems(with_condition) == [
+        f"campaigns/habit.yaml:8: steps: step 'tip-1' has condition {condition}, but this "
+        "campaign does not count opens: add track_opens: true, or use previous_not_clicked "
+        "or no_reply"
+    ]
+    counted, found = parse_campaign(
+        with_condition.replace("holdout_percent: 10\n", "holdout_percent: 10\ntrack_opens: true\n"),
+        "campaigns/habit.yaml",
+    )
+    assert found == [] and counted is not None and counted.track_opens
+
+
+def test_opens_are_not_counted_unless_a_campaign_asks() -> None:
+    campaign, _ = parse_campaign(GOOD, "campaigns/habit.yaml")
+    assert campaign is not None and campaign.track_opens is False
+    assert problems(edit("holdout_percent: 10\n", "holdout_percent: 10\ntrack_opens: maybe\n"))
+
+
 def test_send_window_mistakes() -> None:
     text = GOOD + 'send_window: {hours: "9-17", days: [mon, funday], timezone: Mars/Base}\n'
     assert problems(text) == [
