@@ -334,6 +334,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             result["seconds"] = time.perf_counter() - started
             result["ended_at"] = time.time()
             result["late_start"] = started_at - start_at
+            if detection is not None and detection.pid is not None:
+                # A worker is the daemon and its detection process (which a stop ends).
+                result["child_peak_mb"] = peak_mb(detection.pid)
             done.set()
             service.stop()  # the dispatch pass in flight finishes its mails, then returns
             await sends
@@ -342,11 +345,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     asyncio.run(phase())
     store.close()
-    result["peak_mb"] = peak_mb()
-    if detection is not None:  # a worker is the daemon and its detection process
-        assert detection.pid is not None
-        result["peak_mb"] += peak_mb(detection.pid)
-        detection.close()
+    result["peak_mb"] = peak_mb() + result.get("child_peak_mb", 0.0)
     return result
 
 
