@@ -109,11 +109,23 @@ def database_held(database_url: str) -> Iterator[None]:
         engine.dispose()
 
 
-def in_thread(fn: Any) -> tuple[threading.Thread, list[EnrollReport]]:
+@contextlib.contextmanager
+def pass_in_flight(
+    database_url: str, child: DetectionProcess
+) -> Iterator[tuple[int, threading.Thread, list[EnrollReport]]]:
+    """A pass handed to the child and waiting in the held database: the child's pid, the
+    thread waiting for the pass, and the list its report lands in."""
+    pid = child.pid
+    assert pid is not None
     out: list[EnrollReport] = []
-    thread = threading.Thread(target=lambda: out.append(fn()), daemon=True)
-    thread.start()
-    return thread, out
+    with database_held(database_url):
+        thread = threading.Thread(
+            target=lambda: out.append(child.detect(campaigns(), NOW, worker="w1")), daemon=True
+        )
+        thread.start()
+        time.sleep(1.5)  # the pass is waiting in the database
+        assert thread.is_alive() and not out
+        yield pid, thread, out
 
 
 def test_the_child_enrolls_what_a_pass_in_the_daemon_enrolls(
@@ -142,12 +154,7 @@ def test_a_child_killed_between_passes_is_replaced_and_the_pass_runs(
 def test_a_child_killed_mid_pass_costs_that_pass_only(
     database_url: str, store: Store, child: DetectionProcess
 ) -> None:
-    pid = child.pid
-    assert pid is not None
-    with database_held(database_url):
-        thread, out = in_thread(lambda: child.detect(campaigns(), NOW, worker="w1"))
-        time.sleep(1.5)  # the pass is waiting in the database
-        assert thread.is_alive() and not out
+    with pass_in_flight(database_url, child) as (pid, thread, out):
         os.kill(pid, signal.SIGKILL)
         thread.join(10)
     assert out, "the pass never came back after its child died"
@@ -163,11 +170,7 @@ def test_a_child_killed_mid_pass_costs_that_pass_only(
 def test_closing_does_not_wait_for_a_pass_in_flight(
     database_url: str, store: Store, child: DetectionProcess
 ) -> None:
-    pid = child.pid
-    assert pid is not None
-    with database_held(database_url):
-        thread, out = in_thread(lambda: child.detect(campaigns(), NOW, worker="w1"))
-        time.sleep(1.5)
+    with pass_in_flight(database_url, child) as (pid, thread, out):
         started = time.monotonic()
         child.close()
         thread.join(10)
