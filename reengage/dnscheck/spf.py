@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from reengage.dnscheck.findings import Finding, fail, ok, txt_line, warn
 from reengage.dnscheck.lookup import Dns, LookupFailed
+from reengage.dnscheck.spfsyntax import corrected, syntax_errors
 
 LOOKUP_LIMIT = 10
 _LOOKUPS = frozenset({"include", "a", "mx", "ptr", "exists"})
@@ -91,9 +92,17 @@ def walk(dns: Dns, domain: str, record: str, seen: frozenset[str] = frozenset())
     """Count the DNS lookups ``record`` costs a receiver, through includes and redirects."""
     result = Walk()
     seen = seen | {domain.lower()}
-    for term in terms(record):
-        counted = term.name in _LOOKUPS or (term.modifier and term.name == "redirect")
-        if not counted:
+    parsed = terms(record)
+    has_all = any(t.name == "all" and not t.modifier for t in parsed)
+    for term in parsed:
+        redirect = term.modifier and term.name == "redirect"
+        if redirect and has_all:
+            result.problems.append(
+                f"redirect={term.domain} is ignored: the record has an all term, and a "
+                "receiver never reaches redirect then (RFC 7208 §6.1); remove one of the two"
+            )
+            continue
+        if not (term.name in _LOOKUPS or redirect):
             continue
         result.lookups += 1
         target = term.domain or domain
@@ -118,6 +127,12 @@ def walk(dns: Dns, domain: str, record: str, seen: frozenset[str] = frozenset())
             result.errors.append(
                 f"{term.name}:{target} has {'no' if not found else len(found)} SPF record"
                 f"{'s' if len(found) > 1 else ''}: receivers treat that as a permanent error"
+            )
+            continue
+        if broken := syntax_errors(found[0]):
+            result.errors.append(
+                f"{term.name}:{target}'s record {found[0]!r} is broken ({'; '.join(broken)}): "
+                "receivers treat that as a permanent error"
             )
             continue
         inner = walk(dns, target, found[0], seen)
@@ -213,6 +228,8 @@ def check_spf(dns: Dns, domain: str, relay: str | None, why: str) -> list[Findin
             )
         ]
     record = records[0]
+    if errors := syntax_errors(record):
+        return _broken(what, domain, record, errors)
     found = [fail(what, p) for p in _ending(record, domain)]
     route = walk(dns, domain, record)
     found.extend(fail(what, error) for error in route.errors)
@@ -233,6 +250,25 @@ def check_spf(dns: Dns, domain: str, relay: str | None, why: str) -> list[Findin
         )
     if relay:
         found.append(_coverage(dns, domain, record, relay, route))
+    return found
+
+
+def _broken(what: str, domain: str, record: str, errors: list[str]) -> list[Finding]:
+    """A record receivers cannot parse: each reason, and the mended record when it can be."""
+    fixed = corrected(record)
+    found = [
+        fail(
+            what,
+            f"{record!r}: {error}: receivers give a permanent error (RFC 7208), as if "
+            "there were no record, and SPF fails for every mail",
+        )
+        for error in errors
+    ]
+    last = found[-1]
+    if fixed:
+        found[-1] = fail(what, f"{last.detail}; publish it corrected", txt_line(domain, fixed))
+    else:
+        found[-1] = fail(what, f"{last.detail}; correct the term or remove it, then run this again")
     return found
 
 
