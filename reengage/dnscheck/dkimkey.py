@@ -3,8 +3,10 @@
 
 Checked: the record exists (one), is not revoked (an empty ``p=``), holds the same public
 key as the private key file, the key is RSA (what reengage signs with) of at least 1024
-bits (2048 advised), and the record is not in test mode (``t=y``). The record to publish
-is always derived from the private key itself.
+bits (2048 advised; under 1024 no record is offered, only how to make a new key), its
+other tags (RFC 6376 §3.6.1: ``v=DKIM1`` first, ``h=`` allowing sha256, ``s=`` allowing
+email) let receivers use it, and the record is not in test mode (``t=y``). The record to
+publish is always derived from the private key itself.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """SPF (RFC 7208): the envelope sender's domain says which servers may send its mail.
 
 Checked: there is exactly one ``v=spf1`` record (two are a permanent error, as if there
-were none), it ends in ``-all`` or ``~all`` (``+all`` lets anyone send as the domain,
+were none), every term parses (:mod:`~reengage.dnscheck.spfsyntax`; also in the records
+its includes reach), ``redirect`` is not beside ``all`` (where it is ignored), it ends in ``-all`` or ``~all`` (``+all`` lets anyone send as the domain,
 ``?all`` says nothing), its DNS lookups — ``include``, ``a``, ``mx``, ``ptr``, ``exists``
 and ``redirect``, counted through every include — stay within RFC 7208's limit of 10, and,
 when the SMTP relay is a known host elsewhere, the record plausibly covers it.
