@@ -10,6 +10,7 @@ copy of the public suffix list; the walk stops above two labels (no top-level do
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from reengage.dnscheck.dkimkey import tags
@@ -138,7 +139,7 @@ def check_dmarc(
                 what,
                 f"_dmarc.{policy.domain}: {policy.record!r} has no valid p= (none, quarantine or "
                 "reject): receivers ignore it",
-                txt_line(f"_dmarc.{policy.domain}", start),
+                txt_line(f"_dmarc.{policy.domain}", _with_policy(policy.record, t.get("p", ""))),
             )
         ]
     found = [ok(what, where)]
@@ -199,6 +200,15 @@ def _misordered(dns: Dns, domain: str) -> str | None:
         return None
     found = [v for v in values if tags(v).get("v", "").upper() == "DMARC1"]
     return found[0] if len(found) == 1 else None
+
+
+def _with_policy(record: str, given: str) -> str:
+    """``record`` with a valid ``p=``: the policy ``given`` misspells, or ``none`` (a record
+    without one, or one that names no policy, applies none)."""
+    close = difflib.get_close_matches(given.lower(), _POLICIES, 1, 0.6)
+    parts = [p.strip() for p in record.split(";") if p.strip()]
+    rest = [p for p in parts[1:] if p.partition("=")[0].strip().lower() != "p"]
+    return "; ".join(["v=DMARC1", f"p={close[0] if close else 'none'}", *rest])
 
 
 def _v_first(record: str) -> str:

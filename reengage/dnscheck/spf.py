@@ -1,11 +1,12 @@
 """SPF (RFC 7208): the envelope sender's domain says which servers may send its mail.
 
-Checked: there is exactly one ``v=spf1`` record (two are a permanent error, as if there
-were none), every term parses (:mod:`~reengage.dnscheck.spfsyntax`; also in the records
-its includes reach), ``redirect`` is not beside ``all`` (where it is ignored), it ends in ``-all`` or ``~all`` (``+all`` lets anyone send as the domain,
-``?all`` says nothing), its DNS lookups — ``include``, ``a``, ``mx``, ``ptr``, ``exists``
-and ``redirect``, counted through every include — stay within RFC 7208's limit of 10, and,
-when the SMTP relay is a known host elsewhere, the record plausibly covers it.
+Checked: there is exactly one ``v=spf1`` record (two are a permanent error, as if there were
+none), every term parses (:mod:`~reengage.dnscheck.spfsyntax`; also in the records its includes
+reach), ``redirect`` is not beside ``all`` (where it is ignored), it ends in ``-all`` or
+``~all`` (``+all`` lets anyone send as the domain, ``?all`` says nothing), its DNS lookups —
+``include``, ``a``, ``mx``, ``ptr``, ``exists`` and ``redirect``, counted through every include
+— stay within RFC 7208's limit of 10, and, when the SMTP relay is a known host elsewhere, the
+record plausibly covers it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 from reengage.dnscheck.findings import Finding, fail, ok, txt_line, warn
 from reengage.dnscheck.lookup import Dns, LookupFailed
-from reengage.dnscheck.spfsyntax import corrected, syntax_errors
+from reengage.dnscheck.spfsyntax import corrected, dead_terms, syntax_errors
 
 LOOKUP_LIMIT = 10
 _LOOKUPS = frozenset({"include", "a", "mx", "ptr", "exists"})
@@ -232,6 +233,17 @@ def check_spf(dns: Dns, domain: str, relay: str | None, why: str) -> list[Findin
     if errors := syntax_errors(record):
         return _broken(what, domain, record, errors)
     found = [fail(what, p) for p in _ending(record, domain)]
+    first_all, dead = dead_terms(record)
+    if dead:
+        found.insert(
+            0,
+            fail(
+                what,
+                f"{' '.join(dead)} after {first_all}: receivers never look past the first all "
+                "(RFC 7208 §5.1), so these terms do nothing; end the record in one all",
+                txt_line(domain, corrected(record) or record),
+            ),
+        )
     route = walk(dns, domain, record)
     found.extend(fail(what, error) for error in route.errors)
     found.extend(warn(what, problem) for problem in route.problems)

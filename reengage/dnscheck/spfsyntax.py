@@ -17,6 +17,7 @@ import re
 MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
 _NEEDS_DOMAIN = ("include", "exists")
 _MODIFIERS_ONCE = ("redirect", "exp")
+_ALL = re.compile(r"(?i)[+?~-]?all")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _MACRO = re.compile(r"%\{[slodiphcrtv]\d*r?[-.+,/_=]*\}|%%|%_|%-")
@@ -118,24 +119,29 @@ def syntax_errors(record: str) -> list[str]:
         given = [w for w in words if w.lower().startswith(name + "=")]
         if len(given) > 1:
             errors.append(f"{name}= is given {len(given)} times: at most once")
-    alls = [w for w in words if re.fullmatch(r"(?i)[+?~-]?all", w)]
-    if len(alls) > 1:
-        errors.append(
-            f"{len(alls)} all terms ({' '.join(alls)}): only the first counts and every term "
-            "after it is dead; a record must end in one all"
-        )
     return errors
+
+
+def dead_terms(record: str) -> tuple[str, list[str]]:
+    """The first ``all`` of ``record`` and the mechanisms after it (another ``all`` too),
+    which receivers never evaluate (RFC 7208 §5.1); ``("", [])`` without an ``all``."""
+    words = record.split()[1:]
+    first = next((i for i, w in enumerate(words) if _ALL.fullmatch(w)), None)
+    if first is None:
+        return "", []
+    return words[first], [w for w in words[first + 1 :] if "=" not in w]
 
 
 def corrected(record: str) -> str | None:
     """``record`` with a misspelt mechanism's name or a broken prefix mended, one ``all``
-    (the first) at the end, each modifier once and a bare ``exp`` left out; None when a
-    term can only be dropped (the fixed record would authorise other servers)."""
+    (the first) at the end after the mechanisms that followed it, each modifier once and a
+    bare ``exp`` left out; None when a term can only be dropped (the fixed record would
+    authorise other servers)."""
     out: list[str] = []
     first_all = None
     modifiers: set[str] = set()
     for word in record.split()[1:]:
-        if re.fullmatch(r"(?i)[+?~-]?all", word):
+        if _ALL.fullmatch(word):
             first_all = first_all or word
             continue
         name = word.partition("=")[0].lower()

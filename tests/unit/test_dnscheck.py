@@ -181,3 +181,26 @@ def test_a_corrected_spf_record_always_parses(words: list[str]) -> None:
     assert fixed is None or syntax_errors(fixed) == []
     if not syntax_errors(record):
         assert fixed is not None
+
+
+@given(st.text(max_size=80))
+@example("acme.example")
+@example("Hello <hello@acme.example>")
+@example("bücher.example")
+def test_a_domain_option_is_a_domain_name_or_a_usage_error(value: str) -> None:
+    import typer
+
+    from reengage.cli.doctor import _domain_option
+
+    try:
+        domain = _domain_option(value)
+    except typer.BadParameter as exc:
+        refused = exc
+    else:
+        refused = None
+    if refused is not None:
+        assert refused.param_hint == "--domain" and repr(value) in str(refused)
+        return
+    name = domain.encode("idna").decode("ascii")
+    assert name and "." in name and all(c.isalnum() or c in ".-" for c in name), domain
+    assert not any(label.startswith("-") or label.endswith("-") for label in name.split("."))
