@@ -16,7 +16,7 @@ import dns.query
 import pytest
 
 from tests.integration import inprocess
-from tests.integration.dns_server import dnsmasq
+from tests.integration.dns_server import dnsmasq, raw_txt
 from tests.integration.test_doctor_sender import Keys, World, _key, doctor, lines
 
 # A 512-bit RSA key (openssl genrsa 512): too weak for any receiver; a test key only.
@@ -279,3 +279,16 @@ def test_a_domain_option_that_is_no_domain_is_a_usage_error(value: str, tmp_path
     assert result.returncode == 2 and result.stdout == ""
     assert "--domain" in result.stderr and repr(value) in result.stderr
     assert "no campaign was found" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "value", [b"v=spf1 ip4:192.0.2.1 a:mail.caf\xc3\xa9.test -all", b"v=spf1 a:\xff\xfe.test -all"]
+)
+def test_an_spf_record_that_is_not_ascii_fails(value: bytes, keys: Keys, tmp_path: Path) -> None:
+    with raw_txt(value) as address:
+        result = doctor(address, keys, "raw.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
+    assert result.stderr == "" and result.returncode == 1
+    failed = "\n".join(lines(result, "FAIL SPF raw.test"))
+    assert "not ASCII" in failed and "permanent error" in failed, result.stdout
+    assert "correct the term or remove it" in failed
+    assert lines(result, "ok   SPF raw.test: v=spf1") == []
