@@ -20,13 +20,13 @@ _MODIFIERS_ONCE = ("redirect", "exp")
 _ALL = re.compile(r"(?i)[+?~-]?all")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
-_MACRO = re.compile(r"%\{[slodiphcrtv]\d*r?[-.+,/_=]*\}|%%|%_|%-")
+_MACRO = re.compile(r"(?i)%\{[slodiphcrtv]\d*r?[-.+,/_=]*\}|%%|%_|%-")
 
 
 def _domain_problem(domain: str) -> str | None:
     """Why ``domain`` (a domain-spec) is not one, or None when it is."""
     if "%" in domain:
-        rest = _MACRO.sub("x", domain)
+        rest = _MACRO.sub("x.x", domain)
         if "%" in rest:
             return "has a % that starts no macro (write %% for a percent sign)"
         domain = rest

@@ -150,7 +150,8 @@ def test_spf_records_receivers_cannot_parse_are_named(record: str) -> None:
 def test_a_record_that_parses_has_no_syntax_errors() -> None:
     record = (
         "v=spf1 +a -mx:mail.x.test/24//64 ~ip4:192.0.2.0/24 ?ip6:2001:db8::/32 ptr "
-        "include:_spf.x.test exists:%{i}._spf.x.test redirect=x.test exp=why.x.test "
+        "include:_spf.x.test exists:%{i}._spf.x.test a:%{D} ip6:::1 ip4:192.0.2.1/0 "
+        "redirect=x.test exp=why.%{d} "
         "foo=bar -all"
     )
     assert syntax_errors(record) == []
