@@ -3,8 +3,10 @@
 
 Checked: the record exists (one), is not revoked (an empty ``p=``), holds the same public
 key as the private key file, the key is RSA (what reengage signs with) of at least 1024
-bits (2048 advised), and the record is not in test mode (``t=y``). The record to publish
-is always derived from the private key itself.
+bits (2048 advised; under 1024 no record is offered, only how to make a new key), its
+other tags (RFC 6376 §3.6.1: ``v=DKIM1`` first, ``h=`` allowing sha256, ``s=`` allowing
+email) let receivers use it, and the record is not in test mode (``t=y``). The record to
+publish is always derived from the private key itself.
 """
 
 from __future__ import annotations
@@ -71,6 +73,25 @@ def _published_numbers(p: str) -> rsa.RSAPublicNumbers | None:
     return None
 
 
+def _unusable(value: str, record: dict[str, str]) -> str | None:
+    """Why a key record's other tags (RFC 6376 §3.6.1) make it unusable for reengage's
+    rsa-sha256 mail signatures, or None."""
+    version = record.get("v")
+    if version is not None and (version != "DKIM1" or not value.lstrip().startswith("v=")):
+        return (
+            f"v={version} must be exactly v=DKIM1 and the first tag"
+            if version != "DKIM1"
+            else "v=DKIM1 must be the first tag"
+        )
+    hashes = [h.lower() for h in record.get("h", "sha256").split(":")]
+    if "sha256" not in hashes:
+        return f"h={record['h']} does not allow sha256, the hash reengage signs with (rsa-sha256)"
+    services = [s.lower() for s in record.get("s", "*").split(":")]
+    if "email" not in services and "*" not in services:
+        return f"s={record['s']} does not allow email (s=email or s=*, or leave s= out)"
+    return None
+
+
 def check_dkim(dns: Dns, selector: str, domain: str, private_pem: bytes) -> list[Finding]:
     """The findings about the DKIM record of the configured selector and key."""
     name = f"{selector}._domainkey.{domain}"
@@ -87,15 +108,18 @@ def check_dkim(dns: Dns, selector: str, domain: str, private_pem: bytes) -> list
         ]
     publish = txt_line(name, wanted)
     found: list[Finding] = []
-    if bits < MIN_BITS:
-        found.append(
+    if bits < MIN_BITS:  # no record of this key is worth publishing
+        return [
             fail(
                 what,
-                f"the key has {bits} bits: receivers ignore keys under "
-                f"{MIN_BITS}; make a {ADVISED_BITS}-bit key",
+                f"REENGAGE_DKIM_PRIVATE_KEY_FILE holds a {bits}-bit key: receivers ignore keys "
+                f"under {MIN_BITS} bits and every signature fails. Make a {ADVISED_BITS}-bit "
+                f"key (`openssl genrsa -out dkim.pem {ADVISED_BITS}`), point the setting at "
+                "it, best with a new REENGAGE_DKIM_SELECTOR, and run this again for the "
+                "record to publish",
             )
-        )
-    elif bits < ADVISED_BITS:
+        ]
+    if bits < ADVISED_BITS:
         found.append(warn(what, f"the key has {bits} bits: {ADVISED_BITS} is advised"))
     try:
         records = dns.txt(name)
@@ -139,6 +163,8 @@ def check_dkim(dns: Dns, selector: str, domain: str, private_pem: bytes) -> list
         ]
     if record.get("k", "rsa").lower() != "rsa":
         return [*found, fail(what, f"k={record['k']}: reengage signs with RSA", publish)]
+    if unusable := _unusable(values[0], record):
+        return [*found, fail(what, f"{unusable}: receivers reject every signature", publish)]
     mine = serialization.load_pem_private_key(private_pem, password=None).public_key()
     assert isinstance(mine, rsa.RSAPublicKey)  # public_key_record checked it
     if _published_numbers(p) != mine.public_numbers():

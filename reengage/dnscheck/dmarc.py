@@ -10,6 +10,7 @@ copy of the public suffix list; the walk stops above two labels (no top-level do
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from reengage.dnscheck.dkimkey import tags
@@ -39,9 +40,10 @@ def _record_at(dns: Dns, domain: str) -> list[str]:
     return [v for v in values if v.strip().lower().startswith("v=dmarc1")]
 
 
-def discover(dns: Dns, domain: str) -> tuple[Policy | None, list[str]]:
-    """The policy that applies to ``domain`` and the problems met on the way (two records
-    at one name, which count as none). Raises LookupFailed for the domain's own lookup."""
+def discover(dns: Dns, domain: str) -> tuple[Policy | None, list[str], list[Policy]]:
+    """The policy that applies to ``domain``, the problems met on the way (two records at
+    one name, which count as none) and those competing records. Raises LookupFailed for
+    the domain's own lookup."""
     problems = []
     for i, name in enumerate(_parents(domain)):
         try:
@@ -52,10 +54,10 @@ def discover(dns: Dns, domain: str) -> tuple[Policy | None, list[str]]:
             continue  # a parent's server failing leaves the domain's own answer standing
         if len(found) > 1:
             problems.append(f"_dmarc.{name} has {len(found)} DMARC records: receivers apply none")
-            return None, problems
+            return None, problems, [Policy(name, r, tags(r)) for r in sorted(found)]
         if found:
-            return Policy(name, found[0], tags(found[0])), problems
-    return None, problems
+            return Policy(name, found[0], tags(found[0])), problems, []
+    return None, problems, []
 
 
 def organisational(dns: Dns, domain: str) -> str:
@@ -94,9 +96,23 @@ def check_dmarc(
     what = f"DMARC _dmarc.{domain}"
     start = f"v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}"
     try:
-        policy, problems = discover(dns, domain)
+        policy, problems, competing = discover(dns, domain)
     except LookupFailed as exc:
         return [fail(what, f"could not be checked: {exc}")]
+    if competing:
+        return [_one_of(what, problems, competing)]
+    if (policy is None or policy.domain != domain.lower()) and (
+        misordered := _misordered(dns, domain)
+    ):
+        return [
+            fail(
+                what,
+                f"{misordered!r} is invalid: v=DMARC1 must be the first tag, and receivers "
+                "ignore a record that does not start with it (RFC 7489 §6.4); publish the "
+                "same policy with v first",
+                txt_line(f"_dmarc.{domain}", _v_first(misordered)),
+            )
+        ]
     if policy is None:
         detail = "; ".join(problems) or "no DMARC record, here or at a parent domain"
         return [
@@ -123,7 +139,7 @@ def check_dmarc(
                 what,
                 f"_dmarc.{policy.domain}: {policy.record!r} has no valid p= (none, quarantine or "
                 "reject): receivers ignore it",
-                txt_line(f"_dmarc.{policy.domain}", start),
+                txt_line(f"_dmarc.{policy.domain}", _with_policy(policy.record, t.get("p", ""))),
             )
         ]
     found = [ok(what, where)]
@@ -140,6 +156,16 @@ def check_dmarc(
         )
     if t.get("pct", "100") != "100":
         found.append(warn(what, f"pct={t['pct']}: the policy applies to part of the mail only"))
+    for key in ("rua", "ruf"):
+        wrong = [u for u in t.get(key, "").split(",") if u and not u.lower().startswith("mailto:")]
+        if wrong:
+            found.append(
+                warn(
+                    what,
+                    f"{key}={','.join(wrong)}: reports go to mailto: addresses only, receivers "
+                    f"skip anything else; use {key}=mailto:dmarc-reports@{domain}",
+                )
+            )
     if not t.get("rua"):
         found.append(
             warn(
@@ -150,6 +176,46 @@ def check_dmarc(
         )
     found.extend(_alignment(dns, domain, envelope_domain, dkim_domain, t))
     return found
+
+
+def _one_of(what: str, problems: list[str], competing: list[Policy]) -> Finding:
+    """Two records at one name: keep one, the one with the strongest policy."""
+    valid = [c for c in competing if c.tags.get("p", "").lower() in _POLICIES]
+    if not valid:
+        return fail(what, "; ".join(problems) + ": keep one, with a valid p=")
+    keep = max(valid, key=lambda c: _POLICIES.index(c.tags["p"].lower()))
+    return fail(
+        what,
+        f"{'; '.join(problems)}: keep one record, the one with the strongest policy "
+        f"(p={keep.tags['p'].lower()}), and remove the other(s)",
+        txt_line(f"_dmarc.{keep.domain}", keep.record),
+    )
+
+
+def _misordered(dns: Dns, domain: str) -> str | None:
+    """A record at ``_dmarc.domain`` that has v=DMARC1, but not first."""
+    try:
+        values = dns.txt(f"_dmarc.{domain}").values
+    except LookupFailed:
+        return None
+    found = [v for v in values if tags(v).get("v", "").upper() == "DMARC1"]
+    return found[0] if len(found) == 1 else None
+
+
+def _with_policy(record: str, given: str) -> str:
+    """``record`` with a valid ``p=``: the policy ``given`` misspells, or ``none`` (a record
+    without one, or one that names no policy, applies none)."""
+    close = difflib.get_close_matches(given.lower(), _POLICIES, 1, 0.6)
+    parts = [p.strip() for p in record.split(";") if p.strip()]
+    rest = [p for p in parts[1:] if p.partition("=")[0].strip().lower() != "p"]
+    return "; ".join(["v=DMARC1", f"p={close[0] if close else 'none'}", *rest])
+
+
+def _v_first(record: str) -> str:
+    """``record``'s tags with ``v=DMARC1`` moved to the front."""
+    parts = [p.strip() for p in record.split(";") if p.strip()]
+    rest = [p for p in parts if p.partition("=")[0].strip().lower() != "v"]
+    return "; ".join(["v=DMARC1", *rest])
 
 
 def _alignment(

@@ -29,6 +29,7 @@ class SenderSetup:
     relay: str  # REENGAGE_SMTP_HOST
     dkim: tuple[str, str, bytes] | None  # (selector, domain, private key PEM)
     base_url: str  # where the one-click unsubscribe link leads
+    mailbox: str | None = None  # the inbound mailbox's host when it, not the listener, reads
 
 
 def check_sender(dns: Dns, setup: SenderSetup) -> list[Finding]:
@@ -71,6 +72,15 @@ def check_inbound(dns: Dns, setup: SenderSetup) -> list[Finding]:
     """The inbound domain's MX: where bounces, complaints and replies are delivered."""
     if not setup.inbound_domain:
         where = ", ".join(setup.from_domains) or "the From domain"
+        if setup.mailbox:
+            return [
+                warn(
+                    "inbound",
+                    "REENGAGE_INBOUND_DOMAIN is not set: bounces+…@ and reply+…@ addresses "
+                    f"are not used, and bounces go to {where}'s own mail server; set it to "
+                    f"the domain whose mail lands in the inbound mailbox at {setup.mailbox}",
+                )
+            ]
         return [
             warn(
                 "inbound",
@@ -81,6 +91,8 @@ def check_inbound(dns: Dns, setup: SenderSetup) -> list[Finding]:
         ]
     domain = setup.inbound_domain
     what = f"MX {domain}"
+    if setup.mailbox:
+        return _mailbox_mx(dns, domain, setup.mailbox)
     host = urlsplit(setup.base_url).hostname or ""
     target = host if host and not _local(host) else f"mx.{domain}"
     publish = f"{domain}. MX 10 {target}."
@@ -113,6 +125,36 @@ def check_inbound(dns: Dns, setup: SenderSetup) -> list[Finding]:
     if not any(f.level == "FAIL" for f in found):
         found.insert(0, ok(what, ", ".join(records.values)))
     return found
+
+
+def _mailbox_mx(dns: Dns, domain: str, mailbox: str) -> list[Finding]:
+    """With an inbound mailbox, the domain's MX belongs to the mailbox's provider: only
+    that one exists is checked (whether it delivers into that mailbox cannot be seen)."""
+    what = f"MX {domain}"
+    try:
+        records = dns.mx(domain)
+    except LookupFailed as exc:
+        return [fail(what, f"could not be checked: {exc}")]
+    exchanges = [v.split()[-1] for v in records.values]
+    if not exchanges or exchanges == ["."]:
+        why = records.absent or f"a null MX (RFC 7505): {domain} says it takes no mail"
+        return [
+            fail(
+                what,
+                f"no MX record ({why}): bounces and replies to bounces+…@{domain} go nowhere. "
+                f"The inbound mailbox at {mailbox} is read, not the listener: publish the MX "
+                f"records your mailbox provider documents for {domain}, so that its mail "
+                "lands in that mailbox",
+            )
+        ]
+    return [
+        ok(
+            what,
+            f"{', '.join(records.values)}: the inbound mailbox at {mailbox} is read; "
+            f"checked only that {domain} has an MX (that it delivers into that mailbox is "
+            "for your mailbox provider; `reengage doctor` signs in to the mailbox)",
+        )
+    ]
 
 
 def check_unsubscribe(base_url: str) -> Finding:

@@ -1,10 +1,12 @@
 """SPF (RFC 7208): the envelope sender's domain says which servers may send its mail.
 
-Checked: there is exactly one ``v=spf1`` record (two are a permanent error, as if there
-were none), it ends in ``-all`` or ``~all`` (``+all`` lets anyone send as the domain,
-``?all`` says nothing), its DNS lookups — ``include``, ``a``, ``mx``, ``ptr``, ``exists``
-and ``redirect``, counted through every include — stay within RFC 7208's limit of 10, and,
-when the SMTP relay is a known host elsewhere, the record plausibly covers it.
+Checked: there is exactly one ``v=spf1`` record (two are a permanent error, as if there were
+none), every term parses (:mod:`~reengage.dnscheck.spfsyntax`; also in the records its includes
+reach), ``redirect`` is not beside ``all`` (where it is ignored), it ends in ``-all`` or
+``~all`` (``+all`` lets anyone send as the domain, ``?all`` says nothing), its DNS lookups —
+``include``, ``a``, ``mx``, ``ptr``, ``exists`` and ``redirect``, counted through every include
+— stay within RFC 7208's limit of 10, and, when the SMTP relay is a known host elsewhere, the
+record plausibly covers it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 from reengage.dnscheck.findings import Finding, fail, ok, txt_line, warn
 from reengage.dnscheck.lookup import Dns, LookupFailed
+from reengage.dnscheck.spfsyntax import corrected, dead_terms, syntax_errors
 
 LOOKUP_LIMIT = 10
 _LOOKUPS = frozenset({"include", "a", "mx", "ptr", "exists"})
@@ -91,9 +94,17 @@ def walk(dns: Dns, domain: str, record: str, seen: frozenset[str] = frozenset())
     """Count the DNS lookups ``record`` costs a receiver, through includes and redirects."""
     result = Walk()
     seen = seen | {domain.lower()}
-    for term in terms(record):
-        counted = term.name in _LOOKUPS or (term.modifier and term.name == "redirect")
-        if not counted:
+    parsed = terms(record)
+    has_all = any(t.name == "all" and not t.modifier for t in parsed)
+    for term in parsed:
+        redirect = term.modifier and term.name == "redirect"
+        if redirect and has_all:
+            result.problems.append(
+                f"redirect={term.domain} is ignored: the record has an all term, and a "
+                "receiver never reaches redirect then (RFC 7208 §6.1); remove one of the two"
+            )
+            continue
+        if not (term.name in _LOOKUPS or redirect):
             continue
         result.lookups += 1
         target = term.domain or domain
@@ -118,6 +129,12 @@ def walk(dns: Dns, domain: str, record: str, seen: frozenset[str] = frozenset())
             result.errors.append(
                 f"{term.name}:{target} has {'no' if not found else len(found)} SPF record"
                 f"{'s' if len(found) > 1 else ''}: receivers treat that as a permanent error"
+            )
+            continue
+        if broken := syntax_errors(found[0]):
+            result.errors.append(
+                f"{term.name}:{target}'s record {found[0]!r} is broken ({'; '.join(broken)}): "
+                "receivers treat that as a permanent error"
             )
             continue
         inner = walk(dns, target, found[0], seen)
@@ -213,7 +230,20 @@ def check_spf(dns: Dns, domain: str, relay: str | None, why: str) -> list[Findin
             )
         ]
     record = records[0]
+    if errors := syntax_errors(record):
+        return _broken(what, domain, record, errors)
     found = [fail(what, p) for p in _ending(record, domain)]
+    first_all, dead = dead_terms(record)
+    if dead:
+        found.insert(
+            0,
+            fail(
+                what,
+                f"{' '.join(dead)} after {first_all}: receivers never look past the first all "
+                "(RFC 7208 §5.1), so these terms do nothing; end the record in one all",
+                txt_line(domain, corrected(record) or record),
+            ),
+        )
     route = walk(dns, domain, record)
     found.extend(fail(what, error) for error in route.errors)
     found.extend(warn(what, problem) for problem in route.problems)
@@ -233,6 +263,25 @@ def check_spf(dns: Dns, domain: str, relay: str | None, why: str) -> list[Findin
         )
     if relay:
         found.append(_coverage(dns, domain, record, relay, route))
+    return found
+
+
+def _broken(what: str, domain: str, record: str, errors: list[str]) -> list[Finding]:
+    """A record receivers cannot parse: each reason, and the mended record when it can be."""
+    fixed = corrected(record)
+    found = [
+        fail(
+            what,
+            f"{record!r}: {error}: receivers give a permanent error (RFC 7208), as if "
+            "there were no record, and SPF fails for every mail",
+        )
+        for error in errors
+    ]
+    last = found[-1]
+    if fixed:
+        found[-1] = fail(what, f"{last.detail}; publish it corrected", txt_line(domain, fixed))
+    else:
+        found[-1] = fail(what, f"{last.detail}; correct the term or remove it, then run this again")
     return found
 
 

@@ -10,12 +10,16 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import dns.message
 import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.TXT
+import dns.rrset
 import pytest
 
 from tests.conftest import IN_CI
@@ -98,8 +102,8 @@ def _answers(port: int, process: subprocess.Popen[bytes]) -> bool:
 
 
 @contextmanager
-def servfail() -> Iterator[str]:
-    """A server answering every question SERVFAIL; yields ``127.0.0.1:PORT``."""
+def _udp_server(answer: Callable[[dns.message.Message], dns.message.Message]) -> Iterator[str]:
+    """A loopback UDP server giving ``answer(query)`` to every query; yields its address."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
     udp.settimeout(0.1)
@@ -111,9 +115,7 @@ def servfail() -> Iterator[str]:
                 data, peer = udp.recvfrom(4096)
             except OSError:
                 continue
-            response = dns.message.make_response(dns.message.from_wire(data))
-            response.set_rcode(dns.rcode.SERVFAIL)
-            udp.sendto(response.to_wire(), peer)
+            udp.sendto(answer(dns.message.from_wire(data)).to_wire(), peer)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -123,6 +125,33 @@ def servfail() -> Iterator[str]:
         stop.set()
         thread.join(5)
         udp.close()
+
+
+def servfail() -> AbstractContextManager[str]:
+    """A server answering every question SERVFAIL; yields ``127.0.0.1:PORT``."""
+
+    def answer(query: dns.message.Message) -> dns.message.Message:
+        response = dns.message.make_response(query)
+        response.set_rcode(dns.rcode.SERVFAIL)
+        return response
+
+    return _udp_server(answer)
+
+
+def raw_txt(value: bytes) -> AbstractContextManager[str]:
+    """A server answering every TXT question with one record of the bytes ``value`` (any
+    bytes: text that is not UTF-8 too) and every other question with no record."""
+
+    def answer(query: dns.message.Message) -> dns.message.Message:
+        response = dns.message.make_response(query)
+        question = query.question[0]
+        if question.rdtype == dns.rdatatype.TXT:
+            rdata = dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, [value])
+            rrset = dns.rrset.from_rdata(question.name, 60, rdata)
+            response.answer.append(rrset)
+        return response
+
+    return _udp_server(answer)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from reengage.config import dns_address, load_settings
 from reengage.dnscheck.dkimkey import public_key_record, tags
 from reengage.dnscheck.findings import txt_line
 from reengage.dnscheck.spf import Term, _merged, spf_records, terms
+from reengage.dnscheck.spfsyntax import corrected, syntax_errors
 from reengage.errors import ConfigError
 
 
@@ -128,3 +129,79 @@ def test_any_txt_value_parses_without_raising(value: str) -> None:
     terms("v=spf1 " + value)
     tags(value)
     spf_records((value,))
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "v=spf1 ip4:192.0.2.1 caf\u00e9 -all",  # not ASCII
+        "v=spf1 ip4:192.0.2.1 a:x\ufffdy.test -all",  # bytes that were not UTF-8, replaced
+        "v=spf1 redirect=a.test redirect=b.test",
+        "v=spf1 ip6:192.0.2.1 -all",
+        "v=spf1 include -all",
+        "v=spf1 -all:x",
+        "v=spf1 exists:%{q}.x.test -all",
+    ],
+)
+def test_spf_records_receivers_cannot_parse_are_named(record: str) -> None:
+    assert syntax_errors(record), record
+
+
+def test_a_record_that_parses_has_no_syntax_errors() -> None:
+    record = (
+        "v=spf1 +a -mx:mail.x.test/24//64 ~ip4:192.0.2.0/24 ?ip6:2001:db8::/32 ptr "
+        "include:_spf.x.test exists:%{i}._spf.x.test a:%{D} ip6:::1 ip4:192.0.2.1/0 "
+        "redirect=x.test exp=why.%{d} "
+        "foo=bar -all"
+    )
+    assert syntax_errors(record) == []
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "-all",
+                "ip4:192.0.2.1",
+                "inclde:x.test",
+                "a:b..c",
+                "exp",
+                "ip4:1.2.3.4/40",
+                "~all",
+                "mx",
+                "é",
+                "redirect=r.test",
+            ]
+        ),
+        max_size=8,
+    )
+)
+def test_a_corrected_spf_record_always_parses(words: list[str]) -> None:
+    record = " ".join(["v=spf1", *words])
+    fixed = corrected(record)
+    assert fixed is None or syntax_errors(fixed) == []
+    if not syntax_errors(record):
+        assert fixed is not None
+
+
+@given(st.text(max_size=80))
+@example("acme.example")
+@example("Hello <hello@acme.example>")
+@example("bücher.example")
+def test_a_domain_option_is_a_domain_name_or_a_usage_error(value: str) -> None:
+    import typer
+
+    from reengage.cli.doctor import _domain_option
+
+    try:
+        domain = _domain_option(value)
+    except typer.BadParameter as exc:
+        refused = exc
+    else:
+        refused = None
+    if refused is not None:
+        assert refused.param_hint == "--domain" and repr(value) in str(refused)
+        return
+    name = domain.encode("idna").decode("ascii")
+    assert name and "." in name and all(c.isalnum() or c in ".-" for c in name), domain
+    assert not any(label.startswith("-") or label.endswith("-") for label in name.split("."))
