@@ -1,0 +1,288 @@
+"""What an independent tester broke in the inbound mailbox, against a real dovecot on
+loopback: a done folder the server refuses stalls nothing (every mail is recorded, the
+failure to mark is one logged event, on /healthz and /metrics, and `reengage doctor` says
+which setting to fix); SIGTERM during a long poll stops it between mails, within the grace,
+without a traceback, recording nothing twice; a too-large mail stays where it was; a
+refused or reset connection and a locked database read as words, not numbers or SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from structlog.testing import capture_logs
+
+from reengage import metrics
+from reengage.config import load_settings
+from reengage.errors import ConfigError, MailboxError, StoreError
+from reengage.inbound import InboundHandler
+from reengage.mailbox import MailboxOptions, open_mailbox, parse_url
+from reengage.mailbox_poll import MailboxPoller, mailbox_from_settings, poller_from_settings
+from reengage.store import Store
+from reengage.web import ops_app
+from tests.conftest import child_env
+from tests.integration.dovecot import Dovecot, running_dovecot
+from tests.integration.inprocess import cli
+from tests.integration.smtp_sink import free_port
+from tests.integration.test_inbound import inbound_world
+from tests.integration.test_inbound_mailbox import (
+    ANSWERS,
+    CUSTOMERS,
+    NOW,
+    REENGAGE,
+    _settings,
+    answer,
+    stored,
+    stray,
+)
+
+
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Dovecot]:
+    with running_dovecot() as server:
+        yield server
+
+
+def healthz(store: Store) -> dict[str, str]:
+    """What the operations app's /healthz answers now."""
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=ops_app(store))
+        async with httpx.AsyncClient(transport=transport, base_url="http://ops") as http:
+            return await http.get("/healthz")
+
+    found: dict[str, str] = asyncio.run(get()).json()
+    return found
+
+
+def test_a_done_folder_the_server_refuses_records_every_mail_and_says_so_once(
+    store: Store, tmp_path: Path, dovecot: Dovecot
+) -> None:
+    account = dovecot.account()
+    with inbound_world(store, tmp_path, CUSTOMERS) as world:
+        tokens = {m["to"][0]: m["from"].split("+", 1)[1].split("@")[0] for m in world.sink.received}
+        for address, (fixture, to) in ANSWERS.items():
+            token = tokens[address]
+            account.deliver(answer(fixture, token, address), delivered_to=to.format(token=token))
+        account.deliver(stray(1))
+        account.deliver(stray(2))
+        env = {
+            "env_file": None,
+            "secret_key": "s" * 40,
+            "inbound_mailbox_plaintext": True,
+            "inbound_imap_url": account.url(),
+            "inbound_mailbox_not_ours_folder": "reengage/not-ours",
+        }
+        # dovecot's separator is "/" and it refuses "." in a name: the folder cannot exist.
+        refused = load_settings(**env, inbound_mailbox_done_folder="reengage.done")  # type: ignore[arg-type]
+        world.service.mailbox = poller_from_settings(
+            refused, store, world.handler.receive, world.service.clock
+        )
+        with capture_logs() as logs:
+            reports = [world.service.poll_mailbox() for _ in range(3)]
+        first = reports[0]
+        assert first is not None and sum(first.recorded.values()) == 6  # none waits on another
+        assert first.unmarked == 4 and first.error is None
+        assert all(r is not None and r.duplicates == 4 and r.unmarked == 4 for r in reports[1:])
+        events = [e["event"] for e in logs if e["event"].startswith("mailbox_")]
+        assert events.count("mailbox_marking_failed") == 1  # once for the outage, not per poll
+        assert "mailbox_poll_interrupted" not in events
+        failed = next(e for e in logs if e["event"] == "mailbox_marking_failed")
+        assert "REENGAGE_INBOUND_MAILBOX_DONE_FOLDER" in failed["error"]
+        assert account.count("INBOX") == 4 and account.count("reengage/not-ours") == 2
+        kinds = sorted(r.kind for r in store.responses.recent(NOW.replace(year=2000)))
+        assert kinds == ["auto_reply", "bounce", "complaint", "reply"]  # each once
+
+        assert metrics.REGISTRY.get_sample_value("reengage_mailbox_unmarked_mails") == 4
+        health = healthz(store)
+        assert health["status"] == "degraded" and "mailbox_marking_failed" in health["mailbox"]
+
+        doctor_env = _settings(f"sqlite:///{tmp_path / 'doctor.db'}", account.url(), tmp_path)
+        Store.open(doctor_env["REENGAGE_DATABASE_URL"], upgrade=True).close()
+        doctor = cli(
+            "doctor",
+            cwd=tmp_path,
+            env={**doctor_env, "REENGAGE_INBOUND_MAILBOX_DONE_FOLDER": "reengage.done"},
+        )
+        assert doctor.returncode == 1
+        assert "FAIL inbound mailbox: REENGAGE_INBOUND_MAILBOX_DONE_FOLDER" in doctor.stdout
+
+        # The setting fixed: the four are recognised by their receipts and only moved.
+        fixed = load_settings(**env)  # type: ignore[arg-type]
+        world.service.mailbox = poller_from_settings(
+            fixed, store, world.handler.receive, world.service.clock
+        )
+        again = world.service.poll_mailbox()
+        assert again is not None and again.duplicates == 4 and again.unmarked == 0
+        assert sum(again.recorded.values()) == 0
+    assert account.count("INBOX") == 0 and account.count("reengage/processed") == 4
+    assert metrics.REGISTRY.get_sample_value("reengage_mailbox_unmarked_mails") == 0
+    assert healthz(store).get("mailbox") is None
+
+
+@pytest.mark.parametrize("folder", ["INBOX", "inbox", "Archive"])
+def test_a_done_or_not_ours_folder_that_is_the_polled_one_is_a_configuration_error(
+    folder: str,
+) -> None:
+    for setting in ("done_folder", "not_ours_folder"):
+        settings = load_settings(
+            env_file=None,
+            secret_key="s" * 40,
+            inbound_imap_url="imaps://u:p@mail.example.com/Archive",
+            **{f"inbound_mailbox_{setting}": folder},  # type: ignore[arg-type]
+        )
+        with pytest.raises(ConfigError, match=f"REENGAGE_INBOUND_MAILBOX_{setting.upper()}"):
+            mailbox_from_settings(settings)
+
+
+def test_a_too_large_mail_stays_in_the_inbox_as_the_unmatched_list_says(
+    store: Store, dovecot: Dovecot
+) -> None:
+    account = dovecot.account()
+    account.deliver(stray(1))
+    account.deliver(stray(2, size=20_000))
+    url = parse_url(account.url(), "REENGAGE_INBOUND_IMAP_URL")
+    options = MailboxOptions(not_ours_folder="reengage/not-ours", plaintext=True, timeout=10)
+    handler = InboundHandler(store, lambda: NOW)
+
+    def poll() -> None:
+        MailboxPoller(
+            store, lambda: open_mailbox(url, options), handler.receive, lambda: NOW, max_bytes=8000
+        ).poll()
+
+    poll()
+    poll()  # a new process: the big one is not noted again
+    rows, total = store.responses.unmatched(10)
+    assert total == 2
+    big = next(u for u in rows if u.reason == "too_large")
+    assert "left there unread" in (big.detail or "")
+    assert account.count("INBOX") == 1  # where the list says it is
+    assert account.count("reengage/not-ours") == 1
+    conn = account.imap()
+    try:
+        conn.select("INBOX", readonly=True)
+        _, flags = conn.uid("FETCH", "1:*", "(FLAGS)")
+    finally:
+        conn.logout()
+    assert b"\\Seen" not in flags[0]  # type: ignore[operator]  # unread for a person
+
+
+def test_a_refused_or_reset_connection_is_said_in_words() -> None:
+    closed = parse_url(f"imap://u:p@127.0.0.1:{free_port()}", "REENGAGE_INBOUND_IMAP_URL")
+    with pytest.raises(MailboxError) as refused:
+        open_mailbox(closed, MailboxOptions(plaintext=True, timeout=5))
+    assert "connecting failed: connection refused" in str(refused.value)
+    assert "111" not in str(refused.value)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def reset() -> None:
+        client, _ = listener.accept()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # an RST, not a FIN
+
+    threading.Thread(target=reset, daemon=True).start()
+    port = listener.getsockname()[1]
+    resetting = dataclasses.replace(closed, port=port)
+    try:
+        with pytest.raises(MailboxError) as cut:
+            open_mailbox(resetting, MailboxOptions(plaintext=True, timeout=5))
+    finally:
+        listener.close()
+    assert "connection reset by the server" in str(cut.value)
+    assert "104" not in str(cut.value)
+
+
+def test_a_locked_database_is_one_clear_line_and_the_mail_stays(
+    tmp_path: Path, dovecot: Dovecot
+) -> None:
+    account = dovecot.account()
+    account.deliver(stray(1))
+    store = Store.open(f"sqlite:///{tmp_path / 'locked.db'}", upgrade=True)
+    try:
+        with store.engine.connect() as conn:  # the pooled connection waits 0.2 s, not 30
+            conn.exec_driver_sql("PRAGMA busy_timeout=200")
+        holder = sa.create_engine(f"sqlite:///{tmp_path / 'locked.db'}")
+        with holder.connect() as other:
+            other.exec_driver_sql("BEGIN EXCLUSIVE")
+            url = parse_url(account.url(), "REENGAGE_INBOUND_IMAP_URL")
+            options = MailboxOptions(plaintext=True, timeout=10)
+            handler = InboundHandler(store, lambda: NOW)
+            poller = MailboxPoller(
+                store, lambda: open_mailbox(url, options), handler.receive, lambda: NOW,
+                max_bytes=1 << 20,
+            )
+            with pytest.raises(StoreError) as locked:
+                poller.poll()
+            other.exec_driver_sql("ROLLBACK")
+        holder.dispose()
+    finally:
+        store.close()
+    message = str(locked.value)
+    assert "\n" not in message and "SELECT" not in message and "INSERT" not in message
+    assert "database is locked" in message and "next poll" in message
+    assert account.count("INBOX") == 1
+
+
+def test_sigterm_during_a_long_poll_stops_between_mails_within_the_grace(
+    store: Store, database_url: str, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    account = dovecot.account()
+    total = 300
+    for n in range(total):
+        account.deliver(stray(n))
+    settings = {
+        **_settings(database_url, account.url(), tmp_path),
+        "REENGAGE_INBOUND_MAILBOX_POLL_SECONDS": "5",
+        "REENGAGE_SHUTDOWN_GRACE_SECONDS": "4",
+        "REENGAGE_HTTP_PORT": "0",
+        "REENGAGE_OPS_PORT": "0",
+        "REENGAGE_SMTP_PORT": str(free_port()),
+        "REENGAGE_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    log = tmp_path / "run.log"
+    with log.open("wb") as sink:
+        child = subprocess.Popen(
+            [REENGAGE, "run"], env=child_env(**settings), stdout=sink, stderr=sink
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while stored(store)[2] < 5 and time.monotonic() < deadline and child.poll() is None:
+                time.sleep(0.01)
+            child.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            code = child.wait(15)
+            took = time.monotonic() - signalled
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+    output = log.read_text(errors="replace")
+    at_exit = stored(store)[2]
+    assert code == 0, output[-3000:]
+    assert took < 4, f"exit {took:.1f} s after SIGTERM, grace 4 s"
+    assert 5 <= at_exit < total, f"stopped after {at_exit} of {total}: not mid-poll"
+    assert "Traceback" not in output and "Error running job" not in output, output[-3000:]
+    events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
+    assert "service_stopped" in events
+    assert not {"mailbox_polled", "mailbox_poll_stopped"} & set(
+        events[events.index("service_stopped") :]
+    )  # nothing of the poll after the service said it stopped
+
+    again = cli("inbound", "poll", cwd=tmp_path, env=settings)  # the rest, next time
+    assert again.returncode == 0, again.stderr
+    assert stored(store) == (total, total, total)  # every mail once
+    assert account.count("INBOX") == 0
