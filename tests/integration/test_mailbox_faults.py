@@ -10,20 +10,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import json
 import os
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from structlog.testing import capture_logs
 
 from reengage import metrics
@@ -300,3 +307,86 @@ def _sigterm_mid_poll(store: Store, database_url: str, dovecot: Dovecot, tmp_pat
     assert again.returncode == 0, again.stderr
     assert stored(store) == (total, total, total)  # every mail once
     assert account.count("INBOX") == 0
+
+
+def private_ca_server(tmp_path: Path, target: int) -> tuple[int, Path, socket.socket]:
+    """A TLS front (a certificate of a private CA, for 127.0.0.1) to dovecot's plain IMAP
+    port: what imaps:// to a company's own mail server looks like. Returns its port, the CA
+    file a person would give SSL_CERT_FILE, and the listener to close."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Private Test CA")])
+    cert = (  # its own CA; a fixed, wide validity: no dependence on the wall clock
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2999, 1, 1, tzinfo=UTC))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    ca, pem_key = tmp_path / "private-ca.pem", tmp_path / "server.key"
+    ca.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem_key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(ca, pem_key)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := src.recv(4096):
+                dst.sendall(chunk)
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                secure = context.wrap_socket(client, server_side=True)
+            except (OSError, ssl.SSLError):  # the client refused our certificate
+                client.close()
+                continue
+            server = socket.create_connection(("127.0.0.1", target))
+            threading.Thread(target=pipe, args=(secure, server), daemon=True).start()
+            threading.Thread(target=pipe, args=(server, secure), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1], ca, listener
+
+
+def test_ssl_cert_file_makes_a_private_ca_trusted_for_imaps(
+    dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = dovecot.account()
+    account.deliver(stray(1))
+    port, ca, listener = private_ca_server(tmp_path, dovecot.imap_port)
+    try:
+        url = parse_url(account.url("imaps"), "REENGAGE_INBOUND_IMAP_URL")
+        url = dataclasses.replace(url, port=port)
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        with pytest.raises(MailboxError, match=r"TLS failed while connecting.*certificate verify"):
+            open_mailbox(url, MailboxOptions(timeout=5))
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # as README says, for a private CA
+        box = open_mailbox(url, MailboxOptions(timeout=5))
+        try:
+            assert len(box.items()) == 1
+        finally:
+            box.close()
+    finally:
+        listener.close()
