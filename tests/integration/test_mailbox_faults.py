@@ -77,7 +77,7 @@ def healthz(store: Store) -> dict[str, str]:
 
 
 def test_a_done_folder_the_server_refuses_records_every_mail_and_says_so_once(
-    store: Store, tmp_path: Path, dovecot: Dovecot
+    store: Store, database_url: str, tmp_path: Path, dovecot: Dovecot
 ) -> None:
     account = dovecot.account()
     with inbound_world(store, tmp_path, CUSTOMERS) as world:
@@ -118,8 +118,7 @@ def test_a_done_folder_the_server_refuses_records_every_mail_and_says_so_once(
         health = healthz(store)
         assert health["status"] == "degraded" and "mailbox_marking_failed" in health["mailbox"]
 
-        doctor_env = _settings(f"sqlite:///{tmp_path / 'doctor.db'}", account.url(), tmp_path)
-        Store.open(doctor_env["REENGAGE_DATABASE_URL"], upgrade=True).close()
+        doctor_env = _settings(database_url, account.url(), tmp_path)
         doctor = cli(
             "doctor",
             cwd=tmp_path,
@@ -127,6 +126,16 @@ def test_a_done_folder_the_server_refuses_records_every_mail_and_says_so_once(
         )
         assert doctor.returncode == 1
         assert "FAIL inbound mailbox: REENGAGE_INBOUND_MAILBOX_DONE_FOLDER" in doctor.stdout
+        polled = cli(  # for cron: says what it left, and exits 1 so cron mails a person
+            "inbound",
+            "poll",
+            cwd=tmp_path,
+            env={**doctor_env, "REENGAGE_INBOUND_MAILBOX_DONE_FOLDER": "reengage.done"},
+        )
+        assert polled.returncode == 1, polled.stdout + polled.stderr
+        assert "4 mail(s) recorded but left in the mailbox" in polled.stdout
+        assert "0 recorded" in polled.stdout and "duplicates 4" in polled.stdout
+        assert "REENGAGE_INBOUND_MAILBOX_DONE_FOLDER" in polled.stdout
 
         # The setting fixed: the four are recognised by their receipts and only moved.
         fixed = load_settings(**env)  # type: ignore[arg-type]
