@@ -9,6 +9,7 @@
     │   └── NotFound              a customer or step a person named does not exist
     ├── TemplateFailure           a template cannot be rendered for one customer (file:line)
     ├── MailboxError              the inbound mailbox (IMAP, POP3) refused or went away
+    │   └── MarkRefused           it refused to move, flag or delete one mail (it answered)
     └── WindowNeverOpens          a send window with no open moment within a year
 
 Wrap a driver's exception with ``raise StoreError(...) from exc`` so the cause survives.
@@ -53,6 +54,10 @@ class NotFound(InputError):
 
 class MailboxError(ReengageError):
     """The inbound mailbox could not be read or marked; the message names the setting."""
+
+
+class MarkRefused(MailboxError):
+    """The mailbox answered but would not move, flag or delete a mail: the others go on."""
 
 
 class TemplateFailure(ReengageError):

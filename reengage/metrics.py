@@ -34,6 +34,14 @@ FAILED = Gauge(
     "(reengage sends list --status failed)",
     registry=REGISTRY,
 )
+MAILBOX_UNMARKED = Gauge(
+    "reengage_mailbox_unmarked_mails",
+    "Mails the last poll of the inbound mailbox recorded but could not move, flag or "
+    "delete (they stay and are marked at a later poll; the log says why: "
+    "mailbox_marking_failed)",
+    registry=REGISTRY,
+)
+UNMARKED_SAMPLE = "reengage_mailbox_unmarked_mails"  # /healthz reads it too
 
 LOOP_LAG = Histogram(
     "reengage_event_loop_lag_seconds",

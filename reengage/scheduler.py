@@ -32,7 +32,7 @@ from reengage.detection_process import DetectionProcess
 from reengage.digest import DigestConfig, DigestReport, send_digests
 from reengage.errors import MailboxError, StoreError
 from reengage.logs import get_logger
-from reengage.mailbox_poll import MailboxPoller, PollReport
+from reengage.mailbox_poll import MailboxPoller, PollReport, poll_alone
 from reengage.mailer import Mailer
 from reengage.outage import Outage
 from reengage.responses import Policy
@@ -238,14 +238,8 @@ class Service:
         outage, not an error every minute."""
         if self.mailbox is None:
             return None
-        # One worker reads the mailbox at a time: two would each move the same mail (a copy
-        # too many in the folder); the receipts already keep the database from a second record.
-        hold = timedelta(seconds=max(self.mailbox_every_s - 5, 5))
-        if not self.store.locks.try_lock("poll_mailbox", self.worker_id, self.clock(), hold):
-            return None
         try:
-            with self.store.locks.keeping("poll_mailbox", self.worker_id, self.clock, hold):
-                report = self.mailbox.poll()
+            report = poll_alone(self.mailbox, self.store, self.worker_id, self.mailbox_every_s)
         except MailboxError as exc:
             self.mailbox_outage.down(exc)
             return None
@@ -315,8 +309,10 @@ class Service:
         every(PROBE_EVERY_S, "probe", self._guarded(self._probe_outage))
         if self.digest is not None:
             every(self.digest_every_s, "digests", self._guarded_async(self.digests))
-        if self.mailbox is not None:
-            every(self.mailbox_every_s, "mailbox", self._guarded(self.poll_mailbox))
+        if self.mailbox is not None:  # a task: a stop ends it quietly, not as a job error
+            poll = self._guarded(self.poll_mailbox)
+            job = self._guarded_async(lambda: asyncio.to_thread(poll))
+            every(self.mailbox_every_s, "mailbox", job)
         await asyncio.to_thread(self.reload)  # templates compile off the loop too
         # Mails left unknown by a worker that died are settled, and the gauges a scrape of
         # /metrics reads are right from the start, not after the first minute.
@@ -333,6 +329,8 @@ class Service:
         # and inbound listeners, QUIT to the mail server): the process is gone within it.
         grace = self.grace.total_seconds()
         deadline = loop.time() + grace - min(SHUTDOWN_RESERVE_S, grace / 4)
+        if self.mailbox is not None:  # it stops between two mails (see MailboxPoller.poll)
+            await asyncio.to_thread(self.mailbox.wait_idle, max(deadline - loop.time(), 0))
         for task in (self._dispatch_task, self._digest_task):
             if task is None or task.done():
                 continue

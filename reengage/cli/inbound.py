@@ -59,8 +59,15 @@ def poll() -> None:
     finally:
         store.close()
     out.print(f"{poller.described}: {report.summary()}", markup=False)
+    if report.unmarked:
+        out.print(
+            f"{report.unmarked} mail(s) recorded but left in the mailbox (recognised and "
+            f"marked at a later poll): {report.mark_error}",
+            markup=False,
+        )
     if report.error:
         out.print(f"stopped early: {report.error}; the rest is read at the next poll", markup=False)
+    if report.error or report.unmarked:
         raise typer.Exit(1)
 
 

@@ -146,7 +146,9 @@ def _mailbox_poller(settings: Settings, store: Store, service: Any) -> Any:
 
     policy = service.response_policy(settings.soft_bounce_limit)
     handler = InboundHandler.from_settings(store, service.clock, policy, settings)
-    return poller_from_settings(settings, store, handler.receive, service.clock)
+    return poller_from_settings(
+        settings, store, handler.receive, service.clock, lambda: service.stopping
+    )
 
 
 @app.command()

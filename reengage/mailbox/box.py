@@ -4,8 +4,10 @@ protocol library's failure becomes a :class:`MailboxError` naming the setting.""
 
 from __future__ import annotations
 
+import errno
 import imaplib
 import ipaddress
+import os
 import poplib
 import ssl
 from collections.abc import Iterator
@@ -20,6 +22,8 @@ KEYWORD = "$Reengage"  # on every IMAP mail handled: the next poll's search leav
 DONE_MODES = ("move", "flag", "delete")
 _PORTS = {"imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995}
 PLAINTEXT_SETTING = "REENGAGE_INBOUND_MAILBOX_PLAINTEXT"
+DONE_FOLDER_SETTING = "REENGAGE_INBOUND_MAILBOX_DONE_FOLDER"
+NOT_OURS_FOLDER_SETTING = "REENGAGE_INBOUND_MAILBOX_NOT_OURS_FOLDER"
 
 
 @dataclass(frozen=True)
@@ -103,15 +107,33 @@ class MailboxOptions:
             raise ConfigError(
                 f"REENGAGE_INBOUND_MAILBOX_DONE: {self.done!r}: choose move, flag or delete"
             )
-        for folder, name in ((self.done_folder, "DONE"), (self.not_ours_folder, "NOT_OURS")):
-            if folder:
-                _check_folder(folder, f"REENGAGE_INBOUND_MAILBOX_{name}_FOLDER")
+        if url.protocol == "imap":
+            if self.done == "move" and not self.done_folder:
+                raise ConfigError(
+                    f"{DONE_FOLDER_SETTING} is empty: name the folder recorded mail is moved "
+                    "to (e.g. reengage/processed), or set REENGAGE_INBOUND_MAILBOX_DONE=flag"
+                )
+            for folder, setting in self.folders():
+                _check_folder(folder, setting)
+                if folder.upper() == "INBOX" or folder == url.folder:
+                    raise ConfigError(
+                        f"{setting}: {folder!r} is the folder being read ({url.setting}): "
+                        "a mail moved there would be read again at every poll; name a "
+                        "folder of its own, e.g. reengage/processed"
+                    )
         if self.plaintext and not url.scheme.endswith("s") and not is_loopback(url.host):
             raise ConfigError(
                 f"{PLAINTEXT_SETTING}: allowed only for a server on this machine; "
                 f"{url.host} is not, and the password would cross the network in clear: "
                 f"use {url.protocol}s:// or a server offering STARTTLS"
             )
+
+    def folders(self) -> list[tuple[str, str]]:
+        """The folders mail is moved to (IMAP), each with the setting naming it."""
+        found = [(self.done_folder, DONE_FOLDER_SETTING)] if self.done == "move" else []
+        if self.not_ours_folder:
+            found.append((self.not_ours_folder, NOT_OURS_FOLDER_SETTING))
+        return found
 
 
 @dataclass(frozen=True)
@@ -127,6 +149,7 @@ class Mailbox(Protocol):
     """The poller's view of a mailbox, signed in and open."""
 
     source: str  # imap or pop3
+    problems: list[str]  # folders found unusable at sign-in, each naming its setting
 
     def items(self) -> list[Item]:
         """Mails not handled yet, oldest first."""
@@ -138,7 +161,10 @@ class Mailbox(Protocol):
         """A recorded mail of ours: moved, flagged or deleted as the options say."""
 
     def leave(self, item: Item) -> None:
-        """A mail that is not ours (or too large): left, or moved aside; never deleted."""
+        """A mail that is not ours: left, or moved aside; never deleted."""
+
+    def keep(self, item: Item) -> None:
+        """A mail not read (too large): left where it is, unread, out of the next search."""
 
     def close(self) -> None:
         """Sign out (POP3: this is when deletions take effect); never raises."""
@@ -159,6 +185,11 @@ def talking(url: MailboxUrl, doing: str) -> Iterator[None]:
 
 
 def said(exc: BaseException) -> str:
+    """What went wrong, in words: an OS error's meaning, never its bare number."""
+    if isinstance(exc, OSError) and exc.errno is not None and not isinstance(exc, ssl.SSLError):
+        if exc.errno == errno.ECONNRESET:
+            return "connection reset by the server"
+        return (exc.strerror or os.strerror(exc.errno)).lower()
     text = str(exc.args[0] if exc.args else exc)
     if text.startswith(("b'", 'b"')):
         text = text[2:-1]

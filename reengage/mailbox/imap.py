@@ -9,7 +9,7 @@ import re
 import ssl
 from typing import Any
 
-from reengage.errors import MailboxError
+from reengage.errors import MailboxError, MarkRefused
 from reengage.mailbox.box import (
     KEYWORD,
     PLAINTEXT_SETTING,
@@ -69,12 +69,21 @@ class ImapMailbox:
         separator = found.group(1).decode() if found and found.group(1) else "/"
         self.done_folder = self.options.done_folder.replace("/", separator)
         self.not_ours_folder = self.options.not_ours_folder.replace("/", separator)
-        for folder in (
-            self.done_folder if self.options.done == "move" else "",
-            self.not_ours_folder,
-        ):
-            if folder:
-                self.conn.create(_quote(folder))  # NO when it exists already: fine
+        # A folder the server will not make (a name it refuses) is found now, not mail by
+        # mail: each mail is still recorded, and the failure to move it names the setting.
+        self.problems: list[str] = []
+        self._unusable: dict[str, str] = {}
+        for folder, setting in self.options.folders():
+            folder = folder.replace("/", separator)
+            typ, data = self.conn.create(_quote(folder))  # NO when it exists already: fine
+            if typ != "OK" and not self._exists(folder):
+                problem = (
+                    f"{setting}: {self.url.host} will not make folder {folder!r} "
+                    f"({said(MailboxError(data[0] if data else ''))}); its folders nest "
+                    f"with {separator!r}: name one it accepts, e.g. reengage{separator}processed"
+                )
+                self.problems.append(problem)
+                self._unusable[folder] = problem
         typ, data = self.conn.select(_quote(self.url.folder))
         if typ != "OK":
             raise MailboxError(
@@ -89,6 +98,10 @@ class ImapMailbox:
         self.keywords = any(b"\\*" in p for p in permanent if isinstance(p, bytes))
         _, validity = self.conn.response("UIDVALIDITY")
         self.validity = (validity[0] or b"0").decode() if validity else "0"
+
+    def _exists(self, folder: str) -> bool:
+        typ, data = self.conn.list('""', _quote(folder))
+        return typ == "OK" and any(isinstance(line, bytes) and line for line in data)
 
     def items(self) -> list[Item]:
         with talking(self.url, "listing the mails"):
@@ -134,29 +147,38 @@ class ImapMailbox:
                     self._ok(*self.conn.uid("EXPUNGE", item.ref), "expunging")
 
     def leave(self, item: Item) -> None:
-        with talking(self.url, f"setting aside mail {item.ref}"):
-            if self.not_ours_folder:
+        if self.not_ours_folder:
+            with talking(self.url, f"setting aside mail {item.ref}"):
                 self._move(item, self.not_ours_folder)
-            elif self.keywords:
+        else:
+            self.keep(item)
+
+    def keep(self, item: Item) -> None:
+        if self.keywords:
+            with talking(self.url, f"marking mail {item.ref} as seen by reengage"):
                 self._store(item, f"({KEYWORD})")  # unread stays unread for a person
 
     def _move(self, item: Item, folder: str) -> None:
+        if folder in self._unusable:
+            raise MarkRefused(f"mail {item.ref} not moved: {self._unusable[folder]}")
         if "MOVE" in self.caps:
-            self._ok(*self.conn.uid("MOVE", item.ref, _quote(folder)), "moving")
+            self._ok(*self.conn.uid("MOVE", item.ref, _quote(folder)), "moving", MarkRefused)
             return
-        self._ok(*self.conn.uid("COPY", item.ref, _quote(folder)), "copying")
+        self._ok(*self.conn.uid("COPY", item.ref, _quote(folder)), "copying", MarkRefused)
         self._store(item, f"(\\Deleted {KEYWORD})" if self.keywords else "(\\Deleted)")
         if "UIDPLUS" in self.caps:
             self._ok(*self.conn.uid("EXPUNGE", item.ref), "expunging")
 
     def _store(self, item: Item, flags: str) -> None:
-        self._ok(*self.conn.uid("STORE", item.ref, "+FLAGS.SILENT", flags), "flagging")
+        self._ok(*self.conn.uid("STORE", item.ref, "+FLAGS.SILENT", flags), "flagging", MarkRefused)
 
-    def _ok(self, typ: str, data: Any, doing: str) -> None:
+    def _ok(
+        self, typ: str, data: Any, doing: str, refused: type[MailboxError] = MailboxError
+    ) -> None:
         if typ == "NO" and b"EXPUNGEISSUED" in b" ".join(d for d in data if isinstance(d, bytes)):
             return  # another client removed the mail since we listed it: nothing left to mark
         if typ != "OK":
-            raise MailboxError(f"{self.url.setting}: {self.url}: {doing} refused: {data!r:.300}")
+            raise refused(f"{self.url.setting}: {self.url}: {doing} refused: {data!r:.300}")
 
     def close(self) -> None:
         try:

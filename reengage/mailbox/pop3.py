@@ -48,6 +48,7 @@ class Pop3Mailbox:
     """A POP3 mailbox: mails are read, and deleted (DELE) once recorded."""
 
     source = "pop3"
+    problems: list[str] = []  # noqa: RUF012  # POP3 has no folders to be wrong about
 
     def __init__(self, url: MailboxUrl, options: MailboxOptions, max_line: int = 1 << 20) -> None:
         self.url, self.options = url, options
@@ -102,6 +103,9 @@ class Pop3Mailbox:
 
     def leave(self, item: Item) -> None:
         return  # POP3 has no folders or flags: the mail stays where it is
+
+    def keep(self, item: Item) -> None:
+        return  # nor can it be flagged: the poller remembers it while it runs
 
     def close(self) -> None:
         try:

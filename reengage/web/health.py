@@ -54,11 +54,17 @@ def routes(store: Store, alive: Callable[[], bool]) -> list[Route]:
         else:
             found["scheduler"] = "running"
         waiting = found.get("unknown_sends", "0") != "0" or found.get("failed_sends", "0") != "0"
-        status = "failing" if not ok else "degraded" if waiting else "ok"
+        unmarked = int(metrics.REGISTRY.get_sample_value(metrics.UNMARKED_SAMPLE) or 0)
+        if unmarked:  # recorded, not lost; but the mailbox fills until a person fixes it
+            found["mailbox"] = (
+                f"{unmarked} mail(s) recorded but not moved, flagged or deleted: see the log "
+                "(mailbox_marking_failed) and reengage doctor"
+            )
+        status = "failing" if not ok else "degraded" if waiting or unmarked else "ok"
         if waiting:
             found["attention"] = "mails wait for a person: reengage sends list"
         return JSONResponse(
-            {"ok": ok and not waiting, "status": status, **found},
+            {"ok": ok and not waiting and not unmarked, "status": status, **found},
             status_code=200 if ok else 503,
         )
 
