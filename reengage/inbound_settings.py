@@ -50,7 +50,7 @@ class InboundSettings(BaseModel):
     inbound_domain: str | None = Field(
         None,
         description="domain whose MX points at the inbound listener; bounces and replies "
-        "go to bounces+TOKEN@ and reply+TOKEN@ it",
+        "go to bounces+TOKEN.SIGNATURE@ and reply+TOKEN@ it",
     )
     complaint_reporters: str | None = Field(
         None,

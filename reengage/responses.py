@@ -111,8 +111,9 @@ def pause(store: Store, ref: MessageRef, now: datetime, policy: Policy | None = 
 #
 # Inbound mail comes from anyone who can reach the port, and a webhook from anyone holding
 # its token: what either says is believed only as far as it is about mail we sent. A bounce
-# or complaint acts only when it names one of our messages (our VERP token, or a Message-ID
-# of ours) and only on the address that message went to; a reply is the customer's only
+# by mail acts only when it came to its message's signed VERP address, a complaint there or
+# signed by a listed feedback loop (``Arrival``; a Message-ID is no proof: replies quote
+# it), and only on the address that message went to; a reply is the customer's only
 # when it answers our mail to the address it comes from. Anything else is kept as
 # unmatched (``reengage inbound unmatched``) and acts on nobody.
 
