@@ -203,6 +203,10 @@ def test_a_complaint_signed_by_a_listed_feedback_loop_suppresses_anywhere(world:
         signed(arf("mallory@evil.example", original_id=message_id_of(world, EVE)), REPORTER),
         "abuse@acme.example",
     )
+    # A malformed signature claiming the listed domain, and six stacked ones: nobody.
+    junk = b"DKIM-Signature: v=1; a=rsa-sha256; d=" + REPORTER.encode() + b"; s=s1; b=!!\n"
+    deliver(world, junk + arf(DAN, original_id=message_id_of(world, DAN)), "abuse@acme.example")
+    deliver(world, junk * 6 + arf(DAN, original_id=message_id_of(world, DAN)), "fbl@acme.example")
     # A listed provider's signature makes a complaint count, never a bounce.
     deliver(
         world,
@@ -211,7 +215,7 @@ def test_a_complaint_signed_by_a_listed_feedback_loop_suppresses_anywhere(world:
     )
     assert suppressed(world) == {ANA, BOB}
     assert sorted(reasons(world)) == sorted(
-        ["unverified_complaint"] * 3 + ["other_address", "not_verp"]
+        ["unverified_complaint"] * 5 + ["other_address", "not_verp"]
     )
     # Keys were looked up only under the listed domain, never where a report pointed.
     assert ASKED and all(
