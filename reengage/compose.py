@@ -357,7 +357,7 @@ def _made(
         list_id=f"{campaign.id}.{domain}",
         unsubscribe_url=context["links"]["unsubscribe"],
         unsubscribe_mailto=unsubscribe_mailto(message_key, ws.bounce_domain(campaign), ws.secret),
-        return_path=bounce_address(message_key, ws.bounce_domain(campaign)),
+        return_path=bounce_address(message_key, ws.bounce_domain(campaign), ws.secret),
         provider_headers=provider_headers(ws.smtp_provider, f"<{message_key}@{domain}>"),
     )
     return rendered, envelope
@@ -375,9 +375,16 @@ def reply_address(ws: Workspace, campaign: Campaign, message_key: str) -> str | 
     return f"{name} <{address}>" if name else address
 
 
-def bounce_address(message_key: str, domain: str) -> str:
-    """The per-message envelope sender (VERP): a bounce names the message it is about."""
-    return f"bounces+{message_key}@{domain}"
+# Message keys of this length went out with an unsigned ``bounces+KEY@`` (before bounce
+# addresses were signed); newer keys are 22 characters and their bounce address is signed.
+UNSIGNED_BOUNCE_KEY_CHARS = 24
+
+
+def bounce_address(message_key: str, domain: str, secret: str) -> str:
+    """The per-message envelope sender (VERP), ``bounces+KEY.SIGNATURE@domain``: a bounce
+    names the message it is about. The key is in our Message-ID, which every reply quotes,
+    so only the signature (seen only in the Return-Path) proves a report came back to it."""
+    return f"bounces+{message_key}.{mailto_signature(message_key, secret, 'bounce')}@{domain}"
 
 
 def unsubscribe_mailto(message_key: str, domain: str, secret: str) -> str:
@@ -386,26 +393,27 @@ def unsubscribe_mailto(message_key: str, domain: str, secret: str) -> str:
     return f"unsubscribe+{message_key}.{mailto_signature(message_key, secret)}@{domain}"
 
 
-def mailto_signature(message_key: str, secret: str) -> str:
+def mailto_signature(message_key: str, secret: str, purpose: str = "mailto-unsubscribe") -> str:
     """26 lower-case base32 characters (128 bits of HMAC-SHA256): the address stays within
     64 characters, and an MTA that lower-cases it (RFC 5321 allows it) loses nothing."""
     # hmac.digest: the same HMAC in one C call, without an HMAC object per mail.
-    mac = hmac.digest(
-        secret.encode(), b"mailto-unsubscribe:" + message_key.lower().encode(), "sha256"
-    )
+    mac = hmac.digest(secret.encode(), f"{purpose}:{message_key.lower()}".encode(), "sha256")
     return base64.b32encode(mac[:16]).decode().rstrip("=").lower()
 
 
-def signed_unsubscribe_key(token: str, secrets: Sequence[str]) -> str | None:
-    """The message key of a ``KEY.SIGNATURE`` signed under any of ``secrets`` (the current
-    key first, then older ones while they rotate out); None for anything else."""
+def signed_unsubscribe_key(
+    token: str, secrets: Sequence[str], purpose: str = "mailto-unsubscribe"
+) -> str | None:
+    """The message key of a ``KEY.SIGNATURE`` signed for ``purpose`` (``bounce``: a bounce
+    address) under any of ``secrets`` (the current key first, then older ones while they
+    rotate out); None for anything else."""
     key, dot, signature = token.rpartition(".")
     if not dot or not key:
         return None
     given = signature.lower().encode()
     found = False
     for secret in secrets:  # every key is tried, so the answer takes as long either way
-        found |= hmac.compare_digest(mailto_signature(key, secret).encode(), given)
+        found |= hmac.compare_digest(mailto_signature(key, secret, purpose).encode(), given)
     return key if found else None
 
 

@@ -319,7 +319,7 @@ async def _deliver(
             error=reason,
         )
         return "failed"
-    envelope_sender = bounce_address(started.token, ws.bounce_domain(campaign))
+    envelope_sender = bounce_address(started.token, ws.bounce_domain(campaign), ws.secret)
     await mailer.pace(item.email)  # the rate limits' wait comes before the row is marked
 
     async def ready() -> bool:

@@ -6,7 +6,10 @@ answers 250, so an accepted mail is never lost: when the database cannot take it
 listener answers 451 and the sending server tries again later. What a mail says is believed
 only as far as it is about mail we sent (see ``responses``). Mail to a signed
 ``unsubscribe+KEY.SIGNATURE@`` (the mailto in List-Unsubscribe) unsubscribes at once; an
-unsigned one acts on nobody. Nothing is ever relayed: recipients outside the inbound domain
+unsigned one acts on nobody. A bounce acts only when delivered to its message's signed
+``bounces+KEY.SIGNATURE@`` (the envelope sender, which replies and forwards do not show);
+a complaint there too, or elsewhere when DKIM-signed by a feedback-loop provider listed in
+``REENGAGE_COMPLAINT_REPORTERS``. Nothing is ever relayed: recipients outside the inbound domain
 are refused. Anyone can connect, so everything is bounded: a mail's size, its recipients,
 the connections at once and the time one mail may take (its database work is a few short
 transactions in a worker thread, never on the event loop).
@@ -24,12 +27,12 @@ from typing import Any
 from aiosmtpd.smtp import SMTP
 
 from reengage import responses
-from reengage.compose import signed_unsubscribe_key
+from reengage.compose import UNSIGNED_BOUNCE_KEY_CHARS, signed_unsubscribe_key
 from reengage.config import Settings
 from reengage.errors import ReengageError
 from reengage.logs import get_logger
-from reengage.mailparse import classify, token_in
-from reengage.responses import Policy, Recorded
+from reengage.mailparse import Inbound, InboundKind, classify, token_in
+from reengage.responses import Arrival, Policy, Recorded
 from reengage.store import Store
 
 log = get_logger(__name__)
@@ -71,12 +74,19 @@ class InboundHandler:
         *,
         unsubscribe_secrets: Sequence[str] = (),
         limits: Limits | None = None,
+        complaint_reporters: Sequence[str] = (),
+        dkim_dns: DnsTxt | None = None,
     ) -> None:
         self.store, self.clock, self.domain = store, clock, domain
         self.policy = policy or Policy()
         # The secret key first, then the previous ones: they verify mailto unsubscribes.
         self.unsubscribe_secrets = tuple(unsubscribe_secrets)
         self.limits = limits or Limits()
+        # Feedback-loop providers whose DKIM-signed reports act wherever they arrive.
+        self.complaint_reporters = tuple(
+            d.strip().strip(".").lower() for d in complaint_reporters if d.strip()
+        )
+        self.dkim_dns = dkim_dns  # None: dkimpy's own resolver (tests hand in their own)
         self.recorded: list[Recorded] = []  # the latest outcomes, for the demo and tests
 
     @classmethod
@@ -92,6 +102,7 @@ class InboundHandler:
             # The key the mail's mailto: unsubscribe was signed with, or one it rotated out of.
             unsubscribe_secrets=[settings.require_secret_key(), *settings.previous_secrets()],
             limits=Limits.from_settings(settings),
+            complaint_reporters=(settings.complaint_reporters or "").split(","),
         )
 
     async def handle_RCPT(
@@ -133,7 +144,10 @@ class InboundHandler:
         mail = classify(raw, recipients)
         if deadline is not None and time.monotonic() > deadline:
             raise TooSlow(f"classifying took over {self.limits.processing_seconds:g} s")
-        done = responses.record_inbound(self.store, mail, now, self.policy)
+        arrival = self._arrival(raw, mail)
+        if deadline is not None and time.monotonic() > deadline:
+            raise TooSlow(f"checking the report took over {self.limits.processing_seconds:g} s")
+        done = responses.record_inbound(self.store, mail, now, self.policy, arrival)
         log.info(
             "inbound_recorded",
             kind=done.kind,
@@ -142,6 +156,37 @@ class InboundHandler:
             sender=mail.sender,
         )
         return done
+
+    def _arrival(self, raw: bytes, mail: Inbound) -> Arrival:
+        """Where a bounce or complaint arrived, and whether a listed feedback loop signed it."""
+        if mail.kind not in _REPORTS:
+            return Arrival()
+        if mail.bounce_token is not None:
+            return self._bounce_address(mail.bounce_token)
+        if mail.kind is InboundKind.COMPLAINT and self.complaint_reporters:
+            return Arrival(
+                reporter=reporter_signature(raw, self.complaint_reporters, self.dkim_dns)
+            )
+        return Arrival()
+
+    def _bounce_address(self, token: str) -> Arrival:
+        """The message a ``bounces+`` address names: signed (``KEY.SIGNATURE``), or the bare
+        key of mail sent before bounce addresses were signed (a 24-character key)."""
+        if "." not in token:
+            ref = responses.message(self.store, token)
+            if ref is None:
+                return Arrival(problem="no_message")
+            if len(ref.token) != UNSIGNED_BOUNCE_KEY_CHARS:
+                return Arrival(problem="bad_signature")  # its mail carried a signed address
+            return Arrival(verp=ref)
+        key = signed_unsubscribe_key(token, self.unsubscribe_secrets, "bounce")
+        if key is None:
+            return Arrival(problem="bad_signature")
+        ref = responses.message(self.store, key)
+        if ref is None:  # an MTA lower-cased the address; the signature is over the key folded
+            found = self.store.responses.messages_by_folded_token(key)
+            ref = found[0] if len(found) == 1 else None
+        return Arrival(verp=ref) if ref is not None else Arrival(problem="no_message")
 
     def _unsubscribe(self, token: str, address: str, now: datetime) -> Recorded:
         """A mail to our List-Unsubscribe mailto: it acts only when its signature is ours."""
@@ -156,6 +201,46 @@ class InboundHandler:
             return responses.unmatched_unsubscribe(self.store, now, "no_message", address)
         responses.unsubscribe(self.store, ref, now, source="mailto")
         return Recorded("unsubscribe", "suppressed", ref)
+
+
+_REPORTS = (InboundKind.HARD_BOUNCE, InboundKind.SOFT_BOUNCE, InboundKind.COMPLAINT)
+# dkimpy's DNS hook: (name, timeout=...) -> the TXT record's bytes, or None.
+DnsTxt = Callable[..., bytes | None]
+_MAX_SIGNATURES = 5  # a report with more DKIM signatures than this is not checked further
+
+
+def reporter_signature(
+    raw: bytes, reporters: Sequence[str], dns: DnsTxt | None = None
+) -> str | None:
+    """The listed domain (or a subdomain of one) whose DKIM signature on ``raw`` verifies;
+    None when none does. Keys are looked up only under listed domains, so a report cannot
+    make the receiver query a name of the sender's choosing."""
+    import dkim  # only a complaint at a generic address with reporters configured needs it
+
+    def listed(domain: str) -> bool:
+        return any(domain == r or domain.endswith("." + r) for r in reporters)
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
+        text = name.decode("ascii", "replace").rstrip(".").lower()
+        _, found, domain = text.partition("._domainkey.")
+        if not found or not listed(domain):
+            return None
+        return dns(name, timeout=timeout) if dns else dkim.get_txt(name, timeout=timeout)
+
+    try:
+        checker = dkim.DKIM(raw)
+        count = sum(1 for name, _ in checker.headers if name.lower() == b"dkim-signature")
+        for index in range(min(count, _MAX_SIGNATURES)):
+            try:
+                if checker.verify(index, dnsfunc=lookup):
+                    domain = (checker.domain or b"").decode("ascii", "replace").lower()
+                    if listed(domain):
+                        return domain
+            except Exception as exc:  # a malformed signature or key: this one does not vouch
+                log.info("report_signature_invalid", error=repr(exc)[:200])
+    except Exception as exc:  # a mail from anyone: no shape of it may stop the listener
+        log.info("report_signature_unreadable", error=repr(exc)[:200])
+    return None
 
 
 class _Listener(SMTP):

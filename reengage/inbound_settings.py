@@ -50,7 +50,12 @@ class InboundSettings(BaseModel):
     inbound_domain: str | None = Field(
         None,
         description="domain whose MX points at the inbound listener; bounces and replies "
-        "go to bounces+TOKEN@ and reply+TOKEN@ it",
+        "go to bounces+TOKEN.SIGNATURE@ and reply+TOKEN@ it",
+    )
+    complaint_reporters: str | None = Field(
+        None,
+        description="comma-separated domains of your feedback-loop providers: a complaint "
+        "DKIM-signed by one (or a subdomain) acts wherever it arrives",
     )
     soft_bounce_limit: int = Field(
         3, ge=1, le=100, description="soft bounces within 30 days that suppress an address"

@@ -111,8 +111,9 @@ def pause(store: Store, ref: MessageRef, now: datetime, policy: Policy | None = 
 #
 # Inbound mail comes from anyone who can reach the port, and a webhook from anyone holding
 # its token: what either says is believed only as far as it is about mail we sent. A bounce
-# or complaint acts only when it names one of our messages (our VERP token, or a Message-ID
-# of ours) and only on the address that message went to; a reply is the customer's only
+# by mail acts only when it came to its message's signed VERP address, a complaint there or
+# signed by a listed feedback loop (``Arrival``; a Message-ID is no proof: replies quote
+# it), and only on the address that message went to; a reply is the customer's only
 # when it answers our mail to the address it comes from. Anything else is kept as
 # unmatched (``reengage inbound unmatched``) and acts on nobody.
 
@@ -127,11 +128,36 @@ class Recorded:
     message: MessageRef | None = None
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """Where a report arrived and what vouches for it, as the receiver checked it.
+
+    ``verp``: the message whose signed ``bounces+KEY.SIG@`` address (the envelope sender
+    only our mail carries) the report was delivered to; ``problem`` says why an address
+    of that shape names none (``bad_signature``, ``no_message``). ``reporter``: the domain
+    of a listed feedback-loop provider whose DKIM signature on the report verified.
+    """
+
+    verp: MessageRef | None = None
+    problem: str | None = None
+    reporter: str | None = None
+
+
 def record_inbound(
-    store: Store, mail: Inbound, now: datetime, policy: Policy | None = None
+    store: Store,
+    mail: Inbound,
+    now: datetime,
+    policy: Policy | None = None,
+    arrival: Arrival | None = None,
 ) -> Recorded:
-    """Act on one classified inbound mail (bounce, complaint, reply, out-of-office)."""
+    """Act on one classified inbound mail (bounce, complaint, reply, out-of-office).
+
+    A bounce acts only when it arrived at its message's signed bounce address; a complaint
+    there too, or anywhere when a listed feedback loop signed it (``arrival``). A report
+    elsewhere only names a Message-ID, which every reply and forward of our mail shows, so
+    it is kept as unmatched and acts on nobody."""
     policy = policy or Policy()
+    arrival = arrival or Arrival()
     ref = _find(store, mail.token, mail.message_ids)
     kind = mail.kind
     named = tuple(dict.fromkeys(normal_address(a) for a in mail.recipients))
@@ -141,7 +167,17 @@ def record_inbound(
         # who); one that names another address, plainly, is not about our recipient.
         if kind is InboundKind.COMPLAINT:
             named = tuple(a for a in named if not _REDACTED.search(a))
-        problem = _mismatch(ref, named)
+        problem: str | None
+        if arrival.verp is not None:
+            ref = arrival.verp
+            problem = _mismatch(ref, named)
+        elif arrival.problem is not None:
+            problem = arrival.problem
+        elif kind is InboundKind.COMPLAINT and arrival.reporter is not None:
+            ref = _find(store, None, mail.message_ids)
+            problem = _mismatch(ref, named)
+        else:
+            problem = "unverified_complaint" if kind is InboundKind.COMPLAINT else "not_verp"
         if problem is not None or ref is None:
             _unmatched(
                 store, now, "mail", response.value, problem or "no_message", ref, named, mail

@@ -19,6 +19,8 @@ _REASONS = {
     "no_message": "names no mail of ours",
     "other_address": "not the address we mailed",
     "bad_signature": "unsigned or forged",
+    "not_verp": "not at bounce address",  # see README Security: where a report acts
+    "unverified_complaint": "unproven complaint",
     "unreadable": "could not be read",
     "too_large": "too large to read (left in the mailbox)",
 }

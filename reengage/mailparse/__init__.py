@@ -71,6 +71,7 @@ def _classify(msg: Message, rcpts: tuple[str, ...]) -> Inbound:
     headers_to = addresses_in(msg, "To", "Cc", "Delivered-To", "X-Original-To", lower=False)
     base = replace(
         unknown(our_token(headers_to, rcpts, original), subject, sender[0] if sender else ""),
+        bounce_token=next(filter(None, (token_in(a, BOUNCE_PREFIX) for a in rcpts)), None),
         original_subject=one_line(header(original, "Subject"), SUBJECT_LIMIT)
         if original is not None
         else None,

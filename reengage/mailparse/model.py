@@ -33,6 +33,9 @@ class Inbound:
     text: str | None  # reply text without quoted history and signature
     auto_reason: str | None  # why it was judged automatic
     original_subject: str | None = None  # subject of our mail that bounced or was reported
+    # The token of the bounces+TOKEN address the mail was delivered to (the envelope, never
+    # a header a sender writes): where a report arrived, which decides whether it may act.
+    bounce_token: str | None = None
 
 
 def unknown(token: str | None = None, subject: str = "", sender: str = "") -> Inbound:

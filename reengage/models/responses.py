@@ -89,7 +89,7 @@ class InboundUnmatched(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime, index=True)
     source: str = Field(max_length=16)  # mail, webhook
     kind: str = Field(max_length=16)  # bounce, soft_bounce, complaint, unsubscribe, reply
-    reason: str = Field(max_length=32)  # no_message, other_address, bad_signature
+    reason: str = Field(max_length=32)  # no_message, other_address, bad_signature, not_verp, …
     message_id: int | None = Field(default=None, foreign_key="messages.id", ondelete="SET NULL")
     sender: str = Field(default="", max_length=320)
     subject: str = Field(default="", max_length=300)

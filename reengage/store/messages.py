@@ -33,6 +33,13 @@ from reengage.store.suppressions import suppress
 from reengage.store.tables import ENROLLMENTS, MESSAGES
 
 
+def new_message_key() -> str:
+    """A message's opaque key: 22 characters (128 random bits). Keys of 24 characters are
+    from before bounce addresses were signed (``compose.bounce_address``): their mail went
+    out with an unsigned ``bounces+KEY@``, which still names them."""
+    return secrets.token_urlsafe(16)
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -49,7 +56,7 @@ def start_message(
     row whose send was under way when its worker died is settled as ``unknown`` here, once,
     rather than refused on every pass.
     """
-    token = secrets.token_urlsafe(18)
+    token = new_message_key()
     recipient = normalize_or_keep(claimed.email)
     row = conn.execute(
         _start_statement(conn.dialect.name),
@@ -124,7 +131,7 @@ def start_messages(
             "b_customer": claimed.customer_id,
             "b_campaign": claimed.campaign_id,
             "b_step": step_key,
-            "b_token": secrets.token_urlsafe(18),
+            "b_token": new_message_key(),
             "b_recipient": normalize_or_keep(claimed.email),
             "b_lease": now + lease,
             "b_now": now,
@@ -364,7 +371,7 @@ def skip_message(
             customer_id=claimed.customer_id,
             campaign_id=claimed.campaign_id,
             step_key=step_key,
-            token=secrets.token_urlsafe(18),
+            token=new_message_key(),
             status=MessageStatus.SKIPPED.value,
             smtp_response=reason,
             created_at=now,

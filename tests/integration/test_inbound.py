@@ -39,8 +39,9 @@ class World:
     service: Service
     sink: Sink
     port: int
-    token: str
+    token: str  # the message key: in our Message-ID and reply+KEY@
     handler: InboundHandler
+    bounce_token: str = ""  # KEY.SIGNATURE of its bounces+ address (the envelope sender)
 
     def send(self, fixture: str, *, to: str | None = None) -> None:
         """Deliver a fixture, rewritten to answer our real mail, over SMTP."""
@@ -50,7 +51,7 @@ class World:
         for address in FIXTURE_ADDRESSES:
             raw = raw.replace(address.encode(), b"ana@example.com")
         raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # SMTP lines end in CRLF
-        rcpt = to or f"bounces+{self.token}@acme.example"
+        rcpt = to or f"bounces+{self.bounce_token}@acme.example"
         with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as smtp:
             smtp.sendmail("", [rcpt], raw)
 
@@ -68,13 +69,14 @@ def inbound_world(
     tmp_path: Path,
     customers: str = "customer_id,email,first_name\nc1,ana@example.com,Ana\n",
     limits: Limits | None = None,
+    **handler_options: Any,
 ) -> Iterator[World]:
     """A campaign mail sent to each customer, and the inbound listener running on loopback."""
     with running_sink() as (sink, smtp_port):
         service = setup(store, tmp_path, smtp_port, customers)
         run_days(service, 3)
         assert len(sink.received) == customers.count("\n") - 1
-        token = sink.received[0]["from"].split("+", 1)[1].split("@", 1)[0]
+        envelope = sink.received[0]["from"].split("+", 1)[1].split("@", 1)[0]
         clock = service.clock_state  # type: ignore[attr-defined]
         handler = InboundHandler(
             store,
@@ -83,6 +85,7 @@ def inbound_world(
             domain="acme.example",
             unsubscribe_secrets=[service.ws.secret],
             limits=limits,
+            **handler_options,
         )
         port = free_port()
         loop = asyncio.new_event_loop()
@@ -95,7 +98,8 @@ def inbound_world(
         thread.start()
         asyncio.run_coroutine_threadsafe(listen(), loop).result(timeout=10)
         try:
-            yield World(store, service, sink, port, token, handler)
+            key = envelope.partition(".")[0]
+            yield World(store, service, sink, port, key, handler, envelope)
         finally:
 
             async def stop() -> None:  # on the server's own loop: close() is not thread-safe
@@ -133,7 +137,9 @@ def test_soft_bounces_suppress_only_once_they_repeat(world: World) -> None:
 
 
 def test_a_feedback_loop_complaint_suppresses(world: World) -> None:
-    world.send("yahoo_arf_complaint.eml", to="fbl@acme.example")
+    """At the mail's bounce address (a feedback loop that reports to the Return-Path); at a
+    generic address only when a listed provider signed it (test_report_trust.py)."""
+    world.send("yahoo_arf_complaint.eml")
     assert world.kinds() == ["complaint"]
     assert world.store.sending.is_suppressed("ana@example.com")
     run_days(world.service, 20)

@@ -53,8 +53,10 @@ CUSTOMERS = (
 )
 # Each customer's answer to our first mail, and the address it was delivered to.
 ANSWERS = {
-    "ana@example.com": ("postfix_hard_bounce.eml", "bounces+{token}@acme.example"),
-    "bob@example.com": ("yahoo_arf_complaint.eml", "fbl@acme.example"),
+    "ana@example.com": ("postfix_hard_bounce.eml", "bounces+{bounce}@acme.example"),
+    # A feedback loop that sends to the Return-Path; one at fbl@ acts only when signed by a
+    # listed reporter (tests/integration/test_report_trust.py).
+    "bob@example.com": ("yahoo_arf_complaint.eml", "bounces+{bounce}@acme.example"),
     "cem@example.com": ("gmail_reply.eml", "reply+{token}@acme.example"),
     "dora@example.com": ("out_of_office_auto_submitted.eml", "reply+{token}@acme.example"),
 }
@@ -125,8 +127,11 @@ def test_bounce_complaint_reply_and_out_of_office_from_a_mailbox_end_as_over_smt
     with inbound_world(store, tmp_path, CUSTOMERS) as world:
         tokens = {m["to"][0]: m["from"].split("+", 1)[1].split("@")[0] for m in world.sink.received}
         for address, (fixture, to) in ANSWERS.items():
-            token = tokens[address]
-            account.deliver(answer(fixture, token, address), delivered_to=to.format(token=token))
+            bounce = tokens[address]
+            token = bounce.partition(".")[0]  # the key in our Message-ID
+            account.deliver(
+                answer(fixture, token, address), delivered_to=to.format(token=token, bounce=bounce)
+            )
         settings = load_settings(
             env_file=None,
             secret_key="s" * 40,

@@ -50,13 +50,14 @@ def test_a_bounce_of_the_old_mail_suppresses_the_old_address_and_mail_goes_on_to
 ) -> None:
     assert world.store.responses.message(world.token).email == OLD  # type: ignore[union-attr]
     # A DSN naming her new address is not about the mail we sent: kept, acting on nobody.
-    deliver(world, dsn([NEW], original_id=message_id(world)), "postmaster@acme.example")
+    bounces = f"bounces+{world.bounce_token}@acme.example"
+    deliver(world, dsn([NEW], original_id=message_id(world)), bounces)
     assert world.store.responses.unmatched(1)[0][0].reason == "other_address"
     # A reply from her new address to the old mail is not from whom we mailed.
     deliver(world, reply(NEW, message_id(world)), "reply@acme.example")
     assert world.store.responses.replies() == []
     # The real bounce, naming the address the mail went to.
-    deliver(world, dsn(["<Ana@Old.Example>"], original_id=message_id(world)), "x@acme.example")
+    deliver(world, dsn(["<Ana@Old.Example>"], original_id=message_id(world)), bounces)
     assert world.kinds() == ["bounce"]
     assert world.store.sending.suppressed_among([OLD, NEW]) == {OLD}
     assert enrollment_statuses(world) == ["active"]

@@ -115,7 +115,11 @@ def test_a_full_sequence_arrives_in_the_recipients_window_with_the_right_headers
         assert 9 <= local.hour < 17
         assert got["to"] == ["ana@example.com"]
         token = msg["Message-ID"].strip("<>").split("@")[0]
-        assert got["from"] == f"bounces+{token}@acme.example"  # VERP for the inbound side
+        # VERP for the inbound side, signed: the key alone (our Message-ID) is no address
+        local = got["from"].partition("@")[0]
+        key, dot, signature = local.removeprefix("bounces+").partition(".")
+        assert (key, dot, len(signature)) == (token, ".", 26)
+        assert got["from"].endswith("@acme.example") and msg["Return-Path"] == f"<{got['from']}>"
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert "https" in msg["List-Unsubscribe"] or "http" in msg["List-Unsubscribe"]
         assert msg.get_body(preferencelist=("plain",)) is not None

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reengage.compose import customer_context, mailto_signature, rhythm_context
+from reengage.compose import (
+    bounce_address,
+    customer_context,
+    mailto_signature,
+    rhythm_context,
+    signed_unsubscribe_key,
+    unsubscribe_mailto,
+)
 from reengage.errors import TemplateFailure
 from reengage.models import Customer
 from reengage.render import Renderer, Sender
@@ -170,3 +177,28 @@ def test_the_mailto_signature_of_a_mail_already_sent_stays_what_it_was() -> None
     # (HMAC-SHA256 of "mailto-unsubscribe:" and the lower-cased key, 128 bits, base32).
     assert mailto_signature("Ab-_x", "s" * 40) == "jm7venmyspbbyprvy54jpxfwya"
     assert mailto_signature("ab-_X", "s" * 40) == "jm7venmyspbbyprvy54jpxfwya"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    key=st.text(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", min_size=22, max_size=24
+    )
+)
+def test_a_bounce_address_is_signed_for_bounces_only_and_fits_a_local_part(key: str) -> None:
+    """The key is public (our Message-ID); the signature is not made from it without the
+    secret key, a mailto unsubscribe signature does not pass for a bounce's (nor the other
+    way), a lower-cased address still verifies, and an older key still verifies."""
+    old, new = "o" * 40, "n" * 40
+    address = bounce_address(key, "in.acme.example", old)
+    local = address.partition("@")[0]
+    assert len(local) <= 64 and local.startswith(f"bounces+{key}.")
+    token = local.removeprefix("bounces+")
+    assert signed_unsubscribe_key(token, [new, old], "bounce") == key
+    assert signed_unsubscribe_key(token.lower(), [new, old], "bounce") == key.lower()
+    assert signed_unsubscribe_key(token, [new], "bounce") is None
+    assert signed_unsubscribe_key(token, [old]) is None  # not an unsubscribe
+    mailto = unsubscribe_mailto(key, "in.acme.example", old).partition("@")[0]
+    assert signed_unsubscribe_key(mailto.removeprefix("unsubscribe+"), [old], "bounce") is None
+    assert signed_unsubscribe_key(f"{key}.", [old], "bounce") is None
+    assert signed_unsubscribe_key(key, [old], "bounce") is None

@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reengage.mailparse import InboundKind
-from reengage.responses import ProviderEvent, record_inbound, record_provider_event, unsubscribe
+from reengage.responses import (
+    Arrival,
+    ProviderEvent,
+    record_inbound,
+    record_provider_event,
+    unsubscribe,
+)
 from tests.fakes.worlds import NOW, FakeWorld, enrollments, inbound
 
 OLD = "ana@xn--bcher-kva.example"
@@ -53,7 +59,9 @@ def report(w: FakeWorld, path: str, named: str | None, n: int) -> str:
         return "suppressed"
     kind = InboundKind.HARD_BOUNCE if path == "dsn" else InboundKind.COMPLAINT
     mail = inbound(kind, message_ids=("m0@acme",), recipients=(named,) if named else ())
-    return record_inbound(w.store, mail, NOW).action
+    # As delivered to the old mail's signed bounce address.
+    at_verp = Arrival(w.store.responses.message("TOKEN0"))
+    return record_inbound(w.store, mail, NOW, None, at_verp).action
 
 
 @FAST
@@ -115,6 +123,7 @@ def test_soft_bounces_are_counted_per_address_mailed(new: str, to_old: list[bool
     w.message(w.enrollment(cid, "winback"), "s1", "TOKEN1")  # to her new address
     for day, old in enumerate(to_old):
         mail = inbound(InboundKind.SOFT_BOUNCE, token="TOKEN0" if old else "TOKEN1")
-        record_inbound(w.store, mail, NOW + timedelta(days=day))
+        at = Arrival(w.store.responses.message("TOKEN0" if old else "TOKEN1"))
+        record_inbound(w.store, mail, NOW + timedelta(days=day), None, at)
     expected = {a for a, n in ((OLD, to_old.count(True)), (new, to_old.count(False))) if n >= 3}
     assert w.store.sending.suppressed_among([OLD, new]) == expected

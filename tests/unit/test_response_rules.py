@@ -14,6 +14,7 @@ from reengage.campaigns import ExitReason
 from reengage.mailparse import UNREADABLE, InboundKind
 from reengage.responses import (
     PROVIDER_TYPES,
+    Arrival,
     Policy,
     ProviderEvent,
     record_click,
@@ -58,6 +59,11 @@ def suppressed(w: FakeWorld) -> bool:
     return w.store.sending.is_suppressed(ANA)
 
 
+def at_verp(w: FakeWorld, token: str = "TOKEN0") -> Arrival:
+    """What the receiver says of a report delivered to the message's signed bounce address."""
+    return Arrival(verp=w.store.responses.message(token))
+
+
 # -- which address a report may act on ----------------------------------------------------------
 
 
@@ -65,22 +71,23 @@ def suppressed(w: FakeWorld) -> bool:
 @given(
     hers=st.lists(ANA_SPELLED, max_size=2),
     others=st.lists(OTHERS, max_size=3),
-    by_token=st.booleans(),
+    quotes_id=st.booleans(),
 )
 def test_a_bounce_acts_only_when_it_names_no_address_or_names_hers(
-    hers: list[str], others: list[str], by_token: bool
+    hers: list[str], others: list[str], quotes_id: bool
 ) -> None:
     w, cid = ana_world()
     found = record_inbound(
         w.store,
         inbound(
             InboundKind.HARD_BOUNCE,
-            token="TOKEN0" if by_token else None,
-            message_ids=() if by_token else ("m0@acme",),
+            message_ids=("m0@acme",) if quotes_id else (),
             recipients=(*others, *hers),
             status="5.1.1",
         ),
         NOW,
+        None,
+        at_verp(w),
     )
     acts = bool(hers) or not others
     assert found.action == ("suppressed" if acts else "unmatched")
@@ -100,16 +107,19 @@ def test_a_bounce_acts_only_when_it_names_no_address_or_names_hers(
     hers=st.lists(ANA_SPELLED, max_size=1),
     redacted=st.lists(REDACTED, max_size=2),
     others=st.lists(OTHERS, max_size=2),
+    signed=st.booleans(),
 )
 def test_a_complaint_ignores_redacted_addresses_but_not_another_real_one(
-    hers: list[str], redacted: list[str], others: list[str]
+    hers: list[str], redacted: list[str], others: list[str], signed: bool
 ) -> None:
+    """At the bounce address, or anywhere signed by a listed feedback loop."""
     w, _ = ana_world()
     mail = inbound(
-        InboundKind.COMPLAINT, token="TOKEN0", recipients=(*redacted, *others, *hers),
+        InboundKind.COMPLAINT, message_ids=("m0@acme",), recipients=(*redacted, *others, *hers),
         feedback_type="abuse",
     )  # fmt: skip
-    found = record_inbound(w.store, mail, NOW)
+    arrival = Arrival(reporter="fbl.example") if signed else at_verp(w)
+    found = record_inbound(w.store, mail, NOW, None, arrival)
     acts = bool(hers) or not others
     assert found.action == ("suppressed" if acts else "unmatched")
     assert suppressed(w) is acts
@@ -120,10 +130,38 @@ def test_a_complaint_ignores_redacted_addresses_but_not_another_real_one(
 )
 def test_a_report_about_no_mail_of_ours_is_kept_and_acts_on_nobody(kind: InboundKind) -> None:
     w, cid = ana_world()
-    found = record_inbound(w.store, inbound(kind, token="FORGED", recipients=(ANA,)), NOW)
+    mail = inbound(kind, message_ids=("forged@acme",), recipients=(ANA,))
+    found = record_inbound(w.store, mail, NOW, None, Arrival(reporter="fbl.example"))
     assert (found.action, found.message) == ("unmatched", None)
-    assert w.store.responses.unmatched()[0][0].reason == "no_message"
+    reason = "no_message" if kind is InboundKind.COMPLAINT else "not_verp"
+    assert w.store.responses.unmatched()[0][0].reason == reason
     assert not suppressed(w) and enrollments(w, cid) == [("tips", "active", None)]
+
+
+@given(
+    kind=st.sampled_from([InboundKind.HARD_BOUNCE, InboundKind.SOFT_BOUNCE, InboundKind.COMPLAINT]),
+    arrival=st.sampled_from(
+        [Arrival(), Arrival(problem="bad_signature"), Arrival(problem="no_message")]
+    ),
+    token=st.sampled_from([None, "TOKEN0"]),
+)
+def test_a_report_naming_our_message_but_not_at_its_bounce_address_acts_on_nobody(
+    kind: InboundKind, arrival: Arrival, token: str | None
+) -> None:
+    """Our Message-ID (or the reply+ key) is in every reply and forward: naming it proves
+    nothing, so a report that did not come to the signed bounce address, nor signed by a
+    listed feedback loop, is kept and suppresses nobody however often it comes."""
+    w, cid = ana_world()
+    mail = inbound(kind, token=token, message_ids=("m0@acme",), recipients=(ANA,))
+    for _ in range(4):
+        assert record_inbound(w.store, mail, NOW, None, arrival).action == "unmatched"
+    expected = arrival.problem or (
+        "unverified_complaint" if kind is InboundKind.COMPLAINT else "not_verp"
+    )
+    kept, total = w.store.responses.unmatched()
+    assert total == 4 and {k.reason for k in kept} == {expected}
+    assert not suppressed(w) and enrollments(w, cid) == [("tips", "active", None)]
+    assert kinds(w) == []
 
 
 def test_an_unreadable_mail_is_kept_and_anything_else_unknown_is_ignored() -> None:
@@ -158,7 +196,7 @@ def test_soft_bounces_suppress_once_limit_of_them_fall_within_30_days(
     policy = Policy(soft_bounce_limit=limit)
     mail = inbound(InboundKind.SOFT_BOUNCE, token="TOKEN0", recipients=(ANA,))
     when = [NOW - timedelta(days=d) for d in sorted(days_ago, reverse=True)]
-    actions = [record_inbound(w.store, mail, at, policy).action for at in when]
+    actions = [record_inbound(w.store, mail, at, policy, at_verp(w)).action for at in when]
     for n, at in enumerate(when):
         recent = sum(1 for earlier in when[: n + 1] if earlier >= at - timedelta(days=30))
         assert actions[n] == ("suppressed" if recent >= limit else "stored")
