@@ -83,8 +83,11 @@ def test_a_done_folder_the_server_refuses_records_every_mail_and_says_so_once(
     with inbound_world(store, tmp_path, CUSTOMERS) as world:
         tokens = {m["to"][0]: m["from"].split("+", 1)[1].split("@")[0] for m in world.sink.received}
         for address, (fixture, to) in ANSWERS.items():
-            token = tokens[address]
-            account.deliver(answer(fixture, token, address), delivered_to=to.format(token=token))
+            bounce = tokens[address]  # the signed bounce address's KEY.SIG
+            token = bounce.partition(".")[0]  # the key in our Message-ID
+            account.deliver(
+                answer(fixture, token, address), delivered_to=to.format(token=token, bounce=bounce)
+            )
         account.deliver(stray(1))
         account.deliver(stray(2))
         env = {
