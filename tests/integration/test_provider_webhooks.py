@@ -313,6 +313,9 @@ def test_forged_ses_notifications_are_refused_and_record_nothing(hooks: Hooks) -
     )
     assert [hooks.sns(m).status_code for m in forged] == [403] * len(forged)
     assert hooks.sns({k: v for k, v in genuine.items() if k != "Signature"}).status_code == 401
+    # SNS's raw message delivery posts SES's event alone: no envelope, so no signature.
+    raw = hooks.sns(ses_bounce(ana, "ana@example.com"))
+    assert raw.status_code == 401 and "raw message delivery" in raw.text
     assert all(url == CERT_URL for url in hooks.loopback.asked)  # no other address fetched
     assert hooks.recorded() == []
     # Signed by SNS, but naming SES's own id (or another address) acts on nobody.

@@ -87,6 +87,9 @@ def fetch_https(url: str) -> bytes:
         raise OSError(f"{url}: {exc}") from exc
 
 
+_SES_KEYS = frozenset({"notificationType", "eventType"})  # what SES's own events carry
+
+
 class Verifier:
     """Checks SNS messages for the configured topics; holds the certificate cache."""
 
@@ -98,6 +101,13 @@ class Verifier:
     def check(self, message: Any) -> Mapping[str, Any]:
         """The message when it is a genuine SNS message of an accepted topic; otherwise
         :class:`Refused` (400 malformed, 401 unsigned, 403 forged or another topic)."""
+        if isinstance(message, dict) and "Type" not in message and _SES_KEYS & set(message):
+            # Raw message delivery: SES's event without SNS's envelope, and so unsigned.
+            raise Refused(
+                401,
+                "an SES event without its SNS envelope is unsigned: turn off raw message "
+                "delivery on the SNS subscription",
+            )
         if not isinstance(message, dict) or message.get("Type") not in TYPES:
             raise Refused(400, f"not an SNS message: Type must be one of {', '.join(TYPES)}")
         signed = _SIGNED[message["Type"]]
