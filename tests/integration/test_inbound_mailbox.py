@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -119,19 +120,25 @@ def stored(store: Store) -> tuple[int, int, int]:
     return store.responses.unmatched(1)[1], len(store.responses.replies(None)), mails
 
 
+def deliver_answers(account: Any, sent: list[dict[str, Any]]) -> None:
+    """Each customer's answer (``ANSWERS``) to the mail they were sent, delivered to the
+    address it names: a bounce or complaint to the mail's signed bounce address."""
+    bounces = {m["to"][0]: m["from"].split("+", 1)[1].split("@")[0] for m in sent}
+    for address, (fixture, to) in ANSWERS.items():
+        bounce = bounces[address]  # KEY.SIG
+        token = bounce.partition(".")[0]  # the key in our Message-ID
+        account.deliver(
+            answer(fixture, token, address), delivered_to=to.format(token=token, bounce=bounce)
+        )
+
+
 @pytest.mark.parametrize("scheme", ["imap", "pop3"])
 def test_bounce_complaint_reply_and_out_of_office_from_a_mailbox_end_as_over_smtp(
     store: Store, tmp_path: Path, dovecot: Dovecot, scheme: str
 ) -> None:
     account = dovecot.account()
     with inbound_world(store, tmp_path, CUSTOMERS) as world:
-        tokens = {m["to"][0]: m["from"].split("+", 1)[1].split("@")[0] for m in world.sink.received}
-        for address, (fixture, to) in ANSWERS.items():
-            bounce = tokens[address]
-            token = bounce.partition(".")[0]  # the key in our Message-ID
-            account.deliver(
-                answer(fixture, token, address), delivered_to=to.format(token=token, bounce=bounce)
-            )
+        deliver_answers(account, world.sink.received)
         settings = load_settings(
             env_file=None,
             secret_key="s" * 40,

@@ -47,12 +47,11 @@ from tests.integration.inprocess import cli
 from tests.integration.smtp_sink import free_port
 from tests.integration.test_inbound import inbound_world
 from tests.integration.test_inbound_mailbox import (
-    ANSWERS,
     CUSTOMERS,
     NOW,
     REENGAGE,
     _settings,
-    answer,
+    deliver_answers,
     stored,
     stray,
 )
@@ -81,13 +80,7 @@ def test_a_done_folder_the_server_refuses_records_every_mail_and_says_so_once(
 ) -> None:
     account = dovecot.account()
     with inbound_world(store, tmp_path, CUSTOMERS) as world:
-        tokens = {m["to"][0]: m["from"].split("+", 1)[1].split("@")[0] for m in world.sink.received}
-        for address, (fixture, to) in ANSWERS.items():
-            bounce = tokens[address]  # the signed bounce address's KEY.SIG
-            token = bounce.partition(".")[0]  # the key in our Message-ID
-            account.deliver(
-                answer(fixture, token, address), delivered_to=to.format(token=token, bounce=bounce)
-            )
+        deliver_answers(account, world.sink.received)
         account.deliver(stray(1))
         account.deliver(stray(2))
         env = {
