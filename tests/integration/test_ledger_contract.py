@@ -17,6 +17,7 @@ from reengage.digest import CallContext, CallReport, record_outcome
 from reengage.mailparse import InboundKind
 from reengage.models import NextStep, Reached, StopReason, WorthIt
 from reengage.responses import (
+    Arrival,
     Policy,
     ProviderEvent,
     pause,
@@ -208,11 +209,19 @@ def a_pause_ends_what_runs_and_keeps_the_customer_out_until_then(w: World) -> No
     assert not w.store.sending.is_suppressed("ana@example.com")
 
 
+def at_verp(w: World, token: str) -> Arrival:
+    """Delivered to the signed bounce address of our mail ``token`` (where real DSNs go)."""
+    return Arrival(verp=w.store.responses.message(token))
+
+
 @scenario
 def soft_bounces_suppress_once_they_repeat(w: World) -> None:
     cid, _ = ana(w)
     mail = inbound(InboundKind.SOFT_BOUNCE, token="TOKEN0", recipients=("ana@example.com",))
-    actions = [record_inbound(w.store, mail, NOW + timedelta(days=d)).action for d in range(3)]
+    at = at_verp(w, "TOKEN0")
+    actions = [
+        record_inbound(w.store, mail, NOW + timedelta(days=d), arrival=at).action for d in range(3)
+    ]
     assert actions == ["stored", "stored", "suppressed"]
     assert w.store.responses.count_since(cid, "soft_bounce", NOW + timedelta(days=1)) == 2
     assert enrollments(w, cid) == [("tips", "exited", "bounce")]
@@ -226,10 +235,14 @@ def a_report_naming_another_address_or_no_mail_of_ours_acts_on_nobody(w: World) 
     cid, _ = ana(w)
     other = inbound(InboundKind.HARD_BOUNCE, token="TOKEN0", recipients=("bob@example.com",))
     nothing = inbound(InboundKind.COMPLAINT, message_ids=("zz@elsewhere",))
-    assert record_inbound(w.store, other, NOW).action == "unmatched"
-    assert record_inbound(w.store, nothing, NOW + timedelta(seconds=1)).action == "unmatched"
-    kept, total = w.store.responses.unmatched(limit=1)
-    assert (total, [k.reason for k in kept]) == (2, ["no_message"])  # newest first
+    assert record_inbound(w.store, other, NOW, arrival=at_verp(w, "TOKEN0")).action == "unmatched"
+    # Even signed by a listed feedback loop, a report about no mail of ours acts on nobody.
+    signed = Arrival(reporter="fbl.example")
+    assert record_inbound(w.store, nothing, NOW + timedelta(seconds=1), arrival=signed).action == (
+        "unmatched"
+    )
+    kept, total = w.store.responses.unmatched(limit=2)
+    assert (total, [k.reason for k in kept]) == (2, ["no_message", "other_address"])
     assert kinds(w) == [] and not w.store.sending.is_suppressed("ana@example.com")
     assert enrollments(w, cid) == [("tips", "active", None)]
 
@@ -259,13 +272,14 @@ def a_bounce_acts_on_the_address_mailed_not_the_customers_new_one(w: World) -> N
     cid = ana_moved(w)
     assert w.store.responses.message("TOKEN0").email == "ana@old.example"
     named_new = inbound(InboundKind.HARD_BOUNCE, token="TOKEN0", recipients=("ana@new.example",))
-    assert record_inbound(w.store, named_new, NOW).action == "unmatched"  # not what we mailed
+    at = at_verp(w, "TOKEN0")
+    assert record_inbound(w.store, named_new, NOW, arrival=at).action == "unmatched"  # not mailed
     assert record_provider_event(w.store, ProviderEvent("e1", "bounce", "TOKEN0"), NOW).action == (
         "suppressed"
     )
     named_old = inbound(InboundKind.HARD_BOUNCE, message_ids=("m0@acme.example",),
                         recipients=("<Ana@OLD.example>",))  # fmt: skip
-    assert record_inbound(w.store, named_old, NOW).action == "suppressed"
+    assert record_inbound(w.store, named_old, NOW, arrival=at).action == "suppressed"
     assert w.store.sending.suppressed_among(["ana@old.example", "ana@new.example"]) == {
         "ana@old.example"
     }
@@ -296,9 +310,10 @@ def soft_bounces_count_per_address_mailed(w: World) -> None:
     w.message(w.enrollment(cid, "winback"), "s1", "TOKEN1")  # to her new address
     old = inbound(InboundKind.SOFT_BOUNCE, token="TOKEN0", recipients=("ana@old.example",))
     new = inbound(InboundKind.SOFT_BOUNCE, token="TOKEN1", recipients=("ana@new.example",))
-    mails = (old, old, new, old)
+    mails = ((old, "TOKEN0"), (old, "TOKEN0"), (new, "TOKEN1"), (old, "TOKEN0"))
     actions = [
-        record_inbound(w.store, m, NOW + timedelta(days=d)).action for d, m in enumerate(mails)
+        record_inbound(w.store, m, NOW + timedelta(days=d), arrival=at_verp(w, token)).action
+        for d, (m, token) in enumerate(mails)
     ]
     assert actions == ["stored", "stored", "stored", "suppressed"]  # the old one's third
     assert w.store.sending.suppressed_among(["ana@old.example", "ana@new.example"]) == {
