@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from reengage import models
-from tests.conftest import IN_CI
 from tests.integration.smtp_sink import running_sink
 from tests.integration.test_cli import script
 
@@ -196,13 +195,9 @@ def test_the_demos_mail_to_customers_scores_at_most_one_in_spamassassin(demo: De
     and customer language (one spamassassin process; every one would take a minute of CI),
     each printed with its score."""
     from reengage import spamassassin
+    from tests.integration.test_spam_scores import require_spamassassin
 
-    program = spamassassin.program()
-    if program is None:
-        reason = f"spamassassin is not installed ({spamassassin.HOW_TO_INSTALL})"
-        if IN_CI:
-            pytest.fail(f"{reason}; .ci/run installs it, and CI never skips this test")
-        pytest.skip(reason)
+    program = require_spamassassin()
     engine = sa.create_engine(demo.url)
     messages, customers = models.Message.__table__, models.Customer.__table__  # type: ignore[attr-defined]
     try:

@@ -41,6 +41,11 @@ NAMES = [
 
 @pytest.fixture(scope="module")
 def program() -> str:
+    """Debian's spamassassin (see :func:`require_spamassassin`)."""
+    return require_spamassassin()
+
+
+def require_spamassassin() -> str:
     """Debian's spamassassin: required in CI, skipped with the reason elsewhere."""
     found = spamassassin.program()
     if found is None:
