@@ -41,6 +41,7 @@ log = get_logger(__name__)
 
 PARENT_CHECK_S = 1.0  # how soon a child notices its daemon is gone
 STOPPING = "the daemon is stopping"
+MANAGER_EXIT_S = 5.0  # how long a stop waits for the pool's bookkeeping to end
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,16 @@ class DetectionProcess:
             pool, self._pool = self._pool, None
         if pool is None:
             return
+        manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
         for process in list(getattr(pool, "_processes", {}).values()):
             process.kill()  # a pass in flight would otherwise hold the daemon's exit
         pool.shutdown(wait=False, cancel_futures=True)
+        # Wait (briefly: its child is dead) for the pool's manager thread to wind down. Left
+        # running into the interpreter's exit, it races Python 3.11's own exit hook for the
+        # pool's wake-up pipe, and the loser prints "Exception ignored in: <module
+        # 'threading'>" with a traceback into the operator's log.
+        if manager is not None:
+            manager.join(MANAGER_EXIT_S)
 
     def _ensure_pool(self) -> tuple[ProcessPoolExecutor, Synchronized[int]]:
         if self._pool is None or self._begun is None:
