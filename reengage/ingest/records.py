@@ -58,7 +58,7 @@ OPTIONAL: dict[Kind, tuple[str, ...]] = {
         "notes",
         "last_product",
     ),
-    Kind.REPS: ("name", "phone", "timezone"),
+    Kind.REPS: ("name", "phone", "timezone", "locale"),
     Kind.ACTIVITIES: ("activity_id", "kind", "amount", "margin"),
 }
 
@@ -295,6 +295,13 @@ def _important_dates(row: Mapping[str, str]) -> list[dict[str, str]]:
     return dates
 
 
+def _locale(row: Mapping[str, str]) -> str:
+    try:  # zh_CN, zh-cn and ZH-cn are one locale, stored as zh-CN
+        return normalise_locale(_text(row, "locale", max_len=35) or "en")
+    except ValueError as exc:
+        raise RowError("locale", str(exc)) from None
+
+
 # -- records -------------------------------------------------------------------------------
 
 
@@ -307,6 +314,8 @@ def parse_rep(row: Mapping[str, str]) -> dict[str, Any]:
         out["phone"] = _text(row, "phone", max_len=50)
     if "timezone" in row:
         out["timezone"] = _timezone(row) or "UTC"
+    if "locale" in row:
+        out["locale"] = _locale(row)
     return out
 
 
@@ -331,10 +340,7 @@ def parse_customer(row: Mapping[str, str]) -> dict[str, Any]:
     if "rep_id" in row:
         out["rep_external_id"] = _text(row, "rep_id")
     if "locale" in row:
-        try:  # zh_CN, zh-cn and ZH-cn are one locale, stored as zh-CN
-            out["locale"] = normalise_locale(_text(row, "locale", max_len=35) or "en")
-        except ValueError as exc:
-            raise RowError("locale", str(exc)) from None
+        out["locale"] = _locale(row)
     if "timezone" in row:
         out["timezone"] = _timezone(row)
     if "consent" in row:

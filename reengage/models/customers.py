@@ -46,6 +46,8 @@ class Rep(SQLModel, table=True):
     email: str = Field(max_length=320)
     phone: str | None = Field(default=None, max_length=50)
     timezone: str = Field(default="UTC", max_length=64)
+    # The language of the rep's digest, call form and its confirmation (see reengage.i18n).
+    locale: str = Field(default="en", max_length=35)
     created_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
 
