@@ -21,6 +21,7 @@ from reengage.workdays import (
     parse_skip_dates,
     parse_weekdays,
 )
+from tests.unit.test_time_policy import zoned_moments
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -122,6 +123,30 @@ def test_the_next_working_day_is_the_first_working_day_not_before_the_one_asked(
     assert days.is_working(found)
     between = (asked + timedelta(days=n) for n in range((found - asked).days))
     assert not any(days.is_working(d) for d in between)  # none skipped over
+
+
+@given(weekdays=weekday_sets)
+def test_the_days_in_force_are_printed_as_the_setting_would_read_them(
+    weekdays: frozenset[int],
+) -> None:
+    assert parse_weekdays(format_weekdays(weekdays)) == weekdays
+
+
+@given(
+    place=zoned_moments(),
+    weekdays=weekday_sets,
+    hour=st.integers(0, 23),
+    window=st.integers(1, 24),
+)
+def test_a_digest_may_go_only_on_a_working_day_of_the_reps_own_calendar_in_its_hours(
+    place: tuple[ZoneInfo, datetime], weekdays: frozenset[int], hour: int, window: int
+) -> None:
+    zone, now = place
+    days = WorkingDays(weekdays, frozenset({now.date()}))  # UTC's date is a holiday too
+    local = now.astimezone(zone)
+    found = digest_day(now, zone, days, hour, window)
+    expected = days.is_working(local.date()) and hour <= local.hour < hour + window
+    assert found == (local.date() if expected else None)
 
 
 def digest_days(
