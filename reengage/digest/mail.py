@@ -40,6 +40,7 @@ from reengage.retries import DIGEST_RETRY as RETRY_BASE
 from reengage.retries import LEASE
 from reengage.store import Store
 from reengage.tokens import sign, stamp
+from reengage.workdays import WorkingDays, digest_day
 
 log = get_logger(__name__)
 HTML_TEMPLATE = "digest/digest.html.j2"
@@ -57,6 +58,7 @@ class DigestConfig:
     currency: str = "EUR"
     followup_campaign: str = "what-we-changed"
     link_days: int = 30
+    days: WorkingDays = field(default_factory=WorkingDays)  # no digest on other local days
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DigestConfig:
@@ -69,6 +71,7 @@ class DigestConfig:
             settings.currency,
             settings.followup_campaign,
             settings.outcome_link_days,
+            settings.working_days(),
         )
 
 
@@ -206,7 +209,9 @@ async def send_digests(
 ) -> DigestReport:
     """Send each rep whose morning has come (any hour with ``anytime``) today's digest, once.
     A rep whose digest window has passed for the day (the daemon was down, or started in
-    the evening) gets none that day: the next comes the next morning."""
+    the evening) gets none that day: the next comes the next morning. Nobody gets one on a
+    day off (``cfg.days``, the rep's local date), not even with ``anytime``; what was due
+    is on the next working day's list."""
     # Every database call and every list built runs in a thread (each rep's list reads and
     # scores that rep's candidates), so the daemon's event loop keeps sending mail and
     # answering /healthz and inbound mail meanwhile.
@@ -218,7 +223,10 @@ async def send_digests(
         if lists:
             result = await _send(store, mailer, ws, cfg, lists[0], now, row.id, row.token)
             report.results[result] += 1
-    for call_list in await asyncio.to_thread(_lists_due, store, cfg, now, reps, anytime):
+    lists, off = await asyncio.to_thread(_lists_due, store, cfg, now, reps, anytime)
+    if off:
+        report.results["day_off"] += off
+    for call_list in lists:
         key = secrets.token_urlsafe(16)
         status = DigestStatus.EMPTY if call_list.empty else DigestStatus.SENDING
         digest_id = await asyncio.to_thread(
@@ -246,20 +254,25 @@ async def send_digests(
 
 def _lists_due(
     store: Store, cfg: DigestConfig, now: datetime, reps: list[str] | None, anytime: bool
-) -> list[CallList]:
-    # The lists of reps whose morning has come and who have no digest for their day yet.
+) -> tuple[list[CallList], int]:
+    # The lists of reps whose morning has come on a working day and who have no digest for
+    # their day yet; and how many reps had the day off (for `digest send` to say).
     due: list[str] = []
+    off = 0
+    hour, window = (0, 24) if anytime else (cfg.hour, cfg.window_hours)
     written: dict[date, dict[str, str]] = {}  # one query per local day, not one per rep
     for rep in store.calls.reps(reps):
-        local = now.astimezone(rep_zone(rep))
-        if not anytime and not cfg.hour <= local.hour < cfg.hour + cfg.window_hours:
-            continue  # before the rep's morning, or too late in their day: tomorrow's
-        day = local.date()
+        day = digest_day(now, rep_zone(rep), cfg.days, hour, window)
+        if day is None:
+            # Before the rep's morning, too late in their day, or a day off: a later day's.
+            if anytime:  # only `digest send` says so; the daemon's ticks stay quiet
+                off += 1
+            continue
         if day not in written:
             written[day] = store.calls.digests_on(day)
         if rep.external_id not in written[day]:
             due.append(rep.external_id)
-    return build_lists(store, now, cfg.policy, reps=due) if due else []
+    return (build_lists(store, now, cfg.policy, reps=due) if due else []), off
 
 
 async def _send(

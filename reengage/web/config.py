@@ -14,6 +14,7 @@ from reengage.campaigns import Campaign
 from reengage.config import Settings
 from reengage.responses import Policy
 from reengage.timeutil import utcnow
+from reengage.workdays import WorkingDays
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class WebConfig:
     outcome_link_max_age: timedelta = timedelta(days=30)  # the digest's /call/ links
     form_max_bytes: int = 65_536  # a form body past this is refused unread
     dashboard_session: timedelta = timedelta(hours=12)  # how long a dashboard sign-in lasts
+    working_days: WorkingDays = field(default_factory=WorkingDays)  # where a call-again lands
 
     @classmethod
     def from_settings(
@@ -88,6 +90,7 @@ class WebConfig:
             outcome_link_max_age=timedelta(days=settings.outcome_link_days),
             form_max_bytes=settings.form_max_bytes,
             dashboard_session=timedelta(hours=settings.dashboard_session_hours),
+            working_days=settings.working_days(),
         )
 
 
