@@ -63,8 +63,13 @@ def stats_command(
 
     The CSV has one row per fact, never a sum of other rows: campaign, step, group, reason,
     scope, measure (what the row counts) and value. Summing the values of one measure over
-    any rows never counts anything twice. Money has 2 decimals, lift and rates are in
-    percentage points. The measures are listed in the README (Results).
+    any rows never counts anything twice. Money has 2 decimals, lift is in percentage
+    points. Measures: entered and came_back (per campaign and group); reactivated (per
+    campaign, each customer once); sent, delivered, bounced, opened, clicked, replied,
+    unsubscribed, complained, put_on_call_list, credited and revenue (per step; revenue
+    also for the held_out group); lift_points, ci_low_points, ci_high_points, verdict_kind
+    and verdict (per campaign); calls (per reason and scope; an empty reason: none given)
+    and value_at_risk (per reason). README.md (Results) says more.
     """
     from reengage import stats
 

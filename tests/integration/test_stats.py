@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -339,3 +340,15 @@ def test_stats_command_says_what_is_wrong_with_its_input(
     )
     bad_format = cli("stats", "--format", "xml", cwd=tmp_path, env=env)
     assert bad_format.returncode == 2 and "table" in bad_format.stderr
+
+
+def test_every_csv_measure_is_explained_in_the_help_and_the_readme(tmp_path: Path) -> None:
+    from reengage.stats.export import MEASURES
+
+    shown = cli("stats", "--help", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    help_words = set(re.findall(r"\w+", shown.stdout))
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    for measure in MEASURES:
+        assert measure in help_words, measure
+        assert f"`{measure}`" in readme, measure
