@@ -65,6 +65,11 @@ def natural_width(layout: Layout) -> int:
     return 1 + sum(c.natural + _PADDING_AND_BORDER for c in [layout.label, *layout.columns])
 
 
+def width_of(table: Table) -> int:
+    """How wide a table from :func:`fitted` prints (its columns have fixed widths)."""
+    return 1 + sum((c.width or 0) + _PADDING_AND_BORDER for c in table.columns)
+
+
 def fits(layout: Layout, width: int) -> bool:
     """Whether all of ``layout``'s columns fit one table ``width`` wide (labels may wrap)."""
     return len(_groups(layout, width)[1]) == 1

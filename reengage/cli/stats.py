@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from reengage.cli.app import _settings, _store, app, out
-from reengage.cli.columns import Column, Layout, fits, fitted, natural_width
+from reengage.cli.columns import Column, Layout, fits, fitted, natural_width, width_of
 from reengage.errors import InputError
 from reengage.timeutil import parse_since, utcnow
 
@@ -147,7 +147,7 @@ def _show_tables(
 ) -> None:
     _say(console, title, width, style)
     for table in fitted(layout, width):
-        needed = 1 + sum((c.width or 0) + 3 for c in table.columns)
+        needed = width_of(table)
         if needed <= console.width:
             console.print(table)
             continue
