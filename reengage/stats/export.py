@@ -146,20 +146,12 @@ def _campaign_rows(c: CampaignResult) -> list[dict[str, Any]]:
         {**campaign, "group": TREATED, "measure": "entered", "value": found.treated},
         {**campaign, "group": HELD_OUT, "measure": "entered", "value": found.held_out},
         {**campaign, "group": TREATED, "measure": "came_back", "value": found.treated_reactivated},
-        {
-            **campaign,
-            "group": HELD_OUT,
-            "measure": "came_back",
-            "value": found.held_out_reactivated,
-        },
         {**campaign, "group": TREATED, "measure": "reactivated", "value": c.funnel.reactivated},
-        {
-            **campaign,
-            "group": HELD_OUT,
-            "measure": "revenue",
-            "value": money(c.held_out_revenue),
-        },
     ]
+    if found.held_out:  # a campaign without a holdout has no holdout that came back or spent
+        held = {**campaign, "group": HELD_OUT}
+        rows.append({**held, "measure": "came_back", "value": found.held_out_reactivated})
+        rows.append({**held, "measure": "revenue", "value": money(c.held_out_revenue)})
     lift = lift_fields(found)
     for measure in ("lift_points", "ci_low_points", "ci_high_points", "verdict_kind", "verdict"):
         if lift[measure] is not None:

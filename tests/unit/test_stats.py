@@ -324,6 +324,18 @@ def test_csv_has_one_row_per_fact_so_its_sums_are_the_totals(
     assert _total(rows, "value_at_risk") == 1700.0
 
 
+def test_a_campaign_without_a_holdout_has_no_holdout_rows_but_its_size() -> None:
+    funnel = Funnel(sent=3)
+    campaign = CampaignResult(
+        "follow-up", 3, 0, funnel, [StepResult("hello", funnel)], lift(3, 0, 0, 0), [], 0.0
+    )
+    found = Results(NOW, None, None, timedelta(days=30), [campaign], CallResults(0, 0, [], {}))
+    rows = list(csv.DictReader(io.StringIO(to_csv(found))))
+    held = [(r["measure"], r["value"]) for r in rows if r["group"] == "held_out"]
+    assert held == [("entered", "0")]
+    assert ("verdict_kind", "no_holdout") in {(r["measure"], r["value"]) for r in rows}
+
+
 AMOUNTS = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
 
 
