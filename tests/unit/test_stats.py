@@ -339,6 +339,11 @@ def test_a_campaign_without_a_holdout_has_no_holdout_rows_but_its_size() -> None
 AMOUNTS = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
 
 
+@hypothesis.settings(
+    deadline=None,  # rendering tables is slow on a loaded machine, not wrong
+    derandomize=True,  # the same cases on every run: a failure reproduces
+    database=None,
+)
 @hypothesis.given(step=AMOUNTS, held_out=AMOUNTS, lost=AMOUNTS)
 def test_money_has_at_most_two_decimals_in_json_and_csv(
     step: float, held_out: float, lost: float
