@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pygal
-from pygal.style import Style
-
 from babel.dates import format_skeleton
+from pygal.style import Style
 
 from reengage.i18n import Texts
 from reengage.stats import CallResults, CampaignResult

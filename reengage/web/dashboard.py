@@ -26,8 +26,8 @@ from starlette.routing import Route
 
 from reengage import i18n, stats
 from reengage.errors import InputError, ReengageError
-from reengage.logs import get_logger
 from reengage.i18n import Texts
+from reengage.logs import get_logger
 from reengage.store import Store
 from reengage.tokens import BadToken, sign, stamp, verify
 from reengage.web import charts, dashboard_view
