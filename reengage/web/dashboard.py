@@ -175,6 +175,7 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
                 "The database did not answer; try again in a minute.",
                 503,
             )
+        words: dict[str, Any] = t.in_template()
         answer = page(
             "dashboard.html.j2",
             company=config.company_name,
@@ -182,8 +183,8 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
             chosen_campaign=campaign,
             since_text=since_text or "",
             currency=config.currency,
-            **t.in_template(),
             **shown,
+            **words,
         )
         answer.headers["Content-Language"] = t.words
         answer.headers["Vary"] = "Accept-Language"
