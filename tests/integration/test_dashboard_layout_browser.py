@@ -87,6 +87,12 @@ def test_the_dashboard_reads_at_a_glance_on_a_phone_and_a_desk(
         assert overflow <= 0, f"the page scrolls sideways by {overflow} px"
         for region in page.locator('div.scroll[role="region"]').all():
             assert region.get_attribute("aria-label")
+        # The lift table is read whole: no cell reaches past the screen's edge, even inside
+        # its scroll region (wider tables, like the funnel's steps, scroll inside theirs).
+        edges = page.locator("table.lift td").evaluate_all(
+            "cells => cells.map(c => c.getBoundingClientRect().right)"
+        )
+        assert edges and max(edges) <= width
 
         # The verdict comes first; a campaign without enough data shows no estimate at all.
         win_back = page.locator('section[data-campaign="win-back"]')
