@@ -27,6 +27,7 @@ class WebConfig:
     base_url: str = ""  # the public address: a form posted from its origin is ours
     company_name: str = "reengage"
     company_address: str = ""
+    currency: str = "EUR"  # the dashboard's money (REENGAGE_CURRENCY)
     link_max_age: timedelta = timedelta(days=730)
     api_token: str | None = None
     webhook_token: str | None = None
@@ -67,6 +68,7 @@ class WebConfig:
             base_url=settings.base_url,
             company_name=settings.company_name,
             company_address=settings.company_address,
+            currency=settings.currency,
             link_max_age=timedelta(days=settings.link_max_age_days),
             api_token=settings.api_token.get_secret_value() if settings.api_token else None,
             webhook_token=(
