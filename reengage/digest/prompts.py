@@ -257,7 +257,8 @@ def last_call_words(call: PastCall | None, zone: ZoneInfo, t: Texts | None = Non
         parts.append(
             t.gettext("would come back for: “{what}”").format(what=_clip(call.win_back, 160))
         )
-    step = t.gettext(call.next_step.replace("_", " "))
+    step = call.next_step.replace("_", " ")
+    step = t.gettext(step) if step else step  # gettext("") is the catalogue's header
     parts.append(t.gettext("next: {step}").format(step=step))
     return t.gettext("; ").join(parts)
 
