@@ -212,7 +212,7 @@ def test_the_digest_in_chromium_shows_each_client_with_what_a_rep_needs(
                 item.name,
                 item.person.name,
                 *item.why,
-                f"{item.value_at_risk:,.0f} EUR",
+                f"€{item.value_at_risk:,.0f}",
                 *(str(line) for line in item.history),
                 item.last_call or "never called",
                 *item.questions,
@@ -242,7 +242,7 @@ def test_the_digest_in_chromium_shows_each_client_with_what_a_rep_needs(
         for fact in (
             "Ana's Bakery",
             "Maria Li (Owner) — decision maker",
-            "Phone +49 170 555 0101",
+            "Their phone: +49 170 555 0101",
             "Usually orders every 10 days; silent for 60 days",
             "habit-lapsed-tips · we-miss-you — opened 14 Nov, clicked 14 Nov",
             "spoke to Maria Li",
