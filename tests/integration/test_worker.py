@@ -349,6 +349,7 @@ def test_the_unknown_gauge_is_right_within_seconds_of_a_worker_starting(
     store.close()
 
 
+@pytest.mark.alone  # it times an exit against the grace
 def test_sigterm_against_a_server_that_never_answers_exits_0_within_the_grace(
     database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
 ) -> None:
