@@ -307,8 +307,11 @@ class Renderer:
         if env.autoescape and "footer" not in context:  # where the layout wants the footer
             context = {**context, "footer": FOOTER_MARK}
         try:
+            # Compiling is reading the file, not running the marketer's loops: outside the
+            # time budget, which a busy machine's compile of a long template could eat.
+            template = env.get_template(name)
             with time_limit():
-                made = within_budget(env.get_template(name).generate(context))
+                made = within_budget(template.generate(context))
             made.encode("utf-8")  # a lone surrogate ("\ud83d") can be rendered, not sent
             return made
         except TemplateFailure:
