@@ -38,6 +38,7 @@ from reengage.store.digests import (
     DigestRow,
     claim_retry,
     digest_counts,
+    digest_customers,
     digests_on,
     expire_digests,
     finish_digest,
@@ -178,6 +179,11 @@ class CallBook:
         """Digests by status."""
         with self._tx() as conn:
             return digest_counts(conn)
+
+    def digest_customers(self, rep_external_id: str, day: date) -> list[int]:
+        """The customers on a rep's digest for ``day``, in list order."""
+        with self._tx() as conn:
+            return digest_customers(conn, rep_external_id, day)
 
     def digests_on(self, day: date) -> dict[str, str]:
         """Rep → digest status on ``day``."""

@@ -145,7 +145,12 @@ def fill(
     next_step: str | None = None,
     call_again_on: date | None = None,
 ) -> None:
-    """Fill the outcome form by its labels, as a rep reads them."""
+    """Fill the outcome form by its labels, as a rep reads them (opening "More" first when
+    a folded field is asked for)."""
+    folded = (contact, in_their_words, scope, win_back)
+    more = page.locator("details#more")
+    if any(f is not None for f in folded) and more.get_attribute("open") is None:
+        more.locator("summary").click()
     for label in (reached, scope, worth, next_step):
         if label is not None:
             page.get_by_label(label, exact=True).check()
@@ -365,7 +370,7 @@ def test_call_again_on_a_day_puts_them_on_that_days_digest_and_not_before(
         )
         assert save(t.page) == 200
         expect(t.page.locator("#acted")).to_contain_text(
-            "They are on your list again on Saturday 28 November 2026."
+            "They are on your list again on Saturday, November 28, 2026."
         )
     for n in range(1, 5):
         assert "replied" not in m.listed_on(TODAY + timedelta(days=n)), n
