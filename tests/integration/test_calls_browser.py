@@ -293,8 +293,12 @@ def test_do_not_contact_ends_every_enrollment_and_keeps_them_off_later_digests(
         expect(t.page.locator("#ask-for")).to_contain_text("Maria Li (Owner), decision maker")
         expect(t.page.locator("#ask-for")).to_contain_text("Phone +49 170 555 0101")
         expect(t.page.locator("#why")).to_contain_text("Usually orders every 10 days")
-        expect(t.page.locator("#questions li")).to_have_text(
-            ["Why did you decide to stop?", "What could we do to win you back?"]
+        # The card's tailored prompts follow the two questions every call asks.
+        asked = t.page.locator("#questions li")
+        expect(asked.nth(0)).to_have_text("Why did you decide to stop?")
+        expect(asked.nth(1)).to_have_text("What could we do to win you back?")
+        expect(t.page.locator("#questions")).to_contain_text(
+            "They clicked https://shop.example/espresso"
         )
         t.page.screenshot(path=str(artifacts / "outcome-form.png"), full_page=True)
         fill(
