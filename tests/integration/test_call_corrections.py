@@ -93,9 +93,11 @@ def test_a_corrected_call_again_leaves_the_list_and_a_follow_up_stops(store: Sto
     )
     acted = record_outcome(store, ctx, again, NOW, today=TODAY)
     assert acted.outcome is not None and acted.outcome.id is not None
-    assert [c.reason for c in store.calls.open_calls([ana])][0].startswith("You set this call")
+    assert next(c.reason for c in store.calls.open_calls([ana])).startswith("You set this call")
 
-    follow = CallReport(Reached.DECISION_MAKER, WorthIt.YES, NextStep.FOLLOW_UP, reason=StopReason.PRICE)
+    follow = CallReport(
+        Reached.DECISION_MAKER, WorthIt.YES, NextStep.FOLLOW_UP, reason=StopReason.PRICE
+    )
     first = NOW + timedelta(hours=1)
     made = correct_outcome(store, ctx, acted.outcome.id, follow, first, today=TODAY)
     assert {c.field for c in made} == {"next_step", "call_again_on"}
@@ -104,7 +106,9 @@ def test_a_corrected_call_again_leaves_the_list_and_a_follow_up_stops(store: Sto
 
     # A second correction undoes the first one's effects, not the original's.
     second = NOW + timedelta(hours=3)
-    quiet = CallReport(Reached.DECISION_MAKER, WorthIt.NO, NextStep.NOTHING, reason=StopReason.PRICE)
+    quiet = CallReport(
+        Reached.DECISION_MAKER, WorthIt.NO, NextStep.NOTHING, reason=StopReason.PRICE
+    )
     correct_outcome(store, ctx, acted.outcome.id, quiet, second, today=TODAY)
     assert "what-we-changed" not in _running(store, ana)
     log = store.calls.outcome_changes(acted.outcome.id)

@@ -54,7 +54,10 @@ WORDS = {
     },
 }
 # What a rep taps: each must be at least 44 px high (the touch-target guideline).
-TARGETS = "label.option, button, select, summary, input[type=date], input[type=text], textarea, a.tel, .actions a"
+TARGETS = (
+    "label.option, button, select, summary, input[type=date], input[type=text], textarea, "
+    "a.tel, .actions a, .errors a"
+)
 
 
 def speaks(m: Morning, locale: str) -> None:
