@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reengage.errors import ConfigError
 from reengage.inbound_settings import InboundSettings
+from reengage.workdays import WorkingDays, parse_skip_dates, parse_weekdays
 
 ENV_PREFIX = "REENGAGE_"
 DEFAULT_DATABASE_URL = "sqlite:///reengage.db"
@@ -172,6 +173,16 @@ class Settings(BaseSettings, InboundSettings):
         description="and only within this many hours of it: a daemon started in the evening "
         "sends the list the next morning, not a 'good morning' at 23:30",
     )
+    digest_days: str = Field(
+        "mon-fri",
+        description="the reps' working days, their local dates: mon-fri, mon,tue,thu or "
+        "mon-sat; no digest on other days, and calls due then are on the next working day's",
+    )
+    digest_skip_dates: str = Field(
+        "",
+        description="holidays: no digest, calls move to the next working day; "
+        "2026-12-25,2026-12-26 or the path of a file with one date a line",
+    )
     digest_size: int = Field(10, ge=1, le=100, description="clients listed in full per digest")
     digest_from: str = Field(
         "Acme call list <calls@acme.example>", description="From address of the reps' digest"
@@ -246,6 +257,18 @@ class Settings(BaseSettings, InboundSettings):
             raise ValueError(f"{value!r} is not an IANA time zone like Europe/Berlin") from None
         return value
 
+    @field_validator("digest_days")
+    @classmethod
+    def _known_days(cls, value: str) -> str:
+        parse_weekdays(value)  # its ValueError names the part not understood and the form
+        return value.strip().lower()
+
+    @field_validator("digest_skip_dates")
+    @classmethod
+    def _known_dates(cls, value: str) -> str:
+        parse_skip_dates(value)  # a date not understood, or a file not readable, stops here
+        return value.strip()
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -307,6 +330,12 @@ class Settings(BaseSettings, InboundSettings):
     def zone(self) -> ZoneInfo:
         """The business time zone as a ``ZoneInfo``."""
         return ZoneInfo(self.timezone)
+
+    def working_days(self) -> WorkingDays:
+        """The reps' working days (``DIGEST_DAYS`` less ``DIGEST_SKIP_DATES``)."""
+        return WorkingDays(
+            parse_weekdays(self.digest_days), parse_skip_dates(self.digest_skip_dates)
+        )
 
     def require_secret_key(self) -> str:
         """Return the secret key, or stop with the fix when it is not set."""

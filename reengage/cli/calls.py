@@ -202,7 +202,12 @@ def calls_log(
         library = authoring.CampaignLibrary(_workspace())
         library.reload()
         ctx = CallContext(
-            customer_key, who, library.campaigns, settings.followup_campaign, source="cli"
+            customer_key,
+            who,
+            library.campaigns,
+            settings.followup_campaign,
+            source="cli",
+            days=settings.working_days(),
         )
         try:
             acted = record_outcome(store, ctx, outcome, now, today=today).summary()
@@ -244,6 +249,14 @@ def digest_preview(
     finally:
         store.close()
     day = made.call_list.day
+    days = settings.working_days()
+    out.print(f"working days: {days.describe(day)}", markup=False, highlight=False)
+    if not days.is_working(day):
+        out.print(
+            f"{day:%a %d %b %Y} is not a working day: no digest goes out; what is due then "
+            f"is on the list of {days.next_working_day(day):%a %d %b %Y}.",
+            markup=False,
+        )
     if made.eml is None:
         out.print(
             f"{chosen.name}: nobody to call on {day:%a %d %b %Y}; no digest would be sent.",
@@ -310,7 +323,12 @@ def digest_send(
         results = asyncio.run(go())
     finally:
         store.close()
-    words = {"sent": "sent", "empty": "nobody to call", "already_sent": "already sent today"}
+    words = {
+        "sent": "sent",
+        "empty": "nobody to call",
+        "already_sent": "already sent today",
+        "day_off": "not a working day (REENGAGE_DIGEST_DAYS, REENGAGE_DIGEST_SKIP_DATES)",
+    }
     summary = ", ".join(f"{words.get(k, k)} {v}" for k, v in sorted(results.items()))
     out.print(f"digests: {summary or 'every rep already has today’s'}", markup=False)
     if results.get("failed") or results.get("retry"):

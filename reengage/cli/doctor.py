@@ -89,6 +89,12 @@ def doctor(
         "secret key",
         "set" if settings.secret_key else "REENGAGE_SECRET_KEY is not set",
     )
+    report(
+        True,
+        "working days",
+        f"{settings.working_days().describe(utcnow().date())} (the reps' local dates; "
+        f"digest from {settings.digest_hour:02d}:00)",
+    )
     # Each check imports what it needs when it comes to it: the first lines show at once.
     from reengage.store import migrate
     from reengage.store.engine import check_connection, create_engine

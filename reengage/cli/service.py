@@ -105,11 +105,15 @@ def run(
             detection.close()
 
 
-def _detection_process(settings: Settings) -> DetectionProcess:
+def _detection_process(settings: Settings) -> DetectionProcess | None:
     """The daemon's detection passes run in a child process, started here from the main
-    thread before anything else (see :mod:`reengage.detection_process`)."""
+    thread before anything else (see :mod:`reengage.detection_process`). Where no child can
+    start (no POSIX semaphores: a container without /dev/shm, say), None: they run in a
+    thread of the daemon, as ``run --once`` runs them, and the log says so."""
     from reengage import timeutil
     from reengage.detection_process import ChildSetup, DetectionProcess
+    from reengage.errors import StoreError
+    from reengage.logs import get_logger
 
     setup = ChildSetup(
         settings.database_url,
@@ -119,7 +123,18 @@ def _detection_process(settings: Settings) -> DetectionProcess:
         timeutil._Origin.pinned,
     )
     detection = DetectionProcess(setup)
-    detection.start()
+    try:
+        detection.start()
+    except (OSError, NotImplementedError, StoreError) as exc:
+        detection.close()
+        get_logger(__name__).warning(
+            "detection_process_unavailable",
+            error=str(exc) or type(exc).__name__,
+            hint="detection passes run in a thread of the daemon instead: they work, but a "
+            "pass over a large base pauses its sending (see docs/scale.md); give the "
+            "container /dev/shm to run them in a process of their own",
+        )
+        return None
     return detection
 
 

@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from reengage.cli.app import _settings, _store, app, out
+from reengage.cli.columns import Column, Layout, fits, fitted, natural_width, width_of
 from reengage.errors import InputError
 from reengage.timeutil import parse_since, utcnow
 
 if TYPE_CHECKING:
-    from reengage.stats import CampaignResult, Funnel, Results
+    from reengage.stats import CampaignResult, Funnel, Lift, Results
 
 
 class OutputFormat(StrEnum):
@@ -44,10 +44,33 @@ def stats_command(
         ),
     ] = None,
     output: Annotated[
-        OutputFormat, typer.Option("--format", help="table, csv or json.")
+        OutputFormat,
+        typer.Option("--format", help="table, csv or json (see above for the CSV's columns)."),
     ] = OutputFormat.TABLE,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="All campaigns in one table with every column, however wide the terminal "
+            "(else a block per campaign when the table does not fit).",
+        ),
+    ] = False,
 ) -> None:
-    """Funnels per campaign and step, lift against the holdout, and why customers stopped."""
+    """Funnels per campaign and step, lift against the holdout, and why customers stopped.
+
+    The table uses the terminal's width: all campaigns in one table when it fits, else a
+    block per campaign; no number is ever cut.
+
+    The CSV has one row per fact, never a sum of other rows: campaign, step, group, reason,
+    scope, measure (what the row counts) and value. Summing the values of one measure over
+    any rows never counts anything twice. Money has 2 decimals, lift is in percentage
+    points. Measures: entered and came_back (per campaign and group); reactivated (per
+    campaign, each customer once); sent, delivered, bounced, opened, clicked, replied,
+    unsubscribed, complained, put_on_call_list, credited and revenue (per step; revenue
+    also for the held_out group); lift_points, ci_low_points, ci_high_points, verdict_kind
+    and verdict (per campaign); calls (per reason and scope; an empty reason: none given)
+    and value_at_risk (per reason). README.md (Results) says more.
+    """
     from reengage import stats
 
     now = utcnow()
@@ -74,7 +97,7 @@ def stats_command(
         # Straight to stdout: rich would wrap long lines and colour numbers.
         typer.echo(stats.to_csv(results), nl=False)
     else:
-        show_results(out, results)
+        show_results(out, results, wide=wide)
 
 
 FUNNEL_COLUMNS = (
@@ -92,105 +115,212 @@ FUNNEL_COLUMNS = (
 )
 
 
-def show_results(console: Console, results: Results) -> None:
-    """Print the funnel, lift and call tables (what ``reengage stats`` shows)."""
+def show_results(console: Console, results: Results, *, wide: bool = False) -> None:
+    """Print the funnels, lifts and call causes (what ``reengage stats`` shows).
+
+    Every campaign in one table of each kind when the console is wide enough for all the
+    funnel's columns (or ``wide`` asks for that, however long it makes the lines); else a
+    block per campaign. No number is ever cut: columns that do not fit go to a table below.
+    """
     from reengage import stats
 
+    width = console.width
     scope = f" since {results.since:%Y-%m-%d %H:%M} UTC" if results.since else ""
     if not results.campaigns:
         console.print(f"No customer has entered a campaign{scope} yet.", markup=False)
     else:
-        console.print(_funnel_table(results.campaigns, scope))
-        console.print(f"* {stats.OPENS_NOTE}.", markup=False, highlight=False, style="dim")
-        console.print(_lift_table(results))
-    _show_calls(console, results)
+        funnel = _funnel_layout(results.campaigns)
+        if wide or fits(funnel, width):
+            if wide:  # one line per row, however long: the terminal or a pager wraps it
+                width = max(width, natural_width(funnel))
+            _show_tables(console, f"Funnel: mails of customers who entered{scope}", funnel, width)
+            _say(console, f"* {stats.OPENS_NOTE}.", width, "dim")
+            lift = _lift_layout(results)
+            _show_tables(console, f"Lift against the holdout ({_horizon(results)})", lift, width)
+        else:
+            _show_blocks(console, results, scope)
+    _show_calls(console, results, width)
 
 
-def _funnel_table(campaigns: list[CampaignResult], scope: str) -> Table:
-    table = Table(title=f"Funnel: mails of customers who entered{scope}", title_justify="left")
-    table.add_column("campaign / step")
-    table.add_column("enrolled", justify="right")
-    table.add_column("held out", justify="right")
-    for _, label in FUNNEL_COLUMNS:
-        table.add_column(label, justify="right")
+def _show_tables(
+    console: Console, title: str, layout: Layout, width: int, style: str = "italic"
+) -> None:
+    _say(console, title, width, style)
+    for table in fitted(layout, width):
+        needed = width_of(table)
+        if needed <= console.width:
+            console.print(table)
+            continue
+        # A table wider than the console (--wide, or one column that cannot fit) is
+        # printed whole: a terminal wraps a long line, cropping would cut numbers. rich
+        # caps a print's width at the console's, so the console widens for it.
+        before = console.width
+        console.width = needed
+        try:
+            console.print(table, crop=False)
+        finally:
+            console.width = before
+
+
+def _say(console: Console, text: str, width: int, style: str = "") -> None:
+    """A line of text wrapped at ``width`` (the console's own soft wrap would let the
+    terminal break it anywhere, in the middle of a number)."""
+    console.print(
+        Text(text, style=style),
+        width=width,
+        soft_wrap=False,
+        overflow="fold",
+        crop=False,
+        highlight=False,
+    )
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
+
+
+def _money(amount: float) -> str:
+    return f"{amount:,.0f}"
+
+
+def _funnel_columns(funnels: list[Funnel]) -> list[Column]:
+    columns = [
+        Column(label, [_count(getattr(f, name)) for f in funnels])
+        for name, label in FUNNEL_COLUMNS
+        if name != "revenue"
+    ]
+    return [*columns, Column("revenue", [_money(f.revenue) for f in funnels])]
+
+
+def _funnel_layout(campaigns: list[CampaignResult]) -> Layout:
+    labels: list[str | Text] = []
+    enrolled: list[str | Text] = []
+    held_out: list[str | Text] = []
+    funnels: list[Funnel] = []
+    sections: set[int] = set()
     for c in campaigns:
-        table.add_row(
-            Text(c.campaign_id, style="bold"),
-            str(c.enrolled),
-            str(c.held_out),
-            *_funnel_cells(c.funnel),
-            end_section=not c.steps,
-        )
-        for i, step in enumerate(c.steps):
-            table.add_row(
-                Text(f"  {step.key}"),
-                "",
-                "",
-                *_funnel_cells(step.funnel),
-                end_section=i == len(c.steps) - 1,
-            )
-    return table
-
-
-def _funnel_cells(funnel: Funnel) -> list[str]:
-    cells = [str(getattr(funnel, name)) for name, _ in FUNNEL_COLUMNS[:-1]]
-    return [*cells, f"{funnel.revenue:,.0f}"]
+        labels.append(Text(c.campaign_id, style="bold"))
+        enrolled.append(_count(c.enrolled))
+        held_out.append(_count(c.held_out))
+        funnels.append(c.funnel)
+        for step in c.steps:
+            labels.append(Text(f"  {step.key}"))
+            enrolled.append("")
+            held_out.append("")
+            funnels.append(step.funnel)
+        sections.add(len(labels) - 1)
+    return Layout(
+        Column("campaign / step", labels, right=False, text=True),
+        [Column("enrolled", enrolled), Column("held out", held_out), *_funnel_columns(funnels)],
+        sections,
+    )
 
 
 def _rate(count: int, total: int) -> str:
-    return f"{count}/{total} ({100 * count / total:.1f}%)" if total else "—"
+    return f"{count:,}/{total:,} ({100 * count / total:.1f}%)" if total else "—"
 
 
-def _lift_table(results: Results) -> Table:
+def _lift_cells(found: Lift) -> tuple[str, str]:
+    """The lift and its interval, in percentage points."""
     from reengage.stats.intervals import points
 
-    days = round(results.horizon.total_seconds() / 86400)
-    table = Table(
-        title=f"Lift against the holdout (came back = bought within {days} days of entering)",
-        title_justify="left",
+    interval = found.interval
+    return (
+        "—" if found.difference is None else f"{points(found.difference)} pts",
+        "—" if interval is None else f"{points(interval.low)} to {points(interval.high)}",
     )
-    for column in ("campaign", "treated came back", "holdout came back", "lift", "95% CI"):
-        table.add_column(column, justify="left" if column == "campaign" else "right")
-    table.add_column("verdict")
+
+
+def _horizon(results: Results) -> str:
+    days = round(results.horizon.total_seconds() / 86400)
+    return f"came back = bought within {days} days of entering"
+
+
+def _lift_layout(results: Results) -> Layout:
+    lifts = [c.lift for c in results.campaigns]
+    cells = [_lift_cells(found) for found in lifts]
+    return Layout(
+        Column(
+            "campaign", [Text(c.campaign_id) for c in results.campaigns], right=False, text=True
+        ),
+        [
+            Column("treated came back", [_rate(f.treated_reactivated, f.treated) for f in lifts]),
+            Column("holdout came back", [_rate(f.held_out_reactivated, f.held_out) for f in lifts]),
+            Column("lift", [lift for lift, _ in cells]),
+            Column("95% CI", [interval for _, interval in cells]),
+            Column("verdict", [Text(f.verdict) for f in lifts], right=False, text=True),
+        ],
+    )
+
+
+def _show_blocks(console: Console, results: Results, scope: str) -> None:
+    """A block per campaign: its funnel with a column per step, its lift and verdict in words."""
+    from reengage import stats
+
+    width = console.width
+    _say(console, f"Results per campaign, for customers who entered{scope}", width, "bold")
+    _say(console, f"* {stats.OPENS_NOTE}.", width, "dim")
     for c in results.campaigns:
+        console.print()
+        enrolled = f"{c.campaign_id}: {c.enrolled:,} enrolled, {c.held_out:,} held out"
+        _show_tables(console, enrolled, _steps_layout(c), width, "bold")
         found = c.lift
-        interval = found.interval
-        table.add_row(
-            Text(c.campaign_id),
-            _rate(found.treated_reactivated, found.treated),
-            _rate(found.held_out_reactivated, found.held_out),
-            "—" if found.difference is None else f"{points(found.difference)} pts",
-            "—" if interval is None else f"{points(interval.low)} to {points(interval.high)}",
-            Text(found.verdict),
+        lift, interval = _lift_cells(found)
+        _say(
+            console,
+            f"Lift against the holdout ({_horizon(results)}): treated "
+            f"{_rate(found.treated_reactivated, found.treated)}, holdout "
+            f"{_rate(found.held_out_reactivated, found.held_out)}; lift {lift}, "
+            f"95% CI {interval}.",
+            width,
         )
-    return table
+        _say(console, f"Verdict: {found.verdict}", width, "bold")
 
 
-def _show_calls(console: Console, results: Results) -> None:
+def _steps_layout(c: CampaignResult) -> Layout:
+    """A campaign's funnel turned on its side: a row per count, a column per step, so a
+    narrow terminal shows a campaign of a few steps in one table."""
+    funnels = [c.funnel, *(s.funnel for s in c.steps)]
+    cells = _funnel_columns(funnels)
+    return Layout(
+        Column("", [Text(column.header) for column in cells], right=False, text=True),
+        [
+            Column(header, [column.cells[i] for column in cells])
+            for i, header in enumerate(["all steps", *(s.key for s in c.steps)])
+        ],
+    )
+
+
+def _show_calls(console: Console, results: Results, width: int) -> None:
     calls = results.calls
     if not calls.calls:
         console.print("Calls: no outcomes recorded yet.", markup=False)
         return
-    table = Table(
-        title=f"Calls: {calls.calls} made, {calls.reached} reached someone who said why "
-        "they stopped",
-        title_justify="left",
-    )
-    table.add_column("reason")
-    for column in ("calls", "specific", "systemic", "unsure", "value at risk / year"):
-        table.add_column(column, justify="right")
-    for r in calls.reasons:
-        table.add_row(
-            Text(r.reason.replace("_", " ")),
-            str(r.calls),
-            str(r.specific),
-            str(r.systemic),
-            str(r.unsure),
-            f"{r.value_at_risk:,.0f}",
-        )
+    reasons = calls.reasons
     s = calls.scopes
-    table.add_section()
-    table.add_row(
-        "all", str(calls.reached), str(s["specific"]), str(s["systemic"]), str(s["unsure"]), ""
+    total_at_risk = sum(r.value_at_risk for r in reasons)
+    title = (
+        f"Calls: {calls.calls:,} made, {calls.reached:,} reached someone who said why they stopped"
     )
-    console.print(table)
+    layout = Layout(
+        Column(
+            "reason",
+            [*(Text(r.reason.replace("_", " ")) for r in reasons), "all"],
+            right=False,
+            text=True,
+        ),
+        [
+            Column("calls", [*(_count(r.calls) for r in reasons), _count(calls.reached)]),
+            *(
+                Column(scope, [*(_count(getattr(r, scope)) for r in reasons), _count(s[scope])])
+                for scope in ("specific", "systemic", "unsure")
+            ),
+            Column(
+                "value at risk / year",
+                [*(_money(r.value_at_risk) for r in reasons), _money(total_at_risk)],
+            ),
+        ],
+        {len(reasons) - 1},
+    )
+    console.print()
+    _show_tables(console, title, layout, width)

@@ -30,6 +30,7 @@ from reengage.digest.prompts import (
     questions,
     upcoming_dates,
 )
+from reengage.digest.reasons import reasons_now
 from reengage.digest.selection import (
     ASSESS_CHUNK,
     REPLY_DAYS,
@@ -38,6 +39,7 @@ from reengage.digest.selection import (
     all_signals,
     rep_candidates,
 )
+from reengage.i18n import DEFAULT, Texts, texts
 from reengage.lapse_model import LapseModel
 from reengage.models import Customer, Rep, WorthIt
 from reengage.scoring import assess_customers, prior_for
@@ -84,6 +86,7 @@ class CallItem:
     questions: list[str]
     dates: list[Upcoming]
     interests: list[str]
+    headline: str = ""  # the strongest reason in a few words, for the digest's compact list
 
     @property
     def name(self) -> str:
@@ -250,7 +253,7 @@ def finish(
         CallList(
             r.rep,
             r.today,
-            _cards(r.top, customers, touches_of, r.last, r.zone, r.today),
+            _cards(r.top, customers, touches_of, r.last, r.zone, r.today, texts(r.rep.locale)),
             r.more,
         )
         for r in ranked
@@ -293,10 +296,11 @@ def cards(
     now: datetime,
     zone: ZoneInfo,
     today: date,
+    t: Texts | None = None,
 ) -> list[CallItem]:
-    """The full cards of the chosen candidates, ranked in this order."""
+    """The full cards of the chosen candidates, ranked in this order (in ``t``'s words)."""
     customers, touches_of = card_inputs(store, [c.customer_id for c in chosen], now)
-    return _cards(chosen, customers, touches_of, last, zone, today)
+    return _cards(chosen, customers, touches_of, last, zone, today, t or texts(DEFAULT))
 
 
 def _cards(
@@ -306,6 +310,7 @@ def _cards(
     last: dict[int, PastCall],
     zone: ZoneInfo,
     today: date,
+    t: Texts,
 ) -> list[CallItem]:
     items = []
     for rank, candidate in enumerate(chosen, 1):
@@ -313,6 +318,7 @@ def _cards(
         if customer is None:
             continue
         mine = touches_of.get(candidate.customer_id, [])
+        reasons = reasons_now(candidate, zone, t)
         items.append(
             CallItem(
                 customer=customer,
@@ -320,20 +326,22 @@ def _cards(
                 priority=candidate.priority,
                 value_at_risk=candidate.value_at_risk,
                 value_per_year=candidate.value_per_year,
-                why=why_now(candidate, zone),
+                why=[r.line for r in reasons],
                 person=person_to_ask(customer),
-                history=mail_history(mine, zone),
-                replies=_replies(candidate, zone),
-                last_call=last_call_words(last.get(candidate.customer_id), zone),
+                history=mail_history(mine, zone, t),
+                replies=_replies(candidate, zone, t),
+                last_call=last_call_words(last.get(candidate.customer_id), zone, t),
                 questions=questions(
                     candidate.assessment,
                     customer,
                     mine,
                     last.get(candidate.customer_id),
                     candidate.reply,
+                    t,
                 ),
                 dates=upcoming_dates(customer.important_dates, today),
                 interests=list(customer.interests),
+                headline=reasons[0].short if reasons else "",
             )
         )
     return items
@@ -354,26 +362,14 @@ def candidate_for(store: Store, customer_id: int, now: datetime, until: datetime
     return found
 
 
-def why_now(candidate: Candidate, zone: ZoneInfo) -> list[str]:
-    """Why this customer is on the list, in the words the card uses."""
-    why = []
-    for call in candidate.calls:
-        if call.campaign_id is None:
-            why.append(f"You asked to call again today. {call.reason}")
-        else:
-            why.append(f"{call.reason} (campaign {call.campaign_id}).")
-    if candidate.reply is not None:
-        why.append(
-            f"Replied on {candidate.reply.received_at.astimezone(zone):%d %b}: "
-            f"“{candidate.reply.subject}”."
-        )
-    if candidate.assessment is not None:
-        why.append(candidate.assessment.why)
-    return why
+def why_now(candidate: Candidate, zone: ZoneInfo, t: Texts | None = None) -> list[str]:
+    """Why this customer is on the list, in the words the card uses, strongest first."""
+    return [r.line for r in reasons_now(candidate, zone, t or texts(DEFAULT))]
 
 
-def _replies(candidate: Candidate, zone: ZoneInfo) -> list[str]:
+def _replies(candidate: Candidate, zone: ZoneInfo, t: Texts) -> list[str]:
     reply = candidate.reply
     if reply is None:
         return []
-    return [f"{reply.received_at.astimezone(zone):%d %b}: {reply.text.strip()[:600]}"]
+    day = t.date(reply.received_at.astimezone(zone), t.gettext("dd MMM"))
+    return [f"{day}: {reply.text.strip()[:600]}"]

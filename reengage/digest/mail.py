@@ -26,11 +26,13 @@ from reengage.digest.calllist import CallItem, CallList, ListPolicy, build_lists
 from reengage.digest.prompts import (
     ALWAYS_ASK,
     MailLine,
-    money,
     person_to_ask,
+    short_day,
     upcoming_dates,
 )
+from reengage.digest.reasons import tel_href, value_phrase
 from reengage.errors import TemplateFailure
+from reengage.i18n import Texts, shipped, texts
 from reengage.logs import get_logger
 from reengage.mailer import Mailer, Outcome
 from reengage.message import Envelope, compose, dkim_sign, raw_header, wire
@@ -40,6 +42,7 @@ from reengage.retries import DIGEST_RETRY as RETRY_BASE
 from reengage.retries import LEASE
 from reengage.store import Store
 from reengage.tokens import sign, stamp
+from reengage.workdays import WorkingDays, digest_day
 
 log = get_logger(__name__)
 HTML_TEMPLATE = "digest/digest.html.j2"
@@ -57,6 +60,7 @@ class DigestConfig:
     currency: str = "EUR"
     followup_campaign: str = "what-we-changed"
     link_days: int = 30
+    days: WorkingDays = field(default_factory=WorkingDays)  # no digest on other local days
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DigestConfig:
@@ -69,6 +73,7 @@ class DigestConfig:
             settings.currency,
             settings.followup_campaign,
             settings.outcome_link_days,
+            settings.working_days(),
         )
 
 
@@ -84,26 +89,39 @@ def _context(
     ws: Workspace, cfg: DigestConfig, call_list: CallList, now: datetime
 ) -> dict[str, Any]:
     name = " ".join(call_list.rep.name.split())  # a line break in a name never reaches text
+    t = texts(call_list.rep.locale)
     return {
         "rep": {"name": name, "first_name": name.split(" ")[0] if name else ""},
         "day": call_list.day,
         "count": len(call_list.items),
         "more": call_list.more,
         "company": {"name": ws.company_name},
-        "clients": [_card(ws, cfg, call_list, item, now) for item in call_list.items],
+        "clients": [_card(ws, cfg, call_list, item, now, t) for item in call_list.items],
+        "day_words": t.date(call_list.day, "full"),
+        "lang": t.words,
+        **t.in_template(),
     }
 
 
 def check_templates(ws: Workspace, cfg: DigestConfig, now: datetime) -> list[TemplateProblem]:
     """What would break the digest at send time (for ``reengage validate``), found with a
-    sample list that fills every part of the card."""
-    context = _context(ws, cfg, _sample(now.date()), now)
-    return ws.renderer.check(
-        subject="digest", template=HTML_TEMPLATE, text_template=TEXT_TEMPLATE, context=context
-    )
+    sample list that fills every part of the card, in every language reps get."""
+    found: list[TemplateProblem] = []
+    for locale in shipped():
+        sample = _sample(now.date(), locale)
+        context = _context(ws, cfg, sample, now)
+        for problem in ws.renderer.check(
+            subject="digest",
+            template=ws.renderer.resolve(HTML_TEMPLATE, locale),
+            text_template=ws.renderer.resolve(TEXT_TEMPLATE, locale),
+            context=context,
+        ):
+            if problem not in found:
+                found.append(problem)
+    return found
 
 
-def _sample(day: date) -> CallList:
+def _sample(day: date, locale: str = "en") -> CallList:
     customer = Customer(
         id=1,
         external_id="sample",
@@ -130,8 +148,9 @@ def _sample(day: date) -> CallList:
         questions=list(ALWAYS_ASK),
         dates=upcoming_dates([{"label": "birthday", "date": day.isoformat()}], day),
         interests=["espresso"],
+        headline="silent 41 days, usually every 12 days",
     )
-    rep = Rep(external_id="sample", name="Dana Reyes", email="dana@acme.example")
+    rep = Rep(external_id="sample", name="Dana Reyes", email="dana@acme.example", locale=locale)
     return CallList(rep, day, [item], 2)
 
 
@@ -142,8 +161,16 @@ def compose_digest(
     rep = call_list.rep
     count = len(call_list.items)
     context = _context(ws, cfg, call_list, now)
-    html, text = ws.renderer.render_internal(HTML_TEMPLATE, TEXT_TEMPLATE, context)
-    subject = f"{count} client{'s' if count != 1 else ''} to call today, {call_list.day:%a %d %b}"
+    locale = rep.locale or "en"
+    html, text = ws.renderer.render_internal(
+        ws.renderer.resolve(HTML_TEMPLATE, locale),
+        ws.renderer.resolve(TEXT_TEMPLATE, locale),
+        context,
+    )
+    t = texts(locale)
+    subject = t.ngettext(
+        "{n} client to call today, {day}", "{n} clients to call today, {day}", count
+    ).format(n=count, day=short_day(call_list.day, t))
     domain = parseaddr(cfg.sender)[1].rpartition("@")[2] or "localhost"
     envelope = Envelope(
         sender=cfg.sender,
@@ -157,29 +184,53 @@ def compose_digest(
 
 
 def _card(
-    ws: Workspace, cfg: DigestConfig, call_list: CallList, item: CallItem, now: datetime
+    ws: Workspace,
+    cfg: DigestConfig,
+    call_list: CallList,
+    item: CallItem,
+    now: datetime,
+    t: Texts,
 ) -> dict[str, Any]:
-    """One client as plain data for the templates (the sandbox sees no objects)."""
+    """One client as plain data for the templates (the sandbox sees no objects).
+
+    Whom to ask for and the account's own phone and email are kept apart: the person's
+    phone and email are shown with them only when they are the person's own."""
     c = item.customer
+    person = item.person
+    own_phone = person.phone if person.phone and person.phone != c.phone else None
+    own_email = person.email if person.email and person.email != c.email else None
+    dial = own_phone or c.phone
+    standing = t.gettext(person.standing) if person.standing else ""
+    # Neither a decision maker nor a named contact on file: the customer is the one to ask.
+    is_customer = not c.decision_maker and not any(x.get("name") for x in c.contacts)
     return {
         "rank": item.rank,
         "name": item.name,
         "company": c.company,
+        "headline": item.headline or (item.why[0] if item.why else ""),
+        "dial": {"phone": dial, "tel": tel_href(dial)},
         "person": {
-            "name": item.person.name,
-            "role": item.person.role,
-            "phone": item.person.phone,
-            "email": item.person.email,
-            "standing": item.person.standing,
+            "name": person.name,
+            "role": person.role,
+            "standing": standing or (t.gettext("the customer") if is_customer else ""),
+            "phone": own_phone,
+            "tel": tel_href(own_phone),
+            "email": own_email,
+        },
+        "account": {
+            "name": c.company or item.name,
+            "phone": c.phone,
+            "tel": tel_href(c.phone),
+            "email": c.email,
         },
         "why": item.why,
-        "value_at_risk": money(item.value_at_risk, cfg.currency),
-        "value_per_year": money(item.value_per_year, cfg.currency),
-        "history": [str(line) for line in item.history],
+        "value": value_phrase(item.value_at_risk, item.value_per_year, cfg.currency, t),
+        "value_at_risk": t.money(item.value_at_risk, cfg.currency),
+        "history": [line.words(t) for line in item.history],
         "replies": item.replies,
         "last_call": item.last_call,
         "questions": item.questions,
-        "dates": [str(d) for d in item.dates],
+        "dates": [d.words(t) for d in item.dates],
         "interests": item.interests,
         "link": outcome_link(ws, call_list.rep.external_id, c.id or 0, call_list.day, now),
     }
@@ -206,7 +257,9 @@ async def send_digests(
 ) -> DigestReport:
     """Send each rep whose morning has come (any hour with ``anytime``) today's digest, once.
     A rep whose digest window has passed for the day (the daemon was down, or started in
-    the evening) gets none that day: the next comes the next morning."""
+    the evening) gets none that day: the next comes the next morning. Nobody gets one on a
+    day off (``cfg.days``, the rep's local date), not even with ``anytime``; what was due
+    is on the next working day's list."""
     # Every database call and every list built runs in a thread (each rep's list reads and
     # scores that rep's candidates), so the daemon's event loop keeps sending mail and
     # answering /healthz and inbound mail meanwhile.
@@ -218,7 +271,10 @@ async def send_digests(
         if lists:
             result = await _send(store, mailer, ws, cfg, lists[0], now, row.id, row.token)
             report.results[result] += 1
-    for call_list in await asyncio.to_thread(_lists_due, store, cfg, now, reps, anytime):
+    lists, off = await asyncio.to_thread(_lists_due, store, cfg, now, reps, anytime)
+    if off:
+        report.results["day_off"] += off
+    for call_list in lists:
         key = secrets.token_urlsafe(16)
         status = DigestStatus.EMPTY if call_list.empty else DigestStatus.SENDING
         digest_id = await asyncio.to_thread(
@@ -246,20 +302,25 @@ async def send_digests(
 
 def _lists_due(
     store: Store, cfg: DigestConfig, now: datetime, reps: list[str] | None, anytime: bool
-) -> list[CallList]:
-    # The lists of reps whose morning has come and who have no digest for their day yet.
+) -> tuple[list[CallList], int]:
+    # The lists of reps whose morning has come on a working day and who have no digest for
+    # their day yet; and how many reps had the day off (for `digest send` to say).
     due: list[str] = []
+    off = 0
+    hour, window = (0, 24) if anytime else (cfg.hour, cfg.window_hours)
     written: dict[date, dict[str, str]] = {}  # one query per local day, not one per rep
     for rep in store.calls.reps(reps):
-        local = now.astimezone(rep_zone(rep))
-        if not anytime and not cfg.hour <= local.hour < cfg.hour + cfg.window_hours:
-            continue  # before the rep's morning, or too late in their day: tomorrow's
-        day = local.date()
+        day = digest_day(now, rep_zone(rep), cfg.days, hour, window)
+        if day is None:
+            # Before the rep's morning, too late in their day, or a day off: a later day's.
+            if anytime:  # only `digest send` says so; the daemon's ticks stay quiet
+                off += 1
+            continue
         if day not in written:
             written[day] = store.calls.digests_on(day)
         if rep.external_id not in written[day]:
             due.append(rep.external_id)
-    return build_lists(store, now, cfg.policy, reps=due) if due else []
+    return (build_lists(store, now, cfg.policy, reps=due) if due else []), off
 
 
 async def _send(

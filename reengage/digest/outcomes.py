@@ -7,7 +7,8 @@ acts on the next step the rep chose, all in one transaction:
   never appear on a digest again (until someone changes their status);
 - **follow-up** — running enrollments end and the customer enters the follow-up campaign
   ("here is what we changed");
-- **call again on D** — a call is put on the rep's list for D;
+- **call again on D** — a call is put on the rep's list for D (for the next working day
+  when D is a day off: a Sunday's call is on Monday's list);
 - **rep's offer** / **nothing** — the rep has taken over: enrollments in campaigns whose
   ``exit_on`` lists ``call_outcome`` end.
 
@@ -39,6 +40,7 @@ from reengage.models import (
 from reengage.store import Store
 from reengage.store.calls import OutcomeActs
 from reengage.store.enrollments import NewEnrollment
+from reengage.workdays import WorkingDays
 
 NOTE_LIMIT = 4000
 
@@ -95,7 +97,8 @@ class Acted:
     outcome: CallOutcome | None = None
     ended: int = 0
     enrolled_in: str | None = None
-    call_again_on: date | None = None
+    call_again_on: date | None = None  # the working day the call is on the list
+    asked_for: date | None = None  # the day the rep chose, when that was a day off
     do_not_contact: bool = False
 
     def summary(self) -> list[str]:
@@ -112,6 +115,8 @@ class Acted:
             lines.append(f"They will get the follow-up campaign {self.enrolled_in}.")
         if self.call_again_on:
             lines.append(f"They are on your list again on {self.call_again_on:%A %d %B %Y}.")
+            if self.asked_for:
+                lines.append(f"({self.asked_for:%A %d %B} is not a working day.)")
         return lines
 
 
@@ -125,6 +130,7 @@ class CallContext:
     followup_campaign: str
     source: str  # "web" or "cli"
     dedupe_key: str | None = None
+    days: WorkingDays = field(default_factory=WorkingDays)  # a call-again lands on one
 
 
 def record_outcome(
@@ -150,13 +156,16 @@ def record_outcome(
     )
     if not saved.new:
         return Acted(False, saved.outcome)
+    asked = outcome.call_again_on
+    again = ctx.days.next_working_day(asked) if acts.call_again and asked is not None else None
     return Acted(
         recorded=True,
         outcome=saved.outcome,
         ended=saved.ended,
         do_not_contact=acts.do_not_contact,
         enrolled_in=acts.enroll.campaign_id if acts.enroll else None,
-        call_again_on=outcome.call_again_on if acts.call_again else None,
+        call_again_on=again,
+        asked_for=asked if again is not None and again != asked else None,
     )
 
 
@@ -214,7 +223,9 @@ def plan_acts(store: Store, ctx: CallContext, outcome: CallReport, now: datetime
         exiting = [c.id for c in ctx.campaigns.values() if ExitReason.CALL_OUTCOME in c.exit_on]
         acts = replace(acts, end_reason="call_outcome", end_campaigns=tuple(exiting))
     if step is NextStep.CALL_AGAIN and outcome.call_again_on is not None:
-        due = day_start(outcome.call_again_on, zone or ZoneInfo("UTC"))
+        # The rep's own date: a day off there puts the call on their next working day.
+        again = ctx.days.next_working_day(outcome.call_again_on)
+        due = day_start(again, zone or ZoneInfo("UTC"))
         note = _text(outcome.win_back or outcome.reason_text, 200)
         reason = f"You set this call on {now:%d %b}." + (f" Notes: {note}" if note else "")
         acts = replace(acts, call_again=(reason, due))

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from reengage.detect import DECLINE_THRESHOLD, Assessment
+from reengage.i18n import DEFAULT, Texts, texts
 from reengage.models import Customer, StopReason
 from reengage.store.calls import PastCall, Touch, WaitingReply
 from reengage.timeutil import UNKNOWN_YEAR
@@ -100,6 +101,23 @@ class Upcoming:
         years = f" ({self.years} years)" if self.years else ""
         return f"{self.label}{years}: {self.on:%a %d %b}, {when}"
 
+    def words(self, t: Texts) -> str:
+        """The line in the rep's language: ``birthday (10 years): Sat 28 Nov, in 5 days``."""
+        if self.in_days == 0:
+            when = t.gettext("today")
+        elif self.in_days == 1:
+            when = t.gettext("tomorrow")
+        else:
+            when = t.ngettext("in {n} day", "in {n} days", self.in_days).format(n=self.in_days)
+        label = t.gettext(self.label)  # "birthday" and other common labels may be translated
+        if self.years:
+            label = t.ngettext("{label} ({n} year)", "{label} ({n} years)", self.years).format(
+                label=label, n=self.years
+            )
+        return t.gettext("{label}: {day}, {when}").format(
+            label=label, day=short_day(self.on, t), when=when
+        )
+
 
 @dataclass(frozen=True)
 class MailLine:
@@ -114,6 +132,18 @@ class MailLine:
         what = f"{self.campaign_id} · {self.step_key}" if self.campaign_id else "mail"
         done = ", ".join(self.did) if self.did else "no response"
         return f"{self.sent:%d %b}: {what} — {done}"
+
+    def words(self, t: Texts) -> str:
+        """The line in the rep's language (campaign and step names stay as written)."""
+        what = f"{self.campaign_id} · {self.step_key}" if self.campaign_id else t.gettext("mail")
+        done = ", ".join(self.did) if self.did else t.gettext("no response")
+        return f"{t.date(self.sent, t.gettext('dd MMM'))}: {what} — {done}"
+
+
+def short_day(day: date | datetime, t: Texts) -> str:
+    """A day of the coming weeks as the rep's locale writes it: ``Mon 23 Nov``, ``11月23日周一``
+    (the pattern is in the message catalogue, so each language picks its own order)."""
+    return t.date(day, t.gettext("EEE dd MMM"))
 
 
 def person_to_ask(customer: Customer) -> Person:
@@ -179,46 +209,164 @@ def upcoming_dates(
     return sorted(found, key=lambda u: u.in_days)
 
 
-def mail_history(touches: Sequence[Touch], zone: ZoneInfo) -> list[MailLine]:
-    """Each mail sent, newest first, with what the customer did with it."""
+def mail_history(
+    touches: Sequence[Touch], zone: ZoneInfo, t: Texts | None = None
+) -> list[MailLine]:
+    """Each mail sent, newest first, with what the customer did with it (in ``t``'s words)."""
+    t = t or texts(DEFAULT)
     sent = [t for t in touches if t.kind == "sent"]
     lines: list[MailLine] = []
     for mail in sent:
         did = []
         seen: set[str] = set()
-        for t in touches:
-            same = t.campaign_id == mail.campaign_id and t.step_key == mail.step_key
-            if t.kind == "sent" or not same or t.kind in seen or t.kind == "conversion":
+        for touch in touches:
+            same = touch.campaign_id == mail.campaign_id and touch.step_key == mail.step_key
+            kind = touch.kind
+            if kind == "sent" or not same or kind in seen or kind == "conversion":
                 continue
-            seen.add(t.kind)
-            did.append(f"{_TOUCH_WORDS.get(t.kind, t.kind)} {t.at.astimezone(zone):%d %b}")
+            seen.add(kind)
+            day = t.date(touch.at.astimezone(zone), t.gettext("dd MMM"))
+            did.append(f"{t.gettext(_TOUCH_WORDS.get(kind, kind))} {day}")
         lines.append(
             MailLine(mail.at.astimezone(zone), mail.campaign_id, mail.step_key, tuple(did))
         )
     return sorted(lines, key=lambda line: line.sent, reverse=True)
 
 
-def last_call_words(call: PastCall | None, zone: ZoneInfo) -> str | None:
+def last_call_words(call: PastCall | None, zone: ZoneInfo, t: Texts | None = None) -> str | None:
     """The last call in one line: when, whom, why they stopped, what was agreed."""
     if call is None:
         return None
-    parts = [f"{call.called_at.astimezone(zone):%d %b %Y}"]
+    t = t or texts(DEFAULT)
+    parts = [t.date(call.called_at.astimezone(zone), t.gettext("dd MMM yyyy"))]
     if call.reached == "nobody":
-        parts.append("no answer")
+        parts.append(t.gettext("no answer"))
     else:
         who = call.contact_name or (
-            "the decision maker" if call.reached == "decision_maker" else "someone else"
+            t.gettext("the decision maker")
+            if call.reached == "decision_maker"
+            else t.gettext("someone else")
         )
-        parts.append(f"spoke to {who}")
+        parts.append(t.gettext("spoke to {who}").format(who=who))
     if call.reason:
-        cause = REASON_WORDS.get(call.reason, call.reason)
-        scope = f", {call.scope}" if call.scope and call.scope != "unsure" else ""
+        cause = reason_words(call.reason, t)
+        scope = f", {t.gettext(call.scope)}" if call.scope and call.scope != "unsure" else ""
         note = f" — “{_clip(call.reason_text, 160)}”" if call.reason_text else ""
-        parts.append(f"stopped over {cause}{scope}{note}")
+        parts.append(t.gettext("stopped over {cause}").format(cause=f"{cause}{scope}") + note)
     if call.win_back:
-        parts.append(f"would come back for: “{_clip(call.win_back, 160)}”")
-    parts.append(f"next: {call.next_step.replace('_', ' ')}")
-    return "; ".join(parts)
+        parts.append(
+            t.gettext("would come back for: “{what}”").format(what=_clip(call.win_back, 160))
+        )
+    step = call.next_step.replace("_", " ")
+    step = t.gettext(step) if step else step  # gettext("") is the catalogue's header
+    parts.append(t.gettext("next: {step}").format(step=step))
+    return t.gettext("; ").join(parts)
+
+
+MAX_QUESTIONS = 5  # the two every call asks, then the most relevant tailored ones
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A question fitted to one customer, and how relevant it is (higher: asked first)."""
+
+    relevance: float
+    text: str
+
+
+def tailored(
+    assessment: Assessment | None,
+    customer: Customer,
+    touches: Sequence[Touch],
+    last_call: PastCall | None,
+    reply: WaitingReply | None,
+    t: Texts | None = None,
+) -> list[Prompt]:
+    """Every prompt this customer's signals call for, most relevant first: what they wrote,
+    what they said last time, how they want to be reached, how far their orders fell, what
+    they clicked, then what they bought and care about."""
+    t = t or texts(DEFAULT)
+    found: list[Prompt] = []
+    profile = assessment.profile if assessment else None
+    if reply is not None:
+        found.append(
+            Prompt(
+                100,
+                t.gettext("They wrote back (“{text}”): start from what they said.").format(
+                    text=_clip(reply.text, 120)
+                ),
+            )
+        )
+    if last_call is not None and last_call.reason and last_call.reason != "habit":
+        found.append(
+            Prompt(
+                90,
+                t.gettext(
+                    "Last time they mentioned {cause}: be ready to explain what has changed since."
+                ).format(cause=reason_words(last_call.reason, t)),
+            )
+        )
+    kinds = {touch.kind for touch in touches}
+    if "unsubscribe" in kinds or "complaint" in kinds:
+        found.append(
+            Prompt(
+                85,
+                t.gettext("They asked for no more email: ask how they would rather hear from us."),
+            )
+        )
+    if "bounce" in kinds:
+        found.append(Prompt(80, t.gettext("Their email address bounced: check it with them.")))
+    if profile and profile.aov_ratio is not None and profile.aov_ratio <= DECLINE_THRESHOLD:
+        found.append(
+            Prompt(
+                70 + 10 * (1 - profile.aov_ratio),
+                t.gettext(
+                    "Their orders are {percent}% smaller: has their volume changed, or do they "
+                    "now buy part of it from someone else?"
+                ).format(percent=f"{100 * (1 - profile.aov_ratio):.0f}"),
+            )
+        )
+    if profile and profile.count_ratio is not None and profile.count_ratio <= DECLINE_THRESHOLD:
+        found.append(
+            Prompt(
+                70 + 10 * (1 - profile.count_ratio),
+                t.gettext(
+                    "They order less often than before: is a competitor supplying them, or did "
+                    "their needs change?"
+                ),
+            )
+        )
+    clicked = [touch for touch in touches if touch.kind == "click" and touch.detail]
+    if clicked:
+        found.append(
+            Prompt(
+                50,
+                t.gettext("They clicked {link}: did they find what they were looking for?").format(
+                    link=_clip(clicked[-1].detail, 80)
+                ),
+            )
+        )
+    if profile and profile.order_count == 1:
+        found.append(Prompt(45, t.gettext("They ordered only once: how did that first order go?")))
+    elif customer.last_product:
+        found.append(
+            Prompt(
+                40,
+                t.gettext("They last bought {product}: how is it working for them?").format(
+                    product=customer.last_product
+                ),
+            )
+        )
+    if customer.interests:
+        found.append(
+            Prompt(
+                30,
+                t.gettext("They care about {interests}: mention what is new there.").format(
+                    interests=", ".join(customer.interests[:3])
+                ),
+            )
+        )
+    return sorted(found, key=lambda p: -p.relevance)  # stable: ties keep the order above
 
 
 def questions(
@@ -227,52 +375,20 @@ def questions(
     touches: Sequence[Touch],
     last_call: PastCall | None,
     reply: WaitingReply | None,
+    t: Texts | None = None,
 ) -> list[str]:
-    """The two questions every call asks, then prompts fitted to this customer's signals."""
-    asks = list(ALWAYS_ASK)
-    profile = assessment.profile if assessment else None
-    if reply is not None:
-        asks.append(f"They wrote back (“{_clip(reply.text, 120)}”): start from what they said.")
-    if profile and profile.aov_ratio is not None and profile.aov_ratio <= DECLINE_THRESHOLD:
-        asks.append(
-            f"Their orders are {100 * (1 - profile.aov_ratio):.0f}% smaller: has their volume "
-            "changed, or do they now buy part of it from someone else?"
-        )
-    if profile and profile.count_ratio is not None and profile.count_ratio <= DECLINE_THRESHOLD:
-        asks.append(
-            "They order less often than before: is a competitor supplying them, or did their "
-            "needs change?"
-        )
-    if last_call is not None and last_call.reason and last_call.reason != "habit":
-        cause = REASON_WORDS.get(last_call.reason, last_call.reason)
-        asks.append(
-            f"Last time they mentioned {cause}: be ready to explain what has changed since."
-        )
-    kinds = {t.kind for t in touches}
-    clicked = [t for t in touches if t.kind == "click" and t.detail]
-    if clicked:
-        asks.append(
-            f"They clicked {_clip(clicked[-1].detail, 80)}: did they find what they were "
-            "looking for?"
-        )
-    if "unsubscribe" in kinds or "complaint" in kinds:
-        asks.append("They asked for no more email: ask how they would rather hear from us.")
-    if "bounce" in kinds:
-        asks.append("Their email address bounced: check it with them.")
-    if profile and profile.order_count == 1:
-        asks.append("They ordered only once: how did that first order go?")
-    elif customer.last_product:
-        asks.append(f"They last bought {customer.last_product}: how is it working for them?")
-    if customer.interests:
-        asks.append(
-            f"They care about {', '.join(customer.interests[:3])}: mention what is new there."
-        )
-    return asks
+    """At most :data:`MAX_QUESTIONS`: the two every call asks, then the most relevant of
+    the prompts fitted to this customer's signals (:func:`tailored`)."""
+    t = t or texts(DEFAULT)
+    fitted = tailored(assessment, customer, touches, last_call, reply, t)
+    asks = [t.gettext(q) for q in ALWAYS_ASK]
+    return asks + [p.text for p in fitted[: MAX_QUESTIONS - len(asks)]]
 
 
-def money(value: float, currency: str) -> str:
-    """``1,240 EUR``: whole units, grouped."""
-    return f"{value:,.0f} {currency}"
+def reason_words(reason: str, t: Texts | None = None) -> str:
+    """A stop reason as a rep says it, in their language."""
+    words = REASON_WORDS.get(reason, reason)
+    return (t or texts(DEFAULT)).gettext(words) if reason in REASON_WORDS else words
 
 
 def _clip(text: str | None, limit: int) -> str:

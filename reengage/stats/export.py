@@ -1,45 +1,67 @@
-"""Results as data: a JSON document and one flat CSV table, for spreadsheets and scripts.
+"""Results as data: a JSON document and one tidy CSV table, for spreadsheets and scripts.
 
-The CSV is a single rectangular table, one row per campaign, per step and per call cause,
-told apart by its ``row`` column, so it filters and pivots in a spreadsheet as it is.
-Rates and lift are in percentage points, money as plain numbers.
+The CSV has one row per fact: ``campaign, step, group, reason, scope, measure, value``,
+where ``measure`` says what the row counts (:data:`MEASURES`). No row is the sum of other
+rows, so summing the values of one measure over any selection of rows (a campaign, a step,
+a group, a reason) never counts anything twice; a pivot table gives the totals the
+terminal shows. Money has two decimals, lift and its interval are percentage points.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from typing import Any
 
 from reengage.stats.intervals import Lift
-from reengage.stats.results import OPENS_NOTE, CampaignResult, Funnel, Results
+from reengage.stats.results import OPENS_NOTE, CallResults, CampaignResult, Funnel, Results
 
-FUNNEL_FIELDS = [f.name for f in fields(Funnel)]
-LIFT_FIELDS = [
-    "treated",
-    "treated_reactivated",
-    "held_out_reactivated",
-    "treated_rate",
-    "held_out_rate",
-    "lift_points",
-    "ci_low_points",
-    "ci_high_points",
-    "verdict_kind",
-    "verdict",
+CSV_COLUMNS = ["campaign", "step", "group", "reason", "scope", "measure", "value"]
+
+# What each measure counts, and on which rows (the README's table says the same).
+MEASURES = {
+    "entered": "customers who entered the campaign, per group (treated, held_out)",
+    "came_back": "customers who bought within the lift horizon of entering, per group",
+    "reactivated": "treated customers with a purchase credited to one of the campaign's "
+    "mails, each once",
+    "sent": "mails handed to the mail server, per step",
+    "delivered": "mails accepted and not bounced since, per step",
+    "bounced": "mails bounced, per step",
+    "opened": "mails opened at least once (inflated by privacy proxies), per step",
+    "clicked": "mails with a click, per step",
+    "replied": "mails answered, per step",
+    "unsubscribed": "mails someone unsubscribed from, per step",
+    "complained": "mails reported as spam, per step",
+    "put_on_call_list": "customers a call step put on a rep's list, per step",
+    "credited": "customers with a purchase credited to this step's mail (one credited to "
+    "two steps counts in both; reactivated counts them once)",
+    "revenue": "what credited purchases brought, per step (treated) and per campaign for "
+    "the held_out group (what it spent anyway)",
+    "lift_points": "treated minus held-out came-back rate, percentage points",
+    "ci_low_points": "low end of the lift's 95% interval, percentage points",
+    "ci_high_points": "high end of the lift's 95% interval, percentage points",
+    "verdict_kind": "what the lift means, as a key (lift, no_measurable_lift, ...)",
+    "verdict": "what the lift means, in words",
+    "calls": "call outcomes, per reason and scope (no reason: nobody gave one)",
+    "value_at_risk": "a year's value of the customers who gave the reason, per reason",
+}
+MAIL_MEASURES = [
+    "sent",
+    "delivered",
+    "bounced",
+    "opened",
+    "clicked",
+    "replied",
+    "unsubscribed",
+    "complained",
 ]
-CSV_COLUMNS = [
-    "row",
-    "campaign",
-    "step",
-    "enrolled",
-    "held_out",
-    *FUNNEL_FIELDS,
-    *LIFT_FIELDS,
-    "reason",
-    "scope",
-    "value_at_risk",
-]
+TREATED, HELD_OUT = "treated", "held_out"
+
+
+def money(amount: float) -> float:
+    """An amount rounded to cents, as written in the CSV and JSON (no 542.8199999999999)."""
+    return round(amount, 2)
 
 
 def _pct(value: float | None) -> float | None:
@@ -64,7 +86,8 @@ def lift_fields(found: Lift) -> dict[str, Any]:
 
 
 def to_json(results: Results) -> dict[str, Any]:
-    """Results as a JSON-ready document (dates as ISO strings)."""
+    """Results as a JSON-ready document (dates as ISO strings, money to cents)."""
+    calls = results.calls
     return {
         "generated_at": results.generated_at.isoformat(),
         "since": results.since.isoformat() if results.since else None,
@@ -72,8 +95,17 @@ def to_json(results: Results) -> dict[str, Any]:
         "lift_horizon_days": results.horizon.total_seconds() / 86400,
         "notes": {"opened": OPENS_NOTE},
         "campaigns": [_campaign_json(c) for c in results.campaigns],
-        "calls": asdict(results.calls),
+        "calls": {
+            **asdict(calls),
+            "reasons": [
+                {**asdict(r), "value_at_risk": money(r.value_at_risk)} for r in calls.reasons
+            ],
+        },
     }
+
+
+def _funnel_json(funnel: Funnel) -> dict[str, Any]:
+    return {**asdict(funnel), "revenue": money(funnel.revenue)}
 
 
 def _campaign_json(c: CampaignResult) -> dict[str, Any]:
@@ -81,10 +113,10 @@ def _campaign_json(c: CampaignResult) -> dict[str, Any]:
         "campaign": c.campaign_id,
         "enrolled": c.enrolled,
         "held_out": c.held_out,
-        **asdict(c.funnel),
-        "held_out_revenue": c.held_out_revenue,
+        **_funnel_json(c.funnel),
+        "held_out_revenue": money(c.held_out_revenue),
         "lift": lift_fields(c.lift),
-        "steps": [{"step": s.key, **asdict(s.funnel)} for s in c.steps],
+        "steps": [{"step": s.key, **_funnel_json(s.funnel)} for s in c.steps],
         "timeline": [
             {
                 "day": p.day.isoformat(),
@@ -98,40 +130,67 @@ def _campaign_json(c: CampaignResult) -> dict[str, Any]:
     }
 
 
-def to_csv(results: Results) -> str:
-    """Results as one CSV table (see the module's docstring)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+def csv_rows(results: Results) -> list[dict[str, Any]]:
+    """The CSV's rows (see the module's docstring), blank columns left out."""
+    rows: list[dict[str, Any]] = []
     for c in results.campaigns:
-        writer.writerow(
-            {
-                "row": "campaign",
-                "campaign": c.campaign_id,
-                "enrolled": c.enrolled,
-                "held_out": c.held_out,
-                **asdict(c.funnel),
-                **lift_fields(c.lift),
-            }
-        )
-        for s in c.steps:
-            writer.writerow(
-                {"row": "step", "campaign": c.campaign_id, "step": s.key, **asdict(s.funnel)}
-            )
-    for r in results.calls.reasons:
+        rows.extend(_campaign_rows(c))
+    rows.extend(_call_rows(results.calls))
+    return rows
+
+
+def _campaign_rows(c: CampaignResult) -> list[dict[str, Any]]:
+    found = c.lift
+    campaign = {"campaign": c.campaign_id}
+    rows: list[dict[str, Any]] = [
+        {**campaign, "group": TREATED, "measure": "entered", "value": found.treated},
+        {**campaign, "group": HELD_OUT, "measure": "entered", "value": found.held_out},
+        {**campaign, "group": TREATED, "measure": "came_back", "value": found.treated_reactivated},
+        {**campaign, "group": TREATED, "measure": "reactivated", "value": c.funnel.reactivated},
+    ]
+    if found.held_out:  # a campaign without a holdout has no holdout that came back or spent
+        held = {**campaign, "group": HELD_OUT}
+        rows.append({**held, "measure": "came_back", "value": found.held_out_reactivated})
+        rows.append({**held, "measure": "revenue", "value": money(c.held_out_revenue)})
+    lift = lift_fields(found)
+    for measure in ("lift_points", "ci_low_points", "ci_high_points", "verdict_kind", "verdict"):
+        if lift[measure] is not None:
+            rows.append({**campaign, "measure": measure, "value": lift[measure]})
+    for step in c.steps:
+        f = step.funnel
+        where = {**campaign, "step": step.key, "group": TREATED}
+        values: dict[str, Any] = {name: getattr(f, name) for name in MAIL_MEASURES}
+        values |= {
+            "put_on_call_list": f.calls,
+            "credited": f.reactivated,
+            "revenue": money(f.revenue),
+        }
+        rows.extend({**where, "measure": m, "value": v} for m, v in values.items())
+    return rows
+
+
+def _call_rows(calls: CallResults) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for r in calls.reasons:
         for scope in ("specific", "systemic", "unsure"):
             count = getattr(r, scope)
             if count:
-                writer.writerow(
-                    {"row": "calls", "reason": r.reason, "scope": scope, "calls": count}
+                rows.append(
+                    {"reason": r.reason, "scope": scope, "measure": "calls", "value": count}
                 )
-        writer.writerow(
-            {
-                "row": "calls",
-                "reason": r.reason,
-                "scope": "all",
-                "calls": r.calls,
-                "value_at_risk": r.value_at_risk,
-            }
+        rows.append(
+            {"reason": r.reason, "measure": "value_at_risk", "value": money(r.value_at_risk)}
         )
+    unexplained = calls.calls - sum(r.calls for r in calls.reasons)
+    if unexplained:
+        rows.append({"measure": "calls", "value": unexplained})
+    return rows
+
+
+def to_csv(results: Results) -> str:
+    """Results as one tidy CSV table (see the module's docstring)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(csv_rows(results))
     return out.getvalue()

@@ -148,6 +148,10 @@ def acted_lines(acted: Acted, t: Texts) -> list[str]:
             _("They are on your list again on %(day)s.")
             % {"day": t.date(acted.call_again_on, "full")}
         )
+        if acted.asked_for:
+            lines.append(
+                _("(%(day)s is not a working day.)") % {"day": t.date(acted.asked_for, "full")}
+            )
     return lines
 
 

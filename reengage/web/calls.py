@@ -180,6 +180,7 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
             followup_campaign=config.followup_campaign,
             source="web",
             dedupe_key=link.dedupe_key,
+            days=config.working_days,
         )
         try:
             if already is not None and already.id is not None:

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import pygal
+from babel.dates import format_skeleton
 from pygal.style import Style
 
+from reengage.i18n import Texts
 from reengage.stats import CallResults, CampaignResult
-from reengage.stats.intervals import VerdictKind
+from reengage.web.dashboard_view import DECIDED, lift_view
 
 # pygal appends a legacy import hook for its map plugins (``pygal.maps.*``, unused here) to
 # sys.meta_path. It has no find_spec, so on Python 3.11 every failed import anywhere in the
@@ -47,16 +49,26 @@ def _style(*colors: str) -> Style:
     )
 
 
-def _config(colors: tuple[str, ...] = (GREEN, AMBER, GREY), **extra: Any) -> dict[str, Any]:
+#: The widths the wide charts (lift, causes) are drawn at: the page shows the one that fits
+#: its width (CSS, no script), so their words stay readable on a phone and a desk alike.
+WIDE, NARROW = 1100, 420
+#: Campaign charts sit two to a row on a desk and one on a phone: drawn at a width that reads
+#: at both.
+CAMPAIGN_WIDTH = 460
+
+
+def _config(
+    t: Texts, colors: tuple[str, ...] = (GREEN, AMBER, GREY), **extra: Any
+) -> dict[str, Any]:
     return {
         "style": _style(*colors),
         "js": [],  # no script is linked (and _svg strips the one pygal inlines)
         "disable_xml_declaration": True,  # it is embedded in a page
-        "width": 560,  # half the page: text in the SVG shows at about its own size
+        "width": CAMPAIGN_WIDTH,
         "height": 300,
         "truncate_label": -1,
         "legend_at_bottom": True,
-        "no_data_text": "No data yet",
+        "no_data_text": t.gettext("No data yet"),
         "show_x_guides": False,
         **extra,
     }
@@ -106,87 +118,107 @@ def _attr(text: str) -> str:
     )
 
 
-def funnel(campaign: CampaignResult) -> str:
-    """From mails sent to customers who came back: one bar per stage, values printed."""
+def funnel(campaign: CampaignResult, t: Texts) -> str:
+    """From mails sent to treated customers reactivated by them: one bar per stage, values
+    printed. The last bar is the funnel's "reactivated" (credited after a mail), not the
+    lift's "came back" (see :mod:`reengage.web.dashboard_view`)."""
+    _ = t.gettext
     f = campaign.funnel
     stages = [
-        ("sent", f.sent),
-        ("delivered", f.delivered),
-        ("opened*", f.opened),
-        ("clicked", f.clicked),
-        ("replied", f.replied),
-        ("came back", f.reactivated),
+        (_("sent"), f.sent),
+        (_("delivered"), f.delivered),
+        (_("opened*"), f.opened),
+        (_("clicked"), f.clicked),
+        (_("replied"), f.replied),
+        (_("reactivated"), f.reactivated),
     ]
     chart = pygal.Bar(
         **_config(
-            title=f"Funnel: {campaign.campaign_id}",
+            t,
+            title=_("Funnel: {campaign}").format(campaign=campaign.campaign_id),
             print_values=True,
             order_min=0,  # counts: no ticks between whole numbers
             show_legend=False,
             height=280,
+            x_label_rotation=-30,
         )
     )
     chart.x_labels = [name for name, _ in stages]
     colors = [GREY, GREY, GREY, BLUE, BLUE, GREEN]
     chart.add("mails", [{"value": v, "color": c} for (_, v), c in zip(stages, colors, strict=True)])
-    return _svg(
-        chart, f"Funnel of {campaign.campaign_id}: " + ", ".join(f"{n} {v}" for n, v in stages)
+    label = _("Funnel of {campaign}: {stages}").format(
+        campaign=campaign.campaign_id, stages=", ".join(f"{n} {v}" for n, v in stages)
     )
+    return _svg(chart, label)
 
 
-def reactivation_over_time(campaign: CampaignResult) -> str:
+def reactivation_over_time(campaign: CampaignResult, t: Texts) -> str:
     """Cumulative share who came back, treated against holdout, day by day."""
+    _ = t.gettext
     points = campaign.timeline
     chart = pygal.Line(
         **_config(
-            title=f"Came back over time: {campaign.campaign_id}",
-            y_title="% of the group",
+            t,
+            title=_("Came back over time: {campaign}").format(campaign=campaign.campaign_id),
+            y_title=_("% of the group"),
             x_label_rotation=0,
             show_minor_x_labels=False,
-            x_labels_major_count=min(8, max(2, len(points))),
+            x_labels_major_count=min(5, max(2, len(points))),
             show_dots=len(points) <= 45,
             dots_size=2.5,
             value_formatter=lambda v: f"{v:.1f}%",
             min_scale=4,
         )
     )
-    chart.x_labels = [f"{p.day:%d %b}" for p in points]
+    where = t.locale.replace("-", "_")
+    chart.x_labels = [format_skeleton("MMMd", p.day, locale=where) for p in points]
 
     def pct(rate: float | None) -> float | None:
         return None if rate is None else round(100 * rate, 2)
 
     chart.add_xml_filter(_stroke_widths({0: 3, 1: 3}))
-    chart.add("treated", [pct(p.treated_rate) for p in points])
+    chart.add(_("treated"), [pct(p.treated_rate) for p in points])
     if campaign.held_out:
-        chart.add("holdout", [pct(p.held_out_rate) for p in points])
+        chart.add(_("holdout"), [pct(p.held_out_rate) for p in points])
     last = points[-1] if points else None
     summary = (
-        f"treated {pct(last.treated_rate)}%, holdout {pct(last.held_out_rate)}%"
+        _("treated {treated}%, holdout {held}%").format(
+            treated=pct(last.treated_rate), held=pct(last.held_out_rate)
+        )
         if last
-        else "no data"
+        else _("No data yet")
     )
-    return _svg(chart, f"Share who came back over time in {campaign.campaign_id}: {summary}")
+    label = _("Share who came back over time in {campaign}: {summary}")
+    return _svg(chart, label.format(campaign=campaign.campaign_id, summary=summary))
 
 
-def lift(campaigns: Sequence[CampaignResult]) -> str:
-    """Each campaign's measured lift (a dot) and its 95% interval (a bar), against zero."""
-    shown = [c for c in campaigns if c.lift.interval is not None and c.lift.difference is not None]
+def lift(campaigns: Sequence[CampaignResult], t: Texts, width: int = WIDE) -> str:
+    """Each campaign with a verdict: its estimated lift (a dot) and 95% interval (a bar),
+    against zero. Campaigns without enough data are left out (the page lists them): their
+    estimate would read as a result. Every dot has its series' colour, as in the legend."""
+    _ = t.gettext
+    shown = [c for c in campaigns if c.lift.kind in DECIDED]
+    narrow = width < WIDE
     chart = pygal.XY(
         **_config(
+            t,
             colors=(GREY, GREEN, "#555555"),
-            title="Lift against the holdout, with 95% intervals (percentage points)",
-            width=1100,
-            height=max(220, 110 + 60 * len(shown)),
+            title=_("Lift (percentage points)") if narrow else None,
+            x_title=None if narrow else _("lift against the holdout, in percentage points"),
+            width=width,
+            height=max(220, 130 + (70 if narrow else 60) * len(shown)),
             allow_interruptions=True,
             show_y_guides=False,
             show_x_guides=True,
             range=(0.5, len(shown) + 0.5) if shown else None,
             value_formatter=lambda v: f"{v:.1f}",
+            legend_at_bottom_columns=1 if narrow else 3,
+            y_label_rotation=-90 if narrow else 0,
         )
     )
     chart.y_labels = [{"label": c.campaign_id, "value": i + 1} for i, c in enumerate(shown)]
     bars: list[tuple[float, float] | None] = []
-    dots = []
+    dots: list[tuple[float, float]] = []
     low = high = 0.0
     for i, c in enumerate(shown):
         interval, difference = c.lift.interval, c.lift.difference
@@ -194,39 +226,41 @@ def lift(campaigns: Sequence[CampaignResult]) -> str:
         lo, hi, mid = 100 * interval.low, 100 * interval.high, 100 * difference
         low, high = min(low, lo), max(high, hi)
         bars += [(lo, i + 1), (hi, i + 1), None]
-        dots.append(
-            {
-                "value": (mid, i + 1),
-                "color": AMBER if c.lift.kind is VerdictKind.NOT_ENOUGH_DATA else GREEN,
-            }
-        )
+        dots.append((mid, i + 1))
     if shown:
-        chart.add("95% interval", bars, dots_size=0)
-        chart.add("measured lift", dots, stroke=False, dots_size=8)
-        chart.add("no lift", [(0, 0.5), (0, len(shown) + 0.5)], dots_size=0)
+        chart.add(_("95% interval"), bars, dots_size=0)
+        chart.add(_("estimated lift"), dots, stroke=False, dots_size=8)
+        chart.add(_("no lift"), [(0, 0.5), (0, len(shown) + 0.5)], dots_size=0)
         chart.add_xml_filter(_stroke_widths({0: 12, 2: 2}))
         chart.xrange = (min(low, -1.0) - 1, max(high, 1.0) + 1)
-    summary = "; ".join(f"{c.campaign_id}: {c.lift.verdict}" for c in shown) or "no data"
-    return _svg(chart, f"Lift per campaign: {summary}")
+    summary = "; ".join(f"{c.campaign_id}: {lift_view(c.lift, t).verdict}" for c in shown)
+    return _svg(
+        chart, _("Lift per campaign: {summary}").format(summary=summary or _("No data yet"))
+    )
 
 
-def causes(calls: CallResults) -> str:
+def causes(calls: CallResults, t: Texts, width: int = WIDE) -> str:
     """Why customers stopped, as reps heard it: specific, systemic or unsure, per reason."""
+    _ = t.gettext
+    narrow = width < WIDE
     chart = pygal.StackedBar(
         **_config(
+            t,
             colors=(RED, BLUE, GREY),
-            title="Why customers stopped (call outcomes)",
-            width=1100,
+            title=None,
+            width=width,
+            height=360 if narrow else 300,
             print_values=True,
             print_zeroes=False,
             order_min=0,
-            y_title="calls",
+            y_title=_("calls"),
+            x_label_rotation=-40 if narrow else 0,
         )
     )
-    chart.x_labels = [r.reason.replace("_", " ") for r in calls.reasons]
+    chart.x_labels = [_(r.reason.replace("_", " ")) for r in calls.reasons]
     if calls.reasons:
-        chart.add("systemic", [r.systemic for r in calls.reasons])
-        chart.add("specific", [r.specific for r in calls.reasons])
-        chart.add("unsure", [r.unsure for r in calls.reasons])
-    summary = ", ".join(f"{r.reason} {r.calls}" for r in calls.reasons) or "no calls yet"
-    return _svg(chart, f"Reasons customers gave for stopping: {summary}")
+        chart.add(_("systemic"), [r.systemic for r in calls.reasons])
+        chart.add(_("specific"), [r.specific for r in calls.reasons])
+        chart.add(_("unsure"), [r.unsure for r in calls.reasons])
+    summary = ", ".join(f"{r.reason} {r.calls}" for r in calls.reasons) or _("no calls yet")
+    return _svg(chart, _("Reasons customers gave for stopping: {summary}").format(summary=summary))

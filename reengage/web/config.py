@@ -14,6 +14,7 @@ from reengage.campaigns import Campaign
 from reengage.config import Settings
 from reengage.responses import Policy
 from reengage.timeutil import utcnow
+from reengage.workdays import WorkingDays
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class WebConfig:
     base_url: str = ""  # the public address: a form posted from its origin is ours
     company_name: str = "reengage"
     company_address: str = ""
+    currency: str = "EUR"  # the dashboard's money (REENGAGE_CURRENCY)
     link_max_age: timedelta = timedelta(days=730)
     api_token: str | None = None
     webhook_token: str | None = None
@@ -49,6 +51,7 @@ class WebConfig:
     outcome_link_max_age: timedelta = timedelta(days=30)  # the digest's /call/ links
     form_max_bytes: int = 65_536  # a form body past this is refused unread
     dashboard_session: timedelta = timedelta(hours=12)  # how long a dashboard sign-in lasts
+    working_days: WorkingDays = field(default_factory=WorkingDays)  # where a call-again lands
 
     @classmethod
     def from_settings(
@@ -65,6 +68,7 @@ class WebConfig:
             base_url=settings.base_url,
             company_name=settings.company_name,
             company_address=settings.company_address,
+            currency=settings.currency,
             link_max_age=timedelta(days=settings.link_max_age_days),
             api_token=settings.api_token.get_secret_value() if settings.api_token else None,
             webhook_token=(
@@ -88,6 +92,7 @@ class WebConfig:
             outcome_link_max_age=timedelta(days=settings.outcome_link_days),
             form_max_bytes=settings.form_max_bytes,
             dashboard_session=timedelta(hours=settings.dashboard_session_hours),
+            working_days=settings.working_days(),
         )
 
 

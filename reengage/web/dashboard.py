@@ -7,7 +7,9 @@ proxies send ``Authorization: Bearer …`` instead. An address with ``?token=…
 bookmark, the demo's printed link) signs in once too, then redirects to the address
 without it. Unset, the page does not exist (404), like the API. The page is rendered on
 the server, charts included, and runs no script; ``?campaign=`` and ``?since=`` narrow it
-as the command's options do.
+as the command's options do. It speaks the browser's language (``Accept-Language``: English
+or Simplified Chinese) and shows money in ``REENGAGE_CURRENCY``; what it says about a campaign
+is worded in :mod:`reengage.web.dashboard_view`.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from reengage import stats
+from reengage import i18n, stats
 from reengage.errors import InputError, ReengageError
+from reengage.i18n import Texts
 from reengage.logs import get_logger
-from reengage.stats.intervals import points
 from reengage.store import Store
 from reengage.tokens import BadToken, sign, stamp, verify
-from reengage.web import charts
+from reengage.web import charts, dashboard_view
 from reengage.web.forms import form_or_page, refused_origin
 from reengage.web.pages import SECURITY_HEADERS, page, problem
 
@@ -152,6 +154,7 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         return answer
 
     async def show(request: Request, *, signed_in: bool) -> Response:
+        t = i18n.texts(i18n.negotiate(request.headers.get("accept-language")))
         now = config.clock()
         campaign = request.query_params.get("campaign") or None
         since_text = (request.query_params.get("since") or "").strip() or None
@@ -160,7 +163,9 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         except InputError as exc:
             return problem("That date is not understood", f"since: {exc}", 400)
         try:
-            shown = await run_in_threadpool(_render, store, now, campaign, since)
+            shown = await run_in_threadpool(
+                _render, store, now, campaign, since, t, config.currency
+            )
         except InputError as exc:
             return problem("Nothing to show for that", f"campaign: {exc}", 400)
         except ReengageError as exc:
@@ -170,15 +175,20 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
                 "The database did not answer; try again in a minute.",
                 503,
             )
-        return page(
+        words: dict[str, Any] = t.in_template()
+        answer = page(
             "dashboard.html.j2",
             company=config.company_name,
             signed_in=signed_in,
             chosen_campaign=campaign,
             since_text=since_text or "",
-            points=points,
+            currency=config.currency,
             **shown,
+            **words,
         )
+        answer.headers["Content-Language"] = t.words
+        answer.headers["Vary"] = "Accept-Language"
+        return answer
 
     return [
         Route("/dashboard", dashboard),
@@ -192,18 +202,29 @@ def _fingerprint(token: str) -> str:
     return hashlib.sha256(b"reengage dashboard\x1f" + token.encode()).hexdigest()[:16]
 
 
-def _render(store: Store, now: Any, campaign: str | None, since: Any) -> dict[str, Any]:
-    """The numbers and every chart, computed off the event loop (pygal is CPU work)."""
+def _render(
+    store: Store, now: Any, campaign: str | None, since: Any, t: Texts, currency: str
+) -> dict[str, Any]:
+    """The numbers, their words and every chart, computed off the event loop (pygal is CPU
+    work). The lift and causes charts come at two widths; the page shows the one that fits."""
     results = stats.campaign_results(store, now, campaign=campaign, since=since)
+    horizon_days = round(results.horizon.total_seconds() / 86400)
     return {
         "results": results,
         "known_campaigns": store.stats.campaign_ids(),
-        "lift_chart": charts.lift(results.campaigns),
-        "funnel_charts": {c.campaign_id: charts.funnel(c) for c in results.campaigns},
-        "timeline_charts": {
-            c.campaign_id: charts.reactivation_over_time(c) for c in results.campaigns
+        "lift_views": {
+            c.campaign_id: dashboard_view.lift_view(c.lift, t) for c in results.campaigns
         },
-        "causes_chart": charts.causes(results.calls),
-        "opens_note": stats.OPENS_NOTE,
-        "horizon_days": round(results.horizon.total_seconds() / 86400),
+        "groups": {c.campaign_id: dashboard_view.groups(c, t, currency) for c in results.campaigns},
+        "undecided": [
+            c.campaign_id for c in results.campaigns if c.lift.kind not in dashboard_view.DECIDED
+        ],
+        "definitions": dashboard_view.definitions(t, horizon_days),
+        "lift_charts": [charts.lift(results.campaigns, t, w) for w in (charts.WIDE, charts.NARROW)],
+        "funnel_charts": {c.campaign_id: charts.funnel(c, t) for c in results.campaigns},
+        "timeline_charts": {
+            c.campaign_id: charts.reactivation_over_time(c, t) for c in results.campaigns
+        },
+        "causes_charts": [charts.causes(results.calls, t, w) for w in (charts.WIDE, charts.NARROW)],
+        "horizon_days": horizon_days,
     }

@@ -128,3 +128,19 @@ def test_digest_preview_writes_the_exact_mail_and_sends_nothing(
     assert "Maria Li" in html and "/call/" in html
     bad = cli("digest", "preview", "--rep", "R1", "--date", "23/11", cwd=tmp_path, env=env)
     assert bad.returncode != 0 and "not a date like 2026-11-30" in bad.stderr
+
+
+def test_digest_commands_show_the_working_days_and_send_nothing_on_a_day_off(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    env = {**env, "REENGAGE_DIGEST_SKIP_DATES": "2026-12-25,2026-12-26"}
+    preview = cli("digest", "preview", "--rep", "R1", "--date", "2026-11-29", cwd=tmp_path, env=env)
+    assert preview.returncode == 0, preview.stderr
+    assert "working days: mon-fri, not 2026-12-25, 2026-12-26" in preview.stdout
+    assert "Sun 29 Nov 2026 is not a working day: no digest goes out" in preview.stdout
+    assert "on the list of Mon 30 Nov 2026" in preview.stdout
+    # Still Sunday afternoon for Sam in New York: sending by hand sends him nothing.
+    sent = cli("digest", "send", "--rep", "R2", cwd=tmp_path, env=env)
+    assert sent.returncode == 0, sent.stderr
+    assert "not a working day (REENGAGE_DIGEST_DAYS" in sent.stdout
+    assert "sent" not in sent.stdout.replace("digests:", "")

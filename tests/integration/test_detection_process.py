@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from structlog.testing import capture_logs
 
 from reengage import jobs
 from reengage.campaigns import Campaign, parse_campaign
@@ -238,3 +239,27 @@ def test_ctrl_c_or_a_stop_sent_to_the_whole_group_ends_daemon_and_child_cleanly(
     for line in (out + err).splitlines():
         assert isinstance(json.loads(line), dict), line
     wait_for(lambda: all(gone(k) for k in kids), 10)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(38, "Function not implemented"),  # sem_open without /dev/shm
+        NotImplementedError("This platform lacks a functioning sem_open implementation"),
+    ],
+)
+def test_where_no_child_can_start_the_daemon_detects_in_a_thread_and_says_so(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    from reengage.cli import service
+    from reengage.config import Settings
+
+    def cannot(self: DetectionProcess) -> Any:
+        raise failure
+
+    monkeypatch.setattr(DetectionProcess, "_ensure_pool", cannot)
+    settings = Settings(database_url=database_url, secret_key="w" * 40)
+    with capture_logs() as logs:
+        assert service._detection_process(settings) is None
+    [warning] = [e for e in logs if e["event"] == "detection_process_unavailable"]
+    assert warning["log_level"] == "warning" and "/dev/shm" in warning["hint"]

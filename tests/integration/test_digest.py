@@ -42,6 +42,7 @@ from reengage.models import CauseScope, Digest, NextStep, Reached, Rep, StopReas
 from reengage.scheduler import Service
 from reengage.store import Store
 from reengage.store.sending import NewEnrollment
+from reengage.workdays import WorkingDays
 from tests.integration import digest_world as w
 from tests.integration.smtp_sink import Sink, running_sink
 from tests.unit.test_time_policy import ZONES, moments
@@ -591,9 +592,16 @@ _batches = itertools.count()
     gaps=st.lists(st.integers(1, 14 * 60), min_size=1, max_size=10),
     hour=st.integers(0, 23),
     window=st.integers(1, 24),
+    weekdays=st.frozensets(st.integers(0, 6), min_size=1),
 )
 def test_each_rep_gets_one_digest_per_local_day_and_never_before_the_hour(
-    store: Store, sink: tuple[Sink, int], start: datetime, gaps: list[int], hour: int, window: int
+    store: Store,
+    sink: tuple[Sink, int],
+    start: datetime,
+    gaps: list[int],
+    hour: int,
+    window: int,
+    weekdays: frozenset[int],
 ) -> None:
     # A rep in every kind of zone, each with a lapsed client worth a call; the daemon ticks
     # at arbitrary moments minutes to hours apart. Each example has reps of its own.
@@ -611,7 +619,8 @@ def test_each_rep_gets_one_digest_per_local_day_and_never_before_the_hour(
     for kind, items in ((Kind.REPS, reps), (Kind.CUSTOMERS, clients), (Kind.ACTIVITIES, orders)):
         assert import_items(store, kind, items, now=start, zone=ZoneInfo("UTC")).ok
     ws, cfg = w.workspace(Path("."), port)
-    cfg = dataclasses.replace(cfg, hour=hour, window_hours=window)
+    working = WorkingDays(weekdays, frozenset({start.date() + timedelta(days=1)}))
+    cfg = dataclasses.replace(cfg, hour=hour, window_hours=window, days=working)
     ticks = [start + timedelta(minutes=sum(gaps[:i])) for i in range(len(gaps) + 1)]
     received = len(handler.received)
 
@@ -641,15 +650,18 @@ def test_each_rep_gets_one_digest_per_local_day_and_never_before_the_hour(
             assert row.day == local.date(), (zone, row)
             assert local.hour >= hour, (zone, row)  # never before the rep's morning
             assert local.hour < hour + window, (zone, row)  # nor late in their day
+            assert working.is_working(row.day), (zone, row)  # nor on their day off
             if row.status == "sent":
                 assert any(
                     to == f"{rep}@acme.example" and subject.endswith(f"{row.day:%a %d %b}")
                     for to, subject in mails
                 ), (zone, row, mails)
-        # and every local day on which the daemon ticked within the window got its digest
+        # and every local working day on which the daemon ticked within the window got its
+        # digest
         due = {
             t.astimezone(zone).date()
             for t in ticks
             if hour <= t.astimezone(zone).hour < hour + window
+            and working.is_working(t.astimezone(zone).date())
         }
         assert set(days) == due, (zone, ticks)

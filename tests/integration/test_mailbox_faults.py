@@ -253,6 +253,7 @@ def test_a_locked_database_is_one_clear_line_and_the_mail_stays(
     assert account.count("INBOX") == 1
 
 
+@pytest.mark.alone  # it times an exit against the grace
 def test_sigterm_during_a_long_poll_stops_between_mails_within_the_grace(
     dovecot: Dovecot, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from reengage.responses import ProviderEvent
 from reengage.stats import VerdictKind, campaign_results
 from reengage.store import Store
 from reengage.store.sending import MESSAGES, NewEnrollment
+from tests.integration import inprocess
 from tests.integration.test_cli import cli
 
 T0 = datetime(2026, 10, 6, 10, 0, tzinfo=UTC)  # a Tuesday
@@ -288,14 +290,28 @@ def test_stats_command_prints_tables_csv_and_json(
     assert "not enough data yet" in text and "no holdout group" in text
     assert "delivery" in text and "reached someone" in text
 
+    narrow = inprocess.cli("stats", cwd=tmp_path, env={**env, "COLUMNS": "80"})
+    assert narrow.returncode == 0, narrow.stderr
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    words = " ".join(narrow.stdout.split())
+    assert "win-back: 12 enrolled, 4 held out" in words
+    assert "treated 1/8 (12.5%), holdout 1/4 (25.0%)" in words
+    assert "Verdict: not enough data yet" in words and "Verdict: no holdout group" in words
+
     as_csv = cli("stats", "--format", "csv", "--campaign", "win-back", cwd=tmp_path, env=env)
     assert as_csv.returncode == 0, as_csv.stderr
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
-    campaign_rows = [r for r in rows if r["row"] == "campaign"]
-    assert [(r["campaign"], r["sent"], r["reactivated"]) for r in campaign_rows] == [
-        ("win-back", "12", "2")
+    assert {r["campaign"] for r in rows if r["campaign"]} == {"win-back"}
+    sent = {r["step"]: r["value"] for r in rows if r["measure"] == "sent"}
+    assert sent == {"hello": "8", "tip": "4"}  # 12 in all, as the table says
+    (reactivated,) = [r["value"] for r in rows if r["measure"] == "reactivated"]
+    assert reactivated == "2"
+    calls = [(r["reason"], r["scope"], r["value"]) for r in rows if r["measure"] == "calls"]
+    assert sorted(calls) == [
+        ("", "", "1"),
+        ("delivery", "systemic", "2"),
+        ("price", "specific", "1"),
     ]
-    assert [r["step"] for r in rows if r["row"] == "step"] == ["hello", "tip"]
 
     as_json = cli("stats", "--format", "json", cwd=tmp_path, env=env)
     assert as_json.returncode == 0, as_json.stderr
@@ -324,3 +340,15 @@ def test_stats_command_says_what_is_wrong_with_its_input(
     )
     bad_format = cli("stats", "--format", "xml", cwd=tmp_path, env=env)
     assert bad_format.returncode == 2 and "table" in bad_format.stderr
+
+
+def test_every_csv_measure_is_explained_in_the_help_and_the_readme(tmp_path: Path) -> None:
+    from reengage.stats.export import MEASURES
+
+    shown = cli("stats", "--help", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    help_words = set(re.findall(r"\w+", shown.stdout))
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    for measure in MEASURES:
+        assert measure in help_words, measure
+        assert f"`{measure}`" in readme, measure

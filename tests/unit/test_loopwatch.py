@@ -12,6 +12,7 @@ from reengage import loopwatch
 from reengage.metrics import LOOP_LAG_MAX
 
 
+@pytest.mark.alone  # it times the loop: measured with the cores to itself
 def test_a_loop_held_by_blocking_work_shows_as_lag_of_about_its_length() -> None:
     async def scenario() -> loopwatch.LoopLag:
         async with loopwatch.watching(interval=0.01, warn_after=0.1) as lag:

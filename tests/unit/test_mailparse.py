@@ -384,6 +384,7 @@ def test_a_huge_text_body_is_bounded() -> None:
     assert len(result.text) <= 20_000
 
 
+@pytest.mark.alone  # a bound on time: measured with the cores to itself
 @pytest.mark.parametrize(
     "body",
     [

@@ -340,6 +340,7 @@ def test_a_filter_cannot_make_more_than_a_mail_holds(tmp_path: Path, body: str) 
     assert failed.line == 2
 
 
+@pytest.mark.alone  # a time budget: measured with the cores to itself
 def test_filters_that_work_hard_without_a_loop_stop_in_time(tmp_path: Path, quick: None) -> None:
     heavy = " + ".join(["(s | list | sort | unique | list | length)"] * 12)
     body = f'<p>Hello</p>\n{{% set s = "a" * 999999 %}}<p>{{{{ {heavy} }}}}</p>'

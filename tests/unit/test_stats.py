@@ -7,16 +7,25 @@ import csv
 import io
 import json
 import random
+import re
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from reengage.digest import CausesReport
 from reengage.digest.outcomes import CauseRow
 from reengage.errors import InputError
 from reengage.stats import (
+    CallReason,
+    CallResults,
+    CampaignResult,
+    Funnel,
+    Results,
+    StepResult,
     VerdictKind,
     campaign_results,
     lift,
@@ -27,6 +36,7 @@ from reengage.stats import (
     wilson,
 )
 from reengage.stats import results as results_module
+from reengage.stats.export import MEASURES
 from reengage.store.stats import ArmCounts, CampaignCounts, Snapshot, StepCounts
 
 # Newcombe (1998a), "Two-sided confidence intervals for the single proportion: comparison
@@ -214,7 +224,11 @@ def sample_snapshot() -> Snapshot:
         enrolled=10, reactivated=1, enrolled_by_day={date(2026, 11, 20): 10}, revenue=40.0
     )
     c.steps["tip"] = StepCounts(
-        first_seen=datetime(2026, 11, 27, tzinfo=UTC), sent=30, delivered=30, reactivated=4
+        first_seen=datetime(2026, 11, 27, tzinfo=UTC),
+        sent=30,
+        delivered=30,
+        reactivated=4,
+        revenue=260.0,
     )
     c.steps["hello"] = StepCounts(
         first_seen=datetime(2026, 11, 20, tzinfo=UTC),
@@ -272,16 +286,92 @@ def test_json_and_csv_carry_the_same_numbers(monkeypatch: pytest.MonkeyPatch) ->
     assert c["lift"]["treated_rate"] == pytest.approx(11.11)
     assert [s["step"] for s in c["steps"]] == ["hello", "tip", "call"]
     assert "privacy" in doc["notes"]["opened"]
+    assert c["revenue"] == 960.0 and c["held_out_revenue"] == 40.0
+
+
+def _total(rows: list[dict[str, str]], measure: str, **where: str) -> float:
+    """What a spreadsheet's pivot table gives: the sum of one measure over the rows."""
+    return sum(
+        float(r["value"])
+        for r in rows
+        if r["measure"] == measure and all(r[k] == v for k, v in where.items())
+    )
+
+
+def test_csv_has_one_row_per_fact_so_its_sums_are_the_totals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found = campaign_results(fake_store(sample_snapshot(), monkeypatch), NOW)
+    (c,) = found.campaigns
     rows = list(csv.DictReader(io.StringIO(to_csv(found))))
-    assert [r["row"] for r in rows] == ["campaign", "step", "step", "step", *["calls"] * 4]
-    assert rows[0]["sent"] == "120" and rows[0]["verdict_kind"] == "not_enough_data"
-    assert rows[1]["step"] == "hello" and rows[1]["opened"] == "40"
-    assert {(r["reason"], r["scope"], r["calls"]) for r in rows if r["row"] == "calls"} == {
-        ("delivery", "systemic", "2"),
-        ("delivery", "all", "2"),
-        ("price", "specific", "1"),
-        ("price", "all", "1"),
-    }
+    assert {r["measure"] for r in rows} <= set(MEASURES)
+    win = {"campaign": "win-back"}
+    assert _total(rows, "entered", **win) == c.enrolled == 100
+    assert _total(rows, "entered", group="held_out", **win) == c.held_out == 10
+    for name in ("sent", "delivered", "bounced", "opened", "clicked"):
+        assert _total(rows, name, **win) == getattr(c.funnel, name), name
+    assert _total(rows, "put_on_call_list", **win) == c.funnel.calls == 5
+    assert _total(rows, "sent", step="hello") == 90
+    assert _total(rows, "reactivated", **win) == c.funnel.reactivated == 12
+    assert _total(rows, "revenue", group="treated", **win) == c.funnel.revenue == 960.0
+    assert _total(rows, "came_back", group="treated") == c.lift.treated_reactivated
+    (verdict,) = [r["value"] for r in rows if r["measure"] == "verdict_kind"]
+    assert verdict == "not_enough_data"
+    # Calls: each outcome once, by the reason and scope heard; one without a reason.
+    assert _total(rows, "calls") == found.calls.calls == 4
+    assert _total(rows, "calls", reason="delivery") == 2
+    assert sum(_total(rows, "calls", scope=s) for s in ("specific", "systemic", "unsure")) == 3
+    assert _total(rows, "value_at_risk") == 1700.0
+
+
+def test_a_campaign_without_a_holdout_has_no_holdout_rows_but_its_size() -> None:
+    funnel = Funnel(sent=3)
+    campaign = CampaignResult(
+        "follow-up", 3, 0, funnel, [StepResult("hello", funnel)], lift(3, 0, 0, 0), [], 0.0
+    )
+    found = Results(NOW, None, None, timedelta(days=30), [campaign], CallResults(0, 0, [], {}))
+    rows = list(csv.DictReader(io.StringIO(to_csv(found))))
+    held = [(r["measure"], r["value"]) for r in rows if r["group"] == "held_out"]
+    assert held == [("entered", "0")]
+    assert ("verdict_kind", "no_holdout") in {(r["measure"], r["value"]) for r in rows}
+
+
+AMOUNTS = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
+
+
+@hypothesis.settings(
+    deadline=None,  # rendering tables is slow on a loaded machine, not wrong
+    derandomize=True,  # the same cases on every run: a failure reproduces
+    database=None,
+)
+@hypothesis.given(step=AMOUNTS, held_out=AMOUNTS, lost=AMOUNTS)
+def test_money_has_at_most_two_decimals_in_json_and_csv(
+    step: float, held_out: float, lost: float
+) -> None:
+    funnel = Funnel(sent=3, reactivated=1, revenue=step)
+    campaign = CampaignResult(
+        "win-back", 40, 4, funnel, [StepResult("hello", funnel)], lift(36, 1, 4, 0), [], held_out
+    )
+    calls = CallResults(1, 1, [CallReason("price", 1, 0, 0, 1, lost)], {"specific": 1})
+    found = Results(NOW, None, None, timedelta(days=30), [campaign], calls)
+    text = json.dumps(to_json(found))
+    doc = json.loads(text)
+    (c,) = doc["campaigns"]
+    amounts = [
+        c["revenue"],
+        c["held_out_revenue"],
+        c["steps"][0]["revenue"],
+        doc["calls"]["reasons"][0]["value_at_risk"],
+    ]
+    rows = list(csv.DictReader(io.StringIO(to_csv(found))))
+    amounts += [float(r["value"]) for r in rows if r["measure"] in ("revenue", "value_at_risk")]
+    for written, exact in zip(
+        amounts, [step, held_out, step, lost, held_out, step, lost], strict=True
+    ):
+        assert written == pytest.approx(exact, abs=0.0051)  # half a cent, and float dust
+        assert written == round(written, 2)
+    for number in re.findall(r"\d+\.\d+", text + to_csv(found)):
+        assert len(number.split(".")[1]) <= 2, number
 
 
 def test_since_reads_dates_and_durations_and_names_the_forms_when_wrong() -> None:

@@ -1,0 +1,83 @@
+"""What the dashboard says about a campaign (issue 21): the verdict first and an estimate only
+beside a verdict that allows one, the two groups apart, money in the configured currency,
+in English and Chinese; the lift chart draws only campaigns with a verdict."""
+
+from __future__ import annotations
+
+from reengage import i18n
+from reengage.config import load_settings
+from reengage.stats import CampaignResult, Funnel
+from reengage.stats.intervals import Lift, lift
+from reengage.web import WebConfig, charts
+from reengage.web.dashboard_view import groups, lift_view
+
+EN, ZH = i18n.texts("en"), i18n.texts("zh-CN")
+
+
+def campaign(name: str, measured: Lift, revenue: float = 11_300.4, held_revenue: float = 500.0):  # type: ignore[no-untyped-def]
+    return CampaignResult(
+        campaign_id=name,
+        enrolled=measured.treated + measured.held_out,
+        held_out=measured.held_out,
+        funnel=Funnel(reactivated=measured.treated_reactivated, revenue=revenue),
+        steps=[],
+        lift=measured,
+        timeline=[],
+        held_out_revenue=held_revenue,
+    )
+
+
+def test_not_enough_data_shows_the_verdict_and_what_is_missing_but_no_estimate() -> None:
+    few = lift(8, 1, 4, 1)  # a 12.5 − 25 = −12.5 point "difference" that means nothing yet
+    shown = lift_view(few, EN)
+    assert shown.verdict == "Not enough data yet"
+    assert shown.estimate is None
+    assert shown.why is not None and "8 treated and 4 held out, 2 came back" in shown.why
+    assert "12.5" not in shown.verdict + shown.why
+    assert lift_view(few, ZH).verdict == "数据尚不足"
+
+
+def test_a_decided_lift_has_its_estimate_and_interval_beside_the_verdict() -> None:
+    shown = lift_view(lift(1000, 200, 1000, 100), EN)
+    assert shown.verdict == "Lift: more came back than in the holdout"
+    assert shown.estimate is not None and shown.estimate.startswith("estimated +10.0 points")
+    assert "95% interval" in shown.estimate
+    none = lift_view(lift(1000, 101, 1000, 100), ZH)
+    assert none.verdict == "尚无可测量的提升"
+    assert none.estimate is not None and none.estimate.startswith("估计 +0.1 个百分点")
+
+
+def test_the_groups_are_apart_and_a_campaign_without_holdout_names_no_holdout_spend() -> None:
+    with_holdout = groups(campaign("a", lift(1089, 226, 111, 10)), EN, "USD")
+    assert with_holdout == [
+        "1,089 customers treated (sent the mails)",
+        "111 customers held out (never contacted, for comparison)",
+        "226 treated customers reactivated after a mail, spending $11,300",
+        "The holdout spent $500 in the same window without any mail",
+    ]
+    without = groups(campaign("b", lift(2, 0, 0, 0), revenue=0), EN, "EUR")
+    assert without == [
+        "2 customers treated (sent the mails)",
+        "No holdout: every customer who entered was sent the mails",
+        "0 treated customers reactivated after a mail, spending €0",
+    ]
+    assert not any("holdout spent" in line for line in without)
+    chinese = groups(campaign("a", lift(1, 1, 1, 0)), ZH, "CNY")
+    assert chinese[0] == "实验组 1 位客户（收到邮件）"
+    assert "¥11,300" in chinese[2]
+
+
+def test_the_lift_chart_draws_only_campaigns_with_a_verdict_in_the_legends_colours() -> None:
+    decided = campaign("decided", lift(1000, 200, 1000, 100))
+    undecided = campaign("too-few", lift(8, 1, 4, 1))
+    svg = charts.lift([decided, undecided], EN)
+    assert "decided" in svg and "too-few" not in svg
+    # no dot carries a colour of its own: each is drawn in its series' (and legend's) colour
+    assert 'style="fill' not in svg and "fill:" not in svg.split("</style>", 1)[1]
+    assert "estimated lift" in svg
+    assert "估计提升" in charts.lift([decided], ZH, charts.NARROW)
+
+
+def test_the_dashboard_takes_its_currency_from_the_settings() -> None:
+    settings = load_settings(env_file=None, secret_key="s" * 40, currency="USD")
+    assert WebConfig.from_settings(settings).currency == "USD"
