@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -113,6 +114,9 @@ def text_of(message: Any) -> str:
     return str(message.get_body(("plain",)).get_content())
 
 
+OUTCOME_LINK = re.compile("Record the call outcome|记录通话结果")
+
+
 def card(page: Page, name: str) -> Locator:
     """The digest's card for the client called ``name``."""
     found = page.locator(".card").filter(has_text=name)
@@ -123,7 +127,8 @@ def card(page: Page, name: str) -> Locator:
 def follow(t: Tab, m: Morning, message: EmailMessage, name: str) -> str:
     """Open the digest in the tab, take the card's outcome link, open it on the test app."""
     t.page.set_content(html_of(message))
-    link = card(t.page, name).get_by_role("link", name="Record the call outcome")
+    # In the rep's language: "Record the call outcome" or "记录通话结果".
+    link = card(t.page, name).get_by_role("link", name=OUTCOME_LINK)
     href = link.get_attribute("href")
     assert href is not None and "/call/" in href
     url = local(href, m.base)
