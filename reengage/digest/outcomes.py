@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from reengage.campaigns import Campaign, ExitReason
@@ -136,16 +137,68 @@ def record_outcome(
     store: Store, ctx: CallContext, outcome: CallReport, now: datetime, *, today: date
 ) -> Acted:
     """Save the outcome and act on it in one transaction (see the module docstring)."""
+    check(ctx, outcome, today)
+    value = value_at_risk(store, ctx.customer_id, now)
+    acts = plan_acts(store, ctx, outcome, now)
+    saved = store.calls.save_outcome(
+        {
+            "customer_id": ctx.customer_id,
+            "rep_external_id": ctx.rep_external_id,
+            "called_at": now,
+            **outcome_values(outcome),
+            "value_at_risk": value,
+            "source": ctx.source,
+            "dedupe_key": ctx.dedupe_key,
+            "created_at": now,
+        },
+        acts,
+        now,
+    )
+    if not saved.new:
+        return Acted(False, saved.outcome)
+    asked = outcome.call_again_on
+    again = ctx.days.next_working_day(asked) if acts.call_again and asked is not None else None
+    return Acted(
+        recorded=True,
+        outcome=saved.outcome,
+        ended=saved.ended,
+        do_not_contact=acts.do_not_contact,
+        enrolled_in=acts.enroll.campaign_id if acts.enroll else None,
+        call_again_on=again,
+        asked_for=asked if again is not None and again != asked else None,
+    )
+
+
+def check(ctx: CallContext, outcome: CallReport, today: date) -> None:
+    """Raise :class:`OutcomeError` naming each field that cannot be saved as given."""
     problems = outcome.problems(today)
-    followup = ctx.campaigns.get(ctx.followup_campaign)
-    if outcome.next_step is NextStep.FOLLOW_UP and followup is None:
+    if outcome.next_step is NextStep.FOLLOW_UP and ctx.followup_campaign not in ctx.campaigns:
         problems["next_step"] = (
             f"the follow-up campaign {ctx.followup_campaign!r} is not loaded; set "
             "REENGAGE_FOLLOWUP_CAMPAIGN to one of: " + ", ".join(sorted(ctx.campaigns))
         )
     if problems:
         raise OutcomeError(problems)
-    value = value_at_risk(store, ctx.customer_id, now)
+
+
+def outcome_values(outcome: CallReport) -> dict[str, Any]:
+    """The outcome's own columns, cleaned and clipped as they are stored."""
+    return {
+        "reached": outcome.reached.value,
+        "contact_name": _text(outcome.contact_name, 200),
+        "reason": outcome.reason.value if outcome.reason else None,
+        "reason_text": _text(outcome.reason_text, NOTE_LIMIT),
+        "scope": outcome.scope.value if outcome.scope else None,
+        "win_back": _text(outcome.win_back, NOTE_LIMIT),
+        "worth": outcome.worth.value,
+        "next_step": outcome.next_step.value,
+        "call_again_on": outcome.call_again_on,
+    }
+
+
+def plan_acts(store: Store, ctx: CallContext, outcome: CallReport, now: datetime) -> OutcomeActs:
+    """What saving ``outcome`` does besides storing it (see the module docstring)."""
+    followup = ctx.campaigns.get(ctx.followup_campaign)
     rep = store.calls.reps([ctx.rep_external_id]) if ctx.rep_external_id else []
     zone = rep_zone(rep[0]) if rep else None
     step, reached = outcome.next_step, outcome.reached is not Reached.NOBODY
@@ -169,7 +222,6 @@ def record_outcome(
     elif reached:
         exiting = [c.id for c in ctx.campaigns.values() if ExitReason.CALL_OUTCOME in c.exit_on]
         acts = replace(acts, end_reason="call_outcome", end_campaigns=tuple(exiting))
-    again: date | None = None
     if step is NextStep.CALL_AGAIN and outcome.call_again_on is not None:
         # The rep's own date: a day off there puts the call on their next working day.
         again = ctx.days.next_working_day(outcome.call_again_on)
@@ -177,41 +229,7 @@ def record_outcome(
         note = _text(outcome.win_back or outcome.reason_text, 200)
         reason = f"You set this call on {now:%d %b}." + (f" Notes: {note}" if note else "")
         acts = replace(acts, call_again=(reason, due))
-    saved = store.calls.save_outcome(
-        {
-            "customer_id": ctx.customer_id,
-            "rep_external_id": ctx.rep_external_id,
-            "called_at": now,
-            "reached": outcome.reached.value,
-            "contact_name": _text(outcome.contact_name, 200),
-            "reason": outcome.reason.value if outcome.reason else None,
-            "reason_text": _text(outcome.reason_text, NOTE_LIMIT),
-            "scope": outcome.scope.value if outcome.scope else None,
-            "win_back": _text(outcome.win_back, NOTE_LIMIT),
-            "worth": outcome.worth.value,
-            "next_step": outcome.next_step.value,
-            "call_again_on": outcome.call_again_on,
-            "value_at_risk": value,
-            "source": ctx.source,
-            "dedupe_key": ctx.dedupe_key,
-            "created_at": now,
-        },
-        acts,
-        now,
-    )
-    if not saved.new:
-        return Acted(False, saved.outcome)
-    return Acted(
-        recorded=True,
-        outcome=saved.outcome,
-        ended=saved.ended,
-        do_not_contact=acts.do_not_contact,
-        enrolled_in=acts.enroll.campaign_id if acts.enroll else None,
-        call_again_on=again if acts.call_again else None,
-        asked_for=outcome.call_again_on
-        if acts.call_again and again != outcome.call_again_on
-        else None,
-    )
+    return acts
 
 
 def value_at_risk(store: Store, customer_id: int, now: datetime) -> float | None:

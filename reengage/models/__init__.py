@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 from reengage.models.base import UTCDateTime
 from reengage.models.calls import (
     CallOutcome,
+    CallOutcomeChange,
     CallTask,
     CallTaskStatus,
     CauseScope,
@@ -74,6 +75,7 @@ TABLES = (
     Response,
     Reply,
     CallOutcome,
+    CallOutcomeChange,
     Digest,
     InboundUnmatched,
     InboundMail,
@@ -85,6 +87,7 @@ __all__ = [
     "Activity",
     "ActivityKind",
     "CallOutcome",
+    "CallOutcomeChange",
     "CallTask",
     "CallTaskStatus",
     "CauseScope",

@@ -119,6 +119,20 @@ class CallOutcome(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class CallOutcomeChange(SQLModel, table=True):
+    """One field of a call outcome corrected by a rep: who, when, old -> new (migration 0015)."""
+
+    __tablename__ = "call_outcome_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outcome_id: int = Field(foreign_key="call_outcomes.id", ondelete="CASCADE", index=True)
+    changed_at: datetime = Field(sa_type=UTCDateTime)
+    changed_by: str | None = Field(default=None, max_length=200)  # the rep's external id
+    field: str = Field(max_length=32)
+    old_value: str | None = Field(default=None, sa_type=sa.Text)
+    new_value: str | None = Field(default=None, sa_type=sa.Text)
+
+
 class DigestStatus(StrEnum):
     """A rep's morning mail for one day, written before it is sent (like a message)."""
 

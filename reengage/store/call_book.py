@@ -33,10 +33,12 @@ from reengage.store.calls import (
     touches,
     waiting_replies,
 )
+from reengage.store.corrections import Change, changes, correct_outcome, outcome_by_id
 from reengage.store.digests import (
     DigestRow,
     claim_retry,
     digest_counts,
+    digest_customers,
     digests_on,
     expire_digests,
     finish_digest,
@@ -59,6 +61,28 @@ class CallBook:
         """Store a call outcome and carry out what it does, in one transaction."""
         with self._tx() as conn:
             return save_outcome(conn, values, acts, now)
+
+    def correct_outcome(
+        self,
+        outcome_id: int,
+        values: dict[str, Any],
+        redo: OutcomeActs | None,
+        who: str | None,
+        now: datetime,
+    ) -> list[Change]:
+        """Correct a recorded outcome, log each change, redo its effects when ``redo``."""
+        with self._tx() as conn:
+            return correct_outcome(conn, outcome_id, values, redo, who, now)
+
+    def outcome_changes(self, outcome_id: int) -> list[Change]:
+        """Every correction of this outcome, oldest first."""
+        with self._tx() as conn:
+            return changes(conn, outcome_id)
+
+    def outcome_by_id(self, outcome_id: int) -> CallOutcome | None:
+        """The call outcome with this id."""
+        with self._tx() as conn:
+            return outcome_by_id(conn, outcome_id)
 
     def open_calls(self, customer_ids: Iterable[int] | None = None) -> list[OpenCall]:
         """Open calls, earliest due first."""
@@ -155,6 +179,11 @@ class CallBook:
         """Digests by status."""
         with self._tx() as conn:
             return digest_counts(conn)
+
+    def digest_customers(self, rep_external_id: str, day: date) -> list[int]:
+        """The customers on a rep's digest for ``day``, in list order."""
+        with self._tx() as conn:
+            return digest_customers(conn, rep_external_id, day)
 
     def digests_on(self, day: date) -> dict[str, str]:
         """Rep → digest status on ``day``."""

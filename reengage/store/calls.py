@@ -286,6 +286,12 @@ def save_outcome(
     dedupe_key = values.get("dedupe_key")
     if insert_outcome(conn, values) is None:
         return SavedOutcome(False, 0, outcome_by_key(conn, dedupe_key or ""))
+    ended = carry_out(conn, acts, now)
+    return SavedOutcome(True, ended, outcome_by_key(conn, dedupe_key) if dedupe_key else None)
+
+
+def carry_out(conn: Connection, acts: OutcomeActs, now: datetime) -> int:
+    """Do what an outcome does besides being stored; returns how many enrollments ended."""
     customer_id = acts.customer_id
     close_calls(conn, customer_id, acts.close_calls_as)
     if acts.answer_replies:
@@ -302,7 +308,7 @@ def save_outcome(
     if acts.call_again is not None:
         reason, due = acts.call_again
         add_call(conn, customer_id, reason, "high", due, now)
-    return SavedOutcome(True, ended, outcome_by_key(conn, dedupe_key) if dedupe_key else None)
+    return ended
 
 
 def insert_outcome(conn: Connection, values: dict[str, Any]) -> int | None:

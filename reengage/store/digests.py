@@ -175,3 +175,12 @@ def digests_on(conn: Connection, day: date) -> dict[str, str]:
     """Rep → digest status for one day."""
     query = sa.select(DIGESTS.c.rep_external_id, DIGESTS.c.status).where(DIGESTS.c.day == day)
     return {str(rep): str(status) for rep, status in conn.execute(query)}
+
+
+def digest_customers(conn: Connection, rep_external_id: str, day: date) -> list[int]:
+    """The customers on a rep's digest for ``day``, in list order (empty: no digest)."""
+    query = sa.select(DIGESTS.c.customer_ids).where(
+        DIGESTS.c.rep_external_id == rep_external_id, DIGESTS.c.day == day
+    )
+    found = conn.scalar(query)
+    return [int(i) for i in found] if found else []

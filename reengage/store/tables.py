@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from reengage.models import (
     Activity,
     CallOutcome,
+    CallOutcomeChange,
     CallTask,
     Customer,
     CustomerStats,
@@ -42,6 +43,7 @@ JOB_LOCKS = _table(JobLock)
 LAPSE_MODELS = _table(LapseModelFit)
 MESSAGES = _table(Message)
 OUTCOMES = _table(CallOutcome)
+OUTCOME_CHANGES = _table(CallOutcomeChange)
 REPLIES = _table(Reply)
 REPS = _table(Rep)
 RESPONSES = _table(Response)

@@ -1,13 +1,15 @@
 """The rep's outcome form, reached from each card of the morning digest: ``/call/TOKEN``.
 
-GET shows who the client is, whom to ask for, why they are on the list and the two
-questions, then the form. POST checks it (errors beside their fields, input kept, 422)
-and saves it with :func:`reengage.digest.record_outcome`, which ends or re-routes the
-customer's enrollments and may put a call on a later digest. The token names the client,
-the rep and the digest's day, sealed (nobody reading the link learns them); one digest link
-records one outcome, so a second submit (or a reload of the POST) changes nothing and says
-so. A post must come from the form's own page (``Origin``) and stay within the form limit.
-The page works without JavaScript.
+GET shows who the client is, whom to ask for, why they are on the list and what to ask,
+then the form (a one-tap "No answer" first, the common answers next, the rest folded).
+POST checks it (an error summary on top, taking focus; errors beside their fields; input
+kept; 422) and saves it with :func:`reengage.digest.record_outcome`. The confirmation
+repeats what was saved, links to the next client on the rep's list and, for
+:data:`reengage.digest.corrections.EDIT_WINDOW`, offers "correct this" (``?correct=1``),
+whose post goes through :func:`reengage.digest.corrections.correct_outcome`. Everything is
+in the rep's language (``Rep.locale``). The token names the client, the rep and the
+digest's day, sealed; one digest link records one outcome. A post must come from the
+form's own page (``Origin``) and stay within the form limit. The page runs no script.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
@@ -26,28 +27,31 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reengage.digest import CallContext, CallReport, OutcomeError, record_outcome
-from reengage.digest.calllist import candidate_for, day_start, rep_zone, why_now
+from reengage.digest import CallContext, OutcomeError, record_outcome
+from reengage.digest.calllist import candidate_for, card_inputs, day_start, rep_zone, why_now
+from reengage.digest.corrections import EDIT_WINDOW, can_correct, correct_outcome
 from reengage.digest.outcomes import Acted
-from reengage.digest.prompts import (
-    ALWAYS_ASK,
-    REASON_WORDS,
-    Person,
-    last_call_words,
-    person_to_ask,
-)
+from reengage.digest.prompts import Person, last_call_words, person_to_ask, questions
+from reengage.i18n import Texts, texts
 from reengage.logs import get_logger
-from reengage.models import (
-    CauseScope,
-    Customer,
-    NextStep,
-    Reached,
-    Rep,
-    StopReason,
-    WorthIt,
-)
+from reengage.models import CallOutcome, Customer, Rep
 from reengage.store import Store
-from reengage.tokens import BadToken, verify
+from reengage.store.corrections import ACTING_FIELDS, Change
+from reengage.tokens import BadToken, sign, verify
+from reengage.web.call_form import (
+    FIELDS,
+    NEXT_WORDS,
+    NO_ANSWER,
+    REACHED_WORDS,
+    REASON_LABELS,
+    SCOPE_WORDS,
+    WORTH_WORDS,
+    acted_lines,
+    form_values,
+    parse,
+    saved_lines,
+    value,
+)
 from reengage.web.forms import form_or_page, refused_origin
 from reengage.web.pages import page, problem
 
@@ -55,39 +59,6 @@ if TYPE_CHECKING:
     from reengage.web.config import WebConfig
 
 log = get_logger(__name__)
-
-# The choices as a rep would say them; the values are the enums', so nothing else parses.
-REACHED_WORDS = {
-    Reached.DECISION_MAKER: "The decision maker",
-    Reached.SOMEONE_ELSE: "Someone else",
-    Reached.NOBODY: "Nobody (no answer, voicemail)",
-}
-REASON_LABELS = {reason: REASON_WORDS[reason.value].capitalize() for reason in StopReason}
-SCOPE_WORDS = {
-    CauseScope.SPECIFIC: "Specific to this client",
-    CauseScope.SYSTEMIC: "Systemic: other clients are likely hit too",
-    CauseScope.UNSURE: "Not sure",
-}
-WORTH_WORDS = {WorthIt.YES: "Yes", WorthIt.NO: "No", WorthIt.LATER: "Later, not now"}
-NEXT_WORDS = {
-    NextStep.FOLLOW_UP: "Send the “here is what we changed” follow-up",
-    NextStep.CALL_AGAIN: "Call again on",
-    NextStep.REP_OFFER: "I make them a win-back offer myself",
-    NextStep.DO_NOT_CONTACT: "Do not contact them again (no mail, no calls)",
-    NextStep.NOTHING: "Nothing for now",
-}
-FIELDS = (
-    "reached",
-    "contact_name",
-    "reason",
-    "reason_text",
-    "scope",
-    "win_back",
-    "worth",
-    "next_step",
-    "call_again_on",
-)
-E = TypeVar("E", bound=StrEnum)
 
 
 @dataclass(frozen=True)
@@ -97,6 +68,7 @@ class CallLink:
     customer_id: int
     rep: str
     day: date
+    issued: Any = None  # the digest's issue stamp, carried on to the "next client" link
 
     @property
     def dedupe_key(self) -> str:
@@ -115,12 +87,26 @@ class Client:
     person: Person
     why: list[str]
     last_call: str | None
+    questions: list[str]
     rep: Rep | None
     today: date  # the rep's local date: "call again" must be after it
 
+    @property
+    def texts(self) -> Texts:
+        """The rep's words and formats (English when the rep is unknown)."""
+        return texts(self.rep.locale if self.rep else None)
+
+
+@dataclass(frozen=True)
+class NextClient:
+    """The next client on the rep's list with no outcome yet, and their form."""
+
+    name: str
+    url: str
+
 
 def routes(store: Store, config: WebConfig) -> list[Route]:
-    """``/call/TOKEN``: GET shows the outcome form, POST records it."""
+    """``/call/TOKEN``: GET shows the outcome form (or what was saved), POST records it."""
 
     def read(token: str) -> CallLink:
         payload = verify(
@@ -132,7 +118,8 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
             max_age=config.outcome_link_max_age,
         )
         try:
-            return CallLink(int(payload["c"]), str(payload["r"]), date.fromisoformat(payload["d"]))
+            day = date.fromisoformat(payload["d"])
+            return CallLink(int(payload["c"]), str(payload["r"]), day, payload.get("t"))
         except (KeyError, TypeError, ValueError) as exc:
             raise BadToken("this link is not valid") from exc
 
@@ -158,9 +145,6 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
                 return body
             posted = body
         now = config.clock()
-        already = await run_in_threadpool(store.calls.outcome_by_key, link.dedupe_key)
-        if already is not None:
-            return recorded(Acted(False, already), None)
         client = await run_in_threadpool(_client, store, link, now)
         if client is None:
             return problem(
@@ -170,13 +154,25 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
                 410,
                 company=config.company_name,
             )
+        t = client.texts
+        correcting = (posted or request.query_params).get("correct") == "1"
+        already = await run_in_threadpool(store.calls.outcome_by_key, link.dedupe_key)
+        if already is not None and not (correcting and can_correct(already, now)):
+            note = t.gettext("This call was already recorded (%(when)s); nothing was changed.")
+            return await done(
+                client, link, already, t.gettext("Already recorded"), [note % _when(already, t)]
+            )
         if posted is None:
-            return form(client, link, {}, {})
-        values = {name: _value(posted.get(name)) for name in FIELDS}
+            start = form_values(already) if already is not None else {}
+            return form(client, link, start, {}, correcting=already is not None)
+        if posted.get("quick") == "no_answer" and already is None:
+            values = dict.fromkeys(FIELDS, "") | {k: v.value for k, v in NO_ANSWER.items()}
+        else:
+            values = {name: value(posted.get(name)) for name in FIELDS}
         followup_ok = config.followup_campaign in config.campaigns()
-        outcome, errors = parse(values, client.today, followup_ok, config.followup_campaign)
+        outcome, errors = parse(values, client.today, followup_ok, config.followup_campaign, t)
         if outcome is None:
-            return form(client, link, values, errors, 422)
+            return form(client, link, values, errors, 422, correcting=already is not None)
         ctx = CallContext(
             customer_id=link.customer_id,
             rep_external_id=link.rep,
@@ -187,18 +183,34 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
             days=config.working_days,
         )
         try:
+            if already is not None and already.id is not None:
+                changed = await run_in_threadpool(
+                    correct_outcome, store, ctx, already.id, outcome, now, today=client.today
+                )
+                log.info(
+                    "call_outcome_corrected",
+                    customer_id=link.customer_id,
+                    rep=link.rep,
+                    fields=[c.field for c in changed],
+                )
+                fresh = await run_in_threadpool(store.calls.outcome_by_id, already.id)
+                title = "Your correction is saved" if changed else "Nothing was changed"
+                return await done(
+                    client, link, fresh or already, t.gettext(title), _changed(changed, t)
+                )
             acted = await run_in_threadpool(
                 record_outcome, store, ctx, outcome, now, today=client.today
             )
         except OutcomeError as exc:  # the checks above should have caught it; say it anyway
-            return form(client, link, values, {"form": str(exc)}, 422)
+            told = [t.gettext(v) for v in exc.problems.values()]
+            return form(client, link, values, {"form": "; ".join(told)}, 422)
         log.info(
             "call_outcome_recorded" if acted.recorded else "call_outcome_repeated",
             customer_id=link.customer_id,
             rep=link.rep,
             next_step=outcome.next_step.value,
         )
-        return recorded(acted, client)
+        return await recorded(client, link, acted, t)
 
     def form(
         client: Client,
@@ -206,16 +218,21 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         values: Mapping[str, str],
         errors: Mapping[str, str],
         status: int = 200,
+        *,
+        correcting: bool = False,
     ) -> Response:
+        t = client.texts
+        example = t.date(client.today + timedelta(days=7), "short")
         return page(
             "call.html.j2",
             status,
             company=config.company_name,
+            lang=t.locale,
             client=client,
-            day=link.day,
-            questions=ALWAYS_ASK,
+            day=t.date(link.day, "full"),
             values=values,
             errors=errors,
+            correcting=correcting,
             reached=REACHED_WORDS,
             reasons=REASON_LABELS,
             scopes=SCOPE_WORDS,
@@ -223,104 +240,140 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
             steps=NEXT_WORDS,
             followup=config.followup_campaign,
             followup_ok=config.followup_campaign in config.campaigns(),
+            date_example=example,
             earliest=(client.today + timedelta(days=1)).isoformat(),
             latest=(client.today + timedelta(days=366)).isoformat(),
+            **t.in_template(),
         )
 
-    def recorded(acted: Acted, client: Client | None) -> Response:
+    async def recorded(client: Client, link: CallLink, acted: Acted, t: Texts) -> Response:
+        if not acted.recorded or acted.outcome is None:
+            note = t.gettext("This call was already recorded (%(when)s); nothing was changed.")
+            lines = [note % _when(acted.outcome, t)] if acted.outcome else []
+            return await done(client, link, acted.outcome, t.gettext("Already recorded"), lines)
+        return await done(
+            client, link, acted.outcome, t.gettext("The call is recorded"), acted_lines(acted, t)
+        )
+
+    async def done(
+        client: Client, link: CallLink, saved: CallOutcome | None, title: str, lines: list[str]
+    ) -> Response:
+        t = client.texts
+        now = config.clock()
+        after = await run_in_threadpool(_next_client, store, config.secret, link)
+        editable = saved is not None and can_correct(saved, now)
+        until = None
+        if saved is not None and editable:
+            zone = rep_zone(client.rep) if client.rep else ZoneInfo("UTC")
+            until = t.moment((saved.created_at + EDIT_WINDOW).astimezone(zone))
         return page(
             "call_done.html.j2",
+            200,
             company=config.company_name,
-            title="The call is recorded" if acted.recorded else "Already recorded",
-            name=client.name if client else None,
-            lines=acted.summary(),
+            lang=t.locale,
+            title=title,
+            name=client.name,
+            saved=saved_lines(saved, t) if saved is not None else [],
+            lines=lines,
+            after=after,
+            correct_url=f"{request_path(link)}?correct=1" if editable else None,
+            until=until,
+            **t.in_template(),
         )
+
+    def request_path(link: CallLink) -> str:
+        return "/call/" + _token(config.secret, link)
 
     return [Route("/call/{token}", call, methods=["GET", "POST"])]
 
 
-def parse(
-    values: Mapping[str, str], today: date, followup_ok: bool, followup: str
-) -> tuple[CallReport | None, dict[str, str]]:
-    """The outcome the form describes, or None and field → what to fix."""
-    errors: dict[str, str] = {}
-    reached = _choice(Reached, values, "reached", "choose whom you spoke to", errors)
-    worth = _choice(WorthIt, values, "worth", "say whether they are worth winning back", errors)
-    step = _choice(NextStep, values, "next_step", "choose what happens next", errors)
-    reason = _choice(StopReason, values, "reason", None, errors)
-    scope = _choice(CauseScope, values, "scope", None, errors)
-    again: date | None = None
-    if step is NextStep.CALL_AGAIN and values.get("call_again_on"):
-        try:
-            again = date.fromisoformat(values["call_again_on"])
-        except ValueError:
-            errors["call_again_on"] = "enter the day as YYYY-MM-DD"
-    if step is NextStep.FOLLOW_UP and not followup_ok:
-        errors["next_step"] = (
-            f"the follow-up campaign {followup} is not running; choose another next step"
+def _token(secret: str, link: CallLink) -> str:
+    payload: dict[str, Any] = {"c": link.customer_id, "r": link.rep, "d": link.day.isoformat()}
+    if link.issued is not None:
+        payload["t"] = link.issued
+    return sign(secret, "call", payload)
+
+
+def _when(outcome: CallOutcome | None, t: Texts) -> dict[str, str]:
+    return {"when": t.moment(outcome.called_at) + " UTC" if outcome else ""}
+
+
+def _changed(changes: list[Change], t: Texts) -> list[str]:
+    """The correction as the rep made it: field, old → new; and what it redid."""
+    lines = [
+        f"{t.gettext(_FIELD_WORDS.get(c.field, c.field))}: {c.old_value or '–'} → "
+        f"{c.new_value or '–'}"
+        for c in changes
+    ]
+    if any(c.field in ACTING_FIELDS for c in changes):
+        lines.append(
+            t.gettext("What the earlier answer did is undone; the new answer is in effect.")
         )
-    # Stand-ins for missing choices only let the other fields be checked in the same pass;
-    # they are chosen so that they add no complaint of their own.
-    outcome = CallReport(
-        reached=reached or Reached.NOBODY,
-        worth=worth or WorthIt.YES,
-        next_step=step or NextStep.NOTHING,
-        contact_name=values.get("contact_name") or None,
-        reason=reason,
-        reason_text=values.get("reason_text") or None,
-        scope=scope,
-        win_back=values.get("win_back") or None,
-        call_again_on=again,
-    )
-    for name, text in outcome.problems(today).items():
-        errors.setdefault(name, text)
-    return (None, errors) if errors else (outcome, errors)
+    return lines
 
 
-def _choice(
-    kind: type[E],
-    values: Mapping[str, str],
-    name: str,
-    missing: str | None,
-    errors: dict[str, str],
-) -> E | None:
-    raw = values.get(name, "")
-    if not raw:
-        if missing:
-            errors[name] = missing
+_FIELD_WORDS = {
+    "reached": "Whom did you reach?",
+    "contact_name": "Their name",
+    "reason": "Main reason",
+    "reason_text": "In their words",
+    "scope": "Specific or systemic?",
+    "win_back": "What would win them back?",
+    "worth": "Worth winning back?",
+    "next_step": "What happens next?",
+    "call_again_on": "Day to call again",
+}
+
+
+def _next_client(store: Store, secret: str, link: CallLink) -> NextClient | None:
+    """The next client after this one on the rep's digest for the day still to record."""
+    listed = store.calls.digest_customers(link.rep, link.day)
+    if link.customer_id not in listed:
         return None
-    try:
-        return kind(raw)
-    except ValueError:
-        errors[name] = "choose one of the options"
-        return None
+    later = listed[listed.index(link.customer_id) + 1 :]
+    for customer_id in later:
+        following = CallLink(customer_id, link.rep, link.day, link.issued)
+        if store.calls.outcome_by_key(following.dedupe_key) is not None:
+            continue
+        customer = store.customers.customers_by_ids([customer_id]).get(customer_id)
+        if customer is None:
+            continue
+        return NextClient(_name(customer), "/call/" + _token(secret, following))
+    return None
 
 
-def _value(raw: Any) -> str:
-    return raw.replace("\r\n", "\n").strip() if isinstance(raw, str) else ""
+def _name(customer: Customer) -> str:
+    person = " ".join(p for p in (customer.first_name, customer.last_name) if p)
+    return person or customer.company or customer.email
 
 
 def _client(store: Store, link: CallLink, now: datetime) -> Client | None:
     """The header's facts (None when the customer is gone), read fresh for this request."""
-    customer = store.customers.customers_by_ids([link.customer_id]).get(link.customer_id)
+    customers, touches_of = card_inputs(store, [link.customer_id], now)
+    customer = customers.get(link.customer_id)
     if customer is None:
         return None
     found = store.calls.reps([link.rep])
     rep = found[0] if found else None
     zone = rep_zone(rep) if rep else ZoneInfo("UTC")
     today = now.astimezone(zone).date()
-    why = why_now(
-        candidate_for(store, link.customer_id, now, day_start(today + timedelta(days=1), zone)),
-        zone,
+    candidate = candidate_for(
+        store, link.customer_id, now, day_start(today + timedelta(days=1), zone)
     )
     last = store.calls.last_calls([link.customer_id]).get(link.customer_id)
-    person = " ".join(p for p in (customer.first_name, customer.last_name) if p)
     return Client(
         customer=customer,
-        name=person or customer.company or customer.email,
+        name=_name(customer),
         person=person_to_ask(customer),
-        why=why,
+        why=why_now(candidate, zone),
         last_call=last_call_words(last, zone),
+        questions=questions(
+            candidate.assessment,
+            customer,
+            touches_of.get(link.customer_id, []),
+            last,
+            candidate.reply,
+        ),
         rep=rep,
         today=today,
     )

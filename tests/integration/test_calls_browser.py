@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -113,6 +114,9 @@ def text_of(message: Any) -> str:
     return str(message.get_body(("plain",)).get_content())
 
 
+OUTCOME_LINK = re.compile("Record the call outcome|记录通话结果")
+
+
 def card(page: Page, name: str) -> Locator:
     """The digest's card for the client called ``name``."""
     found = page.locator(".card").filter(has_text=name)
@@ -123,7 +127,8 @@ def card(page: Page, name: str) -> Locator:
 def follow(t: Tab, m: Morning, message: EmailMessage, name: str) -> str:
     """Open the digest in the tab, take the card's outcome link, open it on the test app."""
     t.page.set_content(html_of(message))
-    link = card(t.page, name).get_by_role("link", name="Record the call outcome")
+    # In the rep's language: "Record the call outcome" or "记录通话结果".
+    link = card(t.page, name).get_by_role("link", name=OUTCOME_LINK)
     href = link.get_attribute("href")
     assert href is not None and "/call/" in href
     url = local(href, m.base)
@@ -145,7 +150,12 @@ def fill(
     next_step: str | None = None,
     call_again_on: date | None = None,
 ) -> None:
-    """Fill the outcome form by its labels, as a rep reads them."""
+    """Fill the outcome form by its labels, as a rep reads them (opening "More" first when
+    a folded field is asked for)."""
+    folded = (contact, in_their_words, scope, win_back)
+    more = page.locator("details#more")
+    if any(f is not None for f in folded) and more.get_attribute("open") is None:
+        more.locator("summary").click()
     for label in (reached, scope, worth, next_step):
         if label is not None:
             page.get_by_label(label, exact=True).check()
@@ -288,8 +298,12 @@ def test_do_not_contact_ends_every_enrollment_and_keeps_them_off_later_digests(
         expect(t.page.locator("#ask-for")).to_contain_text("Maria Li (Owner), decision maker")
         expect(t.page.locator("#ask-for")).to_contain_text("Phone +49 170 555 0101")
         expect(t.page.locator("#why")).to_contain_text("Usually orders every 10 days")
-        expect(t.page.locator("#questions li")).to_have_text(
-            ["Why did you decide to stop?", "What could we do to win you back?"]
+        # The card's tailored prompts follow the two questions every call asks.
+        asked = t.page.locator("#questions li")
+        expect(asked.nth(0)).to_have_text("Why did you decide to stop?")
+        expect(asked.nth(1)).to_have_text("What could we do to win you back?")
+        expect(t.page.locator("#questions")).to_contain_text(
+            "They clicked https://shop.example/espresso"
         )
         t.page.screenshot(path=str(artifacts / "outcome-form.png"), full_page=True)
         fill(
@@ -365,7 +379,7 @@ def test_call_again_on_a_day_puts_them_on_that_days_digest_and_not_before(
         )
         assert save(t.page) == 200
         expect(t.page.locator("#acted")).to_contain_text(
-            "They are on your list again on Friday 27 November 2026."
+            "They are on your list again on Friday, November 27, 2026."
         )
     for n in range(1, 4):
         assert "replied" not in m.listed_on(TODAY + timedelta(days=n)), n
