@@ -154,7 +154,10 @@ def show_digests(
     path, mail = latest[sorted(latest)[0]]
     text = mail.get_body(("plain",))
     body = str(text.get_content()) if text else ""
-    first = re.search(r"^1\. .*?(?=^2\. |^\d+ more |^-- |\Z)", body, re.S | re.M)
+    # The card, not the compact list above it: a card's title line is followed by a blank.
+    first = re.search(
+        r"^1\. [^\n]*\n\n.*?(?=^2\. [^\n]*\n\n|^\d+ more |^-- |\Z)", body, re.S | re.M
+    )
     card = first.group(0) if first else body
     console.print(f"The first client on {mail['To']}'s latest list:\n", markup=False)
     console.print(card.strip(), markup=False, highlight=False)

@@ -308,8 +308,9 @@ def _locale(row: Mapping[str, str]) -> str:
 def parse_rep(row: Mapping[str, str]) -> dict[str, Any]:
     """Validate one rep record; returns only the columns the source supplied."""
     out: dict[str, Any] = {"external_id": _required(row, "rep_id"), "email": _email(row)}
-    name = _text(row, "name")
-    out["name"] = name or out["email"].split("@")[0]
+    name = _text(row, "name") if "name" in row else None
+    if name:  # no name column, or an empty cell: the stored name stays (see upsert_reps)
+        out["name"] = name
     if "phone" in row:
         out["phone"] = _text(row, "phone", max_len=50)
     if "timezone" in row:

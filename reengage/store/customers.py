@@ -49,9 +49,17 @@ class CustomerBook:
         self.attribution_window = attribution_window
 
     def upsert_reps(self, rows: Sequence[dict[str, Any]], now: datetime) -> UpsertResult:
-        """Insert or update reps by ``external_id``; only the keys given are written."""
+        """Insert or update reps by ``external_id``; only the keys given are written. A new
+        rep given no name is called by their email's local part until a name comes."""
         with self._tx() as conn:
-            return _upsert_by_external_id(conn, REPS, _defaults(Rep), rows, now)
+            return _upsert_by_external_id(
+                conn,
+                REPS,
+                _defaults(Rep),
+                rows,
+                now,
+                on_insert=lambda row: {"name": str(row.get("email", "")).split("@")[0]},
+            )
 
     def upsert_customers(self, rows: Sequence[dict[str, Any]], now: datetime) -> UpsertResult:
         """Insert or update customers by ``external_id``; only the keys given are written."""
@@ -318,8 +326,11 @@ def _upsert_by_external_id(
     defaults: dict[str, Callable[[], Any]],
     rows: Sequence[dict[str, Any]],
     now: datetime,
+    *,
+    on_insert: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> UpsertResult:
-    """Upsert rows keyed by ``external_id``; a row's absent keys keep their stored value."""
+    """Upsert rows keyed by ``external_id``; a row's absent keys keep their stored value.
+    ``on_insert``: values a new row gets unless it gives them (made from the row)."""
     merged: dict[str, dict[str, Any]] = {}
     for row in rows:  # the same key twice in one batch: later values win, field by field
         merged.setdefault(row["external_id"], {}).update(row)
@@ -336,6 +347,8 @@ def _upsert_by_external_id(
         old = existing.get(key)
         if old is None:
             full = {name: make() for name, make in defaults.items()}
+            if on_insert is not None:
+                full.update(on_insert(row))
             full.update(row, created_at=now, updated_at=now)
             inserts.append(full)
             continue

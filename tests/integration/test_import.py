@@ -839,3 +839,20 @@ def test_amounts_float_would_bend_are_row_errors_naming_line_column_and_fix(
     found = store.customers.get_customer("c1")
     assert found is not None and found[1] is not None
     assert (found[1].total_value, found[1].total_margin) == (120.5, 10.0)
+
+
+def test_a_reps_file_without_names_keeps_the_names_stored(store: Store, tmp_path: Path) -> None:
+    """A file of rep ids, emails and zones (a timezone update, say) names nobody: the names
+    on file stay, and a new rep is called by their mailbox until a name comes."""
+    named = tmp_path / "reps.csv"
+    named.write_text("rep_id,name,email\nR1,Ben Hoffmann,ben@sales.example.com\n")
+    run(store, Kind.REPS, named)
+    zones = tmp_path / "zones.csv"
+    zones.write_text(
+        "rep_id,email,timezone\nR1,ben@sales.example.com,Asia/Shanghai\n"
+        "R2,kim@sales.example.com,UTC\n"
+    )
+    assert run(store, Kind.REPS, zones).rejected == []
+    reps = {r.external_id: r for r in store.calls.reps(["R1", "R2"])}
+    assert (reps["R1"].name, reps["R1"].timezone) == ("Ben Hoffmann", "Asia/Shanghai")
+    assert reps["R2"].name == "kim"

@@ -78,8 +78,10 @@ def test_birthday_and_important_dates_combine() -> None:
     ]
 
 
-def test_rep_name_defaults_to_the_mailbox() -> None:
-    assert parse_rep({"rep_id": "r1", "email": "kim@sales.example.com"})["name"] == "kim"
+def test_a_rep_row_without_a_name_leaves_the_name_to_the_store() -> None:
+    assert "name" not in parse_rep({"rep_id": "r1", "email": "kim@sales.example.com"})
+    assert "name" not in parse_rep({"rep_id": "r1", "email": "kim@x.example", "name": " "})
+    assert parse_rep({"rep_id": "r1", "email": "kim@x.example", "name": "Kim"})["name"] == "Kim"
 
 
 def test_naive_activity_time_is_read_in_the_business_zone() -> None:
