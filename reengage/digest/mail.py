@@ -180,6 +180,7 @@ def compose_digest(
         date=now,
     )
     message = compose(subject, text, html, envelope)
+    message["Content-Language"] = t.words  # the language its words are in (a shipped tag)
     return dkim_sign(message, ws.dkim) if ws.dkim else message
 
 

@@ -104,6 +104,7 @@ def test_a_chinese_rep_gets_subject_text_dates_money_and_prompts_in_chinese(
 ) -> None:
     message = digest_for(morning, "zh-CN")
     assert message["Subject"] == "今天要致电 4 位客户，11月23日周一"
+    assert message["Content-Language"] == "zh-CN"
     text = text_of(message)
     for words in (
         "早上好，Dana：今天要致电 4 位客户 (2026年11月23日星期一)",
