@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from reengage import i18n
 from reengage.errors import RowError
 from reengage.ingest.csvfile import Batch, CsvReader, Progress
 from reengage.ingest.records import (
@@ -140,6 +141,7 @@ def _import_rows(
 ) -> None:
     """Validate, drop repeated ids and upsert each batch; ``where`` says where a line is."""
     unknown_reps: set[str] = set()
+    untranslated: set[str] = set()
     for batch in batches:
         if kind is Kind.ACTIVITIES:
             _import_activities(store, batch, report, now, zone, seen, where)
@@ -164,7 +166,21 @@ def _import_rows(
             unknown_reps |= reps - store.customers.known_rep_ids(reps)
             report.counts.add(store.customers.upsert_customers(good, now))
         else:
+            # A language reengage has no words in: English words, the locale's formats.
+            untranslated |= {
+                r["locale"]
+                for r in good
+                if "locale" in r
+                and i18n.closest(r["locale"]).split("-")[0] != r["locale"].split("-")[0]
+            }
             report.counts.add(store.customers.upsert_reps(good, now))
+    if untranslated:
+        sample = ", ".join(sorted(untranslated)[:5])
+        report.warnings.append(
+            f"no digest or call form in {sample} yet: those reps get English words with "
+            f"their locale's dates and money (shipped: {', '.join(i18n.shipped())}; "
+            "docs/languages.md says how to add one)"
+        )
     if unknown_reps:
         sample = ", ".join(sorted(unknown_reps)[:5])
         report.warnings.append(

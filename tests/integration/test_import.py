@@ -856,3 +856,18 @@ def test_a_reps_file_without_names_keeps_the_names_stored(store: Store, tmp_path
     reps = {r.external_id: r for r in store.calls.reps(["R1", "R2"])}
     assert (reps["R1"].name, reps["R1"].timezone) == ("Ben Hoffmann", "Asia/Shanghai")
     assert reps["R2"].name == "kim"
+
+
+def test_a_rep_in_a_language_without_words_is_imported_with_a_warning(
+    store: Store, tmp_path: Path
+) -> None:
+    reps = tmp_path / "reps.csv"
+    reps.write_text(
+        "rep_id,email,locale\nR1,ana@sales.example.com,fr\nR2,li@sales.example.com,zh_CN\n"
+        "R3,bo@sales.example.com,en-GB\n"
+    )
+    report = run(store, Kind.REPS, reps)
+    assert report.rejected == []
+    [warning] = [w for w in report.warnings if "no digest or call form" in w]
+    assert "fr" in warning and "zh" not in warning.split("(")[0] and "en-GB" not in warning
+    assert {r.locale for r in store.calls.reps(["R1", "R2", "R3"])} == {"fr", "zh-CN", "en-GB"}
