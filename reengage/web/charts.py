@@ -120,7 +120,7 @@ def _attr(text: str) -> str:
 
 def funnel(campaign: CampaignResult, t: Texts) -> str:
     """From mails sent to treated customers reactivated by them: one bar per stage, values
-    printed. The last bar is the funnel's "reactivated" (credited after a mail), not the
+    printed. The last bar is the funnel's "reactivated" (credited to the campaign), not the
     lift's "came back" (see :mod:`reengage.web.dashboard_view`)."""
     _ = t.gettext
     f = campaign.funnel
