@@ -105,22 +105,20 @@ def groups(campaign: CampaignResult, t: Texts, currency: str) -> list[str]:
         )
     else:
         lines.append(t.gettext("No holdout: every customer who entered was sent the mails"))
-    lines.append(
-        t.ngettext(
-            "{n} treated customer reactivated, spending {money}",
-            "{n} treated customers reactivated, spending {money}",
-            reactivated,
-        ).format(n=t.number(reactivated), money=spent)
-    )
+    reactivated_line = t.ngettext(
+        "{n} treated customer reactivated, spending {money}",
+        "{n} treated customers reactivated, spending {money}",
+        reactivated,
+    ).format(n=t.number(reactivated), money=spent)
     early = next((s.funnel for s in campaign.steps if s.key == BEFORE_FIRST_MAIL), None)
     if early is not None and early.reactivated:
-        lines.append(
-            t.ngettext(
-                "of them, {n} bought before the first mail went, spending {money}",
-                "of them, {n} bought before the first mail went, spending {money}",
-                early.reactivated,
-            ).format(n=t.number(early.reactivated), money=t.money(early.revenue, currency))
-        )
+        # On the same line, so that the list keeps one line per group and fact.
+        reactivated_line += " " + t.ngettext(
+            "(of them, {n} bought before the first mail went, spending {money})",
+            "(of them, {n} bought before the first mail went, spending {money})",
+            early.reactivated,
+        ).format(n=t.number(early.reactivated), money=t.money(early.revenue, currency))
+    lines.append(reactivated_line)
     if campaign.held_out:
         lines.append(
             t.gettext("The holdout spent {money} in the same window without any mail").format(
