@@ -100,3 +100,10 @@ def test_the_lift_chart_draws_only_campaigns_with_a_verdict_in_the_legends_colou
 def test_the_dashboard_takes_its_currency_from_the_settings() -> None:
     settings = load_settings(env_file=None, secret_key="s" * 40, currency="USD")
     assert WebConfig.from_settings(settings).currency == "USD"
+
+
+def test_without_any_verdict_there_is_no_lift_chart_to_draw() -> None:
+    # Empty 0–1 axes with "No data yet" read as a chart; the page says it in a sentence.
+    undecided = [campaign("too-few", lift(8, 1, 4, 1)), campaign("none", lift(3, 0, 0, 0))]
+    assert charts.lift(undecided, EN) is None
+    assert charts.lift(undecided, ZH, charts.NARROW) is None
