@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from reengage.i18n import Texts
 from reengage.stats import CampaignResult
-from reengage.stats.results import BEFORE_FIRST_MAIL
 from reengage.stats.intervals import MIN_PER_GROUP, MIN_REACTIVATIONS, Lift, VerdictKind, points
+from reengage.stats.results import BEFORE_FIRST_MAIL
 
 #: Verdicts that say something about the lift: only beside these is an estimate shown.
 DECIDED = frozenset({VerdictKind.LIFT, VerdictKind.NO_MEASURABLE_LIFT, VerdictKind.NEGATIVE})

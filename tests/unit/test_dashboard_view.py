@@ -8,8 +8,8 @@ from reengage import i18n
 from reengage.config import load_settings
 from reengage.stats import CampaignResult, Funnel, StepResult
 from reengage.stats.intervals import Lift, lift
-from reengage.web import WebConfig, charts
 from reengage.stats.results import BEFORE_FIRST_MAIL
+from reengage.web import WebConfig, charts
 from reengage.web.dashboard_view import definitions, groups, lift_view
 
 EN, ZH = i18n.texts("en"), i18n.texts("zh-CN")
