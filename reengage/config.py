@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.numbers import list_currencies
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -196,7 +197,7 @@ class Settings(BaseSettings, InboundSettings):
     outcome_link_days: int = Field(
         30, ge=1, le=365, description="the digest's outcome links work this many days"
     )
-    currency: str = Field("EUR", min_length=1, max_length=8, description="shown beside values")
+    currency: str = Field("EUR", description="ISO 4217 code of the money shown (EUR, USD, CNY)")
 
     campaigns_dir: Path = Field(Path("campaigns"), description="campaign YAML files")
     templates_dir: Path = Field(Path("templates"), description="email templates")
@@ -256,6 +257,14 @@ class Settings(BaseSettings, InboundSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone like Europe/Berlin") from None
         return value
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        code = value.strip().upper()
+        if len(code) != 3 or code not in list_currencies():
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code like EUR or USD")
+        return code
 
     @field_validator("digest_days")
     @classmethod

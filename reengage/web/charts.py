@@ -120,7 +120,7 @@ def _attr(text: str) -> str:
 
 def funnel(campaign: CampaignResult, t: Texts) -> str:
     """From mails sent to treated customers reactivated by them: one bar per stage, values
-    printed. The last bar is the funnel's "reactivated" (credited after a mail), not the
+    printed. The last bar is the funnel's "reactivated" (credited to the campaign), not the
     lift's "came back" (see :mod:`reengage.web.dashboard_view`)."""
     _ = t.gettext
     f = campaign.funnel
@@ -192,12 +192,17 @@ def reactivation_over_time(campaign: CampaignResult, t: Texts) -> str:
     return _svg(chart, label.format(campaign=campaign.campaign_id, summary=summary))
 
 
-def lift(campaigns: Sequence[CampaignResult], t: Texts, width: int = WIDE) -> str:
+def lift(campaigns: Sequence[CampaignResult], t: Texts, width: int = WIDE) -> str | None:
     """Each campaign with a verdict: its estimated lift (a dot) and 95% interval (a bar),
     against zero. Campaigns without enough data are left out (the page lists them): their
-    estimate would read as a result. Every dot has its series' colour, as in the legend."""
+    estimate would read as a result. Every dot has its series' colour, as in the legend.
+
+    None when no campaign has a verdict: empty axes from 0 to 1 mean nothing, and the page
+    says in a sentence that there is nothing to draw yet."""
     _ = t.gettext
     shown = [c for c in campaigns if c.lift.kind in DECIDED]
+    if not shown:
+        return None
     narrow = width < WIDE
     chart = pygal.XY(
         **_config(
@@ -210,7 +215,7 @@ def lift(campaigns: Sequence[CampaignResult], t: Texts, width: int = WIDE) -> st
             allow_interruptions=True,
             show_y_guides=False,
             show_x_guides=True,
-            range=(0.5, len(shown) + 0.5) if shown else None,
+            range=(0.5, len(shown) + 0.5),
             value_formatter=lambda v: f"{v:.1f}",
             legend_at_bottom_columns=1 if narrow else 3,
             y_label_rotation=-90 if narrow else 0,
@@ -227,16 +232,13 @@ def lift(campaigns: Sequence[CampaignResult], t: Texts, width: int = WIDE) -> st
         low, high = min(low, lo), max(high, hi)
         bars += [(lo, i + 1), (hi, i + 1), None]
         dots.append((mid, i + 1))
-    if shown:
-        chart.add(_("95% interval"), bars, dots_size=0)
-        chart.add(_("estimated lift"), dots, stroke=False, dots_size=8)
-        chart.add(_("no lift"), [(0, 0.5), (0, len(shown) + 0.5)], dots_size=0)
-        chart.add_xml_filter(_stroke_widths({0: 12, 2: 2}))
-        chart.xrange = (min(low, -1.0) - 1, max(high, 1.0) + 1)
+    chart.add(_("95% interval"), bars, dots_size=0)
+    chart.add(_("estimated lift"), dots, stroke=False, dots_size=8)
+    chart.add(_("no lift"), [(0, 0.5), (0, len(shown) + 0.5)], dots_size=0)
+    chart.add_xml_filter(_stroke_widths({0: 12, 2: 2}))
+    chart.xrange = (min(low, -1.0) - 1, max(high, 1.0) + 1)
     summary = "; ".join(f"{c.campaign_id}: {lift_view(c.lift, t).verdict}" for c in shown)
-    return _svg(
-        chart, _("Lift per campaign: {summary}").format(summary=summary or _("No data yet"))
-    )
+    return _svg(chart, _("Lift per campaign: {summary}").format(summary=summary))
 
 
 def causes(calls: CallResults, t: Texts, width: int = WIDE) -> str:

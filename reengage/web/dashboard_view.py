@@ -11,8 +11,10 @@ Two counts of customers who came back are on the page and they differ on purpose
 
 - *came back* (the lift): bought within the horizon of *entering* the campaign, counted
   alike in both groups, so the groups can be compared;
-- *reactivated* (the funnel): a treated customer whose purchase is credited to a mail of
-  the campaign (within the horizon after a mail), so each step gets its share.
+- *reactivated* (the funnel): a treated customer with a purchase credited to the campaign,
+  as ``reengage stats`` counts it: to a mail (within the horizon after it), or, bought
+  after entering but before any mail went, to "(before the first mail)". The page says
+  how many of them bought before the first mail, so that no one reads them as won by one.
 
 :func:`definitions` names and explains both on the page.
 """
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from reengage.i18n import Texts
 from reengage.stats import CampaignResult
 from reengage.stats.intervals import MIN_PER_GROUP, MIN_REACTIVATIONS, Lift, VerdictKind, points
+from reengage.stats.results import BEFORE_FIRST_MAIL
 
 #: Verdicts that say something about the lift: only beside these is an estimate shown.
 DECIDED = frozenset({VerdictKind.LIFT, VerdictKind.NO_MEASURABLE_LIFT, VerdictKind.NEGATIVE})
@@ -102,13 +105,20 @@ def groups(campaign: CampaignResult, t: Texts, currency: str) -> list[str]:
         )
     else:
         lines.append(t.gettext("No holdout: every customer who entered was sent the mails"))
-    lines.append(
-        t.ngettext(
-            "{n} treated customer reactivated after a mail, spending {money}",
-            "{n} treated customers reactivated after a mail, spending {money}",
-            reactivated,
-        ).format(n=t.number(reactivated), money=spent)
-    )
+    reactivated_line = t.ngettext(
+        "{n} treated customer reactivated, spending {money}",
+        "{n} treated customers reactivated, spending {money}",
+        reactivated,
+    ).format(n=t.number(reactivated), money=spent)
+    early = next((s.funnel for s in campaign.steps if s.key == BEFORE_FIRST_MAIL), None)
+    if early is not None and early.reactivated:
+        # On the same line, so that the list keeps one line per group and fact.
+        reactivated_line += " " + t.ngettext(
+            "(of them, {n} bought before the first mail went, spending {money})",
+            "(of them, {n} bought before the first mail went, spending {money})",
+            early.reactivated,
+        ).format(n=t.number(early.reactivated), money=t.money(early.revenue, currency))
+    lines.append(reactivated_line)
     if campaign.held_out:
         lines.append(
             t.gettext("The holdout spent {money} in the same window without any mail").format(
@@ -132,8 +142,9 @@ def definitions(t: Texts, horizon_days: int) -> list[tuple[str, str]]:
         (
             _("Reactivated"),
             _(
-                "a treated customer whose purchase within {days} days after a mail is "
-                "credited to that mail. The funnel and its steps count these."
+                "a treated customer with a purchase credited to the campaign: within {days} "
+                "days after a mail (credited to that mail), or after entering but before the "
+                "first mail went. The funnel and its steps count these, as reengage stats does."
             ).format(days=horizon_days),
         ),
     ]

@@ -45,7 +45,9 @@ svg => {
 
 
 @contextmanager
-def dashboard(browser: Browser, base: str, *, width: int, locale: str) -> Iterator[Page]:
+def dashboard(
+    browser: Browser, base: str, *, width: int, locale: str, query: str = ""
+) -> Iterator[Page]:
     """The dashboard in a browser that speaks ``locale`` at ``width`` px, signed in with the
     bearer token (the sign-in form's own tests are in test_dashboard_browser)."""
     context = browser.new_context(
@@ -56,7 +58,7 @@ def dashboard(browser: Browser, base: str, *, width: int, locale: str) -> Iterat
     )
     try:
         page = context.new_page()
-        shown = page.goto(f"{base}/dashboard")
+        shown = page.goto(f"{base}/dashboard{query}")
         assert shown is not None and shown.status == 200
         yield page
     finally:
@@ -145,3 +147,19 @@ def test_the_dashboard_reads_at_a_glance_on_a_phone_and_a_desk(
         spent = next(c for c in results.campaigns if c.campaign_id == "habit-tips").funnel.revenue
         assert spent > 0
         expect(habit.locator("tr.total td").last).to_have_text(t.money(spent, "EUR"))
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_without_any_verdict_the_lift_is_a_sentence_not_empty_axes(
+    browser: Browser, site: Site, tmp_path: Path, locale: str
+) -> None:
+    _ = i18n.texts(locale).gettext
+    query = "?campaign=win-back"  # the site's campaign with not enough data for a verdict
+    with dashboard(browser, site.base, width=390, locale=locale, query=query) as page:
+        page.locator("section#lift").screenshot(
+            path=str(artifact(tmp_path, f"dashboard-390-{locale}-no-verdict.png"))
+        )
+        assert page.locator('figure[data-chart="lift"]').count() == 0
+        expect(page.locator("#no-lift-chart")).to_have_text(
+            _("No campaign has a verdict yet, so there is no lift to draw.")
+        )

@@ -27,6 +27,12 @@ def test_defaults_need_nothing_and_use_a_local_sqlite_file(
         ("REENGAGE_SMTP_PORT", "seventy", "REENGAGE_SMTP_PORT: "),
         ("REENGAGE_SECRET_KEY", "short", "REENGAGE_SECRET_KEY: is too short"),
         ("REENGAGE_LOG_LEVEL", "loud", "REENGAGE_LOG_LEVEL: must be one of"),
+        (
+            "REENGAGE_CURRENCY",
+            "xyz",
+            "REENGAGE_CURRENCY: 'xyz' is not an ISO 4217 currency code like EUR",
+        ),
+        ("REENGAGE_CURRENCY", "euro", "REENGAGE_CURRENCY: 'euro' is not an ISO 4217"),
     ],
 )
 def test_a_malformed_setting_names_the_variable_and_the_fix(
@@ -37,6 +43,13 @@ def test_a_malformed_setting_names_the_variable_and_the_fix(
         load_settings(env_file=None)
     assert expected in str(info.value)
     assert len(str(info.value).splitlines()) == 1
+
+
+def test_a_currency_is_read_in_any_case_and_kept_upper_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REENGAGE_CURRENCY", " usd ")
+    assert load_settings(env_file=None).currency == "USD"
 
 
 def test_secret_key_is_demanded_only_where_needed(monkeypatch: pytest.MonkeyPatch) -> None:

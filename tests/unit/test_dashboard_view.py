@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from reengage import i18n
 from reengage.config import load_settings
-from reengage.stats import CampaignResult, Funnel
+from reengage.stats import CampaignResult, Funnel, StepResult
 from reengage.stats.intervals import Lift, lift
+from reengage.stats.results import BEFORE_FIRST_MAIL
 from reengage.web import WebConfig, charts
-from reengage.web.dashboard_view import groups, lift_view
+from reengage.web.dashboard_view import definitions, groups, lift_view
 
 EN, ZH = i18n.texts("en"), i18n.texts("zh-CN")
 
@@ -52,19 +53,37 @@ def test_the_groups_are_apart_and_a_campaign_without_holdout_names_no_holdout_sp
     assert with_holdout == [
         "1,089 customers treated (sent the mails)",
         "111 customers held out (never contacted, for comparison)",
-        "226 treated customers reactivated after a mail, spending $11,300",
+        "226 treated customers reactivated, spending $11,300",
         "The holdout spent $500 in the same window without any mail",
     ]
     without = groups(campaign("b", lift(2, 0, 0, 0), revenue=0), EN, "EUR")
     assert without == [
         "2 customers treated (sent the mails)",
         "No holdout: every customer who entered was sent the mails",
-        "0 treated customers reactivated after a mail, spending €0",
+        "0 treated customers reactivated, spending €0",
     ]
     assert not any("holdout spent" in line for line in without)
     chinese = groups(campaign("a", lift(1, 1, 1, 0)), ZH, "CNY")
     assert chinese[0] == "实验组 1 位客户（收到邮件）"
     assert "¥11,300" in chinese[2]
+
+
+def test_purchases_before_the_first_mail_are_not_called_reactivated_after_a_mail() -> None:
+    # reengage stats credits 40 of the 226 to "(before the first mail)": the page counts
+    # them as it does, and says so, rather than "226 reactivated after a mail".
+    early = StepResult(BEFORE_FIRST_MAIL, Funnel(reactivated=40, revenue=1_999.6))
+    mailed = StepResult("first", Funnel(reactivated=186, revenue=9_300.8))
+    shown = campaign("a", lift(1089, 226, 111, 10))
+    shown = CampaignResult(**{**shown.__dict__, "steps": [mailed, early]})
+    lines = groups(shown, EN, "EUR")
+    assert not any("after a mail" in line for line in lines)
+    assert lines[2] == (
+        "226 treated customers reactivated, spending €11,300 "
+        "(of them, 40 bought before the first mail went, spending €2,000)"
+    )
+    assert any("其中 40 位在第一封邮件发出前就已购买" in line for line in groups(shown, ZH, "EUR"))
+    meaning = dict(definitions(EN, 30))["Reactivated"]
+    assert "before the first mail went" in meaning
 
 
 def test_the_lift_chart_draws_only_campaigns_with_a_verdict_in_the_legends_colours() -> None:
@@ -81,3 +100,10 @@ def test_the_lift_chart_draws_only_campaigns_with_a_verdict_in_the_legends_colou
 def test_the_dashboard_takes_its_currency_from_the_settings() -> None:
     settings = load_settings(env_file=None, secret_key="s" * 40, currency="USD")
     assert WebConfig.from_settings(settings).currency == "USD"
+
+
+def test_without_any_verdict_there_is_no_lift_chart_to_draw() -> None:
+    # Empty 0–1 axes with "No data yet" read as a chart; the page says it in a sentence.
+    undecided = [campaign("too-few", lift(8, 1, 4, 1)), campaign("none", lift(3, 0, 0, 0))]
+    assert charts.lift(undecided, EN) is None
+    assert charts.lift(undecided, ZH, charts.NARROW) is None
