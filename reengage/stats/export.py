@@ -112,7 +112,8 @@ def _funnel_json(funnel: Funnel) -> dict[str, Any]:
 def _campaign_json(c: CampaignResult) -> dict[str, Any]:
     return {
         "campaign": c.campaign_id,
-        "enrolled": c.enrolled,
+        "enrolled": c.enrolled,  # treated and held out together
+        "treated": c.lift.treated,
         "held_out": c.held_out,
         **_funnel_json(c.funnel),
         "held_out_revenue": money(c.held_out_revenue),
