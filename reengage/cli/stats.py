@@ -222,9 +222,7 @@ def _rate(count: int, total: int) -> str:
 
 def _lift_cells(found: Lift) -> tuple[str, str]:
     """The lift and its interval, in percentage points."""
-    from reengage.stats.intervals import points
-
-    from reengage.stats.intervals import VerdictKind
+    from reengage.stats.intervals import VerdictKind, points
 
     if found.kind in (VerdictKind.NO_HOLDOUT, VerdictKind.NOT_ENOUGH_DATA):
         return "—", "—"  # no point estimate beside a verdict that has none
