@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from rich.cells import cell_len
 from rich.table import Table
 
 from reengage import authoring
@@ -16,6 +17,7 @@ from reengage.cli.app import _settings, _store, _workspace, out
 from reengage.cli.lazy import commands_typer
 from reengage.digest import (
     CallContext,
+    CallList,
     CallReport,
     DigestConfig,
     OutcomeError,
@@ -93,30 +95,54 @@ def calls_list(
         if call_list.empty:
             out.print(f"{title}: nobody to call", markup=False, highlight=False)
             continue
-        table = Table(title=title, title_justify="left", show_lines=True)
-        for column in ("#", "client", "ask for", "why now", "value at risk", "last call"):
-            table.add_column(
-                column, justify="right" if column in ("#", "value at risk") else "left"
-            )
-        for item in call_list.items:
-            person = item.person
-            table.add_row(
-                str(item.rank),
-                "\n".join(
-                    filter(None, (item.name, item.customer.company, item.customer.external_id))
-                ),
-                "\n".join(filter(None, (person.name, person.role, person.phone, person.email))),
-                "\n".join(item.why),
-                f"{item.value_at_risk:,.0f} {settings.currency}",
-                item.last_call or "never",
-            )
-        out.print(table, markup=False)
+        out.print(_call_table(call_list, title, settings.currency, out.width), markup=False)
         if call_list.more:
             out.print(f"… and {call_list.more} more worth a call", markup=False)
     out.print(
         "Record a call: reengage calls log CUSTOMER_ID (or the link in the digest email)",
         markup=False,
     )
+
+
+# Below this width the "last call" column goes into the client's cell, leaving room for
+# the phone numbers, which are never cut or folded: a rep dials them.
+_NARROW = 100
+# Below this width the value at risk goes there too.
+_NARROWEST = 70
+
+
+def _call_table(call_list: CallList, title: str, currency: str, width: int) -> Table:
+    """A rep's list as a table that keeps every phone number whole on one line."""
+    narrow = width < _NARROW
+    phones = [item.person.phone for item in call_list.items if item.person.phone]
+    table = Table(title=title, title_justify="left", show_lines=True)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("client", overflow="fold")
+    table.add_column("ask for", min_width=max(map(cell_len, phones), default=0), overflow="fold")
+    table.add_column("why now", overflow="fold", ratio=1)
+    if width >= _NARROWEST:
+        table.add_column("value at risk", justify="right", overflow="fold")
+    if not narrow:
+        table.add_column("last call", overflow="fold")
+    for item in call_list.items:
+        person = item.person
+        last = item.last_call or "never"
+        client = [item.name, item.customer.company, item.customer.external_id]
+        value = f"{item.value_at_risk:,.0f} {currency}"
+        if width < _NARROWEST:
+            client.append(f"at risk: {value}")
+        if narrow:
+            client.append(f"last call: {last}")
+        cells = [
+            str(item.rank),
+            "\n".join(filter(None, client)),
+            "\n".join(filter(None, (person.name, person.role, person.phone, person.email))),
+            "\n".join(item.why),
+        ]
+        if width >= _NARROWEST:
+            cells.append(value)
+        table.add_row(*cells, *([] if narrow else [last]))
+    return table
 
 
 # The outcome's fields as `calls log` names them.

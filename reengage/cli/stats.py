@@ -211,7 +211,7 @@ def _funnel_layout(campaigns: list[CampaignResult]) -> Layout:
         sections.add(len(labels) - 1)
     return Layout(
         Column("campaign / step", labels, right=False, text=True),
-        [Column("enrolled", enrolled), Column("held out", held_out), *_funnel_columns(funnels)],
+        [Column("entered", enrolled), Column("held out", held_out), *_funnel_columns(funnels)],
         sections,
     )
 
@@ -222,8 +222,10 @@ def _rate(count: int, total: int) -> str:
 
 def _lift_cells(found: Lift) -> tuple[str, str]:
     """The lift and its interval, in percentage points."""
-    from reengage.stats.intervals import points
+    from reengage.stats.intervals import VerdictKind, points
 
+    if found.kind in (VerdictKind.NO_HOLDOUT, VerdictKind.NOT_ENOUGH_DATA):
+        return "—", "—"  # no point estimate beside a verdict that has none
     interval = found.interval
     return (
         "—" if found.difference is None else f"{points(found.difference)} pts",
@@ -262,16 +264,23 @@ def _show_blocks(console: Console, results: Results, scope: str) -> None:
     _say(console, f"* {stats.OPENS_NOTE}.", width, "dim")
     for c in results.campaigns:
         console.print()
-        enrolled = f"{c.campaign_id}: {c.enrolled:,} enrolled, {c.held_out:,} held out"
+        enrolled = (
+            f"{c.campaign_id}: {c.enrolled:,} entered: {c.lift.treated:,} treated, "
+            f"{c.held_out:,} held out"
+        )
         _show_tables(console, enrolled, _steps_layout(c), width, "bold")
         found = c.lift
         lift, interval = _lift_cells(found)
+        estimate = (
+            "no estimate until there is a verdict"
+            if lift == "—"
+            else f"lift {lift}, 95% CI {interval}"
+        )
         _say(
             console,
             f"Lift against the holdout ({_horizon(results)}): treated "
             f"{_rate(found.treated_reactivated, found.treated)}, holdout "
-            f"{_rate(found.held_out_reactivated, found.held_out)}; lift {lift}, "
-            f"95% CI {interval}.",
+            f"{_rate(found.held_out_reactivated, found.held_out)}; {estimate}.",
             width,
         )
         _say(console, f"Verdict: {found.verdict}", width, "bold")

@@ -56,6 +56,7 @@ MAIL_MEASURES = [
     "unsubscribed",
     "complained",
 ]
+MONEY_MEASURES = {"revenue", "value_at_risk"}
 TREATED, HELD_OUT = "treated", "held_out"
 
 
@@ -111,7 +112,8 @@ def _funnel_json(funnel: Funnel) -> dict[str, Any]:
 def _campaign_json(c: CampaignResult) -> dict[str, Any]:
     return {
         "campaign": c.campaign_id,
-        "enrolled": c.enrolled,
+        "enrolled": c.enrolled,  # treated and held out together
+        "treated": c.lift.treated,
         "held_out": c.held_out,
         **_funnel_json(c.funnel),
         "held_out_revenue": money(c.held_out_revenue),
@@ -192,5 +194,8 @@ def to_csv(results: Results) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(csv_rows(results))
+    for row in csv_rows(results):
+        if row["measure"] in MONEY_MEASURES:  # 0.00 and 269.50, never 0.0 or 269.5
+            row = {**row, "value": f"{row['value']:.2f}"}
+        writer.writerow(row)
     return out.getvalue()

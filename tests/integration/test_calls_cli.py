@@ -14,6 +14,7 @@ import pytest
 
 from reengage.store import Store
 from tests.integration import digest_world as w
+from tests.integration import inprocess
 from tests.integration.test_cli import cli
 
 pytestmark = pytest.mark.clock
@@ -144,3 +145,17 @@ def test_digest_commands_show_the_working_days_and_send_nothing_on_a_day_off(
     assert sent.returncode == 0, sent.stderr
     assert "not a working day (REENGAGE_DIGEST_DAYS" in sent.stdout
     assert "sent" not in sent.stdout.replace("digests:", "")
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_calls_list_in_a_narrow_terminal_never_cuts_a_phone_number(
+    tmp_path: Path, env: dict[str, str], columns: int
+) -> None:
+    narrow = {**env, "COLUMNS": str(columns)}
+    result = inprocess.cli("calls", "list", "--rep", "R1", cwd=tmp_path, env=narrow)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    table = [line for line in lines if line[:1] in "┏┃┡│├└"]
+    assert table and max(len(line) for line in table) <= columns
+    for phone in ("+49 170 555 0101", "+49 40 555 0199"):  # whole, on one line: dialable
+        assert any(phone in line for line in lines), phone

@@ -294,8 +294,9 @@ def test_stats_command_prints_tables_csv_and_json(
     assert narrow.returncode == 0, narrow.stderr
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
     words = " ".join(narrow.stdout.split())
-    assert "win-back: 12 enrolled, 4 held out" in words
-    assert "treated 1/8 (12.5%), holdout 1/4 (25.0%)" in words
+    assert "win-back: 12 entered: 8 treated, 4 held out" in words
+    assert "treated 1/8 (12.5%), holdout 1/4 (25.0%); no estimate until there is a verdict" in words
+    assert "pts" not in words  # no point estimate beside "not enough data" or "no holdout"
     assert "Verdict: not enough data yet" in words and "Verdict: no holdout group" in words
 
     as_csv = cli("stats", "--format", "csv", "--campaign", "win-back", cwd=tmp_path, env=env)

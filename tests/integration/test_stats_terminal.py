@@ -153,7 +153,7 @@ def test_a_narrow_terminal_gets_a_block_per_campaign_with_every_number_whole(
     text = stats(big, columns, cwd=tmp_path)
     assert_whole(text)
     assert max(len(line) for line in text.splitlines()) <= columns
-    assert f"{LONG[:40]}" in text and "13,716 enrolled, 1,371 held out" in flat(text)
+    assert f"{LONG[:40]}" in text and "13,716 entered: 12,345 treated, 1,371 held out" in flat(text)
     assert "Verdict: lift of 1.6 points" in flat(text)
     assert f"Verdict: {NOT_ENOUGH}, 12 reactivated (a verdict needs 30 in each" in flat(text)
     verdict_lines = [i for i, line in enumerate(text.splitlines()) if NOT_ENOUGH[:20] in line]
@@ -170,7 +170,7 @@ def test_a_wide_terminal_gets_every_campaign_in_one_table(
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 200
     header = next(line for line in lines if "campaign / step" in line)
-    for column in ("enrolled", "sent", "opened*", "complaints", "reactivated", "revenue"):
+    for column in ("entered", "sent", "opened*", "complaints", "reactivated", "revenue"):
         assert column in header
     assert any(LONG in line and "13,716" in line and "18,517" in line for line in lines)
     verdict = [i for i, line in enumerate(lines) if "win-back" in line and NOT_ENOUGH in line]

@@ -364,7 +364,10 @@ def test_money_has_at_most_two_decimals_in_json_and_csv(
         doc["calls"]["reasons"][0]["value_at_risk"],
     ]
     rows = list(csv.DictReader(io.StringIO(to_csv(found))))
-    amounts += [float(r["value"]) for r in rows if r["measure"] in ("revenue", "value_at_risk")]
+    written_money = [r["value"] for r in rows if r["measure"] in ("revenue", "value_at_risk")]
+    for value in written_money:  # as the README says: 0.00 and 269.50, not 0.0 or 269.5
+        assert re.fullmatch(r"-?\d+\.\d\d", value), value
+    amounts += [float(value) for value in written_money]
     for written, exact in zip(
         amounts, [step, held_out, step, lost, held_out, step, lost], strict=True
     ):
