@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from reengage.digest import CallContext, CallReport, build_lists, record_outcome, send_digests
 from reengage.dispatch import dispatch_due
@@ -23,24 +20,15 @@ from reengage.store import Store
 from reengage.store.sending import NewEnrollment
 from reengage.workdays import WorkingDays, parse_skip_dates
 from tests.integration import digest_world as w
-from tests.integration.smtp_sink import Sink, running_sink
-from tests.integration.test_digest import campaigns, cid
+from tests.integration.smtp_sink import Sink
+from tests.integration.test_digest import campaigns, cid, sink, world
 
 FRIDAY = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)  # 07:30 in Berlin
 SUNDAY = date(2026, 11, 29)
 MONDAY = date(2026, 11, 30)
 
 
-@pytest.fixture
-def world(store: Store) -> Store:
-    w.fill(store)
-    return store
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[Sink, int]]:
-    with running_sink() as running:
-        yield running
+__all__ = ["sink", "world"]  # the digest tests' fixtures, imported for the tests below
 
 
 def tick_hourly(
