@@ -308,3 +308,20 @@ def test_a_status_sends_does_not_know_is_a_usage_error_naming_the_choices(tmp_pa
         result = cli("sends", *args, "--status", "weird", cwd=tmp_path, env=env)
         assert result.returncode == 2, result.stderr  # as every other bad option
         assert "--status" in result.stderr and "unknown, failed" in result.stderr
+
+
+def test_doctor_shows_the_working_days_and_only_the_holidays_still_ahead(tmp_path: Path) -> None:
+    """`doctor` reads the day at the edge (REENGAGE_NOW pins it): a holiday already past is
+    not worth showing, one still ahead is; late evening UTC on 24 December is still the
+    24th in UTC, so Christmas is ahead."""
+    env = {
+        "REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "REENGAGE_SECRET_KEY": "d" * 40,
+        "REENGAGE_DIGEST_DAYS": "mon-fri",
+        "REENGAGE_DIGEST_SKIP_DATES": "2026-01-01,2026-12-25,2027-01-01",
+    }
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    late = cli("doctor", cwd=tmp_path, env={**env, "REENGAGE_NOW": "2026-12-24T23:40:00+00:00"})
+    assert "working days: mon-fri, not 2026-12-25, 2027-01-01 (" in late.stdout, late.stdout
+    after = cli("doctor", cwd=tmp_path, env={**env, "REENGAGE_NOW": "2026-12-26T08:00:00+00:00"})
+    assert "working days: mon-fri, not 2027-01-01 (" in after.stdout, after.stdout
