@@ -35,8 +35,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
                 break
         await sender
     except (ConnectionError, OSError):
-        sender.cancel()
         writer.close()
+    finally:
+        sender.cancel()  # cancelled with its pipe too: no task outlives the proxy's loop
 
 
 @contextlib.contextmanager
@@ -46,13 +47,9 @@ def latency_proxy(host: str, port: int, delay: float) -> Iterator[int]:
     ready = threading.Event()
     loop = asyncio.new_event_loop()
     writers: set[asyncio.StreamWriter] = set()
-    handlers: set[asyncio.Task[None]] = set()
     server: asyncio.Server | None = None
 
     async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        handlers.add(task)
         writers.add(client_w)
         try:
             server_r, server_w = await asyncio.open_connection(host, port)
@@ -76,9 +73,13 @@ def latency_proxy(host: str, port: int, delay: float) -> Iterator[int]:
         server.close()
         for writer in writers:
             writer.close()
-        for task in handlers:
+        # Every task still running (handlers and the pipes' senders): cancelled and awaited
+        # here, so none is left pending when the loop closes and none is garbage-collected
+        # later as "Task was destroyed but it is pending" inside another test.
+        pending = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
         for writer in writers:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
