@@ -30,6 +30,10 @@ PG_URL = os.environ.get("REENGAGE_TEST_DATABASE_URL", "").strip()
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 TEST_CLOCK = os.environ.get("REENGAGE_TEST_CLOCK", "").strip()
+# For a test of how a page looks (its widths, its languages) rather than of what it stores:
+# the page is the same whichever store served its data, so it runs on SQLite only; what the
+# same pages record is tested on both stores by their other tests.
+ON_SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 class _Travel:
@@ -76,6 +80,13 @@ def pytest_configure(config: pytest.Config) -> None:
         _Travel.active.start()
         # Subprocesses that inherit our environment start their clocks there too.
         os.environ["REENGAGE_NOW"] = moment.isoformat()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules with a test marked ``long`` run first, each kept whole (its module fixtures
+    are built once), so in a parallel run they start at once rather than hold up its end."""
+    first = {item.path for item in items if item.get_closest_marker("long")}
+    items.sort(key=lambda item: item.path not in first)  # stable: the order otherwise kept
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 from reengage.models import CustomerStatus
 from reengage.models.calls import DigestStatus
 from reengage.store.tables import REPS
+from tests.conftest import ON_SQLITE_ONLY
 from tests.integration.test_calls_browser import (
     TODAY,
     Morning,
@@ -89,6 +90,7 @@ def scrolls_sideways(page: Page) -> bool:
     )
 
 
+@ON_SQLITE_ONLY
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("locale", ["en", "zh-CN"])
 def test_nobody_answered_is_one_tap_with_big_targets_and_no_sideways_scroll(
@@ -130,6 +132,7 @@ def test_nobody_answered_is_one_tap_with_big_targets_and_no_sideways_scroll(
     assert m.store.calls.last_calls([ana])[ana].reached == "nobody"
 
 
+@ON_SQLITE_ONLY
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("locale", ["en", "zh-CN"])
 def test_an_incomplete_form_comes_back_with_the_summary_on_top_and_focused(

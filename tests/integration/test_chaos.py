@@ -46,6 +46,7 @@ CUSTOMERS = 300
 BATCH, CONNECTIONS, KILLS = 5, 2, 8
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_three_workers_a_bad_mail_server_and_kills_lose_nothing_and_send_nothing_twice(
     database_url: str,

@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from reengage.store import Store
 from reengage.store.sending import NewEnrollment
 from reengage.web import WebConfig, create_app
+from tests.conftest import ON_SQLITE_ONLY
 from tests.integration.test_pages_browser import tab
 from tests.integration.test_stats import NOW, T0, _customers, fill, generated
 from tests.integration.web_server import client, running_app
@@ -57,6 +58,7 @@ def artifact(tmp_path: Path, name: str) -> Path:
     return folder / name
 
 
+@ON_SQLITE_ONLY
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_the_dashboard_shows_every_chart_and_runs_no_script(
     browser: Browser, site: Site, tmp_path: Path, javascript: bool, request: pytest.FixtureRequest

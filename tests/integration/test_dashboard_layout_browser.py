@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from reengage import i18n, stats
 from reengage.store import Store
+from tests.conftest import ON_SQLITE_ONLY
 from tests.integration.test_dashboard_browser import TOKEN, Site, artifact, site
 from tests.integration.test_stats import NOW
 
@@ -65,6 +66,7 @@ def dashboard(
         context.close()
 
 
+@ON_SQLITE_ONLY
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 @pytest.mark.parametrize("width", [390, 1200])
 def test_the_dashboard_reads_at_a_glance_on_a_phone_and_a_desk(
@@ -149,6 +151,7 @@ def test_the_dashboard_reads_at_a_glance_on_a_phone_and_a_desk(
         expect(habit.locator("tr.total td").last).to_have_text(t.money(spent, "EUR"))
 
 
+@ON_SQLITE_ONLY
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 def test_without_any_verdict_the_lift_is_a_sentence_not_empty_axes(
     browser: Browser, site: Site, tmp_path: Path, locale: str

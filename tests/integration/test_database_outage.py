@@ -233,6 +233,7 @@ OUTAGE_SECONDS = 50
 OUTAGE_CUSTOMERS = 300
 
 
+@pytest.mark.long
 @pytest.mark.clock
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)

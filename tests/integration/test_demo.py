@@ -24,7 +24,10 @@ from reengage import models
 from tests.integration.smtp_sink import running_sink
 from tests.integration.test_cli import script
 
-pytestmark = pytest.mark.clock
+pytestmark = [
+    pytest.mark.clock,
+    pytest.mark.xdist_group(__name__),  # one worker builds the module fixture once
+]
 END = datetime(2026, 3, 29, 0, 45, tzinfo=UTC)  # 01:45 in Berlin, a quarter before 03:00
 DAYS = 21  # the demo's default
 # When something is planned for rather than when it happened: these may lie after the end.

@@ -207,6 +207,7 @@ def test_a_daemon_killed_takes_its_detection_child_with_it(
     assert enrolled(store) == CUSTOMERS
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_a_stop_sent_to_the_whole_group_ends_daemon_and_child_cleanly(
     database_url: str, tmp_path: Path, store: Store, sig: signal.Signals

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from reengage.ingest import Kind, import_items
+from tests.conftest import ON_SQLITE_ONLY
 from tests.integration import digest_world as w
 from tests.integration.test_calls_browser import (  # the fixtures, reused
     Morning,
@@ -50,6 +51,7 @@ def open_at(page: Page, message: EmailMessage, width: int) -> None:
     page.wait_for_load_state("load")
 
 
+@ON_SQLITE_ONLY
 @pytest.mark.parametrize("locale", ["en", "zh-CN"])
 @pytest.mark.parametrize("width", [390, 1200])
 def test_the_compact_list_comes_first_dials_and_fits_the_screen(

@@ -199,6 +199,7 @@ def statuses(store: Store) -> Counter[str]:
     return Counter(store.sending.message_counts())
 
 
+@pytest.mark.long
 def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     database_url: str, tmp_path: Path, workers: list[subprocess.Popen[Any]]
 ) -> None:
