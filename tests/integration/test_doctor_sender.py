@@ -247,7 +247,7 @@ def test_two_spf_records_fail_and_one_merged_record_is_offered(
     result = doctor(server, keys, "two.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
     [failed] = lines(result, "FAIL SPF two.test")
     assert "2 SPF records" in failed and "permanent error" in failed
-    assert 'publish: two.test. TXT "v=spf1 include:spf.good.test ip4:192.0.2.0/24 ~all"' in (
+    assert 'publish: two.test. TXT "v=spf1 include:spf.good.test ip4:192.0.2.0/24 -all"' in (
         result.stdout
     )
 
