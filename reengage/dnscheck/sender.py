@@ -45,9 +45,13 @@ def check_sender(dns: Dns, setup: SenderSetup) -> list[Finding]:
         )
     relay = setup.relay if not _local(setup.relay) else None
     envelopes = [setup.inbound_domain] if setup.inbound_domain else list(setup.from_domains)
+    spf_fails: set[str] = set()
     for domain in dict.fromkeys(envelopes):
         why = f"the envelope sender's domain: bounces+…@{domain}"
-        found.extend(check_spf(dns, domain, relay, why))
+        spf = check_spf(dns, domain, relay, why)
+        spf_fails |= {domain} if any(f.level == "FAIL" for f in spf) else set()
+        found.extend(spf)
+    dkim_passes = False
     if setup.dkim is None:
         found.append(
             fail(
@@ -59,10 +63,14 @@ def check_sender(dns: Dns, setup: SenderSetup) -> list[Finding]:
             )
         )
     else:
-        found.extend(check_dkim(dns, *setup.dkim))
+        dkim = check_dkim(dns, *setup.dkim)
+        dkim_passes = not any(f.level == "FAIL" for f in dkim)
+        found.extend(dkim)
     for domain in setup.from_domains:
         envelope = setup.inbound_domain or domain
-        found.extend(check_dmarc(dns, domain, envelope, setup.dkim[1] if setup.dkim else None))
+        signer = setup.dkim[1] if setup.dkim else None
+        passing = (envelope not in spf_fails, dkim_passes)
+        found.extend(check_dmarc(dns, domain, envelope, signer, passing))
     found.extend(check_inbound(dns, setup))
     found.append(check_unsubscribe(setup.base_url))
     return found

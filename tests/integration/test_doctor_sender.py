@@ -180,7 +180,7 @@ def test_a_missing_dkim_record_fails_with_the_record_to_publish(
 ) -> None:
     result = doctor(server, keys, "nodkim.test", tmp_path)
     assert result.returncode == 1
-    [failed] = lines(result, "FAIL")
+    [failed] = lines(result, "FAIL DKIM")
     assert failed.startswith("FAIL DKIM s1._domainkey.nodkim.test: no DKIM record")
     publish = result.stdout.split(failed, 1)[1].splitlines()[1].strip()
     assert publish.startswith('publish: s1._domainkey.nodkim.test. TXT "v=DKIM1; k=rsa; p=')

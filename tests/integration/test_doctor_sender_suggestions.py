@@ -113,3 +113,35 @@ def test_plus_all_is_flagged_and_never_offered_in_a_merge_or_a_mended_record(
     assert _published(typo, "typoplus.test") == [
         'typoplus.test. TXT "v=spf1 include:spf.good.test ip4:192.0.2.1 ~all"'
     ]
+
+
+def test_every_dmarc_record_is_reported_and_the_strongest_is_offered_v_first(
+    server: World, keys: Keys, tmp_path: Path
+) -> None:
+    result = doctor(server, keys, "mixed.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
+    [failed] = lines(result, "FAIL DMARC _dmarc.mixed.test")
+    assert "_dmarc.mixed.test has 2 DMARC records" in failed
+    assert "receivers apply 'v=DMARC1; p=none; rua=https://x.test/r' alone" in failed
+    assert "'p=reject; v=DMARC1' is ignored: v=DMARC1 must be the first tag" in failed
+    assert "strongest policy (p=reject)" in failed
+    assert _published(result, "_dmarc.mixed.test") == [
+        '_dmarc.mixed.test. TXT "v=DMARC1; p=reject"'
+    ]
+    assert lines(result, "ok   DMARC") == [] and result.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("domain", "level", "said"),
+    [
+        ("spfbad.test", "warn", "SPF of the envelope sender bounces+…@spfbad.test would align"),
+        ("nokey.test", "warn", "DKIM d=nokey.test would align (relaxed, adkim) but does not"),
+        ("neither.test", "FAIL", "every mail fails DMARC; mend the SPF and DKIM records above"),
+    ],
+)
+def test_alignment_is_not_ok_for_a_mechanism_that_fails(
+    domain: str, level: str, said: str, server: World, keys: Keys, tmp_path: Path
+) -> None:
+    result = doctor(server, keys, domain, tmp_path, REENGAGE_INBOUND_DOMAIN="")
+    assert lines(result, f"ok   DMARC _dmarc.{domain}: with From") == [], result.stdout
+    [line] = lines(result, f"{level:<4} DMARC _dmarc.{domain}: with From")
+    assert said in line and "does not pass: see the" in line
