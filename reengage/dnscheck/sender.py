@@ -203,6 +203,15 @@ def check_complaints(complaints: int, mails: int, days: int) -> Finding:
     return ok(what, f"{detail} (under 0.1 %)")
 
 
+# Networks no receiver can reach or see mail come from: RFC 1918, shared (CGNAT) and
+# unique-local space. Not ipaddress's is_private, which also counts the documentation
+# ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) that examples use as public ones.
+_PRIVATE = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+
+
 def _local(host: str) -> bool:
     """Whether ``host`` is this machine or a private network (not a relay SPF can name)."""
     name = host.lower().rstrip(".")
@@ -212,4 +221,9 @@ def _local(host: str) -> bool:
         address = ipaddress.ip_address(name)
     except ValueError:
         return False
-    return address.is_loopback or address.is_private or address.is_link_local
+    return (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_unspecified
+        or any(address in network for network in _PRIVATE)
+    )

@@ -131,6 +131,26 @@ def test_every_dmarc_record_is_reported_and_the_strongest_is_offered_v_first(
 
 
 @pytest.mark.parametrize(
+    ("domain", "said"),
+    [
+        ("ipcov.test", f"ok   SPF ipcov.test: covers the SMTP relay {IP_RELAY} ({IP_RELAY})"),
+        ("acov.test", f"ok   SPF acov.test: covers the SMTP relay {IP_RELAY} ({IP_RELAY})"),
+        (
+            "nocov.test",
+            f"warn SPF nocov.test: the SMTP relay {IP_RELAY} ({IP_RELAY}) is not covered",
+        ),
+    ],
+)
+def test_an_smtp_relay_given_as_an_address_is_checked_against_spf(
+    domain: str, said: str, server: World, keys: Keys, tmp_path: Path
+) -> None:
+    result = doctor(
+        server, keys, domain, tmp_path, REENGAGE_INBOUND_DOMAIN="", REENGAGE_SMTP_HOST=IP_RELAY
+    )
+    assert said in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
     ("domain", "level", "said"),
     [
         ("spfbad.test", "warn", "SPF of the envelope sender bounces+…@spfbad.test would align"),
