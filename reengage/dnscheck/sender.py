@@ -30,6 +30,7 @@ class SenderSetup:
     dkim: tuple[str, str, bytes] | None  # (selector, domain, private key PEM)
     base_url: str  # where the one-click unsubscribe link leads
     mailbox: str | None = None  # the inbound mailbox's host when it, not the listener, reads
+    listener: str = ""  # REENGAGE_INBOUND_HOST: the address the inbound listener binds
 
 
 def check_sender(dns: Dns, setup: SenderSetup) -> list[Finding]:
@@ -101,9 +102,7 @@ def check_inbound(dns: Dns, setup: SenderSetup) -> list[Finding]:
     what = f"MX {domain}"
     if setup.mailbox:
         return _mailbox_mx(dns, domain, setup.mailbox)
-    host = urlsplit(setup.base_url).hostname or ""
-    target = host if host and not _local(host) else f"mx.{domain}"
-    publish = f"{domain}. MX 10 {target}."
+    publish = _mx_to_publish(domain, setup.listener)
     try:
         records = dns.mx(domain)
     except LookupFailed as exc:
@@ -114,15 +113,16 @@ def check_inbound(dns: Dns, setup: SenderSetup) -> list[Finding]:
                 what,
                 f"no MX record ({records.absent}): bounces and replies to bounces+…@{domain} "
                 "do not reach reengage; point an MX at the host whose port 25 reaches the "
-                "inbound listener (REENGAGE_INBOUND_PORT)",
-                publish,
+                f"inbound listener (REENGAGE_INBOUND_PORT). {_MX_NAME.format(domain=domain)}",
+                *publish,
             )
         ]
     hosts = [v.split()[-1] for v in records.values]
     found = []
     for exchange in hosts:
         if exchange == ".":
-            return [fail(what, f"a null MX (RFC 7505): {domain} says it takes no mail", publish)]
+            said = f"a null MX (RFC 7505): {domain} says it takes no mail"
+            return [fail(what, f"{said}. {_MX_NAME.format(domain=domain)}", *publish)]
         try:
             addresses = dns.addresses(exchange)
         except LookupFailed as exc:
@@ -133,6 +133,28 @@ def check_inbound(dns: Dns, setup: SenderSetup) -> list[Finding]:
     if not any(f.level == "FAIL" for f in found):
         found.insert(0, ok(what, ", ".join(records.values)))
     return found
+
+
+# No setting names the listener's public host (REENGAGE_INBOUND_HOST is the address it
+# binds, often 0.0.0.0), and the web app's host (REENGAGE_BASE_URL) may be another machine
+# or behind a proxy that does not pass port 25: so a name is suggested, and why.
+_MX_NAME = (
+    "reengage has no setting naming that host: mx.{domain} below is a suggested name; give "
+    "it an A (or AAAA) record with the public address of the machine running the listener "
+    "(not the web app's host unless the listener runs there too)"
+)
+
+
+def _mx_to_publish(domain: str, listener: str) -> tuple[str, ...]:
+    """The MX line to publish, and the A/AAAA line when the listener binds a public address."""
+    lines = [f"{domain}. MX 10 mx.{domain}."]
+    try:
+        address = ipaddress.ip_address(listener)
+    except ValueError:
+        return tuple(lines)
+    if not _local(listener):
+        lines.append(f"mx.{domain}. {'A' if address.version == 4 else 'AAAA'} {address}")
+    return tuple(lines)
 
 
 def _mailbox_mx(dns: Dns, domain: str, mailbox: str) -> list[Finding]:

@@ -271,7 +271,7 @@ def test_an_inbound_domain_without_mx_fails(server: World, keys: Keys, tmp_path:
     assert result.returncode == 1
     [failed] = lines(result, "FAIL MX nomx.good.test")
     assert "no MX record (nomx.good.test has no MX record)" in failed
-    assert "publish: nomx.good.test. MX 10 app.good.test." in result.stdout
+    assert "publish: nomx.good.test. MX 10 mx.nomx.good.test." in result.stdout
 
 
 def test_an_unknown_domain_and_an_http_unsubscribe_link_are_named(

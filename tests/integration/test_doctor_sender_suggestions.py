@@ -165,3 +165,19 @@ def test_alignment_is_not_ok_for_a_mechanism_that_fails(
     assert lines(result, f"ok   DMARC _dmarc.{domain}: with From") == [], result.stdout
     [line] = lines(result, f"{level:<4} DMARC _dmarc.{domain}: with From")
     assert said in line and "does not pass: see the" in line
+
+
+def test_the_mx_offered_names_the_listeners_host_not_the_web_apps(
+    server: World, keys: Keys, tmp_path: Path
+) -> None:
+    inbound = {"REENGAGE_INBOUND_DOMAIN": "nomx.good.test", "REENGAGE_DKIM_DOMAIN": "good.test"}
+    result = doctor(server, keys, "good.test", tmp_path, **inbound)
+    [failed] = lines(result, "FAIL MX nomx.good.test")
+    assert "no setting naming that host: mx.nomx.good.test below is a suggested name" in failed
+    assert _published(result, "nomx.good.test") == ["nomx.good.test. MX 10 mx.nomx.good.test."]
+    assert "app.good.test." not in result.stdout
+    bound = doctor(
+        server, keys, "good.test", tmp_path, **inbound, REENGAGE_INBOUND_HOST="203.0.113.25"
+    )
+    assert _published(bound, "nomx.good.test") == ["nomx.good.test. MX 10 mx.nomx.good.test."]
+    assert _published(bound, "mx.nomx.good.test") == ["mx.nomx.good.test. A 203.0.113.25"]
