@@ -234,6 +234,7 @@ def _doctor_sender(domains: list[str]) -> None:
         relay=settings.smtp_host,
         dkim=settings.dkim_key(),
         base_url=settings.base_url,
+        listener=settings.inbound_host,
         mailbox=urlsplit(mailbox.get_secret_value()).hostname or "?"
         if mailbox is not None and settings.inbound_port == 0
         else None,

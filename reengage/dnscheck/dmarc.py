@@ -35,14 +35,27 @@ def _parents(domain: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(len(labels) - 1)][:8]
 
 
+def _looks_dmarc(value: str) -> bool:
+    """Whether a TXT value at ``_dmarc.`` is meant as DMARC: ``v=DMARC1`` first or anywhere."""
+    return value.strip().lower().startswith("v=dmarc1") or (
+        tags(value).get("v", "").upper() == "DMARC1"
+    )
+
+
+def _v_is_first(value: str) -> bool:
+    """Whether ``value`` starts with ``v=DMARC1``, as receivers require (RFC 7489 §6.4)."""
+    return value.strip().lower().startswith("v=dmarc1")
+
+
 def _record_at(dns: Dns, domain: str) -> list[str]:
-    values = dns.txt(f"_dmarc.{domain}").values
-    return [v for v in values if v.strip().lower().startswith("v=dmarc1")]
+    """Every TXT value at ``_dmarc.domain`` meant as DMARC, in a stable order."""
+    return sorted(v for v in dns.txt(f"_dmarc.{domain}").values if _looks_dmarc(v))
 
 
 def discover(dns: Dns, domain: str) -> tuple[Policy | None, list[str], list[Policy]]:
-    """The policy that applies to ``domain``, the problems met on the way (two records at
-    one name, which count as none) and those competing records. Raises LookupFailed for
+    """The policy that applies to ``domain``, the problems met on the way (more than one
+    record at one name, which counts as none) and those competing records. A lone record
+    without ``v=DMARC1`` first is ignored, as receivers ignore it. Raises LookupFailed for
     the domain's own lookup."""
     problems = []
     for i, name in enumerate(_parents(domain)):
@@ -53,9 +66,9 @@ def discover(dns: Dns, domain: str) -> tuple[Policy | None, list[str], list[Poli
                 raise
             continue  # a parent's server failing leaves the domain's own answer standing
         if len(found) > 1:
-            problems.append(f"_dmarc.{name} has {len(found)} DMARC records: receivers apply none")
-            return None, problems, [Policy(name, r, tags(r)) for r in sorted(found)]
-        if found:
+            problems.append(f"_dmarc.{name} has {len(found)} DMARC records")
+            return None, problems, [Policy(name, r, tags(r)) for r in found]
+        if found and _v_is_first(found[0]):
             return Policy(name, found[0], tags(found[0])), problems, []
     return None, problems, []
 
@@ -69,7 +82,7 @@ def organisational(dns: Dns, domain: str) -> str:
             found = _record_at(dns, name)
         except LookupFailed:
             continue
-        if len(found) != 1:
+        if len(found) != 1 or not _v_is_first(found[0]):
             continue
         psd = tags(found[0]).get("psd", "u").lower()
         if psd == "n":
@@ -89,10 +102,15 @@ def aligned(dns: Dns, one: str, other: str, strict: bool) -> bool:
 
 
 def check_dmarc(
-    dns: Dns, domain: str, envelope_domain: str, dkim_domain: str | None
+    dns: Dns,
+    domain: str,
+    envelope_domain: str,
+    dkim_domain: str | None,
+    passing: tuple[bool, bool] = (True, True),
 ) -> list[Finding]:
     """The findings about the DMARC policy of the From ``domain`` and the alignment of
-    reengage's mail with it (SPF through ``envelope_domain``, DKIM through ``dkim_domain``)."""
+    reengage's mail with it (SPF through ``envelope_domain``, DKIM through ``dkim_domain``);
+    ``passing`` says whether SPF and DKIM themselves passed their checks (no FAIL)."""
     what = f"DMARC _dmarc.{domain}"
     start = f"v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}"
     try:
@@ -174,21 +192,36 @@ def check_dmarc(
                 f"who sends as {domain}; add rua=mailto:dmarc-reports@{domain}",
             )
         )
-    found.extend(_alignment(dns, domain, envelope_domain, dkim_domain, t))
+    found.extend(_alignment(dns, domain, (envelope_domain, dkim_domain), t, passing))
     return found
 
 
 def _one_of(what: str, problems: list[str], competing: list[Policy]) -> Finding:
-    """Two records at one name: keep one, the one with the strongest policy."""
+    """Several records at one name: each named, and the one to keep — the strongest
+    policy, ``v=DMARC1`` first."""
+    name = competing[0].domain
+    first = [c.record for c in competing if _v_is_first(c.record)]
+    later = [c.record for c in competing if not _v_is_first(c.record)]
+    if len(first) > 1:
+        why = f"receivers apply none of {', '.join(map(repr, first))} (RFC 7489 §6.6.3)"
+    elif first:
+        why = f"receivers apply {first[0]!r} alone"
+    else:
+        why = "receivers apply none"
+    if later:
+        why += (
+            f"; {', '.join(map(repr, later))} {'is' if len(later) == 1 else 'are'} ignored: "
+            "v=DMARC1 must be the first tag"
+        )
     valid = [c for c in competing if c.tags.get("p", "").lower() in _POLICIES]
     if not valid:
-        return fail(what, "; ".join(problems) + ": keep one, with a valid p=")
-    keep = max(valid, key=lambda c: _POLICIES.index(c.tags["p"].lower()))
+        return fail(what, f"{'; '.join(problems)}: {why}; keep one, with a valid p=")
+    keep = max(valid, key=lambda c: (_POLICIES.index(c.tags["p"].lower()), c.record in first))
     return fail(
         what,
-        f"{'; '.join(problems)}: keep one record, the one with the strongest policy "
-        f"(p={keep.tags['p'].lower()}), and remove the other(s)",
-        txt_line(f"_dmarc.{keep.domain}", keep.record),
+        f"{'; '.join(problems)}: {why}. Keep one record, the one with the strongest policy "
+        f"(p={keep.tags['p'].lower()}) with v=DMARC1 first, and remove the other(s)",
+        txt_line(f"_dmarc.{name}", _v_first(keep.record)),
     )
 
 
@@ -198,8 +231,8 @@ def _misordered(dns: Dns, domain: str) -> str | None:
         values = dns.txt(f"_dmarc.{domain}").values
     except LookupFailed:
         return None
-    found = [v for v in values if tags(v).get("v", "").upper() == "DMARC1"]
-    return found[0] if len(found) == 1 else None
+    found = [v for v in values if _looks_dmarc(v)]
+    return found[0] if len(found) == 1 and not _v_is_first(found[0]) else None
 
 
 def _with_policy(record: str, given: str) -> str:
@@ -219,32 +252,51 @@ def _v_first(record: str) -> str:
 
 
 def _alignment(
-    dns: Dns, domain: str, envelope: str, dkim_domain: str | None, t: dict[str, str]
+    dns: Dns,
+    domain: str,
+    signers: tuple[str, str | None],
+    t: dict[str, str],
+    passing: tuple[bool, bool],
 ) -> list[Finding]:
+    """Whether SPF or DKIM both passes and aligns with From: only then does it count."""
     what = f"DMARC _dmarc.{domain}"
+    envelope, dkim_domain = signers
     spf_strict, dkim_strict = t.get("aspf", "r") == "s", t.get("adkim", "r") == "s"
     mode = {True: "strict", False: "relaxed"}
-    spf_ok = aligned(dns, envelope, domain, spf_strict)
-    dkim_ok = dkim_domain is not None and aligned(dns, dkim_domain, domain, dkim_strict)
-    spf_says = (
-        f"SPF of the envelope sender bounces+…@{envelope} "
-        f"{'aligns' if spf_ok else 'does not align'} ({mode[spf_strict]}, aspf)"
+    spf_aligns = aligned(dns, envelope, domain, spf_strict)
+    dkim_aligns = dkim_domain is not None and aligned(dns, dkim_domain, domain, dkim_strict)
+    spf_ok, dkim_ok = spf_aligns and passing[0], dkim_aligns and passing[1]
+    spf_says = f"SPF of the envelope sender bounces+…@{envelope} " + _says(
+        spf_aligns, passing[0], f"({mode[spf_strict]}, aspf)", "SPF"
     )
     dkim_says = (
         "no DKIM signature (REENGAGE_DKIM_* not set)"
         if dkim_domain is None
-        else f"DKIM d={dkim_domain} {'aligns' if dkim_ok else 'does not align'} "
-        f"({mode[dkim_strict]}, adkim)"
+        else f"DKIM d={dkim_domain} "
+        + _says(dkim_aligns, passing[1], f"({mode[dkim_strict]}, adkim)", "DKIM")
     )
+    said = f"with From @{domain}: {spf_says}; {dkim_says}"
+    broken = [
+        n
+        for n, a, p in (("SPF", spf_aligns, passing[0]), ("DKIM", dkim_aligns, passing[1]))
+        if a and not p
+    ]
     if not (spf_ok or dkim_ok):
+        mend = (
+            f"mend the {' and '.join(broken)} record{'s' if len(broken) > 1 else ''} above"
+            if broken
+            else f"sign with d={domain} (REENGAGE_DKIM_DOMAIN)"
+        )
+        return [fail(what, f"{said}: every mail fails DMARC; {mend}")]
+    if broken:
         return [
-            fail(
+            warn(
                 what,
-                f"with From @{domain}: {spf_says}; {dkim_says}: every mail fails "
-                f"DMARC; sign with d={domain} (REENGAGE_DKIM_DOMAIN)",
+                f"{said}: DMARC passes through {'DKIM' if dkim_ok else 'SPF'} alone until the "
+                f"{broken[0]} record above is mended",
             )
         ]
-    found = [ok(what, f"with From @{domain}: {spf_says}; {dkim_says}")]
+    found = [ok(what, said)]
     if not dkim_ok:
         found.append(
             warn(
@@ -254,3 +306,11 @@ def _alignment(
             )
         )
     return found
+
+
+def _says(aligns: bool, passes: bool, how: str, name: str) -> str:
+    if not aligns:
+        return f"does not align {how}"
+    if not passes:
+        return f"would align {how} but does not pass: see the {name} FAIL above"
+    return f"aligns {how}"

@@ -30,6 +30,7 @@ class SenderSetup:
     dkim: tuple[str, str, bytes] | None  # (selector, domain, private key PEM)
     base_url: str  # where the one-click unsubscribe link leads
     mailbox: str | None = None  # the inbound mailbox's host when it, not the listener, reads
+    listener: str = ""  # REENGAGE_INBOUND_HOST: the address the inbound listener binds
 
 
 def check_sender(dns: Dns, setup: SenderSetup) -> list[Finding]:
@@ -45,9 +46,13 @@ def check_sender(dns: Dns, setup: SenderSetup) -> list[Finding]:
         )
     relay = setup.relay if not _local(setup.relay) else None
     envelopes = [setup.inbound_domain] if setup.inbound_domain else list(setup.from_domains)
+    spf_fails: set[str] = set()
     for domain in dict.fromkeys(envelopes):
         why = f"the envelope sender's domain: bounces+…@{domain}"
-        found.extend(check_spf(dns, domain, relay, why))
+        spf = check_spf(dns, domain, relay, why)
+        spf_fails |= {domain} if any(f.level == "FAIL" for f in spf) else set()
+        found.extend(spf)
+    dkim_passes = False
     if setup.dkim is None:
         found.append(
             fail(
@@ -59,10 +64,14 @@ def check_sender(dns: Dns, setup: SenderSetup) -> list[Finding]:
             )
         )
     else:
-        found.extend(check_dkim(dns, *setup.dkim))
+        dkim = check_dkim(dns, *setup.dkim)
+        dkim_passes = not any(f.level == "FAIL" for f in dkim)
+        found.extend(dkim)
     for domain in setup.from_domains:
         envelope = setup.inbound_domain or domain
-        found.extend(check_dmarc(dns, domain, envelope, setup.dkim[1] if setup.dkim else None))
+        signer = setup.dkim[1] if setup.dkim else None
+        passing = (envelope not in spf_fails, dkim_passes)
+        found.extend(check_dmarc(dns, domain, envelope, signer, passing))
     found.extend(check_inbound(dns, setup))
     found.append(check_unsubscribe(setup.base_url))
     return found
@@ -93,9 +102,7 @@ def check_inbound(dns: Dns, setup: SenderSetup) -> list[Finding]:
     what = f"MX {domain}"
     if setup.mailbox:
         return _mailbox_mx(dns, domain, setup.mailbox)
-    host = urlsplit(setup.base_url).hostname or ""
-    target = host if host and not _local(host) else f"mx.{domain}"
-    publish = f"{domain}. MX 10 {target}."
+    publish = _mx_to_publish(domain, setup.listener)
     try:
         records = dns.mx(domain)
     except LookupFailed as exc:
@@ -106,15 +113,16 @@ def check_inbound(dns: Dns, setup: SenderSetup) -> list[Finding]:
                 what,
                 f"no MX record ({records.absent}): bounces and replies to bounces+…@{domain} "
                 "do not reach reengage; point an MX at the host whose port 25 reaches the "
-                "inbound listener (REENGAGE_INBOUND_PORT)",
-                publish,
+                f"inbound listener (REENGAGE_INBOUND_PORT). {_MX_NAME.format(domain=domain)}",
+                *publish,
             )
         ]
     hosts = [v.split()[-1] for v in records.values]
     found = []
     for exchange in hosts:
         if exchange == ".":
-            return [fail(what, f"a null MX (RFC 7505): {domain} says it takes no mail", publish)]
+            said = f"a null MX (RFC 7505): {domain} says it takes no mail"
+            return [fail(what, f"{said}. {_MX_NAME.format(domain=domain)}", *publish)]
         try:
             addresses = dns.addresses(exchange)
         except LookupFailed as exc:
@@ -125,6 +133,28 @@ def check_inbound(dns: Dns, setup: SenderSetup) -> list[Finding]:
     if not any(f.level == "FAIL" for f in found):
         found.insert(0, ok(what, ", ".join(records.values)))
     return found
+
+
+# No setting names the listener's public host (REENGAGE_INBOUND_HOST is the address it
+# binds, often 0.0.0.0), and the web app's host (REENGAGE_BASE_URL) may be another machine
+# or behind a proxy that does not pass port 25: so a name is suggested, and why.
+_MX_NAME = (
+    "reengage has no setting naming that host: mx.{domain} below is a suggested name; give "
+    "it an A (or AAAA) record with the public address of the machine running the listener "
+    "(not the web app's host unless the listener runs there too)"
+)
+
+
+def _mx_to_publish(domain: str, listener: str) -> tuple[str, ...]:
+    """The MX line to publish, and the A/AAAA line when the listener binds a public address."""
+    lines = [f"{domain}. MX 10 mx.{domain}."]
+    try:
+        address = ipaddress.ip_address(listener)
+    except ValueError:
+        return tuple(lines)
+    if not _local(listener):
+        lines.append(f"mx.{domain}. {'A' if address.version == 4 else 'AAAA'} {address}")
+    return tuple(lines)
 
 
 def _mailbox_mx(dns: Dns, domain: str, mailbox: str) -> list[Finding]:
@@ -195,6 +225,15 @@ def check_complaints(complaints: int, mails: int, days: int) -> Finding:
     return ok(what, f"{detail} (under 0.1 %)")
 
 
+# Networks no receiver can reach or see mail come from: RFC 1918, shared (CGNAT) and
+# unique-local space. Not ipaddress's is_private, which also counts the documentation
+# ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) that examples use as public ones.
+_PRIVATE = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+
+
 def _local(host: str) -> bool:
     """Whether ``host`` is this machine or a private network (not a relay SPF can name)."""
     name = host.lower().rstrip(".")
@@ -204,4 +243,9 @@ def _local(host: str) -> bool:
         address = ipaddress.ip_address(name)
     except ValueError:
         return False
-    return address.is_loopback or address.is_private or address.is_link_local
+    return (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_unspecified
+        or any(address in network for network in _PRIVATE)
+    )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from reengage.dnscheck.findings import Finding, fail, ok, txt_line, warn
 from reengage.dnscheck.lookup import Dns, LookupFailed
+from reengage.dnscheck.spfmerge import merged
 from reengage.dnscheck.spfsyntax import corrected, dead_terms, syntax_errors
 
 LOOKUP_LIMIT = 10
@@ -220,19 +221,22 @@ def check_spf(dns: Dns, domain: str, relay: str | None, why: str) -> list[Findin
             )
         ]
     if len(records) > 1:
-        merged = _merged(records)
+        merge = merged(records)
+        changes = f"; in it, {'; '.join(merge.changes)}" if merge.changes else ""
+        weak = [fail(what, problem) for r in records for problem in _weak_alls(r, None)]
         return [
+            *weak,
             fail(
                 what,
                 f"{len(records)} SPF records ({' | '.join(records)}): receivers treat two as a "
-                "permanent error, as if there were none: publish one record instead",
-                txt_line(domain, merged),
-            )
+                "permanent error, as if there were none: publish this one record instead" + changes,
+                txt_line(domain, merge.record),
+            ),
         ]
     record = records[0]
     if errors := syntax_errors(record):
         return _broken(what, domain, record, errors)
-    found = [fail(what, p) for p in _ending(record, domain)]
+    found = [fail(what, p) for p in _ending(record, _ended(record))]
     first_all, dead = dead_terms(record)
     if dead:
         found.insert(
@@ -267,7 +271,8 @@ def check_spf(dns: Dns, domain: str, relay: str | None, why: str) -> list[Findin
 
 
 def _broken(what: str, domain: str, record: str, errors: list[str]) -> list[Finding]:
-    """A record receivers cannot parse: each reason, and the mended record when it can be."""
+    """A record receivers cannot parse: each reason, an ``all`` that protects nothing, and
+    the mended record (ending in ``-all`` or ``~all``) when it can be derived."""
     fixed = corrected(record)
     found = [
         fail(
@@ -277,6 +282,7 @@ def _broken(what: str, domain: str, record: str, errors: list[str]) -> list[Find
         )
         for error in errors
     ]
+    found.extend(fail(what, problem) for problem in _ending(record, fixed))
     last = found[-1]
     if fixed:
         found[-1] = fail(what, f"{last.detail}; publish it corrected", txt_line(domain, fixed))
@@ -285,21 +291,32 @@ def _broken(what: str, domain: str, record: str, errors: list[str]) -> list[Find
     return found
 
 
-def _ending(record: str, domain: str) -> list[str]:
+def _ending(record: str, fixed: str | None) -> list[str]:
+    """What is wrong with how ``record`` ends; ``fixed`` is the record to suggest instead."""
     parsed = terms(record)
-    alls = [t for t in parsed if t.name == "all" and not t.modifier]
-    if not alls:
-        if any(t.modifier and t.name == "redirect" for t in parsed):
-            return []
-        return [f"{record!r} has no -all or ~all at its end: servers not listed are not refused"]
-    last = alls[-1]
-    if last.qualifier in _ALL_MEANS:
-        fixed = " ".join(w for w in record.split() if not _ALL.fullmatch(w)) + " ~all"
-        return [
-            f"ends in {last.qualifier}all: {_ALL_MEANS[last.qualifier]}; end it in ~all "
-            f"(or -all once every sender is listed): {fixed}"
-        ]
-    return []
+    if any(t.name == "all" and not t.modifier for t in parsed):
+        return _weak_alls(record, fixed)
+    if any(t.modifier and t.name == "redirect" for t in parsed):
+        return []
+    return [f"{record!r} has no -all or ~all at its end: servers not listed are not refused"]
+
+
+def _weak_alls(record: str, fixed: str | None) -> list[str]:
+    """Each ``+all`` or ``?all`` in ``record``, wherever it stands."""
+    alls = [t for t in terms(record) if t.name == "all" and not t.modifier]
+    found = []
+    for qualifier in dict.fromkeys(t.qualifier for t in alls if t.qualifier in _ALL_MEANS):
+        where = "ends in" if alls[-1].qualifier == qualifier else "has"
+        found.append(
+            f"{record!r} {where} {qualifier}all: {_ALL_MEANS[qualifier]}; end it in ~all "
+            "(or -all once every sender is listed)" + (f": {fixed}" if fixed else "")
+        )
+    return found
+
+
+def _ended(record: str) -> str:
+    """``record`` with its ``all`` terms replaced by one ``~all`` at the end."""
+    return " ".join(w for w in record.split() if not _ALL.fullmatch(w)) + " ~all"
 
 
 def _coverage(dns: Dns, domain: str, record: str, relay: str, route: Walk) -> Finding:
@@ -337,12 +354,3 @@ def _suggested(relay: str | None) -> str:
     if _is_ip(relay):
         return f"v=spf1 ip{ipaddress.ip_address(relay).version}:{relay} ~all"
     return f"v=spf1 a:{relay} ~all"
-
-
-def _merged(records: list[str]) -> str:
-    words: list[str] = []
-    for record in sorted(records):  # DNS gives them in any order: one answer each time
-        for word in record.split()[1:]:
-            if not _ALL.fullmatch(word) and word not in words:
-                words.append(word)
-    return " ".join(["v=spf1", *words, "~all"])

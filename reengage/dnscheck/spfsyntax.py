@@ -52,7 +52,7 @@ def _cidr_problem(text: str) -> str | None:
     return None
 
 
-def _term_problem(word: str) -> str | None:
+def term_problem(word: str) -> str | None:
     """Why one term of a record is one a receiver cannot parse, or None."""
     if not word.isascii():
         return "holds characters that are not ASCII (or bytes that are not text)"
@@ -111,7 +111,7 @@ def syntax_errors(record: str) -> list[str]:
     errors = []
     words = record.split()[1:]
     for word in words:
-        if problem := _term_problem(word):
+        if problem := term_problem(word):
             errors.append(f"{word!r}: {problem}")
     if not record.isascii() and all(w.isascii() for w in words):
         errors.append("the record holds characters that are not ASCII: receivers cannot read it")
@@ -134,9 +134,9 @@ def dead_terms(record: str) -> tuple[str, list[str]]:
 
 def corrected(record: str) -> str | None:
     """``record`` with a misspelt mechanism's name or a broken prefix mended, one ``all``
-    (the first) at the end after the mechanisms that followed it, each modifier once and a
-    bare ``exp`` left out; None when a term can only be dropped (the fixed record would
-    authorise other servers)."""
+    (the first, made ``~all`` when it is ``+all`` or ``?all``) at the end after the
+    mechanisms that followed it, each modifier once and a bare ``exp`` left out; None when a
+    term can only be dropped (the fixed record would authorise other servers)."""
     out: list[str] = []
     first_all = None
     modifiers: set[str] = set()
@@ -149,20 +149,22 @@ def corrected(record: str) -> str | None:
             if name in modifiers:
                 continue
             modifiers.add(name)
-        if _term_problem(word) is None:
+        if term_problem(word) is None:
             out.append(word)
             continue
-        mended = _mended(word)
+        mended = mended_term(word)
         if mended is None and word.lower() != "exp":
             return None
         if mended is not None:
             out.append(mended)
     if not record.split()[0].isascii():
         return None
+    if first_all and first_all[0] not in "-~":
+        first_all = "~all"  # +all (or a bare all) and ?all protect nothing: never offered
     return " ".join(["v=spf1", *out, *([first_all] if first_all else [])])
 
 
-def _mended(word: str) -> str | None:
+def mended_term(word: str) -> str | None:
     """A misspelt mechanism with its name corrected, or None when it cannot be mended."""
     qualifier = word[0] if word[:1] in "+-~?" else ""
     body = word[len(qualifier) :]
@@ -172,9 +174,9 @@ def _mended(word: str) -> str | None:
     name, rest = found.group(1).lower(), found.group(2)
     if name in ("ip4", "ip6", "a", "mx") and "/" in rest:  # a broken prefix: the host alone
         candidate = qualifier + name + rest.partition("/")[0]
-        return candidate if _term_problem(candidate) is None else None
+        return candidate if term_problem(candidate) is None else None
     close = difflib.get_close_matches(name, MECHANISMS, 1, 0.7)
     if not close or close[0] == name:
         return None
     candidate = qualifier + close[0] + found.group(2)
-    return candidate if _term_problem(candidate) is None else None
+    return candidate if term_problem(candidate) is None else None

@@ -182,7 +182,7 @@ def test_a_missing_dkim_record_fails_with_the_record_to_publish(
 ) -> None:
     result = doctor(server, keys, "nodkim.test", tmp_path)
     assert result.returncode == 1
-    [failed] = lines(result, "FAIL")
+    [failed] = lines(result, "FAIL DKIM")
     assert failed.startswith("FAIL DKIM s1._domainkey.nodkim.test: no DKIM record")
     publish = result.stdout.split(failed, 1)[1].splitlines()[1].strip()
     assert publish.startswith('publish: s1._domainkey.nodkim.test. TXT "v=DKIM1; k=rsa; p=')
@@ -249,7 +249,7 @@ def test_two_spf_records_fail_and_one_merged_record_is_offered(
     result = doctor(server, keys, "two.test", tmp_path, REENGAGE_INBOUND_DOMAIN="")
     [failed] = lines(result, "FAIL SPF two.test")
     assert "2 SPF records" in failed and "permanent error" in failed
-    assert 'publish: two.test. TXT "v=spf1 include:spf.good.test ip4:192.0.2.0/24 ~all"' in (
+    assert 'publish: two.test. TXT "v=spf1 include:spf.good.test ip4:192.0.2.0/24 -all"' in (
         result.stdout
     )
 
@@ -273,7 +273,7 @@ def test_an_inbound_domain_without_mx_fails(server: World, keys: Keys, tmp_path:
     assert result.returncode == 1
     [failed] = lines(result, "FAIL MX nomx.good.test")
     assert "no MX record (nomx.good.test has no MX record)" in failed
-    assert "publish: nomx.good.test. MX 10 app.good.test." in result.stdout
+    assert "publish: nomx.good.test. MX 10 mx.nomx.good.test." in result.stdout
 
 
 def test_an_unknown_domain_and_an_http_unsubscribe_link_are_named(

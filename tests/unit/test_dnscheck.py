@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from reengage.config import dns_address, load_settings
 from reengage.dnscheck.dkimkey import public_key_record, tags
 from reengage.dnscheck.findings import txt_line
-from reengage.dnscheck.spf import Term, _merged, spf_records, terms
+from reengage.dnscheck.spf import Term, spf_records, terms
+from reengage.dnscheck.spfmerge import merged
 from reengage.dnscheck.spfsyntax import corrected, syntax_errors
 from reengage.errors import ConfigError
 
@@ -41,11 +42,53 @@ def test_only_v_spf1_records_count_as_spf() -> None:
     assert spf_records(values) == ["v=spf1 -all", "V=SPF1 mx ~all", "v=spf1"]
 
 
-def test_merging_two_records_keeps_every_mechanism_once_and_one_all() -> None:
-    merged = _merged(
+def test_merging_two_records_keeps_every_mechanism_once_and_the_strongest_all() -> None:
+    merge = merged(
         ["v=spf1 ip4:192.0.2.1 include:firewall.test +all", "v=spf1 include:firewall.test -ALL"]
     )
-    assert merged == "v=spf1 include:firewall.test ip4:192.0.2.1 ~all"
+    assert merge.record == "v=spf1 include:firewall.test ip4:192.0.2.1 -all"
+    assert merge.changes == ["+all replaced by -all"]
+    both = merged(["v=spf1 include:_spf.x.test -all", "v=spf1 ip4:192.0.2.9 -all"])
+    assert both.record == "v=spf1 include:_spf.x.test ip4:192.0.2.9 -all"
+
+
+def test_a_merged_record_leaves_out_or_mends_terms_receivers_cannot_parse_and_says_so() -> None:
+    merge = merged(["v=spf1 include:_spf.x.test -all", "v=spf1 ip4:999.1.1.1 inclde:y.test ~all"])
+    assert merge.record == "v=spf1 include:_spf.x.test include:y.test -all"
+    assert merge.changes == [
+        "ip4:999.1.1.1 left out ('999.1.1.1' is not an IPv4 address): add the term you meant",
+        "inclde:y.test corrected to include:y.test ('inclde' is no SPF mechanism (meant include?))",
+    ]
+    assert merged(["v=spf1 a ?all", "v=spf1 mx +all"]).record == "v=spf1 a mx ~all"
+
+
+_WORDS = [
+    "-all",
+    "~all",
+    "+all",
+    "?all",
+    "all",
+    "ip4:192.0.2.1",
+    "ip4:999.1.1.1",
+    "inclde:x.test",
+    "a:b..c",
+    "exp",
+    "exp=e.test",
+    "ip4:1.2.3.4/40",
+    "mx",
+    "é",
+    "redirect=r.test",
+]
+
+
+@given(st.lists(st.lists(st.sampled_from(_WORDS), max_size=6), min_size=2, max_size=3))
+def test_a_merged_record_always_parses_and_keeps_the_strongest_all(words: list[list[str]]) -> None:
+    records = [" ".join(["v=spf1", *w]) for w in words]
+    merge = merged(records)
+    assert syntax_errors(merge.record) == [], merge
+    ending = merge.record.split()[-1]
+    assert ending == ("-all" if any("-all" in w for w in words) else "~all")
+    assert sum(w.endswith("all") for w in merge.record.split()) == 1
 
 
 def test_tags_are_read_whatever_the_spacing_and_case() -> None:
@@ -180,6 +223,7 @@ def test_a_corrected_spf_record_always_parses(words: list[str]) -> None:
     record = " ".join(["v=spf1", *words])
     fixed = corrected(record)
     assert fixed is None or syntax_errors(fixed) == []
+    assert fixed is None or not any(w in fixed.split() for w in ("+all", "?all", "all"))
     if not syntax_errors(record):
         assert fixed is not None
 
