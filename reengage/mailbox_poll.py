@@ -293,9 +293,9 @@ def recipients_of(raw: bytes) -> list[str]:
     ``X-Original-To`` (``Envelope-To``, ``X-Envelope-To``) it put at the top of the mail,
     above everything the sender wrote (after a ``Return-Path`` at most), each once. A
     sender can write such a header too, but only below the server's, so a lower
-    ``Delivered-To: bounces+KEY.SIG@…`` does not make a mail a bounce. A server that puts its header below
-    another one: the topmost counts. Only a mail with none of these headers at all falls
-    back to its ``To`` and ``Cc``."""
+    ``Delivered-To: bounces+KEY.SIG@…`` does not make a mail a bounce. A server that puts
+    its header below another one: the topmost counts. Only a mail with none of these
+    headers at all falls back to its ``To`` and ``Cc``."""
     try:
         headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
         values = _delivered_to(headers.items())
@@ -320,8 +320,8 @@ def _delivered_to(headers: list[tuple[str, str]]) -> list[str] | None:
         top += 1
     if group:
         return list(group.values())
-    lower = next((str(v) for n, (_, v) in zip(names, headers) if n in _DELIVERY_HEADERS), None)
-    return None if lower is None else [lower]
+    lower = [str(value) for name, value in headers if name.strip().lower() in _DELIVERY_HEADERS]
+    return lower[:1] or None
 
 
 def _first_line(exc: BaseException) -> str:

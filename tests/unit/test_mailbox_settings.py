@@ -110,9 +110,9 @@ def test_a_delivered_to_written_by_the_sender_below_the_servers_is_not_where_it_
     adjacent = forged.replace(b"Received: from evil.example by mail.acme.example\r\n", b"")
     assert recipients_of(adjacent) == ["mailbox@acme.example"]
     # A server that writes its header below its own Received line: the topmost counts.
+    received = b"Received: from evil.example by mail.acme.example\r\n"
     below = forged.replace(b"Delivered-To: mailbox", b"X-Trace: 1", 1).replace(
-        b"Received: from evil.example by mail.acme.example\r\n",
-        b"Received: from evil.example by mail.acme.example\r\nDelivered-To: mailbox@acme.example\r\n",
+        received, received + b"Delivered-To: mailbox@acme.example\r\n"
     )
     assert recipients_of(below) == ["mailbox@acme.example"]
 
