@@ -54,8 +54,8 @@ def validate(
             problems.extend(missing_files)
             if not missing_files:
                 problems.extend(_render_problems(ws, result, campaign, index))
-        if problems:
-            result.problems.extend(problems)
+        result.problems.extend(problems)
+        if any(p.is_error for p in problems):
             del result.campaigns[campaign.id]  # a campaign that cannot render is not loaded
             result.unrenderable.add(campaign.id)
         else:
@@ -74,9 +74,10 @@ def _render_problems(
     locales = sorted(set(_variant_locales(ws, step.template or "")) | _subject_locales(step))
     people = samples(SAMPLE_MOMENT, locales)
     failures: dict[tuple[str, int, str, str], list[str]] = {}
+    moved: dict[str, str] = {}  # why the footer is not where the layout put it -> template
     for sample in people:
         try:
-            render_for(
+            _, rendered = render_for(
                 ws,
                 campaign,
                 step.key,
@@ -90,7 +91,19 @@ def _render_problems(
             subject = _subject_key(step, sample.customer.locale) if exc.file == "subject" else ""
             key = (exc.file, exc.line, exc.problem, subject)
             failures.setdefault(key, []).append(sample.label)
-    problems = []
+        else:
+            if rendered.footer_moved:
+                moved.setdefault(rendered.footer_moved, rendered.template)
+    problems = [
+        Problem(
+            *result.locate(campaign.id, ("steps", index, "template")),
+            f"the footer (unsubscribe and pause links, postal address) is moved to the end "
+            f"of the mail: {template} (or the layout it extends) prints {{{{ footer }}}} {why}. "
+            "Put {{ footer }} where a reader sees it, in the body's visible flow",
+            severity="warning",
+        )
+        for why, template in moved.items()
+    ]
     for (file, line, problem, subject_key), who in failures.items():
         where = ""
         if file == "subject":

@@ -37,8 +37,9 @@ from reengage.store import Store
 
 log = get_logger(__name__)
 
-# Where a delivering server writes the envelope recipient, then where the sender did.
-_RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
+# Where a delivering server writes the envelope recipient, and where the sender did.
+_DELIVERY_HEADERS = {"delivered-to", "x-original-to", "envelope-to", "x-envelope-to"}
+_ADDRESSED_HEADERS = ("To", "Cc")
 _MAX_RECIPIENTS = 20
 
 
@@ -286,14 +287,41 @@ def check_mailbox(settings: Settings) -> str | None:
 
 def recipients_of(raw: bytes) -> list[str]:
     """The addresses a mail was delivered to, as far as its headers say (a mailbox keeps
-    no envelope): what the listener would have had as its RCPT TO."""
+    no envelope): what the listener would have had as its RCPT TO.
+
+    Only the delivering server's own trace headers count: the ``Delivered-To`` /
+    ``X-Original-To`` (``Envelope-To``, ``X-Envelope-To``) it put at the top of the mail,
+    above everything the sender wrote (after a ``Return-Path`` at most), each once. A
+    sender can write such a header too, but only below the server's, so a lower
+    ``Delivered-To: bounces+KEY.SIG@…`` does not make a mail a bounce. A server that puts
+    its header below another one: the topmost counts. Only a mail with none of these
+    headers at all falls back to its ``To`` and ``Cc``."""
     try:
         headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
-        values = [str(v) for name in _RECIPIENT_HEADERS for v in headers.get_all(name) or ()]
+        values = _delivered_to(headers.items())
+        if values is None:
+            values = [str(v) for name in _ADDRESSED_HEADERS for v in headers.get_all(name) or ()]
         found = [address for _, address in getaddresses(values) if "@" in address]
     except Exception:  # headers from anyone: the classifier copes with none
         return []
     return list(dict.fromkeys(found))[:_MAX_RECIPIENTS]
+
+
+def _delivered_to(headers: list[tuple[str, str]]) -> list[str] | None:
+    """The delivering server's trace headers' values (see :func:`recipients_of`), or None
+    when the mail has no trace header at all."""
+    names = [name.strip().lower() for name, _ in headers]
+    top = 0
+    while top < len(names) and names[top] == "return-path":
+        top += 1
+    group: dict[str, str] = {}  # the server writes each of them once
+    while top < len(names) and names[top] in _DELIVERY_HEADERS and names[top] not in group:
+        group[names[top]] = str(headers[top][1])
+        top += 1
+    if group:
+        return list(group.values())
+    lower = [str(value) for name, value in headers if name.strip().lower() in _DELIVERY_HEADERS]
+    return lower[:1] or None
 
 
 def _first_line(exc: BaseException) -> str:

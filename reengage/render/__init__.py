@@ -91,6 +91,9 @@ class Rendered:
     html: str
     text: str
     template: str  # the template file actually used (after locale fallback)
+    # Why the footer is at the end of the mail rather than where the layout printed
+    # {{ footer }} (a place a reader never sees); None when it is there, or none is printed.
+    footer_moved: str | None = None
 
 
 @dataclass(frozen=True)
@@ -260,7 +263,12 @@ class Renderer:
                 "template, or every part of it is inside an {% if %} that is false",
             )
         footer_text, inside, alone = self._footer(locale, unsubscribe_url, pause_url)
-        html = place(inlined, with_pixel(inside, open_pixel), with_pixel(alone, open_pixel))
+        try:
+            html, moved = place(
+                inlined, with_pixel(inside, open_pixel), with_pixel(alone, open_pixel)
+            )
+        except ValueError as exc:  # a mail whose end, and footer, no reader would see
+            raise TemplateFailure(self._label(chosen), 1, str(exc)) from exc
         if text_template:
             chosen_text = self.resolve(text_template, locale, pinned=pinned)
             text = self._run(text_env, chosen_text, context)
@@ -273,7 +281,7 @@ class Renderer:
             raise TemplateFailure("subject", 1, subject_problem_of(exc, context)) from exc
         if not title:
             raise TemplateFailure("subject", 1, "the subject is empty for this customer")
-        return Rendered(title, html, text, chosen)
+        return Rendered(title, html, text, chosen, moved)
 
     def render_internal(
         self, template: str, text_template: str, context: dict[str, Any]

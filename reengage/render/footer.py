@@ -20,15 +20,17 @@ a word as obfuscation (``HTML_OBFUSCATE_*``), and Chinese has no spaces between 
 
 from __future__ import annotations
 
-import re
 from urllib.parse import quote
 
 from markupsafe import Markup, escape
+
+from reengage.render.flow import scan, why_hidden
 
 # What a layout prints for {{ footer }}: a comment, so css-inline and any HTML tool keep it
 # as it is, and no customer's data can make it (their text is escaped).
 FOOTER_MARK = Markup("<!--reengage:footer-->")
 _MARK = str(FOOTER_MARK)
+_ESCAPED_MARK, _WORDS_OF_MARK = str(escape(_MARK)), "reengage:footer"
 
 # The words per language: the text part's sentence, the HTML's first line, the two links.
 _WORDS = {
@@ -101,24 +103,54 @@ def with_pixel(html: str, pixel_url: str | None) -> str:
     return html.replace("\x00pixel-style\x00", _PIXEL_STYLE.replace(PIXEL_AT, safe))
 
 
-def place(html: str, inside: str, alone: str) -> str:
+def place(html: str, inside: str, alone: str) -> tuple[str, str | None]:
     """The mail with its footer where the layout put ``{{ footer }}`` if a reader sees that
-    place, else at the end of the body. Every other ``{{ footer }}`` is removed."""
+    place (:mod:`reengage.render.flow`), else at the end of the body; and why it is not
+    where the layout put it (None when it is, or the layout has no ``{{ footer }}``).
+    Every other ``{{ footer }}`` is removed. Raises ValueError for a mail whose end no
+    reader can see (``<plaintext>``: nothing ends it)."""
+    seen = scan(html, _MARK)
+    chosen = next((start for start, why in seen.marks if why is None), None)
+    real = {start for start, _ in seen.marks}
+    pieces, last, why = [], 0, None
     at = html.find(_MARK)
-    if at >= 0:
-        rest = html[at + len(_MARK) :].replace(_MARK, "")
-        if not hidden_at(html[:at]):
-            return f"{html[:at]}{inside}{rest}"
-        html = html[:at] + rest
-    index = html.lower().rfind("</body>")
-    if index < 0:
-        index = len(html)
-    opened = open_elements(html[:index])
-    if any(_hides(tag, attrs) for tag, attrs in opened):
+    while at >= 0:
+        pieces.append(html[last:at])
+        if at == chosen:
+            pieces.append(inside)
+        elif at not in real:
+            # Inside a comment, raw text or a tag: not a place. A comment around it ended
+            # where the mark did, and still must; nothing else may join across it.
+            comment = seen.in_comment(at)
+            pieces.append("-->" if comment and comment[1] == at + len(_MARK) else " ")
+        last = at + len(_MARK)
+        at = html.find(_MARK, last)
+    pieces.append(html[last:])
+    # Escaped or broken up by a parser (inside <textarea>, an attribute, CDATA): its
+    # words alone, which change no tag, comment or quote around them.
+    made = "".join(pieces).replace(_ESCAPED_MARK, "").replace(_WORDS_OF_MARK, "")
+    if chosen is not None:
+        return made, None
+    first = html.find(_MARK)
+    if first < 0:  # turned to text by a parser (<textarea>, <title>, CDATA) or never printed
+        first = html.find(_WORDS_OF_MARK)
+    if first >= 0:
+        before = scan(html[:first])
+        why = why_hidden(before.stack, before.within)
+    html = made
+    end = scan(html)
+    if end.within is not None:  # nothing ends it: a browser shows all that follows as text
+        raise ValueError(
+            f"<{end.within}> makes everything after it, the footer too, show as raw source: "
+            "remove it (use <pre> for preformatted text)"
+        )
+    index = end.body_end if end.body_end is not None else len(html)
+    opened = scan(html[:index]).stack
+    if why_hidden(opened) is not None:
         # A template that leaves a hidden element open to the end would hold the footer
         # there too: what is still open is closed first.
         alone = "".join(f"</{t}>" for t, _ in reversed(opened) if t not in ("html", "body")) + alone
-    return f"{html[:index]}{alone}{html[index:]}"
+    return f"{html[:index]}{alone}{html[index:]}", why
 
 
 def without_mark(html: str) -> str:
@@ -126,77 +158,8 @@ def without_mark(html: str) -> str:
     return html.replace(_MARK, "")
 
 
-# -- is the place visible? ----------------------------------------------------------------
-
-# Elements whose inside a reader never sees, and elements that have no inside.
-_NOT_SHOWN = {"head", "title", "script", "style", "template", "noscript", "textarea"}
-_NOT_SHOWN |= {"select", "option", "iframe", "object", "svg", "math", "a", "button"}
-_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta"}
-_VOID |= {"source", "track", "wbr"}
-# Tags, found at C speed: an HTML parser in Python would cost more than the rest of
-# placing the footer, once for every mail the daemon sends. A tag written inside a comment
-# counts as open: that errs on the side of hidden, never of shown.
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
-_STYLE = re.compile(r"""\bstyle\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
-_FLAGGED = re.compile(r"""(?:^|\s)(?:hidden|aria-hidden\s*=\s*["']?true)\b""", re.IGNORECASE)
-_ZERO = re.compile(r"^-?0*\.?0*(?:px|em|rem|pt|%)?$")
-
-
 def hidden_at(before: str) -> bool:
-    """Whether whatever follows ``before`` (the HTML up to a place) is inside an element a
-    reader never sees. Errs on the side of hidden: the footer then goes to the body's end."""
-    return any(_hides(tag, attrs) for tag, attrs in open_elements(before))
-
-
-def open_elements(before: str) -> list[tuple[str, str]]:
-    """The elements (tag, attributes as written) still open at the end of ``before``."""
-    stack: list[tuple[str, str]] = []
-    for found in _TAG.finditer(before):
-        closing, tag, attrs = found.group(1), found.group(2).lower(), found.group(3)
-        if not closing:
-            if tag not in _VOID and not attrs.rstrip().endswith("/"):
-                stack.append((tag, attrs))
-            continue
-        for index in range(len(stack) - 1, -1, -1):
-            if stack[index][0] == tag:
-                del stack[index:]
-                break
-    return stack
-
-
-def _hides(tag: str, attrs: str) -> bool:
-    if tag in _NOT_SHOWN or _FLAGGED.search(attrs):
-        return True
-    given = _STYLE.search(attrs)
-    style = _declarations(next((g for g in given.groups() if g is not None), "") if given else "")
-    opacity = style.get("opacity", "1")
-    try:
-        faint = float(opacity.rstrip("%")) / (100 if opacity.endswith("%") else 1) < 0.5
-    except ValueError:
-        faint = True
-    return (
-        faint
-        or style.get("display") == "none"
-        or style.get("visibility") in ("hidden", "collapse")
-        or "mso-hide" in style
-        or style.get("position") in ("absolute", "fixed")
-        or "clip" in style
-        or "clip-path" in style
-        or "transform" in style
-        or style.get("text-indent", "0").startswith("-")
-        or any(_ZERO.match(style.get(p, "auto")) for p in ("height", "max-height", "width"))
-        or any(_ZERO.match(style.get(p, "auto")) for p in ("max-width",))
-        or (
-            style.get("overflow", "visible") == "hidden"
-            and ("height" in style or "max-height" in style)
-        )
-    )
-
-
-def _declarations(style: str) -> dict[str, str]:
-    found = {}
-    for part in style.split(";"):
-        name, colon, value = part.partition(":")
-        if colon:
-            found[name.strip().lower()] = value.replace("!important", "").strip().lower()
-    return found
+    """Whether whatever follows ``before`` (the HTML up to a place) is somewhere a reader
+    never sees (:mod:`reengage.render.flow`). Errs on the side of hidden."""
+    seen = scan(before)
+    return why_hidden(seen.stack, seen.within) is not None

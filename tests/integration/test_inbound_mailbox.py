@@ -201,6 +201,35 @@ def test_bounce_complaint_reply_and_out_of_office_from_a_mailbox_end_as_over_smt
     assert account.count("reengage/processed") == (4 if scheme == "imap" else 0)
 
 
+def test_a_bounce_address_forged_below_the_servers_delivered_to_bounces_nobody(
+    store: Store, tmp_path: Path, dovecot: Dovecot
+) -> None:
+    # A real bounce's words at the mailbox's own address, with the customer's signed bounce
+    # address (its Return-Path, seen by anyone the mail reached) written in by the sender.
+    account = dovecot.account()
+    with inbound_world(store, tmp_path, CUSTOMERS) as world:
+        sent = next(m for m in world.sink.received if m["to"][0] == "ana@example.com")
+        bounce = sent["from"].split("+", 1)[1].split("@")[0]  # KEY.SIG
+        forged = f"Delivered-To: bounces+{bounce}@acme.example\r\n".encode() + answer(
+            "postfix_hard_bounce.eml", bounce.partition(".")[0], "ana@example.com"
+        )
+        account.deliver(forged, delivered_to="mailbox@acme.example")
+        settings = load_settings(
+            env_file=None,
+            secret_key="s" * 40,
+            inbound_mailbox_plaintext=True,
+            inbound_imap_url=account.url(),
+        )
+        found = poller_from_settings(settings, store, world.handler.receive, world.service.clock)
+        assert found is not None
+        report = found.poll()
+        assert report.failed == 0 and report.error is None
+        assert not store.sending.is_suppressed("ana@example.com")
+        assert store.sending.message_counts().get("bounced") is None
+        unmatched, _ = store.responses.unmatched(10)
+        assert [u.reason for u in unmatched] == ["not_verp"]  # "not at bounce address"
+
+
 class Crash(BaseException):
     """The process dying: nothing after it runs (not an Exception anyone catches)."""
 

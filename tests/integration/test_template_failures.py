@@ -404,6 +404,41 @@ def test_a_sequence_that_changes_language_mid_way_is_a_warning_that_names_what_t
     assert "1 warning(s)" in shown.stdout
 
 
+def test_validate_says_when_the_footer_is_moved_and_why_and_still_loads_the_campaign(
+    tmp_path: Path,
+) -> None:
+    page = "<html><body><p>Hello, a tip about your grinder.</p>{}</body></html>"
+    folders(
+        tmp_path,
+        {
+            "comment.html.j2": page.format("<!-- {{ footer }} -->"),
+            "details.html.j2": page.format("<details>{{ footer }}</details>"),
+            "xmp.html.j2": page.format("<xmp>{{ footer }}</xmp>"),
+            "none.html.j2": page.format('<div style="display:none">{{ footer }}</div>'),
+            "shown.html.j2": page.format("<div>{{ footer }}</div>"),
+        },
+    )
+    result = authoring.validate(workspace(tmp_path), [tmp_path / "campaigns"], root=tmp_path)
+    moved = {p.file: p for p in result.problems if "footer" in p.message}
+    assert sorted(moved) == [
+        "campaigns/try-comment.yaml",
+        "campaigns/try-details.yaml",
+        "campaigns/try-none.yaml",
+        "campaigns/try-xmp.yaml",
+    ]
+    for name, why in [
+        ("comment", "inside an HTML comment"),
+        ("details", "inside <details> without `open`"),
+        ("xmp", "inside <xmp>, whose content is shown as raw text"),
+        ("none", 'inside <div style="display:none">, which hides it'),
+    ]:
+        warning = moved[f"campaigns/try-{name}.yaml"]
+        assert warning.severity == "warning" and warning.line > 1
+        assert f"moved to the end of the mail: try/{name}.html.j2" in warning.message
+        assert why in warning.message
+        assert f"try-{name}" in result.campaigns  # the mail still goes, footer and all
+
+
 TWO_STEPS = """\
 id: live
 name: Live

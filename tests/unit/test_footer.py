@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from resiliparse.parse.html import HTMLTree, Node
 
 from reengage.errors import TemplateFailure
 from reengage.render import Rendered, Renderer, Sender
@@ -75,17 +76,100 @@ HIDING = [
     "<style>.secret { display: none }</style><div class='secret'><p>{{ footer }}</p></div>",
     # An element left open before the place still holds it.
     '<span style="display:none"><p>x</p>{{ footer }}',
+    # Not in the body's rendered flow: a comment (whose end would be the mark's own),
+    # collapsed or closed, raw source, an attribute, a table outside its cells.
+    "<!-- {{ footer }} -->",
+    "<![CDATA[ {{ footer }} ]]>",
+    "<details>{{ footer }}</details>",
+    "<details><summary>{{ footer }}</summary></details>",
+    "<dialog>{{ footer }}</dialog>",
+    "<xmp>{{ footer }}</xmp>",
+    "<noembed>{{ footer }}</noembed>",
+    "<textarea>{{ footer }}</textarea>",
+    "<script>{{ footer }}</script>",
+    "<iframe>{{ footer }}</iframe>",
+    "<object>{{ footer }}</object>",
+    "<video>{{ footer }}</video>",
+    "<canvas>{{ footer }}</canvas>",
+    "<select><option>{{ footer }}</option></select>",
+    "<svg><foreignObject>{{ footer }}</foreignObject></svg>",
+    "<div title='{{ footer }}'>x</div>",
+    "<table>{{ footer }}<tr><td>x</td></tr></table>",
 ]
+# Elements a reader sees, and what a browser's parser (:func:`shown_footers`) allows.
+SHOWN = {"body", "div", "p", "span", "table", "tbody", "tr", "td", "center", "font", "details"}
+
+
+def shown_footers(html: str) -> list[Node]:
+    """The footers a browser shows: elements (an HTML5 parser's, not reengage's reading)
+    with nothing around them that hides them."""
+    found = []
+    for footer in HTMLTree.parse(html).body.get_elements_by_class_name("reengage-footer"):
+        node, seen = footer.parent, True
+        while node is not None and node.tag != "html":
+            style = (node.getattr("style") or "").replace(" ", "").lower()
+            if node.tag not in SHOWN or "display:none" in style:
+                seen = False
+            if node.tag == "details" and node.getattr("open") is None:
+                seen = False
+            node = node.parent
+        if seen:
+            found.append(footer)
+    return found
 
 
 @pytest.mark.parametrize("hiding", HIDING)
 def test_a_place_a_reader_never_sees_gets_the_footer_at_the_end_instead(
     tmp_path: Path, hiding: str
 ) -> None:
-    html = mail(tmp_path, CARD.format(inner=f"<p>Hello</p>{hiding}"), pixel=PIXEL).html
+    made = mail(tmp_path, CARD.format(inner=f"<p>Hello</p>{hiding}"), pixel=PIXEL)
+    html = made.html
     assert html.count('class="reengage-footer"') == 1
     assert html.index("after the card") < html.index('class="reengage-footer"')
     assert html.count(PIXEL) == 1
+    [footer] = shown_footers(html)
+    assert [a.getattr("href") for a in footer.get_elements_by_tag_name("a")][-1] == UNSUBSCRIBE
+    # What followed the place is still shown (a comment the footer's mark ended, ends).
+    assert "after the card" in HTMLTree.parse(html).body.text
+    assert made.footer_moved  # and why, for `reengage validate`
+
+
+@pytest.mark.parametrize(
+    ("hiding", "why"),
+    [
+        ('<div style="display:none">{{ footer }}</div>', 'inside <div style="display:none">'),
+        ("<!-- {{ footer }} -->", "inside an HTML comment"),
+        ("<details>{{ footer }}</details>", "inside <details> without `open`"),
+        ("<xmp>{{ footer }}</xmp>", "inside <xmp>, whose content is shown as raw text"),
+        ("<textarea>{{ footer }}</textarea>", "inside <textarea>"),
+    ],
+)
+def test_a_moved_footer_says_where_the_layout_put_it_and_why_that_is_hidden(
+    tmp_path: Path, hiding: str, why: str
+) -> None:
+    made = mail(tmp_path, CARD.format(inner=f"<p>Hello</p>{hiding}"))
+    assert made.footer_moved is not None and made.footer_moved.startswith(why)
+    assert "reengage:footer" not in made.html
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        "<details open>{{ footer }}</details>",
+        "<table><tr><td>{{ footer }}</td></tr></table>",
+        "<center><font face='Arial'>{{ footer }}</font></center>",
+        "<!-- a note --><p>{{ footer }}</p>",
+    ],
+)
+def test_a_place_in_the_visible_flow_keeps_the_footer_there(tmp_path: Path, shown: str) -> None:
+    made = mail(tmp_path, CARD.format(inner=f"<p>Hello</p>{shown}"))
+    assert inside_card(made.html) and made.footer_moved is None
+    assert len(shown_footers(made.html)) == 1
+
+
+def test_a_layout_whose_end_no_reader_sees_is_refused_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(TemplateFailure, match=r"<plaintext> makes everything after it.*<pre>"):
+        mail(tmp_path, CARD.format(inner="<plaintext>{{ footer }}"))
 
 
 def test_a_place_in_the_head_is_not_used(tmp_path: Path) -> None:
@@ -146,7 +230,7 @@ def test_a_layout_still_printing_the_old_pixel_is_told_what_to_change(tmp_path: 
     assert "track_opens: true" in str(failed.value)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.lists(
         st.sampled_from(
@@ -163,6 +247,19 @@ def test_a_layout_still_printing_the_old_pixel_is_told_what_to_change(tmp_path: 
                 "<br>",
                 "<img src=x>",
                 "<!-- <div style='display:none'> -->",
+                "<!-- ",
+                " -->",
+                "<details>",
+                "<details open>",
+                "</details>",
+                "<xmp>",
+                "</xmp>",
+                "<textarea>",
+                "</textarea>",
+                "<div title='",
+                "'>",
+                "<![CDATA[ ",
+                " ]]>",
                 "text & more",
                 "<a href='https://x.example'>",
                 "</a>",
@@ -185,6 +282,9 @@ def test_whatever_surrounds_the_place_every_mail_has_one_footer_with_its_links(
     at = html.index('<div class="reengage-footer"')
     # Wherever it went, nothing before it leaves it hidden: not even an element left open.
     assert not hidden_at(html[:at])
+    # And a browser's parser agrees: one footer, shown, with its link.
+    [footer] = shown_footers(html)
+    assert UNSUBSCRIBE in [a.getattr("href") for a in footer.get_elements_by_tag_name("a")]
 
 
 def test_a_hidden_element_left_open_to_the_end_is_closed_before_the_footer(

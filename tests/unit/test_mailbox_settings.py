@@ -79,20 +79,42 @@ def test_one_mailbox_at_a_time_and_none_without_a_url() -> None:
         build(inbound_imap_url="imap://u:p@mail.example", inbound_mailbox_plaintext=True)
 
 
-def test_recipients_come_from_the_delivery_headers_then_the_addressed_ones() -> None:
+def test_recipients_are_the_delivering_servers_trace_headers_else_the_addressed_ones() -> None:
     raw = (
-        b"Delivered-To: bounces+TOKEN@acme.example\r\n"
+        b"Return-Path: <>\r\n"
         b"X-Original-To: bounces+TOKEN@acme.example\r\n"
+        b"Delivered-To: mailbox@acme.example\r\n"
+        b"Received: from mx.example by mail.acme.example\r\n"
         b"To: Someone <someone@acme.example>, other@acme.example\r\n"
         b"Subject: x\r\n\r\nbody\r\n"
     )
-    assert recipients_of(raw) == [
-        "bounces+TOKEN@acme.example",
-        "someone@acme.example",
-        "other@acme.example",
-    ]
+    # What the server wrote on top (Postfix: the address as sent, then the mailbox).
+    assert recipients_of(raw) == ["bounces+TOKEN@acme.example", "mailbox@acme.example"]
+    addressed = b"To: Someone <someone@acme.example>\r\nCc: other@acme.example\r\n\r\nx"
+    assert recipients_of(addressed) == ["someone@acme.example", "other@acme.example"]
     many = b"To: " + b", ".join(f"a{n}@x.example".encode() for n in range(100)) + b"\r\n\r\n"
     assert len(recipients_of(many)) == 20  # as many as the listener would take
+
+
+def test_a_delivered_to_written_by_the_sender_below_the_servers_is_not_where_it_arrived() -> None:
+    forged = (
+        b"Delivered-To: mailbox@acme.example\r\n"
+        b"Received: from evil.example by mail.acme.example\r\n"
+        b"Delivered-To: bounces+KEY.SIG@acme.example\r\n"
+        b"X-Original-To: bounces+KEY.SIG@acme.example\r\n"
+        b"To: bounces+KEY.SIG@acme.example\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\n\r\nx"
+    )
+    assert recipients_of(forged) == ["mailbox@acme.example"]
+    # Written right under the server's (a server that adds no Received line of its own).
+    adjacent = forged.replace(b"Received: from evil.example by mail.acme.example\r\n", b"")
+    assert recipients_of(adjacent) == ["mailbox@acme.example"]
+    # A server that writes its header below its own Received line: the topmost counts.
+    received = b"Received: from evil.example by mail.acme.example\r\n"
+    below = forged.replace(b"Delivered-To: mailbox", b"X-Trace: 1", 1).replace(
+        received, received + b"Delivered-To: mailbox@acme.example\r\n"
+    )
+    assert recipients_of(below) == ["mailbox@acme.example"]
 
 
 @given(st.binary(max_size=2000))
