@@ -97,7 +97,8 @@ def check(
                     (campaign_id, step.key, locale, rendered.template, sample.label, rendered.html)
                 )
                 made.append(wire(message))
-    scores = score(made, path=program)
+    names = [f"{c}/{step} [{locale}] for {who}" for c, step, locale, _, who, _ in keys]
+    scores = score(made, path=program, names=names)
     worst: dict[tuple[str, str, str], StepScore] = {}
     for (campaign_id, step_key, locale, template, who, html), found in zip(
         keys, scores, strict=True
