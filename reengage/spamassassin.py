@@ -95,23 +95,19 @@ def score(
     timeout: float = 600,
     names: Sequence[str] = (),
 ) -> list[Score]:
-    """Each message's score, in order, from one ``spamassassin`` run over all of them, and
-    one more over those that any rule counted against (``names``: what to call each mail
-    when SpamAssassin loses it, the n-th mail and its subject otherwise).
+    """Each message's score, in order, from one ``spamassassin`` run over all of them
+    (``names``: what to call each mail when SpamAssassin loses it, the n-th mail and its
+    subject otherwise).
 
     SpamAssassin 4.0.1 hands the mails of an mbox back in an order of its own, a different
     one each run, so each mail is marked with an ``X-Reengage-Check`` header of its own
     before it is scored and each score is given to the mail that carries it back, never by
-    position. A mail scored once more keeps the lower of its two scores, both its own (a
-    rule that really matches matches again). Raises :class:`SpamAssassinFailed` when
-    SpamAssassin is not installed, or a mail comes back without its mark or not at all."""
+    position. The same bytes score the same each time. Raises :class:`SpamAssassinFailed`
+    when SpamAssassin is not installed, or a mail comes back without its mark or not at
+    all."""
     labels = [_label(names, i, raw) for i, raw in enumerate(messages)]
-    first = _scored(dict(enumerate(messages)), labels, path, timeout)
-    again = {i: messages[i] for i, found in first.items() if found.counted()}
-    for index, second in _scored(again, labels, path, timeout).items():
-        if second.points < first[index].points:
-            first[index] = second
-    return [first[i] for i in range(len(messages))]
+    found = _scored(dict(enumerate(messages)), labels, path, timeout)
+    return [found[i] for i in range(len(messages))]
 
 
 def _label(names: Sequence[str], index: int, raw: bytes) -> str:

@@ -308,3 +308,33 @@ def test_validate_spam_names_the_one_spammy_step_among_clean_ones_and_exits_1(
         assert over == ["OVER  promo/b [en]", "OVER  promo/b [zh-CN]"]
         assert "spam  promo/a [en]: 0.0 points" in result.stdout
         assert "2 step(s) over the spam threshold" in result.stdout
+
+
+def test_a_rule_that_fresh_link_tokens_clear_is_not_held_against_the_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Link tokens are drawn at random for each mail and now and then read to SpamAssassin
+    as a Bitcoin address (PDS_BTC_ID, +1.0): a mail any rule counted against is made
+    again, with fresh tokens, and scored again. A rule the template itself trips (here a
+    stand-in scorer's SUBJ_ALL_CAPS) stays; one the tokens tripped goes."""
+    calls: list[tuple[list[bytes], list[str]]] = []
+    token = spamassassin.Score(1.0, (spamassassin.Hit("PDS_BTC_ID", 1.0, "Bitcoin ID"),))
+    caps = spamassassin.Score(0.5, (spamassassin.Hit("SUBJ_ALL_CAPS", 0.5, "capitals"),))
+    clean = spamassassin.Score(0.0, ())
+
+    def stand_in(
+        messages: list[bytes], *, path: str | None = None, names: list[str]
+    ) -> list[spamassassin.Score]:
+        calls.append((list(messages), list(names)))
+        if len(calls) == 1:  # the first mail's tokens trip a rule; the last's subject does
+            return [token] + [clean] * (len(messages) - 2) + [caps]
+        return [clean, caps]
+
+    monkeypatch.setattr(spamcheck, "score", stand_in)
+    ws = workspace()
+    found = {s.where: s for s in spamcheck.check(ws, shipped(ws), program="spamassassin")}
+    (first, last), (again, again_names) = (calls[0][1][0], calls[0][1][-1]), calls[1]
+    assert again_names == [first, last]
+    assert calls[1][0][0] != calls[0][0][0]  # made again: fresh tokens
+    assert found[first.split(" for ")[0]].score.points == 0.0
+    assert found[last.split(" for ")[0]].score == caps
