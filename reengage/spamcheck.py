@@ -230,6 +230,12 @@ ADVICE: tuple[tuple[str, str], ...] = (
     ),
     ("HTML_FONT_SIZE_TINY", "very small text: 12px or larger"),
     ("HTML_FONT_SIZE_HUGE", "very large text: keep headings under 40px"),
+    (
+        "HTML_TITLE_SUBJ_DIFF",
+        "the HTML's <title> is over 3.5 times as long as the subject (a short subject under "
+        "a layout titled with the company name, say): make the subject the title, "
+        "<title>{{ subject }}</title> in your layout, as the shipped layout/base.html.j2 does",
+    ),
     ("SUBJ_ALL_CAPS", "the subject is in capitals: write it in sentence case"),
     ("UPPERCASE_", "much of the text is in capitals: write it in sentence case"),
     ("SUBJ_EXCLAIM", "exclamation marks in the subject: take them out"),

@@ -333,8 +333,44 @@ def test_a_rule_that_fresh_link_tokens_clear_is_not_held_against_the_step(
     monkeypatch.setattr(spamcheck, "score", stand_in)
     ws = workspace()
     found = {s.where: s for s in spamcheck.check(ws, shipped(ws), program="spamassassin")}
-    (first, last), (again, again_names) = (calls[0][1][0], calls[0][1][-1]), calls[1]
-    assert again_names == [first, last]
-    assert calls[1][0][0] != calls[0][0][0]  # made again: fresh tokens
+    (made, names), (remade, again) = calls
+    first, last = names[0], names[-1]
+    assert again == [first, last]
+    assert remade[0] != made[0]  # made again: fresh tokens
     assert found[first.split(" for ")[0]].score.points == 0.0
     assert found[last.split(" for ")[0]].score == caps
+
+
+def test_a_short_subject_under_the_shipped_layout_is_its_title_and_a_long_title_is_named(
+    program: str, tmp_path: Path
+) -> None:
+    """HTML_TITLE_SUBJ_DIFF (+1.1) counts a <title> over 3.5 times as long as the subject:
+    the shipped layout's title is the subject, so a short one ("Hi") never trips it; a
+    layout titled with the company name does, and validate says what to change."""
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "templates" / "promo").mkdir(parents=True)
+    for folder in ("digest", "layout"):
+        shutil.copytree(ROOT / "templates" / folder, tmp_path / "templates" / folder)
+    (tmp_path / "campaigns" / "promo.yaml").write_text(
+        "id: promo\nname: Promo\naudience: {lapsed: {factor: 2}}\n"
+        'from: "Acme <hello@acme.example>"\nsteps:\n'
+        "  - {key: shipped, after: 0d, subject: Hi, template: promo/note.html.j2}\n"
+        "  - {key: own, after: 1d, subject: Hi, template: promo/own.html.j2}\n"
+    )
+    words = "<p>The beans you liked are back in stock this week.</p>"
+    (tmp_path / "templates" / "promo" / "note.html.j2").write_text(
+        '{% extends "layout/base.html.j2" %}{% block content %}' + words + "{% endblock %}"
+    )
+    (tmp_path / "templates" / "promo" / "own.html.j2").write_text(
+        "<!doctype html><html><head><title>{{ company.name }}: news from the roastery</title>"
+        f"</head><body>{words}{{{{ footer }}}}</body></html>"
+    )
+    result = cli("validate", "--spam", cwd=tmp_path, env={"REENGAGE_SECRET_KEY": "k" * 40})
+    print(result.stdout, result.stderr)
+    shipped_step, own_step = result.stdout.split("promo/own [en]")
+    assert "spam  promo/shipped [en]: 0.0 points" in shipped_step
+    assert "HTML_TITLE_SUBJ_DIFF" not in shipped_step
+    assert "HTML_TITLE_SUBJ_DIFF" in own_step
+    assert "change: the HTML's <title> is over 3.5 times as long as the subject" in own_step
+    assert "<title>{{ subject }}</title> in your layout" in own_step
+    assert result.returncode == 1

@@ -33,4 +33,5 @@ def test_the_common_rules_get_advice_and_any_other_where_to_read_it() -> None:
     assert "track_opens: true" in advice("HTML_IMAGE_ONLY_28")
     assert "line break" in advice("HTML_OBFUSCATE_05_10")
     assert "sentence case" in advice("SUBJ_ALL_CAPS")
+    assert "<title>{{ subject }}</title>" in advice("HTML_TITLE_SUBJ_DIFF")
     assert "grep -rw SOME_NEW_RULE /usr/share/spamassassin/" in advice("SOME_NEW_RULE")
