@@ -69,9 +69,10 @@ def check(
 
     A mail any rule counted against is made once more and scored again, keeping the lower
     score: its links carry tokens drawn at random for each mail, and now and then one reads
-    to SpamAssassin as something else (``PDS_BTC_ID``, a Bitcoin address, +1.0, about one
-    mail in 160; ``FUZZY_CREDIT``, +1.7, rarer). Fresh tokens do not; what the template
-    says is scored the same both times."""
+    to SpamAssassin as a word it counts (``FUZZY_CREDIT``, +1.7, about one mail in a
+    thousand; a token that reads as a Bitcoin address is never issued, see
+    :func:`reengage.tokens.sign`). Fresh tokens do not; what the template says is scored
+    the same both times."""
     locales = _locales(ws, campaigns)
     people = [*samples(SAMPLE_MOMENT, locales), *more]
     jobs: list[tuple[Campaign, str, Sample]] = []

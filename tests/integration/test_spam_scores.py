@@ -314,11 +314,11 @@ def test_a_rule_that_fresh_link_tokens_clear_is_not_held_against_the_step(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Link tokens are drawn at random for each mail and now and then read to SpamAssassin
-    as a Bitcoin address (PDS_BTC_ID, +1.0): a mail any rule counted against is made
+    as a word it counts (FUZZY_CREDIT, +1.7): a mail any rule counted against is made
     again, with fresh tokens, and scored again. A rule the template itself trips (here a
     stand-in scorer's SUBJ_ALL_CAPS) stays; one the tokens tripped goes."""
     calls: list[tuple[list[bytes], list[str]]] = []
-    token = spamassassin.Score(1.0, (spamassassin.Hit("PDS_BTC_ID", 1.0, "Bitcoin ID"),))
+    token = spamassassin.Score(1.7, (spamassassin.Hit("FUZZY_CREDIT", 1.7, "Obfuscated"),))
     caps = spamassassin.Score(0.5, (spamassassin.Hit("SUBJ_ALL_CAPS", 0.5, "capitals"),))
     clean = spamassassin.Score(0.0, ())
 
