@@ -6,7 +6,9 @@ takes a second or two, once, rather than once a mail), with local tests only (``
 DNS blocklists, nothing leaves the machine), without Bayes (``use_bayes 0``: a fresh
 install has learnt nothing) and without anyone's personal preferences (``-p /dev/null``).
 Each mail comes back with headers naming its score and every rule that matched, with the
-rule's points and description.
+rule's points and description, and with the ``X-Reengage-Check`` mark it was given: the
+mails come back in an order of SpamAssassin's own, and the mark is how each score finds
+its mail.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,8 @@ _ARGS = (
     "--cf=add_header all Tests _TESTSSCORES(,)_",
     "--cf=add_header all Report _REPORT_",
 )
+# The header each mail is marked with before scoring, to know it again when it comes back.
+MARK = "X-Reengage-Check"
 _HIT = re.compile(r"^\*\s+(-?[0-9.]+)\s+([A-Z0-9_]+)\s+(.*)$")
 _TESTED = re.compile(r"([A-Za-z0-9_]+)=(-?[0-9.]+)")
 
@@ -85,37 +89,50 @@ def version(path: str) -> str:
 
 
 def score(
-    messages: Sequence[bytes], *, path: str | None = None, timeout: float = 600
+    messages: Sequence[bytes],
+    *,
+    path: str | None = None,
+    timeout: float = 600,
+    names: Sequence[str] = (),
 ) -> list[Score]:
-    """Each message's score, in order, from one ``spamassassin`` run over all of them, and
-    one more over those that any rule counted against.
+    """Each message's score, in order, from one ``spamassassin`` run over all of them
+    (``names``: what to call each mail when SpamAssassin loses it, the n-th mail and its
+    subject otherwise).
 
-    Scoring many mails in one process, SpamAssassin 4.0.1 now and then reports a rule for a
-    mail that does not have it (``PDS_BTC_ID``, +1.0, about one mail in 160, a different
-    one each time; never when the mail is scored again): a rule that really matches
-    matches again, so each mail keeps the lower of its two scores. Raises
-    :class:`SpamAssassinFailed` when it is not installed or does not answer for every
-    message."""
-    first = _scored(messages, path, timeout)
-    again = [i for i, found in enumerate(first) if found.counted()]
-    rescored = _scored([messages[i] for i in again], path, timeout)
-    for index, second in zip(again, rescored, strict=True):
-        if second.points < first[index].points:
-            first[index] = second
-    return first
+    SpamAssassin 4.0.1 hands the mails of an mbox back in an order of its own, a different
+    one each run, so each mail is marked with an ``X-Reengage-Check`` header of its own
+    before it is scored and each score is given to the mail that carries it back, never by
+    position. The same bytes score the same each time. Raises :class:`SpamAssassinFailed`
+    when SpamAssassin is not installed, or a mail comes back without its mark or not at
+    all."""
+    labels = [_label(names, i, raw) for i, raw in enumerate(messages)]
+    found = _scored(dict(enumerate(messages)), labels, path, timeout)
+    return [found[i] for i in range(len(messages))]
 
 
-def _scored(messages: Sequence[bytes], path: str | None, timeout: float) -> list[Score]:
+def _label(names: Sequence[str], index: int, raw: bytes) -> str:
+    if index < len(names):
+        return names[index]
+    subject = mailbox.mboxMessage(raw).get("Subject")
+    return f"mail {index + 1} (subject {str(subject or '')!r})"
+
+
+def _scored(
+    messages: Mapping[int, bytes], labels: Sequence[str], path: str | None, timeout: float
+) -> dict[int, Score]:
     found = path or program()
     if found is None:
         raise SpamAssassinFailed(f"SpamAssassin is not installed: {HOW_TO_INSTALL}")
     if not messages:
-        return []
+        return {}
     with tempfile.TemporaryDirectory(prefix="reengage-spam-") as folder:
         given, scored = Path(folder) / "in.mbox", Path(folder) / "out.mbox"
         box = mailbox.mbox(given)  # "From " lines in a body are escaped as mbox needs
-        for raw in messages:
-            box.add(mailbox.mboxMessage(raw))
+        for index, raw in messages.items():
+            marked = mailbox.mboxMessage(raw)
+            del marked[MARK]
+            marked[MARK] = str(index)
+            box.add(marked)
         box.close()
         with given.open("rb") as stdin, scored.open("wb") as stdout:
             try:
@@ -136,13 +153,40 @@ def _scored(messages: Sequence[bytes], path: str | None, timeout: float) -> list
             )
         answered = mailbox.mbox(scored, create=False)
         try:
-            results = [_read(message) for message in answered]
+            returned = [(str(message.get(MARK) or "").strip(), message) for message in answered]
         finally:
             answered.close()
-    if len(results) != len(messages):
+    return _matched(messages, labels, returned, found)
+
+
+def _matched(
+    messages: Mapping[int, bytes],
+    labels: Sequence[str],
+    returned: Sequence[tuple[str, mailbox.mboxMessage]],
+    found: str,
+) -> dict[int, Score]:
+    # Each returned mail to the one that carries its mark; any mail lost or unknown is an
+    # error naming it, never a score given to another mail or left out.
+    by_mark = {str(index): index for index in messages}
+    results: dict[int, Score] = {}
+    by_hand = f"run it by hand on one: {found} -L -t < mail.eml"
+    for mark, message in returned:
+        index = by_mark.get(mark)
+        if index is None or index in results:
+            subject = str(message.get("Subject") or "")
+            raise SpamAssassinFailed(
+                f"{found} returned a mail it was not given, or one twice "
+                f"({MARK}: {mark or 'missing'}, subject {subject!r}); {by_hand}"
+            )
+        try:
+            results[index] = _read(message)
+        except SpamAssassinFailed as exc:
+            raise SpamAssassinFailed(f"{labels[index]}: {exc}; {by_hand}") from exc
+    lost = [labels[index] for index in messages if index not in results]
+    if lost:
         raise SpamAssassinFailed(
-            f"{found} answered for {len(results)} of {len(messages)} mails; "
-            f"run it by hand on one: {found} -L -t < mail.eml"
+            f"{found} answered for {len(results)} of {len(messages)} mails, not for "
+            f"{'; '.join(lost[:5])}{' and more' if len(lost) > 5 else ''}; {by_hand}"
         )
     return results
 

@@ -65,9 +65,17 @@ def check(
     """Every mail step of ``campaigns`` (loaded and valid) scored in every locale, sorted by
     campaign, step order and locale (``more``: customers to make each step for besides
     validate's). Raises :class:`~reengage.spamassassin.SpamAssassinFailed` when
-    SpamAssassin is missing."""
+    SpamAssassin is missing or loses a mail.
+
+    A mail any rule counted against is made once more and scored again, keeping the lower
+    score: its links carry tokens drawn at random for each mail, and now and then one reads
+    to SpamAssassin as a word it counts (``FUZZY_CREDIT``, +1.7, about one mail in a
+    thousand; a token that reads as a Bitcoin address is never issued, see
+    :func:`reengage.tokens.sign`). Fresh tokens do not; what the template says is scored
+    the same both times."""
     locales = _locales(ws, campaigns)
     people = [*samples(SAMPLE_MOMENT, locales), *more]
+    jobs: list[tuple[Campaign, str, Sample]] = []
     keys: list[tuple[str, str, str, str, str, str]] = []  # campaign, step, locale, template,
     # who, HTML
     made: list[bytes] = []
@@ -80,24 +88,22 @@ def check(
             order[(campaign_id, step.key)] = index
             for sample in people:
                 try:
-                    message, rendered = render_for(
-                        ws,
-                        campaign,
-                        step.key,
-                        sample.customer,
-                        sample.assessment,
-                        message_key="spamcheck",
-                        now=SAMPLE_MOMENT,
-                        rep_name=sample.rep_name,
-                    )
+                    mail, template, html = _make(ws, campaign, step.key, sample)
                 except TemplateFailure:
                     continue  # validate reports it; nothing to score
                 locale = normalise_locale(sample.customer.locale) or "en"
-                keys.append(
-                    (campaign_id, step.key, locale, rendered.template, sample.label, rendered.html)
-                )
-                made.append(wire(message))
-    scores = score(made, path=program)
+                jobs.append((campaign, step.key, sample))
+                keys.append((campaign_id, step.key, locale, template, sample.label, html))
+                made.append(mail)
+    names = [f"{c}/{step} [{locale}] for {who}" for c, step, locale, _, who, _ in keys]
+    scores = score(made, path=program, names=names)
+    again = [i for i, found in enumerate(scores) if found.counted()]
+    remade = [_make(ws, *jobs[i]) for i in again]
+    rescored = score([mail for mail, _, _ in remade], path=program, names=[names[i] for i in again])
+    for i, second, (_, _, html) in zip(again, rescored, remade, strict=True):
+        if second.points < scores[i].points:
+            scores[i] = second
+            keys[i] = (*keys[i][:5], html)
     worst: dict[tuple[str, str, str], StepScore] = {}
     for (campaign_id, step_key, locale, template, who, html), found in zip(
         keys, scores, strict=True
@@ -108,6 +114,23 @@ def check(
                 campaign_id, step_key, locale, template, found, who, html
             )
     return sorted(worst.values(), key=lambda s: (s.campaign, order[(s.campaign, s.step)], s.locale))
+
+
+def _make(
+    ws: Workspace, campaign: Campaign, step_key: str, sample: Sample
+) -> tuple[bytes, str, str]:
+    # One step's mail for one kind of customer, as sent: its bytes, template and HTML.
+    message, rendered = render_for(
+        ws,
+        campaign,
+        step_key,
+        sample.customer,
+        sample.assessment,
+        message_key="spamcheck",
+        now=SAMPLE_MOMENT,
+        rep_name=sample.rep_name,
+    )
+    return wire(message), rendered.template, rendered.html
 
 
 def _locales(ws: Workspace, campaigns: Mapping[str, Campaign]) -> list[str]:
@@ -208,6 +231,12 @@ ADVICE: tuple[tuple[str, str], ...] = (
     ),
     ("HTML_FONT_SIZE_TINY", "very small text: 12px or larger"),
     ("HTML_FONT_SIZE_HUGE", "very large text: keep headings under 40px"),
+    (
+        "HTML_TITLE_SUBJ_DIFF",
+        "the HTML's <title> is over 3.5 times as long as the subject (a short subject under "
+        "a layout titled with the company name, say): make the subject the title, "
+        "<title>{{ subject }}</title> in your layout, as the shipped layout/base.html.j2 does",
+    ),
     ("SUBJ_ALL_CAPS", "the subject is in capitals: write it in sentence case"),
     ("UPPERCASE_", "much of the text is in capitals: write it in sentence case"),
     ("SUBJ_EXCLAIM", "exclamation marks in the subject: take them out"),

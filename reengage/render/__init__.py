@@ -244,6 +244,15 @@ class Renderer:
         html_env, text_env = (
             (self._pinned_html, self._pinned_text) if pinned else (self._html, self._text)
         )
+        try:
+            title = self.subject(subject, context)
+        except Exception as exc:  # "subject": the caller knows which campaign line that is
+            raise TemplateFailure("subject", 1, subject_problem_of(exc, context)) from exc
+        if not title:
+            raise TemplateFailure("subject", 1, "the subject is empty for this customer")
+        # The subject as this customer gets it, for the layout's <title>: a <title> much
+        # longer than the subject is what SpamAssassin's HTML_TITLE_SUBJ_DIFF counts.
+        context = {**context, "subject": title}
         chosen = self.resolve(template, locale, pinned=pinned)
         body = self._run(html_env, chosen, context)
         try:
@@ -275,12 +284,6 @@ class Renderer:
         else:
             text = derived
         text = f"{text.rstrip()}\n\n-- \n{footer_text}\n"
-        try:
-            title = self.subject(subject, context)
-        except Exception as exc:  # "subject": the caller knows which campaign line that is
-            raise TemplateFailure("subject", 1, subject_problem_of(exc, context)) from exc
-        if not title:
-            raise TemplateFailure("subject", 1, "the subject is empty for this customer")
         return Rendered(title, html, text, chosen, moved)
 
     def render_internal(
@@ -411,6 +414,7 @@ class Renderer:
         problems: list[TemplateProblem] = []
         if (problem := self.subject_problem(subject, context)) is not None:
             problems.append(TemplateProblem("subject", 1, problem))
+        context = {**context, "subject": "" if problem else self.subject(subject, context)}
         names = {template, *self.variants(template)}
         if text_template:
             names |= {text_template, *self.variants(text_template)}

@@ -68,7 +68,7 @@ steps:
             "<p>Hello</p>\n<p>{{ customer.frist_name }}</p>\n",
             "{templates}/x.html.j2:2: "
             "'dict object' has no attribute 'frist_name': templates can use customer, rhythm, "
-            "campaign, step, company, links, track() and footer",
+            "campaign, step, company, links, track(), subject and footer",
         ),
         ("<p>{{ customer.__class__.__mro__ }}</p>\n", "{templates}/x.html.j2:1: "),
     ],

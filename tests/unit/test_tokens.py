@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -110,3 +111,20 @@ def test_any_string_that_is_not_a_token_is_a_bad_token(text: str) -> None:
             continue
         with pytest.raises(BadToken):
             verify(SECRET, "unsubscribe", candidate, previous=(OLD,))
+
+
+# SpamAssassin 4.0.1's __BITCOIN_ID (72_active.cf), as it reads a mail's words: PDS_BTC_ID,
+# +1.0 on a mail whose link token holds one.
+SPAMASSASSIN_BITCOIN_ID = re.compile(
+    r"\b(?<!=)(?:[13](?:(?:[-_=\s][a-km-zA-HJ-NP-Z1-9]){29,34}|[a-km-zA-HJ-NP-Z1-9]{29,34})"
+    r"|bc1[acdefghjklmnpqrstuvwxyz234567890]{30,90}"
+    r"|b[-_=\s]c[-_=\s]1(?:[-_=\s][acdefghjklmnpqrstuvwxyz234567890]){30,90})\b"
+)
+
+
+def test_no_link_token_reads_to_spamassassin_as_a_bitcoin_address() -> None:
+    """About one token in 3,000 used to (a random nonce), costing its mail a point."""
+    payload = {"m": "a1b2c3", "t": 493_000}
+    tokens = [sign("k" * 40, "unsubscribe", payload) for _ in range(40_000)]
+    assert [t for t in tokens if SPAMASSASSIN_BITCOIN_ID.search(t)] == []
+    assert verify("k" * 40, "unsubscribe", tokens[-1]) == payload
