@@ -24,10 +24,7 @@ from reengage import models
 from tests.integration.smtp_sink import running_sink
 from tests.integration.test_cli import script
 
-pytestmark = [
-    pytest.mark.clock,
-    pytest.mark.xdist_group(__name__),  # one worker builds the module fixture once
-]
+pytestmark = pytest.mark.clock
 END = datetime(2026, 3, 29, 0, 45, tzinfo=UTC)  # 01:45 in Berlin, a quarter before 03:00
 DAYS = 21  # the demo's default
 # When something is planned for rather than when it happened: these may lie after the end.

@@ -22,8 +22,6 @@ from tests.integration import inprocess
 from tests.integration.dns_server import dnsmasq, servfail, silent
 from tests.integration.test_stats import T0, fill
 
-pytestmark = pytest.mark.xdist_group(__name__)  # one worker builds the module fixture once
-
 RELAY = "192.0.2.10"
 
 

@@ -19,8 +19,6 @@ from tests.integration import inprocess
 from tests.integration.dns_server import dnsmasq, raw_txt
 from tests.integration.test_doctor_sender import Keys, World, _key, doctor, lines
 
-pytestmark = pytest.mark.xdist_group(__name__)  # one worker builds the module fixture once
-
 # A 512-bit RSA key (openssl genrsa 512): too weak for any receiver; a test key only.
 WEAK = b"""-----BEGIN PRIVATE KEY-----
 MIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA3w5i5BqgtljOSYcq

@@ -44,8 +44,6 @@ from tests.integration.test_inbound import (
 )
 from tests.integration.test_sending import ROOT, run_days
 
-pytestmark = pytest.mark.xdist_group(__name__)  # one worker builds the module fixture once
-
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 BAD_PASSWORD = "n0t-the-Passw0rd"
 REENGAGE = str(Path(sys.executable).with_name("reengage"))

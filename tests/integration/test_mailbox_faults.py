@@ -56,8 +56,6 @@ from tests.integration.test_inbound_mailbox import (
     stray,
 )
 
-pytestmark = pytest.mark.xdist_group(__name__)  # one worker builds the module fixture once
-
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[Dovecot]:

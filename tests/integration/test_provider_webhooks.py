@@ -35,8 +35,6 @@ from tests.integration.smtp_sink import free_port
 from tests.integration.test_api import NOW, Served, config
 from tests.integration.web_server import client, running_app
 
-pytestmark = pytest.mark.xdist_group(__name__)  # one worker builds the module fixture once
-
 TOPIC = "arn:aws:sns:us-west-2:123456789012:ses-events"
 CERT_URL = "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-test.pem"
 POSTMARK_AUTH = "postmark:" + "p" * 24

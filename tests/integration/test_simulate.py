@@ -30,8 +30,6 @@ from reengage.store import responses as response_sql
 from reengage.store.sending import NewEnrollment
 from tests.integration import inprocess
 
-pytestmark = pytest.mark.xdist_group(__name__)  # one worker builds the module fixture once
-
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # a Tuesday
 DAY = timedelta(days=1)

@@ -26,8 +26,6 @@ from reengage.samples import SAMPLE_MOMENT, Sample
 from tests.conftest import IN_CI
 from tests.integration.test_cli import cli, script
 
-pytestmark = pytest.mark.xdist_group(__name__)  # one worker builds the module fixture once
-
 ROOT = Path(__file__).resolve().parents[2]
 PROMISE = 1.0
 # Names a customer file really holds, and ones made to break HTML: entities, markup, CJK
