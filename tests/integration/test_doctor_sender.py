@@ -112,14 +112,19 @@ class World:
     database: str
 
 
-@pytest.fixture(scope="module")
-def server(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def serving(zone: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """dnsmasq serving ``zone`` beside a migrated database: each doctor test file's world."""
     folder = tmp_path_factory.mktemp("dns")
     database = f"sqlite:///{folder / 'reengage.db'}"
     upgrade = inprocess.cli("db", "upgrade", cwd=folder, env={"REENGAGE_DATABASE_URL": database})
     assert upgrade.returncode == 0, upgrade.stderr
-    with dnsmasq(_zone(keys), folder) as address:
+    with dnsmasq(zone, folder) as address:
         yield World(address, database)
+
+
+@pytest.fixture(scope="module")
+def server(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    yield from serving(_zone(keys), tmp_path_factory)
 
 
 def doctor(

@@ -16,8 +16,8 @@ import dns.query
 import pytest
 
 from tests.integration import inprocess
-from tests.integration.dns_server import dnsmasq, raw_txt
-from tests.integration.test_doctor_sender import Keys, World, _key, doctor, lines
+from tests.integration.dns_server import raw_txt
+from tests.integration.test_doctor_sender import Keys, World, _key, doctor, lines, serving
 
 # A 512-bit RSA key (openssl genrsa 512): too weak for any receiver; a test key only.
 WEAK = b"""-----BEGIN PRIVATE KEY-----
@@ -110,12 +110,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
 
 @pytest.fixture(scope="module")
 def server(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    folder = tmp_path_factory.mktemp("dns")
-    database = f"sqlite:///{folder / 'reengage.db'}"
-    upgrade = inprocess.cli("db", "upgrade", cwd=folder, env={"REENGAGE_DATABASE_URL": database})
-    assert upgrade.returncode == 0, upgrade.stderr
-    with dnsmasq(_zone(keys.public), folder) as address:
-        yield World(address, database)
+    yield from serving(_zone(keys.public), tmp_path_factory)
 
 
 @pytest.mark.parametrize("domain", sorted(BROKEN_SPF))

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import inprocess
-from tests.integration.dns_server import dnsmasq
-from tests.integration.test_doctor_sender import Keys, World, _key, doctor, lines
+from tests.integration.test_doctor_sender import Keys, World, _key, doctor, lines, serving
 
 IP_RELAY = "198.51.100.9"
 
@@ -66,12 +65,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
 
 @pytest.fixture(scope="module")
 def server(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    folder = tmp_path_factory.mktemp("dns")
-    database = f"sqlite:///{folder / 'reengage.db'}"
-    upgrade = inprocess.cli("db", "upgrade", cwd=folder, env={"REENGAGE_DATABASE_URL": database})
-    assert upgrade.returncode == 0, upgrade.stderr
-    with dnsmasq(_zone(keys.public), folder) as address:
-        yield World(address, database)
+    yield from serving(_zone(keys.public), tmp_path_factory)
 
 
 def _published(result: inprocess.Result, name: str) -> list[str]:
