@@ -10,6 +10,11 @@ database, decides exactly as :func:`reengage.enroll.detect_and_enroll` always do
 chunks, leases and writes are the same), and hands back its :class:`EnrollReport`. The
 daemon's lock on the pass is still held and renewed by the daemon.
 
+The child runs at a lower CPU priority (:data:`NICENESS`): where the machine has fewer
+free cores than the daemon has work, mail on the wire, web requests and inbound mail go
+first, and a pass takes longer rather than halving the send rate (``bench/send.py
+--honest``). On PostgreSQL the queries' own work runs in the server, at its priority.
+
 A child that dies (killed, out of memory) fails that pass with a clear log line; the chunk
 it held is taken again after its lease, and the next pass starts a new child. A child whose
 daemon died exits within a second (it watches its parent), so no orphan goes on writing.
@@ -17,6 +22,7 @@ daemon died exits within a second (it watches its parent), so no orphan goes on 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -42,6 +48,8 @@ log = get_logger(__name__)
 PARENT_CHECK_S = 1.0  # how soon a child notices its daemon is gone
 STOPPING = "the daemon is stopping"
 MANAGER_EXIT_S = 5.0  # how long a stop waits for the pool's bookkeeping to end
+# How much lower the child's CPU priority is than the daemon's (nice(2): 19 is the lowest).
+NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,8 @@ def _child_init(setup: ChildSetup, parent: int, begun: Synchronized[int]) -> Non
     # is gone): a Ctrl-C or a SIGTERM sent to the whole group is the daemon's to act on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):  # a system that refuses it: the same priority, as before
+        os.nice(NICENESS)
     _Child.begun = begun
     configure_logging(setup.log_level, setup.log_format)
     timeutil._Origin.pinned = setup.clock_origin

@@ -23,7 +23,7 @@ from structlog.testing import capture_logs
 from reengage import jobs
 from reengage.campaigns import Campaign, parse_campaign
 from reengage.config import LogFormat
-from reengage.detection_process import STOPPING, ChildSetup, DetectionProcess
+from reengage.detection_process import NICENESS, STOPPING, ChildSetup, DetectionProcess
 from reengage.enroll import CHUNK_LEASE, EnrollReport
 from reengage.store import Store
 from tests.integration.smtp_sink import running_sink
@@ -264,3 +264,12 @@ def test_where_no_child_can_start_the_daemon_detects_in_a_thread_and_says_so(
         assert service._detection_process(settings) is None
     [warning] = [e for e in logs if e["event"] == "detection_process_unavailable"]
     assert warning["log_level"] == "warning" and "/dev/shm" in warning["hint"]
+
+
+def test_the_child_yields_the_cpu_to_sending_and_the_web(child: DetectionProcess) -> None:
+    # A pass on a busy machine takes longer rather than slowing the mail on the wire: the
+    # child runs at a lower priority than the daemon that sends.
+    pid = child.pid
+    assert pid is not None
+    ours = os.getpriority(os.PRIO_PROCESS, os.getpid())
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(ours + NICENESS, 19)
