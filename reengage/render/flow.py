@@ -20,6 +20,7 @@ import re
 import sys
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # Elements that lay out what they hold, as a reader sees it; every other one hides a place.
 _FLOW = {
@@ -166,6 +167,7 @@ def scan(html: str, mark: str = "") -> Scan:
     while (found := _TOKEN.search(html, at)) is not None:
         at = found.end()
         token = found.group(0)
+        closing, tag, attrs, ended = found.groups()
         if token.startswith("<!--"):
             seen.comments.append((found.start(), at))
             if not token.endswith("-->") or len(token) < 7:  # the text ends inside it
@@ -174,13 +176,13 @@ def scan(html: str, mark: str = "") -> Scan:
             if mark and token == mark:
                 seen.marks.append((found.start(), why_hidden(stack)))
             continue
-        if found.group(2) is None:  # a doctype or a bogus comment
+        if tag is None:  # a doctype or a bogus comment
             if not token.endswith(">"):
                 seen.within = "tag"
                 break
             continue
-        closing, tag, attrs = found.group(1), found.group(2).lower(), found.group(3)
-        if not found.group(4):  # the text ends inside the tag
+        tag = tag.lower()
+        if not ended:  # the text ends inside the tag
             seen.within = "tag"
             break
         if closing:
@@ -230,6 +232,7 @@ def _names(attrs: str) -> set[str]:
     return {found.group(1).lower() for found in _ATTRIBUTE.finditer(attrs)}
 
 
+@lru_cache(maxsize=1024)  # a layout's elements, the same in every mail it makes
 def _hides(attrs: str) -> bool:
     if _FLAGGED.search(attrs):
         return True
