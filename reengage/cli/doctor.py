@@ -38,6 +38,23 @@ def _spool_problem(folder: Path) -> str | None:
     return None
 
 
+def _absent_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL when it does not exist; None for any other database."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # a malformed URL: the connection check says what is wrong
+        return None
+    name = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or name in ("", ":memory:"):
+        return None
+    if name.startswith("file:"):  # a URI filename (?uri=true): sqlite says what it means
+        return None
+    path = Path(name)
+    return None if path.exists() else path
+
+
 @app.command()
 def doctor(
     sender: Annotated[
@@ -99,8 +116,14 @@ def doctor(
     from reengage.store import migrate
     from reengage.store.engine import check_connection, create_engine
 
+    absent = _absent_sqlite_file(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
+        if absent is not None:  # connecting would create it, empty, and call it reachable
+            raise ReengageError(
+                f"no database file at {absent}: `reengage db upgrade` creates it; or point "
+                "REENGAGE_DATABASE_URL at the file the daemon uses"
+            )
         check_connection(engine)
         report(True, "database", "reachable")
         current, head = migrate.current_revision(engine), migrate.head_revision()

@@ -325,3 +325,20 @@ def test_doctor_shows_the_working_days_and_only_the_holidays_still_ahead(tmp_pat
     assert "working days: mon-fri, not 2026-12-25, 2027-01-01 (" in late.stdout, late.stdout
     after = cli("doctor", cwd=tmp_path, env={**env, "REENGAGE_NOW": "2026-12-26T08:00:00+00:00"})
     assert "working days: mon-fri, not 2027-01-01 (" in after.stdout, after.stdout
+
+
+def test_doctor_names_a_database_file_that_is_not_there_and_does_not_create_it(
+    tmp_path: Path,
+) -> None:
+    """A misspelt SQLite path is a finding: connecting to it would create an empty file and
+    call the database reachable, while the daemon's data sits elsewhere."""
+    typo = tmp_path / "reengaeg.db"
+    env = {"REENGAGE_DATABASE_URL": f"sqlite:///{typo}", "REENGAGE_SECRET_KEY": "d" * 40}
+    doctor = cli("doctor", cwd=tmp_path, env=env)
+    assert doctor.returncode != 0
+    assert f"FAIL database: no database file at {typo}: `reengage db upgrade` creates it" in (
+        doctor.stdout
+    ), doctor.stdout
+    assert not typo.exists()
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    assert "ok   database: reachable" in cli("doctor", cwd=tmp_path, env=env).stdout
