@@ -77,6 +77,12 @@ class GroupUplift:
         return NO_SEGMENT if self.name is None else self.name
 
     @property
+    def words(self) -> str:
+        """The verdict without its numbers ("contact helps"), for beside them in a table;
+        "not enough data (…)" whole."""
+        return self.verdict if self.uplift is None else self.verdict.split(":", 1)[0]
+
+    @property
     def treated_rate(self) -> float | None:
         """Share of the group's treated customers who came back."""
         return self.treated_came_back / self.treated if self.treated else None

@@ -57,20 +57,26 @@ def stats_command(
         ),
     ] = False,
 ) -> None:
-    """Funnels per campaign and step, lift against the holdout, and why customers stopped.
+    """Funnels per campaign and step, lift against the holdout, uplift per segment (who
+    contact helps), and why customers stopped.
 
     The table uses the terminal's width: all campaigns in one table when it fits, else a
     block per campaign; no number is ever cut.
 
-    The CSV has one row per fact, never a sum of other rows: campaign, step, group, reason,
-    scope, measure (what the row counts) and value. Summing the values of one measure over
-    any rows never counts anything twice. Money has 2 decimals, lift is in percentage
-    points. Measures: entered and came_back (per campaign and group); reactivated (per
-    campaign, each customer once); sent, delivered, bounced, opened, clicked, replied,
-    unsubscribed, complained, put_on_call_list, credited and revenue (per step; revenue
-    also for the held_out group); lift_points, ci_low_points, ci_high_points, verdict_kind
-    and verdict (per campaign); calls (per reason and scope; an empty reason: none given)
-    and value_at_risk (per reason). README.md (Results) says more.
+    The CSV has one row per fact, never a sum of other rows: campaign, step, group,
+    subgroup, reason, scope, measure (what the row counts) and value. Summing the values of
+    one measure over any rows never counts anything twice. Money has 2 decimals, lift is in
+    percentage points. Measures: entered and came_back (per campaign and group);
+    reactivated (per campaign, each customer once); sent, delivered, bounced, opened,
+    clicked, replied, unsubscribed, complained, put_on_call_list, credited and revenue (per
+    step; revenue also for the held_out group); lift_points, ci_low_points, ci_high_points,
+    verdict_kind and verdict (per campaign); segment_entered and segment_came_back (per
+    campaign, group and segment, the subgroup), segment_uplift_points,
+    segment_ci_low_points, segment_ci_high_points, segment_verdict_kind and segment_verdict
+    (per campaign and segment), and the same per rhythm class: rhythm_entered,
+    rhythm_came_back, rhythm_uplift_points, rhythm_ci_low_points, rhythm_ci_high_points,
+    rhythm_verdict_kind and rhythm_verdict; calls (per reason and scope; an empty reason:
+    none given) and value_at_risk (per reason). README.md (Results) says more.
     """
     from reengage import stats
 
@@ -307,7 +313,7 @@ def _uplift_layout(campaigns: list[CampaignResult], *, per_campaign: bool) -> La
                 _rate(g.held_out_came_back, g.held_out),
                 "—" if g.uplift is None else f"{points(g.uplift)} pts",
                 "—" if interval is None else f"{points(interval.low)} to {points(interval.high)}",
-                Text(g.verdict),
+                Text(g.words),
             ]
             for column, cell in zip(cells, row, strict=True):
                 column.append(cell)
