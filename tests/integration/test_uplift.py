@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from reengage import simulate
 from reengage.campaigns import Campaign, parse_campaign
 from reengage.enroll import detect_and_enroll
 from reengage.ingest import Kind, import_items
@@ -20,6 +21,7 @@ from reengage.store import Store
 from reengage.store.sending import NewEnrollment
 from reengage.uplift import MIN_GROUP, UpliftKind, uplift_by_campaign
 from tests.integration import inprocess
+from tests.integration.test_simulate import workspace
 
 T0 = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)  # when the history entered the campaign
 NOW = T0 + timedelta(days=60)  # everyone of the history has had the whole 30-day window
@@ -229,3 +231,14 @@ def test_min_uplift_enrolls_everyone_while_the_data_is_thin(store: Store) -> Non
     new = newcomers(store, "AB")
     detect_and_enroll(store, [_campaign()], NOW)
     assert entered(store, new["A"]) == 12 and entered(store, new["B"]) == 12
+
+
+def test_simulate_plans_with_min_uplift_as_the_daemon_decides(store: Store) -> None:
+    """``reengage simulate`` applies the rule as measured when it starts: B's newcomers
+    are not planned to enter, A's are."""
+    history(store, "habit", KNOWN)
+    newcomers(store, "AB")
+    plan = simulate.simulate(workspace(), store, [_campaign()], now=NOW, days=3, sample=0)
+    planned = {e.customer.split("-")[1] for e in plan.entries if e.customer.startswith("new-")}
+    assert planned == {"A"}
+    assert sum(e.customer.startswith("new-A") for e in plan.entries) == 12
