@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from reengage import simulate
+from reengage.authoring import validate
 from reengage.campaigns import Campaign, parse_campaign
 from reengage.enroll import detect_and_enroll
 from reengage.ingest import Kind, import_items
@@ -242,3 +243,14 @@ def test_simulate_plans_with_min_uplift_as_the_daemon_decides(store: Store) -> N
     planned = {e.customer.split("-")[1] for e in plan.entries if e.customer.startswith("new-")}
     assert planned == {"A"}
     assert sum(e.customer.startswith("new-A") for e in plan.entries) == 12
+
+
+def test_validate_warns_when_min_uplift_has_no_holdout_to_learn_from(tmp_path: Path) -> None:
+    path = tmp_path / "habit.yaml"
+    path.write_text(CAMPAIGN.replace("holdout_percent: 10", "holdout_percent: 0"))
+    found = validate(workspace(), [path], tmp_path)
+    (warning,) = [str(p) for p in found.problems if "min_uplift" in p.field]
+    assert warning.startswith("habit.yaml:5: warning: audience.min_uplift: min_uplift compares")
+    assert "holdout_percent is 0" in warning and "habit" in found.campaigns  # still loads
+    path.write_text(CAMPAIGN)
+    assert not [p for p in validate(workspace(), [path], tmp_path).problems if "uplift" in p.field]
