@@ -41,7 +41,7 @@ def validate(
     :func:`load_campaigns`)."""
     result = load_campaigns(paths, root, keep)
     for campaign in list(result.campaigns.values()):
-        problems: list[Problem] = []
+        problems: list[Problem] = _uplift_warnings(result, campaign)
         for index, step in enumerate(campaign.steps):
             if step.is_call:
                 continue
@@ -64,6 +64,22 @@ def validate(
     unique = {(p.file, p.line, p.field, p.message, p.severity): p for p in result.problems}
     result.problems = sorted(unique.values(), key=lambda p: (p.file, p.line))
     return result
+
+
+def _uplift_warnings(result: LoadResult, campaign: Campaign) -> list[Problem]:
+    """``min_uplift`` on a campaign that holds nobody out: nothing new to measure it by."""
+    audience = campaign.audience
+    if audience is None or audience.min_uplift is None or campaign.holdout_percent > 0:
+        return []
+    return [
+        Problem(
+            *result.locate(campaign.id, ("audience", "min_uplift")),
+            "min_uplift compares treated customers with held-out ones, and holdout_percent "
+            "is 0: no new customer is held out, so the uplift rests on earlier ones only "
+            "(or says not enough data). Give holdout_percent a value, such as 10",
+            severity="warning",
+        )
+    ]
 
 
 def _render_problems(

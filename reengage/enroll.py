@@ -32,6 +32,7 @@ from reengage.store import Store
 from reengage.store.looks import NEVER, Chunk, PassState
 from reengage.store.passes import SharedPass, Taken
 from reengage.store.sending import NewEnrollment
+from reengage.uplift import with_min_uplift
 
 log = get_logger(__name__)
 
@@ -73,8 +74,10 @@ def detect_and_enroll(
 
     Skips customers without consent, marked do-not-contact, suppressed or paused, already
     in a campaign that does not run in parallel, or enrolled in this campaign within its
-    ``not_enrolled_within_days``. Higher-priority campaigns choose first. Holdout members
-    are recorded, never contacted. Enrollments whose customer came back are ended first.
+    ``not_enrolled_within_days``, or of a segment the campaign's ``min_uplift`` leaves out
+    (:func:`reengage.uplift.with_min_uplift`). Higher-priority campaigns choose first.
+    Holdout members are recorded, never contacted. Enrollments whose customer came back
+    are ended first.
     ``whole`` looks at every customer whatever is due (what the looks must always agree with).
 
     Several workers share a pass (:mod:`reengage.store.passes`): this one joins the pass
@@ -88,6 +91,9 @@ def detect_and_enroll(
     active = sorted(
         (c for c in campaigns if c.enabled and c.audience is not None), key=lambda c: -c.priority
     )
+    # min_uplift as a filter on the segment, measured once for the pass: it joins the
+    # fingerprint, so a segment crossing the bar makes the next pass whole.
+    active = with_min_uplift(store, active, now)
     model = current_model(store)
     # Enrollments whose customer came back end first, chunk by chunk: whoever did something
     # since their last look is due, so each pass checks just the customers it decides.

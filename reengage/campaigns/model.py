@@ -91,6 +91,35 @@ class Audience(Strict):
     lapsed: LapseRule | None = None
     declining: DeclineRule | None = None
     where: list[FilterRule] = Field(default_factory=list)
+    # Prefer customers whom contact helps: a customer whose segment's measured uplift (the
+    # point estimate, treated against held out: reengage.uplift) is below this is not
+    # enrolled; a segment with too little data to say is enrolled as before.
+    min_uplift: float | None = None
+
+    @field_validator("min_uplift", mode="before")
+    @classmethod
+    def _uplift(cls, value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            raise ValueError(
+                f"expected a number between -1 and 1, not {str(value).lower()} (YAML reads "
+                "yes/no/on/off as true/false)"
+            )
+        if not isinstance(value, int | float):
+            raise ValueError(
+                f"expected a number between -1 and 1, not {value!r}: an uplift is a share, "
+                "so 0.05 means five percentage points"
+            )
+        if not -1.0 <= float(value) <= 1.0:  # also refuses .nan
+            raise ValueError(
+                f"{value!r} is not between -1 and 1: an uplift is a share of customers, so "
+                f"write {float(value) / 100:g} for {value:g} percentage points"
+                if 1 < abs(float(value)) <= 100
+                else f"{value!r} is not between -1 and 1: an uplift is a share of customers, "
+                "so 0.05 means five percentage points"
+            )
+        return float(value)
 
     @model_validator(mode="after")
     def _some_rule(self) -> Audience:

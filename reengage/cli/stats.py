@@ -20,6 +20,7 @@ from reengage.timeutil import parse_since, utcnow
 
 if TYPE_CHECKING:
     from reengage.stats import CampaignResult, Funnel, Lift, Results
+    from reengage.uplift import GroupUplift
 
 
 class OutputFormat(StrEnum):
@@ -56,20 +57,26 @@ def stats_command(
         ),
     ] = False,
 ) -> None:
-    """Funnels per campaign and step, lift against the holdout, and why customers stopped.
+    """Funnels per campaign and step, lift against the holdout, uplift per segment (who
+    contact helps), and why customers stopped.
 
     The table uses the terminal's width: all campaigns in one table when it fits, else a
     block per campaign; no number is ever cut.
 
-    The CSV has one row per fact, never a sum of other rows: campaign, step, group, reason,
-    scope, measure (what the row counts) and value. Summing the values of one measure over
-    any rows never counts anything twice. Money has 2 decimals, lift is in percentage
-    points. Measures: entered and came_back (per campaign and group); reactivated (per
-    campaign, each customer once); sent, delivered, bounced, opened, clicked, replied,
-    unsubscribed, complained, put_on_call_list, credited and revenue (per step; revenue
-    also for the held_out group); lift_points, ci_low_points, ci_high_points, verdict_kind
-    and verdict (per campaign); calls (per reason and scope; an empty reason: none given)
-    and value_at_risk (per reason). README.md (Results) says more.
+    The CSV has one row per fact, never a sum of other rows: campaign, step, group,
+    subgroup, reason, scope, measure (what the row counts) and value. Summing the values of
+    one measure over any rows never counts anything twice. Money has 2 decimals, lift is in
+    percentage points. Measures: entered and came_back (per campaign and group);
+    reactivated (per campaign, each customer once); sent, delivered, bounced, opened,
+    clicked, replied, unsubscribed, complained, put_on_call_list, credited and revenue (per
+    step; revenue also for the held_out group); lift_points, ci_low_points, ci_high_points,
+    verdict_kind and verdict (per campaign); segment_entered and segment_came_back (per
+    campaign, group and segment, the subgroup), segment_uplift_points,
+    segment_ci_low_points, segment_ci_high_points, segment_verdict_kind and segment_verdict
+    (per campaign and segment), and the same per rhythm class: rhythm_entered,
+    rhythm_came_back, rhythm_uplift_points, rhythm_ci_low_points, rhythm_ci_high_points,
+    rhythm_verdict_kind and rhythm_verdict; calls (per reason and scope; an empty reason:
+    none given) and value_at_risk (per reason). README.md (Results) says more.
     """
     from reengage import stats
 
@@ -137,6 +144,8 @@ def show_results(console: Console, results: Results, *, wide: bool = False) -> N
             _say(console, f"* {stats.OPENS_NOTE}.", width, "dim")
             lift = _lift_layout(results)
             _show_tables(console, f"Lift against the holdout ({_horizon(results)})", lift, width)
+            uplift = _uplift_layout(results.campaigns, per_campaign=True)
+            _show_tables(console, _uplift_title(results), uplift, width)
         else:
             _show_blocks(console, results, scope)
     _show_calls(console, results, width)
@@ -255,6 +264,71 @@ def _lift_layout(results: Results) -> Layout:
     )
 
 
+def _uplift_title(results: Results) -> str:
+    from reengage.uplift import MIN_GROUP
+
+    days = round(results.horizon.total_seconds() / 86400)
+    return (
+        f"Uplift: who contact helps, treated against held out, per segment and rhythm class "
+        f"(customers who have had the whole {days}-day window; a number needs {MIN_GROUP} "
+        f"treated and {MIN_GROUP} held out)"
+    )
+
+
+def _nobody_yet(results: Results) -> str:
+    days = round(results.horizon.total_seconds() / 86400)
+    return f"nobody has had the whole {days}-day window yet"
+
+
+def _uplift_groups(c: CampaignResult) -> list[GroupUplift]:
+    return [*c.uplift.segments, *c.uplift.rhythms] if c.uplift is not None else []
+
+
+def _uplift_layout(campaigns: list[CampaignResult], *, per_campaign: bool) -> Layout:
+    """A row per segment and rhythm class (under a row per campaign when ``per_campaign``):
+    who came back in each group, the uplift and its interval (none without enough data)."""
+    from reengage.stats.intervals import points
+
+    labels: list[str | Text] = []
+    cells: list[list[str | Text]] = [[], [], [], [], []]
+    sections: set[int] = set()
+    indent = "  " if per_campaign else ""
+    for c in campaigns:
+        groups = _uplift_groups(c)
+        if per_campaign:
+            labels.append(Text(c.campaign_id, style="bold"))
+            row: list[str | Text] = ["", "", "", ""]
+            row.append(Text("" if groups else "nobody has had the whole window yet"))
+            for column, cell in zip(cells, row, strict=True):
+                column.append(cell)
+        previous = None
+        for g in groups:
+            if previous == "segment" and g.grouping == "rhythm":
+                sections.add(len(labels) - 1)  # a line between the two groupings
+            previous = g.grouping
+            labels.append(Text(f"{indent}{g.grouping}: {g.label}"))
+            interval = g.interval
+            row = [
+                _rate(g.treated_came_back, g.treated),
+                _rate(g.held_out_came_back, g.held_out),
+                "—" if g.uplift is None else f"{points(g.uplift)} pts",
+                "—" if interval is None else f"{points(interval.low)} to {points(interval.high)}",
+                Text(g.words),
+            ]
+            for column, cell in zip(cells, row, strict=True):
+                column.append(cell)
+        sections.add(len(labels) - 1)
+    headers = ["treated came back", "holdout came back", "uplift", "95% CI"]
+    return Layout(
+        Column("campaign / group" if per_campaign else "group", labels, right=False, text=True),
+        [
+            *(Column(header, column) for header, column in zip(headers, cells, strict=False)),
+            Column("verdict", cells[4], right=False, text=True),
+        ],
+        sections,
+    )
+
+
 def _show_blocks(console: Console, results: Results, scope: str) -> None:
     """A block per campaign: its funnel with a column per step, its lift and verdict in words."""
     from reengage import stats
@@ -284,6 +358,11 @@ def _show_blocks(console: Console, results: Results, scope: str) -> None:
             width,
         )
         _say(console, f"Verdict: {found.verdict}", width, "bold")
+        if _uplift_groups(c):
+            layout = _uplift_layout([c], per_campaign=False)
+            _show_tables(console, _uplift_title(results), layout, width)
+        else:
+            _say(console, f"Uplift by segment: {_nobody_yet(results)}.", width)
 
 
 def _steps_layout(c: CampaignResult) -> Layout:

@@ -27,6 +27,7 @@ from reengage.simulate.plan import DayPlan, PlannedEntry, PlannedMail, Simulatio
 from reengage.simulate.replay import DAY, Candidate, Replay
 from reengage.simulate.report import SAMPLE, assumptions, render_sample
 from reengage.store import Store
+from reengage.uplift import with_min_uplift
 
 __all__ = [
     "SAMPLE",
@@ -71,6 +72,7 @@ def simulate(
     entering = sorted(
         (c for c in campaigns if c.enabled and c.audience is not None), key=lambda c: -c.priority
     )
+    entering = with_min_uplift(store, entering, now)  # as measured now, for the whole plan
     longest = max((c.not_enrolled_within_days for c in entering), default=0)
     history = store.sending.enrollment_history(sorted(info), now - timedelta(days=longest))
     cap = FrequencyCap(ws.max_emails_per_week, WEEK)

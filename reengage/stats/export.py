@@ -1,6 +1,7 @@
 """Results as data: a JSON document and one tidy CSV table, for spreadsheets and scripts.
 
-The CSV has one row per fact: ``campaign, step, group, reason, scope, measure, value``,
+The CSV has one row per fact: ``campaign, step, group, subgroup, reason, scope, measure,
+value`` (``subgroup``: the segment or rhythm class of an uplift row),
 where ``measure`` says what the row counts (:data:`MEASURES`). No row is the sum of other
 rows, so summing the values of one measure over any selection of rows (a campaign, a step,
 a group, a reason) never counts anything twice; a pivot table gives the totals the
@@ -16,8 +17,9 @@ from typing import Any
 
 from reengage.stats.intervals import Lift
 from reengage.stats.results import OPENS_NOTE, CallResults, CampaignResult, Funnel, Results
+from reengage.uplift import MIN_GROUP, CampaignUplift, GroupUplift
 
-CSV_COLUMNS = ["campaign", "step", "group", "reason", "scope", "measure", "value"]
+CSV_COLUMNS = ["campaign", "step", "group", "subgroup", "reason", "scope", "measure", "value"]
 
 # What each measure counts, and on which rows (the README's table says the same).
 MEASURES = {
@@ -43,6 +45,23 @@ MEASURES = {
     "ci_high_points": "high end of the lift's 95% interval, percentage points",
     "verdict_kind": "what the lift means, as a key (lift, no_measurable_lift, ...)",
     "verdict": "what the lift means, in words",
+    "segment_entered": "customers of the segment (subgroup) who entered and have had the "
+    "whole lift horizon, per group",
+    "segment_came_back": "of them, who bought within the lift horizon of entering, per group",
+    "segment_uplift_points": "the segment's treated minus held-out came-back rate, percentage "
+    "points (only with enough data)",
+    "segment_ci_low_points": "low end of the segment's uplift's 95% interval",
+    "segment_ci_high_points": "high end of the segment's uplift's 95% interval",
+    "segment_verdict_kind": "what the segment's uplift means, as a key (helps, "
+    "no_measurable_effect, hurts, not_enough_data)",
+    "segment_verdict": "what the segment's uplift means, in words",
+    "rhythm_entered": "the same as segment_entered, per rhythm class (subgroup)",
+    "rhythm_came_back": "the same as segment_came_back, per rhythm class",
+    "rhythm_uplift_points": "the same as segment_uplift_points, per rhythm class",
+    "rhythm_ci_low_points": "the same as segment_ci_low_points, per rhythm class",
+    "rhythm_ci_high_points": "the same as segment_ci_high_points, per rhythm class",
+    "rhythm_verdict_kind": "the same as segment_verdict_kind, per rhythm class",
+    "rhythm_verdict": "the same as segment_verdict, per rhythm class",
     "calls": "call outcomes, per reason and scope (no reason: nobody gave one)",
     "value_at_risk": "a year's value of the customers who gave the reason, per reason",
 }
@@ -118,6 +137,7 @@ def _campaign_json(c: CampaignResult) -> dict[str, Any]:
         **_funnel_json(c.funnel),
         "held_out_revenue": money(c.held_out_revenue),
         "lift": lift_fields(c.lift),
+        "uplift": _uplift_json(c.uplift),
         "steps": [{"step": s.key, **_funnel_json(s.funnel)} for s in c.steps],
         "timeline": [
             {
@@ -129,6 +149,34 @@ def _campaign_json(c: CampaignResult) -> dict[str, Any]:
             }
             for p in c.timeline
         ],
+    }
+
+
+def uplift_fields(found: GroupUplift) -> dict[str, Any]:
+    """One group's uplift as flat fields, in percentage points (None without enough data)."""
+    interval = found.interval
+    return {
+        found.grouping: found.label,
+        "treated": found.treated,
+        "treated_came_back": found.treated_came_back,
+        "held_out": found.held_out,
+        "held_out_came_back": found.held_out_came_back,
+        "treated_rate": _pct(found.treated_rate),
+        "held_out_rate": _pct(found.held_out_rate),
+        "uplift_points": _pct(found.uplift),
+        "ci_low_points": _pct(interval.low) if interval else None,
+        "ci_high_points": _pct(interval.high) if interval else None,
+        "verdict_kind": found.kind.value,
+        "verdict": found.verdict,
+    }
+
+
+def _uplift_json(found: CampaignUplift | None) -> dict[str, Any]:
+    return {
+        "horizon_days": found.horizon.total_seconds() / 86400 if found else None,
+        "min_per_group": MIN_GROUP,
+        "by_segment": [uplift_fields(g) for g in found.segments] if found else [],
+        "by_rhythm": [uplift_fields(g) for g in found.rhythms] if found else [],
     }
 
 
@@ -158,6 +206,7 @@ def _campaign_rows(c: CampaignResult) -> list[dict[str, Any]]:
     for measure in ("lift_points", "ci_low_points", "ci_high_points", "verdict_kind", "verdict"):
         if lift[measure] is not None:
             rows.append({**campaign, "measure": measure, "value": lift[measure]})
+    rows.extend(_uplift_rows(c))
     for step in c.steps:
         f = step.funnel
         where = {**campaign, "step": step.key, "group": TREATED}
@@ -168,6 +217,28 @@ def _campaign_rows(c: CampaignResult) -> list[dict[str, Any]]:
             "revenue": money(f.revenue),
         }
         rows.extend({**where, "measure": m, "value": v} for m, v in values.items())
+    return rows
+
+
+def _uplift_rows(c: CampaignResult) -> list[dict[str, Any]]:
+    """Per segment and per rhythm class (``subgroup``): who entered and came back in each
+    group, and the uplift; each grouping has its own measures, so no sum counts twice."""
+    rows: list[dict[str, Any]] = []
+    groups = [*c.uplift.segments, *c.uplift.rhythms] if c.uplift else []
+    for g in groups:
+        at = {"campaign": c.campaign_id, "subgroup": g.label}
+        name = g.grouping
+        for group, entered, back in (
+            (TREATED, g.treated, g.treated_came_back),
+            (HELD_OUT, g.held_out, g.held_out_came_back),
+        ):
+            rows.append({**at, "group": group, "measure": f"{name}_entered", "value": entered})
+            rows.append({**at, "group": group, "measure": f"{name}_came_back", "value": back})
+        fields = uplift_fields(g)
+        for measure in ("uplift_points", "ci_low_points", "ci_high_points", "verdict_kind"):
+            if fields[measure] is not None:
+                rows.append({**at, "measure": f"{name}_{measure}", "value": fields[measure]})
+        rows.append({**at, "measure": f"{name}_verdict", "value": g.verdict})
     return rows
 
 

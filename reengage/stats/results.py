@@ -15,6 +15,9 @@ How the numbers are counted, so a marketer can trust them:
   funnel's crediting runs from the last mail, which would give the treated group a longer
   window than the holdout and inflate the lift. Everyone assigned to the treatment counts,
   whether or not a mail reached them (intention to treat), as the holdout split was random.
+- Uplift per segment (and rhythm class) is the same comparison within each group, counted
+  only over customers who have had the whole horizon (:mod:`reengage.uplift`); a group
+  too small to say gets "not enough data", never a number.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from reengage.stats.intervals import Lift, lift
 from reengage.store import Store
 from reengage.store.stats import ArmCounts, CampaignCounts, StepCounts
 from reengage.timeutil import parse_since as since_moment
+from reengage.uplift import CampaignUplift, uplift_by_campaign
 
 OPENS_NOTE = (
     "opens are counted only for campaigns with track_opens: true, and inflated by mail "
@@ -97,6 +101,8 @@ class CampaignResult:
     lift: Lift
     timeline: list[TimelinePoint]
     held_out_revenue: float  # what the holdout spent anyway (credited within the window)
+    # Per segment and rhythm class, among who has had the whole window (reengage.uplift).
+    uplift: CampaignUplift | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,12 @@ def campaign_results(
         raise InputError(f"{since:%Y-%m-%d %H:%M} UTC is in the future: nothing to show yet")
     horizon = horizon if horizon is not None else store.attribution_window
     snap = store.stats.snapshot(campaign=campaign, since=since, horizon=horizon)
-    campaigns = [_campaign(snap.campaigns[key], now) for key in sorted(snap.campaigns)]
+    ids = sorted(snap.campaigns)
+    uplift = uplift_by_campaign(store, now, campaigns=ids, since=since, horizon=horizon)
+    campaigns = [
+        _campaign(snap.campaigns[key], now, uplift.get(key, CampaignUplift(key, horizon, [], [])))
+        for key in ids
+    ]
     return Results(now, since, campaign, horizon, campaigns, _calls(causes(store, since)))
 
 
@@ -177,7 +188,7 @@ def parse_since(text: str, now: datetime, zone: ZoneInfo) -> datetime:
         raise InputError(str(exc)) from None
 
 
-def _campaign(counts: CampaignCounts, now: datetime) -> CampaignResult:
+def _campaign(counts: CampaignCounts, now: datetime, uplift: CampaignUplift) -> CampaignResult:
     ordered = sorted(
         counts.steps.items(),
         # Steps in the order customers met them; credit before any mail goes last.
@@ -203,6 +214,7 @@ def _campaign(counts: CampaignCounts, now: datetime) -> CampaignResult:
         lift=lift(t.enrolled, t.reactivated, h.enrolled, h.reactivated),
         timeline=_timeline(t, h, now.date()),
         held_out_revenue=h.revenue,
+        uplift=uplift,
     )
 
 

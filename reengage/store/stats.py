@@ -28,6 +28,7 @@ from reengage.models import (
 from reengage.store.sqlfuncs import epoch_days
 from reengage.store.tables import CALLS as CALL_TASKS
 from reengage.store.tables import ENROLLMENTS, MESSAGES, RESPONSES
+from reengage.store.uplift import UpliftCount, uplift_counts
 from reengage.timeutil import as_utc
 
 EPOCH = date(1970, 1, 1)
@@ -358,3 +359,16 @@ class StatsQueries:
         """Every count behind funnels and lift, consistent with each other."""
         with self._tx() as conn:
             return snapshot(conn, campaign=campaign, since=since, horizon=horizon)
+
+    def uplift(
+        self,
+        *,
+        campaigns: list[str] | None,
+        since: datetime | None,
+        horizon: timedelta,
+        now: datetime,
+    ) -> list[UpliftCount]:
+        """Who came back per campaign, group, segment and rhythm class, among enrollments
+        that have had the whole ``horizon`` (:mod:`reengage.store.uplift`)."""
+        with self._tx() as conn:
+            return uplift_counts(conn, campaigns=campaigns, since=since, horizon=horizon, now=now)

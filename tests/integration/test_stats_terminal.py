@@ -20,6 +20,7 @@ from reengage.digest.outcomes import CauseRow
 from reengage.stats import results as results_module
 from reengage.store import Store
 from reengage.store.stats import ArmCounts, CampaignCounts, Snapshot, StatsQueries, StepCounts
+from reengage.store.uplift import UpliftCount
 from tests.integration import inprocess
 
 LONG = "habit-lapsed-tips-for-wholesale-customers-in-the-north-region"
@@ -56,6 +57,11 @@ WHOLE = [
     "102/1,371 (7.4%)",
     "11/125 (8.8%)",
     "1/13 (7.7%)",
+    "1,111/6,543 (17.0%)",  # uplift: a segment with a number, and one without (12 held out)
+    "55/727 (7.6%)",
+    "555/4,321 (12.8%)",
+    "1,666/10,864 (15.3%)",  # the same customers by rhythm class
+    "56/739 (7.6%)",
 ]
 
 
@@ -107,6 +113,18 @@ def big_snapshot() -> Snapshot:
     return Snapshot({LONG: long, "win-back": win})
 
 
+def big_uplift() -> list[UpliftCount]:
+    """The long campaign's customers who have had the whole window: a long segment name
+    with thousands each side, and customers without a segment with too few held out."""
+    segment = "wholesale-key-accounts-north"
+    return [
+        UpliftCount(LONG, False, segment, "weekly", 6543, 1111),
+        UpliftCount(LONG, True, segment, "weekly", 727, 55),
+        UpliftCount(LONG, False, None, "weekly", 4321, 555),
+        UpliftCount(LONG, True, None, "weekly", 12, 1),
+    ]
+
+
 def big_causes(store: Any, since: Any) -> CausesReport:
     rows = [
         CauseRow("price", calls=8000, specific=5000, systemic=2500, unsure=500),
@@ -123,6 +141,7 @@ def big(store: Store, monkeypatch: pytest.MonkeyPatch, database_url: str) -> dic
     """The command's environment, on a store whose counts are :func:`big_snapshot`."""
     monkeypatch.setattr(StatsQueries, "snapshot", lambda self, **_: big_snapshot())
     monkeypatch.setattr(StatsQueries, "campaign_ids", lambda self: [LONG, "win-back"])
+    monkeypatch.setattr(StatsQueries, "uplift", lambda self, **_: big_uplift())
     monkeypatch.setattr(results_module, "causes", big_causes)
     return {"REENGAGE_DATABASE_URL": database_url, "REENGAGE_NOW": "2026-12-01T09:00:00+00:00"}
 

@@ -38,6 +38,7 @@ from reengage.stats import (
 from reengage.stats import results as results_module
 from reengage.stats.export import MEASURES
 from reengage.store.stats import ArmCounts, CampaignCounts, Snapshot, StepCounts
+from reengage.store.uplift import UpliftCount
 
 # Newcombe (1998a), "Two-sided confidence intervals for the single proportion: comparison
 # of seven methods", Statistics in Medicine 17:857-872, Table I, method 3 (Wilson score).
@@ -182,10 +183,23 @@ def test_too_little_data_waits_for_more_and_says_what_is_needed() -> None:
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
+# Who of win-back has had the whole window, by segment (two) and rhythm class (one).
+UPLIFT = [
+    UpliftCount("win-back", False, "retail", "weekly", 50, 9),
+    UpliftCount("win-back", True, "retail", "weekly", 6, 1),
+    UpliftCount("win-back", False, None, "weekly", 10, 1),
+]
+
+
 class FakeStats:
     def __init__(self, snapshot: Snapshot) -> None:
         self.snap = snapshot
         self.asked: dict[str, Any] = {}
+        self.uplift_asked: dict[str, Any] = {}
+
+    def uplift(self, **kwargs: Any) -> list[UpliftCount]:
+        self.uplift_asked = kwargs
+        return UPLIFT
 
     def campaign_ids(self) -> list[str]:
         return sorted(self.snap.campaigns)
@@ -287,6 +301,11 @@ def test_json_and_csv_carry_the_same_numbers(monkeypatch: pytest.MonkeyPatch) ->
     assert [s["step"] for s in c["steps"]] == ["hello", "tip", "call"]
     assert "privacy" in doc["notes"]["opened"]
     assert c["revenue"] == 960.0 and c["held_out_revenue"] == 40.0
+    by_segment = {g["segment"]: g for g in c["uplift"]["by_segment"]}
+    assert by_segment["retail"]["treated"] == 50 and by_segment["retail"]["held_out"] == 6
+    assert by_segment["retail"]["uplift_points"] is None  # 6 held out: not enough data
+    assert by_segment["retail"]["verdict"].startswith("not enough data (50 treated, 6 held")
+    assert [g["rhythm"] for g in c["uplift"]["by_rhythm"]] == ["weekly"]
 
 
 def _total(rows: list[dict[str, str]], measure: str, **where: str) -> float:
@@ -322,6 +341,13 @@ def test_csv_has_one_row_per_fact_so_its_sums_are_the_totals(
     assert _total(rows, "calls", reason="delivery") == 2
     assert sum(_total(rows, "calls", scope=s) for s in ("specific", "systemic", "unsure")) == 3
     assert _total(rows, "value_at_risk") == 1700.0
+    # Uplift: each customer who has had the whole window once per grouping, never twice.
+    assert _total(rows, "segment_entered") == _total(rows, "rhythm_entered") == 66
+    assert _total(rows, "segment_entered", subgroup="(no segment)") == 10
+    assert _total(rows, "segment_came_back", group="held_out") == 1
+    kinds = {r["subgroup"]: r["value"] for r in rows if r["measure"] == "segment_verdict_kind"}
+    assert kinds == {"retail": "not_enough_data", "(no segment)": "not_enough_data"}
+    assert not [r for r in rows if r["measure"] == "segment_uplift_points"]  # thin: no number
 
 
 def test_a_campaign_without_a_holdout_has_no_holdout_rows_but_its_size() -> None:
