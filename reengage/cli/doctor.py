@@ -27,9 +27,18 @@ if TYPE_CHECKING:
 
 
 def _spool_problem(folder: Path) -> str | None:
-    """Why the spool folder could not keep a result, or None when it can (tried for real)."""
+    """Why the spool folder could not keep a result, or None when it can (tried for real,
+    without creating anything: a folder not there yet is judged by the one it would go in)."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.exists():
+            parent = next((p for p in folder.absolute().parents if p.exists()), None)
+            if parent is None or not parent.is_dir():
+                return f"{parent} is not a folder"
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return f"{folder} is not there and {parent} cannot be written to create it"
+            return None
+        if not folder.is_dir():
+            return "it is not a folder"
         probe = folder / f".doctor-{os.getpid()}"
         probe.write_text("ok\n", encoding="utf-8")
         probe.unlink()
@@ -104,8 +113,18 @@ def doctor(
     report(
         settings.secret_key is not None,
         "secret key",
-        "set" if settings.secret_key else "REENGAGE_SECRET_KEY is not set",
+        "set"
+        if settings.secret_key
+        else "REENGAGE_SECRET_KEY is not set: links in mail would not work; set it to 16 or "
+        "more random characters, e.g. python -c 'import secrets; "
+        "print(secrets.token_urlsafe(24))'",
     )
+    try:
+        dkim = settings.dkim_key()
+        if dkim is not None:
+            report(True, "DKIM", f"signing as {dkim[1]} with selector {dkim[0]}")
+    except ReengageError as exc:  # a half-set or unreadable key: a finding, not a stop
+        report(False, "DKIM", str(exc))
     report(
         True,
         "working days",
@@ -117,9 +136,10 @@ def doctor(
     from reengage.store.engine import check_connection, create_engine
 
     absent = _absent_sqlite_file(settings.database_url)
-    engine = create_engine(settings.database_url)
+    # Connecting would create the file (and its folder), empty, and call it reachable.
+    engine = create_engine(settings.database_url) if absent is None else None
     try:
-        if absent is not None:  # connecting would create it, empty, and call it reachable
+        if engine is None:
             raise ReengageError(
                 f"no database file at {absent}: `reengage db upgrade` creates it; or point "
                 "REENGAGE_DATABASE_URL at the file the daemon uses"
@@ -138,7 +158,8 @@ def doctor(
         report(False, "database", str(exc))
         current = None
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     from reengage.mailer import SmtpMailer
 
     try:
@@ -164,7 +185,16 @@ def doctor(
     )
     from reengage import authoring
 
-    result = authoring.validate(_workspace(), [settings.campaigns_dir], root=Path.cwd())
+    try:
+        workspace = _workspace()
+    except ReengageError:  # the DKIM key, reported above: the campaigns are checked without
+        from reengage import compose
+
+        unsigned = settings.model_copy(
+            update={"dkim_private_key_file": None, "dkim_selector": None, "dkim_domain": None}
+        )
+        workspace = compose.Workspace.from_settings(unsigned)
+    result = authoring.validate(workspace, [settings.campaigns_dir], root=Path.cwd())
     errors = [p for p in result.problems if p.is_error]
     report(
         not errors,
@@ -325,7 +355,8 @@ def _complaint_rate(settings: Settings) -> Finding:
     except ReengageError as exc:
         return Finding(Level.WARN, "complaint rate", f"not checked: {exc}")
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     store = _store()
     try:
         complaints, mails = store.stats.complaints_since(utcnow() - timedelta(days=days))

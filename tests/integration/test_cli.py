@@ -342,3 +342,26 @@ def test_doctor_names_a_database_file_that_is_not_there_and_does_not_create_it(
     assert not typo.exists()
     assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
     assert "ok   database: reachable" in cli("doctor", cwd=tmp_path, env=env).stdout
+
+
+def test_doctor_changes_nothing_on_disk_and_names_a_dkim_key_it_cannot_read(
+    tmp_path: Path,
+) -> None:
+    """`doctor` is safe to run anywhere: a spool folder, a database folder that are not
+    there stay not there; an unreadable DKIM key is one FAIL line among the others, and the
+    campaigns are still checked."""
+    env = {
+        "REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'nodir' / 'x.db'}",
+        "REENGAGE_SPOOL_DIR": str(tmp_path / "deep" / "a" / "spool"),
+        "REENGAGE_DKIM_SELECTOR": "s1",
+        "REENGAGE_DKIM_DOMAIN": "acme.example",
+        "REENGAGE_DKIM_PRIVATE_KEY_FILE": str(tmp_path / "missing.pem"),
+    }
+    doctor = cli("doctor", cwd=tmp_path, env=env)
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    assert "FAIL DKIM: REENGAGE_DKIM_PRIVATE_KEY_FILE: cannot read" in doctor.stdout
+    assert "FAIL secret key: REENGAGE_SECRET_KEY is not set: " in doctor.stdout
+    assert "secrets.token_urlsafe" in doctor.stdout
+    assert "campaigns:" in doctor.stdout, doctor.stdout
+    assert "ok   spool:" in doctor.stdout, doctor.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
