@@ -7,6 +7,13 @@ lays out what it holds for the reader — a known flow container (``<div>``, ``<
 ``<p>``…) that no attribute or style hides. Anything else (an element reengage does not
 know, a ``<details>`` or ``<dialog>`` without ``open``, a ``<table>`` outside its cells)
 counts as hidden: an allow-list, so a new way to hide a place errs on the side of hidden.
+Styles are read as a browser reads them (CSS comments dropped, escapes decoded); any
+``filter``, a ``zoom`` under one half and a margin that pulls a block far off the page
+hide a place too.
+
+What this cannot see: an element that is not around the place but covers it (a block
+positioned on top of the footer). Only ancestors are judged; most mail clients drop
+``position`` anyway.
 
 Read at C speed with regular expressions over the HTML css-inline wrote: that is a
 serialised tree (every element closed, text escaped, comments whole), so a tokenizer
@@ -238,13 +245,8 @@ def _hides(attrs: str) -> bool:
         return True
     given = _STYLE.search(attrs)
     style = _declarations(next((g for g in given.groups() if g is not None), "") if given else "")
-    opacity = style.get("opacity", "1")
-    try:
-        faint = float(opacity.rstrip("%")) / (100 if opacity.endswith("%") else 1) < 0.5
-    except ValueError:
-        faint = True
     return (
-        faint
+        _fraction(style.get("opacity", "1")) < 0.5
         or style.get("display") == "none"
         or style.get("visibility") in ("hidden", "collapse")
         or "mso-hide" in style
@@ -253,6 +255,10 @@ def _hides(attrs: str) -> bool:
         or "clip-path" in style
         or "transform" in style
         or style.get("text-indent", "0").startswith("-")
+        or style.get("content-visibility") == "hidden"
+        or style.get("filter", "none") != "none"  # opacity(0), brightness(0), blur(…)
+        or _fraction(style.get("zoom", "1")) < 0.5
+        or any(_far_back(style.get(p, "0")) for p in _MARGINS)
         or any(_ZERO.match(style.get(p, "auto")) for p in ("height", "max-height", "width"))
         or any(_ZERO.match(style.get(p, "auto")) for p in ("max-width",))
         or (
@@ -262,9 +268,46 @@ def _hides(attrs: str) -> bool:
     )
 
 
+_MARGINS = {"margin", "margin-left", "margin-top", "margin-right", "margin-bottom"}
+_MARGINS |= {"margin-inline-start", "margin-inline-end", "margin-block-start"}
+# A negative length that moves a block off the page, not a design's nudge of a few pixels.
+_LENGTH = re.compile(r"-(\d*\.?\d+)([a-z%]*)")
+_FAR = {"px": 40.0, "pt": 30.0, "em": 3.0, "rem": 3.0, "ex": 6.0, "ch": 6.0}
+_CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(.))", re.DOTALL)
+
+
+def _fraction(value: str) -> float:
+    # A number or a percentage as a fraction; anything unreadable errs on the side of hidden.
+    try:
+        return float(value.rstrip("%")) / (100 if value.endswith("%") else 1)
+    except ValueError:
+        return 0.0
+
+
+def _far_back(value: str) -> bool:
+    # Any part of a margin that pulls the block far up or aside (off the page).
+    # %, vw, cm…: any negative is far.
+    return any(float(number) >= _FAR.get(unit, 0.0) for number, unit in _LENGTH.findall(value))
+
+
+def _unescaped(style: str) -> str:
+    # As a browser reads it: CSS comments are nothing (`display:/**/none`), and an escape is
+    # the character it names (`display:\6e one` is `display:none`).
+    def one(found: re.Match[str]) -> str:
+        code, char = found.groups()
+        if code is None:
+            return char
+        number = int(code, 16)
+        return chr(number) if 0 < number <= sys.maxunicode else "\ufffd"
+
+    style = _CSS_COMMENT.sub("", style) if "/*" in style else style
+    return _CSS_ESCAPE.sub(one, style) if "\\" in style else style
+
+
 def _declarations(style: str) -> dict[str, str]:
     found = {}
-    for part in style.split(";"):
+    for part in _unescaped(style).split(";"):
         name, colon, value = part.partition(":")
         if colon:
             found[name.strip().lower()] = value.replace("!important", "").strip().lower()

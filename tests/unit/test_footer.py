@@ -95,6 +95,17 @@ HIDING = [
     "<svg><foreignObject>{{ footer }}</foreignObject></svg>",
     "<div title='{{ footer }}'>x</div>",
     "<table>{{ footer }}<tr><td>x</td></tr></table>",
+    # CSS as a browser reads it: a comment is nothing, an escape is its character.
+    '<div style="display:/**/none">{{ footer }}</div>',
+    '<div style="display:\\6e one">{{ footer }}</div>',
+    '<div style="visibility:hidd\\65n">{{ footer }}</div>',
+    '<div style="filter:opacity(0)">{{ footer }}</div>',
+    '<div style="content-visibility:hidden">{{ footer }}</div>',
+    '<div style="zoom:0.01">{{ footer }}</div>',
+    '<div style="zoom:1%">{{ footer }}</div>',
+    '<div style="margin-left:-10000px">{{ footer }}</div>',
+    '<div style="margin:-5000px 0 0">{{ footer }}</div>',
+    '<div style="margin-top:-100%">{{ footer }}</div>',
 ]
 # Elements a reader sees, and what a browser's parser (:func:`shown_footers`) allows.
 SHOWN = {"body", "div", "p", "span", "table", "tbody", "tr", "td", "center", "font", "details"}
@@ -159,6 +170,9 @@ def test_a_moved_footer_says_where_the_layout_put_it_and_why_that_is_hidden(
         "<table><tr><td>{{ footer }}</td></tr></table>",
         "<center><font face='Arial'>{{ footer }}</font></center>",
         "<!-- a note --><p>{{ footer }}</p>",
+        # A design's nudge is not hiding: a few pixels of negative margin, a zoom near 1.
+        '<div style="margin:-8px 0 0;zoom:0.9">{{ footer }}</div>',
+        '<div style="filter:none">{{ footer }}</div>',
     ],
 )
 def test_a_place_in_the_visible_flow_keeps_the_footer_there(tmp_path: Path, shown: str) -> None:
