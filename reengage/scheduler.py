@@ -345,6 +345,17 @@ class Service:
                 log.exception("pass_failed_while_stopping")
         if scheduler.running:
             scheduler.shutdown(wait=False)
+        await asyncio.to_thread(self._release_chunks)
+
+    def _release_chunks(self) -> None:
+        # A chunk of a pass this worker was deciding (its detection child is stopped by now)
+        # is taken by another worker at once, not after its lease: a clean stop is not a crash.
+        try:
+            released = self.store.detection.release_chunks(self.worker_id, self.clock())
+        except StoreError:  # the lease runs out as after a crash
+            return
+        if released:
+            log.info("detection_chunks_released", chunks=released)
 
     def _guarded(self, job: Callable[[], object]) -> Callable[[], None]:
         """``job`` for the scheduler: a database that went away is one event per outage, not

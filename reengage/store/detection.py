@@ -168,6 +168,11 @@ class DetectionReads:
         with self._tx() as conn:
             passes.abandon(conn, pass_id, now)
 
+    def release_chunks(self, holder: str, now: datetime) -> int:
+        """Let go of what ``holder`` took and did not finish (:func:`passes.release`)."""
+        with self._tx() as conn:
+            return passes.release(conn, holder, now)
+
     def take_chunk(
         self, shared: passes.SharedPass, holder: str, now: datetime, lease: timedelta, limit: int
     ) -> passes.Taken | None:

@@ -93,6 +93,18 @@ def abandon(conn: Connection, pass_id: int, now: datetime) -> None:
     conn.execute(DETECTION_CHUNKS.delete().where(DETECTION_CHUNKS.c.pass_id == pass_id))
 
 
+def release(conn: Connection, holder: str, now: datetime) -> int:
+    """Let go of the chunks ``holder`` took and did not finish (a worker stopping): any
+    worker takes them at once instead of after their lease. How many there were."""
+    chunks = DETECTION_CHUNKS.c
+    let_go = conn.execute(
+        DETECTION_CHUNKS.update()
+        .where(chunks.holder == holder, chunks.done_at.is_(None), chunks.locked_until > now)
+        .values(locked_until=now)
+    )
+    return let_go.rowcount or 0
+
+
 def take(
     conn: Connection, shared: SharedPass, holder: str, now: datetime, lease: timedelta, limit: int
 ) -> Taken | None:

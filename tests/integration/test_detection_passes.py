@@ -155,3 +155,23 @@ def test_a_dead_workers_chunk_is_taken_again_soon_after_its_lease_not_at_the_nex
     assert written(store)[0] > 0
     dead.close()
     reference.close()
+
+
+def test_a_worker_that_stops_cleanly_lets_its_chunks_go_at_once(store: Store) -> None:
+    """A stopped daemon is not a crash: the chunk it was deciding is taken by another worker
+    straight away, not after its lease; a chunk it finished stays finished."""
+    ids = customers(store, 8)
+    shared = store.detection.start_pass(START, True, PassState("f", [("", 30.0)], START, START))
+    done = store.detection.take_chunk(shared, "stopping", START, LEASE, 4)
+    assert done is not None
+    assert store.detection.commit_chunk(
+        shared, done, "stopping", START, LEASE, done=True, new=[], looked=[]
+    )
+    held = store.detection.take_chunk(shared, "stopping", START, LEASE, 4)
+    assert held is not None and held.first is not None and held.first.ids == ids[4:]
+    soon = START + LEASE / 10
+    assert store.detection.take_chunk(shared, "other", soon, LEASE, 4) is None  # leased
+    assert store.detection.release_chunks("stopping", soon) == 1
+    taken = store.detection.take_chunk(shared, "other", soon, LEASE, 4)
+    assert taken is not None and (taken.after, taken.last) == (held.after, held.last)
+    assert store.detection.release_chunks("stopping", soon) == 0  # nothing left to let go
