@@ -1,0 +1,212 @@
+"""How the lapse score would have done on this business's own history (``score --backtest``),
+and how two models compare on a window neither saw (the daemon's refit).
+
+A backtest scores the history as it stood on a date with a model fitted on what was known
+by then, and checks who ordered again within the horizon after it. It reports the chosen
+horizon (or the operator's) in full, and beside it half and double that horizon, so an
+operator sees how the question's length changes the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from reengage.backtest import CalibrationRow, MethodResult, calibration, evaluate
+from reengage.detect import Population, Profile, fit_population, inputs_of
+from reengage.horizon import HorizonChoice, named_horizon
+from reengage.lapse_model import LapseModel
+from reengage.scoring import FitResult, fit_model, horizon_of
+from reengage.store import Store
+
+COMPARED = (0.5, 1.0, 2.0)  # the horizons set side by side, as multiples of the chosen one
+
+
+@dataclass(frozen=True)
+class HorizonResult:
+    """How the score ranked at one horizon; ``lapse`` None when its window has not ended."""
+
+    days: float
+    chosen: bool
+    ends: datetime
+    customers: int
+    did_not_return: int
+    lapse: MethodResult | None
+    recency: MethodResult | None
+    fitted: bool  # False: too little history before it, the rhythm prior was scored
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    """How the score would have done on this business's own history."""
+
+    as_of: datetime
+    horizon: timedelta
+    choice: HorizonChoice
+    customers: int
+    did_not_return: int
+    methods: list[MethodResult]
+    calibration: list[CalibrationRow]
+    horizons: list[HorizonResult]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Customers as they stood at ``as_of`` and who of them ordered again by ``as_of +
+    horizon``: what models are judged on."""
+
+    as_of: datetime
+    horizon_days: float
+    profiles: list[Profile]
+    population: Population
+    returned: set[int]
+
+    @classmethod
+    def read(cls, store: Store, as_of: datetime, horizon_days: float) -> Window:
+        """The window from the history (later activity ignored for the profiles)."""
+        profiles = list(store.detection.profiles_as_of(as_of))
+        return cls.of(store, as_of, horizon_days, profiles)
+
+    @classmethod
+    def of(
+        cls, store: Store, as_of: datetime, horizon_days: float, profiles: list[Profile]
+    ) -> Window:
+        """The window over profiles already rebuilt as of ``as_of``."""
+        population = fit_population((p.segment, p.typical_gap_days) for p in profiles)
+        end = as_of + timedelta(days=horizon_days)
+        returned = store.detection.buyers_between(as_of, end)
+        return cls(as_of, horizon_days, profiles, population, returned)
+
+    def judge(self, name: str, model: LapseModel) -> MethodResult:
+        """ROC AUC and top-5%/10% precision of ``model``'s scores against who came back."""
+        scores, labels = self.scored(model)
+        return evaluate(name, scores, labels)
+
+    def scored(self, model: LapseModel) -> tuple[list[float], list[bool]]:
+        """Each customer's score and whether they did not come back, in the same order."""
+        scores: list[float] = []
+        labels: list[bool] = []
+        for p in self.profiles:
+            inputs = inputs_of(p, self.population, self.as_of)
+            if inputs is not None:
+                scores.append(model.score(inputs))
+                labels.append(p.customer_id not in self.returned)
+        return scores, labels
+
+    def recency(self) -> MethodResult:
+        """Plain recency (days silent) on the same customers."""
+        silent: list[float] = []
+        labels: list[bool] = []
+        for p in self.profiles:
+            inputs = inputs_of(p, self.population, self.as_of)
+            if inputs is not None:
+                silent.append(inputs.days_silent)
+                labels.append(p.customer_id not in self.returned)
+        return evaluate("plain recency (days silent)", silent, labels)
+
+
+def backtest(
+    store: Store,
+    *,
+    as_of: datetime,
+    horizon: timedelta | HorizonChoice | None = None,
+    now: datetime | None = None,
+    profiles: list[Profile] | None = None,
+) -> tuple[BacktestReport, FitResult]:
+    """Score the history as of ``as_of``; compare with who ordered again within the horizon.
+
+    The horizon is ``horizon`` when the operator named one (or it was chosen already), else
+    chosen from the customers' rhythm as of ``as_of`` (nothing later is read). ``profiles``:
+    the history as of ``as_of``, when already rebuilt. The model is fitted on what was known by
+    ``as_of`` only (see :func:`reengage.scoring.fit_model`), so the test is honest. Half and
+    double the horizon are reported beside it; one whose window ends after ``now`` is
+    listed as not over yet.
+    """
+    if profiles is None:
+        profiles = list(store.detection.profiles_as_of(as_of))
+    if horizon is None:
+        choice = horizon_of(profiles)
+    elif isinstance(horizon, HorizonChoice):
+        choice = horizon
+    else:
+        choice = named_horizon(horizon.total_seconds() / 86400.0)
+    fit = fit_model(store, as_of, choice)
+    window = Window.of(store, as_of, choice.days, profiles)
+    scores, labels = window.scored(fit.model)
+    methods = [
+        evaluate("lapse_score (reengage)", scores, labels),
+        window.judge("rhythm prior alone", LapseModel(choice.days)),
+        window.recency(),
+        _ratio_method(window),
+    ]
+    report = BacktestReport(
+        as_of,
+        timedelta(days=choice.days),
+        choice,
+        len(labels),
+        sum(labels),
+        methods,
+        calibration(scores, labels),
+        _side_by_side(store, window, fit, now),
+    )
+    return report, fit
+
+
+def _ratio_method(window: Window) -> MethodResult:
+    ratios: list[float] = []
+    labels: list[bool] = []
+    for p in window.profiles:
+        inputs = inputs_of(p, window.population, window.as_of)
+        if inputs is not None:
+            ratios.append(inputs.days_silent / inputs.expected_gap_days)
+            labels.append(p.customer_id not in window.returned)
+    return evaluate("lapse_ratio alone", ratios, labels)
+
+
+def compared_horizons(days: float) -> list[float]:
+    """The horizons set side by side with ``days``: half, itself and double, whole days."""
+    return sorted({max(1.0, float(round(days * k))) for k in COMPARED} | {days})
+
+
+def _side_by_side(
+    store: Store, chosen: Window, fit: FitResult, now: datetime | None
+) -> list[HorizonResult]:
+    rows = []
+    for days in compared_horizons(chosen.horizon_days):
+        ends = chosen.as_of + timedelta(days=days)
+        is_chosen = days == chosen.horizon_days
+        if now is not None and ends > now:
+            rows.append(HorizonResult(days, is_chosen, ends, 0, 0, None, None, False))
+            continue
+        if is_chosen:
+            window, here = chosen, fit
+        else:
+            window = Window(
+                chosen.as_of,
+                days,
+                chosen.profiles,
+                chosen.population,
+                store.detection.buyers_between(chosen.as_of, ends),
+            )
+            here = fit_model(store, chosen.as_of, named_horizon(days))
+        lapse = window.judge("lapse_score (reengage)", here.model)
+        _, labels = window.scored(here.model)
+        rows.append(
+            HorizonResult(
+                days,
+                is_chosen,
+                ends,
+                len(labels),
+                sum(labels),
+                lapse,
+                window.recency(),
+                here.kept_prior_because is None,
+            )
+        )
+    return rows
+
+
+def judge_on(window: Window, models: Sequence[tuple[str, LapseModel]]) -> list[MethodResult]:
+    """Several models judged on the same window (the refit's candidate and the one in force)."""
+    return [window.judge(name, model) for name, model in models]
