@@ -150,3 +150,39 @@ def test_a_refit_is_due_once_per_period(store: Store, tmp_path: Path) -> None:
     assert not refit_due(store, NOW + timedelta(hours=23), day)
     assert refit_due(store, NOW + day, day)
     assert refit_due(store, NOW - timedelta(hours=1), day)  # a clock set back: not stuck
+
+
+def test_the_daemon_refits_once_a_period_and_not_when_told_never(
+    store: Store, tmp_path: Path
+) -> None:
+    from reengage.compose import Workspace
+    from reengage.config import load_settings
+    from reengage.mailer import SmtpMailer
+    from reengage.scheduler import Service
+
+    history(store, tmp_path, FAST)
+    settings = load_settings(env_file=None, model_refit_every_hours=24)
+    clock = {"now": NOW}
+
+    def service(every: timedelta | None) -> Service:
+        ws = Workspace.from_settings(settings)
+        return Service(
+            store, SmtpMailer("127.0.0.1", 9), ws, clock=lambda: clock["now"], refit_every=every
+        )
+
+    assert service(None).refit() is None  # REENGAGE_MODEL_REFIT_EVERY_HOURS=0
+    assert store.lapse_models.last_refit() is None
+    daemon = service(settings.model_refit_every())
+    with capture_logs() as logs:
+        first = daemon.refit()
+        clock["now"] = NOW + timedelta(hours=23)
+        again = daemon.refit()
+        clock["now"] = NOW + timedelta(hours=24)
+        next_day = daemon.refit()
+    assert first is not None and first.at == NOW
+    assert again is None  # not due yet: the database says when the last one was
+    assert next_day is not None and next_day.at == NOW + timedelta(hours=24)
+    assert [e["verdict"] for e in logs if e["event"] == "model_refit"] == [
+        first.verdict,
+        next_day.verdict,
+    ]
