@@ -186,3 +186,23 @@ def test_the_daemon_refits_once_a_period_and_not_when_told_never(
         first.verdict,
         next_day.verdict,
     ]
+
+
+def test_the_refit_runs_in_the_detection_process_of_reengage_run(
+    store: Store, tmp_path: Path, database_url: str
+) -> None:
+    """`reengage run` hands the refit to its detection child, off the daemon's loop; the
+    verdict is the same as in the daemon's own process, and kept in the database."""
+    from reengage.config import LogFormat
+    from reengage.detection_process import ChildSetup, DetectionProcess
+
+    history(store, tmp_path, FAST)
+    child = DetectionProcess(ChildSetup(database_url, 30, "error", LogFormat.JSON, None))
+    child.start()
+    try:
+        refit = child.refit(NOW)
+    finally:
+        child.close()
+    assert refit is not None and refit.verdict in {"kept", "rejected"}
+    assert store.lapse_models.last_refit() == refit
+    assert child.refit(NOW) is None  # closed: the daemon is stopping
