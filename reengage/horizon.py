@@ -8,11 +8,12 @@ least :data:`REGULAR_ORDERS` orders, so at least two gaps of their own), rounded
 weeks and kept within [:data:`MIN_HORIZON_DAYS`, :data:`MAX_HORIZON_DAYS`].
 
 Why three typical gaps: a living habit's gaps are about gamma-distributed (shape 2, as
-:func:`reengage.lapse_model.rhythm_prior` assumes), and such a habit orders within three
-typical gaps 98% of the time (1 - e^-6 · 7). "No order within the horizon" then means the
-habit has most likely ended, not that the customer is a little late, while the horizon
-stays short enough to act on. Why regular buyers: one-time buyers have no gap, and
-two-order customers' single gap is noise; the rhythm is the habit of those who have one.
+:func:`reengage.lapse_model.rhythm_prior` assumes), and such a habit orders within three of
+its typical (median) gaps 96% of the time (three medians are 2.52 means: 1 - e^-5.03 ·
+6.03). "No order within the horizon" then means the habit has most likely ended, not that
+the customer is a little late, while the horizon stays short enough to act on. Why regular
+buyers: one-time buyers have no gap, and two-order customers' single gap is noise; the
+rhythm is the habit of those who have one.
 Too few regular buyers to read a rhythm keep :data:`DEFAULT_HORIZON_DAYS`, and say so.
 """
 
