@@ -113,15 +113,17 @@ def backtest(
     horizon: timedelta | HorizonChoice | None = None,
     now: datetime | None = None,
     profiles: list[Profile] | None = None,
+    compared: Sequence[float] = COMPARED,
 ) -> tuple[BacktestReport, FitResult]:
     """Score the history as of ``as_of``; compare with who ordered again within the horizon.
 
     The horizon is ``horizon`` when the operator named one (or it was chosen already), else
     chosen from the customers' rhythm as of ``as_of`` (nothing later is read). ``profiles``:
     the history as of ``as_of``, when already rebuilt. The model is fitted on what was known by
-    ``as_of`` only (see :func:`reengage.scoring.fit_model`), so the test is honest. Half and
-    double the horizon are reported beside it; one whose window ends after ``now`` is
-    listed as not over yet.
+    ``as_of`` only (see :func:`reengage.scoring.fit_model`), so the test is honest. The
+    horizons ``compared`` (multiples of it: half and double by default) are reported beside
+    it, each with a model fitted for it; one whose window ends after ``now`` is listed as
+    not over yet.
     """
     if profiles is None:
         profiles = list(store.detection.profiles_as_of(as_of))
@@ -148,7 +150,7 @@ def backtest(
         sum(labels),
         methods,
         calibration(scores, labels),
-        _side_by_side(store, window, fit, now),
+        _side_by_side(store, window, fit, now, compared),
     )
     return report, fit
 
@@ -164,16 +166,16 @@ def _ratio_method(window: Window) -> MethodResult:
     return evaluate("lapse_ratio alone", ratios, labels)
 
 
-def compared_horizons(days: float) -> list[float]:
-    """The horizons set side by side with ``days``: half, itself and double, whole days."""
-    return sorted({max(1.0, float(round(days * k))) for k in COMPARED} | {days})
+def compared_horizons(days: float, compared: Sequence[float] = COMPARED) -> list[float]:
+    """The horizons set side by side with ``days`` (itself always), in whole days."""
+    return sorted({max(1.0, float(round(days * k))) for k in compared} | {days})
 
 
 def _side_by_side(
-    store: Store, chosen: Window, fit: FitResult, now: datetime | None
+    store: Store, chosen: Window, fit: FitResult, now: datetime | None, compared: Sequence[float]
 ) -> list[HorizonResult]:
     rows = []
-    for days in compared_horizons(chosen.horizon_days):
+    for days in compared_horizons(chosen.horizon_days, compared):
         ends = chosen.as_of + timedelta(days=days)
         is_chosen = days == chosen.horizon_days
         if now is not None and ends > now:
