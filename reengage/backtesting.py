@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reengage.backtest import CalibrationRow, MethodResult, calibration, evaluate
-from reengage.detect import Population, Profile, fit_population, inputs_of
+from reengage.detect import Profile, fit_population, inputs_of
 from reengage.horizon import HorizonChoice, named_horizon
-from reengage.lapse_model import LapseModel
+from reengage.lapse_model import Inputs, LapseModel
 from reengage.scoring import FitResult, fit_model, horizon_of
 from reengage.store import Store
 
@@ -53,20 +53,19 @@ class BacktestReport:
 
 @dataclass(frozen=True)
 class Window:
-    """Customers as they stood at ``as_of`` and who of them ordered again by ``as_of +
-    horizon``: what models are judged on."""
+    """Customers as they stood at ``as_of`` (the score's inputs then) and whether each did
+    not order again by ``as_of + horizon``: what models are judged on."""
 
     as_of: datetime
     horizon_days: float
-    profiles: list[Profile]
-    population: Population
-    returned: set[int]
+    customer_ids: list[int]
+    inputs: list[Inputs]
+    gone: list[bool]
 
     @classmethod
     def read(cls, store: Store, as_of: datetime, horizon_days: float) -> Window:
-        """The window from the history (later activity ignored for the profiles)."""
-        profiles = list(store.detection.profiles_as_of(as_of))
-        return cls.of(store, as_of, horizon_days, profiles)
+        """The window from the history (later activity ignored for the inputs)."""
+        return cls.of(store, as_of, horizon_days, list(store.detection.profiles_as_of(as_of)))
 
     @classmethod
     def of(
@@ -74,36 +73,36 @@ class Window:
     ) -> Window:
         """The window over profiles already rebuilt as of ``as_of``."""
         population = fit_population((p.segment, p.typical_gap_days) for p in profiles)
-        end = as_of + timedelta(days=horizon_days)
-        returned = store.detection.buyers_between(as_of, end)
-        return cls(as_of, horizon_days, profiles, population, returned)
+        ids: list[int] = []
+        inputs: list[Inputs] = []
+        for p in profiles:
+            found = inputs_of(p, population, as_of)
+            if found is not None:
+                ids.append(p.customer_id)
+                inputs.append(found)
+        return cls(as_of, horizon_days, ids, inputs, []).within(store, horizon_days)
+
+    def within(self, store: Store, horizon_days: float) -> Window:
+        """The same customers, labelled by who ordered again within ``horizon_days``."""
+        returned = store.detection.buyers_between(
+            self.as_of, self.as_of + timedelta(days=horizon_days)
+        )
+        gone = [cid not in returned for cid in self.customer_ids]
+        return Window(self.as_of, horizon_days, self.customer_ids, self.inputs, gone)
 
     def judge(self, name: str, model: LapseModel) -> MethodResult:
         """ROC AUC and top-5%/10% precision of ``model``'s scores against who came back."""
-        scores, labels = self.scored(model)
-        return evaluate(name, scores, labels)
-
-    def scored(self, model: LapseModel) -> tuple[list[float], list[bool]]:
-        """Each customer's score and whether they did not come back, in the same order."""
-        scores: list[float] = []
-        labels: list[bool] = []
-        for p in self.profiles:
-            inputs = inputs_of(p, self.population, self.as_of)
-            if inputs is not None:
-                scores.append(model.score(inputs))
-                labels.append(p.customer_id not in self.returned)
-        return scores, labels
+        return evaluate(name, [model.score(i) for i in self.inputs], self.gone)
 
     def recency(self) -> MethodResult:
         """Plain recency (days silent) on the same customers."""
-        silent: list[float] = []
-        labels: list[bool] = []
-        for p in self.profiles:
-            inputs = inputs_of(p, self.population, self.as_of)
-            if inputs is not None:
-                silent.append(inputs.days_silent)
-                labels.append(p.customer_id not in self.returned)
-        return evaluate("plain recency (days silent)", silent, labels)
+        silent = [i.days_silent for i in self.inputs]
+        return evaluate("plain recency (days silent)", silent, self.gone)
+
+    def ratio(self) -> MethodResult:
+        """The lapse ratio (days silent over the expected gap) on the same customers."""
+        ratios = [i.days_silent / i.expected_gap_days for i in self.inputs]
+        return evaluate("lapse_ratio alone", ratios, self.gone)
 
 
 def backtest(
@@ -135,35 +134,24 @@ def backtest(
         choice = named_horizon(horizon.total_seconds() / 86400.0)
     fit = fit_model(store, as_of, choice)
     window = Window.of(store, as_of, choice.days, profiles)
-    scores, labels = window.scored(fit.model)
+    scores = [fit.model.score(i) for i in window.inputs]
     methods = [
-        evaluate("lapse_score (reengage)", scores, labels),
+        evaluate("lapse_score (reengage)", scores, window.gone),
         window.judge("rhythm prior alone", LapseModel(choice.days)),
         window.recency(),
-        _ratio_method(window),
+        window.ratio(),
     ]
     report = BacktestReport(
         as_of,
         timedelta(days=choice.days),
         choice,
-        len(labels),
-        sum(labels),
+        len(window.gone),
+        sum(window.gone),
         methods,
-        calibration(scores, labels),
+        calibration(scores, window.gone),
         _side_by_side(store, window, fit, now, compared),
     )
     return report, fit
-
-
-def _ratio_method(window: Window) -> MethodResult:
-    ratios: list[float] = []
-    labels: list[bool] = []
-    for p in window.profiles:
-        inputs = inputs_of(p, window.population, window.as_of)
-        if inputs is not None:
-            ratios.append(inputs.days_silent / inputs.expected_gap_days)
-            labels.append(p.customer_id not in window.returned)
-    return evaluate("lapse_ratio alone", ratios, labels)
 
 
 def compared_horizons(days: float, compared: Sequence[float] = COMPARED) -> list[float]:
@@ -184,31 +172,18 @@ def _side_by_side(
         if is_chosen:
             window, here = chosen, fit
         else:
-            window = Window(
-                chosen.as_of,
-                days,
-                chosen.profiles,
-                chosen.population,
-                store.detection.buyers_between(chosen.as_of, ends),
-            )
+            window = chosen.within(store, days)
             here = fit_model(store, chosen.as_of, named_horizon(days))
-        lapse = window.judge("lapse_score (reengage)", here.model)
-        _, labels = window.scored(here.model)
         rows.append(
             HorizonResult(
                 days,
                 is_chosen,
                 ends,
-                len(labels),
-                sum(labels),
-                lapse,
+                len(window.gone),
+                sum(window.gone),
+                window.judge("lapse_score (reengage)", here.model),
                 window.recency(),
                 here.kept_prior_because is None,
             )
         )
     return rows
-
-
-def judge_on(window: Window, models: Sequence[tuple[str, LapseModel]]) -> list[MethodResult]:
-    """Several models judged on the same window (the refit's candidate and the one in force)."""
-    return [window.judge(name, model) for name, model in models]
