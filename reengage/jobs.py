@@ -11,7 +11,7 @@ from __future__ import annotations
 from reengage.dispatch import DispatchReport, count_held, dispatch_due, expire_leases
 from reengage.enroll import EnrollReport, detect_and_enroll
 from reengage.recheck import PUT_OFF
-from reengage.refit import refit_due, refit_model
+from reengage.refit import refit_due, refit_lost, refit_model
 from reengage.retries import CLAIM_LEASE, LEASE, RETRY_BASE, RETRY_MAX
 from reengage.spool import write_spooled
 
@@ -28,6 +28,7 @@ __all__ = [
     "dispatch_due",
     "expire_leases",
     "refit_due",
+    "refit_lost",
     "refit_model",
     "write_spooled",
 ]

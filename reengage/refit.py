@@ -113,6 +113,16 @@ def refit_model(store: Store, now: datetime) -> Refit:
         return _record(store, refit, model_id)
 
 
+def refit_lost(store: Store, now: datetime, why: str) -> Refit:
+    """Record a refit that never came to a verdict (its process died), so the next one is
+    a period away rather than at once: a refit that kills its process must not do so every
+    few minutes."""
+    in_force = store.lapse_models.in_force()
+    days = in_force.model.horizon_days if in_force is not None else rhythm_horizon(store).days
+    reason = f"skipped: {why}; the model in force stays"
+    return _record(store, Refit(now, SKIPPED, days, None, None, None, None, None, reason))
+
+
 def _verdict(
     now: datetime,
     verdict: str,

@@ -203,9 +203,13 @@ class Service:
         with self.store.locks.keeping("refit_lapse_model", self.worker_id, self.clock, REFIT_HOLD):
             if not jobs.refit_due(self.store, now, self.refit_every):
                 return None  # another worker refitted while this one waited for the lease
-            if self.detection is not None:
-                return self.detection.refit(now)
-            return jobs.refit_model(self.store, now)
+            if self.detection is None:
+                return jobs.refit_model(self.store, now)
+            refit = self.detection.refit(now)
+            if refit is None and not self.stopping:
+                why = "the detection process died during the refit (killed, or out of memory)"
+                refit = jobs.refit_lost(self.store, now, why)
+            return refit
 
     async def dispatch(self) -> jobs.DispatchReport:
         """Dispatch until nothing more is due now (or the service is stopping)."""

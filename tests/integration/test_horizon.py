@@ -206,3 +206,39 @@ def test_the_refit_runs_in_the_detection_process_of_reengage_run(
     assert refit is not None and refit.verdict in {"kept", "rejected"}
     assert store.lapse_models.last_refit() == refit
     assert child.refit(NOW) is None  # closed: the daemon is stopping
+
+
+def test_a_refit_whose_process_died_waits_a_period_before_the_next(
+    store: Store, tmp_path: Path
+) -> None:
+    """A refit that kills its process (out of memory) must not kill the next one ten
+    minutes later: it is recorded as skipped, with the reason, and the next is a day away."""
+    from typing import Any, cast
+
+    from reengage.compose import Workspace
+    from reengage.config import load_settings
+    from reengage.mailer import SmtpMailer
+    from reengage.scheduler import Service
+
+    class Dies:
+        def refit(self, now: datetime) -> None:
+            return None  # as DetectionProcess.refit when its child died
+
+        def close(self) -> None:
+            pass
+
+    history(store, tmp_path, FAST)
+    ws = Workspace.from_settings(load_settings(env_file=None))
+    daemon = Service(
+        store,
+        SmtpMailer("127.0.0.1", 9),
+        ws,
+        clock=lambda: NOW,
+        refit_every=timedelta(hours=24),
+        detection=cast(Any, Dies()),
+    )
+    lost = daemon.refit()
+    assert lost is not None and lost.verdict == "skipped"
+    assert "died during the refit" in lost.reason
+    assert store.lapse_models.last_refit() == lost
+    assert not refit_due(store, NOW + timedelta(minutes=10), timedelta(hours=24))
