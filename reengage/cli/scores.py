@@ -35,8 +35,8 @@ def score(
     horizon: Annotated[
         str | None,
         typer.Option(
-            help="How long a customer has to come back, e.g. 90d (backtest and fit); "
-            "default: chosen from your customers' rhythm."
+            help="How long a customer has to come back, e.g. 90d (with --fit, --as-of or "
+            "--backtest); default: chosen from your customers' rhythm."
         ),
     ] = None,
     fit: Annotated[
@@ -92,6 +92,13 @@ def score(
             return
         if when is None:
             model, choice = scoring.horizon_in_force(store)
+            if named is not None:
+                raise typer.BadParameter(
+                    f"today's scores are the model in force's (horizon {model.horizon_days:.0f} "
+                    f"days); to score at {horizon}, fit a model for it: reengage score --fit "
+                    f"--horizon {horizon} (or look back: --as-of DATE --horizon {horizon})",
+                    param_hint="--horizon",
+                )
             population, assessments = scoring.assess_all(store, utcnow(), model=model)
         else:
             profiles = list(store.detection.profiles_as_of(when))
@@ -105,6 +112,7 @@ def score(
     if out_file is not None:
         count = scoring.write_csv(assessments, out_file)
         out.print(f"wrote {count} customers to {out_file}")
+        out.print(_horizon_line(model.horizon_days, choice), highlight=False, markup=False)
         return
     lapsed_count = sum(a.lapse_score >= 0.5 for a in assessments)
     declining = sum(a.declining for a in assessments)

@@ -60,6 +60,14 @@ def test_score_and_doctor_show_the_horizon_chosen_from_the_rhythm(
     assert shortest <= days <= longest
     assert abs(days - 3 * gap) <= 5  # three typical gaps, to whole weeks
 
+    written = cli("score", "--out", str(tmp_path / "all.csv"), cwd=tmp_path, url=database_url)
+    assert RHYTHM.search(written.stdout) is not None, written.stdout
+    # Today's scores are the model in force's: a horizon there would be silently ignored.
+    ignored = cli("score", "--horizon", "30d", cwd=tmp_path, url=database_url)
+    assert ignored.returncode == 2
+    assert f"model in force's (horizon {days} days)" in ignored.stderr, ignored.stderr
+    assert "reengage score --fit --horizon 30d" in ignored.stderr
+
     doctor = cli("doctor", cwd=tmp_path, url=database_url).stdout
     assert f"ok   lapse horizon: {days} days, chosen from your customers' rhythm: " in doctor
     assert "ok   lapse model: the rhythm prior: no model fitted yet" in doctor, doctor
