@@ -6,7 +6,7 @@ Uses the CDNOW master file (23,570 customers who first bought CDs in Q1 1997, ev
 until mid 1998), fetched from the PyPI wheel of ``lifetimes==0.11.3`` with ``pip download``
 (lifetimes itself is not installed). The purchases are written as customers.csv and
 activities.csv, imported into a fresh SQLite database with ``reengage.ingest.import_file``
-and, for each as-of date, scored by ``reengage.scoring.backtest`` — the product's own code
+and, for each as-of date, scored by ``reengage.backtesting.backtest`` — the product's own code
 path behind ``reengage score --backtest``: a model fitted only on what was known by then,
 checked against who placed no order in (as-of, as-of + horizon].
 
@@ -219,7 +219,7 @@ def compare(methods: Sequence[Any]) -> str:
 
 
 def run(folder: Path, as_of_dates: Sequence[date], horizon: int) -> None:
-    from reengage import scoring
+    from reengage import backtesting
     from reengage.backtest import evaluate
     from reengage.logs import configure_logging
 
@@ -239,7 +239,9 @@ def run(folder: Path, as_of_dates: Sequence[date], horizon: int) -> None:
     try:
         for as_of_day in as_of_dates:
             as_of = datetime.combine(as_of_day, time(0), UTC)
-            report, fit = scoring.backtest(store, as_of=as_of, horizon=timedelta(days=horizon))
+            report, fit = backtesting.backtest(
+                store, as_of=as_of, horizon=timedelta(days=horizon), compared=()
+            )
             rfm = rfm_at(sorted_days, (as_of_day - epoch).days, horizon)
             if len(rfm.gone) != report.customers or sum(rfm.gone) != report.did_not_return:
                 raise SystemExit(

@@ -8,7 +8,7 @@ and the fix (:class:`~reengage.errors.ConfigError`).
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -163,6 +163,13 @@ class Settings(BaseSettings, InboundSettings):
     )
 
     import_batch_size: int = Field(5000, ge=1, le=100_000)
+    model_refit_every_hours: int = Field(
+        24,
+        ge=0,
+        le=24 * 90,
+        description="how often the daemon refits the lapse model (kept only when it backtests "
+        "better than the model in force); 0: never",
+    )
 
     digest_hour: int = Field(
         7, ge=0, le=23, description="each rep's call list is sent from this hour, their local time"
@@ -345,6 +352,11 @@ class Settings(BaseSettings, InboundSettings):
         return WorkingDays(
             parse_weekdays(self.digest_days), parse_skip_dates(self.digest_skip_dates)
         )
+
+    def model_refit_every(self) -> timedelta | None:
+        """How often the daemon refits the lapse model, or None when it never does."""
+        hours = self.model_refit_every_hours
+        return timedelta(hours=hours) if hours else None
 
     def require_secret_key(self) -> str:
         """Return the secret key, or stop with the fix when it is not set."""

@@ -41,7 +41,9 @@ from reengage.config import LogFormat
 from reengage.enroll import EnrollReport, detect_and_enroll
 from reengage.errors import StoreError
 from reengage.logs import configure_logging, get_logger
+from reengage.refit import refit_model
 from reengage.store import Store
+from reengage.store.lapse_models import Refit
 
 log = get_logger(__name__)
 
@@ -132,6 +134,30 @@ class DetectionProcess:
             "the next pass starts a new one"
         )
 
+    def refit(self, now: datetime) -> Refit | None:
+        """The lapse model's refit (:func:`reengage.refit.refit_model`) in the child, after
+        any pass under way: it is Python work on every customer, kept off the daemon's loop.
+        None when the daemon is stopping or the child died during it (logged)."""
+        with self._lock:
+            if self._closed:
+                return None
+            pool, _ = self._ensure_pool()
+            try:
+                future: Future[Refit] = pool.submit(_refit, now)
+            except BrokenProcessPool:
+                self._pool = None
+                log.error("refit_process_died", hint="the next refit starts a new child")
+                return None
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            if not self._closed:
+                log.error("refit_process_died", hint="the next refit starts a new child")
+            return None
+
     @property
     def pid(self) -> int | None:
         """The child's process id while one runs."""
@@ -215,3 +241,9 @@ def _detect(
     return detect_and_enroll(
         store, campaigns, now, start=start, whole=whole, worker=worker, clock=timeutil.utcnow
     )
+
+
+def _refit(now: datetime) -> Refit:
+    store = _Child.store
+    assert store is not None, "the child was started without its store"
+    return refit_model(store, now)

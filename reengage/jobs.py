@@ -1,8 +1,9 @@
-"""The daemon's use cases, each taking ``now``: enroll the lapsed, send what is due, tidy up.
+"""The daemon's use cases, each taking ``now``: enroll the lapsed, send what is due, refit
+the lapse model, tidy up.
 
 The scheduler only calls these; the database decides what is due. They live in
-``reengage.enroll`` (the detection pass) and ``reengage.dispatch`` (claim, send, record);
-this module is the one name the scheduler, the CLI and the tests use for both.
+``reengage.enroll`` (the detection pass), ``reengage.dispatch`` (claim, send, record) and
+``reengage.refit``; this module is the one name the scheduler, the CLI and the tests use.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from reengage.dispatch import DispatchReport, count_held, dispatch_due, expire_leases
 from reengage.enroll import EnrollReport, detect_and_enroll
 from reengage.recheck import PUT_OFF
+from reengage.refit import refit_due, refit_lost, refit_model
 from reengage.retries import CLAIM_LEASE, LEASE, RETRY_BASE, RETRY_MAX
 from reengage.spool import write_spooled
 
@@ -25,5 +27,8 @@ __all__ = [
     "detect_and_enroll",
     "dispatch_due",
     "expire_leases",
+    "refit_due",
+    "refit_lost",
+    "refit_model",
     "write_spooled",
 ]

@@ -2,8 +2,10 @@
 
 Jobs: reload campaign files (every 30 s), expire dead sends (every minute), detect and
 enroll (every few minutes, in a process of its own), dispatch due steps (every few seconds),
-the reps' morning digests (every minute: each rep once per local day) and, when one is
-configured, reading the inbound mailbox (every minute, in a thread). SIGTERM and Ctrl-C
+the reps' morning digests (every minute: each rep once per local day), the lapse model's
+refit (looked at every few minutes, done once per ``refit_every``: see
+:mod:`reengage.refit`) and, when one is configured, reading the inbound mailbox (every
+minute, in a thread). SIGTERM and Ctrl-C
 stop the ticking, let in-flight sends finish, close connections and exit 0. ``--once`` does
 one full pass and returns."""
 
@@ -38,11 +40,14 @@ from reengage.outage import Outage
 from reengage.responses import Policy
 from reengage.spool import Spool
 from reengage.store import Store
+from reengage.store.lapse_models import Refit
 
 log = get_logger(__name__)
 SHUTDOWN_RESERVE_S = 2.0  # of the stop grace, kept for closing down after the sends
 PROBE_EVERY_S = 5  # how often an outage asks the database whether it is back
 JOIN_EVERY_S = 30  # how often a worker looks for a detection pass to share (chunk lease: 2 min)
+REFIT_CHECK_S = 600  # how often a worker asks the database whether a refit is due
+REFIT_HOLD = timedelta(minutes=30)  # the refit's lease, renewed while it works
 
 
 @dataclass
@@ -80,8 +85,10 @@ class Service:
         spool_dir: Path | None = None,
         detection: DetectionProcess | None = None,
         mailbox_every_s: int = 60,
+        refit_every: timedelta | None = None,
     ) -> None:
         self.store, self.mailer, self.ws, self.clock = store, mailer, ws, clock
+        self.refit_every = refit_every  # None: the lapse model is never refitted on its own
         # The inbound mailbox's poller, set before the service runs (it records through an
         # InboundHandler built on this service's clock and response policy); None: no mailbox.
         self.mailbox: MailboxPoller | None = None
@@ -181,6 +188,28 @@ class Service:
         return jobs.detect_and_enroll(
             self.store, campaigns, now, start=start, worker=self.worker_id, clock=self.clock
         )
+
+    def refit(self) -> Refit | None:
+        """Refit the lapse model if a refit is due (one worker of many does it, under a
+        lease); the verdict is recorded and logged (``model_refit``). None: not due, or
+        another worker is at it."""
+        if self.refit_every is None:
+            return None
+        now = self.clock()
+        if not jobs.refit_due(self.store, now, self.refit_every):
+            return None
+        if not self.store.locks.try_lock("refit_lapse_model", self.worker_id, now, REFIT_HOLD):
+            return None
+        with self.store.locks.keeping("refit_lapse_model", self.worker_id, self.clock, REFIT_HOLD):
+            if not jobs.refit_due(self.store, now, self.refit_every):
+                return None  # another worker refitted while this one waited for the lease
+            if self.detection is None:
+                return jobs.refit_model(self.store, now)
+            refit = self.detection.refit(now)
+            if refit is None and not self.stopping:
+                why = "the detection process died during the refit (killed, or out of memory)"
+                refit = jobs.refit_lost(self.store, now, why)
+            return refit
 
     async def dispatch(self) -> jobs.DispatchReport:
         """Dispatch until nothing more is due now (or the service is stopping)."""
@@ -307,6 +336,8 @@ class Service:
         # While the database is away, ask it every few seconds whether it is back, so the
         # log says `database_back` when it answers, not when the next pass happens to end.
         every(PROBE_EVERY_S, "probe", self._guarded(self._probe_outage))
+        if self.refit_every is not None:
+            every(REFIT_CHECK_S, "refit", self._guarded(self.refit))
         if self.digest is not None:
             every(self.digest_every_s, "digests", self._guarded_async(self.digests))
         if self.mailbox is not None:  # a task: a stop ends it quietly, not as a job error

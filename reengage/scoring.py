@@ -1,4 +1,8 @@
-"""Use cases around detection: score every customer, list the lapsed, backtest the score."""
+"""Use cases around detection: score every customer, fit the score, list the lapsed.
+
+The horizon the score answers for is the model in force's; before any model is fitted, and
+whenever a fit is asked for without one, it is chosen from the customers' rhythm
+(:mod:`reengage.horizon`). The backtest is in :mod:`reengage.backtesting`."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-from reengage.backtest import CalibrationRow, MethodResult, calibration, evaluate, roc_auc
+from reengage.backtest import roc_auc
 from reengage.detect import (
     Assessment,
     Population,
@@ -19,14 +23,8 @@ from reengage.detect import (
     fit_population,
     inputs_of,
 )
-from reengage.lapse_model import (
-    DEFAULT_HORIZON_DAYS,
-    Inputs,
-    LapseModel,
-    features,
-    fit_logistic,
-    probability,
-)
+from reengage.horizon import HorizonChoice, choose_horizon, named_horizon
+from reengage.lapse_model import Inputs, LapseModel, features, fit_logistic, probability
 from reengage.store import Store
 
 CSV_COLUMNS = [
@@ -55,8 +53,29 @@ FIT_SAMPLE = 30_000  # customers used to fit; plenty for seven coefficients
 
 
 def current_model(store: Store) -> LapseModel:
-    """The newest fitted model, or the rhythm prior when none has been fitted yet."""
-    return store.detection.latest_lapse_model() or LapseModel()
+    """The model in force (the newest fitted), or the rhythm prior at the horizon chosen
+    from the customers' rhythm when none has been fitted yet."""
+    return store.detection.latest_lapse_model() or LapseModel(rhythm_horizon(store).days)
+
+
+def rhythm_horizon(store: Store) -> HorizonChoice:
+    """The horizon today's customers' rhythm calls for (from a sample of the running stats)."""
+    return choose_horizon(store.detection.rhythm_sample())
+
+
+def horizon_of(profiles: Iterable[Profile]) -> HorizonChoice:
+    """The horizon the rhythm of these customers (as of some moment) calls for."""
+    return choose_horizon((p.order_count, p.typical_gap_days) for p in profiles)
+
+
+def horizon_in_force(store: Store) -> tuple[LapseModel, HorizonChoice | None]:
+    """The model in force and why its horizon is the one (None: fitted before the reason
+    was recorded)."""
+    found = store.lapse_models.in_force()
+    if found is not None:
+        return found.model, found.horizon
+    choice = rhythm_horizon(store)
+    return LapseModel(choice.days), choice
 
 
 @dataclass(frozen=True)
@@ -66,20 +85,27 @@ class FitResult:
     model: LapseModel
     customers: int
     did_not_return: int
+    horizon: HorizonChoice
     auc: float | None = None
     auc_recency: float | None = None
     kept_prior_because: str | None = None
 
 
 def fit_model(
-    store: Store, as_of: datetime, horizon_days: float = DEFAULT_HORIZON_DAYS
+    store: Store, as_of: datetime, horizon: HorizonChoice | float | None = None
 ) -> FitResult:
     """Learn the lapse score from this business's history, using nothing after ``as_of``.
 
     Customers are scored as they stood at ``as_of - horizon`` and labelled by whether they
     ordered again by ``as_of``; a logistic regression over :data:`lapse_model.FEATURES` is
-    fitted to that. Too little history keeps the rhythm prior, and says why.
+    fitted to that. Too little history keeps the rhythm prior, and says why. A horizon in
+    days is the operator's; None chooses it from the customers' rhythm as of ``as_of``.
     """
+    if horizon is None:
+        horizon = horizon_of(store.detection.profiles_as_of(as_of))
+    elif not isinstance(horizon, HorizonChoice):
+        horizon = named_horizon(horizon)
+    horizon_days = horizon.days
     start = as_of - timedelta(days=horizon_days)
     profiles = list(store.detection.profiles_as_of(start))
     population = fit_population((p.segment, p.typical_gap_days) for p in profiles)
@@ -101,6 +127,7 @@ def fit_model(
             prior,
             len(rows),
             gone,
+            horizon,
             kept_prior_because=(
                 f"{len(rows)} customers with history before {start:%Y-%m-%d}, {gone} of "
                 f"whom did not order by {as_of:%Y-%m-%d}: at least {MIN_FIT_CUSTOMERS} and "
@@ -111,24 +138,33 @@ def fit_model(
     weights = fit_logistic(rows[::step], labels[::step])
     model = LapseModel(horizon_days, weights, as_of, len(rows))
     scores = [probability(weights, row) for row in rows]
-    return FitResult(model, len(rows), gone, roc_auc(scores, labels), roc_auc(recency, labels))
+    return FitResult(
+        model, len(rows), gone, horizon, roc_auc(scores, labels), roc_auc(recency, labels)
+    )
 
 
 def assess_all(
-    store: Store, now: datetime, *, as_of: datetime | None = None, model: LapseModel | None = None
+    store: Store,
+    now: datetime,
+    *,
+    as_of: datetime | None = None,
+    model: LapseModel | None = None,
+    profiles: list[Profile] | None = None,
 ) -> tuple[Population, list[Assessment]]:
     """Assess every customer with activity.
 
     Today: from the running stats with the newest fitted model. ``as_of`` a past date: from
-    the history as it stood then, with a model fitted on what was known by then.
+    the history as it stood then (``profiles``, when already rebuilt), with a model fitted
+    on what was known by then.
     """
     if as_of is None:
         profiles = list(store.detection.profiles())
         population, fitted = prior_for(store)
         model = model or fitted
     else:
-        profiles = list(store.detection.profiles_as_of(as_of))
-        model = model or fit_model(store, as_of).model
+        if profiles is None:
+            profiles = list(store.detection.profiles_as_of(as_of))
+        model = model or fit_model(store, as_of, horizon_of(profiles)).model
         population = fit_population((p.segment, p.typical_gap_days) for p in profiles)
     when = as_of or now
     return population, [
@@ -286,48 +322,3 @@ def write_csv(assessments: Iterable[Assessment], path: Path) -> int:
 
 def _ratio(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
-
-
-@dataclass(frozen=True)
-class BacktestReport:
-    """How the score would have done on this business's own history."""
-
-    as_of: datetime
-    horizon: timedelta
-    customers: int
-    did_not_return: int
-    methods: list[MethodResult]
-    calibration: list[CalibrationRow]
-
-
-def backtest(
-    store: Store, *, as_of: datetime, horizon: timedelta
-) -> tuple[BacktestReport, FitResult]:
-    """Score the history as of ``as_of``; compare with who ordered again within ``horizon``.
-
-    The model is fitted on what was known by ``as_of`` only (see :func:`fit_model`), so the
-    test is honest. A customer "did not come back" when they placed no order in
-    (as_of, as_of + horizon]. The lapse score is set beside the rhythm prior alone, plain
-    recency (days silent) and the lapse ratio.
-    """
-    fit = fit_model(store, as_of, horizon.total_seconds() / 86400.0)
-    population, assessments = assess_all(store, as_of, as_of=as_of, model=fit.model)
-    returned = store.detection.buyers_between(as_of, as_of + horizon)
-    labels = [a.profile.customer_id not in returned for a in assessments]
-    score = [a.lapse_score for a in assessments]
-    prior = LapseModel(fit.model.horizon_days)
-    prior_scores = [
-        prior.score(i)
-        for a in assessments
-        if (i := inputs_of(a.profile, population, as_of)) is not None
-    ]
-    methods = [
-        evaluate("lapse_score (reengage)", score, labels),
-        evaluate("rhythm prior alone", prior_scores, labels),
-        evaluate("plain recency (days silent)", [a.days_silent for a in assessments], labels),
-        evaluate("lapse_ratio alone", [a.lapse_ratio for a in assessments], labels),
-    ]
-    report = BacktestReport(
-        as_of, horizon, len(assessments), sum(labels), methods, calibration(score, labels)
-    )
-    return report, fit

@@ -18,7 +18,16 @@ def _quiet_exit(signum: int, frame: object) -> None:
 if sys.argv[1:2] == ["run"] and "--once" not in sys.argv:  # before the heavy imports below
     signal.signal(signal.SIGTERM, _quiet_exit)
 
-from reengage.cli import campaigns, customers, data, doctor, inbound, service, stats  # noqa: E402
+from reengage.cli import (  # noqa: E402
+    campaigns,
+    customers,
+    data,
+    doctor,
+    inbound,
+    scores,
+    service,
+    stats,
+)
 from reengage.cli.app import app, main  # noqa: E402
 from reengage.cli.lazy import add_lazy_group  # noqa: E402
 
@@ -37,4 +46,15 @@ add_lazy_group(
     help="Mails that failed or whose outcome is unknown: list them, send them again.",
 )
 
-__all__ = ["app", "campaigns", "customers", "data", "doctor", "inbound", "main", "service", "stats"]
+__all__ = [
+    "app",
+    "campaigns",
+    "customers",
+    "data",
+    "doctor",
+    "inbound",
+    "main",
+    "scores",
+    "service",
+    "stats",
+]

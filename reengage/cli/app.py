@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import sys
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
@@ -138,3 +138,15 @@ def main() -> NoReturn:
         show()
         sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def parse_day(value: str | None) -> datetime:
+    """A day given on the command line (``2026-11-01``) as midnight UTC; today when None."""
+    from reengage.timeutil import utcnow
+
+    if value is None:
+        return datetime.combine(utcnow().date(), time(), UTC)
+    try:
+        return datetime.combine(date.fromisoformat(value), time(), UTC)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-11-01") from None

@@ -24,6 +24,7 @@ from reengage.timeutil import utcnow
 if TYPE_CHECKING:
     from reengage.config import Settings
     from reengage.dnscheck import Finding
+    from reengage.store import Store
 
 
 def _spool_problem(folder: Path) -> str | None:
@@ -213,6 +214,7 @@ def doctor(
             counts = store.sending.message_counts()
             digests = store.calls.digest_counts()
             _, unmatched = store.responses.unmatched(1)
+            scoring_lines = _lapse_model_lines(store, settings)
         finally:
             store.close()
         unknown, failed = counts.get("unknown", 0), counts.get("failed", 0)
@@ -260,8 +262,56 @@ def doctor(
             if unmatched
             else "nothing unmatched",
         )
+        for what, detail in scoring_lines:
+            report(True, what, detail)
     if failures:
         raise typer.Exit(1)
+
+
+def _lapse_model_lines(store: Store, settings: Settings) -> list[tuple[str, str]]:
+    """The lapse score's horizon and why, the model in force and the last refit's verdict."""
+    from reengage import scoring
+
+    found = store.lapse_models.in_force()
+    if found is None:
+        choice = scoring.rhythm_horizon(store)
+        horizon = f"{choice.days:.0f} days, {choice.why()}"
+        model = (
+            "the rhythm prior: no model fitted yet (`reengage score --fit`, or the daemon's refit)"
+        )
+    else:
+        why = found.horizon.why() if found.horizon else "as it was fitted (reason not recorded)"
+        horizon = f"{found.model.horizon_days:.0f} days, {why}"
+        model = (
+            f"fitted on the history up to {found.model.fitted_as_of:%Y-%m-%d} "
+            f"({found.model.customers} customers), in force since {found.created_at:%Y-%m-%d}; "
+        )
+        if found.held_out is not None:
+            model += (
+                f"backtest on the window from {found.held_out.start:%Y-%m-%d} it never saw: "
+                f"ROC AUC {_figure(found.held_out.auc, '{:.3f}')}, top 10% "
+                f"{_figure(found.held_out.precision, '{:.0%}')} precise"
+            )
+        else:
+            model += f"ROC AUC {_figure(found.auc, '{:.3f}')} on the history it was fitted on"
+    refit = store.lapse_models.last_refit()
+    every = settings.model_refit_every()
+    if refit is not None:
+        last = f"{refit.at:%Y-%m-%d %H:%M} UTC, {refit.reason}"
+        if refit.verdict != "skipped":
+            last += (
+                f" (top 10% precision {_figure(refit.candidate_precision, '{:.0%}')} against "
+                f"{_figure(refit.in_force_precision, '{:.0%}')})"
+            )
+    elif every is None:
+        last = "none; the daemon never refits (REENGAGE_MODEL_REFIT_EVERY_HOURS=0)"
+    else:
+        last = f"none yet; the daemon refits every {settings.model_refit_every_hours} hours"
+    return [("lapse horizon", horizon), ("lapse model", model), ("last refit", last)]
+
+
+def _figure(value: float | None, pattern: str) -> str:
+    return "—" if value is None else pattern.format(value)
 
 
 def _doctor_sender(domains: list[str]) -> None:

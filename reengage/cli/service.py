@@ -60,6 +60,7 @@ def run(
             spool_dir=settings.spool_dir,
             detection=detection,
             mailbox_every_s=settings.inbound_mailbox_poll_seconds,
+            refit_every=settings.model_refit_every(),
         )
         service.mailbox = _mailbox_poller(settings, store, service)
         if not once:

@@ -83,13 +83,14 @@ def run_demo(
         )
         fit = fit_model(store, start)
         if fit.kept_prior_because is None:
-            store.detection.save_lapse_model(
-                fit.model, auc=fit.auc, auc_recency=fit.auc_recency, now=start
+            store.lapse_models.save(
+                fit.model, horizon=fit.horizon, auc=fit.auc, auc_recency=fit.auc_recency, now=start
             )
             console.print(
                 f"Learned the lapse score from this history ({fit.customers} customers as they "
-                f"stood 90 days ago; {fit.did_not_return} did not order again): ROC AUC "
-                f"{fit.auc:.3f} against {fit.auc_recency:.3f} for plain recency.\n"
+                f"stood {fit.horizon.days:.0f} days ago; {fit.did_not_return} did not order "
+                f"again): ROC AUC {fit.auc:.3f} against {fit.auc_recency:.3f} for plain "
+                f"recency. Horizon {fit.horizon.why()}.\n"
             )
         else:
             console.print(f"Lapse score: the rhythm prior ({fit.kept_prior_because}).\n")

@@ -39,6 +39,7 @@ from reengage.models.customers import (
     DetectionPass,
     DetectionState,
     LapseModelFit,
+    LapseRefit,
     Rep,
 )
 from reengage.models.responses import (
@@ -67,6 +68,7 @@ TABLES = (
     DetectionPass,
     DetectionChunk,
     LapseModelFit,
+    LapseRefit,
     Enrollment,
     Message,
     Suppression,
@@ -105,6 +107,7 @@ __all__ = [
     "InboundUnmatched",
     "JobLock",
     "LapseModelFit",
+    "LapseRefit",
     "Message",
     "MessageStatus",
     "NextStep",

@@ -228,3 +228,31 @@ class LapseModelFit(SQLModel, table=True):
     customers: int
     auc: float | None = None  # in-sample ranking quality, beside plain recency's
     auc_recency: float | None = None
+    # Why this horizon (reengage.horizon): rhythm, default or operator, and the rhythm read.
+    horizon_source: str | None = Field(default=None, max_length=16)
+    median_gap_days: float | None = None
+    regular_buyers: int | None = None
+    # How it ranked on history it never saw (a refit's held-out window), when that is known.
+    held_out_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    held_out_auc: float | None = None
+    held_out_precision: float | None = None  # of the top 10%
+
+
+class LapseRefit(SQLModel, table=True):
+    """One refit of the lapse model by the daemon and its verdict: kept, rejected, skipped."""
+
+    __tablename__ = "lapse_refits"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    verdict: str = Field(max_length=16)
+    horizon_days: float
+    held_out_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    candidate_auc: float | None = None
+    in_force_auc: float | None = None
+    candidate_precision: float | None = None
+    in_force_precision: float | None = None
+    reason: str = Field(default="", sa_type=sa.Text)
+    model_id: int | None = Field(
+        default=None, foreign_key="lapse_models.id", ondelete="SET NULL"
+    )  # the model it kept

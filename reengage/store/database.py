@@ -16,6 +16,7 @@ from reengage.store.call_book import CallBook
 from reengage.store.customers import CustomerBook
 from reengage.store.detection import DetectionReads
 from reengage.store.engine import check_connection, create_engine
+from reengage.store.lapse_models import LapseModelBook
 from reengage.store.locks import JobLocks
 from reengage.store.response_log import ResponseLog
 from reengage.store.sending_book import SendingBook
@@ -42,6 +43,7 @@ class Store:
         self.sending = SendingBook(self._tx)
         self.detection = DetectionReads(self._tx)
         self.locks = JobLocks(self._tx, engine.dialect.name)
+        self.lapse_models = LapseModelBook(self._tx)
 
     @classmethod
     def open(

@@ -17,9 +17,9 @@ from reengage.detect import Profile
 from reengage.history import Event, Summary
 from reengage.lapse_model import LapseModel
 from reengage.models import ActivityKind
-from reengage.store import enrollments, looks, passes
+from reengage.store import enrollments, lapse_models, looks, passes
 from reengage.store.sqlfuncs import epoch_days
-from reengage.store.tables import ACTIVITIES, CUSTOMERS, LAPSE_MODELS, STATS
+from reengage.store.tables import ACTIVITIES, CUSTOMERS, STATS
 
 
 class DetectionReads:
@@ -80,6 +80,22 @@ class DetectionReads:
                     STATS.c.typical_gap_days.is_not(None),
                 )
                 sample.extend((segment, gap) for segment, gap in conn.execute(query))
+            return sample
+
+    def rhythm_sample(self, size: int = 2000) -> list[tuple[int, float]]:
+        """``(orders, typical gap)`` of about ``size`` customers spread evenly over the base,
+        those with a gap: what the horizon is chosen from (:mod:`reengage.horizon`)."""
+        with self._tx() as conn:
+            top = conn.scalar(sa.select(sa.func.max(STATS.c.customer_id))) or 0
+            step = max(1, top // size)
+            wanted = list(range(step, top + 1, step))
+            sample: list[tuple[int, float]] = []
+            for start in range(0, len(wanted), 5000):  # primary-key lookups, not a scan
+                query = sa.select(STATS.c.order_count, STATS.c.typical_gap_days).where(
+                    STATS.c.customer_id.in_(wanted[start : start + 5000]),
+                    STATS.c.typical_gap_days.is_not(None),
+                )
+                sample.extend((orders, gap) for orders, gap in conn.execute(query))
             return sample
 
     def lapse_candidates(
@@ -234,34 +250,11 @@ class DetectionReads:
         with self._tx() as conn:
             return looks.ended_since(conn, since)
 
-    def save_lapse_model(
-        self, model: LapseModel, *, auc: float | None, auc_recency: float | None, now: datetime
-    ) -> None:
-        """Keep a fitted lapse model; detection uses the newest."""
-        if model.weights is None or model.fitted_as_of is None:
-            raise ValueError("only fitted models are stored")
-        with self._tx() as conn:
-            conn.execute(
-                LAPSE_MODELS.insert().values(
-                    created_at=now,
-                    fitted_as_of=model.fitted_as_of,
-                    horizon_days=model.horizon_days,
-                    weights=list(model.weights),
-                    customers=model.customers,
-                    auc=auc,
-                    auc_recency=auc_recency,
-                )
-            )
-
     def latest_lapse_model(self) -> LapseModel | None:
-        """The newest fitted lapse model, or None before the first fit."""
+        """The model in force (the newest fitted), or None before the first fit."""
         with self._tx() as conn:
-            row = conn.execute(
-                sa.select(LAPSE_MODELS).order_by(LAPSE_MODELS.c.id.desc()).limit(1)
-            ).one_or_none()
-        if row is None:
-            return None
-        return LapseModel(row.horizon_days, tuple(row.weights), row.fitted_as_of, row.customers)
+            found = lapse_models.latest(conn)
+        return None if found is None else found.model
 
     def profiles_as_of(self, as_of: datetime) -> Iterator[Profile]:
         """Profiles rebuilt from the activities up to ``as_of`` (later ones ignored).

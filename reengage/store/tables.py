@@ -21,6 +21,7 @@ from reengage.models import (
     InboundUnmatched,
     JobLock,
     LapseModelFit,
+    LapseRefit,
     Message,
     Rep,
     Reply,
@@ -41,6 +42,7 @@ DIGESTS = _table(Digest)
 ENROLLMENTS = _table(Enrollment)
 JOB_LOCKS = _table(JobLock)
 LAPSE_MODELS = _table(LapseModelFit)
+LAPSE_REFITS = _table(LapseRefit)
 MESSAGES = _table(Message)
 OUTCOMES = _table(CallOutcome)
 OUTCOME_CHANGES = _table(CallOutcomeChange)

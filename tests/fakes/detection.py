@@ -1,7 +1,7 @@
 """``FakeDetectionReads``: what :func:`reengage.scoring.assess_customers` reads from
-:class:`reengage.store.detection.DetectionReads` (profiles, the gap sample, the fitted
-model), served from profiles a test hands it. The outcome use case reads these to keep the
-customer's value at risk with the call."""
+:class:`reengage.store.detection.DetectionReads` (profiles, the gap and rhythm samples,
+the fitted model), served from profiles a test hands it. The outcome use case reads these
+to keep the customer's value at risk with the call."""
 
 from __future__ import annotations
 
@@ -45,6 +45,13 @@ class FakeDetectionReads:
     def gap_sample(self, size: int = 5000) -> list[tuple[str | None, float]]:
         return [
             (p.segment, p.typical_gap_days)
+            for _, p in sorted(self.by_customer.items())
+            if p.typical_gap_days is not None
+        ][:size]
+
+    def rhythm_sample(self, size: int = 2000) -> list[tuple[int, float]]:
+        return [
+            (p.order_count, p.typical_gap_days)
             for _, p in sorted(self.by_customer.items())
             if p.typical_gap_days is not None
         ][:size]

@@ -29,6 +29,7 @@ import pytest
 
 from reengage.digest.calllist import CallList, ListPolicy, build_lists
 from reengage.digest.fullscan import build_lists_full_scan
+from reengage.horizon import named_horizon
 from reengage.ingest import Kind, import_items
 from reengage.lapse_model import LapseModel
 from reengage.store import Store
@@ -104,7 +105,9 @@ def generate(store: Store, seed: int, now: datetime, customers: int = 120) -> No
     if seed % 3 == 2:  # a fitted model, weights of any sign, instead of the rhythm prior
         weights = tuple(rng.uniform(-1.5, 1.5) for _ in range(7))
         model = LapseModel(90.0, weights, now - timedelta(days=30), 500)
-        store.detection.save_lapse_model(model, auc=0.7, auc_recency=0.6, now=now)
+        store.lapse_models.save(
+            model, horizon=named_horizon(90.0), auc=0.7, auc_recency=0.6, now=now
+        )
 
 
 def _signals(conn: Any, rng: random.Random, cid: int, now: datetime) -> None:

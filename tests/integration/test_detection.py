@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reengage import scoring
+from reengage import backtesting, scoring
 from reengage.detect import fit_population
 from reengage.ingest import Kind, import_file
 from reengage.seed import write_dataset
@@ -75,7 +75,7 @@ def test_population_from_a_sample_is_close_to_the_full_fit(seeded: Store) -> Non
 
 
 def test_backtest_beats_plain_recency_on_seeded_history(seeded: Store) -> None:
-    report, fit = scoring.backtest(
+    report, fit = backtesting.backtest(
         seeded, as_of=NOW - timedelta(days=120), horizon=timedelta(days=90)
     )
     assert fit.kept_prior_because is None  # enough history before the as-of date to learn from

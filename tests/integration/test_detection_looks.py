@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from reengage import enroll
 from reengage.campaigns import Campaign, parse_campaign
 from reengage.enroll import detect_and_enroll
+from reengage.horizon import named_horizon
 from reengage.lapse_model import LapseModel
 from reengage.store import Store
 from reengage.store.activities import NewActivity
@@ -104,8 +105,12 @@ class Twin:
 
     def model(self, weights: tuple[float, ...], now: datetime) -> None:
         for store in self.stores:
-            store.detection.save_lapse_model(
-                LapseModel(90.0, weights, now, 500), auc=None, auc_recency=None, now=now
+            store.lapse_models.save(
+                LapseModel(90.0, weights, now, 500),
+                horizon=named_horizon(90.0),
+                auc=None,
+                auc_recency=None,
+                now=now,
             )
 
     def pause(self, external_id: str, until: datetime) -> None:

@@ -493,6 +493,7 @@ def the_outcome_keeps_what_the_customers_habit_was_worth(w: World) -> None:
     )
     assert list(w.store.detection.profiles(rep_external_ids=["R2"])) == []
     assert w.store.detection.gap_sample() == [(None, 30.0)]
+    assert w.store.detection.rhythm_sample() == [(12, 30.0)]
     assert w.store.detection.latest_lapse_model() is None
     expected = assess(profile, fit_population([(None, 30.0)]), NOW)
     assert expected is not None

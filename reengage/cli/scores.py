@@ -1,0 +1,241 @@
+"""`reengage score`: every customer's lapse score, the fit of the score on this business's
+history, and its backtest, with the horizon in force and why (see :mod:`reengage.horizon`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from reengage.cli.app import _store, app, out, parse_day
+from reengage.timeutil import parse_duration, utcnow
+
+if TYPE_CHECKING:
+    from reengage import backtesting, scoring
+    from reengage.horizon import HorizonChoice
+    from reengage.store import Store
+
+
+@app.command()
+def score(
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Judge the history as it stood on this date (later activity ignored)."),
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write one row per customer to this CSV file.")
+    ] = None,
+    run_backtest: Annotated[
+        bool,
+        typer.Option("--backtest", help="Check the score against what happened after --as-of."),
+    ] = False,
+    horizon: Annotated[
+        str | None,
+        typer.Option(
+            help="How long a customer has to come back, e.g. 90d (with --fit, --as-of or "
+            "--backtest); default: chosen from your customers' rhythm."
+        ),
+    ] = None,
+    fit: Annotated[
+        bool,
+        typer.Option(
+            "--fit", help="Learn the score from this business's history and keep it for detection."
+        ),
+    ] = False,
+) -> None:
+    """Score every customer: days silent, expected gap, lapse ratio and score, declines, value.
+
+    The lapse score is the probability of no order within the horizon: three typical gaps
+    of your regular buyers unless you name one. It is learned from your own history
+    (--fit; --as-of and --backtest learn from what was known by that date).
+    """
+    from reengage import scoring
+    from reengage.horizon import named_horizon
+
+    when = parse_day(as_of) if as_of else None
+    named: HorizonChoice | None = None
+    if horizon is not None:
+        try:
+            named = named_horizon(parse_duration(horizon).total_seconds() / 86400)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--horizon") from None
+    store = _store()
+    try:
+        if run_backtest:
+            if when is None:
+                raise typer.BadParameter(
+                    "--backtest needs --as-of, a date at least one horizon in the past",
+                    param_hint="--as-of",
+                )
+            _backtest(store, when, named)
+            return
+        if fit:
+            now = utcnow()
+            if named is None:  # today's rhythm, or the rhythm as it stood on --as-of
+                chosen = scoring.rhythm_horizon(store) if when is None else None
+            else:
+                chosen = named
+            fitted = scoring.fit_model(store, when or now, chosen)
+            _print_fit(fitted)
+            if fitted.kept_prior_because is None:
+                store.lapse_models.save(
+                    fitted.model,
+                    horizon=fitted.horizon,
+                    auc=fitted.auc,
+                    auc_recency=fitted.auc_recency,
+                    now=now,
+                )
+                out.print("saved: detection and `reengage score` now use this model")
+            return
+        if when is None:
+            model, choice = scoring.horizon_in_force(store)
+            if named is not None:
+                raise typer.BadParameter(
+                    f"today's scores are the model in force's (horizon {model.horizon_days:.0f} "
+                    f"days); to score at {horizon}, fit a model for it: reengage score --fit "
+                    f"--horizon {horizon} (or look back: --as-of DATE --horizon {horizon})",
+                    param_hint="--horizon",
+                )
+            population, assessments = scoring.assess_all(store, utcnow(), model=model)
+        else:
+            profiles = list(store.detection.profiles_as_of(when))
+            choice = named or scoring.horizon_of(profiles)
+            model = scoring.fit_model(store, when, choice).model
+            population, assessments = scoring.assess_all(
+                store, utcnow(), as_of=when, model=model, profiles=profiles
+            )
+    finally:
+        store.close()
+    if out_file is not None:
+        count = scoring.write_csv(assessments, out_file)
+        out.print(f"wrote {count} customers to {out_file}")
+        out.print(_horizon_line(model.horizon_days, choice), highlight=False, markup=False)
+        return
+    lapsed_count = sum(a.lapse_score >= 0.5 for a in assessments)
+    declining = sum(a.declining for a in assessments)
+    out.print(
+        f"{len(assessments)} customers scored as of {(when or utcnow()):%Y-%m-%d}: "
+        f"{lapsed_count} have probably lapsed (score ≥ 0.5), {declining} are shrinking; "
+        f"typical gap {population.typical_gap_days:.0f} days. Use --out FILE.csv for all rows."
+    )
+    out.print(_horizon_line(model.horizon_days, choice), highlight=False, markup=False)
+
+
+def _horizon_line(days: float, choice: HorizonChoice | None) -> str:
+    """The horizon in force and why, as `score` and `--backtest` print it."""
+    why = choice.why() if choice is not None else "as it was fitted (reason not recorded)"
+    return f"Lapse score = P(no order within {days:.0f} days): {why}."
+
+
+def _backtest(store: Store, when: datetime, named: HorizonChoice | None) -> None:
+    from reengage import backtesting, scoring
+
+    profiles = list(store.detection.profiles_as_of(when))
+    choice = named or scoring.horizon_of(profiles)
+    now = utcnow()  # the edge reads the clock once; the check takes that moment
+    end = when + timedelta(days=choice.days)
+    if end > now:
+        which = (
+            f"the horizon ({choice.days:.0f} days)"
+            if named is not None
+            else f"the horizon chosen from your customers' rhythm ({choice.days:.0f} days)"
+        )
+        raise typer.BadParameter(
+            f"{when:%Y-%m-%d} plus {which} ends on {end:%Y-%m-%d}, which has not come yet, so "
+            "nobody's return can be checked: choose a date on or before "
+            f"{now - timedelta(days=choice.days):%Y-%m-%d} (or a shorter --horizon)",
+            param_hint="--as-of",
+        )
+    report, fitted = backtesting.backtest(
+        store, as_of=when, horizon=choice, now=now, profiles=profiles
+    )
+    out.print(_horizon_line(choice.days, choice), highlight=False, markup=False)
+    _print_fit(fitted, horizon=False)
+    _print_backtest(report)
+
+
+def _print_fit(fitted: scoring.FitResult, *, horizon: bool = True) -> None:
+    if horizon:
+        out.print(
+            _horizon_line(fitted.model.horizon_days, fitted.horizon), highlight=False, markup=False
+        )
+    if fitted.kept_prior_because is not None:
+        out.print(f"lapse model: kept the rhythm prior — {fitted.kept_prior_because}")
+        return
+    out.print(
+        f"lapse model: {fitted.model.describe()}; {fitted.did_not_return} of "
+        f"{fitted.customers} did not come back within the horizon. Ranking on that history: "
+        f"ROC AUC {_fmt(fitted.auc, '{:.3f}')} (plain recency "
+        f"{_fmt(fitted.auc_recency, '{:.3f}')})."
+    )
+
+
+def _print_backtest(report: backtesting.BacktestReport) -> None:
+    end = report.as_of + report.horizon
+    out.print(
+        f"Scored {report.customers} customers as of {report.as_of:%Y-%m-%d}; "
+        f"{report.did_not_return} ({report.did_not_return / max(report.customers, 1):.0%}) "
+        f"placed no order by {end:%Y-%m-%d}."
+    )
+    table = Table(title="How well each ranking finds the customers who did not come back")
+    for column in ("ranking", "ROC AUC", "precision, top 5%", "precision, top 10%"):
+        table.add_column(column, justify="left" if column == "ranking" else "right")
+    for m in report.methods:
+        table.add_row(
+            m.name,
+            _fmt(m.auc, "{:.3f}"),
+            _fmt(m.precision_top5, "{:.0%}"),
+            _fmt(m.precision_top10, "{:.0%}"),
+        )
+    out.print(table)
+    calib = Table(title="Calibration of lapse_score: predicted against observed")
+    for column in ("score band", "customers", "predicted", "did not come back"):
+        calib.add_column(column, justify="right")
+    for row in report.calibration:
+        calib.add_row(
+            f"{row.low:.1f}–{row.high:.1f}",
+            str(row.count),
+            f"{row.predicted:.0%}",
+            f"{row.observed:.0%}",
+        )
+    out.print(calib)
+    from reengage.horizon import HorizonSource
+
+    mark = "◀ named" if report.choice.source is HorizonSource.OPERATOR else "◀ chosen"
+    sides = Table(title="The lapse score at several horizons (each fitted for its own horizon)")
+    for column in (
+        "horizon",
+        "",
+        "did not come back",
+        "ROC AUC",
+        "precision, top 10%",
+        "recency's ROC AUC",
+    ):
+        sides.add_column(column, justify="left" if column in ("horizon", "") else "right")
+    for h in report.horizons:
+        if h.lapse is None or h.recency is None:
+            sides.add_row(
+                f"{h.days:.0f} days",
+                mark if h.chosen else "",
+                f"not over until {h.ends:%Y-%m-%d}",
+                "—",
+                "—",
+                "—",
+            )
+            continue
+        sides.add_row(
+            f"{h.days:.0f} days",
+            (mark if h.chosen else "") + ("" if h.fitted else " (rhythm prior)"),
+            f"{h.did_not_return} of {h.customers}",
+            _fmt(h.lapse.auc, "{:.3f}"),
+            _fmt(h.lapse.precision_top10, "{:.0%}"),
+            _fmt(h.recency.auc, "{:.3f}"),
+        )
+    out.print(sides)
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "—" if value is None else pattern.format(value)

@@ -1,0 +1,161 @@
+"""The daemon's refit of the lapse model: a new model is kept only when it ranks the
+customers who did not come back better than the one in force, on a window neither saw.
+
+At ``now``:
+
+1. The horizon: the one the operator named for the model in force (``score --fit
+   --horizon``), else the one today's customers' rhythm calls for (:mod:`reengage.horizon`).
+2. The held-out window: customers as they stood at ``now - horizon``, and who of them
+   ordered again by ``now`` — the newest window whose outcome is known.
+3. The candidate is fitted on what was known at the window's start (scored a horizon
+   before it, labelled at it), so it never sees the window. A model the refit kept was
+   fitted the same way on an earlier day, so it did not see this window either.
+4. Candidate and model in force (or the rhythm prior, before any fit) are ranked on the
+   window by ROC AUC. The candidate is kept only when its AUC is higher; a tie keeps the
+   model in force (no change without evidence).
+
+Every refit is recorded with both figures (``store.lapse_models``: what ``doctor`` shows)
+and logged as one ``model_refit`` event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from reengage.backtest import MethodResult
+from reengage.backtesting import Window
+from reengage.horizon import HorizonSource
+from reengage.lapse_model import LapseModel
+from reengage.logs import get_logger
+from reengage.scoring import fit_model, rhythm_horizon
+from reengage.store import Store
+from reengage.store.lapse_models import HeldOut, Refit
+
+log = get_logger(__name__)
+
+KEPT, REJECTED, SKIPPED = "kept", "rejected", "skipped"
+
+
+def refit_due(store: Store, now: datetime, every: timedelta) -> bool:
+    """True when no refit has been made yet, or the last one is ``every`` old (or dated
+    after ``now``: a clock set back must not stop refits for good)."""
+    last = store.lapse_models.last_refit()
+    return last is None or not last.at <= now < last.at + every
+
+
+def refit_model(store: Store, now: datetime) -> Refit:
+    """Fit a new lapse model, judge it against the one in force on the newest held-out
+    window, keep it only when it is better, and record and log the verdict."""
+    in_force = store.lapse_models.in_force()
+    if (
+        in_force is not None
+        and in_force.horizon is not None
+        and (in_force.horizon.source is HorizonSource.OPERATOR)
+    ):
+        choice = in_force.horizon
+    else:
+        choice = rhythm_horizon(store)
+    start = now - timedelta(days=choice.days)
+    current = in_force.model if in_force is not None else LapseModel(choice.days)
+    current_name = "the model in force" if in_force is not None else "the rhythm prior"
+    candidate = fit_model(store, start, choice)
+    if candidate.kept_prior_because is not None:
+        return _record(
+            store,
+            Refit(
+                now,
+                SKIPPED,
+                choice.days,
+                start,
+                None,
+                None,
+                None,
+                None,
+                f"skipped, no new model could be fitted: {candidate.kept_prior_because}",
+            ),
+        )
+    window = Window.read(store, start, choice.days)
+    new = window.judge("candidate", candidate.model)
+    old = window.judge(current_name, current)
+    if new.auc is None or old.auc is None:
+        return _record(
+            store,
+            _verdict(
+                now,
+                SKIPPED,
+                choice.days,
+                start,
+                new,
+                old,
+                f"skipped: every customer or none came back between {start:%Y-%m-%d} and "
+                f"{now:%Y-%m-%d}: nothing to rank on",
+            ),
+        )
+    better = new.auc > old.auc
+    reason = (
+        f"{'kept' if better else 'rejected'} the new model: ROC AUC {new.auc:.3f} against "
+        f"{old.auc:.3f} for {current_name}, on the customers as of {start:%Y-%m-%d} and who "
+        f"ordered again by {now:%Y-%m-%d} (horizon {choice.days:.0f} days)"
+        + ("" if better else f"; {current_name} stays")
+    )
+    refit = _verdict(now, KEPT if better else REJECTED, choice.days, start, new, old, reason)
+    if not better:
+        return _record(store, refit)
+    with store.atomic():  # the model and its verdict together, or neither
+        model_id = store.lapse_models.save(
+            candidate.model,
+            horizon=choice,
+            auc=candidate.auc,
+            auc_recency=candidate.auc_recency,
+            now=now,
+            held_out=HeldOut(start, new.auc, new.precision_top10),
+        )
+        return _record(store, refit, model_id)
+
+
+def refit_lost(store: Store, now: datetime, why: str) -> Refit:
+    """Record a refit that never came to a verdict (its process died), so the next one is
+    a period away rather than at once: a refit that kills its process must not do so every
+    few minutes."""
+    in_force = store.lapse_models.in_force()
+    days = in_force.model.horizon_days if in_force is not None else rhythm_horizon(store).days
+    reason = f"skipped: {why}; the model in force stays"
+    return _record(store, Refit(now, SKIPPED, days, None, None, None, None, None, reason))
+
+
+def _verdict(
+    now: datetime,
+    verdict: str,
+    horizon_days: float,
+    start: datetime,
+    new: MethodResult,
+    old: MethodResult,
+    reason: str,
+) -> Refit:
+    return Refit(
+        now,
+        verdict,
+        horizon_days,
+        start,
+        new.auc,
+        old.auc,
+        new.precision_top10,
+        old.precision_top10,
+        reason,
+    )
+
+
+def _record(store: Store, refit: Refit, model_id: int | None = None) -> Refit:
+    store.lapse_models.record_refit(refit, model_id)
+    log.info(
+        "model_refit",
+        verdict=refit.verdict,
+        candidate_auc=refit.candidate_auc,
+        in_force_auc=refit.in_force_auc,
+        candidate_precision_top10=refit.candidate_precision,
+        in_force_precision_top10=refit.in_force_precision,
+        horizon_days=refit.horizon_days,
+        held_out_from=refit.held_out_from.isoformat() if refit.held_out_from else None,
+        reason=refit.reason,
+    )
+    return refit
