@@ -237,6 +237,10 @@ def compare_at(
 
     # logistic RFM, fitted as reengage fits (as of as-of − horizon, labelled by as-of)
     train_ids, train_rows = rfm_rows(days, value, at - horizon)
+    if len(train_ids) < 2:
+        raise SystemExit(
+            f"{as_of:%Y-%m-%d}: no history before as-of − {horizon} days to learn from"
+        )
     train_gone = [not any(at - horizon < d <= at for d in days[c]) for c in train_ids]
     scorer = fit_logit(train_rows, train_gone)
     test_ids, test_rows = rfm_rows(days, value, at)

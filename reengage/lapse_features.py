@@ -30,15 +30,34 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from reengage.lapse_model import Inputs
-
 Floats = npt.NDArray[np.float64]
+
+
+class Inputs(Protocol):
+    """What the features read of :class:`reengage.lapse_model.Inputs` (a layer above)."""
+
+    @property
+    def days_silent(self) -> float: ...
+    @property
+    def expected_gap_days(self) -> float: ...
+    @property
+    def orders(self) -> int: ...
+    @property
+    def age_days(self) -> float: ...
+    @property
+    def own_gap_days(self) -> float | None: ...
+    @property
+    def prior_gap_days(self) -> float | None: ...
+    @property
+    def count_ratio(self) -> float | None: ...
+    @property
+    def aov_ratio(self) -> float | None: ...
+
 
 EXTRA = (
     "ratio_x_orders",
