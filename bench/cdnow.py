@@ -13,18 +13,18 @@ all customers and over regular ones, at two horizons) is ``bench/lapse_bench.py`
 
 Figures on 2026-12-01 (issue 22's model; AUC / top-10 % precision, all and 3+ orders)::
 
-    as of 1997-09-30           | h=90d all AUC  p10  reg AUC  p10 | h=180d all AUC  p10  reg AUC  p10
-    lapse_score (reengage)     |       0.778 0.946    0.713 0.855 |        0.773 0.906    0.716 0.727
-    plain recency              |       0.763 0.931    0.691 0.836 |        0.759 0.890    0.696 0.723
-    BG/NBD P(none in h)        |       0.764 0.910    0.713 0.834 |        0.753 0.844    0.709 0.703
-    BG/NBD -E[purchases]       |       0.769 0.919    0.715 0.840 |        0.763 0.870    0.717 0.723
-    logistic RFM               |       0.776 0.945    0.700 0.809 |        0.771 0.906    0.703 0.695
-    as of 1997-12-31           |                                  |
-    lapse_score (reengage)     |       0.807 0.958    0.711 0.843 |        0.807 0.933    0.721 0.776
-    plain recency              |       0.793 0.957    0.672 0.848 |        0.795 0.932    0.687 0.788
-    BG/NBD P(none in h)        |       0.793 0.933    0.705 0.831 |        0.788 0.884    0.712 0.762
-    BG/NBD -E[purchases]       |       0.798 0.941    0.708 0.837 |        0.799 0.910    0.718 0.773
-    logistic RFM               |       0.806 0.959    0.705 0.842 |        0.804 0.935    0.711 0.759
+    as of 1997-09-30       | h=90d all AUC  p10  reg AUC  p10 | h=180d all AUC  p10  reg AUC  p10
+    lapse_score (reengage) |       0.778 0.946    0.713 0.855 |        0.773 0.906    0.716 0.727
+    plain recency          |       0.763 0.931    0.691 0.836 |        0.759 0.890    0.696 0.723
+    BG/NBD P(none in h)    |       0.764 0.910    0.713 0.834 |        0.753 0.844    0.709 0.703
+    BG/NBD -E[purchases]   |       0.769 0.919    0.715 0.840 |        0.763 0.870    0.717 0.723
+    logistic RFM           |       0.776 0.945    0.700 0.809 |        0.771 0.906    0.703 0.695
+    as of 1997-12-31       |                                  |
+    lapse_score (reengage) |       0.807 0.958    0.711 0.843 |        0.807 0.933    0.721 0.776
+    plain recency          |       0.793 0.957    0.672 0.848 |        0.795 0.932    0.687 0.788
+    BG/NBD P(none in h)    |       0.793 0.933    0.705 0.831 |        0.788 0.884    0.712 0.762
+    BG/NBD -E[purchases]   |       0.798 0.941    0.708 0.837 |        0.799 0.910    0.718 0.773
+    logistic RFM           |       0.806 0.959    0.705 0.842 |        0.804 0.935    0.711 0.759
 
 Level with the best baseline (+0.001 to +0.003 AUC over all, -0.002 to +0.002 over
 regular customers): issue 22's aim of +0.02 AUC / +0.03 precision is not met on CDNOW.

@@ -16,18 +16,18 @@ all households and over regular ones, at two horizons) is ``bench/lapse_bench.py
 
 Figures on 2026-12-01 (issue 22's model; AUC / top-10 % precision, all and 3+ orders)::
 
-    as of 2017-09-30           | h=30d all AUC  p10  reg AUC  p10 | h=60d all AUC  p10  reg AUC  p10
-    lapse_score (reengage)     |       0.892 0.673    0.883 0.576 |       0.896 0.478    0.881 0.369
-    plain recency              |       0.833 0.645    0.823 0.572 |       0.851 0.429    0.840 0.326
-    BG/NBD P(none in h)        |       0.879 0.661    0.869 0.585 |       0.883 0.449    0.868 0.331
-    BG/NBD -E[purchases]       |       0.875 0.661    0.867 0.589 |       0.874 0.449    0.862 0.335
-    logistic RFM               |       0.887 0.653    0.877 0.593 |       0.890 0.453    0.872 0.335
-    as of 2017-10-31           |                                  |
-    lapse_score (reengage)     |       0.869 0.608    0.856 0.513 |       0.898 0.478    0.885 0.353
-    plain recency              |       0.813 0.620    0.796 0.525 |       0.861 0.461    0.841 0.349
-    BG/NBD P(none in h)        |       0.852 0.588    0.837 0.500 |       0.894 0.465    0.880 0.353
-    BG/NBD -E[purchases]       |       0.843 0.588    0.827 0.496 |       0.874 0.449    0.856 0.345
-    logistic RFM               |       0.853 0.600    0.838 0.496 |       0.883 0.449    0.865 0.324
+    as of 2017-09-30       | h=30d all AUC  p10  reg AUC  p10 | h=60d all AUC  p10  reg AUC  p10
+    lapse_score (reengage) |       0.892 0.673    0.883 0.576 |       0.896 0.478    0.881 0.369
+    plain recency          |       0.833 0.645    0.823 0.572 |       0.851 0.429    0.840 0.326
+    BG/NBD P(none in h)    |       0.879 0.661    0.869 0.585 |       0.883 0.449    0.868 0.331
+    BG/NBD -E[purchases]   |       0.875 0.661    0.867 0.589 |       0.874 0.449    0.862 0.335
+    logistic RFM           |       0.887 0.653    0.877 0.593 |       0.890 0.453    0.872 0.335
+    as of 2017-10-31       |                                  |
+    lapse_score (reengage) |       0.869 0.608    0.856 0.513 |       0.898 0.478    0.885 0.353
+    plain recency          |       0.813 0.620    0.796 0.525 |       0.861 0.461    0.841 0.349
+    BG/NBD P(none in h)    |       0.852 0.588    0.837 0.500 |       0.894 0.465    0.880 0.353
+    BG/NBD -E[purchases]   |       0.843 0.588    0.827 0.496 |       0.874 0.449    0.856 0.345
+    logistic RFM           |       0.853 0.600    0.838 0.496 |       0.883 0.449    0.865 0.324
 
 Ahead on AUC (+0.004 to +0.019 over the best baseline); the top-10 % precision moves by
 -0.017 to +0.034 (a top 10 % of about 240 households: within noise). Issue 22's aim of
