@@ -221,8 +221,7 @@ def assess(
         return None
     days_silent, gap = inputs.days_silent, inputs.expected_gap_days
     ratio = days_silent / gap
-    model = model or LapseModel()
-    score = model.score(inputs)
+    score, drivers = (model or LapseModel()).explained(inputs)
 
     span = 0.0
     if profile.first_order_at and profile.last_order_at:
@@ -247,7 +246,7 @@ def assess(
         value_at_risk,
         priority,
         declining,
-        explain(profile, days_silent, gap, now, model.drivers(inputs), inputs),
+        explain(profile, days_silent, gap, now, drivers, inputs),
         inputs.age_days,
         inputs,
     )

@@ -75,10 +75,11 @@ def rhythm_prior(inputs: Inputs, horizon_days: float = DEFAULT_HORIZON_DAYS) -> 
     return 1.0 - alive * (1.0 - later)
 
 
-def features(inputs: Inputs, horizon_days: float) -> list[float]:
-    """The model's inputs for one customer (see :data:`FEATURES`)."""
+def features(inputs: Inputs, horizon_days: float, count: int = len(FEATURES)) -> list[float]:
+    """The model's inputs for one customer (see :data:`FEATURES`); with ``count`` at most
+    :data:`BASE_FEATURES`' length, only those (what a model fitted before issue 22 reads)."""
     prior = min(max(rhythm_prior(inputs, horizon_days), 1e-6), 1 - 1e-6)
-    return [
+    base = [
         1.0,
         math.log1p(inputs.days_silent),
         math.log(max(inputs.orders, 1)),
@@ -86,8 +87,8 @@ def features(inputs: Inputs, horizon_days: float) -> list[float]:
         math.log((inputs.days_silent + 1.0) / (inputs.expected_gap_days + 1.0)),
         math.log1p(max(inputs.average_order_value, 0.0)),
         math.log(prior / (1.0 - prior)),
-        *extra(inputs),
     ]
+    return base if count <= len(base) else base + extra(inputs)
 
 
 @dataclass(frozen=True)
@@ -103,16 +104,21 @@ class LapseModel:
         """P(this customer places no order within the horizon)."""
         if self.weights is None:
             return rhythm_prior(inputs, self.horizon_days)
-        row = features(inputs, self.horizon_days)
+        row = features(inputs, self.horizon_days, len(self.weights))
         return probability(self.weights, row[: len(self.weights)])
 
     def drivers(self, inputs: Inputs) -> list[str]:
         """Which of the history's shape raised this customer's score, most first (see
         :func:`reengage.lapse_features.drivers`); none for the prior alone."""
+        return self.explained(inputs)[1]
+
+    def explained(self, inputs: Inputs) -> tuple[float, list[str]]:
+        """:meth:`score` and :meth:`drivers` at once, from one row of features."""
         if self.weights is None:
-            return []
-        row = features(inputs, self.horizon_days)
-        return [name for name, _ in drivers(self.weights, FEATURES, row)]
+            return rhythm_prior(inputs, self.horizon_days), []
+        row = features(inputs, self.horizon_days, len(self.weights))
+        score = probability(self.weights, row[: len(self.weights)])
+        return score, [name for name, _ in drivers(self.weights, FEATURES, row)]
 
     def describe(self) -> str:
         """One line for people: which score is in use."""
@@ -306,7 +312,7 @@ class ScoreAhead:
             if w is None:
                 parts = (rhythm_prior(inputs, self.model.horizon_days),)
             else:
-                x = features(inputs, self.model.horizon_days)
+                x = features(inputs, self.model.horizon_days, len(w))
                 sums = [0.0, 0.0, 0.0, 0.0]
                 for i, weight in enumerate(w):
                     sums[_PART[i]] += weight * x[i]
