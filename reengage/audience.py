@@ -46,15 +46,20 @@ def score_on(a: Assessment, day: int, model: LapseModel) -> float:
     """The lapse score ``day`` days from now if nobody buys: more silent, and older."""
     if day == 0:
         return a.lapse_score
+    return model.score(inputs_now(a).later(day))
+
+
+def inputs_now(a: Assessment) -> Inputs:
+    """What ``a``'s lapse score was computed from (rebuilt for an assessment made without)."""
+    if a.inputs is not None:
+        return a.inputs
     p = a.profile
-    return model.score(
-        Inputs(
-            a.days_silent + day,
-            a.expected_gap_days,
-            p.order_count,
-            a.age_days + day,
-            p.total_value / max(p.order_count, 1),
-        )
+    return Inputs(
+        a.days_silent,
+        a.expected_gap_days,
+        p.order_count,
+        a.age_days,
+        p.total_value / max(p.order_count, 1),
     )
 
 
@@ -159,16 +164,7 @@ def _first_score_day(
     if a.days_silent <= 0:  # an order dated ahead of now: silence does not grow yet
         return lo
     p = a.profile
-    ahead = ScoreAhead(
-        model,
-        Inputs(
-            a.days_silent,
-            a.expected_gap_days,
-            p.order_count,
-            a.age_days,
-            p.total_value / max(p.order_count, 1),
-        ),
-    )
+    ahead = ScoreAhead(model, inputs_now(a))
     shrink = shrink_of(p.margin_ratio, p.aov_ratio, p.count_ratio)
 
     def may_hold(t0: float, t1: float) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -151,6 +151,7 @@ class Assessment:
     declining: bool
     why: str
     age_days: float = 0.0  # since their first order
+    inputs: Inputs | None = None  # what the lapse score was computed from
 
     @property
     def customer_id(self) -> str:
@@ -204,6 +205,10 @@ def inputs_of(profile: Profile, population: Population, now: datetime) -> Inputs
         orders=profile.order_count,
         age_days=max((now - first).total_seconds() / 86400.0, 0.0),
         average_order_value=profile.total_value / orders,
+        own_gap_days=profile.typical_gap_days,
+        prior_gap_days=population.gap_for(profile.segment),
+        count_ratio=profile.count_ratio,
+        aov_ratio=profile.aov_ratio,
     )
 
 
@@ -216,7 +221,7 @@ def assess(
         return None
     days_silent, gap = inputs.days_silent, inputs.expected_gap_days
     ratio = days_silent / gap
-    score = (model or LapseModel()).score(inputs)
+    score, drivers = (model or LapseModel()).explained(inputs)
 
     span = 0.0
     if profile.first_order_at and profile.last_order_at:
@@ -241,8 +246,9 @@ def assess(
         value_at_risk,
         priority,
         declining,
-        explain(profile, days_silent, gap, now),
+        explain(profile, days_silent, gap, now, drivers, inputs),
         inputs.age_days,
+        inputs,
     )
 
 
@@ -267,8 +273,19 @@ def value_per_year_of(total_value: float, order_count: int, span_days: float, ga
     return total_value * YEAR_DAYS / max(span_days + gap, 90.0)
 
 
-def explain(profile: Profile, days_silent: float, gap: float, now: datetime) -> str:
-    """The numbers in plain words, the way a rep would say them."""
+def explain(
+    profile: Profile,
+    days_silent: float,
+    gap: float,
+    now: datetime,
+    drivers: Sequence[str] = (),
+    inputs: Inputs | None = None,
+) -> str:
+    """The numbers in plain words, the way a rep would say them.
+
+    ``drivers`` (from :meth:`LapseModel.drivers`) are what of the history's shape raised
+    the score; each is said once, after the numbers, unless a decline line says it already.
+    """
     silent = _days(days_silent)
     if profile.order_count == 0:
         parts = [f"Has never ordered; last seen {silent} ago."]
@@ -302,7 +319,36 @@ def explain(profile: Profile, days_silent: float, gap: float, now: datetime) -> 
         )
     if profile.margin_ratio is not None and profile.margin_ratio <= DECLINE_THRESHOLD:
         parts.append(f"Margin contributed is down {100 * (1 - profile.margin_ratio):.0f}%.")
+    parts.extend(_driver_words(profile, drivers, inputs))
     return " ".join(parts)
+
+
+def _driver_words(profile: Profile, drivers: Sequence[str], inputs: Inputs | None) -> list[str]:
+    """A sentence for each driver of the score a decline line has not said already."""
+    said = []
+    for driver in drivers:
+        if driver == "gap_trend" and profile.count_ratio is not None:
+            if profile.count_ratio > DECLINE_THRESHOLD:
+                change = "further apart" if profile.count_ratio < 1 else "closer together"
+                said.append(f"Their last orders came {change} than their usual rhythm.")
+        elif driver == "value_trend" and profile.aov_ratio is not None:
+            if profile.aov_ratio > DECLINE_THRESHOLD:
+                change = "smaller" if profile.aov_ratio < 1 else "larger"
+                said.append(f"Their last orders were {change} than the ones before.")
+        elif driver == "own_vs_peers" and inputs and inputs.own_gap_days and inputs.prior_gap_days:
+            own, peers = _days(inputs.own_gap_days), _days(inputs.prior_gap_days)
+            pace = "less" if inputs.own_gap_days > inputs.prior_gap_days else "more"
+            said.append(
+                f"They order {pace} often than customers like them (every {own}; "
+                f"customers like them every {peers})."
+            )
+        elif driver == "spread" and inputs and inputs.own_gap_days and inputs.orders > 1:
+            mean = (inputs.age_days - inputs.days_silent) / (inputs.orders - 1)
+            if mean > inputs.own_gap_days:
+                said.append("Their orders come irregularly, with long breaks between bursts.")
+            else:
+                said.append("They have ordered like clockwork, so a silence stands out.")
+    return said
 
 
 def _days(count: float) -> str:

@@ -7,25 +7,32 @@ Two layers, both pure:
   expected gap, and a habit ends after an order with probability a / (a + b + repeats)
   (one-time buyers often never return; loyal ones rarely just stop). Bayes gives
   P(alive | silent s), hence P(no order within the horizon).
-- :class:`LapseModel` — a logistic regression over a handful of numbers per customer
-  (silence, orders, age, silence relative to rhythm, order value, and the prior above),
-  fitted on the business's own history: scored as of ``T - horizon`` and labelled by who
-  ordered again by ``T``. On real purchase histories (CDNOW) this ranking separated
-  non-returners better than plain recency and BG/NBD, and is calibrated by construction.
+- :class:`LapseModel` — a logistic regression over numbers per customer (silence, orders,
+  age, silence relative to rhythm, order value, the prior above, and the shape of their
+  history: see :mod:`reengage.lapse_features`), fitted on the business's own history:
+  scored as of ``T - horizon`` and labelled by who ordered again by ``T``. On real
+  purchase histories (CDNOW, The Complete Journey) this ranking separates non-returners
+  about as well as BG/NBD and a logistic RFM model or a little better (README), and is
+  calibrated by construction. A model fitted before the shape features (seven weights)
+  still scores with the first seven.
 
 Until a model is fitted (too little history), the rhythm prior is the score.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from reengage.lapse_features import EXTRA, drivers, extra
+
 DEFAULT_HORIZON_DAYS = 90.0
 PRIOR_A, PRIOR_B = 1.0, 0.55  # habit-ending prior (fitted on CDNOW: a≈0.5–1.0, b≈0.5–0.6)
-FEATURES = ("bias", "log_silent", "log_orders", "log_age", "log_ratio", "log_aov", "prior")
+BASE_FEATURES = ("bias", "log_silent", "log_orders", "log_age", "log_ratio", "log_aov", "prior")
+FEATURES = (*BASE_FEATURES, *EXTRA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,17 @@ class Inputs:
     orders: int
     age_days: float  # since their first order
     average_order_value: float
+    # The shape of their history (None: not known, or too little history to say).
+    own_gap_days: float | None = None  # their own median gap, before any shrinking
+    prior_gap_days: float | None = None  # their segment's typical gap
+    count_ratio: float | None = None  # usual gap ÷ recent gap (below 1: spacing out)
+    aov_ratio: float | None = None  # recent ÷ earlier order value
+
+    def later(self, days: float) -> Inputs:
+        """The same customer ``days`` from now if nobody orders: more silent, and older."""
+        return dataclasses.replace(
+            self, days_silent=self.days_silent + days, age_days=self.age_days + days
+        )
 
 
 def _gamma2_survival(x: float) -> float:
@@ -57,10 +75,11 @@ def rhythm_prior(inputs: Inputs, horizon_days: float = DEFAULT_HORIZON_DAYS) -> 
     return 1.0 - alive * (1.0 - later)
 
 
-def features(inputs: Inputs, horizon_days: float) -> list[float]:
-    """The model's inputs for one customer (see :data:`FEATURES`)."""
+def features(inputs: Inputs, horizon_days: float, count: int = len(FEATURES)) -> list[float]:
+    """The model's inputs for one customer (see :data:`FEATURES`); with ``count`` at most
+    :data:`BASE_FEATURES`' length, only those (what a model fitted before issue 22 reads)."""
     prior = min(max(rhythm_prior(inputs, horizon_days), 1e-6), 1 - 1e-6)
-    return [
+    base = [
         1.0,
         math.log1p(inputs.days_silent),
         math.log(max(inputs.orders, 1)),
@@ -69,6 +88,7 @@ def features(inputs: Inputs, horizon_days: float) -> list[float]:
         math.log1p(max(inputs.average_order_value, 0.0)),
         math.log(prior / (1.0 - prior)),
     ]
+    return base if count <= len(base) else base + extra(inputs)
 
 
 @dataclass(frozen=True)
@@ -84,7 +104,21 @@ class LapseModel:
         """P(this customer places no order within the horizon)."""
         if self.weights is None:
             return rhythm_prior(inputs, self.horizon_days)
-        return probability(self.weights, features(inputs, self.horizon_days))
+        row = features(inputs, self.horizon_days, len(self.weights))
+        return probability(self.weights, row[: len(self.weights)])
+
+    def drivers(self, inputs: Inputs) -> list[str]:
+        """Which of the history's shape raised this customer's score, most first (see
+        :func:`reengage.lapse_features.drivers`); none for the prior alone."""
+        return self.explained(inputs)[1]
+
+    def explained(self, inputs: Inputs) -> tuple[float, list[str]]:
+        """:meth:`score` and :meth:`drivers` at once, from one row of features."""
+        if self.weights is None:
+            return rhythm_prior(inputs, self.horizon_days), []
+        row = features(inputs, self.horizon_days, len(self.weights))
+        score = probability(self.weights, row[: len(self.weights)])
+        return score, [name for name, _ in drivers(self.weights, FEATURES, row)]
 
     def describe(self) -> str:
         """One line for people: which score is in use."""
@@ -222,8 +256,9 @@ class ScoreAhead:
     The bounds come from the shape of each part of the score in ``t``. The rhythm prior is
     a valley (:func:`prior_turn`): highest at an end of any stretch, lowest at the turn if
     the stretch holds it. A fitted model is a logistic function of a weighted sum whose
-    moving parts are ``log_silent`` and ``log_ratio`` (both log(1 + silence) plus a
-    constant: together monotone, whatever the signs of their weights), ``log_age``
+    moving parts are those of :data:`SILENCE` (each log(1 + silence) times a number that
+    does not move, plus a constant: together monotone, whatever the signs of their
+    weights), ``log_age``
     (monotone) and the prior's logit (a valley, or a hill when its weight is negative).
     Each part's largest and smallest value over the stretch is at an end or at the turn;
     their sums bound the sum, and the logistic function keeps the order. The bounds are
@@ -239,10 +274,7 @@ class ScoreAhead:
 
     def inputs(self, t: float) -> Inputs:
         """The score's inputs ``t`` days from now if nothing happens."""
-        n = self.now
-        return Inputs(
-            n.days_silent + t, n.expected_gap_days, n.orders, n.age_days + t, n.average_order_value
-        )
+        return self.now.later(t)
 
     def at(self, t: float) -> float:
         """The score ``t`` days from now, as :meth:`LapseModel.score` computes it."""
@@ -280,15 +312,26 @@ class ScoreAhead:
             if w is None:
                 parts = (rhythm_prior(inputs, self.model.horizon_days),)
             else:
-                x = features(inputs, self.model.horizon_days)
-                parts = (
-                    w[0] * x[0] + w[2] * x[2] + w[5] * x[5],
-                    w[1] * x[1] + w[4] * x[4],
-                    w[3] * x[3],
-                    w[_PRIOR] * x[_PRIOR],
-                )
+                x = features(inputs, self.model.horizon_days, len(w))
+                sums = [0.0, 0.0, 0.0, 0.0]
+                for i, weight in enumerate(w):
+                    sums[_PART[i]] += weight * x[i]
+                parts = tuple(sums)
             self._parts[t] = parts
         return parts
 
 
+SILENCE = (
+    "log_silent",
+    "log_ratio",
+    "ratio_x_orders",
+    "silent_x_orders",
+    "trend_x_ratio",
+    "spread_x_ratio",
+)
 _PRIOR = FEATURES.index("prior")
+# Which part of ScoreAhead's sum each feature is in: 0 fixed, 1 silence, 2 age, 3 prior.
+_PART = [
+    1 if name in SILENCE else 2 if name == "log_age" else 3 if name == "prior" else 0
+    for name in FEATURES
+]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -24,7 +24,13 @@ from reengage.detect import (
     inputs_of,
 )
 from reengage.horizon import HorizonChoice, choose_horizon, named_horizon
-from reengage.lapse_model import Inputs, LapseModel, features, fit_logistic, probability
+from reengage.lapse_features import fit_weights
+from reengage.lapse_model import (
+    Inputs,
+    LapseModel,
+    features,
+    probability,
+)
 from reengage.store import Store
 
 CSV_COLUMNS = [
@@ -49,7 +55,7 @@ CSV_COLUMNS = [
 
 MIN_FIT_CUSTOMERS = 200  # fewer than this, or too few of either outcome: keep the prior
 MIN_FIT_OUTCOMES = 20
-FIT_SAMPLE = 30_000  # customers used to fit; plenty for seven coefficients
+FIT_SAMPLE = 200_000  # customers used to fit; plenty for seventeen coefficients
 
 
 def current_model(store: Store) -> LapseModel:
@@ -135,7 +141,7 @@ def fit_model(
             ),
         )
     step = max(1, len(rows) // FIT_SAMPLE)  # an even spread, the same on every run
-    weights = fit_logistic(rows[::step], labels[::step])
+    weights = fit_weights(rows[::step], labels[::step])
     model = LapseModel(horizon_days, weights, as_of, len(rows))
     scores = [probability(weights, row) for row in rows]
     return FitResult(
@@ -245,7 +251,7 @@ def lapsed_audience(
     """
     population = population or fit_population(store.detection.gap_sample())
     model = model or current_model(store)
-    found = []
+    matched = []
     for (
         customer_id,
         segment,
@@ -265,12 +271,23 @@ def lapsed_audience(
         gap = prior if own_gap is None else expected_gap_days(own_gap, orders, prior)
         if silent < criteria.factor * gap:
             continue
-        score = None
-        if criteria.min_score > 0:
-            score = model.score(Inputs(silent, gap, orders, age, value / max(orders, 1)))
-            if score < criteria.min_score:
-                continue
-        found.append(Candidate(customer_id, silent, silent / gap, score))
+        inputs = Inputs(silent, gap, orders, age, value / max(orders, 1), own_gap, prior)
+        matched.append((customer_id, inputs))
+    if criteria.min_score <= 0:
+        return [
+            Candidate(c, i.days_silent, i.days_silent / i.expected_gap_days, None)
+            for c, i in matched
+        ]
+    # The score also reads the trends, which the covering index leaves out: fetched by
+    # primary key for the few who met the rule so far.
+    trends = store.detection.trends([c for c, _ in matched])
+    found = []
+    for customer_id, inputs in matched:
+        count_ratio, aov_ratio = trends.get(customer_id, (None, None))
+        score = model.score(replace(inputs, count_ratio=count_ratio, aov_ratio=aov_ratio))
+        if score >= criteria.min_score:
+            silent = inputs.days_silent
+            found.append(Candidate(customer_id, silent, silent / inputs.expected_gap_days, score))
     return found
 
 

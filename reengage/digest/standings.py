@@ -42,6 +42,7 @@ from reengage.detect import (
     shrink_of,
     value_per_year_of,
 )
+from reengage.lapse_features import extra_array
 from reengage.lapse_model import PRIOR_A, PRIOR_B, Inputs, LapseModel
 from reengage.store.rep_stats import RepStats, ValuedRow
 
@@ -90,9 +91,21 @@ def standing(
     first = row.first_order_at or last
     orders = max(row.order_count, 1)
     silent = max((now - last).total_seconds() / 86400.0, 0.0)
-    gap = expected_gap_days(row.typical_gap_days, row.order_count, population.gap_for(row.segment))
+    prior = population.gap_for(row.segment)
+    gap = expected_gap_days(row.typical_gap_days, row.order_count, prior)
     age = max((now - first).total_seconds() / 86400.0, 0.0)
-    score = model.score(Inputs(silent, gap, row.order_count, age, row.total_value / orders))
+    inputs = Inputs(
+        silent,
+        gap,
+        row.order_count,
+        age,
+        row.total_value / orders,
+        row.typical_gap_days,
+        prior,
+        row.count_ratio,
+        row.aov_ratio,
+    )
+    score = model.score(inputs)
     span = 0.0
     if row.first_order_at and row.last_order_at:
         span = (row.last_order_at - row.first_order_at).total_seconds() / 86400.0
@@ -226,7 +239,17 @@ def _approximate(
     gap = _expected_gap(stats.typical_gap_days, order_count, prior_gap)
     age = np.maximum(_days_between(now_us, first), 0.0)
     aov = total / np.maximum(order_count, 1.0)
-    score = _score(model, silent, gap, order_count, age, aov)
+    shape = extra_array(
+        silent,
+        gap,
+        order_count,
+        age,
+        stats.typical_gap_days,
+        prior_gap,
+        stats.count_ratio,
+        stats.aov_ratio,
+    )
+    score = _score(model, silent, gap, order_count, age, aov, shape)
     both = ~np.isnan(first_order) & ~np.isnan(last_order)
     span = np.where(both, _days_between(last_order, first_order), 0.0)
     value = np.where(
@@ -283,6 +306,7 @@ def _score(
     orders: Floats,
     age: Floats,
     aov: Floats,
+    shape: list[Floats],
 ) -> Floats:
     # reengage.lapse_model.LapseModel.score, features and probability
     prior = _rhythm_prior(silent, gap, orders, model.horizon_days)
@@ -297,9 +321,10 @@ def _score(
         np.log((silent + 1.0) / (gap + 1.0)),
         np.log1p(np.maximum(aov, 0.0)),
         np.log(prior / (1.0 - prior)),
+        *shape,
     ]
     z = np.zeros_like(silent)
-    for w, x in zip(model.weights, features, strict=True):
+    for w, x in zip(model.weights, features[: len(model.weights)], strict=True):
         z = z + w * x
     e = np.exp(-np.abs(z))
     result: Floats = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))

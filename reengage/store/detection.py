@@ -141,6 +141,18 @@ class DetectionReads:
             # fetchall in one call: row-by-row fetching costs more than the query itself
             return conn.execute(query).all()  # type: ignore[return-value]
 
+    def trends(self, customer_ids: Sequence[int]) -> dict[int, tuple[float | None, float | None]]:
+        """``count_ratio`` and ``aov_ratio`` of these customers (primary-key lookups): what
+        the lapse score reads beyond :meth:`lapse_candidates`'s covering index."""
+        found: dict[int, tuple[float | None, float | None]] = {}
+        with self._tx() as conn:
+            for start in range(0, len(customer_ids), 5000):
+                query = sa.select(
+                    STATS.c.customer_id, STATS.c.count_ratio, STATS.c.aov_ratio
+                ).where(STATS.c.customer_id.in_(list(customer_ids[start : start + 5000])))
+                found.update((c, (count, aov)) for c, count, aov in conn.execute(query))
+        return found
+
     # -- when to look again (see store/looks.py) ------------------------------------------
 
     def pass_state(self) -> looks.PassState | None:

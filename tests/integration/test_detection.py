@@ -11,6 +11,7 @@ import pytest
 from reengage import backtesting, scoring
 from reengage.detect import fit_population
 from reengage.ingest import Kind, import_file
+from reengage.lapse_model import FEATURES, LapseModel
 from reengage.seed import write_dataset
 from reengage.store import Store
 
@@ -44,6 +45,39 @@ def test_indexed_pass_finds_exactly_who_full_assessment_finds(seeded: Store) -> 
     scored = scoring.lapsed_audience(seeded, NOW, strict, population)
     assert {c.customer_id for c in scored} == {i for i in expected if by_id[i].lapse_score >= 0.6}
     for candidate in scored:
+        assert candidate.lapse_score == pytest.approx(by_id[candidate.customer_id].lapse_score)
+
+
+def test_the_indexed_pass_scores_with_the_history_shape_as_assessing_everyone_does(
+    seeded: Store,
+) -> None:
+    # A model that reads the trends (issue 22), which the covering index leaves out: the
+    # pass must find exactly whom assessing everyone with the same model finds.
+    weights = dict.fromkeys(FEATURES, 0.0) | {
+        "bias": -1.0,
+        "prior": 1.0,
+        "gap_trend": -2.0,
+        "value_trend": -1.5,
+        "own_vs_peers": 0.8,
+        "spread": 0.6,
+    }
+    model = LapseModel(90.0, tuple(weights[f] for f in FEATURES), NOW, 400)
+    population, assessments = scoring.assess_all(seeded, NOW, model=model)
+    assert any(a.profile.count_ratio is not None for a in assessments)
+    rule = scoring.LapseCriteria(factor=1.5, min_days_silent=7, max_days_silent=365, min_score=0.5)
+    expected = {
+        a.profile.customer_id
+        for a in assessments
+        if a.profile.order_count > 0
+        and 7 <= a.days_silent <= 365
+        and a.lapse_ratio >= rule.factor
+        and a.lapse_score >= rule.min_score
+    }
+    found = scoring.lapsed_audience(seeded, NOW, rule, population, model)
+    assert {c.customer_id for c in found} == expected
+    assert len(expected) > 10
+    by_id = {a.profile.customer_id: a for a in assessments}
+    for candidate in found:
         assert candidate.lapse_score == pytest.approx(by_id[candidate.customer_id].lapse_score)
 
 

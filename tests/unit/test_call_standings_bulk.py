@@ -36,6 +36,7 @@ DAY_US = 86_400_000_000
 _model = st.one_of(
     st.just(LapseModel()),
     st.tuples(*[st.floats(-3, 3)] * 7).map(lambda w: LapseModel(90.0, w, NOW, 500)),
+    st.tuples(*[st.floats(-3, 3)] * 17).map(lambda w: LapseModel(90.0, w, NOW, 500)),
 )
 _ratio = st.one_of(st.none(), st.floats(0.01, 3.0), st.sampled_from([0.7, 0.69999, 0.70001]))
 

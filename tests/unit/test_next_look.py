@@ -62,6 +62,9 @@ models = st.one_of(
     st.lists(st.floats(-1.5, 1.5), min_size=7, max_size=7).map(
         lambda w: LapseModel(90.0, tuple(w), NOW, 500)
     ),
+    st.lists(st.floats(-1.5, 1.5), min_size=17, max_size=17).map(
+        lambda w: LapseModel(90.0, tuple(w), NOW, 500)
+    ),
 )
 
 

@@ -1,0 +1,353 @@
+"""What the lapse benches share: a purchase history into reengage, and the comparison table.
+
+A bench (``bench/cdnow.py``, ``bench/completejourney.py``) reads a public purchase history
+into :class:`Purchase` rows; :func:`run` writes them as customers.csv and activities.csv,
+imports them into a fresh SQLite database with ``reengage.ingest.import_file`` (the code
+behind ``reengage import``) and, for each as-of date and horizon, scores everyone with
+``reengage.scoring.fit_model`` and ``assess_all`` (the code behind ``reengage score
+--backtest``): a model fitted only on what was known by then, checked against who placed
+no order in (as-of, as-of + horizon].
+
+Beside the lapse score it ranks the same customers by
+
+- plain recency (days silent);
+- BG/NBD (Fader, Hardie & Lee 2005), fitted by maximum likelihood on the same customers as
+  of the same date: P(no purchase within the horizon) and the expected number of purchases
+  (fewest first) — the better of the two is shown;
+- a logistic RFM model: a logistic regression on log recency, log frequency, log order
+  value and log age, fitted the way reengage fits its own (customers as of as-of − horizon,
+  labelled by who ordered by as-of).
+
+Each ranking is measured by ROC AUC and the precision of its top 10 % (the share of them
+who did not come back), over all customers and over regular ones (3+ orders by the as-of
+date). scipy and numpy are needed for BG/NBD (``pip install scipy``).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+REGULAR_ORDERS = 3
+BASELINES = ("plain recency", "BG/NBD", "logistic RFM")
+
+
+@dataclass(frozen=True)
+class Purchase:
+    customer: str
+    at: datetime  # aware
+    amount: float
+
+
+def write_csvs(
+    purchases: Sequence[Purchase], folder: Path, segments: dict[str, str] | None = None
+) -> tuple[Path, Path]:
+    """customers.csv (with a segment where known) and activities.csv, one row per order."""
+    segments = segments or {}
+    customers_csv, activities_csv = folder / "customers.csv", folder / "activities.csv"
+    with customers_csv.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["customer_id", "email", "segment"])
+        for customer in sorted({p.customer for p in purchases}):
+            out.writerow([customer, f"c{customer}@example.com", segments.get(customer, "")])
+    with activities_csv.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["activity_id", "customer_id", "occurred_at", "amount"])
+        for n, p in enumerate(purchases, 1):  # one row per order; same-day orders stay apart
+            out.writerow([f"o-{n}", p.customer, p.at.isoformat(), f"{p.amount:.2f}"])
+    return customers_csv, activities_csv
+
+
+def import_into_reengage(url: str, customers_csv: Path, activities_csv: Path, now: datetime) -> Any:
+    from reengage.ingest import Kind, import_file
+    from reengage.store import Store
+
+    store = Store.open(url, upgrade=True)
+    for kind, path in ((Kind.CUSTOMERS, customers_csv), (Kind.ACTIVITIES, activities_csv)):
+        report = import_file(store, kind, path, now=now, zone=ZoneInfo("UTC"), batch_size=20_000)
+        if report.rejected or report.warnings:
+            print(f"import {kind.value}: {len(report.rejected)} rejected, {report.warnings}")
+        print(f"imported {kind.value}: {report.rows} rows")
+    return store
+
+
+# --------------------------------------------------------------------------- BG/NBD (scipy)
+
+
+def bgnbd_ll(params: Any, x: Any, t_x: Any, age: Any) -> Any:
+    """Per-customer log-likelihood of BG/NBD (Fader, Hardie & Lee 2005, eq. 6)."""
+    import numpy as np
+    from scipy.special import gammaln
+
+    r, alpha, a, b = params
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + age)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a4 = np.where(
+            x > 0,
+            np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + t_x),
+            -np.inf,
+        )
+    return a1 + a2 + np.logaddexp(a3, a4)
+
+
+def fit_bgnbd(x: Any, t_x: Any, age: Any) -> Any:
+    """MLE of (r, alpha, a, b), L-BFGS-B on log parameters over weighted distinct triples."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    triples, weights = np.unique(np.column_stack([x, t_x, age]), axis=0, return_counts=True)
+    x, t_x, age = triples.T
+
+    def nll(log_params: Any) -> float:
+        ll = bgnbd_ll(np.exp(log_params), x, t_x, age)
+        return float(-(ll * weights).sum() / weights.sum())
+
+    result = minimize(
+        nll,
+        np.log([0.5, 30.0, 1.0, 2.0]),
+        method="L-BFGS-B",
+        bounds=[(-8, 8), (-5, 12), (-8, 8), (-8, 8)],
+    )
+    return np.exp(result.x)
+
+
+def bgnbd_scores(params: Any, x: Any, t_x: Any, age: Any, horizon: float) -> tuple[Any, Any]:
+    """P(no purchase in (T, T+h]) and E[purchases in (T, T+h]] for each customer."""
+    import numpy as np
+    from scipy.special import hyp2f1
+
+    r, alpha, a, b = params
+    h = horizon
+    odds_dead = np.where(
+        x > 0, a / np.maximum(b + x - 1, 1e-12) * ((alpha + age) / (alpha + t_x)) ** (r + x), 0.0
+    )
+    p_alive = 1.0 / (1.0 + odds_dead)
+    silent_if_alive = ((alpha + age) / (alpha + age + h)) ** (r + x)
+    p0 = 1.0 - p_alive * (1.0 - silent_if_alive)
+    hyp = hyp2f1(r + x, b + x, a + b + x - 1, h / (alpha + age + h))
+    expected = (a + b + x - 1) / (a - 1) * (1.0 - silent_if_alive * hyp) / (1.0 + odds_dead)
+    return p0, expected
+
+
+# --------------------------------------------------------------------------- logistic RFM
+
+
+def rfm_rows(days: dict[str, list[float]], value: dict[str, list[float]], at: float) -> Any:
+    """log recency, log frequency, log average order value, log age per customer with a
+    purchase on or before day ``at``; same-day orders are one occasion."""
+    import numpy as np
+
+    ids, rows = [], []
+    for customer, when in days.items():
+        past = [i for i, d in enumerate(when) if d <= at]
+        if not past:
+            continue
+        occasions = len({int(when[i]) for i in past})
+        aov = sum(value[customer][i] for i in past) / len(past)
+        ids.append(customer)
+        rows.append(
+            [
+                np.log1p(at - when[past[-1]]),
+                np.log(occasions),
+                np.log1p(max(aov, 0.0)),
+                np.log1p(at - when[past[0]]),
+            ]
+        )
+    return ids, np.array(rows)
+
+
+def fit_logit(rows: Any, labels: Any, ridge: float = 1.0) -> Any:
+    """Ridge logistic regression by Newton's method on standardised columns; the scorer."""
+    import numpy as np
+
+    mu, sd = rows.mean(0), rows.std(0) + 1e-9
+
+    def design(x: Any) -> Any:
+        return np.column_stack([np.ones(len(x)), (x - mu) / sd])
+
+    z, y = design(rows), np.asarray(labels, float)
+    w = np.zeros(z.shape[1])
+    penalty = np.diag([0.0] + [ridge] * (len(w) - 1))
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-z @ w))
+        step = np.linalg.solve(
+            (z * (p * (1 - p))[:, None]).T @ z + penalty, z.T @ (p - y) + penalty @ w
+        )
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return lambda x: 1.0 / (1.0 + np.exp(-design(x) @ w))
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Cell:
+    auc: float | None
+    top10: float | None
+
+
+def measure(scores: Sequence[float], gone: Sequence[bool]) -> Cell:
+    from reengage.backtest import precision_at, roc_auc
+
+    return Cell(roc_auc(scores, gone), precision_at(scores, gone, 0.10))
+
+
+def compare_at(
+    store: Any,
+    days: dict[str, list[float]],
+    value: dict[str, list[float]],
+    epoch: datetime,
+    as_of: datetime,
+    horizon: int,
+) -> tuple[dict[str, tuple[Cell, Cell]], int, int, int, int]:
+    """Every ranking at one as-of date and horizon: (all, regulars) per method."""
+    import numpy as np
+
+    from reengage import scoring
+
+    at = (as_of - epoch).total_seconds() / 86400.0
+    fit = scoring.fit_model(store, as_of, float(horizon))
+    _, assessments = scoring.assess_all(store, as_of, as_of=as_of, model=fit.model)
+    ids = [a.profile.external_id for a in assessments]
+    gone = [not any(at < d <= at + horizon for d in days[c]) for c in ids]
+    returned = store.detection.buyers_between(as_of, as_of + timedelta(days=horizon))
+    if gone != [a.profile.customer_id not in returned for a in assessments]:
+        raise SystemExit(f"{as_of:%Y-%m-%d}: the bench and reengage disagree on who came back")
+    regular = np.array([a.profile.order_count >= REGULAR_ORDERS for a in assessments])
+
+    # BG/NBD on distinct purchase days, as of the same moment
+    x, t_x, age = [], [], []
+    for c in ids:
+        past = sorted({int(d) for d in days[c] if d <= at})
+        x.append(len(past) - 1)
+        t_x.append(past[-1] - past[0])
+        age.append(int(at) - past[0])
+    xs, txs, ages = (np.array(v, float) for v in (x, t_x, age))
+    params = fit_bgnbd(xs, txs, ages)
+    p0, expected = bgnbd_scores(params, xs, txs, ages, float(horizon))
+
+    # logistic RFM, fitted as reengage fits (as of as-of − horizon, labelled by as-of)
+    train_ids, train_rows = rfm_rows(days, value, at - horizon)
+    if len(train_ids) < 2:
+        raise SystemExit(
+            f"{as_of:%Y-%m-%d}: no history before as-of − {horizon} days to learn from"
+        )
+    train_gone = [not any(at - horizon < d <= at for d in days[c]) for c in train_ids]
+    scorer = fit_logit(train_rows, train_gone)
+    test_ids, test_rows = rfm_rows(days, value, at)
+    rfm = dict(zip(test_ids, scorer(test_rows), strict=True))
+
+    rankings = {
+        "lapse_score (reengage)": [a.lapse_score for a in assessments],
+        "plain recency": [a.days_silent for a in assessments],
+        "BG/NBD P(none in h)": [float(v) for v in p0],
+        "BG/NBD -E[purchases]": [-float(v) for v in expected],
+        "logistic RFM": [float(rfm[c]) for c in ids],
+    }
+    table = {}
+    for name, scores in rankings.items():
+        s = np.array(scores)
+        table[name] = (
+            measure(list(s), gone),
+            measure(list(s[regular]), [g for g, r in zip(gone, regular, strict=True) if r]),
+        )
+    return (
+        table,
+        len(ids),
+        sum(gone),
+        int(regular.sum()),
+        sum(g for g, r in zip(gone, regular, strict=True) if r),
+    )
+
+
+def show(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:.3f}"
+
+
+def best_baseline(table: dict[str, tuple[Cell, Cell]], part: int, metric: str) -> float:
+    return max(
+        getattr(cells[part], metric) or 0.0
+        for name, cells in table.items()
+        if name.startswith(BASELINES)
+    )
+
+
+def print_table(tables: dict[int, dict[str, tuple[Cell, Cell]]]) -> list[str]:
+    """One row per ranking, per horizon: AUC and top-10 % over all and regulars; then the
+    lapse score's margin over the best baseline in each column. Returns the margin lines."""
+    horizons = sorted(tables)
+    head = " | ".join(f"h={h}d all AUC  p10  reg AUC  p10" for h in horizons)
+    print(f"{'ranking':<24} | {head}")
+    print("-" * (27 + 33 * len(horizons)))
+    for name in tables[horizons[0]]:
+        cells = []
+        for h in horizons:
+            whole, reg = tables[h][name]
+            cells.append(
+                f"{show(whole.auc):>11} {show(whole.top10)} {show(reg.auc):>8} {show(reg.top10)}"
+            )
+        print(f"{name:<24} | " + " | ".join(cells))
+    margins = []
+    for h in horizons:
+        ours = tables[h]["lapse_score (reengage)"]
+        parts = []
+        for part, label in ((0, "all"), (1, "regular")):
+            for metric, short in (("auc", "AUC"), ("top10", "top-10%")):
+                mine = getattr(ours[part], metric) or 0.0
+                delta = mine - best_baseline(tables[h], part, metric)
+                parts.append(f"{label} {short} {delta:+.3f}")
+        margins.append(f"h={h}d margin over the best baseline: " + ", ".join(parts))
+    print("\n".join(margins))
+    return margins
+
+
+def run(
+    name: str,
+    purchases: Sequence[Purchase],
+    folder: Path,
+    as_of_dates: Sequence[datetime],
+    horizons: Sequence[int],
+    now: datetime,
+    segments: dict[str, str] | None = None,
+) -> None:
+    """Import the purchases, then print the table for each as-of date."""
+    from reengage.logs import configure_logging
+
+    configure_logging("warning")
+    csvs = write_csvs(purchases, folder, segments)
+    store = import_into_reengage(f"sqlite:///{folder / 'bench.db'}", *csvs, now)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    days: dict[str, list[float]] = {}
+    value: dict[str, list[float]] = {}
+    for p in sorted(purchases, key=lambda p: p.at):
+        days.setdefault(p.customer, []).append((p.at - epoch).total_seconds() / 86400.0)
+        value.setdefault(p.customer, []).append(p.amount)
+    summary = []
+    try:
+        for as_of in as_of_dates:
+            tables = {}
+            print()
+            for h in horizons:
+                table, n, gone, regular, regular_gone = compare_at(
+                    store, days, value, epoch, as_of, h
+                )
+                tables[h] = table
+                print(
+                    f"{name} as of {as_of:%Y-%m-%d}, horizon {h} days: {n} customers, "
+                    f"{gone / n:.1%} did not come back; {regular} regular, "
+                    f"{regular_gone / max(regular, 1):.1%} of them did not"
+                )
+            summary += [f"{as_of:%Y-%m-%d} {m}" for m in print_table(tables)]
+    finally:
+        store.close()
+    print()
+    print("\n".join(summary))
