@@ -235,7 +235,7 @@ def test_a_corrected_spf_record_always_parses(words: list[str]) -> None:
 def test_a_domain_option_is_a_domain_name_or_a_usage_error(value: str) -> None:
     import typer
 
-    from reengage.cli.doctor import _domain_option
+    from reengage.cli.doctor_sender import _domain_option
 
     try:
         domain = _domain_option(value)
