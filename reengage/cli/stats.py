@@ -15,12 +15,12 @@ from rich.text import Text
 
 from reengage.cli.app import _settings, _store, app, out
 from reengage.cli.columns import Column, Layout, fits, fitted, natural_width, width_of
+from reengage.cli.stats_uplift import nobody_yet, rate, uplift_groups, uplift_layout, uplift_title
 from reengage.errors import InputError
 from reengage.timeutil import parse_since, utcnow
 
 if TYPE_CHECKING:
     from reengage.stats import CampaignResult, Funnel, Lift, Results
-    from reengage.uplift import GroupUplift
 
 
 class OutputFormat(StrEnum):
@@ -144,8 +144,8 @@ def show_results(console: Console, results: Results, *, wide: bool = False) -> N
             _say(console, f"* {stats.OPENS_NOTE}.", width, "dim")
             lift = _lift_layout(results)
             _show_tables(console, f"Lift against the holdout ({_horizon(results)})", lift, width)
-            uplift = _uplift_layout(results.campaigns, per_campaign=True)
-            _show_tables(console, _uplift_title(results), uplift, width)
+            uplift = uplift_layout(results.campaigns, per_campaign=True)
+            _show_tables(console, uplift_title(results), uplift, width)
         else:
             _show_blocks(console, results, scope)
     _show_calls(console, results, width)
@@ -225,10 +225,6 @@ def _funnel_layout(campaigns: list[CampaignResult]) -> Layout:
     )
 
 
-def _rate(count: int, total: int) -> str:
-    return f"{count:,}/{total:,} ({100 * count / total:.1f}%)" if total else "—"
-
-
 def _lift_cells(found: Lift) -> tuple[str, str]:
     """The lift and its interval, in percentage points."""
     from reengage.stats.intervals import VerdictKind, points
@@ -255,77 +251,12 @@ def _lift_layout(results: Results) -> Layout:
             "campaign", [Text(c.campaign_id) for c in results.campaigns], right=False, text=True
         ),
         [
-            Column("treated came back", [_rate(f.treated_reactivated, f.treated) for f in lifts]),
-            Column("holdout came back", [_rate(f.held_out_reactivated, f.held_out) for f in lifts]),
+            Column("treated came back", [rate(f.treated_reactivated, f.treated) for f in lifts]),
+            Column("holdout came back", [rate(f.held_out_reactivated, f.held_out) for f in lifts]),
             Column("lift", [lift for lift, _ in cells]),
             Column("95% CI", [interval for _, interval in cells]),
             Column("verdict", [Text(f.verdict) for f in lifts], right=False, text=True),
         ],
-    )
-
-
-def _uplift_title(results: Results) -> str:
-    from reengage.uplift import MIN_GROUP
-
-    days = round(results.horizon.total_seconds() / 86400)
-    return (
-        f"Uplift: who contact helps, treated against held out, per segment and rhythm class "
-        f"(customers who have had the whole {days}-day window; a number needs {MIN_GROUP} "
-        f"treated and {MIN_GROUP} held out)"
-    )
-
-
-def _nobody_yet(results: Results) -> str:
-    days = round(results.horizon.total_seconds() / 86400)
-    return f"nobody has had the whole {days}-day window yet"
-
-
-def _uplift_groups(c: CampaignResult) -> list[GroupUplift]:
-    return [*c.uplift.segments, *c.uplift.rhythms] if c.uplift is not None else []
-
-
-def _uplift_layout(campaigns: list[CampaignResult], *, per_campaign: bool) -> Layout:
-    """A row per segment and rhythm class (under a row per campaign when ``per_campaign``):
-    who came back in each group, the uplift and its interval (none without enough data)."""
-    from reengage.stats.intervals import points
-
-    labels: list[str | Text] = []
-    cells: list[list[str | Text]] = [[], [], [], [], []]
-    sections: set[int] = set()
-    indent = "  " if per_campaign else ""
-    for c in campaigns:
-        groups = _uplift_groups(c)
-        if per_campaign:
-            labels.append(Text(c.campaign_id, style="bold"))
-            row: list[str | Text] = ["", "", "", ""]
-            row.append(Text("" if groups else "nobody has had the whole window yet"))
-            for column, cell in zip(cells, row, strict=True):
-                column.append(cell)
-        previous = None
-        for g in groups:
-            if previous == "segment" and g.grouping == "rhythm":
-                sections.add(len(labels) - 1)  # a line between the two groupings
-            previous = g.grouping
-            labels.append(Text(f"{indent}{g.grouping}: {g.label}"))
-            interval = g.interval
-            row = [
-                _rate(g.treated_came_back, g.treated),
-                _rate(g.held_out_came_back, g.held_out),
-                "—" if g.uplift is None else f"{points(g.uplift)} pts",
-                "—" if interval is None else f"{points(interval.low)} to {points(interval.high)}",
-                Text(g.words),
-            ]
-            for column, cell in zip(cells, row, strict=True):
-                column.append(cell)
-        sections.add(len(labels) - 1)
-    headers = ["treated came back", "holdout came back", "uplift", "95% CI"]
-    return Layout(
-        Column("campaign / group" if per_campaign else "group", labels, right=False, text=True),
-        [
-            *(Column(header, column) for header, column in zip(headers, cells, strict=False)),
-            Column("verdict", cells[4], right=False, text=True),
-        ],
-        sections,
     )
 
 
@@ -353,16 +284,16 @@ def _show_blocks(console: Console, results: Results, scope: str) -> None:
         _say(
             console,
             f"Lift against the holdout ({_horizon(results)}): treated "
-            f"{_rate(found.treated_reactivated, found.treated)}, holdout "
-            f"{_rate(found.held_out_reactivated, found.held_out)}; {estimate}.",
+            f"{rate(found.treated_reactivated, found.treated)}, holdout "
+            f"{rate(found.held_out_reactivated, found.held_out)}; {estimate}.",
             width,
         )
         _say(console, f"Verdict: {found.verdict}", width, "bold")
-        if _uplift_groups(c):
-            layout = _uplift_layout([c], per_campaign=False)
-            _show_tables(console, _uplift_title(results), layout, width)
+        if uplift_groups(c):
+            layout = uplift_layout([c], per_campaign=False)
+            _show_tables(console, uplift_title(results), layout, width)
         else:
-            _say(console, f"Uplift by segment: {_nobody_yet(results)}.", width)
+            _say(console, f"Uplift by segment: {nobody_yet(results)}.", width)
 
 
 def _steps_layout(c: CampaignResult) -> Layout:
