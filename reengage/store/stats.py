@@ -28,7 +28,7 @@ from reengage.models import (
 from reengage.store.sqlfuncs import epoch_days
 from reengage.store.tables import CALLS as CALL_TASKS
 from reengage.store.tables import ENROLLMENTS, MESSAGES, RESPONSES
-from reengage.store.uplift import UpliftCount, uplift_counts
+from reengage.store.uplift import UpliftCount, first_conversions, uplift_counts
 from reengage.timeutil import as_utc
 
 EPOCH = date(1970, 1, 1)
@@ -267,15 +267,7 @@ def _conversions(
 
     # For lift: each enrollment's first conversion, counted when it came within the
     # horizon of enrolling, by the day it came (the timeline's raw material).
-    first = (
-        sa.select(
-            RESPONSES.c.enrollment_id.label("enrollment_id"),
-            sa.func.min(RESPONSES.c.occurred_at).label("first_at"),
-        )
-        .where(conversion, RESPONSES.c.enrollment_id.is_not(None))
-        .group_by(RESPONSES.c.enrollment_id)
-        .subquery()
-    )
+    first = first_conversions()
     waited = epoch_days(first.c.first_at) - epoch_days(ENROLLMENTS.c.enrolled_at)
     day = _day(first.c.first_at)
     query = (

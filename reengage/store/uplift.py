@@ -45,6 +45,21 @@ class UpliftCount:
     came_back: int
 
 
+def first_conversions() -> sa.Subquery:
+    """Each enrollment's first conversion (``enrollment_id``, ``first_at``): whether and
+    when it came back, for the lift and the uplift alike."""
+    conversion = RESPONSES.c.kind == ResponseKind.CONVERSION.value
+    return (
+        sa.select(
+            RESPONSES.c.enrollment_id.label("enrollment_id"),
+            sa.func.min(RESPONSES.c.occurred_at).label("first_at"),
+        )
+        .where(conversion, RESPONSES.c.enrollment_id.is_not(None))
+        .group_by(RESPONSES.c.enrollment_id)
+        .subquery()
+    )
+
+
 def uplift_counts(
     conn: Connection,
     *,
@@ -55,16 +70,7 @@ def uplift_counts(
 ) -> list[UpliftCount]:
     """Counts per campaign, group, segment and rhythm class (``campaigns`` None: all) of
     enrollments from ``since`` that entered at least ``horizon`` before ``now``."""
-    conversion = RESPONSES.c.kind == ResponseKind.CONVERSION.value
-    first = (
-        sa.select(
-            RESPONSES.c.enrollment_id.label("enrollment_id"),
-            sa.func.min(RESPONSES.c.occurred_at).label("first_at"),
-        )
-        .where(conversion, RESPONSES.c.enrollment_id.is_not(None))
-        .group_by(RESPONSES.c.enrollment_id)
-        .subquery()
-    )
+    first = first_conversions()
     days = horizon.total_seconds() / 86400.0
     waited = epoch_days(first.c.first_at) - epoch_days(ENROLLMENTS.c.enrolled_at)
     came_back = sa.case((sa.and_(first.c.first_at.is_not(None), waited <= days), 1), else_=0)
