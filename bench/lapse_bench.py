@@ -25,10 +25,13 @@ date). scipy and numpy are needed for BG/NBD (``pip install scipy``).
 
 from __future__ import annotations
 
+import argparse
 import csv
-from collections.abc import Sequence
+import importlib
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -351,3 +354,38 @@ def run(
         store.close()
     print()
     print("\n".join(summary))
+
+
+def bench_main(
+    argv: Sequence[str] | None,
+    doc: str,
+    defaults: tuple[list[int], list[str]],
+    needs: tuple[list[str], str],
+    go: Callable[[Path, list[datetime], list[int]], None],
+) -> None:
+    """A history bench's command line: ``--horizon`` days, ``--as-of`` dates, ``--keep DIR``;
+    stops with ``needs``' install line when one of its modules is missing; runs ``go(folder,
+    as-of moments, horizons)`` in DIR or a temporary folder."""
+    parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+    parser.add_argument("--horizon", nargs="+", type=int, default=defaults[0])
+    parser.add_argument(
+        "--as-of",
+        nargs="+",
+        type=date.fromisoformat,
+        default=[*map(date.fromisoformat, defaults[1])],
+    )
+    parser.add_argument("--keep", type=Path, help="work in DIR and leave the files there")
+    args = parser.parse_args(argv)
+    modules, install = needs
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    except ImportError:
+        raise SystemExit(f"this bench needs {' and '.join(modules)}: {install}") from None
+    dates = [datetime.combine(d, time(0), UTC) for d in args.as_of]
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        go(args.keep, dates, args.horizon)
+        return
+    with tempfile.TemporaryDirectory(prefix="reengage-bench-") as folder:
+        go(Path(folder), dates, args.horizon)
