@@ -83,6 +83,16 @@ def named_horizon(days: float) -> HorizonChoice:
     return HorizonChoice(days, HorizonSource.OPERATOR)
 
 
+def operator_horizon(days: float) -> HorizonChoice:
+    """A horizon written on the command line (``--horizon 30d``): whole days, at least one."""
+    if days > 0 and (days < 1 or days != int(days)):
+        raise ValueError(
+            f"a horizon is counted in whole days, not {days:g} days: write "
+            f"{max(round(days), 1)}d (a customer's rhythm is days apart, not hours)"
+        )
+    return named_horizon(days)
+
+
 def horizon_for_gap(median_gap_days: float) -> float:
     """:data:`HORIZON_GAPS` typical gaps, rounded to whole weeks, within the bounds."""
     weeks = round(HORIZON_GAPS * median_gap_days / 7.0)

@@ -53,13 +53,13 @@ def score(
     (--fit; --as-of and --backtest learn from what was known by that date).
     """
     from reengage import scoring
-    from reengage.horizon import named_horizon
+    from reengage.horizon import operator_horizon
 
     when = parse_day(as_of) if as_of else None
     named: HorizonChoice | None = None
     if horizon is not None:
         try:
-            named = named_horizon(parse_duration(horizon).total_seconds() / 86400)
+            named = operator_horizon(parse_duration(horizon).total_seconds() / 86400)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--horizon") from None
     store = _store()

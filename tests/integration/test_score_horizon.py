@@ -158,3 +158,25 @@ def test_doctor_shows_the_model_in_force_and_the_last_refit(
         assert "the model in force stays" in doctor
         assert f"ok   lapse model: fitted on the history up to {NOW:%Y-%m-%d} " in doctor
         assert "ROC AUC 0.500 on the history it was fitted on" in doctor
+
+
+@pytest.mark.parametrize(
+    ("written", "fix"),
+    [
+        ("11h", "write 1d"),
+        ("23h", "write 1d"),
+        ("36h", "write 2d"),
+        ("1.5d", "write 2d"),
+        ("1min", "write 1d"),
+    ],
+)
+def test_a_horizon_that_is_not_whole_days_is_refused_with_the_fix(
+    tmp_path: Path, database_url: str, written: str, fix: str
+) -> None:
+    """ "Within 11 hours" would be saved as a 0-day model that calls everyone lapsed."""
+    assert cli("db", "upgrade", cwd=tmp_path, url=database_url).returncode == 0
+    for args in (("--fit",), ("--backtest", "--as-of", "2026-08-01")):
+        result = cli("score", *args, "--horizon", written, cwd=tmp_path, url=database_url)
+        assert result.returncode == 2, result.stdout
+        assert "a horizon is counted in whole days" in result.stderr and fix in result.stderr
+    assert "saved" not in result.stdout
