@@ -37,7 +37,7 @@ from __future__ import annotations
 import difflib
 import gc
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -204,6 +204,12 @@ def _repeated(
     )
 
 
+# How far past "now" an activity may be dated: clocks and time zones disagree by hours, not
+# days. A later one (a planned delivery, a typo) would hide a lapse: the customer would look
+# as if they had just ordered until that date came.
+FUTURE_SLACK = timedelta(days=1)
+
+
 def _import_activities(
     store: Store,
     batch: Batch,
@@ -221,7 +227,20 @@ def _import_activities(
             report.rejected.append(RowProblem(report.file, line, exc.field, exc.problem))
     ids = store.customers.customer_ids(record.customer_id for _, record in parsed)
     ready = []
+    latest = now + FUTURE_SLACK
     for line, record in parsed:
+        if record.occurred_at > latest:
+            report.rejected.append(
+                RowProblem(
+                    report.file,
+                    line,
+                    "occurred_at",
+                    f"{record.occurred_at:%Y-%m-%d %H:%M} UTC is in the future (now is "
+                    f"{now:%Y-%m-%d %H:%M} UTC): an activity is recorded once it happened; "
+                    "check the date and its time zone, and import it when it has",
+                )
+            )
+            continue
         customer_id = ids.get(record.customer_id)
         if customer_id is None:
             report.rejected.append(

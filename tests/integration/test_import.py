@@ -871,3 +871,31 @@ def test_a_rep_in_a_language_without_words_is_imported_with_a_warning(
     [warning] = [w for w in report.warnings if "no digest or call form" in w]
     assert "fr" in warning and "zh" not in warning.split("(")[0] and "en-GB" not in warning
     assert {r.locale for r in store.calls.reps(["R1", "R2", "R3"])} == {"fr", "zh-CN", "en-GB"}
+
+
+def test_an_activity_dated_in_the_future_is_refused_and_hides_no_lapse(
+    store: Store, customers_csv: Path, tmp_path: Path
+) -> None:
+    """An order dated next year (a typo, a planned delivery) would make a customer silent for
+    years look as if they had just ordered. A few hours ahead (another time zone's clock)
+    is kept."""
+    run(store, Kind.CUSTOMERS, customers_csv)
+    activities = write(
+        tmp_path / "activities.csv",
+        (
+            "customer_id,occurred_at,amount\n"
+            "c1,2025-06-12,100\n"
+            "c1,2027-01-09,100\n"
+            "c3,2026-11-01T20:00:00+00:00,40\n"
+        ),
+    )
+    report = run(store, Kind.ACTIVITIES, activities)
+    assert [str(p) for p in report.rejected] == [
+        f"{activities}:3: occurred_at: 2027-01-09 00:00 UTC is in the future (now is "
+        "2026-11-01 00:00 UTC): an activity is recorded once it happened; check the date "
+        "and its time zone, and import it when it has"
+    ]
+    assert report.counts.inserted == 2
+    found = store.customers.get_customer("c1")
+    assert found is not None and found[1] is not None
+    assert found[1].last_activity_at == datetime(2025, 6, 12, tzinfo=UTC)
