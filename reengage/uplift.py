@@ -29,6 +29,7 @@ from enum import StrEnum
 from reengage.campaigns import Campaign
 from reengage.campaigns.filters import Filter
 from reengage.logs import get_logger
+from reengage.models import NO_SEGMENT
 from reengage.proportions import Interval, newcombe, points
 from reengage.store import Store
 from reengage.store.uplift import NO_RHYTHM, RHYTHMS, SLOWER, UpliftCount
@@ -40,7 +41,6 @@ log = get_logger(__name__)
 # is still valid, but so wide (about ±25 points at 30 a side) that acting on it would
 # shut segments out on noise.
 MIN_GROUP = 30
-NO_SEGMENT = "(no segment)"
 RHYTHM_ORDER = (*(name for _, name in RHYTHMS), SLOWER, NO_RHYTHM)
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from reengage.addresses import AddressError, normalize
 from reengage.errors import RowError
 from reengage.locales import normalise_locale
-from reengage.models import ActivityKind, CustomerStatus
+from reengage.models import NO_SEGMENT, ActivityKind, CustomerStatus
 from reengage.store import UpsertResult
 from reengage.timeutil import parse_date, parse_timestamp
 
@@ -334,6 +334,12 @@ def parse_customer(row: Mapping[str, str]) -> dict[str, Any]:
     ):
         if column in row:
             out[column] = _text(row, column, max_len=limit)
+    if out.get("segment") == NO_SEGMENT:
+        raise RowError(
+            "segment",
+            f"{NO_SEGMENT!r} is what reports call customers without a segment: leave it empty "
+            "for them, or give this segment another name",
+        )
     if "last_product" in row:
         out["last_product"] = _text(row, "last_product", max_len=300)
     if "notes" in row:

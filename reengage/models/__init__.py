@@ -30,6 +30,7 @@ from reengage.models.calls import (
     WorthIt,
 )
 from reengage.models.customers import (
+    NO_SEGMENT,
     Activity,
     ActivityKind,
     Customer,
@@ -84,6 +85,7 @@ TABLES = (
 )
 
 __all__ = [
+    "NO_SEGMENT",
     "RUNNING",
     "TABLES",
     "Activity",

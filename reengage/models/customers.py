@@ -17,6 +17,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# What reports call the customers without a segment; no customer's segment may be spelt so.
+NO_SEGMENT = "(no segment)"
+
+
 class CustomerStatus(StrEnum):
     """Whether reengage may contact a customer at all."""
 

@@ -273,3 +273,15 @@ def test_a_json_amount_is_held_to_the_same_rule() -> None:
         Kind.ACTIVITIES, {"customer_id": "c1", "occurred_at": "2026-07-01", "margin": 1e16 / 1e6}
     )
     assert parse_activity(row, BERLIN).margin == 1e10
+
+
+@pytest.mark.parametrize("spelt", ["(no segment)", " (no segment) "])
+def test_a_segment_spelt_like_the_customers_without_one_is_refused(spelt: str) -> None:
+    """`stats` shows the customers without a segment as "(no segment)": a segment of that
+    name would be a second row of the same name, and min_uplift would judge the two as one."""
+    with pytest.raises(RowError) as found:
+        parse_customer({"customer_id": "c1", "email": "a@example.com", "segment": spelt})
+    assert found.value.field == "segment"
+    assert "leave it empty" in found.value.problem
+    kept = parse_customer({"customer_id": "c1", "email": "a@example.com", "segment": "(none)"})
+    assert kept["segment"] == "(none)"
