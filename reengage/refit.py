@@ -56,6 +56,26 @@ def refit_model(store: Store, now: datetime) -> Refit:
     else:
         choice = rhythm_horizon(store)
     start = now - timedelta(days=choice.days)
+    seen = in_force.model.fitted_as_of if in_force is not None else None
+    if seen is not None and seen > start:
+        # Fitted knowing who came back after `start` (`score --fit` fits as of now): on the
+        # newest window it would be judged on what it learnt from, and always win.
+        return _record(
+            store,
+            Refit(
+                now,
+                SKIPPED,
+                choice.days,
+                start,
+                None,
+                None,
+                None,
+                None,
+                f"skipped: the model in force was fitted as of {seen:%Y-%m-%d}, knowing who "
+                f"came back after {start:%Y-%m-%d}; no window it has not seen can judge it "
+                f"before {seen + timedelta(days=choice.days):%Y-%m-%d}",
+            ),
+        )
     current = in_force.model if in_force is not None else LapseModel(choice.days)
     current_name = "the model in force" if in_force is not None else "the rhythm prior"
     candidate = fit_model(store, start, choice)

@@ -109,17 +109,20 @@ def test_a_refit_better_than_the_model_in_force_is_kept(store: Store, tmp_path: 
     assert scoring.current_model(store) == now_in_force.model  # detection scores with it
 
 
-def test_a_refit_worse_than_the_model_in_force_is_rejected(store: Store, tmp_path: Path) -> None:
-    """The model in force here was fitted knowing who came back in the very window the refit
-    judges on: no honest new model beats it, so it stays, and the log says so."""
+def test_a_refit_no_better_than_the_model_in_force_is_rejected(
+    store: Store, tmp_path: Path
+) -> None:
+    """The model in force here is what the refit itself fits (the same history as of the
+    same day): a tie keeps the model in force, and the log says so."""
     history(store, tmp_path, FAST)
     choice = scoring.rhythm_horizon(store)
-    knowing = scoring.fit_model(store, NOW, choice)
+    later = NOW + timedelta(hours=1)
+    knowing = scoring.fit_model(store, later - timedelta(days=choice.days), choice)
     kept_id = store.lapse_models.save(
         knowing.model, horizon=choice, auc=knowing.auc, auc_recency=None, now=NOW
     )
     with capture_logs() as logs:
-        refit = refit_model(store, NOW + timedelta(hours=1))
+        refit = refit_model(store, later)
     assert refit.verdict == "rejected"
     assert refit.candidate_auc is not None and refit.in_force_auc is not None
     assert refit.candidate_auc <= refit.in_force_auc
@@ -130,6 +133,26 @@ def test_a_refit_worse_than_the_model_in_force_is_rejected(store: Store, tmp_pat
     assert still is not None and still.id == kept_id
     assert still.model == knowing.model
     assert store.lapse_models.last_refit() == refit
+
+
+def test_a_model_fitted_knowing_the_newest_window_is_not_judged_on_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """`score --fit` fits as of now, knowing who came back in the window a refit would judge
+    on: it would win there on what it learnt. The refit says so and waits until a window
+    it has not seen exists, and the model stays."""
+    history(store, tmp_path, FAST)
+    choice = scoring.rhythm_horizon(store)
+    knowing = scoring.fit_model(store, NOW, choice)
+    kept_id = store.lapse_models.save(
+        knowing.model, horizon=choice, auc=knowing.auc, auc_recency=None, now=NOW
+    )
+    refit = refit_model(store, NOW + timedelta(days=1))
+    assert refit.verdict == "skipped"
+    assert refit.reason.startswith(f"skipped: the model in force was fitted as of {NOW:%Y-%m-%d}")
+    assert f"before {NOW + timedelta(days=choice.days):%Y-%m-%d}" in refit.reason
+    still = store.lapse_models.in_force()
+    assert still is not None and still.id == kept_id
 
 
 def test_a_refit_without_enough_history_is_skipped_and_says_why(

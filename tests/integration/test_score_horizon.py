@@ -134,8 +134,8 @@ def test_doctor_shows_the_model_in_force_and_the_last_refit(
         if in_force == "poor":  # ranks the faithful as the lost
             weights = (0.0, -1.0, 0.0, 0.0, 0.0, 0.0, -1.0)
             model = LapseModel(choice.days, weights, NOW - timedelta(days=90), 300)
-        else:  # fitted knowing who came back in the window the refit judges on
-            model = scoring.fit_model(store, NOW, choice).model
+        else:  # what the refit fits itself: a tie keeps it
+            model = scoring.fit_model(store, NOW - timedelta(days=choice.days), choice).model
         store.lapse_models.save(
             model, horizon=choice, auc=0.5, auc_recency=None, now=NOW - timedelta(days=3)
         )
@@ -156,7 +156,7 @@ def test_doctor_shows_the_model_in_force_and_the_last_refit(
     else:
         assert f"last refit: 2026-11-01 12:00 UTC, rejected the new model: {figures}" in doctor
         assert "the model in force stays" in doctor
-        assert f"ok   lapse model: fitted on the history up to {NOW:%Y-%m-%d} " in doctor
+        assert f"ok   lapse model: fitted on the history up to {start:%Y-%m-%d} " in doctor
         assert "ROC AUC 0.500 on the history it was fitted on" in doctor
 
 
