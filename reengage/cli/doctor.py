@@ -45,23 +45,6 @@ def _spool_problem(folder: Path) -> str | None:
     return None
 
 
-def absent_sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL when it does not exist; None for any other database."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:  # a malformed URL: the connection check says what is wrong
-        return None
-    name = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or name in ("", ":memory:"):
-        return None
-    if name.startswith("file:"):  # a URI filename (?uri=true): sqlite says what it means
-        return None
-    path = Path(name)
-    return None if path.exists() else path
-
-
 @app.command()
 def doctor(
     sender: Annotated[
@@ -133,7 +116,7 @@ def doctor(
     )
     # Each check imports what it needs when it comes to it: the first lines show at once.
     from reengage.store import migrate
-    from reengage.store.engine import check_connection, create_engine
+    from reengage.store.engine import absent_sqlite_file, check_connection, create_engine
 
     absent = absent_sqlite_file(settings.database_url)
     # Connecting would create the file (and its folder), empty, and call it reachable.

@@ -97,10 +97,9 @@ def _domain_option(value: str) -> str:
 
 def _complaint_rate(settings: Settings) -> Finding:
     """The last 30 days' complaint rate from the database, or why it could not be read."""
-    from reengage.cli.doctor import absent_sqlite_file
     from reengage.dnscheck import Finding, Level, check_complaints
     from reengage.store import migrate
-    from reengage.store.engine import check_connection, create_engine
+    from reengage.store.engine import absent_sqlite_file, check_connection, create_engine
 
     days = 30
     if (absent := absent_sqlite_file(settings.database_url)) is not None:

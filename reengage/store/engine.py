@@ -77,6 +77,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def absent_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL when it does not exist (connecting would create it, empty);
+    None for any other database."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # a malformed URL: the connection check says what is wrong
+        return None
+    name = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or name in ("", ":memory:"):
+        return None
+    if name.startswith("file:"):  # a URI filename (?uri=true): sqlite says what it means
+        return None
+    path = Path(name)
+    return None if path.exists() else path
+
+
 def check_connection(engine: Engine) -> None:
     """Connect once, so a wrong URL or a stopped server is reported before any work."""
     try:
