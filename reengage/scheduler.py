@@ -350,7 +350,7 @@ class Service:
         await asyncio.to_thread(expire)
         # The first detection pass can take a while on a large base: off the loop (in the
         # detection process of `reengage run`), so the loop and a SIGTERM are answered.
-        await asyncio.to_thread(self.detect)
+        await asyncio.to_thread(self._guarded(self.detect))
         if not self._stopping.is_set():
             scheduler.start()
             log.info("service_started", campaigns=sorted(self.library.campaigns))

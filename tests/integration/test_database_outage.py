@@ -473,3 +473,36 @@ def test_a_mark_whose_answer_was_lost_puts_the_mail_back_not_unknown(
     assert first == "active"  # due again, not waiting for a person
     assert jobs.write_spooled(store, spool) == 0  # written once
     store.close()
+
+
+def test_an_outage_during_the_first_pass_at_start_up_is_waited_out_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first detection pass runs before the ticks start; a database that goes away then
+    is an outage like any other (logged, waited out), never the end of the daemon."""
+    from structlog.testing import capture_logs
+
+    from reengage.compose import Workspace
+    from reengage.config import load_settings
+    from reengage.mailer import SmtpMailer
+    from reengage.scheduler import Service
+
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}", upgrade=True)
+    ws = Workspace.from_settings(load_settings(env_file=None, campaigns_dir=tmp_path))
+    service = Service(store, SmtpMailer("127.0.0.1", 9), ws, clock=lambda: NOW)
+
+    def cut_off() -> None:
+        raise StoreError("the connection was lost during the pass")
+
+    monkeypatch.setattr(service, "detect", cut_off)
+
+    async def run() -> None:
+        asyncio.get_running_loop().call_later(0.5, service.stop)
+        await service._tick_until_stopped()
+
+    with capture_logs() as logs:
+        asyncio.run(run())
+    events = [e["event"] for e in logs]
+    assert "database_unavailable" in events
+    assert "service_started" in events
+    store.close()
