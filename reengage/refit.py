@@ -60,39 +60,25 @@ def refit_model(store: Store, now: datetime) -> Refit:
     if seen is not None and seen > start:
         # Fitted knowing who came back after `start` (`score --fit` fits as of now): on the
         # newest window it would be judged on what it learnt from, and always win.
-        return _record(
+        return _skipped(
             store,
-            Refit(
-                now,
-                SKIPPED,
-                choice.days,
-                start,
-                None,
-                None,
-                None,
-                None,
-                f"skipped: the model in force was fitted as of {seen:%Y-%m-%d}, knowing who "
-                f"came back after {start:%Y-%m-%d}; no window it has not seen can judge it "
-                f"before {seen + timedelta(days=choice.days):%Y-%m-%d}",
-            ),
+            now,
+            choice.days,
+            start,
+            f"skipped: the model in force was fitted as of {seen:%Y-%m-%d}, knowing who "
+            f"came back after {start:%Y-%m-%d}; no window it has not seen can judge it "
+            f"before {seen + timedelta(days=choice.days):%Y-%m-%d}",
         )
     current = in_force.model if in_force is not None else LapseModel(choice.days)
     current_name = "the model in force" if in_force is not None else "the rhythm prior"
     candidate = fit_model(store, start, choice)
     if candidate.kept_prior_because is not None:
-        return _record(
+        return _skipped(
             store,
-            Refit(
-                now,
-                SKIPPED,
-                choice.days,
-                start,
-                None,
-                None,
-                None,
-                None,
-                f"skipped, no new model could be fitted: {candidate.kept_prior_because}",
-            ),
+            now,
+            choice.days,
+            start,
+            f"skipped, no new model could be fitted: {candidate.kept_prior_because}",
         )
     window = Window.read(store, start, choice.days)
     new = window.judge("candidate", candidate.model)
@@ -139,8 +125,14 @@ def refit_lost(store: Store, now: datetime, why: str) -> Refit:
     few minutes."""
     in_force = store.lapse_models.in_force()
     days = in_force.model.horizon_days if in_force is not None else rhythm_horizon(store).days
-    reason = f"skipped: {why}; the model in force stays"
-    return _record(store, Refit(now, SKIPPED, days, None, None, None, None, None, reason))
+    return _skipped(store, now, days, None, f"skipped: {why}; the model in force stays")
+
+
+def _skipped(
+    store: Store, now: datetime, horizon_days: float, start: datetime | None, reason: str
+) -> Refit:
+    # A refit that came to no figures: recorded, so the next one is a period away.
+    return _record(store, Refit(now, SKIPPED, horizon_days, start, None, None, None, None, reason))
 
 
 def _verdict(

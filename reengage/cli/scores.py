@@ -55,6 +55,7 @@ def score(
     from reengage import scoring
     from reengage.horizon import operator_horizon
 
+    now = utcnow()  # the edge reads the clock once; everything below takes that moment
     when = parse_day(as_of) if as_of else None
     named: HorizonChoice | None = None
     if horizon is not None:
@@ -70,10 +71,9 @@ def score(
                     "--backtest needs --as-of, a date at least one horizon in the past",
                     param_hint="--as-of",
                 )
-            _backtest(store, when, named)
+            _backtest(store, when, named, now)
             return
         if fit:
-            now = utcnow()
             if named is None:  # today's rhythm, or the rhythm as it stood on --as-of
                 chosen = scoring.rhythm_horizon(store) if when is None else None
             else:
@@ -99,13 +99,13 @@ def score(
                     f"--horizon {horizon} (or look back: --as-of DATE --horizon {horizon})",
                     param_hint="--horizon",
                 )
-            population, assessments = scoring.assess_all(store, utcnow(), model=model)
+            population, assessments = scoring.assess_all(store, now, model=model)
         else:
             profiles = list(store.detection.profiles_as_of(when))
             choice = named or scoring.horizon_of(profiles)
             model = scoring.fit_model(store, when, choice).model
             population, assessments = scoring.assess_all(
-                store, utcnow(), as_of=when, model=model, profiles=profiles
+                store, now, as_of=when, model=model, profiles=profiles
             )
     finally:
         store.close()
@@ -117,7 +117,7 @@ def score(
     lapsed_count = sum(a.lapse_score >= 0.5 for a in assessments)
     declining = sum(a.declining for a in assessments)
     out.print(
-        f"{len(assessments)} customers scored as of {(when or utcnow()):%Y-%m-%d}: "
+        f"{len(assessments)} customers scored as of {(when or now):%Y-%m-%d}: "
         f"{lapsed_count} have probably lapsed (score ≥ 0.5), {declining} are shrinking; "
         f"typical gap {population.typical_gap_days:.0f} days. Use --out FILE.csv for all rows."
     )
@@ -130,12 +130,11 @@ def _horizon_line(days: float, choice: HorizonChoice | None) -> str:
     return f"Lapse score = P(no order within {days:.0f} days): {why}."
 
 
-def _backtest(store: Store, when: datetime, named: HorizonChoice | None) -> None:
+def _backtest(store: Store, when: datetime, named: HorizonChoice | None, now: datetime) -> None:
     from reengage import backtesting, scoring
 
     profiles = list(store.detection.profiles_as_of(when))
     choice = named or scoring.horizon_of(profiles)
-    now = utcnow()  # the edge reads the clock once; the check takes that moment
     end = when + timedelta(days=choice.days)
     if end > now:
         which = (
