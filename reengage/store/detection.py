@@ -69,33 +69,27 @@ class DetectionReads:
 
         Enough to fit the population's typical gaps without reading a million rows.
         """
-        with self._tx() as conn:
-            top = conn.scalar(sa.select(sa.func.max(STATS.c.customer_id))) or 0
-            step = max(1, top // size)
-            sample: list[tuple[str | None, float]] = []
-            wanted = list(range(step, top + 1, step))
-            for start in range(0, len(wanted), 5000):  # primary-key lookups, not a scan
-                query = sa.select(STATS.c.segment, STATS.c.typical_gap_days).where(
-                    STATS.c.customer_id.in_(wanted[start : start + 5000]),
-                    STATS.c.typical_gap_days.is_not(None),
-                )
-                sample.extend((segment, gap) for segment, gap in conn.execute(query))
-            return sample
+        return self._spread_sample(STATS.c.segment, size)
 
     def rhythm_sample(self, size: int = 2000) -> list[tuple[int, float]]:
         """``(orders, typical gap)`` of about ``size`` customers spread evenly over the base,
         those with a gap: what the horizon is chosen from (:mod:`reengage.horizon`)."""
+        return self._spread_sample(STATS.c.order_count, size)
+
+    def _spread_sample(self, column: sa.ColumnElement[Any], size: int) -> list[tuple[Any, float]]:
+        # ``(column, typical gap)`` of about ``size`` customers with a gap, evenly spread
+        # over the ids: primary-key lookups, not a scan.
         with self._tx() as conn:
             top = conn.scalar(sa.select(sa.func.max(STATS.c.customer_id))) or 0
             step = max(1, top // size)
             wanted = list(range(step, top + 1, step))
-            sample: list[tuple[int, float]] = []
-            for start in range(0, len(wanted), 5000):  # primary-key lookups, not a scan
-                query = sa.select(STATS.c.order_count, STATS.c.typical_gap_days).where(
+            sample: list[tuple[Any, float]] = []
+            for start in range(0, len(wanted), 5000):
+                query = sa.select(column, STATS.c.typical_gap_days).where(
                     STATS.c.customer_id.in_(wanted[start : start + 5000]),
                     STATS.c.typical_gap_days.is_not(None),
                 )
-                sample.extend((orders, gap) for orders, gap in conn.execute(query))
+                sample.extend((value, gap) for value, gap in conn.execute(query))
             return sample
 
     def lapse_candidates(
