@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from reengage.campaigns import Campaign, ExitReason
 from reengage.digest.calllist import assess_one, day_start, rep_zone
 from reengage.errors import ReengageError
+from reengage.i18n import Texts, texts
 from reengage.models import (
     CallOutcome,
     CallTaskStatus,
@@ -101,22 +102,42 @@ class Acted:
     asked_for: date | None = None  # the day the rep chose, when that was a day off
     do_not_contact: bool = False
 
-    def summary(self) -> list[str]:
-        """Plain sentences: what happened because of this call."""
+    def summary(self, t: Texts | None = None) -> list[str]:
+        """Plain sentences: what happened because of this call (English unless ``t``)."""
+        t = t or texts(None)
         if not self.recorded:
             when = self.outcome.called_at.strftime("%d %b %Y %H:%M UTC") if self.outcome else ""
             return [f"This call was already recorded ({when}); nothing was changed."]
-        lines = ["The call is recorded."]
+        return [t.gettext("The call is recorded") + ".", *self.lines(t)]
+
+    def lines(self, t: Texts) -> list[str]:
+        """What saving the call did beyond recording it, in the reader's words."""
+        _ = t.gettext
+        lines = []
         if self.do_not_contact:
-            lines.append("They are marked do-not-contact: no more mail, no more calls.")
+            lines.append(_("They are marked do-not-contact: no more mail, no more calls."))
         if self.ended:
-            lines.append(f"{self.ended} running email sequence(s) stopped.")
+            lines.append(
+                t.ngettext(
+                    "%(n)d running email sequence(s) stopped.",
+                    "%(n)d running email sequence(s) stopped.",
+                    self.ended,
+                )
+                % {"n": self.ended}
+            )
         if self.enrolled_in:
-            lines.append(f"They will get the follow-up campaign {self.enrolled_in}.")
+            lines.append(
+                _("They will get the follow-up campaign %(name)s.") % {"name": self.enrolled_in}
+            )
         if self.call_again_on:
-            lines.append(f"They are on your list again on {self.call_again_on:%A %d %B %Y}.")
+            lines.append(
+                _("They are on your list again on %(day)s.")
+                % {"day": t.date(self.call_again_on, "full")}
+            )
             if self.asked_for:
-                lines.append(f"({self.asked_for:%A %d %B} is not a working day.)")
+                lines.append(
+                    _("(%(day)s is not a working day.)") % {"day": t.date(self.asked_for, "full")}
+                )
         return lines
 
 

@@ -13,7 +13,6 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from reengage.digest import CallReport
-from reengage.digest.outcomes import Acted
 from reengage.digest.prompts import REASON_WORDS
 from reengage.i18n import Texts
 from reengage.models import CallOutcome, CauseScope, NextStep, Reached, StopReason, WorthIt
@@ -121,37 +120,6 @@ def saved_lines(outcome: CallOutcome, t: Texts) -> list[tuple[str, str]]:
     if outcome.call_again_on:
         step = f"{step} {t.date(outcome.call_again_on, 'full')}"
     lines.append((_("What happens next?"), step))
-    return lines
-
-
-def acted_lines(acted: Acted, t: Texts) -> list[str]:
-    """What saving the call did, in the rep's words."""
-    _ = t.gettext
-    lines = []
-    if acted.do_not_contact:
-        lines.append(_("They are marked do-not-contact: no more mail, no more calls."))
-    if acted.ended:
-        lines.append(
-            t.ngettext(
-                "%(n)d running email sequence(s) stopped.",
-                "%(n)d running email sequence(s) stopped.",
-                acted.ended,
-            )
-            % {"n": acted.ended}
-        )
-    if acted.enrolled_in:
-        lines.append(
-            _("They will get the follow-up campaign %(name)s.") % {"name": acted.enrolled_in}
-        )
-    if acted.call_again_on:
-        lines.append(
-            _("They are on your list again on %(day)s.")
-            % {"day": t.date(acted.call_again_on, "full")}
-        )
-        if acted.asked_for:
-            lines.append(
-                _("(%(day)s is not a working day.)") % {"day": t.date(acted.asked_for, "full")}
-            )
     return lines
 
 

@@ -46,7 +46,6 @@ from reengage.web.call_form import (
     REASON_LABELS,
     SCOPE_WORDS,
     WORTH_WORDS,
-    acted_lines,
     form_values,
     parse,
     saved_lines,
@@ -252,7 +251,7 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
             lines = [note % _when(acted.outcome, t)] if acted.outcome else []
             return await done(client, link, acted.outcome, t.gettext("Already recorded"), lines)
         return await done(
-            client, link, acted.outcome, t.gettext("The call is recorded"), acted_lines(acted, t)
+            client, link, acted.outcome, t.gettext("The call is recorded"), acted.lines(t)
         )
 
     async def done(

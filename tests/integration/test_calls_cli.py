@@ -74,7 +74,7 @@ def test_calls_log_records_the_outcome_and_acts_on_it(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "The call is recorded." in result.stdout
-    assert "They are on your list again on Thursday 26 November 2026" in result.stdout
+    assert "They are on your list again on Thursday, November 26, 2026" in result.stdout
     listed = cli("calls", "list", "--rep", "R1", cwd=tmp_path, env=env).stdout
     assert "Ana Li" not in listed  # just called
     later = cli("calls", "list", "--rep", "R1", "--date", again, cwd=tmp_path, env=env).stdout

@@ -127,8 +127,8 @@ def test_a_call_again_on_sunday_is_on_mondays_digest(world: Store, sink: tuple[S
     acted = record_outcome(world, ctx, asked, FRIDAY + timedelta(hours=2), today=FRIDAY.date())
     assert acted.call_again_on == MONDAY
     assert acted.summary()[-2:] == [
-        "They are on your list again on Monday 30 November 2026.",
-        "(Sunday 29 November is not a working day.)",
+        "They are on your list again on Monday, November 30, 2026.",
+        "(Sunday, November 29, 2026 is not a working day.)",
     ]
     # Not on Sunday's list (were one looked at), on Monday's with the rep's own reason.
     sunday_list = build_lists(world, FRIDAY + timedelta(days=2), w.policy(), reps=["R1"])[0]

@@ -167,7 +167,7 @@ def test_call_again_is_due_at_midnight_of_that_day_where_the_rep_is(
     assert call.due_at == datetime(2026, 3, 31, tzinfo=midnight)
     assert call.reason == "You set this call on 10 Mar. Notes: free delivery"
     assert acted.call_again_on == day
-    assert any("Tuesday 31 March 2026" in line for line in acted.summary())
+    assert any("Tuesday, March 31, 2026" in line for line in acted.summary())
 
 
 @settings(max_examples=100, deadline=None)
