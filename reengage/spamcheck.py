@@ -75,10 +75,7 @@ def check(
     the same both times."""
     locales = _locales(ws, campaigns)
     people = [*samples(SAMPLE_MOMENT, locales), *more]
-    jobs: list[tuple[Campaign, str, Sample]] = []
-    keys: list[tuple[str, str, str, str, str, str]] = []  # campaign, step, locale, template,
-    # who, HTML
-    made: list[bytes] = []
+    made: list[_Made] = []
     order: dict[tuple[str, str], int] = {}
     for campaign_id in sorted(campaigns):
         campaign = campaigns[campaign_id]
@@ -88,32 +85,48 @@ def check(
             order[(campaign_id, step.key)] = index
             for sample in people:
                 try:
-                    mail, template, html = _make(ws, campaign, step.key, sample)
+                    made.append(_Made.of(ws, campaign, step.key, sample))
                 except TemplateFailure:
                     continue  # validate reports it; nothing to score
-                locale = normalise_locale(sample.customer.locale) or "en"
-                jobs.append((campaign, step.key, sample))
-                keys.append((campaign_id, step.key, locale, template, sample.label, html))
-                made.append(mail)
-    names = [f"{c}/{step} [{locale}] for {who}" for c, step, locale, _, who, _ in keys]
-    scores = score(made, path=program, names=names)
+    scores = score([m.mail for m in made], path=program, names=[m.name for m in made])
     again = [i for i, found in enumerate(scores) if found.counted()]
-    remade = [_make(ws, *jobs[i]) for i in again]
-    rescored = score([mail for mail, _, _ in remade], path=program, names=[names[i] for i in again])
-    for i, second, (_, _, html) in zip(again, rescored, remade, strict=True):
+    remade = [_Made.of(ws, made[i].campaign, made[i].step, made[i].sample) for i in again]
+    rescored = score([m.mail for m in remade], path=program, names=[m.name for m in remade])
+    for i, second, better in zip(again, rescored, remade, strict=True):
         if second.points < scores[i].points:
-            scores[i] = second
-            keys[i] = (*keys[i][:5], html)
+            scores[i], made[i] = second, better
     worst: dict[tuple[str, str, str], StepScore] = {}
-    for (campaign_id, step_key, locale, template, who, html), found in zip(
-        keys, scores, strict=True
-    ):
-        kept = worst.get((campaign_id, step_key, locale))
+    for one, found in zip(made, scores, strict=True):
+        where = (one.campaign.id, one.step, one.locale)
+        kept = worst.get(where)
         if kept is None or found.points > kept.score.points:
-            worst[(campaign_id, step_key, locale)] = StepScore(
-                campaign_id, step_key, locale, template, found, who, html
-            )
+            worst[where] = StepScore(*where, one.template, found, one.sample.label, one.html)
     return sorted(worst.values(), key=lambda s: (s.campaign, order[(s.campaign, s.step)], s.locale))
+
+
+@dataclass(frozen=True)
+class _Made:
+    """One step's mail for one kind of customer, as sent: its bytes, template and HTML."""
+
+    campaign: Campaign
+    step: str
+    sample: Sample
+    mail: bytes
+    template: str
+    html: str
+
+    @classmethod
+    def of(cls, ws: Workspace, campaign: Campaign, step: str, sample: Sample) -> _Made:
+        mail, template, html = _make(ws, campaign, step, sample)
+        return cls(campaign, step, sample, mail, template, html)
+
+    @property
+    def locale(self) -> str:
+        return normalise_locale(self.sample.customer.locale) or "en"
+
+    @property
+    def name(self) -> str:
+        return f"{self.campaign.id}/{self.step} [{self.locale}] for {self.sample.label}"
 
 
 def _make(
