@@ -125,6 +125,9 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         return JSONResponse({"results": results})
 
     async def openapi(request: Request) -> Response:
+        # The API's description goes with the API: with both endpoints off, it is off too.
+        if config.api_token is None and config.webhook_token is None:
+            return _error(ApiProblem(404, "the API is off: set REENGAGE_API_TOKEN to turn it on"))
         return JSONResponse(schema())
 
     return [

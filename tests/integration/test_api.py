@@ -131,10 +131,13 @@ def test_an_endpoint_whose_token_is_unset_is_off_and_says_how_to_turn_it_on(
     with running_app(app) as base, client() as http:
         ingest = http.post(f"{base}/api/v1/customers", json={"items": []}, headers=API)
         hook = http.post(f"{base}/api/v1/events", json={"events": []}, headers=HOOK)
+        described = http.get(f"{base}/api/v1/openapi.json")
     assert ingest.status_code == 404
     assert "REENGAGE_API_TOKEN" in ingest.json()["error"]
     assert hook.status_code == 404
     assert "REENGAGE_WEBHOOK_TOKEN" in hook.json()["error"]
+    assert described.status_code == 404, "the API's description is off with the API"
+    assert "REENGAGE_API_TOKEN" in described.json()["error"]
 
 
 # -- ingest ----------------------------------------------------------------------------------
