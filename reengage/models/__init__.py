@@ -49,6 +49,7 @@ from reengage.models.responses import (
     Reply,
     Response,
     ResponseKind,
+    WebhookToken,
 )
 from reengage.models.sending import (
     RUNNING,
@@ -82,6 +83,7 @@ TABLES = (
     Digest,
     InboundUnmatched,
     InboundMail,
+    WebhookToken,
 )
 
 __all__ = [
@@ -122,5 +124,6 @@ __all__ = [
     "StopReason",
     "Suppression",
     "UTCDateTime",
+    "WebhookToken",
     "WorthIt",
 ]

@@ -114,3 +114,16 @@ class InboundMail(SQLModel, table=True):
     source: str = Field(max_length=16)  # imap, pop3
     outcome: str = Field(default="", max_length=48)  # kind/action, e.g. bounce/suppressed
     ours: bool = False  # it named a mail of ours: marked done, else left or moved aside
+
+
+class WebhookToken(SQLModel, table=True):
+    """A signature's one-time token a provider's webhook came with (Mailgun's signs the
+    token, not the event), and the event it came with: shared by every process answering
+    webhooks, so a token replayed with another event is refused wherever it lands."""
+
+    __tablename__ = "webhook_tokens"
+
+    provider: str = Field(primary_key=True, max_length=16)
+    token: str = Field(primary_key=True, max_length=200)
+    event: str = Field(default="", max_length=200)
+    seen_at: datetime = Field(sa_type=UTCDateTime, index=True)

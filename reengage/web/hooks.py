@@ -47,7 +47,6 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
     fetch = config.fetch_url or sns.fetch_https
     verifier = sns.Verifier(config.ses_topic_arns, fetch)
     sendgrid_key = sendgrid.public_key(config.sendgrid_key) if config.sendgrid_key else None
-    tokens = mailgun.Tokens()
 
     async def from_ses(request: Request, raw: bytes) -> list[Parsed] | Response:
         message = await run_in_threadpool(verifier.check, _json(raw))
@@ -80,9 +79,11 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
 
     async def from_mailgun(request: Request, raw: bytes) -> list[Parsed] | Response:
         assert config.mailgun_key is not None
-        return mailgun.events(
-            mailgun.verify(config.mailgun_key, _json(raw), config.clock(), tokens)
+        body, now = _json(raw), config.clock()
+        data = await run_in_threadpool(
+            mailgun.verify, config.mailgun_key, body, now, store.webhook_tokens
         )
+        return mailgun.events(data)
 
     def endpoint(
         setting: str, on: object, handler: Handler

@@ -491,6 +491,39 @@ def test_mailgun_events_signed_fresh_and_once_are_recorded(hooks: Hooks) -> None
     assert hooks.recorded() == ["bounce"]
 
 
+def test_a_mailgun_token_replayed_to_another_worker_is_refused_there_too(
+    hooks: Hooks, store: Store
+) -> None:
+    """Two processes answering Mailgun (two apps on one database): a signature captured
+    from one and sent to the other with another event is still a replay."""
+    ana = hooks.served.mailed("c1", "ana@example.com")
+    bo = hooks.served.mailed("c2", "bo@example.com")
+    genuine = mailgun_body(ana, "ana@example.com")
+    assert hooks.http.post(hooks.url("mailgun"), json=genuine).status_code == 200
+    swapped = genuine | {
+        "event-data": mailgun_body(bo, "bo@example.com", event="other")["event-data"]
+    }
+    other_worker = create_app(store, config(mailgun_key=MAILGUN_KEY))
+    with running_app(other_worker) as base, client() as http:
+        replayed = http.post(f"{base}/api/v1/events/mailgun", json=swapped)
+        retried = http.post(f"{base}/api/v1/events/mailgun", json=genuine)
+    assert replayed.status_code == 403
+    assert "used already" in replayed.json()["error"]
+    assert retried.json()["results"][0]["action"] == "duplicate", "a retry is still fine"
+    assert not store.sending.is_suppressed("bo@example.com")
+
+
+def test_webhook_tokens_are_forgotten_once_their_signatures_are_stale(store: Store) -> None:
+    keep = timedelta(minutes=30)
+    tokens = store.webhook_tokens
+    assert tokens.claim("mailgun", "t1", "e1", NOW, keep=keep)
+    assert tokens.claim("mailgun", "t1", "e1", NOW + timedelta(minutes=1), keep=keep)
+    assert not tokens.claim("mailgun", "t1", "e2", NOW + timedelta(minutes=2), keep=keep)
+    assert tokens.claim("other", "t1", "e2", NOW, keep=keep), "each provider has its own"
+    # Past the window the old token is gone (its signature would be refused as stale).
+    assert tokens.claim("mailgun", "t1", "e2", NOW + keep + timedelta(minutes=1), keep=keep)
+
+
 # -- Postmark ---------------------------------------------------------------------------------
 
 

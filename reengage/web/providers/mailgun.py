@@ -1,8 +1,9 @@
 """Mailgun's webhooks: ``{"signature": {timestamp, token, signature}, "event-data": {...}}``
 where the signature is HMAC-SHA256 of timestamp followed by token under the webhook
 signing key. The signature does not cover the event, so a token is accepted once: a
-token seen again with another event is refused (a retry of the same event is fine), as
-is a timestamp more than 15 minutes from now.
+token seen again with another event is refused (a retry of the same event is fine), by
+whichever process it reaches (the tokens are kept in the database), as is a timestamp
+more than 15 minutes from now.
 
 Our message is named by the user variable ``reengage_message_id`` when the sender sets
 one, otherwise by ``message.headers.message-id``: the Message-ID our mail carried.
@@ -12,9 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from reengage.responses import ProviderEvent
 from reengage.web.providers.common import (
@@ -30,36 +30,19 @@ from reengage.web.providers.common import (
     text,
 )
 
-MAX_TOKENS = 100_000
 
+class Tokens(Protocol):
+    """Where a signature's token is claimed: ``store.webhook_tokens``, shared by every
+    process answering webhooks (:class:`reengage.store.webhook_tokens.WebhookTokens`)."""
 
-class Tokens:
-    """The tokens of the last 15 minutes' signatures and the event each came with.
-
-    Held in this process only: a deployment answering Mailgun from several processes
-    keeps the replay window per process (the event id still makes a replay a duplicate).
-    """
-
-    def __init__(self) -> None:
-        self._seen: dict[str, tuple[float, str]] = {}
-        self._pruned_at = 0.0
-        self._lock = threading.Lock()
-
-    def claim(self, token: str, event: str, at: float) -> bool:
-        """Whether ``token`` may come with ``event`` (first use, or the same event again)."""
-        with self._lock:
-            if at - self._pruned_at > MAX_AGE_SECONDS or len(self._seen) >= MAX_TOKENS:
-                # A signature older than this is refused as stale before it gets here.
-                horizon = at - 2 * MAX_AGE_SECONDS
-                self._seen = {t: v for t, v in self._seen.items() if v[0] >= horizon}
-                self._pruned_at = at
-            if token not in self._seen and len(self._seen) >= MAX_TOKENS:
-                return False  # a flood of signed requests: refuse rather than forget
-            return self._seen.setdefault(token, (at, event))[1] == event
+    def claim(
+        self, provider: str, token: str, event: str, now: datetime, *, keep: timedelta
+    ) -> bool: ...
 
 
 def verify(key: str, body: Any, now: datetime, tokens: Tokens) -> Any:
-    """The event data of a payload Mailgun signed lately; otherwise :class:`Refused`."""
+    """The event data of a payload Mailgun signed lately; otherwise :class:`Refused`.
+    Claims the token in the database: call it off the event loop."""
     if not isinstance(body, dict):
         raise Refused(422, 'expected a JSON object {"signature": ..., "event-data": ...}')
     signed = body.get("signature")
@@ -77,7 +60,9 @@ def verify(key: str, body: Any, now: datetime, tokens: Tokens) -> Any:
         )
     data = body.get("event-data")
     raw_id = text(data.get("id"), 200) if isinstance(data, dict) else None
-    if not tokens.claim(token, raw_id or "", now.timestamp()):
+    # Kept for twice the signature's life: a token older than that is refused as stale.
+    keep = timedelta(seconds=2 * MAX_AGE_SECONDS)
+    if not tokens.claim("mailgun", token, raw_id or "", now, keep=keep):
         raise Refused(403, "this signature's token was used already: a replayed request")
     return data
 
