@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,7 @@ class Limits:
     max_recipients: int = 20  # a real bounce or reply goes to one of our addresses
     max_connections: int = 20
     processing_seconds: float = 30.0
+    max_per_client: int = 5  # connections at once from one address
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -55,6 +57,7 @@ class Limits:
             settings.inbound_max_recipients,
             settings.inbound_max_connections,
             settings.inbound_processing_seconds,
+            settings.inbound_max_connections_per_client,
         )
 
 
@@ -244,31 +247,47 @@ def reporter_signature(
 
 
 class _Listener(SMTP):
-    """aiosmtpd's SMTP, refusing a connection beyond the limit with 421 (RFC 5321 3.8)."""
+    """aiosmtpd's SMTP, refusing a connection beyond the limits with 421 (RFC 5321 3.8):
+    all connections at once, and those from one address (so that one sender holding many
+    open cannot keep the bounces of everyone else out)."""
 
-    def __init__(self, handler: InboundHandler, open_now: list[int], **kwargs: Any) -> None:
+    def __init__(self, handler: InboundHandler, open_now: Counter[str], **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
-        self._open_now, self._refused = open_now, False
-        self._limit = handler.limits.max_connections
+        self._open_now, self._client = open_now, ""
+        self._refused = False
+        self._limits = handler.limits
 
     def connection_made(self, transport: Any) -> None:
-        if self._open_now[0] >= self._limit:
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        total = self._open_now[ALL]
+        if total >= self._limits.max_connections or (
+            self._open_now[client] >= self._limits.max_per_client
+        ):
             self._refused = True
             transport.write(b"421 4.7.0 too many connections; please try again later\r\n")
             transport.close()
-            log.warning("inbound_connection_refused", open=self._open_now[0])
+            log.warning("inbound_connection_refused", open=total, client=client)
             return
-        self._open_now[0] += 1
+        self._client = client
+        self._open_now[ALL] += 1
+        self._open_now[client] += 1
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
             return
-        self._open_now[0] -= 1
+        self._open_now[ALL] -= 1
+        self._open_now[self._client] -= 1
+        if not self._open_now[self._client]:
+            del self._open_now[self._client]  # no memory of every address ever seen
         super().connection_lost(error)
 
     def eof_received(self) -> bool | None:
         return False if self._refused else super().eof_received()
+
+
+ALL = ""  # the key of every connection in the listener's counter
 
 
 async def serve(
@@ -276,7 +295,8 @@ async def serve(
 ) -> asyncio.Server:
     """Start listening on the running loop; close the returned server to stop."""
     loop = asyncio.get_running_loop()
-    open_now = [0]  # connections being served, shared by this server's protocols (one loop)
+    # Connections being served, in all and per address, shared by this server's protocols.
+    open_now: Counter[str] = Counter()
     return await loop.create_server(
         lambda: _Listener(
             handler,

@@ -73,6 +73,13 @@ class InboundSettings(BaseModel):
     inbound_max_connections: int = Field(
         20, ge=1, le=1000, description="inbound SMTP connections at once; more get 421"
     )
+    inbound_max_connections_per_client: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="inbound SMTP connections at once from one address; more get 421 (one "
+        "sender cannot take every place from the others)",
+    )
     inbound_processing_seconds: float = Field(
         30, ge=1, le=600, description="time to classify and record one inbound mail; then 451"
     )

@@ -351,6 +351,43 @@ def test_connections_and_size_beyond_the_limits_are_refused(store: Store, tmp_pa
         assert unmatched(world) == 0
 
 
+def test_one_sender_cannot_take_every_place_from_the_others(store: Store, tmp_path: Path) -> None:
+    """Connections from one address stop at the per-client limit (421); another address
+    still gets in, and a place freed is usable again."""
+    limits = Limits(max_connections=10, max_per_client=2)
+    with inbound_world(store, tmp_path, CUSTOMERS, limits) as world:
+
+        def smtp(source: str) -> aiosmtplib.SMTP:
+            return aiosmtplib.SMTP(
+                hostname="127.0.0.1", port=world.port, timeout=10, source_address=(source, 0)
+            )
+
+        async def go() -> None:
+            hog = [smtp("127.0.0.2"), smtp("127.0.0.2")]
+            for one in hog:
+                await one.connect()
+            third = smtp("127.0.0.2")
+            with pytest.raises(aiosmtplib.SMTPConnectResponseError) as refused:
+                await third.connect()
+            assert refused.value.code == 421
+            third.close()
+            other = smtp("127.0.0.3")
+            await other.connect()  # the hog holds its two places, not everyone's
+            errors, _ = await other.sendmail(
+                "", ["postmaster@acme.example"], b"Subject: hi\r\n\r\nhi\r\n"
+            )
+            assert errors == {}
+            await other.quit()
+            await hog[0].quit()
+            await asyncio.sleep(0.1)
+            again = smtp("127.0.0.2")
+            await again.connect()  # a place of its own came free
+            await again.quit()
+            await hog[1].quit()
+
+        asyncio.run(go())
+
+
 # -- the webhook --------------------------------------------------------------------------------
 
 
