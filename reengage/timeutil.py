@@ -147,3 +147,11 @@ def as_utc(value: datetime) -> datetime:
 def days_between(earlier: datetime, later: datetime) -> float:
     """Fractional days from ``earlier`` to ``later``."""
     return (as_utc(later) - as_utc(earlier)).total_seconds() / 86400.0
+
+
+def days_later(moment: datetime, days: int, zone: ZoneInfo) -> datetime:
+    """The same wall-clock time ``days`` calendar days after ``moment`` in ``zone`` (23 or
+    25 hours for a day with a DST change; a time the change skips moves forward by the
+    gap, a time it repeats is its first occurrence)."""
+    local = moment.astimezone(zone).replace(tzinfo=None) + timedelta(days=days)
+    return local.replace(tzinfo=zone).astimezone(UTC)  # fold 0: before the change's offset

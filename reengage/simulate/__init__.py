@@ -27,6 +27,7 @@ from reengage.simulate.plan import DayPlan, PlannedEntry, PlannedMail, Simulatio
 from reengage.simulate.replay import DAY, Candidate, Replay
 from reengage.simulate.report import SAMPLE, assumptions, render_sample
 from reengage.store import Store
+from reengage.timeutil import days_later
 from reengage.uplift import with_min_uplift
 
 __all__ = [
@@ -61,7 +62,7 @@ def simulate(
     ``incomplete`` (some campaign file does not load), a running enrollment whose campaign
     is missing waits for the fix, as the daemon makes it wait, instead of ending.
     """
-    end = now + timedelta(days=days)
+    end = days_later(now, days, ws.zone)  # calendar days: 23 or 25 hours across DST
     model = current_model(store)
     _, assessments = assess_all(store, now, model=model)
     ids = [a.profile.customer_id for a in assessments]

@@ -523,6 +523,12 @@ ROW = re.compile(r"│ (Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d{4}-\d{2}-\d{2}) +│")
         pytest.param(
             "2026-11-01T01:30:00-04:00", "America/New_York", 7, id="01:30 twice in New York"
         ),
+        pytest.param(
+            "2026-03-28T10:00:00+01:00", "Europe/Berlin", 3, id="3 days over Berlin's DST day"
+        ),
+        pytest.param(
+            "2026-10-24T22:30:00+00:00", "Europe/Berlin", 2, id="2 days over Berlin's fall back"
+        ),
     ],
 )
 def test_the_command_at_a_pinned_moment_shows_local_dates(
@@ -545,7 +551,12 @@ def test_the_command_at_a_pinned_moment_shows_local_dates(
     assert result.returncode == 0, result.stderr
     here = ZoneInfo(zone)
     first = now.astimezone(here).date()
-    last = (now + timedelta(days=days) - timedelta(microseconds=1)).astimezone(here).date()
+    local = now.astimezone(here)
+    end = (local.replace(tzinfo=None) + timedelta(days=days)).replace(tzinfo=here)
+    last = (end - timedelta(microseconds=1)).astimezone(here).date()
+    # The plan ends at the same local time, ``days`` calendar days on (23 or 25 hours for
+    # a day with a DST change), and says so in its title.
+    assert f"to {end:%a %Y-%m-%d} {local:%H:%M} {zone}" in " ".join(result.stdout.split())
     assert f"date ({zone})" in result.stdout
     rows = [(weekday, date.fromisoformat(day)) for weekday, day in ROW.findall(result.stdout)]
     assert rows, result.stdout
