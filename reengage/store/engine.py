@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from reengage.errors import StoreError
@@ -113,3 +113,14 @@ def _first_line(exc: BaseException) -> str:
 def upsert_insert(dialect: str, table: sa.Table) -> Any:
     """An INSERT that knows ON CONFLICT for this dialect (both speak the same clause)."""
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+def insert_once(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+    """Insert once per ``dedupe_key`` (always, without one); whether the row went in.
+    RETURNING says so: psycopg reports no rowcount for this statement."""
+    if values["dedupe_key"] is None:
+        conn.execute(table.insert().values(**values))
+        return True
+    insert = upsert_insert(conn.dialect.name, table).values(**values)
+    query = insert.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+    return conn.execute(query).first() is not None

@@ -18,19 +18,22 @@ from sqlalchemy.engine import Connection
 from reengage.addresses import normalize_or_keep
 from reengage.models import ResponseKind
 from reengage.store.enrollments import end_enrollments
+from reengage.store.inbound_log import (
+    Unmatched,
+    add_unmatched,
+    claim_mail,
+    mail_outcome,
+    mail_was_ours,
+    unmatched,
+)
 from reengage.store.responses import (
     MessageRef,
     ResponseRow,
-    Unmatched,
     add_reply,
-    add_unmatched,
-    claim_mail,
     count_since,
     count_to,
     customer_ids_by_email,
     kinds_by_enrollment,
-    mail_outcome,
-    mail_was_ours,
     mark_bounced,
     message_by_smtp_ids,
     message_by_token,
@@ -41,7 +44,6 @@ from reengage.store.responses import (
     record,
     replies,
     seen,
-    unmatched,
 )
 from reengage.store.tables import CUSTOMERS
 

@@ -22,12 +22,11 @@ from sqlalchemy.engine import Connection
 from reengage.models import (
     MessageStatus,
 )
-from reengage.store.engine import upsert_insert
+from reengage.store.engine import insert_once
 from reengage.store.enrollments import end_enrollments
 from reengage.store.suppressions import suppress
 from reengage.store.tables import (
     CUSTOMERS,
-    INBOUND_MAILS,
     MESSAGES,
     REPLIES,
     RESPONSES,
@@ -167,7 +166,7 @@ def record(
         "value": value,
         "dedupe_key": dedupe_key,
     }
-    return _insert_once(conn, RESPONSES, values)
+    return insert_once(conn, RESPONSES, values)
 
 
 def pause(conn: Connection, customer_id: int, until: datetime) -> None:
@@ -243,93 +242,6 @@ def add_reply(
     return int(result.inserted_primary_key[0])  # type: ignore[index]  # set by an insert
 
 
-@dataclass(frozen=True)
-class Unmatched:
-    """One inbound mail or webhook event kept for review instead of acted on."""
-
-    id: int
-    received_at: datetime
-    source: str
-    kind: str
-    reason: str
-    message_id: int | None
-    sender: str
-    subject: str
-    addresses: str
-    detail: str | None
-
-
-def add_unmatched(
-    conn: Connection,
-    now: datetime,
-    *,
-    source: str,
-    kind: str,
-    reason: str,
-    ref: MessageRef | None = None,
-    sender: str = "",
-    subject: str = "",
-    addresses: Sequence[str] = (),
-    detail: str | None = None,
-    dedupe_key: str | None = None,
-) -> bool:
-    """Keep what could not be matched to our mail and its address, for a person to read;
-    False when ``dedupe_key`` says it was kept already."""
-    named = ", ".join(addresses[:20]) + (
-        f" (+{len(addresses) - 20} more)" if len(addresses) > 20 else ""
-    )
-    values = {
-        "received_at": now,
-        "source": source[:16],
-        "kind": kind[:16],
-        "reason": reason[:32],
-        "message_id": ref.id if ref else None,
-        "sender": sender[:320],
-        "subject": subject[:300],
-        "addresses": named[:500],
-        "detail": detail[:500] if detail else None,
-        "dedupe_key": dedupe_key,
-    }
-    return _insert_once(conn, UNMATCHED, values)
-
-
-def _insert_once(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
-    # Once per ``dedupe_key`` (always, without one); whether the row went in. RETURNING
-    # says so: psycopg reports no rowcount for this statement.
-    if values["dedupe_key"] is None:
-        conn.execute(table.insert().values(**values))
-        return True
-    insert = upsert_insert(conn.dialect.name, table).values(**values)
-    query = insert.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
-    return conn.execute(query).first() is not None
-
-
-def claim_mail(conn: Connection, key: str, now: datetime, source: str) -> bool:
-    """Note a mailbox's mail as recorded; False when it was already. In the transaction
-    that records it, so the note and what the mail did are committed together (a second
-    poller inserting the same key waits for the first one's commit, then finds it)."""
-    insert = upsert_insert(conn.dialect.name, INBOUND_MAILS).values(
-        key=key[:200], received_at=now, source=source[:16], outcome="", ours=False
-    )
-    query = insert.on_conflict_do_nothing(index_elements=["key"]).returning(INBOUND_MAILS.c.id)
-    return conn.execute(query).first() is not None
-
-
-def mail_outcome(conn: Connection, key: str, outcome: str, ours: bool) -> None:
-    """What a claimed mail did (kind/action) and whether it named a mail of ours."""
-    conn.execute(
-        INBOUND_MAILS.update()
-        .where(INBOUND_MAILS.c.key == key[:200])
-        .values(outcome=outcome[:48], ours=ours)
-    )
-
-
-def mail_was_ours(conn: Connection, key: str) -> bool | None:
-    """Whether a mail recorded before named a mail of ours; None when it was never recorded."""
-    found = conn.scalar(sa.select(INBOUND_MAILS.c.ours).where(INBOUND_MAILS.c.key == key[:200]))
-    return None if found is None else bool(found)
-
-
 def seen(conn: Connection, dedupe_key: str) -> bool:
     """Whether an event with this key was recorded, or kept as unmatched, already."""
     for table in (RESPONSES, UNMATCHED):
@@ -339,20 +251,6 @@ def seen(conn: Connection, dedupe_key: str) -> bool:
         if found is not None:
             return True
     return False
-
-
-def unmatched(conn: Connection, limit: int) -> tuple[list[Unmatched], int]:
-    """The newest ``limit`` unmatched records, newest first, and how many there are."""
-    query = sa.select(UNMATCHED).order_by(UNMATCHED.c.received_at.desc(), UNMATCHED.c.id.desc())
-    rows = [
-        Unmatched(
-            **{k: v for k, v in row._mapping.items() if k not in ("dedupe_key", "received_at")},
-            received_at=as_utc(row.received_at),
-        )
-        for row in conn.execute(query.limit(limit))
-    ]
-    total = int(conn.scalar(sa.select(sa.func.count()).select_from(UNMATCHED)) or 0)
-    return rows, total
 
 
 def recent(conn: Connection, since: datetime, limit: int = 1000) -> list[ResponseRow]:

@@ -10,7 +10,8 @@ from typing import Any
 
 from reengage.addresses import normalize_or_keep
 from reengage.models import MessageStatus, ResponseKind
-from reengage.store.responses import MessageRef, ResponseRow, Unmatched
+from reengage.store.inbound_log import Unmatched
+from reengage.store.responses import MessageRef, ResponseRow
 from tests.fakes.tables import FakeTables, ReplyRow, UnmatchedRow
 
 
