@@ -10,7 +10,8 @@ quarterly, slower, or one order so far; :data:`reengage.store.uplift.RHYTHMS`).
 
 Honest when the data is thin: only customers who have had the whole window count, and a
 group with fewer than :data:`MIN_GROUP` of them treated or held out gets no number, only
-"not enough data (n treated, m held out; needs …)".
+"not enough data (n treated, m held out; needs …)". A campaign that held nobody out at all
+(``holdout_percent: 0``) will never have the data: it says so, and how to give it a holdout.
 
 A campaign whose audience sets ``min_uplift`` leaves out the customers of a segment whose
 estimate (the point estimate: the interval is shown beside it) is below it;
@@ -22,6 +23,7 @@ part of the pass's fingerprint: when a segment crosses the bar, the next pass is
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -41,6 +43,11 @@ log = get_logger(__name__)
 # is still valid, but so wide (about ±25 points at 30 a side) that acting on it would
 # shut segments out on noise.
 MIN_GROUP = 30
+NO_HOLDOUT_VERDICT = (
+    "no holdout: nobody who entered was held out (holdout_percent 0 keeps none), so whether "
+    "contact helps cannot be measured; give the campaign a holdout_percent (10 is usual) in "
+    "its YAML"
+)
 RHYTHM_ORDER = (*(name for _, name in RHYTHMS), SLOWER, NO_RHYTHM)
 
 
@@ -48,6 +55,7 @@ class UpliftKind(StrEnum):
     """What one group's numbers allow us to say."""
 
     NOT_ENOUGH_DATA = "not_enough_data"
+    NO_HOLDOUT = "no_holdout"  # the campaign held nobody out: it can never be measured
     HELPS = "helps"  # the whole interval is above 0
     NO_MEASURABLE_EFFECT = "no_measurable_effect"  # the interval contains 0
     HURTS = "hurts"  # the whole interval is below 0
@@ -57,7 +65,8 @@ class UpliftKind(StrEnum):
 class GroupUplift:
     """One group's (a segment's or a rhythm class's) counts, uplift and interval.
 
-    ``uplift`` and ``interval`` are None when the group has too little data.
+    ``uplift`` and ``interval`` are None when the group has too little data (or the
+    campaign no holdout).
     """
 
     grouping: str  # "segment" or "rhythm"
@@ -79,7 +88,7 @@ class GroupUplift:
     @property
     def words(self) -> str:
         """The verdict without its numbers ("contact helps"), for beside them in a table;
-        "not enough data (…)" whole."""
+        "not enough data (…)" and "no holdout: …" whole."""
         return self.verdict if self.uplift is None else self.verdict.split(":", 1)[0]
 
     @property
@@ -101,6 +110,7 @@ class CampaignUplift:
     horizon: timedelta
     segments: list[GroupUplift]
     rhythms: list[GroupUplift]
+    keeps_holdout: bool = True  # False: nobody who entered it was held out
 
     def segment(self, name: str | None) -> GroupUplift | None:
         """The estimate for one segment, if anyone of it entered the campaign."""
@@ -112,10 +122,16 @@ def group_uplift(
     name: str | None,
     counts: tuple[int, int, int, int],
     horizon: timedelta,
+    *,
+    keeps_holdout: bool = True,
 ) -> GroupUplift:
     """The uplift of one group from ``(treated, treated came back, held out, held out came
-    back)``, or "not enough data" below :data:`MIN_GROUP` a side."""
+    back)``, or "not enough data" below :data:`MIN_GROUP` a side, or "no holdout" when the
+    campaign held nobody out (``keeps_holdout`` False)."""
     treated, treated_back, held, held_back = counts
+    if not keeps_holdout:
+        verdict = NO_HOLDOUT_VERDICT
+        return GroupUplift(grouping, name, *counts, None, None, UpliftKind.NO_HOLDOUT, verdict)
     if min(treated, held) < MIN_GROUP:
         days = round(horizon.total_seconds() / 86400)
         text = (
@@ -138,8 +154,11 @@ def group_uplift(
     return GroupUplift(grouping, name, *counts, uplift, interval, kind, text)
 
 
-def estimate(counts: list[UpliftCount], horizon: timedelta) -> dict[str, CampaignUplift]:
-    """Each campaign's uplift per segment and per rhythm class, from the store's counts."""
+def estimate(
+    counts: list[UpliftCount], horizon: timedelta, no_holdout: Collection[str] = ()
+) -> dict[str, CampaignUplift]:
+    """Each campaign's uplift per segment and per rhythm class, from the store's counts
+    (``no_holdout``: campaigns that held nobody out, whose groups say so)."""
     by: dict[tuple[str, str], dict[str | None, list[int]]] = defaultdict(dict)
     for c in counts:
         for grouping, name in (("segment", c.segment), ("rhythm", c.rhythm)):
@@ -151,18 +170,20 @@ def estimate(counts: list[UpliftCount], horizon: timedelta) -> dict[str, Campaig
     for campaign_id in sorted({c.campaign_id for c in counts}):
         segments = by[(campaign_id, "segment")]
         rhythms = by[(campaign_id, "rhythm")]
+        kept = campaign_id not in no_holdout
         found[campaign_id] = CampaignUplift(
             campaign_id,
             horizon,
             [
-                group_uplift("segment", name, _four(segments[name]), horizon)
+                group_uplift("segment", name, _four(segments[name]), horizon, keeps_holdout=kept)
                 # Customers without a segment last; the rest by name.
                 for name in sorted(segments, key=lambda s: (s is None, s or ""))
             ],
             [
-                group_uplift("rhythm", name, _four(rhythms[name]), horizon)
+                group_uplift("rhythm", name, _four(rhythms[name]), horizon, keeps_holdout=kept)
                 for name in sorted(rhythms, key=_rhythm_rank)
             ],
+            kept,
         )
     return found
 
@@ -174,13 +195,14 @@ def uplift_by_campaign(
     campaigns: list[str] | None = None,
     since: datetime | None = None,
     horizon: timedelta | None = None,
+    no_holdout: Collection[str] = (),
 ) -> dict[str, CampaignUplift]:
     """The uplift of ``campaigns`` (None: every one with enrollments) for customers who
     entered from ``since`` on and have had the whole ``horizon`` (default: the store's
-    attribution window) by ``now``."""
+    attribution window) by ``now``; ``no_holdout``: campaigns that held nobody out."""
     horizon = horizon if horizon is not None else store.attribution_window
     counts = store.stats.uplift(campaigns=campaigns, since=since, horizon=horizon, now=now)
-    return estimate(counts, horizon)
+    return estimate(counts, horizon, no_holdout)
 
 
 def below_min_uplift(campaign: Campaign, found: CampaignUplift | None) -> list[GroupUplift]:

@@ -111,6 +111,29 @@ def test_a_known_effect_by_segment_is_measured_per_segment(store: Store) -> None
     assert short is not None and short.treated == 350
 
 
+def test_a_campaign_without_holdout_says_so_and_how_to_keep_one(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    # holdout_percent 0: plenty treated, nobody held out. "Not enough data" would have the
+    # marketer wait for data that never comes.
+    history(store, "blast", {"A": (300, 105, 0, 0), "B": (300, 60, 0, 0)})
+
+    found = uplift_by_campaign(store, NOW, no_holdout={"blast"})["blast"]
+    assert not found.keeps_holdout
+    assert {g.kind for g in found.segments} == {UpliftKind.NO_HOLDOUT}
+    env = {"REENGAGE_DATABASE_URL": database_url, "REENGAGE_NOW": NOW.isoformat()}
+    for columns in ("80", "200"):
+        shown = inprocess.cli("stats", cwd=tmp_path, env={**env, "COLUMNS": columns})
+        assert shown.returncode == 0, shown.stderr
+        words = cells(shown.stdout)
+        assert "not enough data" not in words
+        assert "nobody who entered was held out" in words, words
+        assert "give the campaign a holdout_percent (10 is usual) in its YAML" in words
+    as_json = inprocess.cli("stats", "--format", "json", cwd=tmp_path, env=env)
+    (blast,) = json.loads(as_json.stdout)["campaigns"]
+    assert {g["verdict_kind"] for g in blast["uplift"]["by_segment"]} == {"no_holdout"}
+
+
 def cells(text: str) -> str:
     """The words of a terminal's tables and lines, in reading order, without the boxes (a
     cell that wraps in the last column reads on: the cells beside it are blank)."""
