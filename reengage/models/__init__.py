@@ -58,6 +58,7 @@ from reengage.models.sending import (
     Message,
     MessageStatus,
     Suppression,
+    UpliftRule,
 )
 
 TABLES = (
@@ -82,6 +83,7 @@ TABLES = (
     Digest,
     InboundUnmatched,
     InboundMail,
+    UpliftRule,
 )
 
 __all__ = [
@@ -122,5 +124,6 @@ __all__ = [
     "StopReason",
     "Suppression",
     "UTCDateTime",
+    "UpliftRule",
     "WorthIt",
 ]
