@@ -37,8 +37,7 @@ from reengage.logs import get_logger
 from reengage.models import NO_SEGMENT
 from reengage.proportions import Interval, newcombe, points
 from reengage.store import Store
-from reengage.store.uplift import NO_RHYTHM, RHYTHMS, SLOWER, UpliftCount
-from reengage.store.uplift_rules import KeptRule
+from reengage.store.uplift import NO_RHYTHM, RHYTHMS, SLOWER, KeptRule, UpliftCount
 
 log = get_logger(__name__)
 

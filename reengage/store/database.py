@@ -21,7 +21,7 @@ from reengage.store.locks import JobLocks
 from reengage.store.response_log import ResponseLog
 from reengage.store.sending_book import SendingBook
 from reengage.store.stats import StatsQueries
-from reengage.store.uplift_rules import UpliftRules
+from reengage.store.uplift import UpliftRules
 
 # How long after a customer's last mail an activity is still credited to it, by default.
 ATTRIBUTION = timedelta(days=30)

@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reengage.campaigns import Campaign, parse_campaign
-from reengage.store.uplift import UpliftCount
-from reengage.store.uplift_rules import KeptRule
+from reengage.store.uplift import KeptRule, UpliftCount
 from reengage.uplift import (
     MIN_GROUP,
     UpliftKind,
