@@ -152,6 +152,7 @@ class Assessment:
     why: str
     age_days: float = 0.0  # since their first order
     inputs: Inputs | None = None  # what the lapse score was computed from
+    drivers: tuple[str, ...] = ()  # what of the history's shape raised the score, most first
 
     @property
     def customer_id(self) -> str:
@@ -249,6 +250,7 @@ def assess(
         explain(profile, days_silent, gap, now, drivers, inputs),
         inputs.age_days,
         inputs,
+        tuple(drivers),
     )
 
 
@@ -319,35 +321,70 @@ def explain(
         )
     if profile.margin_ratio is not None and profile.margin_ratio <= DECLINE_THRESHOLD:
         parts.append(f"Margin contributed is down {100 * (1 - profile.margin_ratio):.0f}%.")
-    parts.extend(_driver_words(profile, drivers, inputs))
+    for found in driver_lines(profile, drivers, inputs):
+        parts.append(found.line.format(**{k: _days(v) for k, v in found.days}))
     return " ".join(parts)
 
 
-def _driver_words(profile: Profile, drivers: Sequence[str], inputs: Inputs | None) -> list[str]:
-    """A sentence for each driver of the score a decline line has not said already."""
+@dataclass(frozen=True, slots=True)
+class DriverLine:
+    """A driver of the score (:data:`reengage.lapse_features.DRIVERS`) as a rep hears it:
+    the sentence and its few words, in English (the message ids the digest translates),
+    with ``{own}`` and ``{peers}`` standing for the day counts in ``days``."""
+
+    driver: str
+    line: str
+    short: str
+    days: tuple[tuple[str, float], ...] = ()
+
+
+def driver_lines(
+    profile: Profile, drivers: Sequence[str], inputs: Inputs | None
+) -> list[DriverLine]:
+    """What of the history's shape raised the score (``drivers``, most first), a line each,
+    leaving out what a decline line says already (orders 30% further apart or smaller)."""
     said = []
     for driver in drivers:
         if driver == "gap_trend" and profile.count_ratio is not None:
-            if profile.count_ratio > DECLINE_THRESHOLD:
-                change = "further apart" if profile.count_ratio < 1 else "closer together"
-                said.append(f"Their last orders came {change} than their usual rhythm.")
+            if profile.count_ratio <= DECLINE_THRESHOLD:
+                continue
+            if profile.count_ratio < 1:
+                line = "Their last orders came further apart than their usual rhythm."
+                said.append(DriverLine(driver, line, "visits spacing out"))
+            else:
+                line = "Their last orders came closer together than their usual rhythm."
+                said.append(DriverLine(driver, line, "visits closer together"))
         elif driver == "value_trend" and profile.aov_ratio is not None:
-            if profile.aov_ratio > DECLINE_THRESHOLD:
-                change = "smaller" if profile.aov_ratio < 1 else "larger"
-                said.append(f"Their last orders were {change} than the ones before.")
+            if profile.aov_ratio <= DECLINE_THRESHOLD:
+                continue
+            if profile.aov_ratio < 1:
+                line = "Their last orders were smaller than the ones before."
+                said.append(DriverLine(driver, line, "baskets shrinking"))
+            else:
+                line = "Their last orders were larger than the ones before."
+                said.append(DriverLine(driver, line, "baskets growing"))
         elif driver == "own_vs_peers" and inputs and inputs.own_gap_days and inputs.prior_gap_days:
-            own, peers = _days(inputs.own_gap_days), _days(inputs.prior_gap_days)
-            pace = "less" if inputs.own_gap_days > inputs.prior_gap_days else "more"
-            said.append(
-                f"They order {pace} often than customers like them (every {own}; "
-                f"customers like them every {peers})."
-            )
+            days = (("own", inputs.own_gap_days), ("peers", inputs.prior_gap_days))
+            if inputs.own_gap_days > inputs.prior_gap_days:
+                line = (
+                    "They order less often than customers like them (every {own}; "
+                    "customers like them every {peers})."
+                )
+                said.append(DriverLine(driver, line, "slower than their peers", days))
+            else:
+                line = (
+                    "They order more often than customers like them (every {own}; "
+                    "customers like them every {peers})."
+                )
+                said.append(DriverLine(driver, line, "faster than their peers", days))
         elif driver == "spread" and inputs and inputs.own_gap_days and inputs.orders > 1:
             mean = (inputs.age_days - inputs.days_silent) / (inputs.orders - 1)
             if mean > inputs.own_gap_days:
-                said.append("Their orders come irregularly, with long breaks between bursts.")
+                line = "Their orders come irregularly, with long breaks between bursts."
+                said.append(DriverLine(driver, line, "irregular for them"))
             else:
-                said.append("They have ordered like clockwork, so a silence stands out.")
+                line = "They have ordered like clockwork, so a silence stands out."
+                said.append(DriverLine(driver, line, "silent after ordering like clockwork"))
     return said
 
 

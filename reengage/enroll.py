@@ -7,7 +7,10 @@ deciding about a customer it writes the earliest moment they could enter a campa
 their record stands (:func:`reengage.audience.next_look`), and anything that changes what
 it reads about them makes them due again. A whole pass looks at everyone: the first one,
 and whenever the enabled campaigns' audiences, the lapse model or the population prior
-(refreshed once a day) changed since the last whole pass. Either way the set enrolled is
+(refreshed once a day) changed since the last whole pass. The rhythm horizon (the lapse
+score's before any model is fitted) is chosen with the population and kept with it, in the
+pass and its state: a pass a minute later answers for the same horizon, whatever new
+customers did to the sample it was read from. Either way the set enrolled is
 the one scoring everyone would enroll. Several workers share a pass, each taking the next
 chunk under a lease (:mod:`reengage.store.passes`); each chunk is decided as of the pass's
 moment and written with its chunk, so the set enrolled is the same however it was shared.
@@ -25,9 +28,10 @@ from datetime import datetime, timedelta
 from reengage.audience import entry_day, next_look
 from reengage.campaigns import Campaign, ExitReason
 from reengage.detect import Assessment, Population, assess
+from reengage.horizon import HorizonChoice
 from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
-from reengage.scoring import current_model, sampled_population
+from reengage.scoring import rhythm_horizon, sampled_horizon, sampled_population
 from reengage.store import Store
 from reengage.store.looks import NEVER, Chunk, PassState
 from reengage.store.passes import SharedPass, Taken
@@ -94,7 +98,7 @@ def detect_and_enroll(
     # min_uplift as a filter on the segment, measured once for the pass: it joins the
     # fingerprint, so a segment crossing the bar makes the next pass whole.
     active = with_min_uplift(store, active, now)
-    model = current_model(store)
+    fitted = store.detection.latest_lapse_model()
     # Enrollments whose customer came back end first, chunk by chunk: whoever did something
     # since their last look is due, so each pass checks just the customers it decides.
     exits = sorted(
@@ -102,6 +106,7 @@ def detect_and_enroll(
     )
     shared = store.detection.running_pass()
     if shared is not None:
+        model = fitted or _prior_model(store, shared.horizon)
         same = _fingerprint(active, exits, model, Population.from_pairs(shared.population))
         if same != shared.fingerprint or (whole and not shared.whole):
             if not start:
@@ -117,7 +122,8 @@ def detect_and_enroll(
         if not active:
             report.exited = store.sending.exit_on_activity(exits, now)
             return report
-        shared = _start(store, active, exits, model, now, whole)
+        shared = _start(store, active, exits, fitted, now, whole)
+    model = fitted or _prior_model(store, shared.horizon)
     report.whole = shared.whole
     population = Population.from_pairs(shared.population)
     while (taken := store.detection.take_chunk(shared, worker, clock(), lease, CHUNK)) is not None:
@@ -138,27 +144,37 @@ def detect_and_enroll(
     return report
 
 
+def _prior_model(store: Store, horizon: HorizonChoice | None) -> LapseModel:
+    """The rhythm prior at the horizon a pass keeps (one started before horizons were kept:
+    the store's)."""
+    return LapseModel((horizon or rhythm_horizon(store)).days)
+
+
 def _start(
     store: Store,
     active: list[Campaign],
     exits: list[str],
-    model: LapseModel,
+    fitted: LapseModel | None,
     now: datetime,
     whole: bool,
 ) -> SharedPass:
     """Begin a pass as of ``now``: whole when asked, on the first pass, or when what the
     looks were computed with changed; else only who is due (and whoever's enrollment ended
-    since the last pass is due again first)."""
+    since the last pass is due again first). The population and the rhythm horizon are the
+    last pass's while a day old at most, else refitted now from samples."""
     state = store.detection.pass_state()
     if state is not None and now - state.population_at < POPULATION_EVERY:
         population, population_at = Population.from_pairs(state.population), state.population_at
+        horizon = state.horizon or sampled_horizon(store)  # kept from now on
     else:
         population, population_at = sampled_population(store), now
+        horizon = sampled_horizon(store)
+    model = fitted or LapseModel(horizon.days)
     fingerprint = _fingerprint(active, exits, model, population)
     whole = whole or state is None or state.fingerprint != fingerprint or now < state.updated_at
     if not whole and state is not None:
         store.detection.look_again(store.detection.ended_since(state.updated_at - ENDED_OVERLAP))
-    wanted = PassState(fingerprint, population.pairs(), population_at, now)
+    wanted = PassState(fingerprint, population.pairs(), population_at, now, horizon)
     return store.detection.start_pass(now, whole, wanted)
 
 

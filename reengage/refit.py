@@ -14,8 +14,10 @@ At ``now``:
    window by ROC AUC. The candidate is kept only when its AUC is higher; a tie keeps the
    model in force (no change without evidence).
 
-Every refit is recorded with both figures (``store.lapse_models``: what ``doctor`` shows)
-and logged as one ``model_refit`` event.
+Every refit is recorded as it begins and again with its verdict and both figures
+(``store.lapse_models``: what ``doctor`` shows), and logged as one ``model_refit`` event. One
+that never came to a verdict (its process was killed, or ran out of memory) stays recorded
+as begun: ``doctor`` says it did not finish, and the model in force is unchanged.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from reengage.store.lapse_models import HeldOut, Refit
 log = get_logger(__name__)
 
 KEPT, REJECTED, SKIPPED = "kept", "rejected", "skipped"
+REFIT_LOCK = "refit_lapse_model"  # the lease one worker of many refits under
 
 
 def refit_due(store: Store, now: datetime, every: timedelta) -> bool:
@@ -55,6 +58,7 @@ def refit_model(store: Store, now: datetime) -> Refit:
         choice = in_force.horizon
     else:
         choice = rhythm_horizon(store)
+    store.lapse_models.begin_refit(now, choice.days)
     start = now - timedelta(days=choice.days)
     seen = in_force.model.fitted_as_of if in_force is not None else None
     if seen is not None and seen > start:
@@ -120,9 +124,9 @@ def refit_model(store: Store, now: datetime) -> Refit:
 
 
 def refit_lost(store: Store, now: datetime, why: str) -> Refit:
-    """Record a refit that never came to a verdict (its process died), so the next one is
-    a period away rather than at once: a refit that kills its process must not do so every
-    few minutes."""
+    """Record a refit that never came to a verdict (its process died), over the one begun,
+    so the next one is a period away rather than at once: a refit that kills its process
+    must not do so every few minutes."""
     in_force = store.lapse_models.in_force()
     days = in_force.model.horizon_days if in_force is not None else rhythm_horizon(store).days
     return _skipped(store, now, days, None, f"skipped: {why}; the model in force stays")

@@ -198,15 +198,17 @@ class Service:
         now = self.clock()
         if not jobs.refit_due(self.store, now, self.refit_every):
             return None
-        if not self.store.locks.try_lock("refit_lapse_model", self.worker_id, now, REFIT_HOLD):
+        if not self.store.locks.try_lock(jobs.REFIT_LOCK, self.worker_id, now, REFIT_HOLD):
             return None
-        with self.store.locks.keeping("refit_lapse_model", self.worker_id, self.clock, REFIT_HOLD):
+        with self.store.locks.keeping(jobs.REFIT_LOCK, self.worker_id, self.clock, REFIT_HOLD):
             if not jobs.refit_due(self.store, now, self.refit_every):
                 return None  # another worker refitted while this one waited for the lease
             if self.detection is None:
                 return jobs.refit_model(self.store, now)
             refit = self.detection.refit(now)
-            if refit is None and not self.stopping:
+            if refit is None and self.stopping:  # no failure: the next start refits
+                self.store.lapse_models.forget_unfinished()
+            elif refit is None:
                 why = "the detection process died during the refit (killed, or out of memory)"
                 refit = jobs.refit_lost(self.store, now, why)
             return refit

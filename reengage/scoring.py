@@ -2,7 +2,10 @@
 
 The horizon the score answers for is the model in force's; before any model is fitted, and
 whenever a fit is asked for without one, it is chosen from the customers' rhythm
-(:mod:`reengage.horizon`). The backtest is in :mod:`reengage.backtesting`."""
+(:mod:`reengage.horizon`). Before a fit, the daemon chooses it with the population it refits
+once a day and keeps both (:mod:`reengage.enroll`): every pass, mail and ``score`` in
+between answers for that one horizon, however the sample it was read from moves as
+customers arrive. The backtest is in :mod:`reengage.backtesting`."""
 
 from __future__ import annotations
 
@@ -65,7 +68,15 @@ def current_model(store: Store) -> LapseModel:
 
 
 def rhythm_horizon(store: Store) -> HorizonChoice:
-    """The horizon today's customers' rhythm calls for (from a sample of the running stats)."""
+    """The horizon the customers' rhythm calls for, as the daemon keeps it with the
+    population (:func:`reengage.enroll.detect_and_enroll`); before its first pass, read
+    now from a sample of the running stats."""
+    return store.detection.kept_horizon() or sampled_horizon(store)
+
+
+def sampled_horizon(store: Store) -> HorizonChoice:
+    """The horizon today's customers' rhythm calls for, read now from a sample of the
+    running stats: what the daemon keeps with each refit of the population."""
     return choose_horizon(store.detection.rhythm_sample())
 
 

@@ -10,18 +10,23 @@ quarterly, slower, or one order so far; :data:`reengage.store.uplift.RHYTHMS`).
 
 Honest when the data is thin: only customers who have had the whole window count, and a
 group with fewer than :data:`MIN_GROUP` of them treated or held out gets no number, only
-"not enough data (n treated, m held out; needs …)".
+"not enough data (n treated, m held out; needs …)". A campaign that held nobody out at all
+(``holdout_percent: 0``) will never have the data: it says so, and how to give it a holdout.
 
 A campaign whose audience sets ``min_uplift`` leaves out the customers of a segment whose
 estimate (the point estimate: the interval is shown beside it) is below it;
-:func:`with_min_uplift` builds that rule once per detection pass, as a filter on the
-segment, so the detection pass's looks and its indexed selection stay exact (the filter is
-part of the pass's fingerprint: when a segment crosses the bar, the next pass is whole).
+:func:`with_min_uplift` turns that rule into a filter on the segment, so the detection
+pass's looks and its indexed selection stay exact (the filter is part of the pass's
+fingerprint: when a segment crosses the bar, the next pass is whole). Measuring the
+segments is a grouped query over every enrollment (about 3 s a million on PostgreSQL), so
+they are measured at most every :data:`MEASURE_EVERY` (and at once when the bar changes) and
+kept in the store (``store.uplift_rules``): every worker's pass filters with the same list.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -32,7 +37,7 @@ from reengage.logs import get_logger
 from reengage.models import NO_SEGMENT
 from reengage.proportions import Interval, newcombe, points
 from reengage.store import Store
-from reengage.store.uplift import NO_RHYTHM, RHYTHMS, SLOWER, UpliftCount
+from reengage.store.uplift import NO_RHYTHM, RHYTHMS, SLOWER, KeptRule, UpliftCount
 
 log = get_logger(__name__)
 
@@ -41,6 +46,14 @@ log = get_logger(__name__)
 # is still valid, but so wide (about ±25 points at 30 a side) that acting on it would
 # shut segments out on noise.
 MIN_GROUP = 30
+# A campaign's min_uplift segments are measured again after this: an estimate over weeks of
+# enrollments moves little in an hour, and each pass between filters with the same list.
+MEASURE_EVERY = timedelta(hours=1)
+NO_HOLDOUT_VERDICT = (
+    "no holdout: nobody who entered was held out (holdout_percent 0 keeps none), so whether "
+    "contact helps cannot be measured; give the campaign a holdout_percent (10 is usual) in "
+    "its YAML"
+)
 RHYTHM_ORDER = (*(name for _, name in RHYTHMS), SLOWER, NO_RHYTHM)
 
 
@@ -48,6 +61,7 @@ class UpliftKind(StrEnum):
     """What one group's numbers allow us to say."""
 
     NOT_ENOUGH_DATA = "not_enough_data"
+    NO_HOLDOUT = "no_holdout"  # the campaign held nobody out: it can never be measured
     HELPS = "helps"  # the whole interval is above 0
     NO_MEASURABLE_EFFECT = "no_measurable_effect"  # the interval contains 0
     HURTS = "hurts"  # the whole interval is below 0
@@ -57,7 +71,8 @@ class UpliftKind(StrEnum):
 class GroupUplift:
     """One group's (a segment's or a rhythm class's) counts, uplift and interval.
 
-    ``uplift`` and ``interval`` are None when the group has too little data.
+    ``uplift`` and ``interval`` are None when the group has too little data (or the
+    campaign no holdout).
     """
 
     grouping: str  # "segment" or "rhythm"
@@ -79,7 +94,7 @@ class GroupUplift:
     @property
     def words(self) -> str:
         """The verdict without its numbers ("contact helps"), for beside them in a table;
-        "not enough data (…)" whole."""
+        "not enough data (…)" and "no holdout: …" whole."""
         return self.verdict if self.uplift is None else self.verdict.split(":", 1)[0]
 
     @property
@@ -101,6 +116,7 @@ class CampaignUplift:
     horizon: timedelta
     segments: list[GroupUplift]
     rhythms: list[GroupUplift]
+    keeps_holdout: bool = True  # False: nobody who entered it was held out
 
     def segment(self, name: str | None) -> GroupUplift | None:
         """The estimate for one segment, if anyone of it entered the campaign."""
@@ -112,10 +128,16 @@ def group_uplift(
     name: str | None,
     counts: tuple[int, int, int, int],
     horizon: timedelta,
+    *,
+    keeps_holdout: bool = True,
 ) -> GroupUplift:
     """The uplift of one group from ``(treated, treated came back, held out, held out came
-    back)``, or "not enough data" below :data:`MIN_GROUP` a side."""
+    back)``, or "not enough data" below :data:`MIN_GROUP` a side, or "no holdout" when the
+    campaign held nobody out (``keeps_holdout`` False)."""
     treated, treated_back, held, held_back = counts
+    if not keeps_holdout:
+        verdict = NO_HOLDOUT_VERDICT
+        return GroupUplift(grouping, name, *counts, None, None, UpliftKind.NO_HOLDOUT, verdict)
     if min(treated, held) < MIN_GROUP:
         days = round(horizon.total_seconds() / 86400)
         text = (
@@ -138,8 +160,11 @@ def group_uplift(
     return GroupUplift(grouping, name, *counts, uplift, interval, kind, text)
 
 
-def estimate(counts: list[UpliftCount], horizon: timedelta) -> dict[str, CampaignUplift]:
-    """Each campaign's uplift per segment and per rhythm class, from the store's counts."""
+def estimate(
+    counts: list[UpliftCount], horizon: timedelta, no_holdout: Collection[str] = ()
+) -> dict[str, CampaignUplift]:
+    """Each campaign's uplift per segment and per rhythm class, from the store's counts
+    (``no_holdout``: campaigns that held nobody out, whose groups say so)."""
     by: dict[tuple[str, str], dict[str | None, list[int]]] = defaultdict(dict)
     for c in counts:
         for grouping, name in (("segment", c.segment), ("rhythm", c.rhythm)):
@@ -151,18 +176,20 @@ def estimate(counts: list[UpliftCount], horizon: timedelta) -> dict[str, Campaig
     for campaign_id in sorted({c.campaign_id for c in counts}):
         segments = by[(campaign_id, "segment")]
         rhythms = by[(campaign_id, "rhythm")]
+        kept = campaign_id not in no_holdout
         found[campaign_id] = CampaignUplift(
             campaign_id,
             horizon,
             [
-                group_uplift("segment", name, _four(segments[name]), horizon)
+                group_uplift("segment", name, _four(segments[name]), horizon, keeps_holdout=kept)
                 # Customers without a segment last; the rest by name.
                 for name in sorted(segments, key=lambda s: (s is None, s or ""))
             ],
             [
-                group_uplift("rhythm", name, _four(rhythms[name]), horizon)
+                group_uplift("rhythm", name, _four(rhythms[name]), horizon, keeps_holdout=kept)
                 for name in sorted(rhythms, key=_rhythm_rank)
             ],
+            kept,
         )
     return found
 
@@ -174,59 +201,98 @@ def uplift_by_campaign(
     campaigns: list[str] | None = None,
     since: datetime | None = None,
     horizon: timedelta | None = None,
+    no_holdout: Collection[str] = (),
 ) -> dict[str, CampaignUplift]:
     """The uplift of ``campaigns`` (None: every one with enrollments) for customers who
     entered from ``since`` on and have had the whole ``horizon`` (default: the store's
-    attribution window) by ``now``."""
+    attribution window) by ``now``; ``no_holdout``: campaigns that held nobody out."""
     horizon = horizon if horizon is not None else store.attribution_window
     counts = store.stats.uplift(campaigns=campaigns, since=since, horizon=horizon, now=now)
-    return estimate(counts, horizon)
+    return estimate(counts, horizon, no_holdout)
 
 
 def below_min_uplift(campaign: Campaign, found: CampaignUplift | None) -> list[GroupUplift]:
     """The segments ``campaign``'s ``min_uplift`` leaves out: estimated (enough data) and
     with a point estimate below the bar."""
     bar = campaign.audience.min_uplift if campaign.audience is not None else None
-    if bar is None or found is None:
+    return [] if bar is None else _below(bar, found)
+
+
+def _below(bar: float, found: CampaignUplift | None) -> list[GroupUplift]:
+    if found is None:
         return []
     return [g for g in found.segments if g.uplift is not None and g.uplift < bar]
 
 
-def with_min_uplift(store: Store, campaigns: list[Campaign], now: datetime) -> list[Campaign]:
+def with_min_uplift(
+    store: Store, campaigns: list[Campaign], now: datetime, *, keep: bool = True
+) -> list[Campaign]:
     """``campaigns`` with each ``min_uplift`` turned into a filter on the segment: the
-    segments it leaves out, as measured now. One query for them all, once per pass;
-    campaigns without ``min_uplift`` (and passes with none) are handed back as they are."""
-    wanted = [
-        c.id for c in campaigns if c.audience is not None and c.audience.min_uplift is not None
-    ]
-    if not wanted:
+    segments it leaves out, as kept in the store when measured within the last
+    :data:`MEASURE_EVERY` against the same bar, else measured now (one query for every
+    stale campaign) and kept (``keep`` False: only used, as ``simulate`` does). Campaigns
+    without ``min_uplift`` (and passes with none) are handed back as they are."""
+    bars = {
+        c.id: c.audience.min_uplift
+        for c in campaigns
+        if c.audience is not None and c.audience.min_uplift is not None
+    }
+    if not bars:
         return campaigns
-    found = uplift_by_campaign(store, now, campaigns=wanted)
+    kept = store.uplift_rules.read(list(bars))
+    stale = [cid for cid, bar in bars.items() if not _fresh(kept.get(cid), bar, now)]
+    if stale:
+        found = uplift_by_campaign(store, now, campaigns=stale)
+        measured = {cid: _measured(cid, bars[cid], found.get(cid), now) for cid in stale}
+        if keep:
+            seen = {cid: kept[cid].measured_at if cid in kept else None for cid in stale}
+            store.uplift_rules.keep(list(measured.values()), seen)
+            kept = store.uplift_rules.read(list(bars))  # another worker's, if it came first
+        else:
+            kept.update(measured)
     ruled: list[Campaign] = []
     for campaign in campaigns:
-        out = below_min_uplift(campaign, found.get(campaign.id))
+        rule = kept.get(campaign.id)
         audience = campaign.audience
-        if not out or audience is None:
+        if rule is None or not rule.segments or audience is None or campaign.id not in bars:
             ruled.append(campaign)
             continue
-        names = tuple(g.name for g in out)
-        log.info(
-            "min_uplift_leaves_out",
-            campaign=campaign.id,
-            min_uplift=audience.min_uplift,
-            segments={g.label: round(g.uplift or 0.0, 4) for g in out},
-        )
-        shown = ", ".join(repr(g.label) for g in out)
-        rule = Filter(
+        names = tuple(name for name, _ in rule.segments)
+        shown = ", ".join(repr(NO_SEGMENT if name is None else name) for name in names)
+        filter_ = Filter(
             f"segment not in [{shown}] (min_uplift {audience.min_uplift:g}: contact helps "
             "them less)",
             "segment",
             "not in",
             names,
         )
-        narrowed = audience.model_copy(update={"where": [*audience.where, rule]})
+        narrowed = audience.model_copy(update={"where": [*audience.where, filter_]})
         ruled.append(campaign.model_copy(update={"audience": narrowed}))
     return ruled
+
+
+def _fresh(rule: KeptRule | None, bar: float, now: datetime) -> bool:
+    # Measured against this bar within the hour (a clock set back measures again).
+    return (
+        rule is not None
+        and rule.min_uplift == bar
+        and rule.measured_at <= now < rule.measured_at + MEASURE_EVERY
+    )
+
+
+def _measured(
+    campaign_id: str, bar: float, found: CampaignUplift | None, now: datetime
+) -> KeptRule:
+    """The segments below ``bar`` as measured now (logged: it changes who may enter)."""
+    out = _below(bar, found)
+    if out:
+        log.info(
+            "min_uplift_leaves_out",
+            campaign=campaign_id,
+            min_uplift=bar,
+            segments={g.label: round(g.uplift or 0.0, 4) for g in out},
+        )
+    return KeptRule(campaign_id, bar, now, tuple((g.name, g.uplift or 0.0) for g in out))
 
 
 def _four(cells: list[int]) -> tuple[int, int, int, int]:

@@ -244,15 +244,18 @@ def doctor(
             if unmatched
             else "nothing unmatched",
         )
-        for what, detail in scoring_lines:
-            report(True, what, detail)
+        for ok, what, detail in scoring_lines:
+            report(ok, what, detail)
     if failures:
         raise typer.Exit(1)
 
 
-def _lapse_model_lines(store: Store, settings: Settings) -> list[tuple[str, str]]:
-    """The lapse score's horizon and why, the model in force and the last refit's verdict."""
+def _lapse_model_lines(store: Store, settings: Settings) -> list[tuple[bool, str, str]]:
+    """The lapse score's horizon and why, the model in force and the last refit's verdict
+    (a failure when it never came to one: its process died midway)."""
     from reengage import scoring
+    from reengage.refit import REFIT_LOCK
+    from reengage.store.lapse_models import STARTED
 
     found = store.lapse_models.in_force()
     if found is None:
@@ -278,7 +281,21 @@ def _lapse_model_lines(store: Store, settings: Settings) -> list[tuple[str, str]
             model += f"ROC AUC {_figure(found.auc, '{:.3f}')} on the history it was fitted on"
     refit = store.lapse_models.last_refit()
     every = settings.model_refit_every()
-    if refit is not None:
+    finished = True
+    if refit is not None and refit.verdict == STARTED:
+        held = store.locks.held_until(REFIT_LOCK)
+        if held is not None and held > utcnow():  # its worker still renews the lease
+            last = f"under way since {refit.at:%Y-%m-%d %H:%M} UTC"
+        else:
+            finished = False
+            last = (
+                f"did not finish: begun {refit.at:%Y-%m-%d %H:%M} UTC, its process ended "
+                "before a verdict (killed, or out of memory: see the daemon's log and the "
+                "machine's memory then); the model in force is unchanged"
+            )
+            if every is not None:
+                last += f"; the next refit is due {refit.at + every:%Y-%m-%d %H:%M} UTC"
+    elif refit is not None:
         last = f"{refit.at:%Y-%m-%d %H:%M} UTC, {refit.reason}"
         if refit.verdict != "skipped":
             last += (
@@ -289,7 +306,11 @@ def _lapse_model_lines(store: Store, settings: Settings) -> list[tuple[str, str]
         last = "none; the daemon never refits (REENGAGE_MODEL_REFIT_EVERY_HOURS=0)"
     else:
         last = f"none yet; the daemon refits every {settings.model_refit_every_hours} hours"
-    return [("lapse horizon", horizon), ("lapse model", model), ("last refit", last)]
+    return [
+        (True, "lapse horizon", horizon),
+        (True, "lapse model", model),
+        (finished, "last refit", last),
+    ]
 
 
 def _figure(value: float | None, pattern: str) -> str:

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from reengage.cli.app import _settings, _store, app, out
 from reengage.cli.columns import Column, Layout, fits, fitted, natural_width, width_of
-from reengage.cli.stats_uplift import nobody_yet, rate, uplift_groups, uplift_layout, uplift_title
+from reengage.cli.stats_uplift import rate, uplift_layout, uplift_note, uplift_title
 from reengage.errors import InputError
 from reengage.timeutil import parse_since, utcnow
 
@@ -289,11 +289,12 @@ def _show_blocks(console: Console, results: Results, scope: str) -> None:
             width,
         )
         _say(console, f"Verdict: {found.verdict}", width, "bold")
-        if uplift_groups(c):
+        note = uplift_note(c, results)
+        if note is None:
             layout = uplift_layout([c], per_campaign=False)
             _show_tables(console, uplift_title(results), layout, width)
         else:
-            _say(console, f"Uplift by segment: {nobody_yet(results)}.", width)
+            _say(console, f"Uplift by segment: {note}.", width)
 
 
 def _steps_layout(c: CampaignResult) -> Layout:

@@ -30,13 +30,26 @@ def uplift_title(results: Results) -> str:
     )
 
 
-def nobody_yet(results: Results) -> str:
+def uplift_note(c: CampaignResult, results: Results | None = None) -> str | None:
+    """Why a campaign shows no group of its own: it held nobody out (one line, rather than
+    the same words beside every group), or nobody has had the whole window yet."""
+    from reengage.uplift import NO_HOLDOUT_VERDICT
+
+    if c.uplift is not None and not c.uplift.keeps_holdout:
+        return NO_HOLDOUT_VERDICT
+    if uplift_groups(c):
+        return None
+    if results is None:
+        return "nobody has had the whole window yet"
     days = round(results.horizon.total_seconds() / 86400)
     return f"nobody has had the whole {days}-day window yet"
 
 
 def uplift_groups(c: CampaignResult) -> list[GroupUplift]:
-    return [*c.uplift.segments, *c.uplift.rhythms] if c.uplift is not None else []
+    """The groups with a row of their own: none for a campaign that held nobody out."""
+    if c.uplift is None or not c.uplift.keeps_holdout:
+        return []
+    return [*c.uplift.segments, *c.uplift.rhythms]
 
 
 def uplift_layout(campaigns: list[CampaignResult], *, per_campaign: bool) -> Layout:
@@ -53,7 +66,7 @@ def uplift_layout(campaigns: list[CampaignResult], *, per_campaign: bool) -> Lay
         if per_campaign:
             labels.append(Text(c.campaign_id, style="bold"))
             row: list[str | Text] = ["", "", "", ""]
-            row.append(Text("" if groups else "nobody has had the whole window yet"))
+            row.append(Text(uplift_note(c) or ""))
             for column, cell in zip(cells, row, strict=True):
                 column.append(cell)
         previous = None

@@ -1,7 +1,9 @@
 """Why a client is worth a call today, strongest signal first, in the rep's language.
 
 Pure words from a candidate's calls, reply and detection numbers (no I/O, no clock): what
-put them on the list on purpose first, then the card's "why now" signals, the
+put them on the list on purpose first, then the card's "why now" signals (the silence, the
+declines, then what of the history's shape raised the lapse score: visits spacing out,
+baskets shrinking, irregular for them, slower than their peers), the
 one-line reason of the digest's compact list, the value at risk as one phrase, and the
 ``tel:`` address of a phone number. A client still buying on rhythm but buying less is
 a call about the decline, so the decline leads and the silence (short, on rhythm) follows;
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from reengage.detect import DECLINE_THRESHOLD, Assessment
+from reengage.detect import DECLINE_THRESHOLD, Assessment, driver_lines
 from reengage.i18n import Texts
 
 if TYPE_CHECKING:
@@ -95,9 +97,21 @@ def signals(a: Assessment, t: Texts) -> list[Reason]:
                 0.0,
             )
         )
+    shape = _shape(a, t)
     if declines and a.declining:
-        return [*declines, silence, *around]
-    return [silence, *declines, *around]
+        return [*declines, silence, *shape, *around]
+    return [silence, *declines, *shape, *around]
+
+
+def _shape(a: Assessment, t: Texts) -> list[Reason]:
+    """What of the history's shape raised the lapse score (:attr:`Assessment.drivers`, most
+    first), in the rep's language; a decline said above is not said twice."""
+    found = []
+    for d in driver_lines(a.profile, a.drivers, a.inputs):
+        counts = {name: days(t, value) for name, value in d.days}
+        # The message ids are detect.driver_lines' English sentences (in the catalogues).
+        found.append(Reason(t.gettext(d.line).format(**counts), t.gettext(d.short), 0.0))
+    return found
 
 
 def _silence(a: Assessment, t: Texts) -> Reason:

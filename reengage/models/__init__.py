@@ -59,6 +59,7 @@ from reengage.models.sending import (
     Message,
     MessageStatus,
     Suppression,
+    UpliftRule,
 )
 
 TABLES = (
@@ -83,6 +84,7 @@ TABLES = (
     Digest,
     InboundUnmatched,
     InboundMail,
+    UpliftRule,
     WebhookToken,
 )
 
@@ -124,6 +126,7 @@ __all__ = [
     "StopReason",
     "Suppression",
     "UTCDateTime",
+    "UpliftRule",
     "WebhookToken",
     "WorthIt",
 ]

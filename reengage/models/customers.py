@@ -181,6 +181,9 @@ class DetectionState(SQLModel, table=True):
     # The population's typical gaps the looks were computed with: (segment or "", days).
     population: list[list[Any]] = Field(sa_type=sa.JSON)
     population_at: datetime = Field(sa_type=UTCDateTime)
+    # The lapse score's horizon chosen from the customers' rhythm with that population, kept
+    # until it is refitted: {days, source, median_gap_days, regular_buyers}. None: not kept.
+    horizon: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     updated_at: datetime = Field(default_factory=_utcnow, sa_type=UTCDateTime)
 
 
@@ -200,6 +203,7 @@ class DetectionPass(SQLModel, table=True):
     fingerprint: str = Field(max_length=64)
     population: list[list[Any]] = Field(sa_type=sa.JSON)
     population_at: datetime = Field(sa_type=UTCDateTime)
+    horizon: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)  # as in the state
     cursor_id: int = 0  # the last customer id handed out in a chunk
     exhausted: bool = False  # no customer is left after the cursor
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

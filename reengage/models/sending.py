@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -126,3 +127,17 @@ class JobLock(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=63)
     holder: str = Field(max_length=200)
     locked_until: datetime = Field(sa_type=UTCDateTime)
+
+
+class UpliftRule(SQLModel, table=True):
+    """The segments a campaign's ``min_uplift`` leaves out, as measured at ``measured_at``
+    (``reengage.uplift.with_min_uplift``): measured at most once an hour and kept here, so
+    every worker's detection pass filters with the same list."""
+
+    __tablename__ = "uplift_rules"
+
+    campaign_id: str = Field(primary_key=True, max_length=63)
+    min_uplift: float  # the bar it was measured against: another bar is measured again
+    measured_at: datetime = Field(sa_type=UTCDateTime)
+    # [segment or None, its uplift] of each segment left out.
+    segments: list[list[Any]] = Field(sa_type=sa.JSON)

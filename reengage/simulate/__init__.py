@@ -73,7 +73,8 @@ def simulate(
     entering = sorted(
         (c for c in campaigns if c.enabled and c.audience is not None), key=lambda c: -c.priority
     )
-    entering = with_min_uplift(store, entering, now)  # as measured now, for the whole plan
+    # As measured now (or kept by the daemon), for the whole plan; a plan writes nothing.
+    entering = with_min_uplift(store, entering, now, keep=False)
     longest = max((c.not_enrolled_within_days for c in entering), default=0)
     history = store.sending.enrollment_history(sorted(info), now - timedelta(days=longest))
     cap = FrequencyCap(ws.max_emails_per_week, WEEK)

@@ -168,9 +168,17 @@ def campaign_results(
     horizon = horizon if horizon is not None else store.attribution_window
     snap = store.stats.snapshot(campaign=campaign, since=since, horizon=horizon)
     ids = sorted(snap.campaigns)
-    uplift = uplift_by_campaign(store, now, campaigns=ids, since=since, horizon=horizon)
+    # Nobody held out (holdout_percent 0): uplift cannot be measured, however long one waits.
+    bare = {key for key in ids if snap.campaigns[key].holdout.enrolled == 0}
+    uplift = uplift_by_campaign(
+        store, now, campaigns=ids, since=since, horizon=horizon, no_holdout=bare
+    )
     campaigns = [
-        _campaign(snap.campaigns[key], now, uplift.get(key, CampaignUplift(key, horizon, [], [])))
+        _campaign(
+            snap.campaigns[key],
+            now,
+            uplift.get(key, CampaignUplift(key, horizon, [], [], key not in bare)),
+        )
         for key in ids
     ]
     return Results(now, since, campaign, horizon, campaigns, _calls(causes(store, since)))

@@ -21,6 +21,7 @@ from reengage.store.locks import JobLocks
 from reengage.store.response_log import ResponseLog
 from reengage.store.sending_book import SendingBook
 from reengage.store.stats import StatsQueries
+from reengage.store.uplift import UpliftRules
 from reengage.store.webhook_tokens import WebhookTokens
 
 # How long after a customer's last mail an activity is still credited to it, by default.
@@ -45,6 +46,7 @@ class Store:
         self.detection = DetectionReads(self._tx)
         self.locks = JobLocks(self._tx, engine.dialect.name)
         self.lapse_models = LapseModelBook(self._tx)
+        self.uplift_rules = UpliftRules(self._tx, engine.dialect.name)
         self.webhook_tokens = WebhookTokens(self._tx)
 
     @classmethod

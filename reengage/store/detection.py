@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from reengage.detect import Profile
 from reengage.history import Event, Summary
+from reengage.horizon import HorizonChoice
 from reengage.lapse_model import LapseModel
 from reengage.models import ActivityKind
 from reengage.store import enrollments, lapse_models, looks, passes
@@ -153,6 +154,16 @@ class DetectionReads:
         """What the last whole detection pass was computed with, or None before the first."""
         with self._tx() as conn:
             return looks.state(conn)
+
+    def kept_horizon(self) -> HorizonChoice | None:
+        """The rhythm horizon the daemon keeps with its population: the running pass's, else
+        the last whole pass's; None before the daemon chose one."""
+        with self._tx() as conn:
+            shared = passes.running(conn)
+            if shared is not None and shared.horizon is not None:
+                return shared.horizon
+            state = looks.state(conn)
+        return None if state is None else state.horizon
 
     def due_ids(self, now: datetime, *, after: int, limit: int) -> list[int]:
         """The next ``limit`` customers due a look at ``now``, in id order after ``after``."""

@@ -1,6 +1,11 @@
 """``store.lapse_models``: the fitted lapse models (the newest is in force) and the daemon's
 refits with their verdicts. Detection reads the model in force through
-``store.detection.latest_lapse_model``, which is :func:`latest` here."""
+``store.detection.latest_lapse_model``, which is :func:`latest` here.
+
+A refit is written as it begins (verdict :data:`STARTED`) and its verdict over that row when
+it ends: a refit whose process died in between stays ``started``, which is how ``doctor``
+knows it did not finish, and the next refit is still a period away (a refit that kills its
+process must not run again at once)."""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from sqlalchemy.engine import Connection, Row
 from reengage.horizon import HorizonChoice, HorizonSource
 from reengage.lapse_model import LapseModel
 from reengage.store.tables import LAPSE_MODELS, LAPSE_REFITS
+
+STARTED = "started"  # a refit under way, or one whose process died before its verdict
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,16 @@ class Refit:
     candidate_precision: float | None
     in_force_precision: float | None
     reason: str
+
+
+def _unfinished(conn: Connection) -> int | None:
+    # The newest refit, if it has no verdict yet (one refit runs at a time, under a lease).
+    row = conn.execute(
+        sa.select(LAPSE_REFITS.c.id, LAPSE_REFITS.c.verdict)
+        .order_by(LAPSE_REFITS.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    return row.id if row is not None and row.verdict == STARTED else None
 
 
 def latest(conn: Connection) -> ModelInForce | None:
@@ -125,23 +142,41 @@ class LapseModelBook:
         with self._tx() as conn:
             return latest(conn)
 
+    def begin_refit(self, at: datetime, horizon_days: float) -> None:
+        """Note that a refit begins at ``at``: until its verdict is recorded over it, the
+        newest refit is :data:`STARTED` (under way, or its process died)."""
+        reason = "started; no verdict yet"
+        self.record_refit(Refit(at, STARTED, horizon_days, None, None, None, None, None, reason))
+
     def record_refit(self, refit: Refit, model_id: int | None = None) -> None:
-        """Keep a refit's verdict (``model_id``: the model it kept, if it kept one)."""
+        """Keep a refit's verdict (``model_id``: the model it kept, if it kept one), over
+        the refit begun and not finished, if there is one."""
+        values = {
+            "at": refit.at,
+            "verdict": refit.verdict,
+            "horizon_days": refit.horizon_days,
+            "held_out_from": refit.held_out_from,
+            "candidate_auc": refit.candidate_auc,
+            "in_force_auc": refit.in_force_auc,
+            "candidate_precision": refit.candidate_precision,
+            "in_force_precision": refit.in_force_precision,
+            "reason": refit.reason,
+            "model_id": model_id,
+        }
         with self._tx() as conn:
-            conn.execute(
-                LAPSE_REFITS.insert().values(
-                    at=refit.at,
-                    verdict=refit.verdict,
-                    horizon_days=refit.horizon_days,
-                    held_out_from=refit.held_out_from,
-                    candidate_auc=refit.candidate_auc,
-                    in_force_auc=refit.in_force_auc,
-                    candidate_precision=refit.candidate_precision,
-                    in_force_precision=refit.in_force_precision,
-                    reason=refit.reason,
-                    model_id=model_id,
-                )
-            )
+            begun = _unfinished(conn) if refit.verdict != STARTED else None
+            if begun is None:
+                conn.execute(LAPSE_REFITS.insert().values(**values))
+            else:
+                conn.execute(LAPSE_REFITS.update().where(LAPSE_REFITS.c.id == begun).values(values))
+
+    def forget_unfinished(self) -> None:
+        """Forget a refit begun and not finished (the daemon stopped during it, which is no
+        failure): the next start refits as if it had never begun."""
+        with self._tx() as conn:
+            begun = _unfinished(conn)
+            if begun is not None:
+                conn.execute(LAPSE_REFITS.delete().where(LAPSE_REFITS.c.id == begun))
 
     def last_refit(self) -> Refit | None:
         """The newest refit's verdict, or None before the first."""

@@ -48,6 +48,16 @@ class JobLocks:
             )
             return (taken.rowcount or 0) == 1
 
+    def held_until(self, name: str) -> datetime | None:
+        """When the named lease runs out (a past moment: nobody holds it), or None if it was
+        never taken. A holder renews it while it works, so a lease long past means its
+        holder stopped working."""
+        with self._tx() as conn:
+            until: datetime | None = conn.scalar(
+                sa.select(JOB_LOCKS.c.locked_until).where(JOB_LOCKS.c.name == name)
+            )
+        return until
+
     @contextlib.contextmanager
     def keeping(
         self, name: str, holder: str, clock: Callable[[], datetime], hold: timedelta

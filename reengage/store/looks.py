@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
+from reengage.horizon import HorizonChoice, HorizonSource
 from reengage.models import EnrollmentStatus
 from reengage.store.tables import DETECTION_STATE, ENROLLMENTS, STATS
 
@@ -171,6 +173,33 @@ class PassState:
     population: list[tuple[str, float]]
     population_at: datetime
     updated_at: datetime
+    # The rhythm horizon chosen with the population, kept as long as it (None: not kept yet).
+    horizon: HorizonChoice | None = None
+
+
+def horizon_to_json(choice: HorizonChoice | None) -> dict[str, Any] | None:
+    """A kept horizon as the ``horizon`` JSON column holds it."""
+    if choice is None:
+        return None
+    return {
+        "days": choice.days,
+        "source": choice.source.value,
+        "median_gap_days": choice.median_gap_days,
+        "regular_buyers": choice.regular_buyers,
+    }
+
+
+def horizon_from_json(value: dict[str, Any] | None) -> HorizonChoice | None:
+    """The kept horizon of a ``horizon`` JSON column (None: none kept, or unreadable)."""
+    if not value or value.get("source") not in set(HorizonSource):
+        return None
+    gap = value.get("median_gap_days")
+    return HorizonChoice(
+        float(value["days"]),
+        HorizonSource(value["source"]),
+        None if gap is None else float(gap),
+        int(value.get("regular_buyers") or 0),
+    )
 
 
 def state(conn: Connection) -> PassState | None:
@@ -183,6 +212,7 @@ def state(conn: Connection) -> PassState | None:
         [(str(segment), float(gap)) for segment, gap in row.population],
         row.population_at,
         row.updated_at,
+        horizon_from_json(row.horizon),
     )
 
 
@@ -196,5 +226,6 @@ def save_state(conn: Connection, saved: PassState) -> None:
             population=[list(pair) for pair in saved.population],
             population_at=saved.population_at,
             updated_at=saved.updated_at,
+            horizon=horizon_to_json(saved.horizon),
         )
     )

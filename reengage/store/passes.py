@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from reengage.horizon import HorizonChoice
 from reengage.store import looks
 from reengage.store.engine import upsert_insert
 from reengage.store.tables import DETECTION_CHUNKS, DETECTION_PASSES
@@ -34,6 +35,7 @@ class SharedPass:
     fingerprint: str
     population: list[tuple[str, float]]
     population_at: datetime
+    horizon: HorizonChoice | None = None  # the rhythm horizon kept with the population
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ def running(conn: Connection) -> SharedPass | None:
         row.fingerprint,
         [(str(segment), float(gap)) for segment, gap in row.population],
         row.population_at,
+        looks.horizon_from_json(row.horizon),
     )
 
 
@@ -73,6 +76,7 @@ def start(conn: Connection, now: datetime, whole: bool, state: looks.PassState) 
         fingerprint=state.fingerprint,
         population=[list(pair) for pair in state.population],
         population_at=state.population_at,
+        horizon=looks.horizon_to_json(state.horizon),
         cursor_id=0,
         exhausted=False,
     )
@@ -221,7 +225,9 @@ def finish(conn: Connection, shared: SharedPass, now: datetime) -> bool:
     )
     if (finished.rowcount or 0) != 1:
         return False
-    state = looks.PassState(shared.fingerprint, shared.population, shared.population_at, shared.now)
+    state = looks.PassState(
+        shared.fingerprint, shared.population, shared.population_at, shared.now, shared.horizon
+    )
     looks.save_state(conn, state)
     conn.execute(DETECTION_CHUNKS.delete().where(chunks.pass_id == shared.id))
     conn.execute(  # earlier passes: nothing reads them again

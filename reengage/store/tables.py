@@ -27,6 +27,7 @@ from reengage.models import (
     Reply,
     Response,
     Suppression,
+    UpliftRule,
     WebhookToken,
 )
 
@@ -57,4 +58,5 @@ DETECTION_CHUNKS = _table(DetectionChunk)
 SUPPRESSIONS = _table(Suppression)
 UNMATCHED = _table(InboundUnmatched)
 INBOUND_MAILS = _table(InboundMail)
+UPLIFT_RULES = _table(UpliftRule)
 WEBHOOK_TOKENS = _table(WebhookToken)

@@ -6,10 +6,20 @@ two groups age alike only when both are counted over the same window. Came back 
 first credited purchase within ``horizon`` of entering, as the campaign's lift counts it
 (:mod:`reengage.store.stats`). One grouped query: a few rows per campaign, segment and
 rhythm class, whatever the size of the tables.
+
+``store.uplift_rules`` (:class:`UpliftRules`) keeps what each campaign's ``min_uplift`` left
+out when last measured (``uplift_rules``). Measuring is that grouped query over every
+enrollment (seconds on millions), so the detection pass measures at most once an hour and
+keeps the answer (:func:`reengage.uplift.with_min_uplift`). Several workers may find a rule
+stale at once: each writes only over the rule it saw, so the first one's answer stands and
+every worker reads that one back — their passes filter with the same list, and share one
+fingerprint.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,8 +27,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reengage.models import EnrollmentStatus, ResponseKind
+from reengage.store.engine import upsert_insert
 from reengage.store.sqlfuncs import epoch_days
-from reengage.store.tables import CUSTOMERS, ENROLLMENTS, RESPONSES, STATS
+from reengage.store.tables import CUSTOMERS, ENROLLMENTS, RESPONSES, STATS, UPLIFT_RULES
 
 # A customer's rhythm class, from their typical gap between orders as it stands now (the
 # store keeps no history of it): (at most this many days, name). Wide classes on purpose:
@@ -108,3 +119,62 @@ def uplift_counts(
         UpliftCount(campaign_id, bool(held), segment, rhythm_name, int(n), int(back or 0))
         for campaign_id, held, segment, rhythm_name, n, back in conn.execute(query)
     ]
+
+
+@dataclass(frozen=True)
+class KeptRule:
+    """What a campaign's ``min_uplift`` left out when measured at ``measured_at``:
+    ``(segment or None, its uplift)`` of each segment below the bar."""
+
+    campaign_id: str
+    min_uplift: float
+    measured_at: datetime
+    segments: tuple[tuple[str | None, float], ...]
+
+
+class UpliftRules:
+    """Read and keep the measured ``min_uplift`` rules; one transaction a call."""
+
+    def __init__(self, tx: Callable[[], AbstractContextManager[Connection]], dialect: str) -> None:
+        self._tx = tx
+        self._dialect = dialect
+
+    def read(self, campaign_ids: Sequence[str]) -> dict[str, KeptRule]:
+        """The kept rules of these campaigns (none for a campaign never measured)."""
+        query = sa.select(UPLIFT_RULES).where(UPLIFT_RULES.c.campaign_id.in_(list(campaign_ids)))
+        with self._tx() as conn:
+            return {
+                row.campaign_id: KeptRule(
+                    row.campaign_id,
+                    row.min_uplift,
+                    row.measured_at,
+                    tuple((segment, float(uplift)) for segment, uplift in row.segments),
+                )
+                for row in conn.execute(query)
+            }
+
+    def keep(self, rules: Sequence[KeptRule], seen: dict[str, datetime | None]) -> None:
+        """Write each rule over the one measured at ``seen[campaign]`` (None: there was
+        none); a rule another worker wrote meanwhile stays as it is."""
+        with self._tx() as conn:
+            for rule in rules:
+                values = {
+                    "min_uplift": rule.min_uplift,
+                    "measured_at": rule.measured_at,
+                    "segments": [list(pair) for pair in rule.segments],
+                }
+                before = seen.get(rule.campaign_id)
+                if before is None:
+                    insert = upsert_insert(self._dialect, UPLIFT_RULES).values(
+                        campaign_id=rule.campaign_id, **values
+                    )
+                    conn.execute(insert.on_conflict_do_nothing(index_elements=["campaign_id"]))
+                else:
+                    conn.execute(
+                        UPLIFT_RULES.update()
+                        .where(
+                            UPLIFT_RULES.c.campaign_id == rule.campaign_id,
+                            UPLIFT_RULES.c.measured_at == before,
+                        )
+                        .values(**values)
+                    )

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from reengage.detect import Profile
+from reengage.horizon import HorizonChoice
 from reengage.lapse_model import LapseModel
 from reengage.store.looks import PassState
 from tests.fakes.tables import FakeTables
@@ -58,6 +59,10 @@ class FakeDetectionReads:
 
     def latest_lapse_model(self) -> LapseModel | None:
         return self.model
+
+    def kept_horizon(self) -> HorizonChoice | None:
+        """No detection pass has run in a fake world: the horizon comes from the sample."""
+        return None
 
     def pass_state(self) -> PassState | None:
         """No detection pass has run in a fake world: the population comes from the sample."""

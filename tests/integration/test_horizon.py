@@ -10,6 +10,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from reengage import backtesting, scoring
+from reengage.campaigns import parse_campaign
+from reengage.enroll import detect_and_enroll
 from reengage.horizon import HorizonSource
 from reengage.lapse_model import LapseModel
 from reengage.refit import refit_due, refit_model
@@ -50,6 +52,46 @@ def test_a_fast_and_a_slow_business_get_different_default_horizons(
     assert fit.model.horizon_days == fit.horizon.days
     assert abs(fit.horizon.days - choice.days) <= 14
     assert fit.horizon.source is HorizonSource.RHYTHM
+
+
+LAPSED = """\
+id: habit
+name: Habit lapsed
+audience:
+  lapsed: {factor: 2.0, min_days_silent: 21}
+from: "Acme <hello@acme.example>"
+steps:
+  - {key: first, after: 0d, subject: Hi, template: tips/tip-1.html.j2}
+"""
+
+
+def test_the_daemon_keeps_the_rhythm_horizon_with_the_population_until_its_daily_refit(
+    store: Store, tmp_path: Path
+) -> None:
+    """Before any fit, two passes a minute apart answer for the same horizon, however new
+    customers move the sample it is read from; it is chosen again with the population."""
+    campaign, problems = parse_campaign(LAPSED, "campaigns/habit.yaml")
+    assert campaign is not None, problems
+    history(store, tmp_path, FAST)
+    assert detect_and_enroll(store, [campaign], NOW).whole
+    kept = scoring.rhythm_horizon(store)
+    assert kept.source is HorizonSource.RHYTHM and 21 <= kept.days <= 35  # a grocer's
+
+    # Furniture buyers arrive: most of the sample is theirs now.
+    import_history(store, tmp_path / "slow", SLOW, customers=1200, now=NOW)
+    moved = scoring.sampled_horizon(store)
+    assert moved.days > kept.days + 28
+    assert scoring.current_model(store).horizon_days == kept.days  # `score`, mails, digests
+    again = detect_and_enroll(store, [campaign], NOW + timedelta(minutes=1))
+    assert not again.whole  # the same question: only who is due is looked at
+    assert scoring.rhythm_horizon(store) == kept
+    assert scoring.horizon_in_force(store) == (LapseModel(kept.days), kept)  # doctor's
+
+    # The daily refit of the population chooses the horizon again, once.
+    later = detect_and_enroll(store, [campaign], NOW + timedelta(days=1, minutes=1))
+    assert later.whole
+    assert scoring.rhythm_horizon(store) == moved
+    assert scoring.current_model(store).horizon_days == moved.days
 
 
 def test_backtest_sets_half_and_double_the_chosen_horizon_beside_it(

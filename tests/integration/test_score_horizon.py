@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reengage import scoring
+from reengage import refit, scoring
 from reengage.lapse_model import LapseModel
-from reengage.refit import refit_model
+from reengage.refit import REFIT_LOCK, refit_due, refit_model
 from reengage.store import Store
 from tests.integration import inprocess
 from tests.integration.rhythm_world import FAST, SLOW, Business, write_history
@@ -158,6 +158,53 @@ def test_doctor_shows_the_model_in_force_and_the_last_refit(
         assert "the model in force stays" in doctor
         assert f"ok   lapse model: fitted on the history up to {start:%Y-%m-%d} " in doctor
         assert "ROC AUC 0.500 on the history it was fitted on" in doctor
+
+
+class Killed(BaseException):
+    """The refit's process dies here: nothing after this line of the refit runs."""
+
+
+def test_doctor_says_a_refit_killed_midway_did_not_finish_and_the_model_stays(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    imported(tmp_path, database_url, FAST)
+    store = Store.open(database_url)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(refit, "fit_model", lambda *_: (_ for _ in ()).throw(Killed()))
+            with pytest.raises(Killed):
+                refit_model(store, NOW)
+        assert store.lapse_models.in_force() is None  # still the rhythm prior
+        # Not again at once: a refit that kills its process would kill it every few minutes.
+        assert not refit_due(store, NOW + timedelta(minutes=10), timedelta(hours=24))
+        # While a worker still holds (renews) the refit's lease, it is under way.
+        assert store.locks.try_lock(REFIT_LOCK, "worker-1", NOW, timedelta(minutes=30))
+        running = cli("doctor", cwd=tmp_path, url=database_url).stdout
+        store.locks.try_lock(REFIT_LOCK, "worker-1", NOW - timedelta(hours=1), timedelta(0))
+    finally:
+        store.close()
+    assert "ok   last refit: under way since 2026-11-01 12:00 UTC" in running, running
+
+    doctor = cli("doctor", cwd=tmp_path, url=database_url)
+    assert doctor.returncode == 1
+    assert (
+        "FAIL last refit: did not finish: begun 2026-11-01 12:00 UTC, its process ended "
+        "before a verdict (killed, or out of memory"
+    ) in doctor.stdout, doctor.stdout
+    assert (
+        "the model in force is unchanged; the next refit is due 2026-11-02 12:00 UTC"
+        in doctor.stdout
+    )
+    assert "ok   lapse model: the rhythm prior: no model fitted yet" in doctor.stdout
+
+    store = Store.open(database_url)
+    try:
+        done = refit_model(store, NOW + timedelta(days=1))  # the next one comes to a verdict
+    finally:
+        store.close()
+    after = cli("doctor", cwd=tmp_path, url=database_url).stdout
+    assert "did not finish" not in after
+    assert f"last refit: 2026-11-02 12:00 UTC, {done.reason}" in after
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,10 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from reengage import simulate
 from reengage.authoring import validate
@@ -20,7 +23,7 @@ from reengage.enroll import detect_and_enroll
 from reengage.ingest import Kind, import_items
 from reengage.store import Store
 from reengage.store.sending import NewEnrollment
-from reengage.uplift import MIN_GROUP, UpliftKind, uplift_by_campaign
+from reengage.uplift import MIN_GROUP, UpliftKind, uplift_by_campaign, with_min_uplift
 from tests.integration import inprocess
 from tests.integration.test_simulate import workspace
 
@@ -109,6 +112,29 @@ def test_a_known_effect_by_segment_is_measured_per_segment(store: Store) -> None
     # A shorter window lets the recent B customers in.
     short = uplift_by_campaign(store, NOW, horizon=timedelta(days=7))["habit"].segment("B")
     assert short is not None and short.treated == 350
+
+
+def test_a_campaign_without_holdout_says_so_and_how_to_keep_one(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    # holdout_percent 0: plenty treated, nobody held out. "Not enough data" would have the
+    # marketer wait for data that never comes.
+    history(store, "blast", {"A": (300, 105, 0, 0), "B": (300, 60, 0, 0)})
+
+    found = uplift_by_campaign(store, NOW, no_holdout={"blast"})["blast"]
+    assert not found.keeps_holdout
+    assert {g.kind for g in found.segments} == {UpliftKind.NO_HOLDOUT}
+    env = {"REENGAGE_DATABASE_URL": database_url, "REENGAGE_NOW": NOW.isoformat()}
+    for columns in ("80", "200"):
+        shown = inprocess.cli("stats", cwd=tmp_path, env={**env, "COLUMNS": columns})
+        assert shown.returncode == 0, shown.stderr
+        words = cells(shown.stdout)
+        assert "not enough data" not in words
+        assert "nobody who entered was held out" in words, words
+        assert "give the campaign a holdout_percent (10 is usual) in its YAML" in words
+    as_json = inprocess.cli("stats", "--format", "json", cwd=tmp_path, env=env)
+    (blast,) = json.loads(as_json.stdout)["campaigns"]
+    assert {g["verdict_kind"] for g in blast["uplift"]["by_segment"]} == {"no_holdout"}
 
 
 def cells(text: str) -> str:
@@ -225,6 +251,48 @@ def test_min_uplift_enrolls_whom_contact_helps_and_who_is_unknown_and_not_the_re
     later = detect_and_enroll(store, [_campaign()], NOW + timedelta(hours=1))
     assert later.whole
     assert entered(store, new["B"]) == 12
+
+
+def test_min_uplift_is_measured_at_most_hourly_and_every_worker_filters_with_the_kept_list(
+    store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history(store, "habit", KNOWN)
+    new = newcomers(store, "AB")
+    measured: list[datetime] = []
+    counts = store.stats.uplift
+
+    def counted(**kwargs: Any) -> Any:
+        measured.append(kwargs["now"])
+        return counts(**kwargs)
+
+    monkeypatch.setattr(store.stats, "uplift", counted)
+    assert detect_and_enroll(store, [_campaign()], NOW).whole
+    assert entered(store, new["A"]) == 12 and entered(store, new["B"]) == 0
+    assert measured == [NOW]
+
+    # B turns out to be helped after all; within the hour the kept list stands: the passes
+    # measure nothing (the grouped query costs seconds a million enrollments) and look only
+    # at who is due, as the list they filter with has not changed.
+    history(store, "habit", {"B": (300, 250, 0, 0)}, prefix="more")
+    for minutes in (1, 30, 59):
+        again = detect_and_enroll(store, [_campaign()], NOW + timedelta(minutes=minutes))
+        assert not again.whole and entered(store, new["B"]) == 0
+    assert measured == [NOW]
+    # Another worker filters with the very same list, without measuring.
+    other = Store.open(database_url)
+    try:
+        monkeypatch.setattr(other.stats, "uplift", counted)
+        (ruled,) = with_min_uplift(other, [_campaign()], NOW + timedelta(minutes=30))
+        assert ruled.audience is not None
+        assert [f.value for f in ruled.audience.where] == [("B",)]
+    finally:
+        other.close()
+    assert measured == [NOW]
+
+    # An hour on it is measured again, once: B clears the bar, and the pass is whole.
+    later = detect_and_enroll(store, [_campaign()], NOW + timedelta(hours=1))
+    assert later.whole and entered(store, new["B"]) == 12
+    assert measured == [NOW, NOW + timedelta(hours=1)]
 
 
 def test_min_uplift_enrolls_everyone_while_the_data_is_thin(store: Store) -> None:

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reengage.detect import Assessment, Profile
+from reengage.detect import Assessment, Population, Profile, assess
 from reengage.digest.prompts import ALWAYS_ASK, MAX_QUESTIONS, questions, tailored
 from reengage.digest.reasons import signals, tel_href, value_phrase
+from reengage.history import Event, summarize
 from reengage.i18n import texts
+from reengage.lapse_model import FEATURES, LapseModel
 from reengage.models import Customer
 from reengage.store.calls import PastCall, Touch, WaitingReply
 
@@ -173,6 +175,51 @@ def test_a_shrinking_weekly_buyer_reads_as_a_decline_not_as_five_silent_days() -
     assert zh[0].line == "最近 3 笔订单比之前少了 70%。"
     lapsed = signals(assessment(aov=0.3, silent=60, gap=10), EN)
     assert lapsed[0].line == "Usually orders every 10 days; silent for 60 days (6.0× their rhythm)."
+
+
+def _orders(days: list[float], amounts: list[float], silent: float) -> Profile:
+    last = NOW - timedelta(days=silent)
+    events = [
+        Event("order", last - timedelta(days=days[-1] - d), a, a / 4)
+        for d, a in zip(days, amounts, strict=True)
+    ]
+    return Profile.from_summary(summarize(events), 1, "c1", None)
+
+
+def test_the_card_says_in_plain_words_what_of_the_history_raised_the_score() -> None:
+    # Orders a week apart, then 9 days apart, the last three baskets 20% smaller: each under
+    # the 30% a decline line needs, so only the score's drivers can tell the rep.
+    profile = _orders([0.0, 7, 14, 21, 28, 35, 44, 53, 62], [100.0] * 6 + [80.0] * 3, 12)
+    pushes = {"gap_trend": -3.0, "value_trend": -3.0, "own_vs_peers": 2.0, "spread": 5.0}
+    w = dict.fromkeys(FEATURES, 0.0) | {"prior": 1.0} | pushes
+    model = LapseModel(90.0, tuple(w[name] for name in FEATURES), NOW, 500)
+    a = assess(profile, Population(typical_gap_days=3.0), NOW, model)  # peers every 3 days
+    assert a is not None
+    assert set(a.drivers) == set(pushes)
+
+    lines = [r.line for r in signals(a, EN)]
+    assert lines[0].startswith("Usually orders every")  # the silence still leads
+    for said in (
+        "Their last orders came further apart than their usual rhythm.",
+        "Their last orders were smaller than the ones before.",
+        "They order less often than customers like them (every 7 days; customers like them "
+        "every 3 days).",
+        "Their orders come irregularly, with long breaks between bursts.",
+    ):
+        assert said in lines, lines
+        assert said in a.why  # the CSV's and `score`'s why says the same
+    chinese = [r.line for r in signals(a, ZH)]
+    assert "最近几次下单的间隔比他们平时的节奏更长。" in chinese
+    assert "他们下单比同类客户少（每 7 天 一次；同类客户每 3 天 一次）。" in chinese
+    assert not [line for line in chinese if re.search("[A-Za-z]{3,}", line)], chinese
+
+    # A decline line says it already: the driver is not said twice.
+    halved = _orders([0.0, 7, 14, 21, 28, 35, 42, 49, 56], [100.0] * 6 + [50.0] * 3, 12)
+    shrunk = assess(halved, Population(typical_gap_days=3.0), NOW, model)
+    assert shrunk is not None and "value_trend" in shrunk.drivers
+    words = " ".join(r.line for r in signals(shrunk, EN))
+    assert "50% smaller than the ones before" in words
+    assert "were smaller than the ones before" not in words
 
 
 # -- value at risk ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reengage.campaigns import Campaign, parse_campaign
-from reengage.store.uplift import UpliftCount
+from reengage.store.uplift import KeptRule, UpliftCount
 from reengage.uplift import (
     MIN_GROUP,
     UpliftKind,
@@ -171,9 +171,26 @@ class FakeStats:
 
 
 @dataclass
+class FakeRules:
+    """``store.uplift_rules`` in memory: the kept rules, by campaign."""
+
+    kept: dict[str, KeptRule] = field(default_factory=dict)
+
+    def read(self, campaign_ids: list[str]) -> dict[str, KeptRule]:
+        return {c: self.kept[c] for c in campaign_ids if c in self.kept}
+
+    def keep(self, rules: list[KeptRule], seen: dict[str, datetime | None]) -> None:
+        for rule in rules:
+            before = self.kept.get(rule.campaign_id)
+            if (before.measured_at if before else None) == seen.get(rule.campaign_id):
+                self.kept[rule.campaign_id] = rule
+
+
+@dataclass
 class FakeStore:
     stats: FakeStats
     attribution_window: timedelta = WINDOW
+    uplift_rules: FakeRules = field(default_factory=FakeRules)
 
 
 def test_min_uplift_leaves_out_the_segments_contact_does_not_help() -> None:
@@ -198,6 +215,15 @@ def test_min_uplift_leaves_out_the_segments_contact_does_not_help() -> None:
         facts = {"segment": segment}
         assert all(f.matches(facts) for f in audience.where) is enters, segment
     assert [g.name for g in below_min_uplift(campaign("0.05"), None)] == []
+    # Kept: the passes of the next hour filter with it and ask nothing; a new bar, or an
+    # hour later, measures again.
+    assert with_min_uplift(store, [campaign("0.05")], NOW + timedelta(minutes=59)) == [ruled]  # type: ignore[arg-type]
+    assert len(store.stats.asked) == 1
+    with_min_uplift(store, [campaign("0.5")], NOW + timedelta(minutes=59))  # type: ignore[arg-type]
+    with_min_uplift(store, [campaign("0.5")], NOW + timedelta(minutes=118))  # type: ignore[arg-type]
+    assert len(store.stats.asked) == 2
+    with_min_uplift(store, [campaign("0.5")], NOW + timedelta(minutes=119))  # type: ignore[arg-type]
+    assert len(store.stats.asked) == 3
 
 
 def test_min_uplift_changes_nothing_when_the_data_is_thin_or_unasked() -> None:
