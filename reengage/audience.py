@@ -234,6 +234,7 @@ def next_look(
     recent: dict[str, datetime],
     now: datetime,
     model: LapseModel | None = None,
+    held_until: datetime | None = None,
 ) -> datetime | None:
     """When a detection pass must next look at this customer: the earliest moment one of
     ``campaigns`` could take them as things stand. None: none can until something about
@@ -244,7 +245,8 @@ def next_look(
     ``recent`` holds when they last entered each campaign; ``running``, the campaigns they
     are in now (none takes them twice at once, and one that runs alone waits for none).
     ``model`` is the one that scored ``a``: with it score rules get a date too, without it
-    a customer held back only by one is looked at again at every pass.
+    a customer held back only by one is looked at again at every pass. ``held_until``: the
+    end of the attribution window of a holdout they are in; no campaign takes them before.
     """
     if info is None:
         return None
@@ -262,5 +264,7 @@ def next_look(
             when = max(when, last + timedelta(days=campaign.not_enrolled_within_days))
         if paused is not None and paused > when:
             when = paused
+        if held_until is not None and held_until > when:
+            when = held_until
         best = when if best is None or when < best else best
     return best

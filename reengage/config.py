@@ -137,11 +137,11 @@ class Settings(BaseSettings, InboundSettings):
     dkim_private_key_file: Path | None = Field(None, description="PEM private key")
     dns_server: str | None = Field(
         None,
-        description="DNS server `doctor --sender` asks, as 127.0.0.1:5353; unset: the "
-        "system's resolver",
+        description="DNS server every lookup asks (`doctor --sender`, complaint reports' "
+        "DKIM keys), as 127.0.0.1:5353; unset: the system's resolver",
     )
     dns_timeout_seconds: float = Field(
-        5.0, gt=0, le=60, description="`doctor --sender`: how long one DNS lookup may take"
+        5.0, gt=0, le=60, description="how long one DNS lookup may take"
     )
     send_batch_size: int = Field(100, ge=1, le=5000, description="enrollments claimed per pass")
     dispatch_every_seconds: int = Field(5, ge=1, le=3600, description="dispatch tick")

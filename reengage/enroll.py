@@ -31,6 +31,7 @@ from reengage.detect import Assessment, Population, assess
 from reengage.horizon import HorizonChoice
 from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
+from reengage.models import EnrollmentStatus
 from reengage.scoring import rhythm_horizon, sampled_horizon, sampled_population
 from reengage.store import Store
 from reengage.store.looks import NEVER, Chunk, PassState
@@ -80,8 +81,9 @@ def detect_and_enroll(
     in a campaign that does not run in parallel, or enrolled in this campaign within its
     ``not_enrolled_within_days``, or of a segment the campaign's ``min_uplift`` leaves out
     (:func:`reengage.uplift.with_min_uplift`). Higher-priority campaigns choose first.
-    Holdout members are recorded, never contacted. Enrollments whose customer came back
-    are ended first.
+    Holdout members are recorded, never contacted: a customer held out by any campaign
+    enters none while that holdout's attribution window runs (``store.attribution_window``).
+    Enrollments whose customer came back are ended first.
     ``whole`` looks at every customer whatever is due (what the looks must always agree with).
 
     Several workers share a pass (:mod:`reengage.store.passes`): this one joins the pass
@@ -99,6 +101,7 @@ def detect_and_enroll(
     # fingerprint, so a segment crossing the bar makes the next pass whole.
     active = with_min_uplift(store, active, now)
     fitted = store.detection.latest_lapse_model()
+    window = store.attribution_window
     # Enrollments whose customer came back end first, chunk by chunk: whoever did something
     # since their last look is due, so each pass checks just the customers it decides.
     exits = sorted(
@@ -107,7 +110,8 @@ def detect_and_enroll(
     shared = store.detection.running_pass()
     if shared is not None:
         model = fitted or _prior_model(store, shared.horizon)
-        same = _fingerprint(active, exits, model, Population.from_pairs(shared.population))
+        pairs = Population.from_pairs(shared.population)
+        same = _fingerprint(active, exits, model, pairs, window)
         if same != shared.fingerprint or (whole and not shared.whole):
             if not start:
                 report.skipped = "a detection pass with other campaigns or model is under way"
@@ -170,7 +174,7 @@ def _start(
         population, population_at = sampled_population(store), now
         horizon = sampled_horizon(store)
     model = fitted or LapseModel(horizon.days)
-    fingerprint = _fingerprint(active, exits, model, population)
+    fingerprint = _fingerprint(active, exits, model, population, store.attribution_window)
     whole = whole or state is None or state.fingerprint != fingerprint or now < state.updated_at
     if not whole and state is not None:
         store.detection.look_again(store.detection.ended_since(state.updated_at - ENDED_OVERLAP))
@@ -255,14 +259,20 @@ def _decide(
     # list columns are read only when a filter needs them (JSON, decoded row by row).
     lists = any(f.field in LIST_FACTS for c in active if c.audience for f in c.audience.where)
     mailable = store.customers.contactable(chunk, now, whatever_their_pause=True, lists=lists)
-    longest = max(c.not_enrolled_within_days for c in active)
+    window = store.attribution_window
+    longest = max(timedelta(days=max(c.not_enrolled_within_days for c in active)), window)
     running: dict[int, set[str]] = defaultdict(set)  # campaigns each customer is in now
     recent: dict[int, dict[str, datetime]] = defaultdict(dict)
+    # Until when each customer is someone's holdout member: no campaign contacts them
+    # before, so that the holdout shows what happens without contact.
+    held: dict[int, datetime] = {}
     for cid, campaign_id, status, enrolled_at in store.detection.enrollment_history(
-        chunk, now - timedelta(days=longest)
+        chunk, now - longest
     ):
         if status in ("active", "attention"):
             running[cid].add(campaign_id)
+        elif status == EnrollmentStatus.HOLDOUT:
+            held[cid] = max(held.get(cid, enrolled_at + window), enrolled_at + window)
         last = recent[cid].get(campaign_id)
         recent[cid][campaign_id] = enrolled_at if last is None else max(last, enrolled_at)
     decided = _Decided()
@@ -276,7 +286,8 @@ def _decide(
             continue
         info = mailable.get(cid)
         paused = info.get("paused_until") if info is not None else None
-        if info is not None and (paused is None or paused <= now):
+        free = cid not in held or held[cid] <= now
+        if info is not None and (paused is None or paused <= now) and free:
             for campaign in active:
                 cutoff = now - timedelta(days=campaign.not_enrolled_within_days)
                 last = recent[cid].get(campaign.id)
@@ -303,18 +314,30 @@ def _decide(
                 recent[cid][campaign.id] = now
                 if holdout:
                     decided.held_out[campaign.id] += 1
-                else:
-                    decided.entered[campaign.id] += 1
-                    running[cid].add(campaign.id)
+                    held[cid] = now + window
+                    break  # held out: no other campaign takes them while its window runs
+                decided.entered[campaign.id] += 1
+                running[cid].add(campaign.id)
         when = next_look(
-            active, a, info, running=running[cid], recent=recent[cid], now=now, model=model
+            active,
+            a,
+            info,
+            running=running[cid],
+            recent=recent[cid],
+            now=now,
+            model=model,
+            held_until=held.get(cid),
         )
         looks.append((cid, versions.get(cid, 0), when or NEVER))
     return decided
 
 
 def _fingerprint(
-    active: list[Campaign], exits: list[str], model: LapseModel, population: Population
+    active: list[Campaign],
+    exits: list[str],
+    model: LapseModel,
+    population: Population,
+    window: timedelta,
 ) -> str:
     """What the looks were computed with: who may enter which campaign, and the score."""
     what = {
@@ -334,6 +357,8 @@ def _fingerprint(
         "exits": exits,  # a campaign newly ending on activity: everyone is checked once
         "model": [model.horizon_days, model.weights, str(model.fitted_as_of)],
         "population": population.pairs(),
+        # how long a holdout member stays out of every campaign: a change moves their looks
+        "holdout_window": window.total_seconds(),
     }
     text = json.dumps(what, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -30,6 +30,7 @@ from aiosmtpd.smtp import SMTP
 from reengage import responses
 from reengage.compose import UNSIGNED_BOUNCE_KEY_CHARS, signed_unsubscribe_key
 from reengage.config import Settings
+from reengage.dnscheck.lookup import LookupFailed, dkim_txt
 from reengage.errors import ReengageError
 from reengage.logs import get_logger
 from reengage.mailparse import Inbound, InboundKind, classify, token_in
@@ -89,7 +90,9 @@ class InboundHandler:
         self.complaint_reporters = tuple(
             d.strip().strip(".").lower() for d in complaint_reporters if d.strip()
         )
-        self.dkim_dns = dkim_dns  # None: dkimpy's own resolver (tests hand in their own)
+        # Where the keys of reports' DKIM signatures are looked up: the configured resolver
+        # (from_settings), the system's when none is given (tests hand in their own).
+        self.dkim_dns = dkim_dns or dkim_txt(None, DNS_TIMEOUT)
         self.recorded: list[Recorded] = []  # the latest outcomes, for the demo and tests
 
     @classmethod
@@ -106,6 +109,7 @@ class InboundHandler:
             unsubscribe_secrets=[settings.require_secret_key(), *settings.previous_secrets()],
             limits=Limits.from_settings(settings),
             complaint_reporters=(settings.complaint_reporters or "").split(","),
+            dkim_dns=dkim_txt(settings.dns_address(), settings.dns_timeout_seconds),
         )
 
     async def handle_RCPT(
@@ -209,6 +213,7 @@ class InboundHandler:
 _REPORTS = (InboundKind.HARD_BOUNCE, InboundKind.SOFT_BOUNCE, InboundKind.COMPLAINT)
 # dkimpy's DNS hook: (name, timeout=...) -> the TXT record's bytes, or None.
 DnsTxt = Callable[..., bytes | None]
+DNS_TIMEOUT = 5.0  # seconds a key lookup waits when no setting says (REENGAGE_DNS_TIMEOUT_SECONDS)
 _MAX_SIGNATURES = 5  # a report with more DKIM signatures than this is not checked further
 
 
@@ -228,7 +233,7 @@ def reporter_signature(
         _, found, domain = text.partition("._domainkey.")
         if not found or not listed(domain):
             return None
-        return dns(name, timeout=timeout) if dns else dkim.get_txt(name, timeout=timeout)
+        return (dns or dkim_txt(None, DNS_TIMEOUT))(name, timeout=timeout)
 
     try:
         checker = dkim.DKIM(raw)
@@ -239,6 +244,8 @@ def reporter_signature(
                     domain = (checker.domain or b"").decode("ascii", "replace").lower()
                     if listed(domain):
                         return domain
+            except LookupFailed as exc:  # the DNS server failed: the operator must know
+                log.warning("report_key_lookup_failed", error=str(exc)[:300])
             except Exception as exc:  # a malformed signature or key: this one does not vouch
                 log.info("report_signature_invalid", error=repr(exc)[:200])
     except Exception as exc:  # a mail from anyone: no shape of it may stop the listener

@@ -50,6 +50,12 @@ def parse_timestamp(text: str, zone: ZoneInfo) -> datetime:
 
     Raises ValueError with a message fit for a person.
     """
+    return read_timestamp(text, zone)[0]
+
+
+def read_timestamp(text: str, zone: ZoneInfo) -> tuple[datetime, str | None]:
+    """:func:`parse_timestamp`, and a note when a naive value falls in a DST change in
+    ``zone`` and so names no moment or two (see :func:`dst_note`); None otherwise."""
     raw = text.strip()
     if not raw:
         raise ValueError("is empty; expected an ISO date like 2024-03-31 or 2024-03-31T14:05")
@@ -64,7 +70,45 @@ def parse_timestamp(text: str, zone: ZoneInfo) -> datetime:
         raise ValueError(
             f"{raw!r} is not an ISO date like 2024-03-31 or 2024-03-31T14:05:00+02:00"
         ) from None
-    return value.astimezone(UTC)
+    note = None
+    if value.tzinfo is zone and value.replace(fold=1).utcoffset() != value.utcoffset():
+        note = dst_note(raw, value, zone)
+    return value.astimezone(UTC), note
+
+
+def dst_note(raw: str, local: datetime, zone: ZoneInfo) -> str:
+    """What a local time inside a DST change was read as, and how to say otherwise.
+
+    ``local`` (in ``zone``, ``fold=0``) is in a spring-forward gap — it never happened, and
+    is read with the offset from before the change, so it lands as far past the gap's start
+    as it was written (02:30 becomes 03:30 summer time) — or in the hour a fall-back repeats,
+    read as its first occurrence (summer time)."""
+    moment = local.astimezone(UTC)
+    again = moment.astimezone(zone)
+    first, second = local.utcoffset(), local.replace(fold=1).utcoffset()
+    assert first is not None and second is not None  # a ZoneInfo always has an offset
+    hour = _span(abs(first - second))
+    if again.replace(tzinfo=None) != local.replace(tzinfo=None):  # the gap
+        written = f"{raw!r} (midnight)" if len(raw) == 10 else repr(raw)
+        return (
+            f"{written} does not exist in {zone.key} (the clocks went forward {hour} that "
+            f"night): read as {again:%H:%M} {again:%Z} ({moment:%Y-%m-%d %H:%M} UTC), "
+            f"{hour} later than written; give the time with its UTC offset if it was "
+            "another moment"
+        )
+    later = local.replace(fold=1).isoformat(timespec="minutes")
+    return (
+        f"{raw!r} happened twice in {zone.key} (the clocks went back {hour} that night): "
+        f"read as the first, {again:%H:%M} {again:%Z} ({moment:%Y-%m-%d %H:%M} UTC); "
+        f"write {later} if it was the second"
+    )
+
+
+def _span(shift: timedelta) -> str:
+    minutes = round(shift.total_seconds() / 60)
+    if minutes == 60:
+        return "an hour"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes > 60 else f"{minutes} min"
 
 
 # A yearly date whose year is unknown (a birthday given as 04-12) is stored in this year;

@@ -1,4 +1,7 @@
 """Asking a DNS server for what a sender publishes: TXT (its strings joined), MX, addresses.
+Every DNS lookup reengage makes is made here, with the server ``REENGAGE_DNS_SERVER`` names
+(or the system's resolver): ``doctor --sender``'s checks, and the keys of the DKIM
+signatures on complaint reports (:func:`dkim_txt`).
 
 A lookup gives the records, or says plainly why there are none (the name does not exist,
 or it has none of that type). A server that does not answer, or answers with an error
@@ -10,6 +13,7 @@ with the others.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dns.exception
@@ -128,3 +132,18 @@ class Dns:
         else:
             values = [r.to_text() for r in answer]
         return Records(tuple(values))
+
+
+def dkim_txt(server: tuple[str, int] | None, timeout: float) -> Callable[..., bytes | None]:
+    """dkimpy's DNS hook (``(name, timeout=...)`` -> the first TXT record at ``name``, its
+    strings joined, or None when there is none), asking ``server`` (or the system's
+    resolver) and waiting ``timeout`` seconds, whatever dkimpy asks for. Each call asks
+    afresh: a daemon must see a key the reporter rotates. A server that does not answer
+    raises :class:`LookupFailed`, naming it."""
+
+    def lookup(name: bytes | str, **_: object) -> bytes | None:
+        text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
+        found = Dns.make(server, timeout).txt(text)
+        return found.values[0].encode() if found.values else None
+
+    return lookup

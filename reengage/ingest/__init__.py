@@ -65,6 +65,7 @@ from reengage.logs import get_logger
 from reengage.store import NewActivity, Store
 
 __all__ = [
+    "MAX_DST_WARNINGS",
     "ImportReport",
     "Kind",
     "RowProblem",
@@ -174,6 +175,12 @@ def _import_rows(
                 and i18n.closest(r["locale"]).split("-")[0] != r["locale"].split("-")[0]
             }
             report.counts.add(store.customers.upsert_reps(good, now))
+    if report.dst_rows > MAX_DST_WARNINGS:
+        report.warnings.append(
+            f"… and {report.dst_rows - MAX_DST_WARNINGS} more rows whose local time falls in "
+            f"a DST change in {zone.key}, read the same way: give times with their UTC "
+            "offset (like 2026-10-25T02:30+01:00) to say exactly when"
+        )
     if untranslated:
         sample = ", ".join(sorted(untranslated)[:5])
         report.warnings.append(
@@ -204,6 +211,9 @@ def _repeated(
     )
 
 
+# Rows named one by one in a warning when their local time falls in a DST change; more
+# are counted in one line (a shop open through the night has dozens each change).
+MAX_DST_WARNINGS = 20
 # How far past "now" an activity may be dated: clocks and time zones disagree by hours, not
 # days. A later one (a planned delivery, a typo) would hide a lapse: the customer would look
 # as if they had just ordered until that date came.
@@ -253,6 +263,10 @@ def _import_activities(
             )
             continue
         first = seen.first(record.activity_id, line)
+        if first is None and record.note is not None:
+            report.dst_rows += 1
+            if report.dst_rows <= MAX_DST_WARNINGS:
+                report.warnings.append(f"{report.file}:{line}: occurred_at: {record.note}")
         if first is not None:
             what = repr(record.activity_id)
             if record.activity_id.startswith(AUTO_KEY):

@@ -20,7 +20,7 @@ from reengage.errors import RowError
 from reengage.locales import normalise_locale
 from reengage.models import NO_SEGMENT, ActivityKind, CustomerStatus
 from reengage.store import UpsertResult
-from reengage.timeutil import parse_date, parse_timestamp
+from reengage.timeutil import parse_date, read_timestamp
 
 
 class Kind(StrEnum):
@@ -102,6 +102,9 @@ class ImportReport:
     repeated: int = 0
     # Set when a file's second pass met a broken quote and stopped: what was and was not done.
     stopped: str | None = None
+    # Rows imported whose local time fell in a DST change (each named in a warning, up to
+    # a limit): read as the warning says, never moved silently.
+    dst_rows: int = 0
 
     @property
     def ok(self) -> bool:
@@ -379,6 +382,8 @@ class ActivityRecord(NamedTuple):
     occurred_at: datetime
     amount: float | None
     margin: float | None
+    # The local time fell in a DST change: what it was read as (a warning, never silent).
+    note: str | None = None
 
 
 # What an activity's date can be: a placeholder (0001-01-01, 9999-12-31) is not a purchase,
@@ -410,7 +415,7 @@ def parse_activity(row: Mapping[str, str], zone: ZoneInfo) -> ActivityRecord:
         customer = _required(row, "customer_id")
         raw_time = _required(row, "occurred_at", max_len=40)
     try:
-        occurred_at = parse_timestamp(raw_time, zone)
+        occurred_at, note = read_timestamp(raw_time, zone)
     except ValueError as exc:
         raise RowError("occurred_at", str(exc)) from None
     except OverflowError:  # 9999-12-31T23:00-05:00 is past the last datetime once in UTC
@@ -427,7 +432,7 @@ def parse_activity(row: Mapping[str, str], zone: ZoneInfo) -> ActivityRecord:
     kind = _choice(raw_kind, _KINDS, "kind") if raw_kind else ActivityKind.ORDER.value
     amount, margin = _money(row, "amount"), _money(row, "margin")
     key = _text(row, "activity_id") or activity_key(customer, kind, occurred_at, amount, margin)
-    return ActivityRecord(key, customer, kind, occurred_at, amount, margin)
+    return ActivityRecord(key, customer, kind, occurred_at, amount, margin, note)
 
 
 def activity_key(

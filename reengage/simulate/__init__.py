@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from reengage.audience import entry_day
 from reengage.campaigns import Campaign
 from reengage.compose import Workspace
+from reengage.models import EnrollmentStatus
 from reengage.scoring import assess_all, current_model
 from reengage.sendtimes import FrequencyCap
 from reengage.simulate.plan import DayPlan, PlannedEntry, PlannedMail, Simulation
@@ -75,8 +76,10 @@ def simulate(
     )
     # As measured now (or kept by the daemon), for the whole plan; a plan writes nothing.
     entering = with_min_uplift(store, entering, now, keep=False)
+    window = store.attribution_window  # a holdout member enters nothing while it runs
     longest = max((c.not_enrolled_within_days for c in entering), default=0)
-    history = store.sending.enrollment_history(sorted(info), now - timedelta(days=longest))
+    since = now - max(timedelta(days=longest), window)
+    history = store.sending.enrollment_history(sorted(info), since)
     cap = FrequencyCap(ws.max_emails_per_week, WEEK)
     if ws.max_emails_per_week:
         for chunk in _chunks(sorted(set(info) | {r.customer_id for r in running})):
@@ -84,12 +87,14 @@ def simulate(
                 for at in sorted(sent):
                     cap.record(cid, at)
     plan = Simulation.covering(now, end, ws.zone)
-    replay = Replay(ws, plan, model, cap, days, only, info)
+    replay = Replay(ws, plan, model, cap, days, only, info, window)
     replay.incomplete = incomplete
     replay.assessments = {a.profile.customer_id: a for a in assessments}
-    for cid, campaign_id, _, enrolled_at in history:
+    for cid, campaign_id, status, enrolled_at in history:
         key = (cid, campaign_id)
         replay.recent[key] = max(enrolled_at, replay.recent.get(key, enrolled_at))
+        if status == EnrollmentStatus.HOLDOUT:
+            replay.hold(cid, enrolled_at)
     by_id = {c.id: c for c in campaigns}
     conditional = [
         r.enrollment_id

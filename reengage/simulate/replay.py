@@ -61,9 +61,11 @@ class Replay:
         days: int,
         only: str | None,
         info: dict[int, dict[str, Any]],
+        window: timedelta,
     ) -> None:
         self.ws, self.plan, self.model, self.cap = ws, plan, model, cap
-        self.days, self.only, self.info = days, only, info
+        self.days, self.only, self.info, self.window = days, only, info, window
+        self.held: dict[int, datetime] = {}  # until when a customer is someone's holdout
         self.assessments: dict[int, Assessment] = {}
         self.locales: dict[int, str | None] = {cid: i.get("locale") for cid, i in info.items()}
         self.recent: dict[tuple[int, str], datetime] = {}
@@ -83,6 +85,12 @@ class Replay:
             self.plan.skipped[why] += 1
         elif campaign is not None and self.shown(campaign.id):
             self.plan.skipped[f"{campaign.id}: {why}"] += 1
+
+    def hold(self, cid: int, held_at: datetime) -> None:
+        """The customer entered a holdout at ``held_at``: no campaign takes them until the
+        attribution window after it ends, as the daemon decides."""
+        until = held_at + self.window
+        self.held[cid] = max(until, self.held.get(cid, until))
 
     def push(self, when: datetime, event: Run | Candidate) -> None:
         """Queue an entry or a step at ``when``."""
@@ -157,6 +165,12 @@ class Replay:
         if self.busy[cid] and not c.allow_parallel:
             self.parked.setdefault(cid, []).append(cand)  # asked again when they are free
             return
+        held = self.held.get(cid)
+        if held is not None and held > t:
+            k = math.ceil((held - self.plan.start) / DAY)
+            if not self.propose(cand, k) and not cand.again:
+                self.skip(c, "held out by a campaign until its attribution window ends")
+            return
         last = self.recent.get((cid, c.id))
         within = timedelta(days=c.not_enrolled_within_days)
         if last is not None and last >= t - within:
@@ -174,7 +188,9 @@ class Replay:
             examples = self.plan.examples.setdefault(c.id, [])
             if not held_out and len(examples) < 3:
                 examples.append(f"{a.customer_id} {a.profile.name}: {a.why}")
-        if not held_out:
+        if held_out:
+            self.hold(cid, t)
+        else:
             self.busy[cid] += 1
             zone = window_zone(c.send_window, self.info[cid].get("timezone"), self.ws.zone)
             self.push(t + c.steps[0].after, Run(cid, a.customer_id, c.id, c, 0, zone))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,14 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from structlog.testing import capture_logs
 
 from reengage.compose import UNSIGNED_BOUNCE_KEY_CHARS
+from reengage.config import load_settings
+from reengage.inbound import InboundHandler
 from reengage.mailbox_poll import recipients_of
 from reengage.store import Store
+from tests.integration.dns_server import dnsmasq, silent
 from tests.integration.test_inbound import World, inbound_world
 from tests.integration.test_inbound_trust import arf, deliver, dsn, message_id_of, reply, token_of
 
@@ -221,3 +226,59 @@ def test_a_complaint_signed_by_a_listed_feedback_loop_suppresses_anywhere(world:
     assert ASKED and all(
         re.search(rf"\._domainkey\.(.+\.)?{re.escape(REPORTER)}\.?$", n) for n in ASKED
     )
+
+
+def configured(world: World, dns_server: str, timeout: float = 5.0) -> InboundHandler:
+    """The handler the daemon builds from its settings: ``REENGAGE_DNS_SERVER`` set."""
+    settings = load_settings(
+        env_file=None,
+        secret_key=world.service.ws.secret,
+        complaint_reporters=LOOPBACK_REPORTER,
+        dns_server=dns_server,
+        dns_timeout_seconds=timeout,
+    )
+    clock = world.service.clock_state  # type: ignore[attr-defined]
+    policy = world.service.response_policy()
+    return InboundHandler.from_settings(world.store, lambda: clock["now"], policy, settings)
+
+
+LOOPBACK_REPORTER = "fbl.mailbox.test"  # published only by the loopback DNS server
+
+
+@pytest.fixture
+def plain_world(store: Store, tmp_path: Path) -> Iterator[World]:
+    with inbound_world(store, tmp_path, CUSTOMERS) as made:
+        yield made
+
+
+def test_a_reports_dkim_key_is_looked_up_with_the_configured_dns_server(
+    plain_world: World, tmp_path: Path
+) -> None:
+    """The listed provider's key is published only by the server REENGAGE_DNS_SERVER names
+    (dnsmasq on loopback): its signed complaint suppresses. The lookup used to go to the
+    system's resolver, which knows no such key: the complaint was kept for review."""
+    world = plain_world
+    zone = [f'txt-record=s1._domainkey.{LOOPBACK_REPORTER},"{KEYS.record.decode()}"']
+    with dnsmasq(zone, tmp_path) as address:
+        handler = configured(world, address)
+        genuine = signed(arf(ANA, original_id=message_id_of(world, ANA)), LOOPBACK_REPORTER)
+        assert handler.receive(genuine, ["abuse@acme.example"]).action == "suppressed"
+    assert suppressed(world) == {ANA}
+
+
+def test_a_dns_server_that_does_not_answer_acts_on_nobody_within_its_timeout(
+    plain_world: World,
+) -> None:
+    """The configured server is down: the complaint is kept for review, after the
+    configured timeout (not the system resolver's), and the log names the server."""
+    world = plain_world
+    with silent() as address, capture_logs() as logs:
+        handler = configured(world, address, timeout=0.5)
+        report = signed(arf(BOB, original_id=message_id_of(world, BOB)), LOOPBACK_REPORTER)
+        started = time.monotonic()
+        outcome = handler.receive(report, ["abuse@acme.example"])
+        took = time.monotonic() - started
+    assert outcome.action == "unmatched" and took < 3, took
+    assert suppressed(world) == set() and reasons(world) == ["unverified_complaint"]
+    failed = [e for e in logs if e["event"] == "report_key_lookup_failed"]
+    assert failed and address in failed[0]["error"], logs

@@ -131,3 +131,18 @@ def test_the_look_waits_for_a_pause_and_the_re_entry_window_and_skips_a_busy_cus
     assert next_look([c], a, INFO, running={"other"}, recent={}, now=NOW) is None
     assert next_look([c], a, INFO, running={"c"}, recent={}, now=NOW) is None
     assert next_look([c], a, None, running=set(), recent={}, now=NOW) is None
+
+
+def test_the_look_waits_for_the_end_of_a_holdout_window() -> None:
+    c = campaign("lapsed: {factor: 1.0, min_days_silent: 5}", not_enrolled_within_days=20)
+    p = Profile(1, "k1", None, 5, 5, NOW - timedelta(days=200), NOW - timedelta(days=30),
+                NOW - timedelta(days=30), 500.0, 100.0, 20.0, None, None, None)  # fmt: skip
+    a = assess(p, POPULATION, NOW)
+    assert a is not None
+    held = NOW + timedelta(days=12)
+    assert next_look([c], a, INFO, running=set(), recent={}, now=NOW, held_until=held) == held
+    entered = {"c": NOW - timedelta(days=3)}  # the re-entry window ends later still
+    later = next_look([c], a, INFO, running=set(), recent=entered, now=NOW, held_until=held)
+    assert later == NOW + timedelta(days=17)
+    over = NOW - timedelta(days=1)  # a window already over holds nobody back
+    assert next_look([c], a, INFO, running=set(), recent={}, now=NOW, held_until=over) == NOW
