@@ -25,7 +25,8 @@ from typing import Protocol
 
 import aiosmtplib
 
-from reengage.config import Settings, SmtpSecurity
+from reengage.config import Settings
+from reengage.outbound_settings import SmtpSecurity
 
 
 class Outcome(StrEnum):
