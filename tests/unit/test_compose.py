@@ -11,9 +11,7 @@ from hypothesis import strategies as st
 
 from reengage.compose import (
     bounce_address,
-    customer_context,
     mailto_signature,
-    rhythm_context,
     signed_unsubscribe_key,
     unsubscribe_mailto,
 )
@@ -21,6 +19,7 @@ from reengage.errors import TemplateFailure
 from reengage.models import Customer
 from reengage.render import Renderer, Sender
 from reengage.render.values import Yearly
+from reengage.template_context import customer_context, rhythm_context
 
 
 def renderer(tmp_path: Path, body: str) -> Renderer:
