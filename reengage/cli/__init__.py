@@ -38,7 +38,7 @@ add_lazy_group(
 add_lazy_group(
     app, "digest", "reengage.cli.calls:digest_app", help="The reps' morning digest email."
 )
-add_lazy_group(app, "report", "reengage.cli.calls:report_app", help="What the calls taught us.")
+add_lazy_group(app, "report", "reengage.cli.report:report_app", help="What the calls taught us.")
 add_lazy_group(
     app,
     "sends",
