@@ -17,7 +17,6 @@ import os
 import secrets
 import signal
 import socket
-import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,9 +27,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from reengage import jobs, loopwatch
 from reengage.authoring import CampaignLibrary
-from reengage.campaigns import Campaign, ExitReason
+from reengage.campaigns import ExitReason
 from reengage.compose import Workspace
 from reengage.detection_process import DetectionProcess
+from reengage.detection_runner import DetectionRunner
 from reengage.digest import DigestConfig, DigestReport, send_digests
 from reengage.errors import MailboxError, StoreError
 from reengage.logs import get_logger
@@ -47,7 +47,6 @@ SHUTDOWN_RESERVE_S = 2.0  # of the stop grace, kept for closing down after the s
 PROBE_EVERY_S = 5  # how often an outage asks the database whether it is back
 JOIN_EVERY_S = 30  # how often a worker looks for a detection pass to share (chunk lease: 2 min)
 REFIT_CHECK_S = 600  # how often a worker asks the database whether a refit is due
-REFIT_HOLD = timedelta(minutes=30)  # the refit's lease, renewed while it works
 
 
 @dataclass
@@ -108,8 +107,15 @@ class Service:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.spool = Spool(spool_dir, self.worker_id) if spool_dir is not None else None
         self._dispatch_task: asyncio.Task[object] | None = None
-        self._detecting = threading.Lock()
-        self.detection = detection  # passes run there (`reengage run`), else in a thread
+        self.detecting = DetectionRunner(
+            store,
+            self.worker_id,
+            clock,
+            detect_every_s=detect_every_s,
+            process=detection,
+            refit_every=refit_every,
+            stopping=self._stopping.is_set,
+        )
         if detection is not None:
             self.on_stop.append(detection.close)
         self._digest_task: asyncio.Task[object] | None = None
@@ -142,12 +148,9 @@ class Service:
             )
 
     def detect(self) -> jobs.EnrollReport:
-        """Detection and enrollment, shared by every worker: one per tick starts a pass (a
-        leased lock row, renewed while it works); the others, at their own ticks, join the
-        pass under way and take its chunks, so a whole pass over a large base is split
-        across them. A worker that dies leaves its chunk to the next after its lease."""
-        with self._detecting:  # one detection thread per worker: this, or join_detection
-            return self._detect()
+        """Detection and enrollment with the campaigns as they are now, shared with the
+        other workers (:meth:`reengage.detection_runner.DetectionRunner.detect`)."""
+        return self.detecting.detect(list(self.library.campaigns.values()))
 
     def join_detection(self) -> jobs.EnrollReport | None:
         """Take chunks of a detection pass under way, if there is one and nothing else in
@@ -155,63 +158,13 @@ class Service:
         by another worker is shared soon after it starts, and a chunk whose worker died is
         taken again soon after its lease ends (not at this worker's next detection tick,
         minutes later). Two cheap reads when no pass is under way."""
-        if not self._detecting.acquire(blocking=False):
-            return None
-        try:
-            report = self._pass(list(self.library.campaigns.values()), self.clock(), start=False)
-        finally:
-            self._detecting.release()
-        if report.looked_at:
-            log.info("detection_pass_joined", looked_at=report.looked_at)
-        return report
-
-    def _detect(self) -> jobs.EnrollReport:
-        now = self.clock()
-        hold = timedelta(seconds=max(self.detect_every_s - 5, 5))
-        campaigns = list(self.library.campaigns.values())
-        if not self.store.locks.try_lock("detect_and_enroll", self.worker_id, now, hold):
-            report = self._pass(campaigns, now, start=False)
-            if report.skipped is not None:
-                log.debug("detection_skipped", reason=report.skipped)
-                report.skipped = (
-                    f"a detection pass started less than {hold.total_seconds() / 60:.0f} "
-                    "minutes ago (here or on another worker) and has no chunk left to take; "
-                    "the next one enrolls who is due"
-                )
-            return report
-        with self.store.locks.keeping("detect_and_enroll", self.worker_id, self.clock, hold):
-            return self._pass(campaigns, now, start=True)
-
-    def _pass(self, campaigns: list[Campaign], now: datetime, *, start: bool) -> jobs.EnrollReport:
-        if self.detection is not None:
-            return self.detection.detect(campaigns, now, worker=self.worker_id, start=start)
-        return jobs.detect_and_enroll(
-            self.store, campaigns, now, start=start, worker=self.worker_id, clock=self.clock
-        )
+        return self.detecting.join(list(self.library.campaigns.values()))
 
     def refit(self) -> Refit | None:
-        """Refit the lapse model if a refit is due (one worker of many does it, under a
-        lease); the verdict is recorded and logged (``model_refit``). None: not due, or
-        another worker is at it."""
-        if self.refit_every is None:
-            return None
-        now = self.clock()
-        if not jobs.refit_due(self.store, now, self.refit_every):
-            return None
-        if not self.store.locks.try_lock(jobs.REFIT_LOCK, self.worker_id, now, REFIT_HOLD):
-            return None
-        with self.store.locks.keeping(jobs.REFIT_LOCK, self.worker_id, self.clock, REFIT_HOLD):
-            if not jobs.refit_due(self.store, now, self.refit_every):
-                return None  # another worker refitted while this one waited for the lease
-            if self.detection is None:
-                return jobs.refit_model(self.store, now)
-            refit = self.detection.refit(now)
-            if refit is None and self.stopping:  # no failure: the next start refits
-                self.store.lapse_models.forget_unfinished()
-            elif refit is None:
-                why = "the detection process died during the refit (killed, or out of memory)"
-                refit = jobs.refit_lost(self.store, now, why)
-            return refit
+        """Refit the lapse model if a refit is due, under a lease
+        (:meth:`reengage.detection_runner.DetectionRunner.refit`). None: not due, or another
+        worker is at it."""
+        return self.detecting.refit()
 
     async def dispatch(self) -> jobs.DispatchReport:
         """Dispatch until nothing more is due now (or the service is stopping)."""
@@ -378,17 +331,7 @@ class Service:
                 log.exception("pass_failed_while_stopping")
         if scheduler.running:
             scheduler.shutdown(wait=False)
-        await asyncio.to_thread(self._release_chunks)
-
-    def _release_chunks(self) -> None:
-        # A chunk of a pass this worker was deciding (its detection child is stopped by now)
-        # is taken by another worker at once, not after its lease: a clean stop is not a crash.
-        try:
-            released = self.store.detection.release_chunks(self.worker_id, self.clock())
-        except StoreError:  # the lease runs out as after a crash
-            return
-        if released:
-            log.info("detection_chunks_released", chunks=released)
+        await asyncio.to_thread(self.detecting.release_chunks)
 
     def _guarded(self, job: Callable[[], object]) -> Callable[[], None]:
         """``job`` for the scheduler: a database that went away is one event per outage, not
