@@ -1,19 +1,12 @@
 """The rep's morning: who to call today and why, the digest mail, and call outcomes.
 
 ``calllist`` ranks each rep's clients worth a call; ``prompts`` writes what to ask;
-``mail`` composes the digest and sends it once per rep per day; ``outcomes`` records what
-the rep learned, acts on it, and sums up why customers stopped.
+``mail`` composes the digest and ``sending`` sends it once per rep per day; ``outcomes``
+records what the rep learned, acts on it, and sums up why customers stopped.
 """
 
 from reengage.digest.calllist import CallItem, CallList, ListPolicy, build_lists, local_day
-from reengage.digest.mail import (
-    DigestConfig,
-    DigestReport,
-    compose_digest,
-    outcome_link,
-    preview_digest,
-    send_digests,
-)
+from reengage.digest.mail import DigestConfig, compose_digest, outcome_link, preview_digest
 from reengage.digest.outcomes import (
     Acted,
     CallContext,
@@ -23,6 +16,7 @@ from reengage.digest.outcomes import (
     causes,
     record_outcome,
 )
+from reengage.digest.sending import DigestReport, send_digests
 
 __all__ = [
     "Acted",

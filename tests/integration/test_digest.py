@@ -374,9 +374,9 @@ def test_building_the_lists_never_stalls_the_daemons_sending(
     # event loop meanwhile carries every in-flight send and /healthz. Here building the
     # lists waits until a ticker on the loop has turned: were the lists built on the loop,
     # the ticker could not turn and building would give up waiting.
-    from reengage.digest import mail
+    from reengage.digest import sending
 
-    real = mail.build_lists
+    real = sending.build_lists
     building, turned = threading.Event(), threading.Event()
     waited: list[bool] = []
 
@@ -385,7 +385,7 @@ def test_building_the_lists_never_stalls_the_daemons_sending(
         waited.append(turned.wait(timeout=10))
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(mail, "build_lists", waits_for_the_loop)
+    monkeypatch.setattr(sending, "build_lists", waits_for_the_loop)
     handler, port = sink
     ws, cfg = w.workspace(Path("."), port)
 
