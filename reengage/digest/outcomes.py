@@ -39,8 +39,8 @@ from reengage.models import (
     WorthIt,
 )
 from reengage.store import Store
-from reengage.store.calls import OutcomeActs
 from reengage.store.enrollments import NewEnrollment
+from reengage.store.outcomes import OutcomeActs
 from reengage.workdays import WorkingDays
 
 NOTE_LIMIT = 4000

@@ -1,8 +1,8 @@
 """``store.calls``: the door the reps' use cases go through, one transaction a call.
 
-The SQL is in :mod:`reengage.store.calls` (the call list's inputs, outcomes),
-:mod:`reengage.store.rep_calls` (one rep's list inputs) and
-:mod:`reengage.store.digests` (the morning digests).
+The SQL is in :mod:`reengage.store.calls` (the call list's inputs),
+:mod:`reengage.store.outcomes` (call outcomes), :mod:`reengage.store.rep_calls` (one rep's
+list inputs) and :mod:`reengage.store.digests` (the morning digests).
 """
 
 from __future__ import annotations
@@ -18,18 +18,13 @@ from reengage.models import CallOutcome, DigestStatus, Rep
 from reengage.store.calls import (
     CallFacts,
     OpenCall,
-    OutcomeActs,
     PastCall,
-    SavedOutcome,
     Touch,
     WaitingReply,
     call_facts,
     last_calls,
     open_calls,
-    outcome_by_key,
-    outcomes_since,
     reps,
-    save_outcome,
     touches,
     waiting_replies,
 )
@@ -44,6 +39,13 @@ from reengage.store.digests import (
     finish_digest,
     reopen_digest,
     start_digest,
+)
+from reengage.store.outcomes import (
+    OutcomeActs,
+    SavedOutcome,
+    outcome_by_key,
+    outcomes_since,
+    save_outcome,
 )
 from reengage.store.rep_calls import RepSignals, rep_signals, reps_signals
 from reengage.store.rep_stats import RepStats, rep_valued, reps_valued

@@ -23,8 +23,8 @@ from reengage.models import (
     EnrollmentStatus,
     NextStep,
 )
-from reengage.store.calls import OutcomeActs, carry_out
 from reengage.store.enrollments import end_enrollments
+from reengage.store.outcomes import OutcomeActs, carry_out
 from reengage.store.tables import CALLS, CUSTOMERS, ENROLLMENTS, OUTCOME_CHANGES, OUTCOMES
 
 # A correction of one of these redoes the outcome's effects (enrollments, calls, status).

@@ -13,15 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from reengage.models import CallOutcome, CallTaskStatus, CustomerStatus, MessageStatus, Rep
-from reengage.store.calls import (
-    CallFacts,
-    OpenCall,
-    OutcomeActs,
-    PastCall,
-    SavedOutcome,
-    Touch,
-    WaitingReply,
-)
+from reengage.store.calls import CallFacts, OpenCall, PastCall, Touch, WaitingReply
+from reengage.store.outcomes import OutcomeActs, SavedOutcome
 from tests.fakes.tables import FakeTables
 
 
