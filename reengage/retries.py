@@ -1,7 +1,7 @@
 """How long work stays a worker's own, and when what did not go through is tried again.
 
 One place for these timings: the dispatch of campaign mail (``reengage.dispatch``) and the
-reps' digests (``reengage.digest.mail``) both hold a row while its mail is on the wire and
+reps' digests (``reengage.digest.sending``) both hold a row while its mail is on the wire and
 come back to what failed for a while.
 """
 

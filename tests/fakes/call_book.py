@@ -1,5 +1,5 @@
 """``FakeCallBook``: the call side of :class:`reengage.store.call_book.CallBook` over
-:class:`FakeTables` (the SQL is in ``reengage/store/calls.py``).
+:class:`FakeTables` (the SQL is in ``reengage/store/calls.py`` and ``reengage/store/outcomes.py``).
 
 It fakes what the call list and the outcome use case (``reengage/digest/outcomes.py``)
 read and write; the morning digests' rows (``start_digest``, ``claim_retry``, ...) are not
