@@ -248,7 +248,8 @@ def cell_report(found: Any, ceiling: Any, alone: Any, part: Any, label: str) -> 
         best_name = max(base, key=base.__getitem__)
         best = base[best_name]
         mine = measure(ours, y)
-        top = max(measure(ceiling[part], y), measure(alone[part], y))
+        trees = measure(alone[part], y)
+        top = max(measure(ceiling[part], y), trees)
 
         def se(v: float, metric: str = metric) -> float:
             return auc_se(v, y) if metric == "auc" else p10_se(v, len(y))
@@ -258,7 +259,7 @@ def cell_report(found: Any, ceiling: Any, alone: Any, part: Any, label: str) -> 
         lines.append(
             f"  {label:<7} {short:<8} baseline {best:.3f}±{se(best):.3f} ({best_name[:14]})"
             f"  lapse {mine:.3f}±{se(mine):.3f} (margin {mine - best:+.3f}, se diff {d_se:.3f})"
-            f"  ceiling {top:.3f}±{se(top):.3f}  aim {aim:.3f}:"
+            f"  ceiling {top:.3f}±{se(top):.3f} (trees alone {trees:.3f})  aim {aim:.3f}:"
             f" {'reachable' if aim <= top else 'ABOVE the ceiling'}"
         )
     return lines
