@@ -204,15 +204,25 @@ def measure(scores: Sequence[float], gone: Sequence[bool]) -> Cell:
     return Cell(roc_auc(scores, gone), precision_at(scores, gone, 0.10))
 
 
-def compare_at(
+@dataclass(frozen=True)
+class Rankings:
+    """Every ranking of the customers known at one as-of date, and who did not come back."""
+
+    ids: list[str]
+    gone: list[bool]
+    regular: Any  # numpy bool array: 3+ orders by the as-of date
+    scores: dict[str, list[float]]
+
+
+def rankings_at(
     store: Any,
     days: dict[str, list[float]],
     value: dict[str, list[float]],
     epoch: datetime,
     as_of: datetime,
     horizon: int,
-) -> tuple[dict[str, tuple[Cell, Cell]], int, int, int, int]:
-    """Every ranking at one as-of date and horizon: (all, regulars) per method."""
+) -> Rankings:
+    """The lapse score and every baseline for the customers known at ``as_of``."""
     import numpy as np
 
     from reengage import scoring
@@ -256,8 +266,24 @@ def compare_at(
         "BG/NBD -E[purchases]": [-float(v) for v in expected],
         "logistic RFM": [float(rfm[c]) for c in ids],
     }
+    return Rankings(ids, gone, regular, rankings)
+
+
+def compare_at(
+    store: Any,
+    days: dict[str, list[float]],
+    value: dict[str, list[float]],
+    epoch: datetime,
+    as_of: datetime,
+    horizon: int,
+) -> tuple[dict[str, tuple[Cell, Cell]], int, int, int, int]:
+    """Every ranking at one as-of date and horizon: (all, regulars) per method."""
+    import numpy as np
+
+    found = rankings_at(store, days, value, epoch, as_of, horizon)
+    ids, gone, regular = found.ids, found.gone, found.regular
     table = {}
-    for name, scores in rankings.items():
+    for name, scores in found.scores.items():
         s = np.array(scores)
         table[name] = (
             measure(list(s), gone),
