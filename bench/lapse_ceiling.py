@@ -229,7 +229,7 @@ def boosted(xb: Any, y: Any, start: Any, test: Any) -> Any:
 
 def _recalibrated(logit: Any, y: Any, train: Any) -> Any:
     """a + b · logit, fitted by logistic regression on the training rows."""
-    from lapse_bench import fit_logit
+    from baselines import fit_logit
 
     scorer = fit_logit(logit[train][:, None], y[train], ridge=0.0)
     return np.log(np.clip(scorer(logit[:, None]), 1e-9, 1 - 1e-9)) - np.log(

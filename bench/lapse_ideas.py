@@ -49,7 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lapse_bench import BASELINES, bgnbd_scores, fit_bgnbd, rankings_at
+from baselines import bgnbd_scores, fit_bgnbd
+from lapse_bench import BASELINES, rankings_at
 from lapse_ceiling import BENCHES, auc, open_store, p10, read_bench
 
 Columns = Callable[[list[float], list[float], float, float], list[float]]
