@@ -101,6 +101,8 @@ class Acted:
     call_again_on: date | None = None  # the working day the call is on the list
     asked_for: date | None = None  # the day the rep chose, when that was a day off
     do_not_contact: bool = False
+    # The customer was already do-not-contact: the follow-up or call again chosen was not set.
+    refused: NextStep | None = None
 
     def summary(self, t: Texts | None = None) -> list[str]:
         """Plain sentences: what happened because of this call (English unless ``t``)."""
@@ -116,6 +118,10 @@ class Acted:
         lines = []
         if self.do_not_contact:
             lines.append(_("They are marked do-not-contact: no more mail, no more calls."))
+        if self.refused is NextStep.FOLLOW_UP:
+            lines.append(_("They are do-not-contact: no follow-up."))
+        elif self.refused is NextStep.CALL_AGAIN:
+            lines.append(_("They are do-not-contact: no call again."))
         if self.ended:
             lines.append(
                 t.ngettext(
@@ -177,6 +183,8 @@ def record_outcome(
     )
     if not saved.new:
         return Acted(False, saved.outcome)
+    if saved.refused_do_not_contact:  # marked so by someone else: nothing was started
+        acts = replace(acts, enroll=None, call_again=None)
     asked = outcome.call_again_on
     again = ctx.days.next_working_day(asked) if acts.call_again and asked is not None else None
     return Acted(
@@ -184,6 +192,7 @@ def record_outcome(
         outcome=saved.outcome,
         ended=saved.ended,
         do_not_contact=acts.do_not_contact,
+        refused=outcome.next_step if saved.refused_do_not_contact else None,
         enrolled_in=acts.enroll.campaign_id if acts.enroll else None,
         call_again_on=again,
         asked_for=asked if again is not None and again != asked else None,
