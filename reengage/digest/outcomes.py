@@ -286,7 +286,8 @@ class CauseRow:
     calls: int = 0
     systemic: int = 0
     specific: int = 0
-    unsure: int = 0
+    unsure: int = 0  # the rep answered "Not sure"
+    unanswered: int = 0  # the rep left "specific or systemic?" out: not the same as unsure
     value_lost: float = 0.0  # a year's value of the customers who gave this reason
     notes: list[str] = field(default_factory=list)
 
@@ -323,8 +324,10 @@ def causes(
         row = rows[o.reason]
         row.reason = o.reason
         row.calls += 1
-        scope = o.scope or CauseScope.UNSURE.value
-        setattr(row, scope, getattr(row, scope) + 1)
+        if o.scope in {s.value for s in CauseScope}:
+            setattr(row, str(o.scope), getattr(row, str(o.scope)) + 1)
+        else:  # not answered (stored as NULL since the first release): never counted unsure
+            row.unanswered += 1
         row.value_lost += o.value_at_risk or 0.0
         if o.reason_text:
             who = name_of(o.customer_id) if name_of else f"customer {o.customer_id}"

@@ -254,3 +254,25 @@ def test_notes_are_kept_clean_and_the_value_at_risk_with_them() -> None:
     other, other_id = world()
     nothing_known = log(other, other_id, report(Reached.DECISION_MAKER, NextStep.NOTHING))
     assert nothing_known.outcome is not None and nothing_known.outcome.value_at_risk is None
+
+
+def test_a_cause_nobody_called_specific_or_systemic_is_not_counted_unsure() -> None:
+    from reengage.digest import causes
+    from reengage.stats.export import _call_rows
+    from reengage.stats.results import _calls
+
+    w, cid = world()
+    log(w, cid, report(Reached.DECISION_MAKER, NextStep.NOTHING, scope=CauseScope.UNSURE), key="1")
+    log(w, cid, report(Reached.DECISION_MAKER, NextStep.NOTHING), key="2")  # --scope left out
+    assert [o.scope for o in w.store.calls.outcomes_since(None)] == ["unsure", None]
+    found = causes(w.store, None)
+    [price] = found.rows
+    assert (price.calls, price.unsure) == (2, 1)  # one rep picked "Not sure", not two
+    assert price.unanswered == 1
+    stats = _calls(found)
+    assert stats.scopes == {"specific": 0, "systemic": 0, "unsure": 1}
+    rows = _call_rows(stats)  # the CSV: calls by scope still add up to the calls made
+    assert [(r.get("scope"), r["value"]) for r in rows if r["measure"] == "calls"] == [
+        ("unsure", 1),
+        (None, 1),
+    ]
