@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from reengage.campaigns import Campaign, ExitReason
 from reengage.digest.calllist import assess_one, day_start, rep_zone
+from reengage.digest.reasons import call_again_reason
 from reengage.errors import ReengageError
 from reengage.i18n import Texts, texts
 from reengage.models import (
@@ -257,7 +258,7 @@ def plan_acts(store: Store, ctx: CallContext, outcome: CallReport, now: datetime
         again = ctx.days.next_working_day(outcome.call_again_on)
         due = day_start(again, zone or ZoneInfo("UTC"))
         note = _text(outcome.win_back or outcome.reason_text, 200)
-        reason = f"You set this call on {now:%d %b}." + (f" Notes: {note}" if note else "")
+        reason = call_again_reason(outcome.call_again_on, note)  # worded on each card
         acts = replace(acts, call_again=(reason, due))
     return acts
 

@@ -364,7 +364,7 @@ def _client(store: Store, link: CallLink, now: datetime) -> Client | None:
         customer=customer,
         name=_name(customer),
         person=person_to_ask(customer),
-        why=why_now(candidate, zone),
+        why=why_now(candidate, zone, texts(rep.locale if rep else None), today),
         last_call=last_call_words(last, zone),
         questions=questions(
             candidate.assessment,

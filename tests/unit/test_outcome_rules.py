@@ -165,7 +165,7 @@ def test_call_again_is_due_at_midnight_of_that_day_where_the_rep_is(
     )
     [call] = w.store.calls.open_calls([cid])
     assert call.due_at == datetime(2026, 3, 31, tzinfo=midnight)
-    assert call.reason == "You set this call on 10 Mar. Notes: free delivery"
+    assert call.reason == "call-again:2026-03-31 free delivery"  # facts: worded on the card
     assert acted.call_again_on == day
     assert any("Tuesday, March 31, 2026" in line for line in acted.summary())
 
