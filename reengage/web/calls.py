@@ -27,14 +27,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reengage.digest import CallContext, OutcomeError, record_outcome
+from reengage.digest import CallContext, CallReport, OutcomeError, record_outcome
 from reengage.digest.calllist import candidate_for, card_inputs, day_start, rep_zone, why_now
 from reengage.digest.corrections import EDIT_WINDOW, can_correct, correct_outcome
 from reengage.digest.outcomes import Acted
 from reengage.digest.prompts import Person, last_call_words, person_to_ask, questions
 from reengage.i18n import Texts, texts
 from reengage.logs import get_logger
-from reengage.models import CallOutcome, Customer, Rep
+from reengage.models import CallOutcome, Customer, NextStep, Rep
 from reengage.store import Store
 from reengage.store.corrections import ACTING_FIELDS, Change
 from reengage.tokens import BadToken, sign, verify
@@ -194,9 +194,12 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
                 )
                 fresh = await run_in_threadpool(store.calls.outcome_by_id, already.id)
                 title = "Your correction is saved" if changed else "Nothing was changed"
-                return await done(
-                    client, link, fresh or already, t.gettext(title), _changed(changed, t)
-                )
+                told = _changed(changed, t)
+                if any(c.field in ACTING_FIELDS for c in changed):
+                    told += await run_in_threadpool(
+                        _call_again_lines, store, link.customer_id, outcome, config, t
+                    )
+                return await done(client, link, fresh or already, t.gettext(title), told)
             acted = await run_in_threadpool(
                 record_outcome, store, ctx, outcome, now, today=client.today
             )
@@ -221,7 +224,8 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         correcting: bool = False,
     ) -> Response:
         t = client.texts
-        example = t.date(client.today + timedelta(days=7), "short")
+        # The day as the form reads it (YYYY-MM-DD; a browser's date picker sends it so).
+        example = (client.today + timedelta(days=7)).isoformat()
         return page(
             "call.html.j2",
             status,
@@ -309,6 +313,20 @@ def _changed(changes: list[Change], t: Texts) -> list[str]:
             t.gettext("What the earlier answer did is undone; the new answer is in effect.")
         )
     return lines
+
+
+def _call_again_lines(
+    store: Store, customer_id: int, outcome: CallReport, config: WebConfig, t: Texts
+) -> list[str]:
+    """After a correction to "call again on D": the working day it is on the list, as the
+    first save says it (only when the call was set: never for a do-not-contact customer)."""
+    asked = outcome.call_again_on
+    if outcome.next_step is not NextStep.CALL_AGAIN or asked is None:
+        return []
+    if not any(c.campaign_id is None for c in store.calls.open_calls([customer_id])):
+        return []
+    again = config.working_days.next_working_day(asked)
+    return Acted(True, call_again_on=again, asked_for=asked if again != asked else None).lines(t)
 
 
 _FIELD_WORDS = {
