@@ -224,8 +224,8 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         correcting: bool = False,
     ) -> Response:
         t = client.texts
-        # The day as the form reads it (YYYY-MM-DD; a browser's date picker sends it so).
-        example = (client.today + timedelta(days=7)).isoformat()
+        # The locale's short form, which the form reads as well as YYYY-MM-DD (call_form.parse).
+        example = t.date(client.today + timedelta(days=7), "short")
         return page(
             "call.html.j2",
             status,
