@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from datetime import date, timedelta
-from enum import StrEnum
+from datetime import date
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.cells import cell_len
@@ -15,6 +13,7 @@ from rich.table import Table
 
 from reengage import authoring
 from reengage.cli.app import _settings, _store, _workspace, out
+from reengage.cli.asking import ask_call_again_day, ask_scope, choose
 from reengage.cli.lazy import commands_typer
 from reengage.digest import (
     CallContext,
@@ -36,9 +35,6 @@ from reengage.timeutil import utcnow
 # The groups are declared in reengage/cli/__init__.py and read these when first used.
 calls_app = commands_typer()
 digest_app = commands_typer()
-
-E = TypeVar("E", bound=StrEnum)
-T = TypeVar("T")
 
 
 def _day(text: str | None, option: str = "--date") -> date | None:
@@ -155,64 +151,6 @@ _OPTIONS = {
 }
 
 
-def _choose(value: E | None, kind: type[E], option: str, question: str) -> E:
-    if value is not None:
-        return value
-    choices = [member.value for member in kind]
-    if not sys.stdin.isatty():
-        raise InputError(f"{option} is missing: one of {', '.join(choices)}")
-    return _ask(f"{question} [{'/'.join(choices)}]", lambda answer: _member(kind, answer))
-
-
-def _member(kind: type[E], answer: str) -> E:
-    try:
-        return kind(answer.strip())
-    except ValueError:
-        choices = ", ".join(member.value for member in kind)
-        raise ValueError(f"{answer.strip()!r} is not one of {choices}") from None
-
-
-def _ask(question: str, read: Callable[[str], T], default: str | None = None) -> T:
-    """Ask until the answer reads: a typo costs one question, not the whole session."""
-    while True:
-        answer = typer.prompt(question, default=default, show_default=False)
-        try:
-            return read(answer)
-        except ValueError as exc:
-            typer.echo(f"{exc}; try again", err=True)
-
-
-def _scope(value: CauseScope | None) -> CauseScope | None:
-    """Ask "specific or systemic?" in a terminal; Enter leaves it unanswered (not "unsure")."""
-    if value is not None or not sys.stdin.isatty():
-        return value
-    choices = "/".join(member.value for member in CauseScope)
-    return _ask(
-        f"Specific to them or systemic? [{choices}, Enter to skip]",
-        lambda answer: _member(CauseScope, answer) if answer.strip() else None,
-        default="",
-    )
-
-
-def _call_again_day(today: date) -> date:
-    """Ask for the day to call again, judged on the rep's own ``today``."""
-
-    def read(answer: str) -> date:
-        try:
-            day = date.fromisoformat(answer.strip())
-        except ValueError:
-            example = today + timedelta(days=7)
-            raise ValueError(f"{answer.strip()!r} is not a day like {example}") from None
-        found = CallReport(
-            Reached.NOBODY, WorthIt.YES, NextStep.CALL_AGAIN, call_again_on=day
-        ).problems(today)
-        if "call_again_on" in found:
-            raise ValueError(found["call_again_on"])
-        return day
-
-    return _ask(f"Which day to call again? [YYYY-MM-DD, after {today.isoformat()}]", read)
-
-
 @calls_app.command("log")
 def calls_log(
     customer_id: Annotated[str, typer.Argument(help="The customer's external id.")],
@@ -253,16 +191,16 @@ def calls_log(
         reps = store.calls.reps([who]) if who else []
         now = utcnow()
         today = local_day(reps[0], now) if reps else now.date()
-        reached = _choose(reached, Reached, "--reached", "Whom did you reach?")
+        reached = choose(reached, Reached, "--reached", "Whom did you reach?")
         if reached is not Reached.NOBODY and reason is None and sys.stdin.isatty():
-            reason = _choose(None, StopReason, "--reason", "Why did they stop?")
+            reason = choose(None, StopReason, "--reason", "Why did they stop?")
         if reached is not Reached.NOBODY and reason is not None:
-            scope = _scope(scope)
-        worth = _choose(worth, WorthIt, "--worth", "Worth winning back?")
-        next_step = _choose(next_step, NextStep, "--next", "What next?")
+            scope = ask_scope(scope)
+        worth = choose(worth, WorthIt, "--worth", "Worth winning back?")
+        next_step = choose(next_step, NextStep, "--next", "What next?")
         again = _day(on, "--on")
         if next_step is NextStep.CALL_AGAIN and again is None and sys.stdin.isatty():
-            again = _call_again_day(today)
+            again = ask_call_again_day(today)
         outcome = CallReport(
             reached=reached,
             worth=worth,
