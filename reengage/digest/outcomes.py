@@ -12,6 +12,10 @@ acts on the next step the rep chose, all in one transaction:
 - **rep's offer** / **nothing** — the rep has taken over: enrollments in campaigns whose
   ``exit_on`` lists ``call_outcome`` end.
 
+A customer who is already do-not-contact (marked earlier, or by an outcome saved at the same
+moment: the store reads the mark under a lock on the customer's row) gets no follow-up and
+no call again whatever the rep chose, and the rep is told so.
+
 A call nobody answered changes no enrollment (unless the rep chose do-not-contact or the
 follow-up). A digest link records one outcome: submitting its form twice records it once.
 """

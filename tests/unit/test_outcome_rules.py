@@ -276,3 +276,12 @@ def test_a_cause_nobody_called_specific_or_systemic_is_not_counted_unsure() -> N
         ("unsure", 1),
         (None, 1),
     ]
+
+
+def test_a_follow_up_for_someone_already_do_not_contact_starts_nothing_and_says_so() -> None:
+    w, cid = world()
+    log(w, cid, report(Reached.NOBODY, NextStep.DO_NOT_CONTACT), key="1")
+    acted = log(w, cid, report(Reached.DECISION_MAKER, NextStep.FOLLOW_UP), key="2")
+    assert acted.enrolled_in is None
+    assert acted.summary() == ["The call is recorded.", "They are do-not-contact: no follow-up."]
+    assert (FOLLOW_UP, "active", None) not in enrollments(w, cid)
