@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 from datetime import date
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.cells import cell_len
@@ -14,6 +13,7 @@ from rich.table import Table
 
 from reengage import authoring
 from reengage.cli.app import _settings, _store, _workspace, out
+from reengage.cli.asking import ask_call_again_day, ask_scope, choose
 from reengage.cli.lazy import commands_typer
 from reengage.digest import (
     CallContext,
@@ -35,8 +35,6 @@ from reengage.timeutil import utcnow
 # The groups are declared in reengage/cli/__init__.py and read these when first used.
 calls_app = commands_typer()
 digest_app = commands_typer()
-
-E = TypeVar("E", bound=StrEnum)
 
 
 def _day(text: str | None, option: str = "--date") -> date | None:
@@ -153,19 +151,6 @@ _OPTIONS = {
 }
 
 
-def _choose(value: E | None, kind: type[E], option: str, question: str) -> E:
-    if value is not None:
-        return value
-    choices = [member.value for member in kind]
-    if not sys.stdin.isatty():
-        raise InputError(f"{option} is missing: one of {', '.join(choices)}")
-    answer = typer.prompt(f"{question} [{'/'.join(choices)}]")
-    try:
-        return kind(answer.strip())
-    except ValueError:
-        raise InputError(f"{answer!r} is not one of {', '.join(choices)}") from None
-
-
 @calls_app.command("log")
 def calls_log(
     customer_id: Annotated[str, typer.Argument(help="The customer's external id.")],
@@ -206,11 +191,16 @@ def calls_log(
         reps = store.calls.reps([who]) if who else []
         now = utcnow()
         today = local_day(reps[0], now) if reps else now.date()
-        reached = _choose(reached, Reached, "--reached", "Whom did you reach?")
+        reached = choose(reached, Reached, "--reached", "Whom did you reach?")
         if reached is not Reached.NOBODY and reason is None and sys.stdin.isatty():
-            reason = _choose(None, StopReason, "--reason", "Why did they stop?")
-        worth = _choose(worth, WorthIt, "--worth", "Worth winning back?")
-        next_step = _choose(next_step, NextStep, "--next", "What next?")
+            reason = choose(None, StopReason, "--reason", "Why did they stop?")
+        if reached is not Reached.NOBODY and reason is not None:
+            scope = ask_scope(scope)
+        worth = choose(worth, WorthIt, "--worth", "Worth winning back?")
+        next_step = choose(next_step, NextStep, "--next", "What next?")
+        again = _day(on, "--on")
+        if next_step is NextStep.CALL_AGAIN and again is None and sys.stdin.isatty():
+            again = ask_call_again_day(today)
         outcome = CallReport(
             reached=reached,
             worth=worth,
@@ -220,7 +210,7 @@ def calls_log(
             reason_text=note,
             scope=scope,
             win_back=win_back,
-            call_again_on=_day(on, "--on"),
+            call_again_on=again,
         )
         library = authoring.CampaignLibrary(_workspace())
         library.reload()

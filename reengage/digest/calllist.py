@@ -318,7 +318,7 @@ def _cards(
         if customer is None:
             continue
         mine = touches_of.get(candidate.customer_id, [])
-        reasons = reasons_now(candidate, zone, t)
+        reasons = reasons_now(candidate, zone, t, today)
         items.append(
             CallItem(
                 customer=customer,
@@ -362,9 +362,11 @@ def candidate_for(store: Store, customer_id: int, now: datetime, until: datetime
     return found
 
 
-def why_now(candidate: Candidate, zone: ZoneInfo, t: Texts | None = None) -> list[str]:
+def why_now(
+    candidate: Candidate, zone: ZoneInfo, t: Texts | None = None, today: date | None = None
+) -> list[str]:
     """Why this customer is on the list, in the words the card uses, strongest first."""
-    return [r.line for r in reasons_now(candidate, zone, t or texts(DEFAULT))]
+    return [r.line for r in reasons_now(candidate, zone, t or texts(DEFAULT), today)]
 
 
 def _replies(candidate: Candidate, zone: ZoneInfo, t: Texts) -> list[str]:

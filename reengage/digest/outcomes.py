@@ -12,6 +12,10 @@ acts on the next step the rep chose, all in one transaction:
 - **rep's offer** / **nothing** — the rep has taken over: enrollments in campaigns whose
   ``exit_on`` lists ``call_outcome`` end.
 
+A customer who is already do-not-contact (marked earlier, or by an outcome saved at the same
+moment: the store reads the mark under a lock on the customer's row) gets no follow-up and
+no call again whatever the rep chose, and the rep is told so.
+
 A call nobody answered changes no enrollment (unless the rep chose do-not-contact or the
 follow-up). A digest link records one outcome: submitting its form twice records it once.
 """
@@ -27,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from reengage.campaigns import Campaign, ExitReason
 from reengage.digest.calllist import assess_one, day_start, rep_zone
+from reengage.digest.reasons import call_again_reason
 from reengage.errors import ReengageError
 from reengage.i18n import Texts, texts
 from reengage.models import (
@@ -101,6 +106,8 @@ class Acted:
     call_again_on: date | None = None  # the working day the call is on the list
     asked_for: date | None = None  # the day the rep chose, when that was a day off
     do_not_contact: bool = False
+    # The customer was already do-not-contact: the follow-up or call again chosen was not set.
+    refused: NextStep | None = None
 
     def summary(self, t: Texts | None = None) -> list[str]:
         """Plain sentences: what happened because of this call (English unless ``t``)."""
@@ -116,6 +123,10 @@ class Acted:
         lines = []
         if self.do_not_contact:
             lines.append(_("They are marked do-not-contact: no more mail, no more calls."))
+        if self.refused is NextStep.FOLLOW_UP:
+            lines.append(_("They are do-not-contact: no follow-up."))
+        elif self.refused is NextStep.CALL_AGAIN:
+            lines.append(_("They are do-not-contact: no call again."))
         if self.ended:
             lines.append(
                 t.ngettext(
@@ -177,6 +188,8 @@ def record_outcome(
     )
     if not saved.new:
         return Acted(False, saved.outcome)
+    if saved.refused_do_not_contact:  # marked so by someone else: nothing was started
+        acts = replace(acts, enroll=None, call_again=None)
     asked = outcome.call_again_on
     again = ctx.days.next_working_day(asked) if acts.call_again and asked is not None else None
     return Acted(
@@ -184,6 +197,7 @@ def record_outcome(
         outcome=saved.outcome,
         ended=saved.ended,
         do_not_contact=acts.do_not_contact,
+        refused=outcome.next_step if saved.refused_do_not_contact else None,
         enrolled_in=acts.enroll.campaign_id if acts.enroll else None,
         call_again_on=again,
         asked_for=asked if again is not None and again != asked else None,
@@ -248,7 +262,7 @@ def plan_acts(store: Store, ctx: CallContext, outcome: CallReport, now: datetime
         again = ctx.days.next_working_day(outcome.call_again_on)
         due = day_start(again, zone or ZoneInfo("UTC"))
         note = _text(outcome.win_back or outcome.reason_text, 200)
-        reason = f"You set this call on {now:%d %b}." + (f" Notes: {note}" if note else "")
+        reason = call_again_reason(outcome.call_again_on, note)  # worded on each card
         acts = replace(acts, call_again=(reason, due))
     return acts
 
@@ -277,7 +291,8 @@ class CauseRow:
     calls: int = 0
     systemic: int = 0
     specific: int = 0
-    unsure: int = 0
+    unsure: int = 0  # the rep answered "Not sure"
+    unanswered: int = 0  # the rep left "specific or systemic?" out: not the same as unsure
     value_lost: float = 0.0  # a year's value of the customers who gave this reason
     notes: list[str] = field(default_factory=list)
 
@@ -314,8 +329,10 @@ def causes(
         row = rows[o.reason]
         row.reason = o.reason
         row.calls += 1
-        scope = o.scope or CauseScope.UNSURE.value
-        setattr(row, scope, getattr(row, scope) + 1)
+        if o.scope in {s.value for s in CauseScope}:
+            setattr(row, str(o.scope), getattr(row, str(o.scope)) + 1)
+        else:  # not answered (stored as NULL since the first release): never counted unsure
+            row.unanswered += 1
         row.value_lost += o.value_at_risk or 0.0
         if o.reason_text:
             who = name_of(o.customer_id) if name_of else f"customer {o.customer_id}"

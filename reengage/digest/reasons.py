@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from reengage.i18n import Texts
 
 if TYPE_CHECKING:
     from reengage.digest.selection import Candidate
+    from reengage.store.calls import OpenCall
 
 NEARLY_ALL = 0.95  # a value at risk this close to the yearly spend is "nearly all" of it
 
@@ -166,6 +168,68 @@ def value_phrase(at_risk: float, per_year: float, currency: str, t: Texts) -> st
     return t.gettext("{risk} of their {total} a year").format(risk=risk, total=whole)
 
 
+# A rep's "call again" is stored as facts (the day asked for, their notes), worded on each card
+# in the reader's language: ``call-again:2026-12-05 free delivery``. Rows written before
+# read "You set this call on 08 Dec. Notes: free delivery" (English, the UTC day).
+CALL_AGAIN_MARK = "call-again:"
+_OLD_CALL_AGAIN = re.compile(
+    r"^You set this call on \d{1,2} \w{3}\.(?: Notes: (?P<note>.*))?$", re.DOTALL
+)
+
+
+def call_again_reason(asked: date, note: str | None) -> str:
+    """What a call again stores as its reason: the day the rep asked for and their notes."""
+    return f"{CALL_AGAIN_MARK}{asked.isoformat()}" + (f" {note}" if note else "")
+
+
+def call_again_facts(reason: str) -> tuple[date | None, str | None]:
+    """The day asked for (None when not stored) and the notes of a call again's reason."""
+    if reason.startswith(CALL_AGAIN_MARK):
+        day, _, note = reason[len(CALL_AGAIN_MARK) :].partition(" ")
+        try:
+            return date.fromisoformat(day), note.strip() or None
+        except ValueError:
+            return None, reason
+    old = _OLD_CALL_AGAIN.match(reason)
+    if old is not None:
+        return None, (old.group("note") or "").strip() or None
+    return None, reason.strip() or None
+
+
+def call_again(call: OpenCall, zone: ZoneInfo, t: Texts, today: date | None = None) -> Reason:
+    """A call again the rep set, on the card of ``today`` (the day it is due, when None):
+    the day they asked for when it was a day off, since when it is due when it is late,
+    when they set it (their own date) and their notes."""
+    asked, note = call_again_facts(call.reason)
+    due = call.due_at.astimezone(zone).date()
+    today = max(today or due, due)
+    asked = asked or due
+
+    def day(d: date) -> str:
+        return t.date(d, t.gettext("EEE dd MMM"))
+
+    if due == today and asked == due:
+        line, short = t.gettext("You asked to call again today."), t.gettext("call again today")
+    elif due == today:
+        line = t.gettext("You asked to call again on {asked}, a day off, so today.")
+        short = t.gettext("call again today")
+    elif asked == due:
+        line = t.gettext("You asked to call again on {asked}; due since then.")
+        short = t.gettext("call again, due since {due}")
+    else:
+        line = t.gettext("You asked to call again on {asked}, a day off; due since {due}.")
+        short = t.gettext("call again, due since {due}")
+    words = [
+        line.format(asked=day(asked), due=day(due)),
+        t.gettext("You set this call on {day}.").format(
+            day=t.date(call.created_at.astimezone(zone), t.gettext("dd MMM"))
+        ),
+    ]
+    if note:
+        words.append(t.gettext("Notes: {note}").format(note=note))
+    return Reason(" ".join(words), short.format(due=day(due)), 100.0)
+
+
 _DIALLED = re.compile(r"[^0-9]")
 
 
@@ -183,19 +247,16 @@ def tel_href(phone: str | None) -> str | None:
     return f"tel:{plus}{digits}" if digits else None
 
 
-def reasons_now(candidate: Candidate, zone: ZoneInfo, t: Texts) -> list[Reason]:
+def reasons_now(
+    candidate: Candidate, zone: ZoneInfo, t: Texts, today: date | None = None
+) -> list[Reason]:
     """Why this customer is on the list: what put them on it on purpose (a call asked for,
-    a reply waiting) first, then detection's signals, strongest first."""
+    a reply waiting) first, then detection's signals, strongest first. ``today``: the list's
+    day (a call again due before it is said to be due since then)."""
     found = []
     for call in candidate.calls:
         if call.campaign_id is None:
-            found.append(
-                Reason(
-                    f"{t.gettext('You asked to call again today.')} {call.reason}".strip(),
-                    t.gettext("call again today"),
-                    100.0,
-                )
-            )
+            found.append(call_again(call, zone, t, today))
         else:
             found.append(
                 Reason(

@@ -251,6 +251,9 @@ def _call_rows(calls: CallResults) -> list[dict[str, Any]]:
                 rows.append(
                     {"reason": r.reason, "scope": scope, "measure": "calls", "value": count}
                 )
+        unanswered = r.calls - r.specific - r.systemic - r.unsure  # "specific or systemic?"
+        if unanswered:  # left out: an empty scope, not "unsure"
+            rows.append({"reason": r.reason, "measure": "calls", "value": unanswered})
         rows.append(
             {"reason": r.reason, "measure": "value_at_risk", "value": money(r.value_at_risk)}
         )

@@ -9,7 +9,7 @@ What an outcome does is decided by :mod:`reengage.digest.outcomes` (:class:`Outc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +44,18 @@ class SavedOutcome:
     new: bool
     ended: int
     outcome: CallOutcome | None
+    # The customer was do-not-contact when the outcome was saved: no follow-up was started
+    # and no call again was set, whatever the rep chose.
+    refused_do_not_contact: bool = False
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What :func:`carry_out` did: enrollments ended, and whether the customer's standing
+    do-not-contact refused the follow-up or the call again the outcome asked for."""
+
+    ended: int
+    refused_do_not_contact: bool = False
 
 
 def save_outcome(
@@ -51,15 +63,44 @@ def save_outcome(
 ) -> SavedOutcome:
     """Store the outcome and carry out ``acts``, in the caller's one transaction."""
     dedupe_key = values.get("dedupe_key")
+    # Locked before anything is written: a do-not-contact saved at the same moment either
+    # commits first (and is read below) or waits for this one (and ends what it started).
+    lock_customer(conn, acts.customer_id)
     if insert_outcome(conn, values) is None:
         return SavedOutcome(False, 0, outcome_by_key(conn, dedupe_key or ""))
-    ended = carry_out(conn, acts, now)
-    return SavedOutcome(True, ended, outcome_by_key(conn, dedupe_key) if dedupe_key else None)
+    done = carry_out(conn, acts, now)
+    saved = outcome_by_key(conn, dedupe_key) if dedupe_key else None
+    return SavedOutcome(True, done.ended, saved, done.refused_do_not_contact)
 
 
-def carry_out(conn: Connection, acts: OutcomeActs, now: datetime) -> int:
-    """Do what an outcome does besides being stored; returns how many enrollments ended."""
+def lock_customer(conn: Connection, customer_id: int) -> bool:
+    """Lock the customer's row for this transaction and say whether they are do not contact.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` (a concurrent outcome waits, then reads the committed
+    status). SQLite has no row locks: a write that changes nothing takes the database's write
+    lock first, so the status read after it cannot go stale before this transaction ends."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(
+            CUSTOMERS.update()
+            .where(CUSTOMERS.c.id == customer_id)
+            .values(status=CUSTOMERS.c.status)
+        )
+    query = sa.select(CUSTOMERS.c.status).where(CUSTOMERS.c.id == customer_id)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    status = conn.execute(query).scalar()
+    return status == CustomerStatus.DO_NOT_CONTACT.value
+
+
+def carry_out(conn: Connection, acts: OutcomeActs, now: datetime) -> Carried:
+    """Do what an outcome does besides being stored: never a follow-up or a call again for a
+    customer who is do not contact (read under :func:`lock_customer`)."""
     customer_id = acts.customer_id
+    refused = False
+    if not acts.do_not_contact and (acts.enroll is not None or acts.call_again is not None):
+        refused = lock_customer(conn, customer_id)
+        if refused:
+            acts = replace(acts, enroll=None, call_again=None)
     close_calls(conn, customer_id, acts.close_calls_as)
     if acts.answer_replies:
         answer_replies(conn, customer_id)
@@ -75,7 +116,7 @@ def carry_out(conn: Connection, acts: OutcomeActs, now: datetime) -> int:
     if acts.call_again is not None:
         reason, due = acts.call_again
         add_call(conn, customer_id, reason, "high", due, now)
-    return ended
+    return Carried(ended, refused)
 
 
 def insert_outcome(conn: Connection, values: dict[str, Any]) -> int | None:

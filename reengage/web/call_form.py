@@ -12,6 +12,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import parse_date
+
 from reengage.digest import CallReport
 from reengage.digest.prompts import REASON_WORDS
 from reengage.i18n import Texts
@@ -67,7 +70,7 @@ def parse(
     again: date | None = None
     if step is NextStep.CALL_AGAIN and values.get("call_again_on"):
         try:
-            again = date.fromisoformat(values["call_again_on"])
+            again = typed_day(values["call_again_on"], t.locale)
         except ValueError:
             errors["call_again_on"] = "enter the day as YYYY-MM-DD"
     if step is NextStep.FOLLOW_UP and not followup_ok:
@@ -91,6 +94,20 @@ def parse(
         errors.setdefault(name, text)
     said = {name: t.gettext(text) for name, text in errors.items()}
     return (None, said) if errors else (outcome, said)
+
+
+def typed_day(text: str, locale: str) -> date:
+    """The day as sent: YYYY-MM-DD (a date picker's) or as the rep's locale writes it short,
+    the form's own hint (``12/18/26``, ``2026/12/18``). ValueError when it is neither."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        pass
+    try:
+        where = Locale.parse(locale.replace("-", "_"))
+        return parse_date(text.strip(), locale=where, format="short")
+    except (ValueError, IndexError, UnknownLocaleError) as exc:  # babel's ParseError: a ValueError
+        raise ValueError(f"{text!r} is not a day") from exc
 
 
 def form_values(outcome: CallOutcome) -> dict[str, str]:

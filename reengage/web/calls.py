@@ -27,14 +27,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reengage.digest import CallContext, OutcomeError, record_outcome
+from reengage.digest import CallContext, CallReport, OutcomeError, record_outcome
 from reengage.digest.calllist import candidate_for, card_inputs, day_start, rep_zone, why_now
 from reengage.digest.corrections import EDIT_WINDOW, can_correct, correct_outcome
 from reengage.digest.outcomes import Acted
 from reengage.digest.prompts import Person, last_call_words, person_to_ask, questions
 from reengage.i18n import Texts, texts
 from reengage.logs import get_logger
-from reengage.models import CallOutcome, Customer, Rep
+from reengage.models import CallOutcome, Customer, NextStep, Rep
 from reengage.store import Store
 from reengage.store.corrections import ACTING_FIELDS, Change
 from reengage.tokens import BadToken, sign, verify
@@ -194,9 +194,12 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
                 )
                 fresh = await run_in_threadpool(store.calls.outcome_by_id, already.id)
                 title = "Your correction is saved" if changed else "Nothing was changed"
-                return await done(
-                    client, link, fresh or already, t.gettext(title), _changed(changed, t)
-                )
+                told = _changed(changed, t)
+                if any(c.field in ACTING_FIELDS for c in changed):
+                    told += await run_in_threadpool(
+                        _call_again_lines, store, link.customer_id, outcome, config, t
+                    )
+                return await done(client, link, fresh or already, t.gettext(title), told)
             acted = await run_in_threadpool(
                 record_outcome, store, ctx, outcome, now, today=client.today
             )
@@ -221,6 +224,7 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         correcting: bool = False,
     ) -> Response:
         t = client.texts
+        # The locale's short form, which the form reads as well as YYYY-MM-DD (call_form.parse).
         example = t.date(client.today + timedelta(days=7), "short")
         return page(
             "call.html.j2",
@@ -311,6 +315,20 @@ def _changed(changes: list[Change], t: Texts) -> list[str]:
     return lines
 
 
+def _call_again_lines(
+    store: Store, customer_id: int, outcome: CallReport, config: WebConfig, t: Texts
+) -> list[str]:
+    """After a correction to "call again on D": the working day it is on the list, as the
+    first save says it (only when the call was set: never for a do-not-contact customer)."""
+    asked = outcome.call_again_on
+    if outcome.next_step is not NextStep.CALL_AGAIN or asked is None:
+        return []
+    if not any(c.campaign_id is None for c in store.calls.open_calls([customer_id])):
+        return []
+    again = config.working_days.next_working_day(asked)
+    return Acted(True, call_again_on=again, asked_for=asked if again != asked else None).lines(t)
+
+
 _FIELD_WORDS = {
     "reached": "Whom did you reach?",
     "contact_name": "Their name",
@@ -364,7 +382,7 @@ def _client(store: Store, link: CallLink, now: datetime) -> Client | None:
         customer=customer,
         name=_name(customer),
         person=person_to_ask(customer),
-        why=why_now(candidate, zone),
+        why=why_now(candidate, zone, texts(rep.locale if rep else None), today),
         last_call=last_call_words(last, zone),
         questions=questions(
             candidate.assessment,

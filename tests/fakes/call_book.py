@@ -9,6 +9,7 @@ faked: their tests send real mail to a real database anyway.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,15 @@ class FakeCallBook:
             CallOutcome.model_validate({**values, "id": self._t.next_id("outcomes")})
         )
         customer_id = acts.customer_id
+        customer = self._t.customers.get(customer_id)
+        refused = (
+            customer is not None
+            and customer.status == CustomerStatus.DO_NOT_CONTACT.value
+            and not acts.do_not_contact
+            and (acts.enroll is not None or acts.call_again is not None)
+        )
+        if refused:
+            acts = replace(acts, enroll=None, call_again=None)
         for call in self._t.calls:
             if call.customer_id == customer_id and call.status == CallTaskStatus.OPEN.value:
                 call.status = acts.close_calls_as.value
@@ -54,7 +64,8 @@ class FakeCallBook:
         if acts.call_again is not None:
             reason, due = acts.call_again
             self._t.add_call(customer_id, reason, "high", due, now)
-        return SavedOutcome(True, ended, self.outcome_by_key(dedupe_key) if dedupe_key else None)
+        saved = self.outcome_by_key(dedupe_key) if dedupe_key else None
+        return SavedOutcome(True, ended, saved, refused)
 
     def open_calls(self, customer_ids: Iterable[int] | None = None) -> list[OpenCall]:
         wanted = None if customer_ids is None else set(customer_ids)

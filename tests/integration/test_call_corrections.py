@@ -93,7 +93,7 @@ def test_a_corrected_call_again_leaves_the_list_and_a_follow_up_stops(store: Sto
     )
     acted = record_outcome(store, ctx, again, NOW, today=TODAY)
     assert acted.outcome is not None and acted.outcome.id is not None
-    assert next(c.reason for c in store.calls.open_calls([ana])).startswith("You set this call")
+    assert next(c.reason for c in store.calls.open_calls([ana])).startswith("call-again:")
 
     follow = CallReport(
         Reached.DECISION_MAKER, WorthIt.YES, NextStep.FOLLOW_UP, reason=StopReason.PRICE

@@ -139,10 +139,12 @@ def test_a_call_again_on_sunday_is_on_mondays_digest(world: Store, sink: tuple[S
     assert [at.date() for at, _ in done] == [MONDAY]
     monday = build_lists(world, FRIDAY + timedelta(days=3), w.policy(), reps=["R1"], day=MONDAY)
     card = next(i for i in monday[0].items if i.customer.external_id == "bakery")
-    assert card.why[0].startswith("You asked to call again today. You set this call on 27 Nov.")
+    assert card.why[0].startswith(
+        "You asked to call again on Sun 29 Nov, a day off, so today. You set this call on 27 Nov."
+    )
     mail = handler.received[-1]["message"]
     assert str(mail["Subject"]).endswith("Mon 30 Nov")
-    assert "You asked to call again today" in str(mail.get_body(("plain",)).get_content())
+    assert "You asked to call again on Sun 29 Nov" in str(mail.get_body(("plain",)).get_content())
 
 
 def test_a_campaign_call_step_due_on_saturday_is_on_mondays_digest(

@@ -165,7 +165,7 @@ def test_call_again_is_due_at_midnight_of_that_day_where_the_rep_is(
     )
     [call] = w.store.calls.open_calls([cid])
     assert call.due_at == datetime(2026, 3, 31, tzinfo=midnight)
-    assert call.reason == "You set this call on 10 Mar. Notes: free delivery"
+    assert call.reason == "call-again:2026-03-31 free delivery"  # facts: worded on the card
     assert acted.call_again_on == day
     assert any("Tuesday, March 31, 2026" in line for line in acted.summary())
 
@@ -254,3 +254,34 @@ def test_notes_are_kept_clean_and_the_value_at_risk_with_them() -> None:
     other, other_id = world()
     nothing_known = log(other, other_id, report(Reached.DECISION_MAKER, NextStep.NOTHING))
     assert nothing_known.outcome is not None and nothing_known.outcome.value_at_risk is None
+
+
+def test_a_cause_nobody_called_specific_or_systemic_is_not_counted_unsure() -> None:
+    from reengage.digest import causes
+    from reengage.stats.export import _call_rows
+    from reengage.stats.results import _calls
+
+    w, cid = world()
+    log(w, cid, report(Reached.DECISION_MAKER, NextStep.NOTHING, scope=CauseScope.UNSURE), key="1")
+    log(w, cid, report(Reached.DECISION_MAKER, NextStep.NOTHING), key="2")  # --scope left out
+    assert [o.scope for o in w.store.calls.outcomes_since(None)] == ["unsure", None]
+    found = causes(w.store, None)
+    [price] = found.rows
+    assert (price.calls, price.unsure) == (2, 1)  # one rep picked "Not sure", not two
+    assert price.unanswered == 1
+    stats = _calls(found)
+    assert stats.scopes == {"specific": 0, "systemic": 0, "unsure": 1}
+    rows = _call_rows(stats)  # the CSV: calls by scope still add up to the calls made
+    assert [(r.get("scope"), r["value"]) for r in rows if r["measure"] == "calls"] == [
+        ("unsure", 1),
+        (None, 1),
+    ]
+
+
+def test_a_follow_up_for_someone_already_do_not_contact_starts_nothing_and_says_so() -> None:
+    w, cid = world()
+    log(w, cid, report(Reached.NOBODY, NextStep.DO_NOT_CONTACT), key="1")
+    acted = log(w, cid, report(Reached.DECISION_MAKER, NextStep.FOLLOW_UP), key="2")
+    assert acted.enrolled_in is None
+    assert acted.summary() == ["The call is recorded.", "They are do-not-contact: no follow-up."]
+    assert (FOLLOW_UP, "active", None) not in enrollments(w, cid)
