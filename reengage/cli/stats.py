@@ -76,7 +76,8 @@ def stats_command(
     (per campaign and segment), and the same per rhythm class: rhythm_entered,
     rhythm_came_back, rhythm_uplift_points, rhythm_ci_low_points, rhythm_ci_high_points,
     rhythm_verdict_kind and rhythm_verdict; calls (per reason and scope; an empty reason:
-    none given) and value_at_risk (per reason). README.md (Results) says more.
+    none given), value_at_risk (per reason, each customer once) and value_at_risk_all (each
+    customer who gave any reason once). README.md (Results) says more.
     """
     from reengage import stats
 
@@ -318,7 +319,6 @@ def _show_calls(console: Console, results: Results, width: int) -> None:
         return
     reasons = calls.reasons
     s = calls.scopes
-    total_at_risk = sum(r.value_at_risk for r in reasons)
     title = (
         f"Calls: {calls.calls:,} made, {calls.reached:,} reached someone who said why they stopped"
     )
@@ -337,7 +337,7 @@ def _show_calls(console: Console, results: Results, width: int) -> None:
             ),
             Column(
                 "value at risk / year",
-                [*(_money(r.value_at_risk) for r in reasons), _money(total_at_risk)],
+                [*(_money(r.value_at_risk) for r in reasons), _money(calls.value_at_risk)],
             ),
         ],
         {len(reasons) - 1},
