@@ -16,7 +16,8 @@ What happens to each kind of problem in a file:
   file changed in between), it stops at that row and the report's ``stopped`` says that
   the rows before it were handled and none after it.
 - **A bad row** (a value that does not validate, an amount that is not plain ASCII notation,
-  beyond ``MAX_MONEY`` or non-zero below ``MIN_MONEY``, a NUL, too many or too few fields,
+  beyond ``MAX_MONEY`` or non-zero below ``MIN_MONEY``, a NUL or another control character
+  (tabs and line breaks inside a value become spaces), too many or too few fields,
   text after a closing quote, a value longer than the csv limit whose quotes close on its
   line) is reported as ``FILE:LINE: column: problem`` and skipped; every other row is
   still imported.

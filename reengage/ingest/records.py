@@ -128,10 +128,27 @@ def _text(row: Mapping[str, str], column: str, *, max_len: int = 200) -> str | N
             raise RowError(column, "is not valid UTF-8 text; save the file as CSV UTF-8") from None
         if "\x00" in raw:  # PostgreSQL cannot store it, and it is never meant
             raise RowError(column, "contains a NUL character (\\x00); remove it")
-        value = _SPACE.sub(" ", raw).strip()  # a line break in a name is never wanted
+        value = _SPACE.sub(" ", raw).strip()  # a line break or tab in a name is never wanted
+        if found := _CONTROL.search(value):
+            raise RowError(column, _control_problem(value, found.start()))
     if len(value) > max_len:
         raise RowError(column, f"is {len(value)} characters long; the limit is {max_len}")
     return value or None
+
+
+# Control characters left once whitespace (tab, line breaks) became spaces: C0, DEL and C1.
+# Never meant in a name or a note, and dangerous on a rep's terminal (ESC starts sequences
+# that clear the screen or retitle the window), so a row holding one is refused, not cleaned:
+# what else a careless export garbled is for a person to look at.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _control_problem(value: str, at: int) -> str:
+    return (
+        f"contains a control character ({value[at]!r}, in "
+        f"{value[max(0, at - 10) : at + 20]!r}): remove it (it is never text, and some "
+        "clear or retitle the terminal that shows it)"
+    )
 
 
 def _required(row: Mapping[str, str], column: str, max_len: int = 200) -> str:
