@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +17,7 @@ from rich.text import Text
 from reengage.cli.app import _settings, _store, app, out
 from reengage.cli.columns import Column, Layout, fits, fitted, natural_width, width_of
 from reengage.cli.stats_uplift import rate, uplift_layout, uplift_note, uplift_title
+from reengage.cli.terminal import clean
 from reengage.errors import InputError
 from reengage.timeutil import parse_since, utcnow
 
@@ -102,8 +104,10 @@ def stats_command(
     if output is OutputFormat.JSON:
         out.print_json(json.dumps(stats.to_json(results)))
     elif output is OutputFormat.CSV:
-        # Straight to stdout: rich would wrap long lines and colour numbers.
-        typer.echo(stats.to_csv(results), nl=False)
+        # Straight to stdout: rich would wrap long lines and colour numbers. On a terminal,
+        # a control character in a name is shown, never obeyed.
+        text = stats.to_csv(results)
+        typer.echo(clean(text) if sys.stdout.isatty() else text, nl=False)
     else:
         show_results(out, results, wide=wide)
 
