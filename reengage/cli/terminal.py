@@ -95,7 +95,5 @@ class _Dropped:
 
 
 class _Dropping(RenderHook):
-    def process_renderables(
-        self, renderables: list[ConsoleRenderable]
-    ) -> list[ConsoleRenderable]:
+    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
         return [_Dropped(r) for r in renderables]
