@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 from rich.console import Console
 
+from reengage.cli.terminal import SafeConsole
 from reengage.errors import ConfigError, ReengageError
 from reengage.timeutil import pin_clock
 
@@ -37,8 +38,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(customers_app, name="customers")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Every print of the command goes through one of these: never a control character from data.
+out: Console = SafeConsole(soft_wrap=True)
+err: Console = SafeConsole(stderr=True, soft_wrap=True)
 
 
 class _State:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +17,7 @@ from rich.text import Text
 from reengage.cli.app import _settings, _store, app, out
 from reengage.cli.columns import Column, Layout, fits, fitted, natural_width, width_of
 from reengage.cli.stats_uplift import rate, uplift_layout, uplift_note, uplift_title
+from reengage.cli.terminal import clean
 from reengage.errors import InputError
 from reengage.timeutil import parse_since, utcnow
 
@@ -76,7 +78,8 @@ def stats_command(
     (per campaign and segment), and the same per rhythm class: rhythm_entered,
     rhythm_came_back, rhythm_uplift_points, rhythm_ci_low_points, rhythm_ci_high_points,
     rhythm_verdict_kind and rhythm_verdict; calls (per reason and scope; an empty reason:
-    none given) and value_at_risk (per reason). README.md (Results) says more.
+    none given), value_at_risk (per reason, each customer once) and value_at_risk_all (each
+    customer who gave any reason once). README.md (Results) says more.
     """
     from reengage import stats
 
@@ -101,8 +104,10 @@ def stats_command(
     if output is OutputFormat.JSON:
         out.print_json(json.dumps(stats.to_json(results)))
     elif output is OutputFormat.CSV:
-        # Straight to stdout: rich would wrap long lines and colour numbers.
-        typer.echo(stats.to_csv(results), nl=False)
+        # Straight to stdout: rich would wrap long lines and colour numbers. On a terminal,
+        # a control character in a name is shown, never obeyed.
+        text = stats.to_csv(results)
+        typer.echo(clean(text) if sys.stdout.isatty() else text, nl=False)
     else:
         show_results(out, results, wide=wide)
 
@@ -318,7 +323,6 @@ def _show_calls(console: Console, results: Results, width: int) -> None:
         return
     reasons = calls.reasons
     s = calls.scopes
-    total_at_risk = sum(r.value_at_risk for r in reasons)
     title = (
         f"Calls: {calls.calls:,} made, {calls.reached:,} reached someone who said why they stopped"
     )
@@ -337,7 +341,7 @@ def _show_calls(console: Console, results: Results, width: int) -> None:
             ),
             Column(
                 "value at risk / year",
-                [*(_money(r.value_at_risk) for r in reasons), _money(total_at_risk)],
+                [*(_money(r.value_at_risk) for r in reasons), _money(calls.value_at_risk)],
             ),
         ],
         {len(reasons) - 1},

@@ -293,7 +293,7 @@ class CauseRow:
     specific: int = 0
     unsure: int = 0  # the rep answered "Not sure"
     unanswered: int = 0  # the rep left "specific or systemic?" out: not the same as unsure
-    value_lost: float = 0.0  # a year's value of the customers who gave this reason
+    value_lost: float = 0.0  # a year's value of the customers who gave this reason, each once
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -311,14 +311,21 @@ class CausesReport:
     reached: int
     rows: list[CauseRow]
     next_steps: Counter[str]
+    # A year's value of everyone who gave a reason, each customer once whatever they said:
+    # not the rows' sum, which counts a customer who gave two reasons twice.
+    value_lost: float
 
 
 def causes(
     store: Store, since: datetime | None, name_of: Callable[[int], str] | None = None
 ) -> CausesReport:
     """Reasons, specific-vs-systemic counts, value lost per cause and verbatim notes."""
-    outcomes = store.calls.outcomes_since(since)
+    outcomes = store.calls.outcomes_since(since)  # oldest first
     rows: dict[str, CauseRow] = defaultdict(lambda: CauseRow(""))
+    # A customer called twice is one customer at risk: their value counts once per reason
+    # (and once in the total), as it stood at their latest call.
+    at_risk: dict[str, dict[int, float]] = defaultdict(dict)
+    everyone: dict[int, float] = {}
     steps: Counter[str] = Counter()
     reached = 0
     for o in outcomes:
@@ -333,11 +340,13 @@ def causes(
             setattr(row, str(o.scope), getattr(row, str(o.scope)) + 1)
         else:  # not answered (stored as NULL since the first release): never counted unsure
             row.unanswered += 1
-        row.value_lost += o.value_at_risk or 0.0
+        at_risk[o.reason][o.customer_id] = everyone[o.customer_id] = o.value_at_risk or 0.0
         if o.reason_text:
             who = name_of(o.customer_id) if name_of else f"customer {o.customer_id}"
             row.notes.append(f"{o.called_at:%Y-%m-%d} {who}: “{o.reason_text}”")
+    for reason, row in rows.items():
+        row.value_lost = sum(at_risk[reason].values())
     ordered = sorted(
         rows.values(), key=lambda r: (not r.mostly_systemic, -r.systemic, -r.value_lost, r.reason)
     )
-    return CausesReport(since, len(outcomes), reached, ordered, steps)
+    return CausesReport(since, len(outcomes), reached, ordered, steps, sum(everyone.values()))

@@ -16,10 +16,11 @@ What happens to each kind of problem in a file:
   file changed in between), it stops at that row and the report's ``stopped`` says that
   the rows before it were handled and none after it.
 - **A bad row** (a value that does not validate, an amount that is not plain ASCII notation,
-  beyond ``MAX_MONEY`` or non-zero below ``MIN_MONEY``, a NUL, too many or too few fields,
-  text after a closing quote, a value longer than the csv limit whose quotes close on its
-  line) is reported as ``FILE:LINE: column: problem`` and skipped; every other row is
-  still imported.
+  beyond ``MAX_MONEY`` or non-zero below ``MIN_MONEY``, a negative amount (a refund), a
+  NUL or another control character (tabs and line breaks inside a value become spaces),
+  too many or too few fields, text after a closing quote, a value longer than the csv
+  limit whose quotes close on its line) is reported as ``FILE:LINE: column: problem`` and
+  skipped; every other row is still imported.
 - **A repeated id** (the same customer_id, rep_id or activity_id, or the same content for
   an activity without one, twice in one file or request): an operator's export holds one
   row per id, so a repeat is suspicious. The first good row is imported and each later one

@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -128,10 +129,27 @@ def _text(row: Mapping[str, str], column: str, *, max_len: int = 200) -> str | N
             raise RowError(column, "is not valid UTF-8 text; save the file as CSV UTF-8") from None
         if "\x00" in raw:  # PostgreSQL cannot store it, and it is never meant
             raise RowError(column, "contains a NUL character (\\x00); remove it")
-        value = _SPACE.sub(" ", raw).strip()  # a line break in a name is never wanted
+        value = _SPACE.sub(" ", raw).strip()  # a line break or tab in a name is never wanted
+        if found := _CONTROL.search(value):
+            raise RowError(column, _control_problem(value, found.start()))
     if len(value) > max_len:
         raise RowError(column, f"is {len(value)} characters long; the limit is {max_len}")
     return value or None
+
+
+# Control characters left once whitespace (tab, line breaks) became spaces: C0, DEL and C1.
+# Never meant in a name or a note, and dangerous on a rep's terminal (ESC starts sequences
+# that clear the screen or retitle the window), so a row holding one is refused, not cleaned:
+# what else a careless export garbled is for a person to look at.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _control_problem(value: str, at: int) -> str:
+    return (
+        f"contains a control character ({value[at]!r}, in "
+        f"{value[max(0, at - 10) : at + 20]!r}): remove it (it is never text, and some "
+        "clear or retitle the terminal that shows it)"
+    )
 
 
 def _required(row: Mapping[str, str], column: str, max_len: int = 200) -> str:
@@ -157,7 +175,8 @@ def _email(row: Mapping[str, str], column: str = "email") -> str:
 
 
 def _money(row: Mapping[str, str], column: str) -> float | None:
-    """An amount of money: a finite number within ±``MAX_MONEY``, or None when empty.
+    """An amount of money: a finite number within ±``MAX_MONEY``, or None when empty; an
+    ``amount`` is never negative (a refund is not a purchase), a ``margin`` may be.
 
     Only plain ASCII notation is read (``-1234.50``, ``.5``, ``1e3``): ``float`` would also
     take ``1_000``, full-width or Arabic-Indic digits and more, which an export never means.
@@ -184,13 +203,22 @@ def _money(row: Mapping[str, str], column: str) -> float | None:
     value = float(text)
     if not -MAX_MONEY <= value <= MAX_MONEY:  # also 1e400 that became infinity
         raise _out_of_range(column, text)
+    if abs(value) == MAX_MONEY and Decimal(text).copy_abs() > MAX_MONEY:  # exact, unrounded
+        raise _out_of_range(column, text)  # 1000000000000.000001: beyond, though it reads as 1e12
     if abs(value) < MIN_MONEY and (value or _NON_ZERO.search(plain["mantissa"])):
         raise RowError(
             column,
             f"{text[:40]!r} is not zero but smaller than a cent (0.01): write 0 if there was "
             f"no {column}, or check the decimal point and the exponent",
         )
-    return value
+    if value < 0 and column == "amount":
+        raise RowError(
+            column,
+            f"{text[:40]!r} is negative: an amount is what the customer paid, and reengage "
+            "counts no refunds or returns (one would read as the customer buying again); "
+            "leave refunds out of the file (a negative margin, a sale at a loss, is fine)",
+        )
+    return value or 0.0  # -0 is 0
 
 
 # Plain decimal notation: ASCII digits only (``[0-9]`` is never a Unicode digit).
@@ -206,7 +234,8 @@ def _out_of_range(column: str, text: str) -> RowError:
     return RowError(
         column,
         f"{text[:40]!r} is out of range: {column} must be between "
-        f"-{MAX_MONEY:,.0f} and {MAX_MONEY:,.0f}; check that the column holds money, "
+        f"{'0' if column == 'amount' else f'-{MAX_MONEY:,.0f}'} and {MAX_MONEY:,.0f}; check "
+        "that the column holds money, "
         "not an id or a phone number",
     )
 

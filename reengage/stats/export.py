@@ -1,11 +1,14 @@
 """Results as data: a JSON document and one tidy CSV table, for spreadsheets and scripts.
 
 The CSV has one row per fact: ``campaign, step, group, subgroup, reason, scope, measure,
-value`` (``subgroup``: the segment or rhythm class of an uplift row),
-where ``measure`` says what the row counts (:data:`MEASURES`). No row is the sum of other
-rows, so summing the values of one measure over any selection of rows (a campaign, a step,
-a group, a reason) never counts anything twice; a pivot table gives the totals the
-terminal shows. Money has two decimals, lift and its interval are percentage points.
+value`` (``subgroup``: the segment or rhythm class of an uplift row), where ``measure`` says
+what the row counts (:data:`MEASURES`). No row is the sum of other rows, so summing the
+values of one measure over any selection of rows (a campaign, a step, a group, a reason)
+never counts anything twice; a pivot table gives the totals the terminal shows. The one
+exception is money at risk across reasons: a customer who gave two reasons is at risk in
+both, so the terminal's "all" is its own measure, ``value_at_risk_all`` (each customer
+once), not the sum of the reasons' ``value_at_risk``. Money has two decimals, lift and its
+interval are percentage points.
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ MEASURES = {
     "rhythm_verdict_kind": "the same as segment_verdict_kind, per rhythm class",
     "rhythm_verdict": "the same as segment_verdict, per rhythm class",
     "calls": "call outcomes, per reason and scope (no reason: nobody gave one)",
-    "value_at_risk": "a year's value of the customers who gave the reason, per reason",
+    "value_at_risk": "a year's value of the customers who gave the reason, each once, per reason",
+    "value_at_risk_all": "a year's value of the customers who gave any reason, each once (a "
+    "customer who gave two reasons is in both reasons' value_at_risk)",
 }
 MAIL_MEASURES = [
     "sent",
@@ -75,7 +80,7 @@ MAIL_MEASURES = [
     "unsubscribed",
     "complained",
 ]
-MONEY_MEASURES = {"revenue", "value_at_risk"}
+MONEY_MEASURES = {"revenue", "value_at_risk", "value_at_risk_all"}
 TREATED, HELD_OUT = "treated", "held_out"
 
 
@@ -117,6 +122,7 @@ def to_json(results: Results) -> dict[str, Any]:
         "campaigns": [_campaign_json(c) for c in results.campaigns],
         "calls": {
             **asdict(calls),
+            "value_at_risk": money(calls.value_at_risk),
             "reasons": [
                 {**asdict(r), "value_at_risk": money(r.value_at_risk)} for r in calls.reasons
             ],
@@ -260,6 +266,8 @@ def _call_rows(calls: CallResults) -> list[dict[str, Any]]:
     unexplained = calls.calls - sum(r.calls for r in calls.reasons)
     if unexplained:
         rows.append({"measure": "calls", "value": unexplained})
+    if calls.reasons:
+        rows.append({"measure": "value_at_risk_all", "value": money(calls.value_at_risk)})
     return rows
 
 

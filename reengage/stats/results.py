@@ -128,6 +128,9 @@ class CallResults:
     reached: int  # someone picked up and gave a reason
     reasons: list[CallReason]  # most heard first
     scopes: dict[str, int]  # specific, systemic, unsure → calls
+    # A year's value of everyone who gave a reason, each once (not the reasons' sum: a
+    # customer who gave two reasons is at risk once).
+    value_at_risk: float
 
 
 @dataclass(frozen=True)
@@ -269,4 +272,4 @@ def _calls(report: CausesReport) -> CallResults:
     scopes = {
         scope.value: sum(getattr(r, scope.value) for r in report.rows) for scope in CauseScope
     }
-    return CallResults(report.calls, report.reached, reasons, scopes)
+    return CallResults(report.calls, report.reached, reasons, scopes, report.value_lost)

@@ -132,7 +132,12 @@ def big_causes(store: Any, since: Any) -> CausesReport:
     ]
     rows[0].value_lost = 1234567.891
     return CausesReport(
-        None, calls=12345, reached=9876, rows=rows, next_steps=collections.Counter()
+        None,
+        calls=12345,
+        reached=9876,
+        rows=rows,
+        next_steps=collections.Counter(),
+        value_lost=1234567.891 + 542.8199999999999,
     )
 
 

@@ -219,6 +219,7 @@ def fake_store(snapshot: Snapshot, monkeypatch: pytest.MonkeyPatch) -> Any:
             CauseRow("delivery", calls=2, systemic=2, value_lost=1200.0),
         ],
         next_steps=__import__("collections").Counter(),
+        value_lost=1700.0,
     )
     monkeypatch.setattr(results_module, "causes", lambda store, since: report)
     return SimpleNamespace(stats=FakeStats(snapshot), attribution_window=timedelta(days=30))
@@ -355,7 +356,7 @@ def test_a_campaign_without_a_holdout_has_no_holdout_rows_but_its_size() -> None
     campaign = CampaignResult(
         "follow-up", 3, 0, funnel, [StepResult("hello", funnel)], lift(3, 0, 0, 0), [], 0.0
     )
-    found = Results(NOW, None, None, timedelta(days=30), [campaign], CallResults(0, 0, [], {}))
+    found = Results(NOW, None, None, timedelta(days=30), [campaign], CallResults(0, 0, [], {}, 0.0))
     rows = list(csv.DictReader(io.StringIO(to_csv(found))))
     held = [(r["measure"], r["value"]) for r in rows if r["group"] == "held_out"]
     assert held == [("entered", "0")]
@@ -378,7 +379,7 @@ def test_money_has_at_most_two_decimals_in_json_and_csv(
     campaign = CampaignResult(
         "win-back", 40, 4, funnel, [StepResult("hello", funnel)], lift(36, 1, 4, 0), [], held_out
     )
-    calls = CallResults(1, 1, [CallReason("price", 1, 0, 0, 1, lost)], {"specific": 1})
+    calls = CallResults(1, 1, [CallReason("price", 1, 0, 0, 1, lost)], {"specific": 1}, lost)
     found = Results(NOW, None, None, timedelta(days=30), [campaign], calls)
     text = json.dumps(to_json(found))
     doc = json.loads(text)
