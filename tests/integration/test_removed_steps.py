@@ -1,0 +1,101 @@
+"""A step renamed or removed while customers wait at it: `validate` and `doctor` say so
+before the daemon ends their sequences (exit reason ``step_removed``)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from reengage.store import Store
+from reengage.store.enrollments import NewEnrollment
+from tests.integration.test_cli import cli
+
+pytestmark = pytest.mark.clock  # each command reads the process clock
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def _world(tmp_path: Path) -> dict[str, str]:
+    """A copy of the shipped campaigns, a database with 60 customers, three of them waiting
+    at habit-lapsed-tips' step tip-2 and one at tip-1."""
+    shutil.copytree(ROOT / "campaigns", tmp_path / "campaigns")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    env = {
+        "REENGAGE_DATABASE_URL": url,
+        "REENGAGE_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
+        "REENGAGE_TEMPLATES_DIR": str(ROOT / "templates"),
+        "REENGAGE_SECRET_KEY": "d" * 40,
+    }
+    assert cli("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    assert cli("seed", "--customers", "60", cwd=tmp_path, env=env).returncode == 0
+    store = Store.open(url)
+    try:
+        ids = store.customers.customer_ids([f"C{i:06d}" for i in range(1, 5)])
+        keys = ["tip-2", "tip-2", "tip-2", "tip-1"]
+        store.sending.enroll(
+            [
+                NewEnrollment(cid, "habit-lapsed-tips", False, key, NOW + timedelta(days=3))
+                for cid, key in zip(sorted(ids.values()), keys, strict=True)
+            ],
+            NOW,
+        )
+    finally:
+        store.close()
+    return env
+
+
+def _rename(campaigns: Path, old: str, new: str) -> None:
+    path = campaigns / "habit-lapsed-tips.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert f"key: {old}\n" in text
+    path.write_text(text.replace(f"key: {old}\n", f"key: {new}\n"), encoding="utf-8")
+
+
+def test_validate_and_doctor_warn_that_renaming_a_step_ends_the_sequences_waiting_at_it(
+    tmp_path: Path,
+) -> None:
+    env = _world(tmp_path)
+    before = cli("validate", cwd=tmp_path, env=env)
+    assert before.returncode == 0, before.stderr
+    assert "running enrollment" not in before.stderr + before.stdout
+
+    _rename(tmp_path / "campaigns", "tip-2", "tip-two")
+    after = cli("validate", cwd=tmp_path, env=env)
+    assert after.returncode == 0, after.stderr  # a warning: the file itself is fine
+    warning = next(line for line in after.stderr.splitlines() if "tip-2" in line)
+    assert warning.startswith("campaigns/habit-lapsed-tips.yaml:16: "), warning
+    assert "warning: steps: 3 running enrollment(s) wait at step 'tip-2'" in warning
+    assert "habit-lapsed-tips no longer has" in warning
+    assert "ends them (exit reason step_removed)" in warning
+    assert "keeps them out of habit-lapsed-tips for 90 days" in warning
+    assert "if you renamed it to 'tip-two', rename it back to 'tip-2'" in warning
+    assert "1 warning(s)" in after.stdout, after.stdout
+    # The customer waiting at tip-1 goes on to tip-two: nothing to warn about.
+    assert "tip-1" not in warning
+
+    doctor = cli("doctor", cwd=tmp_path, env=env)
+    assert "campaigns: 3 valid, 0 problem(s), 1 warning(s)" in doctor.stdout, doctor.stdout
+    assert "3 running enrollment(s) wait at step 'tip-2'" in doctor.stdout, doctor.stdout
+
+    _rename(tmp_path / "campaigns", "tip-two", "tip-2")
+    back = cli("validate", cwd=tmp_path, env=env)
+    assert "running enrollment" not in back.stderr + back.stdout
+
+
+def test_validate_without_a_database_says_it_could_not_check_the_running_sequences(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "REENGAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'none.sqlite'}",
+        "REENGAGE_CAMPAIGNS_DIR": str(ROOT / "campaigns"),
+        "REENGAGE_TEMPLATES_DIR": str(ROOT / "templates"),
+    }
+    result = cli("validate", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "note: running enrollments not checked against these steps (no database file at" in (
+        result.stdout
+    ), result.stdout
+    assert not (tmp_path / "none.sqlite").exists()  # looking did not create it
