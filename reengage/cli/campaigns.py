@@ -241,6 +241,7 @@ def simulate(
             days=days,
             only=campaign_id,
             incomplete=any(p.is_error for p in result.problems),
+            working_days=_settings().working_days(),
         )
     finally:
         store.close()
@@ -284,6 +285,11 @@ def simulate(
         say(f"{campaign}, for example:")
         for line in examples:
             say(f"  {line}")
+    if plan.calls_after:
+        say(
+            f"Calls on a rep's list only after the plan's last day (a day off): "
+            f"{counts(plan.calls_after)}."
+        )
     for reason, count in plan.skipped.most_common():
         say(f"not entered: {reason} ×{count}")
     for reason, count in plan.not_sent.most_common():
