@@ -18,11 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def _world(tmp_path: Path) -> dict[str, str]:
+def _world(tmp_path: Path, url: str) -> dict[str, str]:
     """A copy of the shipped campaigns, a database with 60 customers, three of them waiting
     at habit-lapsed-tips' step tip-2 and one at tip-1."""
     shutil.copytree(ROOT / "campaigns", tmp_path / "campaigns")
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     env = {
         "REENGAGE_DATABASE_URL": url,
         "REENGAGE_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
@@ -55,9 +54,9 @@ def _rename(campaigns: Path, old: str, new: str) -> None:
 
 
 def test_validate_and_doctor_warn_that_renaming_a_step_ends_the_sequences_waiting_at_it(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
-    env = _world(tmp_path)
+    env = _world(tmp_path, database_url)
     before = cli("validate", cwd=tmp_path, env=env)
     assert before.returncode == 0, before.stderr
     assert "running enrollment" not in before.stderr + before.stdout
@@ -80,7 +79,11 @@ def test_validate_and_doctor_warn_that_renaming_a_step_ends_the_sequences_waitin
     assert "campaigns: 3 valid, 0 problem(s), 1 warning(s)" in doctor.stdout, doctor.stdout
     assert "3 running enrollment(s) wait at step 'tip-2'" in doctor.stdout, doctor.stdout
 
-    _rename(tmp_path / "campaigns", "tip-two", "tip-2")
+    _rename(tmp_path / "campaigns", "tip-two", "checklist")  # not a name like the old one
+    other = cli("validate", cwd=tmp_path, env=env)
+    assert "give the step that replaces it the key 'tip-2'" in other.stderr, other.stderr
+
+    _rename(tmp_path / "campaigns", "checklist", "tip-2")
     back = cli("validate", cwd=tmp_path, env=env)
     assert "running enrollment" not in back.stderr + back.stdout
 
