@@ -17,7 +17,7 @@ from typing import Any
 
 from reengage.campaigns import Campaign, LoadResult, Problem, Step, load_campaigns
 from reengage.campaigns.model import DEFAULT
-from reengage.campaigns.running import removed_step_problems
+from reengage.campaigns.running import removed_campaign_problems, removed_step_problems
 from reengage.compose import Workspace, render_for
 from reengage.errors import NotFound, ReengageError, TemplateFailure
 from reengage.locales import fallbacks, language_of, normalise_locale
@@ -69,10 +69,11 @@ def validate(
 
 
 def running_step_warnings(
-    result: LoadResult, url: str, open_store: Callable[[], Store]
+    result: LoadResult, url: str, open_store: Callable[[], Store], folder: Path | None = None
 ) -> tuple[list[Problem], str | None]:
     """Warnings for step keys running enrollments wait at that the files no longer have
-    (:mod:`reengage.campaigns.running`), or None and why the database could not tell."""
+    (:mod:`reengage.campaigns.running`), and with ``folder`` (``result`` is all of it) for
+    campaigns no file has; or none and why the database could not tell."""
     absent = absent_sqlite_file(url)
     if absent is not None:  # opening it would create it, empty
         return [], f"no database file at {absent}"
@@ -84,7 +85,8 @@ def running_step_warnings(
             store.close()
     except ReengageError as exc:
         return [], str(exc)
-    return removed_step_problems(result, waiting), None
+    gone = removed_campaign_problems(result, waiting, str(folder)) if folder else []
+    return [*gone, *removed_step_problems(result, waiting)], None
 
 
 def _uplift_warnings(result: LoadResult, campaign: Campaign) -> list[Problem]:

@@ -57,3 +57,30 @@ def removed_step_problems(
             )
         )
     return problems
+
+
+def removed_campaign_problems(
+    result: LoadResult, waiting: Mapping[tuple[str, str], int], folder: str
+) -> list[Problem]:
+    """A warning for each campaign running enrollments are in that no file in ``folder``
+    (every campaign the daemon loads, in ``result``) has any more. None while a file fails
+    to load: the daemon holds those enrollments until it loads."""
+    if any(p.is_error for p in result.problems):
+        return []
+    gone: dict[str, int] = {}
+    for (campaign_id, _), count in waiting.items():
+        if campaign_id not in result.campaigns:
+            gone[campaign_id] = gone.get(campaign_id, 0) + count
+    return [
+        Problem(
+            folder,
+            0,
+            "",
+            f"{count} running enrollment(s) are in campaign {campaign_id!r}, which no file "
+            f"here has any more: the daemon's next pass ends them (exit reason "
+            f"campaign_removed), so they get none of their later steps. To keep them, put "
+            f"its file back, or its `id: {campaign_id}` if you changed the id",
+            severity="warning",
+        )
+        for campaign_id, count in sorted(gone.items())
+    ]

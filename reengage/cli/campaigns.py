@@ -62,7 +62,10 @@ def validate(
     result = authoring.validate(ws, targets, root=Path.cwd())
     settings = _settings()
     # A step key running enrollments wait at and the file lost ends them: say so first.
-    running, unchecked = authoring.running_step_warnings(result, settings.database_url, _store)
+    whole = [t.resolve() for t in targets] == [ws.campaigns_dir.resolve()]  # what runs
+    running, unchecked = authoring.running_step_warnings(
+        result, settings.database_url, _store, ws.campaigns_dir if whole else None
+    )
     result.problems = sorted([*result.problems, *running], key=lambda p: (p.file, p.line))
     for problem in result.problems:
         err.print(str(problem), markup=False, highlight=False)

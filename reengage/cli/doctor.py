@@ -179,7 +179,9 @@ def doctor(
         workspace = compose.Workspace.from_settings(unsigned)
     result = authoring.validate(workspace, [settings.campaigns_dir], root=Path.cwd())
     running = (
-        authoring.running_step_warnings(result, settings.database_url, _store)[0]
+        authoring.running_step_warnings(
+            result, settings.database_url, _store, settings.campaigns_dir
+        )[0]
         if current is not None and current == migrate.head_revision()
         else []  # the database line above says why it cannot be read
     )

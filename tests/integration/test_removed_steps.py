@@ -88,6 +88,33 @@ def test_validate_and_doctor_warn_that_renaming_a_step_ends_the_sequences_waitin
     assert "running enrollment" not in back.stderr + back.stdout
 
 
+def test_validate_warns_that_a_campaign_file_removed_or_its_id_changed_ends_its_sequences(
+    tmp_path: Path,
+) -> None:
+    env = _world(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    path = tmp_path / "campaigns" / "habit-lapsed-tips.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("id: habit-lapsed-tips\n", "id: habit-tips\n"), encoding="utf-8")
+    changed = cli("validate", cwd=tmp_path, env=env)
+    assert changed.returncode == 0, changed.stderr
+    assert (
+        f"{tmp_path / 'campaigns'}: warning: 4 running enrollment(s) are in campaign "
+        "'habit-lapsed-tips', which no file here has any more: the daemon's next pass ends "
+        "them (exit reason campaign_removed)"
+    ) in changed.stderr, changed.stderr
+    assert "its `id: habit-lapsed-tips` if you changed the id" in changed.stderr
+    one_file = cli("validate", str(path), cwd=tmp_path, env=env)  # not the whole folder
+    assert "campaign_removed" not in one_file.stderr
+    # A file that does not load holds its sequences (the daemon waits for the fix): no warning.
+    (tmp_path / "campaigns" / "broken.yaml").write_text("id: [\n", encoding="utf-8")
+    broken = cli("validate", cwd=tmp_path, env=env)
+    assert broken.returncode == 1 and "campaign_removed" not in broken.stderr
+    path.unlink()
+    (tmp_path / "campaigns" / "broken.yaml").unlink()
+    doctor = cli("doctor", cwd=tmp_path, env=env)
+    assert "4 running enrollment(s) are in campaign 'habit-lapsed-tips'" in doctor.stdout
+
+
 def test_validate_without_a_database_says_it_could_not_check_the_running_sequences(
     tmp_path: Path,
 ) -> None:
