@@ -8,7 +8,7 @@ through the same path the daemon sends with (:mod:`reengage.compose`). ``simulat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -17,13 +17,15 @@ from typing import Any
 
 from reengage.campaigns import Campaign, LoadResult, Problem, Step, load_campaigns
 from reengage.campaigns.model import DEFAULT
+from reengage.campaigns.running import removed_campaign_problems, removed_step_problems
 from reengage.compose import Workspace, render_for
-from reengage.errors import NotFound, TemplateFailure
+from reengage.errors import NotFound, ReengageError, TemplateFailure
 from reengage.locales import fallbacks, language_of, normalise_locale
 from reengage.render import Rendered
 from reengage.samples import SAMPLE_MOMENT, samples
 from reengage.scoring import assess_customers
 from reengage.store import Store
+from reengage.store.engine import absent_sqlite_file
 
 # -- validate ---------------------------------------------------------------------------------
 
@@ -64,6 +66,27 @@ def validate(
     unique = {(p.file, p.line, p.field, p.message, p.severity): p for p in result.problems}
     result.problems = sorted(unique.values(), key=lambda p: (p.file, p.line))
     return result
+
+
+def running_step_warnings(
+    result: LoadResult, url: str, open_store: Callable[[], Store], folder: Path | None = None
+) -> tuple[list[Problem], str | None]:
+    """Warnings for step keys running enrollments wait at that the files no longer have
+    (:mod:`reengage.campaigns.running`), and with ``folder`` (``result`` is all of it) for
+    campaigns no file has; or none and why the database could not tell."""
+    absent = absent_sqlite_file(url)
+    if absent is not None:  # opening it would create it, empty
+        return [], f"no database file at {absent}"
+    try:
+        store = open_store()
+        try:
+            waiting = store.sending.waiting_at_steps()
+        finally:
+            store.close()
+    except ReengageError as exc:
+        return [], str(exc)
+    gone = removed_campaign_problems(result, waiting, str(folder)) if folder else []
+    return [*gone, *removed_step_problems(result, waiting)], None
 
 
 def _uplift_warnings(result: LoadResult, campaign: Campaign) -> list[Problem]:

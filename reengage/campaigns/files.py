@@ -44,7 +44,8 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
         kind = "warning: " if self.severity == "warning" else ""
-        return f"{self.file}:{self.line}: {kind}{where}{self.message}"
+        place = f"{self.file}:{self.line}" if self.line else self.file  # 0: the whole file
+        return f"{place}: {kind}{where}{self.message}"
 
 
 @dataclass

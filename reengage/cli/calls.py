@@ -31,6 +31,7 @@ from reengage.errors import InputError
 from reengage.models import CauseScope, NextStep, Reached, Rep, StopReason, WorthIt
 from reengage.store import Store
 from reengage.timeutil import utcnow
+from reengage.workdays import WorkingDays
 
 # The groups are declared in reengage/cli/__init__.py and read these when first used.
 calls_app = commands_typer()
@@ -63,6 +64,18 @@ def _reps(store: Store, rep: str | None) -> list[Rep]:
     return found
 
 
+def _day_off(days: WorkingDays, day: date, rep: Rep) -> str | None:
+    """What to say above a list or digest shown for a day the rep does not work (the day
+    `digest send` skips), or None on a working day."""
+    if days.is_working(day):
+        return None
+    return (
+        f"{day:%a %d %b %Y} is not a working day for {rep.name} ({rep.external_id}): no digest "
+        f"goes out; what is due then is on the list of {days.next_working_day(day):%a %d %b %Y} "
+        "(REENGAGE_DIGEST_DAYS, REENGAGE_DIGEST_SKIP_DATES). Shown below as a preview."
+    )
+
+
 # -- calls ---------------------------------------------------------------------------------------
 
 
@@ -85,8 +98,11 @@ def calls_list(
         )
     finally:
         store.close()
+    days = settings.working_days()
     for call_list in lists:
         title = f"{call_list.rep.name} ({call_list.rep.external_id}) — {call_list.day:%a %d %b %Y}"
+        if (note := _day_off(days, call_list.day, call_list.rep)) is not None:
+            out.print(note, markup=False, highlight=False)
         if call_list.empty:
             out.print(f"{title}: nobody to call", markup=False, highlight=False)
             continue
@@ -263,13 +279,9 @@ def digest_preview(
         store.close()
     day = made.call_list.day
     days = settings.working_days()
+    if (note := _day_off(days, day, chosen)) is not None:
+        out.print(note, markup=False, highlight=False)
     out.print(f"working days: {days.describe(day)}", markup=False, highlight=False)
-    if not days.is_working(day):
-        out.print(
-            f"{day:%a %d %b %Y} is not a working day: no digest goes out; what is due then "
-            f"is on the list of {days.next_working_day(day):%a %d %b %Y}.",
-            markup=False,
-        )
     if made.eml is None:
         out.print(
             f"{chosen.name}: nobody to call on {day:%a %d %b %Y}; no digest would be sent.",

@@ -60,6 +60,13 @@ def validate(
         if not target.exists():
             raise InputError(f"{target}: no such file or folder")
     result = authoring.validate(ws, targets, root=Path.cwd())
+    settings = _settings()
+    # A step key running enrollments wait at and the file lost ends them: say so first.
+    whole = [t.resolve() for t in targets] == [ws.campaigns_dir.resolve()]  # what runs
+    running, unchecked = authoring.running_step_warnings(
+        result, settings.database_url, _store, ws.campaigns_dir if whole else None
+    )
+    result.problems = sorted([*result.problems, *running], key=lambda p: (p.file, p.line))
     for problem in result.problems:
         err.print(str(problem), markup=False, highlight=False)
     for campaign_id in sorted(result.campaigns):
@@ -71,8 +78,16 @@ def validate(
             markup=False,
             highlight=False,
         )
+    if unchecked is not None:
+        out.print(
+            f"note: running enrollments not checked against these steps ({unchecked}): a "
+            "step removed or renamed ends the sequences waiting at it; run `reengage validate` "
+            "with REENGAGE_DATABASE_URL set to the daemon's database to see how many",
+            markup=False,
+            highlight=False,
+        )
     # The reps' digest is rendered from the same templates folder: check it too.
-    digest_problems = check_templates(ws, DigestConfig.from_settings(_settings()), utcnow())
+    digest_problems = check_templates(ws, DigestConfig.from_settings(settings), utcnow())
     for found in digest_problems:
         err.print(str(found), markup=False, highlight=False)
     if not digest_problems:
@@ -229,6 +244,7 @@ def simulate(
             days=days,
             only=campaign_id,
             incomplete=any(p.is_error for p in result.problems),
+            working_days=_settings().working_days(),
         )
     finally:
         store.close()
@@ -272,6 +288,11 @@ def simulate(
         say(f"{campaign}, for example:")
         for line in examples:
             say(f"  {line}")
+    if plan.calls_after:
+        say(
+            f"Calls on a rep's list only after the plan's last day (a day off): "
+            f"{counts(plan.calls_after)}."
+        )
     for reason, count in plan.skipped.most_common():
         say(f"not entered: {reason} ×{count}")
     for reason, count in plan.not_sent.most_common():

@@ -178,6 +178,14 @@ def doctor(
         )
         workspace = compose.Workspace.from_settings(unsigned)
     result = authoring.validate(workspace, [settings.campaigns_dir], root=Path.cwd())
+    running = (
+        authoring.running_step_warnings(
+            result, settings.database_url, _store, settings.campaigns_dir
+        )[0]
+        if current is not None and current == migrate.head_revision()
+        else []  # the database line above says why it cannot be read
+    )
+    result.problems.extend(running)
     errors = [p for p in result.problems if p.is_error]
     report(
         not errors,
@@ -190,6 +198,8 @@ def doctor(
         )
         + (" — run `reengage validate`" if result.problems else ""),
     )
+    for problem in running:  # sequences about to end: worth reading here, not only counted
+        out.print(f"     {problem}", markup=False, highlight=False)
     if current == migrate.head_revision():
         store = _store()
         try:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from reengage.audience import entry_day
 from reengage.campaigns import Campaign
 from reengage.compose import Workspace
+from reengage.digest.calllist import rep_zone
 from reengage.models import EnrollmentStatus
 from reengage.scoring import assess_all, current_model
 from reengage.sendtimes import FrequencyCap
@@ -30,6 +31,7 @@ from reengage.simulate.report import SAMPLE, assumptions, render_sample
 from reengage.store import Store
 from reengage.timeutil import days_later
 from reengage.uplift import with_min_uplift
+from reengage.workdays import WorkingDays
 
 __all__ = [
     "SAMPLE",
@@ -54,6 +56,7 @@ def simulate(
     only: str | None = None,
     sample: int = SAMPLE,
     incomplete: bool = False,
+    working_days: WorkingDays | None = None,
 ) -> Simulation:
     """Replay ``campaigns`` from ``now`` for ``days`` days. Nothing is sent or written.
 
@@ -61,7 +64,9 @@ def simulate(
     campaign's part is reported. Up to ``sample`` planned customers per mail step are
     rendered, and each failure is reported with the customer and the reason. With
     ``incomplete`` (some campaign file does not load), a running enrollment whose campaign
-    is missing waits for the fix, as the daemon makes it wait, instead of ending.
+    is missing waits for the fix, as the daemon makes it wait, instead of ending. A
+    campaign's call is counted on the day its rep's list shows it: the rep's local date, or
+    the next of ``working_days`` (``REENGAGE_DIGEST_DAYS``, ``..._SKIP_DATES``).
     """
     end = days_later(now, days, ws.zone)  # calendar days: 23 or 25 hours across DST
     model = current_model(store)
@@ -89,6 +94,8 @@ def simulate(
     plan = Simulation.covering(now, end, ws.zone)
     replay = Replay(ws, plan, model, cap, days, only, info, window)
     replay.incomplete = incomplete
+    replay.working_days = working_days or WorkingDays()
+    replay.rep_zones = {rep.external_id: rep_zone(rep) for rep in store.calls.reps()}
     replay.assessments = {a.profile.customer_id: a for a in assessments}
     for cid, campaign_id, status, enrolled_at in history:
         key = (cid, campaign_id)
@@ -123,7 +130,9 @@ def simulate(
         for cand in cands:
             if not cand.again:
                 replay.skip(cand.campaign, "still in another campaign when the plan ends")
-    plan.assumptions = assumptions(ws, [c for c in campaigns if replay.shown(c.id)], sample)
+    plan.assumptions = assumptions(
+        ws, [c for c in campaigns if replay.shown(c.id)], sample, replay.working_days, now
+    )
     render_sample(ws, store, plan, by_id, replay.locales, sample)
     return plan
 

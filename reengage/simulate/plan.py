@@ -67,6 +67,7 @@ class Simulation:
     assumptions: list[str] = field(default_factory=list)
     rendered: int = 0
     render_failures: list[str] = field(default_factory=list)
+    calls_after: Counter[str] = field(default_factory=Counter)  # seen after the last day
 
     @classmethod
     def covering(cls, start: datetime, end: datetime, zone: ZoneInfo) -> Simulation:
@@ -79,3 +80,8 @@ class Simulation:
     def day(self, when: datetime) -> DayPlan:
         """The local day ``when`` (any moment in the plan) falls on."""
         return self.days[(when.astimezone(self.zone).date() - self.days[0].day).days]
+
+    def on(self, day: date) -> DayPlan | None:
+        """The plan's ``day``, or None when it comes after the plan's last day."""
+        index = (day - self.days[0].day).days
+        return self.days[index] if 0 <= index < len(self.days) else None

@@ -8,7 +8,7 @@ import heapq
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from reengage.models import EnrollmentStatus
 from reengage.sendtimes import FrequencyCap, condition_met, next_send_time, window_zone
 from reengage.simulate.plan import PlannedEntry, PlannedMail, Simulation
 from reengage.store.sending import Running
+from reengage.workdays import WorkingDays
 
 DAY = timedelta(days=1)
 
@@ -74,6 +75,9 @@ class Replay:
         self.queue: list[tuple[datetime, int, int, int, Run | Candidate]] = []
         self.seq = 0
         self.incomplete = False  # a missing campaign may be a broken file: its runs wait
+        # Where a campaign's call lands: the rep's list on their next working day.
+        self.working_days = WorkingDays()
+        self.rep_zones: dict[str, ZoneInfo] = {}
 
     def shown(self, campaign_id: str) -> bool:
         """Whether the plan reports this campaign (all of them, or the ``only`` one)."""
@@ -213,7 +217,11 @@ class Replay:
         step = c.steps[run.index]
         if step.call is not None:
             if self.shown(c.id):
-                self.plan.day(t).calls[c.id] += 1
+                seen = self.plan.on(self.call_day(run.customer_id, t))
+                if seen is None:
+                    self.plan.calls_after[c.id] += 1
+                else:
+                    seen.calls[c.id] += 1
             self.advance(run, t)
             return
         if not run.reachable:
@@ -243,6 +251,13 @@ class Replay:
                 PlannedMail(run.customer, run.customer_id, c.id, step.key, t, run.zone)
             )
         self.advance(run, t)
+
+    def call_day(self, cid: int, t: datetime) -> date:
+        """The day a call falling due at ``t`` is on the rep's list: their local date, or
+        the next working day after a day off, as the reps' lists place it."""
+        rep = self.info.get(cid, {}).get("rep_external_id")
+        zone = self.rep_zones.get(rep, self.ws.zone) if rep else self.ws.zone
+        return self.working_days.next_working_day(t.astimezone(zone).date())
 
     def advance(self, run: Run, t: datetime) -> None:
         """Move the enrollment on to its next step, or end it after its last."""

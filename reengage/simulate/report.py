@@ -3,6 +3,8 @@ rendered sample of each mail step, with every failure named."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from reengage.campaigns import Campaign
 from reengage.compose import Workspace, render_for
 from reengage.detect import assess
@@ -10,11 +12,18 @@ from reengage.scoring import prior_for
 from reengage.sendtimes import condition_met
 from reengage.simulate.plan import PlannedMail, Simulation
 from reengage.store import Store
+from reengage.workdays import WorkingDays
 
 SAMPLE = 50  # customers rendered per mail step: ~2 ms each
 
 
-def assumptions(ws: Workspace, campaigns: list[Campaign], sample: int) -> list[str]:
+def assumptions(
+    ws: Workspace,
+    campaigns: list[Campaign],
+    sample: int,
+    days: WorkingDays | None = None,
+    now: datetime | None = None,
+) -> list[str]:
     """What the plan takes for granted, in words for the marketer reading it."""
     lines = [
         "Nobody buys, opens, clicks, replies, unsubscribes or bounces, and no rep records a "
@@ -67,6 +76,13 @@ def assumptions(ws: Workspace, campaigns: list[Campaign], sample: int) -> list[s
         f"Mail goes at the first moment its send window is open (in the recipient's zone "
         f"unless the campaign names one), under {cap}. Dates are calendar days in {ws.zone}."
     )
+    if any(s.call is not None for c in campaigns for s in c.steps):
+        working = (days or WorkingDays()).describe(now.date() if now else None)
+        lines.append(
+            "A campaign's call is counted on the day its rep's list shows it: the rep's own "
+            f"date, or after a day off the next working day ({working}: REENGAGE_DIGEST_DAYS, "
+            "REENGAGE_DIGEST_SKIP_DATES)."
+        )
     if sample:
         lines.append(
             f"Each mail step was rendered for up to {sample} of its planned customers, spread "

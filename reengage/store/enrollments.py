@@ -346,6 +346,17 @@ def queue_depth(conn: Connection, now: datetime) -> int:
     )
 
 
+def waiting_at_steps(conn: Connection) -> dict[tuple[str, str], int]:
+    """How many running enrollments wait at each (campaign, step key): what a campaign file
+    change must keep, since a key that is gone ends them (``reengage validate``, ``doctor``)."""
+    query = (
+        sa.select(ENROLLMENTS.c.campaign_id, ENROLLMENTS.c.next_step_key, sa.func.count())
+        .where(ENROLLMENTS.c.status.in_(RUNNING), ENROLLMENTS.c.next_step_key.is_not(None))
+        .group_by(ENROLLMENTS.c.campaign_id, ENROLLMENTS.c.next_step_key)
+    )
+    return {(row[0], row[1]): int(row[2]) for row in conn.execute(query)}
+
+
 @dataclass(frozen=True)
 class EnrollmentLine:
     """One of a customer's enrollments, for a person reading their file."""

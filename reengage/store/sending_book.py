@@ -41,6 +41,11 @@ class SendingBook:
         with self._tx() as conn:
             return enrollments.running_enrollments(conn)
 
+    def waiting_at_steps(self) -> dict[tuple[str, str], int]:
+        """Running enrollments by the (campaign, step key) they wait at (read only)."""
+        with self._tx() as conn:
+            return enrollments.waiting_at_steps(conn)
+
     def enroll(self, rows: Iterable[enrollments.NewEnrollment], now: datetime) -> int:
         """Record new enrollments (holdout members too)."""
         with self._tx() as conn:

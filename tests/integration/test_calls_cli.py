@@ -138,13 +138,48 @@ def test_digest_commands_show_the_working_days_and_send_nothing_on_a_day_off(
     preview = cli("digest", "preview", "--rep", "R1", "--date", "2026-11-29", cwd=tmp_path, env=env)
     assert preview.returncode == 0, preview.stderr
     assert "working days: mon-fri, not 2026-12-25, 2026-12-26" in preview.stdout
-    assert "Sun 29 Nov 2026 is not a working day: no digest goes out" in preview.stdout
-    assert "on the list of Mon 30 Nov 2026" in preview.stdout
+    first = preview.stdout.splitlines()[0]  # on top, before anything about the list
+    assert first.startswith("Sun 29 Nov 2026 is not a working day for Dana Reyes (R1): no "), first
+    assert "no digest goes out" in first and "on the list of Mon 30 Nov 2026" in preview.stdout
     # Still Sunday afternoon for Sam in New York: sending by hand sends him nothing.
     sent = cli("digest", "send", "--rep", "R2", cwd=tmp_path, env=env)
     assert sent.returncode == 0, sent.stderr
     assert "not a working day (REENGAGE_DIGEST_DAYS" in sent.stdout
     assert "sent" not in sent.stdout.replace("digests:", "")
+
+
+def test_calls_list_and_digest_preview_for_a_holiday_say_no_digest_goes_out_that_day(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A Thursday that is a holiday: the list is still shown (a preview), under a note that
+    the rep gets no digest that day; a working day has no such note."""
+    env = {**env, "REENGAGE_DIGEST_SKIP_DATES": "2026-11-26,2026-11-27"}
+    listed = cli("calls", "list", "--rep", "R1", "--date", "2026-11-26", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    note, title = listed.stdout.splitlines()[:2]
+    assert note.startswith(
+        "Thu 26 Nov 2026 is not a working day for Dana Reyes (R1): no digest "
+        "goes out; what is due then is on the list of Mon 30 Nov 2026"
+    ), note
+    assert "Dana Reyes (R1) — Thu 26 Nov 2026" in title
+    assert "Maria Li" in listed.stdout  # still shown, as a preview
+    preview = cli(
+        "digest",
+        "preview",
+        "--rep",
+        "R1",
+        "--date",
+        "2026-11-26",
+        "--out",
+        "o",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert preview.returncode == 0, preview.stderr
+    assert preview.stdout.startswith("Thu 26 Nov 2026 is not a working day for Dana Reyes (R1)")
+    working = cli("calls", "list", "--rep", "R1", "--date", "2026-11-25", cwd=tmp_path, env=env)
+    assert "not a working day" not in working.stdout
+    assert "Dana Reyes (R1) — Wed 25 Nov 2026" in working.stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize("columns", [80, 60])

@@ -28,6 +28,7 @@ from reengage.sendtimes import window_zone
 from reengage.store import Store
 from reengage.store import responses as response_sql
 from reengage.store.sending import NewEnrollment
+from reengage.workdays import WorkingDays
 from tests.integration import inprocess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -373,6 +374,51 @@ def test_a_running_enrollment_sends_its_rest_and_keeps_its_customer_until_it_end
     assert entry.campaign_id == HABIT
     assert finished <= entry.at < finished + DAY  # the first daily check after it ended
     assert all(m.at > entry.at for m in theirs if m.campaign_id == HABIT)
+
+
+CALLS = """
+id: calls-soon
+name: A mail, then a call the next day
+from: "Acme <hello@acme.example>"
+steps:
+  - {key: hello, after: 0d, subject: "Hello", template: tips/tip-2.html.j2}
+  - {key: call, after: 1d, call: {reason: "Worth a call"}}
+"""
+
+
+def test_a_call_step_due_on_a_day_off_is_planned_on_the_next_working_day(
+    store: Store, tmp_path: Path
+) -> None:
+    """As the reps' lists place it: a call due on Saturday is on Monday's list, and on
+    Tuesday's when Monday is a skip date; one the rep sees only after the plan is said."""
+    seed(store, tmp_path / "data")
+    calls = parse(CALLS)
+    ids = store.customers.customer_ids(["C000001", "C000002"])
+    saturday = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    monday = saturday + 2 * DAY
+    store.sending.enroll(
+        [
+            NewEnrollment(ids["C000001"], calls.id, False, "call", saturday),
+            NewEnrollment(ids["C000002"], calls.id, False, "call", monday),
+        ],
+        NOW - DAY,
+    )
+
+    def calls_on(plan: simulate.Simulation) -> dict[str, int]:
+        return {f"{d.day:%a %d}": d.calls[calls.id] for d in plan.days if d.calls}
+
+    plan = simulate.simulate(workspace(), store, [calls], now=NOW, days=14, sample=0)
+    assert calls_on(plan) == {"Mon 30": 2}  # not "Sat 28": 1
+    assert plan.day(saturday).exits[f"{calls.id}: completed"] == 1  # its last step is done
+    holiday = WorkingDays(skip=frozenset({monday.date()}))
+    plan = simulate.simulate(
+        workspace(), store, [calls], now=NOW, days=14, sample=0, working_days=holiday
+    )
+    assert calls_on(plan) == {"Tue 01": 2}
+    assert any("the next working day (mon-fri, not 2026-11-30" in a for a in plan.assumptions)
+    short = simulate.simulate(workspace(), store, [calls], now=NOW, days=5, sample=0)
+    assert calls_on(short) == {}
+    assert short.calls_after == {calls.id: 1}  # Saturday's, on Monday's list after the plan
 
 
 def test_an_enrollment_held_for_a_person_keeps_its_customer_and_sends_nothing(
