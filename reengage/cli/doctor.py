@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -72,6 +73,7 @@ def doctor(
         return
     if domain:
         raise typer.BadParameter("--domain goes with --sender", param_hint="--domain")
+    now = utcnow()  # the one moment every check is judged at
     failures = 0
 
     def report(ok: bool, what: str, detail: str) -> None:
@@ -111,7 +113,7 @@ def doctor(
     report(
         True,
         "working days",
-        f"{settings.working_days().describe(utcnow().date())} (the reps' local dates; "
+        f"{settings.working_days().describe(now.date())} (the reps' local dates; "
         f"digest from {settings.digest_hour:02d}:00)",
     )
     # Each check imports what it needs when it comes to it: the first lines show at once.
@@ -206,7 +208,7 @@ def doctor(
             counts = store.sending.message_counts()
             digests = store.calls.digest_counts()
             _, unmatched = store.responses.unmatched(1)
-            scoring_lines = _lapse_model_lines(store, settings)
+            scoring_lines = _lapse_model_lines(store, settings, now)
         finally:
             store.close()
         unknown, failed = counts.get("unknown", 0), counts.get("failed", 0)
@@ -260,7 +262,9 @@ def doctor(
         raise typer.Exit(1)
 
 
-def _lapse_model_lines(store: Store, settings: Settings) -> list[tuple[bool, str, str]]:
+def _lapse_model_lines(
+    store: Store, settings: Settings, now: datetime
+) -> list[tuple[bool, str, str]]:
     """The lapse score's horizon and why, the model in force and the last refit's verdict
     (a failure when it never came to one: its process died midway)."""
     from reengage import scoring
@@ -294,7 +298,7 @@ def _lapse_model_lines(store: Store, settings: Settings) -> list[tuple[bool, str
     finished = True
     if refit is not None and refit.verdict == STARTED:
         held = store.locks.held_until(REFIT_LOCK)
-        if held is not None and held > utcnow():  # its worker still renews the lease
+        if held is not None and held > now:  # its worker still renews the lease
             last = f"under way since {refit.at:%Y-%m-%d %H:%M} UTC"
         else:
             finished = False
