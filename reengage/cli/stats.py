@@ -149,6 +149,9 @@ def show_results(console: Console, results: Results, *, wide: bool = False) -> N
             _say(console, f"* {stats.OPENS_NOTE}.", width, "dim")
             lift = _lift_layout(results)
             _show_tables(console, f"Lift against the holdout ({_horizon(results)})", lift, width)
+            for c in results.campaigns:
+                if (note := _followed_note(c, results)) is not None:
+                    _say(console, note, width)
             uplift = uplift_layout(results.campaigns, per_campaign=True)
             _show_tables(console, uplift_title(results), uplift, width)
         else:
@@ -248,6 +251,18 @@ def _horizon(results: Results) -> str:
     return f"came back = bought within {days} days of entering"
 
 
+def _followed_note(c: CampaignResult, results: Results) -> str | None:
+    """Said when some of the campaign's treated entered another campaign within the window."""
+    if not c.also_entered:
+        return None
+    days = round(results.horizon.total_seconds() / 86400)
+    return (
+        f"{c.campaign_id}: {c.also_entered:,} of {c.lift.treated:,} treated also entered "
+        f"another campaign within {days} days of entering this one; their returns count "
+        f"for each, so this lift is of {c.campaign_id} with what followed it."
+    )
+
+
 def _lift_layout(results: Results) -> Layout:
     lifts = [c.lift for c in results.campaigns]
     cells = [_lift_cells(found) for found in lifts]
@@ -294,6 +309,8 @@ def _show_blocks(console: Console, results: Results, scope: str) -> None:
             width,
         )
         _say(console, f"Verdict: {found.verdict}", width, "bold")
+        if (followed := _followed_note(c, results)) is not None:
+            _say(console, followed, width)
         note = uplift_note(c, results)
         if note is None:
             layout = uplift_layout([c], per_campaign=False)

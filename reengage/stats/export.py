@@ -27,7 +27,10 @@ CSV_COLUMNS = ["campaign", "step", "group", "subgroup", "reason", "scope", "meas
 # What each measure counts, and on which rows (the README's table says the same).
 MEASURES = {
     "entered": "customers who entered the campaign, per group (treated, held_out)",
-    "came_back": "customers who bought within the lift horizon of entering, per group",
+    "came_back": "customers who bought within the lift horizon of entering, per group "
+    "(whichever campaign the purchase is credited to)",
+    "also_entered_another": "treated customers who entered another campaign within the lift "
+    "horizon of entering this one (their returns count for each)",
     "reactivated": "treated customers with a purchase credited to one of the campaign's "
     "mails, each once",
     "sent": "mails handed to the mail server, per step",
@@ -140,6 +143,7 @@ def _campaign_json(c: CampaignResult) -> dict[str, Any]:
         "enrolled": c.enrolled,  # treated and held out together
         "treated": c.lift.treated,
         "held_out": c.held_out,
+        "treated_also_entered_another": c.also_entered,
         **_funnel_json(c.funnel),
         "held_out_revenue": money(c.held_out_revenue),
         "lift": lift_fields(c.lift),
@@ -203,6 +207,7 @@ def _campaign_rows(c: CampaignResult) -> list[dict[str, Any]]:
         {**campaign, "group": HELD_OUT, "measure": "entered", "value": found.held_out},
         {**campaign, "group": TREATED, "measure": "came_back", "value": found.treated_reactivated},
         {**campaign, "group": TREATED, "measure": "reactivated", "value": c.funnel.reactivated},
+        {**campaign, "group": TREATED, "measure": "also_entered_another", "value": c.also_entered},
     ]
     if found.held_out:  # a campaign without a holdout has no holdout that came back or spent
         held = {**campaign, "group": HELD_OUT}

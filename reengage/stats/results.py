@@ -103,6 +103,9 @@ class CampaignResult:
     held_out_revenue: float  # what the holdout spent anyway (credited within the window)
     # Per segment and rhythm class, among who has had the whole window (reengage.uplift).
     uplift: CampaignUplift | None = None
+    # treated who entered another campaign within the horizon of entering this one: their
+    # returns count for each campaign they entered, so the lift is of the campaigns together
+    also_entered: int = 0
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,7 @@ def _campaign(counts: CampaignCounts, now: datetime, uplift: CampaignUplift) -> 
         timeline=_timeline(t, h, now.date()),
         held_out_revenue=h.revenue,
         uplift=uplift,
+        also_entered=counts.also_entered,
     )
 
 

@@ -28,7 +28,7 @@ from reengage.models import (
 from reengage.store.sqlfuncs import epoch_days
 from reengage.store.tables import CALLS as CALL_TASKS
 from reengage.store.tables import ENROLLMENTS, MESSAGES, RESPONSES
-from reengage.store.uplift import UpliftCount, first_conversions, uplift_counts
+from reengage.store.uplift import UpliftCount, first_returns, uplift_counts
 from reengage.timeutil import as_utc
 
 EPOCH = date(1970, 1, 1)
@@ -78,6 +78,9 @@ class CampaignCounts:
     treatment: ArmCounts = field(default_factory=ArmCounts)
     holdout: ArmCounts = field(default_factory=ArmCounts)
     steps: dict[str | None, StepCounts] = field(default_factory=dict)
+    # treated enrollments whose customer entered another campaign (not held out) within
+    # the lift horizon of entering this one: their returns count for both
+    also_entered: int = 0
 
     def step(self, key: str | None) -> StepCounts:
         """The step's counts, created on first use."""
@@ -169,6 +172,7 @@ def snapshot(
     _messages(conn, campaign, since, of)
     _responses(conn, campaign, since, of)
     _conversions(conn, campaign, since, horizon, of, arm)
+    _also_entered(conn, campaign, since, horizon, of)
     _call_tasks(conn, campaign, since, of)
     return Snapshot(found)
 
@@ -265,15 +269,14 @@ def _conversions(
         step = of(campaign_id).step(step_key)
         step.reactivated, step.revenue = count, float(revenue)
 
-    # For lift: each enrollment's first conversion, counted when it came within the
-    # horizon of enrolling, by the day it came (the timeline's raw material).
-    first = first_conversions()
-    waited = epoch_days(first.c.first_at) - epoch_days(ENROLLMENTS.c.enrolled_at)
+    # For lift: each enrollment's first return within the horizon of enrolling, whichever
+    # campaign its purchase was credited to, by the day it came (the timeline's raw material).
+    scoped = [campaign] if campaign is not None else None
+    first = first_returns(horizon, campaigns=scoped, since=since)
     day = _day(first.c.first_at)
     query = (
         sa.select(ENROLLMENTS.c.campaign_id, status, day, sa.func.count())
         .join(first, first.c.enrollment_id == ENROLLMENTS.c.id)
-        .where(waited <= horizon.total_seconds() / 86400.0)
         .group_by(ENROLLMENTS.c.campaign_id, status, day)
     )
     for campaign_id, state, first_day, count in conn.execute(_scope(query, campaign, since)):
@@ -281,6 +284,38 @@ def _conversions(
         group.reactivated += count
         by_day = group.reactivated_by_day
         by_day[_date(first_day)] = by_day.get(_date(first_day), 0) + count
+
+
+def _also_entered(
+    conn: Connection,
+    campaign: str | None,
+    since: datetime | None,
+    horizon: timedelta,
+    of: Callable[[str], CampaignCounts],
+) -> None:
+    """How many of each campaign's treated entered another campaign, treated, within the
+    horizon of entering it: the lift then measures the campaigns together."""
+    other = ENROLLMENTS.alias("other")
+    holdout = EnrollmentStatus.HOLDOUT.value
+    after = epoch_days(other.c.enrolled_at) - epoch_days(ENROLLMENTS.c.enrolled_at)
+    followed = (
+        sa.select(other.c.id)
+        .where(
+            other.c.customer_id == ENROLLMENTS.c.customer_id,
+            other.c.campaign_id != ENROLLMENTS.c.campaign_id,
+            other.c.status != holdout,
+            other.c.enrolled_at >= ENROLLMENTS.c.enrolled_at,
+            after <= horizon.total_seconds() / 86400.0,
+        )
+        .exists()
+    )
+    query = (
+        sa.select(ENROLLMENTS.c.campaign_id, sa.func.count())
+        .where(ENROLLMENTS.c.status != holdout, followed)
+        .group_by(ENROLLMENTS.c.campaign_id)
+    )
+    for campaign_id, count in conn.execute(_scope(query, campaign, since)):
+        of(campaign_id).also_entered = count
 
 
 def _call_tasks(

@@ -21,6 +21,7 @@ from reengage.authoring import validate
 from reengage.campaigns import Campaign, parse_campaign
 from reengage.enroll import detect_and_enroll
 from reengage.ingest import Kind, import_items
+from reengage.stats import campaign_results
 from reengage.store import Store
 from reengage.store.sending import NewEnrollment
 from reengage.uplift import MIN_GROUP, UpliftKind, uplift_by_campaign, with_min_uplift
@@ -65,9 +66,11 @@ def history(
     *,
     entered: datetime = T0,
     prefix: str = "h",
+    then: str | None = None,
 ) -> None:
     """Customers of each segment enter ``campaign`` at ``entered``, treated or held out as
-    ``known`` says; those who come back buy ten days later."""
+    ``known`` says (and the treated enter ``then`` too, an hour later); those who come back
+    buy ten days later."""
     keys: dict[str, str | None] = {}
     rows: list[tuple[str, bool, bool]] = []  # key, held out, comes back
     for segment, (treated, treated_back, held, held_back) in known.items():
@@ -81,6 +84,12 @@ def history(
         [NewEnrollment(ids[key], campaign, held, "first", entered) for key, held, _ in rows],
         entered,
     )
+    if then is not None:
+        an_hour = entered + timedelta(hours=1)
+        treated = [ids[key] for key, held, _ in rows if not held]
+        store.sending.enroll(
+            [NewEnrollment(cid, then, False, "first", an_hour) for cid in treated], an_hour
+        )
     later = entered + timedelta(days=10)
     _orders(store, [(key, later) for key, _, back in rows if back], now=later)
 
@@ -112,6 +121,47 @@ def test_a_known_effect_by_segment_is_measured_per_segment(store: Store) -> None
     # A shorter window lets the recent B customers in.
     short = uplift_by_campaign(store, NOW, horizon=timedelta(days=7))["habit"].segment("B")
     assert short is not None and short.treated == 350
+
+
+def test_a_campaign_keeps_its_returns_when_its_treated_customers_enter_another(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    # The treated of "habit" enter "follow_up" an hour later (a campaign that runs in
+    # parallel, or one whose audience they meet next). Their purchases are credited to
+    # follow_up, the latest; habit's treated must still count as having come back, or its
+    # lift reads as harm and min_uplift shuts out the segments contact helps.
+    history(store, "habit", KNOWN, then="follow_up")
+
+    found = uplift_by_campaign(store, NOW)["habit"]
+    a, b = found.segment("A"), found.segment("B")
+    assert a is not None and b is not None
+    assert (a.treated, a.treated_came_back, a.held_out, a.held_out_came_back) == KNOWN["A"]
+    assert (b.treated, b.treated_came_back, b.held_out, b.held_out_came_back) == KNOWN["B"]
+    assert a.kind is UpliftKind.HELPS
+
+    results = {c.campaign_id: c for c in campaign_results(store, NOW).campaigns}
+    habit, follow_up = results["habit"], results["follow_up"]
+    assert (habit.lift.treated, habit.lift.treated_reactivated) == (640, 175)
+    assert (habit.lift.held_out, habit.lift.held_out_reactivated) == (208, 37)
+    assert habit.funnel.reactivated == 0  # the credit for the purchase stays with the latest
+    assert follow_up.funnel.reactivated == 175
+    assert habit.also_entered == 640 and follow_up.also_entered == 0
+
+    env = {"REENGAGE_DATABASE_URL": database_url, "REENGAGE_NOW": NOW.isoformat()}
+    for columns in ("80", "200"):
+        shown = inprocess.cli("stats", cwd=tmp_path, env={**env, "COLUMNS": columns})
+        assert shown.returncode == 0, shown.stderr
+        words = cells(shown.stdout)
+        assert (
+            "habit: 640 of 640 treated also entered another campaign within 30 days of "
+            "entering this one; their returns count for each, so this lift is of habit "
+            "with what followed it"
+        ) in words, words
+        assert "follow_up: 0 of" not in words and "so this lift is of follow_up" not in words
+    as_json = inprocess.cli("stats", "--format", "json", cwd=tmp_path, env=env)
+    shown_json = {c["campaign"]: c for c in json.loads(as_json.stdout)["campaigns"]}
+    assert shown_json["habit"]["treated_also_entered_another"] == 640
+    assert shown_json["follow_up"]["treated_also_entered_another"] == 0
 
 
 def test_a_campaign_without_holdout_says_so_and_how_to_keep_one(
