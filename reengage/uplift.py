@@ -227,37 +227,17 @@ def _below(bar: float, found: CampaignUplift | None) -> list[GroupUplift]:
 def with_min_uplift(
     store: Store, campaigns: list[Campaign], now: datetime, *, keep: bool = True
 ) -> list[Campaign]:
-    """``campaigns`` with each ``min_uplift`` turned into a filter on the segment: the
-    segments it leaves out, as kept in the store when measured within the last
-    :data:`MEASURE_EVERY` against the same bar, else measured now (one query for every
-    stale campaign) and kept (``keep`` False: only used, as ``simulate`` does). Campaigns
-    without ``min_uplift`` (and passes with none) are handed back as they are."""
-    bars = {
-        c.id: c.audience.min_uplift
-        for c in campaigns
-        if c.audience is not None and c.audience.min_uplift is not None
-    }
-    if not bars:
-        return campaigns
-    kept = store.uplift_rules.read(list(bars))
-    stale = [cid for cid, bar in bars.items() if not _fresh(kept.get(cid), bar, now)]
-    if stale:
-        found = uplift_by_campaign(store, now, campaigns=stale)
-        measured = {cid: _measured(cid, bars[cid], found.get(cid), now) for cid in stale}
-        if keep:
-            seen = {cid: kept[cid].measured_at if cid in kept else None for cid in stale}
-            store.uplift_rules.keep(list(measured.values()), seen)
-            kept = store.uplift_rules.read(list(bars))  # another worker's, if it came first
-        else:
-            kept.update(measured)
+    """``campaigns`` with each ``min_uplift`` turned into a filter on the segment (the
+    segments :func:`min_uplift_left_out` names). Campaigns without ``min_uplift`` (and
+    passes with none) are handed back as they are."""
+    left_out = min_uplift_left_out(store, campaigns, now, keep=keep)
     ruled: list[Campaign] = []
     for campaign in campaigns:
-        rule = kept.get(campaign.id)
+        names = left_out.get(campaign.id)
         audience = campaign.audience
-        if rule is None or not rule.segments or audience is None or campaign.id not in bars:
+        if not names or audience is None:
             ruled.append(campaign)
             continue
-        names = tuple(name for name, _ in rule.segments)
         shown = ", ".join(repr(NO_SEGMENT if name is None else name) for name in names)
         filter_ = Filter(
             f"segment not in [{shown}] (min_uplift {audience.min_uplift:g}: contact helps "
@@ -269,6 +249,39 @@ def with_min_uplift(
         narrowed = audience.model_copy(update={"where": [*audience.where, filter_]})
         ruled.append(campaign.model_copy(update={"audience": narrowed}))
     return ruled
+
+
+def min_uplift_left_out(
+    store: Store, campaigns: list[Campaign], now: datetime, *, keep: bool = True
+) -> dict[str, tuple[str | None, ...]]:
+    """The segments each campaign's ``min_uplift`` leaves out (None: customers without a
+    segment), as kept in the store when measured within the last :data:`MEASURE_EVERY`
+    against the same bar, else measured now (one query for every stale campaign) and kept
+    (``keep`` False: only used, as ``simulate`` does). Campaigns that leave out nobody are
+    not named."""
+    bars = {
+        c.id: c.audience.min_uplift
+        for c in campaigns
+        if c.audience is not None and c.audience.min_uplift is not None
+    }
+    if not bars:
+        return {}
+    kept = store.uplift_rules.read(list(bars))
+    stale = [cid for cid, bar in bars.items() if not _fresh(kept.get(cid), bar, now)]
+    if stale:
+        found = uplift_by_campaign(store, now, campaigns=stale)
+        measured = {cid: _measured(cid, bars[cid], found.get(cid), now) for cid in stale}
+        if keep:
+            seen = {cid: kept[cid].measured_at if cid in kept else None for cid in stale}
+            store.uplift_rules.keep(list(measured.values()), seen)
+            kept = store.uplift_rules.read(list(bars))  # another worker's, if it came first
+        else:
+            kept.update(measured)
+    return {
+        cid: tuple(name for name, _ in rule.segments)
+        for cid, rule in kept.items()
+        if cid in bars and rule.segments
+    }
 
 
 def _fresh(rule: KeptRule | None, bar: float, now: datetime) -> bool:

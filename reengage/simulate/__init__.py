@@ -30,7 +30,7 @@ from reengage.simulate.replay import DAY, Candidate, Replay
 from reengage.simulate.report import SAMPLE, assumptions, render_sample
 from reengage.store import Store
 from reengage.timeutil import days_later
-from reengage.uplift import with_min_uplift
+from reengage.uplift import min_uplift_left_out
 from reengage.workdays import WorkingDays
 
 __all__ = [
@@ -80,7 +80,7 @@ def simulate(
         (c for c in campaigns if c.enabled and c.audience is not None), key=lambda c: -c.priority
     )
     # As measured now (or kept by the daemon), for the whole plan; a plan writes nothing.
-    entering = with_min_uplift(store, entering, now, keep=False)
+    left_out = min_uplift_left_out(store, entering, now, keep=False)
     window = store.attribution_window  # a holdout member enters nothing while it runs
     longest = max((c.not_enrolled_within_days for c in entering), default=0)
     since = now - max(timedelta(days=longest), window)
@@ -94,6 +94,7 @@ def simulate(
     plan = Simulation.covering(now, end, ws.zone)
     replay = Replay(ws, plan, model, cap, days, only, info, window)
     replay.incomplete = incomplete
+    replay.left_out = left_out
     replay.working_days = working_days or WorkingDays()
     replay.rep_zones = {rep.external_id: rep_zone(rep) for rep in store.calls.reps()}
     replay.assessments = {a.profile.customer_id: a for a in assessments}

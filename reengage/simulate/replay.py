@@ -17,7 +17,7 @@ from reengage.campaigns import Campaign
 from reengage.compose import Workspace
 from reengage.detect import Assessment
 from reengage.lapse_model import LapseModel
-from reengage.models import EnrollmentStatus
+from reengage.models import NO_SEGMENT, EnrollmentStatus
 from reengage.sendtimes import FrequencyCap, condition_met, next_send_time, window_zone
 from reengage.simulate.plan import PlannedEntry, PlannedMail, Simulation
 from reengage.store.sending import Running
@@ -78,6 +78,8 @@ class Replay:
         # Where a campaign's call lands: the rep's list on their next working day.
         self.working_days = WorkingDays()
         self.rep_zones: dict[str, ZoneInfo] = {}
+        # segments each campaign's min_uplift leaves out, as measured when the plan starts
+        self.left_out: dict[str, tuple[str | None, ...]] = {}
 
     def shown(self, campaign_id: str) -> bool:
         """Whether the plan reports this campaign (all of them, or the ``only`` one)."""
@@ -182,8 +184,12 @@ class Replay:
             if not self.propose(cand, k) and not cand.again:
                 self.skip(c, f"enrolled in it within the last {c.not_enrolled_within_days} days")
             return
-        self.recent[(cid, c.id)] = t
         a = self.assessments[cid]
+        left_out = self.left_out.get(c.id, ())
+        if left_out and a.profile.segment in left_out:  # a segment does not change in a plan
+            self.skip(c, _left_out(c, a.profile.segment))
+            return
+        self.recent[(cid, c.id)] = t
         held_out = c.in_holdout(a.customer_id)
         if self.shown(c.id):
             self.plan.entries.append(PlannedEntry(a.customer_id, c.id, t, held_out))
@@ -284,3 +290,12 @@ class Replay:
                     if k >= self.days
                     else "in another campaign until they left its audience",
                 )
+
+
+def _left_out(campaign: Campaign, segment: str | None) -> str:
+    """Why a customer of ``campaign``'s audience does not enter: their segment is one its
+    ``min_uplift`` leaves out (contact helped it less than the bar, as measured)."""
+    assert campaign.audience is not None and campaign.audience.min_uplift is not None
+    bar = campaign.audience.min_uplift
+    name = repr(NO_SEGMENT if segment is None else segment)
+    return f"segment {name} left out by min_uplift {bar:g} (contact helps them less)"

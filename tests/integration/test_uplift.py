@@ -361,6 +361,14 @@ def test_simulate_plans_with_min_uplift_as_the_daemon_decides(store: Store) -> N
     planned = {e.customer.split("-")[1] for e in plan.entries if e.customer.startswith("new-")}
     assert planned == {"A"}
     assert sum(e.customer.startswith("new-A") for e in plan.entries) == 12
+    # ... and the plan says who the rule left out, and why: the 12 newcomers of B. The
+    # history's customers who bought and are silent again entered habit within its
+    # not_enrolled_within_days, whatever their segment, and are counted for that.
+    left_out = {why: n for why, n in plan.skipped.items() if "min_uplift" in why}
+    why = "habit: segment 'B' left out by min_uplift 0.05 (contact helps them less)"
+    assert left_out == {why: 12}
+    recently = plan.skipped["habit: enrolled in it within the last 90 days"]
+    assert recently == sum(back + held_back for _, back, _, held_back in KNOWN.values())
 
 
 def test_validate_warns_when_min_uplift_has_no_holdout_to_learn_from(tmp_path: Path) -> None:
