@@ -89,8 +89,11 @@ def test_the_bounds_of_a_stretch_hold_the_score_at_every_moment_of_it(
         score = model.score(ahead.inputs(t))
         assert score == ahead.at(t)
         assert low <= score <= high, (t, low, score, high)
-    if width <= 0.01:  # and close around it on a short stretch
-        assert high - low < 0.01
+    # ... and close around it on a short stretch. Just after an order (silence near 0)
+    # the parts of a fitted score move fastest, and apart: over 0.01 days the bounds can be
+    # 0.05 wide and 0.015 wider than the scores (a search then takes a few more steps).
+    if width <= 1e-4:
+        assert high - low < 0.002
 
 
 @settings(max_examples=100, deadline=None)
