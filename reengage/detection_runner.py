@@ -23,7 +23,9 @@ from reengage.store import Store
 from reengage.store.lapse_models import Refit
 
 log = get_logger(__name__)
-REFIT_HOLD = timedelta(minutes=30)  # the refit's lease, renewed while it works
+# The refit's lease: renewed every third of it (40 s) while the refit works, and let go of
+# when it ends, so a lease past its end means its worker stopped (doctor says so).
+REFIT_HOLD = timedelta(minutes=2)
 
 
 class DetectionRunner:
@@ -96,7 +98,8 @@ class DetectionRunner:
     def refit(self) -> Refit | None:
         """Refit the lapse model if a refit is due (one worker of many does it, under a
         lease); the verdict is recorded and logged (``model_refit``). None: not due, or
-        another worker is at it."""
+        another worker is at it. The lease is let go of however the refit ends: finished,
+        lost with its child, or abandoned by a stop (then forgotten: the next start refits)."""
         if self.refit_every is None:
             return None
         now = self.clock()
@@ -104,18 +107,30 @@ class DetectionRunner:
             return None
         if not self.store.locks.try_lock(jobs.REFIT_LOCK, self.worker_id, now, REFIT_HOLD):
             return None
-        with self.store.locks.keeping(jobs.REFIT_LOCK, self.worker_id, self.clock, REFIT_HOLD):
-            if not jobs.refit_due(self.store, now, self.refit_every):
-                return None  # another worker refitted while this one waited for the lease
-            if self.process is None:
-                return jobs.refit_model(self.store, now)
-            refit = self.process.refit(now)
-            if refit is None and self.stopping():  # no failure: the next start refits
-                self.store.lapse_models.forget_unfinished()
-            elif refit is None:
-                why = "the detection process died during the refit (killed, or out of memory)"
-                refit = jobs.refit_lost(self.store, now, why)
-            return refit
+        try:
+            with self.store.locks.keeping(jobs.REFIT_LOCK, self.worker_id, self.clock, REFIT_HOLD):
+                return self._refit(now, self.refit_every)
+        finally:  # finished, lost or abandoned by a stop: the next taker need not wait
+            self._release_refit()
+
+    def _refit(self, now: datetime, every: timedelta) -> Refit | None:
+        if not jobs.refit_due(self.store, now, every):
+            return None  # another worker refitted while this one waited for the lease
+        if self.process is None:
+            return jobs.refit_model(self.store, now)
+        refit = self.process.refit(now)
+        if refit is None and self.stopping():  # no failure: the next start refits
+            self.store.lapse_models.forget_unfinished()
+        elif refit is None:
+            why = "the detection process died during the refit (killed, or out of memory)"
+            refit = jobs.refit_lost(self.store, now, why)
+        return refit
+
+    def _release_refit(self) -> None:
+        try:
+            self.store.locks.release(jobs.REFIT_LOCK, self.worker_id, self.clock())
+        except StoreError:  # the lease runs out on its own, REFIT_HOLD later at most
+            log.warning("refit_lock_not_released", hint="it runs out within two minutes")
 
     def release_chunks(self) -> None:
         """On a clean stop, hand back the chunks of a pass this worker was deciding (its

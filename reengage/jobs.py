@@ -11,7 +11,7 @@ from __future__ import annotations
 from reengage.dispatch import DispatchReport, count_held, dispatch_due, expire_leases
 from reengage.enroll import EnrollReport, detect_and_enroll
 from reengage.recheck import PUT_OFF
-from reengage.refit import REFIT_LOCK, refit_due, refit_lost, refit_model
+from reengage.refit import REFIT_CHECK_S, REFIT_LOCK, refit_due, refit_lost, refit_model
 from reengage.retries import CLAIM_LEASE, LEASE, RETRY_BASE, RETRY_MAX
 from reengage.spool import write_spooled
 
@@ -19,6 +19,7 @@ __all__ = [
     "CLAIM_LEASE",
     "LEASE",
     "PUT_OFF",
+    "REFIT_CHECK_S",
     "REFIT_LOCK",
     "RETRY_BASE",
     "RETRY_MAX",

@@ -11,13 +11,17 @@ At ``now``:
    before it, labelled at it), so it never sees the window. A model the refit kept was
    fitted the same way on an earlier day, so it did not see this window either.
 4. Candidate and model in force (or the rhythm prior, before any fit) are ranked on the
-   window by ROC AUC. The candidate is kept only when its AUC is higher; a tie keeps the
-   model in force (no change without evidence).
+   window by ROC AUC. The candidate is kept only when its AUC is higher by at least
+   :data:`MIN_AUC_GAIN`; a tie or a smaller gain keeps the model in force (no change
+   without evidence: a gain in the fourth decimal is noise, not a better model).
 
-Every refit is recorded as it begins and again with its verdict and both figures
-(``store.lapse_models``: what ``doctor`` shows), and logged as one ``model_refit`` event. One
-that never came to a verdict (its process was killed, or ran out of memory) stays recorded
-as begun: ``doctor`` says it did not finish, and the model in force is unchanged.
+One worker of many refits, under the :data:`REFIT_LOCK` lease, which it renews while it
+works and lets go of when the refit ends or a stopping daemon abandons it
+(:mod:`reengage.detection_runner`). Every refit is recorded as it begins and again with its
+verdict and both figures (``store.lapse_models``: what ``doctor`` shows), and logged as one
+``model_refit`` event. One that never came to a verdict (its worker was killed, or ran out
+of memory) stays recorded as begun: once its lease runs out unrenewed, ``doctor`` says it
+did not finish, and the model in force is unchanged.
 """
 
 from __future__ import annotations
@@ -37,13 +41,26 @@ log = get_logger(__name__)
 
 KEPT, REJECTED, SKIPPED = "kept", "rejected", "skipped"
 REFIT_LOCK = "refit_lapse_model"  # the lease one worker of many refits under
+REFIT_CHECK_S = 600  # how often a worker asks the database whether a refit is due
+# How much higher a new model's held-out ROC AUC must be for the refit to keep it: a floor
+# against swapping models on noise (a gain in the fourth decimal), not a significance test.
+# README: "The daemon refits the score on its own".
+MIN_AUC_GAIN = 0.002
+
+
+def next_refit_at(last: Refit | None, now: datetime, every: timedelta) -> datetime:
+    """When the next refit is due: ``now`` before the first one, or when the last one is
+    dated after ``now`` (a clock set back must not stop refits for good); else ``every``
+    after the last one."""
+    if last is None or last.at > now:
+        return now
+    return last.at + every
 
 
 def refit_due(store: Store, now: datetime, every: timedelta) -> bool:
     """True when no refit has been made yet, or the last one is ``every`` old (or dated
-    after ``now``: a clock set back must not stop refits for good)."""
-    last = store.lapse_models.last_refit()
-    return last is None or not last.at <= now < last.at + every
+    after ``now``)."""
+    return now >= next_refit_at(store.lapse_models.last_refit(), now, every)
 
 
 def refit_model(store: Store, now: datetime) -> Refit:
@@ -101,11 +118,15 @@ def refit_model(store: Store, now: datetime) -> Refit:
                 f"{now:%Y-%m-%d}: nothing to rank on",
             ),
         )
-    better = new.auc > old.auc
+    gain = new.auc - old.auc
+    better = round(gain, 9) >= MIN_AUC_GAIN  # 0.955 - 0.953 is 0.0019999… in floats
+    digits = _digits(new.auc, old.auc)
     reason = (
-        f"{'kept' if better else 'rejected'} the new model: ROC AUC {new.auc:.3f} against "
-        f"{old.auc:.3f} for {current_name}, on the customers as of {start:%Y-%m-%d} and who "
-        f"ordered again by {now:%Y-%m-%d} (horizon {choice.days:.0f} days)"
+        f"{'kept' if better else 'rejected'} the new model: ROC AUC {new.auc:.{digits}f} "
+        f"against {old.auc:.{digits}f} for {current_name} ({gain:+.{digits}f}; a new model "
+        f"must gain at least "
+        f"{MIN_AUC_GAIN}), on the customers as of {start:%Y-%m-%d} and who ordered again by "
+        f"{now:%Y-%m-%d} (horizon {choice.days:.0f} days)"
         + ("" if better else f"; {current_name} stays")
     )
     refit = _verdict(now, KEPT if better else REJECTED, choice.days, start, new, old, reason)
@@ -130,6 +151,14 @@ def refit_lost(store: Store, now: datetime, why: str) -> Refit:
     in_force = store.lapse_models.in_force()
     days = in_force.model.horizon_days if in_force is not None else rhythm_horizon(store).days
     return _skipped(store, now, days, None, f"skipped: {why}; the model in force stays")
+
+
+def _digits(a: float, b: float) -> int:
+    """Decimals enough (4, up to 6) that two different figures do not print the same."""
+    digits = 4
+    while digits < 6 and a != b and f"{a:.{digits}f}" == f"{b:.{digits}f}":
+        digits += 1
+    return digits
 
 
 def _skipped(

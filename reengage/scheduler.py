@@ -46,7 +46,6 @@ log = get_logger(__name__)
 SHUTDOWN_RESERVE_S = 2.0  # of the stop grace, kept for closing down after the sends
 PROBE_EVERY_S = 5  # how often an outage asks the database whether it is back
 JOIN_EVERY_S = 30  # how often a worker looks for a detection pass to share (chunk lease: 2 min)
-REFIT_CHECK_S = 600  # how often a worker asks the database whether a refit is due
 
 
 @dataclass
@@ -292,7 +291,7 @@ class Service:
         # log says `database_back` when it answers, not when the next pass happens to end.
         every(PROBE_EVERY_S, "probe", self._guarded(self._probe_outage))
         if self.refit_every is not None:
-            every(REFIT_CHECK_S, "refit", self._guarded(self.refit))
+            every(jobs.REFIT_CHECK_S, "refit", self._guarded(self.refit))
         if self.digest is not None:
             every(self.digest_every_s, "digests", self._guarded_async(self.digests))
         if self.mailbox is not None:  # a task: a stop ends it quietly, not as a job error

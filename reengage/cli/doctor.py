@@ -13,12 +13,13 @@ import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
 from reengage.cli.app import _settings, _store, _workspace, app, out
 from reengage.errors import ReengageError
-from reengage.timeutil import utcnow
+from reengage.timeutil import as_utc, utcnow
 
 if TYPE_CHECKING:
     from reengage.config import Settings
@@ -265,10 +266,10 @@ def doctor(
 def _lapse_model_lines(
     store: Store, settings: Settings, now: datetime
 ) -> list[tuple[bool, str, str]]:
-    """The lapse score's horizon and why, the model in force and the last refit's verdict
-    (a failure when it never came to one: its process died midway)."""
+    """The lapse score's horizon and why, the model in force, the last refit's verdict (a
+    failure when it never came to one: its worker stopped midway) and when the next is due."""
     from reengage import scoring
-    from reengage.refit import REFIT_LOCK
+    from reengage.refit import REFIT_CHECK_S, REFIT_LOCK, next_refit_at
     from reengage.store.lapse_models import STARTED
 
     found = store.lapse_models.in_force()
@@ -288,43 +289,57 @@ def _lapse_model_lines(
         if found.held_out is not None:
             model += (
                 f"backtest on the window from {found.held_out.start:%Y-%m-%d} it never saw: "
-                f"ROC AUC {_figure(found.held_out.auc, '{:.3f}')}, top 10% "
+                f"ROC AUC {_figure(found.held_out.auc, '{:.4f}')}, top 10% "
                 f"{_figure(found.held_out.precision, '{:.0%}')} precise"
             )
         else:
             model += f"ROC AUC {_figure(found.auc, '{:.3f}')} on the history it was fitted on"
     refit = store.lapse_models.last_refit()
     every = settings.model_refit_every()
+    zone = settings.zone
     finished = True
     if refit is not None and refit.verdict == STARTED:
         held = store.locks.held_until(REFIT_LOCK)
-        if held is not None and held > now:  # its worker still renews the lease
-            last = f"under way since {refit.at:%Y-%m-%d %H:%M} UTC"
+        if held is not None and as_utc(held) > now:  # its worker still renews the lease
+            last = f"under way since {_at(refit.at, zone)}"
         else:
             finished = False
+            stopped = "" if held is None else f" (its lease ran out {_at(held, zone)})"
             last = (
-                f"did not finish: begun {refit.at:%Y-%m-%d %H:%M} UTC, its process ended "
-                "before a verdict (killed, or out of memory: see the daemon's log and the "
-                "machine's memory then); the model in force is unchanged"
+                f"did not finish: begun {_at(refit.at, zone)}, its worker stopped renewing "
+                f"the refit's lease before a verdict{stopped}: killed, or out of memory (see "
+                "the daemon's log and the machine's memory then); the model in force is "
+                "unchanged"
             )
-            if every is not None:
-                last += f"; the next refit is due {refit.at + every:%Y-%m-%d %H:%M} UTC"
     elif refit is not None:
-        last = f"{refit.at:%Y-%m-%d %H:%M} UTC, {refit.reason}"
+        last = f"{_at(refit.at, zone)}, {refit.reason}"
         if refit.verdict != "skipped":
             last += (
                 f" (top 10% precision {_figure(refit.candidate_precision, '{:.0%}')} against "
                 f"{_figure(refit.in_force_precision, '{:.0%}')})"
             )
-    elif every is None:
-        last = "none; the daemon never refits (REENGAGE_MODEL_REFIT_EVERY_HOURS=0)"
     else:
-        last = f"none yet; the daemon refits every {settings.model_refit_every_hours} hours"
+        last = "none yet"
+    if every is None:
+        due = "refit off: the daemon never refits (REENGAGE_MODEL_REFIT_EVERY_HOURS=0)"
+    else:
+        at = next_refit_at(refit, now, every)
+        due = (
+            f"due now: a running daemon starts it within {REFIT_CHECK_S // 60} minutes"
+            if at <= now
+            else f"due {_at(at, zone)}"
+        ) + f" (every {settings.model_refit_every_hours} hours)"
     return [
         (True, "lapse horizon", horizon),
         (True, "lapse model", model),
         (finished, "last refit", last),
+        (True, "next refit", due),
     ]
+
+
+def _at(moment: datetime, zone: ZoneInfo) -> str:
+    """A moment as doctor shows the refit's: to the minute, in the business zone, named."""
+    return f"{as_utc(moment).astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
 
 
 def _figure(value: float | None, pattern: str) -> str:

@@ -2,7 +2,8 @@
 
 A lease is a row in ``job_locks``: who holds it and until when. One conditional UPDATE
 decides who takes it, so two workers can never both win, on SQLite or PostgreSQL; the
-holder renews it while its pass runs (:mod:`reengage.scheduler`).
+holder renews it while its pass runs (:mod:`reengage.scheduler`), and may let go of it
+when done (:meth:`JobLocks.release`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,19 @@ class JobLocks:
                 .values(holder=holder, locked_until=now + hold)
             )
             return (taken.rowcount or 0) == 1
+
+    def release(self, name: str, holder: str, now: datetime) -> bool:
+        """Let go of ``holder``'s lease on ``name`` (its work ended, or the worker is
+        stopping): any worker takes it at once instead of after the lease. False when
+        ``holder`` did not hold it."""
+        with self._tx() as conn:
+            let_go = conn.execute(
+                JOB_LOCKS.update()
+                .where(JOB_LOCKS.c.name == name)
+                .where(JOB_LOCKS.c.holder == holder, JOB_LOCKS.c.locked_until > now)
+                .values(locked_until=now)
+            )
+            return (let_go.rowcount or 0) == 1
 
     def held_until(self, name: str) -> datetime | None:
         """When the named lease runs out (a past moment: nobody holds it), or None if it was

@@ -151,6 +151,47 @@ def test_a_refit_better_than_the_model_in_force_is_kept(store: Store, tmp_path: 
     assert scoring.current_model(store) == now_in_force.model  # detection scores with it
 
 
+@pytest.mark.parametrize(
+    ("candidate", "verdict", "figures"),
+    [
+        (0.95303, "rejected", "ROC AUC 0.95303 against 0.95300 for the rhythm prior (+0.00003;"),
+        (0.95490, "rejected", "ROC AUC 0.9549 against 0.9530 for the rhythm prior (+0.0019;"),
+        (0.95500, "kept", "ROC AUC 0.9550 against 0.9530 for the rhythm prior (+0.0020;"),
+    ],
+)
+def test_a_refit_keeps_a_new_model_only_on_a_gain_of_min_auc_gain(
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    candidate: float,
+    verdict: str,
+    figures: str,
+) -> None:
+    """A gain in the fourth decimal is noise: the model in force stays. The reason prints
+    digits enough that two different figures read differently."""
+    from reengage.backtest import MethodResult
+    from reengage.backtesting import Window
+
+    def judge(self: Window, name: str, model: LapseModel) -> MethodResult:
+        auc = candidate if name == "candidate" else 0.953
+        return MethodResult(name, auc, 0.5, 0.5)
+
+    history(store, tmp_path, FAST)
+    monkeypatch.setattr(Window, "judge", judge)
+    with capture_logs() as logs:
+        refit = refit_model(store, NOW)
+    assert refit.verdict == verdict
+    assert refit.reason.startswith(f"{verdict} the new model: {figures}"), refit.reason
+    assert "a new model must gain at least 0.002)" in refit.reason
+    [event] = [e for e in logs if e["event"] == "model_refit"]
+    assert (event["verdict"], event["reason"]) == (verdict, refit.reason)
+    if verdict == "rejected":
+        assert refit.reason.endswith("; the rhythm prior stays")
+        assert store.lapse_models.in_force() is None
+    else:
+        assert store.lapse_models.in_force() is not None
+
+
 def test_a_refit_no_better_than_the_model_in_force_is_rejected(
     store: Store, tmp_path: Path
 ) -> None:

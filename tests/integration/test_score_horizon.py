@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from reengage import refit, scoring
+from reengage.detection_runner import REFIT_HOLD
 from reengage.lapse_model import LapseModel
 from reengage.refit import REFIT_LOCK, refit_due, refit_model
 from reengage.store import Store
@@ -24,13 +25,14 @@ RHYTHM = re.compile(
 )
 
 
-def cli(*args: str, cwd: Path, url: str) -> inprocess.Result:
+def cli(*args: str, cwd: Path, url: str, now: datetime = NOW, **settings: str) -> inprocess.Result:
     env = {
         "REENGAGE_DATABASE_URL": url,
-        "REENGAGE_NOW": NOW.isoformat(),
+        "REENGAGE_NOW": now.isoformat(),
         "REENGAGE_SECRET_KEY": "d" * 40,
         "REENGAGE_SPOOL_DIR": str(cwd / "spool"),
         "COLUMNS": "200",
+        **{f"REENGAGE_{name.upper()}": value for name, value in settings.items()},
     }
     return inprocess.cli(*args, cwd=cwd, env=env)
 
@@ -71,7 +73,16 @@ def test_score_and_doctor_show_the_horizon_chosen_from_the_rhythm(
     doctor = cli("doctor", cwd=tmp_path, url=database_url).stdout
     assert f"ok   lapse horizon: {days} days, chosen from your customers' rhythm: " in doctor
     assert "ok   lapse model: the rhythm prior: no model fitted yet" in doctor, doctor
-    assert "ok   last refit: none yet; the daemon refits every 24 hours" in doctor
+    assert "ok   last refit: none yet" in doctor
+    assert (
+        "ok   next refit: due now: a running daemon starts it within 10 minutes "
+        "(every 24 hours)" in doctor
+    )
+    off = cli("doctor", cwd=tmp_path, url=database_url, model_refit_every_hours="0").stdout
+    assert (
+        "ok   next refit: refit off: the daemon never refits "
+        "(REENGAGE_MODEL_REFIT_EVERY_HOURS=0)" in off
+    ), off
 
     fitted = cli("score", "--fit", cwd=tmp_path, url=database_url)
     assert fitted.returncode == 0, fitted.stderr
@@ -123,9 +134,12 @@ def test_backtest_shows_several_horizons_and_marks_the_chosen_one(
     assert "which has not come yet" in refused.stderr
 
 
-@pytest.mark.parametrize("in_force", ["poor", "knowing"])
-def test_doctor_shows_the_model_in_force_and_the_last_refit(
-    tmp_path: Path, database_url: str, in_force: str
+@pytest.mark.parametrize(
+    ("in_force", "zone", "local"),
+    [("poor", "UTC", "12:00 UTC"), ("knowing", "Europe/Berlin", "13:00 Europe/Berlin")],
+)
+def test_doctor_shows_the_model_in_force_the_last_refit_and_the_next(
+    tmp_path: Path, database_url: str, in_force: str, zone: str, local: str
 ) -> None:
     imported(tmp_path, database_url, FAST)
     store = Store.open(database_url)
@@ -142,19 +156,21 @@ def test_doctor_shows_the_model_in_force_and_the_last_refit(
         refit = refit_model(store, NOW)
     finally:
         store.close()
-    doctor = cli("doctor", cwd=tmp_path, url=database_url).stdout
+    doctor = cli("doctor", cwd=tmp_path, url=database_url, timezone=zone).stdout
     assert refit.candidate_auc is not None and refit.in_force_auc is not None
-    figures = f"ROC AUC {refit.candidate_auc:.3f} against {refit.in_force_auc:.3f}"
+    figures = f"ROC AUC {refit.candidate_auc:.4f} against {refit.in_force_auc:.4f}"
     start = NOW - timedelta(days=choice.days)
+    # When the next refit is due, in the business's zone as the last one's time.
+    assert f"ok   next refit: due 2026-11-02 {local} (every 24 hours)" in doctor, doctor
     if in_force == "poor":
-        assert f"ok   last refit: 2026-11-01 12:00 UTC, kept the new model: {figures}" in doctor
+        assert f"ok   last refit: 2026-11-01 {local}, kept the new model: {figures}" in doctor
         assert f"ok   lapse model: fitted on the history up to {start:%Y-%m-%d} " in doctor, doctor
         assert (
             f"backtest on the window from {start:%Y-%m-%d} it never saw: "
-            f"ROC AUC {refit.candidate_auc:.3f}, top 10% " in doctor
+            f"ROC AUC {refit.candidate_auc:.4f}, top 10% " in doctor
         )
     else:
-        assert f"last refit: 2026-11-01 12:00 UTC, rejected the new model: {figures}" in doctor
+        assert f"last refit: 2026-11-01 {local}, rejected the new model: {figures}" in doctor
         assert "the model in force stays" in doctor
         assert f"ok   lapse model: fitted on the history up to {start:%Y-%m-%d} " in doctor
         assert "ROC AUC 0.500 on the history it was fitted on" in doctor
@@ -177,24 +193,28 @@ def test_doctor_says_a_refit_killed_midway_did_not_finish_and_the_model_stays(
         assert store.lapse_models.in_force() is None  # still the rhythm prior
         # Not again at once: a refit that kills its process would kill it every few minutes.
         assert not refit_due(store, NOW + timedelta(minutes=10), timedelta(hours=24))
-        # While a worker still holds (renews) the refit's lease, it is under way.
-        assert store.locks.try_lock(REFIT_LOCK, "worker-1", NOW, timedelta(minutes=30))
-        running = cli("doctor", cwd=tmp_path, url=database_url).stdout
-        store.locks.try_lock(REFIT_LOCK, "worker-1", NOW - timedelta(hours=1), timedelta(0))
+        # Its worker took the lease as the daemon does, and was killed (kill -9) at once:
+        # nothing renews the lease (every third of REFIT_HOLD while a worker lives).
+        assert store.locks.try_lock(REFIT_LOCK, "worker-1", NOW, REFIT_HOLD)
     finally:
         store.close()
+    minute = timedelta(minutes=1)
+    running = cli("doctor", cwd=tmp_path, url=database_url, now=NOW + minute).stdout
     assert "ok   last refit: under way since 2026-11-01 12:00 UTC" in running, running
 
-    doctor = cli("doctor", cwd=tmp_path, url=database_url)
+    # Minutes later, not half an hour: the lease was not renewed, its worker stopped.
+    later = NOW + REFIT_HOLD + minute
+    assert later <= NOW + timedelta(minutes=4)
+    doctor = cli("doctor", cwd=tmp_path, url=database_url, now=later)
     assert doctor.returncode == 1
     assert (
-        "FAIL last refit: did not finish: begun 2026-11-01 12:00 UTC, its process ended "
-        "before a verdict (killed, or out of memory"
+        "FAIL last refit: did not finish: begun 2026-11-01 12:00 UTC, its worker stopped "
+        "renewing the refit's lease before a verdict (its lease ran out "
+        f"{NOW + REFIT_HOLD:%Y-%m-%d %H:%M} UTC): killed, or out of memory"
     ) in doctor.stdout, doctor.stdout
-    assert (
-        "the model in force is unchanged; the next refit is due 2026-11-02 12:00 UTC"
-        in doctor.stdout
-    )
+    assert "the model in force is unchanged" in doctor.stdout
+    # Not again at once: the next refit is a period after the one that did not finish.
+    assert "ok   next refit: due 2026-11-02 12:00 UTC (every 24 hours)" in doctor.stdout
     assert "ok   lapse model: the rhythm prior: no model fitted yet" in doctor.stdout
 
     store = Store.open(database_url)
