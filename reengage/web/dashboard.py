@@ -215,7 +215,10 @@ def _render(
         "lift_views": {
             c.campaign_id: dashboard_view.lift_view(c.lift, t) for c in results.campaigns
         },
-        "groups": {c.campaign_id: dashboard_view.groups(c, t, currency) for c in results.campaigns},
+        "groups": {
+            c.campaign_id: dashboard_view.groups(c, t, currency, horizon_days)
+            for c in results.campaigns
+        },
         "undecided": [
             c.campaign_id for c in results.campaigns if c.lift.kind not in dashboard_view.DECIDED
         ],

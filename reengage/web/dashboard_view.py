@@ -82,9 +82,11 @@ def lift_view(lift: Lift, t: Texts) -> LiftView:
     return LiftView(kind.value, verdict, estimate, None)
 
 
-def groups(campaign: CampaignResult, t: Texts, currency: str) -> list[str]:
+def groups(campaign: CampaignResult, t: Texts, currency: str, horizon_days: int) -> list[str]:
     """Who entered, as two groups apart, and what each spent: one sentence per line.
-    A campaign without a holdout says so, and nothing about a holdout's spending."""
+    A campaign without a holdout says so, and nothing about a holdout's spending; one
+    whose treated went on to enter another campaign says how many (the lift then is of
+    the campaigns together)."""
     treated = campaign.enrolled - campaign.held_out
     spent = t.money(campaign.funnel.revenue, currency)
     reactivated = campaign.funnel.reactivated
@@ -119,6 +121,16 @@ def groups(campaign: CampaignResult, t: Texts, currency: str) -> list[str]:
             early.reactivated,
         ).format(n=t.number(early.reactivated), money=t.money(early.revenue, currency))
     lines.append(reactivated_line)
+    if campaign.also_entered:
+        lines.append(
+            t.ngettext(
+                "{n} treated customer also entered another campaign within {days} days; "
+                "their returns count for each, so this lift is of the campaigns together",
+                "{n} treated customers also entered another campaign within {days} days; "
+                "their returns count for each, so this lift is of the campaigns together",
+                campaign.also_entered,
+            ).format(n=t.number(campaign.also_entered), days=horizon_days)
+        )
     if campaign.held_out:
         lines.append(
             t.gettext("The holdout spent {money} in the same window without any mail").format(

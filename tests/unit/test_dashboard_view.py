@@ -49,23 +49,36 @@ def test_a_decided_lift_has_its_estimate_and_interval_beside_the_verdict() -> No
 
 
 def test_the_groups_are_apart_and_a_campaign_without_holdout_names_no_holdout_spend() -> None:
-    with_holdout = groups(campaign("a", lift(1089, 226, 111, 10)), EN, "USD")
+    with_holdout = groups(campaign("a", lift(1089, 226, 111, 10)), EN, "USD", 30)
     assert with_holdout == [
         "1,089 customers treated (sent the mails)",
         "111 customers held out (never contacted, for comparison)",
         "226 treated customers reactivated, spending $11,300",
         "The holdout spent $500 in the same window without any mail",
     ]
-    without = groups(campaign("b", lift(2, 0, 0, 0), revenue=0), EN, "EUR")
+    without = groups(campaign("b", lift(2, 0, 0, 0), revenue=0), EN, "EUR", 30)
     assert without == [
         "2 customers treated (sent the mails)",
         "No holdout: every customer who entered was sent the mails",
         "0 treated customers reactivated, spending €0",
     ]
     assert not any("holdout spent" in line for line in without)
-    chinese = groups(campaign("a", lift(1, 1, 1, 0)), ZH, "CNY")
+    chinese = groups(campaign("a", lift(1, 1, 1, 0)), ZH, "CNY", 30)
     assert chinese[0] == "实验组 1 位客户（收到邮件）"
     assert "¥11,300" in chinese[2]
+
+
+def test_a_campaign_whose_treated_entered_another_says_its_lift_is_of_them_together() -> None:
+    shown = campaign("a", lift(1089, 226, 111, 10))
+    shown = CampaignResult(**{**shown.__dict__, "also_entered": 640})
+    lines = groups(shown, EN, "USD", 30)
+    assert lines[3] == (
+        "640 treated customers also entered another campaign within 30 days; their returns "
+        "count for each, so this lift is of the campaigns together"
+    )
+    assert "640 位客户在 30 天内又进入了另一个活动" in groups(shown, ZH, "USD", 30)[3]
+    alone = groups(campaign("a", lift(1089, 226, 111, 10)), EN, "USD", 30)
+    assert not any("another campaign" in line for line in alone)
 
 
 def test_purchases_before_the_first_mail_are_not_called_reactivated_after_a_mail() -> None:
@@ -75,13 +88,15 @@ def test_purchases_before_the_first_mail_are_not_called_reactivated_after_a_mail
     mailed = StepResult("first", Funnel(reactivated=186, revenue=9_300.8))
     shown = campaign("a", lift(1089, 226, 111, 10))
     shown = CampaignResult(**{**shown.__dict__, "steps": [mailed, early]})
-    lines = groups(shown, EN, "EUR")
+    lines = groups(shown, EN, "EUR", 30)
     assert not any("after a mail" in line for line in lines)
     assert lines[2] == (
         "226 treated customers reactivated, spending €11,300 "
         "(of them, 40 bought before the first mail went, spending €2,000)"
     )
-    assert any("其中 40 位在第一封邮件发出前就已购买" in line for line in groups(shown, ZH, "EUR"))
+    assert any(
+        "其中 40 位在第一封邮件发出前就已购买" in line for line in groups(shown, ZH, "EUR", 30)
+    )
     meaning = dict(definitions(EN, 30))["Reactivated"]
     assert "before the first mail went" in meaning
 
