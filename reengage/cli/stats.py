@@ -319,7 +319,7 @@ def _steps_layout(c: CampaignResult) -> Layout:
 def _show_calls(console: Console, results: Results, width: int) -> None:
     calls = results.calls
     if not calls.calls:
-        console.print("Calls: no outcomes recorded yet.", markup=False)
+        _say(console, "Calls: no outcomes recorded yet.", width)
         return
     reasons = calls.reasons
     s = calls.scopes
