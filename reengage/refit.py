@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from reengage.backtest import MethodResult
 from reengage.backtesting import Window
 from reengage.horizon import HorizonSource
+from reengage.i18n import days
 from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
 from reengage.scoring import fit_model, rhythm_horizon
@@ -105,7 +106,7 @@ def refit_model(store: Store, now: datetime) -> Refit:
     reason = (
         f"{'kept' if better else 'rejected'} the new model: ROC AUC {new.auc:.3f} against "
         f"{old.auc:.3f} for {current_name}, on the customers as of {start:%Y-%m-%d} and who "
-        f"ordered again by {now:%Y-%m-%d} (horizon {choice.days:.0f} days)"
+        f"ordered again by {now:%Y-%m-%d} (horizon {days(choice.days)})"
         + ("" if better else f"; {current_name} stays")
     )
     refit = _verdict(now, KEPT if better else REJECTED, choice.days, start, new, old, reason)

@@ -268,19 +268,20 @@ def _lapse_model_lines(
     """The lapse score's horizon and why, the model in force and the last refit's verdict
     (a failure when it never came to one: its process died midway)."""
     from reengage import scoring
+    from reengage.i18n import days, hours
     from reengage.refit import REFIT_LOCK
     from reengage.store.lapse_models import STARTED
 
     found = store.lapse_models.in_force()
     if found is None:
         choice = scoring.rhythm_horizon(store)
-        horizon = f"{choice.days:.0f} days, {choice.why()}"
+        horizon = f"{days(choice.days)}, {choice.why()}"
         model = (
             "the rhythm prior: no model fitted yet (`reengage score --fit`, or the daemon's refit)"
         )
     else:
         why = found.horizon.why() if found.horizon else "as it was fitted (reason not recorded)"
-        horizon = f"{found.model.horizon_days:.0f} days, {why}"
+        horizon = f"{days(found.model.horizon_days)}, {why}"
         model = (
             f"fitted on the history up to {found.model.fitted_as_of:%Y-%m-%d} "
             f"({found.model.customers} customers), in force since {found.created_at:%Y-%m-%d}; "
@@ -319,7 +320,7 @@ def _lapse_model_lines(
     elif every is None:
         last = "none; the daemon never refits (REENGAGE_MODEL_REFIT_EVERY_HOURS=0)"
     else:
-        last = f"none yet; the daemon refits every {settings.model_refit_every_hours} hours"
+        last = f"none yet; the daemon refits every {hours(settings.model_refit_every_hours)}"
     return [
         (True, "lapse horizon", horizon),
         (True, "lapse model", model),

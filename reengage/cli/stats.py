@@ -244,8 +244,9 @@ def _lift_cells(found: Lift) -> tuple[str, str]:
 
 
 def _horizon(results: Results) -> str:
-    days = round(results.horizon.total_seconds() / 86400)
-    return f"came back = bought within {days} days of entering"
+    from reengage.i18n import days
+
+    return f"came back = bought within {days(results.horizon.total_seconds() / 86400)} of entering"
 
 
 def _lift_layout(results: Results) -> Layout:
