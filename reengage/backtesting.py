@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from reengage.backtest import CalibrationRow, MethodResult, calibration, evaluate
 from reengage.detect import Profile, fit_population, inputs_of
-from reengage.horizon import HorizonChoice, named_horizon
-from reengage.lapse_model import Inputs, LapseModel
+from reengage.horizon import MAX_HORIZON_DAYS, HorizonChoice, HorizonSource, named_horizon
+from reengage.lapse_model import DEFAULT_HORIZON_DAYS, Inputs, LapseModel
 from reengage.scoring import FitResult, fit_model, horizon_of
 from reengage.store import Store
 
 COMPARED = (0.5, 1.0, 2.0)  # the horizons set side by side, as multiples of the chosen one
+SETTLE_TRIES = 3  # rhythm horizons read looking for the latest date that can be checked
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,51 @@ def backtest(
 
 
 def compared_horizons(days: float, compared: Sequence[float] = COMPARED) -> list[float]:
-    """The horizons set side by side with ``days`` (itself always), in whole days."""
-    return sorted({max(1.0, float(round(days * k))) for k in compared} | {days})
+    """The horizons set side by side with ``days`` (itself always), in whole days: a
+    multiple shorter than a day, or the same whole days as another, is left out (see
+    :func:`left_out`)."""
+    return sorted({float(round(days * k)) for k in compared if round(days * k) >= 1} | {days})
+
+
+def left_out(days: float, compared: Sequence[float] = COMPARED) -> list[float]:
+    """The multiples of ``days`` in ``compared`` that get no row of their own: shorter
+    than a whole day (half of 1 day), or the same whole days as a shorter multiple's row."""
+    seen: set[float] = {days}
+    missing = []
+    for k in sorted(compared):
+        whole = float(round(days * k))
+        if k != 1.0 and (whole < 1 or whole in seen):
+            missing.append(k)
+        seen.add(whole)
+    return missing
+
+
+def latest_as_of(
+    store: Store, now: datetime, guess: HorizonChoice
+) -> tuple[datetime, HorizonChoice]:
+    """The latest day (midnight UTC, as ``--as-of`` reads one) that a backtest can check
+    by ``now``, and its horizon: the one a backtest as of that day will use.
+
+    ``guess`` is the horizon of some other day. A named one is the same for every day. A
+    rhythm horizon is chosen as of the day itself, so moving the day moves it: each day
+    tried is read again until its own horizon has ended by ``now``; after
+    :data:`SETTLE_TRIES`, the day one longest horizon back, whose own horizon has ended
+    whatever the rhythm then.
+    """
+    for _ in range(SETTLE_TRIES):
+        day = _midnight(now - timedelta(days=guess.days))
+        if guess.source is HorizonSource.OPERATOR:
+            return day, guess
+        choice = horizon_of(store.detection.profiles_as_of(day))
+        if day + timedelta(days=choice.days) <= now:
+            return day, choice
+        guess = choice
+    day = _midnight(now - timedelta(days=max(MAX_HORIZON_DAYS, DEFAULT_HORIZON_DAYS)))
+    return day, horizon_of(store.detection.profiles_as_of(day))
+
+
+def _midnight(moment: datetime) -> datetime:
+    return datetime.combine(moment.date(), time(), moment.tzinfo)
 
 
 def _side_by_side(

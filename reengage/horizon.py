@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from reengage.i18n import days
 from reengage.lapse_model import DEFAULT_HORIZON_DAYS
 
 HORIZON_GAPS = 3.0  # the horizon is this many typical gaps of a regular buyer
@@ -56,9 +57,9 @@ class HorizonChoice:
             return f"named by the operator (--horizon {self.days:.0f}d)"
         if self.source is HorizonSource.DEFAULT or self.median_gap_days is None:
             return (
-                f"the default {self.days:.0f} days: only {self.regular_buyers} regular "
-                f"buyers ({REGULAR_ORDERS}+ orders), at least {MIN_REGULAR_BUYERS} are needed "
-                "to read your customers' rhythm"
+                f"the default {days(self.days)}: only {self._buyers()} ({REGULAR_ORDERS}+ "
+                f"orders), at least {MIN_REGULAR_BUYERS} are needed to read your customers' "
+                "rhythm"
             )
         raw = HORIZON_GAPS * self.median_gap_days
         kept = (
@@ -67,13 +68,17 @@ class HorizonChoice:
             else ""
         )
         return (
-            f"chosen from your customers' rhythm: median gap {self.median_gap_days:.0f} days "
-            f"among {self.regular_buyers} regular buyers → horizon {self.days:.0f} days{kept}"
+            f"chosen from your customers' rhythm: median gap {days(self.median_gap_days)} "
+            f"among {self._buyers()} → horizon {days(self.days)}{kept}"
         )
+
+    def _buyers(self) -> str:
+        n = self.regular_buyers
+        return f"{n:,} regular buyer" if n == 1 else f"{n:,} regular buyers"
 
     def describe(self) -> str:
         """One line: the horizon and its reason."""
-        return f"horizon {self.days:.0f} days, {self.why()}"
+        return f"horizon {days(self.days)}, {self.why()}"
 
 
 def named_horizon(days: float) -> HorizonChoice:
@@ -99,16 +104,22 @@ def horizon_for_gap(median_gap_days: float) -> float:
     return min(max(7.0 * weeks, MIN_HORIZON_DAYS), MAX_HORIZON_DAYS)
 
 
-def choose_horizon(customers: Iterable[tuple[int, float | None]]) -> HorizonChoice:
+def choose_horizon(
+    customers: Iterable[tuple[int, float | None]], regular_buyers: int | None = None
+) -> HorizonChoice:
     """The horizon that fits these customers' rhythm.
 
     ``customers`` are ``(orders, typical gap in days)`` pairs, one per customer (a sample
-    spread over the base will do); only regular buyers count.
+    spread over the base will do); only regular buyers count. ``regular_buyers``: how many
+    the whole base has, when ``customers`` is a sample of it — the count shown (a sample's
+    would understate it); the median is the sample's.
     """
     gaps = [
         gap for orders, gap in customers if orders >= REGULAR_ORDERS and gap is not None and gap > 0
     ]
-    if len(gaps) < MIN_REGULAR_BUYERS:
-        return HorizonChoice(DEFAULT_HORIZON_DAYS, HorizonSource.DEFAULT, None, len(gaps))
+    counted = len(gaps) if regular_buyers is None else regular_buyers
+    if len(gaps) < MIN_REGULAR_BUYERS or counted < MIN_REGULAR_BUYERS:
+        shown = len(gaps) if counted >= MIN_REGULAR_BUYERS else counted
+        return HorizonChoice(DEFAULT_HORIZON_DAYS, HorizonSource.DEFAULT, None, shown)
     median = float(statistics.median(gaps))
-    return HorizonChoice(horizon_for_gap(median), HorizonSource.RHYTHM, median, len(gaps))
+    return HorizonChoice(horizon_for_gap(median), HorizonSource.RHYTHM, median, counted)

@@ -138,6 +138,19 @@ def texts(locale: str | None) -> Texts:
     return Texts(asked, closest(asked))
 
 
+def days(count: float, t: Texts | None = None) -> str:
+    """``1 day``, ``41 days`` (rounded to whole days) in ``t``'s words; English without
+    one, as the operator's commands speak."""
+    whole = round(count)
+    return (t or texts(DEFAULT)).ngettext("{n} day", "{n} days", whole).format(n=whole)
+
+
+def hours(count: float, t: Texts | None = None) -> str:
+    """``1 hour``, ``24 hours`` (rounded to whole hours), like :func:`days`."""
+    whole = round(count)
+    return (t or texts(DEFAULT)).ngettext("{n} hour", "{n} hours", whole).format(n=whole)
+
+
 def negotiate(accept_language: str | None) -> str:
     """The shipped locale a browser's ``Accept-Language`` header prefers (else English)."""
     if not accept_language:

@@ -123,11 +123,16 @@ class LapseModel:
     def describe(self) -> str:
         """One line for people: which score is in use."""
         if self.weights is None:
-            return f"rhythm prior (no fitted model yet); horizon {self.horizon_days:.0f} days"
+            return f"rhythm prior (no fitted model yet); horizon {self._days()}"
         return (
             f"fitted on {self.customers} customers as of {self.fitted_as_of:%Y-%m-%d}; "
-            f"horizon {self.horizon_days:.0f} days"
+            f"horizon {self._days()}"
         )
+
+    def _days(self) -> str:
+        # reengage.i18n.days says it elsewhere; this layer stands below the words.
+        whole = round(self.horizon_days)
+        return f"{whole} day" if whole == 1 else f"{whole} days"
 
 
 def probability(weights: Sequence[float], row: Sequence[float]) -> float:

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from reengage.backtest import MethodResult
 from reengage.backtesting import Window
 from reengage.horizon import HorizonSource
+from reengage.i18n import days
 from reengage.lapse_model import LapseModel
 from reengage.logs import get_logger
 from reengage.scoring import fit_model, rhythm_horizon
@@ -126,7 +127,7 @@ def refit_model(store: Store, now: datetime) -> Refit:
         f"against {old.auc:.{digits}f} for {current_name} ({gain:+.{digits}f}; a new model "
         f"must gain at least "
         f"{MIN_AUC_GAIN}), on the customers as of {start:%Y-%m-%d} and who ordered again by "
-        f"{now:%Y-%m-%d} (horizon {choice.days:.0f} days)"
+        f"{now:%Y-%m-%d} (horizon {days(choice.days)})"
         + ("" if better else f"; {current_name} stays")
     )
     refit = _verdict(now, KEPT if better else REJECTED, choice.days, start, new, old, reason)

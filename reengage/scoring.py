@@ -26,7 +26,13 @@ from reengage.detect import (
     fit_population,
     inputs_of,
 )
-from reengage.horizon import HorizonChoice, choose_horizon, named_horizon
+from reengage.horizon import (
+    MIN_REGULAR_BUYERS,
+    REGULAR_ORDERS,
+    HorizonChoice,
+    choose_horizon,
+    named_horizon,
+)
 from reengage.lapse_features import fit_weights
 from reengage.lapse_model import (
     Inputs,
@@ -76,8 +82,14 @@ def rhythm_horizon(store: Store) -> HorizonChoice:
 
 def sampled_horizon(store: Store) -> HorizonChoice:
     """The horizon today's customers' rhythm calls for, read now from a sample of the
-    running stats: what the daemon keeps with each refit of the population."""
-    return choose_horizon(store.detection.rhythm_sample())
+    running stats (the regular buyers counted over the whole base): what the daemon keeps
+    with each refit of the population."""
+    regular = store.detection.regular_buyers()
+    sample = store.detection.rhythm_sample()
+    found = sum(orders >= REGULAR_ORDERS and gap > 0 for orders, gap in sample)
+    if found < MIN_REGULAR_BUYERS <= regular:  # too rare for an even spread to find
+        sample = store.detection.regular_sample()
+    return choose_horizon(sample, regular)
 
 
 def horizon_of(profiles: Iterable[Profile]) -> HorizonChoice:

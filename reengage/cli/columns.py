@@ -4,12 +4,14 @@ rich shrinks a table that is too wide for the console by cutting its cells ("1â€
 Here a table's columns are measured first: each needs its longest cell and its header's
 longest word. Columns that do not fit beside the first (label) column go to another table
 below, which repeats the labels, so a narrow terminal gets more, shorter tables instead of
-cut numbers. Labels and text columns wrap; numbers never do.
+cut numbers. Labels and text columns wrap; numbers never do, except a figure of several
+words ("105/300 (35.0%)", "2.9 to 15.4") too wide to sit beside the labels even alone: it
+wraps between its words, never inside one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rich.cells import cell_len
 from rich.table import Table
@@ -18,7 +20,8 @@ from rich.text import Text
 # Each column takes its content plus one space either side and one border; a table adds
 # one more border at its right edge.
 _PADDING_AND_BORDER = 3
-# A label or text column is never squeezed below this, whatever its longest word.
+# A label or text column is never squeezed below this, whatever its longest word, unless
+# the terminal leaves it less room even alone beside the labels (see Column.wrap).
 _NARROWEST_TEXT = 12
 
 
@@ -34,12 +37,20 @@ class Column:
     cells: list[str | Text]
     right: bool = True
     text: bool = False
+    # Set when too wide for the room even alone: a figure wraps between its words, a text
+    # column goes below its usual narrowest, down to its longest word.
+    wrap: bool = False
 
     @property
     def needed(self) -> int:
-        """The narrowest this column can be without cutting a cell or a header's word."""
+        """The narrowest this column can be without cutting a cell or a header's word (or,
+        when it ``wrap``s, a cell's word)."""
         # A header's word longer than that (a step's key) folds over lines.
         words = [min(cell_len(w), _NARROWEST_TEXT) for w in self.header.split()] or [0]
+        if self.wrap:  # a text column's long word (a URL) folds, as its header's does
+            cap = _NARROWEST_TEXT if self.text else None
+            longest = (_capped(cell_len(w), cap) for c in self.cells for w in _plain(c).split())
+            return max(max(words), *longest, 0)
         if self.text:
             return max(_NARROWEST_TEXT, *words)
         return max(max(words), *(_cell_len(c) for c in self.cells), 0)
@@ -92,7 +103,9 @@ def _groups(layout: Layout, width: int) -> tuple[int, list[list[Column]]]:
     room = width - 1 - (label_width + _PADDING_AND_BORDER)
     groups: list[list[Column]] = [[]]
     used = 0
-    for column in layout.columns:
+    for given in layout.columns:
+        too_wide = given.needed + _PADDING_AND_BORDER > room
+        column = replace(given, wrap=True) if too_wide else given  # even alone: wrap it
         needed = column.needed + _PADDING_AND_BORDER
         if groups[-1] and used + needed > room:
             groups.append([])
@@ -107,7 +120,7 @@ def _table(layout: Layout, label_width: int, group: list[Column], room: int) -> 
     table = Table()
     table.add_column(layout.label.header, width=label_width, overflow="fold", justify="left")
     for column, column_width in zip(group, widths, strict=True):
-        # Every cell of a number column fits its width: nothing there wraps or folds.
+        # Every cell of a number column fits its width (one that wraps, between words).
         table.add_column(
             column.header,
             width=column_width,
@@ -139,6 +152,14 @@ def _share(group: list[Column], room: int) -> list[int]:
         widths[i] += grow
         spare -= grow
     return widths
+
+
+def _capped(length: int, cap: int | None) -> int:
+    return length if cap is None else min(length, cap)
+
+
+def _plain(cell: str | Text) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
 
 
 def _cell_len(cell: str | Text) -> int:

@@ -22,6 +22,7 @@ def _local(moment: datetime, zone: ZoneInfo) -> datetime:
 def customers_show(customer_id: Annotated[str, typer.Argument(help="external id")]) -> None:
     """One customer: their file, their rhythm, where they stand today and why."""
     from reengage import scoring
+    from reengage.i18n import days
     from reengage.store.detection import display_name
 
     store = _store()
@@ -63,8 +64,8 @@ def customers_show(customer_id: Annotated[str, typer.Argument(help="external id"
         table.add_row("lapse score", f"{mine.lapse_score:.2f} (probability the habit has lapsed)")
         table.add_row(
             "rhythm",
-            f"expected gap {mine.expected_gap_days:.0f} days; silent "
-            f"{mine.days_silent:.0f} days ({mine.lapse_ratio:.1f}×)",
+            f"expected gap {days(mine.expected_gap_days)}; silent "
+            f"{days(mine.days_silent)} ({mine.lapse_ratio:.1f}×)",
         )
         table.add_row(
             "value",

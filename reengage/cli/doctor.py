@@ -269,19 +269,20 @@ def _lapse_model_lines(
     """The lapse score's horizon and why, the model in force, the last refit's verdict (a
     failure when it never came to one: its worker stopped midway) and when the next is due."""
     from reengage import scoring
+    from reengage.i18n import days, hours
     from reengage.refit import REFIT_CHECK_S, REFIT_LOCK, next_refit_at
     from reengage.store.lapse_models import STARTED
 
     found = store.lapse_models.in_force()
     if found is None:
         choice = scoring.rhythm_horizon(store)
-        horizon = f"{choice.days:.0f} days, {choice.why()}"
+        horizon = f"{days(choice.days)}, {choice.why()}"
         model = (
             "the rhythm prior: no model fitted yet (`reengage score --fit`, or the daemon's refit)"
         )
     else:
         why = found.horizon.why() if found.horizon else "as it was fitted (reason not recorded)"
-        horizon = f"{found.model.horizon_days:.0f} days, {why}"
+        horizon = f"{days(found.model.horizon_days)}, {why}"
         model = (
             f"fitted on the history up to {found.model.fitted_as_of:%Y-%m-%d} "
             f"({found.model.customers} customers), in force since {found.created_at:%Y-%m-%d}; "
@@ -328,7 +329,7 @@ def _lapse_model_lines(
             f"due now: a running daemon starts it within {REFIT_CHECK_S // 60} minutes"
             if at <= now
             else f"due {_at(at, zone)}"
-        ) + f" (every {settings.model_refit_every_hours} hours)"
+        ) + f" (every {hours(settings.model_refit_every_hours)})"
     return [
         (True, "lapse horizon", horizon),
         (True, "lapse model", model),

@@ -65,12 +65,14 @@ def score(
             raise typer.BadParameter(str(exc), param_hint="--horizon") from None
     store = _store()
     try:
-        if run_backtest:
-            if when is None:
-                raise typer.BadParameter(
-                    "--backtest needs --as-of, a date at least one horizon in the past",
-                    param_hint="--as-of",
-                )
+        if run_backtest and when is None:
+            raise typer.BadParameter(
+                "--backtest needs --as-of, a date at least one horizon in the past",
+                param_hint="--as-of",
+            )
+        if when is not None and not run_backtest:
+            _history_by(store, when)
+        if run_backtest and when is not None:
             _backtest(store, when, named, now)
             return
         if fit:
@@ -94,8 +96,9 @@ def score(
             model, choice = scoring.horizon_in_force(store)
             if named is not None:
                 raise typer.BadParameter(
-                    f"today's scores are the model in force's (horizon {model.horizon_days:.0f} "
-                    f"days); to score at {horizon}, fit a model for it: reengage score --fit "
+                    f"today's scores are the model in force's (horizon "
+                    f"{_days(model.horizon_days)}); to score at {horizon}, fit a model for "
+                    f"it: reengage score --fit "
                     f"--horizon {horizon} (or look back: --as-of DATE --horizon {horizon})",
                     param_hint="--horizon",
                 )
@@ -119,7 +122,7 @@ def score(
     out.print(
         f"{len(assessments)} customers scored as of {(when or now):%Y-%m-%d}: "
         f"{lapsed_count} have probably lapsed (score ≥ 0.5), {declining} are shrinking; "
-        f"typical gap {population.typical_gap_days:.0f} days. Use --out FILE.csv for all rows."
+        f"typical gap {_days(population.typical_gap_days)}. Use --out FILE.csv for all rows."
     )
     out.print(_horizon_line(model.horizon_days, choice), highlight=False, markup=False)
 
@@ -127,7 +130,26 @@ def score(
 def _horizon_line(days: float, choice: HorizonChoice | None) -> str:
     """The horizon in force and why, as `score` and `--backtest` print it."""
     why = choice.why() if choice is not None else "as it was fitted (reason not recorded)"
-    return f"Lapse score = P(no order within {days:.0f} days): {why}."
+    return f"Lapse score = P(no order within {_days(days)}): {why}."
+
+
+def _history_by(store: Store, when: datetime, first: datetime | None = None) -> None:
+    """Refuse an --as-of date before the history begins (``first``, read when not given):
+    nobody would be judged, and empty tables look like an answer."""
+    first = first or store.customers.overview().first_activity_at
+    if first is None:
+        raise typer.BadParameter(
+            "there is no activity to judge yet: import your history first "
+            "(reengage import activities FILE)",
+            param_hint="--as-of",
+        )
+    if when <= first:
+        raise typer.BadParameter(
+            f"{when:%Y-%m-%d} is before your history begins (first activity "
+            f"{first:%Y-%m-%d}), so nobody has a history to judge as of it: choose a date "
+            f"after {first:%Y-%m-%d}",
+            param_hint="--as-of",
+        )
 
 
 def _backtest(store: Store, when: datetime, named: HorizonChoice | None, now: datetime) -> None:
@@ -136,18 +158,33 @@ def _backtest(store: Store, when: datetime, named: HorizonChoice | None, now: da
     profiles = list(store.detection.profiles_as_of(when))
     choice = named or scoring.horizon_of(profiles)
     end = when + timedelta(days=choice.days)
+    first = store.customers.overview().first_activity_at
     if end > now:
         which = (
-            f"the horizon ({choice.days:.0f} days)"
+            f"the horizon ({_days(choice.days)})"
             if named is not None
-            else f"the horizon chosen from your customers' rhythm ({choice.days:.0f} days)"
+            else f"the horizon chosen from your customers' rhythm ({_days(choice.days)})"
+        )
+        latest, then = backtesting.latest_as_of(store, now, choice)
+        if first is not None and latest <= first:
+            raise typer.BadParameter(
+                f"{when:%Y-%m-%d} plus {which} ends on {end:%Y-%m-%d}, which has not come "
+                f"yet, and your history (from {first:%Y-%m-%d}) is too short for any date's "
+                "horizon to have ended: name a shorter --horizon",
+                param_hint="--as-of",
+            )
+        its = (
+            ""
+            if named is not None or then.days == choice.days
+            else f" (its own horizon, from the rhythm as it stood then, is {_days(then.days)})"
         )
         raise typer.BadParameter(
             f"{when:%Y-%m-%d} plus {which} ends on {end:%Y-%m-%d}, which has not come yet, so "
-            "nobody's return can be checked: choose a date on or before "
-            f"{now - timedelta(days=choice.days):%Y-%m-%d} (or a shorter --horizon)",
+            f"nobody's return can be checked: the latest date that can be checked is "
+            f"{latest:%Y-%m-%d}{its} (or name a shorter --horizon)",
             param_hint="--as-of",
         )
+    _history_by(store, when, first)
     report, fitted = backtesting.backtest(
         store, as_of=when, horizon=choice, now=now, profiles=profiles
     )
@@ -173,6 +210,9 @@ def _print_fit(fitted: scoring.FitResult, *, horizon: bool = True) -> None:
 
 
 def _print_backtest(report: backtesting.BacktestReport) -> None:
+    from reengage import backtesting
+    from reengage.horizon import HorizonSource
+
     end = report.as_of + report.horizon
     out.print(
         f"Scored {report.customers} customers as of {report.as_of:%Y-%m-%d}; "
@@ -201,8 +241,6 @@ def _print_backtest(report: backtesting.BacktestReport) -> None:
             f"{row.observed:.0%}",
         )
     out.print(calib)
-    from reengage.horizon import HorizonSource
-
     mark = "◀ named" if report.choice.source is HorizonSource.OPERATOR else "◀ chosen"
     sides = Table(title="The lapse score at several horizons (each fitted for its own horizon)")
     for column in (
@@ -217,7 +255,7 @@ def _print_backtest(report: backtesting.BacktestReport) -> None:
     for h in report.horizons:
         if h.lapse is None or h.recency is None:
             sides.add_row(
-                f"{h.days:.0f} days",
+                _days(h.days),
                 mark if h.chosen else "",
                 f"not over until {h.ends:%Y-%m-%d}",
                 "—",
@@ -226,7 +264,7 @@ def _print_backtest(report: backtesting.BacktestReport) -> None:
             )
             continue
         sides.add_row(
-            f"{h.days:.0f} days",
+            _days(h.days),
             (mark if h.chosen else "") + ("" if h.fitted else " (rhythm prior)"),
             f"{h.did_not_return} of {h.customers}",
             _fmt(h.lapse.auc, "{:.3f}"),
@@ -234,6 +272,34 @@ def _print_backtest(report: backtesting.BacktestReport) -> None:
             _fmt(h.recency.auc, "{:.3f}"),
         )
     out.print(sides)
+    for multiple in backtesting.left_out(report.choice.days):
+        out.print(_left_out_line(report.choice.days, multiple), highlight=False, markup=False)
+
+
+def _left_out_line(days: float, multiple: float) -> str:
+    """Why a compared horizon has no row: shorter than a day, or the same as another row."""
+    name = {0.5: "Half", 2.0: "Double"}.get(multiple, f"{multiple:g} times")
+    exact = days * multiple
+    if round(exact) < 1:
+        return (
+            f"{name} of {_days(days)} ({_hours(exact * 24)}) is not shown: a horizon is counted "
+            "in whole days, and within hours a late delivery or a weekend, not a lost habit, "
+            "decides who comes back."
+        )
+    return f"{name} of {_days(days)} rounds to {_days(exact)}, a row above: not shown twice."
+
+
+def _days(count: float) -> str:
+    """``1 day``, ``28 days``."""
+    from reengage.i18n import days
+
+    return days(count)
+
+
+def _hours(count: float) -> str:
+    from reengage.i18n import hours
+
+    return hours(count)
 
 
 def _fmt(value: float | None, pattern: str) -> str:

@@ -247,8 +247,9 @@ def _lift_cells(found: Lift) -> tuple[str, str]:
 
 
 def _horizon(results: Results) -> str:
-    days = round(results.horizon.total_seconds() / 86400)
-    return f"came back = bought within {days} days of entering"
+    from reengage.i18n import days
+
+    return f"came back = bought within {days(results.horizon.total_seconds() / 86400)} of entering"
 
 
 def _followed_note(c: CampaignResult, results: Results) -> str | None:
@@ -336,7 +337,7 @@ def _steps_layout(c: CampaignResult) -> Layout:
 def _show_calls(console: Console, results: Results, width: int) -> None:
     calls = results.calls
     if not calls.calls:
-        console.print("Calls: no outcomes recorded yet.", markup=False)
+        _say(console, "Calls: no outcomes recorded yet.", width)
         return
     reasons = calls.reasons
     s = calls.scopes

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from reengage.detect import Profile
 from reengage.history import Event, Summary
-from reengage.horizon import HorizonChoice
+from reengage.horizon import REGULAR_ORDERS, HorizonChoice
 from reengage.lapse_model import LapseModel
 from reengage.models import ActivityKind
 from reengage.store import enrollments, lapse_models, looks, passes
@@ -76,6 +76,23 @@ class DetectionReads:
         """``(orders, typical gap)`` of about ``size`` customers spread evenly over the base,
         those with a gap: what the horizon is chosen from (:mod:`reengage.horizon`)."""
         return self._spread_sample(STATS.c.order_count, size)
+
+    def regular_buyers(self) -> int:
+        """How many customers are regular buyers (:data:`REGULAR_ORDERS` orders or more,
+        with a typical gap): the whole base's count, one COUNT over the stats."""
+        with self._tx() as conn:
+            return conn.scalar(sa.select(sa.func.count()).where(_regular())) or 0
+
+    def regular_sample(self, size: int = 2000) -> list[tuple[int, float]]:
+        """``(orders, typical gap)`` of about ``size`` regular buyers spread over the ids:
+        for a base where they are too rare for :meth:`rhythm_sample` to find enough."""
+        with self._tx() as conn:
+            count = conn.scalar(sa.select(sa.func.count()).where(_regular())) or 0
+            step = max(1, count // size)
+            query = sa.select(STATS.c.order_count, STATS.c.typical_gap_days).where(
+                _regular(), STATS.c.customer_id % step == 0
+            )
+            return [(orders, gap) for orders, gap in conn.execute(query)]
 
     def _spread_sample(self, column: sa.ColumnElement[Any], size: int) -> list[tuple[Any, float]]:
         # ``(column, typical gap)`` of about ``size`` customers with a gap, evenly spread
@@ -316,6 +333,11 @@ class DetectionReads:
         )
         with self._tx() as conn:
             return set(conn.scalars(query))
+
+
+def _regular() -> sa.ColumnElement[bool]:
+    """A regular buyer's stats: enough orders for a gap of their own (as the horizon counts)."""
+    return sa.and_(STATS.c.order_count >= REGULAR_ORDERS, STATS.c.typical_gap_days > 0)
 
 
 class _Lost(Exception):

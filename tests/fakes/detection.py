@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from reengage.detect import Profile
-from reengage.horizon import HorizonChoice
+from reengage.horizon import REGULAR_ORDERS, HorizonChoice
 from reengage.lapse_model import LapseModel
 from reengage.store.looks import PassState
 from tests.fakes.tables import FakeTables
@@ -55,6 +55,19 @@ class FakeDetectionReads:
             (p.order_count, p.typical_gap_days)
             for _, p in sorted(self.by_customer.items())
             if p.typical_gap_days is not None
+        ][:size]
+
+    def regular_buyers(self) -> int:
+        return sum(
+            p.order_count >= REGULAR_ORDERS and (p.typical_gap_days or 0) > 0
+            for p in self.by_customer.values()
+        )
+
+    def regular_sample(self, size: int = 2000) -> list[tuple[int, float]]:
+        return [
+            (orders, gap)
+            for orders, gap in self.rhythm_sample(len(self.by_customer))
+            if orders >= REGULAR_ORDERS and gap > 0
         ][:size]
 
     def latest_lapse_model(self) -> LapseModel | None:

@@ -380,3 +380,23 @@ def test_validate_warns_when_min_uplift_has_no_holdout_to_learn_from(tmp_path: P
     assert "holdout_percent is 0" in warning and "habit" in found.campaigns  # still loads
     path.write_text(CAMPAIGN)
     assert not [p for p in validate(workspace(), [path], tmp_path).problems if "uplift" in p.field]
+
+
+@pytest.mark.parametrize("columns", [36, 30])
+def test_stats_uplift_fits_a_narrow_terminal_with_every_figure_whole(
+    store: Store, database_url: str, tmp_path: Path, columns: int
+) -> None:
+    """A phone's terminal: "420/1,200 (35.0%)" is wider than the room beside the group
+    names, so it wraps between its words; no line is wider than the terminal, no figure cut."""
+    history(store, "habit", {"A": (1200, 420, 1000, 150), "B": (300, 60, 100, 20)})
+    env = {"REENGAGE_DATABASE_URL": database_url, "REENGAGE_NOW": NOW.isoformat()}
+    shown = inprocess.cli("stats", cwd=tmp_path, env={**env, "COLUMNS": str(columns)})
+    assert shown.returncode == 0, shown.stderr
+    uplift = shown.stdout[shown.stdout.index("Uplift: who contact helps") :]
+    assert max(len(line) for line in uplift.splitlines()) <= columns, uplift
+    assert "…" not in uplift
+    words = cells(uplift).split()
+    for figure in ("420/1,200", "(35.0%)", "150/1,000", "(15.0%)", "60/300", "(20.0%)"):
+        assert figure in words, (figure, uplift)
+    for figure in ("20.0", "0.0", "pts", "contact", "helps"):
+        assert figure in words, (figure, uplift)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reengage.backtest import calibration, precision_at, roc_auc
+from reengage.backtesting import compared_horizons, left_out
 
 
 def test_auc_perfect_inverse_and_ties() -> None:
@@ -31,3 +32,15 @@ def test_calibration_bands() -> None:
     assert [(r.low, r.count) for r in rows] == [(0.0, 2), (0.9, 3)]
     assert rows[0].observed == 0.5
     assert rows[1].predicted == pytest.approx((0.95 + 0.95 + 1.0) / 3)
+
+
+@pytest.mark.parametrize(
+    ("days", "rows", "missing"),
+    [(1.0, [1.0, 2.0], [0.5]), (2.0, [1.0, 2.0, 4.0], []), (28.0, [14.0, 28.0, 56.0], [])],
+)
+def test_every_compared_horizon_has_a_row_or_is_named_as_left_out(
+    days: float, rows: list[float], missing: list[float]
+) -> None:
+    """Half of one day is not a whole day: it gets no row, and the backtest says so."""
+    assert compared_horizons(days) == rows
+    assert left_out(days) == missing

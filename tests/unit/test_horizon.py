@@ -82,3 +82,21 @@ def test_any_history_gets_a_horizon_with_a_reason(
     choice = choose_horizon(customers)
     assert choice.days > 0
     assert str(int(choice.days)) in choice.why()
+
+
+def test_the_regular_buyers_named_are_the_whole_bases_and_the_median_the_samples() -> None:
+    """A sample of 40 regular buyers reads the median; the base has 4,357 of them."""
+    choice = choose_horizon(regulars([9.0] * 40), regular_buyers=4357)
+    assert (choice.source, choice.median_gap_days, choice.days) == (HorizonSource.RHYTHM, 9.0, 28)
+    assert "median gap 9 days among 4,357 regular buyers → horizon 28 days" in choice.why()
+    few = choose_horizon(regulars([9.0] * 40), regular_buyers=MIN_REGULAR_BUYERS - 1)
+    assert few.source is HorizonSource.DEFAULT
+    assert f"only {MIN_REGULAR_BUYERS - 1} regular buyers" in few.why()
+
+
+def test_one_day_reads_as_one_day() -> None:
+    assert named_horizon(1).describe() == "horizon 1 day, named by the operator (--horizon 1d)"
+    daily = choose_horizon(regulars([1.0] * 40))
+    assert "median gap 1 day among 40 regular buyers" in daily.why(), daily.why()
+    alone = choose_horizon(regulars([1.0]), regular_buyers=1)
+    assert "only 1 regular buyer (3+ orders)" in alone.why(), alone.why()

@@ -66,3 +66,9 @@ def test_a_reps_locale_is_imported_spelt_one_way_and_a_bad_one_is_named() -> Non
     with pytest.raises(RowError) as caught:
         parse_rep({**row, "locale": "chinese please"})
     assert caught.value.field == "locale"
+
+
+def test_one_day_and_one_hour_read_as_such_in_each_language() -> None:
+    assert [i18n.days(n) for n in (1, 1.4, 2, 0)] == ["1 day", "1 day", "2 days", "0 days"]
+    assert [i18n.hours(n) for n in (1, 12, 24)] == ["1 hour", "12 hours", "24 hours"]
+    assert i18n.days(1, i18n.texts("zh-CN")) == "1 天"
