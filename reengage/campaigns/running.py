@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from difflib import get_close_matches
 
 from reengage.campaigns.files import LoadResult, Problem
+from reengage.i18n import days as plural_days
 
 
 def removed_step_problems(
@@ -47,7 +48,7 @@ def removed_step_problems(
                 f"reason step_removed), so they get none of the later steps"
                 + (
                     f", and not_enrolled_within_days keeps them out of {campaign_id} for "
-                    f"{days} days"
+                    f"{plural_days(days)}"
                     if days
                     else ""
                 )

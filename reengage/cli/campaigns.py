@@ -223,6 +223,7 @@ def simulate(
     """
     from reengage import authoring
     from reengage import simulate as simulation
+    from reengage.i18n import days as i18n_days
 
     ws = _workspace()
     result = authoring.validate(ws, [ws.campaigns_dir], root=Path.cwd())
@@ -251,7 +252,7 @@ def simulate(
     zone = plan.zone.key
     start, end = plan.start.astimezone(plan.zone), plan.end.astimezone(plan.zone)
     table = Table(
-        title=f"Plan for the next {days} days (nothing is sent): {start:%a %Y-%m-%d %H:%M} "
+        title=f"Plan for the next {i18n_days(days)} (nothing is sent): {start:%a %Y-%m-%d %H:%M} "
         f"to {end:%a %Y-%m-%d %H:%M} {zone}"
     )
     for column in (f"date ({zone})", "enter", "held out", "mails", "calls", "exit"):

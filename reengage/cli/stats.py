@@ -256,10 +256,12 @@ def _followed_note(c: CampaignResult, results: Results) -> str | None:
     """Said when some of the campaign's treated entered another campaign within the window."""
     if not c.also_entered:
         return None
-    days = round(results.horizon.total_seconds() / 86400)
+    from reengage.i18n import days
+
+    within = days(results.horizon.total_seconds() / 86400)
     return (
         f"{c.campaign_id}: {c.also_entered:,} of {c.lift.treated:,} treated also entered "
-        f"another campaign within {days} days of entering this one; their returns count "
+        f"another campaign within {within} of entering this one; their returns count "
         f"for each, so this lift is of {c.campaign_id} with what followed it."
     )
 

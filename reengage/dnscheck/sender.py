@@ -16,6 +16,7 @@ from reengage.dnscheck.dmarc import check_dmarc
 from reengage.dnscheck.findings import Finding, fail, ok, warn
 from reengage.dnscheck.lookup import Dns, LookupFailed
 from reengage.dnscheck.spf import check_spf
+from reengage.i18n import days as plural_days
 
 COMPLAINT_LIMIT, COMPLAINT_ADVISED = 0.003, 0.001  # Gmail's and Yahoo's bulk-sender rules
 
@@ -211,9 +212,12 @@ def check_complaints(complaints: int, mails: int, days: int) -> Finding:
     0.3 % Gmail and Yahoo hold bulk senders to (Gmail advises staying under 0.1 %)."""
     what = "complaint rate"
     if not mails:
-        return ok(what, f"no mail sent in the last {days} days")
+        return ok(what, f"no mail sent in the last {plural_days(days)}")
     rate = complaints / mails
-    detail = f"{complaints} complaint(s) over {mails} mail(s) in the last {days} days: {rate:.2%}"
+    detail = (
+        f"{complaints} complaint(s) over {mails} mail(s) in the last {plural_days(days)}: "
+        f"{rate:.2%}"
+    )
     if rate >= COMPLAINT_LIMIT:
         return fail(
             what,

@@ -16,6 +16,7 @@ from reengage.audience import entry_day, score_on
 from reengage.campaigns import Campaign
 from reengage.compose import Workspace
 from reengage.detect import Assessment
+from reengage.i18n import days
 from reengage.lapse_model import LapseModel
 from reengage.models import NO_SEGMENT, EnrollmentStatus
 from reengage.sendtimes import FrequencyCap, condition_met, next_send_time, window_zone
@@ -182,7 +183,7 @@ class Replay:
         if last is not None and last >= t - within:
             k = math.floor((last + within - self.plan.start) / DAY) + 1
             if not self.propose(cand, k) and not cand.again:
-                self.skip(c, f"enrolled in it within the last {c.not_enrolled_within_days} days")
+                self.skip(c, f"enrolled in it within the last {days(c.not_enrolled_within_days)}")
             return
         a = self.assessments[cid]
         left_out = self.left_out.get(c.id, ())
