@@ -13,6 +13,7 @@ from typing import Any, TextIO
 import structlog
 
 from reengage.config import LogFormat
+from reengage.controls import clean
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -34,7 +35,7 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: list[Any] = (
-        [structlog.dev.ConsoleRenderer(colors=out.isatty())]
+        [_visible_controls, structlog.dev.ConsoleRenderer(colors=out.isatty())]
         if console
         else [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     )
@@ -47,6 +48,13 @@ def configure_logging(
     _route_stdlib_logging(out, shared, renderer, _LEVELS.get(level, logging.INFO))
     if not console:
         sys.excepthook = _log_uncaught  # a crash is one JSON line too, not a bare traceback
+
+
+def _visible_controls(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A person's console shows a control character in a logged value (an inbound mail's
+    address, a customer's name) as ``\\x1b``, never sends it to their terminal. JSON lines
+    escape them already; the console renderer writes strings as they are."""
+    return {key: clean(value) if isinstance(value, str) else value for key, value in event.items()}
 
 
 def _route_stdlib_logging(out: TextIO, shared: list[Any], renderer: list[Any], level: int) -> None:

@@ -17,7 +17,7 @@ from rich.text import Text
 from reengage.cli.app import _settings, _store, app, out
 from reengage.cli.columns import Column, Layout, fits, fitted, natural_width, width_of
 from reengage.cli.stats_uplift import rate, uplift_layout, uplift_note, uplift_title
-from reengage.cli.terminal import clean
+from reengage.controls import clean
 from reengage.errors import InputError
 from reengage.timeutil import parse_since, utcnow
 

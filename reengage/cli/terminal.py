@@ -16,7 +16,6 @@ rich's own colours and cursor moves, which it marks as control segments, pass un
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,16 +30,7 @@ from rich.console import (
 from rich.segment import Segment
 from rich.text import Text
 
-# C0 but tab and line feed (a line break is how printed text ends), DEL, and C1 (the
-# one-byte forms of ESC [ and ESC ], which some terminals obey too).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean(text: str) -> str:
-    """``text`` with each control character (but tab and line feed) as a visible ``\\xNN``."""
-    if text.isprintable():  # the common case, at C speed
-        return text
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+from reengage.controls import CONTROL, clean
 
 
 class SafeConsole(Console):
@@ -66,13 +56,13 @@ class SafeConsole(Console):
 
 def clean_rich(text: Text) -> Text:
     """A copy of ``text`` with each control character as a visible ``\\xNN``, its styles kept."""
-    found = [m.start() for m in _CONTROL.finditer(text.plain)]
+    found = [m.start() for m in CONTROL.finditer(text.plain)]
     if not found:
         return text
     cuts = sorted({*found, *(i + 1 for i in found)})
     pieces = text.divide(cuts)
     for i, piece in enumerate(pieces):
-        if len(piece.plain) == 1 and _CONTROL.match(piece.plain):
+        if len(piece.plain) == 1 and CONTROL.match(piece.plain):
             shown = Text(clean(piece.plain), style=piece.style)
             for span in piece.spans:  # the character's styles, over its escape
                 shown.stylize(span.style)
@@ -91,7 +81,7 @@ class _Dropped:
             if segment.control or segment.text.isprintable():
                 yield segment
             else:
-                yield Segment(_CONTROL.sub("", segment.text), segment.style)
+                yield Segment(CONTROL.sub("", segment.text), segment.style)
 
 
 class _Dropping(RenderHook):
