@@ -1,10 +1,10 @@
 """Inbound mail: an SMTP listener (aiosmtpd) for bounces, complaints, replies and mailto
 unsubscribes, pointed at by the MX of ``REENGAGE_INBOUND_DOMAIN``.
 
-Each mail is classified (``mailparse``) and recorded (``responses``) before the listener
+Each mail is classified (``mailparse``) and recorded (``mail_responses``) before the listener
 answers 250, so an accepted mail is never lost: when the database cannot take it, the
 listener answers 451 and the sending server tries again later. What a mail says is believed
-only as far as it is about mail we sent (see ``responses``). Mail to a signed
+only as far as it is about mail we sent (see ``mail_responses``). Mail to a signed
 ``unsubscribe+KEY.SIGNATURE@`` (the mailto in List-Unsubscribe) unsubscribes at once; an
 unsigned one acts on nobody. A bounce acts only when delivered to its message's signed
 ``bounces+KEY.SIGNATURE@`` (the envelope sender, which replies and forwards do not show);
@@ -27,14 +27,15 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
-from reengage import responses
+from reengage import mail_responses, responses
 from reengage.compose import UNSIGNED_BOUNCE_KEY_CHARS, signed_unsubscribe_key
 from reengage.config import Settings
 from reengage.dnscheck.lookup import LookupFailed, dkim_txt
 from reengage.errors import ReengageError
 from reengage.logs import get_logger
+from reengage.mail_responses import Arrival
 from reengage.mailparse import Inbound, InboundKind, classify, token_in
-from reengage.responses import Arrival, Policy, Recorded
+from reengage.responses import Policy, Recorded
 from reengage.store import Store
 
 log = get_logger(__name__)
@@ -154,7 +155,7 @@ class InboundHandler:
         arrival = self._arrival(raw, mail)
         if deadline is not None and time.monotonic() > deadline:
             raise TooSlow(f"checking the report took over {self.limits.processing_seconds:g} s")
-        done = responses.record_inbound(self.store, mail, now, self.policy, arrival)
+        done = mail_responses.record_inbound(self.store, mail, now, self.policy, arrival)
         log.info(
             "inbound_recorded",
             kind=done.kind,
@@ -199,13 +200,13 @@ class InboundHandler:
         """A mail to our List-Unsubscribe mailto: it acts only when its signature is ours."""
         key = signed_unsubscribe_key(token, self.unsubscribe_secrets)
         if key is None:
-            return responses.unmatched_unsubscribe(self.store, now, "bad_signature", address)
+            return mail_responses.unmatched_unsubscribe(self.store, now, "bad_signature", address)
         ref = responses.message(self.store, key)
         if ref is None:  # an MTA lower-cased the address; the signature is over the key folded
             found = self.store.responses.messages_by_folded_token(key)
             ref = found[0] if len(found) == 1 else None
         if ref is None:
-            return responses.unmatched_unsubscribe(self.store, now, "no_message", address)
+            return mail_responses.unmatched_unsubscribe(self.store, now, "no_message", address)
         responses.unsubscribe(self.store, ref, now, source="mailto")
         return Recorded("unsubscribe", "suppressed", ref)
 

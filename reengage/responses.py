@@ -1,26 +1,25 @@
-"""What customers did after a mail, recorded: the use cases behind the web side, inbound
-mail and providers' webhooks.
+"""What customers did after a mail, recorded: the use cases behind the web side and
+providers' webhooks, and the acting every response shares (``mail_responses`` records what
+comes by mail).
 
 Each response is logged against the message it answers (found by the opaque token in a
 link or a VERP address, or by the Message-ID a reply or bounce quotes) and acted on in the
 same transaction: an unsubscribe or a complaint suppresses the address the message went
 to (not the customer's address now, if it changed since) and ends every running
 enrollment of whoever has that address; a hard bounce does the same and marks the
-message bounced; soft bounces suppress only once they repeat; a reply ends the sequence
-it answers and waits for the rep; an out-of-office is kept and changes nothing; "pause
-for 90 days" ends what is running and keeps the customer out of new campaigns until then.
+message bounced; soft bounces suppress only once they repeat; "pause for 90 days" ends
+what is running and keeps the customer out of new campaigns until then.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reengage.campaigns import ExitReason
 from reengage.logs import get_logger
-from reengage.mailparse import UNREADABLE, Inbound, InboundKind, normal_address
+from reengage.mailparse import normal_address
 from reengage.models import ResponseKind
 from reengage.store import Store
 from reengage.store.responses import MessageRef
@@ -112,10 +111,10 @@ def pause(store: Store, ref: MessageRef, now: datetime, policy: Policy | None = 
 # Inbound mail comes from anyone who can reach the port, and a webhook from anyone holding
 # its token: what either says is believed only as far as it is about mail we sent. A bounce
 # by mail acts only when it came to its message's signed VERP address, a complaint there or
-# signed by a listed feedback loop (``Arrival``; a Message-ID is no proof: replies quote
-# it), and only on the address that message went to; a reply is the customer's only
-# when it answers our mail to the address it comes from. Anything else is kept as
-# unmatched (``reengage inbound unmatched``) and acts on nobody.
+# signed by a listed feedback loop (``mail_responses.Arrival``; a Message-ID is no proof:
+# replies quote it), and only on the address that message went to; a reply is the
+# customer's only when it answers our mail to the address it comes from. Anything else is
+# kept as unmatched (``reengage inbound unmatched``) and acts on nobody.
 
 
 @dataclass(frozen=True)
@@ -126,95 +125,6 @@ class Recorded:
     # suppressed, exited, stored, ignored, duplicate, unknown_message, unmatched, unverified
     action: str
     message: MessageRef | None = None
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """Where a report arrived and what vouches for it, as the receiver checked it.
-
-    ``verp``: the message whose signed ``bounces+KEY.SIG@`` address (the envelope sender
-    only our mail carries) the report was delivered to; ``problem`` says why an address
-    of that shape names none (``bad_signature``, ``no_message``). ``reporter``: the domain
-    of a listed feedback-loop provider whose DKIM signature on the report verified.
-    """
-
-    verp: MessageRef | None = None
-    problem: str | None = None
-    reporter: str | None = None
-
-
-def record_inbound(
-    store: Store,
-    mail: Inbound,
-    now: datetime,
-    policy: Policy | None = None,
-    arrival: Arrival | None = None,
-) -> Recorded:
-    """Act on one classified inbound mail (bounce, complaint, reply, out-of-office).
-
-    A bounce acts only when it arrived at its message's signed bounce address; a complaint
-    there too, or anywhere when a listed feedback loop signed it (``arrival``). A report
-    elsewhere only names a Message-ID, which every reply and forward of our mail shows, so
-    it is kept as unmatched and acts on nobody."""
-    policy = policy or Policy()
-    arrival = arrival or Arrival()
-    ref = _find(store, mail.token, mail.message_ids)
-    kind = mail.kind
-    named = tuple(dict.fromkeys(normal_address(a) for a in mail.recipients))
-    if kind in (InboundKind.HARD_BOUNCE, InboundKind.SOFT_BOUNCE, InboundKind.COMPLAINT):
-        response = _REPORTS[kind]
-        # Feedback reports often redact the complainer's address (then the message says
-        # who); one that names another address, plainly, is not about our recipient.
-        if kind is InboundKind.COMPLAINT:
-            named = tuple(a for a in named if not _REDACTED.search(a))
-        problem: str | None
-        if arrival.verp is not None:
-            ref = arrival.verp
-            problem = _mismatch(ref, named)
-        elif arrival.problem is not None:
-            problem = arrival.problem
-        elif kind is InboundKind.COMPLAINT and arrival.reporter is not None:
-            ref = _find(store, None, mail.message_ids)
-            problem = _mismatch(ref, named)
-        else:
-            problem = "unverified_complaint" if kind is InboundKind.COMPLAINT else "not_verp"
-        if problem is not None or ref is None:
-            _unmatched(
-                store, now, "mail", response.value, problem or "no_message", ref, named, mail
-            )
-            return Recorded(response.value, "unmatched", ref)
-        if kind is InboundKind.SOFT_BOUNCE:
-            return _soft_bounce(store, ref, mail.diagnostic, now, policy, None)
-        detail = (
-            mail.feedback_type if kind is InboundKind.COMPLAINT else mail.diagnostic or mail.status
-        )
-        return _opt_out(store, response, ref, detail, now, "mail", None)
-    if kind in (InboundKind.REPLY, InboundKind.AUTO_REPLY):
-        return _reply(store, ref, mail, now, policy)
-    if (mail.diagnostic or "").startswith(UNREADABLE):  # kept, so "250 recorded" holds
-        _unmatched(store, now, "mail", kind.value, "unreadable", ref, named, mail)
-        return Recorded(kind.value, "unmatched", ref)
-    log.info("inbound_ignored", subject=mail.subject, sender=mail.sender)
-    return Recorded(kind.value, "ignored", ref)
-
-
-# How feedback loops write an address they redact: "redacted@example.com",
-# "[redacted]", "xxxxxxxx@example.com", "*****@example.com".
-_REDACTED = re.compile(r"redacted|^[x*#._-]*@", re.IGNORECASE)
-
-_REPORTS = {
-    InboundKind.HARD_BOUNCE: ResponseKind.BOUNCE,
-    InboundKind.SOFT_BOUNCE: ResponseKind.SOFT_BOUNCE,
-    InboundKind.COMPLAINT: ResponseKind.COMPLAINT,
-}
-
-
-def unmatched_unsubscribe(
-    store: Store, now: datetime, reason: str, address: str, mail: Inbound | None = None
-) -> Recorded:
-    """A mail to an ``unsubscribe+`` address that is unsigned, or names no mail of ours."""
-    _unmatched(store, now, "mail", ResponseKind.UNSUBSCRIBE.value, reason, None, (address,), mail)
-    return Recorded(ResponseKind.UNSUBSCRIBE.value, "unmatched")
 
 
 @dataclass(frozen=True)
@@ -245,10 +155,10 @@ def record_provider_event(
     key = f"provider:{event.id}"
     if store.responses.seen(key):  # acted on, or kept as unmatched, before
         return Recorded(event.type, "duplicate")
-    ref = _find(store, _token_of(event.message), [event.message] if event.message else [])
+    ref = find_message(store, _token_of(event.message), [event.message] if event.message else [])
     recipient = normal_address(event.recipient) if event.recipient else None
     if event.type in ("bounce", "soft_bounce", "complaint", "unsubscribe"):
-        problem = _mismatch(ref, (recipient,) if recipient else ())
+        problem = mismatch(ref, (recipient,) if recipient else ())
         if problem is not None or ref is None:
             kept = store.responses.add_unmatched(
                 now,
@@ -265,9 +175,9 @@ def record_provider_event(
             log.warning("provider_event_unmatched", event_id=event.id, reason=problem)
             return Recorded(event.type, "unmatched", ref)
         if event.type in _OPT_OUTS:
-            return _opt_out(store, _OPT_OUTS[event.type], ref, event.detail, now, "webhook", key)
+            return opt_out(store, _OPT_OUTS[event.type], ref, event.detail, now, "webhook", key)
         if event.type == "soft_bounce":
-            return _soft_bounce(store, ref, event.detail, now, policy, key)
+            return soft_bounce(store, ref, event.detail, now, policy, key)
         if unsubscribe(store, ref, now, source="webhook", event_key=key) is None:
             return Recorded(event.type, "duplicate", ref)
         return Recorded(event.type, "suppressed", ref)
@@ -283,14 +193,28 @@ def record_provider_event(
     return Recorded(event.type, "stored" if inserted else "duplicate", ref)
 
 
-def _find(store: Store, token: str | None, message_ids: Collection[str]) -> MessageRef | None:
+def _token_of(message: str | None) -> str | None:
+    """A token from ``<TOKEN@domain>`` (our Message-IDs) or a bare token."""
+    if not message:
+        return None
+    return message.strip().strip("<>").split("@", 1)[0] or None
+
+
+# -- acting on a report about our message (shared with ``mail_responses``) -------------------
+
+
+def find_message(
+    store: Store, token: str | None, message_ids: Collection[str]
+) -> MessageRef | None:
+    """The message a report names: by its token (a link, a VERP address, our Message-ID)
+    or else by any of the Message-IDs it quotes (None when it names no mail of ours)."""
     ref = store.responses.message(token) if token else None
     if ref is None and message_ids:
         ref = store.responses.message_by_smtp_ids(list(message_ids))
     return ref
 
 
-def _mismatch(ref: MessageRef | None, named: Collection[str]) -> str | None:
+def mismatch(ref: MessageRef | None, named: Collection[str]) -> str | None:
     """Why a report cannot act: no message of ours, or it names addresses but not the one
     our message went to (None when it may act on ``ref.email``)."""
     if ref is None:
@@ -300,44 +224,7 @@ def _mismatch(ref: MessageRef | None, named: Collection[str]) -> str | None:
     return None
 
 
-def _unmatched(
-    store: Store,
-    now: datetime,
-    source: str,
-    kind: str,
-    reason: str,
-    ref: MessageRef | None,
-    named: Sequence[str],
-    mail: Inbound | None,
-) -> None:
-    store.responses.add_unmatched(
-        now,
-        source=source,
-        kind=kind,
-        reason=reason,
-        ref=ref,
-        sender=mail.sender if mail else "",
-        subject=mail.subject if mail else "",
-        addresses=list(named),
-        detail=(mail.diagnostic or mail.feedback_type or mail.original_subject) if mail else None,
-    )
-    log.warning(
-        "inbound_unmatched",
-        kind=kind,
-        reason=reason,
-        addresses=len(named),
-        sender=mail.sender if mail else None,
-    )
-
-
-def _token_of(message: str | None) -> str | None:
-    """A token from ``<TOKEN@domain>`` (our Message-IDs) or a bare token."""
-    if not message:
-        return None
-    return message.strip().strip("<>").split("@", 1)[0] or None
-
-
-def _opt_out(
+def opt_out(
     store: Store,
     kind: ResponseKind,
     ref: MessageRef,
@@ -359,7 +246,7 @@ def _opt_out(
     return Recorded(kind.value, "suppressed", ref)
 
 
-def _soft_bounce(
+def soft_bounce(
     store: Store,
     ref: MessageRef,
     diagnostic: str | None,
@@ -385,51 +272,3 @@ def _soft_bounce(
         return Recorded("soft_bounce", "stored", ref)
     log.info("soft_bounces_suppressed", message_id=ref.id, count=count)
     return Recorded("soft_bounce", "suppressed", ref)
-
-
-def _reply(
-    store: Store, ref: MessageRef | None, mail: Inbound, now: datetime, policy: Policy
-) -> Recorded:
-    """A reply is the customer's only when it answers our mail and comes from the address
-    that mail went to; otherwise it is kept unverified, out of every call list, acting on
-    nothing (a colleague's forward, or a forgery)."""
-    automatic = mail.kind is InboundKind.AUTO_REPLY
-    kind = ResponseKind.AUTO_REPLY if automatic else ResponseKind.REPLY
-    verified = ref is not None and normal_address(mail.sender) == normal_address(ref.email)
-    if not verified or ref is None:
-        unmatched = None
-        if not automatic:  # out-of-office notes from a stand-in are common and harmless
-            unmatched = {
-                "source": "mail",
-                "kind": kind.value,
-                "reason": "other_address" if ref else "no_message",
-                "ref": ref,
-                "sender": mail.sender,
-                "subject": mail.subject,
-                "addresses": [mail.sender] if mail.sender else [],
-                "detail": (mail.text or "")[:200],
-            }
-        store.responses.unverified_reply(
-            ref,
-            now,
-            sender=mail.sender,
-            subject=mail.subject,
-            text=mail.text or "",
-            automatic=automatic,
-            unmatched=unmatched,
-        )
-        log.warning("reply_unverified", automatic=automatic, matched=ref is not None)
-        return Recorded(kind.value, "unverified", ref)
-    exited = store.responses.reply(
-        ref,
-        kind.value,
-        now,
-        sender=mail.sender,
-        subject=mail.subject,
-        text=mail.text or "",
-        automatic=automatic,
-        detail=mail.auto_reason if automatic else (mail.text or "")[:200],
-        exits=not automatic and policy.exits(ref.campaign_id, ExitReason.REPLY),
-    )
-    log.info("reply_recorded", automatic=automatic, exited=exited)
-    return Recorded(kind.value, "exited" if exited else "stored", ref)

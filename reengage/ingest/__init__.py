@@ -1,8 +1,8 @@
 """Import customers, reps and activities: CSV files and the HTTP ingest API.
 
-Both paths validate records with the same ``parse_*`` functions (``records``) and write
-through the same batch importer and ``Store`` upserts, so a record means the same thing
-however it arrives. Importing the same records again changes nothing.
+Both paths validate records with the same ``parse_*`` functions (``records``, each field read
+by ``fields``) and write through the same batch importer and ``Store`` upserts, so a record
+means the same thing however it arrives. Importing the same records again changes nothing.
 
 What happens to each kind of problem in a file:
 

@@ -31,7 +31,7 @@ from reengage.errors import InputError
 from reengage.models import CauseScope, ResponseKind
 from reengage.stats.intervals import Lift, lift
 from reengage.store import Store
-from reengage.store.stats import ArmCounts, CampaignCounts, StepCounts
+from reengage.store.campaign_counts import ArmCounts, CampaignCounts, StepCounts
 from reengage.timeutil import parse_since as since_moment
 from reengage.uplift import CampaignUplift, uplift_by_campaign
 

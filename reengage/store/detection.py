@@ -18,7 +18,7 @@ from reengage.history import Event, Summary
 from reengage.horizon import REGULAR_ORDERS, HorizonChoice
 from reengage.lapse_model import LapseModel
 from reengage.models import ActivityKind
-from reengage.store import enrollments, lapse_models, looks, passes
+from reengage.store import enrollment_reads, enrollments, lapse_models, looks, passes
 from reengage.store.sqlfuncs import epoch_days
 from reengage.store.tables import ACTIVITIES, CUSTOMERS, STATS
 
@@ -266,7 +266,7 @@ class DetectionReads:
         """``(customer, campaign, status, enrolled_at)`` of the chunk's running enrollments
         and those since ``since``."""
         with self._tx() as conn:
-            return enrollments.history_in_chunk(conn, chunk, since)
+            return enrollment_reads.history_in_chunk(conn, chunk, since)
 
     def write_looks(self, rows: Sequence[tuple[int, int, datetime | None]]) -> None:
         """``(customer, version read, when)``: when to look again, unless they changed."""

@@ -7,6 +7,7 @@ bytes go to the server. Never lost: a ``queued`` row whose worker died is due ag
 person (``reengage sends resolve``), and it is never re-sent blindly.
 
 Where each part lives: :mod:`~reengage.store.enrollments` (entering, moving on, ending),
+:mod:`~reengage.store.enrollment_reads` (what is read of enrollments),
 :mod:`~reengage.store.claims` (claims and leases), :mod:`~reengage.store.messages` (message
 rows and their outcomes), :mod:`~reengage.store.settling` (held messages a person settles)
 and :mod:`~reengage.store.suppressions` (the suppression list).
@@ -15,7 +16,8 @@ and :mod:`~reengage.store.suppressions` (the suppression list).
 from __future__ import annotations
 
 from reengage.store.claims import Claimed, Started
-from reengage.store.enrollments import EnrollmentLine, NewEnrollment, Running, end_enrollments
+from reengage.store.enrollment_reads import EnrollmentLine, Running
+from reengage.store.enrollments import NewEnrollment, end_enrollments
 from reengage.store.messages import Sent
 from reengage.store.settling import Held, HeldMessage
 from reengage.store.suppressions import suppress

@@ -15,7 +15,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reengage.models import MessageStatus
-from reengage.store import claims, enrollments, late, messages, settling, suppressions
+from reengage.store import (
+    claims,
+    enrollment_reads,
+    enrollments,
+    late,
+    messages,
+    settling,
+    suppressions,
+)
 from reengage.store.calls import add_call_task
 from reengage.store.looks import Chunk
 from reengage.store.tables import MESSAGES
@@ -33,18 +41,18 @@ class SendingBook:
     ) -> list[tuple[int, str, str, datetime]]:
         """Active enrollments, and any since ``since``, of these customers."""
         with self._tx() as conn:
-            return enrollments.enrollment_history(conn, customer_ids, since)
+            return enrollment_reads.enrollment_history(conn, customer_ids, since)
 
-    def running_enrollments(self) -> list[enrollments.Running]:
+    def running_enrollments(self) -> list[enrollment_reads.Running]:
         """Every enrollment still under way, with its next step and its customer (read only;
         ``reengage simulate`` carries them on)."""
         with self._tx() as conn:
-            return enrollments.running_enrollments(conn)
+            return enrollment_reads.running_enrollments(conn)
 
     def waiting_at_steps(self) -> dict[tuple[str, str], int]:
         """Running enrollments by the (campaign, step key) they wait at (read only)."""
         with self._tx() as conn:
-            return enrollments.waiting_at_steps(conn)
+            return enrollment_reads.waiting_at_steps(conn)
 
     def enroll(self, rows: Iterable[enrollments.NewEnrollment], now: datetime) -> int:
         """Record new enrollments (holdout members too)."""
@@ -187,10 +195,10 @@ class SendingBook:
 
     def customer_sending(
         self, customer_id: int
-    ) -> tuple[list[enrollments.EnrollmentLine], list[enrollments.MessageLine]]:
+    ) -> tuple[list[enrollment_reads.EnrollmentLine], list[enrollment_reads.MessageLine]]:
         """A customer's enrollments and mails, newest first (``customers show``)."""
         with self._tx() as conn:
-            return enrollments.customer_sending(conn, customer_id)
+            return enrollment_reads.customer_sending(conn, customer_id)
 
     def held_for_settling(
         self,
@@ -320,4 +328,4 @@ class SendingBook:
     def queue_depth(self, now: datetime) -> int:
         """Enrollments with a step due now."""
         with self._tx() as conn:
-            return enrollments.queue_depth(conn, now)
+            return enrollment_reads.queue_depth(conn, now)

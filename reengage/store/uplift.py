@@ -4,7 +4,7 @@ Only enrollments that have had the whole window count (entered at least ``horizo
 ``now``): someone who entered yesterday has not had the chance to come back yet, and the
 two groups age alike only when both are counted over the same window. Came back means an
 activity of the customer within ``horizon`` of entering, as the campaign's lift counts it
-(:mod:`reengage.store.stats`), whichever campaign the purchase was credited to. One
+(:mod:`reengage.store.campaign_counts`), whichever campaign the purchase was credited to. One
 grouped query: a few rows per campaign, segment and rhythm class, whatever the size of the
 tables (1.0 s on PostgreSQL for 300,000 enrollments and 1.5 million activities).
 

@@ -23,7 +23,8 @@ from starlette.routing import Route
 from reengage import responses
 from reengage.errors import ReengageError
 from reengage.ingest import Kind, import_items
-from reengage.ingest.records import MAX_MONEY, OPTIONAL, REQUIRED, looks_like_email
+from reengage.ingest.fields import MAX_MONEY, looks_like_email
+from reengage.ingest.records import OPTIONAL, REQUIRED
 from reengage.logs import get_logger
 from reengage.store import Store
 from reengage.web.forms import TooLarge, TooSlow, read_limited

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from reengage.addresses import normalize_or_keep
-from reengage.store.enrollments import EnrollmentLine, MessageLine, NewEnrollment
+from reengage.store.enrollment_reads import EnrollmentLine, MessageLine
+from reengage.store.enrollments import NewEnrollment
 from tests.fakes.tables import FakeTables
 
 

@@ -14,15 +14,14 @@ import pytest
 from reengage.campaigns import Campaign, ExitReason
 from reengage.detect import Profile, assess, fit_population
 from reengage.digest import CallContext, CallReport, record_outcome
+from reengage.mail_responses import Arrival, record_inbound
 from reengage.mailparse import InboundKind
 from reengage.models import NextStep, Reached, StopReason, WorthIt
 from reengage.responses import (
-    Arrival,
     Policy,
     ProviderEvent,
     pause,
     record_click,
-    record_inbound,
     record_open,
     record_provider_event,
     unsubscribe,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from reengage import responses
+from reengage import mail_responses, responses
 from reengage.digest import CallContext, CallReport, record_outcome
 from reengage.ingest import Kind, import_items
 from reengage.mailparse import classify
@@ -133,7 +133,7 @@ def fill(store: Store) -> Filled:
         "Thanks, we will order again next month.\r\n"
     ).format(token=filled.tokens["a03"])
     inbound = classify(reply.encode(), [f"reply+{filled.tokens['a03']}@in.acme.example"])
-    assert responses.record_inbound(store, inbound, t).kind == "reply"
+    assert mail_responses.record_inbound(store, inbound, t).kind == "reply"
     ref = store.responses.message(filled.tokens["a04"])
     assert ref is not None
     responses.unsubscribe(store, ref, t, source="web")

@@ -19,7 +19,8 @@ from reengage.digest import CausesReport
 from reengage.digest.outcomes import CauseRow
 from reengage.stats import results as results_module
 from reengage.store import Store
-from reengage.store.stats import ArmCounts, CampaignCounts, Snapshot, StatsQueries, StepCounts
+from reengage.store.campaign_counts import ArmCounts, CampaignCounts, StepCounts
+from reengage.store.stats import Snapshot, StatsQueries
 from reengage.store.uplift import UpliftCount
 from tests.integration import inprocess
 

@@ -10,14 +10,9 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reengage.mail_responses import Arrival, record_inbound
 from reengage.mailparse import InboundKind
-from reengage.responses import (
-    Arrival,
-    ProviderEvent,
-    record_inbound,
-    record_provider_event,
-    unsubscribe,
-)
+from reengage.responses import ProviderEvent, record_provider_event, unsubscribe
 from tests.fakes.worlds import NOW, FakeWorld, enrollments, inbound
 
 OLD = "ana@xn--bcher-kva.example"

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from reengage.campaigns import Campaign, ExitReason
 from reengage.digest import Acted, CallContext, CallReport, record_outcome
 from reengage.digest.outcomes import OutcomeError
+from reengage.mail_responses import record_inbound
 from reengage.mailparse import InboundKind
 from reengage.models import CauseScope, NextStep, Reached, StopReason, WorthIt
-from reengage.responses import Policy, record_inbound
+from reengage.responses import Policy
 from tests.fakes.worlds import NOW, FakeWorld, enrollments, inbound
 
 TODAY = NOW.date()

@@ -1,6 +1,7 @@
-"""The trust rules of ``reengage/responses.py``, on ``FakeStore``: what a bounce, a
-complaint, a reply or a provider's event may act on, and how often. No database: the
-contract test (``tests/integration/test_ledger_contract.py``) keeps the fake honest."""
+"""The trust rules of ``reengage/responses.py`` and ``reengage/mail_responses.py``, on
+``FakeStore``: what a bounce, a complaint, a reply or a provider's event may act on, and how
+often. No database: the contract test (``tests/integration/test_ledger_contract.py``) keeps
+the fake honest."""
 
 from __future__ import annotations
 
@@ -11,16 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reengage.campaigns import ExitReason
+from reengage.mail_responses import Arrival, record_inbound, unmatched_unsubscribe
 from reengage.mailparse import UNREADABLE, InboundKind
 from reengage.responses import (
     PROVIDER_TYPES,
-    Arrival,
     Policy,
     ProviderEvent,
     record_click,
-    record_inbound,
     record_provider_event,
-    unmatched_unsubscribe,
     unsubscribe,
 )
 from tests.fakes.worlds import NOW, FakeWorld, enrollments, inbound, kinds

@@ -37,7 +37,8 @@ from reengage.stats import (
 )
 from reengage.stats import results as results_module
 from reengage.stats.export import MEASURES
-from reengage.store.stats import ArmCounts, CampaignCounts, Snapshot, StepCounts
+from reengage.store.campaign_counts import ArmCounts, CampaignCounts, StepCounts
+from reengage.store.stats import Snapshot
 from reengage.store.uplift import UpliftCount
 
 # Newcombe (1998a), "Two-sided confidence intervals for the single proportion: comparison
