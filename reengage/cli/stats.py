@@ -69,8 +69,8 @@ def stats_command(
     subgroup, reason, scope, measure (what the row counts) and value. Summing the values of
     one measure over any rows never counts anything twice. Money has 2 decimals, lift is in
     percentage points. Measures: entered and came_back (per campaign and group);
-    reactivated and also_entered_another (per campaign, treated, each customer once); sent, delivered, bounced, opened,
-    clicked, replied, unsubscribed, complained, put_on_call_list, credited and revenue (per
+    reactivated and also_entered_another (per campaign, treated, each customer once);
+    sent, delivered, bounced, opened, clicked, replied, unsubscribed, complained, put_on_call_list, credited and revenue (per
     step; revenue also for the held_out group); lift_points, ci_low_points, ci_high_points,
     verdict_kind and verdict (per campaign); segment_entered and segment_came_back (per
     campaign, group and segment, the subgroup), segment_uplift_points,
