@@ -68,18 +68,19 @@ def stats_command(
     The CSV has one row per fact, never a sum of other rows: campaign, step, group,
     subgroup, reason, scope, measure (what the row counts) and value. Summing the values of
     one measure over any rows never counts anything twice. Money has 2 decimals, lift is in
-    percentage points. Measures: entered and came_back (per campaign and group);
-    reactivated and also_entered_another (per campaign, treated, each customer once);
-    sent, delivered, bounced, opened, clicked, replied, unsubscribed, complained, put_on_call_list, credited and revenue (per
-    step; revenue also for the held_out group); lift_points, ci_low_points, ci_high_points,
-    verdict_kind and verdict (per campaign); segment_entered and segment_came_back (per
-    campaign, group and segment, the subgroup), segment_uplift_points,
-    segment_ci_low_points, segment_ci_high_points, segment_verdict_kind and segment_verdict
-    (per campaign and segment), and the same per rhythm class: rhythm_entered,
-    rhythm_came_back, rhythm_uplift_points, rhythm_ci_low_points, rhythm_ci_high_points,
-    rhythm_verdict_kind and rhythm_verdict; calls (per reason and scope; an empty reason:
-    none given), value_at_risk (per reason, each customer once) and value_at_risk_all (each
-    customer who gave any reason once). README.md (Results) says more.
+    percentage points. Measures: entered and came_back (per campaign and group); reactivated
+    and also_entered_another (per campaign, treated, each customer once); sent, delivered,
+    bounced, opened, clicked, replied, unsubscribed, complained, put_on_call_list, credited
+    and revenue (per step; revenue also for the held_out group); lift_points, ci_low_points,
+    ci_high_points, verdict_kind and verdict (per campaign); segment_entered and
+    segment_came_back (per campaign, group and segment, the subgroup),
+    segment_uplift_points, segment_ci_low_points, segment_ci_high_points,
+    segment_verdict_kind and segment_verdict (per campaign and segment), and the same per
+    rhythm class: rhythm_entered, rhythm_came_back, rhythm_uplift_points,
+    rhythm_ci_low_points, rhythm_ci_high_points, rhythm_verdict_kind and rhythm_verdict;
+    calls (per reason and scope; an empty reason: none given), value_at_risk (per reason,
+    each customer once) and value_at_risk_all (each customer who gave any reason once).
+    README.md (Results) says more.
     """
     from reengage import stats
 
