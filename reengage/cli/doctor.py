@@ -123,7 +123,11 @@ def doctor(
 
     absent = absent_sqlite_file(settings.database_url)
     # Connecting would create the file (and its folder), empty, and call it reachable.
-    engine = create_engine(settings.database_url) if absent is None else None
+    engine = (
+        create_engine(settings.database_url, connect_timeout=settings.database_connect_timeout)
+        if absent is None
+        else None
+    )
     try:
         if engine is None:
             raise ReengageError(
