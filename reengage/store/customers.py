@@ -27,6 +27,17 @@ from reengage.timeutil import as_utc
 
 
 @dataclass(frozen=True)
+class NegativeAmounts:
+    """Activities stored with an amount below zero (refunds imported before import refused
+    them): how many, of how many customers, and the first few of each by external id."""
+
+    activities: int
+    customers: int
+    first_customers: list[str]
+    first_activities: list[str]
+
+
+@dataclass(frozen=True)
 class Overview:
     """Headline counts for the CLI and the demo."""
 
@@ -267,6 +278,32 @@ class CustomerBook:
                 .order_by(ACTIVITIES.c.occurred_at)
             )
             return [Activity.model_validate(dict(r._mapping)) for r in rows]
+
+    def negative_amounts(self, first: int = 5) -> NegativeAmounts:
+        """Activities with ``amount < 0``: each counts as an order, as revenue and as a
+        comeback, though nobody bought anything (see ``reengage doctor``)."""
+        negative = ACTIVITIES.c.amount < 0
+        with self._tx() as conn:
+            counted = conn.execute(
+                sa.select(sa.func.count(), sa.func.count(sa.distinct(ACTIVITIES.c.customer_id)))
+                .select_from(ACTIVITIES)
+                .where(negative)
+            ).one()
+            if not counted[0]:
+                return NegativeAmounts(0, 0, [], [])
+            customers = conn.scalars(
+                sa.select(CUSTOMERS.c.external_id)
+                .where(CUSTOMERS.c.id.in_(sa.select(ACTIVITIES.c.customer_id).where(negative)))
+                .order_by(CUSTOMERS.c.external_id)
+                .limit(first)
+            ).all()
+            activities = conn.scalars(
+                sa.select(ACTIVITIES.c.external_id)
+                .where(negative)
+                .order_by(ACTIVITIES.c.external_id)
+                .limit(first)
+            ).all()
+            return NegativeAmounts(counted[0], counted[1], list(customers), list(activities))
 
 
 # Mappers are configured on first ORM use; a customer built by hand (below) needs them now.
