@@ -24,7 +24,7 @@ from reengage.timeutil import as_utc, utcnow
 if TYPE_CHECKING:
     from reengage.config import Settings
     from reengage.store import Store
-    from reengage.store.customers import NegativeAmounts
+    from reengage.store.activities import NegativeAmounts
 
 
 def _spool_problem(folder: Path) -> str | None:

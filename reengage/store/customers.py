@@ -21,20 +21,15 @@ from sqlmodel import SQLModel
 
 from reengage.models import Activity, Customer, CustomerStats, CustomerStatus, Rep
 from reengage.store import conversions, looks
-from reengage.store.activities import NewActivity, UpsertResult, add_activities
+from reengage.store.activities import (
+    NegativeAmounts,
+    NewActivity,
+    UpsertResult,
+    add_activities,
+    negative_amounts,
+)
 from reengage.store.tables import ACTIVITIES, CUSTOMERS, REPS, STATS, SUPPRESSIONS
 from reengage.timeutil import as_utc
-
-
-@dataclass(frozen=True)
-class NegativeAmounts:
-    """Activities stored with an amount below zero (refunds imported before import refused
-    them): how many, of how many customers, and the first few of each by external id."""
-
-    activities: int
-    customers: int
-    first_customers: list[str]
-    first_activities: list[str]
 
 
 @dataclass(frozen=True)
@@ -282,28 +277,8 @@ class CustomerBook:
     def negative_amounts(self, first: int = 5) -> NegativeAmounts:
         """Activities with ``amount < 0``: each counts as an order, as revenue and as a
         comeback, though nobody bought anything (see ``reengage doctor``)."""
-        negative = ACTIVITIES.c.amount < 0
         with self._tx() as conn:
-            counted = conn.execute(
-                sa.select(sa.func.count(), sa.func.count(sa.distinct(ACTIVITIES.c.customer_id)))
-                .select_from(ACTIVITIES)
-                .where(negative)
-            ).one()
-            if not counted[0]:
-                return NegativeAmounts(0, 0, [], [])
-            customers = conn.scalars(
-                sa.select(CUSTOMERS.c.external_id)
-                .where(CUSTOMERS.c.id.in_(sa.select(ACTIVITIES.c.customer_id).where(negative)))
-                .order_by(CUSTOMERS.c.external_id)
-                .limit(first)
-            ).all()
-            activities = conn.scalars(
-                sa.select(ACTIVITIES.c.external_id)
-                .where(negative)
-                .order_by(ACTIVITIES.c.external_id)
-                .limit(first)
-            ).all()
-            return NegativeAmounts(counted[0], counted[1], list(customers), list(activities))
+            return negative_amounts(conn, first)
 
 
 # Mappers are configured on first ORM use; a customer built by hand (below) needs them now.
