@@ -19,7 +19,7 @@ from reengage.campaigns import Campaign, LoadResult, Problem, Step, load_campaig
 from reengage.campaigns.model import DEFAULT
 from reengage.campaigns.running import removed_campaign_problems, removed_step_problems
 from reengage.compose import Workspace, render_for
-from reengage.errors import NotFound, ReengageError, TemplateFailure
+from reengage.errors import DatabaseUnreachable, NotFound, ReengageError, TemplateFailure
 from reengage.locales import fallbacks, language_of, normalise_locale
 from reengage.render import Rendered
 from reengage.samples import SAMPLE_MOMENT, samples
@@ -73,7 +73,9 @@ def running_step_warnings(
 ) -> tuple[list[Problem], str | None]:
     """Warnings for step keys running enrollments wait at that the files no longer have
     (:mod:`reengage.campaigns.running`), and with ``folder`` (``result`` is all of it) for
-    campaigns no file has; or none and why the database could not tell."""
+    campaigns no file has; or none and why the database could not tell. A database the
+    settings name that cannot be reached raises :class:`DatabaseUnreachable`: a mistake to
+    fix, not a database left out."""
     absent = absent_sqlite_file(url)
     if absent is not None:  # opening it would create it, empty
         return [], f"no database file at {absent}"
@@ -83,6 +85,8 @@ def running_step_warnings(
             waiting = store.sending.waiting_at_steps()
         finally:
             store.close()
+    except DatabaseUnreachable:
+        raise
     except ReengageError as exc:
         return [], str(exc)
     gone = removed_campaign_problems(result, waiting, str(folder)) if folder else []

@@ -50,6 +50,13 @@ class Settings(BaseSettings, OutboundSettings, InboundSettings):
         DEFAULT_DATABASE_URL,
         description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db",
     )
+    database_connect_timeout: int = Field(
+        5,
+        ge=1,
+        le=300,
+        description="seconds a PostgreSQL server has to answer a new connection before the "
+        "command or the daemon's attempt fails, saying the database cannot be reached",
+    )
     timezone: str = Field("UTC", description="IANA zone for naive timestamps in imports")
     log_level: str = Field("info", description="debug, info, warning or error")
     log_format: LogFormat = LogFormat.AUTO

@@ -65,6 +65,7 @@ class ChildSetup:
     # The daemon's pinned clock (REENGAGE_NOW), carried over as is: the monotonic clock is
     # the machine's, so the child's time is the daemon's to the microsecond.
     clock_origin: tuple[datetime, float] | None
+    connect_timeout: int | None = None  # REENGAGE_DATABASE_CONNECT_TIMEOUT
 
 
 class DetectionProcess:
@@ -217,7 +218,9 @@ def _child_init(setup: ChildSetup, parent: int, begun: Synchronized[int]) -> Non
     configure_logging(setup.log_level, setup.log_format)
     timeutil._Origin.pinned = setup.clock_origin
     _Child.store = Store.open(
-        setup.database_url, attribution_window=timedelta(days=setup.attribution_days)
+        setup.database_url,
+        attribution_window=timedelta(days=setup.attribution_days),
+        connect_timeout=setup.connect_timeout,
     )
     threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
 

@@ -3,6 +3,7 @@
     ReengageError                 anything reengage reports to a person
     ├── ConfigError               a setting is missing or malformed (names the variable)
     ├── StoreError                the database refused or is unreachable (wraps the driver error)
+    │   ├── DatabaseUnreachable   no connection could be made (names the URL and the fix)
     │   └── MigrationError        the schema is behind, ahead, or a migration failed
     ├── InputError                a file or request a person supplied is unusable as a whole
     │   ├── RowError              one row of it is bad; the rest still count
@@ -29,6 +30,11 @@ class ConfigError(ReengageError):
 
 class StoreError(ReengageError):
     """The database could not do what was asked."""
+
+
+class DatabaseUnreachable(StoreError):
+    """No connection to the database could be made: down, refused, no answer, or the URL's
+    credentials or database name refused. The message names the URL without its password."""
 
 
 class MigrationError(StoreError):

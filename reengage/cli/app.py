@@ -60,7 +60,12 @@ def _store(upgrade: bool = False) -> Store:
 
     settings = _settings()
     window = timedelta(days=settings.attribution_days)
-    return Store.open(settings.database_url, upgrade=upgrade, attribution_window=window)
+    return Store.open(
+        settings.database_url,
+        upgrade=upgrade,
+        attribution_window=window,
+        connect_timeout=settings.database_connect_timeout,
+    )
 
 
 @app.callback()

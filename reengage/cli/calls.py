@@ -27,7 +27,9 @@ from reengage.digest import (
     record_outcome,
     send_digests,
 )
+from reengage.digest.calllist import rep_zone
 from reengage.errors import InputError
+from reengage.i18n import texts
 from reengage.models import CauseScope, NextStep, Reached, Rep, StopReason, WorthIt
 from reengage.store import Store
 from reengage.timeutil import utcnow
@@ -239,7 +241,10 @@ def calls_log(
             days=settings.working_days(),
         )
         try:
-            acted = record_outcome(store, ctx, outcome, now, today=today).summary()
+            # Told in the rep's words, times in the rep's zone (as the form tells them).
+            said = texts(reps[0].locale) if reps else None
+            zone = rep_zone(reps[0]) if reps else None
+            acted = record_outcome(store, ctx, outcome, now, today=today).summary(said, zone)
         except OutcomeError as exc:  # named by this command's options, not the form's fields
             raise InputError(
                 "; ".join(f"{_OPTIONS.get(k, k)}: {v}" for k, v in exc.problems.items())

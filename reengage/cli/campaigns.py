@@ -16,7 +16,7 @@ from reengage.cli.app import (
     err,
     out,
 )
-from reengage.errors import InputError
+from reengage.errors import DatabaseUnreachable, InputError
 from reengage.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -63,12 +63,22 @@ def validate(
     settings = _settings()
     # A step key running enrollments wait at and the file lost ends them: say so first.
     whole = [t.resolve() for t in targets] == [ws.campaigns_dir.resolve()]  # what runs
-    running, unchecked = authoring.running_step_warnings(
-        result, settings.database_url, _store, ws.campaigns_dir if whole else None
-    )
+    try:
+        running, unchecked = authoring.running_step_warnings(
+            result, settings.database_url, _store, ws.campaigns_dir if whole else None
+        )
+        unreachable = None
+    except DatabaseUnreachable as exc:  # the database the settings name: a mistake to fix
+        running, unchecked, unreachable = [], None, str(exc)
     result.problems = sorted([*result.problems, *running], key=lambda p: (p.file, p.line))
     for problem in result.problems:
         err.print(str(problem), markup=False, highlight=False)
+    if unreachable is not None:
+        err.print(
+            f"error: {unreachable} (running enrollments were not checked against these steps)",
+            markup=False,
+            highlight=False,
+        )
     for campaign_id in sorted(result.campaigns):
         campaign = result.campaigns[campaign_id]
         kinds = ", ".join(s.key + (" (call)" if s.is_call else "") for s in campaign.steps)
@@ -102,10 +112,11 @@ def validate(
         f"problem(s) in {broken} file(s)"
         + (f", {warnings} warning(s)" if warnings else "")
         + (f", {too_spammy} step(s) over the spam threshold" if too_spammy else "")
-        + (", the spam check failed" if spam_result is None else ""),
+        + (", the spam check failed" if spam_result is None else "")
+        + (", the database cannot be reached" if unreachable is not None else ""),
         markup=False,
     )
-    if errors or digest_problems or too_spammy or spam_result is None:
+    if errors or digest_problems or too_spammy or spam_result is None or unreachable:
         raise typer.Exit(1)
 
 

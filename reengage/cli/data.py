@@ -38,7 +38,10 @@ def db_upgrade() -> None:
     """Apply every pending migration (safe to run on every deploy)."""
     from reengage.store import Store, migrate
 
-    store = Store.open(_settings().database_url, upgrade=True)
+    settings = _settings()
+    store = Store.open(
+        settings.database_url, upgrade=True, connect_timeout=settings.database_connect_timeout
+    )
     revision = migrate.current_revision(store.engine)
     store.close()
     out.print(f"database is at revision {revision} (head)")
@@ -50,7 +53,8 @@ def db_current() -> None:
     from reengage.store import migrate
     from reengage.store.engine import check_connection, create_engine
 
-    engine = create_engine(_settings().database_url)
+    settings = _settings()
+    engine = create_engine(settings.database_url, connect_timeout=settings.database_connect_timeout)
     check_connection(engine)
     current, head = migrate.current_revision(engine), migrate.head_revision()
     engine.dispose()

@@ -24,6 +24,7 @@ from reengage.timeutil import as_utc, utcnow
 if TYPE_CHECKING:
     from reengage.config import Settings
     from reengage.store import Store
+    from reengage.store.activities import NegativeAmounts
 
 
 def _spool_problem(folder: Path) -> str | None:
@@ -82,6 +83,9 @@ def doctor(
         failures += 0 if ok else 1
         out.print(f"{'ok  ' if ok else 'FAIL'} {what}: {detail}", markup=False, highlight=False)
 
+    def warn(what: str, detail: str) -> None:  # worth acting on; not a failure
+        out.print(f"WARN {what}: {detail}", markup=False, highlight=False)
+
     settings = _settings()
     report(
         True,
@@ -123,7 +127,11 @@ def doctor(
 
     absent = absent_sqlite_file(settings.database_url)
     # Connecting would create the file (and its folder), empty, and call it reachable.
-    engine = create_engine(settings.database_url) if absent is None else None
+    engine = (
+        create_engine(settings.database_url, connect_timeout=settings.database_connect_timeout)
+        if absent is None
+        else None
+    )
     try:
         if engine is None:
             raise ReengageError(
@@ -209,6 +217,7 @@ def doctor(
             counts = store.sending.message_counts()
             digests = store.calls.digest_counts()
             _, unmatched = store.responses.unmatched(1)
+            negative = store.customers.negative_amounts()
             scoring_lines = _lapse_model_lines(store, settings, now)
         finally:
             store.close()
@@ -257,10 +266,30 @@ def doctor(
             if unmatched
             else "nothing unmatched",
         )
+        if negative.activities:
+            warn("negative amounts", _negative_amounts(negative))
         for ok, what, detail in scoring_lines:
             report(ok, what, detail)
     if failures:
         raise typer.Exit(1)
+
+
+def _negative_amounts(found: NegativeAmounts) -> str:
+    """Activities stored with an amount below zero: who, why it matters and the fix."""
+    more = ", …" if found.customers > len(found.first_customers) else ""
+    more_ids = ", …" if found.activities > len(found.first_activities) else ""
+    return (
+        f"{found.activities} activit{'y has' if found.activities == 1 else 'ies have'} an "
+        f"amount below zero (refunds imported before import refused them), of "
+        f"{found.customers} customer(s): {', '.join(found.first_customers)}{more}. Each "
+        "counts as an order, as revenue and as a comeback though nothing was bought. Fix: "
+        "import each again under its activity id with the amount the customer paid "
+        f"(activity ids {', '.join(found.first_activities)}{more_ids}; `reengage import "
+        "activities FILE` with columns activity_id, customer_id, occurred_at, amount): the "
+        "row and the customer's figures are corrected. All of them: SELECT a.external_id, "
+        "c.external_id, a.occurred_at, a.amount FROM activities a JOIN customers c ON "
+        "c.id = a.customer_id WHERE a.amount < 0"
+    )
 
 
 def _lapse_model_lines(

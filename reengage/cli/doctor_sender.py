@@ -104,7 +104,7 @@ def _complaint_rate(settings: Settings) -> Finding:
     days = 30
     if (absent := absent_sqlite_file(settings.database_url)) is not None:
         return Finding(Level.WARN, "complaint rate", f"not checked: no database file at {absent}")
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, connect_timeout=settings.database_connect_timeout)
     try:
         check_connection(engine)
         if migrate.current_revision(engine) != migrate.head_revision():

@@ -122,6 +122,7 @@ def _detection_process(settings: Settings) -> DetectionProcess | None:
         settings.log_level,
         settings.log_format,
         timeutil._Origin.pinned,
+        settings.database_connect_timeout,
     )
     detection = DetectionProcess(setup)
     try:

@@ -109,13 +109,13 @@ class Acted:
     # The customer was already do-not-contact: the follow-up or call again chosen was not set.
     refused: NextStep | None = None
 
-    def summary(self, t: Texts | None = None) -> list[str]:
-        """Plain sentences: what happened because of this call (English unless ``t``)."""
+    def summary(self, t: Texts | None = None, zone: ZoneInfo | None = None) -> list[str]:
+        """Plain sentences: what happened because of this call, in the rep's words ``t``
+        (English without) and times in the rep's ``zone`` (UTC without)."""
         t = t or texts(None)
         if not self.recorded:
-            when = self.outcome.called_at.strftime("%d %b %Y %H:%M UTC") if self.outcome else ""
-            return [f"This call was already recorded ({when}); nothing was changed."]
-        return [t.gettext("The call is recorded") + ".", *self.lines(t)]
+            return [already_recorded(self.outcome, t, zone)]
+        return [t.gettext("The call is recorded."), *self.lines(t)]
 
     def lines(self, t: Texts) -> list[str]:
         """What saving the call did beyond recording it, in the reader's words."""
@@ -150,6 +150,20 @@ class Acted:
                     _("(%(day)s is not a working day.)") % {"day": t.date(self.asked_for, "full")}
                 )
         return lines
+
+
+def already_recorded(outcome: CallOutcome | None, t: Texts, zone: ZoneInfo | None) -> str:
+    """ "This call was already recorded (when)": in the rep's words ``t``, the time the call
+    was recorded in the rep's ``zone`` as their locale writes it ("UTC" named when the rep's
+    zone is UTC or not known, so nobody reads a UTC time as their own)."""
+    zone = zone or ZoneInfo("UTC")
+    when = ""
+    if outcome is not None:
+        when = t.moment(outcome.called_at.astimezone(zone))
+        if zone.key == "UTC":
+            when += " UTC"
+    note = t.gettext("This call was already recorded (%(when)s); nothing was changed.")
+    return note % {"when": when}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Bulk activity ingest with per-customer stats kept current in the same transaction.
+"""Bulk activity ingest with per-customer stats kept current in the same transaction; and
+the activities stored with a negative amount (refunds from before import refused them).
 
 New activities are inserted with one ``executemany`` per batch and folded into the
 customers' ``customer_stats`` rows (read, fold with ``history.Summary``, write back): the
@@ -23,6 +24,17 @@ from reengage.history import Event, Summary, ring_from_json, ring_to_json
 from reengage.models import UTCDateTime
 from reengage.store.engine import upsert_insert
 from reengage.store.tables import ACTIVITIES, CUSTOMERS, STATS
+
+
+@dataclass(frozen=True)
+class NegativeAmounts:
+    """Activities stored with an amount below zero (refunds imported before import refused
+    them): how many, of how many customers, and the first few of each by external id."""
+
+    activities: int
+    customers: int
+    first_customers: list[str]
+    first_activities: list[str]
 
 
 class NewActivity(NamedTuple):
@@ -307,3 +319,29 @@ def recompute_stats(conn: Connection, customer_ids: Iterable[int], now: datetime
             .where(STATS.c.customer_id == customer_id)
             .values(look_version=version + 2, look_again_at=None)
         )
+
+
+def negative_amounts(conn: Connection, first: int = 5) -> NegativeAmounts:
+    """Activities stored with ``amount < 0`` (import refuses them now; older data may hold
+    some): how many, of how many customers, the first ``first`` of each by external id."""
+    negative = ACTIVITIES.c.amount < 0
+    counted = conn.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.distinct(ACTIVITIES.c.customer_id)))
+        .select_from(ACTIVITIES)
+        .where(negative)
+    ).one()
+    if not counted[0]:
+        return NegativeAmounts(0, 0, [], [])
+    customers = conn.scalars(
+        sa.select(CUSTOMERS.c.external_id)
+        .where(CUSTOMERS.c.id.in_(sa.select(ACTIVITIES.c.customer_id).where(negative)))
+        .order_by(CUSTOMERS.c.external_id)
+        .limit(first)
+    ).all()
+    activities = conn.scalars(
+        sa.select(ACTIVITIES.c.external_id)
+        .where(negative)
+        .order_by(ACTIVITIES.c.external_id)
+        .limit(first)
+    ).all()
+    return NegativeAmounts(counted[0], counted[1], list(customers), list(activities))

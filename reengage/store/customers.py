@@ -21,7 +21,13 @@ from sqlmodel import SQLModel
 
 from reengage.models import Activity, Customer, CustomerStats, CustomerStatus, Rep
 from reengage.store import conversions, looks
-from reengage.store.activities import NewActivity, UpsertResult, add_activities
+from reengage.store.activities import (
+    NegativeAmounts,
+    NewActivity,
+    UpsertResult,
+    add_activities,
+    negative_amounts,
+)
 from reengage.store.tables import ACTIVITIES, CUSTOMERS, REPS, STATS, SUPPRESSIONS
 from reengage.timeutil import as_utc
 
@@ -267,6 +273,12 @@ class CustomerBook:
                 .order_by(ACTIVITIES.c.occurred_at)
             )
             return [Activity.model_validate(dict(r._mapping)) for r in rows]
+
+    def negative_amounts(self, first: int = 5) -> NegativeAmounts:
+        """Activities with ``amount < 0``: each counts as an order, as revenue and as a
+        comeback, though nobody bought anything (see ``reengage doctor``)."""
+        with self._tx() as conn:
+            return negative_amounts(conn, first)
 
 
 # Mappers are configured on first ORM use; a customer built by hand (below) needs them now.

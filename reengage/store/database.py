@@ -51,10 +51,17 @@ class Store:
 
     @classmethod
     def open(
-        cls, url: str, *, upgrade: bool = False, attribution_window: timedelta = ATTRIBUTION
+        cls,
+        url: str,
+        *,
+        upgrade: bool = False,
+        attribution_window: timedelta = ATTRIBUTION,
+        connect_timeout: int | None = None,
     ) -> Store:
-        """Connect to ``url``; with ``upgrade`` bring the schema to head, else require it."""
-        store = cls(create_engine(url), attribution_window=attribution_window)
+        """Connect to ``url``; with ``upgrade`` bring the schema to head, else require it.
+        A server that does not answer within ``connect_timeout`` seconds is an error."""
+        engine = create_engine(url, connect_timeout=connect_timeout)
+        store = cls(engine, attribution_window=attribution_window)
         try:
             check_connection(store.engine)
             if upgrade:

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from reengage.errors import StoreError
+from reengage.errors import DatabaseUnreachable, StoreError
 
 
-def create_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; a SQLite file's folder is created if missing."""
+def create_engine(url: str, *, connect_timeout: int | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``; a SQLite file's folder is created if missing. A PostgreSQL
+    server that does not answer a new connection within ``connect_timeout`` seconds
+    (default :data:`CONNECT_TIMEOUT_S`; ``REENGAGE_DATABASE_CONNECT_TIMEOUT``) is an error."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -31,6 +34,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    waited = connect_timeout or CONNECT_TIMEOUT_S
     engine = sa.create_engine(
         parsed,
         pool_pre_ping=True,
@@ -38,7 +42,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         # path that died under an open connection (keepalives, and data unacknowledged for a
         # minute), which would otherwise wait for the kernel's TCP timeout (~15 minutes).
         connect_args={
-            "connect_timeout": CONNECT_TIMEOUT_S,
+            "connect_timeout": waited,
             "keepalives": 1,
             "keepalives_idle": 30,
             "keepalives_interval": 10,
@@ -48,10 +52,14 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         **kwargs,
     )
     sa.event.listen(engine, "connect", _postgresql_timeouts)
+    _CONNECT_TIMEOUTS[engine] = waited
     return engine
 
 
-CONNECT_TIMEOUT_S = 10
+# A command against a server that is down or a port that never answers ends in seconds;
+# libpq's own default is to wait for ever, the kernel's TCP timeout about two minutes.
+CONNECT_TIMEOUT_S = 5
+_CONNECT_TIMEOUTS: WeakKeyDictionary[Engine, int] = WeakKeyDictionary()  # to say how long
 # No statement of ours runs this long; a plan gone wrong is stopped and reported, and a lock
 # held by a stuck session cannot stall every worker for ever.
 STATEMENT_TIMEOUT_S = 600
@@ -94,15 +102,36 @@ def absent_sqlite_file(url: str) -> Path | None:
 
 
 def check_connection(engine: Engine) -> None:
-    """Connect once, so a wrong URL or a stopped server is reported before any work."""
+    """Connect once, so a wrong URL or a stopped server is reported before any work: as
+    :class:`DatabaseUnreachable`, naming the URL (without its password) and the fix."""
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except SQLAlchemyError as exc:
-        raise StoreError(
-            f"cannot connect to {engine.url.render_as_string(hide_password=True)}: "
-            f"{_first_line(exc)} — check REENGAGE_DATABASE_URL and that the server is running"
-        ) from exc
+        raise DatabaseUnreachable(unreachable_message(engine, exc)) from exc
+
+
+def unreachable_message(engine: Engine, exc: BaseException) -> str:
+    """Why no connection was made, the URL without its password, and the fix."""
+    where = engine.url.render_as_string(hide_password=True)
+    why = _first_line(exc)
+    said = why.lower()
+    if "timeout" in said or "timed out" in said:
+        waited = _CONNECT_TIMEOUTS.get(engine, CONNECT_TIMEOUT_S)
+        return (
+            f"cannot reach the database at {where}: no answer within {waited} s ({why}) — "
+            "check the host and port in REENGAGE_DATABASE_URL and that the server is up and "
+            "answering there (a slow network: raise REENGAGE_DATABASE_CONNECT_TIMEOUT)"
+        )
+    if "refused" in said or "translate host name" in said or "unreachable" in said:
+        return (
+            f"cannot reach the database at {where}: nothing answers there ({why}) — start "
+            "the server, or correct the host and port in REENGAGE_DATABASE_URL"
+        )
+    return (
+        f"cannot connect to the database at {where}: {why} — check REENGAGE_DATABASE_URL "
+        "(user, password, database name) and that the server is running"
+    )
 
 
 def _first_line(exc: BaseException) -> str:

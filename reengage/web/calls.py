@@ -30,7 +30,7 @@ from starlette.routing import Route
 from reengage.digest import CallContext, CallReport, OutcomeError, record_outcome
 from reengage.digest.calllist import candidate_for, card_inputs, day_start, rep_zone, why_now
 from reengage.digest.corrections import EDIT_WINDOW, can_correct, correct_outcome
-from reengage.digest.outcomes import Acted
+from reengage.digest.outcomes import Acted, already_recorded
 from reengage.digest.prompts import Person, last_call_words, person_to_ask, questions
 from reengage.i18n import Texts, texts
 from reengage.logs import get_logger
@@ -95,6 +95,11 @@ class Client:
         """The rep's words and formats (English when the rep is unknown)."""
         return texts(self.rep.locale if self.rep else None)
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The rep's time zone (UTC when the rep is unknown)."""
+        return rep_zone(self.rep) if self.rep else ZoneInfo("UTC")
+
 
 @dataclass(frozen=True)
 class NextClient:
@@ -157,10 +162,8 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         correcting = (posted or request.query_params).get("correct") == "1"
         already = await run_in_threadpool(store.calls.outcome_by_key, link.dedupe_key)
         if already is not None and not (correcting and can_correct(already, now)):
-            note = t.gettext("This call was already recorded (%(when)s); nothing was changed.")
-            return await done(
-                client, link, already, t.gettext("Already recorded"), [note % _when(already, t)]
-            )
+            note = already_recorded(already, t, client.zone)
+            return await done(client, link, already, t.gettext("Already recorded"), [note])
         if posted is None:
             start = form_values(already) if already is not None else {}
             return form(client, link, start, {}, correcting=already is not None)
@@ -251,8 +254,7 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
 
     async def recorded(client: Client, link: CallLink, acted: Acted, t: Texts) -> Response:
         if not acted.recorded or acted.outcome is None:
-            note = t.gettext("This call was already recorded (%(when)s); nothing was changed.")
-            lines = [note % _when(acted.outcome, t)] if acted.outcome else []
+            lines = acted.summary(t, client.zone) if acted.outcome else []
             return await done(client, link, acted.outcome, t.gettext("Already recorded"), lines)
         return await done(
             client, link, acted.outcome, t.gettext("The call is recorded"), acted.lines(t)
@@ -267,8 +269,7 @@ def routes(store: Store, config: WebConfig) -> list[Route]:
         editable = saved is not None and can_correct(saved, now)
         until = None
         if saved is not None and editable:
-            zone = rep_zone(client.rep) if client.rep else ZoneInfo("UTC")
-            until = t.moment((saved.created_at + EDIT_WINDOW).astimezone(zone))
+            until = t.moment((saved.created_at + EDIT_WINDOW).astimezone(client.zone))
         return page(
             "call_done.html.j2",
             200,
@@ -295,10 +296,6 @@ def _token(secret: str, link: CallLink) -> str:
     if link.issued is not None:
         payload["t"] = link.issued
     return sign(secret, "call", payload)
-
-
-def _when(outcome: CallOutcome | None, t: Texts) -> dict[str, str]:
-    return {"when": t.moment(outcome.called_at) + " UTC" if outcome else ""}
 
 
 def _changed(changes: list[Change], t: Texts) -> list[str]:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from reengage.ingest import Kind, import_items
 from reengage.store import Store
 from tests.integration import digest_world as w
 from tests.integration import inprocess
@@ -58,6 +59,23 @@ def test_calls_list_shows_each_reps_clients_with_whom_to_ask_and_why(
         assert "--rep is empty" in empty.stderr and "Dana" not in empty.stdout
         preview = cli("digest", "preview", "--rep", blank, cwd=tmp_path, env=env)
         assert preview.returncode == 1 and "--rep is empty" in preview.stderr
+
+
+def test_calls_log_tells_the_rep_in_the_reps_own_language(
+    tmp_path: Path, env: dict[str, str], database_url: str
+) -> None:
+    store = Store.open(database_url)
+    try:
+        dana = {**w.REPS[0], "locale": "zh-CN"}
+        assert import_items(store, Kind.REPS, [dana], now=NOW, zone=ZoneInfo("UTC")).ok
+    finally:
+        store.close()
+    result = cli(
+        "calls", "log", "bakery", "--reached", "nobody", "--worth", "yes", "--next", "nothing",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "通话已记录。" in result.stdout and "The call is recorded" not in result.stdout
 
 
 def test_calls_log_records_the_outcome_and_acts_on_it(

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from reengage import authoring
 from reengage.digest import outcome_link
+from reengage.ingest import Kind, import_items
 from reengage.store import Store
 from reengage.tokens import sign, stamp
 from reengage.web import WebConfig, create_app
@@ -239,3 +241,23 @@ def wait_for(base: str, process: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.1)
     pytest.fail("reengage web did not answer within 30 s")
+
+
+def test_a_call_recorded_twice_is_told_in_the_reps_language_and_at_the_reps_time(
+    served: Served,
+) -> None:
+    # Dana (Berlin) reads Chinese: the second post is told so in Chinese, at 07:30 her time
+    # (06:30 UTC), not in English at a UTC time.
+    dana = {**w.REPS[0], "locale": "zh-CN"}
+    assert import_items(served.store, Kind.REPS, [dana], now=w.NOW, zone=ZoneInfo("UTC")).ok
+    url = served.url("bakery")
+    with client() as http:
+        assert http.post(url, data=SAVE).status_code == 200
+        served.clock["now"] = w.NOW + timedelta(minutes=5)
+        again = http.post(url, data={**SAVE, "next_step": "do_not_contact"})
+        shown = http.get(url)
+    for page_ in (again, shown):
+        assert page_.status_code == 200
+        assert "这次通话已经记录过了（2026/11/23 07:30）；没有任何更改。" in page_.text
+        assert "UTC" not in page_.text and "already recorded" not in page_.text
+    assert served.outcomes() == 1

@@ -91,7 +91,9 @@ def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     env = {"REENGAGE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
     result = cli("db", "upgrade", cwd=tmp_path, env=env)
     assert result.returncode == 1
-    assert "cannot connect to postgresql+psycopg://nobody@127.0.0.1:1/none" in result.stderr
+    assert "cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/none" in (
+        result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 

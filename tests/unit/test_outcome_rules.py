@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from reengage.campaigns import Campaign, ExitReason
 from reengage.digest import Acted, CallContext, CallReport, record_outcome
 from reengage.digest.outcomes import OutcomeError
+from reengage.i18n import texts
 from reengage.mail_responses import record_inbound
 from reengage.mailparse import InboundKind
 from reengage.models import CauseScope, NextStep, Reached, StopReason, WorthIt
@@ -210,13 +211,24 @@ def test_a_digest_link_records_one_outcome_whatever_is_sent_again(
     assert not again.recorded and again.outcome is not None
     assert again.outcome.next_step == first.value
     assert again.summary() == [
-        f"This call was already recorded ({NOW:%d %b %Y %H:%M} UTC); nothing was changed."
+        f"This call was already recorded ({texts('en').moment(NOW)} UTC); nothing was changed."
     ]
     assert (
         enrollments(w, cid),
         w.store.calls.open_calls(),
         w.store.calls.call_facts([cid]),
     ) == after_first
+
+
+def test_a_call_recorded_twice_is_told_in_the_reps_words_and_at_the_reps_time() -> None:
+    # A rep in Shanghai reading Chinese: 12:00 UTC is 20:00 for her, and she is not told
+    # a UTC time in English.
+    w, cid = world("Asia/Shanghai")
+    log(w, cid, report(Reached.NOBODY, NextStep.NOTHING))
+    again = log(w, cid, report(Reached.NOBODY, NextStep.NOTHING), now=NOW + timedelta(hours=1))
+    told = again.summary(texts("zh-CN"), ZoneInfo("Asia/Shanghai"))
+    assert told == ["这次通话已经记录过了（2026/3/10 20:00）；没有任何更改。"]
+    assert again.summary(texts("zh-CN"))[0].endswith("（2026/3/10 12:00 UTC）；没有任何更改。")
 
 
 def test_without_a_link_every_submission_is_a_call_of_its_own() -> None:
