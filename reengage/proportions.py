@@ -20,6 +20,11 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 Z95 = NormalDist().inv_cdf(0.975)  # 1.959963984540054
+# A verdict on a difference (a campaign's lift, a segment's uplift) needs at least this many
+# who came back in both groups together. With none or almost none, Newcombe's interval is
+# still valid but hugs zero ("0 of 365 against 0 of 88: −4.2 to 1.0 points") and would read
+# as a finding that contact changes nothing, when nothing has been seen yet.
+MIN_CAME_BACK = 5
 
 
 @dataclass(frozen=True)

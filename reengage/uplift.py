@@ -9,8 +9,9 @@ minus the share of its held-out customers who did, with Newcombe's 95% interval
 quarterly, slower, or one order so far; :data:`reengage.store.uplift.RHYTHMS`).
 
 Honest when the data is thin: only customers who have had the whole window count, and a
-group with fewer than :data:`MIN_GROUP` of them treated or held out gets no number, only
-"not enough data (n treated, m held out; needs …)". A campaign that held nobody out at all
+group with fewer than :data:`MIN_GROUP` of them treated or held out, or fewer than 5 who
+came back in both together, gets no number, only "not enough data (n treated, m held out;
+needs …)". A campaign that held nobody out at all
 (``holdout_percent: 0``) will never have the data: it says so, and how to give it a holdout.
 
 A campaign whose audience sets ``min_uplift`` leaves out the customers of a segment whose
@@ -35,7 +36,7 @@ from reengage.campaigns import Campaign
 from reengage.campaigns.filters import Filter
 from reengage.logs import get_logger
 from reengage.models import NO_SEGMENT
-from reengage.proportions import Interval, newcombe, points
+from reengage.proportions import MIN_CAME_BACK, Interval, newcombe, points
 from reengage.store import Store
 from reengage.store.uplift import NO_RHYTHM, RHYTHMS, SLOWER, KeptRule, UpliftCount
 
@@ -132,8 +133,9 @@ def group_uplift(
     keeps_holdout: bool = True,
 ) -> GroupUplift:
     """The uplift of one group from ``(treated, treated came back, held out, held out came
-    back)``, or "not enough data" below :data:`MIN_GROUP` a side, or "no holdout" when the
-    campaign held nobody out (``keeps_holdout`` False)."""
+    back)``, or "not enough data" below :data:`MIN_GROUP` a side or with fewer than
+    :data:`~reengage.proportions.MIN_CAME_BACK` who came back in both together, or "no
+    holdout" when the campaign held nobody out (``keeps_holdout`` False)."""
     treated, treated_back, held, held_back = counts
     if not keeps_holdout:
         verdict = NO_HOLDOUT_VERDICT
@@ -143,6 +145,13 @@ def group_uplift(
         text = (
             f"not enough data ({treated:,} treated, {held:,} held out; needs {MIN_GROUP} of "
             f"each who have had the whole {days}-day window)"
+        )
+        return GroupUplift(grouping, name, *counts, None, None, UpliftKind.NOT_ENOUGH_DATA, text)
+    if treated_back + held_back < MIN_CAME_BACK:
+        text = (
+            f"not enough data ({treated:,} treated, {held:,} held out, "
+            f"{treated_back + held_back} came back; needs {MIN_CAME_BACK} who came back, in "
+            "both groups together)"
         )
         return GroupUplift(grouping, name, *counts, None, None, UpliftKind.NOT_ENOUGH_DATA, text)
     uplift = treated_back / treated - held_back / held

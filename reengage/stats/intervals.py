@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from reengage.proportions import Z95, Interval, newcombe, points, wilson
+from reengage.proportions import MIN_CAME_BACK, Z95, Interval, newcombe, points, wilson
 
 __all__ = [
     "MIN_PER_GROUP",
@@ -39,7 +39,7 @@ __all__ = [
 # but it is then so wide, and moves so much with each new customer, that a headline drawn
 # from it would change from day to day. Below this the numbers are shown, the verdict waits.
 MIN_PER_GROUP = 30
-MIN_REACTIVATIONS = 5
+MIN_REACTIVATIONS = MIN_CAME_BACK
 
 
 class VerdictKind(StrEnum):

@@ -16,6 +16,7 @@ from reengage.campaigns import Campaign, parse_campaign
 from reengage.store.uplift import KeptRule, UpliftCount
 from reengage.uplift import (
     MIN_GROUP,
+    CampaignUplift,
     UpliftKind,
     below_min_uplift,
     estimate,
@@ -91,10 +92,28 @@ def test_below_the_stated_size_it_says_not_enough_data_and_gives_no_number(
             f"not enough data ({treated:,} treated, {held:,} held out; needs {MIN_GROUP} of "
             "each who have had the whole 30-day window)"
         )
+    elif treated_back + held_back < 5:  # nobody (or almost) came back: nothing seen yet
+        assert g.kind is UpliftKind.NOT_ENOUGH_DATA
+        assert g.uplift is None and g.interval is None
+        assert g.verdict == (
+            f"not enough data ({treated:,} treated, {held:,} held out, "
+            f"{treated_back + held_back} came back; needs 5 who came back, in both groups "
+            "together)"
+        )
     else:
         assert g.uplift is not None and g.interval is not None
         assert -1 <= g.interval.low <= g.uplift <= g.interval.high <= 1
         assert "points, 95% CI" in g.verdict
+
+
+def test_a_segment_where_nobody_came_back_is_not_enough_data_and_min_uplift_keeps_it() -> None:
+    # The tester's case: 0 of 365 treated and 0 of 88 held out. Newcombe's interval,
+    # −4.2 to 1.0 points, would read as "no measurable effect", and a 0.0 estimate below
+    # any positive min_uplift would shut the segment out on no returns at all.
+    g = group_uplift("segment", "flat", (365, 0, 88, 0), WINDOW)
+    assert g.kind is UpliftKind.NOT_ENOUGH_DATA and g.uplift is None
+    assert "0 came back; needs 5 who came back" in g.verdict
+    assert below_min_uplift(campaign("0.02"), CampaignUplift("habit", WINDOW, [g], [])) == []
 
 
 def test_customers_without_a_segment_are_a_group_of_their_own_shown_last() -> None:
