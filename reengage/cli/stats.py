@@ -69,7 +69,8 @@ def stats_command(
     subgroup, reason, scope, measure (what the row counts) and value. Summing the values of
     one measure over any rows never counts anything twice. Money has 2 decimals, lift is in
     percentage points. Measures: entered and came_back (per campaign and group); reactivated
-    and also_entered_another (per campaign, treated, each customer once); sent, delivered,
+    and also_entered_another (per campaign, treated, each customer once); in_window (per
+    campaign and group); sent, delivered,
     bounced, opened, clicked, replied, unsubscribed, complained, put_on_call_list, credited
     and revenue (per step; revenue also for the held_out group); lift_points, ci_low_points,
     ci_high_points, verdict_kind and verdict (per campaign); segment_entered and
@@ -151,8 +152,9 @@ def show_results(console: Console, results: Results, *, wide: bool = False) -> N
             lift = _lift_layout(results)
             _show_tables(console, f"Lift against the holdout ({_horizon(results)})", lift, width)
             for c in results.campaigns:
-                if (note := _followed_note(c, results)) is not None:
-                    _say(console, note, width)
+                for note in (_window_note(c, results), _followed_note(c, results)):
+                    if note is not None:
+                        _say(console, note, width)
             uplift = uplift_layout(results.campaigns, per_campaign=True)
             _show_tables(console, uplift_title(results), uplift, width)
         else:
@@ -253,6 +255,22 @@ def _horizon(results: Results) -> str:
     return f"came back = bought within {days(results.horizon.total_seconds() / 86400)} of entering"
 
 
+def _window_note(c: CampaignResult, results: Results) -> str | None:
+    """Said when some who entered have not had the whole window yet: the lift counts them
+    as they stand, so it is "so far", and the uplift table (whole windows only) differs."""
+    if not (c.in_window_treated or c.in_window_held_out):
+        return None
+    from reengage.i18n import days
+
+    within = days(results.horizon.total_seconds() / 86400)
+    return (
+        f"{c.campaign_id}: {c.in_window_treated:,} of {c.lift.treated:,} treated and "
+        f"{c.in_window_held_out:,} of {c.lift.held_out:,} held out entered within the last "
+        f"{within}: the lift counts them as they stand (so far, not yet the whole window); "
+        "the uplift by segment counts only who has had the whole window."
+    )
+
+
 def _followed_note(c: CampaignResult, results: Results) -> str | None:
     """Said when some of the campaign's treated entered another campaign within the window."""
     if not c.also_entered:
@@ -300,11 +318,14 @@ def _show_blocks(console: Console, results: Results, scope: str) -> None:
         _show_tables(console, enrolled, _steps_layout(c), width, "bold")
         found = c.lift
         lift, interval = _lift_cells(found)
-        estimate = (
-            "no estimate until there is a verdict"
-            if lift == "—"
-            else f"lift {lift}, 95% CI {interval}"
-        )
+        from reengage.stats.intervals import VerdictKind
+
+        if found.kind is VerdictKind.NO_HOLDOUT:
+            estimate = "no estimate: nobody was held out to compare with"
+        elif lift == "—":
+            estimate = "no estimate until there is a verdict"
+        else:
+            estimate = f"lift {lift}, 95% CI {interval}"
         _say(
             console,
             f"Lift against the holdout ({_horizon(results)}): treated "
@@ -313,8 +334,9 @@ def _show_blocks(console: Console, results: Results, scope: str) -> None:
             width,
         )
         _say(console, f"Verdict: {found.verdict}", width, "bold")
-        if (followed := _followed_note(c, results)) is not None:
-            _say(console, followed, width)
+        for note in (_window_note(c, results), _followed_note(c, results)):
+            if note is not None:
+                _say(console, note, width)
         note = uplift_note(c, results)
         if note is None:
             layout = uplift_layout([c], per_campaign=False)

@@ -29,6 +29,8 @@ MEASURES = {
     "entered": "customers who entered the campaign, per group (treated, held_out)",
     "came_back": "customers who bought within the lift horizon of entering, per group "
     "(whichever campaign the purchase is credited to)",
+    "in_window": "customers who entered within the lift horizon before now, per group: the "
+    "lift counts them as they stand so far, the uplift only once their window ends",
     "also_entered_another": "treated customers who entered another campaign within the lift "
     "horizon of entering this one (their returns count for each)",
     "reactivated": "treated customers with a purchase credited to one of the campaign's "
@@ -144,6 +146,8 @@ def _campaign_json(c: CampaignResult) -> dict[str, Any]:
         "treated": c.lift.treated,
         "held_out": c.held_out,
         "treated_also_entered_another": c.also_entered,
+        "treated_in_window": c.in_window_treated,
+        "held_out_in_window": c.in_window_held_out,
         **_funnel_json(c.funnel),
         "held_out_revenue": money(c.held_out_revenue),
         "lift": lift_fields(c.lift),
@@ -208,10 +212,12 @@ def _campaign_rows(c: CampaignResult) -> list[dict[str, Any]]:
         {**campaign, "group": TREATED, "measure": "came_back", "value": found.treated_reactivated},
         {**campaign, "group": TREATED, "measure": "reactivated", "value": c.funnel.reactivated},
         {**campaign, "group": TREATED, "measure": "also_entered_another", "value": c.also_entered},
+        {**campaign, "group": TREATED, "measure": "in_window", "value": c.in_window_treated},
     ]
     if found.held_out:  # a campaign without a holdout has no holdout that came back or spent
         held = {**campaign, "group": HELD_OUT}
         rows.append({**held, "measure": "came_back", "value": found.held_out_reactivated})
+        rows.append({**held, "measure": "in_window", "value": c.in_window_held_out})
         rows.append({**held, "measure": "revenue", "value": money(c.held_out_revenue)})
     lift = lift_fields(found)
     for measure in ("lift_points", "ci_low_points", "ci_high_points", "verdict_kind", "verdict"):

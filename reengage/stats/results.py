@@ -106,6 +106,10 @@ class CampaignResult:
     # treated who entered another campaign within the horizon of entering this one: their
     # returns count for each campaign they entered, so the lift is of the campaigns together
     also_entered: int = 0
+    # who entered within the horizon before now, so has not had the whole window yet: the
+    # lift counts them as they stand (so far), the uplift only once their window ends
+    in_window_treated: int = 0
+    in_window_held_out: int = 0
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,8 @@ def _campaign(counts: CampaignCounts, now: datetime, uplift: CampaignUplift) -> 
         held_out_revenue=h.revenue,
         uplift=uplift,
         also_entered=counts.also_entered,
+        in_window_treated=t.enrolled - sum(g.treated for g in uplift.segments),
+        in_window_held_out=h.enrolled - sum(g.held_out for g in uplift.segments),
     )
 
 

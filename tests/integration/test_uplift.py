@@ -164,6 +164,32 @@ def test_a_campaign_keeps_its_returns_when_its_treated_customers_enter_another(
     assert shown_json["follow_up"]["treated_also_entered_another"] == 0
 
 
+def test_stats_says_the_lift_counts_who_is_still_inside_the_window_so_far(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    # 50 treated and 20 held out entered ten days ago: the lift counts them as they stand,
+    # the uplift table does not yet. Without a word the two tables read as two lifts.
+    history(store, "habit", KNOWN)
+    history(store, "habit", {"B": (50, 5, 20, 1)}, entered=NOW - timedelta(days=10), prefix="n")
+    env = {"REENGAGE_DATABASE_URL": database_url, "REENGAGE_NOW": NOW.isoformat()}
+    for columns in ("80", "200"):
+        shown = inprocess.cli("stats", cwd=tmp_path, env={**env, "COLUMNS": columns})
+        assert shown.returncode == 0, shown.stderr
+        assert (
+            "habit: 50 of 690 treated and 20 of 228 held out entered within the last 30 days: "
+            "the lift counts them as they stand (so far, not yet the whole window); the "
+            "uplift by segment counts only who has had the whole window."
+        ) in cells(shown.stdout), cells(shown.stdout)
+    (habit,) = json.loads(inprocess.cli("stats", "--format", "json", cwd=tmp_path, env=env).stdout)[
+        "campaigns"
+    ]
+    assert (habit["treated_in_window"], habit["held_out_in_window"]) == (50, 20)
+    assert (habit["treated"], habit["held_out"]) == (690, 228)
+    # Once everyone has had the window, nothing is said.
+    later = {**env, "REENGAGE_NOW": (NOW + timedelta(days=21)).isoformat(), "COLUMNS": "80"}
+    assert "entered within the last" not in inprocess.cli("stats", cwd=tmp_path, env=later).stdout
+
+
 def test_a_campaign_without_holdout_says_so_and_how_to_keep_one(
     store: Store, database_url: str, tmp_path: Path
 ) -> None:
@@ -182,6 +208,9 @@ def test_a_campaign_without_holdout_says_so_and_how_to_keep_one(
         assert "not enough data" not in words
         assert "nobody who entered was held out" in words, words
         assert "give the campaign a holdout_percent (10 is usual) in its YAML" in words
+        assert "no estimate until there is a verdict" not in words  # there never will be
+        if columns == "80":  # a block per campaign: the lift in a sentence
+            assert "no estimate: nobody was held out to compare with" in words
     as_json = inprocess.cli("stats", "--format", "json", cwd=tmp_path, env=env)
     (blast,) = json.loads(as_json.stdout)["campaigns"]
     assert {g["verdict_kind"] for g in blast["uplift"]["by_segment"]} == {"no_holdout"}
