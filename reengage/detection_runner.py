@@ -116,11 +116,14 @@ class DetectionRunner:
     def _refit(self, now: datetime, every: timedelta) -> Refit | None:
         if not jobs.refit_due(self.store, now, every):
             return None  # another worker refitted while this one waited for the lease
+        # Under the lease, a refit still recorded as begun is one whose worker was killed:
+        # closed as such now, before the child begins (or dies, or is stopped) on its own.
+        jobs.close_lost(self.store, now)
         if self.process is None:
             return jobs.refit_model(self.store, now)
         refit = self.process.refit(now)
         if refit is None and self.stopping():  # no failure: the next start refits
-            self.store.lapse_models.forget_unfinished()
+            self.store.lapse_models.forget_unfinished(now)  # this refit's, none other
         elif refit is None:
             why = "the detection process died during the refit (killed, or out of memory)"
             refit = jobs.refit_lost(self.store, now, why)

@@ -11,7 +11,14 @@ from __future__ import annotations
 from reengage.dispatch import DispatchReport, count_held, dispatch_due, expire_leases
 from reengage.enroll import EnrollReport, detect_and_enroll
 from reengage.recheck import PUT_OFF
-from reengage.refit import REFIT_CHECK_S, REFIT_LOCK, refit_due, refit_lost, refit_model
+from reengage.refit import (
+    REFIT_CHECK_S,
+    REFIT_LOCK,
+    close_lost,
+    refit_due,
+    refit_lost,
+    refit_model,
+)
 from reengage.retries import CLAIM_LEASE, LEASE, RETRY_BASE, RETRY_MAX
 from reengage.spool import write_spooled
 
@@ -25,6 +32,7 @@ __all__ = [
     "RETRY_MAX",
     "DispatchReport",
     "EnrollReport",
+    "close_lost",
     "count_held",
     "detect_and_enroll",
     "dispatch_due",

@@ -21,12 +21,14 @@ works and lets go of when the refit ends or a stopping daemon abandons it
 verdict and both figures (``store.lapse_models``: what ``doctor`` shows), and logged as one
 ``model_refit`` event. One that never came to a verdict (its worker was killed, or ran out
 of memory) stays recorded as begun: once its lease runs out unrenewed, ``doctor`` says it
-did not finish, and the model in force is unchanged.
+did not finish, and the model in force is unchanged. The next refit to begin closes it as
+such (:func:`close_lost`), so a later refit, finished or forgotten by a stop, never tells
+its story for it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from reengage.backtest import MethodResult
 from reengage.backtesting import Window
@@ -76,7 +78,9 @@ def refit_model(store: Store, now: datetime) -> Refit:
         choice = in_force.horizon
     else:
         choice = rhythm_horizon(store)
-    store.lapse_models.begin_refit(now, choice.days)
+    with store.atomic():  # the refits lost before it closed, and this one begun, together
+        close_lost(store, now)
+        store.lapse_models.begin_refit(now, choice.days)
     start = now - timedelta(days=choice.days)
     seen = in_force.model.fitted_as_of if in_force is not None else None
     if seen is not None and seen > start:
@@ -145,10 +149,33 @@ def refit_model(store: Store, now: datetime) -> Refit:
         return _record(store, refit, model_id)
 
 
+def close_lost(store: Store, now: datetime) -> list[Refit]:
+    """Close every refit still recorded as begun, as a refit begins at ``now`` under the
+    lease (so none of them is at work): its worker stopped before a verdict. Each keeps the
+    moment it began (the next refit is still a period after it) and says when it was found
+    so. A graceful stop forgets its refit instead (``lapse_models.forget_unfinished``), so
+    what is left is a worker that was killed or ran out of memory."""
+    reason = (
+        "did not finish: its worker stopped before a verdict (killed, or out of memory; "
+        f"found so {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC, as the next refit began); the "
+        "model in force stayed"
+    )
+    lost = store.lapse_models.close_unfinished(SKIPPED, reason)
+    for refit in lost:
+        log.warning(
+            "model_refit",
+            verdict=refit.verdict,
+            begun=refit.at.isoformat(),
+            horizon_days=refit.horizon_days,
+            reason=refit.reason,
+        )
+    return lost
+
+
 def refit_lost(store: Store, now: datetime, why: str) -> Refit:
-    """Record a refit that never came to a verdict (its process died), over the one begun,
-    so the next one is a period away rather than at once: a refit that kills its process
-    must not do so every few minutes."""
+    """Record a refit that never came to a verdict (its process died), over the one begun
+    at ``now`` if it was recorded as begun, so the next one is a period away rather than at
+    once: a refit that kills its process must not do so every few minutes."""
     in_force = store.lapse_models.in_force()
     days = in_force.model.horizon_days if in_force is not None else rhythm_horizon(store).days
     return _skipped(store, now, days, None, f"skipped: {why}; the model in force stays")

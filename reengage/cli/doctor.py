@@ -334,7 +334,10 @@ def _lapse_model_lines(
             last = f"under way since {_at(refit.at, zone)}"
         else:
             finished = False
-            stopped = "" if held is None else f" (its lease ran out {_at(held, zone)})"
+            # The lease is this refit's: any later taker closes it (refit.close_lost) before
+            # doing anything else under the lease. A moment before it began is not its own.
+            own = held is not None and as_utc(held) >= as_utc(refit.at)
+            stopped = f" (its lease ran out {_at(held, zone)})" if own and held else ""
             last = (
                 f"did not finish: begun {_at(refit.at, zone)}, its worker stopped renewing "
                 f"the refit's lease before a verdict{stopped}: killed, or out of memory (see "

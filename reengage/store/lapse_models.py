@@ -5,7 +5,9 @@ refits with their verdicts. Detection reads the model in force through
 A refit is written as it begins (verdict :data:`STARTED`) and its verdict over that row when
 it ends: a refit whose process died in between stays ``started``, which is how ``doctor``
 knows it did not finish, and the next refit is still a period away (a refit that kills its
-process must not run again at once)."""
+process must not run again at once). The next refit to begin closes it with a verdict of its
+own (:meth:`LapseModelBook.close_unfinished`), so each row tells one refit's story: a verdict
+is written over the row begun at the same moment, and a stop forgets only its own."""
 
 from __future__ import annotations
 
@@ -61,14 +63,23 @@ class Refit:
     reason: str
 
 
-def _unfinished(conn: Connection) -> int | None:
-    # The newest refit, if it has no verdict yet (one refit runs at a time, under a lease).
-    row = conn.execute(
-        sa.select(LAPSE_REFITS.c.id, LAPSE_REFITS.c.verdict)
-        .order_by(LAPSE_REFITS.c.id.desc())
-        .limit(1)
-    ).one_or_none()
-    return row.id if row is not None and row.verdict == STARTED else None
+def _begun_at(at: datetime) -> sa.ColumnElement[bool]:
+    # The refit begun at `at` and not finished: the row its verdict is written over.
+    return sa.and_(LAPSE_REFITS.c.verdict == STARTED, LAPSE_REFITS.c.at == at)
+
+
+def _refit(row: Row[tuple[object, ...]]) -> Refit:
+    return Refit(
+        row.at,
+        row.verdict,
+        row.horizon_days,
+        row.held_out_from,
+        row.candidate_auc,
+        row.in_force_auc,
+        row.candidate_precision,
+        row.in_force_precision,
+        row.reason,
+    )
 
 
 def latest(conn: Connection) -> ModelInForce | None:
@@ -150,7 +161,7 @@ class LapseModelBook:
 
     def record_refit(self, refit: Refit, model_id: int | None = None) -> None:
         """Keep a refit's verdict (``model_id``: the model it kept, if it kept one), over
-        the refit begun and not finished, if there is one."""
+        the row of the refit begun at ``refit.at``, if it was recorded as begun."""
         values = {
             "at": refit.at,
             "verdict": refit.verdict,
@@ -164,19 +175,31 @@ class LapseModelBook:
             "model_id": model_id,
         }
         with self._tx() as conn:
-            begun = _unfinished(conn) if refit.verdict != STARTED else None
-            if begun is None:
-                conn.execute(LAPSE_REFITS.insert().values(**values))
-            else:
-                conn.execute(LAPSE_REFITS.update().where(LAPSE_REFITS.c.id == begun).values(values))
+            if refit.verdict != STARTED:
+                over = conn.execute(LAPSE_REFITS.update().where(_begun_at(refit.at)).values(values))
+                if (over.rowcount or 0) > 0:
+                    return
+            conn.execute(LAPSE_REFITS.insert().values(**values))
 
-    def forget_unfinished(self) -> None:
-        """Forget a refit begun and not finished (the daemon stopped during it, which is no
-        failure): the next start refits as if it had never begun."""
+    def close_unfinished(self, verdict: str, reason: str) -> list[Refit]:
+        """Give every refit recorded as begun and never finished ``verdict`` and ``reason``
+        (called as a refit begins, under the lease: none of them is still at work), each
+        keeping the moment it began. Returns them, closed, oldest first."""
         with self._tx() as conn:
-            begun = _unfinished(conn)
-            if begun is not None:
-                conn.execute(LAPSE_REFITS.delete().where(LAPSE_REFITS.c.id == begun))
+            rows = conn.execute(
+                LAPSE_REFITS.update()
+                .where(LAPSE_REFITS.c.verdict == STARTED)
+                .values(verdict=verdict, reason=reason)
+                .returning(*LAPSE_REFITS.c)
+            ).all()
+        return [_refit(row) for row in sorted(rows, key=lambda row: row.id)]
+
+    def forget_unfinished(self, at: datetime) -> None:
+        """Forget the refit begun at ``at`` and not finished (the daemon stopped during it,
+        which is no failure): the next start refits as if it had never begun. Any other
+        refit keeps its own record."""
+        with self._tx() as conn:
+            conn.execute(LAPSE_REFITS.delete().where(_begun_at(at)))
 
     def last_refit(self) -> Refit | None:
         """The newest refit's verdict, or None before the first."""
@@ -184,16 +207,4 @@ class LapseModelBook:
             row = conn.execute(
                 sa.select(LAPSE_REFITS).order_by(LAPSE_REFITS.c.id.desc()).limit(1)
             ).one_or_none()
-        if row is None:
-            return None
-        return Refit(
-            row.at,
-            row.verdict,
-            row.horizon_days,
-            row.held_out_from,
-            row.candidate_auc,
-            row.in_force_auc,
-            row.candidate_precision,
-            row.in_force_precision,
-            row.reason,
-        )
+        return None if row is None else _refit(row)
