@@ -191,7 +191,7 @@ def _backtest(store: Store, when: datetime, named: HorizonChoice | None, now: da
         choice, which, mark = named, "the horizon", "◀ named"
     elif in_force is not None:
         days = in_force.model.horizon_days
-        choice = in_force.horizon or named_horizon_of(days)
+        choice = in_force.horizon or _fixed_horizon(days)
         which, mark = "the horizon of the model in force", "◀ in force"
     else:
         choice = scoring.horizon_of(profiles)
@@ -236,7 +236,7 @@ def _backtest(store: Store, when: datetime, named: HorizonChoice | None, now: da
     _print_backtest(report, mark)
 
 
-def named_horizon_of(days: float) -> HorizonChoice:
+def _fixed_horizon(days: float) -> HorizonChoice:
     """A fixed horizon of ``days`` (a model kept before its reason was recorded)."""
     from reengage.horizon import named_horizon
 
