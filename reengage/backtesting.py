@@ -176,12 +176,13 @@ def left_out(days: float, compared: Sequence[float] = COMPARED) -> list[float]:
 
 
 def latest_as_of(
-    store: Store, now: datetime, guess: HorizonChoice
+    store: Store, now: datetime, guess: HorizonChoice, *, fixed: bool = False
 ) -> tuple[datetime, HorizonChoice]:
     """The latest day (midnight UTC, as ``--as-of`` reads one) that a backtest can check
     by ``now``, and its horizon: the one a backtest as of that day will use.
 
-    ``guess`` is the horizon of some other day. A named one is the same for every day. A
+    ``guess`` is the horizon of some other day. A named one (or a ``fixed`` one: the model
+    in force's) is the same for every day. A
     rhythm horizon is chosen as of the day itself, so moving the day moves it: each day
     tried is read again until its own horizon has ended by ``now``; after
     :data:`SETTLE_TRIES`, the day one longest horizon back, whose own horizon has ended
@@ -189,7 +190,7 @@ def latest_as_of(
     """
     for _ in range(SETTLE_TRIES):
         day = _midnight(now - timedelta(days=guess.days))
-        if guess.source is HorizonSource.OPERATOR:
+        if fixed or guess.source is HorizonSource.OPERATOR:
             return day, guess
         choice = horizon_of(store.detection.profiles_as_of(day))
         if day + timedelta(days=choice.days) <= now:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from rich.cells import cell_len
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -95,6 +96,41 @@ def fitted(layout: Layout, width: int) -> list[Table]:
     label_width, groups = _groups(layout, width)
     room = width - 1 - (label_width + _PADDING_AND_BORDER)
     return [_table(layout, label_width, group, room) for group in groups]
+
+
+def show_tables(
+    console: Console, title: str, layout: Layout, width: int, style: str = "italic"
+) -> None:
+    """``title`` then ``layout``'s columns in as many tables as ``width`` needs."""
+    say(console, title, width, style)
+    for table in fitted(layout, width):
+        needed = width_of(table)
+        if needed <= console.width:
+            console.print(table)
+            continue
+        # A table wider than the console (--wide, or one column that cannot fit) is
+        # printed whole: a terminal wraps a long line, cropping would cut numbers. rich
+        # caps a print's width at the console's, so the console widens for it.
+        before = console.width
+        console.width = needed
+        try:
+            console.print(table, crop=False)
+        finally:
+            console.width = before
+
+
+def say(console: Console, text: str, width: int | None = None, style: str = "") -> None:
+    """A line of text wrapped between words at ``width`` (the console's, when not given):
+    the console's own soft wrap would let the terminal break it anywhere, in the middle of
+    a number."""
+    console.print(
+        Text(text, style=style),
+        width=width or console.width,
+        soft_wrap=False,
+        overflow="fold",
+        crop=False,
+        highlight=False,
+    )
 
 
 def _groups(layout: Layout, width: int) -> tuple[int, list[list[Column]]]:

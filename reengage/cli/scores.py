@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from reengage.cli.app import _store, app, out, parse_day
+from reengage.cli.columns import Column, Layout, say, show_tables
 from reengage.timeutil import parse_duration, utcnow
 
 if TYPE_CHECKING:
     from reengage import backtesting, scoring
     from reengage.horizon import HorizonChoice
     from reengage.store import Store
+    from reengage.store.customers import Overview
 
 
 @app.command()
@@ -90,7 +91,7 @@ def score(
                     auc_recency=fitted.auc_recency,
                     now=now,
                 )
-                out.print("saved: detection and `reengage score` now use this model")
+                say(out, "saved: detection and `reengage score` now use this model")
             return
         if when is None:
             model, choice = scoring.horizon_in_force(store)
@@ -110,21 +111,42 @@ def score(
             population, assessments = scoring.assess_all(
                 store, now, as_of=when, model=model, profiles=profiles
             )
+        overview = store.customers.overview() if not assessments else None
     finally:
         store.close()
     if out_file is not None:
         count = scoring.write_csv(assessments, out_file)
-        out.print(f"wrote {count} customers to {out_file}")
-        out.print(_horizon_line(model.horizon_days, choice), highlight=False, markup=False)
+        say(out, f"wrote {count} customers to {out_file}")
+    if overview is not None:  # nobody to score: say so, not a typical gap of nobody
+        say(out, _nobody(overview))
+        return
+    if out_file is not None:
+        say(out, _horizon_line(model.horizon_days, choice))
         return
     lapsed_count = sum(a.lapse_score >= 0.5 for a in assessments)
     declining = sum(a.declining for a in assessments)
-    out.print(
+    say(
+        out,
         f"{len(assessments)} customers scored as of {(when or now):%Y-%m-%d}: "
-        f"{lapsed_count} have probably lapsed (score ≥ 0.5), {declining} are shrinking; "
-        f"typical gap {_days(population.typical_gap_days)}. Use --out FILE.csv for all rows."
+        f"{lapsed_count} have probably lapsed (score ≥ 0.5), {declining} are shrinking. "
+        f"A customer with too few orders for a rhythm of their own is measured against "
+        f"the median gap of all customers, {_days(population.typical_gap_days)}. "
+        "Use --out FILE.csv for all rows.",
     )
-    out.print(_horizon_line(model.horizon_days, choice), highlight=False, markup=False)
+    say(out, _horizon_line(model.horizon_days, choice))
+
+
+def _nobody(overview: Overview) -> str:
+    """Why nobody was scored, and the import that fixes it."""
+    if overview.customers == 0:
+        return (
+            "No customers yet, so nobody to score: import your customers and their orders "
+            "first (reengage import customers FILE, then reengage import activities FILE)."
+        )
+    return (
+        f"{overview.customers:,} customers but no orders yet, so nobody to score: import "
+        "their orders first (reengage import activities FILE)."
+    )
 
 
 def _horizon_line(days: float, choice: HorizonChoice | None) -> str:
@@ -144,28 +166,42 @@ def _history_by(store: Store, when: datetime, first: datetime | None = None) -> 
             param_hint="--as-of",
         )
     if when <= first:
+        accepted = first.date() + timedelta(days=1)  # its midnight is after the first order
+        why = (
+            f"{when:%Y-%m-%d} is the first day of your history, so there is no history before "
+            "it to judge"
+            if when.date() == first.date()
+            else f"{when:%Y-%m-%d} is before your history begins (first activity "
+            f"{first:%Y-%m-%d}), so nobody has a history to judge as of it"
+        )
         raise typer.BadParameter(
-            f"{when:%Y-%m-%d} is before your history begins (first activity "
-            f"{first:%Y-%m-%d}), so nobody has a history to judge as of it: choose a date "
-            f"after {first:%Y-%m-%d}",
+            f"{why}: the first date accepted is {accepted:%Y-%m-%d}",
             param_hint="--as-of",
         )
 
 
 def _backtest(store: Store, when: datetime, named: HorizonChoice | None, now: datetime) -> None:
+    """Judge the horizon named, else the one the model in force answers, else (no model
+    fitted yet) the one the rhythm as it stood on ``when`` calls for."""
     from reengage import backtesting, scoring
 
     profiles = list(store.detection.profiles_as_of(when))
-    choice = named or scoring.horizon_of(profiles)
+    in_force = store.lapse_models.in_force() if named is None else None
+    if named is not None:
+        choice, which, mark = named, "the horizon", "◀ named"
+    elif in_force is not None:
+        days = in_force.model.horizon_days
+        choice = in_force.horizon or _fixed_horizon(days)
+        which, mark = "the horizon of the model in force", "◀ in force"
+    else:
+        choice = scoring.horizon_of(profiles)
+        which, mark = "the horizon chosen from your customers' rhythm", "◀ chosen"
+    fixed = named is not None or in_force is not None  # the same whatever the date
     end = when + timedelta(days=choice.days)
     first = store.customers.overview().first_activity_at
     if end > now:
-        which = (
-            f"the horizon ({_days(choice.days)})"
-            if named is not None
-            else f"the horizon chosen from your customers' rhythm ({_days(choice.days)})"
-        )
-        latest, then = backtesting.latest_as_of(store, now, choice)
+        which = f"{which} ({_days(choice.days)})"
+        latest, then = backtesting.latest_as_of(store, now, choice, fixed=fixed)
         if first is not None and latest <= first:
             raise typer.BadParameter(
                 f"{when:%Y-%m-%d} plus {which} ends on {end:%Y-%m-%d}, which has not come "
@@ -175,7 +211,7 @@ def _backtest(store: Store, when: datetime, named: HorizonChoice | None, now: da
             )
         its = (
             ""
-            if named is not None or then.days == choice.days
+            if fixed or then.days == choice.days
             else f" (its own horizon, from the rhythm as it stood then, is {_days(then.days)})"
         )
         raise typer.BadParameter(
@@ -188,92 +224,109 @@ def _backtest(store: Store, when: datetime, named: HorizonChoice | None, now: da
     report, fitted = backtesting.backtest(
         store, as_of=when, horizon=choice, now=now, profiles=profiles
     )
-    out.print(_horizon_line(choice.days, choice), highlight=False, markup=False)
+    say(out, _horizon_line(choice.days, in_force.horizon if in_force else choice))
+    if in_force is not None:
+        say(
+            out,
+            f"That is the horizon of the model in force (kept "
+            f"{in_force.created_at:%Y-%m-%d}), so this backtest judges it; --horizon names "
+            "another.",
+        )
     _print_fit(fitted, horizon=False)
-    _print_backtest(report)
+    _print_backtest(report, mark)
+
+
+def _fixed_horizon(days: float) -> HorizonChoice:
+    """A fixed horizon of ``days`` (a model kept before its reason was recorded)."""
+    from reengage.horizon import named_horizon
+
+    return named_horizon(days)
 
 
 def _print_fit(fitted: scoring.FitResult, *, horizon: bool = True) -> None:
     if horizon:
-        out.print(
-            _horizon_line(fitted.model.horizon_days, fitted.horizon), highlight=False, markup=False
-        )
+        say(out, _horizon_line(fitted.model.horizon_days, fitted.horizon))
     if fitted.kept_prior_because is not None:
-        out.print(f"lapse model: kept the rhythm prior — {fitted.kept_prior_because}")
+        say(out, f"lapse model: kept the rhythm prior — {fitted.kept_prior_because}")
         return
-    out.print(
+    say(
+        out,
         f"lapse model: {fitted.model.describe()}; {fitted.did_not_return} of "
         f"{fitted.customers} did not come back within the horizon. Ranking on that history: "
         f"ROC AUC {_fmt(fitted.auc, '{:.3f}')} (plain recency "
-        f"{_fmt(fitted.auc_recency, '{:.3f}')})."
+        f"{_fmt(fitted.auc_recency, '{:.3f}')}).",
     )
 
 
-def _print_backtest(report: backtesting.BacktestReport) -> None:
+def _print_backtest(report: backtesting.BacktestReport, mark: str) -> None:
     from reengage import backtesting
-    from reengage.horizon import HorizonSource
 
+    width = out.width
     end = report.as_of + report.horizon
-    out.print(
+    say(
+        out,
         f"Scored {report.customers} customers as of {report.as_of:%Y-%m-%d}; "
         f"{report.did_not_return} ({report.did_not_return / max(report.customers, 1):.0%}) "
-        f"placed no order by {end:%Y-%m-%d}."
+        f"placed no order by {end:%Y-%m-%d}.",
     )
-    table = Table(title="How well each ranking finds the customers who did not come back")
-    for column in ("ranking", "ROC AUC", "precision, top 5%", "precision, top 10%"):
-        table.add_column(column, justify="left" if column == "ranking" else "right")
-    for m in report.methods:
-        table.add_row(
-            m.name,
-            _fmt(m.auc, "{:.3f}"),
-            _fmt(m.precision_top5, "{:.0%}"),
-            _fmt(m.precision_top10, "{:.0%}"),
-        )
-    out.print(table)
-    calib = Table(title="Calibration of lapse_score: predicted against observed")
-    for column in ("score band", "customers", "predicted", "did not come back"):
-        calib.add_column(column, justify="right")
-    for row in report.calibration:
-        calib.add_row(
-            f"{row.low:.1f}–{row.high:.1f}",
-            str(row.count),
-            f"{row.predicted:.0%}",
-            f"{row.observed:.0%}",
-        )
-    out.print(calib)
-    mark = "◀ named" if report.choice.source is HorizonSource.OPERATOR else "◀ chosen"
-    sides = Table(title="The lapse score at several horizons (each fitted for its own horizon)")
-    for column in (
-        "horizon",
-        "",
-        "did not come back",
-        "ROC AUC",
-        "precision, top 10%",
-        "recency's ROC AUC",
-    ):
-        sides.add_column(column, justify="left" if column in ("horizon", "") else "right")
-    for h in report.horizons:
-        if h.lapse is None or h.recency is None:
-            sides.add_row(
-                _days(h.days),
-                mark if h.chosen else "",
-                f"not over until {h.ends:%Y-%m-%d}",
-                "—",
-                "—",
-                "—",
-            )
-            continue
-        sides.add_row(
-            _days(h.days),
-            (mark if h.chosen else "") + ("" if h.fitted else " (rhythm prior)"),
-            f"{h.did_not_return} of {h.customers}",
-            _fmt(h.lapse.auc, "{:.3f}"),
-            _fmt(h.lapse.precision_top10, "{:.0%}"),
-            _fmt(h.recency.auc, "{:.3f}"),
-        )
-    out.print(sides)
+    methods = report.methods
+    rankings = Layout(
+        Column("ranking", [m.name for m in methods], right=False, text=True),
+        [
+            Column("ROC AUC", [_fmt(m.auc, "{:.3f}") for m in methods]),
+            Column("precision, top 5%", [_fmt(m.precision_top5, "{:.0%}") for m in methods]),
+            Column("precision, top 10%", [_fmt(m.precision_top10, "{:.0%}") for m in methods]),
+        ],
+    )
+    title = "How well each ranking finds the customers who did not come back"
+    show_tables(out, title, rankings, width)
+    bands = report.calibration
+    calibration = Layout(
+        Column("score band", [f"{b.low:.1f}–{b.high:.1f}" for b in bands], right=False),
+        [
+            Column("customers", [str(b.count) for b in bands]),
+            Column("predicted", [f"{b.predicted:.0%}" for b in bands]),
+            Column("did not come back", [f"{b.observed:.0%}" for b in bands]),
+        ],
+    )
+    title = "Calibration of lapse_score: predicted against observed"
+    show_tables(out, title, calibration, width)
+    rows = report.horizons
+    over = [h for h in rows if h.lapse is not None and h.recency is not None]
+    sides = Layout(
+        Column("horizon", [_days(h.days) for h in rows], right=False),
+        [
+            Column("", [_mark(h, mark, h in over) for h in rows], right=False, text=True),
+            Column(
+                "did not come back",
+                [
+                    f"{h.did_not_return} of {h.customers}"
+                    if h in over
+                    else f"not over until {h.ends:%Y-%m-%d}"
+                    for h in rows
+                ],
+            ),
+            Column("ROC AUC", [_fmt(h.lapse.auc if h.lapse else None, "{:.3f}") for h in rows]),
+            Column(
+                "precision, top 10%",
+                [_fmt(h.lapse.precision_top10 if h.lapse else None, "{:.0%}") for h in rows],
+            ),
+            Column(
+                "recency's ROC AUC",
+                [_fmt(h.recency.auc if h.recency else None, "{:.3f}") for h in rows],
+            ),
+        ],
+    )
+    title = "The lapse score at several horizons (each fitted for its own horizon)"
+    show_tables(out, title, sides, width)
     for multiple in backtesting.left_out(report.choice.days):
-        out.print(_left_out_line(report.choice.days, multiple), highlight=False, markup=False)
+        say(out, _left_out_line(report.choice.days, multiple))
+
+
+def _mark(row: backtesting.HorizonResult, mark: str, over: bool) -> str:
+    """The chosen row's mark, and "(rhythm prior)" where too little history was fitted."""
+    prior = " (rhythm prior)" if over and not row.fitted else ""
+    return f"{mark if row.chosen else ''}{prior}".strip()
 
 
 def _left_out_line(days: float, multiple: float) -> str:

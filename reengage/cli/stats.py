@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.text import Text
 
 from reengage.cli.app import _settings, _store, app, out
-from reengage.cli.columns import Column, Layout, fits, fitted, natural_width, width_of
+from reengage.cli.columns import Column, Layout, fits, natural_width
+from reengage.cli.columns import say as _say
+from reengage.cli.columns import show_tables as _show_tables
 from reengage.cli.stats_uplift import rate, uplift_layout, uplift_note, uplift_title
 from reengage.controls import clean
 from reengage.errors import InputError
@@ -160,39 +162,6 @@ def show_results(console: Console, results: Results, *, wide: bool = False) -> N
         else:
             _show_blocks(console, results, scope)
     _show_calls(console, results, width)
-
-
-def _show_tables(
-    console: Console, title: str, layout: Layout, width: int, style: str = "italic"
-) -> None:
-    _say(console, title, width, style)
-    for table in fitted(layout, width):
-        needed = width_of(table)
-        if needed <= console.width:
-            console.print(table)
-            continue
-        # A table wider than the console (--wide, or one column that cannot fit) is
-        # printed whole: a terminal wraps a long line, cropping would cut numbers. rich
-        # caps a print's width at the console's, so the console widens for it.
-        before = console.width
-        console.width = needed
-        try:
-            console.print(table, crop=False)
-        finally:
-            console.width = before
-
-
-def _say(console: Console, text: str, width: int, style: str = "") -> None:
-    """A line of text wrapped at ``width`` (the console's own soft wrap would let the
-    terminal break it anywhere, in the middle of a number)."""
-    console.print(
-        Text(text, style=style),
-        width=width,
-        soft_wrap=False,
-        overflow="fold",
-        crop=False,
-        highlight=False,
-    )
 
 
 def _count(n: int) -> str:

@@ -107,7 +107,7 @@ def test_the_date_a_refused_backtest_suggests_is_accepted(
 @pytest.mark.parametrize(
     "args", [(), ("--backtest",), ("--fit",)], ids=["score", "backtest", "fit"]
 )
-def test_an_as_of_date_before_the_history_is_refused_naming_its_first_day(
+def test_an_as_of_date_before_the_history_is_refused_naming_the_first_date_accepted(
     tmp_path: Path, database_url: str, args: tuple[str, ...]
 ) -> None:
     assert cli("db", "upgrade", cwd=tmp_path, url=database_url).returncode == 0
@@ -122,14 +122,26 @@ def test_an_as_of_date_before_the_history_is_refused_naming_its_first_day(
     finally:
         store.close()
     assert first is not None
-    for day in ("1800-01-01", f"{first:%Y-%m-%d}"):
-        result = cli("score", *args, "--as-of", day, cwd=tmp_path, url=database_url)
-        assert result.returncode == 2, result.stdout
-        assert (
-            f"{day} is before your history begins (first activity {first:%Y-%m-%d}), so "
-            f"nobody has a history to judge as of it: choose a date after {first:%Y-%m-%d}"
-        ) in flat(result.stderr)
+    accepted = f"{first + timedelta(days=1):%Y-%m-%d}"
+    before = cli("score", *args, "--as-of", "1800-01-01", cwd=tmp_path, url=database_url)
+    assert before.returncode == 2, before.stdout
+    assert (
+        f"1800-01-01 is before your history begins (first activity {first:%Y-%m-%d}), so "
+        f"nobody has a history to judge as of it: the first date accepted is {accepted}"
+    ) in flat(before.stderr)
+    # Its first day is not "before" it: there is just nothing before that day to judge.
+    day = f"{first:%Y-%m-%d}"
+    first_day = cli("score", *args, "--as-of", day, cwd=tmp_path, url=database_url)
+    assert first_day.returncode == 2, first_day.stdout
+    assert (
+        f"{day} is the first day of your history, so there is no history before it to "
+        f"judge: the first date accepted is {accepted}"
+    ) in flat(first_day.stderr)
+    assert "before your history begins" not in flat(first_day.stderr)
+    for result in (before, first_day):
         assert "saved" not in result.stdout and "Scored" not in result.stdout
+    named = cli("score", *args, "--as-of", accepted, cwd=tmp_path, url=database_url)
+    assert named.returncode == 0, named.stderr
 
 
 def test_a_one_day_horizon_says_why_half_a_day_has_no_row_and_reads_one_day(
