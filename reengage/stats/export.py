@@ -103,6 +103,10 @@ def lift_fields(found: Lift) -> dict[str, Any]:
     interval = found.interval
     return {
         "treated": found.treated,
+        # came back within the lift horizon of entering (what the lift compares); the
+        # *_reactivated names are the same counts, kept for readers written against them
+        "treated_came_back": found.treated_reactivated,
+        "held_out_came_back": found.held_out_reactivated if found.held_out else None,
         "treated_reactivated": found.treated_reactivated,
         "held_out_reactivated": found.held_out_reactivated,
         "treated_rate": _pct(found.treated_rate),

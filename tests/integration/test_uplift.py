@@ -161,6 +161,11 @@ def test_a_campaign_keeps_its_returns_when_its_treated_customers_enter_another(
     as_json = inprocess.cli("stats", "--format", "json", cwd=tmp_path, env=env)
     shown_json = {c["campaign"]: c for c in json.loads(as_json.stdout)["campaigns"]}
     assert shown_json["habit"]["treated_also_entered_another"] == 640
+    # Named as the README names it: came back (within the horizon), not reactivated (a
+    # purchase credited to a mail: none for habit, the credit went to follow_up).
+    assert shown_json["habit"]["lift"]["treated_came_back"] == 175
+    assert shown_json["habit"]["reactivated"] == 0
+    assert shown_json["follow_up"]["lift"]["held_out_came_back"] is None  # nobody held out
     assert shown_json["follow_up"]["treated_also_entered_another"] == 0
 
 
