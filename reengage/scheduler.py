@@ -290,8 +290,11 @@ class Service:
         # While the database is away, ask it every few seconds whether it is back, so the
         # log says `database_back` when it answers, not when the next pass happens to end.
         every(PROBE_EVERY_S, "probe", self._guarded(self._probe_outage))
-        if self.refit_every is not None:
-            every(jobs.REFIT_CHECK_S, "refit", self._guarded(self.refit))
+        if self.refit_every is not None:  # a task, as the mailbox's: a stop ends it quietly
+            refit = self._guarded(self.refit)
+            every(
+                jobs.REFIT_CHECK_S, "refit", self._guarded_async(lambda: asyncio.to_thread(refit))
+            )
         if self.digest is not None:
             every(self.digest_every_s, "digests", self._guarded_async(self.digests))
         if self.mailbox is not None:  # a task: a stop ends it quietly, not as a job error

@@ -93,3 +93,65 @@ def test_a_refit_lease_not_renewed_runs_out_within_minutes(store: Store, tmp_pat
     daemon(store, NOW, child).refit()
     assert child.held is not None
     assert child.held <= NOW + timedelta(minutes=3)
+
+
+def test_a_stop_during_a_refit_ends_it_quietly_not_as_a_scheduler_error(
+    tmp_path: Path, monkeypatch: Any, caplog: Any
+) -> None:
+    """SIGTERM while the refit job works: the daemon stops cleanly, and its log has no
+    "Error running job refit" with a CancelledError (the job's wrapper was cancelled at
+    shutdown, which APScheduler logs as an error)."""
+    import asyncio
+    import logging
+    import threading
+    import time
+
+    from reengage import jobs
+    from reengage.enroll import EnrollReport
+
+    monkeypatch.setattr(jobs, "REFIT_CHECK_S", 0.2)
+    begun = threading.Event()
+
+    class SlowChild:
+        pid = None
+
+        def start(self) -> None:
+            pass
+
+        def detect(self, *args: Any, **kwargs: Any) -> EnrollReport:
+            return EnrollReport(skipped="not this test's business")
+
+        def refit(self, now: datetime) -> None:
+            begun.set()
+            time.sleep(1.0)  # the child at work when the stop comes
+            return None
+
+        def close(self) -> None:
+            pass
+
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}", upgrade=True)
+    ws = Workspace.from_settings(load_settings(env_file=None, campaigns_dir=tmp_path))
+    service = Service(
+        store,
+        SmtpMailer("127.0.0.1", 9),
+        ws,
+        clock=lambda: NOW,
+        refit_every=DAY,
+        detection=cast(Any, SlowChild()),
+    )
+
+    async def run_then_stop() -> None:
+        running = asyncio.ensure_future(service.run_forever())
+        for _ in range(200):
+            if begun.is_set() or running.done():
+                break
+            await asyncio.sleep(0.05)
+        assert begun.is_set(), running.exception() if running.done() else "no refit began"
+        service.stop()
+        await running
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(run_then_stop())
+    store.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
