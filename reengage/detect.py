@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from reengage.history import Summary
+from reengage.i18n import days
 from reengage.lapse_model import Inputs, LapseModel
 
 DEFAULT_GAP_DAYS = 30.0
@@ -288,21 +289,21 @@ def explain(
     ``drivers`` (from :meth:`LapseModel.drivers`) are what of the history's shape raised
     the score; each is said once, after the numbers, unless a decline line says it already.
     """
-    silent = _days(days_silent)
+    silent = days(days_silent)
     if profile.order_count == 0:
         parts = [f"Has never ordered; last seen {silent} ago."]
     elif profile.order_count == 1:
         parts = [
-            f"Ordered once, {silent} ago; customers like them usually reorder within {_days(gap)}."
+            f"Ordered once, {silent} ago; customers like them usually reorder within {days(gap)}."
         ]
     elif profile.order_count == 2 and profile.typical_gap_days is not None:
         parts = [
-            f"Ordered twice, {_days(profile.typical_gap_days)} apart; silent for {silent} "
-            f"({days_silent / gap:.1f}× the {_days(gap)} expected)."
+            f"Ordered twice, {days(profile.typical_gap_days)} apart; silent for {silent} "
+            f"({days_silent / gap:.1f}× the {days(gap)} expected)."
         ]
     else:
         parts = [
-            f"Usually orders every {_days(gap)}; silent for {silent} "
+            f"Usually orders every {days(gap)}; silent for {silent} "
             f"({days_silent / gap:.1f}× their rhythm)."
         ]
     if (
@@ -311,7 +312,7 @@ def explain(
         and profile.last_activity_at > profile.last_order_at
     ):
         seen = (now - profile.last_activity_at).total_seconds() / 86400.0
-        parts.append(f"Still around: last seen {_days(seen)} ago.")
+        parts.append(f"Still around: last seen {days(seen)} ago.")
     if profile.count_ratio is not None and profile.count_ratio <= DECLINE_THRESHOLD:
         parts.append(f"Lately orders come {1 / profile.count_ratio:.1f}× less often than before.")
     if profile.aov_ratio is not None and profile.aov_ratio <= DECLINE_THRESHOLD:
@@ -322,7 +323,7 @@ def explain(
     if profile.margin_ratio is not None and profile.margin_ratio <= DECLINE_THRESHOLD:
         parts.append(f"Margin contributed is down {100 * (1 - profile.margin_ratio):.0f}%.")
     for found in driver_lines(profile, drivers, inputs):
-        parts.append(found.line.format(**{k: _days(v) for k, v in found.days}))
+        parts.append(found.line.format(**{k: days(v) for k, v in found.days}))
     return " ".join(parts)
 
 
@@ -364,19 +365,19 @@ def driver_lines(
                 line = "Their last orders were larger than the ones before."
                 said.append(DriverLine(driver, line, "baskets growing"))
         elif driver == "own_vs_peers" and inputs and inputs.own_gap_days and inputs.prior_gap_days:
-            days = (("own", inputs.own_gap_days), ("peers", inputs.prior_gap_days))
+            gaps = (("own", inputs.own_gap_days), ("peers", inputs.prior_gap_days))
             if inputs.own_gap_days > inputs.prior_gap_days:
                 line = (
                     "They order less often than customers like them (every {own}; "
                     "customers like them every {peers})."
                 )
-                said.append(DriverLine(driver, line, "slower than their peers", days))
+                said.append(DriverLine(driver, line, "slower than their peers", gaps))
             else:
                 line = (
                     "They order more often than customers like them (every {own}; "
                     "customers like them every {peers})."
                 )
-                said.append(DriverLine(driver, line, "faster than their peers", days))
+                said.append(DriverLine(driver, line, "faster than their peers", gaps))
         elif driver == "spread" and inputs and inputs.own_gap_days and inputs.orders > 1:
             mean = (inputs.age_days - inputs.days_silent) / (inputs.orders - 1)
             if mean > inputs.own_gap_days:
@@ -386,9 +387,3 @@ def driver_lines(
                 line = "They have ordered like clockwork, so a silence stands out."
                 said.append(DriverLine(driver, line, "silent after ordering like clockwork"))
     return said
-
-
-def _days(count: float) -> str:
-    """``1 day``, ``41 days``: as a person writes it."""
-    whole = round(count)
-    return f"{whole} day" if whole == 1 else f"{whole} days"
