@@ -21,15 +21,17 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 DAY = timedelta(hours=24)
 
 
-def daemon(store: Store, now: datetime, detection: object | None = None) -> Service:
-    """A worker of the daemon at ``now``, refitting once a day (each has its own id)."""
+def daemon(
+    store: Store, now: datetime, detection: object | None = None, every: timedelta = DAY
+) -> Service:
+    """A worker of the daemon at ``now``, refitting ``every`` (each has its own id)."""
     ws = Workspace.from_settings(load_settings(env_file=None))
     return Service(
         store,
         SmtpMailer("127.0.0.1", 9),
         ws,
         clock=lambda: now,
-        refit_every=DAY,
+        refit_every=every,
         detection=cast(Any, detection),
     )
 

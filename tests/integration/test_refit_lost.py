@@ -7,23 +7,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from reengage import refit
-from reengage.compose import Workspace
-from reengage.config import load_settings
 from reengage.detection_runner import REFIT_HOLD
-from reengage.mailer import SmtpMailer
 from reengage.refit import REFIT_LOCK, refit_model
 from reengage.scheduler import Service
 from reengage.store import Store
 from reengage.store.tables import LAPSE_REFITS
 from tests.integration import inprocess
 from tests.integration.rhythm_world import FAST, import_history
+from tests.integration.test_refit_lease import daemon as lease_daemon
 
 pytestmark = pytest.mark.clock  # doctor reads the (pinned) process clock
 A = datetime(2026, 12, 1, 10, 10, tzinfo=UTC)  # refit A begins; its daemon is killed
@@ -52,15 +49,7 @@ def kill_during_refit(store: Store, tmp_path: Path) -> None:
 
 def daemon(store: Store, now: datetime, detection: object | None = None) -> Service:
     """The restarted daemon at ``now``, refitting once an hour."""
-    ws = Workspace.from_settings(load_settings(env_file=None))
-    return Service(
-        store,
-        SmtpMailer("127.0.0.1", 9),
-        ws,
-        clock=lambda: now,
-        refit_every=HOUR,
-        detection=cast(Any, detection),
-    )
+    return lease_daemon(store, now, detection, every=HOUR)
 
 
 class StoppedMidway:
